@@ -1,0 +1,21 @@
+/** Defaults, in one place (deel-torchlip names). */
+
+/** Björck iterations per training step. */
+export const DEFAULT_NITER_BJORCK = 15;
+/** Björck step size: w <- (1 + beta) w - beta w w^T w. */
+export const DEFAULT_BETA_BJORCK = 0.5;
+/** Power iterations per training step (the vector persists across steps). */
+export const DEFAULT_NITER_SPECTRAL = 3;
+/** Power iterations when a layer is built. */
+export const DEFAULT_NITER_SPECTRAL_INIT = 10;
+/** Iteration cap when normalizing to convergence (export, vanillaExport). */
+export const CONVERGE_MAX_ITER = 2000;
+/** Relative change below which converged iterations stop. */
+export const CONVERGE_TOL = 1e-7;
+
+/** HKR defaults of the reference notebook. */
+export const DEFAULT_HKR_ALPHA = 100;
+export const DEFAULT_MIN_MARGIN = 0.25;
+
+/** Certified robust accuracy is reported at these radii by default. */
+export const DEFAULT_EPSILONS: readonly number[] = [36 / 255, 72 / 255, 108 / 255, 0.25, 0.5, 1.0];
