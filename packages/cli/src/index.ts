@@ -1,1 +1,1 @@
-export {};
+export { buildProgram, run, reportError, setExitCode } from './program';
