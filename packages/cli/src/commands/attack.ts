@@ -1,5 +1,199 @@
-import { Command } from 'commander';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Command, Option } from 'commander';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import {
+  DATASET_NAMES, Dataset, DatasetName, InvalidArgumentError, loadDataset, loadDatasetFromDir, onePerClass, writeFileAtomic,
+} from '@lip/train';
+import {
+  ATTACK_NAMES, AttackName, AttackRunOptions, AttackRunResult, metadataJson, modelInputRange, openSession, readOnnxModel,
+  runAttack, writeAttackReport,
+} from '@lip/verify';
+import { setExitCode } from '../program';
+
+/** The reference notebook's CW settings (foolbox's own defaults are 9 x 10000). */
+export const DEFAULT_CW_BINARY_SEARCH_STEPS = 6;
+export const DEFAULT_CW_STEPS = 8000;
+/** Images attacked when neither --n nor --one-per-class is given. */
+export const DEFAULT_ATTACK_N = 10;
+/** Exit code when an adversarial is closer than its certificate. */
+export const EXIT_CERTIFICATE_VIOLATED = 3;
+
+interface AttackFlags {
+  attack: string;
+  n?: string;
+  onePerClass?: boolean;
+  steps?: string;
+  binarySearchSteps?: string;
+  eps?: string;
+  maxQueries?: string;
+  batchSize?: string;
+  seed?: string;
+  lipschitz?: string;
+  data: string;
+  json?: string;
+  report?: string;
+  backend: string;
+}
+
+function positiveInt(flag: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n <= 0) {
+    throw new InvalidArgumentError(`'${flag}' must be a positive integer, got '${raw}'`);
+  }
+  return n;
+}
+
+function nonNegativeInt(flag: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`'${flag}' must be an integer >= 0, got '${raw}'`);
+  return n;
+}
+
+function positiveNumber(flag: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = raw.trim() === '' ? NaN : Number(raw);
+  if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError(`'${flag}' must be a finite number > 0, got '${raw}'`);
+  return n;
+}
+
+/** Test images: a known data set name or a folder of MNIST-style IDX files. */
+async function loadTestSet(data: string, limit: number | undefined): Promise<Dataset> {
+  if ((DATASET_NAMES as readonly string[]).includes(data)) return loadDataset(data as DatasetName, 'test', { limit });
+  if (!fs.existsSync(data) || !fs.statSync(data).isDirectory()) {
+    throw new InvalidArgumentError(`'--data' must be ${DATASET_NAMES.join(', ')} or a folder of IDX files, got '${data}'`);
+  }
+  return loadDatasetFromDir(data, 'mnist', 'test', { limit });
+}
+
+/** Model class names (metadata `class_names`) when valid, else the data set's. */
+function classNamesOf(metadata: unknown, fallback: readonly string[]): string[] {
+  return Array.isArray(metadata) && metadata.every((s) => typeof s === 'string') ? (metadata as string[]) : [...fallback];
+}
+
+/** A one-line progress bar on stderr, redrawn in place on a terminal, plain lines otherwise. */
+function progressBar(stream: NodeJS.WriteStream): { update: (label: string, done: number, total: number) => void; end: () => void } {
+  let last = 0;
+  let drawn = false;
+  return {
+    update: (label, done, total) => {
+      const now = Date.now();
+      if (stream.isTTY) {
+        if (done < total && now - last < 100) return;
+        last = now;
+        const width = 30;
+        const filled = Math.round((width * done) / Math.max(total, 1));
+        stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${label}\x1b[K`);
+        drawn = true;
+      } else if (done === total || /binary search/.test(label)) {
+        stream.write(`${label}: ${done}/${total}\n`);
+      }
+    },
+    end: () => {
+      if (drawn) stream.write('\n');
+      drawn = false;
+    },
+  };
+}
+
+/** The reference notebook's table. */
+export function formatAttackTable(r: AttackRunResult): string {
+  const lines = ['Image #     Certificate     Distance to adversarial'];
+  for (const x of r.results) {
+    const dist = x.distance === null ? 'none found' : x.distance.toFixed(4);
+    lines.push(`${String(x.index).padEnd(12)}${x.certificate.toFixed(4).padEnd(16)}${dist}${x.violated ? '   VIOLATED' : ''}`);
+  }
+  return lines.join('\n');
+}
+
+/** The JSON written by --json (the adversarial images are left out). */
+export function attackJson(r: AttackRunResult): Record<string, unknown> {
+  const { adversarials: _omit, ...rest } = r;
+  return { ...rest, violationTolerance: 1e-5 };
+}
 
 export function registerAttack(program: Command): void {
-  program.command('attack').description('(being built)');
+  program
+    .command('attack')
+    .description('L2 attacks on an exported ONNX model; every adversarial is re-checked in onnxruntime against its certificate')
+    .argument('<model>', 'the .onnx file')
+    .addOption(new Option('--attack <name>', 'attack').choices([...ATTACK_NAMES]).default('cw'))
+    .option('--n <N>', `attack the first N test images (default ${DEFAULT_ATTACK_N})`)
+    .option('--one-per-class', 'attack the first test image of each class')
+    .option('--steps <S>', `optimization steps (cw: per binary-search step, default ${DEFAULT_CW_STEPS})`)
+    .option('--binary-search-steps <B>', `cw: binary-search steps over c (default ${DEFAULT_CW_BINARY_SEARCH_STEPS})`)
+    .option('--eps <E>', 'pgd: L2 radius')
+    .option('--max-queries <Q>', 'hsja: model queries per image (default 20000)')
+    .option('--batch-size <B>', 'images per attack batch (default 100)')
+    .option('--seed <S>', 'seed of random starts (pgd, hsja)')
+    .option('--lipschitz <L>', 'Lipschitz constant for the certificates (default: the model metadata)')
+    .option('--data <name|DIR>', `${DATASET_NAMES.join(' | ')} | a folder of IDX files`, 'fashion-mnist')
+    .option('--json <FILE>', 'write the results as JSON')
+    .option('--report <DIR>', 'write figures and index.html into DIR')
+    .addOption(new Option('--backend <name>', 'tfjs backend for gradient attacks').choices(['wasm', 'cpu']).default('wasm'))
+    .action(async (file: string, flags: AttackFlags, cmd: Command) => {
+      const attack = flags.attack as AttackName;
+      const n = positiveInt('--n', flags.n);
+      if (n !== undefined && flags.onePerClass) throw new InvalidArgumentError("'--n' and '--one-per-class' cannot be used together");
+      const opts: AttackRunOptions = {
+        attack,
+        steps: positiveInt('--steps', flags.steps) ?? (attack === 'cw' ? DEFAULT_CW_STEPS : undefined),
+        binarySearchSteps: positiveInt('--binary-search-steps', flags.binarySearchSteps) ?? (attack === 'cw' ? DEFAULT_CW_BINARY_SEARCH_STEPS : undefined),
+        eps: positiveNumber('--eps', flags.eps),
+        maxQueries: positiveInt('--max-queries', flags.maxQueries),
+        batchSize: positiveInt('--batch-size', flags.batchSize),
+        seed: nonNegativeInt('--seed', flags.seed),
+        lipschitz: positiveNumber('--lipschitz', flags.lipschitz),
+      };
+      if (attack === 'pgd' && opts.eps === undefined) throw new InvalidArgumentError("'--eps' is required with --attack pgd (the L2 radius, e.g. 0.5)");
+
+      const model = readOnnxModel(file);
+      const data = await loadTestSet(flags.data, flags.onePerClass ? undefined : n ?? DEFAULT_ATTACK_N);
+      const chw: [number, number, number] = [data.channels, data.height, data.width];
+      const d = chw[0] * chw[1] * chw[2];
+      const indices = flags.onePerClass ? onePerClass(data.labels) : Array.from({ length: data.n }, (_, i) => i);
+      const images = new Float32Array(indices.length * d);
+      indices.forEach((idx, i) => images.set(data.images.subarray(idx * d, (idx + 1) * d), i * d));
+      const labels = indices.map((idx) => data.labels[idx]);
+
+      if (attack !== 'hsja') {
+        if (!(await tf.setBackend(flags.backend))) throw new InvalidArgumentError(`'--backend' ${flags.backend} could not be initialized`);
+      }
+      const session = await openSession(model);
+      const bar = progressBar(process.stderr);
+      let result: AttackRunResult;
+      try {
+        result = await runAttack(model, session, images, labels, indices, chw, {
+          ...opts,
+          onProgress: (p) => bar.update(`${p.phase}${p.batches > 1 ? ` (batch ${p.batch}/${p.batches})` : ''}`, p.done, p.total),
+        });
+      } finally {
+        bar.end();
+        await session.close();
+      }
+
+      process.stdout.write(`${formatAttackTable(result)}\n`);
+      process.stdout.write(`${attack}: ${result.results.length} images, ${result.found} adversarials found, ` +
+        `${result.violations} certificate violation${result.violations === 1 ? '' : 's'} ` +
+        `(L = ${result.lipschitz}, ${result.certificateKind}), ${result.seconds.toFixed(1)} s` +
+        `${result.gradientSteps ? ` (${result.gradientSteps} gradient steps)` : ''}\n`);
+      if (flags.json) writeFileAtomic(flags.json, `${JSON.stringify(attackJson(result), null, 2)}\n`);
+      if (flags.report) {
+        const classNames = classNamesOf(metadataJson(model, 'class_names'), data.classNames);
+        const files = writeAttackReport(flags.report, {
+          attack, model: model.source, metadata: model.metadata, classNames, chw, range: modelInputRange(model) ?? [0, 1],
+          images, adversarials: result.adversarials, results: result.results, lipschitz: result.lipschitz, certificateKind: result.certificateKind,
+        });
+        process.stderr.write(`report: ${path.resolve(files.find((f) => f.endsWith('index.html')) ?? flags.report)}\n`);
+      }
+      if (result.violations > 0) {
+        process.stderr.write(`certificate violated: ${result.violations} adversarial${result.violations === 1 ? ' is' : 's are'} closer than ` +
+          'the certificate; the model is not as robust as its metadata claims (check lip bound).\n');
+        setExitCode(cmd, EXIT_CERTIFICATE_VIOLATED);
+      }
+    });
 }

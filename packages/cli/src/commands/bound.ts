@@ -1,5 +1,51 @@
 import { Command } from 'commander';
+import { writeFileAtomic } from '@lip/train';
+import { LipschitzBound, claimedLipschitz, lipschitzBound, readOnnxModel } from '@lip/verify';
+
+interface BoundFlags {
+  json?: string;
+  circular?: boolean;
+}
+
+/** Per-layer table printed by `lip bound`. */
+export function formatBoundTable(r: LipschitzBound): string {
+  const head = ['#', 'layer', 'op', 'factor', 'cumulative', 'method'];
+  const rows = r.layers.map((l, i) => [String(i + 1), l.nodes.length > 1 ? `${l.node} (+${l.nodes.length - 1})` : l.node, l.op,
+    l.factor.toPrecision(8), l.cumulative.toPrecision(8), l.method]);
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
+  const line = (cells: string[]): string => cells.map((x, c) => (c === cells.length - 1 ? x : x.padEnd(widths[c] + 2))).join('');
+  return [line(head), ...rows.map(line), '', `total  ${r.total.toPrecision(8)}  (certified upper bound, L2, per sample)`].join('\n');
+}
 
 export function registerBound(program: Command): void {
-  program.command('bound').description('(being built)');
+  program
+    .command('bound')
+    .description("a certified upper bound on the model's L2 Lipschitz constant, computed from the ONNX weights alone")
+    .argument('<model>', 'the .onnx file')
+    .option('--json <FILE>', 'write the per-layer bounds as JSON')
+    .option('--circular', 'use only the circular-convolution (Sedghi) bound for convolutions (faster, looser)')
+    .action((file: string, flags: BoundFlags) => {
+      const model = readOnnxModel(file);
+      const result = lipschitzBound(model, { exactConv: !flags.circular });
+      for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+      process.stdout.write(`${formatBoundTable(result)}\n`);
+      const claimed = claimedLipschitz(model);
+      let verdict: string;
+      if (claimed === null) {
+        verdict = 'the model declares no lipschitz_constant';
+      } else if (claimed >= result.total) {
+        verdict = `metadata lipschitz_constant = ${claimed}: consistent (bound <= claim)`;
+      } else {
+        verdict = `WARNING: metadata lipschitz_constant = ${claimed} is BELOW the certified bound ` +
+          `${result.total.toPrecision(8)} (x${(result.total / claimed).toFixed(3)}); certificates computed with the claim are not guaranteed`;
+      }
+      process.stdout.write(`${verdict}\n`);
+      if (flags.json) {
+        const { head: _head, ...rest } = result;
+        writeFileAtomic(flags.json, `${JSON.stringify({
+          model: file, ...rest, claimed, consistent: claimed === null ? null : claimed >= result.total,
+          head: result.head ? { node: result.head.node, classes: result.head.classes, dim: result.head.dim, bodyLipschitz: result.head.bodyLipschitz } : null,
+        }, null, 2)}\n`);
+      }
+    });
 }

@@ -1,5 +1,136 @@
-import { Command } from 'commander';
+import * as path from 'path';
+import { Command, Option } from 'commander';
+import {
+  consoleProgress,
+  DEFAULT_ARCH,
+  DEFAULT_BATCH_SIZE,
+  DEFAULT_EPOCHS,
+  DEFAULT_HKR_ALPHA,
+  DEFAULT_LEARNING_RATE,
+  DEFAULT_LOSS,
+  DEFAULT_MIN_MARGIN,
+  DEFAULT_SEED,
+  InvalidArgumentError,
+  LOSS_NAMES,
+  train,
+  TrainOptions,
+} from '@lip/train';
+import { setExitCode } from '../program';
+
+/** Exit code after Ctrl-C, as shells report a SIGINT death (128 + 2). */
+const EXIT_INTERRUPTED = 130;
+
+interface TrainFlags {
+  arch?: string;
+  epochs?: string;
+  batchSize?: string;
+  lr?: string;
+  alpha?: string;
+  minMargin?: string;
+  loss?: string;
+  seed?: string;
+  limit?: string;
+  data?: string;
+  out?: string;
+  resume?: boolean;
+  backend?: string;
+}
+
+function positiveInteger(flag: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n <= 0) {
+    throw new InvalidArgumentError(`'${flag}' must be a positive integer, got '${raw}'`);
+  }
+  return n;
+}
+
+function finiteNumber(flag: string, raw: string | undefined, min: number, minIncluded: boolean): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = raw.trim() === '' ? NaN : Number(raw);
+  if (!Number.isFinite(n) || n < min || (!minIncluded && n === min)) {
+    throw new InvalidArgumentError(`'${flag}' must be a finite number ${minIncluded ? '>=' : '>'} ${min}, got '${raw}'`);
+  }
+  return n;
+}
+
+function seed(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!/^\s*\d+\s*$/.test(raw) || n > 0xffffffff) {
+    throw new InvalidArgumentError(`'--seed' must be an integer in [0, 4294967295], got '${raw}'`);
+  }
+  return n;
+}
+
+/** Flags to `train()` options. Flags not given stay undefined: defaults, or the checkpoint's settings with --resume. */
+function trainOptions(flags: TrainFlags): TrainOptions {
+  return {
+    arch: flags.arch,
+    epochs: positiveInteger('--epochs', flags.epochs),
+    batchSize: positiveInteger('--batch-size', flags.batchSize),
+    lr: finiteNumber('--lr', flags.lr, 0, false),
+    alpha: finiteNumber('--alpha', flags.alpha, 0, true),
+    minMargin: finiteNumber('--min-margin', flags.minMargin, 0, false),
+    loss: flags.loss,
+    seed: seed(flags.seed),
+    limit: positiveInteger('--limit', flags.limit),
+    dataDir: flags.data,
+    outDir: flags.out ?? path.join('runs', flags.arch ?? DEFAULT_ARCH),
+    backend: flags.backend,
+    resume: flags.resume === true,
+  };
+}
 
 export function registerTrain(program: Command): void {
-  program.command('train').description('(being built)');
+  program
+    .command('train')
+    .description('Train a 1-Lipschitz network on Fashion-MNIST, with a checkpoint after every epoch')
+    .option('--arch <name>', `architecture (default: ${DEFAULT_ARCH})`)
+    .option('--epochs <n>', `total epochs; with --resume, the epoch to reach (default: ${DEFAULT_EPOCHS})`)
+    .option('--batch-size <n>', `images per step (default: ${DEFAULT_BATCH_SIZE})`)
+    .option('--lr <x>', `Adam learning rate (default: ${DEFAULT_LEARNING_RATE})`)
+    .option('--alpha <x>', `HKR weight of the hinge term (default: ${DEFAULT_HKR_ALPHA})`)
+    .option('--min-margin <x>', `HKR hinge margin (default: ${DEFAULT_MIN_MARGIN})`)
+    .option('--loss <name>', `loss: ${LOSS_NAMES.join(', ')} (default: ${DEFAULT_LOSS})`)
+    .option('--seed <n>', `seed of the weights and the shuffles (default: ${DEFAULT_SEED})`)
+    .option('--limit <n>', 'use only the first N images of each split')
+    .option('--data <dir>', 'folder holding the Fashion-MNIST IDX files (default: searched, see README)')
+    .option('--out <dir>', 'checkpoint folder (default: runs/<arch>)')
+    .option('--resume', 'continue the checkpoint in --out up to --epochs')
+    .addOption(new Option('--backend <name>', 'tfjs backend (default: the fastest that loads)').choices(['tensorflow', 'wasm', 'cpu']))
+    .action(async (flags: TrainFlags, cmd: Command) => {
+      const options = trainOptions(flags);
+      // First Ctrl-C: stop after the current step, keeping the last complete epoch's checkpoint.
+      // Second: the default SIGINT death (the checkpoint on disk is crash-safe).
+      const abort = new AbortController();
+      const onSigint = (): void => {
+        if (abort.signal.aborted) {
+          process.off('SIGINT', onSigint);
+          process.kill(process.pid, 'SIGINT');
+          return;
+        }
+        abort.abort();
+        process.stderr.write('\ninterrupted: stopping after this step (Ctrl-C again to quit at once)\n');
+      };
+      process.on('SIGINT', onSigint);
+      let result;
+      try {
+        result = await train(options, { ...consoleProgress(process.stderr), signal: abort.signal });
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
+      result.model.dispose();
+      const { epochs } = result.trainState;
+      if (result.interrupted) {
+        process.stderr.write(
+          `stopped: ${options.outDir} holds the checkpoint of epoch ${epochs.length}; continue with --resume --out ${options.outDir}\n`,
+        );
+        setExitCode(cmd, EXIT_INTERRUPTED);
+        return;
+      }
+      const last = epochs[epochs.length - 1];
+      const summary = last ? `epoch ${last.epoch}, val_acc ${last.val_acc.toFixed(4)}` : 'no epoch';
+      process.stdout.write(`checkpoint: ${options.outDir} (${summary})\n`);
+    });
 }

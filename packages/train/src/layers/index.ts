@@ -1,1 +1,28 @@
-export {};
+/**
+ * Lipschitz layers (tfjs-layers classes, NHWC) and the LipschitzSequential model.
+ * Importing this module registers every class for serialization.
+ */
+export type {
+  EffectiveKernelOptions,
+  LipschitzLayer,
+  LipschitzLinear,
+  VanillaExportOptions,
+} from './lipschitz';
+export { isLipschitzLayer, isLipschitzLinear } from './lipschitz';
+export type { LipschitzLinearArgs, LipschitzDenseArgs, LipschitzConv2DArgs, LipPadding } from './linear_base';
+export { LipschitzLinearBase, LipschitzDenseBase, LipschitzConv2DBase } from './linear_base';
+export { SpectralDense } from './spectral_dense';
+export type { SpectralDenseArgs } from './spectral_dense';
+export { SpectralConv2D } from './spectral_conv2d';
+export type { SpectralConv2DArgs, ConvNormalization } from './spectral_conv2d';
+export { FrobeniusDense } from './frobenius_dense';
+export type { FrobeniusDenseArgs } from './frobenius_dense';
+export { FrobeniusConv2D } from './frobenius_conv2d';
+export type { FrobeniusConv2DArgs } from './frobenius_conv2d';
+export { LipschitzActivationBase, GroupSort, GroupSort2, FullSort, MaxMin } from './activations';
+export type { GroupSortArgs, GroupSort2Args, FullSortArgs, MaxMinArgs } from './activations';
+export { ScaledL2NormPool2D, ScaledAvgPool2D, ScaledGlobalL2NormPool2D, InvertibleDownSampling } from './pooling';
+export type { ScaledPool2DArgs, ScaledGlobalL2NormPool2DArgs, InvertibleDownSamplingArgs } from './pooling';
+export { LipschitzSequential } from './lipschitz_sequential';
+export type { LipschitzSequentialArgs, LipLogger } from './lipschitz_sequential';
+export * as lipLayers from './exports_layers';

@@ -1,1 +1,9 @@
-export {};
+/**
+ * Losses of 1-Lipschitz classifiers: KR, hinge and HKR (multiclass and
+ * binary), TauCategoricalCrossentropy, and the table of losses by name.
+ */
+export { krMulticlass, hingeMulticlass, hkrMulticlass } from './multiclass';
+export { krBinary, hingeMarginBinary, hkrBinary } from './binary';
+export { tauCategoricalCrossentropy } from './tau_cce';
+export { makeLoss, LOSS_FACTORIES, LOSS_NAMES } from './factory';
+export type { LossName, LossOptions, LossFunction, LossFactory } from './factory';

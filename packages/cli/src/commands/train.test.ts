@@ -1,0 +1,155 @@
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { run } from '../program';
+
+const LIP = path.resolve(__dirname, '../../dist/bin/lip.js');
+const DATA = '/usr/share/datasets/fashion-mnist';
+/** Small runs of the reference network: 256 training and 256 validation images per epoch. */
+const SMALL = ['--arch', 'seed', '--limit', '256', '--batch-size', '64', '--lr', '0.003', '--data', DATA, '--backend', 'wasm'];
+
+async function runCaptured(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
+  let stderr = '';
+  let stdout = '';
+  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stderr += chunk.toString();
+    return true;
+  });
+  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdout += chunk.toString();
+    return true;
+  });
+  try {
+    const code = await run(['node', 'lip', 'train', ...args]);
+    return { code, stderr, stdout };
+  } finally {
+    err.mockRestore();
+    out.mockRestore();
+  }
+}
+
+describe('lip train: bad input', () => {
+  let tmp: string;
+  beforeEach(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-cli-train-'));
+  });
+  afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it.each([
+    [['--epochs', '-1'], `error: '--epochs' must be a positive integer, got '-1'`],
+    [['--epochs', '2.5'], `error: '--epochs' must be a positive integer, got '2.5'`],
+    [['--batch-size', '0'], `error: '--batch-size' must be a positive integer, got '0'`],
+    [['--limit', 'ten'], `error: '--limit' must be a positive integer, got 'ten'`],
+    [['--lr', '0'], `error: '--lr' must be a finite number > 0, got '0'`],
+    [['--lr', 'Infinity'], `error: '--lr' must be a finite number > 0, got 'Infinity'`],
+    [['--alpha', 'NaN'], `error: '--alpha' must be a finite number >= 0, got 'NaN'`],
+    [['--min-margin', '-0.1'], `error: '--min-margin' must be a finite number > 0, got '-0.1'`],
+    [['--seed', '-3'], `error: '--seed' must be an integer in [0, 4294967295], got '-3'`],
+  ])('%j exits 2 with one line', async (args, line) => {
+    const { code, stderr, stdout } = await runCaptured([...args, '--out', tmp]);
+    expect(code).toBe(2);
+    expect(stderr).toBe(`${line}\n`);
+    expect(stdout).toBe('');
+    expect(fs.readdirSync(tmp)).toEqual([]);
+  });
+
+  it('rejects an unknown flag and an unknown backend with exit code 2', async () => {
+    for (const args of [['--bogus'], ['--backend', 'gpu']]) {
+      const { code, stderr } = await runCaptured([...args, '--out', tmp]);
+      expect(code).toBe(2);
+      const errors = stderr.split('\n').filter((l) => l.startsWith('error:'));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(args[0] === '--bogus' ? /unknown option '--bogus'/ : /'gpu' is invalid/);
+    }
+  });
+
+  it('refuses --resume without a checkpoint', async () => {
+    const { code, stderr } = await runCaptured(['--resume', '--out', tmp]);
+    expect(code).toBe(2);
+    expect(stderr).toBe(`error: 'resume': ${tmp} holds no checkpoint (no train.json); train without --resume first\n`);
+  });
+});
+
+interface Child {
+  proc: ChildProcess;
+  stderr: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function spawnLip(args: string[]): Child {
+  const proc = spawn(process.execPath, [LIP, 'train', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  proc.stdout!.resume();
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { proc, stderr: () => stderr, exit };
+}
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function epochsIn(dir: string): number[] {
+  const state = JSON.parse(fs.readFileSync(path.join(dir, 'train.json'), 'utf8'));
+  return state.epochs.map((e: { epoch: number }) => e.epoch);
+}
+
+describe('lip train: interruptions (child process)', () => {
+  let tmp: string;
+  beforeAll(() => {
+    if (!fs.existsSync(LIP)) throw new Error(`${LIP} is missing: build first (npx tsc -b)`);
+  });
+  beforeEach(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-cli-kill-'));
+  });
+  afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('SIGKILL mid-run, then --resume completes with a consistent history', async () => {
+    const out = path.join(tmp, 'run');
+    const first = spawnLip([...SMALL, '--epochs', '4', '--out', out]);
+    // Kill during epoch 2 or while its checkpoint is written: some time after epoch 1's checkpoint.
+    await waitFor(() => fs.existsSync(path.join(out, 'train.json')), 'the first checkpoint');
+    await new Promise((r) => setTimeout(r, 300));
+    first.proc.kill('SIGKILL');
+    expect((await first.exit).signal).toBe('SIGKILL');
+    const before = epochsIn(out);
+    expect(before.length).toBeGreaterThanOrEqual(1);
+    expect(before.length).toBeLessThan(4);
+
+    const resumed = spawnLip(['--resume', '--epochs', '4', '--out', out, '--data', DATA, '--backend', 'wasm']);
+    const { code } = await resumed.exit;
+    expect(resumed.stderr()).toMatch(/backend: wasm/);
+    expect(code).toBe(0);
+    expect(epochsIn(out)).toEqual([1, 2, 3, 4]);
+    expect(fs.readdirSync(out).sort()).toEqual(['model.json', 'optimizer.bin', 'optimizer.json', 'train.json', 'weights.bin']);
+  });
+
+  it('Ctrl-C stops cleanly with exit code 130 and a checkpoint to resume', async () => {
+    const out = path.join(tmp, 'run');
+    const child = spawnLip([...SMALL, '--epochs', '50', '--out', out]);
+    await waitFor(() => fs.existsSync(path.join(out, 'train.json')), 'the first checkpoint');
+    child.proc.kill('SIGINT');
+    const { code } = await child.exit;
+    expect(code).toBe(130);
+    expect(child.stderr()).toMatch(/stopped: .* holds the checkpoint of epoch \d+; continue with --resume/);
+    const done = epochsIn(out);
+    expect(done).toEqual(done.map((_, i) => i + 1));
+    expect(fs.existsSync(path.join(out, '.next'))).toBe(false);
+    // Non-TTY stderr: one plain line per epoch, no progress bar.
+    const lines = child.stderr().split('\n').filter((l) => l.startsWith('epoch '));
+    expect(lines).toHaveLength(done.length);
+    expect(lines[0]).toMatch(/^epoch 1\/50 {2}loss -?\d+\.\d{4} {2}acc .* val_acc \d\.\d{4} .*s$/);
+
+    // The same folder without --resume is refused rather than overwritten.
+    const again = spawnLip([...SMALL, '--epochs', '2', '--out', out]);
+    expect((await again.exit).code).toBe(2);
+    expect(again.stderr()).toMatch(/already holds a checkpoint \(\d+ epochs\): pass --resume/);
+  });
+});

@@ -1,0 +1,70 @@
+import { EmitContext, Emitter, pair, refuse, requireChannelsLast, scale } from './context';
+
+/*
+ * Scaled poolings (deel-lip / deel-torchlip): over a window of K = ph*pw values
+ *   ScaledAvgPool    = sqrt(K) * mean(x)
+ *   ScaledL2NormPool = sqrt(K * mean(x^2))       (= ||x||_2 over the window)
+ * on non-overlapping 'valid' windows (the layers refuse anything else, which
+ * would not be 1-Lipschitz), so no window is cut by padding.
+ */
+
+interface PoolGeometry {
+  kernel: [number, number];
+  strides: [number, number];
+}
+
+function geometry(ctx: EmitContext): PoolGeometry {
+  requireChannelsLast(ctx);
+  if (ctx.inShape.length !== 3) refuse(ctx, `its input is [${ctx.inShape.join(', ')}] per sample, expected [H, W, C]`);
+  const p = ctx.config.padding ?? 'valid';
+  if (p !== 'valid') refuse(ctx, `padding '${String(p)}' is not supported: a window cut by padding is not 1-Lipschitz once scaled`);
+  const kernel = pair(ctx, 'poolSize', [2, 2]);
+  const strides = ctx.config.strides == null ? kernel : pair(ctx, 'strides');
+  return { kernel, strides };
+}
+
+function poolAttrs(g: PoolGeometry): Record<string, number[]> {
+  return { kernel_shape: g.kernel, strides: g.strides, pads: [0, 0, 0, 0] };
+}
+
+/** ScaledAvgPool2D: AveragePool times sqrt(K) (both profiles). */
+export const emitScaledAvgPool2D: Emitter = (ctx) => {
+  const g = geometry(ctx);
+  const [avg] = ctx.b.node('AveragePool', [ctx.x], poolAttrs(g));
+  return scale(ctx.b, avg, Math.sqrt(g.kernel[0] * g.kernel[1]));
+};
+
+/**
+ * ScaledL2NormPool2D. Default: `LpPool(p=2)`, which is sqrt(sum x^2) itself.
+ * Portable: `Sqrt(AveragePool(x * x) * K)`, the tfjs formula.
+ */
+export const emitScaledL2NormPool2D: Emitter = (ctx) => {
+  const g = geometry(ctx);
+  const { b } = ctx;
+  if (ctx.profile === 'portable') {
+    const [sq] = b.node('Mul', [ctx.x, ctx.x]);
+    const [avg] = b.node('AveragePool', [sq], poolAttrs(g));
+    return b.node('Sqrt', [scale(b, avg, g.kernel[0] * g.kernel[1])])[0];
+  }
+  return b.node('LpPool', [ctx.x], { ...poolAttrs(g), p: 2 })[0];
+};
+
+/**
+ * ScaledGlobalL2NormPool2D: ||x||_2 over all spatial positions, per channel,
+ * output [N, C]. Default: GlobalLpPool(p=2); portable:
+ * Sqrt(GlobalAveragePool(x * x) * H W).
+ */
+export const emitScaledGlobalL2NormPool2D: Emitter = (ctx) => {
+  requireChannelsLast(ctx);
+  if (ctx.inShape.length !== 3) refuse(ctx, `its input is [${ctx.inShape.join(', ')}] per sample, expected [H, W, C]`);
+  const { b } = ctx;
+  let pooled: string;
+  if (ctx.profile === 'portable') {
+    const [sq] = b.node('Mul', [ctx.x, ctx.x]);
+    const [avg] = b.node('GlobalAveragePool', [sq]);
+    pooled = b.node('Sqrt', [scale(b, avg, ctx.inShape[0] * ctx.inShape[1])])[0];
+  } else {
+    pooled = b.node('GlobalLpPool', [ctx.x], { p: 2 })[0];
+  }
+  return b.node('Flatten', [pooled], { axis: 1 })[0];
+};

@@ -1,0 +1,218 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+// tfjs-layers registers the gradients of the core ops (tfjs-core alone has none).
+import '@tensorflow/tfjs-layers';
+import { InvalidArgumentError } from '../errors';
+import { fullSort, groupSort, groupSort2 } from './group_sort';
+
+type Nested = number | Nested[];
+interface Fixture {
+  activations: Array<Record<string, Nested>>;
+  activations2d: Array<Record<string, Nested>>;
+}
+const fixture = JSON.parse(
+  fs.readFileSync(path.join(__dirname, '../../testdata/torchlip-v0.1.1-reference.json'), 'utf8'),
+) as Fixture;
+const act = fixture.activations[0];
+const act2d = fixture.activations2d[0];
+
+function shapeOf(a: Nested): number[] {
+  return Array.isArray(a) ? [a.length, ...shapeOf(a[0])] : [];
+}
+
+function flat(a: Nested): number[] {
+  return Array.isArray(a) ? a.flatMap(flat) : [a];
+}
+
+/** Fixture criterion: max|a - b| <= 1e-6 * max|b|. */
+function expectCloseRelMax(actual: ArrayLike<number>, expected: ArrayLike<number>, rel = 1e-6): void {
+  expect(actual.length).toBe(expected.length);
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < expected.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs(actual[i] - expected[i]));
+    maxRef = Math.max(maxRef, Math.abs(expected[i]));
+  }
+  expect(maxRef).toBeGreaterThan(0);
+  expect(maxDiff).toBeLessThanOrEqual(rel * maxRef);
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomArray(n: number, seed: number): Float32Array {
+  const rand = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => rand() * 4 - 2);
+}
+
+/** Runs `fn` on the cpu backend (the reference), then switches back. */
+async function onCpu<T>(fn: () => T): Promise<T> {
+  const previous = tf.getBackend();
+  await tf.setBackend('cpu');
+  try {
+    return fn();
+  } finally {
+    await tf.setBackend(previous);
+  }
+}
+
+/**
+ * The straightforward GroupSort: a bubble-sort network of tf.minimum /
+ * tf.maximum on the channel slices of each group (slow on wasm, but its
+ * gradient is tfjs's own).
+ */
+function referenceGroupSort(x: tf.Tensor, n: number): tf.Tensor {
+  const c = x.shape[x.rank - 1];
+  const groups = tf.reshape(x, [-1, c / n, n]);
+  // Copy: tfjs records split's output array on the tape, so it must not be mutated.
+  const cols = [...tf.split(groups, n, 2)];
+  for (let pass = 0; pass < n - 1; pass++) {
+    for (let i = 0; i < n - 1 - pass; i++) {
+      const lo = tf.minimum(cols[i], cols[i + 1]);
+      const hi = tf.maximum(cols[i], cols[i + 1]);
+      cols[i] = lo;
+      cols[i + 1] = hi;
+    }
+  }
+  return tf.reshape(tf.concat(cols, 2), x.shape);
+}
+
+describe.each(['cpu', 'wasm'])('GroupSort on %s', (backend) => {
+  beforeAll(async () => {
+    expect(await tf.setBackend(backend)).toBe(true);
+  });
+
+  const nhwcCases: Array<[string, (x: tf.Tensor) => tf.Tensor]> = [
+    ['groupSort2', (x) => groupSort2(x)],
+    ['groupSort4', (x) => groupSort(x, 4)],
+    ['fullSort', (x) => fullSort(x)],
+  ];
+
+  it.each(nhwcCases)('%s matches the NHWC fixture (and its NCHW copy) to 1e-6 relative', (name, op) => {
+    const x = tf.tensor4d(flat(act.inputNHWC), shapeOf(act.inputNHWC) as [number, number, number, number]);
+    const y = op(x);
+    expectCloseRelMax(y.dataSync(), flat(act[`${name}NHWC`]));
+    const nchw = tf.transpose(y, [0, 3, 1, 2]);
+    expect(nchw.shape).toEqual(shapeOf(act[`${name}NCHW`]));
+    expectCloseRelMax(nchw.dataSync(), flat(act[`${name}NCHW`]));
+    tf.dispose([x, y, nchw]);
+  });
+
+  it.each(nhwcCases)('%s matches the 2-D (dense) fixture to 1e-6 relative', (name, op) => {
+    const x = tf.tensor2d(flat(act2d.input), shapeOf(act2d.input) as [number, number]);
+    const y = op(x);
+    expect(y.shape).toEqual(shapeOf(act2d[name]));
+    expectCloseRelMax(y.dataSync(), flat(act2d[name]));
+    tf.dispose([x, y]);
+  });
+
+  it('groupSort2 (fast form) is ordered and equals min/max up to one rounding of a - b', () => {
+    const rand = mulberry32(5);
+    // Pairs spanning many magnitudes, plus exact ties and signed zeros.
+    const pairs: number[] = [];
+    for (let i = 0; i < 4000; i++) {
+      const e1 = Math.floor(rand() * 60) - 30;
+      const e2 = Math.floor(rand() * 60) - 30;
+      pairs.push((rand() - 0.5) * 2 ** e1, (rand() - 0.5) * 2 ** e2);
+    }
+    pairs.push(1.5, 1.5, -0, 0, 0, -0, 3, -3, 1, 1e-8, -1e-8, 1);
+    while (pairs.length % 8 !== 0) pairs.push(0.25, -0.25);
+    const data = Float32Array.from(pairs);
+    const x = tf.tensor2d(data, [data.length / 8, 8]);
+    const y = groupSort2(x).dataSync();
+    const bad: string[] = [];
+    let inexact = 0;
+    for (let i = 0; i < data.length; i += 2) {
+      const a = data[i];
+      const b = data[i + 1];
+      const ulp = 2 ** -23 * Math.max(Math.abs(a), Math.abs(b));
+      const lo = Math.abs(y[i] - Math.min(a, b));
+      const hi = Math.abs(y[i + 1] - Math.max(a, b));
+      if (!(y[i] <= y[i + 1]) || lo > ulp || hi > ulp) bad.push(`(${a}, ${b}) -> (${y[i]}, ${y[i + 1]})`);
+      if (lo > 0 || hi > 0) inexact++;
+    }
+    expect(bad).toEqual([]);
+    // The test exercises the rounding it tolerates.
+    expect(inexact).toBeGreaterThan(0);
+    tf.dispose(x);
+  });
+
+  it.each([
+    ['groupSort2', 2, (x: tf.Tensor) => groupSort2(x)],
+    ['groupSort(x, 3)', 3, (x: tf.Tensor) => groupSort(x, 3)],
+    ['groupSort(x, 4)', 4, (x: tf.Tensor) => groupSort(x, 4)],
+    ['fullSort', 12, (x: tf.Tensor) => fullSort(x)],
+  ] as Array<[string, number, (x: tf.Tensor) => tf.Tensor]>)(
+    '%s: value and gradient equal the min/max network on cpu',
+    async (_name, n, op) => {
+      const shape = [2, 3, 4, 12];
+      const size = 2 * 3 * 4 * 12;
+      const xData = randomArray(size, 17 + n);
+      const wData = randomArray(size, 18 + n);
+      const [value, grad] = tf.tidy(() => {
+        const x = tf.tensor(xData, shape);
+        const w = tf.tensor(wData, shape);
+        const f = (t: tf.Tensor) => tf.sum(tf.mul(op(t), w));
+        return [op(x).dataSync(), tf.grad(f)(x).dataSync()];
+      });
+      const [refValue, refGrad] = await onCpu(() =>
+        tf.tidy(() => {
+          const x = tf.tensor(xData, shape);
+          const w = tf.tensor(wData, shape);
+          const f = (t: tf.Tensor) => tf.sum(tf.mul(referenceGroupSort(t, n), w));
+          return [referenceGroupSort(x, n).dataSync(), tf.grad(f)(x).dataSync()];
+        }),
+      );
+      expectCloseRelMax(value, refValue);
+      // The gradient is a permutation of w: equal exactly, up to float32 of the inputs.
+      expectCloseRelMax(grad, refGrad);
+    },
+  );
+
+  it('leaks no tensors, in the forward pass or the gradient', () => {
+    const x = tf.tensor2d(randomArray(6 * 8, 3), [6, 8]);
+    for (const op of [(t: tf.Tensor) => groupSort2(t), (t: tf.Tensor) => groupSort(t, 4), fullSort]) {
+      op(x).dispose(); // warm the P/Q cache
+      const before = tf.memory().numTensors;
+      const y = op(x);
+      expect(tf.memory().numTensors).toBe(before + 1);
+      const g = tf.grad((t: tf.Tensor) => tf.sum(op(t)))(x);
+      expect(tf.memory().numTensors).toBe(before + 2);
+      tf.dispose([y, g]);
+    }
+    tf.dispose(x);
+  });
+
+  it('groupSort(x, 1) is the identity (a copy)', () => {
+    const x = tf.tensor2d([[3, 1, 2]]);
+    const y = groupSort(x, 1);
+    expect(y).not.toBe(x);
+    expect(Array.from(y.dataSync())).toEqual([3, 1, 2]);
+    tf.dispose([x, y]);
+  });
+});
+
+describe('argument checks', () => {
+  it('rejects bad group sizes with InvalidArgumentError naming the parameter', () => {
+    const x = tf.ones([2, 12]);
+    const odd = tf.ones([2, 5]);
+    expect(() => groupSort(x, 5)).toThrow(InvalidArgumentError);
+    expect(() => groupSort(x, 5)).toThrow("groupSort: 'n' must divide the channel count 12, got 5");
+    expect(() => groupSort(x, 0)).toThrow("groupSort: 'n' must be an integer >= 1, got 0");
+    expect(() => groupSort(x, 2.5)).toThrow("'n' must be an integer >= 1, got 2.5");
+    expect(() => groupSort2(odd)).toThrow('groupSort2: the channel count (last axis) must be even, got 5');
+    expect(() => fullSort(tf.scalar(1))).toThrow("fullSort: 'x' must have at least one axis");
+    tf.dispose([x, odd]);
+  });
+});

@@ -1,0 +1,114 @@
+/**
+ * GroupSort activations (Anil et al. 2019, "Sorting out Lipschitz function
+ * approximation"): sort groups of `n` consecutive channels in ascending
+ * order. Norm-preserving (a permutation of the input per sample), hence
+ * 1-Lipschitz and gradient-norm preserving.
+ *
+ * Channels are the last axis (tfjs NHWC, or `[batch, features]` for dense
+ * layers): group `g` is channels `g*n .. g*n + n - 1`, as deel-torchlip's
+ * `group_sort` on the channel axis (checked against its v0.1.1 outputs).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { assertArg } from '../errors';
+
+function channelCount(x: tf.Tensor, where: string): number {
+  assertArg(x.rank >= 1, () => `${where}: 'x' must have at least one axis (channels last), got a scalar`);
+  return x.shape[x.rank - 1];
+}
+
+/** `P [C, C/2]` (+1/-1 on each channel pair) and `Q [C/2, C]` (-1/+1), cached per C. */
+const pairMatrices = new Map<number, { p: tf.Tensor2D; q: tf.Tensor2D }>();
+
+function pairDifferenceMatrices(channels: number): { p: tf.Tensor2D; q: tf.Tensor2D } {
+  const cached = pairMatrices.get(channels);
+  if (cached !== undefined && !cached.p.isDisposed && !cached.q.isDisposed) return cached;
+  const half = channels / 2;
+  const p = new Float32Array(channels * half);
+  const q = new Float32Array(half * channels);
+  for (let i = 0; i < half; i++) {
+    p[2 * i * half + i] = 1;
+    p[(2 * i + 1) * half + i] = -1;
+    q[i * channels + 2 * i] = -1;
+    q[i * channels + 2 * i + 1] = 1;
+  }
+  const made = { p: tf.keep(tf.tensor2d(p, [channels, half])), q: tf.keep(tf.tensor2d(q, [half, channels])) };
+  pairMatrices.set(channels, made);
+  return made;
+}
+
+/**
+ * GroupSort with groups of 2: each channel pair `(a, b)` becomes
+ * `(min(a, b), max(a, b))`. Computed on the `[-1, C]` view as
+ *
+ *     x + relu(x P) Q,   d = x P = a - b per pair,
+ *     min = a - relu(a - b),  max = b + relu(a - b)
+ *
+ * two small matMuls and a relu instead of slicing size-2 axes, which is
+ * about 50x faster on tfjs-backend-wasm (/work/shared/PERF-NOTES.md). The
+ * result differs from `min`/`max` by at most one rounding of `a - b`
+ * (~1e-7 relative) and is always ordered (`out[2i] <= out[2i+1]`). At ties the
+ * gradient goes straight through (`da = dy0`, `db = dy1`).
+ *
+ * @param x any shape with an even number of channels on the last axis.
+ */
+export function groupSort2(x: tf.Tensor): tf.Tensor {
+  const where = 'groupSort2';
+  const channels = channelCount(x, where);
+  assertArg(channels % 2 === 0, () => `${where}: the channel count (last axis) must be even, got ${channels}`);
+  const { p, q } = pairDifferenceMatrices(channels);
+  return tf.tidy(() => {
+    const flat = tf.reshape(x, [-1, channels]) as tf.Tensor2D;
+    const sorted = tf.add(flat, tf.matMul(tf.relu(tf.matMul(flat, p)), q));
+    return tf.reshape(sorted, x.shape);
+  });
+}
+
+/** Ascending sort of each row of `[M, n]`; gradient routed back by the inverse permutation. */
+function sortRows(rows: tf.Tensor2D): tf.Tensor2D {
+  const [m, n] = rows.shape;
+  const sort = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const input = args[0] as tf.Tensor2D;
+    const save = args[1] as tf.GradSaveFunc;
+    // topk sorts descending: sort -x descending = x ascending.
+    const { values, indices } = tf.topk(tf.neg(input), n, true);
+    // inverse[r, j] = position of input[r, j] in the sorted row (argsort of indices),
+    // as flat indices into [M * n]. (tfjs-backend-wasm 4.22 gathers wrongly with
+    // batchDims = 1, so the gradient uses a flat 1-D gather.)
+    const inverse = tf.topk(tf.neg(tf.cast(indices, 'float32')), n, true).indices;
+    const rowStart = tf.reshape(tf.range(0, m * n, n, 'int32'), [m, 1]);
+    save([tf.reshape(tf.add(inverse, rowStart), [-1])]);
+    return {
+      value: tf.neg(values) as tf.Tensor2D,
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => tf.reshape(tf.gather(tf.reshape(dy, [-1]), saved[0]), [m, n]),
+    };
+  });
+  return sort(rows);
+}
+
+/**
+ * GroupSort: sorts each group of `n` consecutive channels (last axis) in
+ * ascending order. `n = 2` uses the fast form of `groupSort2`; `n = C` is
+ * `fullSort`; `n = 1` is the identity. Other sizes use `tf.topk` with a
+ * gradient that scatters `dy` back through the inverse permutation (tfjs has
+ * no TopK gradient).
+ *
+ * @param x any shape; the channel count must be a multiple of `n`.
+ * @param n group size, an integer >= 1 dividing the channel count.
+ */
+export function groupSort(x: tf.Tensor, n: number): tf.Tensor {
+  const where = 'groupSort';
+  const channels = channelCount(x, where);
+  assertArg(
+    typeof n === 'number' && Number.isInteger(n) && n >= 1,
+    () => `${where}: 'n' must be an integer >= 1, got ${String(n)}`,
+  );
+  assertArg(channels % n === 0, () => `${where}: 'n' must divide the channel count ${channels}, got ${n}`);
+  if (n === 1) return tf.clone(x);
+  if (n === 2) return groupSort2(x);
+  return tf.tidy(() => tf.reshape(sortRows(tf.reshape(x, [-1, n]) as tf.Tensor2D), x.shape));
+}
+
+/** FullSort: sorts all channels (last axis) in ascending order, `groupSort(x, C)`. */
+export function fullSort(x: tf.Tensor): tf.Tensor {
+  return groupSort(x, channelCount(x, 'fullSort'));
+}

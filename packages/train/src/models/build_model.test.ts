@@ -1,0 +1,109 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { InvalidArgumentError } from '../errors';
+import { LipLogger, LipschitzSequential, SpectralConv2D, SpectralDense } from '../layers';
+import { maxAbsDiff, saveAndLoad } from '../layers/testing/roundtrip';
+import { ARCHITECTURES, buildModel, registerArchitecture } from './index';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+function recorder(): LipLogger & { messages: string[] } {
+  const messages: string[] = [];
+  return { messages, warn: (m: string) => messages.push(m) };
+}
+
+describe("buildModel('seed')", () => {
+  test('is the reference network', () => {
+    const logger = recorder();
+    const model = buildModel('seed', { seed: 1, logger });
+    expect(model).toBeInstanceOf(LipschitzSequential);
+    expect(model.layers.map((l) => l.getClassName())).toEqual([
+      'Lip>SpectralConv2D', 'Lip>GroupSort2', 'Lip>ScaledL2NormPool2D',
+      'Lip>SpectralConv2D', 'Lip>GroupSort2', 'Lip>ScaledL2NormPool2D',
+      'Flatten', 'Lip>SpectralDense', 'Lip>GroupSort2', 'Lip>SpectralDense',
+    ]);
+    expect(model.inputs[0].shape).toEqual([null, 28, 28, 1]);
+    expect(model.outputs[0].shape).toEqual([null, 10]);
+    const [c1, , , c2, , , , d1, , d2] = model.layers as [SpectralConv2D, ...unknown[]] as never[];
+    expect((c1 as SpectralConv2D).getConfig()).toMatchObject({ filters: 16, kernelSize: [3, 3], padding: 'same', strides: [1, 1], normalization: 'bjorck' });
+    expect((c2 as SpectralConv2D).getConfig()).toMatchObject({ filters: 32, kernelSize: [3, 3], padding: 'same' });
+    expect((d1 as SpectralDense).getConfig()).toMatchObject({ units: 64, useBias: true });
+    expect((d2 as SpectralDense).getConfig()).toMatchObject({ units: 10, useBias: false });
+    expect(model.countParams()).toBe(
+      (9 * 16 + 16) + (9 * 16 * 32 + 32) + (7 * 7 * 32 * 64 + 64) + 64 * 10 // trainable
+        + (16 + 9) + (32 + 144) + (64 + 1568) + (10 + 64), // u, v
+    );
+    // the reference prints this for the Flatten
+    expect(logger.messages).toEqual([`Sequential model contains a layer which is not a Lipschitz layer: ${model.layers[6].name}`]);
+    expect(model.lipschitzConstant()).toBeCloseTo(1, 12);
+    model.dispose();
+  });
+
+  test('same seed gives identical weights, another seed different ones', () => {
+    const a = buildModel('seed', { seed: 42, logger: recorder() });
+    const b = buildModel('seed', { seed: 42, logger: recorder() });
+    const c = buildModel('seed', { seed: 43, logger: recorder() });
+    const wa = a.getWeights();
+    const wb = b.getWeights();
+    wa.forEach((w, i) => expect(maxAbsDiff(w, wb[i])).toBe(0));
+    expect(maxAbsDiff(wa[0], c.getWeights()[0])).toBeGreaterThan(0.01);
+    // layers are not seeded alike
+    expect(maxAbsDiff(tf.slice(wa[4], [0, 0], [64, 10]), tf.slice(wa[6], [0, 0], [64, 10]))).toBeGreaterThan(0.01);
+    const x = tf.randomUniform([2, 28, 28, 1], 0, 1, 'float32', 5);
+    expect(maxAbsDiff(a.predict(x) as tf.Tensor, b.predict(x) as tf.Tensor)).toBe(0);
+    [a, b, c].forEach((m) => m.dispose());
+  });
+
+  test('options: inputShape, numClasses, convNormalization, kCoefLip', () => {
+    const model = buildModel('seed', {
+      seed: 3, inputShape: [12, 12, 3], numClasses: 4, convNormalization: 'operator', kCoefLip: 2, logger: recorder(),
+    });
+    expect(model.outputs[0].shape).toEqual([null, 4]);
+    expect((model.layers[0] as SpectralConv2D).normalization).toBe('operator');
+    expect(model.kCoefLip).toBe(2);
+    for (const l of model.lipschitzLinearLayers()) expect(l.kCoefLip).toBeCloseTo(Math.pow(2, 1 / 4), 12);
+    expect(model.lipschitzConstant()).toBeCloseTo(2, 10);
+    model.dispose();
+  });
+
+  test('trains a step, round-trips through an IOHandler, and exports a plain twin', async () => {
+    const model = buildModel('seed', { seed: 7, inputShape: [8, 8, 1], logger: recorder() });
+    const x = tf.randomUniform([4, 8, 8, 1], 0, 1, 'float32', 1);
+    const optimizer = tf.train.adam(1e-2);
+    model.updateConstraints();
+    optimizer.minimize(() => tf.mean(tf.square(model.apply(x, { training: true }) as tf.Tensor)) as tf.Scalar);
+    const previous = LipschitzSequential.defaultLogger;
+    LipschitzSequential.defaultLogger = recorder();
+    try {
+      const { loaded } = await saveAndLoad(model);
+      expect(loaded).toBeInstanceOf(LipschitzSequential);
+      expect(maxAbsDiff(loaded.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor)).toBe(0);
+    } finally {
+      LipschitzSequential.defaultLogger = previous;
+    }
+    const plain = model.vanillaExport();
+    expect(maxAbsDiff(plain.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor)).toBeLessThan(1e-5);
+  });
+
+  test('unknown architectures and bad options are refused', () => {
+    expect(() => buildModel('resnet')).toThrow(InvalidArgumentError);
+    expect(() => buildModel('resnet')).toThrow("'arch'");
+    expect(() => buildModel('seed', { seed: 0.5 })).toThrow("'seed'");
+    expect(() => buildModel('seed', { numClasses: 0 })).toThrow("'numClasses'");
+    expect(() => buildModel('seed', { inputShape: [28, 28] as never })).toThrow("'inputShape'");
+    expect(() => buildModel('seed', { convNormalization: 'fft' as never, logger: recorder() })).toThrow("'normalization'");
+  });
+
+  test('ARCHITECTURES is open for new rows', () => {
+    registerArchitecture('tiny', {
+      description: 'one dense layer',
+      layers: (o) => [new SpectralDense({ units: o.numClasses, inputShape: [o.inputShape.reduce((a, b) => a * b, 1)], seed: o.layerSeed(0) })],
+    });
+    expect(ARCHITECTURES.has('tiny')).toBe(true);
+    const model = buildModel('tiny', { inputShape: [2, 2, 1], numClasses: 3, seed: 1 });
+    expect(model.outputs[0].shape).toEqual([null, 3]);
+    ARCHITECTURES.delete('tiny');
+  });
+});

@@ -1,0 +1,134 @@
+import { DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN } from '../constants';
+import { DATASET_NAMES, DatasetName } from '../data';
+import { assertArg, InvalidArgumentError } from '../errors';
+
+/** Defaults of `train()` and `lip train`, after the deel-torchlip Fashion-MNIST notebook. */
+export const DEFAULT_ARCH = 'seed';
+export const DEFAULT_EPOCHS = 10;
+export const DEFAULT_BATCH_SIZE = 256;
+export const DEFAULT_LEARNING_RATE = 5e-4;
+export const DEFAULT_LOSS = 'hkr';
+export const DEFAULT_SEED = 42;
+export const DEFAULT_DATASET: DatasetName = 'fashion-mnist';
+
+/** A run, as stored in `train.json` (`config`). */
+export interface TrainConfig {
+  /** Architecture passed to `buildModel` (default `seed`). */
+  arch: string;
+  /** Total number of epochs the run should reach; `--resume` continues up to it (default 10). */
+  epochs: number;
+  /** Images per training step (default 256). */
+  batchSize: number;
+  /** Adam learning rate (default 5e-4). */
+  lr: number;
+  /** Loss name for `makeLoss` (default `hkr`). */
+  loss: string;
+  /** HKR weight of the hinge term (default 100). */
+  alpha: number;
+  /** HKR hinge margin (default 0.25). */
+  minMargin: number;
+  /** Seeds the weights and the per-epoch shuffles: same seed, same run (default 42). */
+  seed: number;
+  /** Use only the first `limit` images of each split (default: all). */
+  limit?: number;
+  /** Dataset name for `loadDataset` (default `fashion-mnist`). */
+  dataset: DatasetName;
+  /** Folder holding the IDX files (default: the `locateDataset` search order). */
+  dataDir?: string;
+  /** Checkpoint folder. */
+  outDir: string;
+  /** Backend preference for `selectBackend` (default: the fastest that loads). */
+  backend?: string;
+  /** Validation set: the test split, as in the notebook. */
+  valSplit: 'test';
+}
+
+/** What `train()` accepts: any subset of the config, plus `resume`. */
+export interface TrainOptions extends Partial<TrainConfig> {
+  outDir: string;
+  /** Continue the checkpoint in `outDir` up to `epochs` instead of starting a new run. */
+  resume?: boolean;
+}
+
+/** Settings that define a run: a resumed run must keep them. */
+const RUN_KEYS = ['arch', 'batchSize', 'lr', 'loss', 'alpha', 'minMargin', 'seed', 'limit', 'dataset', 'valSplit'] as const;
+
+/** Settings a resumed run may change: the target, and where and how it runs. */
+const SESSION_KEYS = ['epochs', 'dataDir', 'outDir', 'backend'] as const;
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Fills defaults and validates: a new run. */
+export function resolveTrainConfig(options: TrainOptions): TrainConfig {
+  const { resume: _resume, ...given } = options;
+  const config: TrainConfig = {
+    arch: DEFAULT_ARCH,
+    epochs: DEFAULT_EPOCHS,
+    batchSize: DEFAULT_BATCH_SIZE,
+    lr: DEFAULT_LEARNING_RATE,
+    loss: DEFAULT_LOSS,
+    alpha: DEFAULT_HKR_ALPHA,
+    minMargin: DEFAULT_MIN_MARGIN,
+    seed: DEFAULT_SEED,
+    dataset: DEFAULT_DATASET,
+    valSplit: 'test',
+    ...stripUndefined(given),
+    outDir: given.outDir,
+  };
+  validateTrainConfig(config);
+  return config;
+}
+
+/**
+ * The config of a resumed run: the checkpoint's run settings, with this session's
+ * target and paths. A run setting given again must equal the stored one.
+ */
+export function resumeTrainConfig(stored: TrainConfig, options: TrainOptions): TrainConfig {
+  for (const key of RUN_KEYS) {
+    const value = options[key];
+    if (value !== undefined && value !== stored[key]) {
+      throw new InvalidArgumentError(
+        `'${key}' is ${JSON.stringify(value)} but the checkpoint in ${options.outDir} was trained with ` +
+          `${JSON.stringify(stored[key])}; a resumed run keeps its settings (drop the option or start a new --out)`,
+      );
+    }
+  }
+  const config: TrainConfig = { ...stored };
+  delete config.dataDir;
+  delete config.backend;
+  for (const key of SESSION_KEYS) {
+    const value = options[key];
+    if (value !== undefined) (config as unknown as Record<string, unknown>)[key] = value;
+  }
+  validateTrainConfig(config);
+  return config;
+}
+
+function isPositiveInteger(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+}
+
+function isFiniteNumber(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
+/** Throws `InvalidArgumentError` quoting the first bad setting. */
+export function validateTrainConfig(c: TrainConfig): void {
+  assertArg(typeof c.arch === 'string' && c.arch.length > 0, () => `'arch' must be a model name, got ${JSON.stringify(c.arch)}`);
+  assertArg(isPositiveInteger(c.epochs), () => `'epochs' must be a positive integer, got ${c.epochs}`);
+  assertArg(isPositiveInteger(c.batchSize), () => `'batchSize' must be a positive integer, got ${c.batchSize}`);
+  assertArg(isFiniteNumber(c.lr) && c.lr > 0, () => `'lr' must be a positive finite number, got ${c.lr}`);
+  assertArg(typeof c.loss === 'string' && c.loss.length > 0, () => `'loss' must be a loss name, got ${JSON.stringify(c.loss)}`);
+  assertArg(isFiniteNumber(c.alpha) && c.alpha >= 0, () => `'alpha' must be a finite number >= 0, got ${c.alpha}`);
+  assertArg(isFiniteNumber(c.minMargin) && c.minMargin > 0, () => `'minMargin' must be a positive finite number, got ${c.minMargin}`);
+  assertArg(
+    typeof c.seed === 'number' && Number.isInteger(c.seed) && c.seed >= 0 && c.seed <= 0xffffffff,
+    () => `'seed' must be an integer in [0, 4294967295], got ${c.seed}`,
+  );
+  assertArg(c.limit === undefined || isPositiveInteger(c.limit), () => `'limit' must be a positive integer, got ${c.limit}`);
+  assertArg(DATASET_NAMES.includes(c.dataset), () => `'dataset' must be one of ${DATASET_NAMES.join(', ')}, got ${JSON.stringify(c.dataset)}`);
+  assertArg(typeof c.outDir === 'string' && c.outDir.length > 0, () => `'outDir' must be a folder path, got ${JSON.stringify(c.outDir)}`);
+  assertArg(c.valSplit === 'test', () => `'valSplit' must be 'test', got ${JSON.stringify(c.valSplit)}`);
+}

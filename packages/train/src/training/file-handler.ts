@@ -1,0 +1,95 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { ModelError } from '../errors';
+import { commitFiles, committedPath, FileSet } from './commit';
+
+/** The tfjs "layers-model" files, as tfjs-node's `file://` handler writes them. */
+export const MODEL_FILE = 'model.json';
+export const WEIGHTS_FILE = 'weights.bin';
+
+function asBytes(data: tf.io.WeightData | undefined): Uint8Array {
+  return new Uint8Array(tf.io.CompositeArrayBuffer.join(data ?? new ArrayBuffer(0)));
+}
+
+/** `model.json` + `weights.bin` for saved model artifacts. */
+export function modelFiles(artifacts: tf.io.ModelArtifacts): FileSet {
+  if (artifacts.modelTopology instanceof ArrayBuffer || artifacts.modelTopology === undefined) {
+    throw new ModelError('only tfjs layers models (JSON topology) can be saved to files');
+  }
+  const modelJson: tf.io.ModelJSON = {
+    modelTopology: artifacts.modelTopology,
+    format: artifacts.format,
+    generatedBy: artifacts.generatedBy,
+    convertedBy: artifacts.convertedBy,
+    weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }],
+  };
+  if (artifacts.trainingConfig !== undefined) modelJson.trainingConfig = artifacts.trainingConfig;
+  if (artifacts.userDefinedMetadata !== undefined) modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
+  return { [MODEL_FILE]: JSON.stringify(modelJson), [WEIGHTS_FILE]: asBytes(artifacts.weightData) };
+}
+
+function readOrThrow(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new ModelError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** Reads `model.json` and the weight files it lists from `dir` (a committed checkpoint). */
+export function readModelArtifacts(dir: string): tf.io.ModelArtifacts {
+  const jsonPath = committedPath(dir, MODEL_FILE);
+  let modelJson: tf.io.ModelJSON;
+  try {
+    modelJson = JSON.parse(readOrThrow(jsonPath).toString('utf8')) as tf.io.ModelJSON;
+  } catch (err) {
+    if (err instanceof ModelError) throw err;
+    throw new ModelError(`${jsonPath} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (modelJson.modelTopology == null || !Array.isArray(modelJson.weightsManifest)) {
+    throw new ModelError(`${jsonPath} is not a tfjs model.json (no modelTopology or weightsManifest)`);
+  }
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const buffers: Buffer[] = [];
+  for (const group of modelJson.weightsManifest) {
+    specs.push(...group.weights);
+    for (const p of group.paths) buffers.push(readOrThrow(committedPath(dir, path.normalize(p))));
+  }
+  const weights = Buffer.concat(buffers);
+  const expected = weightBytes(specs);
+  if (weights.byteLength !== expected) {
+    throw new ModelError(`${path.join(dir, WEIGHTS_FILE)} holds ${weights.byteLength} bytes, model.json expects ${expected}`);
+  }
+  return tf.io.getModelArtifactsForJSONSync(
+    modelJson,
+    specs,
+    weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
+  );
+}
+
+function bytesPerElement(dtype: string): number {
+  if (dtype === 'bool' || dtype === 'uint8' || dtype === 'int8') return 1;
+  if (dtype === 'float16' || dtype === 'int16' || dtype === 'uint16') return 2;
+  return 4;
+}
+
+/** Bytes that weights described by `specs` take in a weight file (numeric dtypes). */
+export function weightBytes(specs: tf.io.WeightsManifestEntry[]): number {
+  return specs.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1) * bytesPerElement(s.quantization?.dtype ?? s.dtype), 0);
+}
+
+/**
+ * A tfjs IOHandler on a folder (tfjs-core has no `file://` handler without
+ * tfjs-node): `model.save(fileHandler(dir))`, `loadLayersModel(fileHandler(dir))`.
+ * Saving replaces both files together (see `commitFiles`).
+ */
+export function fileHandler(dir: string): tf.io.IOHandler {
+  return {
+    save: async (artifacts) => {
+      commitFiles(dir, modelFiles(artifacts));
+      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+    },
+    load: async () => readModelArtifacts(dir),
+  };
+}

@@ -1,0 +1,47 @@
+import { SingleBar } from 'cli-progress';
+import { EpochRecord } from './checkpoint';
+import { TrainHooks } from './hooks';
+
+const f4 = (x: number): string => x.toFixed(4);
+
+/** `epoch 2/10  loss ...  val_kr ...  12.3s`: the per-epoch line. */
+export function formatEpoch(record: EpochRecord, epochs: number): string {
+  return (
+    `epoch ${record.epoch}/${epochs}  loss ${f4(record.loss)}  acc ${f4(record.acc)}  kr ${f4(record.kr)}  ` +
+    `val_loss ${f4(record.val_loss)}  val_acc ${f4(record.val_acc)}  val_kr ${f4(record.val_kr)}  ${record.seconds.toFixed(1)}s`
+  );
+}
+
+/**
+ * Hooks that show a run on `stream` (stderr by default): a progress bar per
+ * epoch with live loss/acc/kr on a terminal, then the epoch's line with the
+ * validation metrics. Not a terminal (CI, a pipe): the epoch lines only.
+ */
+export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): TrainHooks {
+  let bar: SingleBar | null = null;
+  const stopBar = (): void => {
+    bar?.stop();
+    bar = null;
+  };
+  return {
+    logger: (message) => stream.write(`${message}\n`),
+    onEpochStart: ({ epoch, epochs, steps }) => {
+      if (!stream.isTTY) return;
+      bar = new SingleBar({
+        stream,
+        format: `epoch ${epoch}/${epochs} [{bar}] {value}/{total}  loss {loss}  acc {acc}  kr {kr}  {duration_formatted} eta {eta_formatted}`,
+        barsize: 24,
+        hideCursor: true,
+        clearOnComplete: true,
+        etaBuffer: 20,
+      });
+      bar.start(steps, 0, { loss: '-', acc: '-', kr: '-' });
+    },
+    onBatchEnd: ({ step, loss, acc, kr }) => bar?.update(step, { loss: f4(loss), acc: f4(acc), kr: f4(kr) }),
+    onEpochEnd: (record, { epochs }) => {
+      stopBar();
+      stream.write(`${formatEpoch(record, epochs)}\n`);
+    },
+    onEnd: stopBar,
+  };
+}

@@ -1,0 +1,136 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { InvalidArgumentError } from '../errors';
+import { EpochRecord, loadCheckpoint, readTrainState } from './checkpoint';
+import { TrainOptions } from './config';
+import { train, TrainResult } from './train';
+
+/** Real Fashion-MNIST; the reference network on the wasm backend. */
+const DATA = '/usr/share/datasets/fashion-mnist';
+const BASE = { arch: 'seed', dataDir: DATA, backend: 'wasm', lr: 3e-3, seed: 11 };
+/** A short run for the equality tests: 8 steps per epoch. */
+const SHORT = { ...BASE, limit: 512, batchSize: 64 };
+
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-train-'));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const outDir = (name: string): string => path.join(tmp, name);
+
+/** Everything but the wall time. */
+const metrics = (epochs: EpochRecord[]): Omit<EpochRecord, 'seconds'>[] => epochs.map(({ seconds: _s, ...rest }) => rest);
+
+function weightsOf(model: tfl.LayersModel): Float32Array[] {
+  return model.getWeights().map((w) => w.dataSync() as Float32Array);
+}
+
+/** Runs `train` and keeps the final weights; the model is disposed. */
+async function trainAndDispose(options: TrainOptions, hooks = {}): Promise<{ result: TrainResult; weights: Float32Array[] }> {
+  const result = await train(options, hooks);
+  const weights = weightsOf(result.model);
+  result.model.dispose();
+  return { result, weights };
+}
+
+describe('train on Fashion-MNIST (seed network, wasm)', () => {
+  it('learns: validation accuracy well above chance after 2 epochs of 2000 images', async () => {
+    const dir = outDir('learn');
+    const lines: string[] = [];
+    const { result } = await trainAndDispose(
+      { ...BASE, limit: 2000, batchSize: 64, epochs: 2, outDir: dir },
+      { logger: (m: string) => lines.push(m) },
+    );
+    expect(result.interrupted).toBe(false);
+    expect(lines[0]).toMatch(/^backend: wasm/);
+    const epochs = result.trainState.epochs;
+    expect(epochs.map((e) => e.epoch)).toEqual([1, 2]);
+    expect(epochs[1].val_acc).toBeGreaterThan(0.5);
+    expect(epochs[1].loss).toBeLessThan(epochs[0].loss);
+    // train.json is exactly {config, epochs}, readable by scripts.
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'train.json'), 'utf8'));
+    expect(Object.keys(json).sort()).toEqual(['config', 'epochs']);
+    expect(Object.keys(json.epochs[0]).sort()).toEqual(['acc', 'epoch', 'kr', 'loss', 'seconds', 'val_acc', 'val_kr', 'val_loss']);
+    expect(json).toEqual(result.trainState);
+    expect(json.config).toMatchObject({ arch: 'seed', epochs: 2, limit: 2000, loss: 'hkr', alpha: 100, minMargin: 0.25 });
+  });
+
+  describe('determinism, resume, interruption', () => {
+    let straight: { result: TrainResult; weights: Float32Array[] };
+    const tensorCounts: number[][] = [[], []];
+
+    beforeAll(async () => {
+      straight = await trainAndDispose(
+        { ...SHORT, epochs: 2, outDir: outDir('straight') },
+        { onBatchEnd: ({ epoch }: { epoch: number }) => tensorCounts[epoch - 1].push(tf.memory().numTensors) },
+      );
+    });
+
+    it('keeps the tensor count flat across steps and epochs', () => {
+      expect(tensorCounts[0]).toHaveLength(8);
+      expect(tensorCounts[1]).toHaveLength(8);
+      // From the second step on (Adam makes its moments at the first), nothing accumulates.
+      const steady = [...tensorCounts[0].slice(1), ...tensorCounts[1]];
+      expect(new Set(steady).size).toBe(1);
+    });
+
+    it('gives identical losses and weights for the same seed', async () => {
+      const again = await trainAndDispose({ ...SHORT, epochs: 2, outDir: outDir('again') });
+      expect(metrics(again.result.trainState.epochs)).toEqual(metrics(straight.result.trainState.epochs));
+      expect(again.weights).toEqual(straight.weights);
+      const other = await trainAndDispose({ ...SHORT, seed: 12, epochs: 1, outDir: outDir('other-seed') });
+      expect(other.result.trainState.epochs[0].loss).not.toBe(straight.result.trainState.epochs[0].loss);
+    });
+
+    it('1 epoch, then --resume to 2, equals 2 epochs straight', async () => {
+      const dir = outDir('resumed');
+      await trainAndDispose({ ...SHORT, epochs: 1, outDir: dir });
+      expect(readTrainState(dir).epochs.map((e) => e.epoch)).toEqual([1]);
+      const logs: string[] = [];
+      // A resumed run keeps the stored settings: only the target and the paths are given.
+      const resumed = await trainAndDispose(
+        { outDir: dir, epochs: 2, resume: true, dataDir: DATA, backend: 'wasm' },
+        { logger: (m: string) => logs.push(m) },
+      );
+      expect(logs).toContain(`resuming ${dir} after epoch 1`);
+      const state = readTrainState(dir);
+      expect(state.epochs.map((e) => e.epoch)).toEqual([1, 2]);
+      expect(metrics(state.epochs)).toEqual(metrics(straight.result.trainState.epochs));
+      expect(resumed.weights).toEqual(straight.weights);
+      const { model } = await loadCheckpoint(dir);
+      expect(weightsOf(model)).toEqual(straight.weights);
+      model.dispose();
+      // Already at the target: nothing to do, nothing written.
+      const noop = await trainAndDispose({ outDir: dir, epochs: 2, resume: true, dataDir: DATA, backend: 'wasm' });
+      expect(noop.result.trainState.epochs).toHaveLength(2);
+    });
+
+    it('an abort mid-epoch keeps the last complete epoch, and resuming finishes the same run', async () => {
+      const dir = outDir('aborted');
+      const signal = { aborted: false };
+      const { result } = await trainAndDispose(
+        { ...SHORT, epochs: 2, outDir: dir },
+        { signal, onBatchEnd: ({ epoch, step }: { epoch: number; step: number }) => (signal.aborted = epoch === 2 && step === 3) },
+      );
+      expect(result.interrupted).toBe(true);
+      expect(readTrainState(dir).epochs.map((e) => e.epoch)).toEqual([1]);
+      expect(fs.existsSync(path.join(dir, '.next'))).toBe(false);
+      const resumed = await trainAndDispose({ outDir: dir, epochs: 2, resume: true, dataDir: DATA, backend: 'wasm' });
+      expect(metrics(resumed.result.trainState.epochs)).toEqual(metrics(straight.result.trainState.epochs));
+      expect(resumed.weights).toEqual(straight.weights);
+    });
+
+    it('refuses to overwrite a checkpoint, or to resume with other run settings', async () => {
+      const dir = outDir('straight');
+      await expect(train({ ...SHORT, epochs: 3, outDir: dir })).rejects.toThrow(/already holds a checkpoint \(2 epochs\): pass --resume/);
+      await expect(train({ outDir: dir, epochs: 3, resume: true, batchSize: 32 })).rejects.toThrow(InvalidArgumentError);
+      await expect(train({ outDir: dir, epochs: 3, resume: true, batchSize: 32 })).rejects.toThrow(
+        `'batchSize' is 32 but the checkpoint in ${dir} was trained with 64`,
+      );
+    });
+  });
+});

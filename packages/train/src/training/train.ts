@@ -1,0 +1,277 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend } from '../backend';
+import { batchIndices, Dataset, loadDataset, mulberry32, randomPermutation, SampleBatch, sliceBatch } from '../data';
+import { assertArg, InvalidArgumentError } from '../errors';
+import { LipschitzSequential } from '../layers';
+import { LossFunction, makeLoss } from '../losses';
+import { accuracy, krMulticlass } from '../metrics';
+import { buildModel } from '../models';
+import { EpochRecord, hasCheckpoint, loadCheckpoint, loadOptimizer, readTrainState, saveCheckpoint, TrainState } from './checkpoint';
+import { recoverCommit } from './commit';
+import { resolveTrainConfig, resumeTrainConfig, TrainConfig, TrainOptions } from './config';
+import { TrainHooks } from './hooks';
+
+/** What `train()` returns. The caller owns `model` and disposes it. */
+export interface TrainResult {
+  model: LipschitzSequential;
+  /** What `train.json` holds now. */
+  trainState: TrainState;
+  /** True when `hooks.signal` stopped the run; the checkpoint holds the last complete epoch. */
+  interrupted: boolean;
+  backend: { name: string; description: string };
+}
+
+/** Sums of per-batch means, weighted by batch size. */
+class RunningMeans {
+  private count = 0;
+  private readonly sums = [0, 0, 0];
+  add(n: number, values: ArrayLike<number>): void {
+    for (let i = 0; i < 3; i++) this.sums[i] += n * values[i];
+    this.count += n;
+  }
+  /** [loss, acc, kr] */
+  means(): [number, number, number] {
+    return [this.sums[0] / this.count, this.sums[1] / this.count, this.sums[2] / this.count];
+  }
+}
+
+/** Reused input buffers: pixels and one-hot labels of one batch. */
+class BatchBuffers {
+  readonly batch: SampleBatch;
+  private readonly oneHot: Float32Array;
+  constructor(
+    batchSize: number,
+    private readonly rowSize: number,
+    private readonly numClasses: number,
+  ) {
+    this.batch = { images: new Float32Array(batchSize * rowSize), labels: new Uint8Array(batchSize) };
+    this.oneHot = new Float32Array(batchSize * numClasses);
+  }
+
+  /**
+   * Tensors of one batch. The tensors may share the buffers (tfjs-backend-cpu
+   * keeps the array), so they must be disposed before the next call.
+   */
+  tensors(ds: Dataset, batch: SampleBatch): { x: tf.Tensor4D; y: tf.Tensor2D } {
+    const m = batch.labels.length;
+    const y = this.oneHot.subarray(0, m * this.numClasses);
+    y.fill(0);
+    for (let r = 0; r < m; r++) y[r * this.numClasses + batch.labels[r]] = 1;
+    return {
+      x: tf.tensor4d(batch.images.subarray(0, m * this.rowSize), [m, ds.height, ds.width, ds.channels]),
+      y: tf.tensor2d(y, [m, this.numClasses]),
+    };
+  }
+}
+
+/** Lets signal handlers and progress-bar timers run between steps. */
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * One Adam step: constraints updated outside the tape, then loss and gradients
+ * over the trainable variables. Returns [loss, acc, kr] of the batch.
+ */
+function trainStep(
+  model: LipschitzSequential,
+  vars: tf.Variable[],
+  optimizer: tf.AdamOptimizer,
+  lossFn: LossFunction,
+  x: tf.Tensor,
+  y: tf.Tensor,
+): tf.Tensor1D {
+  model.updateConstraints();
+  let logits: tf.Tensor | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const out = model.apply(x, { training: true }) as tf.Tensor;
+    logits = tf.keep(out);
+    return lossFn(y, out);
+  }, vars);
+  // In `vars` order: Adam keeps its moments by position.
+  optimizer.applyGradients(vars.filter((v) => grads[v.name] !== undefined).map((v) => ({ name: v.name, tensor: grads[v.name] })));
+  const stats = tf.tidy(() => tf.stack([value, accuracy(y, logits!), krMulticlass(y, logits!)]) as tf.Tensor1D);
+  tf.dispose([value, logits!, ...Object.values(grads)]);
+  return stats;
+}
+
+/** Loss, accuracy and KR on `ds` in batches, without gradients; null when interrupted. */
+async function evaluate(
+  model: LipschitzSequential,
+  lossFn: LossFunction,
+  ds: Dataset,
+  buffers: BatchBuffers,
+  batchSize: number,
+  signal: TrainHooks['signal'],
+): Promise<[number, number, number] | null> {
+  const rowSize = ds.height * ds.width * ds.channels;
+  const means = new RunningMeans();
+  for (let start = 0; start < ds.n; start += batchSize) {
+    if (signal?.aborted) return null;
+    const end = Math.min(start + batchSize, ds.n);
+    // Consecutive rows: views of the dataset, no copy.
+    const batch = { images: ds.images.subarray(start * rowSize, end * rowSize), labels: ds.labels.subarray(start, end) };
+    const { x, y } = buffers.tensors(ds, batch);
+    const stats = tf.tidy(() => {
+      const logits = model.apply(x, { training: false }) as tf.Tensor;
+      return tf.stack([lossFn(y, logits), accuracy(y, logits), krMulticlass(y, logits)]);
+    });
+    tf.dispose([x, y]);
+    means.add(end - start, await stats.data());
+    stats.dispose();
+    await yieldToEventLoop();
+  }
+  return means.means();
+}
+
+const round = (x: number, digits: number): number => Number(x.toFixed(digits));
+
+/**
+ * Trains `options.arch` with Adam and checkpoints into `options.outDir` after
+ * every epoch (model, optimizer state, `train.json`). `resume: true` continues
+ * the checkpoint there up to `options.epochs`; the result is the same as an
+ * uninterrupted run. Per step: `updateConstraints()`, then loss and gradients
+ * on one batch; the train metrics are running means over the epoch, then the
+ * validation metrics on the test split, as in the deel-torchlip notebook.
+ */
+export async function train(options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
+  try {
+    return await runTraining(options, hooks);
+  } finally {
+    hooks.onEnd?.();
+  }
+}
+
+async function runTraining(options: TrainOptions, hooks: TrainHooks): Promise<TrainResult> {
+  const log = hooks.logger ?? (() => undefined);
+  assertArg(
+    typeof options?.outDir === 'string' && options.outDir.length > 0,
+    () => `'outDir' must be a folder path, got ${JSON.stringify(options?.outDir)}`,
+  );
+  const outDir = options.outDir;
+  const recovered = recoverCommit(outDir);
+  if (recovered === 'rolled-forward') log(`finished writing the interrupted checkpoint in ${outDir}`);
+  if (recovered === 'discarded') log(`discarded a partly written checkpoint in ${outDir}`);
+
+  let config: TrainConfig;
+  if (options.resume) {
+    if (!hasCheckpoint(outDir)) {
+      throw new InvalidArgumentError(`'resume': ${outDir} holds no checkpoint (no train.json); train without --resume first`);
+    }
+    config = resumeTrainConfig(readTrainState(outDir).config, options);
+  } else {
+    config = resolveTrainConfig(options);
+    if (hasCheckpoint(outDir)) {
+      const done = readTrainState(outDir).epochs.length;
+      throw new InvalidArgumentError(
+        `'outDir' ${outDir} already holds a checkpoint (${done} epochs): pass --resume to continue it, or choose another --out`,
+      );
+    }
+  }
+
+  const lossFn = makeLoss(config.loss, { alpha: config.alpha, minMargin: config.minMargin });
+  const backend = await selectBackend(config.backend);
+  log(`backend: ${backend.name} (${backend.description})`);
+  const dataOpts = { dataDir: config.dataDir, limit: config.limit };
+  const trainSet = await loadDataset(config.dataset, 'train', dataOpts);
+  const valSet = await loadDataset(config.dataset, config.valSplit, dataOpts);
+
+  let model: LipschitzSequential;
+  let optimizer: tf.AdamOptimizer;
+  let history: EpochRecord[];
+  if (options.resume) {
+    const checkpoint = await loadCheckpoint(outDir);
+    model = checkpoint.model;
+    history = checkpoint.trainState.epochs;
+    try {
+      optimizer = await loadOptimizer(outDir, model);
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
+    log(`resuming ${outDir} after epoch ${history.length}`);
+  } else {
+    model = buildModel(config.arch, { seed: config.seed, logger: { warn: log } });
+    optimizer = tf.train.adam(config.lr);
+    history = [];
+  }
+
+  try {
+    const interrupted = await runEpochs(model, optimizer, lossFn, config, history, trainSet, valSet, backend, hooks);
+    return { model, trainState: { config, epochs: history }, interrupted, backend };
+  } catch (err) {
+    model.dispose();
+    throw err;
+  } finally {
+    optimizer.dispose();
+  }
+}
+
+/** The epochs from `history.length + 1` to `config.epochs`; true when interrupted. */
+async function runEpochs(
+  model: LipschitzSequential,
+  optimizer: tf.AdamOptimizer,
+  lossFn: LossFunction,
+  config: TrainConfig,
+  history: EpochRecord[],
+  trainSet: Dataset,
+  valSet: Dataset,
+  backend: TrainResult['backend'],
+  hooks: TrainHooks,
+): Promise<boolean> {
+  const { batchSize, epochs, outDir } = config;
+  const steps = Math.ceil(trainSet.n / batchSize);
+  hooks.onStart?.({
+    config,
+    backend,
+    firstEpoch: history.length + 1,
+    trainSize: trainSet.n,
+    valSize: valSet.n,
+    stepsPerEpoch: steps,
+  });
+  if (history.length >= epochs) {
+    hooks.logger?.(`${outDir} already holds ${history.length} epochs (target ${epochs}): nothing to train`);
+    return false;
+  }
+
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const buffers = new BatchBuffers(batchSize, trainSet.height * trainSet.width * trainSet.channels, trainSet.classNames.length);
+  // One shuffle per epoch from one stream: replaying the finished epochs puts a resumed run where it stopped.
+  const rng = mulberry32(config.seed);
+  for (let e = 0; e < history.length; e++) randomPermutation(trainSet.n, rng);
+
+  for (let epoch = history.length + 1; epoch <= epochs; epoch++) {
+    const started = performance.now();
+    const order = randomPermutation(trainSet.n, rng);
+    const train = new RunningMeans();
+    hooks.onEpochStart?.({ epoch, epochs, steps });
+    let step = 0;
+    for (const indices of batchIndices(order, batchSize)) {
+      if (hooks.signal?.aborted) return true;
+      const batch = sliceBatch(trainSet.images, trainSet.labels, indices, buffers.batch);
+      const { x, y } = buffers.tensors(trainSet, batch);
+      const stats = trainStep(model, vars, optimizer, lossFn, x, y);
+      tf.dispose([x, y]);
+      train.add(indices.length, await stats.data());
+      stats.dispose();
+      const [loss, acc, kr] = train.means();
+      hooks.onBatchEnd?.({ epoch, step: ++step, steps, loss, acc, kr });
+      await yieldToEventLoop();
+    }
+    const val = await evaluate(model, lossFn, valSet, buffers, batchSize, hooks.signal);
+    if (val === null) return true;
+    const [loss, acc, kr] = train.means();
+    const record: EpochRecord = {
+      epoch,
+      loss,
+      acc,
+      kr,
+      val_loss: val[0],
+      val_acc: val[1],
+      val_kr: val[2],
+      seconds: round((performance.now() - started) / 1000, 3),
+    };
+    history.push(record);
+    await saveCheckpoint(outDir, model, optimizer, { config, epochs: history });
+    hooks.onEpochEnd?.(record, { epochs });
+  }
+  return false;
+}

@@ -1,0 +1,156 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** A differentiable classifier on NCHW input, returning logits `[N, classes]` (see `translateOnnx`). */
+export type LogitsFn = (x: tf.Tensor4D) => tf.Tensor2D;
+
+/** Shape of an input batch, NCHW. */
+export type Nchw = [number, number, number, number];
+
+/** The box every input lives in (the model's `input_range`, [0, 1] by default). */
+export type InputBounds = readonly [number, number];
+
+/** Progress of an attack on one batch: `done` of `total` units of the named phase. */
+export interface AttackProgress {
+  /** What is being counted, for example `binary search 2/6` or `step`. */
+  readonly phase: string;
+  readonly done: number;
+  readonly total: number;
+}
+
+/** Result of an attack on one batch: the adversarials (the original where none was found). */
+export interface AttackOutput {
+  /** Adversarial inputs, NCHW, same length as the input batch. */
+  readonly adv: Float32Array;
+  /** Whether the attack itself believes each input was fooled (re-checked in onnxruntime afterwards). */
+  readonly found: boolean[];
+  /** Forward + backward passes run (gradient attacks), for timing reports. */
+  readonly gradientSteps?: number;
+}
+
+/** Logits of the batch and the vector-Jacobian product `dy^T d logits / dx`. */
+export interface LogitsAndGrad {
+  readonly logits: Float32Array;
+  readonly grad: Float32Array;
+  readonly numClasses: number;
+}
+
+/**
+ * One forward and one backward pass: `dyFromLogits` sees the logits of the
+ * forward pass and returns the cotangent `dy` (`[N, classes]`, row-major);
+ * the gradient returned is `d sum(dy * logits) / dx`. Choosing `dy` from the
+ * logits (best other class, softmax, ...) is not differentiated, exactly like
+ * an argmax inside a loss.
+ */
+export function logitsAndGrad(
+  model: LogitsFn,
+  x: Float32Array,
+  shape: Nchw,
+  dyFromLogits: (logits: Float32Array, numClasses: number) => Float32Array,
+): LogitsAndGrad {
+  let logits: Float32Array = new Float32Array(0);
+  let numClasses = 0;
+  const grad = tf.tidy(() => {
+    const xt = tf.tensor4d(x, shape);
+    const g = tf.grad((xin: tf.Tensor) => {
+      const out = model(xin as tf.Tensor4D);
+      numClasses = out.shape[1];
+      logits = (out.dataSync() as Float32Array).slice();
+      const dy = tf.tensor2d(dyFromLogits(logits, numClasses), out.shape);
+      return tf.sum(tf.mul(out, dy));
+    });
+    return g(xt);
+  });
+  const data = (grad.dataSync() as Float32Array).slice();
+  grad.dispose();
+  return { logits, grad: data, numClasses };
+}
+
+/** Forward pass only: the logits, row-major `[N, classes]`. */
+export function logitsOf(model: LogitsFn, x: Float32Array, shape: Nchw): { logits: Float32Array; numClasses: number } {
+  const out = tf.tidy(() => model(tf.tensor4d(x, shape)));
+  const logits = (out.dataSync() as Float32Array).slice();
+  const numClasses = out.shape[1];
+  out.dispose();
+  return { logits, numClasses };
+}
+
+/** Index of the largest entry of row `i` (the first one on ties, like numpy). */
+export function argmaxRow(logits: ArrayLike<number>, i: number, k: number): number {
+  let best = 0;
+  let bv = logits[i * k];
+  for (let j = 1; j < k; j++) {
+    const v = logits[i * k + j];
+    if (v > bv) {
+      bv = v;
+      best = j;
+    }
+  }
+  return best;
+}
+
+/** Index of the largest entry of row `i` other than `exclude`. */
+export function bestOtherClass(logits: ArrayLike<number>, i: number, k: number, exclude: number): number {
+  let best = -1;
+  let bv = -Infinity;
+  for (let j = 0; j < k; j++) {
+    if (j === exclude) continue;
+    const v = logits[i * k + j];
+    if (best < 0 || v > bv) {
+      bv = v;
+      best = j;
+    }
+  }
+  return best;
+}
+
+/** Predicted classes of every row. */
+export function argmaxRows(logits: ArrayLike<number>, n: number, k: number): number[] {
+  return Array.from({ length: n }, (_, i) => argmaxRow(logits, i, k));
+}
+
+/** L2 norm of row `i` of `a` (rows of length `d`), in float64. */
+export function rowNorm(a: ArrayLike<number>, i: number, d: number): number {
+  let s = 0;
+  for (let p = i * d; p < (i + 1) * d; p++) s += a[p] * a[p];
+  return Math.sqrt(s);
+}
+
+/** L2 distance between row `i` of `a` and of `b`, in float64. */
+export function rowDistance(a: ArrayLike<number>, b: ArrayLike<number>, i: number, d: number): number {
+  let s = 0;
+  for (let p = i * d; p < (i + 1) * d; p++) {
+    const t = a[p] - b[p];
+    s += t * t;
+  }
+  return Math.sqrt(s);
+}
+
+/** Clips every entry into `[lo, hi]` in place and returns `a`. */
+export function clipInPlace(a: Float32Array, lo: number, hi: number): Float32Array {
+  for (let p = 0; p < a.length; p++) a[p] = a[p] < lo ? lo : a[p] > hi ? hi : a[p];
+  return a;
+}
+
+/** Number of entries per input of an NCHW shape. */
+export function perInput(shape: Nchw): number {
+  return shape[1] * shape[2] * shape[3];
+}
+
+/** A seeded generator (mulberry32) so attacks with random starts are reproducible. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A standard normal sample (Box-Muller) from a uniform generator. */
+export function normalSample(rand: () => number): number {
+  let u = 0;
+  while (u === 0) u = rand();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+}

@@ -1,0 +1,13 @@
+export * from './common';
+export { cwL2, CW_DEFAULTS } from './cw';
+export type { CwOptions } from './cw';
+export { pgdL2, PGD_DEFAULTS } from './pgd';
+export type { PgdOptions } from './pgd';
+export { deepFoolL2, DEEPFOOL_DEFAULTS } from './deepfool';
+export type { DeepFoolOptions } from './deepfool';
+export { fmnL2, FMN_DEFAULTS } from './fmn';
+export type { FmnOptions } from './fmn';
+export { hopSkipJumpL2, HSJA_DEFAULTS } from './hsja';
+export type { HsjaOptions, PredictFn } from './hsja';
+export { ATTACK_NAMES, VIOLATION_TOLERANCE, metadataLipschitz, multiclassCertificate, runAttack } from './run';
+export type { AttackImageResult, AttackName, AttackRunOptions, AttackRunResult, CertificateFn } from './run';

@@ -1,0 +1,235 @@
+import { InvalidArgumentError, ModelError } from '@lip/train';
+import { OnnxModel } from '../onnx/read';
+import { certify } from '../certificates';
+import { claimedLipschitz } from '../verify';
+import { LipSession, modelInputRange } from '../session';
+import { TRANSLATION_TOLERANCE, TranslatedModel, assertTranslationMatches, translateOnnx } from '../translate/translate';
+import { AttackOutput, AttackProgress, LogitsFn, Nchw, argmaxRows, clipInPlace, rowDistance } from './common';
+import { cwL2 } from './cw';
+import { pgdL2 } from './pgd';
+import { deepFoolL2 } from './deepfool';
+import { fmnL2 } from './fmn';
+import { hopSkipJumpL2 } from './hsja';
+
+export type AttackName = 'cw' | 'pgd' | 'deepfool' | 'fmn' | 'hsja';
+export const ATTACK_NAMES: readonly AttackName[] = ['cw', 'pgd', 'deepfool', 'fmn', 'hsja'];
+
+/** A distance below the certificate by more than this is a violation. */
+export const VIOLATION_TOLERANCE = 1e-5;
+
+/** Certificates of `n` images from their logits (`[n, k]` row-major), and the name of the formula used. */
+export type CertificateFn = (logits: Float32Array, n: number, k: number) => { values: ArrayLike<number>; kind: string };
+
+export interface AttackRunOptions {
+  attack: AttackName;
+  /** Optimization steps (cw: per binary-search step; pgd, deepfool, fmn, hsja: iterations). Attack default when omitted. */
+  steps?: number;
+  /** cw: binary-search steps over c. */
+  binarySearchSteps?: number;
+  /** pgd: radius of the L2 ball (required for pgd). */
+  eps?: number;
+  /** hsja: model queries allowed per image. */
+  maxQueries?: number;
+  /** Images per attack batch (cw: the batch shares foolbox's abort-early loss). Default 100. */
+  batchSize?: number;
+  seed?: number;
+  /**
+   * Lipschitz constant; default the metadata `lipschitz_constant`. The attack tests
+   * what the model claims, so a claim below the weights' bound is not replaced here.
+   */
+  lipschitz?: number;
+  /** Certificates; default multiclass (top1 - top2) / (sqrt(2) L). */
+  certificate?: CertificateFn;
+  /** Allowed translation error against onnxruntime. Default 1e-5. */
+  translationTolerance?: number;
+  /** Progress within the current batch; `batch` counts from 1. */
+  onProgress?: (p: AttackProgress & { batch: number; batches: number }) => void;
+}
+
+/** One attacked image. */
+export interface AttackImageResult {
+  /** Index of the image in the data set. */
+  index: number;
+  label: number;
+  /** Class predicted by onnxruntime on the original. */
+  pred: number;
+  /** Class predicted by onnxruntime on the adversarial (equals pred when none was found). */
+  advPred: number;
+  certificate: number;
+  /** L2 distance of the adversarial found, null when none was found. */
+  distance: number | null;
+  /** A found adversarial closer than the certificate (minus 1e-5): the guarantee is broken. */
+  violated: boolean;
+  /** An adversarial that changes the onnxruntime prediction was found. */
+  found: boolean;
+}
+
+export interface AttackRunResult {
+  attack: AttackName;
+  model: string;
+  lipschitz: number;
+  certificateKind: string;
+  params: Record<string, number | boolean | null>;
+  /** Largest |translation - onnxruntime| on the check sample; null for hsja (onnxruntime only). */
+  translationMaxDiff: number | null;
+  results: AttackImageResult[];
+  found: number;
+  violations: number;
+  seconds: number;
+  /** Forward + backward passes run on the translation, summed over batches (cw only; null otherwise). */
+  gradientSteps: number | null;
+  /** Adversarials (the original where none was found), `[n, ...chw]`; not part of the JSON. */
+  adversarials: Float32Array;
+}
+
+/** The Lipschitz constant the model claims (metadata `lipschitz_constant`), or a ModelError when it claims none. */
+export function metadataLipschitz(model: OnnxModel): number {
+  const claimed = claimedLipschitz(model);
+  if (claimed === null) {
+    throw new ModelError(`'${model.source}' has no metadata lipschitz_constant, so it claims no certificate to attack; ` +
+      'pass --lipschitz L or re-export the model with lip export.');
+  }
+  return claimed;
+}
+
+/**
+ * Multiclass certificate (top1 - top2) / (sqrt(2) L) (Tsuzuku et al. 2018), from
+ * `certify` (certificates.ts, which also allows for float32 rounding of the logits).
+ */
+export function multiclassCertificate(lipschitz: number): CertificateFn {
+  return (logits, _n, k) => ({
+    values: certify(logits, k, { lipschitz }).certificates,
+    kind: 'multiclass: (top1 - top2) / (sqrt(2) * L)',
+  });
+}
+
+/**
+ * Attacks `n` images (`[n, ...chw]`, row-major) of a deployed model and checks
+ * the result against the certificates:
+ * 1. onnxruntime predicts and certifies the originals;
+ * 2. gradient attacks run on the tfjs translation, which must first match
+ *    onnxruntime within `translationTolerance` (hsja runs on onnxruntime only);
+ * 3. every adversarial is clipped to the input range and re-run in onnxruntime:
+ *    it counts as found only if it changes the predicted class, and it violates
+ *    the certificate when its L2 distance is below the certificate minus 1e-5.
+ * Attacks move away from the predicted class, which is what a certificate protects.
+ */
+export async function runAttack(model: OnnxModel, session: LipSession, images: Float32Array, labels: ArrayLike<number>,
+  indices: readonly number[], chw: readonly [number, number, number], opts: AttackRunOptions): Promise<AttackRunResult> {
+  const started = Date.now();
+  if (!ATTACK_NAMES.includes(opts.attack)) {
+    throw new InvalidArgumentError(`'attack' must be one of ${ATTACK_NAMES.join(', ')}, got '${String(opts.attack)}'`);
+  }
+  const n = labels.length;
+  const d = chw[0] * chw[1] * chw[2];
+  if (images.length !== n * d) throw new InvalidArgumentError(`'images' holds ${images.length} values, ${n} images of [${chw.join(', ')}] need ${n * d}`);
+  if (indices.length !== n) throw new InvalidArgumentError(`'indices' has ${indices.length} entries for ${n} images`);
+  const batchSize = opts.batchSize ?? 100;
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new InvalidArgumentError(`'batchSize' must be an integer >= 1, got ${batchSize}`);
+  if (opts.attack === 'pgd' && !(typeof opts.eps === 'number' && opts.eps > 0)) {
+    throw new InvalidArgumentError(`pgd needs '--eps' > 0 (the L2 radius), got ${String(opts.eps)}`);
+  }
+  const bounds = modelInputRange(model) ?? [0, 1];
+  const lipschitz = opts.lipschitz ?? metadataLipschitz(model);
+
+  const logits = await session.runBatched(images, n, chw);
+  const k = logits.length / Math.max(n, 1);
+  if (n > 0 && k < 2) throw new ModelError(`'${model.source}' has ${k} output; the attacks need a multiclass model (at least 2 logits).`);
+  const preds = argmaxRows(logits, n, k);
+  const cert = (opts.certificate ?? multiclassCertificate(lipschitz))(logits, n, k);
+
+  let translated: TranslatedModel | null = null;
+  let translationMaxDiff: number | null = null;
+  const adversarials = new Float32Array(images.length);
+  const attackFound = new Array<boolean>(n).fill(false);
+  let gradientSteps: number | null = null;
+  try {
+    if (opts.attack !== 'hsja' && n > 0) {
+      translated = translateOnnx(model);
+      const m = Math.min(n, 16);
+      translationMaxDiff = await assertTranslationMatches(model, session, { images: images.subarray(0, m * d), n: m, chw },
+        opts.translationTolerance ?? TRANSLATION_TOLERANCE, translated);
+    }
+    const batches = Math.ceil(n / batchSize);
+    for (let bIdx = 0; bIdx < batches; bIdx++) {
+      const start = bIdx * batchSize;
+      const m = Math.min(batchSize, n - start);
+      const x = images.slice(start * d, (start + m) * d);
+      const y = preds.slice(start, start + m);
+      const onProgress = (p: AttackProgress): void => opts.onProgress?.({ ...p, batch: bIdx + 1, batches });
+      const out = await attackBatch(opts, translated, session, x, [m, chw[0], chw[1], chw[2]], y, bounds, onProgress);
+      adversarials.set(clipInPlace(out.adv, bounds[0], bounds[1]), start * d);
+      out.found.forEach((f, i) => { attackFound[start + i] = f; });
+      if (out.gradientSteps !== undefined) gradientSteps = (gradientSteps ?? 0) + out.gradientSteps;
+    }
+  } finally {
+    translated?.dispose();
+  }
+
+  const advLogits = await session.runBatched(adversarials, n, chw);
+  const advPreds = argmaxRows(advLogits, n, k);
+  const results: AttackImageResult[] = [];
+  for (let i = 0; i < n; i++) {
+    const found = attackFound[i] && advPreds[i] !== preds[i];
+    const distance = found ? rowDistance(adversarials, images, i, d) : null;
+    if (!found) adversarials.set(images.subarray(i * d, (i + 1) * d), i * d);
+    const certificate = Number(cert.values[i]);
+    results.push({
+      index: indices[i],
+      label: Number(labels[i]),
+      pred: preds[i],
+      advPred: found ? advPreds[i] : preds[i],
+      certificate,
+      distance,
+      violated: distance !== null && distance < certificate - VIOLATION_TOLERANCE,
+      found,
+    });
+  }
+  return {
+    attack: opts.attack,
+    model: model.source,
+    lipschitz,
+    certificateKind: cert.kind,
+    params: attackParams(opts, batchSize),
+    translationMaxDiff,
+    results,
+    found: results.filter((r) => r.found).length,
+    violations: results.filter((r) => r.violated).length,
+    seconds: (Date.now() - started) / 1000,
+    gradientSteps,
+    adversarials,
+  };
+}
+
+function attackParams(opts: AttackRunOptions, batchSize: number): Record<string, number | boolean | null> {
+  const p: Record<string, number | boolean | null> = { batchSize, steps: opts.steps ?? null };
+  if (opts.attack === 'cw') p.binarySearchSteps = opts.binarySearchSteps ?? null;
+  if (opts.attack === 'pgd') p.eps = opts.eps ?? null;
+  if (opts.attack === 'hsja') p.maxQueries = opts.maxQueries ?? null;
+  if (opts.seed !== undefined) p.seed = opts.seed;
+  return p;
+}
+
+async function attackBatch(opts: AttackRunOptions, f: LogitsFn | null, session: LipSession, x: Float32Array, shape: Nchw,
+  labels: number[], bounds: readonly [number, number], onProgress: (p: AttackProgress) => void): Promise<AttackOutput> {
+  const common = { bounds, onProgress };
+  switch (opts.attack) {
+    case 'cw':
+      return cwL2(f!, x, shape, labels, { ...common, steps: opts.steps, binarySearchSteps: opts.binarySearchSteps });
+    case 'pgd':
+      return pgdL2(f!, x, shape, labels, { ...common, eps: opts.eps!, steps: opts.steps, seed: opts.seed });
+    case 'deepfool':
+      return deepFoolL2(f!, x, shape, labels, { ...common, steps: opts.steps });
+    case 'fmn':
+      return fmnL2(f!, x, shape, labels, { ...common, steps: opts.steps });
+    case 'hsja': {
+      const chw = shape.slice(1);
+      const predict = async (batch: Float32Array, m: number): Promise<number[]> => {
+        const z = await session.runBatched(batch, m, chw, Math.max(m, 1));
+        return argmaxRows(z, m, z.length / Math.max(m, 1));
+      };
+      return hopSkipJumpL2(predict, x, shape[0], shape[1] * shape[2] * shape[3], labels,
+        { ...common, steps: opts.steps, maxQueries: opts.maxQueries, seed: opts.seed });
+    }
+  }
+}

@@ -1,0 +1,138 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { onnx } from 'onnx-proto';
+import { GraphBuilder } from '@lip/export';
+import { ModelError } from '@lip/train';
+import { readOnnxModel, constantTensor, SUPPORTED_OPS, MAX_TENSOR_ELEMENTS } from './read';
+
+function denseModel(): Uint8Array {
+  const b = new GraphBuilder({ opset: 17 });
+  b.input('input', 'float32', ['N', 1, 2, 2]);
+  const shape = b.initializer('shape', [-1, 4], [2]);
+  const [flat] = b.node('Reshape', ['input', shape]);
+  const w = b.initializer('W', Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), [4, 2]);
+  const bias = b.initializer('B', Float32Array.from([0.5, -0.5]), [2]);
+  const [y] = b.node('Gemm', [flat, w, bias], { alpha: 1.0 });
+  b.node('Identity', [y], {}, { outputs: ['logits'] });
+  b.output('logits', ['N', 2]);
+  b.setMetadata('lipschitz_constant', '1');
+  b.setMetadata('input_range', '[0, 1]');
+  return b.toBytes();
+}
+
+function expectModelError(f: () => unknown, pattern: RegExp): void {
+  let caught: unknown;
+  try {
+    f();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(ModelError);
+  expect((caught as Error).name).toBe('ModelError');
+  expect((caught as Error).message).toMatch(pattern);
+}
+
+describe('readOnnxModel', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-read-'));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('decodes nodes, shapes, initializers, attributes, opset and metadata', () => {
+    const file = path.join(tmp, 'dense.onnx');
+    fs.writeFileSync(file, denseModel());
+    const m = readOnnxModel(file);
+    expect(m.source).toBe(file);
+    expect(m.opset).toBe(17);
+    expect(m.nodes.map((n) => n.opType)).toEqual(['Reshape', 'Gemm', 'Identity']);
+    expect(m.inputs).toEqual([{ name: 'input', elemType: 'float32', shape: ['N', 1, 2, 2] }]);
+    expect(m.outputs[0].shape).toEqual(['N', 2]);
+    const w = m.initializers.get('W')!;
+    expect(w.dims).toEqual([4, 2]);
+    expect(w.data).toBeInstanceOf(Float32Array);
+    expect(Array.from(w.data)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const s = m.initializers.get('shape')!;
+    expect(s.dataType).toBe('int64');
+    expect(Array.from(s.data)).toEqual([-1, 4]);
+    expect(m.nodes[1].attributes.alpha).toBe(1);
+    expect(m.metadata).toEqual({ lipschitz_constant: '1', input_range: '[0, 1]' });
+    expect(constantTensor(m, 'B')!.data[0]).toBeCloseTo(0.5);
+  });
+
+  it('decodes float_data and int64_data tensors and Constant nodes', () => {
+    const proto = onnx.ModelProto.decode(denseModel());
+    const g = proto.graph!;
+    g.initializer = g.initializer!.map((t) => {
+      if (t.name === 'W') return onnx.TensorProto.create({ name: 'W', dims: [4, 2], dataType: 1, floatData: [8, 7, 6, 5, 4, 3, 2, 1] });
+      if (t.name === 'shape') return onnx.TensorProto.create({ name: 'shape', dims: [2], dataType: 7, int64Data: [-1, 4] });
+      return t;
+    });
+    const m = readOnnxModel(onnx.ModelProto.encode(proto).finish());
+    expect(Array.from(m.initializers.get('W')!.data)).toEqual([8, 7, 6, 5, 4, 3, 2, 1]);
+    expect(Array.from(m.initializers.get('shape')!.data)).toEqual([-1, 4]);
+    expect(m.source).toBe('<bytes>');
+  });
+
+  it('refuses a missing path and a folder', () => {
+    expectModelError(() => readOnnxModel(path.join(tmp, 'nope.onnx')), /nope\.onnx' does not exist/);
+    expectModelError(() => readOnnxModel(tmp), /is not a file/);
+  });
+
+  it('refuses truncated files, naming the file', () => {
+    const bytes = denseModel();
+    const file = path.join(tmp, 'trunc.onnx');
+    // Every cut either fails to decode or fails validation; none is accepted silently.
+    for (const cut of [bytes.length - 1, bytes.length - 7, Math.floor(bytes.length / 2), 10, 1]) {
+      fs.writeFileSync(file, bytes.subarray(0, cut));
+      expectModelError(() => readOnnxModel(file), /trunc\.onnx/);
+    }
+  });
+
+  it('refuses random bytes and empty files', () => {
+    let seed = 12345;
+    const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let trial = 0; trial < 50; trial++) {
+      const bytes = Uint8Array.from({ length: 64 + trial * 13 }, () => Math.floor(rand() * 256));
+      expectModelError(() => readOnnxModel(bytes), /ONNX model/);
+    }
+    expectModelError(() => readOnnxModel(new Uint8Array(0)), /empty/);
+    const file = path.join(tmp, 'text.onnx');
+    fs.writeFileSync(file, 'this is not a model\n');
+    expectModelError(() => readOnnxModel(file), /text\.onnx/);
+  });
+
+  it('refuses a node input that nothing provides (missing initializer)', () => {
+    const proto = onnx.ModelProto.decode(denseModel());
+    proto.graph!.initializer = proto.graph!.initializer!.filter((t) => t.name !== 'W');
+    expectModelError(() => readOnnxModel(onnx.ModelProto.encode(proto).finish()), /'W'.*missing initializer/);
+  });
+
+  it('refuses raw data that does not fill the dims', () => {
+    const proto = onnx.ModelProto.decode(denseModel());
+    const w = proto.graph!.initializer!.find((t) => t.name === 'W')!;
+    w.rawData = w.rawData!.subarray(0, 28);
+    expectModelError(() => readOnnxModel(onnx.ModelProto.encode(proto).finish()), /'W'.*28 bytes.*need 32/);
+  });
+
+  it('refuses huge declared dims without allocating', () => {
+    const proto = onnx.ModelProto.decode(denseModel());
+    const w = proto.graph!.initializer!.find((t) => t.name === 'W')!;
+    w.dims = [100000, 100000];
+    w.rawData = new Uint8Array(0);
+    expectModelError(() => readOnnxModel(onnx.ModelProto.encode(proto).finish()), new RegExp(`above the limit of ${MAX_TENSOR_ELEMENTS}`));
+    const p2 = onnx.ModelProto.decode(denseModel());
+    p2.graph!.input![0].type!.tensorType!.shape!.dim![2] = { dimValue: 1e12 };
+    expectModelError(() => readOnnxModel(onnx.ModelProto.encode(p2).finish()), /dimension 1000000000000/);
+  });
+
+  it('refuses unsupported operators and lists the supported set', () => {
+    const proto = onnx.ModelProto.decode(denseModel());
+    proto.graph!.node![2].opType = 'LSTM';
+    expectModelError(() => readOnnxModel(onnx.ModelProto.encode(proto).finish()), /unsupported operator 'LSTM'.*supported operators: .*Gemm/);
+    expect(SUPPORTED_OPS).toContain('Conv');
+  });
+
+  it('refuses a model without a graph', () => {
+    const bytes = onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }] })).finish();
+    expectModelError(() => readOnnxModel(bytes), /has no graph/);
+  });
+});

@@ -1,0 +1,478 @@
+/**
+ * ONNX reader: decodes a `.onnx` file (or bytes) into a validated, plain view
+ * of the graph that the session, the Lipschitz bound and the tfjs translator
+ * all share. Everything a user can get wrong is refused here with one
+ * `ModelError` that names the file and the fix.
+ */
+import * as fs from 'fs';
+import { onnx } from 'onnx-proto';
+import { ModelError } from '@lip/train';
+
+/** Operators the verifier understands (bound, session checks, translator). */
+export const SUPPORTED_OPS: readonly string[] = [
+  'Abs', 'Add', 'AveragePool', 'Concat', 'Constant', 'Conv', 'DepthToSpace', 'Div', 'Flatten',
+  'Gemm', 'GlobalAveragePool', 'GlobalLpPool', 'GlobalMaxPool', 'Identity', 'LpPool', 'MatMul', 'Max',
+  'MaxPool', 'Min', 'Mul', 'Neg', 'Relu', 'Reshape', 'Sigmoid', 'Slice', 'Softmax', 'SpaceToDepth',
+  'Split', 'Sqrt', 'Squeeze', 'Sub', 'Tanh', 'TopK', 'Transpose', 'Unsqueeze', 'ReduceL2', 'ReduceMax',
+  'ReduceMin', 'Gather', 'Pad', 'Sum',
+];
+
+/** Largest number of elements one tensor (initializer or declared value) may have: 2^28 (1 GiB of float32). */
+export const MAX_TENSOR_ELEMENTS = 2 ** 28;
+
+/** Element types the reader decodes. */
+export type OnnxDataType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+
+const DATA_TYPES: Record<number, OnnxDataType> = {
+  1: 'float32', 2: 'uint8', 3: 'int8', 5: 'int16', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64',
+};
+const BYTES_PER_ELEMENT: Record<OnnxDataType, number> = {
+  float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1,
+};
+
+/**
+ * A decoded tensor. Float tensors (`float32`, `float16`) are a `Float32Array`,
+ * `float64` a `Float64Array`; integer and bool tensors are an `Int32Array`
+ * (int64 values are clamped to the int32 range, which keeps the meaning of the
+ * INT64_MAX/MIN sentinels that Slice uses).
+ */
+export interface OnnxTensor {
+  readonly name: string;
+  readonly dataType: OnnxDataType;
+  readonly dims: readonly number[];
+  readonly size: number;
+  readonly data: Float32Array | Float64Array | Int32Array;
+}
+
+/** An attribute as a plain value. */
+export type OnnxAttribute = number | string | number[] | string[] | OnnxTensor | OnnxTensor[];
+
+export interface OnnxNode {
+  readonly name: string;
+  readonly opType: string;
+  readonly domain: string;
+  /** Input value names; '' marks an omitted optional input. */
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly attributes: Readonly<Record<string, OnnxAttribute>>;
+}
+
+/** A dimension: a fixed size, a symbolic name (the batch dimension, usually), or null when unknown. */
+export type OnnxDim = number | string | null;
+
+export interface OnnxValueInfo {
+  readonly name: string;
+  readonly elemType: OnnxDataType | 'unknown';
+  /** null when the file declares no shape. */
+  readonly shape: readonly OnnxDim[] | null;
+}
+
+export interface OnnxModel {
+  /** The file path, or '<bytes>' for an in-memory model. */
+  readonly source: string;
+  /** The encoded model, for onnxruntime. */
+  readonly bytes: Uint8Array;
+  readonly irVersion: number;
+  /** Opset of the default ('' / 'ai.onnx') domain. */
+  readonly opset: number;
+  readonly opsets: Readonly<Record<string, number>>;
+  readonly producerName: string;
+  readonly producerVersion: string;
+  readonly graphName: string;
+  /** `metadata_props` as a map (`lipschitz_constant`, `input_range`, ...). */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Graph inputs that are not initializers (the real feeds). */
+  readonly inputs: readonly OnnxValueInfo[];
+  readonly outputs: readonly OnnxValueInfo[];
+  /** Nodes in topological order. */
+  readonly nodes: readonly OnnxNode[];
+  readonly initializers: ReadonlyMap<string, OnnxTensor>;
+  /** Declared intermediate value infos (`graph.value_info`), by name. */
+  readonly valueInfo: ReadonlyMap<string, OnnxValueInfo>;
+}
+
+function toNumber(v: number | Long | null | undefined): number {
+  if (v === null || v === undefined) return 0;
+  if (typeof v === 'number') return v;
+  return (v as Long).toNumber();
+}
+
+type Long = { toNumber(): number; low: number; high: number };
+
+function describe(source: string): string {
+  return source === '<bytes>' ? 'the ONNX model bytes' : `'${source}'`;
+}
+
+function clampInt32(x: number): number {
+  if (x > 2147483647) return 2147483647;
+  if (x < -2147483648) return -2147483648;
+  return x;
+}
+
+/** Decodes IEEE half floats. */
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * 2 ** -14 * (f / 1024);
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * 2 ** (e - 15) * (1 + f / 1024);
+}
+
+/** Decodes a TensorProto; `where` names it in errors. */
+export function decodeTensor(t: onnx.ITensorProto, source: string, where: string): OnnxTensor {
+  const name = t.name ?? '';
+  const file = describe(source);
+  const dataType = DATA_TYPES[t.dataType ?? 0];
+  if (!dataType) {
+    throw new ModelError(`${file}: tensor '${name}' (${where}) has unsupported data type ${t.dataType}; ` +
+      `supported: ${Object.values(DATA_TYPES).join(', ')}. Re-export the model with float32 weights.`);
+  }
+  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL || (t.externalData && t.externalData.length > 0)) {
+    throw new ModelError(`${file}: tensor '${name}' (${where}) stores its data in an external file, which is not supported; ` +
+      'save the model with all weights inside the .onnx file.');
+  }
+  const dims = (t.dims ?? []).map(toNumber);
+  let size = 1;
+  for (const d of dims) {
+    if (!Number.isInteger(d) || d < 0) {
+      throw new ModelError(`${file}: tensor '${name}' (${where}) has invalid dims [${dims.join(', ')}]; the file is corrupt, re-export it.`);
+    }
+    size *= d;
+  }
+  if (size > MAX_TENSOR_ELEMENTS) {
+    throw new ModelError(`${file}: tensor '${name}' (${where}) declares ${size} elements (dims [${dims.join(', ')}]), ` +
+      `above the limit of ${MAX_TENSOR_ELEMENTS}; the file is corrupt or not a model this tool can verify.`);
+  }
+  const raw = t.rawData && t.rawData.length > 0 ? t.rawData : null;
+  const bpe = BYTES_PER_ELEMENT[dataType];
+  if (raw && raw.length !== size * bpe) {
+    throw new ModelError(`${file}: tensor '${name}' (${where}) has ${raw.length} bytes of data but dims [${dims.join(', ')}] ` +
+      `need ${size * bpe}; the file is truncated or corrupt, re-export it.`);
+  }
+  const view = raw ? new DataView(raw.buffer, raw.byteOffset, raw.byteLength) : null;
+  const mismatch = (n: number): ModelError => new ModelError(`${file}: tensor '${name}' (${where}) holds ${n} values but dims ` +
+    `[${dims.join(', ')}] need ${size}; the file is corrupt, re-export it.`);
+
+  let data: Float32Array | Float64Array | Int32Array;
+  switch (dataType) {
+    case 'float32': {
+      data = new Float32Array(size);
+      if (view) for (let i = 0; i < size; i++) data[i] = view.getFloat32(4 * i, true);
+      else {
+        const src = t.floatData ?? [];
+        if (src.length !== size) throw mismatch(src.length);
+        data.set(src);
+      }
+      break;
+    }
+    case 'float16': {
+      data = new Float32Array(size);
+      if (view) for (let i = 0; i < size; i++) data[i] = halfToFloat(view.getUint16(2 * i, true));
+      else {
+        const src = t.int32Data ?? [];
+        if (src.length !== size) throw mismatch(src.length);
+        for (let i = 0; i < size; i++) data[i] = halfToFloat(src[i] & 0xffff);
+      }
+      break;
+    }
+    case 'float64': {
+      data = new Float64Array(size);
+      if (view) for (let i = 0; i < size; i++) data[i] = view.getFloat64(8 * i, true);
+      else {
+        const src = t.doubleData ?? [];
+        if (src.length !== size) throw mismatch(src.length);
+        data.set(src);
+      }
+      break;
+    }
+    case 'int64': {
+      data = new Int32Array(size);
+      if (view) for (let i = 0; i < size; i++) data[i] = clampInt32(Number(view.getBigInt64(8 * i, true)));
+      else {
+        const src = t.int64Data ?? [];
+        if (src.length !== size) throw mismatch(src.length);
+        for (let i = 0; i < size; i++) data[i] = clampInt32(toNumber(src[i]));
+      }
+      break;
+    }
+    default: {
+      data = new Int32Array(size);
+      if (view) {
+        for (let i = 0; i < size; i++) {
+          if (dataType === 'int32') data[i] = view.getInt32(4 * i, true);
+          else if (dataType === 'int16') data[i] = view.getInt16(2 * i, true);
+          else if (dataType === 'int8') data[i] = view.getInt8(i);
+          else data[i] = view.getUint8(i);
+        }
+      } else {
+        const src = t.int32Data ?? [];
+        if (src.length !== size) throw mismatch(src.length);
+        data.set(src);
+      }
+    }
+  }
+  return { name, dataType, dims, size, data };
+}
+
+function decodeAttribute(a: onnx.IAttributeProto, source: string, where: string): OnnxAttribute {
+  const T = onnx.AttributeProto.AttributeType;
+  const utf8 = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
+  switch (a.type) {
+    case T.FLOAT: return a.f ?? 0;
+    case T.INT: return toNumber(a.i);
+    case T.STRING: return utf8(a.s ?? new Uint8Array(0));
+    case T.TENSOR: return decodeTensor(a.t ?? {}, source, where);
+    case T.FLOATS: return [...(a.floats ?? [])];
+    case T.INTS: return (a.ints ?? []).map(toNumber);
+    case T.STRINGS: return (a.strings ?? []).map(utf8);
+    case T.TENSORS: return (a.tensors ?? []).map((t) => decodeTensor(t, source, where));
+    default:
+      throw new ModelError(`${describe(source)}: attribute '${a.name}' (${where}) has unsupported type ${a.type} ` +
+        '(subgraphs and sparse tensors are not supported); re-export the model without control flow.');
+  }
+}
+
+function decodeValueInfo(v: onnx.IValueInfoProto, source: string): OnnxValueInfo {
+  const tt = v.type?.tensorType;
+  const elemType: OnnxDataType | 'unknown' = tt ? DATA_TYPES[tt.elemType ?? 0] ?? 'unknown' : 'unknown';
+  let shape: OnnxDim[] | null = null;
+  if (tt && tt.shape) {
+    shape = (tt.shape.dim ?? []).map((d) => {
+      if (d.dimValue !== null && d.dimValue !== undefined) {
+        const n = toNumber(d.dimValue);
+        if (!Number.isInteger(n) || n < 0 || n > MAX_TENSOR_ELEMENTS) {
+          throw new ModelError(`${describe(source)}: value '${v.name}' declares dimension ${n}, outside [0, ${MAX_TENSOR_ELEMENTS}]; ` +
+            'the file is corrupt or not a model this tool can verify.');
+        }
+        return n;
+      }
+      return d.dimParam ? d.dimParam : null;
+    });
+    const fixed = shape.filter((d): d is number => typeof d === 'number');
+    const per = fixed.reduce((a, b) => a * b, 1);
+    if (per > MAX_TENSOR_ELEMENTS) {
+      throw new ModelError(`${describe(source)}: value '${v.name}' declares shape [${shape.join(', ')}] ` +
+        `(${per} elements), above the limit of ${MAX_TENSOR_ELEMENTS}; the file is corrupt or not a model this tool can verify.`);
+    }
+  }
+  return { name: v.name ?? '', elemType, shape };
+}
+
+/** Orders nodes so every input is produced before use; refuses dangling inputs and cycles. */
+function topoSort(nodes: OnnxNode[], available: Set<string>, source: string): OnnxNode[] {
+  const producer = new Map<string, number>();
+  nodes.forEach((n, i) => n.outputs.forEach((o) => { if (o) producer.set(o, i); }));
+  for (const n of nodes) {
+    for (const name of n.inputs) {
+      if (name && !available.has(name) && !producer.has(name)) {
+        throw new ModelError(`${describe(source)}: node '${n.name || n.opType}' (${n.opType}) uses '${name}', which is neither ` +
+          'a graph input, an initializer nor the output of a node (missing initializer); the file is incomplete, re-export it.');
+      }
+    }
+  }
+  const done = new Set<string>(available);
+  const order: OnnxNode[] = [];
+  const placed = new Array<boolean>(nodes.length).fill(false);
+  let progress = true;
+  while (order.length < nodes.length && progress) {
+    progress = false;
+    for (let i = 0; i < nodes.length; i++) {
+      if (placed[i]) continue;
+      if (nodes[i].inputs.every((x) => !x || done.has(x))) {
+        placed[i] = true;
+        order.push(nodes[i]);
+        nodes[i].outputs.forEach((o) => done.add(o));
+        progress = true;
+      }
+    }
+  }
+  if (order.length < nodes.length) {
+    throw new ModelError(`${describe(source)}: the graph has a cycle; the file is corrupt, re-export it.`);
+  }
+  return order;
+}
+
+/**
+ * Reads and validates an ONNX model. `pathOrBytes` is a file path or the
+ * encoded bytes. Throws `ModelError` for anything that is not a usable model.
+ */
+export function readOnnxModel(pathOrBytes: string | Uint8Array): OnnxModel {
+  let bytes: Uint8Array;
+  let source: string;
+  if (typeof pathOrBytes === 'string') {
+    source = pathOrBytes;
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(pathOrBytes);
+    } catch {
+      throw new ModelError(`model file '${pathOrBytes}' does not exist; pass the path of a .onnx file written by 'lip export'.`);
+    }
+    if (!st.isFile()) {
+      throw new ModelError(`model path '${pathOrBytes}' is not a file; pass the path of a .onnx file written by 'lip export'.`);
+    }
+    bytes = new Uint8Array(fs.readFileSync(pathOrBytes));
+  } else if (pathOrBytes instanceof Uint8Array) {
+    source = '<bytes>';
+    bytes = pathOrBytes;
+  } else {
+    throw new ModelError(`'pathOrBytes' must be a file path or a Uint8Array, got ${typeof pathOrBytes}.`);
+  }
+  const file = describe(source);
+  if (bytes.length === 0) throw new ModelError(`${file} is empty; it is not an ONNX model. Re-export it with 'lip export'.`);
+
+  let proto: onnx.ModelProto;
+  try {
+    proto = onnx.ModelProto.decode(bytes);
+  } catch (err) {
+    throw new ModelError(`${file} is not a valid ONNX model (truncated or corrupt: ${(err as Error).message}); ` +
+      "re-export it with 'lip export'.");
+  }
+  const g = proto.graph;
+  if (!g || !g.node || g.node.length === 0) {
+    throw new ModelError(`${file} has no graph (or an empty one); it is not an ONNX model. Re-export it with 'lip export'.`);
+  }
+
+  const opsets: Record<string, number> = {};
+  for (const o of proto.opsetImport ?? []) {
+    const domain = o.domain === 'ai.onnx' ? '' : o.domain ?? '';
+    opsets[domain] = toNumber(o.version);
+  }
+  if (opsets[''] === undefined) {
+    throw new ModelError(`${file} imports no default-domain opset; it is corrupt or not an ONNX model. Re-export it with 'lip export'.`);
+  }
+
+  const initializers = new Map<string, OnnxTensor>();
+  for (const t of g.initializer ?? []) {
+    initializers.set(t.name ?? '', decodeTensor(t, source, 'initializer'));
+  }
+
+  const nodes: OnnxNode[] = g.node.map((n, idx) => {
+    const opType = n.opType ?? '';
+    const domain = n.domain === 'ai.onnx' ? '' : n.domain ?? '';
+    const name = n.name || `${opType}_${idx}`;
+    if (domain !== '' || !SUPPORTED_OPS.includes(opType)) {
+      throw new ModelError(`${file}: node '${name}' uses unsupported operator '${domain ? domain + '.' : ''}${opType}'; ` +
+        `supported operators: ${SUPPORTED_OPS.join(', ')}. Export the model with 'lip export' (try --portable).`);
+    }
+    const attributes: Record<string, OnnxAttribute> = {};
+    for (const a of n.attribute ?? []) attributes[a.name ?? ''] = decodeAttribute(a, source, `attribute of node '${name}'`);
+    return { name, opType, domain, inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attributes };
+  });
+
+  const allInputs = (g.input ?? []).map((v) => decodeValueInfo(v, source));
+  const inputs = allInputs.filter((v) => !initializers.has(v.name));
+  if (inputs.length === 0) throw new ModelError(`${file} declares no graph input; re-export it with 'lip export'.`);
+  const outputs = (g.output ?? []).map((v) => decodeValueInfo(v, source));
+  if (outputs.length === 0) throw new ModelError(`${file} declares no graph output; re-export it with 'lip export'.`);
+  const valueInfo = new Map<string, OnnxValueInfo>();
+  for (const v of g.valueInfo ?? []) valueInfo.set(v.name ?? '', decodeValueInfo(v, source));
+
+  const available = new Set<string>([...inputs.map((v) => v.name), ...initializers.keys()]);
+  const sorted = topoSort(nodes, available, source);
+  const produced = new Set<string>(available);
+  sorted.forEach((n) => n.outputs.forEach((o) => produced.add(o)));
+  for (const o of outputs) {
+    if (!produced.has(o.name)) {
+      throw new ModelError(`${file}: graph output '${o.name}' is produced by no node; the file is incomplete, re-export it.`);
+    }
+  }
+
+  const metadata: Record<string, string> = {};
+  for (const p of proto.metadataProps ?? []) metadata[p.key ?? ''] = p.value ?? '';
+
+  return {
+    source,
+    bytes,
+    irVersion: toNumber(proto.irVersion),
+    opset: opsets[''],
+    opsets,
+    producerName: proto.producerName ?? '',
+    producerVersion: proto.producerVersion ?? '',
+    graphName: g.name ?? '',
+    metadata,
+    inputs,
+    outputs,
+    nodes: sorted,
+    initializers,
+    valueInfo,
+  };
+}
+
+/** The constant behind a value name: an initializer or the output of a Constant node; undefined otherwise. */
+export function constantTensor(model: OnnxModel, name: string): OnnxTensor | undefined {
+  const init = model.initializers.get(name);
+  if (init) return init;
+  for (const n of model.nodes) {
+    if (n.opType === 'Constant' && n.outputs[0] === name) return constantNodeValue(n, model.source);
+  }
+  return undefined;
+}
+
+/** The tensor a Constant node produces (attributes value, value_float(s), value_int(s)). */
+export function constantNodeValue(node: OnnxNode, source = '<bytes>'): OnnxTensor {
+  const a = node.attributes;
+  const name = node.outputs[0] ?? '';
+  if (a.value !== undefined && typeof a.value === 'object' && !Array.isArray(a.value)) return { ...(a.value as OnnxTensor), name };
+  if (typeof a.value_float === 'number') return { name, dataType: 'float32', dims: [], size: 1, data: Float32Array.of(a.value_float) };
+  if (Array.isArray(a.value_floats)) {
+    const v = a.value_floats as number[];
+    return { name, dataType: 'float32', dims: [v.length], size: v.length, data: Float32Array.from(v) };
+  }
+  if (typeof a.value_int === 'number') return { name, dataType: 'int64', dims: [], size: 1, data: Int32Array.of(clampInt32(a.value_int)) };
+  if (Array.isArray(a.value_ints)) {
+    const v = (a.value_ints as number[]).map(clampInt32);
+    return { name, dataType: 'int64', dims: [v.length], size: v.length, data: Int32Array.from(v) };
+  }
+  throw new ModelError(`${describe(source)}: Constant node '${node.name}' has no supported value attribute; re-export the model.`);
+}
+
+/** Integer attribute with a default; refuses a non-integer value. */
+export function attrInt(node: OnnxNode, name: string, dflt: number): number {
+  const v = node.attributes[name];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number') throw new ModelError(`node '${node.name}' (${node.opType}): attribute '${name}' must be an int.`);
+  return v;
+}
+
+/** Float attribute with a default. */
+export function attrFloat(node: OnnxNode, name: string, dflt: number): number {
+  const v = node.attributes[name];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number') throw new ModelError(`node '${node.name}' (${node.opType}): attribute '${name}' must be a float.`);
+  return v;
+}
+
+/** Int list attribute with a default. */
+export function attrInts(node: OnnxNode, name: string, dflt: number[]): number[] {
+  const v = node.attributes[name];
+  if (v === undefined) return dflt;
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'number')) {
+    throw new ModelError(`node '${node.name}' (${node.opType}): attribute '${name}' must be a list of ints.`);
+  }
+  return v as number[];
+}
+
+/** String attribute with a default. */
+export function attrString(node: OnnxNode, name: string, dflt: string): string {
+  const v = node.attributes[name];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'string') throw new ModelError(`node '${node.name}' (${node.opType}): attribute '${name}' must be a string.`);
+  return v;
+}
+
+/** Float values of a tensor as float64 (for exact maths on weights). */
+export function tensorToFloat64(t: OnnxTensor): Float64Array {
+  return Float64Array.from(t.data as ArrayLike<number>);
+}
+
+/** The metadata value `key` parsed as JSON, or undefined when absent; refuses malformed JSON. */
+export function metadataJson<T = unknown>(model: OnnxModel, key: string): T | undefined {
+  const raw = model.metadata[key];
+  if (raw === undefined) return undefined;
+  try {
+    return JSON.parse(raw) as T;
+  } catch {
+    throw new ModelError(`${describe(model.source)}: metadata '${key}' is not valid JSON (${JSON.stringify(raw)}); re-export the model.`);
+  }
+}

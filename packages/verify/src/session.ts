@@ -1,0 +1,174 @@
+/**
+ * onnxruntime-node session wrapper: runs images through the model in
+ * batches after checking them against what the model declares (input shape,
+ * finite values, metadata `input_range`).
+ */
+import * as ort from 'onnxruntime-node';
+import { DataError, InvalidArgumentError, ModelError } from '@lip/train';
+import { OnnxDim, OnnxModel, metadataJson, readOnnxModel } from './onnx/read';
+
+/** Default images per onnxruntime call. */
+export const DEFAULT_BATCH_SIZE = 256;
+/** Inputs may exceed the metadata `input_range` by this much (rounding in preprocessing). */
+export const INPUT_RANGE_TOLERANCE = 1e-6;
+
+export interface SessionOptions {
+  /** onnxruntime intra-op threads. Default: onnxruntime's choice. */
+  threads?: number;
+}
+
+export interface LipSession {
+  readonly model: OnnxModel;
+  readonly inputName: string;
+  readonly outputName: string;
+  /** Declared input shape without the batch dimension, e.g. [1, 28, 28]; null or a string where not fixed. */
+  readonly inputShape: readonly OnnxDim[];
+  /** Metadata `input_range`, or null when the model declares none. */
+  readonly inputRange: readonly [number, number] | null;
+  /**
+   * Runs `n` images (row-major `[n, ...chw]`) in batches of `batchSize` and
+   * returns the logits row-major `[n, outputSize]`. `onBatch(done, n)` is
+   * called after each batch.
+   */
+  runBatched(images: Float32Array, n: number, chw: readonly number[], batchSize?: number,
+    onBatch?: (done: number, total: number) => void): Promise<Float32Array>;
+  /** Logits per image; known after the first run (or from the declared output shape). */
+  readonly outputSize: number | null;
+  /** Frees the native session. */
+  close(): Promise<void>;
+}
+
+/** Feed shape for `chw` per the model's declared input, or a DataError naming both shapes. */
+function feedShape(declared: readonly OnnxDim[], chw: readonly number[], source: string): number[] {
+  const size = chw.reduce((a, b) => a * b, 1);
+  const fits = (shape: readonly number[]): boolean => shape.length === declared.length &&
+    declared.every((d, i) => typeof d !== 'number' || d === shape[i]);
+  if (fits(chw)) return [...chw];
+  // A dense model with a flattened input.
+  if (fits([size])) return [size];
+  // Single-channel NHWC has the same memory layout as NCHW.
+  if (chw.length === 3 && chw[0] === 1 && fits([chw[1], chw[2], 1])) return [chw[1], chw[2], 1];
+  throw new DataError(`the model '${source}' expects inputs of shape [N, ${declared.map((d) => d ?? '?').join(', ')}] ` +
+    `but the data has shape [N, ${chw.join(', ')}]; use data that matches the model (or the model trained on this data).`);
+}
+
+/** First non-finite or out-of-range value, checked before any inference. */
+function checkValues(images: Float32Array, perImage: number, range: readonly [number, number] | null): void {
+  const lo = range ? range[0] - INPUT_RANGE_TOLERANCE : -Infinity;
+  const hi = range ? range[1] + INPUT_RANGE_TOLERANCE : Infinity;
+  for (let i = 0; i < images.length; i++) {
+    const v = images[i];
+    if (!Number.isFinite(v)) {
+      throw new DataError(`input image ${Math.floor(i / perImage)} holds ${v} at pixel ${i % perImage}; ` +
+        'inputs must be finite numbers (check the data files and preprocessing).');
+    }
+    if (v < lo || v > hi) {
+      throw new DataError(`input image ${Math.floor(i / perImage)} holds ${v} at pixel ${i % perImage}, outside the model's ` +
+        `input_range [${range![0]}, ${range![1]}]; scale the data to that range.`);
+    }
+  }
+}
+
+/** Reads the metadata `input_range` (`[lo, hi]`); null when absent. */
+export function modelInputRange(model: OnnxModel): readonly [number, number] | null {
+  const r = metadataJson<unknown>(model, 'input_range');
+  if (r === undefined) return null;
+  if (!Array.isArray(r) || r.length !== 2 || !r.every((x) => typeof x === 'number' && Number.isFinite(x)) || r[0] > r[1]) {
+    throw new ModelError(`'${model.source}': metadata input_range must be [lo, hi] with lo <= hi, got ${model.metadata.input_range}; re-export the model.`);
+  }
+  return [r[0], r[1]];
+}
+
+/** Opens an onnxruntime session on a model file, bytes or an already-read model. */
+export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, opts: SessionOptions = {}): Promise<LipSession> {
+  const model = typeof pathOrBytes === 'string' || pathOrBytes instanceof Uint8Array ? readOnnxModel(pathOrBytes) : pathOrBytes;
+  if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1)) {
+    throw new InvalidArgumentError(`'threads' must be an integer >= 1, got ${opts.threads}`);
+  }
+  if (model.inputs.length !== 1) {
+    throw new ModelError(`'${model.source}' has ${model.inputs.length} inputs (${model.inputs.map((v) => v.name).join(', ')}); ` +
+      'only single-input image classifiers can be verified.');
+  }
+  const input = model.inputs[0];
+  if (input.elemType !== 'float32') {
+    throw new ModelError(`'${model.source}': input '${input.name}' has type ${input.elemType}; a float32 image input is required.`);
+  }
+  if (!input.shape || input.shape.length < 2) {
+    throw new ModelError(`'${model.source}': input '${input.name}' declares no batched shape; expected [N, C, H, W] or [N, features].`);
+  }
+  const inputShape = input.shape.slice(1);
+  const inputRange = modelInputRange(model);
+  const output = model.outputs[0];
+  const declaredOut = output.shape && output.shape.length === 2 && typeof output.shape[1] === 'number' ? output.shape[1] : null;
+
+  const options: ort.InferenceSession.SessionOptions = {
+    executionMode: 'sequential',
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+  };
+  if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(model.bytes, options);
+  } catch (err) {
+    throw new ModelError(`onnxruntime cannot load '${model.source}': ${(err as Error).message.split('\n')[0]}; re-export the model with 'lip export'.`);
+  }
+
+  let outputSize: number | null = declaredOut;
+  const run = async (images: Float32Array, n: number, chw: readonly number[], batchSize = DEFAULT_BATCH_SIZE,
+    onBatch?: (done: number, total: number) => void): Promise<Float32Array> => {
+    if (!(images instanceof Float32Array)) throw new InvalidArgumentError(`'images' must be a Float32Array`);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`'n' must be a non-negative integer, got ${n}`);
+    if (!Array.isArray(chw) || chw.length === 0 || !chw.every((d) => Number.isInteger(d) && d > 0)) {
+      throw new InvalidArgumentError(`'chw' must be positive integer dims such as [1, 28, 28], got [${chw}]`);
+    }
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidArgumentError(`'batchSize' must be an integer >= 1, got ${batchSize}`);
+    const perImage = chw.reduce((a, b) => a * b, 1);
+    if (images.length !== n * perImage) {
+      throw new InvalidArgumentError(`'images' holds ${images.length} values, but n=${n} images of [${chw.join(', ')}] need ${n * perImage}`);
+    }
+    const shape = feedShape(inputShape, chw, model.source);
+    checkValues(images, perImage, inputRange);
+    let logits: Float32Array | null = null;
+    for (let start = 0; start < n; start += batchSize) {
+      const m = Math.min(batchSize, n - start);
+      const batch = images.slice(start * perImage, (start + m) * perImage);
+      let out: ort.Tensor;
+      try {
+        const result = await session.run({ [input.name]: new ort.Tensor('float32', batch, [m, ...shape]) }, [output.name]);
+        out = result[output.name];
+      } catch (err) {
+        throw new ModelError(`onnxruntime failed on '${model.source}': ${(err as Error).message.split('\n')[0]}`);
+      }
+      const k = out.dims.slice(1).reduce((a, b) => a * b, 1);
+      if (out.dims[0] !== m) throw new ModelError(`'${model.source}': output '${output.name}' has batch ${out.dims[0]}, expected ${m}`);
+      if (logits === null) {
+        outputSize = k;
+        logits = new Float32Array(n * k);
+      } else if (k !== outputSize) {
+        throw new ModelError(`'${model.source}': output size changed between batches (${outputSize} then ${k})`);
+      }
+      const data = out.data as Float32Array;
+      for (let i = 0; i < data.length; i++) {
+        if (!Number.isFinite(data[i])) {
+          throw new ModelError(`'${model.source}' produced a non-finite logit (${data[i]}) for image ${start + Math.floor(i / k)}; the model is broken.`);
+        }
+      }
+      logits.set(data, start * k);
+      onBatch?.(start + m, n);
+    }
+    return logits ?? new Float32Array(0);
+  };
+
+  return {
+    model,
+    inputName: input.name,
+    outputName: output.name,
+    inputShape,
+    inputRange,
+    runBatched: run,
+    get outputSize() { return outputSize; },
+    close: async () => { await session.release(); },
+  };
+}

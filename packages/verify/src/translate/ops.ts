@@ -1,0 +1,706 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { CustomGradientFunc } from '@tensorflow/tfjs-core/dist/engine';
+import { ModelError } from '@lip/train';
+import { OnnxNode, OnnxTensor, attrFloat, attrInt, attrInts, attrString } from '../onnx/read';
+import { convWithFastInputGrad } from './conv';
+import { FUSED_GROUPSORT2 } from './fuse';
+
+/**
+ * A value during translation. Image tensors (ONNX NCHW) may be held NHWC
+ * (`nhwc: true`, `t` is `[N, H, W, C]`) so that convolutions and poolings run on
+ * tfjs's native layout; every other op sees the ONNX layout.
+ */
+export interface Val {
+  readonly t: tf.Tensor;
+  readonly nhwc: boolean;
+}
+
+/** What an op translator may read at translation time. */
+export interface OpContext {
+  readonly node: OnnxNode;
+  readonly opset: number;
+  /** The constant behind input `i` (initializer or Constant node), or undefined when it is computed. */
+  constant(i: number): OnnxTensor | undefined;
+  /** Input `i` as integers, which must be constant; `what` names it in the error. */
+  ints(i: number, what: string): number[];
+  /** A kept tf tensor for a float constant input (created once). */
+  floatConst(i: number): tf.Tensor;
+  /** Registers a cleanup run by `dispose()` of the translated model. */
+  onDispose(f: () => void): void;
+  /** A ModelError naming the node. */
+  fail(why: string): ModelError;
+}
+
+/** Runs one node: inputs in, outputs out (undefined for omitted optional inputs). */
+export type OpKernel = (inputs: (Val | undefined)[]) => Val[];
+
+/** Builds the kernel of one node once, at translation time. */
+export type OpTranslator = (ctx: OpContext) => OpKernel;
+
+const plain = (t: tf.Tensor): Val => ({ t, nhwc: false });
+const nhwc = (t: tf.Tensor): Val => ({ t, nhwc: true });
+
+/** The ONNX (NCHW) view of a value. */
+export function toOnnxLayout(v: Val): tf.Tensor {
+  if (!v.nhwc) return v.t;
+  const [n, h, w, c] = v.t.shape;
+  if (c === 1 || (h === 1 && w === 1)) return tf.reshape(v.t, [n, c, h, w]);
+  return tf.transpose(v.t, [0, 3, 1, 2]);
+}
+
+/** The NHWC view of a rank-4 value. */
+function toNhwc(v: Val, ctx: OpContext): tf.Tensor4D {
+  if (v.nhwc) return v.t as tf.Tensor4D;
+  if (v.t.rank !== 4) throw ctx.fail(`expects a 4-D [N, C, H, W] input, got shape [${v.t.shape.join(', ')}]`);
+  const [n, c, h, w] = v.t.shape;
+  if (c === 1 || (h === 1 && w === 1)) return tf.reshape(v.t, [n, h, w, c]);
+  return tf.transpose(v.t, [0, 2, 3, 1]) as tf.Tensor4D;
+}
+
+/** ONNX axis of a rank-4 NCHW tensor -> axis of its NHWC storage. */
+const NHWC_AXIS = [0, 3, 1, 2];
+
+function normAxis(axis: number, rank: number, ctx: OpContext): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (!(a >= 0 && a < rank)) throw ctx.fail(`axis ${axis} is out of range for rank ${rank}`);
+  return a;
+}
+
+function input(inputs: (Val | undefined)[], i: number, ctx: OpContext): Val {
+  const v = inputs[i];
+  if (!v) throw ctx.fail(`input ${i} is missing`);
+  return v;
+}
+
+/** sqrt whose gradient stays finite at 0 (relu'd zeros reach L2 poolings); the forward value is exact. */
+const safeSqrt = tf.customGrad(((x: tf.Tensor, save: (ts: tf.Tensor[]) => void) => {
+  const value = tf.sqrt(x);
+  save([value]);
+  return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.div(dy, tf.mul(2, tf.maximum(saved[0], 1e-12))) };
+}) as unknown as CustomGradientFunc<tf.Tensor>) as (x: tf.Tensor) => tf.Tensor;
+
+/**
+ * Elementwise op on broadcast operands. When one operand is held NHWC, the
+ * others are brought to NHWC too: rank-4 ones transposed, lower-rank ones
+ * (biases, scalars, `[C, 1, 1]` maps) padded to rank 4 and permuted.
+ */
+function elementwise(f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpTranslator {
+  return (ctx) => (inputs) => {
+    const vals = inputs.filter((v): v is Val => v !== undefined);
+    if (vals.length === 0) throw ctx.fail('has no inputs');
+    const anyNhwc = vals.some((v) => v.nhwc);
+    const maxRank = Math.max(...vals.map((v) => v.t.rank));
+    if (!anyNhwc || maxRank > 4) {
+      const ts = vals.map(toOnnxLayout);
+      return [plain(ts.slice(1).reduce((acc, t) => f(acc, t), ts[0]))];
+    }
+    const ts = vals.map((v) => {
+      if (v.nhwc) return v.t;
+      if (v.t.rank === 4) return toNhwc(v, ctx);
+      if (v.t.size === 1) return tf.reshape(v.t, []);
+      const s = [...new Array<number>(4 - v.t.rank).fill(1), ...v.t.shape];
+      if (s[1] === 1 || (s[2] === 1 && s[3] === 1)) return tf.reshape(v.t, [s[0], s[2], s[3], s[1]]);
+      return tf.transpose(tf.reshape(v.t, s), [0, 2, 3, 1]);
+    });
+    return [nhwc(ts.slice(1).reduce((acc, t) => f(acc, t), ts[0]))];
+  };
+}
+
+function unary(f: (x: tf.Tensor) => tf.Tensor): OpTranslator {
+  return (ctx) => (inputs) => {
+    const v = input(inputs, 0, ctx);
+    return [{ t: f(v.t), nhwc: v.nhwc }];
+  };
+}
+
+/** Explicit 2-D pads `[top, left, bottom, right]` from `pads` / `auto_pad`. */
+function pads2d(ctx: OpContext, inHW: readonly number[], kernel: readonly number[], strides: readonly number[], dil: readonly number[]): [number, number, number, number] {
+  const auto = attrString(ctx.node, 'auto_pad', 'NOTSET');
+  if (auto === 'NOTSET') {
+    const p = attrInts(ctx.node, 'pads', [0, 0, 0, 0]);
+    if (p.length !== 4) throw ctx.fail(`only 2-D pads are supported, got pads [${p.join(', ')}]`);
+    return [p[0], p[1], p[2], p[3]];
+  }
+  if (auto === 'VALID') return [0, 0, 0, 0];
+  if (auto !== 'SAME_UPPER' && auto !== 'SAME_LOWER') throw ctx.fail(`auto_pad '${auto}' is not supported`);
+  const out: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const o = Math.ceil(inHW[i] / strides[i]);
+    const total = Math.max((o - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1 - inHW[i], 0);
+    const small = Math.floor(total / 2);
+    out.push(auto === 'SAME_UPPER' ? small : total - small, auto === 'SAME_UPPER' ? total - small : small);
+  }
+  return [out[0], out[2], out[1], out[3]];
+}
+
+function pair(ctx: OpContext, name: string, dflt: number[]): [number, number] {
+  const v = attrInts(ctx.node, name, dflt);
+  if (v.length !== 2) throw ctx.fail(`only 2-D ${name} are supported, got [${v.join(', ')}]`);
+  return [v[0], v[1]];
+}
+
+const conv: OpTranslator = (ctx) => {
+  const w = ctx.constant(1);
+  if (!w || w.dims.length !== 4) throw ctx.fail('needs a constant 4-D weight [cout, cin, kh, kw] (only 2-D convolutions are supported)');
+  if (attrInt(ctx.node, 'group', 1) !== 1) throw ctx.fail(`group=${attrInt(ctx.node, 'group', 1)} is not supported (only group=1)`);
+  const [cout, cin, kh, kw] = w.dims;
+  const strides = pair(ctx, 'strides', [1, 1]);
+  const dil = pair(ctx, 'dilations', [1, 1]);
+  // [cout, cin, kh, kw] -> [kh, kw, cin, cout]
+  const kernel = tf.keep(tf.tidy(() => tf.transpose(tf.tensor4d(Float32Array.from(w.data as ArrayLike<number>), [cout, cin, kh, kw]), [2, 3, 1, 0]) as tf.Tensor4D));
+  ctx.onDispose(() => kernel.dispose());
+  const bias = ctx.constant(2) ? ctx.floatConst(2) : null;
+  const convs = new Map<string, { apply: (x: tf.Tensor4D) => tf.Tensor4D }>();
+  return (inputs) => {
+    const x = toNhwc(input(inputs, 0, ctx), ctx);
+    if (x.shape[3] !== cin) throw ctx.fail(`input has ${x.shape[3]} channels, the weight expects ${cin}`);
+    const key = `${x.shape[1]}x${x.shape[2]}`;
+    let c = convs.get(key);
+    if (!c) {
+      const made = convWithFastInputGrad(kernel, strides, pads2d(ctx, [x.shape[1], x.shape[2]], [kh, kw], strides, dil), dil,
+        bias && bias.rank === 1 && bias.shape[0] === cout ? bias as tf.Tensor1D : null);
+      ctx.onDispose(made.dispose);
+      convs.set(key, made);
+      c = made;
+    }
+    const y = c.apply(x);
+    return [nhwc(bias && !(bias.rank === 1 && bias.shape[0] === cout) ? tf.add(y, bias) : y)];
+  };
+};
+
+/** Window geometry of AveragePool / LpPool / MaxPool. */
+function poolGeometry(ctx: OpContext, x: tf.Tensor4D): { k: [number, number]; s: [number, number]; p: [number, number, number, number] } {
+  if (attrInt(ctx.node, 'ceil_mode', 0) !== 0) throw ctx.fail('ceil_mode=1 is not supported');
+  const k = pair(ctx, 'kernel_shape', []);
+  const s = pair(ctx, 'strides', [1, 1]);
+  const dil = pair(ctx, 'dilations', [1, 1]);
+  if (dil[0] !== 1 || dil[1] !== 1) throw ctx.fail('pooling dilations are not supported');
+  return { k, s, p: pads2d(ctx, [x.shape[1], x.shape[2]], k, s, [1, 1]) };
+}
+
+function padHW(x: tf.Tensor4D, p: readonly number[], value = 0): tf.Tensor4D {
+  if (p.every((v) => v === 0)) return x;
+  return tf.pad(x, [[0, 0], [p[0], p[2]], [p[1], p[3]], [0, 0]], value);
+}
+
+/** Per-output-position `K / count` for windows cut by padding (count_include_pad = 0), `[1, Ho, Wo, 1]`. */
+function windowFix(h: number, w: number, k: readonly number[], s: readonly number[], p: readonly number[]): tf.Tensor4D {
+  const ho = Math.floor((h + p[0] + p[2] - k[0]) / s[0]) + 1;
+  const wo = Math.floor((w + p[1] + p[3] - k[1]) / s[1]) + 1;
+  const inside = (o: number, st: number, pad: number, kk: number, n: number): number =>
+    Math.min(o * st - pad + kk, n) - Math.max(o * st - pad, 0);
+  const fix = new Float32Array(ho * wo);
+  for (let i = 0; i < ho; i++) {
+    for (let j = 0; j < wo; j++) fix[i * wo + j] = (k[0] * k[1]) / (inside(i, s[0], p[0], k[0], h) * inside(j, s[1], p[1], k[1], w));
+  }
+  return tf.tensor4d(fix, [1, ho, wo, 1]);
+}
+
+/**
+ * `avgPool(x, k, s, 'valid')`. For non-overlapping windows that tile the input
+ * (s = k, k divides H and W) the gradient is `dy / (kh kw)` broadcast over each
+ * window by reshapes (PERF-NOTES: about 3x faster than tfjs's AvgPoolGrad on wasm).
+ */
+export function meanPool(x: tf.Tensor4D, k: readonly [number, number], s: readonly [number, number]): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  if (s[0] !== k[0] || s[1] !== k[1] || h % k[0] !== 0 || w % k[1] !== 0) return tf.avgPool(x, [k[0], k[1]], [s[0], s[1]], 'valid');
+  return tf.customGrad(((xin: tf.Tensor) => ({
+    value: tf.avgPool(xin as tf.Tensor4D, [k[0], k[1]], [s[0], s[1]], 'valid'),
+    gradFunc: (dy: tf.Tensor) => {
+      const ho = h / k[0];
+      const wo = w / k[1];
+      const spread = tf.mul(tf.reshape(dy, [n, ho, 1, wo, 1, c]), tf.fill([1, 1, k[0], 1, k[1], 1], 1 / (k[0] * k[1])));
+      return tf.reshape(spread, [n, h, w, c]);
+    },
+  })) as unknown as CustomGradientFunc<tf.Tensor>)(x) as tf.Tensor4D;
+}
+
+const averagePool: OpTranslator = (ctx) => {
+  const includePad = attrInt(ctx.node, 'count_include_pad', 0) === 1;
+  const fixes = new Map<string, tf.Tensor4D>();
+  ctx.onDispose(() => fixes.forEach((t) => t.dispose()));
+  return (inputs) => {
+    const x = toNhwc(input(inputs, 0, ctx), ctx);
+    const { k, s, p } = poolGeometry(ctx, x);
+    const avg = meanPool(padHW(x, p), k, s);
+    if (includePad || p.every((v) => v === 0)) return [nhwc(avg)];
+    const key = `${x.shape[1]}x${x.shape[2]}`;
+    let fix = fixes.get(key);
+    if (!fix) {
+      fix = tf.keep(windowFix(x.shape[1], x.shape[2], k, s, p));
+      fixes.set(key, fix);
+    }
+    return [nhwc(tf.mul(avg, fix))];
+  };
+};
+
+/**
+ * L2 pooling over windows that tile the input: `y = sqrt(sum_window x^2)`, with
+ * the gradient `dx = x * upsample(dy / y)` written with reshapes (one fused op
+ * instead of square, pool, scale and sqrt each with its own gradient). Where
+ * y = 0 the window is all zeros and so is its gradient.
+ */
+export function tiledL2Pool(x: tf.Tensor4D, k: readonly [number, number]): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const ho = h / k[0];
+  const wo = w / k[1];
+  return tf.customGrad(((xin: tf.Tensor, save: (ts: tf.Tensor[]) => void) => {
+    const y = tf.sqrt(tf.mul(tf.avgPool(tf.square(xin as tf.Tensor4D), [k[0], k[1]], [k[0], k[1]], 'valid'), k[0] * k[1]));
+    save([xin, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const ratio = tf.reshape(tf.div(dy, tf.maximum(saved[1], 1e-30)), [n, ho, 1, wo, 1, c]);
+        const up = tf.mul(tf.reshape(saved[0], [n, ho, k[0], wo, k[1], c]), ratio);
+        return tf.reshape(up, [n, h, w, c]);
+      },
+    };
+  }) as unknown as CustomGradientFunc<tf.Tensor>)(x) as tf.Tensor4D;
+}
+
+const lpPool: OpTranslator = (ctx) => {
+  const pNorm = attrInt(ctx.node, 'p', 2);
+  if (pNorm !== 2) throw ctx.fail(`only p=2 is supported, got p=${pNorm}`);
+  return (inputs) => {
+    const x = toNhwc(input(inputs, 0, ctx), ctx);
+    const { k, s, p } = poolGeometry(ctx, x);
+    if (p.every((v) => v === 0) && s[0] === k[0] && s[1] === k[1] && x.shape[1] % k[0] === 0 && x.shape[2] % k[1] === 0) {
+      return [nhwc(tiledL2Pool(x, k))];
+    }
+    // sqrt(sum over the window of x^2); padding adds zeros to the sum.
+    const sum = tf.mul(meanPool(padHW(tf.square(x), p), k, s), k[0] * k[1]);
+    return [nhwc(safeSqrt(sum))];
+  };
+};
+
+const maxPool: OpTranslator = (ctx) => (inputs) => {
+  if (ctx.node.outputs.length > 1 && ctx.node.outputs[1] !== '') throw ctx.fail('the Indices output is not supported');
+  const x = toNhwc(input(inputs, 0, ctx), ctx);
+  const { k, s, p } = poolGeometry(ctx, x);
+  return [nhwc(tf.maxPool(padHW(x, p, -Infinity), k, s, 'valid'))];
+};
+
+const globalPool = (kind: 'avg' | 'max' | 'l2'): OpTranslator => (ctx) => {
+  if (kind === 'l2' && attrInt(ctx.node, 'p', 2) !== 2) throw ctx.fail('only p=2 is supported');
+  return (inputs) => {
+    const x = toNhwc(input(inputs, 0, ctx), ctx);
+    if (kind === 'avg') return [nhwc(tf.mean(x, [1, 2], true))];
+    if (kind === 'max') return [nhwc(tf.max(x, [1, 2], true))];
+    return [nhwc(safeSqrt(tf.sum(tf.square(x), [1, 2], true)))];
+  };
+};
+
+/**
+ * `a B` for a constant B whose input gradient `dy B^T` uses a kept B^T
+ * (tfjs's own gradient multiplies with transposeB, which is slow on wasm).
+ */
+function constMatMul(b: tf.Tensor2D, ctx: OpContext): (a: tf.Tensor2D) => tf.Tensor2D {
+  const bt = tf.keep(tf.transpose(b) as tf.Tensor2D);
+  ctx.onDispose(() => bt.dispose());
+  return tf.customGrad(((a: tf.Tensor) => ({
+    value: tf.matMul(a as tf.Tensor2D, b),
+    gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, bt),
+  })) as unknown as CustomGradientFunc<tf.Tensor>) as (a: tf.Tensor2D) => tf.Tensor2D;
+}
+
+const gemm: OpTranslator = (ctx) => {
+  const transA = attrInt(ctx.node, 'transA', 0) === 1;
+  const transB = attrInt(ctx.node, 'transB', 0) === 1;
+  const alpha = attrFloat(ctx.node, 'alpha', 1);
+  const beta = attrFloat(ctx.node, 'beta', 1);
+  let fixedB: ((a: tf.Tensor2D) => tf.Tensor2D) | null = null;
+  const bConst = ctx.constant(1);
+  if (bConst && bConst.dims.length === 2) {
+    const raw = ctx.floatConst(1) as tf.Tensor2D;
+    const b = tf.keep((transB ? tf.transpose(raw) : tf.clone(raw)) as tf.Tensor2D);
+    ctx.onDispose(() => b.dispose());
+    fixedB = constMatMul(b, ctx);
+  }
+  return (inputs) => {
+    const a = toOnnxLayout(input(inputs, 0, ctx));
+    if (a.rank !== 2) throw ctx.fail(`expects a 2-D operand A, got [${a.shape}]`);
+    let y: tf.Tensor;
+    if (fixedB) {
+      y = fixedB((transA ? tf.transpose(a) : a) as tf.Tensor2D);
+    } else {
+      const b = toOnnxLayout(input(inputs, 1, ctx));
+      if (b.rank !== 2) throw ctx.fail(`expects a 2-D operand B, got [${b.shape}]`);
+      y = tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, transA, transB);
+    }
+    if (alpha !== 1) y = tf.mul(y, alpha);
+    const c = inputs[2];
+    if (c) y = tf.add(y, beta === 1 ? toOnnxLayout(c) : tf.mul(toOnnxLayout(c), beta));
+    return [plain(y)];
+  };
+};
+
+const matMul: OpTranslator = (ctx) => (inputs) => {
+  const a = toOnnxLayout(input(inputs, 0, ctx));
+  const b = toOnnxLayout(input(inputs, 1, ctx));
+  if (a.rank === 1 || b.rank === 1) throw ctx.fail('1-D MatMul operands are not supported');
+  if (b.rank === 2 && a.rank > 2) {
+    const lead = a.shape.slice(0, -1);
+    const y = tf.matMul(tf.reshape(a, [-1, (a.shape as number[])[a.rank - 1]]), b);
+    return [plain(tf.reshape(y, [...lead, (b.shape as number[])[1]]))];
+  }
+  return [plain(tf.matMul(a, b))];
+};
+
+const concat: OpTranslator = (ctx) => {
+  const axis = attrInt(ctx.node, 'axis', NaN);
+  if (!Number.isInteger(axis)) throw ctx.fail("needs the 'axis' attribute");
+  return (inputs) => {
+    const vals = inputs.filter((v): v is Val => v !== undefined);
+    if (vals.some((v) => v.nhwc) && vals.every((v) => v.nhwc || v.t.rank === 4)) {
+      const a = NHWC_AXIS[normAxis(axis, 4, ctx)];
+      return [nhwc(tf.concat(vals.map((v) => toNhwc(v, ctx)), a))];
+    }
+    const ts = vals.map(toOnnxLayout);
+    return [plain(tf.concat(ts, normAxis(axis, ts[0].rank, ctx)))];
+  };
+};
+
+const split: OpTranslator = (ctx) => {
+  const axis = attrInt(ctx.node, 'axis', 0);
+  const count = ctx.node.outputs.length;
+  let sizes: number[] | null = null;
+  if (ctx.node.inputs.length > 1 && ctx.node.inputs[1] !== '') sizes = ctx.ints(1, "'split' sizes");
+  else if (ctx.node.attributes.split !== undefined) sizes = attrInts(ctx.node, 'split', []);
+  return (inputs) => {
+    const v = input(inputs, 0, ctx);
+    const a = normAxis(axis, v.t.rank, ctx);
+    const stored = v.nhwc ? NHWC_AXIS[a] : a;
+    const dim = v.t.shape[stored];
+    let parts = sizes;
+    if (!parts) {
+      const each = Math.ceil(dim / count);
+      parts = Array.from({ length: count }, (_, i) => Math.min(each, dim - i * each));
+    }
+    if (parts.reduce((s, x) => s + x, 0) !== dim) throw ctx.fail(`split sizes [${parts.join(', ')}] do not add up to ${dim}`);
+    return tf.split(v.t, parts, stored).map((t) => ({ t, nhwc: v.nhwc }));
+  };
+};
+
+const slice: OpTranslator = (ctx) => {
+  let starts: number[];
+  let ends: number[];
+  let axes: number[] | null = null;
+  let steps: number[] | null = null;
+  if (ctx.opset < 10) {
+    starts = attrInts(ctx.node, 'starts', []);
+    ends = attrInts(ctx.node, 'ends', []);
+    if (ctx.node.attributes.axes !== undefined) axes = attrInts(ctx.node, 'axes', []);
+  } else {
+    starts = ctx.ints(1, "'starts'");
+    ends = ctx.ints(2, "'ends'");
+    if (ctx.node.inputs[3]) axes = ctx.ints(3, "'axes'");
+    if (ctx.node.inputs[4]) steps = ctx.ints(4, "'steps'");
+  }
+  if (steps && steps.some((s) => s <= 0)) throw ctx.fail(`only positive steps are supported, got [${steps.join(', ')}]`);
+  return (inputs) => {
+    const v = input(inputs, 0, ctx);
+    const rank = v.t.rank;
+    const st4 = v.t.shape as number[];
+    const shape: number[] = v.nhwc ? [st4[0], st4[3], st4[1], st4[2]] : st4;
+    const begin = new Array<number>(rank).fill(0);
+    const size = shape.slice();
+    const stride = new Array<number>(rank).fill(1);
+    const ax = axes ?? starts.map((_, i) => i);
+    ax.forEach((axis0, i) => {
+      const a = normAxis(axis0, rank, ctx);
+      const dim = shape[a];
+      const clamp = (x: number): number => Math.max(0, Math.min(dim, x < 0 ? x + dim : x));
+      const b = clamp(starts[i]);
+      const e = clamp(ends[i]);
+      const st = steps ? steps[i] : 1;
+      begin[a] = b;
+      stride[a] = st;
+      size[a] = Math.max(0, Math.ceil((e - b) / st));
+    });
+    const perm = v.nhwc ? NHWC_AXIS : Array.from({ length: rank }, (_, i) => i);
+    const sb = new Array<number>(rank);
+    const ss = new Array<number>(rank);
+    const sst = new Array<number>(rank);
+    perm.forEach((stored, a) => {
+      sb[stored] = begin[a];
+      ss[stored] = size[a];
+      sst[stored] = stride[a];
+    });
+    if (sst.every((s) => s === 1)) return [{ t: tf.slice(v.t, sb, ss), nhwc: v.nhwc }];
+    const end = sb.map((b, i) => b + (ss[i] - 1) * sst[i] + 1);
+    return [{ t: tf.stridedSlice(v.t, sb, end, sst), nhwc: v.nhwc }];
+  };
+};
+
+const reshape: OpTranslator = (ctx) => {
+  const target = ctx.ints(1, "'shape'");
+  const allowZero = attrInt(ctx.node, 'allowzero', 0) === 1;
+  return (inputs) => {
+    const x = toOnnxLayout(input(inputs, 0, ctx));
+    const shape = target.map((d, i) => (d === 0 && !allowZero ? x.shape[i] : d));
+    return [plain(tf.reshape(x, shape))];
+  };
+};
+
+const flatten: OpTranslator = (ctx) => {
+  const axis = attrInt(ctx.node, 'axis', 1);
+  return (inputs) => {
+    const x = toOnnxLayout(input(inputs, 0, ctx));
+    const a = axis < 0 ? axis + x.rank : axis;
+    const outer = x.shape.slice(0, a).reduce((p, d) => p * d, 1);
+    return [plain(tf.reshape(x, [outer, x.size / Math.max(outer, 1)]))];
+  };
+};
+
+const transpose: OpTranslator = (ctx) => (inputs) => {
+  const v = input(inputs, 0, ctx);
+  const rank = v.t.rank;
+  const perm = attrInts(ctx.node, 'perm', Array.from({ length: rank }, (_, i) => rank - 1 - i));
+  // NCHW -> NHWC of a value already held NHWC is free.
+  if (v.nhwc && perm.join() === '0,2,3,1') return [plain(v.t)];
+  return [plain(tf.transpose(toOnnxLayout(v), perm))];
+};
+
+function axesOf(ctx: OpContext, inputIndex: number): number[] | null {
+  if (ctx.node.attributes.axes !== undefined) return attrInts(ctx.node, 'axes', []);
+  if (ctx.node.inputs[inputIndex]) return ctx.ints(inputIndex, "'axes'");
+  return null;
+}
+
+const squeeze: OpTranslator = (ctx) => {
+  const axes = axesOf(ctx, 1);
+  return (inputs) => {
+    const x = toOnnxLayout(input(inputs, 0, ctx));
+    return [plain(tf.squeeze(x, axes ? axes.map((a) => normAxis(a, x.rank, ctx)) : undefined))];
+  };
+};
+
+const unsqueeze: OpTranslator = (ctx) => {
+  const axes = axesOf(ctx, 1);
+  if (!axes) throw ctx.fail("needs 'axes'");
+  return (inputs) => {
+    const x = toOnnxLayout(input(inputs, 0, ctx));
+    const rank = x.rank + axes.length;
+    const norm = axes.map((a) => (a < 0 ? a + rank : a)).sort((p, q) => p - q);
+    const shape = x.shape.slice();
+    for (const a of norm) shape.splice(a, 0, 1);
+    return [plain(tf.reshape(x, shape))];
+  };
+};
+
+/** One-hot `[rows, k, n]` of the top-k entries of each row; a constant for the gradient (tfjs has no TopK gradient). */
+const selectTopK = (flat: tf.Tensor, k: number, largest: boolean): tf.Tensor => tf.customGrad(((x: tf.Tensor) => {
+  const { indices } = tf.topk(largest ? x : tf.neg(x), k, true);
+  // int32 one-hot then cast: the wasm OneHot kernel ignores a float32 dtype (tfjs 4.22).
+  return { value: tf.cast(tf.oneHot(indices, x.shape[1] as number), 'float32'), gradFunc: () => tf.zerosLike(x) };
+}) as unknown as CustomGradientFunc<tf.Tensor>)(flat);
+
+/**
+ * TopK in a differentiable form: the indices come from tf.topk (not
+ * differentiated), the values are gathered with a one-hot matrix product so
+ * the gradient flows to the selected entries.
+ */
+const topK: OpTranslator = (ctx) => {
+  const k = ctx.ints(1, "'K'")[0];
+  const axis = attrInt(ctx.node, 'axis', -1);
+  const largest = attrInt(ctx.node, 'largest', 1) === 1;
+  return (inputs) => {
+    const x = toOnnxLayout(input(inputs, 0, ctx));
+    const rank = x.rank;
+    const a = normAxis(axis, rank, ctx);
+    const perm = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== a).concat([a]);
+    const inv = perm.map((_, i) => perm.indexOf(i));
+    const moved = a === rank - 1 ? x : tf.transpose(x, perm);
+    const n = moved.shape[rank - 1];
+    if (!(k >= 1 && k <= n)) throw ctx.fail(`K=${k} is out of range for an axis of size ${n}`);
+    const lead = moved.shape.slice(0, -1);
+    const rows = lead.reduce((p, d) => p * d, 1);
+    const flat = tf.reshape(moved, [rows, n]);
+    const onehot = selectTopK(flat, k, largest);
+    const indices = tf.cast(tf.argMax(onehot, 2), 'int32');
+    const values = tf.reshape(tf.matMul(onehot, tf.reshape(flat, [rows, n, 1])), [...lead, k]);
+    const idx = tf.reshape(indices, [...lead, k]);
+    const back = (t: tf.Tensor): tf.Tensor => (a === rank - 1 ? t : tf.transpose(t, inv));
+    return [plain(back(values)), plain(back(idx))];
+  };
+};
+
+const constant: OpTranslator = (ctx) => {
+  const t = ctx.floatConst(-1);
+  return () => [plain(t)];
+};
+
+const softmax: OpTranslator = (ctx) => {
+  const axis = attrInt(ctx.node, 'axis', ctx.opset >= 13 ? -1 : 1);
+  return (inputs) => {
+    const x = toOnnxLayout(input(inputs, 0, ctx));
+    if (normAxis(axis, x.rank, ctx) !== x.rank - 1) throw ctx.fail('softmax is supported on the last axis only');
+    return [plain(tf.softmax(x))];
+  };
+};
+
+const reduce = (kind: 'l2' | 'max' | 'min'): OpTranslator => (ctx) => {
+  const axes = ctx.opset >= 18 ? (ctx.node.inputs[1] ? ctx.ints(1, "'axes'") : null) : axesOf(ctx, 99);
+  const keep = attrInt(ctx.node, 'keepdims', 1) === 1;
+  return (inputs) => {
+    const x = toOnnxLayout(input(inputs, 0, ctx));
+    const ax = axes ? axes.map((a) => normAxis(a, x.rank, ctx)) : undefined;
+    if (kind === 'max') return [plain(tf.max(x, ax, keep))];
+    if (kind === 'min') return [plain(tf.min(x, ax, keep))];
+    return [plain(safeSqrt(tf.sum(tf.square(x), ax, keep)))];
+  };
+};
+
+const pad: OpTranslator = (ctx) => {
+  const mode = attrString(ctx.node, 'mode', 'constant');
+  if (mode !== 'constant') throw ctx.fail(`mode '${mode}' is not supported`);
+  const p = ctx.opset >= 11 ? ctx.ints(1, "'pads'") : attrInts(ctx.node, 'pads', []);
+  const value = ctx.opset >= 11 ? (ctx.constant(2) ? Number(ctx.constant(2)!.data[0]) : 0) : attrFloat(ctx.node, 'value', 0);
+  return (inputs) => {
+    const x = toOnnxLayout(input(inputs, 0, ctx));
+    const r = x.rank;
+    if (p.length !== 2 * r || p.some((v) => v < 0)) throw ctx.fail(`pads [${p.join(', ')}] must be 2*rank non-negative values`);
+    return [plain(tf.pad(x, Array.from({ length: r }, (_, i) => [p[i], p[i + r]] as [number, number]), value))];
+  };
+};
+
+const gather: OpTranslator = (ctx) => {
+  const idx = ctx.ints(1, "'indices'");
+  const idxTensor = ctx.constant(1)!;
+  const axis = attrInt(ctx.node, 'axis', 0);
+  return (inputs) => {
+    const x = toOnnxLayout(input(inputs, 0, ctx));
+    const a = normAxis(axis, x.rank, ctx);
+    const fixed = idx.map((i) => (i < 0 ? i + x.shape[a] : i));
+    const g = tf.gather(x, tf.tensor1d(fixed, 'int32'), a);
+    const shape = [...x.shape.slice(0, a), ...idxTensor.dims, ...x.shape.slice(a + 1)];
+    return [plain(tf.reshape(g, shape))];
+  };
+};
+
+/** SpaceToDepth / DepthToSpace on the NHWC storage (tfjs's kernels have no gradient). */
+const spaceToDepth: OpTranslator = (ctx) => {
+  const b = attrInt(ctx.node, 'blocksize', 0);
+  return (inputs) => {
+    const x = toNhwc(input(inputs, 0, ctx), ctx);
+    const [n, h, w, c] = x.shape;
+    if (h % b !== 0 || w % b !== 0) throw ctx.fail(`blocksize ${b} does not divide ${h}x${w}`);
+    const r = tf.reshape(x, [n, h / b, b, w / b, b, c]);
+    return [nhwc(tf.reshape(tf.transpose(r, [0, 1, 3, 2, 4, 5]), [n, h / b, w / b, b * b * c]))];
+  };
+};
+
+const depthToSpace: OpTranslator = (ctx) => {
+  const b = attrInt(ctx.node, 'blocksize', 0);
+  const mode = attrString(ctx.node, 'mode', 'DCR');
+  return (inputs) => {
+    const x = toNhwc(input(inputs, 0, ctx), ctx);
+    const [n, h, w, c] = x.shape;
+    const co = c / (b * b);
+    if (!Number.isInteger(co)) throw ctx.fail(`${c} channels do not divide by blocksize^2 = ${b * b}`);
+    const t = mode === 'CRD'
+      ? tf.transpose(tf.reshape(x, [n, h, w, co, b, b]), [0, 1, 4, 2, 5, 3])
+      : tf.transpose(tf.reshape(x, [n, h, w, b, b, co]), [0, 1, 3, 2, 4, 5]);
+    return [nhwc(tf.reshape(t, [n, h * b, w * b, co]))];
+  };
+};
+
+/**
+ * Fused GroupSort2 (see fuse.ts) on the NHWC view `[-1, C]`:
+ * `y = x + relu(x P) Q`, with `(x P)_i = x_{2i} - x_{2i+1}` and Q writing
+ * `-r` to channel 2i and `+r` to 2i+1: min first, max second (PERF-NOTES).
+ * Only one product per output is non-zero, so the result is min/max up to
+ * one rounding of the difference.
+ */
+const groupSort2: OpTranslator = (ctx) => {
+  const kernels = new Map<number, (x: tf.Tensor2D) => tf.Tensor2D>();
+  const kept: tf.Tensor[] = [];
+  ctx.onDispose(() => kept.forEach((t) => t.dispose()));
+  const kernelFor = (c: number): ((x: tf.Tensor2D) => tf.Tensor2D) => {
+    let k = kernels.get(c);
+    if (k) return k;
+    const h = c / 2;
+    const p = new Float32Array(c * h);
+    const q = new Float32Array(h * c);
+    for (let i = 0; i < h; i++) {
+      p[2 * i * h + i] = 1;
+      p[(2 * i + 1) * h + i] = -1;
+      q[i * c + 2 * i] = -1;
+      q[i * c + 2 * i + 1] = 1;
+    }
+    // P^T = -Q and Q^T = -P; kept pre-transposed because transposed matmuls are slow on wasm.
+    const [P, Q, PT, QT] = [tf.tensor2d(p, [c, h]), tf.tensor2d(q, [h, c]), tf.tensor2d(q.map((v) => -v), [h, c]),
+      tf.tensor2d(p.map((v) => -v), [c, h])].map((t) => tf.keep(t));
+    kept.push(P, Q, PT, QT);
+    // y = x + relu(x P) Q;  dx = dy + ((dy Q^T) * step(x P)) P^T.
+    k = tf.customGrad(((x: tf.Tensor, save: (ts: tf.Tensor[]) => void) => {
+      const d = tf.matMul(x as tf.Tensor2D, P);
+      save([d]);
+      return {
+        value: tf.add(x, tf.matMul(tf.relu(d), Q)),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+          tf.add(dy, tf.matMul(tf.mul(tf.matMul(dy as tf.Tensor2D, QT), tf.step(saved[0])), PT)),
+      };
+    }) as unknown as CustomGradientFunc<tf.Tensor>) as (x: tf.Tensor2D) => tf.Tensor2D;
+    kernels.set(c, k);
+    return k;
+  };
+  return (inputs) => {
+    const x = toNhwc(input(inputs, 0, ctx), ctx);
+    const c = x.shape[3];
+    if (c % 2 !== 0) throw ctx.fail(`GroupSort2 needs an even number of channels, got ${c}`);
+    const y = kernelFor(c)(tf.reshape(x, [-1, c]) as tf.Tensor2D);
+    return [nhwc(tf.reshape(y, x.shape))];
+  };
+};
+
+/** The operator table: one row per ONNX op type. */
+export const OP_TABLE: ReadonlyArray<readonly [string, OpTranslator]> = [
+  ['Abs', unary(tf.abs)],
+  ['Add', elementwise(tf.add)],
+  ['AveragePool', averagePool],
+  ['Concat', concat],
+  ['Constant', constant],
+  ['Conv', conv],
+  ['DepthToSpace', depthToSpace],
+  ['Div', elementwise(tf.div)],
+  ['Flatten', flatten],
+  ['Gather', gather],
+  ['Gemm', gemm],
+  ['GlobalAveragePool', globalPool('avg')],
+  ['GlobalLpPool', globalPool('l2')],
+  ['GlobalMaxPool', globalPool('max')],
+  ['Identity', unary((x) => x)],
+  ['LpPool', lpPool],
+  ['MatMul', matMul],
+  ['Max', elementwise(tf.maximum)],
+  ['MaxPool', maxPool],
+  ['Min', elementwise(tf.minimum)],
+  ['Mul', elementwise(tf.mul)],
+  ['Neg', unary(tf.neg)],
+  ['Pad', pad],
+  ['ReduceL2', reduce('l2')],
+  ['ReduceMax', reduce('max')],
+  ['ReduceMin', reduce('min')],
+  ['Relu', unary(tf.relu)],
+  ['Reshape', reshape],
+  ['Sigmoid', unary(tf.sigmoid)],
+  ['Slice', slice],
+  ['Softmax', softmax],
+  ['SpaceToDepth', spaceToDepth],
+  ['Split', split],
+  ['Sqrt', unary(safeSqrt)],
+  ['Squeeze', squeeze],
+  ['Sub', elementwise(tf.sub)],
+  ['Sum', elementwise(tf.add)],
+  ['Tanh', unary(tf.tanh)],
+  ['TopK', topK],
+  ['Transpose', transpose],
+  ['Unsqueeze', unsqueeze],
+];
+
+/** Op types the translator supports, sorted. */
+export const TRANSLATABLE_OPS: readonly string[] = OP_TABLE.map(([op]) => op).sort();
+
+/** Internal nodes made by fuse.ts. */
+export const FUSED_TABLE: ReadonlyArray<readonly [string, OpTranslator]> = [[FUSED_GROUPSORT2, groupSort2]];

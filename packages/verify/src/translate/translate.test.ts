@@ -1,0 +1,237 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { GraphBuilder, attr } from '@lip/export';
+import { ModelError } from '@lip/train';
+import { readOnnxModel } from '../onnx/read';
+import { LipSession, openSession } from '../session';
+import { assertTranslationMatches, translateOnnx } from './translate';
+import { convWithFastInputGrad } from './conv';
+import { TRANSLATABLE_OPS, meanPool, tiledL2Pool } from './ops';
+import { convStackModel, imageBuilder, randomFloats, randomImages, referenceConvModel } from '../../test/models';
+
+type Build = (b: GraphBuilder, x: string) => string;
+
+/** A model [N, ...chw] -> build -> Flatten -> `logits`. */
+function model(chw: number[], build: Build, opset = 17): Uint8Array {
+  const { b, x } = imageBuilder(chw, opset);
+  const y = build(b, x);
+  b.node('Flatten', [y], { axis: 1 }, { outputs: ['logits'] });
+  b.output('logits', ['N', 'K']);
+  return b.toBytes();
+}
+
+async function maxDiff(bytes: Uint8Array, chw: [number, number, number], n = 3, seed = 5): Promise<number> {
+  const m = readOnnxModel(bytes);
+  const session = await openSession(m);
+  try {
+    return await assertTranslationMatches(m, session, { images: randomImages(n, chw, seed), n, chw });
+  } finally {
+    await session.close();
+  }
+}
+
+const w = (b: GraphBuilder, dims: number[], seed: number, scale = 0.5): string =>
+  b.initializer(b.fresh('w'), randomFloats(dims.reduce((p, q) => p * q, 1), seed, scale), dims);
+
+const conv = (b: GraphBuilder, x: string, cin: number, cout: number, seed: number, attrs: Record<string, number[] | number | string> = {}): string =>
+  b.node('Conv', [x, w(b, [cout, cin, 3, 3], seed), w(b, [cout], seed + 1, 0.1)], { kernel_shape: [3, 3], ...attrs })[0];
+
+const CASES: [string, number[], Build][] = [
+  ['Conv, asymmetric pads, stride 2', [3, 7, 7], (b, x) => conv(b, x, 3, 4, 1, { pads: [0, 1, 1, 0], strides: [2, 2] })],
+  ['Conv, auto_pad SAME_UPPER, no bias', [2, 6, 5], (b, x) => b.node('Conv', [x, w(b, [3, 2, 3, 3], 2)], { auto_pad: 'SAME_UPPER' })[0]],
+  ['Conv 1x1 on one channel', [1, 5, 5], (b, x) => b.node('Conv', [x, w(b, [2, 1, 1, 1], 3)], {})[0]],
+  ['Gemm transB alpha beta', [2, 3, 3], (b, x) => {
+    const [f] = b.node('Flatten', [x]);
+    return b.node('Gemm', [f, w(b, [5, 18], 4), w(b, [5], 5)], { transB: 1, alpha: 0.5, beta: attr.float(2) })[0];
+  }],
+  ['MatMul', [1, 4, 4], (b, x) => b.node('MatMul', [b.node('Flatten', [x])[0], w(b, [16, 3], 6)])[0]],
+  ['Add/Mul/Sub/Neg/Relu/Sqrt/Min/Max with channel constants', [2, 5, 5], (b, x) => {
+    const c = conv(b, x, 2, 4, 7, { pads: [1, 1, 1, 1] });
+    const a = b.node('Add', [c, w(b, [4, 1, 1], 8)])[0];
+    const m = b.node('Mul', [a, w(b, [1, 4, 1, 1], 9)])[0];
+    const s = b.node('Sub', [w(b, [5], 10), m])[0];
+    const r = b.node('Relu', [b.node('Neg', [s])[0]])[0];
+    const q = b.node('Sqrt', [r])[0];
+    const mn = b.node('Min', [q, c])[0];
+    return b.node('Max', [mn, b.initializer(b.fresh('z'), Float32Array.of(-0.1), [])])[0];
+  }],
+  ['Concat, Split, Slice with steps on channels', [2, 6, 6], (b, x) => {
+    const c1 = conv(b, x, 2, 3, 11, { pads: [1, 1, 1, 1] });
+    const c2 = conv(b, x, 2, 3, 12, { pads: [1, 1, 1, 1] });
+    const cat = b.node('Concat', [c1, c2, x], { axis: 1 })[0];
+    const [p, q] = b.node('Split', [cat, b.initializer(b.fresh('s'), [5, 3], [2])], { axis: 1 }, { outputs: 2 });
+    const sl = b.node('Slice', [p, b.initializer(b.fresh('st'), [1, 0], [2]), b.initializer(b.fresh('en'), [100, -1], [2]),
+      b.initializer(b.fresh('ax'), [1, -1], [2]), b.initializer(b.fresh('sp'), [2, 2], [2])])[0];
+    return b.node('Concat', [sl, b.node('Slice', [q, b.initializer(b.fresh('st'), [0, 0], [2]), b.initializer(b.fresh('en'), [2, 100], [2]),
+      b.initializer(b.fresh('ax'), [1, 3], [2]), b.initializer(b.fresh('sp'), [1, 2], [2])])[0]], { axis: 1 })[0];
+  }],
+  ['Reshape/Transpose', [2, 4, 3], (b, x) => {
+    const c = conv(b, x, 2, 4, 13, { pads: [1, 1, 1, 1] });
+    const t = b.node('Transpose', [c], { perm: [0, 2, 3, 1] })[0];
+    const r = b.node('Reshape', [t, b.initializer(b.fresh('sh'), [0, -1, 4], [3])])[0];
+    return b.node('Transpose', [r], { perm: [0, 2, 1] })[0];
+  }],
+  ['LpPool and AveragePool with pads', [3, 7, 7], (b, x) => {
+    const lp = b.node('LpPool', [x], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], p: 2 })[0];
+    const a0 = b.node('AveragePool', [lp], { kernel_shape: [2, 2], strides: [1, 1], pads: [1, 0, 0, 1], count_include_pad: 0 })[0];
+    const a1 = b.node('AveragePool', [lp], { kernel_shape: [2, 2], strides: [1, 1], pads: [1, 0, 0, 1], count_include_pad: 1 })[0];
+    return b.node('Concat', [a0, a1], { axis: 1 })[0];
+  }],
+  ['TopK largest on channels, partial K', [6, 3, 3], (b, x) => {
+    const c = conv(b, x, 6, 6, 14, { pads: [1, 1, 1, 1] });
+    return b.node('TopK', [c, b.initializer(b.fresh('k'), [4], [1])], { axis: 1 }, { outputs: 2 })[0];
+  }],
+  ['Identity and Constant', [1, 3, 3], (b, x) => {
+    const [k] = b.node('Constant', [], { value: attr.tensor({ dims: [1], dataType: 1, floatData: [0.25] }) });
+    return b.node('Identity', [b.node('Add', [x, k])[0]])[0];
+  }],
+  ['GroupSort2 (default) after conv', [1, 4, 4], (b, x) => {
+    const c = conv(b, x, 1, 4, 15, { pads: [1, 1, 1, 1] });
+    const g = b.node('Reshape', [c, b.initializer(b.fresh('sh'), [-1, 2, 2, 16], [4])])[0];
+    const [p, q] = b.node('Split', [g, b.initializer(b.fresh('s'), [1, 1], [2])], { axis: 2 }, { outputs: 2 });
+    return b.node('Concat', [b.node('Min', [p, q])[0], b.node('Max', [p, q])[0]], { axis: 2 })[0];
+  }],
+];
+
+describe('translateOnnx', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it.each(CASES)('matches onnxruntime within 1e-5 on cpu and wasm: %s', async (_name, chw, build) => {
+    for (const backend of ['cpu', 'wasm']) {
+      await tf.setBackend(backend);
+      try {
+        const diff = await maxDiff(model(chw, build), chw as [number, number, number]);
+        expect({ backend, ok: diff <= 1e-5 }).toEqual({ backend, ok: true });
+      } finally {
+        await tf.setBackend('cpu');
+      }
+    }
+  });
+
+  it.each(['default', 'portable'] as const)('matches onnxruntime on the conv/pool/groupsort/flatten/gemm stack (%s profile), cpu and wasm', async (profile) => {
+    const bytes = convStackModel({ profile });
+    expect(await maxDiff(bytes, [1, 8, 8], 4, 3)).toBeLessThanOrEqual(1e-5);
+    await tf.setBackend('wasm');
+    try {
+      expect(await maxDiff(bytes, [1, 8, 8], 4, 4)).toBeLessThanOrEqual(1e-5);
+    } finally {
+      await tf.setBackend('cpu');
+    }
+  });
+
+  it('detects a translation that does not match the deployed graph', async () => {
+    const a = readOnnxModel(convStackModel({ profile: 'default', seed: 1 }));
+    const other = readOnnxModel(convStackModel({ profile: 'default', seed: 2 }));
+    const session: LipSession = await openSession(other);
+    try {
+      const images = randomImages(2, [1, 8, 8], 9);
+      await expect(assertTranslationMatches(a, session, { images, n: 2, chw: [1, 8, 8] })).rejects.toThrow(/differs from onnxruntime/);
+      await expect(assertTranslationMatches(a, session, { images, n: 2, chw: [1, 8, 8] })).rejects.toBeInstanceOf(ModelError);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('refuses an operator outside the table, listing the supported ones', () => {
+    const bytes = model([1, 2, 2], (b, x) => b.node('Relu', [x])[0]);
+    const m = readOnnxModel(bytes);
+    const broken = { ...m, nodes: m.nodes.map((n) => (n.opType === 'Relu' ? { ...n, opType: 'Elu' } : n)) };
+    expect(() => translateOnnx(broken)).toThrow(ModelError);
+    expect(() => translateOnnx(broken)).toThrow(/'Elu'.*supported operators: .*Conv.*TopK/);
+    for (const op of ['Conv', 'Gemm', 'MatMul', 'Add', 'Mul', 'Sub', 'Neg', 'Relu', 'Sqrt', 'Min', 'Max', 'Concat', 'Split', 'Slice',
+      'Reshape', 'Transpose', 'Flatten', 'LpPool', 'AveragePool', 'TopK', 'Identity', 'Constant']) {
+      expect(TRANSLATABLE_OPS).toContain(op);
+    }
+  });
+
+  it('refuses grouped convolutions', () => {
+    const bytes = model([2, 3, 3], (b, x) => b.node('Conv', [x, w(b, [2, 1, 3, 3], 1)], { group: 2, pads: [1, 1, 1, 1] })[0]);
+    expect(() => translateOnnx(readOnnxModel(bytes))).toThrow(/group=2 is not supported/);
+  });
+
+  it('gives the same input gradient as the exact tfjs conv gradient (strides, pads)', () => {
+    const configs: [number[], [number, number], [number, number, number, number], number[]][] = [
+      [[2, 7, 7, 3], [1, 1], [1, 1, 1, 1], [3, 3, 3, 4]],
+      [[2, 7, 7, 3], [2, 2], [0, 1, 1, 0], [3, 3, 3, 4]],
+      [[1, 8, 6, 2], [2, 3], [1, 0, 0, 2], [3, 2, 2, 5]],
+      [[1, 9, 9, 2], [3, 3], [0, 0, 0, 0], [2, 2, 2, 3]],
+    ];
+    for (const [xs, s, p, ks] of configs) {
+      tf.tidy(() => {
+        const kernel = tf.tensor4d(randomFloats(ks.reduce((a, b) => a * b, 1), 3), ks as [number, number, number, number]);
+        const x = tf.tensor4d(randomFloats(xs.reduce((a, b) => a * b, 1), 4), xs as [number, number, number, number]);
+        const fast = convWithFastInputGrad(kernel, s, p, [1, 1]);
+        const exact = (t: tf.Tensor4D): tf.Tensor4D => tf.conv2d(t, kernel, s, [[0, 0], [p[0], p[2]], [p[1], p[3]], [0, 0]]);
+        const dy = tf.randomNormal(exact(x).shape, 0, 1, 'float32', 7);
+        const g1 = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(fast.apply(t as tf.Tensor4D), dy)))(x);
+        const g2 = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(exact(t as tf.Tensor4D), dy)))(x);
+        expect(tf.max(tf.abs(tf.sub(fast.apply(x), exact(x)))).dataSync()[0]).toBeLessThan(1e-5);
+        expect(tf.max(tf.abs(tf.sub(g1, g2))).dataSync()[0]).toBeLessThan(1e-4);
+        expect(tf.max(tf.abs(g2)).dataSync()[0]).toBeGreaterThan(0.1);
+        fast.dispose();
+      });
+    }
+  });
+
+  it.each(['default', 'portable'] as const)('fuses GroupSort2 and tiled L2 pooling (%s profile) with the same values and gradients', async (profile) => {
+    const bytes = referenceConvModel(3, profile);
+    const m = readOnnxModel(bytes);
+    const fused = translateOnnx(m);
+    const plainOps = translateOnnx(m, { fuse: false });
+    try {
+      expect(fused.opTypes.filter((o) => o === 'lip.GroupSort2')).toHaveLength(2);
+      expect(plainOps.opTypes).not.toContain('lip.GroupSort2');
+      expect(fused.opTypes.length).toBeLessThan(plainOps.opTypes.length);
+      for (const backend of ['cpu', 'wasm']) {
+        await tf.setBackend(backend);
+        tf.tidy(() => {
+          const x = tf.tensor4d(randomImages(3, [1, 28, 28], 4), [3, 1, 28, 28]);
+          const dy = tf.randomNormal([3, 10], 0, 1, 'float32', 2);
+          const grad = (f: (t: tf.Tensor4D) => tf.Tensor2D): tf.Tensor => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t as tf.Tensor4D), dy)))(x);
+          const gf = grad(fused);
+          const gp = grad(plainOps);
+          expect(tf.max(tf.abs(tf.sub(fused(x), plainOps(x)))).dataSync()[0]).toBeLessThan(1e-5);
+          const scale = tf.max(tf.abs(gp)).dataSync()[0];
+          expect(scale).toBeGreaterThan(0);
+          expect(tf.max(tf.abs(tf.sub(gf, gp))).dataSync()[0]).toBeLessThan(1e-4 * scale);
+        });
+      }
+    } finally {
+      await tf.setBackend('cpu');
+      fused.dispose();
+      plainOps.dispose();
+    }
+    expect(await maxDiff(bytes, [1, 28, 28], 4, 6)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('gives tiled pooling the gradients of the plain tfjs composition', () => {
+    tf.tidy(() => {
+      const x = tf.relu(tf.tensor4d(randomFloats(2 * 6 * 4 * 3, 5), [2, 6, 4, 3]));
+      const g = (f: (t: tf.Tensor4D) => tf.Tensor): tf.Tensor => tf.grad((t: tf.Tensor) => {
+        const y = f(t as tf.Tensor4D);
+        return tf.sum(tf.mul(y, tf.reshape(tf.sin(tf.range(0, y.size)), y.shape)));
+      })(x);
+      const plainL2 = (t: tf.Tensor4D): tf.Tensor => tf.sqrt(tf.add(tf.mul(tf.avgPool(tf.square(t), 2, 2, 'valid'), 4), 1e-30));
+      const close = (a: tf.Tensor, b: tf.Tensor): number => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0];
+      expect(close(tiledL2Pool(x, [2, 2]), plainL2(x))).toBeLessThan(1e-6);
+      expect(close(g((t) => tiledL2Pool(t, [2, 2])), g(plainL2))).toBeLessThan(1e-4);
+      expect(close(g((t) => meanPool(t, [2, 2], [2, 2])), g((t) => tf.avgPool(t, 2, 2, 'valid')))).toBeLessThan(1e-6);
+      expect(close(g((t) => meanPool(t, [3, 2], [1, 1])), g((t) => tf.avgPool(t, [3, 2], 1, 'valid')))).toBeLessThan(1e-6);
+    });
+  });
+
+  it('differentiates TopK through the selected entries', () => {
+    const bytes = model([4, 1, 1], (b, x) => b.node('TopK', [x, b.initializer(b.fresh('k'), [2], [1])], { axis: 1 }, { outputs: 2 })[0]);
+    const f = translateOnnx(readOnnxModel(bytes));
+    const g = tf.tidy(() => tf.grad((x: tf.Tensor) => {
+      const y = f(x as tf.Tensor4D);
+      return tf.sum(tf.mul(y, tf.tensor2d([[10, 1]])));
+    })(tf.tensor4d([0.3, 0.9, -1, 0.5], [1, 4, 1, 1])));
+    expect(Array.from(g.dataSync())).toEqual([0, 10, 0, 1]);
+    g.dispose();
+    f.dispose();
+  });
+});

@@ -1,0 +1,175 @@
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's CommonJS build registers no gradients; tfjs-layers' build does.
+import '@tensorflow/tfjs-layers';
+import { ModelError } from '@lip/train';
+import { OnnxModel, OnnxNode, OnnxTensor, constantNodeValue } from '../onnx/read';
+import type { LipSession } from '../session';
+import type { LogitsFn } from '../attacks/common';
+import { FUSED_TABLE, OP_TABLE, OpContext, OpKernel, TRANSLATABLE_OPS, Val, toOnnxLayout } from './ops';
+import { fuseGroupSort2 } from './fuse';
+
+/** Default largest difference allowed between the translation and onnxruntime. */
+export const TRANSLATION_TOLERANCE = 1e-5;
+
+/**
+ * The ONNX graph as a differentiable tfjs function: NCHW images `[N, C, H, W]`
+ * in, logits `[N, classes]` out. Call it inside `tf.tidy` (or a gradient);
+ * `dispose()` frees the weights.
+ */
+export type TranslatedModel = LogitsFn & {
+  /** Op types run, in order (after fusing GroupSort2 patterns). */
+  readonly opTypes: readonly string[];
+  /** Frees the kept weight tensors. */
+  dispose(): void;
+};
+
+const TABLE = new Map(OP_TABLE);
+const KERNELS = new Map([...OP_TABLE, ...FUSED_TABLE]);
+
+/**
+ * Translates a decoded ONNX model into tfjs-core ops (see `OP_TABLE`). Image
+ * tensors run NHWC between convolutions and poolings, so the wasm backend's
+ * native conv is used; every op sees ONNX semantics. The exporter's GroupSort2
+ * subgraph runs as one fused op unless `fuse` is false. Refuses an operator
+ * outside the table with a ModelError that lists the supported ones.
+ */
+export function translateOnnx(model: OnnxModel, opts: { fuse?: boolean } = {}): TranslatedModel {
+  const unknown = [...new Set(model.nodes.filter((n) => n.domain !== '' || !TABLE.has(n.opType)).map((n) => n.opType))];
+  if (unknown.length > 0) {
+    throw new ModelError(`'${model.source}' uses operator${unknown.length > 1 ? 's' : ''} ${unknown.map((o) => `'${o}'`).join(', ')} ` +
+      `that the tfjs translation does not support; supported operators: ${TRANSLATABLE_OPS.join(', ')}.`);
+  }
+  if (model.inputs.length !== 1) {
+    throw new ModelError(`'${model.source}' has ${model.inputs.length} inputs; only single-input classifiers can be translated.`);
+  }
+  const inputInfo = model.inputs[0];
+  const outputName = model.outputs[0].name;
+
+  const constants = new Map<string, OnnxTensor>(model.initializers);
+  for (const n of model.nodes) if (n.opType === 'Constant') constants.set(n.outputs[0], constantNodeValue(n, model.source));
+
+  const kept = new Map<string, tf.Tensor>();
+  const cleanups: (() => void)[] = [];
+  const floatTensor = (name: string): tf.Tensor => {
+    let t = kept.get(name);
+    if (!t) {
+      const c = constants.get(name)!;
+      const data = c.data instanceof Int32Array ? Float32Array.from(c.data) : Float32Array.from(c.data as ArrayLike<number>);
+      // Kept: the first call may happen inside a tidy or a gradient.
+      t = tf.keep(tf.tensor(data, [...c.dims], 'float32'));
+      kept.set(name, t);
+    }
+    return t;
+  };
+
+  const nodes = opts.fuse === false ? model.nodes : fuseGroupSort2(model.nodes, constants, model.outputs.map((o) => o.name));
+  const kernels: { node: OnnxNode; kernel: OpKernel }[] = [];
+  for (const node of nodes) {
+    const fail = (why: string): ModelError =>
+      new ModelError(`'${model.source}': node '${node.name}' (${node.opType}) cannot be translated: ${why}.`);
+    const ctx: OpContext = {
+      node,
+      opset: model.opset,
+      constant: (i) => (node.inputs[i] ? constants.get(node.inputs[i]) : undefined),
+      ints: (i, what) => {
+        const c = node.inputs[i] ? constants.get(node.inputs[i]) : undefined;
+        if (!c) throw fail(`${what} (input ${i}) must be a constant`);
+        return Array.from(c.data as ArrayLike<number>, (v) => Number(v));
+      },
+      floatConst: (i) => floatTensor(i < 0 ? node.outputs[0] : node.inputs[i]),
+      onDispose: (f) => cleanups.push(f),
+      fail,
+    };
+    kernels.push({ node, kernel: KERNELS.get(node.opType)!(ctx) });
+  }
+
+  const declared = (inputInfo.shape ?? []).slice(1);
+  const forward = (x: tf.Tensor4D): tf.Tensor2D => {
+    const n = x.shape[0];
+    let feed: tf.Tensor = x;
+    const fixed = declared.every((d) => typeof d === 'number') ? (declared as number[]) : null;
+    if (fixed && fixed.join() !== x.shape.slice(1).join()) {
+      const size = fixed.reduce((a, b) => a * b, 1);
+      if (size !== x.size / Math.max(n, 1)) {
+        throw new ModelError(`'${model.source}' expects inputs of shape [N, ${fixed.join(', ')}], got [${x.shape.join(', ')}].`);
+      }
+      feed = tf.reshape(x, [n, ...fixed]);
+    }
+    const env = new Map<string, Val>([[inputInfo.name, { t: feed, nhwc: false }]]);
+    const get = (name: string): Val | undefined => {
+      if (name === '') return undefined;
+      const v = env.get(name);
+      if (v) return v;
+      if (constants.has(name)) return { t: floatTensor(name), nhwc: false };
+      throw new ModelError(`'${model.source}': value '${name}' is used before it is produced.`);
+    };
+    for (const { node, kernel } of kernels) {
+      const outs = kernel(node.inputs.map(get));
+      node.outputs.forEach((name, i) => {
+        if (name !== '' && outs[i]) env.set(name, outs[i]);
+      });
+    }
+    const out = env.get(outputName) ?? get(outputName)!;
+    const y = toOnnxLayout(out);
+    return (y.rank === 2 ? y : tf.reshape(y, [n, -1])) as tf.Tensor2D;
+  };
+
+  return Object.assign(forward, {
+    opTypes: nodes.map((n) => n.opType),
+    dispose: () => {
+      cleanups.forEach((f) => f());
+      kept.forEach((t) => t.dispose());
+      kept.clear();
+    },
+  });
+}
+
+/** Inputs for `assertTranslationMatches`: `n` images of `chw`, row-major. */
+export interface SampleInputs {
+  readonly images: Float32Array;
+  readonly n: number;
+  readonly chw: readonly [number, number, number];
+}
+
+/**
+ * Runs the sample through the translation and through onnxruntime and
+ * returns the largest difference of the logits. Throws (exit code 1) when an
+ * entry differs by more than `tol * max(1, |onnxruntime value|)`: attacks on
+ * the translation would then attack another function than the deployed one.
+ */
+export async function assertTranslationMatches(
+  model: OnnxModel,
+  session: LipSession,
+  sampleInputs: SampleInputs,
+  tol = TRANSLATION_TOLERANCE,
+  translated?: LogitsFn,
+): Promise<number> {
+  const { images, n, chw } = sampleInputs;
+  const reference = await session.runBatched(images, n, chw);
+  const fn = translated ?? translateOnnx(model);
+  let ours: Float32Array;
+  try {
+    ours = tf.tidy(() => fn(tf.tensor4d(images, [n, chw[0], chw[1], chw[2]]))).dataSync() as Float32Array;
+  } finally {
+    if (!translated) (fn as TranslatedModel).dispose();
+  }
+  if (ours.length !== reference.length) {
+    throw new ModelError(`the tfjs translation of '${model.source}' gives ${ours.length / n} logits per image, ` +
+      `onnxruntime ${reference.length / n}; this is a bug in the translator, please report it.`, 1);
+  }
+  let worst = 0;
+  let where = -1;
+  for (let i = 0; i < ours.length; i++) {
+    const diff = Math.abs(ours[i] - reference[i]);
+    const excess = diff / Math.max(1, Math.abs(reference[i]));
+    if (!(excess <= tol) && (where < 0 || excess > worst / Math.max(1, Math.abs(reference[where])))) where = i;
+    worst = Math.max(worst, Number.isNaN(diff) ? Infinity : diff);
+  }
+  if (where >= 0) {
+    const k = ours.length / n;
+    throw new ModelError(`the tfjs translation of '${model.source}' differs from onnxruntime by ${worst.toExponential(3)} ` +
+      `(tolerance ${tol}) at image ${Math.floor(where / k)}, logit ${where % k} (${ours[where]} vs ${reference[where]}); ` +
+      'gradient attacks would run on another function than the deployed graph, so none was run. This is a bug in the translator, please report it.', 1);
+  }
+  return worst;
+}

@@ -1,0 +1,114 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from '@lip/export';
+import { DataError, writeIdx } from '@lip/train';
+import { verifyModel } from './verify';
+import { multiclassCertificates } from './certificates';
+
+function rng(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s = (s * 16807) % 2147483647;
+    return s / 2147483647 - 0.5;
+  };
+}
+
+/** Flatten -> Gemm(784 -> 10) scaled so that ||W||_2 is about `scale`; metadata claims L = `claim`. */
+function linearModel(claim: string | null, scale: number): Uint8Array {
+  const r = rng(3);
+  const w = Float32Array.from({ length: 784 * 10 }, () => r() * 0.1 * scale);
+  const b = new GraphBuilder({ opset: 17 });
+  b.input('input', 'float32', ['N', 1, 28, 28]);
+  const [f] = b.node('Flatten', ['input'], { axis: 1 });
+  b.node('Gemm', [f, b.initializer('W', w, [784, 10]), b.initializer('B', new Float32Array(10), [10])], {}, { outputs: ['logits'] });
+  b.output('logits', ['N', 10]);
+  if (claim !== null) b.setMetadata('lipschitz_constant', claim);
+  b.setMetadata('input_range', '[0, 1]');
+  return b.toBytes();
+}
+
+describe('verifyModel', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-verify-'));
+  const dataDir = path.join(tmp, 'data');
+  const n = 40;
+  const r = rng(11);
+  const pixels = Uint8Array.from({ length: n * 784 }, () => Math.floor((r() + 0.5) * 256));
+  const labels = Uint8Array.from({ length: n }, (_, i) => i % 10);
+  beforeAll(() => {
+    fs.mkdirSync(dataDir);
+    writeIdx(path.join(dataDir, 't10k-images-idx3-ubyte'), [n, 28, 28], pixels);
+    writeIdx(path.join(dataDir, 't10k-labels-idx1-ubyte'), [n], labels);
+  });
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('matches accuracy, certificates and CRA computed by hand from onnxruntime logits', async () => {
+    const bytes = linearModel('100', 1);
+    const res = await verifyModel(bytes, { data: dataDir, eps: [0, 0.01, 0.1], batchSize: 16 });
+    const session = await ort.InferenceSession.create(bytes);
+    const x = Float32Array.from(pixels, (p) => p / 255);
+    const out = await session.run({ input: new ort.Tensor('float32', x, [n, 1, 28, 28]) });
+    await session.release();
+    const logits = out.logits.data as Float32Array;
+    const certs = multiclassCertificates(logits, 10, 100);
+    let correct = 0;
+    const preds: number[] = [];
+    for (let i = 0; i < n; i++) {
+      let best = 0;
+      for (let j = 1; j < 10; j++) if (logits[i * 10 + j] > logits[i * 10 + best]) best = j;
+      preds.push(best);
+      if (best === labels[i]) correct++;
+    }
+    expect(res.n).toBe(n);
+    expect(res.accuracy).toBeCloseTo(correct / n, 12);
+    expect(res.lipschitzUsed).toBe(100);
+    expect(res.lipschitzSource).toBe('metadata');
+    expect(res.lipschitzClaimed).toBe(100);
+    expect(res.lipschitzBound).toBeGreaterThan(0);
+    expect(res.lipschitzBound).toBeLessThan(100);
+    expect(res.certificateKind).toBe('head-aware');
+    // Head-aware certificates are at least the multiclass ones with the claimed L.
+    expect(res.meanCertificate).toBeGreaterThanOrEqual(certs.reduce((a, c) => a + c, 0) / n);
+    for (const p of res.cra) {
+      let count = 0;
+      for (let i = 0; i < n; i++) if (preds[i] === labels[i] && res.details.certificates[i] > p.eps) count++;
+      expect(p.value).toBeCloseTo(count / n, 12);
+    }
+    expect(res.cra[0].value).toBeLessThanOrEqual(res.accuracy);
+    expect(res.warnings).toEqual([]);
+  });
+
+  it('certifies with the bound, loudly, when the metadata claims less', async () => {
+    const res = await verifyModel(linearModel('1', 4), { data: dataDir, n: 10 });
+    expect(res.lipschitzClaimed).toBe(1);
+    expect(res.lipschitzBound).toBeGreaterThan(1);
+    expect(res.lipschitzUsed).toBe(res.lipschitzBound);
+    expect(res.lipschitzSource).toBe('bound');
+    expect(res.warnings.some((w) => /claims L = 1 .*NOT guaranteed/.test(w))).toBe(true);
+    expect(res.n).toBe(10);
+  });
+
+  it('uses the bound when the metadata has no claim, and --lipschitz overrides a claim', async () => {
+    const noClaim = await verifyModel(linearModel(null, 1), { data: dataDir, n: 5 });
+    expect(noClaim.lipschitzSource).toBe('bound');
+    const over = await verifyModel(linearModel('1', 1), { data: dataDir, n: 5, lipschitz: 50 });
+    expect(over.lipschitzSource).toBe('override');
+    expect(over.lipschitzUsed).toBe(50);
+  });
+
+  it('refuses data whose shape does not match the model', async () => {
+    const b = new GraphBuilder({ opset: 17 });
+    b.input('input', 'float32', ['N', 3, 32, 32]);
+    const [f] = b.node('Flatten', ['input'], { axis: 1 });
+    b.node('Gemm', [f, b.initializer('W', new Float32Array(3072 * 10), [3072, 10])], {}, { outputs: ['logits'] });
+    b.output('logits', ['N', 10]);
+    b.setMetadata('lipschitz_constant', '1');
+    await expect(verifyModel(b.toBytes(), { data: dataDir })).rejects.toThrow(DataError);
+    await expect(verifyModel(b.toBytes(), { data: dataDir })).rejects.toThrow(/expects inputs of shape \[N, 3, 32, 32\]/);
+  });
+
+  it('refuses a data folder that does not exist', async () => {
+    await expect(verifyModel(linearModel('1', 1), { data: path.join(tmp, 'nope') })).rejects.toThrow(/'data' must be fashion-mnist, mnist or a folder/);
+  });
+});

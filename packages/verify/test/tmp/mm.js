@@ -1,0 +1,21 @@
+const tf = require('@tensorflow/tfjs-core');
+require('@tensorflow/tfjs-backend-wasm');
+(async () => {
+  await tf.setBackend('wasm');
+  const time = (name, f) => { for (let i = 0; i < 3; i++) tf.tidy(f); const t = Date.now(); for (let i = 0; i < 50; i++) tf.tidy(f); console.log(name.padEnd(40), ((Date.now() - t) / 50).toFixed(3), 'ms'); };
+  const x = tf.randomNormal([7840, 16]); const P = tf.randomNormal([16, 8]); const Q = tf.randomNormal([8, 16]);
+  const dy8 = tf.randomNormal([7840, 8]); const dy16 = tf.randomNormal([7840, 16]);
+  time('x[7840,16]P', () => tf.matMul(x, P));
+  time('dy[7840,8] P^T (transB)', () => tf.matMul(dy8, P, false, true));
+  time('dy[7840,8] PT (pre-transposed)', () => tf.matMul(dy8, tf.transpose(P)));
+  time('x^T dy (transA)', () => tf.matMul(x, dy8, true, false));
+  const a = tf.randomNormal([10, 1568]); const W = tf.randomNormal([1568, 10]);
+  time('gemm [10,1568]x[1568,10]', () => tf.matMul(a, W));
+  time('gemm grad dy W^T', () => tf.matMul(tf.randomNormal([10, 10]), W, false, true));
+  const img = tf.randomNormal([10, 28, 28, 16]);
+  time('avgPool 28x28x16 2x2', () => tf.avgPool(img, 2, 2, 'valid'));
+  time('avgPool grad', () => tf.grad((t) => tf.sum(tf.avgPool(t, 2, 2, 'valid')))(img));
+  time('square', () => tf.square(img));
+  time('reshape trick sum 2x2', () => tf.sum(tf.reshape(img, [10, 14, 2, 14, 2, 16]), [2, 4]));
+  time('relu', () => tf.relu(img));
+})();

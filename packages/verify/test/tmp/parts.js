@@ -1,0 +1,26 @@
+const tf = require('@tensorflow/tfjs-core');
+require('@tensorflow/tfjs-backend-wasm');
+(async () => {
+  await tf.setBackend('wasm');
+  const minTime = (name, h) => { for (let i = 0; i < 3; i++) tf.tidy(h); let best = Infinity; for (let r = 0; r < 10; r++) { const t = process.hrtime.bigint(); for (let i = 0; i < 5; i++) tf.tidy(h); best = Math.min(best, Number(process.hrtime.bigint() - t) / 5e6); } console.log(name.padEnd(36), best.toFixed(3)); };
+  const x1 = tf.randomNormal([10, 28, 28, 1]); const w1 = tf.randomNormal([3, 3, 1, 16]); const b1 = tf.randomNormal([16]);
+  const a1 = tf.randomNormal([10, 28, 28, 16]);
+  const x2 = tf.randomNormal([10, 14, 14, 16]); const w2 = tf.randomNormal([3, 3, 16, 32]);
+  const w2f = tf.randomNormal([3, 3, 32, 16]); const dy2 = tf.randomNormal([10, 14, 14, 32]);
+  const w1f = tf.randomNormal([3, 3, 16, 1]);
+  minTime('conv1 fwd', () => tf.conv2d(x1, w1, 1, 'same'));
+  minTime('conv1 fused bias', () => tf.fused.conv2d({ x: x1, filter: w1, strides: 1, pad: 'same', dilations: 1, bias: b1 }));
+  minTime('conv1 dx (16->1)', () => tf.conv2d(a1, w1f, 1, 'same'));
+  minTime('conv2 fwd', () => tf.conv2d(x2, w2, 1, 'same'));
+  minTime('conv2 dx (32->16)', () => tf.conv2d(dy2, w2f, 1, 'same'));
+  const P = tf.randomNormal([16, 8]); const Q = tf.randomNormal([8, 16]);
+  const f1 = tf.reshape(a1, [-1, 16]);
+  minTime('gs2 fwd 7840x16', () => tf.add(f1, tf.matMul(tf.relu(tf.matMul(f1, P)), Q)));
+  minTime('matmul 7840x16x8', () => tf.matMul(f1, P));
+  minTime('avgpool a1', () => tf.avgPool(a1, 2, 2, 'valid'));
+  minTime('square a1', () => tf.square(a1));
+  minTime('reshape a1', () => tf.reshape(a1, [-1, 16]));
+  minTime('relu a1', () => tf.relu(a1));
+  minTime('tiny op (add 10x10)', () => tf.add(tf.ones([10, 10]), 1));
+  minTime('tensor4d from array + dataSync', () => { const t = tf.tensor4d(new Float32Array(7840), [10, 1, 28, 28]); t.dataSync(); return t; });
+})();
