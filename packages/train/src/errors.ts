@@ -21,6 +21,9 @@ export class DataError extends LipError {}
 /** A model file or checkpoint that cannot be read or used. */
 export class ModelError extends LipError {}
 
+/** A model whose declared sizes would make lip allocate more than its limits allow (fatal even where other ModelErrors only warn). */
+export class ModelTooLargeError extends ModelError {}
+
 /** Throws `InvalidArgumentError` built lazily from `message` when `cond` is false. */
 export function assertArg(cond: unknown, message: () => string): asserts cond {
   if (!cond) throw new InvalidArgumentError(message());

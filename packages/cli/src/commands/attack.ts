@@ -1,15 +1,12 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import { Command, Option } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { DATASET_NAMES, InvalidArgumentError, onePerClass, writeFileAtomic } from '@lip/train';
 import {
-  DATASET_NAMES, Dataset, DatasetName, InvalidArgumentError, loadDataset, loadDatasetFromDir, onePerClass, writeFileAtomic,
-} from '@lip/train';
-import {
-  ATTACK_NAMES, AttackName, AttackRunOptions, AttackRunResult, metadataJson, modelInputRange, openSession, readOnnxModel,
-  runAttack, writeAttackReport,
+  ATTACK_NAMES, AttackName, AttackRunOptions, AttackRunResult, loadVerifyData, metadataJson, modelInputRange, openSession,
+  readOnnxModel, runAttack, writeAttackReport,
 } from '@lip/verify';
 import { setExitCode } from '../program';
 
@@ -59,15 +56,6 @@ function positiveNumber(flag: string, raw: string | undefined): number | undefin
   const n = raw.trim() === '' ? NaN : Number(raw);
   if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError(`'${flag}' must be a finite number > 0, got '${raw}'`);
   return n;
-}
-
-/** Test images: a known data set name or a folder of MNIST-style IDX files. */
-async function loadTestSet(data: string, limit: number | undefined): Promise<Dataset> {
-  if ((DATASET_NAMES as readonly string[]).includes(data)) return loadDataset(data as DatasetName, 'test', { limit });
-  if (!fs.existsSync(data) || !fs.statSync(data).isDirectory()) {
-    throw new InvalidArgumentError(`'--data' must be ${DATASET_NAMES.join(', ')} or a folder of IDX files, got '${data}'`);
-  }
-  return loadDatasetFromDir(data, 'mnist', 'test', { limit });
 }
 
 /** Model class names (metadata `class_names`) when valid, else the data set's. */
@@ -152,7 +140,7 @@ export function registerAttack(program: Command): void {
       if (attack === 'pgd' && opts.eps === undefined) throw new InvalidArgumentError("'--eps' is required with --attack pgd (the L2 radius, e.g. 0.5)");
 
       const model = readOnnxModel(file);
-      const data = await loadTestSet(flags.data, flags.onePerClass ? undefined : n ?? DEFAULT_ATTACK_N);
+      const data = await loadVerifyData(flags.data, 'test', flags.onePerClass ? undefined : n ?? DEFAULT_ATTACK_N);
       const chw: [number, number, number] = [data.channels, data.height, data.width];
       const d = chw[0] * chw[1] * chw[2];
       const indices = flags.onePerClass ? onePerClass(data.labels) : Array.from({ length: data.n }, (_, i) => i);

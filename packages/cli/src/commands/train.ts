@@ -1,6 +1,7 @@
 import * as path from 'path';
 import { Command, Option } from 'commander';
 import {
+  BackendPreference,
   consoleProgress,
   DEFAULT_ARCH,
   DEFAULT_BATCH_SIZE,
@@ -33,7 +34,7 @@ interface TrainFlags {
   data?: string;
   out?: string;
   resume?: boolean;
-  backend?: string;
+  backend?: BackendPreference;
 }
 
 function positiveInteger(flag: string, raw: string | undefined): number | undefined {
@@ -124,7 +125,9 @@ export function registerTrain(program: Command): void {
       const { epochs } = result.trainState;
       if (result.interrupted) {
         process.stderr.write(
-          `stopped: ${options.outDir} holds the checkpoint of epoch ${epochs.length}; continue with --resume --out ${options.outDir}\n`,
+          epochs.length === 0
+            ? `stopped before the first epoch ended: no checkpoint in ${options.outDir}\n`
+            : `stopped: ${options.outDir} holds the checkpoint of epoch ${epochs.length}; continue with --resume --out ${options.outDir}\n`,
         );
         setExitCode(cmd, EXIT_INTERRUPTED);
         return;

@@ -10,6 +10,7 @@ describe('train config', () => {
   });
 
   it.each([
+    [{ arch: 'resnet' }, `'arch' must be one of seed, got "resnet"`],
     [{ epochs: 0 }, `'epochs' must be a positive integer, got 0`],
     [{ batchSize: 1.5 }, `'batchSize' must be a positive integer, got 1.5`],
     [{ lr: -1 }, `'lr' must be a positive finite number, got -1`],

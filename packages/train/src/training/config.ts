@@ -1,6 +1,8 @@
 import { DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN } from '../constants';
+import { BackendPreference } from '../backend';
 import { DATASET_NAMES, DatasetName } from '../data';
 import { assertArg, InvalidArgumentError } from '../errors';
+import { ARCHITECTURES } from '../models';
 
 /** Defaults of `train()` and `lip train`, after the deel-torchlip Fashion-MNIST notebook. */
 export const DEFAULT_ARCH = 'seed';
@@ -37,8 +39,8 @@ export interface TrainConfig {
   dataDir?: string;
   /** Checkpoint folder. */
   outDir: string;
-  /** Backend preference for `selectBackend` (default: the fastest that loads). */
-  backend?: string;
+  /** Backend preference for `selectBackend`, which validates it (default `auto`: the fastest that loads). */
+  backend?: BackendPreference;
   /** Validation set: the test split, as in the notebook. */
   valSplit: 'test';
 }
@@ -116,7 +118,7 @@ function isFiniteNumber(v: unknown): v is number {
 
 /** Throws `InvalidArgumentError` quoting the first bad setting. */
 export function validateTrainConfig(c: TrainConfig): void {
-  assertArg(typeof c.arch === 'string' && c.arch.length > 0, () => `'arch' must be a model name, got ${JSON.stringify(c.arch)}`);
+  assertArg(ARCHITECTURES.has(c.arch), () => `'arch' must be one of ${[...ARCHITECTURES.keys()].join(', ')}, got ${JSON.stringify(c.arch)}`);
   assertArg(isPositiveInteger(c.epochs), () => `'epochs' must be a positive integer, got ${c.epochs}`);
   assertArg(isPositiveInteger(c.batchSize), () => `'batchSize' must be a positive integer, got ${c.batchSize}`);
   assertArg(isFiniteNumber(c.lr) && c.lr > 0, () => `'lr' must be a positive finite number, got ${c.lr}`);

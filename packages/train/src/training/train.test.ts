@@ -10,7 +10,7 @@ import { train, TrainResult } from './train';
 
 /** Real Fashion-MNIST; the reference network on the wasm backend. */
 const DATA = '/usr/share/datasets/fashion-mnist';
-const BASE = { arch: 'seed', dataDir: DATA, backend: 'wasm', lr: 3e-3, seed: 11 };
+const BASE = { arch: 'seed', dataDir: DATA, backend: 'wasm' as const, lr: 3e-3, seed: 11 };
 /** A short run for the equality tests: 8 steps per epoch. */
 const SHORT = { ...BASE, limit: 512, batchSize: 64 };
 
@@ -42,7 +42,7 @@ describe('train on Fashion-MNIST (seed network, wasm)', () => {
     const dir = outDir('learn');
     const lines: string[] = [];
     const { result } = await trainAndDispose(
-      { ...BASE, limit: 2000, batchSize: 64, epochs: 2, outDir: dir },
+      { ...BASE, limit: 2000, batchSize: 128, lr: 5e-3, epochs: 2, outDir: dir },
       { logger: (m: string) => lines.push(m) },
     );
     expect(result.interrupted).toBe(false);
@@ -93,7 +93,7 @@ describe('train on Fashion-MNIST (seed network, wasm)', () => {
       const logs: string[] = [];
       // A resumed run keeps the stored settings: only the target and the paths are given.
       const resumed = await trainAndDispose(
-        { outDir: dir, epochs: 2, resume: true, dataDir: DATA, backend: 'wasm' },
+        { outDir: dir, epochs: 2, resume: true, dataDir: DATA, backend: 'wasm' as const },
         { logger: (m: string) => logs.push(m) },
       );
       expect(logs).toContain(`resuming ${dir} after epoch 1`);
@@ -105,7 +105,7 @@ describe('train on Fashion-MNIST (seed network, wasm)', () => {
       expect(weightsOf(model)).toEqual(straight.weights);
       model.dispose();
       // Already at the target: nothing to do, nothing written.
-      const noop = await trainAndDispose({ outDir: dir, epochs: 2, resume: true, dataDir: DATA, backend: 'wasm' });
+      const noop = await trainAndDispose({ outDir: dir, epochs: 2, resume: true, dataDir: DATA, backend: 'wasm' as const });
       expect(noop.result.trainState.epochs).toHaveLength(2);
     });
 
@@ -119,7 +119,7 @@ describe('train on Fashion-MNIST (seed network, wasm)', () => {
       expect(result.interrupted).toBe(true);
       expect(readTrainState(dir).epochs.map((e) => e.epoch)).toEqual([1]);
       expect(fs.existsSync(path.join(dir, '.next'))).toBe(false);
-      const resumed = await trainAndDispose({ outDir: dir, epochs: 2, resume: true, dataDir: DATA, backend: 'wasm' });
+      const resumed = await trainAndDispose({ outDir: dir, epochs: 2, resume: true, dataDir: DATA, backend: 'wasm' as const });
       expect(metrics(resumed.result.trainState.epochs)).toEqual(metrics(straight.result.trainState.epochs));
       expect(resumed.weights).toEqual(straight.weights);
     });

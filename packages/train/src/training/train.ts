@@ -169,7 +169,7 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks): Promise<Tr
 
   const lossFn = makeLoss(config.loss, { alpha: config.alpha, minMargin: config.minMargin });
   const backend = await selectBackend(config.backend);
-  log(`backend: ${backend.name} (${backend.description})`);
+  log(`backend: ${backend.description}`);
   const dataOpts = { dataDir: config.dataDir, limit: config.limit };
   const trainSet = await loadDataset(config.dataset, 'train', dataOpts);
   const valSet = await loadDataset(config.dataset, config.valSplit, dataOpts);
@@ -241,7 +241,7 @@ async function runEpochs(
   for (let epoch = history.length + 1; epoch <= epochs; epoch++) {
     const started = performance.now();
     const order = randomPermutation(trainSet.n, rng);
-    const train = new RunningMeans();
+    const trainMeans = new RunningMeans();
     hooks.onEpochStart?.({ epoch, epochs, steps });
     let step = 0;
     for (const indices of batchIndices(order, batchSize)) {
@@ -250,15 +250,15 @@ async function runEpochs(
       const { x, y } = buffers.tensors(trainSet, batch);
       const stats = trainStep(model, vars, optimizer, lossFn, x, y);
       tf.dispose([x, y]);
-      train.add(indices.length, await stats.data());
+      trainMeans.add(indices.length, await stats.data());
       stats.dispose();
-      const [loss, acc, kr] = train.means();
+      const [loss, acc, kr] = trainMeans.means();
       hooks.onBatchEnd?.({ epoch, step: ++step, steps, loss, acc, kr });
       await yieldToEventLoop();
     }
     const val = await evaluate(model, lossFn, valSet, buffers, batchSize, hooks.signal);
     if (val === null) return true;
-    const [loss, acc, kr] = train.means();
+    const [loss, acc, kr] = trainMeans.means();
     const record: EpochRecord = {
       epoch,
       loss,

@@ -11,6 +11,7 @@
  *    (`convSpectralNormUpperBound`), loose by a few percent on small inputs.
  */
 import {
+  ModelError,
   BOUND_SAFETY_MARGIN,
   convSpectralNormUpperBound,
   emptyBand,
@@ -22,6 +23,8 @@ import {
 export const EXACT_WORK_LIMIT = 1.5e9;
 /** Largest band (d * (b + 1) doubles) an exact bound may allocate. */
 export const EXACT_MEMORY_LIMIT = 4e7;
+/** Largest estimated multiply-adds of a circular (Sedghi) bound per conv group: a few seconds. */
+export const CIRCULAR_WORK_LIMIT = 4e9;
 
 export interface ConvGeometry {
   cout: number;
@@ -48,9 +51,11 @@ export interface ConvBound {
 
 /**
  * Bound for an ONNX Conv with weights `w` `[cout, cin/group, kh, kw]`.
- * `allowExact = false` forces the circular bound.
+ * `allowExact = false` forces the circular bound. Throws a ModelError (naming
+ * `file` and `node`) when both bounds would take longer than their work limits.
  */
-export function convNormUpperBound(w: Float32Array | Float64Array, g: ConvGeometry, allowExact = true): ConvBound {
+export function convNormUpperBound(w: Float32Array | Float64Array, g: ConvGeometry, allowExact = true,
+  file = 'the model', node = 'Conv'): ConvBound {
   const coutG = g.cout / g.group;
   let best = 0;
   let circ = 0;
@@ -58,7 +63,7 @@ export function convNormUpperBound(w: Float32Array | Float64Array, g: ConvGeomet
   let method: 'exact' | 'circular' = 'exact';
   for (let grp = 0; grp < g.group; grp++) {
     const k = groupKernel(w, g, grp);
-    const c = circularBound(k, g);
+    const c = circularWork(k, g) <= CIRCULAR_WORK_LIMIT ? circularBound(k, g) : Infinity;
     circ = Math.max(circ, c);
     const e = allowExact ? exactBound(k, g, coutG) : null;
     if (e === null) exactMax = null;
@@ -69,6 +74,10 @@ export function convNormUpperBound(w: Float32Array | Float64Array, g: ConvGeomet
       best = Math.max(best, c);
       method = 'circular';
     }
+  }
+  if (!Number.isFinite(best)) {
+    throw new ModelError(`${file}: node '${node}' (Conv) is too large to bound (${g.cout}x${g.cinPerGroup} channels, ` +
+      `${g.kernel.join('x')} kernel on ${g.inHW.join('x')} inputs): both certified conv bounds exceed their work limits.`);
   }
   return { bound: best, method, circular: circ, exact: exactMax };
 }
@@ -92,6 +101,12 @@ function groupKernel(w: Float32Array | Float64Array, g: ConvGeometry, grp: numbe
     }
   }
   return { k, coutG, cinG, kh, kw };
+}
+
+/** Multiply-adds of `circularBound`: per frequency (half the grid), the kernel transform and an SVD-sized step. */
+function circularWork(gk: ReturnType<typeof groupKernel>, g: ConvGeometry): number {
+  const grid = (g.inHW[0] + gk.kh - 1) * (g.inHW[1] + gk.kw - 1);
+  return (grid / 2) * gk.coutG * gk.cinG * (gk.kh * gk.kw + Math.min(gk.coutG, gk.cinG));
 }
 
 function circularBound(gk: ReturnType<typeof groupKernel>, g: ConvGeometry): number {

@@ -17,9 +17,9 @@
  * composed bound with a warning; ops that are not Lipschitz (x*x without the
  * L2-pooling Sqrt, TopK indices, ...) make the bound refuse with a ModelError.
  */
-import { ModelError, matrixSpectralNormUpperBound } from '@lip/train';
+import { ModelError, ModelTooLargeError, matrixSpectralNormUpperBound } from '@lip/train';
 import {
-  OnnxModel, OnnxNode, OnnxTensor, attrFloat, attrInt, attrInts, attrString, constantNodeValue, readOnnxModel,
+  MAX_VALUE_ELEMENTS, OnnxModel, OnnxNode, OnnxTensor, attrFloat, attrInt, attrInts, attrString, constantNodeValue, readOnnxModel,
 } from '../onnx/read';
 import { convNormUpperBound, ConvGeometry } from './conv';
 import { ExprStore, Expr, checkBlock, blockName } from './symbolic';
@@ -76,6 +76,8 @@ export interface BoundOptions {
   inputShape?: number[];
   /** Allow the exact (Gram + Cholesky) conv bound; false forces the circular one. Default true. */
   exactConv?: boolean;
+  /** Only propagate shapes (no norms, no symbolic blocks): see `largestValueElements`. Default false. */
+  shapesOnly?: boolean;
 }
 
 interface Sym {
@@ -104,8 +106,26 @@ interface Val {
 const STRUCTURAL = new Set(['Identity', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose', 'DepthToSpace',
   'SpaceToDepth', 'Slice', 'Split', 'Gather', 'Concat']);
 
+/**
+ * Values by name. Every input-dependent value is checked against
+ * MAX_VALUE_ELEMENTS when it is stored; computations that would allocate
+ * their output first call `Bounder.checkShape`.
+ */
+class ValueTable extends Map<string, Val> {
+  constructor(private readonly check: (name: string, shape: readonly number[], producer?: OnnxNode) => void) {
+    super();
+  }
+
+  override set(name: string, v: Val): this {
+    if (!v.isConst) this.check(name, v.shape, v.producer);
+    return super.set(name, v);
+  }
+}
+
 class Bounder {
-  readonly vals = new Map<string, Val>();
+  readonly vals = new ValueTable((name, shape, producer) => this.checkShape(producer, shape, name));
+  /** Largest per-sample element count of an input-dependent value seen so far. */
+  largest = 0;
   readonly layers: LayerBound[] = [];
   readonly warnings: string[] = [];
   private readonly stores = new Map<string, ExprStore>();
@@ -118,6 +138,23 @@ class Bounder {
 
   fail(node: OnnxNode, msg: string): never {
     throw new ModelError(`${this.file}: node '${node.name}' (${node.opType}): ${msg}`);
+  }
+
+  /**
+   * Refuses a shape with invalid dims, or of more than MAX_VALUE_ELEMENTS
+   * elements, before anything of that size is allocated.
+   */
+  checkShape(node: OnnxNode | undefined, shape: readonly number[], value?: string): void {
+    const what = `${value !== undefined ? `value '${value}'` : 'a value'}${node ? ` of node '${node.name}' (${node.opType})` : ''}`;
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new ModelError(`${this.file}: ${what} has the invalid shape [${shape.join(', ')}]; the file is corrupt, re-export it.`);
+    }
+    const n = sizeOf(shape);
+    if (n > MAX_VALUE_ELEMENTS) {
+      throw new ModelTooLargeError(`${this.file}: ${what} has shape [${shape.join(', ')}] (${n} elements), above the limit of ` +
+        `${MAX_VALUE_ELEMENTS} per sample; the file is corrupt or not a model this tool can verify.`);
+    }
+    this.largest = Math.max(this.largest, n);
   }
 
   get(name: string): Val {
@@ -173,7 +210,7 @@ class Bounder {
   /** Anchor and expressions of a variable value (a fresh anchor when it has no symbolic view). */
   symView(name: string): { anchor: string; exprs: Expr[] } | null {
     const v = this.get(name);
-    if (v.isConst || v.square || v.meanSquare || !Number.isFinite(v.lip)) return null;
+    if (this.opts.shapesOnly || v.isConst || v.square || v.meanSquare || !Number.isFinite(v.lip)) return null;
     if (v.sym) return { anchor: v.sym.anchor, exprs: v.sym.exprs };
     const n = sizeOf(v.shape);
     if (n > SYMBOLIC_ELEMENT_LIMIT) return null;
@@ -233,6 +270,13 @@ const UNARY_LIP: Record<string, [number, string]> = {
   Sigmoid: [0.25, 'Sigmoid is 1/4-Lipschitz'], Softmax: [1, 'Softmax is 1-Lipschitz (its Jacobian norm is at most 1/2)'],
   Identity: [1, 'identity'],
 };
+
+/** max(0, ...v) without spreading (a spread of a long array overflows the call stack). */
+function maxOf(v: readonly number[]): number {
+  let m = 0;
+  for (const x of v) if (x > m) m = x;
+  return m;
+}
 
 function maxAbs(d: ArrayLike<number>): number {
   let m = 0;
@@ -371,14 +415,17 @@ function structural(b: Bounder, node: OnnxNode, shapes: number[][]): { shape: nu
       const indShape = b.get(node.inputs[1]).shape;
       const list = Array.from(ind).map((i) => (i < 0 ? i + x[axis] : i));
       if (list.some((i) => i < 0 || i >= x[axis])) b.fail(node, 'indices out of range');
+      const outShape = [...x.slice(0, axis), ...indShape, ...x.slice(axis + 1)];
+      b.checkShape(node, outShape);
       const idx = x.map((d) => range(d));
       idx[axis] = list;
       const r = select(ident(), x, idx);
-      return [{ shape: [...x.slice(0, axis), ...indShape, ...x.slice(axis + 1)], src: r.data }];
+      return [{ shape: outShape, src: r.data }];
     }
     case 'Concat': {
       const axis = normAxis(attrInt(node, 'axis', 0), x.length);
       if (axis === null) b.fail(node, 'axis out of range');
+      b.checkShape(node, [shapes.reduce((a, s) => a + sizeOf(s), 0)]);
       let offset = 0;
       const parts = shapes.map((s) => {
         if (s.length !== x.length || s.some((d, i) => i !== axis && d !== x[i])) {
@@ -448,7 +495,7 @@ function handleStructural(b: Bounder, node: OnnxNode): void {
     return;
   }
   const lips = ins.map((v, i) => (v.isConst ? 0 : b.lipOf(names[i])));
-  const inLip = Math.max(...lips);
+  const inLip = lips.reduce((a, l) => Math.max(a, l), -Infinity);
   outs.forEach((o, k) => {
     const v: Val = { shape: o.shape, lip: lipFor(o.src, lips), isConst: false, why, producer: node };
     b.vals.set(node.outputs[k], v);
@@ -502,6 +549,7 @@ function handleElementwise(b: Bounder, node: OnnxNode): void {
   for (const v of ins.slice(1)) shape = shape && broadcastShapes(shape, v.shape);
   if (!shape) b.fail(node, `input shapes ${ins.map((v) => `[${v.shape.join(', ')}]`).join(', ')} do not broadcast`);
   const outShape = shape;
+  b.checkShape(node, outShape);
   const out = node.outputs[0];
   if (ins.every((v) => v.isConst)) {
     const f = BINARY_FOLD[op];
@@ -539,7 +587,7 @@ function handleElementwise(b: Bounder, node: OnnxNode): void {
   }
 
   const lips = names.map((nm, i) => (ins[i].isConst ? 0 : b.lipOf(nm)));
-  const inLip = Math.max(...lips);
+  const inLip = lips.reduce((a, l) => Math.max(a, l), -Infinity);
   let lip: number;
   let method: string;
   let extra: Partial<Val> = {};
@@ -594,6 +642,11 @@ function handleElementwise(b: Bounder, node: OnnxNode): void {
   if (Number.isFinite(lip)) b.record(node, v, inLip, method);
 }
 
+/** Certified spectral norm of a weight matrix (1 in shapes-only mode, where no norm is needed). */
+function weightNorm(b: Bounder, w: { data: Float64Array; rows: number; cols: number }): number {
+  return b.opts.shapesOnly ? 1 : matrixSpectralNormUpperBound(w.data, w.rows, w.cols);
+}
+
 /** 2-D view of a matrix operand. */
 function matrix(b: Bounder, node: OnnxNode, i: number, trans: boolean): { data: Float64Array; rows: number; cols: number } {
   const v = b.get(node.inputs[i]);
@@ -621,6 +674,7 @@ function handleGemm(b: Bounder, node: OnnxNode): void {
   const N = transB ? B.shape[0] : B.shape[1];
   if (K !== K2) b.fail(node, `inner dimensions differ (${K} vs ${K2})`);
   const outShape = [M, N];
+  b.checkShape(node, outShape);
   const out = node.outputs[0];
   const C = cn ? b.get(cn) : undefined;
   if (A.isConst && B.isConst && (!C || C.isConst)) {
@@ -633,13 +687,13 @@ function handleGemm(b: Bounder, node: OnnxNode): void {
   if (!A.isConst && B.isConst) {
     const w = matrix(b, node, 1, transB);
     inLip = b.lipOf(an);
-    const norm = matrixSpectralNormUpperBound(w.data, w.rows, w.cols);
+    const norm = weightNorm(b, w);
     lip = inLip * Math.abs(alpha) * norm;
     method = `certified spectral norm of the ${w.rows}x${w.cols} weight (${norm.toPrecision(8)})`;
   } else if (A.isConst && !B.isConst) {
     const w = matrix(b, node, 0, transA);
     inLip = b.lipOf(bn);
-    const norm = matrixSpectralNormUpperBound(w.data, w.rows, w.cols);
+    const norm = weightNorm(b, w);
     lip = inLip * Math.abs(alpha) * norm;
     method = `certified spectral norm of the ${w.rows}x${w.cols} weight (${norm.toPrecision(8)})`;
   } else if (!A.isConst && !B.isConst) {
@@ -674,6 +728,7 @@ function handleMatMul(b: Bounder, node: OnnxNode): void {
   let outShape = [...batch, a[a.length - 2], bs[bs.length - 1]];
   if (A.shape.length === 1) outShape = outShape.filter((_, i) => i !== outShape.length - 2);
   if (B.shape.length === 1) outShape = outShape.slice(0, -1);
+  b.checkShape(node, outShape);
   if (A.isConst && B.isConst) {
     b.setConst(out, outShape, undefined, node);
     return;
@@ -688,7 +743,7 @@ function handleMatMul(b: Bounder, node: OnnxNode): void {
   if (W.shape.length !== 2) b.fail(node, `the constant operand must be 2-D, got [${W.shape.join(', ')}]`);
   const w = matrix(b, node, wi, false);
   const inLip = b.lipOf(wi === 0 ? bn : an);
-  const norm = matrixSpectralNormUpperBound(w.data, w.rows, w.cols);
+  const norm = weightNorm(b, w);
   const v: Val = { shape: outShape, lip: inLip * norm, isConst: false, producer: node };
   b.vals.set(out, v);
   b.record(node, v, inLip, `certified spectral norm of the ${w.rows}x${w.cols} weight (${norm.toPrecision(8)})`);
@@ -761,10 +816,19 @@ function poolGeometry(b: Bounder, node: OnnxNode, x: number[], withDilations: bo
   if (kernel.length !== r) b.fail(node, `kernel_shape must have ${r} entries`);
   const strides = attrInts(node, 'strides', new Array<number>(r).fill(1));
   const dil = withDilations ? attrInts(node, 'dilations', new Array<number>(r).fill(1)) : new Array<number>(r).fill(1);
+  if (strides.length !== r || dil.length !== r || ![...kernel, ...strides, ...dil].every((v) => Number.isSafeInteger(v) && v >= 1)) {
+    b.fail(node, `kernel_shape [${kernel.join(', ')}], strides [${strides.join(', ')}] and dilations [${dil.join(', ')}] ` +
+      `must be ${r} integers >= 1 each`);
+  }
   const pads = spatialPads(b, node, spatial, kernel, strides, dil);
   const ceil = attrInt(node, 'ceil_mode', 0) === 1;
+  // windows1d walks every tap of every window: refuse geometry whose walk is larger than any value may be.
+  spatial.forEach((n, i) => {
+    const out = Math.max(0, Math.floor((n + pads[i] + pads[i + r] - (kernel[i] - 1) * dil[i] - 1) / strides[i]) + 2);
+    b.checkShape(node, [out, kernel[i]], `window taps of axis ${i + 2}`);
+  });
   const axes = spatial.map((n, i) => windows1d(n, kernel[i], strides[i], pads[i], pads[i + r], dil[i], ceil));
-  const maxCover = axes.reduce((a, g) => a * Math.max(0, ...g.cover), 1);
+  const maxCover = axes.reduce((a, g) => a * maxOf(g.cover), 1);
   return { outHW: axes.map((g) => g.out), maxCover, axes, kernel, pads };
 }
 
@@ -778,8 +842,8 @@ function averagePoolNorms(g: PoolGeo, countIncludePad: boolean): { linear: numbe
   let colWeight = 1;
   g.axes.forEach((a, i) => {
     const div = a.inside.map((c) => (countIncludePad ? g.kernel[i] : c));
-    maxRow *= Math.max(0, ...a.inside.map((c, o) => (div[o] > 0 ? c / div[o] : 0)));
-    colWeight *= Math.max(0, ...a.windowsOf.map((ws) => ws.reduce((acc, o) => acc + (div[o] > 0 ? 1 / div[o] : 0), 0)));
+    maxRow *= maxOf(a.inside.map((c, o) => (div[o] > 0 ? c / div[o] : 0)));
+    colWeight *= maxOf(a.windowsOf.map((ws) => ws.reduce((acc, o) => acc + (div[o] > 0 ? 1 / div[o] : 0), 0)));
   });
   return { linear: Math.sqrt(maxRow * colWeight), colWeight };
 }
@@ -859,12 +923,20 @@ function handleConv(b: Bounder, node: OnnxNode): void {
   const inHW = oneD ? [1, x.shape[2]] : x.shape.slice(2);
   const wShape = oneD ? [W.shape[0], W.shape[1], 1, W.shape[2]] : W.shape;
   const group = attrInt(node, 'group', 1);
+  if (W.shape.length !== x.shape.length || !wShape.every((d) => Number.isSafeInteger(d) && d >= 1) || !(group >= 1)) {
+    b.fail(node, `weights [${W.shape.join(', ')}] with group=${group} do not fit the input [${x.shape.join(', ')}]`);
+  }
   const [cout, cinG, kh, kw] = wShape;
   const cin = x.shape[1];
   if (cin !== cinG * group || cout % group !== 0) b.fail(node, `weights [${W.shape.join(', ')}] do not fit ${cin} input channels with group=${group}`);
   const lift = (v: number[], dflt: number): number[] => (oneD ? [dflt, ...v] : v);
   const strides = lift(attrInts(node, 'strides', oneD ? [1] : [1, 1]), 1);
   const dil = lift(attrInts(node, 'dilations', oneD ? [1] : [1, 1]), 1);
+  if (![...strides, ...dil].every((v) => Number.isSafeInteger(v) && v >= 1) || strides.length !== 2 || dil.length !== 2) {
+    b.fail(node, `strides [${strides.join(', ')}] and dilations [${dil.join(', ')}] must be ${oneD ? 1 : 2} integers >= 1 each`);
+  }
+  // The bound expands dilations into a dense kernel: refuse one larger than any value may be.
+  b.checkShape(node, [cout, cinG, (kh - 1) * dil[0] + 1, (kw - 1) * dil[1] + 1], 'dilated kernel');
   let pads = spatialPads(b, node, x.shape.slice(2), oneD ? [kw] : [kh, kw], oneD ? [strides[1]] : strides, oneD ? [dil[1]] : dil);
   if (oneD) pads = [0, pads[0], 0, pads[1]];
   const outHW = [0, 1].map((i) => Math.floor((inHW[i] + pads[i] + pads[i + 2] - ((i === 0 ? kh : kw) - 1) * dil[i] - 1) / strides[i]) + 1);
@@ -876,7 +948,8 @@ function handleConv(b: Bounder, node: OnnxNode): void {
     pads: [pads[0], pads[1], pads[2], pads[3]], inHW: [inHW[0], inHW[1]], outHW: [outHW[0], outHW[1]],
   };
   const inLip = b.lipOf(xn);
-  const cb = convNormUpperBound(W.data as Float32Array, geo, b.opts.exactConv !== false);
+  const cb = b.opts.shapesOnly ? { bound: 1, method: 'circular', circular: 1 }
+    : convNormUpperBound(W.data as Float32Array, geo, b.opts.exactConv !== false, b.file, node.name);
   const v: Val = { shape: outShape, lip: inLip * cb.bound, why: x.why, isConst: false, producer: node };
   b.vals.set(out, v);
   b.record(node, v, inLip, cb.method === 'exact'
@@ -1033,13 +1106,8 @@ function findHead(b: Bounder, outName: string): LinearHead | null {
   return null;
 }
 
-/**
- * Sound upper bound on the L2 Lipschitz constant of `model` (input -> first
- * output, per sample), with per-layer bounds. Throws ModelError when the graph
- * is not Lipschitz or cannot be analysed.
- */
-export function lipschitzBound(model: OnnxModel | string | Uint8Array, opts: BoundOptions = {}): LipschitzBound {
-  const m = typeof model === 'string' || model instanceof Uint8Array ? readOnnxModel(model) : model;
+/** Runs every node through its handler; the input gets `opts.inputShape` or its declared fixed dims. */
+function propagate(m: OnnxModel, opts: BoundOptions): { b: Bounder; perSample: number[] } {
   const b = new Bounder(m, opts);
   if (m.inputs.length !== 1) throw new ModelError(`${b.file} has ${m.inputs.length} inputs; the bound needs a single-input model`);
   const input = m.inputs[0];
@@ -1068,7 +1136,18 @@ export function lipschitzBound(model: OnnxModel | string | Uint8Array, opts: Bou
     if (!h) throw new ModelError(`${b.file}: node '${node.name}' (${node.opType}) cannot be bounded; supported: ${[...HANDLER.keys()].join(', ')}`);
     h(b, node);
   }
+  return { b, perSample };
+}
 
+/**
+ * Sound upper bound on the L2 Lipschitz constant of `model` (input -> first
+ * output, per sample), with per-layer bounds. Throws ModelError when the graph
+ * is not Lipschitz or cannot be analysed, ModelTooLargeError when a value
+ * would exceed MAX_VALUE_ELEMENTS.
+ */
+export function lipschitzBound(model: OnnxModel | string | Uint8Array, opts: BoundOptions = {}): LipschitzBound {
+  const m = typeof model === 'string' || model instanceof Uint8Array ? readOnnxModel(model) : model;
+  const { b, perSample } = propagate(m, { ...opts, shapesOnly: false });
   const outName = m.outputs[0].name;
   const total = b.lipOf(outName);
   const outVal = b.get(outName);
@@ -1084,4 +1163,15 @@ export function lipschitzBound(model: OnnxModel | string | Uint8Array, opts: Bou
     outputShape: outVal.shape.slice(1),
     head,
   };
+}
+
+/**
+ * Elements per sample of the largest input-dependent value of `model` on
+ * inputs of `inputShape` (default: the declared fixed dims), from the
+ * bound's shape propagation alone (no norms). Throws ModelTooLargeError when
+ * a value exceeds MAX_VALUE_ELEMENTS, ModelError when shapes cannot be
+ * followed (an operator use the bound does not analyse).
+ */
+export function largestValueElements(model: OnnxModel, inputShape?: number[]): number {
+  return propagate(model, { inputShape, shapesOnly: true }).b.largest;
 }

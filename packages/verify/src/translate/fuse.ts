@@ -73,12 +73,77 @@ export function fuseGroupSort2(nodes: readonly OnnxNode[], constants: ReadonlyMa
     if (!concat || concat.opType !== 'Concat' || only(hi) !== concat || concat.inputs.join() !== `${lo},${hi}` || !axisIs2(concat, 4)) continue;
     const r2 = only(concat.outputs[0]);
     const shape2 = r2 && r2.opType === 'Reshape' ? ints(r2.inputs[1]) : null;
-    if (!r2 || !shape2 || shape2.length !== 4 || shape2[1] !== 2 * shape1[1] || shape2[2] * shape2[3] !== shape1[3]) continue;
+    // Back to [N, C, H, W], or to [N, F] for a dense layer (S = 1).
+    const image = shape2 && shape2.length === 4 && shape2[1] === 2 * shape1[1] && shape2[2] * shape2[3] === shape1[3];
+    const dense = shape2 && shape2.length === 2 && shape2[1] === 2 * shape1[1] && shape1[3] === 1;
+    if (!r2 || !(image || dense)) continue;
     group.push(concat, r2);
     group.forEach((n) => removed.add(n));
     replacement.set(r2, {
       name: `${r1.name}+groupsort2`, opType: FUSED_GROUPSORT2, domain: '', inputs: [r1.inputs[0]], outputs: [r2.outputs[0]],
-      attributes: { channels: shape2[1], height: shape2[2], width: shape2[3] },
+      attributes: { channels: shape2![1] },
+    });
+  }
+  const out: OnnxNode[] = [];
+  for (const n of nodes) {
+    const rep = replacement.get(n);
+    if (rep) out.push(rep);
+    else if (!removed.has(n)) out.push(n);
+  }
+  return out;
+}
+
+/** Op type of the fused L2 pooling node (internal to the translator). */
+export const FUSED_L2POOL = 'lip.L2Pool';
+
+/**
+ * Finds the portable profile's L2 pooling, `Sqrt(AveragePool(Mul(x, x)))` with
+ * an optional constant scalar Mul before the Sqrt, on windows that tile the
+ * input (strides = kernel, no pads), and replaces it by one internal node
+ * `scale * sqrt(sum_window x^2)`, `scale = sqrt(c / K)`.
+ */
+export function fuseL2Pool(nodes: readonly OnnxNode[], constants: ReadonlyMap<string, OnnxTensor>, graphOutputs: readonly string[]): OnnxNode[] {
+  const uses = new Map<string, number>();
+  for (const n of nodes) for (const i of n.inputs) if (i) uses.set(i, (uses.get(i) ?? 0) + 1);
+  for (const o of graphOutputs) uses.set(o, (uses.get(o) ?? 0) + 1);
+  const consumer = new Map<string, OnnxNode>();
+  for (const n of nodes) for (const i of n.inputs) if (i) consumer.set(i, n);
+  const single = (v: string): OnnxNode | null => (uses.get(v) === 1 ? consumer.get(v) ?? null : null);
+  const scalar = (name: string): number | null => {
+    const c = constants.get(name);
+    return c && c.size === 1 && c.dataType.startsWith('float') ? Number(c.data[0]) : null;
+  };
+  const ints = (n: OnnxNode, key: string): number[] | undefined => n.attributes[key] as number[] | undefined;
+
+  const removed = new Set<OnnxNode>();
+  const replacement = new Map<OnnxNode, OnnxNode>();
+  for (const sq of nodes) {
+    if (sq.opType !== 'Mul' || sq.inputs.length !== 2 || sq.inputs[0] !== sq.inputs[1] || removed.has(sq)) continue;
+    const pool = single(sq.outputs[0]);
+    if (!pool || pool.opType !== 'AveragePool') continue;
+    const k = ints(pool, 'kernel_shape');
+    const st = ints(pool, 'strides') ?? [1, 1];
+    const pads = ints(pool, 'pads') ?? [0, 0, 0, 0];
+    const auto = pool.attributes.auto_pad;
+    if (!k || k.length !== 2 || st[0] !== k[0] || st[1] !== k[1] || pads.some((v) => v !== 0) || (auto !== undefined && auto !== 'NOTSET' && auto !== 'VALID')
+      || (pool.attributes.ceil_mode ?? 0) !== 0) continue;
+    let next = single(pool.outputs[0]);
+    let c = 1;
+    const group = [sq, pool];
+    if (next && next.opType === 'Mul') {
+      const other = next.inputs[0] === pool.outputs[0] ? next.inputs[1] : next.inputs[0];
+      const v = scalar(other);
+      if (v === null || !(v > 0)) continue;
+      c = v;
+      group.push(next);
+      next = single(next.outputs[0]);
+    }
+    if (!next || next.opType !== 'Sqrt') continue;
+    group.push(next);
+    group.forEach((n) => removed.add(n));
+    replacement.set(next, {
+      name: `${sq.name}+l2pool`, opType: FUSED_L2POOL, domain: '', inputs: [sq.inputs[0]], outputs: [next.outputs[0]],
+      attributes: { kernel_shape: k, scale: Math.sqrt(c / (k[0] * k[1])) },
     });
   }
   const out: OnnxNode[] = [];

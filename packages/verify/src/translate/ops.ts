@@ -3,7 +3,7 @@ import type { CustomGradientFunc } from '@tensorflow/tfjs-core/dist/engine';
 import { ModelError } from '@lip/train';
 import { OnnxNode, OnnxTensor, attrFloat, attrInt, attrInts, attrString } from '../onnx/read';
 import { convWithFastInputGrad } from './conv';
-import { FUSED_GROUPSORT2 } from './fuse';
+import { FUSED_GROUPSORT2, FUSED_L2POOL } from './fuse';
 
 /**
  * A value during translation. Image tensors (ONNX NCHW) may be held NHWC
@@ -646,7 +646,13 @@ const groupSort2: OpTranslator = (ctx) => {
     return k;
   };
   return (inputs) => {
-    const x = toNhwc(input(inputs, 0, ctx), ctx);
+    const v = input(inputs, 0, ctx);
+    if (v.t.rank === 2) {
+      const c = v.t.shape[1] as number;
+      if (c % 2 !== 0) throw ctx.fail(`GroupSort2 needs an even number of features, got ${c}`);
+      return [plain(kernelFor(c)(v.t as tf.Tensor2D))];
+    }
+    const x = toNhwc(v, ctx);
     const c = x.shape[3];
     if (c % 2 !== 0) throw ctx.fail(`GroupSort2 needs an even number of channels, got ${c}`);
     const y = kernelFor(c)(tf.reshape(x, [-1, c]) as tf.Tensor2D);
@@ -702,5 +708,20 @@ export const OP_TABLE: ReadonlyArray<readonly [string, OpTranslator]> = [
 /** Op types the translator supports, sorted. */
 export const TRANSLATABLE_OPS: readonly string[] = OP_TABLE.map(([op]) => op).sort();
 
+/** Fused portable L2 pooling (see fuse.ts): `scale * sqrt(sum over tiling windows of x^2)`. */
+const l2Pool: OpTranslator = (ctx) => {
+  const k = pair(ctx, 'kernel_shape', []);
+  const scale = attrFloat(ctx.node, 'scale', 1);
+  return (inputs) => {
+    const x = toNhwc(input(inputs, 0, ctx), ctx);
+    if (x.shape[1] % k[0] !== 0 || x.shape[2] % k[1] !== 0) {
+      const pooled = safeSqrt(tf.mul(tf.avgPool(tf.square(x), k, k, 'valid'), k[0] * k[1]));
+      return [nhwc(scale === 1 ? pooled : tf.mul(pooled, scale))];
+    }
+    const pooled = tiledL2Pool(x, k);
+    return [nhwc(scale === 1 ? pooled : tf.mul(pooled, scale))];
+  };
+};
+
 /** Internal nodes made by fuse.ts. */
-export const FUSED_TABLE: ReadonlyArray<readonly [string, OpTranslator]> = [[FUSED_GROUPSORT2, groupSort2]];
+export const FUSED_TABLE: ReadonlyArray<readonly [string, OpTranslator]> = [[FUSED_GROUPSORT2, groupSort2], [FUSED_L2POOL, l2Pool]];

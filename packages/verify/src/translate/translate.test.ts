@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { GraphBuilder, attr } from '@lip/export';
-import { ModelError } from '@lip/train';
+import { GraphBuilder, attr, exportOnnx } from '@lip/export';
+import { ModelError, buildModel } from '@lip/train';
 import { readOnnxModel } from '../onnx/read';
 import { LipSession, openSession } from '../session';
 import { assertTranslationMatches, translateOnnx } from './translate';
@@ -122,6 +122,28 @@ describe('translateOnnx', () => {
     }
   });
 
+  it.each([false, true])('matches onnxruntime on the exported reference network (portable=%s), fully fused', async (portable) => {
+    const net = buildModel('seed', { seed: 3, logger: { warn: () => undefined } });
+    const bytes = exportOnnx(net, { portable });
+    net.dispose();
+    const f = translateOnnx(readOnnxModel(bytes));
+    try {
+      expect(f.opTypes.filter((o) => o === 'lip.GroupSort2').length).toBeGreaterThanOrEqual(2);
+      expect(f.opTypes).not.toContain('Split');
+      if (portable) expect(f.opTypes).not.toContain('AveragePool');
+    } finally {
+      f.dispose();
+    }
+    for (const backend of ['cpu', 'wasm']) {
+      await tf.setBackend(backend);
+      try {
+        expect(await maxDiff(bytes, [1, 28, 28], 4, 8)).toBeLessThanOrEqual(1e-5);
+      } finally {
+        await tf.setBackend('cpu');
+      }
+    }
+  });
+
   it('detects a translation that does not match the deployed graph', async () => {
     const a = readOnnxModel(convStackModel({ profile: 'default', seed: 1 }));
     const other = readOnnxModel(convStackModel({ profile: 'default', seed: 2 }));
@@ -183,6 +205,7 @@ describe('translateOnnx', () => {
     const plainOps = translateOnnx(m, { fuse: false });
     try {
       expect(fused.opTypes.filter((o) => o === 'lip.GroupSort2')).toHaveLength(2);
+      if (profile === 'portable') expect(fused.opTypes.filter((o) => o === 'lip.L2Pool')).toHaveLength(2);
       expect(plainOps.opTypes).not.toContain('lip.GroupSort2');
       expect(fused.opTypes.length).toBeLessThan(plainOps.opTypes.length);
       for (const backend of ['cpu', 'wasm']) {

@@ -6,7 +6,7 @@ import { OnnxModel, OnnxNode, OnnxTensor, constantNodeValue } from '../onnx/read
 import type { LipSession } from '../session';
 import type { LogitsFn } from '../attacks/common';
 import { FUSED_TABLE, OP_TABLE, OpContext, OpKernel, TRANSLATABLE_OPS, Val, toOnnxLayout } from './ops';
-import { fuseGroupSort2 } from './fuse';
+import { fuseGroupSort2, fuseL2Pool } from './fuse';
 
 /** Default largest difference allowed between the translation and onnxruntime. */
 export const TRANSLATION_TOLERANCE = 1e-5;
@@ -30,7 +30,8 @@ const KERNELS = new Map([...OP_TABLE, ...FUSED_TABLE]);
  * Translates a decoded ONNX model into tfjs-core ops (see `OP_TABLE`). Image
  * tensors run NHWC between convolutions and poolings, so the wasm backend's
  * native conv is used; every op sees ONNX semantics. The exporter's GroupSort2
- * subgraph runs as one fused op unless `fuse` is false. Refuses an operator
+ * and portable L2-pooling subgraphs run as fused ops unless `fuse` is false.
+ * Refuses an operator
  * outside the table with a ModelError that lists the supported ones.
  */
 export function translateOnnx(model: OnnxModel, opts: { fuse?: boolean } = {}): TranslatedModel {
@@ -62,7 +63,8 @@ export function translateOnnx(model: OnnxModel, opts: { fuse?: boolean } = {}): 
     return t;
   };
 
-  const nodes = opts.fuse === false ? model.nodes : fuseGroupSort2(model.nodes, constants, model.outputs.map((o) => o.name));
+  const outs = model.outputs.map((o) => o.name);
+  const nodes = opts.fuse === false ? model.nodes : fuseL2Pool(fuseGroupSort2(model.nodes, constants, outs), constants, outs);
   const kernels: { node: OnnxNode; kernel: OpKernel }[] = [];
   for (const node of nodes) {
     const fail = (why: string): ModelError =>

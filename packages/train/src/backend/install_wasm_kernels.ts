@@ -1,0 +1,88 @@
+/**
+ * Registers lip's kernels for tfjs-backend-wasm.
+ *
+ * Mechanism: kernels registered for backendName 'wasm' (`registerKernel`),
+ * not a `registerGradient` override of Conv2D. Reasons:
+ * - they serve every path that reaches the kernel on wasm: conv2d gradients
+ *   from tfjs-layers, `tf.grad`, `customGrad` code elsewhere in lip, and
+ *   `tf.conv2dTranspose` (a forward `Conv2DBackpropInput`);
+ * - other backends (cpu, tfjs-node) keep their own kernels untouched, with
+ *   no "which backend is active" test inside a global gradient;
+ * - second-order gradients keep working: the tape records the kernel as
+ *   usual and uses tfjs-core's gradient configs for it.
+ * A composed kernel calls the stock wasm kernel functions from the registry
+ * (see wasm_kernel_utils.ts), which does not re-enter the engine.
+ *
+ * Replacing a stock kernel keeps its `setupFunc` (the wasm binding that the
+ * stock kernel, our fallback, needs), whether or not the backend has started.
+ */
+import { getKernel, KernelConfig, KernelFunc, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm'; // registers the stock kernels first, so ours replace them
+import { conv2DBackpropFilterWasm, makeConv2DBackpropInputWasm } from './conv_backprop_wasm';
+import { makeAvgPoolGradWasm } from './pool_backprop_wasm';
+
+const WASM = 'wasm';
+
+/** The stock kernels we replaced, by kernel name. */
+const stockKernels = new Map<string, KernelConfig>();
+
+/** Calls the stock kernel we replaced (looked up per call: whichever was registered before us). */
+function stock(name: string): KernelFunc {
+  return (args) => {
+    const kernelFunc = stockKernels.get(name)?.kernelFunc;
+    if (kernelFunc == null) throw new Error(`tfjs-backend-wasm has no stock ${name} kernel`);
+    return kernelFunc(args);
+  };
+}
+
+/** Our kernel functions, built once so that re-installing can recognize them. */
+const ourKernels: ReadonlyArray<{ kernelName: string; kernelFunc: KernelFunc }> = [
+  { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2DBackpropFilterWasm },
+  { kernelName: 'Conv2DBackpropInput', kernelFunc: makeConv2DBackpropInputWasm(stock('Conv2DBackpropInput')) },
+  { kernelName: 'AvgPoolGrad', kernelFunc: makeAvgPoolGradWasm(stock('AvgPoolGrad')) },
+];
+
+/**
+ * Installs lip's wasm kernels: `Conv2DBackpropFilter` (missing from
+ * tfjs-backend-wasm 4.22), and faster `Conv2DBackpropInput` and
+ * `AvgPoolGrad` (which fall back to the stock kernels where those are
+ * faster or the composition does not apply). Idempotent;
+ * `selectBackend('wasm')` calls it.
+ */
+export function installWasmKernels(): void {
+  for (const { kernelName, kernelFunc } of ourKernels) {
+    const current = getKernel(kernelName, WASM);
+    if (current?.kernelFunc === kernelFunc) continue;
+    if (current != null) {
+      stockKernels.set(kernelName, current);
+      unregisterKernel(kernelName, WASM);
+    }
+    registerKernel({
+      kernelName,
+      backendName: WASM,
+      kernelFunc,
+      setupFunc: current?.setupFunc,
+      disposeFunc: current?.disposeFunc,
+    });
+  }
+}
+
+/** True when every lip wasm kernel is the registered one. */
+export function wasmKernelsInstalled(): boolean {
+  return ourKernels.every(({ kernelName, kernelFunc }) => getKernel(kernelName, WASM)?.kernelFunc === kernelFunc);
+}
+
+/**
+ * Puts tfjs-backend-wasm's own kernels back (and removes the ones it lacks).
+ * For tests and benchmarks that compare against the stock backend.
+ */
+export function uninstallWasmKernels(): void {
+  for (const { kernelName, kernelFunc } of ourKernels) {
+    const current = getKernel(kernelName, WASM);
+    if (current?.kernelFunc !== kernelFunc) continue;
+    unregisterKernel(kernelName, WASM);
+    const stock = stockKernels.get(kernelName);
+    if (stock != null) registerKernel(stock);
+    stockKernels.delete(kernelName);
+  }
+}
