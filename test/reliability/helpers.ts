@@ -8,6 +8,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as zlib from 'zlib';
 import { GraphBuilder } from '@lip/export';
 import { encodeIdx } from '@lip/train';
 
@@ -112,7 +113,6 @@ export function writeIdxSplit(dir: string, opts: { n?: number; h?: number; w?: n
   const images = encodeIdx([n, h, w], seededBytes(n * h * w, 11));
   const labels = encodeIdx([n], Uint8Array.from({ length: n }, (_, i) => i % 10));
   const ext = opts.gzip ? '.gz' : '';
-  const zlib = require('zlib') as typeof import('zlib');
   const enc = (b: Uint8Array): Uint8Array => (opts.gzip ? zlib.gzipSync(b) : b);
   const files = { images: path.join(dir, `${prefix}-images-idx3-ubyte${ext}`), labels: path.join(dir, `${prefix}-labels-idx1-ubyte${ext}`) };
   fs.writeFileSync(files.images, enc(images));
@@ -154,3 +154,51 @@ export function tinyModel(opts: TinyModelOptions = {}): Uint8Array {
   for (const [k, v] of Object.entries(opts.metadata ?? {})) b.setMetadata(k, v);
   return b.toBytes();
 }
+
+/** The fixtures every CLI case reads (never writes): valid data folders and models. */
+export interface CliFixtures {
+  root: string;
+  /** A valid MNIST-style test split (28 x 28). */
+  data: string;
+  /** The same files under a folder named fashion-mnist (the loader then uses Fashion-MNIST class names). */
+  fashion: string;
+  /** A valid 28 x 28 model (Flatten -> Gemm) claiming L = 1. */
+  model: string;
+}
+
+export function makeCliFixtures(prefix: string): CliFixtures {
+  const root = tmpDir(prefix);
+  const data = path.join(root, 'data');
+  writeIdxSplit(data, { n: 12 });
+  const fashion = path.join(root, 'fashion-mnist');
+  writeIdxSplit(fashion, { n: 12 });
+  const model = path.join(root, 'model.onnx');
+  fs.writeFileSync(model, tinyModel());
+  return { root, data, fashion, model };
+}
+
+/** A fresh, empty folder for one case's outputs. */
+export function outDir(root: string): string {
+  fs.mkdirSync(path.join(root, 'out'), { recursive: true });
+  return fs.mkdtempSync(path.join(root, 'out', 'case-'));
+}
+
+/** Output flags that must stay unwritten when a command fails. */
+export function outputFlags(command: string, out: string): string[] {
+  switch (command) {
+    case 'verify':
+    case 'attack':
+      return ['--json', path.join(out, 'result.json'), '--report', path.join(out, 'report')];
+    case 'bound':
+      return ['--json', path.join(out, 'bound.json')];
+    case 'export':
+      return ['-o', path.join(out, 'model.onnx')];
+    case 'train':
+      return ['--out', path.join(out, 'run')];
+    default:
+      return [];
+  }
+}
+
+/** Cheapest valid arguments of `lip attack` (pgd, two images, two steps). */
+export const QUICK_ATTACK = ['--attack', 'pgd', '--eps', '0.5', '--steps', '2', '--n', '2', '--backend', 'cpu'];

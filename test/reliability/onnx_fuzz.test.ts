@@ -38,7 +38,7 @@ beforeAll(async () => {
     logger: quiet,
     layers: [
       tfl.inputLayer({ inputShape: [8, 8, 2] }),
-      new L.SpectralConv2D({ filters: 4, kernelSize: 3, kernelInitializer: 'glorotUniform' }),
+      new L.SpectralConv2D({ filters: 4, kernelSize: 3 }),
       new L.GroupSort({ n: 4 }),
       new L.InvertibleDownSampling({ poolSize: 2 }),
       new L.SpectralConv2D({ filters: 4, kernelSize: 2, normalization: 'operator' }),
@@ -80,6 +80,8 @@ async function pipeline(bytes: Uint8Array): Promise<string> {
   if (!(await step('readOnnxModel', () => { model = readOnnxModel(bytes); }))) return 'read refused';
   await step('lipschitzBound', () => lipschitzBound(model!));
   await step('lipschitzBound circular', () => lipschitzBound(model!, { exactConv: false }));
+  // The translation is built for any readable model (the forward pass below only after onnxruntime accepts it).
+  await step('translateOnnx (any readable model)', () => translateOnnx(model!).dispose());
   // The attack path: onnxruntime first, then the translation on the same images.
   const input = model!.inputs[0];
   const dims = input?.shape?.slice(1);
@@ -135,36 +137,36 @@ const hostileInt = fc.constantFrom(...HOSTILE_INTS);
 type ProtoEdit = (m: onnx.ModelProto, f: number[], v: number) => void;
 
 function nodesOf(m: onnx.ModelProto): onnx.INodeProto[] {
-  return m.graph?.node ?? [];
+  return (m.graph as onnx.GraphProto | null)?.node ?? [];
 }
 
 /** Edits of the decoded proto; each takes random fractions (to pick targets) and a hostile integer. */
 const PROTO_EDITS: Record<string, ProtoEdit> = {
   initializerDim: (m, f, v) => {
-    const t = pick(m.graph!.initializer, f[0]);
+    const t = pick((m.graph as onnx.GraphProto).initializer, f[0]);
     if (!t || !t.dims || t.dims.length === 0) return;
     t.dims[Math.floor(f[1] * t.dims.length)] = v;
   },
   initializerRank: (m, f, v) => {
-    const t = pick(m.graph!.initializer, f[0]);
+    const t = pick((m.graph as onnx.GraphProto).initializer, f[0]);
     if (!t) return;
     if (f[1] < 0.5) t.dims = [...(t.dims ?? []), v];
     else t.dims = (t.dims ?? []).slice(1);
   },
   valueDim: (m, f, v) => {
-    const infos = [...m.graph!.input, ...m.graph!.output, ...(m.graph!.valueInfo ?? [])];
+    const infos = [...(m.graph as onnx.GraphProto).input, ...(m.graph as onnx.GraphProto).output, ...((m.graph as onnx.GraphProto).valueInfo ?? [])];
     const dims = pick(infos, f[0])?.type?.tensorType?.shape?.dim;
     if (!dims || dims.length === 0) return;
     dims[Math.floor(f[1] * dims.length)] = f[2] < 0.2 ? { dimParam: 'M' } : { dimValue: v };
   },
   valueRank: (m, f, v) => {
-    const shape = pick([...m.graph!.input, ...m.graph!.output], f[0])?.type?.tensorType?.shape;
+    const shape = pick([...(m.graph as onnx.GraphProto).input, ...(m.graph as onnx.GraphProto).output], f[0])?.type?.tensorType?.shape;
     if (!shape) return;
     if (f[1] < 0.5) shape.dim = [...(shape.dim ?? []), { dimValue: v }];
     else shape.dim = (shape.dim ?? []).slice(0, -1);
   },
   elemType: (m, f, v) => {
-    const tt = pick([...m.graph!.input, ...m.graph!.output], f[0])?.type?.tensorType;
+    const tt = pick([...(m.graph as onnx.GraphProto).input, ...(m.graph as onnx.GraphProto).output], f[0])?.type?.tensorType;
     if (tt) tt.elemType = Math.abs(v) % 17;
   },
   attributeInt: (m, f, v) => {
@@ -185,7 +187,7 @@ const PROTO_EDITS: Record<string, ProtoEdit> = {
     else node.attribute.push({ name: listName, type: onnx.AttributeProto.AttributeType.INTS, ints: [v, v, v, v].slice(0, 1 + Math.floor(f[2] * 4)) });
   },
   int64Constant: (m, f, v) => {
-    const ints = m.graph!.initializer.filter((t) => t.dataType === onnx.TensorProto.DataType.INT64 && t.rawData && t.rawData.length >= 8);
+    const ints = (m.graph as onnx.GraphProto).initializer.filter((t) => t.dataType === onnx.TensorProto.DataType.INT64 && t.rawData && t.rawData.length >= 8);
     const t = pick(ints, f[0]);
     if (!t) return;
     const raw = new Uint8Array(t.rawData!);
@@ -201,7 +203,7 @@ const PROTO_EDITS: Record<string, ProtoEdit> = {
     const nodes = nodesOf(m);
     const node = pick(nodes, f[0]);
     if (!node || !node.input || node.input.length === 0) return;
-    const names = [...nodes.flatMap((n) => n.output ?? []), ...m.graph!.initializer.map((t) => t.name ?? ''), m.graph!.input[0]?.name ?? '', ''];
+    const names = [...nodes.flatMap((n) => n.output ?? []), ...(m.graph as onnx.GraphProto).initializer.map((t) => t.name ?? ''), (m.graph as onnx.GraphProto).input[0]?.name ?? '', ''];
     node.input[Math.floor(f[1] * node.input.length)] = pick(names, f[2]);
   },
   dropInput: (m, f) => {
@@ -210,18 +212,18 @@ const PROTO_EDITS: Record<string, ProtoEdit> = {
   },
   dropNode: (m, f) => {
     const nodes = nodesOf(m);
-    if (nodes.length > 0) m.graph!.node = nodes.filter((_, i) => i !== Math.floor(f[0] * nodes.length));
+    if (nodes.length > 0) (m.graph as onnx.GraphProto).node = nodes.filter((_, i) => i !== Math.floor(f[0] * nodes.length));
   },
   dropInitializer: (m, f) => {
-    const inits = m.graph!.initializer;
-    if (inits.length > 0) m.graph!.initializer = inits.filter((_, i) => i !== Math.floor(f[0] * inits.length));
+    const inits = (m.graph as onnx.GraphProto).initializer;
+    if (inits.length > 0) (m.graph as onnx.GraphProto).initializer = inits.filter((_, i) => i !== Math.floor(f[0] * inits.length));
   },
   dataType: (m, f, v) => {
-    const t = pick(m.graph!.initializer, f[0]);
+    const t = pick((m.graph as onnx.GraphProto).initializer, f[0]);
     if (t) t.dataType = Math.abs(v) % 17;
   },
   rawData: (m, f) => {
-    const t = pick(m.graph!.initializer, f[0]);
+    const t = pick((m.graph as onnx.GraphProto).initializer, f[0]);
     if (t && t.rawData) t.rawData = t.rawData.subarray(0, Math.floor(f[1] * t.rawData.length));
   },
   opset: (m, _f, v) => {

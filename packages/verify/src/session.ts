@@ -4,13 +4,20 @@
  * finite values, metadata `input_range`).
  */
 import * as ort from 'onnxruntime-node';
-import { DataError, InvalidArgumentError, ModelError } from '@lip/train';
+import { DataError, InvalidArgumentError, ModelError, ModelTooLargeError } from '@lip/train';
+import { largestValueElements } from './bound/lipschitz';
 import { OnnxDim, OnnxModel, metadataJson, readOnnxModel } from './onnx/read';
 
 /** Default images per onnxruntime call. */
 export const DEFAULT_BATCH_SIZE = 256;
 /** Inputs may exceed the metadata `input_range` by this much (rounding in preprocessing). */
 export const INPUT_RANGE_TOLERANCE = 1e-6;
+/**
+ * Largest batch x (elements of the model's largest value) one onnxruntime call
+ * may need: 2^26 (256 MiB of float32). Batches of a model with large
+ * activations are split further so memory stays bounded.
+ */
+export const SESSION_VALUE_BUDGET = 2 ** 26;
 
 export interface SessionOptions {
   /** onnxruntime intra-op threads. Default: onnxruntime's choice. */
@@ -50,6 +57,29 @@ function feedShape(declared: readonly OnnxDim[], chw: readonly number[], source:
   if (chw.length === 3 && chw[0] === 1 && fits([chw[1], chw[2], 1])) return [chw[1], chw[2], 1];
   throw new DataError(`the model '${source}' expects inputs of shape [N, ${declared.map((d) => d ?? '?').join(', ')}] ` +
     `but the data has shape [N, ${chw.join(', ')}]; use data that matches the model (or the model trained on this data).`);
+}
+
+/** onnxruntime's first message line without its C++ source location (`/onnxruntime_src/...cc:360 void f(...)`). */
+function ortMessage(err: unknown): string {
+  const line = String((err as Error)?.message ?? err).split('\n')[0];
+  return line.replace(/\/onnxruntime_src\/\S+:\d+ (?:[^()]*\([^()]*\)(?: const)? )?/g, '').trim();
+}
+
+/**
+ * Most images per onnxruntime call on inputs of per-sample shape `feed`, so
+ * that batch x (largest value) stays within SESSION_VALUE_BUDGET. Refuses
+ * (ModelTooLargeError) a graph whose shapes exceed MAX_VALUE_ELEMENTS; a graph
+ * the shape pass cannot follow gets no cap (onnxruntime then checks it).
+ */
+function batchCap(model: OnnxModel, feed: number[]): number {
+  let largest: number;
+  try {
+    largest = largestValueElements(model, feed);
+  } catch (err) {
+    if (err instanceof ModelTooLargeError || !(err instanceof ModelError)) throw err;
+    return Infinity;
+  }
+  return Math.max(1, Math.floor(SESSION_VALUE_BUDGET / Math.max(1, largest)));
 }
 
 /** First non-finite or out-of-range value, checked before any inference. */
@@ -105,17 +135,19 @@ export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, 
     executionMode: 'sequential',
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
+    // Fatal only: errors come back as exceptions and are reported once, as one line.
+    logSeverityLevel: 4,
   };
   if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(model.bytes, options);
   } catch (err) {
-    throw new ModelError(`onnxruntime cannot load '${model.source}': ${(err as Error).message.split('\n')[0]}; re-export the model with 'lip export'.`);
+    throw new ModelError(`onnxruntime cannot load '${model.source}': ${ortMessage(err)}; re-export the model with 'lip export'.`);
   }
 
   let outputSize: number | null = declaredOut;
+  const batchCaps = new Map<string, number>();
   const run = async (images: Float32Array, n: number, chw: readonly number[], batchSize = DEFAULT_BATCH_SIZE,
     onBatch?: (done: number, total: number) => void): Promise<Float32Array> => {
     if (!(images instanceof Float32Array)) throw new InvalidArgumentError(`'images' must be a Float32Array`);
@@ -130,16 +162,23 @@ export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, 
     }
     const shape = feedShape(inputShape, chw, model.source);
     checkValues(images, perImage, inputRange);
+    const key = shape.join('x');
+    let cap = batchCaps.get(key);
+    if (cap === undefined) {
+      cap = batchCap(model, shape);
+      batchCaps.set(key, cap);
+    }
+    const step = Math.min(batchSize, cap);
     let logits: Float32Array | null = null;
-    for (let start = 0; start < n; start += batchSize) {
-      const m = Math.min(batchSize, n - start);
+    for (let start = 0; start < n; start += step) {
+      const m = Math.min(step, n - start);
       const batch = images.slice(start * perImage, (start + m) * perImage);
       let out: ort.Tensor;
       try {
-        const result = await session.run({ [input.name]: new ort.Tensor('float32', batch, [m, ...shape]) }, [output.name]);
+        const result = await session.run({ [input.name]: new ort.Tensor('float32', batch, [m, ...shape]) }, [output.name], { logSeverityLevel: 4 });
         out = result[output.name];
       } catch (err) {
-        throw new ModelError(`onnxruntime failed on '${model.source}': ${(err as Error).message.split('\n')[0]}`);
+        throw new ModelError(`onnxruntime failed on '${model.source}': ${ortMessage(err)}`);
       }
       const k = out.dims.slice(1).reduce((a, b) => a * b, 1);
       if (out.dims[0] !== m) throw new ModelError(`'${model.source}': output '${output.name}' has batch ${out.dims[0]}, expected ${m}`);

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import {
   DATASET_NAMES, DEFAULT_EPSILONS, DataError, Dataset, DatasetName, DatasetSplit, InvalidArgumentError, ModelError,
-  loadDataset, loadDatasetFromDir,
+  ModelTooLargeError, loadDataset, loadDatasetFromDir,
 } from '@lip/train';
 import { LipschitzBound, lipschitzBound } from './bound';
 import { CertificateKind, certify, multiclassCertificates } from './certificates';
@@ -93,7 +93,8 @@ export async function loadVerifyData(data: string, split: DatasetSplit, limit: n
     throw new InvalidArgumentError(`'data' must be ${DATASET_NAMES.join(', ')} or a folder of IDX files, got '${data}'`);
   }
   const name: DatasetName = /fashion/i.test(path.resolve(data)) ? 'fashion-mnist' : 'mnist';
-  return loadDatasetFromDir(data, name, split, { limit });
+  // The user named this folder: nothing will re-download into it.
+  return loadDatasetFromDir(data, name, split, { limit, fix: 'replace it with an intact copy of the file' });
 }
 
 /** Parses the metadata `lipschitz_constant`; null when absent. */
@@ -131,7 +132,8 @@ export function chooseLipschitz(model: OnnxModel, override?: number): LipschitzC
     bound = lipschitzBound(model);
     for (const w of bound.warnings) warnings.push(`bound: ${w}`);
   } catch (err) {
-    if (!(err instanceof ModelError)) throw err;
+    // A model too large to analyse is also too large to run: that is fatal, not a warning.
+    if (!(err instanceof ModelError) || err instanceof ModelTooLargeError) throw err;
     warnings.push(`the Lipschitz bound could not be computed from the weights (${err.message}); certificates rely on the ` +
       `${override !== undefined ? '--lipschitz value' : 'metadata lipschitz_constant'} alone`);
   }

@@ -34,7 +34,7 @@ function positiveNumber(flag: string, raw: string | undefined): number | undefin
   return n;
 }
 
-/** Parses `--eps`: comma-separated numbers or fractions (`36/255`), each >= 0. Keeps the text as a label. */
+/** Parses `--eps`: comma-separated numbers or fractions (`36/255`), each > 0. Keeps the text as a label. */
 export function parseEpsList(raw: string): { value: number; label: string }[] {
   const items = raw.split(',').map((s) => s.trim());
   if (items.length === 0 || items.some((s) => s === '')) {
@@ -44,7 +44,10 @@ export function parseEpsList(raw: string): { value: number; label: string }[] {
     const m = /^([0-9]*\.?[0-9]+(?:e[-+]?\d+)?)(?:\/([0-9]*\.?[0-9]+(?:e[-+]?\d+)?))?$/i.exec(s);
     const value = m ? Number(m[1]) / (m[2] === undefined ? 1 : Number(m[2])) : NaN;
     if (!m || !Number.isFinite(value) || value < 0) {
-      throw new InvalidArgumentError(`'--eps' entry '${s}' is not a number >= 0 or a fraction like 36/255`);
+      throw new InvalidArgumentError(`'--eps' entry '${s}' is not a number > 0 or a fraction like 36/255`);
+    }
+    if (value === 0) {
+      throw new InvalidArgumentError(`'--eps' entry '${s}' must be > 0 (a radius of 0 certifies nothing; see the accuracy line)`);
     }
     return { value, label: s };
   });
@@ -93,7 +96,7 @@ export function verifyJson(r: VerifyResult, epsLabels: readonly string[]): Recor
 }
 
 /** A progress bar over batches on stderr: redrawn in place on a terminal, a few lines otherwise. */
-function batchProgress(stream: NodeJS.WriteStream, batchSize: number): { update: (done: number, total: number) => void; end: () => void } {
+export function batchProgress(stream: NodeJS.WriteStream, batchSize: number): { update: (done: number, total: number) => void; end: () => void } {
   let drawn = false;
   let lastTenth = -1;
   return {
@@ -121,7 +124,7 @@ function batchProgress(stream: NodeJS.WriteStream, batchSize: number): { update:
 }
 
 /** Certified accuracy on a fine grid (plus the requested radii) for the report curve. */
-function craCurve(r: VerifyResult): { eps: number; cra: number }[] {
+export function craCurve(r: VerifyResult): { eps: number; cra: number }[] {
   const { labels, predictions, certificates } = r.details;
   const correct = Array.from(labels, (l, i) => predictions[i] === l);
   const sorted = Float64Array.from(certificates).sort();

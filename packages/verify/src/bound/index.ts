@@ -1,3 +1,3 @@
 export * from './lipschitz';
-export { convNormUpperBound, EXACT_WORK_LIMIT, EXACT_MEMORY_LIMIT } from './conv';
+export { convNormUpperBound, CIRCULAR_WORK_LIMIT, EXACT_WORK_LIMIT, EXACT_MEMORY_LIMIT } from './conv';
 export type { ConvGeometry, ConvBound } from './conv';

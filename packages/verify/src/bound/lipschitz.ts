@@ -123,7 +123,7 @@ class ValueTable extends Map<string, Val> {
 }
 
 class Bounder {
-  readonly vals = new ValueTable((name, shape, producer) => this.checkShape(producer, shape, name));
+  readonly vals = new ValueTable((name, shape, producer) => this.checkShape(producer, shape, `value '${name}'`));
   /** Largest per-sample element count of an input-dependent value seen so far. */
   largest = 0;
   readonly layers: LayerBound[] = [];
@@ -144,8 +144,8 @@ class Bounder {
    * Refuses a shape with invalid dims, or of more than MAX_VALUE_ELEMENTS
    * elements, before anything of that size is allocated.
    */
-  checkShape(node: OnnxNode | undefined, shape: readonly number[], value?: string): void {
-    const what = `${value !== undefined ? `value '${value}'` : 'a value'}${node ? ` of node '${node.name}' (${node.opType})` : ''}`;
+  checkShape(node: OnnxNode | undefined, shape: readonly number[], label = 'the output'): void {
+    const what = `${label}${node ? ` of node '${node.name}' (${node.opType})` : ''}`;
     if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new ModelError(`${this.file}: ${what} has the invalid shape [${shape.join(', ')}]; the file is corrupt, re-export it.`);
     }
@@ -275,6 +275,13 @@ const UNARY_LIP: Record<string, [number, string]> = {
 function maxOf(v: readonly number[]): number {
   let m = 0;
   for (const x of v) if (x > m) m = x;
+  return m;
+}
+
+/** Smallest entry (Infinity when empty). */
+function minOf(d: ArrayLike<number>): number {
+  let m = Infinity;
+  for (let i = 0; i < d.length; i++) m = Math.min(m, d[i]);
   return m;
 }
 
@@ -467,12 +474,12 @@ function handleStructural(b: Bounder, node: OnnxNode): void {
   const sym = ins.every((v) => !v.isConst) ? b.sharedSym(names) : null;
   // Multiplicity of each input's elements in each output: sqrt(sum_i m_i L_i^2).
   const lipFor = (src: number[], lips: number[]): number => {
-    const mult = new Map<number, number>();
-    for (const j of src) mult.set(j, (mult.get(j) ?? 0) + 1);
+    const mult = new Uint32Array(sizes.reduce((a, n) => a + n, 0));
     const mMax = new Array<number>(ins.length).fill(0);
-    for (const [j, m] of mult) {
+    for (const j of src) {
+      const m = ++mult[j];
       const i = owner(j);
-      mMax[i] = Math.max(mMax[i], m);
+      if (m > mMax[i]) mMax[i] = m;
     }
     let s = 0;
     for (let i = 0; i < ins.length; i++) {
@@ -610,6 +617,10 @@ function handleElementwise(b: Bounder, node: OnnxNode): void {
         if (!c.data) b.fail(node, 'its constant factor could not be evaluated');
         lip = Math.sqrt(rep(x)) * inLip * maxAbs(c.data);
         method = `multiplies by a constant (max |c| = ${maxAbs(c.data).toPrecision(6)})`;
+        if (x.meanSquare && minOf(c.data) >= 0) {
+          // sqrt(c * mean(x^2)) (the portable L2 pool): a weighted L2 norm whose column weights scale by at most max c.
+          extra = { meanSquare: { of: x.meanSquare.of, colWeight: x.meanSquare.colWeight * rep(x) * maxAbs(c.data) }, why: x.why };
+        }
       } else if (vars.length === 2 && vars[0] === vars[1]) {
         lip = Infinity;
         extra = { square: vars[0], why: `node '${node.name}' (Mul) squares '${vars[0]}' (x*x is not Lipschitz; only sqrt(AveragePool(x*x)) is supported)` };
@@ -626,6 +637,9 @@ function handleElementwise(b: Bounder, node: OnnxNode): void {
         const m = minAbs(ins[1].data);
         lip = m > 0 ? Math.sqrt(rep(ins[0])) * inLip / m : Infinity;
         if (!(m > 0)) extra = { why: `node '${node.name}' (Div) divides by zero` };
+        else if (ins[0].meanSquare && minOf(ins[1].data) > 0) {
+          extra = { meanSquare: { of: ins[0].meanSquare.of, colWeight: ins[0].meanSquare.colWeight * rep(ins[0]) / m }, why: ins[0].why };
+        }
         method = `divides by a constant (min |c| = ${m.toPrecision(6)})`;
       } else {
         lip = Infinity;
@@ -825,7 +839,7 @@ function poolGeometry(b: Bounder, node: OnnxNode, x: number[], withDilations: bo
   // windows1d walks every tap of every window: refuse geometry whose walk is larger than any value may be.
   spatial.forEach((n, i) => {
     const out = Math.max(0, Math.floor((n + pads[i] + pads[i + r] - (kernel[i] - 1) * dil[i] - 1) / strides[i]) + 2);
-    b.checkShape(node, [out, kernel[i]], `window taps of axis ${i + 2}`);
+    b.checkShape(node, [out, kernel[i]], `the window taps on axis ${i + 2}`);
   });
   const axes = spatial.map((n, i) => windows1d(n, kernel[i], strides[i], pads[i], pads[i + r], dil[i], ceil));
   const maxCover = axes.reduce((a, g) => a * maxOf(g.cover), 1);
@@ -936,7 +950,7 @@ function handleConv(b: Bounder, node: OnnxNode): void {
     b.fail(node, `strides [${strides.join(', ')}] and dilations [${dil.join(', ')}] must be ${oneD ? 1 : 2} integers >= 1 each`);
   }
   // The bound expands dilations into a dense kernel: refuse one larger than any value may be.
-  b.checkShape(node, [cout, cinG, (kh - 1) * dil[0] + 1, (kw - 1) * dil[1] + 1], 'dilated kernel');
+  b.checkShape(node, [cout, cinG, (kh - 1) * dil[0] + 1, (kw - 1) * dil[1] + 1], 'the dilated kernel');
   let pads = spatialPads(b, node, x.shape.slice(2), oneD ? [kw] : [kh, kw], oneD ? [strides[1]] : strides, oneD ? [dil[1]] : dil);
   if (oneD) pads = [0, pads[0], 0, pads[1]];
   const outHW = [0, 1].map((i) => Math.floor((inHW[i] + pads[i] + pads[i + 2] - ((i === 0 ? kh : kw) - 1) * dil[i] - 1) / strides[i]) + 1);

@@ -133,5 +133,7 @@ export function sliceIndices(dim: number, start: number, end: number, step: numb
 }
 
 export function range(n: number, from = 0): number[] {
-  return Array.from({ length: n }, (_, i) => from + i);
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = from + i;
+  return out;
 }

@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import { onnx } from 'onnx-proto';
-import { ModelError } from '@lip/train';
+import { ModelError, ModelTooLargeError } from '@lip/train';
 
 /** Operators the verifier understands (bound, session checks, translator). */
 export const SUPPORTED_OPS: readonly string[] = [
@@ -17,8 +17,25 @@ export const SUPPORTED_OPS: readonly string[] = [
   'ReduceMin', 'Gather', 'Pad', 'Sum',
 ];
 
+/** Required and largest input counts of each supported operator (ONNX opsets 7 to 21). */
+const OP_INPUTS: Readonly<Record<string, readonly [number, number]>> = {
+  Abs: [1, 1], Neg: [1, 1], Relu: [1, 1], Sigmoid: [1, 1], Sqrt: [1, 1], Tanh: [1, 1], Identity: [1, 1], Flatten: [1, 1],
+  Softmax: [1, 1], GlobalAveragePool: [1, 1], GlobalLpPool: [1, 1], GlobalMaxPool: [1, 1], DepthToSpace: [1, 1],
+  SpaceToDepth: [1, 1], Transpose: [1, 1], LpPool: [1, 1], MaxPool: [1, 1], AveragePool: [1, 1],
+  Add: [2, 2], Sub: [2, 2], Mul: [2, 2], Div: [2, 2], MatMul: [2, 2], Gather: [2, 2],
+  Max: [1, Infinity], Min: [1, Infinity], Sum: [1, Infinity], Concat: [1, Infinity],
+  Conv: [2, 3], Gemm: [2, 3], Reshape: [1, 2], Slice: [1, 5], Split: [1, 2], Squeeze: [1, 2], Unsqueeze: [1, 2],
+  TopK: [1, 2], ReduceL2: [1, 2], ReduceMax: [1, 2], ReduceMin: [1, 2], Pad: [1, 4], Constant: [0, 0],
+};
+
 /** Largest number of elements one tensor (initializer or declared value) may have: 2^28 (1 GiB of float32). */
 export const MAX_TENSOR_ELEMENTS = 2 ** 28;
+/**
+ * Largest number of elements per sample of a value computed by the graph
+ * (activations, folded constants): 2^24 (64 MiB of float32). The bound and
+ * the session refuse a graph whose shapes exceed it before allocating.
+ */
+export const MAX_VALUE_ELEMENTS = 2 ** 24;
 
 /** Element types the reader decodes. */
 export type OnnxDataType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
@@ -141,7 +158,7 @@ export function decodeTensor(t: onnx.ITensorProto, source: string, where: string
     size *= d;
   }
   if (size > MAX_TENSOR_ELEMENTS) {
-    throw new ModelError(`${file}: tensor '${name}' (${where}) declares ${size} elements (dims [${dims.join(', ')}]), ` +
+    throw new ModelTooLargeError(`${file}: tensor '${name}' (${where}) declares ${size} elements (dims [${dims.join(', ')}]), ` +
       `above the limit of ${MAX_TENSOR_ELEMENTS}; the file is corrupt or not a model this tool can verify.`);
   }
   const raw = t.rawData && t.rawData.length > 0 ? t.rawData : null;
@@ -242,7 +259,7 @@ function decodeValueInfo(v: onnx.IValueInfoProto, source: string): OnnxValueInfo
       if (d.dimValue !== null && d.dimValue !== undefined) {
         const n = toNumber(d.dimValue);
         if (!Number.isInteger(n) || n < 0 || n > MAX_TENSOR_ELEMENTS) {
-          throw new ModelError(`${describe(source)}: value '${v.name}' declares dimension ${n}, outside [0, ${MAX_TENSOR_ELEMENTS}]; ` +
+          throw new ModelTooLargeError(`${describe(source)}: value '${v.name}' declares dimension ${n}, outside [0, ${MAX_TENSOR_ELEMENTS}]; ` +
             'the file is corrupt or not a model this tool can verify.');
         }
         return n;
@@ -252,7 +269,7 @@ function decodeValueInfo(v: onnx.IValueInfoProto, source: string): OnnxValueInfo
     const fixed = shape.filter((d): d is number => typeof d === 'number');
     const per = fixed.reduce((a, b) => a * b, 1);
     if (per > MAX_TENSOR_ELEMENTS) {
-      throw new ModelError(`${describe(source)}: value '${v.name}' declares shape [${shape.join(', ')}] ` +
+      throw new ModelTooLargeError(`${describe(source)}: value '${v.name}' declares shape [${shape.join(', ')}] ` +
         `(${per} elements), above the limit of ${MAX_TENSOR_ELEMENTS}; the file is corrupt or not a model this tool can verify.`);
     }
   }
@@ -355,6 +372,15 @@ export function readOnnxModel(pathOrBytes: string | Uint8Array): OnnxModel {
       throw new ModelError(`${file}: node '${name}' uses unsupported operator '${domain ? domain + '.' : ''}${opType}'; ` +
         `supported operators: ${SUPPORTED_OPS.join(', ')}. Export the model with 'lip export' (try --portable).`);
     }
+    const [minInputs, maxInputs] = OP_INPUTS[opType];
+    const inputs = n.input ?? [];
+    if (inputs.length < minInputs || inputs.length > maxInputs || inputs.slice(0, minInputs).some((x) => !x)) {
+      throw new ModelError(`${file}: node '${name}' (${opType}) has ${inputs.filter((x) => x).length} input(s) [${inputs.join(', ')}]; ` +
+        `${opType} takes ${minInputs === maxInputs ? minInputs : `${minInputs} to ${maxInputs}`}. The file is corrupt, re-export it.`);
+    }
+    if (!n.output || n.output.length === 0 || !n.output[0]) {
+      throw new ModelError(`${file}: node '${name}' (${opType}) has no output; the file is corrupt, re-export it.`);
+    }
     const attributes: Record<string, OnnxAttribute> = {};
     for (const a of n.attribute ?? []) attributes[a.name ?? ''] = decodeAttribute(a, source, `attribute of node '${name}'`);
     return { name, opType, domain, inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attributes };
@@ -369,6 +395,17 @@ export function readOnnxModel(pathOrBytes: string | Uint8Array): OnnxModel {
   for (const v of g.valueInfo ?? []) valueInfo.set(v.name ?? '', decodeValueInfo(v, source));
 
   const available = new Set<string>([...inputs.map((v) => v.name), ...initializers.keys()]);
+  const seen = new Set<string>(available);
+  for (const n of nodes) {
+    for (const o of n.outputs) {
+      if (!o) continue;
+      if (seen.has(o)) {
+        throw new ModelError(`${file}: value '${o}' is defined twice (node '${n.name}' writes a name that is already a graph input, ` +
+          'an initializer or another node output); the file is corrupt, re-export it.');
+      }
+      seen.add(o);
+    }
+  }
   const sorted = topoSort(nodes, available, source);
   const produced = new Set<string>(available);
   sorted.forEach((n) => n.outputs.forEach((o) => produced.add(o)));

@@ -1,0 +1,71 @@
+/**
+ * The output files of `lip verify` and `lip attack` (--json, --report) are
+ * written atomically: killing the process at any moment leaves each file
+ * absent or complete, never half-written. A second run after a kill
+ * succeeds over whatever the first one left.
+ */
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { LIP_BIN, QUICK_ATTACK, ROOT, listFiles, runLip, tinyModel, tmpDir, writeIdxSplit } from './helpers';
+
+let root: string;
+let data: string;
+let model: string;
+
+beforeAll(() => {
+  root = tmpDir('kill');
+  data = path.join(root, 'data');
+  writeIdxSplit(data, { n: 40 });
+  model = path.join(root, 'model.onnx');
+  fs.writeFileSync(model, tinyModel());
+});
+
+afterAll(() => {
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+/** Starts `lip args`, SIGKILLs it after `ms` (or lets it finish first). */
+function runAndKill(args: string[], ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [LIP_BIN, ...args], { cwd: ROOT, stdio: 'ignore', env: { ...process.env, LIP_DATA_DIR: '' } });
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.on('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Every output file present is complete. */
+function expectComplete(out: string): void {
+  for (const f of listFiles(out)) {
+    const file = path.join(out, f);
+    // A temp file from writeFileAtomic may survive a SIGKILL; the real names are never partial.
+    if (/^\.|\/\./.test(f) && f.endsWith('.tmp')) continue;
+    const text = fs.readFileSync(file);
+    if (f.endsWith('.json')) expect(() => JSON.parse(text.toString('utf8'))).not.toThrow();
+    else if (f.endsWith('.html')) expect(text.toString('utf8')).toMatch(/<\/html>\n$/);
+    else if (f.endsWith('.png')) expect(text.subarray(text.length - 8).toString('latin1')).toContain('IEND');
+    else throw new Error(`unexpected file ${f}`);
+  }
+}
+
+const KILL_TIMES_MS = [300, 700, 1000, 1300, 1700];
+
+describe.each([
+  ['verify', (out: string): string[] => ['verify', model, '--data', data, '--json', path.join(out, 'r.json'), '--report', path.join(out, 'report')]],
+  ['attack', (out: string): string[] => ['attack', model, '--data', data, ...QUICK_ATTACK, '--json', path.join(out, 'r.json'), '--report', path.join(out, 'report')]],
+])('SIGKILL during lip %s', (_command, args) => {
+  it(`leaves only complete outputs (kills at ${KILL_TIMES_MS.join(', ')} ms), and a rerun succeeds`, async () => {
+    const out = fs.mkdtempSync(path.join(root, 'out-'));
+    for (const ms of KILL_TIMES_MS) {
+      await runAndKill(args(out), ms);
+      expectComplete(out);
+    }
+    const r = await runLip(args(out));
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+    expectComplete(out);
+    expect(listFiles(out)).toEqual(expect.arrayContaining(['r.json', 'report/index.html', 'report/report.json']));
+  });
+});
