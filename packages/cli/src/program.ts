@@ -5,6 +5,7 @@ import { registerExport } from './commands/export';
 import { registerVerify } from './commands/verify';
 import { registerBound } from './commands/bound';
 import { registerAttack } from './commands/attack';
+import { registerDemo } from './commands/demo';
 
 /** Builds the `lip` program. Commands set `process.exitCode`-style results through the returned code. */
 export function buildProgram(): Command {
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerBound(program);
   registerAttack(program);
+  registerDemo(program);
   return program;
 }
 

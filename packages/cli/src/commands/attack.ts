@@ -59,12 +59,12 @@ function positiveNumber(flag: string, raw: string | undefined): number | undefin
 }
 
 /** Model class names (metadata `class_names`) when valid, else the data set's. */
-function classNamesOf(metadata: unknown, fallback: readonly string[]): string[] {
+export function classNamesOf(metadata: unknown, fallback: readonly string[]): string[] {
   return Array.isArray(metadata) && metadata.every((s) => typeof s === 'string') ? (metadata as string[]) : [...fallback];
 }
 
 /** A one-line progress bar on stderr, redrawn in place on a terminal, plain lines otherwise. */
-function progressBar(stream: NodeJS.WriteStream): { update: (label: string, done: number, total: number) => void; end: () => void } {
+export function progressBar(stream: NodeJS.WriteStream): { update: (label: string, done: number, total: number) => void; end: () => void } {
   let last = 0;
   let drawn = false;
   return {

@@ -35,6 +35,7 @@ interface TrainFlags {
   out?: string;
   resume?: boolean;
   backend?: BackendPreference;
+  workers?: string;
 }
 
 function positiveInteger(flag: string, raw: string | undefined): number | undefined {
@@ -79,6 +80,7 @@ function trainOptions(flags: TrainFlags): TrainOptions {
     dataDir: flags.data,
     outDir: flags.out ?? path.join('runs', flags.arch ?? DEFAULT_ARCH),
     backend: flags.backend,
+    workers: positiveInteger('--workers', flags.workers),
     resume: flags.resume === true,
   };
 }
@@ -100,6 +102,7 @@ export function registerTrain(program: Command): void {
     .option('--out <dir>', 'checkpoint folder (default: runs/<arch>)')
     .option('--resume', 'continue the checkpoint in --out up to --epochs')
     .addOption(new Option('--backend <name>', 'tfjs backend (default: the fastest that loads)').choices(['tensorflow', 'wasm', 'cpu']))
+    .option('--workers <n>', 'data-parallel worker threads, each with its own backend (default: the number of cores)')
     .action(async (flags: TrainFlags, cmd: Command) => {
       const options = trainOptions(flags);
       // First Ctrl-C: stop after the current step, keeping the last complete epoch's checkpoint.

@@ -19,7 +19,9 @@
 import { getKernel, KernelConfig, KernelFunc, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm'; // registers the stock kernels first, so ours replace them
 import { conv2DBackpropFilterWasm, makeConv2DBackpropInputWasm } from './conv_backprop_wasm';
+import { makeBatchMatMulWasm } from './matmul_wasm';
 import { makeAvgPoolGradWasm } from './pool_backprop_wasm';
+import { makeSumWasm } from './sum_wasm';
 
 const WASM = 'wasm';
 
@@ -40,12 +42,14 @@ const ourKernels: ReadonlyArray<{ kernelName: string; kernelFunc: KernelFunc }> 
   { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2DBackpropFilterWasm },
   { kernelName: 'Conv2DBackpropInput', kernelFunc: makeConv2DBackpropInputWasm(stock('Conv2DBackpropInput')) },
   { kernelName: 'AvgPoolGrad', kernelFunc: makeAvgPoolGradWasm(stock('AvgPoolGrad')) },
+  { kernelName: 'BatchMatMul', kernelFunc: makeBatchMatMulWasm(stock('BatchMatMul')) },
+  { kernelName: 'Sum', kernelFunc: makeSumWasm(stock('Sum')) },
 ];
 
 /**
  * Installs lip's wasm kernels: `Conv2DBackpropFilter` (missing from
- * tfjs-backend-wasm 4.22), and faster `Conv2DBackpropInput` and
- * `AvgPoolGrad` (which fall back to the stock kernels where those are
+ * tfjs-backend-wasm 4.22), and faster `Conv2DBackpropInput`, `AvgPoolGrad`,
+ * transposed `BatchMatMul` and leading-axes `Sum` (which fall back to the stock kernels where those are
  * faster or the composition does not apply). Idempotent;
  * `selectBackend('wasm')` calls it.
  */

@@ -16,22 +16,42 @@ function channelCount(x: tf.Tensor, where: string): number {
   return x.shape[x.rank - 1];
 }
 
-/** `P [C, C/2]` (+1/-1 on each channel pair) and `Q [C/2, C]` (-1/+1), cached per C. */
-const pairMatrices = new Map<number, { p: tf.Tensor2D; q: tf.Tensor2D }>();
+/**
+ * `P [C, C/2]` (+1/-1 on each channel pair), `Q [C/2, C]` (-1/+1) and their
+ * transposes (matMul with a transposed operand is slow on wasm), cached per C.
+ */
+interface PairMatrices {
+  p: tf.Tensor2D;
+  q: tf.Tensor2D;
+  pT: tf.Tensor2D;
+  qT: tf.Tensor2D;
+}
+const pairMatrices = new Map<number, PairMatrices>();
 
-function pairDifferenceMatrices(channels: number): { p: tf.Tensor2D; q: tf.Tensor2D } {
+function pairDifferenceMatrices(channels: number): PairMatrices {
   const cached = pairMatrices.get(channels);
-  if (cached !== undefined && !cached.p.isDisposed && !cached.q.isDisposed) return cached;
+  if (cached !== undefined && Object.values(cached).every((t) => !t.isDisposed)) return cached;
   const half = channels / 2;
   const p = new Float32Array(channels * half);
   const q = new Float32Array(half * channels);
+  const pT = new Float32Array(half * channels);
+  const qT = new Float32Array(channels * half);
   for (let i = 0; i < half; i++) {
     p[2 * i * half + i] = 1;
     p[(2 * i + 1) * half + i] = -1;
     q[i * channels + 2 * i] = -1;
     q[i * channels + 2 * i + 1] = 1;
+    pT[i * channels + 2 * i] = 1;
+    pT[i * channels + 2 * i + 1] = -1;
+    qT[2 * i * half + i] = -1;
+    qT[(2 * i + 1) * half + i] = 1;
   }
-  const made = { p: tf.keep(tf.tensor2d(p, [channels, half])), q: tf.keep(tf.tensor2d(q, [half, channels])) };
+  const made = {
+    p: tf.keep(tf.tensor2d(p, [channels, half])),
+    q: tf.keep(tf.tensor2d(q, [half, channels])),
+    pT: tf.keep(tf.tensor2d(pT, [half, channels])),
+    qT: tf.keep(tf.tensor2d(qT, [channels, half])),
+  };
   pairMatrices.set(channels, made);
   return made;
 }
@@ -49,18 +69,34 @@ function pairDifferenceMatrices(channels: number): { p: tf.Tensor2D; q: tf.Tenso
  * (~1e-7 relative) and is always ordered (`out[2i] <= out[2i+1]`). At ties the
  * gradient goes straight through (`da = dy0`, `db = dy1`).
  *
+ * The gradient is given explicitly, `dx = dy + ((dy Q^T) * [d > 0]) P^T`
+ * with the transposes precomputed and the mask saved by the forward pass:
+ * 4 ops instead of tfjs's 7 (two of them transposed matMuls).
+ *
  * @param x any shape with an even number of channels on the last axis.
  */
 export function groupSort2(x: tf.Tensor): tf.Tensor {
   const where = 'groupSort2';
   const channels = channelCount(x, where);
   assertArg(channels % 2 === 0, () => `${where}: the channel count (last axis) must be even, got ${channels}`);
-  const { p, q } = pairDifferenceMatrices(channels);
-  return tf.tidy(() => {
-    const flat = tf.reshape(x, [-1, channels]) as tf.Tensor2D;
-    const sorted = tf.add(flat, tf.matMul(tf.relu(tf.matMul(flat, p)), q));
-    return tf.reshape(sorted, x.shape);
+  const { p, q, pT, qT } = pairDifferenceMatrices(channels);
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const input = args[0] as tf.Tensor;
+    const save = args[1] as tf.GradSaveFunc;
+    const flat = tf.reshape(input, [-1, channels]) as tf.Tensor2D;
+    const d = tf.matMul(flat, p);
+    save([tf.step(d)]);
+    const value = tf.reshape(tf.add(flat, tf.matMul(tf.relu(d), q)), input.shape);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const dyFlat = tf.reshape(dy, [-1, channels]) as tf.Tensor2D;
+        const dd = tf.mul(tf.matMul(dyFlat, qT), saved[0]) as tf.Tensor2D;
+        return tf.reshape(tf.add(dyFlat, tf.matMul(dd, pT)), dy.shape);
+      },
+    };
   });
+  return op(x);
 }
 
 /** Ascending sort of each row of `[M, n]`; gradient routed back by the inverse permutation. */

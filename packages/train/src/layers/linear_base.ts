@@ -67,6 +67,8 @@ export abstract class LipschitzLinearBase extends layers.Layer implements Lipsch
   protected fastInit = false;
   /** The input shape `build` saw (batch dimension included). */
   protected builtInputShape: Shape | null = null;
+  /** Set by `freezeEffectiveKernel()`: what `call()` uses instead of normalizing again. */
+  private frozenKernel: tf.Variable | null = null;
 
   constructor(args: LipschitzLinearArgs, defaultNamePrefix: string) {
     super({ ...args, name: args.name ?? defaultLayerName(defaultNamePrefix) });
@@ -173,11 +175,33 @@ export abstract class LipschitzLinearBase extends layers.Layer implements Lipsch
     return this.bias === null ? null : tf.clone(this.bias.read());
   }
 
+  /**
+   * Computes the effective kernel once, into a variable that `call()` uses
+   * until `unfreezeEffectiveKernel()`. A step split into chunks then
+   * normalizes once (not once per chunk): it takes each chunk's gradient with
+   * respect to this variable, adds them, and back-propagates the sum through
+   * the normalization once, as the gradient of `sum(effectiveKernel() * G)`
+   * with respect to the raw kernel (chain rule: the same gradient).
+   */
+  freezeEffectiveKernel(): tf.Variable {
+    this.unfreezeEffectiveKernel();
+    const kernel = this.effectiveKernel();
+    this.frozenKernel = tf.variable(kernel, true);
+    kernel.dispose();
+    return this.frozenKernel;
+  }
+
+  /** Back to normalizing in every `call()`; frees the frozen kernel. */
+  unfreezeEffectiveKernel(): void {
+    this.frozenKernel?.dispose();
+    this.frozenKernel = null;
+  }
+
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     return tf.tidy(() => {
       this.invokeCallHook(inputs, kwargs);
       const x = singleTensor(inputs);
-      const y = this.linearMap(x, this.effectiveKernel());
+      const y = this.linearMap(x, this.frozenKernel ?? this.effectiveKernel());
       return this.bias === null ? y : tf.add(y, this.bias.read());
     });
   }
@@ -197,6 +221,11 @@ export abstract class LipschitzLinearBase extends layers.Layer implements Lipsch
     twin.setWeights(weights);
     tf.dispose(weights);
     return twin;
+  }
+
+  override dispose(): ReturnType<layers.Layer['dispose']> {
+    this.unfreezeEffectiveKernel();
+    return super.dispose();
   }
 
   /** Arguments of the plain twin shared by Dense and Conv2D. */

@@ -9,6 +9,13 @@ import { assertArg } from '../errors';
 import { hingeMarginBinary, hkrBinary, krBinary } from './binary';
 import { hingeMulticlass, hkrMulticlass, krMulticlass } from './multiclass';
 import { tauCategoricalCrossentropy } from './tau_cce';
+import {
+  BatchStatistics,
+  hingeMulticlassShare,
+  hkrMulticlassShare,
+  krMulticlassShare,
+  tauCategoricalCrossentropyShare,
+} from './shares';
 import { assertNonNegative, assertPositive } from './validate';
 
 /** Names accepted by `makeLoss`. */
@@ -27,6 +34,13 @@ export interface LossOptions {
 /** A loss in the tfjs convention: a scalar to minimize. */
 export type LossFunction = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Scalar;
 
+/**
+ * The loss of one shard of a batch as its exact share of the full-batch
+ * loss (losses/shares.ts): shares of the shards add up to the loss of the
+ * batch that `stats` describe. Multiclass only.
+ */
+export type ShareLossFunction = (yTrue: tf.Tensor, yPred: tf.Tensor, stats: BatchStatistics) => tf.Scalar;
+
 /** One row of the loss table. */
 export interface LossFactory {
   readonly name: LossName;
@@ -34,6 +48,12 @@ export interface LossFactory {
   readonly description: string;
   /** Validates `opts` and returns the loss. */
   create(opts?: LossOptions): LossFunction;
+  /** Validates `opts` and returns the shard form of the loss. */
+  createShare(opts?: LossOptions): ShareLossFunction;
+}
+
+function multiclassOnly(yPred: tf.Tensor, name: LossName): void {
+  assertArg(!isBinary(yPred), () => `loss '${name}': the shard form (data-parallel training) is multiclass only`);
 }
 
 function isBinary(yPred: tf.Tensor): boolean {
@@ -58,6 +78,15 @@ export const LOSS_FACTORIES: readonly LossFactory[] = [
       return (yTrue, yPred) =>
         isBinary(yPred) ? hkrBinary(yTrue, yPred, alpha, m) : hkrMulticlass(yTrue, yPred, alpha, m);
     },
+    createShare(opts = {}) {
+      const alpha = opts.alpha ?? DEFAULT_HKR_ALPHA;
+      assertNonNegative(alpha, 'alpha', "loss 'hkr'");
+      const m = margin(opts, "loss 'hkr'");
+      return (yTrue, yPred, stats) => {
+        multiclassOnly(yPred, 'hkr');
+        return hkrMulticlassShare(yTrue, yPred, stats, alpha, m);
+      };
+    },
   },
   {
     name: 'kr',
@@ -65,6 +94,12 @@ export const LOSS_FACTORIES: readonly LossFactory[] = [
     create() {
       return (yTrue, yPred) =>
         tf.tidy(() => tf.neg(isBinary(yPred) ? krBinary(yTrue, yPred) : krMulticlass(yTrue, yPred)) as tf.Scalar);
+    },
+    createShare() {
+      return (yTrue, yPred, stats) => {
+        multiclassOnly(yPred, 'kr');
+        return tf.tidy(() => tf.neg(krMulticlassShare(yTrue, yPred, stats)) as tf.Scalar);
+      };
     },
   },
   {
@@ -75,6 +110,13 @@ export const LOSS_FACTORIES: readonly LossFactory[] = [
       return (yTrue, yPred) =>
         isBinary(yPred) ? hingeMarginBinary(yTrue, yPred, m) : hingeMulticlass(yTrue, yPred, m);
     },
+    createShare(opts = {}) {
+      const m = margin(opts, "loss 'hinge'");
+      return (yTrue, yPred, stats) => {
+        multiclassOnly(yPred, 'hinge');
+        return hingeMulticlassShare(yTrue, yPred, stats, m);
+      };
+    },
   },
   {
     name: 'tau_cce',
@@ -84,6 +126,12 @@ export const LOSS_FACTORIES: readonly LossFactory[] = [
       const tau = opts.tau;
       assertPositive(tau, 'tau', "loss 'tau_cce'");
       return (yTrue, yPred) => tauCategoricalCrossentropy(yTrue, yPred, tau);
+    },
+    createShare(opts = {}) {
+      assertArg(opts.tau !== undefined, () => "loss 'tau_cce': option 'tau' is required (a number > 0)");
+      const tau = opts.tau;
+      assertPositive(tau, 'tau', "loss 'tau_cce'");
+      return (yTrue, yPred, stats) => tauCategoricalCrossentropyShare(yTrue, yPred, stats, tau);
     },
   },
 ];
@@ -103,4 +151,14 @@ export function makeLoss(name: string, opts: LossOptions = {}): LossFunction {
     () => `'loss' must be one of ${LOSS_NAMES.join(', ')}, got ${JSON.stringify(name)}`,
   );
   return factory.create(opts);
+}
+
+/** The shard form of the loss called `name` (see `ShareLossFunction`); same options and checks as `makeLoss`. */
+export function makeShareLoss(name: string, opts: LossOptions = {}): ShareLossFunction {
+  const factory = LOSS_FACTORIES.find((f) => f.name === name);
+  assertArg(
+    factory !== undefined,
+    () => `'loss' must be one of ${LOSS_NAMES.join(', ')}, got ${JSON.stringify(name)}`,
+  );
+  return factory.createShare(opts);
 }

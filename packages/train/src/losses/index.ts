@@ -5,5 +5,14 @@
 export { krMulticlass, hingeMulticlass, hkrMulticlass } from './multiclass';
 export { krBinary, hingeMarginBinary, hkrBinary } from './binary';
 export { tauCategoricalCrossentropy } from './tau_cce';
-export { makeLoss, LOSS_FACTORIES, LOSS_NAMES } from './factory';
-export type { LossName, LossOptions, LossFunction, LossFactory } from './factory';
+export { makeLoss, makeShareLoss, LOSS_FACTORIES, LOSS_NAMES } from './factory';
+export type { LossName, LossOptions, LossFunction, LossFactory, ShareLossFunction } from './factory';
+export {
+  accuracyShare,
+  batchStatistics,
+  hingeMulticlassShare,
+  hkrMulticlassShare,
+  krMulticlassShare,
+  tauCategoricalCrossentropyShare,
+} from './shares';
+export type { BatchStatistics } from './shares';

@@ -106,6 +106,47 @@ describe.each(['cpu', 'wasm'])('bjorckOrthonormalize on %s', (backend) => {
   });
 });
 
+/** The straightforward iteration on `w` itself: w <- (1 + beta) w - beta w (w^T w). */
+function bjorckDirect(w: tf.Tensor2D, niter: number, beta = 0.5): tf.Tensor2D {
+  return tf.tidy(() => {
+    let x = w;
+    for (let i = 0; i < niter; i++) {
+      const cubic = x.shape[1] <= x.shape[0] ? tf.matMul(x, tf.matMul(x, x, true, false)) : tf.matMul(tf.matMul(x, x, false, true), x);
+      x = tf.sub(tf.mul(x, 1 + beta), tf.mul(cubic, beta));
+    }
+    return x;
+  });
+}
+
+describe('the Gram-matrix forms of bjorckOrthonormalize (cpu)', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  // Small sides run in float64 JS (bjorck_small.ts), larger ones as tfjs ops on the Gram matrix.
+  it.each([
+    [200, 12],
+    [12, 200],
+    [144, 32],
+    [300, 40],
+    [40, 300],
+  ])('equals the direct iteration on [%i, %i], value and gradient', (rows, cols) => {
+    // Spectral norm about 1, as after spectral normalization.
+    const w = tf.tidy(() => {
+      const raw = tf.tensor2d(randomMatrix(rows, cols, rows + 7 * cols), [rows, cols]);
+      const top = Math.sqrt(rows) + Math.sqrt(cols);
+      return tf.mul(raw, Math.sqrt(3) / top) as tf.Tensor2D;
+    });
+    const r = tf.tensor2d(randomMatrix(rows, cols, 99), [rows, cols]);
+    const loss = (f: (x: tf.Tensor2D) => tf.Tensor2D) => (x: tf.Tensor) => tf.sum(tf.mul(f(x as tf.Tensor2D), r));
+    const fast = tf.tidy(() => [bjorckOrthonormalize(w, 15).dataSync(), tf.grad(loss((x) => bjorckOrthonormalize(x, 15)))(w).dataSync()]);
+    const direct = tf.tidy(() => [bjorckDirect(w, 15).dataSync(), tf.grad(loss((x) => bjorckDirect(x, 15)))(w).dataSync()]);
+    expectCloseRelMax(fast[0], direct[0], 1e-5);
+    expectCloseRelMax(fast[1], direct[1], 1e-4);
+    tf.dispose([w, r]);
+  });
+});
+
 describe('bjorckOrthonormalizeToConvergence', () => {
   beforeAll(async () => {
     await tf.setBackend('cpu');

@@ -9,6 +9,7 @@ import { assertArg } from '../errors';
 import { DEFAULT_BETA_BJORCK, DEFAULT_NITER_BJORCK } from '../constants';
 import { distance64, gramCols64, gramRows64, matMul64, norm64 } from './float64';
 import { ConvergeOptions, assertNiter, assertRank2, resolveConvergeOptions } from './validate';
+import { SMALL_BJORCK_MAX_SIDE, smallBjorck } from './bjorck_small';
 
 /** Options of `bjorckOrthonormalizeToConvergence`. */
 export interface BjorckConvergeOptions extends ConvergeOptions {
@@ -43,8 +44,20 @@ function assertBeta(beta: unknown, where: string): asserts beta is number {
  * so `w` converges to its orthogonal polar factor. `w` should already have
  * spectral norm close to 1 (spectral normalization first), or it diverges.
  *
- * Differentiable (plain tfjs ops). The product is computed on the smaller Gram
- * matrix: `w (w^T w)` when `out <= in`, `(w w^T) w` otherwise (same value).
+ * Differentiable (plain tfjs ops). For a tall `w [m, n]` (m >= n) every
+ * iterate is `w_k = w P_k` with `P_k` a polynomial in the small Gram matrix
+ * `G = w^T w`, so the steps run on n x n matrices (`gramFormBjorck`):
+ *
+ *     H_0 = G, P_0 = I;   A_k = (1 + beta) I - beta H_k,
+ *     P_{k+1} = P_k A_k,  H_{k+1} = A_k H_k A_k  (= w_{k+1}^T w_{k+1});   result w P_niter
+ *
+ * (for a wide `w`, the same on `w w^T` from the left). Same values up to
+ * float rounding; the cost drops from `niter` products with `w` to two
+ * (`G` and `w P`), e.g. dense 1 of the reference network (1568 x 64), 15
+ * steps, value and gradient: 810 -> 25 ms on wasm. With a side of at most
+ * `SMALL_BJORCK_MAX_SIDE`, the same iteration and its gradient run in
+ * float64 plain JS (bjorck_small.ts: no per-op overhead). Square-ish
+ * matrices, where the small form saves nothing, iterate on `w` directly.
  *
  * @param w dense kernel `[in, out]` (a conv kernel reshaped to `[kh*kw*cin, cout]`).
  */
@@ -57,8 +70,12 @@ export function bjorckOrthonormalize(
   assertRank2(w, where);
   assertNiter(niter, where);
   assertBeta(beta, where);
+  const [rows, cols] = w.shape;
+  if (niter > 0 && Math.min(rows, cols) <= SMALL_BJORCK_MAX_SIDE) return smallBjorck(w, niter, beta);
+  if (niter > 0 && Math.max(rows, cols) >= GRAM_FORM_MIN_ASPECT * Math.min(rows, cols)) {
+    return gramFormBjorck(w, niter, beta);
+  }
   return tf.tidy(() => {
-    const [rows, cols] = w.shape;
     let x: tf.Tensor2D = w;
     for (let i = 0; i < niter; i++) {
       const cubic =
@@ -67,6 +84,31 @@ export function bjorckOrthonormalize(
     }
     // tidy must not return its input: copy when niter == 0.
     return x === w ? tf.clone(w) : x;
+  });
+}
+
+/**
+ * Smallest `max(m, n) / min(m, n)` for which `bjorckOrthonormalize` iterates
+ * on the Gram matrix: a step costs 3 n^3 there against 2 m n^2 on `w`, plus
+ * a fixed 2 m n^2.
+ */
+export const GRAM_FORM_MIN_ASPECT = 2;
+
+/** Björck on the small Gram matrix (see `bjorckOrthonormalize`); `niter >= 1`. */
+function gramFormBjorck(w: tf.Tensor2D, niter: number, beta: number): tf.Tensor2D {
+  const [rows, cols] = w.shape;
+  const tall = cols <= rows;
+  const n = tall ? cols : rows;
+  return tf.tidy(() => {
+    const scaledEye = tf.mul(tf.eye(n), 1 + beta) as tf.Tensor2D;
+    let h: tf.Tensor2D = (tall ? tf.matMul(w, w, true, false) : tf.matMul(w, w, false, true)) as tf.Tensor2D;
+    let p: tf.Tensor2D | null = null;
+    for (let i = 0; i < niter; i++) {
+      const a = tf.sub(scaledEye, tf.mul(h, beta)) as tf.Tensor2D;
+      p = p === null ? a : (tf.matMul(p, a) as tf.Tensor2D);
+      if (i < niter - 1) h = tf.matMul(a, tf.matMul(h, a));
+    }
+    return tall ? tf.matMul(w, p!) : tf.matMul(p!, w);
   });
 }
 

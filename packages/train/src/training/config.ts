@@ -1,3 +1,4 @@
+import * as os from 'os';
 import { DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN } from '../constants';
 import { BackendPreference } from '../backend';
 import { DATASET_NAMES, DatasetName } from '../data';
@@ -12,6 +13,19 @@ export const DEFAULT_LEARNING_RATE = 5e-4;
 export const DEFAULT_LOSS = 'hkr';
 export const DEFAULT_SEED = 42;
 export const DEFAULT_DATASET: DatasetName = 'fashion-mnist';
+/** Most data-parallel workers. */
+export const MAX_WORKERS = 64;
+/**
+ * Rows per forward/backward chunk: a larger batch (or a worker's share of
+ * it) is processed in chunks whose gradients are added, so the memory of the
+ * activations does not grow with the batch size.
+ */
+export const TRAIN_CHUNK_ROWS = 512;
+
+/** The default worker count: the machine's cores. */
+export function defaultWorkers(): number {
+  return Math.max(1, Math.min(MAX_WORKERS, os.availableParallelism?.() ?? os.cpus().length));
+}
 
 /** A run, as stored in `train.json` (`config`). */
 export interface TrainConfig {
@@ -41,6 +55,12 @@ export interface TrainConfig {
   outDir: string;
   /** Backend preference for `selectBackend`, which validates it (default `auto`: the fastest that loads). */
   backend?: BackendPreference;
+  /**
+   * Data-parallel worker threads, each with its own backend (default: the
+   * number of cores). 1 trains in the calling thread. Does not change the
+   * maths: the shards' gradients add up to the full-batch gradient.
+   */
+  workers?: number;
   /** Validation set: the test split, as in the notebook. */
   valSplit: 'test';
 }
@@ -56,7 +76,7 @@ export interface TrainOptions extends Partial<TrainConfig> {
 const RUN_KEYS = ['arch', 'batchSize', 'lr', 'loss', 'alpha', 'minMargin', 'seed', 'limit', 'dataset', 'valSplit'] as const;
 
 /** Settings a resumed run may change: the target, and where and how it runs. */
-const SESSION_KEYS = ['epochs', 'dataDir', 'outDir', 'backend'] as const;
+const SESSION_KEYS = ['epochs', 'dataDir', 'outDir', 'backend', 'workers'] as const;
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
@@ -100,6 +120,7 @@ export function resumeTrainConfig(stored: TrainConfig, options: TrainOptions): T
   const config: TrainConfig = { ...stored };
   delete config.dataDir;
   delete config.backend;
+  delete config.workers;
   for (const key of SESSION_KEYS) {
     const value = options[key];
     if (value !== undefined) (config as unknown as Record<string, unknown>)[key] = value;
@@ -130,6 +151,10 @@ export function validateTrainConfig(c: TrainConfig): void {
     () => `'seed' must be an integer in [0, 4294967295], got ${c.seed}`,
   );
   assertArg(c.limit === undefined || isPositiveInteger(c.limit), () => `'limit' must be a positive integer, got ${c.limit}`);
+  assertArg(
+    c.workers === undefined || (isPositiveInteger(c.workers) && c.workers <= MAX_WORKERS),
+    () => `'workers' must be an integer in [1, ${MAX_WORKERS}], got ${c.workers}`,
+  );
   assertArg(DATASET_NAMES.includes(c.dataset), () => `'dataset' must be one of ${DATASET_NAMES.join(', ')}, got ${JSON.stringify(c.dataset)}`);
   assertArg(typeof c.outDir === 'string' && c.outDir.length > 0, () => `'outDir' must be a folder path, got ${JSON.stringify(c.outDir)}`);
   assertArg(c.valSplit === 'test', () => `'valSplit' must be 'test', got ${JSON.stringify(c.valSplit)}`);

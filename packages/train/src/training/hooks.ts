@@ -10,6 +10,8 @@ export interface TrainStartInfo {
   trainSize: number;
   valSize: number;
   stepsPerEpoch: number;
+  /** Data-parallel worker threads (1: the calling thread). */
+  workers: number;
 }
 
 /** Running means of the epoch so far, after each step. */
@@ -21,6 +23,8 @@ export interface BatchInfo {
   loss: number;
   acc: number;
   kr: number;
+  /** Live tensors in each data-parallel worker after this step (absent with 1 worker). */
+  workerTensors?: number[];
 }
 
 /** Observers of a run; all optional. */

@@ -3,13 +3,16 @@ import { selectBackend } from '../backend';
 import { batchIndices, Dataset, loadDataset, mulberry32, randomPermutation, SampleBatch, sliceBatch } from '../data';
 import { assertArg, InvalidArgumentError } from '../errors';
 import { LipschitzSequential } from '../layers';
-import { LossFunction, makeLoss } from '../losses';
+import { batchStatistics, LossFunction, makeLoss, makeShareLoss, ShareLossFunction } from '../losses';
 import { accuracy, krMulticlass } from '../metrics';
 import { buildModel } from '../models';
 import { EpochRecord, hasCheckpoint, loadCheckpoint, loadOptimizer, readTrainState, saveCheckpoint, TrainState } from './checkpoint';
 import { recoverCommit } from './commit';
-import { resolveTrainConfig, resumeTrainConfig, TrainConfig, TrainOptions } from './config';
+import { defaultWorkers, resolveTrainConfig, resumeTrainConfig, TRAIN_CHUNK_ROWS, TrainConfig, TrainOptions } from './config';
+import { evaluateRows } from './evaluate_rows';
 import { TrainHooks } from './hooks';
+import { shardGradients } from './shard_gradients';
+import { WorkerPool } from './worker_pool';
 
 /** What `train()` returns. The caller owns `model` and disposes it. */
 export interface TrainResult {
@@ -98,28 +101,68 @@ async function evaluate(
   model: LipschitzSequential,
   lossFn: LossFunction,
   ds: Dataset,
-  buffers: BatchBuffers,
   batchSize: number,
   signal: TrainHooks['signal'],
+  pool: WorkerPool | null,
 ): Promise<[number, number, number] | null> {
-  const rowSize = ds.height * ds.width * ds.channels;
   const means = new RunningMeans();
+  if (pool !== null) {
+    pool.publishWeights(model);
+    const done = await pool.evaluate(ds, batchSize, () => signal?.aborted === true, (rows, metrics) => means.add(rows, metrics));
+    return done ? means.means() : null;
+  }
+  const rowSize = ds.height * ds.width * ds.channels;
+  const geometry = { inputShape: [ds.height, ds.width, ds.channels] as [number, number, number], numClasses: ds.classNames.length };
   for (let start = 0; start < ds.n; start += batchSize) {
     if (signal?.aborted) return null;
     const end = Math.min(start + batchSize, ds.n);
     // Consecutive rows: views of the dataset, no copy.
-    const batch = { images: ds.images.subarray(start * rowSize, end * rowSize), labels: ds.labels.subarray(start, end) };
-    const { x, y } = buffers.tensors(ds, batch);
-    const stats = tf.tidy(() => {
-      const logits = model.apply(x, { training: false }) as tf.Tensor;
-      return tf.stack([lossFn(y, logits), accuracy(y, logits), krMulticlass(y, logits)]);
-    });
-    tf.dispose([x, y]);
-    means.add(end - start, await stats.data());
-    stats.dispose();
+    const rows = { images: ds.images.subarray(start * rowSize, end * rowSize), labels: ds.labels.subarray(start, end) };
+    means.add(end - start, evaluateRows(model, lossFn, rows, geometry, TRAIN_CHUNK_ROWS));
     await yieldToEventLoop();
   }
   return means.means();
+}
+
+/**
+ * One Adam step on a batch larger than a chunk, in the calling thread: the
+ * batch's gradient as the sum of its chunks' shares (shard_gradients.ts).
+ */
+function chunkedTrainStep(
+  model: LipschitzSequential,
+  vars: tf.Variable[],
+  optimizer: tf.AdamOptimizer,
+  shareLoss: ShareLossFunction,
+  batch: SampleBatch,
+  ds: Dataset,
+): tf.Tensor1D {
+  model.updateConstraints();
+  const geometry = { inputShape: [ds.height, ds.width, ds.channels] as [number, number, number], numClasses: ds.classNames.length };
+  const stats = batchStatistics(batch.labels, geometry.numClasses);
+  const { grads, metrics } = shardGradients(model, vars, shareLoss, batch, geometry, stats, TRAIN_CHUNK_ROWS);
+  optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: grads[i] })));
+  tf.dispose(grads);
+  return metrics;
+}
+
+/** One Adam step with the workers of `pool`: they compute the gradient, this thread applies it. */
+async function parallelTrainStep(
+  model: LipschitzSequential,
+  vars: tf.Variable[],
+  optimizer: tf.AdamOptimizer,
+  pool: WorkerPool,
+  ds: Dataset,
+  indices: Uint32Array,
+  labels: Uint8Array,
+): Promise<[number, number, number]> {
+  model.updateConstraints();
+  pool.publishWeights(model);
+  for (let r = 0; r < indices.length; r++) labels[r] = ds.labels[indices[r]];
+  const stats = batchStatistics(labels.subarray(0, indices.length), ds.classNames.length);
+  const { grads, metrics } = await pool.step(ds, indices, stats);
+  optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: grads[i] })));
+  tf.dispose(grads);
+  return metrics;
 }
 
 const round = (x: number, digits: number): number => Number(x.toFixed(digits));
@@ -170,6 +213,13 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks): Promise<Tr
   const lossFn = makeLoss(config.loss, { alpha: config.alpha, minMargin: config.minMargin });
   const backend = await selectBackend(config.backend);
   log(`backend: ${backend.description}`);
+  let workers = config.workers ?? defaultWorkers();
+  if (workers > 1 && backend.name === 'tensorflow') {
+    log(`workers: 1 (the tensorflow backend uses every core by itself)`);
+    workers = 1;
+  } else {
+    log(`workers: ${workers}${config.workers === undefined ? ' (one per core; --workers to change)' : ''}`);
+  }
   const dataOpts = { dataDir: config.dataDir, limit: config.limit };
   const trainSet = await loadDataset(config.dataset, 'train', dataOpts);
   const valSet = await loadDataset(config.dataset, config.valSplit, dataOpts);
@@ -195,7 +245,7 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks): Promise<Tr
   }
 
   try {
-    const interrupted = await runEpochs(model, optimizer, lossFn, config, history, trainSet, valSet, backend, hooks);
+    const interrupted = await runEpochs(model, optimizer, lossFn, config, history, trainSet, valSet, backend, workers, hooks);
     return { model, trainState: { config, epochs: history }, interrupted, backend };
   } catch (err) {
     model.dispose();
@@ -215,6 +265,7 @@ async function runEpochs(
   trainSet: Dataset,
   valSet: Dataset,
   backend: TrainResult['backend'],
+  workers: number,
   hooks: TrainHooks,
 ): Promise<boolean> {
   const { batchSize, epochs, outDir } = config;
@@ -226,6 +277,7 @@ async function runEpochs(
     trainSize: trainSet.n,
     valSize: valSet.n,
     stepsPerEpoch: steps,
+    workers,
   });
   if (history.length >= epochs) {
     hooks.logger?.(`${outDir} already holds ${history.length} epochs (target ${epochs}): nothing to train`);
@@ -233,45 +285,84 @@ async function runEpochs(
   }
 
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const buffers = new BatchBuffers(batchSize, trainSet.height * trainSet.width * trainSet.channels, trainSet.classNames.length);
-  // One shuffle per epoch from one stream: replaying the finished epochs puts a resumed run where it stopped.
-  const rng = mulberry32(config.seed);
-  for (let e = 0; e < history.length; e++) randomPermutation(trainSet.n, rng);
+  const rowSize = trainSet.height * trainSet.width * trainSet.channels;
+  const numClasses = trainSet.classNames.length;
+  const buffers = new BatchBuffers(batchSize, rowSize, numClasses);
+  const shareLoss = makeShareLoss(config.loss, { alpha: config.alpha, minMargin: config.minMargin });
+  const pool =
+    workers > 1
+      ? await WorkerPool.start({
+          workers,
+          backend: backend.name as 'wasm' | 'cpu',
+          model,
+          loss: { name: config.loss, options: { alpha: config.alpha, minMargin: config.minMargin } },
+          inputShape: [trainSet.height, trainSet.width, trainSet.channels],
+          numClasses,
+          chunkRows: TRAIN_CHUNK_ROWS,
+          maxRows: batchSize,
+        })
+      : null;
+  try {
+    // One shuffle per epoch from one stream: replaying the finished epochs puts a resumed run where it stopped.
+    const rng = mulberry32(config.seed);
+    for (let e = 0; e < history.length; e++) randomPermutation(trainSet.n, rng);
 
-  for (let epoch = history.length + 1; epoch <= epochs; epoch++) {
-    const started = performance.now();
-    const order = randomPermutation(trainSet.n, rng);
-    const trainMeans = new RunningMeans();
-    hooks.onEpochStart?.({ epoch, epochs, steps });
-    let step = 0;
-    for (const indices of batchIndices(order, batchSize)) {
-      if (hooks.signal?.aborted) return true;
-      const batch = sliceBatch(trainSet.images, trainSet.labels, indices, buffers.batch);
-      const { x, y } = buffers.tensors(trainSet, batch);
-      const stats = trainStep(model, vars, optimizer, lossFn, x, y);
-      tf.dispose([x, y]);
-      trainMeans.add(indices.length, await stats.data());
-      stats.dispose();
+    for (let epoch = history.length + 1; epoch <= epochs; epoch++) {
+      const started = performance.now();
+      const order = randomPermutation(trainSet.n, rng);
+      const trainMeans = new RunningMeans();
+      hooks.onEpochStart?.({ epoch, epochs, steps });
+      let step = 0;
+      for (const indices of batchIndices(order, batchSize)) {
+        if (hooks.signal?.aborted) return true;
+        let values: ArrayLike<number>;
+        if (pool !== null) {
+          values = await parallelTrainStep(model, vars, optimizer, pool, trainSet, indices, buffers.batch.labels);
+        } else {
+          const batch = sliceBatch(trainSet.images, trainSet.labels, indices, buffers.batch);
+          let stats: tf.Tensor1D;
+          if (indices.length <= TRAIN_CHUNK_ROWS) {
+            const { x, y } = buffers.tensors(trainSet, batch);
+            stats = trainStep(model, vars, optimizer, lossFn, x, y);
+            tf.dispose([x, y]);
+          } else {
+            stats = chunkedTrainStep(model, vars, optimizer, shareLoss, batch, trainSet);
+          }
+          values = await stats.data();
+          stats.dispose();
+        }
+        trainMeans.add(indices.length, values);
+        const [loss, acc, kr] = trainMeans.means();
+        hooks.onBatchEnd?.({
+          epoch,
+          step: ++step,
+          steps,
+          loss,
+          acc,
+          kr,
+          ...(pool !== null ? { workerTensors: [...pool.workerTensors] } : {}),
+        });
+        await yieldToEventLoop();
+      }
+      const val = await evaluate(model, lossFn, valSet, batchSize, hooks.signal, pool);
+      if (val === null) return true;
       const [loss, acc, kr] = trainMeans.means();
-      hooks.onBatchEnd?.({ epoch, step: ++step, steps, loss, acc, kr });
-      await yieldToEventLoop();
+      const record: EpochRecord = {
+        epoch,
+        loss,
+        acc,
+        kr,
+        val_loss: val[0],
+        val_acc: val[1],
+        val_kr: val[2],
+        seconds: round((performance.now() - started) / 1000, 3),
+      };
+      history.push(record);
+      await saveCheckpoint(outDir, model, optimizer, { config, epochs: history });
+      hooks.onEpochEnd?.(record, { epochs });
     }
-    const val = await evaluate(model, lossFn, valSet, buffers, batchSize, hooks.signal);
-    if (val === null) return true;
-    const [loss, acc, kr] = trainMeans.means();
-    const record: EpochRecord = {
-      epoch,
-      loss,
-      acc,
-      kr,
-      val_loss: val[0],
-      val_acc: val[1],
-      val_kr: val[2],
-      seconds: round((performance.now() - started) / 1000, 3),
-    };
-    history.push(record);
-    await saveCheckpoint(outDir, model, optimizer, { config, epochs: history });
-    hooks.onEpochEnd?.(record, { epochs });
+    return false;
+  } finally {
+    await pool?.dispose();
   }
-  return false;
 }

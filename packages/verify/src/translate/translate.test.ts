@@ -157,6 +157,28 @@ describe('translateOnnx', () => {
     }
   });
 
+  it('scales the tolerance with the largest logit of each image', async () => {
+    // Logits [600 x, 2 x] of one pixel: the rounding of a logit follows the largest one of its image.
+    const bytes = model([1, 1, 1], (b, x) => b.node('Mul', [x, b.initializer('s', Float32Array.of(600, 2), [1, 2, 1, 1])])[0]);
+    const m = readOnnxModel(bytes);
+    const session: LipSession = await openSession(m);
+    const images = Float32Array.of(1, 0.001);
+    const perturbed = (delta: number) => (x: tf.Tensor4D): tf.Tensor2D =>
+      tf.tidy(() => tf.add(tf.reshape(tf.mul(x, tf.tensor4d([600, 2], [1, 2, 1, 1])), [-1, 2]), tf.tensor2d([[0, delta]])));
+    try {
+      // Image 0: scale 600, 1e-3 on the small logit is within 1e-5 x 600.
+      // Image 1: logits [0.6, 0.002], scale 1: 1e-3 is not.
+      await expect(assertTranslationMatches(m, session, { images: images.subarray(0, 1), n: 1, chw: [1, 1, 1] }, 1e-5, perturbed(1e-3)))
+        .resolves.toBeCloseTo(1e-3, 6);
+      await expect(assertTranslationMatches(m, session, { images, n: 2, chw: [1, 1, 1] }, 1e-5, perturbed(1e-3)))
+        .rejects.toThrow(/at image 1, logit 1/);
+      await expect(assertTranslationMatches(m, session, { images: images.subarray(0, 1), n: 1, chw: [1, 1, 1] }, 1e-5, perturbed(1e-2)))
+        .rejects.toThrow(/differs from onnxruntime by 1\.000e-2 \(tolerance 0\.00001 x max\(1, largest \|logit\| of the image\)\)/);
+    } finally {
+      await session.close();
+    }
+  });
+
   it('refuses an operator outside the table, listing the supported ones', () => {
     const bytes = model([1, 2, 2], (b, x) => b.node('Relu', [x])[0]);
     const m = readOnnxModel(bytes);

@@ -1,0 +1,295 @@
+#!/usr/bin/env node
+/**
+ * npm run bench: training, inference and attack speed of the reference
+ * network (`--arch seed`) on real Fashion-MNIST, against the PyTorch
+ * (deel-torchlip) + foolbox reference measured on the same kind of machine.
+ *
+ *   node tools/bench.js [--only train|infer|cw] [--quick] [--repeats N] [--out bench.json]
+ *
+ * Each training configuration (batch 256 and 4096, 1 worker and N = cores)
+ * runs in its own child process, so its peak RSS (`process.resourceUsage()
+ * .maxRSS`) is its own: the real `train()` loop on the full training set,
+ * timed per step after warm-up steps, then interrupted. Inference: the
+ * 10,000 test images through tfjs (wasm) and through onnxruntime-node (the
+ * model exported with @lip/export). CW: 10 test images (one per class),
+ * 6 binary-search steps x 8000 Adam steps, through @lip/verify's runAttack
+ * (`--quick`: 2 x 500). Prints a table and writes bench.json. Medians of the
+ * per-step (or per-repeat) figures; the load average is recorded, since a
+ * busy machine slows everything.
+ */
+'use strict';
+const { spawn } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const ROOT = path.resolve(__dirname, '..');
+const DATA = process.env.LIP_DATA_DIR || '/usr/share/datasets/fashion-mnist';
+const REFERENCE = { trainImagesPerSecond: 1540, peakRssMB: 2700, cwSeconds: 133 };
+
+function parseArgs(argv) {
+  const args = { only: null, quick: false, repeats: 3, out: path.join(ROOT, 'bench.json'), child: null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--only') args.only = next();
+    else if (a === '--quick') args.quick = true;
+    else if (a === '--repeats') args.repeats = Number(next());
+    else if (a === '--out') args.out = path.resolve(next());
+    else if (a === '--child') args.child = JSON.parse(next());
+    else throw new Error(`unknown argument ${a} (use --only train|infer|cw, --quick, --repeats N, --out FILE)`);
+  }
+  if (args.only !== null && !['train', 'infer', 'cw'].includes(args.only)) {
+    throw new Error(`--only must be train, infer or cw, got ${args.only}`);
+  }
+  return args;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const rssMB = () => process.resourceUsage().maxRSS / 1024;
+const silentLogger = { warn: () => undefined };
+
+// ---------------------------------------------------------------- children
+
+/** The real train() loop, timed per step, interrupted after warm-up + measured steps. */
+async function childTrain({ batchSize, workers, warmup, steps }) {
+  const { train } = require('@lip/train');
+  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-bench-'));
+  const signal = { aborted: false };
+  const times = [];
+  let last = null;
+  let lastTensors = 0;
+  try {
+    await train(
+      { arch: 'seed', batchSize, workers, epochs: 1, dataDir: DATA, backend: 'wasm', outDir, seed: 1 },
+      {
+        signal,
+        onEpochStart: () => {
+          last = performance.now();
+        },
+        onBatchEnd: ({ step }) => {
+          const now = performance.now();
+          if (step > warmup) times.push(now - last);
+          last = now;
+          lastTensors = require('@tensorflow/tfjs-core').memory().numTensors;
+          if (step >= warmup + steps) signal.aborted = true;
+        },
+      },
+    ).then((r) => r.model.dispose());
+  } finally {
+    fs.rmSync(outDir, { recursive: true, force: true });
+  }
+  const stepMs = median(times);
+  return { batchSize, workers, steps: times.length, stepMs, imagesPerSecond: (batchSize / stepMs) * 1000, peakRssMB: rssMB(), tensors: lastTensors };
+}
+
+async function childInfer({ repeats }) {
+  const tf = require('@tensorflow/tfjs-core');
+  const { buildModel, loadDataset, selectBackend } = require('@lip/train');
+  const { exportOnnx } = require('@lip/export');
+  const { openSession } = require('@lip/verify');
+  await selectBackend('wasm');
+  const test = await loadDataset('fashion-mnist', 'test', { dataDir: DATA });
+  const model = buildModel('seed', { seed: 1, logger: silentLogger });
+  // What `lip verify` runs: the plain twin (normalized weights, computed once).
+  const plain = model.vanillaExport();
+  const batch = 1000;
+  const tfjsRun = () => {
+    for (let start = 0; start < test.n; start += batch) {
+      const end = Math.min(start + batch, test.n);
+      tf.tidy(() => plain.predict(tf.tensor4d(test.images.subarray(start * 784, end * 784), [end - start, 28, 28, 1])).dataSync());
+    }
+  };
+  const session = await openSession(exportOnnx(model));
+  const ortRun = () => session.runBatched(test.images, test.n, [1, 28, 28], batch);
+  const timeIt = async (fn) => {
+    await fn(); // warm-up
+    const ts = [];
+    for (let r = 0; r < repeats; r++) {
+      const t = performance.now();
+      await fn();
+      ts.push(performance.now() - t);
+    }
+    return (test.n / median(ts)) * 1000;
+  };
+  const tfjs = await timeIt(tfjsRun);
+  const ort = await timeIt(ortRun);
+  await session.close();
+  // The portable profile replaces LpPool, whose onnxruntime CPU kernel dominates the default graph.
+  const portable = await openSession(exportOnnx(model, { portable: true }));
+  const ortPortable = await timeIt(() => portable.runBatched(test.images, test.n, [1, 28, 28], batch));
+  await portable.close();
+  return {
+    images: test.n,
+    tfjsImagesPerSecond: tfjs,
+    onnxruntimeImagesPerSecond: ort,
+    onnxruntimePortableImagesPerSecond: ortPortable,
+    peakRssMB: rssMB(),
+  };
+}
+
+async function childCw({ binarySearchSteps, steps }) {
+  const { buildModel, loadDataset, onePerClass, selectBackend } = require('@lip/train');
+  const { exportOnnx } = require('@lip/export');
+  const { openSession, readOnnxModel, runAttack } = require('@lip/verify');
+  await selectBackend('wasm');
+  const test = await loadDataset('fashion-mnist', 'test', { dataDir: DATA });
+  const picked = onePerClass(test.labels);
+  const images = new Float32Array(picked.length * 784);
+  picked.forEach((idx, r) => images.set(test.images.subarray(idx * 784, (idx + 1) * 784), r * 784));
+  const labels = picked.map((i) => test.labels[i]);
+  const model = buildModel('seed', { seed: 1, logger: silentLogger });
+  const bytes = exportOnnx(model);
+  const session = await openSession(bytes);
+  const started = performance.now();
+  const result = await runAttack(readOnnxModel(bytes), session, images, labels, picked, [1, 28, 28], { attack: 'cw', binarySearchSteps, steps });
+  const seconds = (performance.now() - started) / 1000;
+  await session.close();
+  return { images: picked.length, binarySearchSteps, steps, seconds, found: result.found, violations: result.violations, gradientSteps: result.gradientSteps, peakRssMB: rssMB() };
+}
+
+// ---------------------------------------------------------------- parent
+
+function runChild(spec) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [__filename, '--child', JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('exit', (code) => {
+      const line = out.trim().split('\n').pop();
+      if (code !== 0) return reject(new Error(`bench child ${JSON.stringify(spec)} exited ${code}:\n${err.slice(-2000)}`));
+      try {
+        resolve(JSON.parse(line));
+      } catch {
+        reject(new Error(`bench child ${JSON.stringify(spec)} printed no result:\n${out.slice(-2000)}\n${err.slice(-2000)}`));
+      }
+    });
+  });
+}
+
+const fmt = (x, digits = 0) => (x == null ? '-' : Number(x).toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+
+async function parent(args) {
+  const cores = os.availableParallelism?.() ?? os.cpus().length;
+  const report = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: `${cores} x ${os.cpus()[0]?.model ?? 'unknown'}`,
+    loadAverageBefore: os.loadavg(),
+    quick: args.quick,
+    reference: REFERENCE,
+    train: [],
+    inference: null,
+    cw: null,
+  };
+  const want = (what) => args.only === null || args.only === what;
+  const rows = [];
+
+  const sections = [];
+  if (want('train')) sections.push(async () => {
+    for (const batchSize of [256, 4096]) {
+      for (const workers of [...new Set([1, cores])]) {
+        const steps = args.quick ? (batchSize > 1000 ? 2 : 8) : batchSize > 1000 ? 4 : 20;
+        const warmup = batchSize > 1000 ? 1 : 3;
+        const runs = [];
+        for (let r = 0; r < (args.quick ? 1 : args.repeats); r++) runs.push(await runChild({ kind: 'train', batchSize, workers, warmup, steps }));
+        const result = {
+          batchSize,
+          workers,
+          imagesPerSecond: median(runs.map((r) => r.imagesPerSecond)),
+          stepMs: median(runs.map((r) => r.stepMs)),
+          peakRssMB: Math.max(...runs.map((r) => r.peakRssMB)),
+          runs,
+        };
+        report.train.push(result);
+        rows.push([
+          `train, batch ${batchSize}, ${workers} worker${workers > 1 ? 's' : ''}`,
+          `${fmt(result.imagesPerSecond)} img/s`,
+          `${fmt(result.imagesPerSecond / REFERENCE.trainImagesPerSecond, 2)}x PyTorch (${fmt(REFERENCE.trainImagesPerSecond)})`,
+          `peak RSS ${fmt(result.peakRssMB)} MB${batchSize === 4096 ? ` (PyTorch ${fmt(REFERENCE.peakRssMB)})` : ''}`,
+        ]);
+        process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
+      }
+    }
+  });
+  if (want('infer')) sections.push(async () => {
+    const r = await runChild({ kind: 'infer', repeats: args.quick ? 1 : args.repeats });
+    report.inference = r;
+    rows.push([
+      `inference, ${fmt(r.images)} test images`,
+      `tfjs ${fmt(r.tfjsImagesPerSecond)} img/s`,
+      `onnxruntime ${fmt(r.onnxruntimeImagesPerSecond)} img/s (portable export ${fmt(r.onnxruntimePortableImagesPerSecond)})`,
+      `peak RSS ${fmt(r.peakRssMB)} MB`,
+    ]);
+    process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
+  });
+  if (want('cw')) sections.push(async () => {
+    const spec = args.quick ? { kind: 'cw', binarySearchSteps: 2, steps: 500 } : { kind: 'cw', binarySearchSteps: 6, steps: 8000 };
+    const r = await runChild(spec);
+    report.cw = r;
+    rows.push([
+      `CW, ${r.images} images, ${r.binarySearchSteps} x ${r.steps}`,
+      `${fmt(r.seconds, 1)} s`,
+      args.quick ? '(quick settings)' : `PyTorch + foolbox ${REFERENCE.cwSeconds} s`,
+      `found ${r.found}, violations ${r.violations}`,
+    ]);
+    process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
+  });
+  // A failing section is reported and the others still run and are written.
+  let failed = false;
+  for (const section of sections) {
+    try {
+      await section();
+    } catch (err) {
+      failed = true;
+      process.stderr.write(`bench: ${err.message}\n`);
+      rows.push(['(a section failed: see above)', '', '', '']);
+    }
+  }
+  report.loadAverageAfter = os.loadavg();
+
+  const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c].length)));
+  const line = (r) => r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd();
+  process.stdout.write(`\nlip bench (${report.cpus}; load average ${report.loadAverageBefore.map((l) => l.toFixed(2)).join(' ')})\n`);
+  for (const r of rows) process.stdout.write(`${line(r)}\n`);
+  // Merge with an earlier bench.json so `--only` runs update their part only.
+  let previous = {};
+  try {
+    previous = JSON.parse(fs.readFileSync(args.out, 'utf8'));
+  } catch {
+    previous = {};
+  }
+  const merged = { ...previous, ...report };
+  for (const key of ['train', 'inference', 'cw']) {
+    const empty = report[key] === null || (Array.isArray(report[key]) && report[key].length === 0);
+    if (empty && previous[key] !== undefined) merged[key] = previous[key];
+  }
+  fs.writeFileSync(args.out, JSON.stringify(merged, null, 2) + '\n');
+  process.stdout.write(`wrote ${path.relative(process.cwd(), args.out) || args.out}\n`);
+  if (failed) process.exitCode = 1;
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.child === null) return parent(args);
+  const kinds = { train: childTrain, infer: childInfer, cw: childCw };
+  const result = await kinds[args.child.kind](args.child);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0), // worker threads of an interrupted run must not keep a child alive
+  (err) => {
+    process.stderr.write(`bench: ${err.stack || err.message}\n`);
+    process.exit(1);
+  },
+);
