@@ -21,7 +21,7 @@ import {
 } from './helpers';
 
 /** The small training run shared by every test: about 30 s of wasm on one core. */
-const TRAIN = { arch: 'seed', limit: 3000, epochs: 2, batchSize: 128, lr: 5e-3, seed: 7, backend: 'wasm' as const };
+const TRAIN = { arch: 'seed', limit: 3000, epochs: 2, batchSize: 128, lr: 5e-3, seed: 7, backend: 'wasm' as const, workers: 1 };
 /**
  * Reduced CW for CI: the reference's 6 binary-search steps (c from 1e-3 up to
  * 100; with 2, c never leaves 1e-2 and nothing is found), 200 steps each

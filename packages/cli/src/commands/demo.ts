@@ -128,7 +128,7 @@ function header(step: number, title: string): void {
 }
 
 /** Trains, or continues the checkpoint already in `dir` (same settings) up to `epochs`. Null when interrupted. */
-async function trainStep(options: TrainOptions): Promise<{ valAcc: number[]; seconds: number[] } | null> {
+async function trainOrContinue(options: TrainOptions): Promise<{ valAcc: number[]; seconds: number[] } | null> {
   const resume = hasCheckpoint(options.outDir);
   if (resume) {
     const done = readTrainState(options.outDir).epochs.length;
@@ -212,7 +212,7 @@ export function registerDemo(program: Command): void {
         arch: 'seed', loss: 'hkr', ...schedule, seed, limit, dataDir: flags.data, outDir: paths.checkpoint, backend: flags.backend,
         ...(workers === undefined ? {} : { workers }),
       };
-      const trained = await timed('train', () => trainStep(trainOptions));
+      const trained = await timed('train', () => trainOrContinue(trainOptions));
       if (trained === null) {
         setExitCode(cmd, EXIT_INTERRUPTED);
         return;

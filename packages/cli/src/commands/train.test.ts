@@ -46,6 +46,8 @@ describe('lip train: bad input', () => {
     [['--alpha', 'NaN'], `error: '--alpha' must be a finite number >= 0, got 'NaN'`],
     [['--min-margin', '-0.1'], `error: '--min-margin' must be a finite number > 0, got '-0.1'`],
     [['--seed', '-3'], `error: '--seed' must be an integer in [0, 4294967295], got '-3'`],
+    [['--workers', '0'], `error: '--workers' must be a positive integer, got '0'`],
+    [['--workers', '65'], `error: 'workers' must be an integer in [1, 64], got 65`],
   ])('%j exits 2 with one line', async (args, line) => {
     const { code, stderr, stdout } = await runCaptured([...args, '--out', tmp]);
     expect(code).toBe(2);
