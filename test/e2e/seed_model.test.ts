@@ -2,7 +2,8 @@
  * End to end on a model trained here: `train()` on real Fashion-MNIST (the
  * `seed` network, wasm backend), then `lip export` in both profiles,
  * onnxruntime against tfjs on the whole test set, the ONNX checker,
- * `lip verify`, `lip bound` and `lip attack` (issues 3 and 4, "Done when").
+ * onnxruntime-web, `lip verify`, `lip bound` and `lip attack` (issues 3 and 4,
+ * "Done when").
  * The last block shows that the checks can fail: the same graph with every
  * Conv/Gemm weight multiplied by 4 still claims L = 1, and `lip attack` and
  * `lip bound` say it is not so.
@@ -15,6 +16,7 @@ import * as L from '@lip/train';
 import { exportCheckpoint } from '@lip/export';
 import { onePerClass } from '@lip/train';
 import { openSession, readOnnxModel, runAttack } from '@lip/verify';
+import { predictOrtWeb } from '../../packages/export/test/compare';
 import { onnxFullCheck, pythonWithOnnx } from '../../packages/export/test/onnx_checker';
 import {
   CliResult, FASHION_DIR, argmax, haveFashionMnist, lip, maxAbsDiff, onnxMetadata, ortLogits, scaleLinearWeights, transcript,
@@ -122,6 +124,14 @@ describeData('the seed network, trained, exported and verified', () => {
         const same = argmax(got, test.n).filter((p, i) => p === own[i]).length;
         expect(same / test.n).toBeGreaterThanOrEqual(0.999);
       });
+
+    it.each(['default', 'portable'] as const)('onnxruntime-web (wasm, under Node) gives the same logits within 1e-5 (%s profile)', (profile) => {
+      // The first 2,000 test images (the whole set takes 5 times longer and says the same).
+      const n = 2000;
+      // One channel: NHWC and NCHW hold the same bytes.
+      const got = predictOrtWeb(fs.readFileSync(onnxFile[profile]), test.images.subarray(0, n * 784), [n, 1, 28, 28]);
+      expect(maxAbsDiff(got, twinLogits.subarray(0, n * 10))).toBeLessThanOrEqual(TOL);
+    });
 
     it('passes the ONNX checker with full_check (both profiles)', () => {
       const python = pythonWithOnnx();
