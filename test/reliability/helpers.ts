@@ -4,7 +4,7 @@
  * failure is clean (exit code 2, one `error:` line, no stack trace, nothing
  * written).
  */
-import { spawn } from 'child_process';
+import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -25,27 +25,56 @@ export interface CliResult {
   ms: number;
 }
 
-/** Runs `node lip.js ...args`, killing it after CLI_TIMEOUT_MS. */
-export function runLip(args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [LIP_BIN, ...args], {
-      cwd: opts.cwd ?? ROOT,
-      // No cached or system data set may answer in place of the fixture; no download either.
-      env: { ...process.env, LIP_DATA_DIR: '', HOME: opts.cwd ?? os.tmpdir(), NO_COLOR: '1', ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
-    });
+/** A running `lip` process. */
+export interface LipProcess {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Settles when the process has exited and its output is read. */
+  closed: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `node lip.js ...args` (no cached or system data set, no download). */
+export function spawnLip(args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): LipProcess {
+  const child = spawn(process.execPath, [LIP_BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    // No cached or system data set may answer in place of the fixture; no download either.
+    env: { ...process.env, LIP_DATA_DIR: '', HOME: opts.cwd ?? os.tmpdir(), NO_COLOR: '1', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  return { child, stdout: () => stdout, stderr: () => stderr, closed };
+}
+
+/** Runs `node lip.js ...args`, killing it after CLI_TIMEOUT_MS. */
+export async function runLip(args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  const started = Date.now();
+  const p = spawnLip(args, opts);
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), CLI_TIMEOUT_MS);
+  try {
+    const { code, signal } = await p.closed;
+    return { code, signal, stdout: p.stdout(), stderr: p.stderr(), ms: Date.now() - started };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Starts `lip args` and SIGKILLs it after `ms` (unless it exits first); resolves with how it ended. */
+export async function runAndKill(args: readonly string[], ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const p = spawnLip(args);
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), ms);
+  try {
+    return await p.closed;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Lines of stderr that start with `error:`. */
@@ -202,3 +231,22 @@ export function outputFlags(command: string, out: string): string[] {
 
 /** Cheapest valid arguments of `lip attack` (pgd, two images, two steps). */
 export const QUICK_ATTACK = ['--attack', 'pgd', '--eps', '0.5', '--steps', '2', '--n', '2', '--backend', 'cpu'];
+
+const TINY_TRAIN_IMAGES = 32;
+
+/** Writes the train and test splits `lip train` reads (TINY_TRAIN_IMAGES each, 28 x 28) into `dir`. */
+export function writeTrainData(dir: string): void {
+  writeIdxSplit(dir, { n: TINY_TRAIN_IMAGES, split: 'train' });
+  writeIdxSplit(dir, { n: TINY_TRAIN_IMAGES, split: 'test' });
+}
+
+/**
+ * A tiny `lip train` of the reference network on `writeTrainData(data)`: one
+ * step per epoch, 1 worker, wasm: about 0.25 s per epoch, of which writing
+ * the 1.3 MB checkpoint takes 10 to 60 ms. Add `--resume` to continue it: the
+ * run settings match those stored.
+ */
+export function tinyTrainArgs(data: string, out: string, epochs: number): string[] {
+  const n = String(TINY_TRAIN_IMAGES);
+  return ['train', '--data', data, '--out', out, '--epochs', String(epochs), '--limit', n, '--batch-size', n, '--seed', '7', '--workers', '1', '--backend', 'wasm'];
+}

@@ -2,12 +2,12 @@
  * The output files of `lip verify` and `lip attack` (--json, --report) are
  * written atomically: killing the process at any moment leaves each file
  * absent or complete, never half-written. A second run after a kill
- * succeeds over whatever the first one left.
+ * succeeds over whatever the first one left, and removes the temp files of
+ * the killed runs.
  */
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { LIP_BIN, QUICK_ATTACK, ROOT, listFiles, runLip, tinyModel, tmpDir, writeIdxSplit } from './helpers';
+import { QUICK_ATTACK, listFiles, runAndKill, runLip, tinyModel, tmpDir, writeIdxSplit } from './helpers';
 
 let root: string;
 let data: string;
@@ -25,23 +25,11 @@ afterAll(() => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-/** Starts `lip args`, SIGKILLs it after `ms` (or lets it finish first). */
-function runAndKill(args: string[], ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [LIP_BIN, ...args], { cwd: ROOT, stdio: 'ignore', env: { ...process.env, LIP_DATA_DIR: '' } });
-    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.on('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
 /** Every output file present is complete. */
 function expectComplete(out: string): void {
   for (const f of listFiles(out)) {
     const file = path.join(out, f);
-    // A temp file from writeFileAtomic may survive a SIGKILL; the real names are never partial.
+    // A temp file from writeFileAtomic may survive a SIGKILL (until the next write); the real names are never partial.
     if (/^\.|\/\./.test(f) && f.endsWith('.tmp')) continue;
     const text = fs.readFileSync(file);
     if (f.endsWith('.json')) expect(() => JSON.parse(text.toString('utf8'))).not.toThrow();
@@ -67,5 +55,6 @@ describe.each([
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
     expectComplete(out);
     expect(listFiles(out)).toEqual(expect.arrayContaining(['r.json', 'report/index.html', 'report/report.json']));
+    expect(listFiles(out).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 });

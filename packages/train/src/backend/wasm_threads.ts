@@ -21,6 +21,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
 import { LipError } from '../errors';
+import { removeDeadProcessTemps } from '../io/atomic';
 
 /** Emscripten pre-creates 8 pthread workers; XNNPACK's pool is capped at 8. */
 export const WASM_MAX_THREADS = 8;
@@ -57,7 +58,12 @@ function bundlePreamble(): string {
  * the wasm backend first starts.
  */
 export async function initThreadedWasm(threads: number): Promise<void> {
-  const dir = nodeFs.mkdtempSync(nodePath.join(nodeOs.tmpdir(), 'lip-wasm-'));
+  // A process killed while the backend starts leaves its folder: remove those of dead processes.
+  removeDeadProcessTemps(nodeOs.tmpdir(), (name) => {
+    const m = /^lip-wasm-(\d+)-/.exec(name);
+    return m === null ? null : Number(m[1]);
+  }, { recursive: true });
+  const dir = nodeFs.mkdtempSync(nodePath.join(nodeOs.tmpdir(), `lip-wasm-${process.pid}-`));
   const mainPath = nodePath.join(dir, 'main.js');
   const workerPath = nodePath.join(dir, 'worker.js');
   const preamble = bundlePreamble();

@@ -1,4 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { layers, Sequential } from '@tensorflow/tfjs-layers';
 import { InvalidArgumentError, ModelError } from '../errors';
@@ -9,6 +12,8 @@ import { FrobeniusDense } from './frobenius_dense';
 import { lipLayers } from './index';
 import { operatorMatrix, spectralNorm } from './testing/measure';
 import { maxAbsDiff, saveAndLoad } from './testing/roundtrip';
+import { loadCheckpoint, saveCheckpoint } from '../training/checkpoint';
+import type { TrainConfig } from '../training/config';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -161,12 +166,39 @@ describe('LipschitzSequential', () => {
       expect(copy.weights.map((w) => w.originalName)).toEqual(model.weights.map((w) => w.originalName));
       copy.getWeights().forEach((w, i) => expect(maxAbsDiff(w, model.getWeights()[i])).toBe(0));
       expect(maxAbsDiff(copy.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor)).toBe(0);
-      expect(logger.messages).toHaveLength(1); // the Flatten, again
+      expect(logger.messages).toEqual([]); // warned when built, not again on every load
       // and it trains on
       train(copy, x, 1);
     } finally {
       LipschitzSequential.defaultLogger = previous;
     }
+  });
+
+  test('loading a checkpoint from disk prints nothing (the warning is for building)', async () => {
+    const built = recorder();
+    const model = convNet(built);
+    expect(built.messages).toHaveLength(1);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-seq-quiet-'));
+    const optimizer = tf.train.adam(0.01);
+    const printed: string[] = [];
+    const spies = [
+      jest.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => { printed.push(a.join(' ')); }),
+      jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => { printed.push(a.join(' ')); }),
+      jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => { printed.push(String(s)); return true; }),
+    ];
+    try {
+      train(model, tf.randomNormal([2, 6, 6, 1], 0, 1, 'float32', 3), 1);
+      await saveCheckpoint(dir, model, optimizer, { config: {} as TrainConfig, epochs: [] });
+      printed.length = 0;
+      const { model: loaded } = await loadCheckpoint(dir);
+      expect(loaded.layers.map((l) => l.getClassName())).toEqual(model.layers.map((l) => l.getClassName()));
+      loaded.dispose();
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+      optimizer.dispose();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(printed).toEqual([]);
   });
 
   test('lipLayers factories', () => {

@@ -4,7 +4,9 @@
  * dense/conv layers, each of them gets `k^(1/n)`, so the product of the layer
  * constants is k. Activations and poolings are 1-Lipschitz and take no share.
  * It warns about every layer that is not a Lipschitz layer, as the reference
- * does ("Sequential model contains a layer which is not a Lipschitz layer").
+ * does ("Sequential model contains a layer which is not a Lipschitz layer"),
+ * when the model is built; a model loaded from a file (`fromConfig`) was
+ * warned about when it was built and loads silently.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { layers, Sequential } from '@tensorflow/tfjs-layers';
@@ -34,6 +36,12 @@ export interface LipschitzSequentialArgs {
   kCoefLip?: number;
   /** Receives the warnings about non-Lipschitz layers. Default `LipschitzSequential.defaultLogger` (console). */
   logger?: LipLogger;
+  /**
+   * Warn about the non-Lipschitz layers among `layers`. Default true; false
+   * when rebuilding a saved model (`fromConfig`). Layers passed to `add` later
+   * are always checked.
+   */
+  warnNonLipschitz?: boolean;
 }
 
 let modelCounter = 0;
@@ -54,7 +62,7 @@ export class LipschitzSequential extends Sequential {
     const initial = args.layers ?? [];
     // Every layer must agree with the final share, so check against the full count.
     const share = Math.pow(k, 1 / Math.max(1, initial.filter(isLipschitzLinear).length));
-    for (const layer of initial) this.addChecked(layer, share);
+    for (const layer of initial) this.addChecked(layer, share, args.warnNonLipschitz ?? true);
     this.distributeKCoefLip();
   }
 
@@ -82,11 +90,11 @@ export class LipschitzSequential extends Sequential {
    */
   override add(layer: layers.Layer): void {
     const n = this.lipschitzLinearLayers().length + (isLipschitzLinear(layer) ? 1 : 0);
-    this.addChecked(layer, Math.pow(this.kCoefLipTotal, 1 / Math.max(1, n)));
+    this.addChecked(layer, Math.pow(this.kCoefLipTotal, 1 / Math.max(1, n)), true);
     this.distributeKCoefLip();
   }
 
-  private addChecked(layer: layers.Layer, share: number): void {
+  private addChecked(layer: layers.Layer, share: number, warn: boolean): void {
     if (isLipschitzLinear(layer) && layer.kCoefLip !== 1 && Math.abs(layer.kCoefLip - share) > 1e-9 * share) {
       throw new InvalidArgumentError(
         `${LipschitzSequential.className}: layer '${layer.name}' has kCoefLip=${layer.kCoefLip}, but the model ` +
@@ -95,7 +103,7 @@ export class LipschitzSequential extends Sequential {
       );
     }
     super.add(layer);
-    if (!isLipschitzLayer(layer) && layer.getClassName() !== 'InputLayer') {
+    if (warn && !isLipschitzLayer(layer) && layer.getClassName() !== 'InputLayer') {
       this.logger.warn(`Sequential model contains a layer which is not a Lipschitz layer: ${layer.name}`);
     }
   }
@@ -176,7 +184,8 @@ export class LipschitzSequential extends Sequential {
       if (fastWeightInit) layer.setFastWeightInitDuringBuild(true);
       return layer;
     });
-    const args: LipschitzSequentialArgs = { layers: built };
+    // Loading is not building: the warnings were given when the model was made.
+    const args: LipschitzSequentialArgs = { layers: built, warnNonLipschitz: false };
     if (typeof config['name'] === 'string') args.name = config['name'];
     if (config['kCoefLip'] != null) args.kCoefLip = config['kCoefLip'] as number;
     return new (cls as unknown as new (a: LipschitzSequentialArgs) => T)(args);

@@ -1,0 +1,112 @@
+/**
+ * `lip train` SIGKILLed while it writes a checkpoint (packages/train/src/training/commit.ts
+ * simulates a crash after every step in-process; this kills the real process
+ * at seeded moments of the real write). After every kill `--resume` carries
+ * on; the run it finishes has the same weights, optimizer state and history
+ * (each epoch once, no gap) as an uninterrupted run.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { COMPLETE_MARKER, STAGING_DIR, hasCheckpoint, mulberry32, readTrainState } from '@lip/train';
+import { CLI_TIMEOUT_MS, listFiles, runLip, spawnLip, tinyTrainArgs, tmpDir, writeTrainData } from './helpers';
+
+const KILLS = 8;
+/** Each killed process gets through at most 2 checkpoints, so the kills cannot finish the run. */
+const EPOCHS = 20;
+/** A commit of this model takes about 10 to 60 ms here; kills land up to this long after `.next/` appears. */
+const MAX_DELAY_MS = 30;
+const SEED = 97;
+const WARNING = /Sequential model contains a layer which is not a Lipschitz layer/;
+
+let root: string;
+let data: string;
+
+beforeAll(() => {
+  root = tmpDir('train-kill');
+  data = path.join(root, 'data');
+  writeTrainData(data);
+});
+
+afterAll(() => {
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+/** What a kill left in `out`: the commit it interrupted, if any. */
+function commitState(out: string): 'between commits' | 'staging' | 'staged and complete' {
+  const staging = path.join(out, STAGING_DIR);
+  if (!fs.existsSync(staging)) return 'between commits';
+  return fs.existsSync(path.join(staging, COMPLETE_MARKER)) ? 'staged and complete' : 'staging';
+}
+
+/** Epochs of the committed history (what a reader or `--resume` sees), [] without a checkpoint. */
+function committedEpochs(out: string): number[] {
+  return hasCheckpoint(out) ? readTrainState(out).epochs.map((e) => e.epoch) : [];
+}
+
+/**
+ * Runs `lip train args` and SIGKILLs it `delayMs` after the `nth` time it
+ * creates `<out>/.next/` (the start of a checkpoint write).
+ */
+async function trainAndKill(args: string[], out: string, nth: number, delayMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  const p = spawnLip(args);
+  let seen = 0;
+  const watcher = fs.watch(out, (_event, name) => {
+    // `.next` also shows up when it is removed (or a stale one discarded): count creations only.
+    if (name !== STAGING_DIR || !fs.existsSync(path.join(out, STAGING_DIR))) return;
+    if (++seen === nth) setTimeout(() => p.child.kill('SIGKILL'), delayMs);
+  });
+  const hang = setTimeout(() => p.child.kill('SIGKILL'), CLI_TIMEOUT_MS);
+  try {
+    const { code, signal } = await p.closed;
+    return { code, signal, stderr: p.stderr() };
+  } finally {
+    watcher.close();
+    clearTimeout(hang);
+  }
+}
+
+describe('SIGKILL during a checkpoint write of lip train', () => {
+  it(`--resume after each of ${KILLS} kills finishes the same run as without them`, async () => {
+    const out = path.join(root, 'killed');
+    fs.mkdirSync(out);
+    const rng = mulberry32(SEED);
+    const outcomes: string[] = [];
+    let done: number[] = [];
+    for (let i = 0; i < KILLS; i++) {
+      const nth = 1 + Math.floor(rng() * 2);
+      const delayMs = Math.floor(rng() * MAX_DELAY_MS);
+      const resume = hasCheckpoint(out);
+      const args = resume ? [...tinyTrainArgs(data, out, EPOCHS), '--resume'] : tinyTrainArgs(data, out, EPOCHS);
+      const r = await trainAndKill(args, out, nth, delayMs);
+      const context = `kill ${i + 1}: ${JSON.stringify(args)}\nstderr:\n${r.stderr}`;
+      expect({ signal: r.signal, context }).toEqual({ signal: 'SIGKILL', context });
+      // A loaded checkpoint is not a built model: the warning shows on a fresh run only.
+      if (resume) expect({ stderr: r.stderr, context }).toEqual({ stderr: expect.not.stringMatching(WARNING), context });
+      const state = commitState(out);
+      const epochs = committedEpochs(out);
+      // Each epoch once, in order; no committed epoch is ever lost.
+      expect(epochs).toEqual(epochs.map((_, j) => j + 1));
+      expect(epochs.length).toBeGreaterThanOrEqual(done.length);
+      expect(epochs.length).toBeLessThan(EPOCHS);
+      done = epochs;
+      outcomes.push(`${resume ? 'resume' : 'fresh'}, commit ${nth} + ${delayMs} ms: ${state}, ${epochs.length} epochs committed`);
+    }
+    console.log(`lip train kills:\n${outcomes.join('\n')}`);
+    // Most kills must land inside a write, or this would only repeat the mid-epoch kill test.
+    expect(outcomes.filter((o) => !o.includes('between commits')).length).toBeGreaterThanOrEqual(KILLS / 2);
+
+    const resumed = await runLip([...tinyTrainArgs(data, out, EPOCHS), '--resume']);
+    expect({ code: resumed.code, stderr: resumed.stderr }).toEqual({ code: 0, stderr: expect.not.stringMatching(WARNING) });
+    expect(committedEpochs(out)).toEqual(Array.from({ length: EPOCHS }, (_, j) => j + 1));
+    expect(listFiles(out)).toEqual(['model.json', 'optimizer.bin', 'optimizer.json', 'train.json', 'weights.bin']);
+
+    const straightOut = path.join(root, 'straight');
+    const straight = await runLip(tinyTrainArgs(data, straightOut, EPOCHS));
+    expect({ code: straight.code, stderr: straight.stderr }).toEqual({ code: 0, stderr: expect.stringMatching(WARNING) });
+    const history = (dir: string): unknown[] => readTrainState(dir).epochs.map((e) => ({ ...e, seconds: 0 }));
+    expect(history(out)).toEqual(history(straightOut));
+    for (const file of ['weights.bin', 'optimizer.bin']) {
+      expect([file, fs.readFileSync(path.join(out, file)).equals(fs.readFileSync(path.join(straightOut, file)))]).toEqual([file, true]);
+    }
+  });
+});
