@@ -5,7 +5,11 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }] },
-  moduleNameMapper: { '^@lip/(train|export|verify|cli)$': '<rootDir>/packages/$1/src' },
+  moduleNameMapper: {
+    '^@lip/(train|export|verify|cli)$': '<rootDir>/packages/$1/src',
+    // Test-only helpers (float64 linear algebra), never built into dist: see packages/train/src/testing/linalg.ts.
+    '^@lip/train/testing/(.*)$': '<rootDir>/packages/train/src/testing/$1',
+  },
   testTimeout: 120000,
   maxWorkers: 2,
 };

@@ -56,14 +56,35 @@ describe('lip train: bad input', () => {
     expect(fs.readdirSync(tmp)).toEqual([]);
   });
 
-  it('rejects an unknown flag and an unknown backend with exit code 2', async () => {
-    for (const args of [['--bogus'], ['--backend', 'gpu']]) {
+  it('rejects an unknown flag, an unknown backend and an unknown schedule with exit code 2', async () => {
+    for (const [args, message] of [
+      [['--bogus'], /unknown option '--bogus'/],
+      [['--backend', 'gpu'], /'gpu' is invalid/],
+      [['--lr-schedule', 'step'], /'step' is invalid.*Allowed choices are constant, linear, cosine/],
+    ] as const) {
       const { code, stderr } = await runCaptured([...args, '--out', tmp]);
       expect(code).toBe(2);
       const errors = stderr.split('\n').filter((l) => l.startsWith('error:'));
       expect(errors).toHaveLength(1);
-      expect(errors[0]).toMatch(args[0] === '--bogus' ? /unknown option '--bogus'/ : /'gpu' is invalid/);
+      expect(errors[0]).toMatch(message);
     }
+    expect(fs.readdirSync(tmp)).toEqual([]);
+  });
+
+  it('--lr-schedule is stored in train.json, and --resume refuses another one', async () => {
+    const tiny = ['--limit', '64', '--batch-size', '32', '--epochs', '1', '--data', DATA, '--backend', 'wasm', '--workers', '1', '--out', tmp];
+    const trained = await runCaptured([...tiny, '--lr-schedule', 'cosine']);
+    expect(trained.code).toBe(0);
+    const state = JSON.parse(fs.readFileSync(path.join(tmp, 'train.json'), 'utf8'));
+    expect(state.config.lrSchedule).toBe('cosine');
+    expect(state.epochs[0].lr).toBeCloseTo(0.02 * 5e-4, 15); // the default --lr, 2% at the last step
+    expect(trained.stderr).toMatch(/^epoch 1\/1 .* lr 1\.00e-5 {2}\d+\.\ds$/m);
+    const refused = await runCaptured([...tiny, '--resume', '--epochs', '2', '--lr-schedule', 'linear']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(
+      `error: 'lrSchedule' is "linear" but the checkpoint in ${tmp} was trained with "cosine"; ` +
+        'a resumed run keeps its settings (drop the option or start a new --out)\n',
+    );
   });
 
   it('refuses --resume without a checkpoint', async () => {

@@ -9,10 +9,13 @@ import {
   DEFAULT_HKR_ALPHA,
   DEFAULT_LEARNING_RATE,
   DEFAULT_LOSS,
+  DEFAULT_LR_SCHEDULE,
   DEFAULT_MIN_MARGIN,
   DEFAULT_SEED,
   InvalidArgumentError,
   LOSS_NAMES,
+  LR_SCHEDULES,
+  LrSchedule,
   train,
   TrainOptions,
 } from '@lip/train';
@@ -26,6 +29,7 @@ interface TrainFlags {
   epochs?: string;
   batchSize?: string;
   lr?: string;
+  lrSchedule?: LrSchedule;
   alpha?: string;
   minMargin?: string;
   loss?: string;
@@ -72,6 +76,7 @@ function trainOptions(flags: TrainFlags): TrainOptions {
     epochs: positiveInteger('--epochs', flags.epochs),
     batchSize: positiveInteger('--batch-size', flags.batchSize),
     lr: finiteNumber('--lr', flags.lr, 0, false),
+    lrSchedule: flags.lrSchedule,
     alpha: finiteNumber('--alpha', flags.alpha, 0, true),
     minMargin: finiteNumber('--min-margin', flags.minMargin, 0, false),
     loss: flags.loss,
@@ -93,6 +98,12 @@ export function registerTrain(program: Command): void {
     .option('--epochs <n>', `total epochs; with --resume, the epoch to reach (default: ${DEFAULT_EPOCHS})`)
     .option('--batch-size <n>', `images per step (default: ${DEFAULT_BATCH_SIZE})`)
     .option('--lr <x>', `Adam learning rate (default: ${DEFAULT_LEARNING_RATE})`)
+    .addOption(
+      new Option(
+        '--lr-schedule <name>',
+        `learning rate over the run: constant, or linear/cosine decay to 2% of --lr at the last step (default: ${DEFAULT_LR_SCHEDULE})`,
+      ).choices(LR_SCHEDULES),
+    )
     .option('--alpha <x>', `HKR weight of the hinge term (default: ${DEFAULT_HKR_ALPHA})`)
     .option('--min-margin <x>', `HKR hinge margin (default: ${DEFAULT_MIN_MARGIN})`)
     .option('--loss <name>', `loss: ${LOSS_NAMES.join(', ')} (default: ${DEFAULT_LOSS})`)

@@ -3,6 +3,7 @@ import {
   BOUND_SAFETY_MARGIN, convSpectralNormUpperBound, denseToBand, emptyBand, lanczosLambdaMax, matrixSpectralNormUpperBound,
   shiftedBandCholesky, symmetricLambdaMaxUpperBound,
 } from './conv_norm_bound';
+import { convMatrix, lambdaMax, samePads, sigmaMax } from '../testing/linalg';
 
 function rng(seed: number): () => number {
   let s = seed;
@@ -10,73 +11,6 @@ function rng(seed: number): () => number {
     s = (s * 16807) % 2147483647;
     return s / 2147483647 - 0.5;
   };
-}
-
-/** Largest eigenvalue of a dense symmetric matrix by cyclic Jacobi rotations (brute force). */
-function jacobiLambdaMax(a: Float64Array, n: number): number {
-  const m = Float64Array.from(a);
-  for (let sweep = 0; sweep < 100; sweep++) {
-    let off = 0;
-    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += m[p * n + q] ** 2;
-    if (off < 1e-30) break;
-    for (let p = 0; p < n; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = m[p * n + q];
-        if (Math.abs(apq) < 1e-300) continue;
-        const theta = (m[q * n + q] - m[p * n + p]) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const s = t * c;
-        for (let k = 0; k < n; k++) {
-          const akp = m[k * n + p], akq = m[k * n + q];
-          m[k * n + p] = c * akp - s * akq;
-          m[k * n + q] = s * akp + c * akq;
-        }
-        for (let k = 0; k < n; k++) {
-          const apk = m[p * n + k], aqk = m[q * n + k];
-          m[p * n + k] = c * apk - s * aqk;
-          m[q * n + k] = s * apk + c * aqk;
-        }
-      }
-    }
-  }
-  let best = -Infinity;
-  for (let i = 0; i < n; i++) best = Math.max(best, m[i * n + i]);
-  return best;
-}
-
-function sigmaMax(a: Float64Array, rows: number, cols: number): number {
-  const g = new Float64Array(cols * cols);
-  for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) {
-    let s = 0;
-    for (let r = 0; r < rows; r++) s += a[r * cols + i] * a[r * cols + j];
-    g[i * cols + j] = s;
-  }
-  return Math.sqrt(jacobiLambdaMax(g, cols));
-}
-
-/**
- * Explicit matrix of a conv with tfjs kernel [kh, kw, cin, cout]: circular on an
- * n1 x n2 grid when `circular`, else zero-padded with `pads` [top, left] and output [ho, wo].
- */
-function explicit(k: Float64Array, [kh, kw, cin, cout]: number[], h: number, w: number, opts:
-  { circular: true } | { circular: false; pads: [number, number]; out: [number, number]; strides: [number, number] }): { a: Float64Array; rows: number; cols: number } {
-  const [ho, wo] = opts.circular ? [h, w] : opts.out;
-  const rows = cout * ho * wo, cols = cin * h * w;
-  const a = new Float64Array(rows * cols);
-  for (let co = 0; co < cout; co++) for (let oy = 0; oy < ho; oy++) for (let ox = 0; ox < wo; ox++) {
-    for (let ci = 0; ci < cin; ci++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) {
-      let iy: number, ix: number;
-      if (opts.circular) {
-        iy = (oy + y) % h; ix = (ox + x) % w;
-      } else {
-        iy = oy * opts.strides[0] - opts.pads[0] + y; ix = ox * opts.strides[1] - opts.pads[1] + x;
-        if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
-      }
-      a[((co * ho + oy) * wo + ox) * cols + (ci * h + iy) * w + ix] += k[((y * kw + x) * cin + ci) * cout + co];
-    }
-  }
-  return { a, rows, cols };
 }
 
 describe('convSpectralNormUpperBound', () => {
@@ -88,7 +22,7 @@ describe('convSpectralNormUpperBound', () => {
     const r = rng(kh * 100 + cin * 10 + cout + h);
     const k = Float64Array.from({ length: kh * kw * cin * cout }, () => r());
     const n1 = h + kh - 1, n2 = w + kw - 1;
-    const circ = explicit(k, [kh, kw, cin, cout], n1, n2, { circular: true });
+    const circ = convMatrix(k, { layout: 'hwio', kh, kw, cin, cout, h: n1, w: n2, circular: true });
     const exact = sigmaMax(circ.a, circ.rows, circ.cols);
     const bound = convSpectralNormUpperBound(k, [kh, kw, cin, cout], [h, w], [1, 1], 'same');
     expect(bound).toBeGreaterThanOrEqual(exact);
@@ -103,11 +37,9 @@ describe('convSpectralNormUpperBound', () => {
       const s = 1 + ((t >> 3) % 2);
       const same = t % 2 === 0;
       const k = Float64Array.from({ length: kh * kw * cin * cout }, () => r());
-      const out: [number, number] = same ? [Math.ceil(h / s), Math.ceil(w / s)] : [Math.floor((h - kh) / s) + 1, Math.floor((w - kw) / s) + 1];
-      const pads: [number, number] = same
-        ? [Math.floor(Math.max(0, (out[0] - 1) * s + kh - h) / 2), Math.floor(Math.max(0, (out[1] - 1) * s + kw - w) / 2)]
-        : [0, 0];
-      const zp = explicit(k, [kh, kw, cin, cout], h, w, { circular: false, pads, out, strides: [s, s] });
+      const pads = same ? samePads(h, w, [kh, kw], [s, s]) : ([0, 0, 0, 0] as [number, number, number, number]);
+      const zp = convMatrix(k, { layout: 'hwio', kh, kw, cin, cout, h, w, pads, strides: [s, s] });
+      expect(zp.out).toEqual(same ? [Math.ceil(h / s), Math.ceil(w / s)] : [Math.floor((h - kh) / s) + 1, Math.floor((w - kw) / s) + 1]);
       const brute = sigmaMax(zp.a, zp.rows, zp.cols);
       const bound = convSpectralNormUpperBound(Float32Array.from(k), [kh, kw, cin, cout], [h, w], [s, s], same ? 'same' : 'valid');
       expect(bound).toBeGreaterThanOrEqual(brute * (1 - 1e-7)); // the float32 copy of k differs by ~1e-8
@@ -158,7 +90,7 @@ describe('certified eigenvalue bounds', () => {
     }
     const band = emptyBand(d, b);
     for (let i = 0; i < d; i++) for (let j = i; j <= Math.min(d - 1, i + b); j++) band.data[i * (b + 1) + (j - i)] = dense[i * d + j];
-    const exact = jacobiLambdaMax(dense, d);
+    const exact = lambdaMax(dense, d);
     const { upper, method } = symmetricLambdaMaxUpperBound(band);
     expect(method).toBe('cholesky');
     expect(upper).toBeGreaterThanOrEqual(exact);

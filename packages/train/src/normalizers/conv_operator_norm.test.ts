@@ -12,6 +12,7 @@ import {
   convPowerIterationToConvergence,
 } from './conv_operator_norm';
 import { bjorckOrthonormalizeToConvergence } from './bjorck';
+import { convOperatorNormExplicit } from '../layers/testing/measure';
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -27,66 +28,6 @@ function mulberry32(seed: number): () => number {
 function randomArray(n: number, seed: number): Float32Array {
   const rand = mulberry32(seed);
   return Float32Array.from({ length: n }, () => rand() * 2 - 1);
-}
-
-/** Eigenvalues of a symmetric n x n matrix (row-major), cyclic Jacobi in float64, descending. */
-function symmetricEigenvalues(input: ArrayLike<number>, n: number): number[] {
-  const a = Float64Array.from(input);
-  for (let sweep = 0; sweep < 100; sweep++) {
-    let off = 0;
-    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += a[p * n + q] ** 2;
-    if (off < 1e-30) break;
-    for (let p = 0; p < n; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = a[p * n + q];
-        if (Math.abs(apq) < 1e-300) continue;
-        const theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const s = t * c;
-        for (let k = 0; k < n; k++) {
-          const akp = a[k * n + p];
-          const akq = a[k * n + q];
-          a[k * n + p] = c * akp - s * akq;
-          a[k * n + q] = s * akp + c * akq;
-        }
-        for (let k = 0; k < n; k++) {
-          const apk = a[p * n + k];
-          const aqk = a[q * n + k];
-          a[p * n + k] = c * apk - s * aqk;
-          a[q * n + k] = s * apk + c * aqk;
-        }
-      }
-    }
-  }
-  return Array.from({ length: n }, (_, i) => a[i * n + i]).sort((x, y) => y - x);
-}
-
-/**
- * The explicit matrix of x -> conv2d(x, kernel) on [1, h, w, cin] inputs, built
- * by convolving every basis image (one batch), and its largest singular value.
- */
-function explicitConvNorm(
-  kernel: tf.Tensor4D,
-  inputShape: [number, number, number],
-  strides: [number, number],
-  padding: ConvPadding,
-): number {
-  const n = inputShape[0] * inputShape[1] * inputShape[2];
-  const cols = tf.tidy(() => {
-    const basis = tf.reshape(tf.eye(n), [n, ...inputShape]) as tf.Tensor4D;
-    return tf.reshape(tf.conv2d(basis, kernel, strides, padding), [n, -1]).arraySync() as number[][];
-  });
-  // cols[j] = A e_j, so A^T A [i][j] = <A e_i, A e_j>.
-  const g = new Float64Array(n * n);
-  for (let i = 0; i < n; i++)
-    for (let j = i; j < n; j++) {
-      let s = 0;
-      for (let k = 0; k < cols[i].length; k++) s += cols[i][k] * cols[j][k];
-      g[i * n + j] = s;
-      g[j * n + i] = s;
-    }
-  return Math.sqrt(symmetricEigenvalues(g, n)[0]);
 }
 
 /** Runs `fn` on the cpu backend (the reference), then switches back. */
@@ -217,7 +158,7 @@ describe.each(['cpu', 'wasm'])('conv operator norm on %s', (backend) => {
       const [h, w, cin] = inp;
       const [kh, kw, cout] = ker;
       const kernel = tf.tensor4d(randomArray(kh * kw * cin * cout, 21), [kh, kw, cin, cout]);
-      const expected = explicitConvNorm(kernel, [h, w, cin], strides, padding);
+      const expected = convOperatorNormExplicit(kernel, [h, w, cin], strides, padding);
       const u0 = tf.tensor4d(randomArray(h * w * cin, 22), [1, h, w, cin]);
       const r = convPowerIteration(kernel, u0, strides, padding, 400);
       const sigma = r.sigma.dataSync()[0];
@@ -234,7 +175,7 @@ describe.each(['cpu', 'wasm'])('conv operator norm on %s', (backend) => {
 
   it('few steps never overestimate, and leak nothing', () => {
     const kernel = tf.tensor4d(randomArray(3 * 3 * 2 * 3, 31), [3, 3, 2, 3]);
-    const expected = explicitConvNorm(kernel, [5, 5, 2], [1, 1], 'same');
+    const expected = convOperatorNormExplicit(kernel, [5, 5, 2], [1, 1], 'same');
     const u0 = tf.tensor4d(randomArray(5 * 5 * 2, 32), [1, 5, 5, 2]);
     const before = tf.memory().numTensors;
     const r = convPowerIteration(kernel, u0, [1, 1], 'same', 2);
@@ -282,7 +223,7 @@ describe('convPowerIterationToConvergence', () => {
       const [h, w, cin] = inp;
       const [kh, kw, cout] = ker;
       const kernel = tf.tensor4d(randomArray(kh * kw * cin * cout, 51), [kh, kw, cin, cout]);
-      const expected = explicitConvNorm(kernel, [h, w, cin], strides, padding);
+      const expected = convOperatorNormExplicit(kernel, [h, w, cin], strides, padding);
       const u0 = tf.tensor4d(randomArray(h * w * cin, 52), [1, h, w, cin]);
       const r = convPowerIterationToConvergence(kernel, u0, strides, padding);
       expect(r.converged).toBe(true);
@@ -296,7 +237,7 @@ describe('convPowerIterationToConvergence', () => {
     // This 2x2 kernel on 6x6 has clustered top singular values: u keeps moving
     // by more than 1e-7 per step after 2000 steps.
     const kernel = tf.tensor4d(randomArray(2 * 2 * 2 * 2, 51), [2, 2, 2, 2]);
-    const expected = explicitConvNorm(kernel, [6, 6, 2], [1, 1], 'same');
+    const expected = convOperatorNormExplicit(kernel, [6, 6, 2], [1, 1], 'same');
     const u0 = tf.tensor4d(randomArray(6 * 6 * 2, 52), [1, 6, 6, 2]);
     const r = convPowerIterationToConvergence(kernel, u0, [1, 1], 'same');
     expect(r.converged).toBe(false);

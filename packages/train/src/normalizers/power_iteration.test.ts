@@ -4,6 +4,7 @@ import '@tensorflow/tfjs-backend-wasm';
 // tfjs-layers registers the gradients of the core ops (tfjs-core alone has none).
 import '@tensorflow/tfjs-layers';
 import { InvalidArgumentError } from '../errors';
+import { sigmaMax } from '../testing/linalg';
 import { powerIteration, powerIterationToConvergence, spectralNormalize } from './power_iteration';
 
 function mulberry32(seed: number): () => number {
@@ -22,61 +23,6 @@ function randomArray(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => rand() * 2 - 1);
 }
 
-/** Eigenvalues of a symmetric n x n matrix (row-major), cyclic Jacobi in float64. */
-function symmetricEigenvalues(input: ArrayLike<number>, n: number): number[] {
-  const a = Float64Array.from(input);
-  for (let sweep = 0; sweep < 100; sweep++) {
-    let off = 0;
-    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += a[p * n + q] ** 2;
-    if (off < 1e-30) break;
-    for (let p = 0; p < n; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = a[p * n + q];
-        if (Math.abs(apq) < 1e-300) continue;
-        const theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const s = t * c;
-        for (let k = 0; k < n; k++) {
-          const akp = a[k * n + p];
-          const akq = a[k * n + q];
-          a[k * n + p] = c * akp - s * akq;
-          a[k * n + q] = s * akp + c * akq;
-        }
-        for (let k = 0; k < n; k++) {
-          const apk = a[p * n + k];
-          const aqk = a[q * n + k];
-          a[p * n + k] = c * apk - s * aqk;
-          a[q * n + k] = s * apk + c * aqk;
-        }
-      }
-    }
-  }
-  return Array.from({ length: n }, (_, i) => a[i * n + i]).sort((x, y) => y - x);
-}
-
-/** Largest singular value of w [rows, cols] in float64 (sqrt of the top eigenvalue of w^T w). */
-function largestSingularValue(w: ArrayLike<number>, rows: number, cols: number): number {
-  const g = new Float64Array(cols * cols);
-  for (let i = 0; i < cols; i++)
-    for (let j = 0; j < cols; j++) {
-      let s = 0;
-      for (let r = 0; r < rows; r++) s += w[r * cols + i] * w[r * cols + j];
-      g[i * cols + j] = s;
-    }
-  return Math.sqrt(symmetricEigenvalues(g, cols)[0]);
-}
-
-describe('float64 reference (test helper)', () => {
-  it('finds the singular values of a known matrix', () => {
-    // diag(3, 2) rotated: singular values 3 and 2.
-    const c = Math.cos(0.3);
-    const s = Math.sin(0.3);
-    const w = [3 * c, -2 * s, 3 * s, 2 * c];
-    expect(largestSingularValue(w, 2, 2)).toBeCloseTo(3, 12);
-  });
-});
-
 describe.each(['cpu', 'wasm'])('powerIteration on %s', (backend) => {
   beforeAll(async () => {
     expect(await tf.setBackend(backend)).toBe(true);
@@ -87,7 +33,7 @@ describe.each(['cpu', 'wasm'])('powerIteration on %s', (backend) => {
     [7, 30],
   ])('converges to the largest singular value of a random [%i, %i] matrix', (rows, cols) => {
     const data = randomArray(rows * cols, rows + 31 * cols);
-    const expected = largestSingularValue(data, rows, cols);
+    const expected = sigmaMax(data, rows, cols);
     const w = tf.tensor2d(data, [rows, cols]);
     const u0 = tf.tensor2d(randomArray(cols, 5), [1, cols]);
     const r = powerIteration(w, u0, 300);
@@ -106,7 +52,7 @@ describe.each(['cpu', 'wasm'])('powerIteration on %s', (backend) => {
     const rows = 16;
     const cols = 9;
     const data = randomArray(rows * cols, 77);
-    const expected = largestSingularValue(data, rows, cols);
+    const expected = sigmaMax(data, rows, cols);
     const w = tf.tensor2d(data, [rows, cols]);
     const u0 = tf.tensor2d(randomArray(cols, 8), [1, cols]);
     const before = tf.memory().numTensors;
@@ -149,7 +95,7 @@ describe.each(['cpu', 'wasm'])('powerIteration on %s', (backend) => {
     expect(r.converged).toBe(true);
     const wn = spectralNormalize(w, r.u, r.v);
     const normalized = wn.dataSync();
-    expect(Math.abs(largestSingularValue(normalized, rows, cols) - 1)).toBeLessThan(1e-6);
+    expect(Math.abs(sigmaMax(normalized, rows, cols) - 1)).toBeLessThan(1e-6);
     tf.dispose([w, r.u, r.v, r.sigma, wn]);
   });
 
@@ -199,7 +145,7 @@ describe('powerIterationToConvergence', () => {
     const rows = 30;
     const cols = 20;
     const data = randomArray(rows * cols, 4242);
-    const expected = largestSingularValue(data, rows, cols);
+    const expected = sigmaMax(data, rows, cols);
     const w = tf.tensor2d(data, [rows, cols]);
     const r = powerIterationToConvergence(w);
     expect(r.converged).toBe(true);

@@ -82,6 +82,19 @@ describe('checkpoint files', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it("reads a train.json written before learning-rate schedules as 'constant'", async () => {
+    const model = plainModel();
+    const optimizer = tf.train.adam(0.01);
+    const config = resolveTrainConfig({ outDir: tmp, lrSchedule: 'linear' });
+    await saveCheckpoint(tmp, model, optimizer, { config, epochs: [] });
+    expect(readTrainState(tmp).config.lrSchedule).toBe('linear');
+    const { lrSchedule: _dropped, ...legacy } = config;
+    fs.writeFileSync(path.join(tmp, 'train.json'), JSON.stringify({ config: legacy, epochs: [] }));
+    expect(readTrainState(tmp)).toEqual({ config: { ...config, lrSchedule: 'constant' }, epochs: [] });
+    optimizer.dispose();
+    model.dispose();
+  });
+
   it('refuses an optimizer state that does not fit the model', async () => {
     const model = plainModel();
     const optimizer = tf.train.adam(0.01);

@@ -4,7 +4,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { ModelError } from '../errors';
 import { LipschitzSequential } from '../layers';
 import { commitFiles, committedPath, FileSet } from './commit';
-import { TrainConfig } from './config';
+import { TrainConfig, withConfigDefaults } from './config';
 import { fileHandler, modelFiles, weightBytes } from './file-handler';
 
 /** Files of a checkpoint folder, besides `model.json` and `weights.bin`. */
@@ -21,6 +21,11 @@ export interface EpochRecord {
   val_loss: number;
   val_acc: number;
   val_kr: number;
+  /**
+   * Learning rate of the epoch's last step (the schedule's, see `lrSchedule`);
+   * absent in checkpoints written before it was recorded.
+   */
+  lr?: number;
   /** Wall time of the epoch, training and validation. */
   seconds: number;
 }
@@ -115,19 +120,24 @@ function readJson<T>(dir: string, name: string): T {
   }
 }
 
-/** Reads and checks `train.json` of the checkpoint in `dir`. */
+/**
+ * Reads and checks `train.json` of the checkpoint in `dir`. Run settings added
+ * since the checkpoint was written get the value that reproduces it
+ * (`withConfigDefaults`: no `lrSchedule` is `constant`).
+ */
 export function readTrainState(dir: string): TrainState {
   const state = readJson<TrainState>(dir, TRAIN_STATE_FILE);
   const ok =
     state !== null &&
     typeof state === 'object' &&
     typeof state.config === 'object' &&
+    state.config !== null &&
     Array.isArray(state.epochs) &&
     state.epochs.every((e, i) => e !== null && typeof e === 'object' && e.epoch === i + 1);
   if (!ok) {
     throw new ModelError(`${committedPath(dir, TRAIN_STATE_FILE)} is not a train state ({config, epochs: [{epoch: 1, ...}, ...]})`);
   }
-  return state;
+  return { ...state, config: withConfigDefaults(state.config) };
 }
 
 /** Loads the model and the history of the checkpoint in `dir` (finishing no commit: read-only). */

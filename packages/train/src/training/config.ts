@@ -13,6 +13,39 @@ export const DEFAULT_LEARNING_RATE = 5e-4;
 export const DEFAULT_LOSS = 'hkr';
 export const DEFAULT_SEED = 42;
 export const DEFAULT_DATASET: DatasetName = 'fashion-mnist';
+
+/** Learning-rate schedules: how the Adam learning rate changes over the run's steps. */
+export const LR_SCHEDULES = ['constant', 'linear', 'cosine'] as const;
+export type LrSchedule = (typeof LR_SCHEDULES)[number];
+/** `constant`: every step uses `lr` (runs and checkpoints from before schedules existed). */
+export const DEFAULT_LR_SCHEDULE: LrSchedule = 'constant';
+/** `linear` and `cosine` end at this fraction of `lr`. */
+export const LR_SCHEDULE_FLOOR = 0.02;
+
+/**
+ * The learning rate of step `step` (1-based: 1 is the run's first step,
+ * `totalSteps` its last) of a run of `totalSteps` steps with base rate `lr`:
+ * - `constant`: lr;
+ * - `linear`: lr * max(0.02, 1 - step/totalSteps), lr * 0.02 at the last step;
+ * - `cosine`: lr * (0.02 + 0.98 * (1 + cos(pi * step/totalSteps)) / 2), lr * 0.02 at the last step.
+ * A step past `totalSteps` gets the last step's rate.
+ */
+export function learningRateAt(schedule: LrSchedule, lr: number, step: number, totalSteps: number): number {
+  assertArg(isPositiveInteger(step), () => `'step' must be a positive integer, got ${step}`);
+  assertArg(isPositiveInteger(totalSteps), () => `'totalSteps' must be a positive integer, got ${totalSteps}`);
+  const t = Math.min(1, step / totalSteps);
+  switch (schedule) {
+    case 'constant':
+      return lr;
+    case 'linear':
+      return lr * Math.max(LR_SCHEDULE_FLOOR, 1 - t);
+    case 'cosine':
+      return lr * (LR_SCHEDULE_FLOOR + (1 - LR_SCHEDULE_FLOOR) * 0.5 * (1 + Math.cos(Math.PI * t)));
+    default:
+      throw new InvalidArgumentError(`'lrSchedule' must be one of ${LR_SCHEDULES.join(', ')}, got ${JSON.stringify(schedule)}`);
+  }
+}
+
 /** Most data-parallel workers. */
 export const MAX_WORKERS = 64;
 /**
@@ -35,8 +68,19 @@ export interface TrainConfig {
   epochs: number;
   /** Images per training step (default 256). */
   batchSize: number;
-  /** Adam learning rate (default 5e-4). */
+  /** Adam learning rate (default 5e-4); with a schedule, the rate it starts from. */
   lr: number;
+  /**
+   * How the learning rate changes over the run (default `constant`; a
+   * checkpoint written before schedules existed loads as `constant`).
+   * `linear` and `cosine` decay it to 2% of `lr` at the last step of the
+   * run's target `epochs` (see `learningRateAt`). The schedule is a function
+   * of the global step and of `epochs`, so resuming to the same target is
+   * bit-identical to an uninterrupted run; resuming with a larger `epochs`
+   * stretches the schedule from that point (the steps already taken keep
+   * their rates, the next ones follow the longer run's curve).
+   */
+  lrSchedule: LrSchedule;
   /** Loss name for `makeLoss` (default `hkr`). */
   loss: string;
   /** HKR weight of the hinge term (default 100). */
@@ -73,7 +117,7 @@ export interface TrainOptions extends Partial<TrainConfig> {
 }
 
 /** Settings that define a run: a resumed run must keep them. */
-const RUN_KEYS = ['arch', 'batchSize', 'lr', 'loss', 'alpha', 'minMargin', 'seed', 'limit', 'dataset', 'valSplit'] as const;
+const RUN_KEYS = ['arch', 'batchSize', 'lr', 'lrSchedule', 'loss', 'alpha', 'minMargin', 'seed', 'limit', 'dataset', 'valSplit'] as const;
 
 /** Settings a resumed run may change: the target, and where and how it runs. */
 const SESSION_KEYS = ['epochs', 'dataDir', 'outDir', 'backend', 'workers'] as const;
@@ -90,6 +134,7 @@ export function resolveTrainConfig(options: TrainOptions): TrainConfig {
     epochs: DEFAULT_EPOCHS,
     batchSize: DEFAULT_BATCH_SIZE,
     lr: DEFAULT_LEARNING_RATE,
+    lrSchedule: DEFAULT_LR_SCHEDULE,
     loss: DEFAULT_LOSS,
     alpha: DEFAULT_HKR_ALPHA,
     minMargin: DEFAULT_MIN_MARGIN,
@@ -107,7 +152,8 @@ export function resolveTrainConfig(options: TrainOptions): TrainConfig {
  * The config of a resumed run: the checkpoint's run settings, with this session's
  * target and paths. A run setting given again must equal the stored one.
  */
-export function resumeTrainConfig(stored: TrainConfig, options: TrainOptions): TrainConfig {
+export function resumeTrainConfig(storedConfig: TrainConfig, options: TrainOptions): TrainConfig {
+  const stored = withConfigDefaults(storedConfig);
   for (const key of RUN_KEYS) {
     const value = options[key];
     if (value !== undefined && value !== stored[key]) {
@@ -129,6 +175,14 @@ export function resumeTrainConfig(stored: TrainConfig, options: TrainOptions): T
   return config;
 }
 
+/**
+ * A stored config with the run settings added since it was written set to
+ * the value that reproduces it (`lrSchedule`: `constant`).
+ */
+export function withConfigDefaults(stored: TrainConfig): TrainConfig {
+  return { ...stored, lrSchedule: stored.lrSchedule ?? DEFAULT_LR_SCHEDULE };
+}
+
 function isPositiveInteger(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 }
@@ -143,6 +197,10 @@ export function validateTrainConfig(c: TrainConfig): void {
   assertArg(isPositiveInteger(c.epochs), () => `'epochs' must be a positive integer, got ${c.epochs}`);
   assertArg(isPositiveInteger(c.batchSize), () => `'batchSize' must be a positive integer, got ${c.batchSize}`);
   assertArg(isFiniteNumber(c.lr) && c.lr > 0, () => `'lr' must be a positive finite number, got ${c.lr}`);
+  assertArg(
+    (LR_SCHEDULES as readonly unknown[]).includes(c.lrSchedule),
+    () => `'lrSchedule' must be one of ${LR_SCHEDULES.join(', ')}, got ${JSON.stringify(c.lrSchedule)}`,
+  );
   assertArg(typeof c.loss === 'string' && c.loss.length > 0, () => `'loss' must be a loss name, got ${JSON.stringify(c.loss)}`);
   assertArg(isFiniteNumber(c.alpha) && c.alpha >= 0, () => `'alpha' must be a finite number >= 0, got ${c.alpha}`);
   assertArg(isFiniteNumber(c.minMargin) && c.minMargin > 0, () => `'minMargin' must be a positive finite number, got ${c.minMargin}`);

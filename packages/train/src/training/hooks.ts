@@ -23,6 +23,8 @@ export interface BatchInfo {
   loss: number;
   acc: number;
   kr: number;
+  /** Learning rate this step used (the schedule's, see `TrainConfig.lrSchedule`). */
+  lr: number;
   /** Live tensors in each data-parallel worker after this step (absent with 1 worker). */
   workerTensors?: number[];
 }

@@ -4,11 +4,13 @@ import { TrainHooks } from './hooks';
 
 const f4 = (x: number): string => x.toFixed(4);
 
-/** `epoch 2/10  loss ...  val_kr ...  12.3s`: the per-epoch line. */
+/** `epoch 2/10  loss ...  val_kr ...  lr 4.90e-4  12.3s`: the per-epoch line (lr: the epoch's last step's). */
 export function formatEpoch(record: EpochRecord, epochs: number): string {
   return (
     `epoch ${record.epoch}/${epochs}  loss ${f4(record.loss)}  acc ${f4(record.acc)}  kr ${f4(record.kr)}  ` +
-    `val_loss ${f4(record.val_loss)}  val_acc ${f4(record.val_acc)}  val_kr ${f4(record.val_kr)}  ${record.seconds.toFixed(1)}s`
+    `val_loss ${f4(record.val_loss)}  val_acc ${f4(record.val_acc)}  val_kr ${f4(record.val_kr)}  ` +
+    (record.lr !== undefined ? `lr ${record.lr.toExponential(2)}  ` : '') +
+    `${record.seconds.toFixed(1)}s`
   );
 }
 

@@ -11,8 +11,11 @@ import { train, TrainResult } from './train';
 /** Real Fashion-MNIST; the reference network on the wasm backend. */
 const DATA = '/usr/share/datasets/fashion-mnist';
 const BASE = { arch: 'seed', dataDir: DATA, backend: 'wasm' as const, lr: 3e-3, seed: 11 };
-/** A short run for the equality tests: 8 steps per epoch. */
-const SHORT = { ...BASE, limit: 512, batchSize: 64 };
+/** A short run for the equality tests: 8 steps per epoch, the learning rate decaying linearly over the run. */
+const SHORT = { ...BASE, limit: 512, batchSize: 64, lrSchedule: 'linear' as const };
+/** `lr * max(0.02, 1 - s/T)` for s = first..last: the linear schedule's rates, written out. */
+const linearRates = (first: number, last: number, T: number): number[] =>
+  Array.from({ length: last - first + 1 }, (_, i) => BASE.lr * Math.max(0.02, 1 - (first + i) / T));
 
 let tmp: string;
 beforeAll(() => {
@@ -27,6 +30,24 @@ const metrics = (epochs: EpochRecord[]): Omit<EpochRecord, 'seconds'>[] => epoch
 
 function weightsOf(model: tfl.LayersModel): Float32Array[] {
   return model.getWeights().map((w) => w.dataSync() as Float32Array);
+}
+
+/** Adam's learning rate at each `applyGradients` while `fn` runs: the rates the steps really used. */
+async function appliedRates<T>(fn: () => Promise<T>): Promise<{ value: T; rates: number[] }> {
+  const rates: number[] = [];
+  const original = tf.AdamOptimizer.prototype.applyGradients;
+  const spy = jest.spyOn(tf.AdamOptimizer.prototype, 'applyGradients').mockImplementation(function (
+    this: tf.AdamOptimizer,
+    ...args: Parameters<typeof original>
+  ) {
+    rates.push((this as unknown as { learningRate: number }).learningRate);
+    return original.apply(this, args);
+  });
+  try {
+    return { value: await fn(), rates };
+  } finally {
+    spy.mockRestore();
+  }
 }
 
 /** Runs `train` and keeps the final weights; the model is disposed. */
@@ -54,20 +75,41 @@ describe('train on Fashion-MNIST (seed network, wasm)', () => {
     // train.json is exactly {config, epochs}, readable by scripts.
     const json = JSON.parse(fs.readFileSync(path.join(dir, 'train.json'), 'utf8'));
     expect(Object.keys(json).sort()).toEqual(['config', 'epochs']);
-    expect(Object.keys(json.epochs[0]).sort()).toEqual(['acc', 'epoch', 'kr', 'loss', 'seconds', 'val_acc', 'val_kr', 'val_loss']);
+    expect(Object.keys(json.epochs[0]).sort()).toEqual(['acc', 'epoch', 'kr', 'loss', 'lr', 'seconds', 'val_acc', 'val_kr', 'val_loss']);
     expect(json).toEqual(result.trainState);
-    expect(json.config).toMatchObject({ arch: 'seed', epochs: 2, limit: 2000, loss: 'hkr', alpha: 100, minMargin: 0.25 });
+    expect(json.config).toMatchObject({ arch: 'seed', epochs: 2, limit: 2000, loss: 'hkr', alpha: 100, minMargin: 0.25, lrSchedule: 'constant' });
+    expect(epochs.map((e) => e.lr)).toEqual([5e-3, 5e-3]);
   });
 
-  describe('determinism, resume, interruption', () => {
+  describe('determinism, resume, interruption (linear learning-rate schedule)', () => {
     let straight: { result: TrainResult; weights: Float32Array[] };
     const tensorCounts: number[][] = [[], []];
+    const hookRates: number[] = [];
+    let adamRates: number[];
 
     beforeAll(async () => {
-      straight = await trainAndDispose(
-        { ...SHORT, epochs: 2, outDir: outDir('straight') },
-        { onBatchEnd: ({ epoch }: { epoch: number }) => tensorCounts[epoch - 1].push(tf.memory().numTensors) },
-      );
+      ({ value: straight, rates: adamRates } = await appliedRates(() =>
+        trainAndDispose(
+          { ...SHORT, epochs: 2, outDir: outDir('straight') },
+          {
+            onBatchEnd: ({ epoch, lr }: { epoch: number; lr: number }) => {
+              tensorCounts[epoch - 1].push(tf.memory().numTensors);
+              hookRates.push(lr);
+            },
+          },
+        ),
+      ));
+    });
+
+    it('steps at lr * max(0.02, 1 - s/16) over the 16 steps, and records each epoch last rate', () => {
+      const expected = linearRates(1, 16, 16);
+      expect(expected[0]).toBeCloseTo(BASE.lr * (15 / 16), 15);
+      expect(expected[15]).toBeCloseTo(BASE.lr * 0.02, 15);
+      expect(hookRates).toEqual(expected);
+      // What Adam read at each of its 16 updates.
+      expect(adamRates).toEqual(hookRates);
+      expect(straight.result.trainState.epochs.map((e) => e.lr)).toEqual([hookRates[7], hookRates[15]]);
+      expect(readTrainState(outDir('straight')).config.lrSchedule).toBe('linear');
     });
 
     it('keeps the tensor count flat across steps and epochs', () => {
@@ -86,17 +128,19 @@ describe('train on Fashion-MNIST (seed network, wasm)', () => {
       expect(other.result.trainState.epochs[0].loss).not.toBe(straight.result.trainState.epochs[0].loss);
     });
 
-    it('1 epoch, then --resume to 2, equals 2 epochs straight', async () => {
+    it('epoch 1 of 2, stopped, then --resume to 2, equals 2 epochs straight, bit for bit', async () => {
       const dir = outDir('resumed');
-      await trainAndDispose({ ...SHORT, epochs: 1, outDir: dir });
+      const signal = { aborted: false };
+      const first = await trainAndDispose({ ...SHORT, epochs: 2, outDir: dir }, { signal, onEpochEnd: () => (signal.aborted = true) });
+      expect(first.result.interrupted).toBe(true);
       expect(readTrainState(dir).epochs.map((e) => e.epoch)).toEqual([1]);
       const logs: string[] = [];
-      // A resumed run keeps the stored settings: only the target and the paths are given.
-      const resumed = await trainAndDispose(
-        { outDir: dir, epochs: 2, resume: true, dataDir: DATA, backend: 'wasm' as const },
-        { logger: (m: string) => logs.push(m) },
+      // A resumed run keeps the stored settings (the schedule too): only the target and the paths are given.
+      const { value: resumed, rates } = await appliedRates(() =>
+        trainAndDispose({ outDir: dir, epochs: 2, resume: true, dataDir: DATA, backend: 'wasm' as const }, { logger: (m: string) => logs.push(m) }),
       );
       expect(logs).toContain(`resuming ${dir} after epoch 1`);
+      expect(rates).toEqual(adamRates.slice(8));
       const state = readTrainState(dir);
       expect(state.epochs.map((e) => e.epoch)).toEqual([1, 2]);
       expect(metrics(state.epochs)).toEqual(metrics(straight.result.trainState.epochs));
@@ -124,12 +168,27 @@ describe('train on Fashion-MNIST (seed network, wasm)', () => {
       expect(resumed.weights).toEqual(straight.weights);
     });
 
+    it('a larger --epochs on resume stretches the schedule from there', async () => {
+      const dir = outDir('stretched');
+      const first = await appliedRates(() => trainAndDispose({ ...SHORT, epochs: 1, outDir: dir }));
+      expect(first.rates).toEqual(linearRates(1, 8, 8));
+      expect(first.rates[7]).toBeCloseTo(BASE.lr * 0.02, 15);
+      // Steps 9..16 of a 16-step run: the rate jumps back up to where the longer run would be.
+      const second = await appliedRates(() => trainAndDispose({ outDir: dir, epochs: 2, resume: true, dataDir: DATA, backend: 'wasm' as const }));
+      expect(second.rates).toEqual(linearRates(9, 16, 16));
+      expect(second.rates[0]).toBeGreaterThan(first.rates[7]);
+      expect(readTrainState(dir).epochs.map((e) => e.lr)).toEqual([first.rates[7], second.rates[7]]);
+    });
+
     it('refuses to overwrite a checkpoint, or to resume with other run settings', async () => {
       const dir = outDir('straight');
       await expect(train({ ...SHORT, epochs: 3, outDir: dir })).rejects.toThrow(/already holds a checkpoint \(2 epochs\): pass --resume/);
       await expect(train({ outDir: dir, epochs: 3, resume: true, batchSize: 32 })).rejects.toThrow(InvalidArgumentError);
       await expect(train({ outDir: dir, epochs: 3, resume: true, batchSize: 32 })).rejects.toThrow(
         `'batchSize' is 32 but the checkpoint in ${dir} was trained with 64`,
+      );
+      await expect(train({ outDir: dir, epochs: 3, resume: true, lrSchedule: 'cosine' })).rejects.toThrow(
+        `'lrSchedule' is "cosine" but the checkpoint in ${dir} was trained with "linear"`,
       );
     });
   });

@@ -8,7 +8,7 @@ import { accuracy, krMulticlass } from '../metrics';
 import { buildModel } from '../models';
 import { EpochRecord, hasCheckpoint, loadCheckpoint, loadOptimizer, readTrainState, saveCheckpoint, TrainState } from './checkpoint';
 import { recoverCommit } from './commit';
-import { defaultWorkers, resolveTrainConfig, resumeTrainConfig, TRAIN_CHUNK_ROWS, TrainConfig, TrainOptions } from './config';
+import { defaultWorkers, learningRateAt, resolveTrainConfig, resumeTrainConfig, TRAIN_CHUNK_ROWS, TrainConfig, TrainOptions } from './config';
 import { evaluateRows } from './evaluate_rows';
 import { TrainHooks } from './hooks';
 import { shardGradients } from './shard_gradients';
@@ -168,6 +168,20 @@ async function parallelTrainStep(
 const round = (x: number, digits: number): number => Number(x.toFixed(digits));
 
 /**
+ * Sets the rate of Adam's next `applyGradients` (tfjs reads its protected
+ * `learningRate` at every step). Every training step applies its optimizer
+ * step in this thread, with or without workers, so this covers both paths.
+ */
+export function setLearningRate(optimizer: tf.AdamOptimizer, lr: number): void {
+  (optimizer as unknown as { learningRate: number }).learningRate = lr;
+}
+
+/** Adam's current learning rate. */
+export function learningRateOf(optimizer: tf.AdamOptimizer): number {
+  return (optimizer as unknown as { learningRate: number }).learningRate;
+}
+
+/**
  * Trains `options.arch` with Adam and checkpoints into `options.outDir` after
  * every epoch (model, optimizer state, `train.json`). `resume: true` continues
  * the checkpoint there up to `options.epochs`; the result is the same as an
@@ -270,6 +284,8 @@ async function runEpochs(
 ): Promise<boolean> {
   const { batchSize, epochs, outDir } = config;
   const steps = Math.ceil(trainSet.n / batchSize);
+  // The schedule spans the run's target: resuming to a larger --epochs stretches it from there.
+  const totalSteps = epochs * steps;
   hooks.onStart?.({
     config,
     backend,
@@ -313,8 +329,13 @@ async function runEpochs(
       const trainMeans = new RunningMeans();
       hooks.onEpochStart?.({ epoch, epochs, steps });
       let step = 0;
+      let lr = learningRateOf(optimizer);
       for (const indices of batchIndices(order, batchSize)) {
         if (hooks.signal?.aborted) return true;
+        step++; // here, not in the hook's argument: `onBatchEnd?.(...)` skips it when there is no hook
+        // A function of the global step alone: a resumed run takes the same rates.
+        lr = learningRateAt(config.lrSchedule, config.lr, (epoch - 1) * steps + step, totalSteps);
+        setLearningRate(optimizer, lr);
         let values: ArrayLike<number>;
         if (pool !== null) {
           values = await parallelTrainStep(model, vars, optimizer, pool, trainSet, indices, buffers.batch.labels);
@@ -335,11 +356,12 @@ async function runEpochs(
         const [loss, acc, kr] = trainMeans.means();
         hooks.onBatchEnd?.({
           epoch,
-          step: ++step,
+          step,
           steps,
           loss,
           acc,
           kr,
+          lr,
           ...(pool !== null ? { workerTensors: [...pool.workerTensors] } : {}),
         });
         await yieldToEventLoop();
@@ -355,6 +377,7 @@ async function runEpochs(
         val_loss: val[0],
         val_acc: val[1],
         val_kr: val[2],
+        lr,
         seconds: round((performance.now() - started) / 1000, 3),
       };
       history.push(record);

@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder, attr } from '@lip/export';
 import { ModelError } from '@lip/train';
+import { ConvMatrixSpec, convMatrix, convOutputSize, samePads, sigmaMax } from '@lip/train/testing/linalg';
 import { lipschitzBound } from './lipschitz';
 
 /** Deterministic uniform(-0.5, 0.5) stream. */
@@ -17,91 +18,23 @@ function randomArray(n: number, seed: number, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => r() * scale);
 }
 
-/** Largest eigenvalue of a dense symmetric matrix by cyclic Jacobi rotations (brute force, float64). */
-function jacobiLambdaMax(a: Float64Array, n: number): number {
-  const m = Float64Array.from(a);
-  for (let sweep = 0; sweep < 100; sweep++) {
-    let off = 0;
-    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += m[p * n + q] ** 2;
-    if (off < 1e-30) break;
-    for (let p = 0; p < n; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = m[p * n + q];
-        if (Math.abs(apq) < 1e-300) continue;
-        const theta = (m[q * n + q] - m[p * n + p]) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const s = t * c;
-        for (let k = 0; k < n; k++) {
-          const akp = m[k * n + p], akq = m[k * n + q];
-          m[k * n + p] = c * akp - s * akq;
-          m[k * n + q] = s * akp + c * akq;
-        }
-        for (let k = 0; k < n; k++) {
-          const apk = m[p * n + k], aqk = m[q * n + k];
-          m[p * n + k] = c * apk - s * aqk;
-          m[q * n + k] = s * apk + c * aqk;
-        }
-      }
-    }
-  }
-  let best = -Infinity;
-  for (let i = 0; i < n; i++) best = Math.max(best, m[i * n + i]);
-  return best;
-}
-
-/** Largest singular value of a dense rows x cols matrix (brute force). */
-function sigmaMax(a: Float64Array, rows: number, cols: number): number {
-  const byCols = cols <= rows;
-  const d = byCols ? cols : rows;
-  const g = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) {
-    for (let j = 0; j < d; j++) {
-      let s = 0;
-      if (byCols) for (let r = 0; r < rows; r++) s += a[r * cols + i] * a[r * cols + j];
-      else for (let c = 0; c < cols; c++) s += a[i * cols + c] * a[j * cols + c];
-      g[i * d + j] = s;
-    }
-  }
-  return Math.sqrt(jacobiLambdaMax(g, d));
-}
-
 interface ConvSpec {
   cin: number; cout: number; H: number; W: number; kh: number; kw: number;
   strides: [number, number]; pads: [number, number, number, number]; dil?: [number, number]; group?: number;
 }
 
-function convOut(s: ConvSpec): [number, number] {
-  const [dh, dw] = s.dil ?? [1, 1];
-  return [
-    Math.floor((s.H + s.pads[0] + s.pads[2] - (s.kh - 1) * dh - 1) / s.strides[0]) + 1,
-    Math.floor((s.W + s.pads[1] + s.pads[3] - (s.kw - 1) * dw - 1) / s.strides[1]) + 1,
-  ];
+/** The shared test helpers' description of the conv `s` (ONNX weight layout). */
+function matrixSpec(s: ConvSpec): ConvMatrixSpec {
+  return {
+    layout: 'oihw', cin: s.cin, cout: s.cout, h: s.H, w: s.W, kh: s.kh, kw: s.kw,
+    strides: s.strides, pads: s.pads, dilations: s.dil, group: s.group,
+  };
 }
 
+const convOut = (s: ConvSpec): [number, number] => convOutputSize(matrixSpec(s));
+
 /** The conv's explicit matrix [cout*Ho*Wo, cin*H*W] in float64. */
-function explicitConv(s: ConvSpec, w: Float32Array): { a: Float64Array; rows: number; cols: number } {
-  const [Ho, Wo] = convOut(s);
-  const [dh, dw] = s.dil ?? [1, 1];
-  const group = s.group ?? 1;
-  const cinG = s.cin / group, coutG = s.cout / group;
-  const rows = s.cout * Ho * Wo, cols = s.cin * s.H * s.W;
-  const a = new Float64Array(rows * cols);
-  for (let co = 0; co < s.cout; co++) {
-    const g = Math.floor(co / coutG);
-    for (let oy = 0; oy < Ho; oy++) for (let ox = 0; ox < Wo; ox++) {
-      const r = (co * Ho + oy) * Wo + ox;
-      for (let cl = 0; cl < cinG; cl++) for (let y = 0; y < s.kh; y++) for (let x = 0; x < s.kw; x++) {
-        const iy = oy * s.strides[0] - s.pads[0] + y * dh;
-        const ix = ox * s.strides[1] - s.pads[1] + x * dw;
-        if (iy < 0 || iy >= s.H || ix < 0 || ix >= s.W) continue;
-        const ci = g * cinG + cl;
-        a[r * cols + (ci * s.H + iy) * s.W + ix] += w[((co * cinG + cl) * s.kh + y) * s.kw + x];
-      }
-    }
-  }
-  return { a, rows, cols };
-}
+const explicitConv = (s: ConvSpec, w: Float32Array): { a: Float64Array; rows: number; cols: number } => convMatrix(w, matrixSpec(s));
 
 function convModel(s: ConvSpec, w: Float32Array): Uint8Array {
   const b = new GraphBuilder({ opset: 17 });
@@ -115,24 +48,14 @@ function convModel(s: ConvSpec, w: Float32Array): Uint8Array {
   return b.toBytes();
 }
 
-/** tfjs-style 'same' pads [top, left, bottom, right]. */
-function same(H: number, W: number, k: [number, number], st: [number, number]): [number, number, number, number] {
-  const p = [H, W].map((n, i) => {
-    const out = Math.ceil(n / st[i]);
-    const total = Math.max(0, (out - 1) * st[i] + k[i] - n);
-    return [Math.floor(total / 2), total - Math.floor(total / 2)];
-  });
-  return [p[0][0], p[1][0], p[0][1], p[1][1]];
-}
-
 describe('lipschitzBound: single Conv vs the brute-force norm of its explicit matrix', () => {
   const cases: (ConvSpec & { label: string })[] = [
-    { label: '1->1 3x3 same s1 6x6', cin: 1, cout: 1, H: 6, W: 6, kh: 3, kw: 3, strides: [1, 1], pads: same(6, 6, [3, 3], [1, 1]) },
-    { label: '2->3 3x3 same s1 5x7', cin: 2, cout: 3, H: 5, W: 7, kh: 3, kw: 3, strides: [1, 1], pads: same(5, 7, [3, 3], [1, 1]) },
+    { label: '1->1 3x3 same s1 6x6', cin: 1, cout: 1, H: 6, W: 6, kh: 3, kw: 3, strides: [1, 1], pads: samePads(6, 6, [3, 3], [1, 1]) },
+    { label: '2->3 3x3 same s1 5x7', cin: 2, cout: 3, H: 5, W: 7, kh: 3, kw: 3, strides: [1, 1], pads: samePads(5, 7, [3, 3], [1, 1]) },
     { label: '3->2 3x3 valid s1 6x6', cin: 3, cout: 2, H: 6, W: 6, kh: 3, kw: 3, strides: [1, 1], pads: [0, 0, 0, 0] },
-    { label: '2->4 3x3 same s2 8x8', cin: 2, cout: 4, H: 8, W: 8, kh: 3, kw: 3, strides: [2, 2], pads: same(8, 8, [3, 3], [2, 2]) },
+    { label: '2->4 3x3 same s2 8x8', cin: 2, cout: 4, H: 8, W: 8, kh: 3, kw: 3, strides: [2, 2], pads: samePads(8, 8, [3, 3], [2, 2]) },
     { label: '3->3 2x2 valid s2 7x7', cin: 3, cout: 3, H: 7, W: 7, kh: 2, kw: 2, strides: [2, 2], pads: [0, 0, 0, 0] },
-    { label: '4->2 5x3 same s(2,1) 9x6', cin: 4, cout: 2, H: 9, W: 6, kh: 5, kw: 3, strides: [2, 1], pads: same(9, 6, [5, 3], [2, 1]) },
+    { label: '4->2 5x3 same s(2,1) 9x6', cin: 4, cout: 2, H: 9, W: 6, kh: 5, kw: 3, strides: [2, 1], pads: samePads(9, 6, [5, 3], [2, 1]) },
     { label: '2->2 3x3 dilation 2 pads 2', cin: 2, cout: 2, H: 7, W: 7, kh: 3, kw: 3, strides: [1, 1], pads: [2, 2, 2, 2], dil: [2, 2] },
     { label: '4->4 3x3 group 2', cin: 4, cout: 4, H: 5, W: 5, kh: 3, kw: 3, strides: [1, 1], pads: [1, 1, 1, 1], group: 2 },
   ];
@@ -157,7 +80,7 @@ describe('lipschitzBound: single Conv vs the brute-force norm of its explicit ma
       const kh = pick(1, 4), kw = pick(1, 4), H = pick(kh, 7), W = pick(kw, 7);
       const st: [number, number] = [pick(1, 2), pick(1, 2)];
       const s: ConvSpec = { cin: pick(1, 3), cout: pick(1, 3), H, W, kh, kw, strides: st,
-        pads: r() > 0 ? same(H, W, [kh, kw], st) : [0, 0, 0, 0] };
+        pads: r() > 0 ? samePads(H, W, [kh, kw], st) : [0, 0, 0, 0] };
       const w = randomArray(s.cout * s.cin * kh * kw, 1000 + t);
       const { a, rows, cols } = explicitConv(s, w);
       const brute = sigmaMax(a, rows, cols);

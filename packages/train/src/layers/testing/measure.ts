@@ -1,65 +1,16 @@
 /**
- * Test helpers: measure Lipschitz constants in float64, independently of the
- * normalizers under test (symmetric Jacobi eigenvalues, explicit operator
- * matrices). Not exported from the package.
+ * Test helpers: measure Lipschitz constants of tfjs ops in float64,
+ * independently of the normalizers under test (explicit operator matrices,
+ * then the float64 linear algebra of ../../testing/linalg.ts). Test-only: not
+ * built into dist.
  */
 import * as tf from '@tensorflow/tfjs-core';
-
-/** Eigenvalues of the symmetric matrix `a [n, n]` (row-major), by cyclic Jacobi rotations. */
-export function symmetricEigenvalues(a: Float64Array, n: number): number[] {
-  const m = Float64Array.from(a);
-  for (let sweep = 0; sweep < 100; sweep++) {
-    let off = 0;
-    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) off += m[i * n + j] ** 2;
-    if (off < 1e-30) break;
-    for (let p = 0; p < n; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = m[p * n + q];
-        if (Math.abs(apq) < 1e-300) continue;
-        const theta = (m[q * n + q] - m[p * n + p]) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const s = t * c;
-        for (let k = 0; k < n; k++) {
-          const akp = m[k * n + p];
-          const akq = m[k * n + q];
-          m[k * n + p] = c * akp - s * akq;
-          m[k * n + q] = s * akp + c * akq;
-        }
-        for (let k = 0; k < n; k++) {
-          const apk = m[p * n + k];
-          const aqk = m[q * n + k];
-          m[p * n + k] = c * apk - s * aqk;
-          m[q * n + k] = s * apk + c * aqk;
-        }
-      }
-    }
-  }
-  return Array.from({ length: n }, (_, i) => m[i * n + i]);
-}
-
-/** Singular values of `a [rows, cols]` (row-major), descending, via the smaller Gram matrix. */
-export function singularValues(a: ArrayLike<number>, rows: number, cols: number): number[] {
-  const n = Math.min(rows, cols);
-  const g = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = i; j < n; j++) {
-      let s = 0;
-      if (cols <= rows) for (let r = 0; r < rows; r++) s += a[r * cols + i] * a[r * cols + j];
-      else for (let c = 0; c < cols; c++) s += a[i * cols + c] * a[j * cols + c];
-      g[i * n + j] = s;
-      g[j * n + i] = s;
-    }
-  }
-  return symmetricEigenvalues(g, n)
-    .map((e) => Math.sqrt(Math.max(e, 0)))
-    .sort((x, y) => y - x);
-}
+import { sigmaMax } from '../../testing/linalg';
 
 /** Largest singular value of a 2-D tensor, in float64. */
 export function spectralNorm(m: tf.Tensor): number {
   const [rows, cols] = m.shape;
-  return singularValues(Float64Array.from(m.dataSync()), rows, cols)[0];
+  return sigmaMax(m.dataSync(), rows, cols);
 }
 
 /**
