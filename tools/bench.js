@@ -4,16 +4,18 @@
  * network (`--arch seed`) on real Fashion-MNIST, against the PyTorch
  * (deel-torchlip) + foolbox reference measured on the same kind of machine.
  *
- *   node tools/bench.js [--only train|infer|cw] [--quick] [--repeats N] [--out bench.json]
+ *   node tools/bench.js [--only train|infer|cw] [--quick] [--repeats N] [--cw-workers LIST] [--out bench.json]
  *
  * Each training configuration (batch 256 and 4096, 1 worker and N = cores)
  * runs in its own child process, so its peak RSS (`process.resourceUsage()
  * .maxRSS`) is its own: the real `train()` loop on the full training set,
  * timed per step after warm-up steps, then interrupted. Inference: the
  * 10,000 test images through tfjs (wasm) and through onnxruntime-node (the
- * model exported with @lip/export). CW: 10 test images (one per class),
- * 6 binary-search steps x 8000 Adam steps, through @lip/verify's runAttack
- * (`--quick`: 2 x 500). Prints a table and writes bench.json. Medians of the
+ * model exported with @lip/export; also at `lip verify`'s batch of 256). CW:
+ * 10 test images (one per class), 6 binary-search steps x 8000 Adam steps,
+ * through @lip/verify's runAttack with `workers` threads (`--cw-workers`, a
+ * comma-separated list, default: the number of cores; `--quick`: 2 x 500).
+ * Prints a table and writes bench.json. Medians of the
  * per-step (or per-repeat) figures; the load average is recorded, since a
  * busy machine slows everything.
  */
@@ -28,7 +30,7 @@ const DATA = process.env.LIP_DATA_DIR || '/usr/share/datasets/fashion-mnist';
 const REFERENCE = { trainImagesPerSecond: 1540, peakRssMB: 2700, cwSeconds: 133 };
 
 function parseArgs(argv) {
-  const args = { only: null, quick: false, repeats: 3, out: path.join(ROOT, 'bench.json'), child: null };
+  const args = { only: null, quick: false, repeats: 3, out: path.join(ROOT, 'bench.json'), child: null, cwWorkers: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -39,8 +41,12 @@ function parseArgs(argv) {
     else if (a === '--quick') args.quick = true;
     else if (a === '--repeats') args.repeats = Number(next());
     else if (a === '--out') args.out = path.resolve(next());
+    else if (a === '--cw-workers') {
+      args.cwWorkers = next().split(',').map(Number);
+      if (!args.cwWorkers.every((w) => Number.isInteger(w) && w >= 1)) throw new Error('--cw-workers takes positive integers, e.g. 1,2');
+    }
     else if (a === '--child') args.child = JSON.parse(next());
-    else throw new Error(`unknown argument ${a} (use --only train|infer|cw, --quick, --repeats N, --out FILE)`);
+    else throw new Error(`unknown argument ${a} (use --only train|infer|cw, --quick, --repeats N, --cw-workers LIST, --out FILE)`);
   }
   if (args.only !== null && !['train', 'infer', 'cw'].includes(args.only)) {
     throw new Error(`--only must be train, infer or cw, got ${args.only}`);
@@ -94,8 +100,9 @@ async function childInfer({ repeats }) {
   const tf = require('@tensorflow/tfjs-core');
   const { buildModel, loadDataset, selectBackend } = require('@lip/train');
   const { exportOnnx } = require('@lip/export');
-  const { openSession } = require('@lip/verify');
+  const { openSession, DEFAULT_BATCH_SIZE } = require('@lip/verify');
   await selectBackend('wasm');
+  const loadAverageStart = os.loadavg();
   const test = await loadDataset('fashion-mnist', 'test', { dataDir: DATA });
   const model = buildModel('seed', { seed: 1, logger: silentLogger });
   // What `lip verify` runs: the plain twin (normalized weights, computed once).
@@ -121,8 +128,10 @@ async function childInfer({ repeats }) {
   };
   const tfjs = await timeIt(tfjsRun);
   const ort = await timeIt(ortRun);
+  // What `lip verify` runs: batches of DEFAULT_BATCH_SIZE (256).
+  const ortVerify = await timeIt(() => session.runBatched(test.images, test.n, [1, 28, 28], DEFAULT_BATCH_SIZE));
   await session.close();
-  // The portable profile replaces LpPool, whose onnxruntime CPU kernel dominates the default graph.
+  // The portable profile (Relu arithmetic instead of Min/Max; the same L2 pooling since LpPool left the default).
   const portable = await openSession(exportOnnx(model, { portable: true }));
   const ortPortable = await timeIt(() => portable.runBatched(test.images, test.n, [1, 28, 28], batch));
   await portable.close();
@@ -130,12 +139,15 @@ async function childInfer({ repeats }) {
     images: test.n,
     tfjsImagesPerSecond: tfjs,
     onnxruntimeImagesPerSecond: ort,
+    onnxruntimeVerifyBatchImagesPerSecond: ortVerify,
     onnxruntimePortableImagesPerSecond: ortPortable,
     peakRssMB: rssMB(),
+    loadAverageStart,
+    loadAverageEnd: os.loadavg(),
   };
 }
 
-async function childCw({ binarySearchSteps, steps }) {
+async function childCw({ binarySearchSteps, steps, workers }) {
   const { buildModel, loadDataset, onePerClass, selectBackend } = require('@lip/train');
   const { exportOnnx } = require('@lip/export');
   const { openSession, readOnnxModel, runAttack } = require('@lip/verify');
@@ -148,11 +160,20 @@ async function childCw({ binarySearchSteps, steps }) {
   const model = buildModel('seed', { seed: 1, logger: silentLogger });
   const bytes = exportOnnx(model);
   const session = await openSession(bytes);
+  const loadAverageStart = os.loadavg();
+  const cpuStart = process.cpuUsage();
   const started = performance.now();
-  const result = await runAttack(readOnnxModel(bytes), session, images, labels, picked, [1, 28, 28], { attack: 'cw', binarySearchSteps, steps });
+  const result = await runAttack(readOnnxModel(bytes), session, images, labels, picked, [1, 28, 28], { attack: 'cw', binarySearchSteps, steps, workers });
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
   await session.close();
-  return { images: picked.length, binarySearchSteps, steps, seconds, found: result.found, violations: result.violations, gradientSteps: result.gradientSteps, peakRssMB: rssMB() };
+  return {
+    images: picked.length, binarySearchSteps, steps, workers: result.workers, seconds, found: result.found, violations: result.violations,
+    gradientSteps: result.gradientSteps, msPerGradientStep: (seconds * 1000) / result.gradientSteps,
+    // This process's CPU time, worker threads included: over `seconds`, how many cores it got.
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    distances: result.results.map((r) => r.distance), peakRssMB: rssMB(), loadAverageStart, loadAverageEnd: os.loadavg(),
+  };
 }
 
 // ---------------------------------------------------------------- parent
@@ -227,22 +248,28 @@ async function parent(args) {
     rows.push([
       `inference, ${fmt(r.images)} test images`,
       `tfjs ${fmt(r.tfjsImagesPerSecond)} img/s`,
-      `onnxruntime ${fmt(r.onnxruntimeImagesPerSecond)} img/s (portable export ${fmt(r.onnxruntimePortableImagesPerSecond)})`,
+      `onnxruntime ${fmt(r.onnxruntimeImagesPerSecond)} img/s (batch 256 as lip verify: ${fmt(r.onnxruntimeVerifyBatchImagesPerSecond)}, ` +
+        `${fmt(r.images / r.onnxruntimeVerifyBatchImagesPerSecond, 2)} s; portable export ${fmt(r.onnxruntimePortableImagesPerSecond)})`,
       `peak RSS ${fmt(r.peakRssMB)} MB`,
     ]);
     process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
   });
   if (want('cw')) sections.push(async () => {
-    const spec = args.quick ? { kind: 'cw', binarySearchSteps: 2, steps: 500 } : { kind: 'cw', binarySearchSteps: 6, steps: 8000 };
-    const r = await runChild(spec);
-    report.cw = r;
-    rows.push([
-      `CW, ${r.images} images, ${r.binarySearchSteps} x ${r.steps}`,
-      `${fmt(r.seconds, 1)} s`,
-      args.quick ? '(quick settings)' : `PyTorch + foolbox ${REFERENCE.cwSeconds} s`,
-      `found ${r.found}, violations ${r.violations}`,
-    ]);
-    process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
+    const settings = args.quick ? { binarySearchSteps: 2, steps: 500 } : { binarySearchSteps: 6, steps: 8000 };
+    const runs = [];
+    for (const workers of args.cwWorkers ?? [cores]) {
+      const r = await runChild({ kind: 'cw', ...settings, workers });
+      runs.push(r);
+      rows.push([
+        `CW, ${r.images} images, ${r.binarySearchSteps} x ${r.steps}, ${r.workers} worker${r.workers > 1 ? 's' : ''}`,
+        `${fmt(r.seconds, 1)} s (${fmt(r.msPerGradientStep, 2)} ms/step, ${fmt(r.cpuSeconds / r.seconds, 2)} cores)`,
+        args.quick ? '(quick settings)' : `PyTorch + foolbox ${REFERENCE.cwSeconds} s`,
+        `found ${r.found}, violations ${r.violations}, load ${r.loadAverageStart.map((l) => l.toFixed(2)).join(' ')}`,
+      ]);
+      process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
+    }
+    // The first run stays at the top level (earlier bench.json files have one run there).
+    report.cw = { ...runs[0], runs };
   });
   // A failing section is reported and the others still run and are written.
   let failed = false;

@@ -13,6 +13,7 @@ import { exportOnnx } from '@lip/export';
 export const LAYER_KINDS = [
   'SpectralDense', 'SpectralConv2D(bjorck)', 'SpectralConv2D(operator)', 'FrobeniusDense', 'FrobeniusConv2D', 'GroupSort2',
   'GroupSort(n)', 'FullSort', 'MaxMin', 'ScaledL2NormPool2D', 'ScaledAvgPool2D', 'ScaledGlobalL2NormPool2D', 'InvertibleDownSampling',
+  'OrthogonalConv2D',
 ] as const;
 export type LayerKind = (typeof LAYER_KINDS)[number];
 
@@ -43,6 +44,16 @@ function conv(b: Builder, kind: 'bjorck' | 'operator' | 'frobenius', filters: nu
   }
   const out = (n: number): number => (padding === 'same' ? Math.ceil(n / stride) : Math.floor((n - k) / stride) + 1);
   b.shape = [out(h), out(w), filters];
+}
+
+/** An orthogonal (BCOP) conv: stride 1, kernel 1, 3 or 5 (odd), same or valid padding. */
+function orthogonalConv(b: Builder, filters: number): void {
+  const [h, w] = b.shape;
+  const k = pickOf(b.rng, [1, 3, 5].filter((x) => x <= Math.min(h, w)));
+  const padding = b.rng() < 0.7 ? 'same' : 'valid';
+  b.layers.push(new L.OrthogonalConv2D({ filters, kernelSize: k, padding, niterBjorck: pickOf(b.rng, [2, 20]) }));
+  b.kinds.push('OrthogonalConv2D');
+  b.shape = padding === 'same' ? [h, w, filters] : [h - k + 1, w - k + 1, filters];
 }
 
 function activation(b: Builder, kind: 'GroupSort2' | 'GroupSort(n)' | 'FullSort' | 'MaxMin', n = 3): void {
@@ -124,6 +135,18 @@ export const RECIPES: Record<string, { input: (rng: Rng) => number[]; build: (b:
       dense(b, 'spectral', pickOf(b.rng, [4, 6, 8]));
       activation(b, 'MaxMin');
       dense(b, 'frobenius', classes);
+    },
+  },
+  'down-sampling, expanding orthogonal conv, GroupSort2, reducing orthogonal conv, L2 pool, dense': {
+    input: (rng) => [pickOf(rng, [6, 8]), pickOf(rng, [6, 8]), pickOf(rng, [1, 2])],
+    build: (b, classes) => {
+      pool(b, 'InvertibleDownSampling');
+      orthogonalConv(b, b.shape[2] * pickOf(b.rng, [1, 2]));
+      activation(b, 'GroupSort2');
+      orthogonalConv(b, pickOf(b.rng, [2, 3]));
+      pool(b, 'ScaledL2NormPool2D');
+      flatten(b);
+      dense(b, 'spectral', classes);
     },
   },
   'dense only: spectral, FullSort, spectral, GroupSort2, Frobenius': {

@@ -22,7 +22,7 @@ const PRODUCER_VERSION: string = require('../package.json').version;
 export interface ExportOptions {
   /** ONNX opset, from 13 to 21. Default `DEFAULT_OPSET` (17). */
   opset?: number;
-  /** Only operators every major runtime has (no Max/Min/TopK/LpPool). Default false. */
+  /** Only operators every major runtime has (no Max/Min/TopK). Default false. */
   portable?: boolean;
   /** Range of the input values the model was trained on, written to metadata. Default `[0, 1]`. */
   inputRange?: [number, number];

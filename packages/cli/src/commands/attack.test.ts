@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { run } from '../program';
+import { progressBar } from './attack';
 import { orthonormalLinearModel } from '../../../verify/test/models';
 
 const haveFashion = fs.existsSync('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz') || !!process.env.LIP_DATA_DIR;
@@ -62,6 +63,24 @@ async function lip(...args: string[]): Promise<{ code: number; out: string; err:
     expect(fs.readdirSync(report).some((f) => f.endsWith('.png'))).toBe(true);
   });
 
+  it('--workers splits the images over threads with the same results; the default is one per core', async () => {
+    const args = ['attack', honest, '--attack', 'cw', '--n', '4', '--steps', '60', '--binary-search-steps', '3'];
+    const one = await lip(...args, '--workers', '1');
+    const two = await lip(...args, '--workers', '2');
+    expect(one.code).toBe(0);
+    expect(two.code).toBe(0);
+    expect(one.err).toMatch(/^workers: 1$/m);
+    expect(two.err).toMatch(/^workers: 2$/m);
+    const table = (out: string): string => out.replace(/, [\d.]+ s/, '');
+    expect(table(two.out)).toBe(table(one.out));
+    const dflt = await lip('attack', honest, '--attack', 'deepfool', '--n', '2');
+    expect(dflt.err).toMatch(/^workers: \d+ \(one per core; --workers to change\)$/m);
+    expect((await lip(...args, '--workers', '0')).err).toMatch(/^error: '--workers' must be a positive integer, got '0'$/m);
+    const tooMany = await lip(...args, '--workers', '65');
+    expect(tooMany.code).toBe(2);
+    expect(tooMany.err).toMatch(/^error: 'workers' must be an integer in \[1, 64\], got 65$/m);
+  });
+
   it('refuses bad arguments with exit code 2', async () => {
     expect((await lip('attack', honest, '--attack', 'pgd', '--n', '2')).err).toMatch(/--eps' is required/);
     expect((await lip('attack', honest, '--n', '0')).code).toBe(2);
@@ -69,5 +88,38 @@ async function lip(...args: string[]): Promise<{ code: number; out: string; err:
     const missing = await lip('attack', path.join(tmp, 'nope.onnx'), '--n', '1');
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/^error: .*nope\.onnx/);
+  });
+});
+
+describe('progressBar', () => {
+  const stream = (isTTY: boolean): { s: NodeJS.WriteStream; text: () => string } => {
+    let text = '';
+    const s = { isTTY, write: (t: string) => { text += t; return true; } } as unknown as NodeJS.WriteStream;
+    return { s, text: () => text };
+  };
+
+  it('logs one line per binary-search step, without the detail ticks, when not on a terminal', () => {
+    const { s, text } = stream(false);
+    const bar = progressBar(s);
+    bar.update('binary search step 1/2', 10, 200, true);
+    bar.update('binary search step 1/2', 100, 200, true);
+    bar.update('binary search step', 1, 2);
+    bar.update('binary search step 2/2', 200, 200, true);
+    bar.update('binary search step', 2, 2);
+    bar.end();
+    expect(text()).toBe('binary search step: 1/2\nbinary search step: 2/2\n');
+  });
+
+  it('draws the detail ticks on a terminal, not the coarser updates once ticks come', () => {
+    const { s, text } = stream(true);
+    const bar = progressBar(s);
+    bar.update('binary search step 1/2', 100, 200, true);
+    bar.update('binary search step', 1, 2);
+    bar.update('binary search step 2/2', 200, 200, true);
+    bar.end();
+    expect(text()).toContain('100/200 binary search step 1/2');
+    expect(text()).toContain('200/200 binary search step 2/2');
+    expect(text()).not.toContain('1/2 binary search step\x1b');
+    expect(text().endsWith('\n')).toBe(true);
   });
 });

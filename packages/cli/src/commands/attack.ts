@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { DATASET_NAMES, InvalidArgumentError, onePerClass, writeFileAtomic } from '@lip/train';
+import { DATASET_NAMES, InvalidArgumentError, defaultWorkers, onePerClass, writeFileAtomic } from '@lip/train';
 import {
   ATTACK_NAMES, AttackName, AttackRunOptions, AttackRunResult, loadVerifyData, metadataJson, modelInputRange, openSession,
   readOnnxModel, runAttack, writeAttackReport,
@@ -27,6 +27,7 @@ interface AttackFlags {
   eps?: string;
   maxQueries?: string;
   batchSize?: string;
+  workers?: string;
   seed?: string;
   lipschitz?: string;
   data: string;
@@ -63,29 +64,49 @@ export function classNamesOf(metadata: unknown, fallback: readonly string[]): st
   return Array.isArray(metadata) && metadata.every((s) => typeof s === 'string') ? (metadata as string[]) : [...fallback];
 }
 
-/** A one-line progress bar on stderr, redrawn in place on a terminal, plain lines otherwise. */
-export function progressBar(stream: NodeJS.WriteStream): { update: (label: string, done: number, total: number) => void; end: () => void } {
+/**
+ * A one-line progress bar on stderr, redrawn in place on a terminal, plain lines
+ * otherwise. `detail` updates (throttled ticks within a unit, such as cw's Adam
+ * steps) only move the terminal bar; a log gets the other updates (cw: one line
+ * per binary-search step), so it stays short.
+ */
+export function progressBar(stream: NodeJS.WriteStream): {
+  update: (label: string, done: number, total: number, detail?: boolean) => void;
+  end: () => void;
+} {
   let last = 0;
   let drawn = false;
+  let sawDetail = false;
   return {
-    update: (label, done, total) => {
+    update: (label, done, total, detail = false) => {
       const now = Date.now();
       if (stream.isTTY) {
+        // Once detail ticks come, they draw the bar; the coarser updates would make it jump back.
+        if (detail) sawDetail = true;
+        else if (sawDetail) return;
         if (done < total && now - last < 100) return;
         last = now;
         const width = 30;
         const filled = Math.round((width * done) / Math.max(total, 1));
         stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${label}\x1b[K`);
         drawn = true;
-      } else if (done === total || /binary search/.test(label)) {
+      } else if (!detail && (done === total || /binary search/.test(label))) {
         stream.write(`${label}: ${done}/${total}\n`);
       }
     },
     end: () => {
       if (drawn) stream.write('\n');
       drawn = false;
+      sawDetail = false;
     },
   };
+}
+
+/** `--workers`: the value given, else one per core; printed, since it changes the speed (never the results). */
+export function attackWorkers(given: number | undefined, stream: NodeJS.WriteStream): number {
+  const workers = given ?? defaultWorkers();
+  stream.write(`workers: ${workers}${given === undefined ? ' (one per core; --workers to change)' : ''}\n`);
+  return workers;
 }
 
 /** The reference notebook's table. */
@@ -117,6 +138,8 @@ export function registerAttack(program: Command): void {
     .option('--eps <E>', 'pgd: L2 radius')
     .option('--max-queries <Q>', 'hsja: model queries per image (default 20000)')
     .option('--batch-size <B>', 'images per attack batch (default 100)')
+    .option('--workers <n>', 'threads for cw, pgd, deepfool and fmn, each with its own tfjs backend; the results do not depend on it ' +
+      '(default: the number of cores)')
     .option('--seed <S>', 'seed of random starts (pgd, hsja)')
     .option('--lipschitz <L>', 'Lipschitz constant for the certificates (default: the model metadata)')
     .option('--data <name|DIR>', `${DATASET_NAMES.join(' | ')} | a folder of IDX files`, 'fashion-mnist')
@@ -138,6 +161,7 @@ export function registerAttack(program: Command): void {
         lipschitz: positiveNumber('--lipschitz', flags.lipschitz),
       };
       if (attack === 'pgd' && opts.eps === undefined) throw new InvalidArgumentError("'--eps' is required with --attack pgd (the L2 radius, e.g. 0.5)");
+      const workersFlag = positiveInt('--workers', flags.workers);
 
       const model = readOnnxModel(file);
       const data = await loadVerifyData(flags.data, 'test', flags.onePerClass ? undefined : n ?? DEFAULT_ATTACK_N);
@@ -150,6 +174,7 @@ export function registerAttack(program: Command): void {
 
       if (attack !== 'hsja') {
         if (!(await tf.setBackend(flags.backend))) throw new InvalidArgumentError(`'--backend' ${flags.backend} could not be initialized`);
+        opts.workers = attackWorkers(workersFlag, process.stderr);
       }
       const session = await openSession(model);
       const bar = progressBar(process.stderr);
@@ -157,7 +182,7 @@ export function registerAttack(program: Command): void {
       try {
         result = await runAttack(model, session, images, labels, indices, chw, {
           ...opts,
-          onProgress: (p) => bar.update(`${p.phase}${p.batches > 1 ? ` (batch ${p.batch}/${p.batches})` : ''}`, p.done, p.total),
+          onProgress: (p) => bar.update(`${p.phase}${p.batches > 1 ? ` (batch ${p.batch}/${p.batches})` : ''}`, p.done, p.total, p.detail),
         });
       } finally {
         bar.end();

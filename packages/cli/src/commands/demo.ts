@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { exportCheckpoint } from '@lip/export';
 import {
-  BackendPreference, consoleProgress, DEFAULT_EPSILONS, DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN, DEFAULT_SEED, hasCheckpoint,
+  BackendPreference, consoleProgress, defaultWorkers, DEFAULT_EPSILONS, DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN, DEFAULT_SEED, hasCheckpoint,
   InvalidArgumentError, onePerClass, readTrainState, train, TrainOptions, writeFileAtomic,
 } from '@lip/train';
 import {
@@ -180,7 +180,7 @@ export function registerDemo(program: Command): void {
     .option('--cw-steps <n>', `CW steps per binary-search step (default ${DEFAULT_CW_STEPS}, the reference's)`)
     .option('--cw-binary-steps <n>', `CW binary-search steps over c (default ${DEFAULT_CW_BINARY_SEARCH_STEPS}, the reference's)`)
     .addOption(new Option('--backend <name>', 'tfjs backend (default: the fastest that loads)').choices(['tensorflow', 'wasm', 'cpu']))
-    .option('--workers <n>', 'data-parallel training threads (default: the number of cores)')
+    .option('--workers <n>', 'threads for training (data-parallel) and for the CW attack (default: the number of cores)')
     .option('--data <dir>', 'folder holding the Fashion-MNIST IDX files (default: searched, see README)')
     .action(async (flags: DemoFlags, cmd: Command) => {
       const base = flags.full ? REFERENCE_SCHEDULE : DEMO_SCHEDULE;
@@ -269,8 +269,8 @@ export function registerDemo(program: Command): void {
         const bar = progressBar(process.stderr);
         try {
           return await runAttack(model, session, images, indices.map((i) => data.labels[i]), indices, chw, {
-            attack: 'cw', steps: cwSteps, binarySearchSteps: cwBinarySteps,
-            onProgress: (p) => bar.update(p.phase, p.done, p.total),
+            attack: 'cw', steps: cwSteps, binarySearchSteps: cwBinarySteps, workers: workers ?? defaultWorkers(),
+            onProgress: (p) => bar.update(p.phase, p.done, p.total, p.detail),
           });
         } finally {
           bar.end();

@@ -21,7 +21,7 @@ export function registerExport(program: Command): void {
     .argument('<ckpt_dir>', 'checkpoint folder written by `lip train`')
     .requiredOption('-o, --output <file>', 'the .onnx file to write (atomically)')
     .option('--opset <n>', `ONNX opset, 13 or newer (default: ${DEFAULT_OPSET})`)
-    .option('--portable', 'only operators every runtime has: no Max/Min/TopK/LpPool (WebGL, WebGPU)')
+    .option('--portable', 'only operators every runtime has: no Max/Min/TopK (WebGL, WebGPU)')
     .action(async (ckptDir: string, flags: ExportFlags) => {
       const result = await exportCheckpoint(ckptDir, flags.output, {
         opset: opset(flags.opset),

@@ -2,7 +2,7 @@ import type { layers } from '@tensorflow/tfjs-layers';
 import { ModelError } from '@lip/train';
 import { GraphBuilder } from '../onnx/builder';
 
-/** `default` uses the natural operator (Max/Min, TopK, LpPool); `portable` only what every runtime has. */
+/** `default` uses the natural operator (Max/Min, TopK); `portable` only what every runtime has. */
 export type Profile = 'default' | 'portable';
 
 /**

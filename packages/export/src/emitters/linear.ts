@@ -41,9 +41,9 @@ export const emitDense: Emitter = (ctx) => {
   const [nin, nout] = shape;
   const { b } = ctx;
   const pixelwise = ctx.inShape.length === 3;
-  const kernel = normalizedByPowerIteration(ctx)
-    ? shrinkToBound(w, (v) => matrixSpectralNormUpperBound(v, nin, nout), lin.lipschitzConstant())
-    : w;
+  // A converged Björck kernel is orthonormal: rounded to float32 its certified
+  // norm can land a hair above k (about 1e-6), so every Dense is brought under it.
+  const kernel = shrinkToBound(w, (v) => matrixSpectralNormUpperBound(v, nin, nout), lin.lipschitzConstant());
   const weights = pixelwise ? transpose2d(kernel, nin, nout) : kernel;
   const inputs = [ctx.x, b.initializer(b.fresh(`${ctx.layer.name}_W`), weights, pixelwise ? [nout, nin, 1, 1] : shape)];
   const c = bias(ctx, lin, nout);
@@ -88,8 +88,10 @@ export const emitConv2D: Emitter = (ctx) => {
 
   let kernel = data;
   const k = lin.lipschitzConstant();
-  if (ctx.config.normalization === 'operator') {
-    if (dilations[0] !== 1 || dilations[1] !== 1) refuse(ctx, 'operator-norm normalization with dilations has no guaranteed bound');
+  if (ctx.config.normalization === 'operator' || ctx.layer.getClassName() === 'Lip>OrthogonalConv2D') {
+    // Operator-norm convs are divided by an estimate; orthogonal (BCOP) ones have
+    // norm 1 up to float32 rounding: both are brought under a certified bound.
+    if (dilations[0] !== 1 || dilations[1] !== 1) refuse(ctx, 'a dilated operator-norm or orthogonal convolution has no guaranteed bound');
     kernel = shrinkToBound(data, (v) => convSpectralNormUpperBound(v, [kh, kw, cin, cout], inHW, strides, pad), k);
   } else if (normalizedByPowerIteration(ctx)) {
     // Spectral normalization of the [kh*kw*cin, cout] matrix, then the correction factor.

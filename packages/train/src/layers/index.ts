@@ -18,6 +18,8 @@ export type { SpectralConv2DArgs, ConvNormalization } from './spectral_conv2d';
 export { FrobeniusDense } from './frobenius_dense';
 export type { FrobeniusDenseArgs } from './frobenius_dense';
 export { FrobeniusConv2D } from './frobenius_conv2d';
+export { OrthogonalConv2D, DEFAULT_NITER_BCOP } from './orthogonal_conv2d';
+export type { OrthogonalConv2DArgs } from './orthogonal_conv2d';
 export type { FrobeniusConv2DArgs } from './frobenius_conv2d';
 export { LipschitzActivationBase, GroupSort, GroupSort2, FullSort, MaxMin } from './activations';
 export type { GroupSortArgs, GroupSort2Args, FullSortArgs, MaxMinArgs } from './activations';

@@ -4,7 +4,9 @@
  * architecture (`registerArchitecture`).
  */
 import { layers } from '@tensorflow/tfjs-layers';
-import { ConvNormalization, GroupSort2, ScaledL2NormPool2D, SpectralConv2D, SpectralDense } from '../layers';
+import {
+  ConvNormalization, GroupSort2, InvertibleDownSampling, OrthogonalConv2D, ScaledL2NormPool2D, SpectralConv2D, SpectralDense,
+} from '../layers';
 
 /** Options every architecture receives, defaults filled in. */
 export interface ArchitectureOptions {
@@ -53,8 +55,54 @@ const seed: Architecture = {
   ],
 };
 
+/**
+ * A gradient-norm-preserving network with orthogonal (BCOP) convolutions, for
+ * tight certificates. Two space-to-depth steps turn the 28x28x1 image into
+ * 7x7x16 without losing anything (a permutation), then BCOP convolutions
+ * whose widths grow at most 2x (each channel expansion lets some gradient
+ * norm escape), GroupSort2, a Björck dense layer and the head:
+ *
+ *     InvertibleDownSampling(2) x2
+ *     OrthogonalConv2D(16 -> 16) GroupSort2 OrthogonalConv2D(16 -> c) GroupSort2
+ *     [OrthogonalConv2D(c -> c) GroupSort2] x extra
+ *     Flatten SpectralDense(units) GroupSort2 SpectralDense(numClasses, no bias)
+ *
+ * Every layer is an isometry, a co-isometry or a permutation up to the image
+ * border, so the gradient of a logit difference keeps most of its norm and
+ * the certificate (margin / (||w_i - w_j|| L)) stays close to the true
+ * distance to the decision boundary.
+ */
+function orthogonalNet(c: number, extra: number, units: number, description: string): Architecture {
+  return {
+    description,
+    layers: (o) => {
+      const convs = [16, c, ...Array.from({ length: extra }, () => c)];
+      const body: layers.Layer[] = [
+        new InvertibleDownSampling({ poolSize: 2, inputShape: o.inputShape }),
+        new InvertibleDownSampling({ poolSize: 2 }),
+      ];
+      convs.forEach((filters, i) => {
+        // seeds 0 and 1 for the first two convs, then after the dense layers' 2 and 3
+        body.push(new OrthogonalConv2D({ filters, kernelSize: 3, padding: 'same', seed: o.layerSeed(i < 2 ? i : i + 2) }));
+        body.push(new GroupSort2());
+      });
+      return [
+        ...body,
+        layers.flatten(),
+        new SpectralDense({ units, seed: o.layerSeed(2) }),
+        new GroupSort2(),
+        new SpectralDense({ units: o.numClasses, useBias: false, seed: o.layerSeed(3) }),
+      ];
+    },
+  };
+}
+
 /** Architecture name -> definition. */
-export const ARCHITECTURES: Map<string, Architecture> = new Map([['seed', seed]]);
+export const ARCHITECTURES: Map<string, Architecture> = new Map([
+  ['seed', seed],
+  ['ortho', orthogonalNet(32, 1, 128, 'gradient-norm preserving: space-to-depth x2, orthogonal (BCOP) convs 16, 32, 32 with GroupSort2, dense 128, dense out')],
+  ['ortho-large', orthogonalNet(32, 3, 256, 'gradient-norm preserving: space-to-depth x2, orthogonal (BCOP) convs 16, 32, 32, 32, 32 with GroupSort2, dense 256, dense out')],
+]);
 
 /** Adds (or replaces) an architecture. */
 export function registerArchitecture(name: string, arch: Architecture): void {

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InvalidArgumentError } from '../errors';
 import { LipLogger, LipschitzSequential, SpectralConv2D, SpectralDense } from '../layers';
 import { maxAbsDiff, saveAndLoad } from '../layers/testing/roundtrip';
+import { maxRatio } from '../layers/testing/measure';
 import { ARCHITECTURES, buildModel, registerArchitecture } from './index';
 
 beforeAll(async () => {
@@ -94,6 +95,26 @@ describe("buildModel('seed')", () => {
     expect(() => buildModel('seed', { numClasses: 0 })).toThrow("'numClasses'");
     expect(() => buildModel('seed', { inputShape: [28, 28] as never })).toThrow("'inputShape'");
     expect(() => buildModel('seed', { convNormalization: 'fft' as never, logger: recorder() })).toThrow("'normalization'");
+  });
+
+  test.each(['ortho', 'ortho-large'])("'%s' is 1-Lipschitz, measured by pairs and input-gradient norms", (arch) => {
+    const model = buildModel(arch, { seed: 4, logger: recorder() });
+    expect(model.inputs[0].shape).toEqual([null, 28, 28, 1]);
+    expect(model.outputs[0].shape).toEqual([null, 10]);
+    // "trained" raw weights, far from the initial state
+    model.trainableWeights.forEach((w, i) => tf.tidy(() => w.write(tf.randomNormal(w.shape as number[], 0, /bias/.test(w.name) ? 0.05 : 2, 'float32', 100 + i))));
+    for (const l of model.lipschitzLinearLayers()) l.updateConstraints(50);
+    const f = (x: tf.Tensor): tf.Tensor => model.apply(x, { training: false }) as tf.Tensor;
+    expect(maxRatio(f, [1, 28, 28, 1], 6, 9)).toBeLessThanOrEqual(1 + 1e-4);
+    // gradient of a random output direction u: its norm is <= ||u|| = 1
+    const x = tf.randomUniform([4, 28, 28, 1], 0, 1, 'float32', 3);
+    const u = tf.div(tf.randomNormal([4, 10], 0, 1, 'float32', 5), tf.norm(tf.randomNormal([4, 10], 0, 1, 'float32', 5), 2, 1, true));
+    const g = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(f(xx), u)))(x);
+    const norms = Array.from(tf.norm(tf.reshape(g, [4, -1]), 2, 1).dataSync());
+    expect(Math.max(...norms)).toBeLessThanOrEqual(1 + 1e-4);
+    expect(Math.min(...norms)).toBeGreaterThan(0.05);
+    expect(model.lipschitzConstant()).toBeCloseTo(1, 12);
+    model.dispose();
   });
 
   test('ARCHITECTURES is open for new rows', () => {

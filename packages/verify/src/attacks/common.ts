@@ -15,6 +15,11 @@ export interface AttackProgress {
   readonly phase: string;
   readonly done: number;
   readonly total: number;
+  /**
+   * A throttled tick within a longer unit (cw: Adam steps within a binary-search
+   * step), for live displays; a log can skip these and keep the other updates.
+   */
+  readonly detail?: boolean;
 }
 
 /** Result of an attack on one batch: the adversarials (the original where none was found). */

@@ -18,8 +18,27 @@ export interface CwOptions {
   abortEarly?: boolean;
   /** Input box. Default [0, 1]. */
   bounds?: InputBounds;
-  /** Called after every binary-search step. */
+  /**
+   * Called after every binary-search step (`phase: 'binary search step'`, done of
+   * binarySearchSteps) and, throttled to every 1% of all Adam steps or 200 ms,
+   * within it (`detail: true`, Adam steps done of binarySearchSteps x steps).
+   */
   onProgress?: (p: AttackProgress) => void;
+  /**
+   * The loss of the whole batch that abort early compares, from the loss of each
+   * image of this call (float64, image order). Default: their sum in image order.
+   * A caller that splits one batch over workers passes the sum, in image order,
+   * of every worker's per-image losses (attacks/parallel.ts), so abort early
+   * decides exactly as on the whole batch in one thread.
+   */
+  batchLoss?: (imageLosses: Float64Array) => number;
+}
+
+/** Sum in index order (the order a split batch reproduces). */
+export function sumInOrder(values: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < values.length; i++) s += values[i];
+  return s;
 }
 
 export const CW_DEFAULTS = {
@@ -75,7 +94,23 @@ export function cwL2(model: LogitsFn, x0: Float32Array, shape: Nchw, labels: Arr
   const v = new Float64Array(size);
   const x = new Float32Array(size);
   const tanhW = new Float64Array(size);
+  const imageLoss = new Float64Array(n);
   const checkEvery = Math.ceil(steps / 10);
+  const batchLoss = opts.batchLoss ?? sumInOrder;
+  const progress = opts.onProgress;
+  const totalSteps = bss * steps;
+  const tickUnits = Math.max(1, Math.floor(totalSteps / 100));
+  let lastTickUnits = 0;
+  let lastTickTime = Date.now();
+  const tick = (bs: number, done: number): void => {
+    if (!progress) return;
+    const units = bs * steps + done;
+    const now = Date.now();
+    if (units - lastTickUnits < tickUnits && now - lastTickTime < 200 && done < steps) return;
+    lastTickUnits = units;
+    lastTickTime = now;
+    progress({ phase: `binary search step ${bs + 1}/${bss}`, done: units, total: totalSteps, detail: true });
+  };
   let gradientSteps = 0;
 
   for (let bs = 0; bs < bss; bs++) {
@@ -85,38 +120,38 @@ export function cwL2(model: LogitsFn, x0: Float32Array, shape: Nchw, labels: Arr
     v.fill(0);
     const found = new Array<boolean>(n).fill(false);
     let lossAtPreviousCheck = Infinity;
-    const cMax = new Int32Array(n);
-    const active = new Uint8Array(n);
 
     for (let step = 0; step < steps; step++) {
       for (let p = 0; p < size; p++) {
-        tanhW[p] = Math.tanh(xAttack[p] + delta[p]);
-        x[p] = tanhW[p] * b + a;
+        const th = Math.tanh(xAttack[p] + delta[p]);
+        tanhW[p] = th;
+        x[p] = th * b + a;
       }
-      let advLoss = 0;
       gradientSteps++;
+      imageLoss.fill(0);
       const { logits, grad, numClasses: k } = logitsAndGrad(model, x, shape, (z, kk) => {
-        const dy = new Float32Array(n * kk);
+        const out = new Float32Array(n * kk);
         for (let i = 0; i < n; i++) {
           const y = labels[i];
           const j = bestOtherClass(z, i, kk, y);
-          cMax[i] = j;
           const margin = z[i * kk + y] - z[i * kk + j] + confidence;
-          active[i] = margin > 0 ? 1 : 0;
           if (margin > 0) {
-            advLoss += consts[i] * margin;
-            dy[i * kk + y] = consts[i];
-            dy[i * kk + j] = -consts[i];
+            imageLoss[i] = consts[i] * margin;
+            out[i * kk + y] = consts[i];
+            out[i * kk + j] = -consts[i];
           }
         }
-        return dy;
+        return out;
       });
-      let sq = 0;
-      for (let p = 0; p < size; p++) {
-        const diff = x[p] - reconstructed[p];
-        sq += diff * diff;
+      // Per image: c_i max(0, margin_i) + ||x_i - x~_i||^2, in float64.
+      for (let i = 0; i < n; i++) {
+        let sq = 0;
+        for (let p = i * d; p < (i + 1) * d; p++) {
+          const diff = x[p] - reconstructed[p];
+          sq += diff * diff;
+        }
+        imageLoss[i] += sq;
       }
-      const loss = advLoss + sq;
 
       // Adam on delta: dL/ddelta = dL/dx * b (1 - tanh^2).
       const t = step + 1;
@@ -124,13 +159,19 @@ export function cwL2(model: LogitsFn, x0: Float32Array, shape: Nchw, labels: Arr
       const bc2 = 1 - Math.pow(0.999, t);
       for (let p = 0; p < size; p++) {
         const g = (2 * (x[p] - reconstructed[p]) + grad[p]) * b * (1 - tanhW[p] * tanhW[p]);
-        m[p] = 0.9 * m[p] + 0.1 * g;
-        v[p] = 0.999 * v[p] + 0.001 * g * g;
-        delta[p] += (-lr * (m[p] / bc1)) / (Math.sqrt(v[p] / bc2) + 1e-8);
+        const mp = 0.9 * m[p] + 0.1 * g;
+        const vp = 0.999 * v[p] + 0.001 * g * g;
+        m[p] = mp;
+        v[p] = vp;
+        delta[p] += (-lr * (mp / bc1)) / (Math.sqrt(vp / bc2) + 1e-8);
       }
 
       if (abortEarly && step % checkEvery === 0) {
-        if (!(loss <= 0.9999 * lossAtPreviousCheck)) break;
+        const loss = batchLoss(imageLoss);
+        if (!(loss <= 0.9999 * lossAtPreviousCheck)) {
+          tick(bs, steps);
+          break;
+        }
         lossAtPreviousCheck = loss;
       }
 
@@ -149,6 +190,7 @@ export function cwL2(model: LogitsFn, x0: Float32Array, shape: Nchw, labels: Arr
           bestAdv.set(x.subarray(i * d, (i + 1) * d), i * d);
         }
       }
+      tick(bs, step + 1);
     }
 
     for (let i = 0; i < n; i++) {
@@ -156,7 +198,7 @@ export function cwL2(model: LogitsFn, x0: Float32Array, shape: Nchw, labels: Arr
       else lower[i] = consts[i];
       consts[i] = Number.isFinite(upper[i]) ? (lower[i] + upper[i]) / 2 : consts[i] * 10;
     }
-    opts.onProgress?.({ phase: 'binary search step', done: bs + 1, total: bss });
+    progress?.({ phase: 'binary search step', done: bs + 1, total: bss });
   }
   return { adv: bestAdv, found: Array.from(bestNorm, (nm) => Number.isFinite(nm)), gradientSteps };
 }

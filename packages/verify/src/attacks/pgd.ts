@@ -19,6 +19,12 @@ export interface PgdOptions {
   seed?: number;
   /** Input box. Default [0, 1]. */
   bounds?: InputBounds;
+  /**
+   * The starting point (`[n, ...chw]`), used instead of the random start: a caller
+   * that splits a batch over workers draws `pgdRandomStart` of the whole batch and
+   * hands each worker its rows, so every image starts where it would in one thread.
+   */
+  start?: Float32Array;
   onProgress?: (p: AttackProgress) => void;
 }
 
@@ -36,21 +42,14 @@ export function pgdL2(model: LogitsFn, x0: Float32Array, shape: Nchw, labels: Ar
   const [lo, hi] = opts.bounds ?? [0, 1];
   const n = shape[0];
   const d = perInput(shape);
-  const x = Float32Array.from(x0);
-
-  if (opts.randomStart ?? PGD_DEFAULTS.randomStart) {
-    // Uniform in the n-ball (Voelker et al. 2017): the first d coordinates of a uniform point of the (d+2)-sphere.
-    const rand = seededRandom(opts.seed ?? 0);
-    const s = new Float64Array(d + 2);
-    for (let i = 0; i < n; i++) {
-      let norm = 0;
-      for (let p = 0; p < d + 2; p++) {
-        s[p] = normalSample(rand);
-        norm += s[p] * s[p];
-      }
-      norm = Math.sqrt(norm);
-      for (let p = 0; p < d; p++) x[i * d + p] = clamp(x0[i * d + p] + (opts.eps * s[p]) / norm, lo, hi);
-    }
+  let x: Float32Array;
+  if (opts.start) {
+    if (opts.start.length !== x0.length) throw new RangeError(`pgd: 'start' holds ${opts.start.length} values, the batch ${x0.length}`);
+    x = Float32Array.from(opts.start);
+  } else if (opts.randomStart ?? PGD_DEFAULTS.randomStart) {
+    x = pgdRandomStart(x0, n, d, opts.eps, [lo, hi], opts.seed ?? 0);
+  } else {
+    x = Float32Array.from(x0);
   }
 
   for (let step = 0; step < steps; step++) {
@@ -82,6 +81,29 @@ export function pgdL2(model: LogitsFn, x0: Float32Array, shape: Nchw, labels: Ar
   const { logits, numClasses } = logitsOf(model, x, shape);
   const preds = argmaxRows(logits, n, numClasses);
   return { adv: x, found: preds.map((p, i) => p !== labels[i]) };
+}
+
+/**
+ * PGD's random start for a batch: each image moved to a uniform point of the L2
+ * ball of radius `eps` around it (Voelker et al. 2017: the first d coordinates of
+ * a uniform point of the (d+2)-sphere), clipped to the box; one seeded stream
+ * for the whole batch, image after image.
+ */
+export function pgdRandomStart(x0: Float32Array, n: number, d: number, eps: number, bounds: InputBounds, seed: number): Float32Array {
+  const [lo, hi] = bounds;
+  const x = Float32Array.from(x0);
+  const rand = seededRandom(seed);
+  const s = new Float64Array(d + 2);
+  for (let i = 0; i < n; i++) {
+    let norm = 0;
+    for (let p = 0; p < d + 2; p++) {
+      s[p] = normalSample(rand);
+      norm += s[p] * s[p];
+    }
+    norm = Math.sqrt(norm);
+    for (let p = 0; p < d; p++) x[i * d + p] = clamp(x0[i * d + p] + (eps * s[p]) / norm, lo, hi);
+  }
+  return x;
 }
 
 function clamp(v: number, lo: number, hi: number): number {

@@ -1,15 +1,14 @@
-import { InvalidArgumentError, ModelError } from '@lip/train';
+import * as tf from '@tensorflow/tfjs-core';
+import { InvalidArgumentError, MAX_WORKERS, ModelError, wasmKernelsInstalled } from '@lip/train';
 import { OnnxModel } from '../onnx/read';
 import { certify } from '../certificates';
 import { claimedLipschitz } from '../verify';
 import { LipSession, modelInputRange } from '../session';
 import { TRANSLATION_TOLERANCE, TranslatedModel, assertTranslationMatches, translateOnnx } from '../translate/translate';
 import { AttackOutput, AttackProgress, LogitsFn, Nchw, argmaxRows, clipInPlace, rowDistance } from './common';
-import { cwL2 } from './cw';
-import { pgdL2 } from './pgd';
-import { deepFoolL2 } from './deepfool';
-import { fmnL2 } from './fmn';
 import { hopSkipJumpL2 } from './hsja';
+import { AttackPool } from './parallel';
+import { ShardSpec, attackShard } from './shard';
 
 export type AttackName = 'cw' | 'pgd' | 'deepfool' | 'fmn' | 'hsja';
 export const ATTACK_NAMES: readonly AttackName[] = ['cw', 'pgd', 'deepfool', 'fmn', 'hsja'];
@@ -32,6 +31,14 @@ export interface AttackRunOptions {
   maxQueries?: number;
   /** Images per attack batch (cw: the batch shares foolbox's abort-early loss). Default 100. */
   batchSize?: number;
+  /**
+   * Threads for the gradient attacks (cw, pgd, deepfool, fmn): each batch is split
+   * over up to this many worker_threads, each with its own tfjs backend (the
+   * current one: wasm or cpu; other backends use 1). The results are those of 1
+   * thread (see attacks/parallel.ts). hsja runs in onnxruntime and ignores it.
+   * 1 to MAX_WORKERS (64); default 1 (this thread).
+   */
+  workers?: number;
   seed?: number;
   /**
    * Lipschitz constant; default the metadata `lipschitz_constant`. The attack tests
@@ -76,6 +83,8 @@ export interface AttackRunResult {
   found: number;
   violations: number;
   seconds: number;
+  /** Threads the attack ran in (1: this thread; see `AttackRunOptions.workers`). */
+  workers: number;
   /** Forward + backward passes run on the translation, summed over batches (cw only; null otherwise). */
   gradientSteps: number | null;
   /** Adversarials (the original where none was found), `[n, ...chw]`; not part of the JSON. */
@@ -129,6 +138,10 @@ export async function runAttack(model: OnnxModel, session: LipSession, images: F
   if (opts.attack === 'pgd' && !(typeof opts.eps === 'number' && opts.eps > 0)) {
     throw new InvalidArgumentError(`pgd needs '--eps' > 0 (the L2 radius), got ${String(opts.eps)}`);
   }
+  const workersWanted = opts.workers ?? 1;
+  if (!(Number.isInteger(workersWanted) && workersWanted >= 1 && workersWanted <= MAX_WORKERS)) {
+    throw new InvalidArgumentError(`'workers' must be an integer in [1, ${MAX_WORKERS}], got ${workersWanted}`);
+  }
   const bounds = modelInputRange(model) ?? [0, 1];
   const lipschitz = opts.lipschitz ?? metadataLipschitz(model);
 
@@ -139,6 +152,8 @@ export async function runAttack(model: OnnxModel, session: LipSession, images: F
   const cert = (opts.certificate ?? multiclassCertificate(lipschitz))(logits, n, k);
 
   let translated: TranslatedModel | null = null;
+  let pool: AttackPool | null = null;
+  let workers = 1;
   let translationMaxDiff: number | null = null;
   const adversarials = new Float32Array(images.length);
   const attackFound = new Array<boolean>(n).fill(false);
@@ -150,6 +165,15 @@ export async function runAttack(model: OnnxModel, session: LipSession, images: F
       translationMaxDiff = await assertTranslationMatches(model, session, { images: images.subarray(0, m * d), n: m, chw },
         opts.translationTolerance ?? TRANSLATION_TOLERANCE, translated);
     }
+    // Gradient attacks only; their workers run the current tfjs backend (the tensorflow binding stays in this thread).
+    const backend = opts.attack === 'hsja' ? null : tf.getBackend();
+    workers = backend === 'wasm' || backend === 'cpu' ? Math.max(1, Math.min(workersWanted, batchSize, n)) : 1;
+    if (workers > 1) {
+      pool = await AttackPool.start({
+        workers, modelBytes: model.bytes, source: model.source, backend: backend as 'wasm' | 'cpu',
+        wasmKernels: backend === 'wasm' && wasmKernelsInstalled(), maxBatch: Math.min(batchSize, n),
+      });
+    }
     const batches = Math.ceil(n / batchSize);
     for (let bIdx = 0; bIdx < batches; bIdx++) {
       const start = bIdx * batchSize;
@@ -157,13 +181,14 @@ export async function runAttack(model: OnnxModel, session: LipSession, images: F
       const x = images.slice(start * d, (start + m) * d);
       const y = preds.slice(start, start + m);
       const onProgress = (p: AttackProgress): void => opts.onProgress?.({ ...p, batch: bIdx + 1, batches });
-      const out = await attackBatch(opts, translated, session, x, [m, chw[0], chw[1], chw[2]], y, bounds, onProgress);
+      const out = await attackBatch(opts, translated, pool, session, x, [m, chw[0], chw[1], chw[2]], y, bounds, onProgress);
       adversarials.set(clipInPlace(out.adv, bounds[0], bounds[1]), start * d);
       out.found.forEach((f, i) => { attackFound[start + i] = f; });
       if (out.gradientSteps !== undefined) gradientSteps = (gradientSteps ?? 0) + out.gradientSteps;
     }
   } finally {
     translated?.dispose();
+    await pool?.dispose();
   }
 
   const advLogits = await session.runBatched(adversarials, n, chw);
@@ -196,6 +221,7 @@ export async function runAttack(model: OnnxModel, session: LipSession, images: F
     found: results.filter((r) => r.found).length,
     violations: results.filter((r) => r.violated).length,
     seconds: (Date.now() - started) / 1000,
+    workers,
     gradientSteps,
     adversarials,
   };
@@ -210,26 +236,20 @@ function attackParams(opts: AttackRunOptions, batchSize: number): Record<string,
   return p;
 }
 
-async function attackBatch(opts: AttackRunOptions, f: LogitsFn | null, session: LipSession, x: Float32Array, shape: Nchw,
-  labels: number[], bounds: readonly [number, number], onProgress: (p: AttackProgress) => void): Promise<AttackOutput> {
-  const common = { bounds, onProgress };
-  switch (opts.attack) {
-    case 'cw':
-      return cwL2(f!, x, shape, labels, { ...common, steps: opts.steps, binarySearchSteps: opts.binarySearchSteps });
-    case 'pgd':
-      return pgdL2(f!, x, shape, labels, { ...common, eps: opts.eps!, steps: opts.steps, seed: opts.seed });
-    case 'deepfool':
-      return deepFoolL2(f!, x, shape, labels, { ...common, steps: opts.steps });
-    case 'fmn':
-      return fmnL2(f!, x, shape, labels, { ...common, steps: opts.steps });
-    case 'hsja': {
-      const chw = shape.slice(1);
-      const predict = async (batch: Float32Array, m: number): Promise<number[]> => {
-        const z = await session.runBatched(batch, m, chw, Math.max(m, 1));
-        return argmaxRows(z, m, z.length / Math.max(m, 1));
-      };
-      return hopSkipJumpL2(predict, x, shape[0], shape[1] * shape[2] * shape[3], labels,
-        { ...common, steps: opts.steps, maxQueries: opts.maxQueries, seed: opts.seed });
-    }
+async function attackBatch(opts: AttackRunOptions, f: LogitsFn | null, pool: AttackPool | null, session: LipSession, x: Float32Array,
+  shape: Nchw, labels: number[], bounds: readonly [number, number], onProgress: (p: AttackProgress) => void): Promise<AttackOutput> {
+  if (opts.attack === 'hsja') {
+    const chw = shape.slice(1);
+    const predict = async (batch: Float32Array, m: number): Promise<number[]> => {
+      const z = await session.runBatched(batch, m, chw, Math.max(m, 1));
+      return argmaxRows(z, m, z.length / Math.max(m, 1));
+    };
+    return hopSkipJumpL2(predict, x, shape[0], shape[1] * shape[2] * shape[3], labels,
+      { bounds, onProgress, steps: opts.steps, maxQueries: opts.maxQueries, seed: opts.seed });
   }
+  const spec: ShardSpec = {
+    attack: opts.attack, steps: opts.steps, binarySearchSteps: opts.binarySearchSteps, eps: opts.eps, seed: opts.seed, bounds,
+  };
+  if (pool && shape[0] > 1) return pool.run(spec, x, shape, labels, onProgress);
+  return attackShard(f!, spec, x, shape, labels, { onProgress });
 }

@@ -4,6 +4,7 @@ import { ModelError } from '@lip/train';
 import { OnnxNode, OnnxTensor, attrFloat, attrInt, attrInts, attrString } from '../onnx/read';
 import { convWithFastInputGrad } from './conv';
 import { FUSED_GROUPSORT2, FUSED_L2POOL } from './fuse';
+import { groupSort2Loop, hasJsKernels, tiledL2PoolLoop } from './js_kernels';
 
 /**
  * A value during translation. Image tensors (ONNX NCHW) may be held NHWC
@@ -241,6 +242,8 @@ const averagePool: OpTranslator = (ctx) => {
  * y = 0 the window is all zeros and so is its gradient.
  */
 export function tiledL2Pool(x: tf.Tensor4D, k: readonly [number, number]): tf.Tensor4D {
+  // wasm and cpu: one loop each way (js_kernels.ts).
+  if (hasJsKernels()) return tiledL2PoolLoop(x, k);
   const [n, h, w, c] = x.shape;
   const ho = h / k[0];
   const wo = w / k[1];
@@ -650,11 +653,14 @@ const groupSort2: OpTranslator = (ctx) => {
     if (v.t.rank === 2) {
       const c = v.t.shape[1] as number;
       if (c % 2 !== 0) throw ctx.fail(`GroupSort2 needs an even number of features, got ${c}`);
+      // wasm and cpu: one loop each way, exact min/max (js_kernels.ts).
+      if (hasJsKernels()) return [plain(groupSort2Loop(v.t))];
       return [plain(kernelFor(c)(v.t as tf.Tensor2D))];
     }
     const x = toNhwc(v, ctx);
     const c = x.shape[3];
     if (c % 2 !== 0) throw ctx.fail(`GroupSort2 needs an even number of channels, got ${c}`);
+    if (hasJsKernels()) return [nhwc(groupSort2Loop(x))];
     const y = kernelFor(c)(tf.reshape(x, [-1, c]) as tf.Tensor2D);
     return [nhwc(tf.reshape(y, x.shape))];
   };

@@ -8,6 +8,7 @@ import { LipSession, openSession } from '../session';
 import { assertTranslationMatches, translateOnnx } from './translate';
 import { convWithFastInputGrad } from './conv';
 import { TRANSLATABLE_OPS, meanPool, tiledL2Pool } from './ops';
+import { groupSort2Loop, hasJsKernels, tiledL2PoolLoop } from './js_kernels';
 import { convStackModel, imageBuilder, randomFloats, randomImages, referenceConvModel } from '../../test/models';
 
 type Build = (b: GraphBuilder, x: string) => string;
@@ -196,12 +197,17 @@ describe('translateOnnx', () => {
     expect(() => translateOnnx(readOnnxModel(bytes))).toThrow(/group=2 is not supported/);
   });
 
-  it('gives the same input gradient as the exact tfjs conv gradient (strides, pads)', () => {
+  it.each(['cpu', 'wasm'])('gives the same input gradient as the exact tfjs conv gradient (strides, pads) on %s', async (backend) => {
+    const previous = tf.getBackend();
+    await tf.setBackend(backend);
     const configs: [number[], [number, number], [number, number, number, number], number[]][] = [
       [[2, 7, 7, 3], [1, 1], [1, 1, 1, 1], [3, 3, 3, 4]],
       [[2, 7, 7, 3], [2, 2], [0, 1, 1, 0], [3, 3, 3, 4]],
       [[1, 8, 6, 2], [2, 3], [1, 0, 0, 2], [3, 2, 2, 5]],
       [[1, 9, 9, 2], [3, 3], [0, 0, 0, 0], [2, 2, 2, 3]],
+      // One input channel: the input gradient is a depthwise convolution summed over channels.
+      [[2, 7, 7, 1], [1, 1], [1, 1, 1, 1], [3, 3, 1, 4]],
+      [[1, 9, 8, 1], [2, 2], [0, 1, 1, 0], [3, 3, 1, 3]],
     ];
     for (const [xs, s, p, ks] of configs) {
       tf.tidy(() => {
@@ -218,6 +224,7 @@ describe('translateOnnx', () => {
         fast.dispose();
       });
     }
+    await tf.setBackend(previous);
   });
 
   it.each(['default', 'portable'] as const)('fuses GroupSort2 and tiled L2 pooling (%s profile) with the same values and gradients', async (profile) => {
@@ -266,6 +273,36 @@ describe('translateOnnx', () => {
       expect(close(g((t) => meanPool(t, [2, 2], [2, 2])), g((t) => tf.avgPool(t, 2, 2, 'valid')))).toBeLessThan(1e-6);
       expect(close(g((t) => meanPool(t, [3, 2], [1, 1])), g((t) => tf.avgPool(t, [3, 2], 1, 'valid')))).toBeLessThan(1e-6);
     });
+  });
+
+  it.each(['cpu', 'wasm'])('runs GroupSort2 and tiled L2 pooling as loops on %s: exact min/max, gradients routed to the source', async (backend) => {
+    const previous = tf.getBackend();
+    await tf.setBackend(backend);
+    try {
+      expect(hasJsKernels()).toBe(true);
+      tf.tidy(() => {
+        // Ties (0.5, 0.5) and (-0, 0) included.
+        const x = tf.tensor2d([[3, -1, 0.5, 0.5], [-2, 7, -0, 0]]);
+        expect(Array.from(groupSort2Loop(x).dataSync())).toEqual([-1, 3, 0.5, 0.5, -2, 7, 0, 0]);
+        const dy = tf.tensor2d([[1, 2, 3, 4], [5, 6, 7, 8]]);
+        const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(groupSort2Loop(t), dy)))(x);
+        // (3, -1) swapped: x0 got the max's cotangent; ties keep the order.
+        expect(Array.from(g.dataSync())).toEqual([2, 1, 3, 4, 5, 6, 7, 8]);
+
+        const v = tf.tensor4d(randomFloats(2 * 4 * 6 * 3, 9), [2, 4, 6, 3]);
+        const ref = tf.sqrt(tf.mul(tf.avgPool(tf.square(v), [2, 3], [2, 3], 'valid'), 6));
+        expect(tf.max(tf.abs(tf.sub(tiledL2PoolLoop(v, [2, 3]), ref))).dataSync()[0]).toBeLessThan(1e-6);
+        const w = tf.reshape(tf.sin(tf.range(0, ref.size)), ref.shape);
+        const gl = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tiledL2PoolLoop(t as tf.Tensor4D, [2, 3]), w)))(v);
+        const gr = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.sqrt(tf.mul(tf.avgPool(tf.square(t as tf.Tensor4D), [2, 3], [2, 3], 'valid'), 6)), w)))(v);
+        expect(tf.max(tf.abs(tf.sub(gl, gr))).dataSync()[0]).toBeLessThan(1e-5);
+        // An all-zero window has a zero gradient (not NaN).
+        const z = tf.grad((t: tf.Tensor) => tf.sum(tiledL2PoolLoop(t as tf.Tensor4D, [2, 2])))(tf.zeros([1, 2, 2, 1]));
+        expect(Array.from(z.dataSync())).toEqual([0, 0, 0, 0]);
+      });
+    } finally {
+      await tf.setBackend(previous);
+    }
   });
 
   it('differentiates TopK through the selected entries', () => {

@@ -1,0 +1,100 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { sequential } from '@tensorflow/tfjs-layers';
+import { InvalidArgumentError } from '../errors';
+import { convMatrix, singularValues } from '../testing/linalg';
+import { OrthogonalConv2D } from './orthogonal_conv2d';
+import { maxAbsDiff, saveAndLoad } from './testing/roundtrip';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+function built(layer: OrthogonalConv2D, input: [number, number, number]): OrthogonalConv2D {
+  layer.apply(tf.zeros([1, ...input]));
+  return layer;
+}
+
+/** A random, badly scaled raw kernel, as after training. */
+function scramble(layer: OrthogonalConv2D, seed: number): void {
+  const k = layer.rawKernel;
+  tf.tidy(() => {
+    k.assign(tf.mul(tf.randomNormal(k.shape, 0, 1, 'float32', seed), 3));
+  });
+}
+
+/** Singular values of the layer's convolution on an h x w grid, circular or zero-padded 'same'. */
+function spectrum(layer: OrthogonalConv2D, h: number, w: number, circular: boolean, converge: boolean): number[] {
+  const kernel = layer.effectiveKernel({ converge });
+  const [kh, kw, cin, cout] = kernel.shape;
+  const ph = (kh - 1) / 2;
+  const pw = (kw - 1) / 2;
+  const { a, rows, cols } = convMatrix(kernel.dataSync(), {
+    layout: 'hwio', cin, cout, kh, kw, h, w, pads: [ph, pw, ph, pw], circular,
+  });
+  kernel.dispose();
+  return singularValues(a, rows, cols);
+}
+
+const SHAPES: [number, number, number][] = [
+  // cin, cout, kernel
+  [1, 4, 3],
+  [3, 3, 3],
+  [2, 6, 3],
+  [6, 2, 3],
+  [4, 4, 5],
+  [3, 5, 1],
+];
+
+describe('OrthogonalConv2D (BCOP)', () => {
+  test('validation: stride 1, odd kernels', () => {
+    expect(() => new OrthogonalConv2D({ filters: 2, kernelSize: 3, strides: 2 })).toThrow(InvalidArgumentError);
+    expect(() => new OrthogonalConv2D({ filters: 2, kernelSize: 2 })).toThrow(/odd/);
+    expect(() => new OrthogonalConv2D({ filters: 2, kernelSize: 3, niterBjorck: 0 })).toThrow(/niterBjorck/);
+  });
+
+  test.each(SHAPES)('%i -> %i channels, kernel %i: orthogonal on the circular grid once converged (all singular values 1)', (cin, cout, k) => {
+    const layer = built(new OrthogonalConv2D({ filters: cout, kernelSize: k, seed: 11 }), [6, 6, cin]);
+    scramble(layer, cin * 10 + cout);
+    const s = spectrum(layer, 6, 6, true, true);
+    expect(s.length).toBe(Math.min(cin, cout) * 36);
+    expect(Math.max(...s)).toBeLessThan(1 + 1e-5);
+    expect(Math.min(...s)).toBeGreaterThan(1 - 1e-5);
+  });
+
+  test.each(SHAPES)('%i -> %i channels, kernel %i: zero-padded norm <= 1 in training mode and converged', (cin, cout, k) => {
+    const layer = built(new OrthogonalConv2D({ filters: cout, kernelSize: k, seed: 5, niterBjorck: 3 }), [5, 7, cin]);
+    scramble(layer, cin + 7 * cout);
+    for (const converge of [false, true]) {
+      const s = spectrum(layer, 5, 7, false, converge);
+      expect(Math.max(...s)).toBeLessThanOrEqual(1 + 1e-5);
+      // tight: the top singular value is 1 up to the border effect
+      if (converge) expect(Math.max(...s)).toBeGreaterThan(0.95);
+    }
+    // circular grid in training mode (3 Björck steps, far from converged): still a contraction
+    expect(Math.max(...spectrum(layer, 5, 7, true, false))).toBeLessThanOrEqual(1 + 1e-5);
+  });
+
+  test('kCoefLip scales every singular value', () => {
+    const layer = built(new OrthogonalConv2D({ filters: 4, kernelSize: 3, seed: 2, kCoefLip: 2 }), [6, 6, 2]);
+    const s = spectrum(layer, 6, 6, true, true);
+    expect(Math.max(...s)).toBeCloseTo(2, 4);
+    expect(Math.min(...s)).toBeCloseTo(2, 4);
+  });
+
+  test('trains (the factors get gradients), serializes, and exports a plain twin', async () => {
+    const layer = new OrthogonalConv2D({ filters: 4, kernelSize: 3, seed: 3, inputShape: [6, 6, 2] });
+    const model = sequential({ layers: [layer] });
+    const x = tf.randomUniform([3, 6, 6, 2], 0, 1, 'float32', 1);
+    const before = tf.clone(layer.rawKernel);
+    const optimizer = tf.train.adam(1e-2);
+    optimizer.minimize(() => tf.mean(tf.square(tf.sub(model.apply(x, { training: true }) as tf.Tensor, 0.3))) as tf.Scalar);
+    expect(maxAbsDiff(before, layer.rawKernel)).toBeGreaterThan(1e-4);
+    const { loaded } = await saveAndLoad(model);
+    expect(loaded.layers[0]).toBeInstanceOf(OrthogonalConv2D);
+    expect(maxAbsDiff(loaded.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor)).toBe(0);
+    const twin = sequential({ layers: [layer.vanillaExport()] });
+    expect(twin.layers[0].getClassName()).toBe('Conv2D');
+    expect(maxAbsDiff(twin.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor)).toBeLessThan(1e-5);
+  });
+});

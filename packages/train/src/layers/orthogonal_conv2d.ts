@@ -1,0 +1,142 @@
+/**
+ * Orthogonal convolution by block convolutional orthogonal parametrization
+ * (BCOP, Li et al. 2019, "Preventing gradient attenuation in Lipschitz
+ * constrained convolutional networks"). With `C = max(cin, cout)`, the
+ * `kh x kw` kernel of a `C -> C` convolution is the composition
+ *
+ *     K = H  *  R_1 * ... * R_{kw-1}  *  V_1 * ... * V_{kh-1}
+ *
+ * of a 1x1 orthogonal matrix `H` with 1x2 blocks `R_i = [P_i, I - P_i]` and
+ * 2x1 blocks `V_i = [Q_i; I - Q_i]`, where `P_i = U_i U_i^T` and
+ * `Q_i = W_i W_i^T` are orthogonal projectors (`U_i, W_i` are `C x floor(C/2)`
+ * with orthonormal columns, by Björck). Each factor's transfer function is
+ * unitary at every frequency (`P + (I - P) e^{iw}`), so the composed
+ * convolution is orthogonal on the infinite grid. The layer keeps the first
+ * `cin` input and `cout` output channels of `K`: an isometry when
+ * `cin <= cout` (zero-padded input channels), a co-isometry when
+ * `cin >= cout`, so the gradient norm is preserved through it (not only
+ * bounded). With zero 'same' padding the map is the infinite-grid operator
+ * restricted to the image, so its norm is at most 1 (equality except near
+ * the border).
+ *
+ * Every factor stays a contraction even when Björck has not converged (its
+ * singular values stay in [0, 1]), so the layer is 1-Lipschitz at any
+ * training step; the export kernel is built from converged factors.
+ *
+ * The trainable `kernel` is one matrix `[C, C + nb r]`: `H` in columns
+ * `[0, C)`, then the `nb = (kh - 1) + (kw - 1)` projector generators of
+ * `r = floor(C / 2)` columns each. Stride 1, odd kernel sizes.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Shape } from '@tensorflow/tfjs-layers';
+import { DEFAULT_BETA_BJORCK } from '../constants';
+import { assertArg } from '../errors';
+import { bjorckOrthonormalize, bjorckOrthonormalizeToConvergence } from '../normalizers';
+import { LipschitzConv2DArgs, LipschitzConv2DBase } from './linear_base';
+import { assertIterations } from './lipschitz';
+
+/** Björck iterations per factor in each call (the factors start far from orthogonal: spectral scale only). */
+export const DEFAULT_NITER_BCOP = 20;
+
+export interface OrthogonalConv2DArgs extends LipschitzConv2DArgs {
+  /** Björck iterations per factor in each call. Default `DEFAULT_NITER_BCOP` (20). */
+  niterBjorck?: number;
+}
+
+export class OrthogonalConv2D extends LipschitzConv2DBase {
+  static className = 'Lip>OrthogonalConv2D';
+  readonly niterBjorck: number;
+  /** `max(cin, cout)`, known after build. */
+  private side = 0;
+  private cin = 0;
+
+  constructor(args: OrthogonalConv2DArgs) {
+    super(args, 'orthogonal_conv2d');
+    const where = OrthogonalConv2D.className;
+    this.niterBjorck = args.niterBjorck ?? DEFAULT_NITER_BCOP;
+    assertIterations(this.niterBjorck, 'niterBjorck', where, 1);
+    assertArg(
+      this.strides[0] === 1 && this.strides[1] === 1,
+      () => `${where}: only stride 1 is supported, got ${JSON.stringify(this.strides)} (downsample with a pooling layer)`,
+    );
+    assertArg(
+      this.kernelSize[0] % 2 === 1 && this.kernelSize[1] % 2 === 1,
+      () => `${where}: 'kernelSize' must be odd, got ${JSON.stringify(this.kernelSize)}`,
+    );
+  }
+
+  /** Number of 2-tap blocks. */
+  private blocks(): number {
+    return this.kernelSize[0] - 1 + (this.kernelSize[1] - 1);
+  }
+
+  private rank(): number {
+    return Math.floor(this.side / 2);
+  }
+
+  protected override kernelShape(inputShape: Shape): number[] {
+    const cin = super.kernelShape(inputShape)[2];
+    const c = Math.max(cin, this.filters);
+    return [c, c + this.blocks() * Math.floor(c / 2)];
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    this.cin = shape[3] as number;
+    this.side = Math.max(this.cin, this.filters);
+    super.build(inputShape);
+  }
+
+  /** Nothing persistent to update: Björck runs in every call. */
+  updateConstraints(): void {}
+
+  /**
+   * Orthonormalizes one factor. The generator is first divided by
+   * sqrt(max row sum |G^T G|) >= its spectral norm, so Björck starts from
+   * singular values in (0, 1] and each iterate stays a contraction.
+   */
+  private orthonormal(g: tf.Tensor2D, converge: boolean): tf.Tensor2D {
+    if (converge) {
+      return bjorckOrthonormalizeToConvergence(g, { tol: 1e-12, maxIter: 2000 }).w;
+    }
+    return tf.tidy(() => {
+      const gram = tf.matMul(g, g, true, false);
+      const bound = tf.sqrt(tf.add(tf.max(tf.sum(tf.abs(gram), 1)), 1e-12));
+      return bjorckOrthonormalize(tf.div(g, bound) as tf.Tensor2D, this.niterBjorck, DEFAULT_BETA_BJORCK);
+    });
+  }
+
+  protected normalizedKernel(converge: boolean): tf.Tensor {
+    const c = this.side;
+    const r = this.rank();
+    const [kh, kw] = this.kernelSize;
+    const raw = this.rawKernel as tf.Tensor2D;
+    const compute = (): tf.Tensor => {
+      const eye = tf.eye(c);
+      const h = this.orthonormal(tf.slice(raw, [0, 0], [c, c]), converge);
+      // kernel as [kh', kw', C, C], starting from the 1x1 H
+      let k: tf.Tensor4D = tf.reshape(h, [1, 1, c, c]);
+      for (let b = 0; b < this.blocks(); b++) {
+        const u = this.orthonormal(tf.slice(raw, [0, c + b * r], [c, r]), converge);
+        const p = tf.matMul(u, u, false, true);
+        const q = tf.sub(eye, p);
+        const horizontal = b < kw - 1;
+        const [hh, ww] = k.shape;
+        const flat = tf.reshape(k, [-1, c]);
+        const kp = tf.reshape(tf.matMul(flat, p), [hh, ww, c, c]);
+        const kq = tf.reshape(tf.matMul(flat, q), [hh, ww, c, c]);
+        // (K * [P, I - P])[a, j] = K[a, j] P + K[a, j - 1] (I - P)
+        k = horizontal
+          ? tf.add(tf.pad(kp, [[0, 0], [0, 1], [0, 0], [0, 0]]), tf.pad(kq, [[0, 0], [1, 0], [0, 0], [0, 0]]))
+          : tf.add(tf.pad(kp, [[0, 1], [0, 0], [0, 0], [0, 0]]), tf.pad(kq, [[1, 0], [0, 0], [0, 0], [0, 0]]));
+      }
+      return tf.slice(k, [0, 0, 0, 0], [kh, kw, this.cin, this.filters]);
+    };
+    return tf.tidy(compute);
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), niterBjorck: this.niterBjorck };
+  }
+}
+tf.serialization.registerClass(OrthogonalConv2D);
