@@ -1,6 +1,7 @@
 import * as path from 'path';
 import { Command, Option } from 'commander';
 import {
+  ARCHITECTURES,
   BackendPreference,
   consoleProgress,
   DEFAULT_ARCH,
@@ -94,7 +95,7 @@ export function registerTrain(program: Command): void {
   program
     .command('train')
     .description('Train a 1-Lipschitz network on Fashion-MNIST, with a checkpoint after every epoch')
-    .option('--arch <name>', `architecture (default: ${DEFAULT_ARCH})`)
+    .option('--arch <name>', `architecture: ${[...ARCHITECTURES.keys()].join(', ')} (default: ${DEFAULT_ARCH})`)
     .option('--epochs <n>', `total epochs; with --resume, the epoch to reach (default: ${DEFAULT_EPOCHS})`)
     .option('--batch-size <n>', `images per step (default: ${DEFAULT_BATCH_SIZE})`)
     .option('--lr <x>', `Adam learning rate (default: ${DEFAULT_LEARNING_RATE})`)

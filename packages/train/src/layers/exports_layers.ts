@@ -22,6 +22,7 @@ import {
   ScaledPool2DArgs,
 } from './pooling';
 import { FrobeniusConv2D, FrobeniusConv2DArgs } from './frobenius_conv2d';
+import { OrthogonalConv2D, OrthogonalConv2DArgs } from './orthogonal_conv2d';
 import { FrobeniusDense, FrobeniusDenseArgs } from './frobenius_dense';
 import { LipschitzSequential, LipschitzSequentialArgs } from './lipschitz_sequential';
 import { SpectralConv2D, SpectralConv2DArgs } from './spectral_conv2d';
@@ -41,6 +42,10 @@ export function frobeniusDense(args: FrobeniusDenseArgs): FrobeniusDense {
 
 export function frobeniusConv2d(args: FrobeniusConv2DArgs): FrobeniusConv2D {
   return new FrobeniusConv2D(args);
+}
+
+export function orthogonalConv2d(args: OrthogonalConv2DArgs): OrthogonalConv2D {
+  return new OrthogonalConv2D(args);
 }
 
 export function lipschitzSequential(args?: LipschitzSequentialArgs): LipschitzSequential {
