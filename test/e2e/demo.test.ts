@@ -8,7 +8,7 @@ import * as path from 'path';
 import { onePerClass, loadDataset } from '@lip/train';
 import { FASHION_DIR, haveFashionMnist, lip, transcript } from './helpers';
 
-const REDUCED = ['--epochs', '1', '--limit', '1000', '--cw-steps', '50', '--cw-binary-steps', '6', '--workers', '1', '--data', FASHION_DIR];
+const REDUCED = ['--epochs', '1', '--limit', '1000', '--batch-size', '100', '--cw-steps', '50', '--cw-binary-steps', '6', '--workers', '1', '--data', FASHION_DIR];
 
 const describeData = haveFashionMnist() ? describe : describe.skip;
 

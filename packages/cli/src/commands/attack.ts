@@ -102,11 +102,14 @@ export function progressBar(stream: NodeJS.WriteStream): {
   };
 }
 
-/** `--workers`: the value given, else one per core; printed, since it changes the speed (never the results). */
-export function attackWorkers(given: number | undefined, stream: NodeJS.WriteStream): number {
-  const workers = given ?? defaultWorkers();
-  stream.write(`workers: ${workers}${given === undefined ? ' (one per core; --workers to change)' : ''}\n`);
-  return workers;
+/** `--workers`: the value given, else one per core. */
+export function attackWorkers(given: number | undefined): number {
+  return given ?? defaultWorkers();
+}
+
+/** The line that reports the worker count (printed once the attack starts, since it changes the speed, never the results). */
+export function workersLine(workers: number, given: number | undefined): string {
+  return `workers: ${workers}${given === undefined ? ' (one per core; --workers to change)' : ''}\n`;
 }
 
 /** The reference notebook's table. */
@@ -174,15 +177,24 @@ export function registerAttack(program: Command): void {
 
       if (attack !== 'hsja') {
         if (!(await tf.setBackend(flags.backend))) throw new InvalidArgumentError(`'--backend' ${flags.backend} could not be initialized`);
-        opts.workers = attackWorkers(workersFlag, process.stderr);
+        opts.workers = attackWorkers(workersFlag);
       }
       const session = await openSession(model);
       const bar = progressBar(process.stderr);
+      // Printed at the first progress report: the model has been checked by then,
+      // so a bad model gives its one error line and nothing else.
+      let announced = opts.workers === undefined;
       let result: AttackRunResult;
       try {
         result = await runAttack(model, session, images, labels, indices, chw, {
           ...opts,
-          onProgress: (p) => bar.update(`${p.phase}${p.batches > 1 ? ` (batch ${p.batch}/${p.batches})` : ''}`, p.done, p.total, p.detail),
+          onProgress: (p) => {
+            if (!announced) {
+              announced = true;
+              process.stderr.write(workersLine(opts.workers!, workersFlag));
+            }
+            bar.update(`${p.phase}${p.batches > 1 ? ` (batch ${p.batch}/${p.batches})` : ''}`, p.done, p.total, p.detail);
+          },
         });
       } finally {
         bar.end();
