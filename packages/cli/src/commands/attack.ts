@@ -8,6 +8,7 @@ import {
   ATTACK_NAMES, AttackName, AttackRunOptions, AttackRunResult, loadVerifyData, metadataJson, modelInputRange, openSession,
   readOnnxModel, runAttack, writeAttackReport,
 } from '@lip/verify';
+import { nonNegativeInt, positiveInt, positiveNumber } from '../flags';
 import { setExitCode } from '../program';
 
 /** The reference notebook's CW settings (foolbox's own defaults are 9 x 10000). */
@@ -36,28 +37,8 @@ interface AttackFlags {
   backend: string;
 }
 
-function positiveInt(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n <= 0) {
-    throw new InvalidArgumentError(`'${flag}' must be a positive integer, got '${raw}'`);
-  }
-  return n;
-}
 
-function nonNegativeInt(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`'${flag}' must be an integer >= 0, got '${raw}'`);
-  return n;
-}
 
-function positiveNumber(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = raw.trim() === '' ? NaN : Number(raw);
-  if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError(`'${flag}' must be a finite number > 0, got '${raw}'`);
-  return n;
-}
 
 /** Model class names (metadata `class_names`) when valid, else the data set's. */
 export function classNamesOf(metadata: unknown, fallback: readonly string[]): string[] {
@@ -100,11 +81,6 @@ export function progressBar(stream: NodeJS.WriteStream): {
       sawDetail = false;
     },
   };
-}
-
-/** `--workers`: the value given, else one per core. */
-export function attackWorkers(given: number | undefined): number {
-  return given ?? defaultWorkers();
 }
 
 /** The line that reports the worker count (printed once the attack starts, since it changes the speed, never the results). */
@@ -177,7 +153,7 @@ export function registerAttack(program: Command): void {
 
       if (attack !== 'hsja') {
         if (!(await tf.setBackend(flags.backend))) throw new InvalidArgumentError(`'--backend' ${flags.backend} could not be initialized`);
-        opts.workers = attackWorkers(workersFlag);
+        opts.workers = workersFlag ?? defaultWorkers();
       }
       const session = await openSession(model);
       const bar = progressBar(process.stderr);

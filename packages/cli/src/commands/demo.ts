@@ -4,12 +4,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { exportCheckpoint } from '@lip/export';
 import {
   BackendPreference, consoleProgress, defaultWorkers, DEFAULT_EPSILONS, DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN, DEFAULT_SEED, hasCheckpoint,
-  InvalidArgumentError, LR_SCHEDULES, LrSchedule, onePerClass, readTrainState, train, TrainOptions, writeFileAtomic,
+  LR_SCHEDULES, LrSchedule, onePerClass, readTrainState, train, TrainOptions, writeFileAtomic,
 } from '@lip/train';
 import {
   AttackRunResult, LipschitzBound, VerifyResult, lipschitzBound, loadVerifyData, metadataJson, modelInputRange, openSession,
   readOnnxModel, runAttack, verifyModel, writeAttackReport, writeCraReport,
 } from '@lip/verify';
+import { positiveInt, positiveNumber, seedFlag, withSigintAbort } from '../flags';
 import { setExitCode } from '../program';
 import {
   DEFAULT_CW_BINARY_SEARCH_STEPS, DEFAULT_CW_STEPS, EXIT_CERTIFICATE_VIOLATED, attackJson, classNamesOf, formatAttackTable, progressBar,
@@ -92,28 +93,8 @@ export function demoPaths(out: string): DemoPaths {
   };
 }
 
-function positiveInt(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n <= 0) {
-    throw new InvalidArgumentError(`'${flag}' must be a positive integer, got '${raw}'`);
-  }
-  return n;
-}
 
-function positiveNumber(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = raw.trim() === '' ? NaN : Number(raw);
-  if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError(`'${flag}' must be a finite number > 0, got '${raw}'`);
-  return n;
-}
 
-function seedOf(raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!/^\s*\d+\s*$/.test(raw) || n > 0xffffffff) throw new InvalidArgumentError(`'--seed' must be an integer in [0, 4294967295], got '${raw}'`);
-  return n;
-}
 
 function median(values: number[]): number | null {
   if (values.length === 0) return null;
@@ -141,23 +122,7 @@ async function trainOrContinue(options: TrainOptions): Promise<{ valAcc: number[
     const done = readTrainState(options.outDir).epochs.length;
     process.stderr.write(`continuing the checkpoint in ${options.outDir} (${done} epoch${done === 1 ? '' : 's'} done)\n`);
   }
-  const abort = new AbortController();
-  const onSigint = (): void => {
-    if (abort.signal.aborted) {
-      process.off('SIGINT', onSigint);
-      process.kill(process.pid, 'SIGINT');
-      return;
-    }
-    abort.abort();
-    process.stderr.write('\ninterrupted: stopping after this step (Ctrl-C again to quit at once)\n');
-  };
-  process.on('SIGINT', onSigint);
-  let result;
-  try {
-    result = await train({ ...options, resume }, { ...consoleProgress(process.stderr), signal: abort.signal });
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
+  const result = await withSigintAbort((signal) => train({ ...options, resume }, { ...consoleProgress(process.stderr), signal }));
   result.model.dispose();
   const { epochs } = result.trainState;
   if (result.interrupted) {
@@ -198,7 +163,7 @@ export function registerDemo(program: Command): void {
         lrSchedule: flags.lrSchedule ?? base.lrSchedule,
       };
       const limit = positiveInt('--limit', flags.limit);
-      const seed = seedOf(flags.seed) ?? DEFAULT_SEED;
+      const seed = seedFlag(flags.seed) ?? DEFAULT_SEED;
       const cwSteps = positiveInt('--cw-steps', flags.cwSteps) ?? DEFAULT_CW_STEPS;
       const cwBinarySteps = positiveInt('--cw-binary-steps', flags.cwBinarySteps) ?? DEFAULT_CW_BINARY_SEARCH_STEPS;
       const workers = positiveInt('--workers', flags.workers);

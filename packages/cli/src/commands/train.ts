@@ -13,13 +13,13 @@ import {
   DEFAULT_LR_SCHEDULE,
   DEFAULT_MIN_MARGIN,
   DEFAULT_SEED,
-  InvalidArgumentError,
   LOSS_NAMES,
   LR_SCHEDULES,
   LrSchedule,
   train,
   TrainOptions,
 } from '@lip/train';
+import { finiteNumber, positiveInt, seedFlag, withSigintAbort } from '../flags';
 import { setExitCode } from '../program';
 
 /** Exit code after Ctrl-C, as shells report a SIGINT death (128 + 2). */
@@ -43,50 +43,26 @@ interface TrainFlags {
   workers?: string;
 }
 
-function positiveInteger(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n <= 0) {
-    throw new InvalidArgumentError(`'${flag}' must be a positive integer, got '${raw}'`);
-  }
-  return n;
-}
 
-function finiteNumber(flag: string, raw: string | undefined, min: number, minIncluded: boolean): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = raw.trim() === '' ? NaN : Number(raw);
-  if (!Number.isFinite(n) || n < min || (!minIncluded && n === min)) {
-    throw new InvalidArgumentError(`'${flag}' must be a finite number ${minIncluded ? '>=' : '>'} ${min}, got '${raw}'`);
-  }
-  return n;
-}
 
-function seed(raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!/^\s*\d+\s*$/.test(raw) || n > 0xffffffff) {
-    throw new InvalidArgumentError(`'--seed' must be an integer in [0, 4294967295], got '${raw}'`);
-  }
-  return n;
-}
 
 /** Flags to `train()` options. Flags not given stay undefined: defaults, or the checkpoint's settings with --resume. */
 function trainOptions(flags: TrainFlags): TrainOptions {
   return {
     arch: flags.arch,
-    epochs: positiveInteger('--epochs', flags.epochs),
-    batchSize: positiveInteger('--batch-size', flags.batchSize),
+    epochs: positiveInt('--epochs', flags.epochs),
+    batchSize: positiveInt('--batch-size', flags.batchSize),
     lr: finiteNumber('--lr', flags.lr, 0, false),
     lrSchedule: flags.lrSchedule,
     alpha: finiteNumber('--alpha', flags.alpha, 0, true),
     minMargin: finiteNumber('--min-margin', flags.minMargin, 0, false),
     loss: flags.loss,
-    seed: seed(flags.seed),
-    limit: positiveInteger('--limit', flags.limit),
+    seed: seedFlag(flags.seed),
+    limit: positiveInt('--limit', flags.limit),
     dataDir: flags.data,
     outDir: flags.out ?? path.join('runs', flags.arch ?? DEFAULT_ARCH),
     backend: flags.backend,
-    workers: positiveInteger('--workers', flags.workers),
+    workers: positiveInt('--workers', flags.workers),
     resume: flags.resume === true,
   };
 }
@@ -119,23 +95,7 @@ export function registerTrain(program: Command): void {
       const options = trainOptions(flags);
       // First Ctrl-C: stop after the current step, keeping the last complete epoch's checkpoint.
       // Second: the default SIGINT death (the checkpoint on disk is crash-safe).
-      const abort = new AbortController();
-      const onSigint = (): void => {
-        if (abort.signal.aborted) {
-          process.off('SIGINT', onSigint);
-          process.kill(process.pid, 'SIGINT');
-          return;
-        }
-        abort.abort();
-        process.stderr.write('\ninterrupted: stopping after this step (Ctrl-C again to quit at once)\n');
-      };
-      process.on('SIGINT', onSigint);
-      let result;
-      try {
-        result = await train(options, { ...consoleProgress(process.stderr), signal: abort.signal });
-      } finally {
-        process.off('SIGINT', onSigint);
-      }
+      const result = await withSigintAbort((signal) => train(options, { ...consoleProgress(process.stderr), signal }));
       result.model.dispose();
       const { epochs } = result.trainState;
       if (result.interrupted) {

@@ -2,6 +2,7 @@ import * as path from 'path';
 import { Command, Option } from 'commander';
 import { DATASET_NAMES, InvalidArgumentError, writeFileAtomic } from '@lip/train';
 import { VerifyResult, certifiedRobustAccuracy, verifyModel, writeCraReport } from '@lip/verify';
+import { positiveInt, positiveNumber } from '../flags';
 
 /** The --eps default, as the user would type it. */
 export const DEFAULT_EPS_SPEC = '36/255,72/255,108/255,0.25,0.5,1.0';
@@ -18,21 +19,7 @@ interface VerifyFlags {
   batchSize?: string;
 }
 
-function positiveInt(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n <= 0) {
-    throw new InvalidArgumentError(`'${flag}' must be a positive integer, got '${raw}'`);
-  }
-  return n;
-}
 
-function positiveNumber(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = raw.trim() === '' ? NaN : Number(raw);
-  if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError(`'${flag}' must be a finite number > 0, got '${raw}'`);
-  return n;
-}
 
 /** Parses `--eps`: comma-separated numbers or fractions (`36/255`), each > 0. Keeps the text as a label. */
 export function parseEpsList(raw: string): { value: number; label: string }[] {
