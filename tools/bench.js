@@ -66,7 +66,7 @@ const silentLogger = { warn: () => undefined };
 
 /** The real train() loop, timed per step, interrupted after warm-up + measured steps. */
 async function childTrain({ batchSize, workers, warmup, steps }) {
-  const { train } = require('@lip/train');
+  const { train } = require('@lip/train/node');
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-bench-'));
   const signal = { aborted: false };
   const times = [];
@@ -98,7 +98,8 @@ async function childTrain({ batchSize, workers, warmup, steps }) {
 
 async function childInfer({ repeats }) {
   const tf = require('@tensorflow/tfjs-core');
-  const { buildModel, loadDataset, selectBackend } = require('@lip/train');
+  const { buildModel, selectBackend } = require('@lip/train');
+  const { loadDataset } = require('@lip/train/node');
   const { exportOnnx } = require('@lip/export');
   const { openSession, DEFAULT_BATCH_SIZE } = require('@lip/verify');
   await selectBackend('wasm');
@@ -148,7 +149,8 @@ async function childInfer({ repeats }) {
 }
 
 async function childCw({ binarySearchSteps, steps, workers }) {
-  const { buildModel, loadDataset, onePerClass, selectBackend } = require('@lip/train');
+  const { buildModel, onePerClass, selectBackend } = require('@lip/train');
+  const { loadDataset } = require('@lip/train/node');
   const { exportOnnx } = require('@lip/export');
   const { openSession, readOnnxModel, runAttack } = require('@lip/verify');
   await selectBackend('wasm');

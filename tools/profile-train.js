@@ -284,7 +284,7 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   const tf = require('@tensorflow/tfjs-core');
   const tfwasm = require('@tensorflow/tfjs-backend-wasm');
-  const lip = require('@lip/train');
+  const lip = { ...require('@lip/train'), ...require('@lip/train/node') };
   const { shardGradients } = require('@lip/train/dist/training/shard_gradients');
 
   const backend = await lip.selectBackend('wasm', { threads: 1 });

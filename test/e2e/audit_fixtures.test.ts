@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
-import { loadDatasetFromDir } from '@lip/train';
+import { loadDatasetFromDir } from '@lip/train/node';
 import { FASHION_DIR, argmax, haveFashionMnist } from './helpers';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'audit');

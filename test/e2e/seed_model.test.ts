@@ -13,6 +13,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as L from '@lip/train';
+import * as LN from '@lip/train/node';
 import { exportCheckpoint } from '@lip/export';
 import { onePerClass } from '@lip/train';
 import { openSession, readOnnxModel, runAttack } from '@lip/verify';
@@ -60,12 +61,12 @@ describeData('the seed network, trained, exported and verified', () => {
   beforeAll(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-e2e-'));
     ckpt = path.join(work, 'checkpoint');
-    const result = await L.train({ ...TRAIN, outDir: ckpt, dataDir: FASHION_DIR });
+    const result = await LN.train({ ...TRAIN, outDir: ckpt, dataDir: FASHION_DIR });
     result.model.dispose();
     expect(result.trainState.epochs).toHaveLength(TRAIN.epochs);
 
-    test = await L.loadDataset('fashion-mnist', 'test', { dataDir: FASHION_DIR });
-    const { model } = await L.loadCheckpoint(ckpt);
+    test = await LN.loadDataset('fashion-mnist', 'test', { dataDir: FASHION_DIR });
+    const { model } = await LN.loadCheckpoint(ckpt);
     const twin = model.vanillaExport({ converge: true });
     twinLogits = new Float32Array(test.n * 10);
     ownLogits = new Float32Array(test.n * 10);

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { onnx } from 'onnx-proto';
-import { encodeIdx } from '@lip/train';
+import { encodeIdx } from '@lip/train/node';
 import {
   CliFixtures, CliResult, QUICK_ATTACK, expectCleanFailure, listFiles, makeCliFixtures, outDir, outputFlags, runLip, seededBytes, tinyModel,
   writeIdxSplit,

@@ -15,6 +15,15 @@ const TIMED_KILLS = 5;
 const TEMP_KILLS = 5;
 const SEED = 20240607;
 const TEMP = /^\.m\.onnx\.(\d+)\.\d+\.tmp$/;
+/** A folder a killed export left while creating its lock `m.onnx.lock`. */
+const LOCK_TEMP = /^\.m\.onnx\.lock\.(\d+)\.\d+\.tmp$/;
+
+/** The pid that a leftover lock (its owner record) or lock temp (its name) belongs to. */
+function lockLeftoverPid(out: string, name: string): number {
+  const m = LOCK_TEMP.exec(name);
+  if (m !== null) return Number(m[1]);
+  return (JSON.parse(fs.readFileSync(path.join(out, name, 'owner.json'), 'utf8')) as { pid: number }).pid;
+}
 
 let root: string;
 let ckpt: string;
@@ -94,7 +103,10 @@ describe('SIGKILL during lip export', () => {
       else expect({ code, signal }).toEqual({ code: 0, signal: null });
       const names = fs.readdirSync(out);
       const tempPids = names.filter((n) => TEMP.test(n)).map((n) => Number(TEMP.exec(n)![1]));
-      expect(names.filter((n) => n !== 'm.onnx' && !TEMP.test(n))).toEqual([]);
+      // A killed export also leaves its lock (the next export takes it over at once), or the folder it was creating it in.
+      const lockLeftovers = names.filter((n) => n === 'm.onnx.lock' || LOCK_TEMP.test(n));
+      expect(lockLeftovers.map((n) => [n, killed.has(lockLeftoverPid(out, n))])).toEqual(lockLeftovers.map((n) => [n, true]));
+      expect(names.filter((n) => n !== 'm.onnx' && !TEMP.test(n) && !lockLeftovers.includes(n))).toEqual([]);
       // Temps come from killed runs only, one each; a run that got as far as its write removed the earlier ones.
       expect(tempPids.filter((p) => !killed.has(p))).toEqual([]);
       expect(new Set(tempPids).size).toBe(tempPids.length);

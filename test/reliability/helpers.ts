@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { GraphBuilder } from '@lip/export';
-import { encodeIdx } from '@lip/train';
+import { encodeIdx } from '@lip/train/node';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const LIP_BIN = path.join(ROOT, 'packages/cli/dist/bin/lip.js');

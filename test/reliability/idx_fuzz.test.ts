@@ -8,7 +8,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import fc from 'fast-check';
-import { DEFAULT_MAX_IDX_BYTES, DataError, loadDatasetFromDir, readIdx } from '@lip/train';
+import { DataError } from '@lip/train';
+import { DEFAULT_MAX_IDX_BYTES, loadDatasetFromDir, readIdx } from '@lip/train/node';
 import { seededBytes, tmpDir, writeIdxSplit } from './helpers';
 
 /** Cases per family (four families); LIP_FUZZ_RUNS overrides it for a longer local run. */

@@ -7,7 +7,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { COMPLETE_MARKER, STAGING_DIR, hasCheckpoint, mulberry32, readTrainState } from '@lip/train';
+import { mulberry32 } from '@lip/train';
+import { COMPLETE_MARKER, STAGING_DIR, hasCheckpoint, readTrainState } from '@lip/train/node';
 import { CLI_TIMEOUT_MS, listFiles, runLip, spawnLip, tinyTrainArgs, tmpDir, writeTrainData } from './helpers';
 
 const KILLS = 8;
@@ -102,7 +103,8 @@ describe('SIGKILL during a checkpoint write of lip train', () => {
 
     const straightOut = path.join(root, 'straight');
     const straight = await runLip(tinyTrainArgs(data, straightOut, EPOCHS));
-    expect({ code: straight.code, stderr: straight.stderr }).toEqual({ code: 0, stderr: expect.stringMatching(WARNING) });
+    // No warning at all: the seed network's one non-Lipschitz layer is a Flatten, an isometry.
+    expect({ code: straight.code, stderr: straight.stderr }).toEqual({ code: 0, stderr: expect.not.stringMatching(WARNING) });
     const history = (dir: string): unknown[] => readTrainState(dir).epochs.map((e) => ({ ...e, seconds: 0 }));
     expect(history(out)).toEqual(history(straightOut));
     for (const file of ['weights.bin', 'optimizer.bin']) {

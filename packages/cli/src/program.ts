@@ -6,6 +6,7 @@ import { registerVerify } from './commands/verify';
 import { registerBound } from './commands/bound';
 import { registerAttack } from './commands/attack';
 import { registerDemo } from './commands/demo';
+import { nameFlags } from './option_flags';
 
 /** Builds the `lip` program. Commands set `process.exitCode`-style results through the returned code. */
 export function buildProgram(): Command {
@@ -33,6 +34,10 @@ export function buildProgram(): Command {
 export async function run(argv: string[]): Promise<number> {
   const program = buildProgram();
   let code = 0;
+  let command: string | undefined;
+  program.hook('preAction', (_this, action) => {
+    command = action.name();
+  });
   program.hook('postAction', (_this, action) => {
     const c = (action as unknown as { _lipExitCode?: number })._lipExitCode;
     if (typeof c === 'number') code = c;
@@ -41,18 +46,21 @@ export async function run(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return code;
   } catch (err) {
-    return reportError(err);
+    return reportError(err, command);
   }
 }
 
-/** Prints one clear line for a user error, a stack trace only for internal errors. */
-export function reportError(err: unknown): number {
+/**
+ * Prints one clear line for a user error (naming the flag of `command` where
+ * the library named its option), a stack trace only for internal errors.
+ */
+export function reportError(err: unknown, command?: string): number {
   if (err instanceof CommanderError) {
     // commander already printed its message (unknown option, missing argument, --help).
     return err.exitCode === 0 ? 0 : 2;
   }
   if (err instanceof LipError) {
-    process.stderr.write(`error: ${err.message}\n`);
+    process.stderr.write(`error: ${nameFlags(command, err.message)}\n`);
     return err.exitCode;
   }
   const e = err as Error;

@@ -1,38 +1,211 @@
+/**
+ * Output files written whole or not at all.
+ *
+ * `writeFileAtomic(file, data)` follows `file` through symbolic links (a
+ * dangling link leads to its missing target, which is created) and writes
+ * what it finds there:
+ * - nothing, or a regular file: a temp file `.<name>.<pid>.<n>.tmp` in the
+ *   target's folder, fsync, then rename over the target (which keeps its
+ *   permission bits). A reader sees the old file or the new one, never a mix;
+ *   on any failure the temp is removed and the old file is left intact. A
+ *   link stays a link.
+ * - a character device or a FIFO (`/dev/null`, `/dev/stdout` on a terminal
+ *   or a pipe, a named pipe): written in place, since a stream has no old
+ *   content to keep. A FIFO blocks until a reader opens it, as for any writer.
+ * - this process's own stdout or stderr redirected to a file (`--json
+ *   /dev/stdout > log`): appended through that descriptor, after what the
+ *   process already printed there, as `> log` means.
+ * - anything else (a folder, a socket, a block device): refused with an
+ *   InvalidArgumentError naming the path.
+ * A failing file system (read-only, full, permission denied) gives a
+ * DataError naming the path and the cause.
+ *
+ * A killed process can leave its temp file behind; the next write of the
+ * same file removes the temps of processes that no longer run (never those
+ * of live ones: they may be writing concurrently).
+ */
 import * as fs from 'fs';
 import * as path from 'path';
+import { DataError, InvalidArgumentError, assertArg } from './errors';
 
 let counter = 0;
 
+/** Symbolic links followed before giving up, as Linux (MAXSYMLINKS). */
+const MAX_SYMLINK_HOPS = 40;
+
 /**
- * Writes `data` to `file` atomically: a temp file `.<name>.<pid>.<n>.tmp` in
- * the same folder, fsync, then rename. A reader sees the old file or the new
- * one, never a mix. A killed process can leave its temp file behind; the next
- * write of the same `file` removes the temps of processes that no longer run
- * (never those of live ones: they may be writing concurrently).
+ * Where `writeFileAtomic` puts the data: a file replaced by rename (`target`:
+ * the path after links), or a stream written in place (`fd`: through this
+ * process's stdout or stderr, when the path is that file).
  */
+export type OutputTarget = { kind: 'file'; target: string; mode: number | null } | { kind: 'stream'; fd?: number };
+
+/**
+ * What writing `file` would do (see the module comment); throws the error
+ * `writeFileAtomic` would for a folder, a socket, a block device or a link
+ * loop. Callers with long work ahead check their output paths with it first.
+ */
+export function outputTarget(file: string): OutputTarget {
+  assertArg(typeof file === 'string' && file.length > 0, () => `'file' must be a non-empty path, got ${JSON.stringify(file)}`);
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(file, { throwIfNoEntry: false });
+  } catch (err) {
+    throw writeError(file, err, false);
+  }
+  if (st !== undefined && st.isFile()) {
+    const fd = standardStreamOf(st);
+    if (fd !== undefined) return { kind: 'stream', fd };
+  }
+  if (st === undefined || st.isFile()) return { kind: 'file', target: followLinks(file), mode: st === undefined ? null : st.mode & 0o777 };
+  if (st.isCharacterDevice() || st.isFIFO()) return { kind: 'stream' };
+  if (st.isDirectory()) {
+    throw new InvalidArgumentError(`cannot write '${file}': it is a folder; give the path of a file (for example a new name inside it)`);
+  }
+  const what = st.isSocket() ? 'a socket, which cannot be opened for writing' : st.isBlockDevice() ? 'a block device' : 'not a regular file';
+  throw new InvalidArgumentError(`cannot write '${file}': it is ${what}; give the path of a file (for standard output, lip takes '-')`);
+}
+
+/** Writes `data` to `file`: atomically for a file, in place for a device or a FIFO (see the module comment). */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const dir = path.dirname(file);
-  const base = path.basename(file);
-  fs.mkdirSync(dir, { recursive: true });
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  const out = outputTarget(file);
+  if (out.kind === 'file') replaceFile(file, out.target, out.mode, bytes);
+  else if (out.fd !== undefined) writeThrough(file, out.fd, bytes);
+  else writeInPlace(file, bytes);
+}
+
+/** 1 or 2 when `st` is the file this process's stdout or stderr writes to. */
+function standardStreamOf(st: fs.Stats): number | undefined {
+  for (const fd of [1, 2]) {
+    try {
+      const s = fs.fstatSync(fd);
+      if (s.dev === st.dev && s.ino === st.ino) return fd;
+    } catch {
+      // Closed: not this file.
+    }
+  }
+  return undefined;
+}
+
+function writeThrough(file: string, fd: number, bytes: Uint8Array): void {
+  try {
+    writeAll(fd, bytes);
+  } catch (err) {
+    throw writeError(file, err, false);
+  }
+}
+
+function replaceFile(file: string, target: string, mode: number | null, bytes: Uint8Array): void {
+  const dir = path.dirname(target);
+  const base = path.basename(target);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw writeError(file, err, true);
+  }
   removeDeadProcessTemps(dir, (name) => atomicTempOwner(name, base));
   const tmp = path.join(dir, `.${base}.${process.pid}.${counter++}.tmp`);
-  const fd = fs.openSync(tmp, 'w');
+  let fd: number | undefined;
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    fd = fs.openSync(tmp, 'w');
+    // The umask must not narrow a replaced file's permissions.
+    if (mode !== null) fs.fchmodSync(fd, mode);
+    writeAll(fd, bytes);
     fs.fsyncSync(fd);
+    const done = fd;
+    fd = undefined;
+    fs.closeSync(done);
+    fs.renameSync(tmp, target);
   } catch (err) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  fs.closeSync(fd);
-  try {
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
+    if (fd !== undefined) closeQuietly(fd);
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // The error that matters is the write's; a temp left here is removed by the next write.
+    }
+    throw writeError(file, err, true);
   }
   fsyncDir(dir);
+}
+
+function writeInPlace(file: string, bytes: Uint8Array): void {
+  let fd: number | undefined;
+  try {
+    // No O_CREAT / O_TRUNC: this is a device or a pipe, never a file to create.
+    fd = fs.openSync(file, fs.constants.O_WRONLY);
+    writeAll(fd, bytes);
+    const done = fd;
+    fd = undefined;
+    fs.closeSync(done);
+  } catch (err) {
+    if (fd !== undefined) closeQuietly(fd);
+    throw writeError(file, err, false);
+  }
+}
+
+/** `write(2)` may write less than asked (pipes, signals); loop until every byte is out. */
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let offset = 0; offset < bytes.length;) offset += fs.writeSync(fd, bytes, offset, bytes.length - offset);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // Already failing: the first error is the one to report.
+  }
+}
+
+/**
+ * The path `file` designates once its symbolic links are followed (a dangling
+ * link: its missing target). A relative link target is resolved from the
+ * link's real folder, as the kernel does.
+ */
+function followLinks(file: string): string {
+  let p = path.resolve(file);
+  try {
+    for (let hop = 0; hop <= MAX_SYMLINK_HOPS; hop++) {
+      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+      if (st === undefined || !st.isSymbolicLink()) return p;
+      p = path.resolve(realFolder(path.dirname(p)), fs.readlinkSync(p));
+    }
+  } catch (err) {
+    throw writeError(file, err, false);
+  }
+  throw writeError(file, Object.assign(new Error('too many symbolic links'), { code: 'ELOOP' }), false);
+}
+
+function realFolder(dir: string): string {
+  try {
+    return fs.realpathSync.native(dir);
+  } catch {
+    return dir; // a folder still to be created
+  }
+}
+
+/** Errno codes and what they mean for an output path. */
+const WRITE_FAILURES: Record<string, string> = {
+  EACCES: 'permission denied (EACCES); choose a folder you can write to',
+  EPERM: 'operation not permitted (EPERM); choose a folder you can write to',
+  EROFS: 'the file system is read-only (EROFS); choose a folder on a writable one',
+  ENOSPC: 'no space left on the device (ENOSPC); free some space or choose another folder',
+  EDQUOT: 'disk quota exceeded (EDQUOT); free some space or choose another folder',
+  EFBIG: 'the file is too large for the file system (EFBIG); choose another folder',
+  ENOTDIR: 'a part of the path is a file, not a folder (ENOTDIR); fix the path',
+  EISDIR: 'it is a folder (EISDIR); give the path of a file',
+  ELOOP: 'too many levels of symbolic links (ELOOP: a loop?); fix the link',
+  ENAMETOOLONG: 'the path or a name in it is too long (ENAMETOOLONG)',
+  EPIPE: 'its reader closed it before everything was written (EPIPE)',
+  ENXIO: 'nothing there can be opened for writing (ENXIO, e.g. a socket)',
+};
+
+/** One clear error for a failed write of `file`; `replaced`: nothing reached `file` (the atomic path). Non-fs errors pass through. */
+function writeError(file: string, err: unknown, replaced: boolean): Error {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (typeof code !== 'string') return err as Error;
+  const why = WRITE_FAILURES[code] ?? (err as Error).message;
+  return new DataError(`cannot write '${file}': ${why}${replaced ? '; nothing was written' : ''}`);
 }
 
 /** The pid in `name` when it is a `writeFileAtomic` temp of `base` (`.<base>.<pid>.<n>.tmp`), else null. */

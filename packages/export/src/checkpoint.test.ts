@@ -10,6 +10,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { layers as tfl, LayersModel } from '@tensorflow/tfjs-layers';
 import * as ort from 'onnxruntime-node';
 import * as L from '@lip/train';
+import * as LN from '@lip/train/node';
 import { exportCheckpoint } from './export';
 import { maxAbsDiff, predictTfjs } from '../test/compare';
 
@@ -18,7 +19,7 @@ const BATCH = 500;
 const quiet = { warn: (): void => {} };
 
 /** A train.json config for a checkpoint written by hand. */
-function trainConfig(outDir: string): L.TrainConfig {
+function trainConfig(outDir: string): LN.TrainConfig {
   return {
     arch: 'seed', epochs: 1, batchSize: 256, lr: 5e-4, loss: 'hkr', alpha: 100, minMargin: 0.25,
     seed: 3, dataset: 'fashion-mnist', outDir, valSplit: 'test',
@@ -27,7 +28,7 @@ function trainConfig(outDir: string): L.TrainConfig {
 
 async function writeCheckpoint(dir: string, model: LayersModel): Promise<void> {
   const optimizer = tf.train.adam(5e-4);
-  await L.saveCheckpoint(dir, model, optimizer, { config: trainConfig(dir), epochs: [] });
+  await LN.saveCheckpoint(dir, model, optimizer, { config: trainConfig(dir), epochs: [] });
   optimizer.dispose();
 }
 
@@ -56,7 +57,7 @@ describe('exportCheckpoint: the seed network on Fashion-MNIST', () => {
 
   beforeAll(async () => {
     try {
-      data = await L.loadDataset('fashion-mnist', 'test', { download: false });
+      data = await LN.loadDataset('fashion-mnist', 'test', { download: false });
     } catch (err) {
       console.warn(`skipped: Fashion-MNIST test set not found (${(err as Error).message})`);
       return;
@@ -74,7 +75,7 @@ describe('exportCheckpoint: the seed network on Fashion-MNIST', () => {
     model.dispose();
 
     // The reference: the checkpoint as loaded, with its weights normalized to convergence.
-    const { model: loaded } = await L.loadCheckpoint(ckpt);
+    const { model: loaded } = await LN.loadCheckpoint(ckpt);
     const twin = loaded.vanillaExport({ converge: true });
     reference = new Float32Array(data.n * 10);
     ownPredictions = new Float32Array(data.n * 10);

@@ -290,11 +290,60 @@ describe('exportOnnx: the file', () => {
       class_names: '["a","b","c"]',
       input_range: '[-1,1]',
       profile: 'default',
+      head_body_lipschitz: expect.any(String),
+      head_row_distances: expect.any(String),
     });
     expect(Number(meta.lipschitz_constant)).toBeCloseTo(2, 12);
+    // kCoefLip 2 over two linear layers: the body (conv, flatten) is sqrt(2)-Lipschitz.
+    expect(Number(meta.head_body_lipschitz)).toBeCloseTo(Math.SQRT2, 12);
     expect(metadata(exportOnnx(model, { portable: true })).profile).toBe('portable');
     expect(JSON.parse(metadata(exportOnnx(model)).class_names)).toEqual(['0', '1', '2']);
     model.dispose();
+  });
+
+  it('writes a Dense as Gemm(x, W^T, b) with B [out, in] and transB = 1 (the form OpenCV DNN loads)', () => {
+    const model = lipModel([5, 4, 2], make, 5);
+    const m = onnx.ModelProto.decode(exportOnnx(model));
+    const gemm = m.graph!.node.find((n) => n.opType === 'Gemm')!;
+    const ints = Object.fromEntries(gemm.attribute.map((a) => [a.name, Number(a.i)]));
+    expect(ints).toEqual({ transA: 0, transB: 1 });
+    const B = m.graph!.initializer.find((t) => t.name === gemm.input[1])!;
+    expect(B.dims!.map(Number)).toEqual([3, 80]);
+    const stored = new Float32Array(Uint8Array.from(B.rawData!).buffer);
+    const twin = (model as unknown as { vanillaExport(o: { converge: boolean }): LayersModel }).vanillaExport({ converge: true });
+    const kernel = twin.layers[twin.layers.length - 1].getWeights()[0].dataSync(); // tfjs [in, out]
+    let worst = 0;
+    for (let i = 0; i < 80; i++) for (let j = 0; j < 3; j++) worst = Math.max(worst, Math.abs(stored[j * 80 + i] - kernel[i * 3 + j]));
+    expect(worst).toBeLessThan(1e-6);
+    twin.dispose();
+    model.dispose();
+  });
+
+  it('writes the head norms ||w_i - w_j|| of the final Gemm, and none for a graph that does not end in one', () => {
+    const model = lipModel([5, 4, 2], make, 6);
+    const bytes = exportOnnx(model);
+    const m = onnx.ModelProto.decode(bytes);
+    const gemm = m.graph!.node.find((n) => n.opType === 'Gemm')!;
+    const B = m.graph!.initializer.find((t) => t.name === gemm.input[1])!;
+    const w = new Float32Array(Uint8Array.from(B.rawData!).buffer);
+    const rows = JSON.parse(metadata(bytes).head_row_distances) as number[][];
+    expect(rows).toHaveLength(3);
+    for (let i = 0; i < 3; i++) {
+      expect(rows[i][i]).toBe(0);
+      for (let j = 0; j < 3; j++) {
+        let s = 0;
+        for (let k = 0; k < 80; k++) s += (w[i * 80 + k] - w[j * 80 + k]) ** 2;
+        expect(rows[i][j]).toBeCloseTo(Math.sqrt(s), 10);
+        expect(rows[i][j]).toBeGreaterThanOrEqual(Math.sqrt(s));
+        expect(rows[i][j]).toBe(rows[j][i]);
+      }
+    }
+    model.dispose();
+    const pooled = lipModel([4, 4, 2], () => [new L.SpectralConv2D({ filters: 3, kernelSize: 3 }), new L.ScaledGlobalL2NormPool2D()], 7);
+    const meta = metadata(exportOnnx(pooled));
+    expect(meta.head_row_distances).toBeUndefined();
+    expect(meta.head_body_lipschitz).toBeUndefined();
+    pooled.dispose();
   });
 
   it.each(PROFILES)('passes the ONNX checker with full_check (portable=%s)', (portable) => {

@@ -1,8 +1,10 @@
 import { ready, tidy } from '@tensorflow/tfjs-core';
 import { LayersModel, Sequential, layers as tfl } from '@tensorflow/tfjs-layers';
-import { DATASETS, ModelError, assertArg, isLipschitzLayer, loadCheckpoint, writeFileAtomic } from '@lip/train';
+import { DATASETS, ModelError, assertArg, isLipschitzLayer } from '@lip/train';
+import { loadCheckpoint, writeFileAtomic } from '@lip/train/node';
 import { GraphBuilder } from './onnx/builder';
 import { EmitContext, Profile, emitterFor, onnxDims } from './emitters';
+import { headMetadata } from './emitters/head';
 
 /** Default opset: the newest one Debian's python3-onnx (1.12) checker knows, and every current runtime loads. */
 export const DEFAULT_OPSET = 17;
@@ -64,6 +66,13 @@ export function exportOnnx(model: LayersModel, opts: ExportOptions = {}): Uint8A
  */
 export async function exportCheckpoint(ckptDir: string, outPath: string, opts: ExportOptions = {}): Promise<ExportResult> {
   assertArg(typeof outPath === 'string' && outPath.length > 0, () => `'outPath' must be a file path, got ${JSON.stringify(outPath)}`);
+  const { bytes, metadata } = await checkpointToOnnx(ckptDir, opts);
+  writeFileAtomic(outPath, bytes);
+  return { path: outPath, bytes: bytes.length, metadata };
+}
+
+/** `exportCheckpoint` without the file: the ONNX bytes and their metadata (for a stream such as stdout). */
+export async function checkpointToOnnx(ckptDir: string, opts: ExportOptions = {}): Promise<{ bytes: Uint8Array; metadata: Record<string, string> }> {
   resolveOptions(opts); // fail on bad options before loading anything
   await ready();
   const { model, trainState } = await loadCheckpoint(ckptDir);
@@ -73,13 +82,11 @@ export async function exportCheckpoint(ckptDir: string, outPath: string, opts: E
     const architecture = opts.architecture ?? (typeof config.arch === 'string' ? config.arch : undefined);
     const datasetNames = typeof config.dataset === 'string' && config.dataset in DATASETS
       ? [...DATASETS[config.dataset as keyof typeof DATASETS].classNames] : undefined;
-    const { bytes, metadata } = buildOnnx(model, {
+    return buildOnnx(model, {
       ...opts,
       architecture,
       classNames: opts.classNames ?? datasetNames,
     });
-    writeFileAtomic(outPath, bytes);
-    return { path: outPath, bytes: bytes.length, metadata };
   } finally {
     model.dispose();
   }
@@ -104,6 +111,7 @@ export function buildOnnx(model: LayersModel, opts: ExportOptions = {}): { bytes
   b.input(INPUT_NAME, 'float32', ['N', ...onnxDims(inShape)]);
   let x = INPUT_NAME;
   let lipschitz = 1;
+  let bodyLipschitz = 1; // L of everything before the last layer (the head, when it is a Gemm)
   tidy(() => {
     for (const step of steps) {
       const emit = emitterFor(step.layer.getClassName());
@@ -113,6 +121,7 @@ export function buildOnnx(model: LayersModel, opts: ExportOptions = {}): { bytes
         inShape: step.inShape, outShape: step.outShape, what: describe(step.layer),
       };
       x = emit(ctx);
+      bodyLipschitz = lipschitz;
       lipschitz *= layerLipschitz(step.layer);
     }
   });
@@ -129,6 +138,7 @@ export function buildOnnx(model: LayersModel, opts: ExportOptions = {}): { bytes
     class_names: JSON.stringify(classNames),
     input_range: JSON.stringify(inputRange),
     profile,
+    ...headMetadata(b.toModelProto(), OUTPUT_NAME, bodyLipschitz),
   };
   for (const [k, v] of Object.entries(metadata)) b.setMetadata(k, v);
   return { bytes: b.toBytes(), metadata };

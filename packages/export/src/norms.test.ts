@@ -86,15 +86,16 @@ function exportedNorms(model: LayersModel): [number, number][] {
     const w = floats(wt);
     const dims = wt.dims!.map(Number);
     if (node.opType === 'Gemm') {
-      const [nin, nout] = dims;
+      // B is [out, in] (transB = 1).
+      const [nout, nin] = dims;
       const apply = (v: Float64Array): Float64Array => {
         const y = new Float64Array(nout);
-        for (let r = 0; r < nin; r++) for (let c = 0; c < nout; c++) y[c] += v[r] * w[r * nout + c];
+        for (let c = 0; c < nout; c++) for (let r = 0; r < nin; r++) y[c] += v[r] * w[c * nin + r];
         return y;
       };
       const applyT = (y: Float64Array): Float64Array => {
         const v = new Float64Array(nin);
-        for (let r = 0; r < nin; r++) for (let c = 0; c < nout; c++) v[r] += y[c] * w[r * nout + c];
+        for (let c = 0; c < nout; c++) for (let r = 0; r < nin; r++) v[r] += y[c] * w[c * nin + r];
         return v;
       };
       return [declared, powerNorm(apply, applyT, nin)];

@@ -19,3 +19,6 @@ export const DEFAULT_MIN_MARGIN = 0.25;
 
 /** Certified robust accuracy is reported at these radii by default. */
 export const DEFAULT_EPSILONS: readonly number[] = [36 / 255, 72 / 255, 108 / 255, 0.25, 0.5, 1.0];
+
+/** Most data-parallel workers (`train()`'s and the attacks' `workers`). */
+export const MAX_WORKERS = 64;

@@ -1,9 +1,13 @@
 /**
- * @lip/train: 1-Lipschitz layers, HKR losses and training on TensorFlow.js.
+ * @lip/train: 1-Lipschitz layers, HKR losses, callbacks and `fit` on
+ * TensorFlow.js. This entry is browser-safe (it bundles with
+ * `esbuild --bundle --platform=browser`); the Node-only parts (files,
+ * datasets on disk and their downloads, checkpoints, `train()` and its
+ * worker threads, `fileHandler` for `tf.loadLayersModel`) are in
+ * `@lip/train/node`.
  */
-export * from './errors';
+export { LipError, InvalidArgumentError, DataError, ModelError, ModelTooLargeError, assertArg } from './errors';
 export * from './constants';
-export * from './io/atomic';
 export * from './backend';
 export * from './normalizers';
 export * from './functional';
@@ -12,4 +16,4 @@ export * from './losses';
 export * from './metrics';
 export * from './data';
 export * from './models';
-export * from './training';
+export * from './callbacks';

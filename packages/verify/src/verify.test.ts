@@ -2,8 +2,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
 import { GraphBuilder } from '@lip/export';
-import { DataError, writeIdx } from '@lip/train';
+import { DataError } from '@lip/train';
+import { writeIdx } from '@lip/train/node';
 import { verifyModel } from './verify';
 import { multiclassCertificates } from './certificates';
 
@@ -95,6 +97,25 @@ describe('verifyModel', () => {
     const over = await verifyModel(linearModel('1', 1), { data: dataDir, n: 5, lipschitz: 50 });
     expect(over.lipschitzSource).toBe('override');
     expect(over.lipschitzUsed).toBe(50);
+  });
+
+  it('takes the head body bound L_body never below the metadata head_body_lipschitz (as @lip/runtime certifies)', async () => {
+    const withBody = (body: string | null): Uint8Array => {
+      const bytes = linearModel('100', 1);
+      if (body === null) return bytes;
+      const m = onnx.ModelProto.decode(bytes);
+      m.metadataProps.push({ key: 'head_body_lipschitz', value: body });
+      return onnx.ModelProto.encode(m).finish();
+    };
+    // The body of Flatten -> Gemm is a Flatten: its certified bound is 1.
+    const bound = await verifyModel(withBody(null), { data: dataDir, n: 5 });
+    expect(bound.certificateKind).toBe('head-aware');
+    expect(bound.headBodyLipschitz).toBe(1);
+    const above = await verifyModel(withBody('2'), { data: dataDir, n: 5 });
+    expect(above.headBodyLipschitz).toBe(2);
+    expect(above.details.certificates[0]).toBeLessThan(bound.details.certificates[0]);
+    expect((await verifyModel(withBody('0.5'), { data: dataDir, n: 5 })).headBodyLipschitz).toBe(1);
+    await expect(verifyModel(withBody('nan'), { data: dataDir, n: 5 })).rejects.toThrow(/metadata head_body_lipschitz must be a number > 0, got "nan"/);
   });
 
   it('refuses data whose shape does not match the model', async () => {

@@ -7,8 +7,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import {
   DATASET_NAMES, DEFAULT_EPSILONS, DataError, Dataset, DatasetName, DatasetSplit, InvalidArgumentError, ModelError,
-  ModelTooLargeError, loadDataset, loadDatasetFromDir,
+  ModelTooLargeError,
 } from '@lip/train';
+import { loadDataset, loadDatasetFromDir } from '@lip/train/node';
 import { LipschitzBound, lipschitzBound } from './bound';
 import { CertificateKind, certify, multiclassCertificates } from './certificates';
 import { OnnxModel, readOnnxModel } from './onnx/read';
@@ -108,6 +109,20 @@ export function claimedLipschitz(model: OnnxModel): number | null {
   return v;
 }
 
+/**
+ * Parses the metadata `head_body_lipschitz` (the L_body of the graph up to its
+ * final linear layer, as the exporter built it); null when absent.
+ */
+export function claimedHeadBodyLipschitz(model: OnnxModel): number | null {
+  const raw = model.metadata.head_body_lipschitz;
+  if (raw === undefined) return null;
+  const v = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(v) || v <= 0) {
+    throw new ModelError(`'${model.source}': metadata head_body_lipschitz must be a number > 0, got ${JSON.stringify(raw)}; re-export the model.`);
+  }
+  return v;
+}
+
 export interface LipschitzChoice {
   used: number;
   source: 'metadata' | 'override' | 'bound';
@@ -203,7 +218,11 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
       'use the data set the model was trained on.');
   }
 
-  const head = choice.bound?.head && choice.bound.head.classes === classes ? choice.bound.head : null;
+  const boundHead = choice.bound?.head && choice.bound.head.classes === classes ? choice.bound.head : null;
+  // Like L, L_body is the certified bound but never below the claim: a claim at least the bound is
+  // used as is, so @lip/runtime, which certifies from the metadata, gives the same radii.
+  const bodyClaim = claimedHeadBodyLipschitz(model);
+  const head = boundHead && bodyClaim !== null && bodyClaim > boundHead.bodyLipschitz ? { ...boundHead, bodyLipschitz: bodyClaim } : boundHead;
   const { predictions, certificates, kind } = certify(logits, classes, { lipschitz: choice.used, head });
   const correct = Array.from(data.labels, (l, i) => predictions[i] === l);
   const nCorrect = correct.filter(Boolean).length;

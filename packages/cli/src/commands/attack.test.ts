@@ -45,7 +45,7 @@ async function lip(...args: string[]): Promise<{ code: number; out: string; err:
     expect(j.attack).toBe('cw');
     expect(j.violations).toBeGreaterThan(0);
     expect(j.results).toHaveLength(3);
-    expect(Object.keys(j.results[0]).sort()).toEqual(['advPred', 'certificate', 'distance', 'found', 'index', 'label', 'pred', 'violated']);
+    expect(Object.keys(j.results[0]).sort()).toEqual(['advPred', 'certificate', 'closest', 'distance', 'found', 'index', 'label', 'outcome', 'pred', 'violated']);
     expect(j.adversarials).toBeUndefined();
   });
 
@@ -78,11 +78,11 @@ async function lip(...args: string[]): Promise<{ code: number; out: string; err:
     expect((await lip(...args, '--workers', '0')).err).toMatch(/^error: '--workers' must be a positive integer, got '0'$/m);
     const tooMany = await lip(...args, '--workers', '65');
     expect(tooMany.code).toBe(2);
-    expect(tooMany.err).toMatch(/^error: 'workers' must be an integer in \[1, 64\], got 65$/m);
+    expect(tooMany.err).toMatch(/^error: '--workers' must be an integer in \[1, 64\], got 65$/m);
   });
 
   it('refuses bad arguments with exit code 2', async () => {
-    expect((await lip('attack', honest, '--attack', 'pgd', '--n', '2')).err).toMatch(/--eps' is required/);
+    expect((await lip('attack', honest, '--attack', 'pgd', '--eps', '0', '--n', '2')).err).toMatch(/^error: '--eps' must be a finite number > 0/m);
     expect((await lip('attack', honest, '--n', '0')).code).toBe(2);
     expect((await lip('attack', honest, '--n', '2', '--one-per-class')).code).toBe(2);
     const missing = await lip('attack', path.join(tmp, 'nope.onnx'), '--n', '1');

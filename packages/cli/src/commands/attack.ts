@@ -3,12 +3,14 @@ import { Command, Option } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { DATASET_NAMES, InvalidArgumentError, defaultWorkers, onePerClass, writeFileAtomic } from '@lip/train';
+import { DATASET_NAMES, InvalidArgumentError, onePerClass } from '@lip/train';
+import { defaultWorkers } from '@lip/train/node';
 import {
-  ATTACK_NAMES, AttackName, AttackRunOptions, AttackRunResult, loadVerifyData, metadataJson, modelInputRange, openSession,
+  ATTACK_NAMES, AttackName, AttackRunOptions, AttackRunResult, DEFAULT_PGD_EPS, loadVerifyData, metadataJson, modelInputRange, openSession,
   readOnnxModel, runAttack, writeAttackReport,
 } from '@lip/verify';
 import { nonNegativeInt, positiveInt, positiveNumber } from '../flags';
+import { humanOutput, outputFlag, writeOutput } from '../output';
 import { setExitCode } from '../program';
 
 /** The reference notebook's CW settings (foolbox's own defaults are 9 x 10000). */
@@ -88,14 +90,23 @@ export function workersLine(workers: number, given: number | undefined): string 
   return `workers: ${workers}${given === undefined ? ' (one per core; --workers to change)' : ''}\n`;
 }
 
-/** The reference notebook's table. */
+/** The reference notebook's table; images the model already got wrong are marked. */
 export function formatAttackTable(r: AttackRunResult): string {
   const lines = ['Image #     Certificate     Distance to adversarial'];
   for (const x of r.results) {
-    const dist = x.distance === null ? 'none found' : x.distance.toFixed(4);
-    lines.push(`${String(x.index).padEnd(12)}${x.certificate.toFixed(4).padEnd(16)}${dist}${x.violated ? '   VIOLATED' : ''}`);
+    // Where nothing was found, how far the attack got: a weak attack stops short, a robust image resists at a distance.
+    const dist = x.distance !== null ? x.distance.toFixed(4)
+      : x.closest ? `none found (closest ${x.closest.distance.toFixed(4)}, margin left ${x.closest.margin.toFixed(4)})` : 'none found';
+    const notes = [x.outcome === 'misclassified' ? 'already misclassified' : '', x.violated ? 'VIOLATED' : ''].filter((t) => t !== '');
+    lines.push(`${String(x.index).padEnd(12)}${x.certificate.toFixed(4).padEnd(16)}${dist}${notes.map((t) => `   ${t}`).join('')}`);
   }
   return lines.join('\n');
+}
+
+/** The three outcomes, e.g. `1 already misclassified, 7 adversarials found, 2 with no adversarial found`. */
+export function formatAttackOutcomes(r: Pick<AttackRunResult, 'misclassified' | 'found' | 'notFound'>): string {
+  return `${r.misclassified} already misclassified, ${r.found} adversarial${r.found === 1 ? '' : 's'} found, ` +
+    `${r.notFound} with no adversarial found`;
 }
 
 /** The JSON written by --json (the adversarial images are left out). */
@@ -114,7 +125,7 @@ export function registerAttack(program: Command): void {
     .option('--one-per-class', 'attack the first test image of each class')
     .option('--steps <S>', `optimization steps (cw: per binary-search step, default ${DEFAULT_CW_STEPS})`)
     .option('--binary-search-steps <B>', `cw: binary-search steps over c (default ${DEFAULT_CW_BINARY_SEARCH_STEPS})`)
-    .option('--eps <E>', 'pgd: L2 radius')
+    .option('--eps <E>', `pgd: L2 radius of the ball searched (default 36/255 = ${DEFAULT_PGD_EPS.toFixed(4)}, the first radius lip verify certifies)`)
     .option('--max-queries <Q>', 'hsja: model queries per image (default 20000)')
     .option('--batch-size <B>', 'images per attack batch (default 100)')
     .option('--workers <n>', 'threads for cw, pgd, deepfool and fmn, each with its own tfjs backend; the results do not depend on it ' +
@@ -122,11 +133,12 @@ export function registerAttack(program: Command): void {
     .option('--seed <S>', 'seed of random starts (pgd, hsja)')
     .option('--lipschitz <L>', 'Lipschitz constant for the certificates (default: the model metadata)')
     .option('--data <name|DIR>', `${DATASET_NAMES.join(' | ')} | a folder of IDX files`, 'fashion-mnist')
-    .option('--json <FILE>', 'write the results as JSON')
+    .option('--json <FILE>', "write the results as JSON ('-': to stdout, the table then goes to stderr)")
     .option('--report <DIR>', 'write figures and index.html into DIR')
     .addOption(new Option('--backend <name>', 'tfjs backend for gradient attacks').choices(['wasm', 'cpu']).default('wasm'))
     .action(async (file: string, flags: AttackFlags, cmd: Command) => {
       const attack = flags.attack as AttackName;
+      const json = outputFlag('--json', flags.json);
       const n = positiveInt('--n', flags.n);
       if (n !== undefined && flags.onePerClass) throw new InvalidArgumentError("'--n' and '--one-per-class' cannot be used together");
       const opts: AttackRunOptions = {
@@ -139,7 +151,6 @@ export function registerAttack(program: Command): void {
         seed: nonNegativeInt('--seed', flags.seed),
         lipschitz: positiveNumber('--lipschitz', flags.lipschitz),
       };
-      if (attack === 'pgd' && opts.eps === undefined) throw new InvalidArgumentError("'--eps' is required with --attack pgd (the L2 radius, e.g. 0.5)");
       const workersFlag = positiveInt('--workers', flags.workers);
 
       const model = readOnnxModel(file);
@@ -177,12 +188,13 @@ export function registerAttack(program: Command): void {
         await session.close();
       }
 
-      process.stdout.write(`${formatAttackTable(result)}\n`);
-      process.stdout.write(`${attack}: ${result.results.length} images, ${result.found} adversarials found, ` +
+      const out = humanOutput(json);
+      out.write(`${formatAttackTable(result)}\n`);
+      out.write(`${attack}: ${result.results.length} images: ${formatAttackOutcomes(result)}; ` +
         `${result.violations} certificate violation${result.violations === 1 ? '' : 's'} ` +
         `(L = ${result.lipschitz}, ${result.certificateKind}), ${result.seconds.toFixed(1)} s` +
         `${result.gradientSteps ? ` (${result.gradientSteps} gradient steps)` : ''}\n`);
-      if (flags.json) writeFileAtomic(flags.json, `${JSON.stringify(attackJson(result), null, 2)}\n`);
+      if (json) writeOutput(json, `${JSON.stringify(attackJson(result), null, 2)}\n`);
       if (flags.report) {
         const classNames = classNamesOf(metadataJson(model, 'class_names'), data.classNames);
         const files = writeAttackReport(flags.report, {

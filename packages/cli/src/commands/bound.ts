@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { writeFileAtomic } from '@lip/train';
 import { LipschitzBound, claimedLipschitz, lipschitzBound, readOnnxModel } from '@lip/verify';
+import { humanOutput, outputFlag, writeOutput } from '../output';
 
 interface BoundFlags {
   json?: string;
@@ -22,13 +22,15 @@ export function registerBound(program: Command): void {
     .command('bound')
     .description("a certified upper bound on the model's L2 Lipschitz constant, computed from the ONNX weights alone")
     .argument('<model>', 'the .onnx file')
-    .option('--json <FILE>', 'write the per-layer bounds as JSON')
+    .option('--json <FILE>', "write the per-layer bounds as JSON ('-': to stdout, the table then goes to stderr)")
     .option('--circular', 'use only the circular-convolution (Sedghi) bound for convolutions (faster, looser)')
     .action((file: string, flags: BoundFlags) => {
+      const json = outputFlag('--json', flags.json);
+      const out = humanOutput(json);
       const model = readOnnxModel(file);
       const result = lipschitzBound(model, { exactConv: !flags.circular });
       for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
-      process.stdout.write(`${formatBoundTable(result)}\n`);
+      out.write(`${formatBoundTable(result)}\n`);
       const claimed = claimedLipschitz(model);
       let verdict: string;
       if (claimed === null) {
@@ -39,10 +41,10 @@ export function registerBound(program: Command): void {
         verdict = `WARNING: metadata lipschitz_constant = ${claimed} is BELOW the certified bound ` +
           `${result.total.toPrecision(8)} (x${(result.total / claimed).toFixed(3)}); certificates computed with the claim are not guaranteed`;
       }
-      process.stdout.write(`${verdict}\n`);
-      if (flags.json) {
+      out.write(`${verdict}\n`);
+      if (json) {
         const { head: _head, ...rest } = result;
-        writeFileAtomic(flags.json, `${JSON.stringify({
+        writeOutput(json, `${JSON.stringify({
           model: file, ...rest, claimed, consistent: claimed === null ? null : claimed >= result.total,
           head: result.head ? { node: result.head.node, classes: result.head.classes, dim: result.head.dim, bodyLipschitz: result.head.bodyLipschitz } : null,
         }, null, 2)}\n`);

@@ -1,11 +1,12 @@
 import * as path from 'path';
 import { Command, Option } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
+import { withOutputLock } from '@lip/core';
 import { exportCheckpoint } from '@lip/export';
+import { BackendPreference, DEFAULT_EPSILONS, DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN, onePerClass } from '@lip/train';
 import {
-  BackendPreference, consoleProgress, defaultWorkers, DEFAULT_EPSILONS, DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN, DEFAULT_SEED, hasCheckpoint,
-  LR_SCHEDULES, LrSchedule, onePerClass, readTrainState, train, TrainOptions, writeFileAtomic,
-} from '@lip/train';
+  consoleProgress, defaultWorkers, DEFAULT_SEED, hasCheckpoint, LR_SCHEDULES, LrSchedule, readTrainState, train, TrainOptions, writeFileAtomic,
+} from '@lip/train/node';
 import {
   AttackRunResult, LipschitzBound, VerifyResult, lipschitzBound, loadVerifyData, metadataJson, modelInputRange, openSession,
   readOnnxModel, runAttack, verifyModel, writeAttackReport, writeCraReport,
@@ -13,7 +14,8 @@ import {
 import { positiveInt, positiveNumber, seedFlag, withSigintAbort } from '../flags';
 import { setExitCode } from '../program';
 import {
-  DEFAULT_CW_BINARY_SEARCH_STEPS, DEFAULT_CW_STEPS, EXIT_CERTIFICATE_VIOLATED, attackJson, classNamesOf, formatAttackTable, progressBar,
+  DEFAULT_CW_BINARY_SEARCH_STEPS, DEFAULT_CW_STEPS, EXIT_CERTIFICATE_VIOLATED, attackJson, classNamesOf, formatAttackOutcomes, formatAttackTable,
+  progressBar,
 } from './attack';
 import { formatBoundTable } from './bound';
 import { DEFAULT_EPS_SPEC, batchProgress, craCurve, formatVerifyTable, parseEpsList, verifyJson } from './verify';
@@ -130,7 +132,7 @@ async function trainOrContinue(options: TrainOptions): Promise<{ valAcc: number[
       'run the demo again with the same options to continue\n');
     return null;
   }
-  return { valAcc: epochs.map((e) => e.val_acc), seconds: epochs.map((e) => e.seconds) };
+  return { valAcc: epochs.map((e) => e.val_acc ?? Number.NaN), seconds: epochs.map((e) => e.seconds) };
 }
 
 export function registerDemo(program: Command): void {
@@ -167,113 +169,117 @@ export function registerDemo(program: Command): void {
       const cwSteps = positiveInt('--cw-steps', flags.cwSteps) ?? DEFAULT_CW_STEPS;
       const cwBinarySteps = positiveInt('--cw-binary-steps', flags.cwBinarySteps) ?? DEFAULT_CW_BINARY_SEARCH_STEPS;
       const workers = positiveInt('--workers', flags.workers);
-      const paths = demoPaths(flags.out ?? (flags.full ? DEFAULT_DEMO_FULL_OUT : DEFAULT_DEMO_OUT));
-      const eps = parseEpsList(DEFAULT_EPS_SPEC);
-      const started = Date.now();
-      const timings: Record<string, number> = {};
-      const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
-        const t0 = Date.now();
-        try {
-          return await f();
-        } finally {
-          timings[name] = (Date.now() - t0) / 1000;
+      const out = flags.out ?? (flags.full ? DEFAULT_DEMO_FULL_OUT : DEFAULT_DEMO_OUT);
+      const paths = demoPaths(out);
+      // One demo per --out folder (`<out>.lock` beside it): a second one stops here, naming this one's pid.
+      await withOutputLock(out, { what: 'output folder', hint: 'use another --out' }, async () => {
+        const eps = parseEpsList(DEFAULT_EPS_SPEC);
+        const started = Date.now();
+        const timings: Record<string, number> = {};
+        const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+          const t0 = Date.now();
+          try {
+            return await f();
+          } finally {
+            timings[name] = (Date.now() - t0) / 1000;
+          }
+        };
+
+        // 1. Train.
+        header(1, `Training the seed network on Fashion-MNIST with HKR multiclass (alpha ${schedule.alpha}, min_margin ${schedule.minMargin}): ` +
+          `${schedule.epochs} epoch${schedule.epochs === 1 ? '' : 's'}, batch ${schedule.batchSize}, Adam lr ${schedule.lr} (${schedule.lrSchedule})` +
+          `${limit ? `, first ${limit} images` : ''} -> ${paths.checkpoint}`);
+        const trainOptions: TrainOptions = {
+          arch: 'seed', loss: 'hkr', ...schedule, seed, limit, dataDir: flags.data, outDir: paths.checkpoint, backend: flags.backend,
+          ...(workers === undefined ? {} : { workers }),
+        };
+        const trained = await timed('train', () => trainOrContinue(trainOptions));
+        if (trained === null) {
+          setExitCode(cmd, EXIT_INTERRUPTED);
+          return;
         }
-      };
 
-      // 1. Train.
-      header(1, `Training the seed network on Fashion-MNIST with HKR multiclass (alpha ${schedule.alpha}, min_margin ${schedule.minMargin}): ` +
-        `${schedule.epochs} epoch${schedule.epochs === 1 ? '' : 's'}, batch ${schedule.batchSize}, Adam lr ${schedule.lr} (${schedule.lrSchedule})` +
-        `${limit ? `, first ${limit} images` : ''} -> ${paths.checkpoint}`);
-      const trainOptions: TrainOptions = {
-        arch: 'seed', loss: 'hkr', ...schedule, seed, limit, dataDir: flags.data, outDir: paths.checkpoint, backend: flags.backend,
-        ...(workers === undefined ? {} : { workers }),
-      };
-      const trained = await timed('train', () => trainOrContinue(trainOptions));
-      if (trained === null) {
-        setExitCode(cmd, EXIT_INTERRUPTED);
-        return;
-      }
+        // 2. Export.
+        header(2, `Exporting to ONNX -> ${paths.onnx}`);
+        const exported = await timed('export', () => exportCheckpoint(paths.checkpoint, paths.onnx));
+        process.stdout.write(`wrote ${exported.path} (${exported.bytes} bytes, ${exported.metadata.profile} profile, ` +
+          `Lipschitz constant ${exported.metadata.lipschitz_constant})\n`);
 
-      // 2. Export.
-      header(2, `Exporting to ONNX -> ${paths.onnx}`);
-      const exported = await timed('export', () => exportCheckpoint(paths.checkpoint, paths.onnx));
-      process.stdout.write(`wrote ${exported.path} (${exported.bytes} bytes, ${exported.metadata.profile} profile, ` +
-        `Lipschitz constant ${exported.metadata.lipschitz_constant})\n`);
-
-      // 3. Verify: the bound from the weights, then accuracy and certificates on the test set in onnxruntime.
-      header(3, `Verifying on the Fashion-MNIST test set${limit ? ` (first ${limit} images)` : ''}: accuracy, certified robust accuracy, Lipschitz bound`);
-      const model = readOnnxModel(paths.onnx);
-      let bound: LipschitzBound | undefined;
-      let verified: VerifyResult | undefined;
-      await timed('verify', async () => {
-        bound = lipschitzBound(model);
-        for (const w of bound.warnings) process.stderr.write(`warning: ${w}\n`);
-        process.stdout.write(`lip bound ${paths.onnx}\n${formatBoundTable(bound)}\n\n`);
-        const { head: _head, ...boundRest } = bound;
-        writeFileAtomic(paths.boundJson, `${JSON.stringify({ model: paths.onnx, ...boundRest }, null, 2)}\n`);
-        const bar = batchProgress(process.stderr, 256);
-        try {
-          verified = await verifyModel(paths.onnx, {
-            data: 'fashion-mnist', dataDir: flags.data, split: 'test', n: limit, eps: eps.map((e) => e.value), batchSize: 256,
-            onProgress: bar.update, onWarning: (m) => { bar.end(); process.stderr.write(`warning: ${m}\n`); },
-          });
-        } finally {
-          bar.end();
-        }
-      });
-      const v = verified!;
-      const labels = eps.map((e) => e.label);
-      process.stdout.write(`lip verify ${paths.onnx}\n${formatVerifyTable(v, labels)}\n`);
-      writeFileAtomic(paths.verifyJson, `${JSON.stringify(verifyJson(v, labels), null, 2)}\n`);
-
-      // 4. CW on the first test image of each class, as the notebook.
-      header(4, `CW attack (L2, ${cwBinarySteps} binary-search steps x ${cwSteps} steps) on the 10 one-per-class test images`);
-      const data = await loadVerifyData('fashion-mnist', 'test', limit, flags.data);
-      const chw: [number, number, number] = [data.channels, data.height, data.width];
-      const d = chw[0] * chw[1] * chw[2];
-      const indices = onePerClass(data.labels);
-      const images = new Float32Array(indices.length * d);
-      indices.forEach((idx, i) => images.set(data.images.subarray(idx * d, (idx + 1) * d), i * d));
-      // The backend training left active; the attack needs gradients, which every tfjs backend has.
-      process.stderr.write(`tfjs backend: ${tf.getBackend()}\n`);
-      const attack = await timed('attack', async () => {
-        const session = await openSession(model);
-        const bar = progressBar(process.stderr);
-        try {
-          return await runAttack(model, session, images, indices.map((i) => data.labels[i]), indices, chw, {
-            attack: 'cw', steps: cwSteps, binarySearchSteps: cwBinarySteps, workers: workers ?? defaultWorkers(),
-            onProgress: (p) => bar.update(p.phase, p.done, p.total, p.detail),
-          });
-        } finally {
-          bar.end();
-          await session.close();
-        }
-      });
-      writeFileAtomic(paths.attackJson, `${JSON.stringify(attackJson(attack), null, 2)}\n`);
-      process.stdout.write(`cw: ${attack.found} of ${attack.results.length} adversarials found, ${attack.violations} certificate ` +
-        `violation${attack.violations === 1 ? '' : 's'}, ${formatDuration(attack.seconds)}\n`);
-
-      // 5. The notebook's table and the report.
-      header(5, 'Results');
-      const classNames = classNamesOf(metadataJson(model, 'class_names'), data.classNames);
-      process.stdout.write(`${formatAttackTable(attack)}\n`);
-      await timed('report', async () => {
-        writeCraReport(paths.reportDir, {
-          model: paths.onnx, metadata: v.metadata, cra: craCurve(v), accuracy: v.accuracy, lipschitz: v.lipschitzUsed,
+        // 3. Verify: the bound from the weights, then accuracy and certificates on the test set in onnxruntime.
+        header(3, `Verifying on the Fashion-MNIST test set${limit ? ` (first ${limit} images)` : ''}: accuracy, certified robust accuracy, Lipschitz bound`);
+        const model = readOnnxModel(paths.onnx);
+        let bound: LipschitzBound | undefined;
+        let verified: VerifyResult | undefined;
+        await timed('verify', async () => {
+          bound = lipschitzBound(model);
+          for (const w of bound.warnings) process.stderr.write(`warning: ${w}\n`);
+          process.stdout.write(`lip bound ${paths.onnx}\n${formatBoundTable(bound)}\n\n`);
+          const { head: _head, ...boundRest } = bound;
+          writeFileAtomic(paths.boundJson, `${JSON.stringify({ model: paths.onnx, ...boundRest }, null, 2)}\n`);
+          const bar = batchProgress(process.stderr, 256);
+          try {
+            verified = await verifyModel(paths.onnx, {
+              data: 'fashion-mnist', dataDir: flags.data, split: 'test', n: limit, eps: eps.map((e) => e.value), batchSize: 256,
+              onProgress: bar.update, onWarning: (m) => { bar.end(); process.stderr.write(`warning: ${m}\n`); },
+            });
+          } finally {
+            bar.end();
+          }
         });
-        writeAttackReport(paths.reportDir, {
-          attack: 'cw', model: paths.onnx, metadata: model.metadata, classNames, chw, range: modelInputRange(model) ?? [0, 1],
-          images, adversarials: attack.adversarials, results: attack.results, lipschitz: attack.lipschitz, certificateKind: attack.certificateKind,
+        const v = verified!;
+        const labels = eps.map((e) => e.label);
+        process.stdout.write(`lip verify ${paths.onnx}\n${formatVerifyTable(v, labels)}\n`);
+        writeFileAtomic(paths.verifyJson, `${JSON.stringify(verifyJson(v, labels), null, 2)}\n`);
+
+        // 4. CW on the first test image of each class, as the notebook.
+        header(4, `CW attack (L2, ${cwBinarySteps} binary-search steps x ${cwSteps} steps) on the 10 one-per-class test images`);
+        const data = await loadVerifyData('fashion-mnist', 'test', limit, flags.data);
+        const chw: [number, number, number] = [data.channels, data.height, data.width];
+        const d = chw[0] * chw[1] * chw[2];
+        const indices = onePerClass(data.labels);
+        const images = new Float32Array(indices.length * d);
+        indices.forEach((idx, i) => images.set(data.images.subarray(idx * d, (idx + 1) * d), i * d));
+        // The backend training left active; the attack needs gradients, which every tfjs backend has.
+        process.stderr.write(`tfjs backend: ${tf.getBackend()}\n`);
+        const attack = await timed('attack', async () => {
+          const session = await openSession(model);
+          const bar = progressBar(process.stderr);
+          try {
+            return await runAttack(model, session, images, indices.map((i) => data.labels[i]), indices, chw, {
+              attack: 'cw', steps: cwSteps, binarySearchSteps: cwBinarySteps, workers: workers ?? defaultWorkers(),
+              onProgress: (p) => bar.update(p.phase, p.done, p.total, p.detail),
+            });
+          } finally {
+            bar.end();
+            await session.close();
+          }
         });
+        writeFileAtomic(paths.attackJson, `${JSON.stringify(attackJson(attack), null, 2)}\n`);
+        process.stdout.write(`cw: ${attack.results.length} images: ${formatAttackOutcomes(attack)}; ${attack.violations} certificate ` +
+          `violation${attack.violations === 1 ? '' : 's'}, ${formatDuration(attack.seconds)}\n`);
+
+        // 5. The notebook's table and the report.
+        header(5, 'Results');
+        const classNames = classNamesOf(metadataJson(model, 'class_names'), data.classNames);
+        process.stdout.write(`${formatAttackTable(attack)}\n`);
+        await timed('report', async () => {
+          writeCraReport(paths.reportDir, {
+            model: paths.onnx, metadata: v.metadata, cra: craCurve(v), accuracy: v.accuracy, lipschitz: v.lipschitzUsed,
+          });
+          writeAttackReport(paths.reportDir, {
+            attack: 'cw', model: paths.onnx, metadata: model.metadata, classNames, chw, range: modelInputRange(model) ?? [0, 1],
+            images, adversarials: attack.adversarials, results: attack.results, lipschitz: attack.lipschitz, certificateKind: attack.certificateKind,
+          });
+        });
+        const summary = demoSummary({ schedule, limit, seed, cwSteps, cwBinarySteps, trained, verified: v, bound: bound!, attack, paths, timings,
+          totalSeconds: (Date.now() - started) / 1000 });
+        writeFileAtomic(paths.summary, `${JSON.stringify(summary, null, 2)}\n`);
+        process.stdout.write(`\n${formatSummary(summary)}\n`);
+        if (attack.violations > 0) {
+          process.stderr.write(`certificate violated: ${attack.violations} adversarial${attack.violations === 1 ? ' is' : 's are'} closer than the certificate\n`);
+          setExitCode(cmd, EXIT_CERTIFICATE_VIOLATED);
+        }
       });
-      const summary = demoSummary({ schedule, limit, seed, cwSteps, cwBinarySteps, trained, verified: v, bound: bound!, attack, paths, timings,
-        totalSeconds: (Date.now() - started) / 1000 });
-      writeFileAtomic(paths.summary, `${JSON.stringify(summary, null, 2)}\n`);
-      process.stdout.write(`\n${formatSummary(summary)}\n`);
-      if (attack.violations > 0) {
-        process.stderr.write(`certificate violated: ${attack.violations} adversarial${attack.violations === 1 ? ' is' : 's are'} closer than the certificate\n`);
-        setExitCode(cmd, EXIT_CERTIFICATE_VIOLATED);
-      }
     });
 }
 
@@ -288,7 +294,8 @@ export interface DemoSummary {
   medianCertificate: number;
   lipschitzClaimed: number | null;
   lipschitzBound: number;
-  cw: { found: number; violations: number; medianDistance: number | null; medianCertificate: number | null; seconds: number };
+  /** `misclassified`: images the model already got wrong; `found`: adversarials found for the others. */
+  cw: { misclassified: number; found: number; violations: number; medianDistance: number | null; medianCertificate: number | null; seconds: number };
   seconds: Record<string, number> & { total: number };
   paths: DemoPaths;
 }
@@ -313,6 +320,7 @@ function demoSummary(r: {
     lipschitzClaimed: v.lipschitzClaimed,
     lipschitzBound: r.bound.total,
     cw: {
+      misclassified: attack.misclassified,
       found: attack.found,
       violations: attack.violations,
       medianDistance: median(attack.results.filter((x) => x.distance !== null).map((x) => x.distance!)),

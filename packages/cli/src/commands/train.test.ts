@@ -47,7 +47,7 @@ describe('lip train: bad input', () => {
     [['--min-margin', '-0.1'], `error: '--min-margin' must be a finite number > 0, got '-0.1'`],
     [['--seed', '-3'], `error: '--seed' must be an integer in [0, 4294967295], got '-3'`],
     [['--workers', '0'], `error: '--workers' must be a positive integer, got '0'`],
-    [['--workers', '65'], `error: 'workers' must be an integer in [1, 64], got 65`],
+    [['--workers', '65'], `error: '--workers' must be an integer in [1, 64], got 65`],
   ])('%j exits 2 with one line', async (args, line) => {
     const { code, stderr, stdout } = await runCaptured([...args, '--out', tmp]);
     expect(code).toBe(2);
@@ -82,7 +82,7 @@ describe('lip train: bad input', () => {
     const refused = await runCaptured([...tiny, '--resume', '--epochs', '2', '--lr-schedule', 'linear']);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toBe(
-      `error: 'lrSchedule' is "linear" but the checkpoint in ${tmp} was trained with "cosine"; ` +
+      `error: '--lr-schedule' is "linear" but the checkpoint in ${tmp} was trained with "cosine"; ` +
         'a resumed run keeps its settings (drop the option or start a new --out)\n',
     );
   });
@@ -90,7 +90,7 @@ describe('lip train: bad input', () => {
   it('refuses --resume without a checkpoint', async () => {
     const { code, stderr } = await runCaptured(['--resume', '--out', tmp]);
     expect(code).toBe(2);
-    expect(stderr).toBe(`error: 'resume': ${tmp} holds no checkpoint (no train.json); train without --resume first\n`);
+    expect(stderr).toBe(`error: '--resume': ${tmp} holds no checkpoint (no train.json); train without --resume first\n`);
   });
 });
 

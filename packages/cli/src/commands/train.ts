@@ -1,24 +1,20 @@
 import * as path from 'path';
 import { Command, Option } from 'commander';
+import { ARCHITECTURES, BackendPreference, DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN, LOSS_NAMES } from '@lip/train';
 import {
-  ARCHITECTURES,
-  BackendPreference,
   consoleProgress,
   DEFAULT_ARCH,
   DEFAULT_BATCH_SIZE,
   DEFAULT_EPOCHS,
-  DEFAULT_HKR_ALPHA,
   DEFAULT_LEARNING_RATE,
   DEFAULT_LOSS,
   DEFAULT_LR_SCHEDULE,
-  DEFAULT_MIN_MARGIN,
   DEFAULT_SEED,
-  LOSS_NAMES,
   LR_SCHEDULES,
   LrSchedule,
   train,
   TrainOptions,
-} from '@lip/train';
+} from '@lip/train/node';
 import { finiteNumber, positiveInt, seedFlag, withSigintAbort } from '../flags';
 import { setExitCode } from '../program';
 
@@ -108,7 +104,8 @@ export function registerTrain(program: Command): void {
         return;
       }
       const last = epochs[epochs.length - 1];
-      const summary = last ? `epoch ${last.epoch}, val_acc ${last.val_acc.toFixed(4)}` : 'no epoch';
+      const accuracy = last?.val_acc !== undefined ? `val_acc ${last.val_acc.toFixed(4)}` : `acc ${last?.acc.toFixed(4)} (no validation data)`;
+      const summary = last ? `epoch ${last.epoch}, ${accuracy}` : 'no epoch';
       process.stdout.write(`checkpoint: ${options.outDir} (${summary})\n`);
     });
 }

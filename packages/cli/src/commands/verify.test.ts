@@ -2,7 +2,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { GraphBuilder } from '@lip/export';
-import { DEFAULT_EPSILONS, writeIdx } from '@lip/train';
+import { DEFAULT_EPSILONS } from '@lip/train';
+import { writeIdx } from '@lip/train/node';
 import { run } from '../program';
 import { DEFAULT_EPS_SPEC, parseEpsList } from './verify';
 
@@ -108,7 +109,7 @@ describe('lip verify', () => {
     ['a missing model', (): string[] => ['verify', path.join(tmp, 'none.onnx'), '--data', dataDir], /^error: model file .* does not exist/],
     ['a bad --eps', (): string[] => ['verify', model, '--data', dataDir, '--eps', 'big'], /^error: '--eps' entry 'big'/],
     ['a bad --n', (): string[] => ['verify', model, '--data', dataDir, '--n', '0'], /^error: '--n' must be a positive integer/],
-    ['a bad --data', (): string[] => ['verify', model, '--data', path.join(tmp, 'nothing')], /^error: 'data' must be/],
+    ['a bad --data', (): string[] => ['verify', model, '--data', path.join(tmp, 'nothing')], /^error: '--data' must be/],
   ])('refuses %s with one line and exit code 2', async (_label, args, pattern) => {
     const r = await lip(...args());
     expect(r.code).toBe(2);

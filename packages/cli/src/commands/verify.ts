@@ -1,8 +1,9 @@
 import * as path from 'path';
 import { Command, Option } from 'commander';
-import { DATASET_NAMES, InvalidArgumentError, writeFileAtomic } from '@lip/train';
+import { DATASET_NAMES, InvalidArgumentError } from '@lip/train';
 import { VerifyResult, certifiedRobustAccuracy, verifyModel, writeCraReport } from '@lip/verify';
 import { positiveInt, positiveNumber } from '../flags';
+import { humanOutput, outputFlag, writeOutput } from '../output';
 
 /** The --eps default, as the user would type it. */
 export const DEFAULT_EPS_SPEC = '36/255,72/255,108/255,0.25,0.5,1.0';
@@ -134,10 +135,11 @@ export function registerVerify(program: Command): void {
     .option('--threads <T>', 'onnxruntime threads (default: onnxruntime decides)')
     .option('--batch-size <B>', 'images per onnxruntime call (default 256)')
     .option('--lipschitz <L>', 'Lipschitz constant to certify with (default: the metadata lipschitz_constant; never below the certified bound)')
-    .option('--json <FILE>', 'write the results as JSON')
+    .option('--json <FILE>', "write the results as JSON ('-': to stdout, the table then goes to stderr)")
     .option('--report <DIR>', 'add the certified-accuracy curve to the report in DIR (index.html)')
     .action(async (file: string, flags: VerifyFlags) => {
       const eps = parseEpsList(flags.eps);
+      const json = outputFlag('--json', flags.json);
       const batchSize = positiveInt('--batch-size', flags.batchSize) ?? 256;
       const bar = batchProgress(process.stderr, batchSize);
       let result: VerifyResult;
@@ -157,8 +159,8 @@ export function registerVerify(program: Command): void {
         bar.end();
       }
       const labels = eps.map((e) => e.label);
-      process.stdout.write(`${formatVerifyTable(result, labels)}\n`);
-      if (flags.json) writeFileAtomic(flags.json, `${JSON.stringify(verifyJson(result, labels), null, 2)}\n`);
+      humanOutput(json).write(`${formatVerifyTable(result, labels)}\n`);
+      if (json) writeOutput(json, `${JSON.stringify(verifyJson(result, labels), null, 2)}\n`);
       if (flags.report) {
         const files = writeCraReport(flags.report, {
           model: file, metadata: result.metadata, cra: craCurve(result), accuracy: result.accuracy, lipschitz: result.lipschitzUsed,

@@ -26,10 +26,12 @@ function bias(ctx: EmitContext, lin: LipschitzLinear, units: number): Float32Arr
 }
 
 /**
- * Dense -> `Gemm(x, W, b)` with `W` the converged effective kernel `[in, out]`
- * (tfjs and ONNX agree on that layout, so `transB = 0`). On an [H, W, C]
- * input, tfjs applies the kernel to every pixel: that is a 1x1 `Conv` with
- * weights `W^T` reshaped to `[out, in, 1, 1]`.
+ * Dense -> `Gemm(x, W^T, b)` with `transB = 1`: `W` is the converged effective
+ * kernel `[in, out]` (tfjs layout), stored as `[out, in]`, the form PyTorch and
+ * tf2onnx write. OpenCV's DNN importer (4.6) refuses a Gemm with a bias unless
+ * `B` is `[out, in]`, and row j of `B` is then logit j's weights. On an
+ * [H, W, C] input, tfjs applies the kernel to every pixel: that is a 1x1
+ * `Conv` with the same `[out, in]` weights reshaped to `[out, in, 1, 1]`.
  */
 export const emitDense: Emitter = (ctx) => {
   requireLinearActivation(ctx);
@@ -44,13 +46,13 @@ export const emitDense: Emitter = (ctx) => {
   // A converged Björck kernel is orthonormal: rounded to float32 its certified
   // norm can land a hair above k (about 1e-6), so every Dense is brought under it.
   const kernel = shrinkToBound(w, (v) => matrixSpectralNormUpperBound(v, nin, nout), lin.lipschitzConstant());
-  const weights = pixelwise ? transpose2d(kernel, nin, nout) : kernel;
-  const inputs = [ctx.x, b.initializer(b.fresh(`${ctx.layer.name}_W`), weights, pixelwise ? [nout, nin, 1, 1] : shape)];
+  const weights = transpose2d(kernel, nin, nout);
+  const inputs = [ctx.x, b.initializer(b.fresh(`${ctx.layer.name}_W`), weights, pixelwise ? [nout, nin, 1, 1] : [nout, nin])];
   const c = bias(ctx, lin, nout);
   if (c) inputs.push(b.initializer(b.fresh(`${ctx.layer.name}_b`), c, [nout]));
   const name = b.fresh(ctx.layer.name);
   if (pixelwise) return b.node('Conv', inputs, { kernel_shape: [1, 1] }, { name })[0];
-  return b.node('Gemm', inputs, { transA: 0, transB: 0 }, { name })[0];
+  return b.node('Gemm', inputs, { transA: 0, transB: 1 }, { name })[0];
 };
 
 function transpose2d(w: Float32Array, rows: number, cols: number): Float32Array {

@@ -5,19 +5,26 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients
-import * as fs from 'fs';
-import * as os from 'os';
 import { selectBackend } from './select_backend';
+
+// The module objects themselves (an import-star copy would not see the startup patches).
+const fs: typeof import('fs') = require('fs');
+const os: typeof import('os') = require('os');
+const workerThreads: typeof import('worker_threads') = require('worker_threads');
 
 test('selectBackend("wasm", { threads: 2 }) runs 2 XNNPACK threads and computes what cpu does', async () => {
   const cpusBefore = os.cpus;
   const blobBefore = globalThis.Blob;
+  const workerBefore = workerThreads.Worker;
   const selected = await selectBackend('wasm', { threads: 2 });
   expect(selected).toEqual({ name: 'wasm', description: 'wasm (XNNPACK, SIMD, 2 threads)' });
   // Startup patches are undone, temporary files removed.
   expect(os.cpus).toBe(cpusBefore);
   expect(globalThis.Blob).toBe(blobBefore);
-  expect(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('lip-wasm-'))).toEqual([]);
+  expect(workerThreads.Worker).toBe(workerBefore);
+  expect((globalThis as unknown as { Worker: unknown }).Worker).toBe(workerBefore);
+  // This process's folder only: another process (a parallel Jest worker) may be starting its own.
+  expect(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith(`lip-wasm-${process.pid}-`))).toEqual([]);
 
   const x = tf.randomUniform([4, 10, 10, 16], -1, 1, 'float32', 1) as tf.Tensor4D;
   const w = tf.randomUniform([3, 3, 16, 32], -1, 1, 'float32', 2) as tf.Tensor4D;

@@ -9,18 +9,23 @@ export const IMAGE_HEIGHT = 28;
 export const IMAGE_WIDTH = 28;
 export const NUM_CLASSES = 10;
 
-/** A dataset split in memory: image i is `images[i*784 .. (i+1)*784)`, row-major, NHWC with C = 1. */
+/**
+ * A dataset split in memory, what the training loop reads: image i is
+ * `images[i*h*w*c .. (i+1)*h*w*c)`, row-major NHWC. Fashion-MNIST and MNIST
+ * are 28×28×1 in [0, 1] (byte / 255), CIFAR-10 32×32×3.
+ */
 export interface Dataset {
-  /** n * 28 * 28 pixels in [0, 1] (byte / 255). */
+  /** n * height * width * channels values. */
   images: Float32Array;
-  /** n labels in [0, 10). */
+  /** n class indices. */
   labels: Uint8Array;
   n: number;
-  height: 28;
-  width: 28;
-  channels: 1;
+  height: number;
+  width: number;
+  channels: number;
+  /** Names of the classes, index = label (empty when the source names none). */
   classNames: string[];
-  /** Folder the files were read from. */
+  /** Where the data was read from (a folder, a file, or a description). */
   source: string;
 }
 

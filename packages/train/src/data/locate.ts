@@ -40,7 +40,7 @@ export interface LocateOptions {
 }
 
 /** The cache folder of a dataset: `<cache root>/<name>`. */
-export function datasetCacheDir(name: DatasetName, opts: Pick<LocateOptions, 'cacheDir' | 'env'> = {}): string {
+export function datasetCacheDir(name: string, opts: Pick<LocateOptions, 'cacheDir' | 'env'> = {}): string {
   const env = opts.env ?? process.env;
   const root = opts.cacheDir ?? env.LIP_CACHE_DIR
     ?? (env.XDG_CACHE_HOME ? path.join(env.XDG_CACHE_HOME, 'lip') : path.join(env.HOME ?? os.homedir(), '.cache', 'lip'));

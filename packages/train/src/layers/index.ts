@@ -26,5 +26,6 @@ export type { GroupSortArgs, GroupSort2Args, FullSortArgs, MaxMinArgs } from './
 export { ScaledL2NormPool2D, ScaledAvgPool2D, ScaledGlobalL2NormPool2D, InvertibleDownSampling } from './pooling';
 export type { ScaledPool2DArgs, ScaledGlobalL2NormPool2DArgs, InvertibleDownSamplingArgs } from './pooling';
 export { LipschitzSequential } from './lipschitz_sequential';
+export { withConstraintsHeld, constraintsHeld } from './constraint_updates';
 export type { LipschitzSequentialArgs, LipLogger } from './lipschitz_sequential';
 export * as lipLayers from './exports_layers';

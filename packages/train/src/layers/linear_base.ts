@@ -9,6 +9,7 @@ import { initializers, layers, LayerVariable, Shape } from '@tensorflow/tfjs-lay
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import { assertArg } from '../errors';
+import { constraintsHeld } from './constraint_updates';
 import {
   assertKCoefLip,
   assertPositiveInt,
@@ -197,13 +198,42 @@ export abstract class LipschitzLinearBase extends layers.Layer implements Lipsch
     this.frozenKernel = null;
   }
 
+  /**
+   * `x K_eff + b`. Called with `training: true` (fit, fitDataset, a custom
+   * loop), the layer first runs `updateConstraints()`, as deel-lip does, unless
+   * the caller holds the constraints (constraint_updates.ts) or the kernel is
+   * frozen.
+   */
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
+    if (kwargs?.['training'] === true && this.frozenKernel === null && !constraintsHeld()) this.updateConstraints();
     return tf.tidy(() => {
       this.invokeCallHook(inputs, kwargs);
       const x = singleTensor(inputs);
       const y = this.linearMap(x, this.frozenKernel ?? this.effectiveKernel());
       return this.bias === null ? y : tf.add(y, this.bias.read());
     });
+  }
+
+  /**
+   * Replaces the raw kernel by its normalized form (deel-lip's `condense`),
+   * then refreshes the power-iteration state. The normalizations are
+   * invariant to the scale of the raw kernel, so the layer computes the same
+   * function (a little closer to orthogonal: Björck's iterations continue from
+   * there), and the raw weights cannot drift in scale during training. It
+   * disturbs an optimizer with momentum a little, as deel-lip warns.
+   */
+  condense(): void {
+    assertArg(this.kernel !== null, () => `${this.name}: the layer is not built yet`);
+    assertArg(this.frozenKernel === null, () => `${this.name}: cannot condense while the kernel is frozen`);
+    tf.tidy(() => {
+      this.kernel!.write(this.condensedKernel());
+    });
+    this.updateConstraints();
+  }
+
+  /** What `condense()` writes into the raw kernel: by default the normalized kernel, without kCoefLip. */
+  protected condensedKernel(): tf.Tensor {
+    return this.normalizedKernel(false);
   }
 
   /**

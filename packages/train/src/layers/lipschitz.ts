@@ -36,8 +36,14 @@ export interface LipschitzLinear extends LipschitzLayer {
   /** This layer's share of k, applied to the kernel. */
   kCoefLip: number;
   setKCoefLip(k: number): void;
-  /** Power iteration on the persistent vectors, outside any gradient tape. */
+  /**
+   * Power iteration on the persistent vectors, outside any gradient tape. The
+   * layer also runs it by itself in each `call()` with `training: true`
+   * (constraint_updates.ts).
+   */
   updateConstraints(niter?: number): void;
+  /** Writes the normalized kernel into the raw one (deel-lip's `condense`); the function is unchanged. */
+  condense(): void;
   /** The kernel `call()` uses (tfjs layout, times kCoefLip). */
   effectiveKernel(opts?: EffectiveKernelOptions): tf.Tensor;
   effectiveBias(): tf.Tensor | null;

@@ -5,11 +5,16 @@
  * constants is k. Activations and poolings are 1-Lipschitz and take no share.
  * It warns about every layer that is not a Lipschitz layer, as the reference
  * does ("Sequential model contains a layer which is not a Lipschitz layer"),
- * when the model is built; a model loaded from a file (`fromConfig`) was
- * warned about when it was built and loads silently.
+ * when the model is built, except the tfjs layers that only rearrange values
+ * (Flatten, Reshape, Permute, InputLayer): they are isometries, so the warning
+ * would be wrong and the user could do nothing about it. A model loaded from a
+ * file (`fromConfig`) was warned about when it was built and loads silently.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { layers, Sequential } from '@tensorflow/tfjs-layers';
+import { History, layers, ModelFitArgs, ModelFitDatasetArgs, Sequential } from '@tensorflow/tfjs-layers';
+import type { Dataset as TfDataset } from '@tensorflow/tfjs-layers/dist/engine/dataset_stub';
+import { StopOnNonFiniteLoss } from '../callbacks/non_finite_loss';
+import { standardizeCallbacks } from '../callbacks/standardize';
 import { InvalidArgumentError, ModelError, assertArg } from '../errors';
 import {
   assertKCoefLip,
@@ -24,7 +29,7 @@ export interface LipLogger {
   warn(message: string): void;
 }
 
-/** tfjs built-ins that only move values around (L2 isometries): constant 1, still warned about like the reference. */
+/** tfjs built-ins that only move values around (L2 isometries): constant 1, no warning. */
 const REARRANGING_LAYERS: ReadonlySet<string> = new Set(['Flatten', 'Reshape', 'Permute', 'InputLayer']);
 
 export interface LipschitzSequentialArgs {
@@ -103,7 +108,7 @@ export class LipschitzSequential extends Sequential {
       );
     }
     super.add(layer);
-    if (warn && !isLipschitzLayer(layer) && layer.getClassName() !== 'InputLayer') {
+    if (warn && !isLipschitzLayer(layer) && !REARRANGING_LAYERS.has(layer.getClassName())) {
       this.logger.warn(`Sequential model contains a layer which is not a Lipschitz layer: ${layer.name}`);
     }
   }
@@ -114,9 +119,39 @@ export class LipschitzSequential extends Sequential {
     for (const layer of linear) layer.setKCoefLip(share);
   }
 
-  /** Power iteration on every layer's persistent vectors, outside any gradient tape. */
+  /**
+   * Power iteration on every layer's persistent vectors, outside any gradient
+   * tape. Training needs no explicit call: each layer runs it in `call()`
+   * with `training: true` (constraint_updates.ts).
+   */
   updateConstraints(niter?: number): void {
     for (const layer of this.lipschitzLinearLayers()) layer.updateConstraints(niter);
+  }
+
+  /** `condense()` on every dense/conv layer (`CondenseCallback` does it between epochs). */
+  condense(): void {
+    for (const layer of this.lipschitzLinearLayers()) layer.condense();
+  }
+
+  /**
+   * tfjs-layers' `fit`, with `StopOnNonFiniteLoss` added after the given
+   * callbacks: a NaN or infinite loss rejects with a `NonFiniteLossError`
+   * naming the epoch and batch instead of training on.
+   */
+  override fit(
+    x: tf.Tensor | tf.Tensor[] | { [inputName: string]: tf.Tensor },
+    y: tf.Tensor | tf.Tensor[] | { [inputName: string]: tf.Tensor },
+    args: ModelFitArgs = {},
+  ): Promise<History> {
+    return super.fit(x, y, { ...args, callbacks: [...standardizeCallbacks(args.callbacks, args.yieldEvery), new StopOnNonFiniteLoss()] });
+  }
+
+  /** tfjs-layers' `fitDataset`, with `StopOnNonFiniteLoss` added (see `fit`). */
+  override fitDataset<T>(dataset: TfDataset<T>, args: ModelFitDatasetArgs<T>): Promise<History> {
+    return super.fitDataset(dataset, {
+      ...args,
+      callbacks: [...standardizeCallbacks(args.callbacks, args.yieldEvery), new StopOnNonFiniteLoss()],
+    });
   }
 
   /**

@@ -106,6 +106,18 @@ export class OrthogonalConv2D extends LipschitzConv2DBase {
     });
   }
 
+  /** The generator with each factor (`H`, then each `U_b`) replaced by its orthonormalized form. */
+  protected override condensedKernel(): tf.Tensor {
+    const c = this.side;
+    const r = this.rank();
+    const raw = this.rawKernel as tf.Tensor2D;
+    return tf.tidy(() => {
+      const factors = [this.orthonormal(tf.slice(raw, [0, 0], [c, c]), false)];
+      for (let b = 0; b < this.blocks(); b++) factors.push(this.orthonormal(tf.slice(raw, [0, c + b * r], [c, r]), false));
+      return tf.concat(factors, 1);
+    });
+  }
+
   protected normalizedKernel(converge: boolean): tf.Tensor {
     const c = this.side;
     const r = this.rank();

@@ -139,26 +139,85 @@ export const LOSS_FACTORIES: readonly LossFactory[] = [
 /** The accepted names, in table order. */
 export const LOSS_NAMES: readonly LossName[] = LOSS_FACTORIES.map((f) => f.name);
 
+/** A loss parameter a scheduler can change. */
+export type LossParameter = keyof LossOptions;
+
+/** The parameters of each loss, with their defaults (undefined: required). */
+export const LOSS_PARAMETERS: Readonly<Record<LossName, Readonly<Partial<Record<LossParameter, number | undefined>>>>> = {
+  hkr: { alpha: DEFAULT_HKR_ALPHA, minMargin: DEFAULT_MIN_MARGIN },
+  kr: {},
+  hinge: { minMargin: DEFAULT_MIN_MARGIN },
+  tau_cce: { tau: undefined },
+};
+
 /**
- * The loss called `name` with `opts`, e.g. `makeLoss('hkr', { alpha: 100,
- * minMargin: 0.25 })`. Throws `InvalidArgumentError` for an unknown name or
- * a bad option.
+ * A named loss whose parameters can change during training, as deel-lip's
+ * loss objects (`MulticlassHKR(alpha, min_margin)`, `TauCategoricalCrossentropy(tau)`)
+ * whose variables `LossParamScheduler` assigns. Call it as a tfjs loss;
+ * `loss.alpha = 50` (or `setParameter('alpha', 50)`) validates the value and
+ * takes effect at the next call.
  */
-export function makeLoss(name: string, opts: LossOptions = {}): LossFunction {
+export interface LipLoss extends LossFunction {
+  readonly lossName: LossName;
+  /** The current parameters (defaults filled in). */
+  readonly options: Readonly<LossOptions>;
+  /** The shard form (data-parallel `train()`), with the same current parameters. */
+  readonly share: ShareLossFunction;
+  /** Changes a parameter; an `InvalidArgumentError` for one this loss does not have or a bad value. */
+  setParameter(name: LossParameter, value: number): void;
+  alpha?: number;
+  minMargin?: number;
+  tau?: number;
+}
+
+function lossFactory(name: string): LossFactory {
   const factory = LOSS_FACTORIES.find((f) => f.name === name);
   assertArg(
     factory !== undefined,
     () => `'loss' must be one of ${LOSS_NAMES.join(', ')}, got ${JSON.stringify(name)}`,
   );
-  return factory.create(opts);
+  return factory;
+}
+
+/**
+ * The loss called `name` with `opts`, e.g. `makeLoss('hkr', { alpha: 100,
+ * minMargin: 0.25 })`: a `LipLoss`, usable as a tfjs loss
+ * (`model.compile({ loss: makeLoss('hkr'), ... })`) whose parameters a
+ * `LossParamScheduler` can change. Throws `InvalidArgumentError` for an
+ * unknown name or a bad option.
+ */
+export function makeLoss(name: string, opts: LossOptions = {}): LipLoss {
+  const factory = lossFactory(name);
+  const defaults = LOSS_PARAMETERS[factory.name];
+  let options: LossOptions = { ...stripUndefinedOptions(defaults), ...stripUndefinedOptions(opts) };
+  let current = factory.create(options);
+  let currentShare: ShareLossFunction | null = null;
+  const loss = ((yTrue: tf.Tensor, yPred: tf.Tensor) => current(yTrue, yPred)) as LipLoss;
+  const setParameter = (param: LossParameter, value: number): void => {
+    assertArg(Object.prototype.hasOwnProperty.call(defaults, param),
+      () => `loss '${factory.name}' has no parameter '${param}' (its parameters: ${Object.keys(defaults).join(', ') || 'none'})`);
+    const next = { ...options, [param]: value };
+    current = factory.create(next); // validates
+    currentShare = null;
+    options = next;
+  };
+  Object.defineProperty(loss, 'lossName', { value: factory.name, enumerable: true });
+  Object.defineProperty(loss, 'options', { get: () => ({ ...options }), enumerable: true });
+  Object.defineProperty(loss, 'share', {
+    value: (yTrue: tf.Tensor, yPred: tf.Tensor, stats: BatchStatistics) => (currentShare ??= factory.createShare(options))(yTrue, yPred, stats),
+  });
+  Object.defineProperty(loss, 'setParameter', { value: setParameter });
+  for (const param of Object.keys(defaults) as LossParameter[]) {
+    Object.defineProperty(loss, param, { get: () => options[param], set: (v: number) => setParameter(param, v), enumerable: true });
+  }
+  return loss;
+}
+
+function stripUndefinedOptions(o: Partial<Record<LossParameter, number | undefined>>): LossOptions {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as LossOptions;
 }
 
 /** The shard form of the loss called `name` (see `ShareLossFunction`); same options and checks as `makeLoss`. */
 export function makeShareLoss(name: string, opts: LossOptions = {}): ShareLossFunction {
-  const factory = LOSS_FACTORIES.find((f) => f.name === name);
-  assertArg(
-    factory !== undefined,
-    () => `'loss' must be one of ${LOSS_NAMES.join(', ')}, got ${JSON.stringify(name)}`,
-  );
-  return factory.createShare(opts);
+  return lossFactory(name).createShare(opts);
 }

@@ -5,8 +5,8 @@
 export { krMulticlass, hingeMulticlass, hkrMulticlass } from './multiclass';
 export { krBinary, hingeMarginBinary, hkrBinary } from './binary';
 export { tauCategoricalCrossentropy } from './tau_cce';
-export { makeLoss, makeShareLoss, LOSS_FACTORIES, LOSS_NAMES } from './factory';
-export type { LossName, LossOptions, LossFunction, LossFactory, ShareLossFunction } from './factory';
+export { makeLoss, makeShareLoss, LOSS_FACTORIES, LOSS_NAMES, LOSS_PARAMETERS } from './factory';
+export type { LipLoss, LossName, LossOptions, LossFunction, LossFactory, LossParameter, ShareLossFunction } from './factory';
 export {
   accuracyShare,
   batchStatistics,

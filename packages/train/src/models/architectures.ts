@@ -4,6 +4,7 @@
  * architecture (`registerArchitecture`).
  */
 import { layers } from '@tensorflow/tfjs-layers';
+import { assertArg } from '../errors';
 import {
   ConvNormalization, GroupSort2, InvertibleDownSampling, OrthogonalConv2D, ScaledL2NormPool2D, SpectralConv2D, SpectralDense,
 } from '../layers';
@@ -57,26 +58,36 @@ const seed: Architecture = {
 
 /**
  * A gradient-norm-preserving network with orthogonal (BCOP) convolutions, for
- * tight certificates. Two space-to-depth steps turn the 28x28x1 image into
- * 7x7x16 without losing anything (a permutation), then BCOP convolutions
- * whose widths grow at most 2x (each channel expansion lets some gradient
- * norm escape), GroupSort2, a Björck dense layer and the head:
+ * tight certificates. Two space-to-depth steps turn the H×W×C image into
+ * H/4×W/4×16C without losing anything (a permutation: 28×28×1 -> 7×7×16,
+ * CIFAR's 32×32×3 -> 8×8×48), then BCOP convolutions whose widths grow at
+ * most 2x (each channel expansion lets some gradient norm escape),
+ * GroupSort2, a Björck dense layer and the head:
  *
  *     InvertibleDownSampling(2) x2
- *     OrthogonalConv2D(16 -> 16) GroupSort2 OrthogonalConv2D(16 -> c) GroupSort2
+ *     OrthogonalConv2D(s -> s) GroupSort2 OrthogonalConv2D(s -> c) GroupSort2
  *     [OrthogonalConv2D(c -> c) GroupSort2] x extra
  *     Flatten SpectralDense(units) GroupSort2 SpectralDense(numClasses, no bias)
+ *
+ * with s = 16C and c = min(2s, max(s, 64)): 16 and 32 for 28×28×1, 48 and 64
+ * for 32×32×3 (c is capped so that the dense layer's Björck step, which costs
+ * (H/4·W/4·c)·units² per iteration, stays near the convolutions' cost).
  *
  * Every layer is an isometry, a co-isometry or a permutation up to the image
  * border, so the gradient of a logit difference keeps most of its norm and
  * the certificate (margin / (||w_i - w_j|| L)) stays close to the true
  * distance to the decision boundary.
  */
-function orthogonalNet(c: number, extra: number, units: number, description: string): Architecture {
+function orthogonalNet(extra: number, units: number, description: string): Architecture {
   return {
     description,
     layers: (o) => {
-      const convs = [16, c, ...Array.from({ length: extra }, () => c)];
+      const [h, w, channels] = o.inputShape;
+      assertArg(h % 4 === 0 && w % 4 === 0,
+        () => `the orthogonal architectures need an input height and width divisible by 4 (two space-to-depth steps), got [${o.inputShape.join(', ')}]`);
+      const s = 16 * channels;
+      const c = Math.min(2 * s, Math.max(s, 64));
+      const convs = [s, c, ...Array.from({ length: extra }, () => c)];
       const body: layers.Layer[] = [
         new InvertibleDownSampling({ poolSize: 2, inputShape: o.inputShape }),
         new InvertibleDownSampling({ poolSize: 2 }),
@@ -100,8 +111,8 @@ function orthogonalNet(c: number, extra: number, units: number, description: str
 /** Architecture name -> definition. */
 export const ARCHITECTURES: Map<string, Architecture> = new Map([
   ['seed', seed],
-  ['ortho', orthogonalNet(32, 1, 128, 'gradient-norm preserving: space-to-depth x2, orthogonal (BCOP) convs 16, 32, 32 with GroupSort2, dense 128, dense out')],
-  ['ortho-large', orthogonalNet(32, 3, 256, 'gradient-norm preserving: space-to-depth x2, orthogonal (BCOP) convs 16, 32, 32, 32, 32 with GroupSort2, dense 256, dense out')],
+  ['ortho', orthogonalNet(1, 128, 'gradient-norm preserving: space-to-depth x2, orthogonal (BCOP) convs 16, 32, 32 (32×32×3: 48, 64, 64) with GroupSort2, dense 128, dense out')],
+  ['ortho-large', orthogonalNet(3, 256, 'gradient-norm preserving: space-to-depth x2, orthogonal (BCOP) convs 16, 32, 32, 32, 32 (32×32×3: 48, 64 ×4) with GroupSort2, dense 256, dense out')],
 ]);
 
 /** Adds (or replaces) an architecture. */

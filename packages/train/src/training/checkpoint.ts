@@ -18,9 +18,10 @@ export interface EpochRecord {
   loss: number;
   acc: number;
   kr: number;
-  val_loss: number;
-  val_acc: number;
-  val_kr: number;
+  /** Validation metrics; absent when the run has no validation data (`train()` on data without a test split). */
+  val_loss?: number;
+  val_acc?: number;
+  val_kr?: number;
   /**
    * Learning rate of the epoch's last step (the schedule's, see `lrSchedule`);
    * absent in checkpoints written before it was recorded.

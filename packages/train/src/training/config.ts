@@ -1,7 +1,10 @@
 import * as os from 'os';
-import { DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN } from '../constants';
+import type { CustomCallbackArgs, LayersModel } from '@tensorflow/tfjs-layers';
+import type { BaseCallback } from '@tensorflow/tfjs-layers/dist/base_callbacks';
+import { DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN, MAX_WORKERS } from '../constants';
 import { BackendPreference } from '../backend';
-import { DATASET_NAMES, DatasetName } from '../data';
+import type { DatasetName, TrainData } from '../data';
+import { DATASET_PROVIDERS } from '../data/node';
 import { assertArg, InvalidArgumentError } from '../errors';
 import { ARCHITECTURES } from '../models';
 
@@ -13,6 +16,12 @@ export const DEFAULT_LEARNING_RATE = 5e-4;
 export const DEFAULT_LOSS = 'hkr';
 export const DEFAULT_SEED = 42;
 export const DEFAULT_DATASET: DatasetName = 'fashion-mnist';
+/** `arch` of a run on a model passed to `train()` (`options.model`) rather than built by name. */
+export const CUSTOM_ARCH = 'custom';
+/** `dataset` of a run on files read with @lip/core's `readLabeledData` (`dataPath`). */
+export const FILES_DATASET = 'files';
+/** `dataset` of a run on data passed to `train()` in memory (`options.data`). */
+export const MEMORY_DATASET = 'memory';
 
 /** Learning-rate schedules: how the Adam learning rate changes over the run's steps. */
 export const LR_SCHEDULES = ['constant', 'linear', 'cosine'] as const;
@@ -46,8 +55,6 @@ export function learningRateAt(schedule: LrSchedule, lr: number, step: number, t
   }
 }
 
-/** Most data-parallel workers. */
-export const MAX_WORKERS = 64;
 /**
  * Rows per forward/backward chunk: a larger batch (or a worker's share of
  * it) is processed in chunks whose gradients are added, so the memory of the
@@ -62,7 +69,7 @@ export function defaultWorkers(): number {
 
 /** A run, as stored in `train.json` (`config`). */
 export interface TrainConfig {
-  /** Architecture passed to `buildModel` (default `seed`). */
+  /** Architecture passed to `buildModel` (default `seed`); `custom` for a model passed as `options.model`. */
   arch: string;
   /** Total number of epochs the run should reach; `--resume` continues up to it (default 10). */
   epochs: number;
@@ -87,14 +94,36 @@ export interface TrainConfig {
   alpha: number;
   /** HKR hinge margin (default 0.25). */
   minMargin: number;
+  /** Temperature of the `tau_cce` loss (required for it, unused by the others). */
+  tau?: number;
   /** Seeds the weights and the per-epoch shuffles: same seed, same run (default 42). */
   seed: number;
   /** Use only the first `limit` images of each split (default: all). */
   limit?: number;
-  /** Dataset name for `loadDataset` (default `fashion-mnist`). */
-  dataset: DatasetName;
-  /** Folder holding the IDX files (default: the `locateDataset` search order). */
+  /**
+   * Where the data comes from (training/train_data.ts): a registered dataset
+   * name (default `fashion-mnist`; `mnist`, `cifar10`, `registerDataset`),
+   * `files` (`dataPath`) or `memory` (`options.data`).
+   */
+  dataset: string;
+  /** Folder holding a named dataset's files (default: its search order, see `locateDataset`). */
   dataDir?: string;
+  /** `files`: the images, in any format @lip/core's `readLabeledData` reads (`lip train --data PATH`). */
+  dataPath?: string;
+  /** `files`: the labels file of an images `.npy` or IDX file (`--labels`). */
+  labelsPath?: string;
+  /** `files`: validation data (`--val-data`); default the source's test split when it has one, else none. */
+  valDataPath?: string;
+  /** `files`: the labels file of `valDataPath` (`--val-labels`). */
+  valLabelsPath?: string;
+  /** `files`: axis order of 4-D image arrays (default: told from the shape). */
+  layout?: 'nhwc' | 'nchw';
+  /** `files`: factor applied to every value (default 1/255 for 8-bit data, 1 otherwise). */
+  scale?: number;
+  /** `files`: `[H, W, C]` of one image, to lay out an `.npy` of flat rows `[N, H·W·C]` (`--input-shape`); else checked against the data. */
+  inputShape?: [number, number, number];
+  /** Class names, index = label, as the run found them (written by `train()`; the model has one output per class). */
+  classNames?: string[];
   /** Checkpoint folder. */
   outDir: string;
   /** Backend preference for `selectBackend`, which validates it (default `auto`: the fastest that loads). */
@@ -109,26 +138,69 @@ export interface TrainConfig {
   valSplit: 'test';
 }
 
-/** What `train()` accepts: any subset of the config, plus `resume`. */
+/** Callbacks `train()` runs, as `model.fit` does: tfjs `Callback` objects (`CondenseCallback`, ...) or `{ onEpochEnd, ... }` literals. */
+export type TrainCallbacks = BaseCallback[] | CustomCallbackArgs | CustomCallbackArgs[];
+
+/** What `train()` accepts: any subset of the config, plus `resume` and the objects that are not settings. */
 export interface TrainOptions extends Partial<TrainConfig> {
   outDir: string;
   /** Continue the checkpoint in `outDir` up to `epochs` instead of starting a new run. */
   resume?: boolean;
+  /**
+   * Your own data, in memory: tensors, typed arrays or a tf.data dataset
+   * (data/in_memory.ts). Sets `dataset` to `memory`; pass it again to resume.
+   */
+  data?: TrainData;
+  /**
+   * Your own model instead of `arch`: a `LipschitzSequential`, or a
+   * `tf.Sequential` of Lipschitz layers (sets `arch` to `custom`). Its input
+   * must match the data and its output the class count. A new run only: a
+   * resumed run loads the checkpoint's model.
+   */
+  model?: LayersModel;
+  /** Run during training, as in `model.fit` (onTrainBegin, onEpochBegin, onBatchBegin, onBatchEnd, onEpochEnd, onTrainEnd). */
+  callbacks?: TrainCallbacks;
 }
 
 /** Settings that define a run: a resumed run must keep them. */
-const RUN_KEYS = ['arch', 'batchSize', 'lr', 'lrSchedule', 'loss', 'alpha', 'minMargin', 'seed', 'limit', 'dataset', 'valSplit'] as const;
+const RUN_KEYS = [
+  'arch', 'batchSize', 'lr', 'lrSchedule', 'loss', 'alpha', 'minMargin', 'tau', 'seed', 'limit', 'dataset', 'valSplit', 'layout', 'scale', 'inputShape',
+] as const;
 
 /** Settings a resumed run may change: the target, and where and how it runs. */
-const SESSION_KEYS = ['epochs', 'dataDir', 'outDir', 'backend', 'workers'] as const;
+const SESSION_KEYS = [
+  'epochs', 'dataDir', 'dataPath', 'labelsPath', 'valDataPath', 'valLabelsPath', 'outDir', 'backend', 'workers',
+] as const;
+
+/** Options of `train()` that are objects, not settings: never written to `train.json`. */
+const OBJECT_KEYS = ['resume', 'data', 'model', 'callbacks'] as const;
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** The settings among `options`: without `resume`, `data`, `model` and `callbacks`. */
+function settingsOf(options: TrainOptions): Partial<TrainConfig> & { outDir: string } {
+  const settings: Record<string, unknown> = { ...options };
+  for (const key of OBJECT_KEYS) delete settings[key];
+  return settings as Partial<TrainConfig> & { outDir: string };
+}
+
 /** Fills defaults and validates: a new run. */
 export function resolveTrainConfig(options: TrainOptions): TrainConfig {
-  const { resume: _resume, ...given } = options;
+  const given = settingsOf(options);
+  if (options.model !== undefined) {
+    assertArg(options.arch === undefined || options.arch === CUSTOM_ARCH,
+      () => `'arch' (${JSON.stringify(options.arch)}) and 'model' exclude each other: pass one`);
+    given.arch = CUSTOM_ARCH;
+  }
+  if (options.data !== undefined) {
+    assertArg(options.dataset === undefined || options.dataset === MEMORY_DATASET,
+      () => `'dataset' (${JSON.stringify(options.dataset)}) and 'data' exclude each other: pass one`);
+    given.dataset = MEMORY_DATASET;
+  } else if (options.dataPath !== undefined && options.dataset === undefined) {
+    given.dataset = FILES_DATASET;
+  }
   const config: TrainConfig = {
     arch: DEFAULT_ARCH,
     epochs: DEFAULT_EPOCHS,
@@ -154,9 +226,10 @@ export function resolveTrainConfig(options: TrainOptions): TrainConfig {
  */
 export function resumeTrainConfig(storedConfig: TrainConfig, options: TrainOptions): TrainConfig {
   const stored = withConfigDefaults(storedConfig);
+  assertArg(options.model === undefined, () => `'model' is for a new run: a resumed run continues the checkpoint's model in ${options.outDir}`);
   for (const key of RUN_KEYS) {
     const value = options[key];
-    if (value !== undefined && value !== stored[key]) {
+    if (value !== undefined && JSON.stringify(value) !== JSON.stringify(stored[key])) {
       throw new InvalidArgumentError(
         `'${key}' is ${JSON.stringify(value)} but the checkpoint in ${options.outDir} was trained with ` +
           `${JSON.stringify(stored[key])}; a resumed run keeps its settings (drop the option or start a new --out)`,
@@ -193,7 +266,8 @@ function isFiniteNumber(v: unknown): v is number {
 
 /** Throws `InvalidArgumentError` quoting the first bad setting. */
 export function validateTrainConfig(c: TrainConfig): void {
-  assertArg(ARCHITECTURES.has(c.arch), () => `'arch' must be one of ${[...ARCHITECTURES.keys()].join(', ')}, got ${JSON.stringify(c.arch)}`);
+  assertArg(ARCHITECTURES.has(c.arch) || c.arch === CUSTOM_ARCH,
+    () => `'arch' must be one of ${[...ARCHITECTURES.keys()].join(', ')}, got ${JSON.stringify(c.arch)}`);
   assertArg(isPositiveInteger(c.epochs), () => `'epochs' must be a positive integer, got ${c.epochs}`);
   assertArg(isPositiveInteger(c.batchSize), () => `'batchSize' must be a positive integer, got ${c.batchSize}`);
   assertArg(isFiniteNumber(c.lr) && c.lr > 0, () => `'lr' must be a positive finite number, got ${c.lr}`);
@@ -204,6 +278,7 @@ export function validateTrainConfig(c: TrainConfig): void {
   assertArg(typeof c.loss === 'string' && c.loss.length > 0, () => `'loss' must be a loss name, got ${JSON.stringify(c.loss)}`);
   assertArg(isFiniteNumber(c.alpha) && c.alpha >= 0, () => `'alpha' must be a finite number >= 0, got ${c.alpha}`);
   assertArg(isFiniteNumber(c.minMargin) && c.minMargin > 0, () => `'minMargin' must be a positive finite number, got ${c.minMargin}`);
+  assertArg(c.tau === undefined || (isFiniteNumber(c.tau) && c.tau > 0), () => `'tau' must be a positive finite number, got ${c.tau}`);
   assertArg(
     typeof c.seed === 'number' && Number.isInteger(c.seed) && c.seed >= 0 && c.seed <= 0xffffffff,
     () => `'seed' must be an integer in [0, 4294967295], got ${c.seed}`,
@@ -213,7 +288,17 @@ export function validateTrainConfig(c: TrainConfig): void {
     c.workers === undefined || (isPositiveInteger(c.workers) && c.workers <= MAX_WORKERS),
     () => `'workers' must be an integer in [1, ${MAX_WORKERS}], got ${c.workers}`,
   );
-  assertArg(DATASET_NAMES.includes(c.dataset), () => `'dataset' must be one of ${DATASET_NAMES.join(', ')}, got ${JSON.stringify(c.dataset)}`);
+  assertArg(DATASET_PROVIDERS.has(c.dataset) || c.dataset === FILES_DATASET || c.dataset === MEMORY_DATASET,
+    () => `'dataset' must be one of ${[...DATASET_PROVIDERS.keys(), FILES_DATASET, MEMORY_DATASET].join(', ')}, got ${JSON.stringify(c.dataset)}`);
+  assertArg(c.dataset !== FILES_DATASET || (typeof c.dataPath === 'string' && c.dataPath.length > 0),
+    () => `'dataPath' must be a data file or folder (dataset 'files'), got ${JSON.stringify(c.dataPath)}`);
+  for (const key of ['dataPath', 'labelsPath', 'valDataPath', 'valLabelsPath'] as const) {
+    assertArg(c[key] === undefined || (typeof c[key] === 'string' && c[key]!.length > 0), () => `'${key}' must be a path, got ${JSON.stringify(c[key])}`);
+  }
+  assertArg(c.layout === undefined || c.layout === 'nhwc' || c.layout === 'nchw', () => `'layout' must be 'nhwc' or 'nchw', got ${JSON.stringify(c.layout)}`);
+  assertArg(c.scale === undefined || (isFiniteNumber(c.scale) && c.scale > 0), () => `'scale' must be a positive finite number, got ${c.scale}`);
+  assertArg(c.inputShape === undefined || (Array.isArray(c.inputShape) && c.inputShape.length === 3 && c.inputShape.every(isPositiveInteger)),
+    () => `'inputShape' must be [H, W, C] of positive integers, got ${JSON.stringify(c.inputShape)}`);
   assertArg(typeof c.outDir === 'string' && c.outDir.length > 0, () => `'outDir' must be a folder path, got ${JSON.stringify(c.outDir)}`);
   assertArg(c.valSplit === 'test', () => `'valSplit' must be 'test', got ${JSON.stringify(c.valSplit)}`);
 }

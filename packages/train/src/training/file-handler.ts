@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { ModelError } from '../errors';
+import { assertArg, ModelError } from '../errors';
 import { commitFiles, committedPath, FileSet } from './commit';
 
 /** The tfjs "layers-model" files, as tfjs-node's `file://` handler writes them. */
@@ -12,8 +12,8 @@ function asBytes(data: tf.io.WeightData | undefined): Uint8Array {
   return new Uint8Array(tf.io.CompositeArrayBuffer.join(data ?? new ArrayBuffer(0)));
 }
 
-/** `model.json` + `weights.bin` for saved model artifacts. */
-export function modelFiles(artifacts: tf.io.ModelArtifacts): FileSet {
+/** `model.json` (or `modelFile`) + `weights.bin` for saved model artifacts. */
+export function modelFiles(artifacts: tf.io.ModelArtifacts, modelFile: string = MODEL_FILE): FileSet {
   if (artifacts.modelTopology instanceof ArrayBuffer || artifacts.modelTopology === undefined) {
     throw new ModelError('only tfjs layers models (JSON topology) can be saved to files');
   }
@@ -26,7 +26,7 @@ export function modelFiles(artifacts: tf.io.ModelArtifacts): FileSet {
   };
   if (artifacts.trainingConfig !== undefined) modelJson.trainingConfig = artifacts.trainingConfig;
   if (artifacts.userDefinedMetadata !== undefined) modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
-  return { [MODEL_FILE]: JSON.stringify(modelJson), [WEIGHTS_FILE]: asBytes(artifacts.weightData) };
+  return { [modelFile]: JSON.stringify(modelJson), [WEIGHTS_FILE]: asBytes(artifacts.weightData) };
 }
 
 function readOrThrow(file: string): Buffer {
@@ -37,9 +37,9 @@ function readOrThrow(file: string): Buffer {
   }
 }
 
-/** Reads `model.json` and the weight files it lists from `dir` (a committed checkpoint). */
-export function readModelArtifacts(dir: string): tf.io.ModelArtifacts {
-  const jsonPath = committedPath(dir, MODEL_FILE);
+/** Reads `model.json` (or `modelFile`) and the weight files it lists from `dir` (a committed checkpoint). */
+export function readModelArtifacts(dir: string, modelFile: string = MODEL_FILE): tf.io.ModelArtifacts {
+  const jsonPath = committedPath(dir, modelFile);
   let modelJson: tf.io.ModelJSON;
   try {
     modelJson = JSON.parse(readOrThrow(jsonPath).toString('utf8')) as tf.io.ModelJSON;
@@ -79,17 +79,48 @@ export function weightBytes(specs: tf.io.WeightsManifestEntry[]): number {
   return specs.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1) * bytesPerElement(s.quantization?.dtype ?? s.dtype), 0);
 }
 
+/** `file://` URLs, as tfjs-node names local files. */
+export const FILE_SCHEME = 'file://';
+
+/** The folder and the model file of `runs/x`, `runs/x/model.json` or `file://runs/x/model.json`. */
+function modelLocation(pathOrUrl: string): { dir: string; modelFile: string } {
+  assertArg(typeof pathOrUrl === 'string' && pathOrUrl.length > 0, () => `'path' must be a folder or a model.json path, got ${JSON.stringify(pathOrUrl)}`);
+  const local = pathOrUrl.startsWith(FILE_SCHEME) ? pathOrUrl.slice(FILE_SCHEME.length) : pathOrUrl;
+  return local.toLowerCase().endsWith('.json')
+    ? { dir: path.dirname(local), modelFile: path.basename(local) }
+    : { dir: local, modelFile: MODEL_FILE };
+}
+
 /**
- * A tfjs IOHandler on a folder (tfjs-core has no `file://` handler without
- * tfjs-node): `model.save(fileHandler(dir))`, `loadLayersModel(fileHandler(dir))`.
- * Saving replaces both files together (see `commitFiles`).
+ * A tfjs IOHandler on local files (tfjs-core has no `file://` handler without
+ * tfjs-node): `tf.loadLayersModel(fileHandler('runs/x/model.json'))`,
+ * `model.save(fileHandler('runs/x'))`. Takes a folder (its `model.json`), a
+ * `.json` path, or a `file://` URL of either. Saving replaces the model file
+ * and `weights.bin` together (see `commitFiles`).
  */
-export function fileHandler(dir: string): tf.io.IOHandler {
+export function fileHandler(pathOrUrl: string): tf.io.IOHandler {
+  const { dir, modelFile } = modelLocation(pathOrUrl);
   return {
     save: async (artifacts) => {
-      commitFiles(dir, modelFiles(artifacts));
+      commitFiles(dir, modelFiles(artifacts, modelFile));
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     },
-    load: async () => readModelArtifacts(dir),
+    load: async () => readModelArtifacts(dir, modelFile),
   };
 }
+
+/**
+ * The `file://` router that `@lip/train/node` registers with tfjs, so
+ * `tf.loadLayersModel('file://runs/x/model.json')` and
+ * `model.save('file://runs/x')` work without tfjs-node. When tfjs-node is
+ * loaded (its 'tensorflow' backend is registered), it serves `file://` itself
+ * and this router steps aside (two handlers for one URL is an error in tfjs).
+ */
+export function fileRouter(url: string | string[]): tf.io.IOHandler | null {
+  if (typeof url !== 'string' || !url.startsWith(FILE_SCHEME)) return null;
+  if (tf.findBackendFactory('tensorflow') != null) return null;
+  return fileHandler(url);
+}
+// tfjs's routers return null for URLs they do not serve (its own do); the type says IOHandler.
+tf.io.registerLoadRouter(fileRouter as Parameters<typeof tf.io.registerLoadRouter>[0]);
+tf.io.registerSaveRouter(fileRouter as Parameters<typeof tf.io.registerLoadRouter>[0]);

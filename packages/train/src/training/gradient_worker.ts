@@ -12,6 +12,7 @@
 import { parentPort, workerData } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { blockForever } from '@lip/core';
 import { selectBackend } from '../backend';
 import { LipschitzSequential } from '../layers';
 import { makeLoss, makeShareLoss } from '../losses';
@@ -32,8 +33,8 @@ async function main(): Promise<void> {
   const input = new Float32Array(init.input);
   const labels = new Uint8Array(init.labels);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const shareLoss = makeShareLoss(init.loss.name, init.loss.options);
-  const lossFn = makeLoss(init.loss.name, init.loss.options);
+  let shareLoss = makeShareLoss(init.loss.name, init.loss.options);
+  let lossFn = makeLoss(init.loss.name, init.loss.options);
   const geometry = { inputShape: init.inputShape, numClasses: init.numClasses };
   const rowSize = init.inputShape[0] * init.inputShape[1] * init.inputShape[2];
 
@@ -46,9 +47,15 @@ async function main(): Promise<void> {
     });
   };
 
+  let requests = 0;
   port.on('message', (request: WorkerRequest) => {
+    if (++requests === init.stuckAtRequest) blockForever();
     try {
       if (request.syncWeights) syncWeights();
+      if (request.lossOptions !== undefined) {
+        shareLoss = makeShareLoss(init.loss.name, request.lossOptions);
+        lossFn = makeLoss(init.loss.name, request.lossOptions);
+      }
       const rows = { images: input.subarray(0, request.rows * rowSize), labels: labels.subarray(0, request.rows) };
       let metrics: [number, number, number];
       if (request.type === 'step') {

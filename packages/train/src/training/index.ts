@@ -6,3 +6,8 @@ export * from './file-handler';
 export * from './checkpoint';
 export * from './progress';
 export * from './train';
+export { FILES_DATASET, MEMORY_DATASET, CUSTOM_ARCH } from './config';
+export { dataOptionsFor, loadTrainData } from './train_data';
+export type { TrainDataSets } from './train_data';
+export { TrainCallbackRunner } from './train_callbacks';
+export type { TrainCallbackParams } from './train_callbacks';

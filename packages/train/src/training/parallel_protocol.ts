@@ -21,6 +21,10 @@ export interface Slot {
 
 /** `workerData` of a gradient worker. */
 export interface WorkerInit {
+  /** This worker's index in the pool, from 0. */
+  index: number;
+  /** Test hook (`$LIP_TEST_STUCK_WORKER`): block for good when this request (from 1) arrives; null: never. */
+  stuckAtRequest: number | null;
   backend: BackendPreference;
   /** `model.toJSON(null, false)` */
   modelTopology: object;
@@ -39,10 +43,13 @@ export interface WorkerInit {
   labels: SharedArrayBuffer;
 }
 
-/** Main -> worker. `syncWeights`: read the weights buffer first (it changed). */
+/**
+ * Main -> worker. `syncWeights`: read the weights buffer first (it changed).
+ * `lossOptions`: rebuild the loss with these first (a scheduler changed a parameter).
+ */
 export type WorkerRequest =
-  | { type: 'step'; rows: number; stats: BatchStatistics; syncWeights: boolean }
-  | { type: 'evaluate'; rows: number; syncWeights: boolean };
+  | { type: 'step'; rows: number; stats: BatchStatistics; syncWeights: boolean; lossOptions?: LossOptions }
+  | { type: 'evaluate'; rows: number; syncWeights: boolean; lossOptions?: LossOptions };
 
 /** Worker -> main. */
 export type WorkerReply =

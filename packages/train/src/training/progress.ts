@@ -8,7 +8,7 @@ const f4 = (x: number): string => x.toFixed(4);
 export function formatEpoch(record: EpochRecord, epochs: number): string {
   return (
     `epoch ${record.epoch}/${epochs}  loss ${f4(record.loss)}  acc ${f4(record.acc)}  kr ${f4(record.kr)}  ` +
-    `val_loss ${f4(record.val_loss)}  val_acc ${f4(record.val_acc)}  val_kr ${f4(record.val_kr)}  ` +
+    (record.val_loss !== undefined ? `val_loss ${f4(record.val_loss)}  val_acc ${f4(record.val_acc!)}  val_kr ${f4(record.val_kr!)}  ` : '') +
     (record.lr !== undefined ? `lr ${record.lr.toExponential(2)}  ` : '') +
     `${record.seconds.toFixed(1)}s`
   );

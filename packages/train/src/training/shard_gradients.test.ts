@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers';
 import { selectBackend, withNoLeak } from '../backend';
-import { loadDatasetFromDir } from '../data';
+import { loadDatasetFromDir } from '../data/node';
 import { accuracy, krMulticlass } from '../metrics';
 import { batchStatistics, LOSS_NAMES, makeLoss, makeShareLoss } from '../losses';
 import { buildModel } from '../models';

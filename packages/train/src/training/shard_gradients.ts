@@ -10,7 +10,7 @@
  * whatever the batch size).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { LipschitzLinearBase, LipschitzSequential } from '../layers';
+import { LipschitzLinearBase, LipschitzSequential, withConstraintsHeld } from '../layers';
 import { accuracyShare, BatchStatistics, krMulticlassShare, ShareLossFunction } from '../losses';
 
 /** Rows of one shard: `images` holds `labels.length` rows of `h * w * c` pixels. */
@@ -43,9 +43,23 @@ export interface ShardGradients {
 /**
  * Gradients of `shareLoss` over the rows of `shard` (a part of the batch
  * that `stats` describe) with respect to `vars`, in chunks of `chunkRows`.
- * The model's constraints are used as they are (no `updateConstraints()`).
+ * The model's constraints are used as they are: the caller updated them
+ * once for the step, and no chunk updates them again (`withConstraintsHeld`),
+ * so every chunk, and every worker's shard, sees the same vectors.
  */
 export function shardGradients(
+  model: LipschitzSequential,
+  vars: tf.Variable[],
+  shareLoss: ShareLossFunction,
+  shard: ShardRows,
+  geometry: ShardGeometry,
+  stats: BatchStatistics,
+  chunkRows: number,
+): ShardGradients {
+  return withConstraintsHeld(() => shardGradientsHeld(model, vars, shareLoss, shard, geometry, stats, chunkRows));
+}
+
+function shardGradientsHeld(
   model: LipschitzSequential,
   vars: tf.Variable[],
   shareLoss: ShareLossFunction,

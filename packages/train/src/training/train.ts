@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { OutputLock, withOutputLock } from '@lip/core';
 import { selectBackend } from '../backend';
-import { batchIndices, Dataset, loadDataset, mulberry32, randomPermutation, SampleBatch, sliceBatch } from '../data';
+import { nonFiniteLossError } from '../callbacks/non_finite_loss';
+import { batchIndices, Dataset, mulberry32, randomPermutation, SampleBatch, sliceBatch } from '../data';
 import { assertArg, InvalidArgumentError } from '../errors';
-import { LipschitzSequential } from '../layers';
-import { batchStatistics, LossFunction, makeLoss, makeShareLoss, ShareLossFunction } from '../losses';
+import { LipschitzSequential, withConstraintsHeld } from '../layers';
+import { batchStatistics, LipLoss, LossFunction, makeLoss, ShareLossFunction } from '../losses';
 import { accuracy, krMulticlass } from '../metrics';
 import { buildModel } from '../models';
 import { EpochRecord, hasCheckpoint, loadCheckpoint, loadOptimizer, readTrainState, saveCheckpoint, TrainState } from './checkpoint';
@@ -12,6 +14,9 @@ import { defaultWorkers, learningRateAt, resolveTrainConfig, resumeTrainConfig, 
 import { evaluateRows } from './evaluate_rows';
 import { TrainHooks } from './hooks';
 import { shardGradients } from './shard_gradients';
+import { TrainCallbackRunner } from './train_callbacks';
+import { loadTrainData } from './train_data';
+import { asLipschitzSequential, assertModelFitsData, firstNonFiniteWeight } from './train_model';
 import { WorkerPool } from './worker_pool';
 
 /** What `train()` returns. The caller owns `model` and disposes it. */
@@ -84,11 +89,12 @@ function trainStep(
 ): tf.Tensor1D {
   model.updateConstraints();
   let logits: tf.Tensor | undefined;
-  const { value, grads } = tf.variableGrads(() => {
+  // Updated just above, once per step: the layers must not update again in call().
+  const { value, grads } = withConstraintsHeld(() => tf.variableGrads(() => {
     const out = model.apply(x, { training: true }) as tf.Tensor;
     logits = tf.keep(out);
     return lossFn(y, out);
-  }, vars);
+  }, vars));
   // In `vars` order: Adam keeps its moments by position.
   optimizer.applyGradients(vars.filter((v) => grads[v.name] !== undefined).map((v) => ({ name: v.name, tensor: grads[v.name] })));
   const stats = tf.tidy(() => tf.stack([value, accuracy(y, logits!), krMulticlass(y, logits!)]) as tf.Tensor1D);
@@ -101,6 +107,7 @@ async function evaluate(
   model: LipschitzSequential,
   lossFn: LossFunction,
   ds: Dataset,
+  numClasses: number,
   batchSize: number,
   signal: TrainHooks['signal'],
   pool: WorkerPool | null,
@@ -112,7 +119,7 @@ async function evaluate(
     return done ? means.means() : null;
   }
   const rowSize = ds.height * ds.width * ds.channels;
-  const geometry = { inputShape: [ds.height, ds.width, ds.channels] as [number, number, number], numClasses: ds.classNames.length };
+  const geometry = { inputShape: [ds.height, ds.width, ds.channels] as [number, number, number], numClasses };
   for (let start = 0; start < ds.n; start += batchSize) {
     if (signal?.aborted) return null;
     const end = Math.min(start + batchSize, ds.n);
@@ -135,9 +142,10 @@ function chunkedTrainStep(
   shareLoss: ShareLossFunction,
   batch: SampleBatch,
   ds: Dataset,
+  numClasses: number,
 ): tf.Tensor1D {
   model.updateConstraints();
-  const geometry = { inputShape: [ds.height, ds.width, ds.channels] as [number, number, number], numClasses: ds.classNames.length };
+  const geometry = { inputShape: [ds.height, ds.width, ds.channels] as [number, number, number], numClasses };
   const stats = batchStatistics(batch.labels, geometry.numClasses);
   const { grads, metrics } = shardGradients(model, vars, shareLoss, batch, geometry, stats, TRAIN_CHUNK_ROWS);
   optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: grads[i] })));
@@ -152,13 +160,14 @@ async function parallelTrainStep(
   optimizer: tf.AdamOptimizer,
   pool: WorkerPool,
   ds: Dataset,
+  numClasses: number,
   indices: Uint32Array,
   labels: Uint8Array,
 ): Promise<[number, number, number]> {
   model.updateConstraints();
   pool.publishWeights(model);
   for (let r = 0; r < indices.length; r++) labels[r] = ds.labels[indices[r]];
-  const stats = batchStatistics(labels.subarray(0, indices.length), ds.classNames.length);
+  const stats = batchStatistics(labels.subarray(0, indices.length), numClasses);
   const { grads, metrics } = await pool.step(ds, indices, stats);
   optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: grads[i] })));
   tf.dispose(grads);
@@ -182,27 +191,38 @@ export function learningRateOf(optimizer: tf.AdamOptimizer): number {
 }
 
 /**
- * Trains `options.arch` with Adam and checkpoints into `options.outDir` after
- * every epoch (model, optimizer state, `train.json`). `resume: true` continues
- * the checkpoint there up to `options.epochs`; the result is the same as an
- * uninterrupted run. Per step: `updateConstraints()`, then loss and gradients
- * on one batch; the train metrics are running means over the epoch, then the
- * validation metrics on the test split, as in the deel-torchlip notebook.
+ * Trains `options.arch` (or `options.model`) with Adam on `options.dataset`
+ * (or `dataPath`, or `options.data`: training/train_data.ts) and checkpoints
+ * into `options.outDir` after every epoch (model, optimizer state,
+ * `train.json`). `resume: true` continues the checkpoint there up to
+ * `options.epochs`; the result is the same as an uninterrupted run. Per step:
+ * `updateConstraints()`, then loss and gradients on one batch; the train
+ * metrics are running means over the epoch, then the validation metrics on
+ * the test split, as in the deel-torchlip notebook. `options.callbacks` run
+ * as in `model.fit` (each epoch's before its checkpoint is written). A NaN or
+ * infinite loss, validation loss or weight stops the run with a
+ * `NonFiniteLossError` naming the epoch and batch; the checkpoint on disk
+ * stays the last good epoch.
+ * Holds the lock `<outDir>.lock` (`@lip/core` lock.ts) while it runs: a second
+ * writer of the folder gets OutputInUseError naming this process's pid.
  */
 export async function train(options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
   try {
-    return await runTraining(options, hooks);
+    assertArg(
+      typeof options?.outDir === 'string' && options.outDir.length > 0,
+      () => `'outDir' must be a folder path, got ${JSON.stringify(options?.outDir)}`,
+    );
+    // One writer per checkpoint folder (`<outDir>.lock`), from before recoverCommit: another run's staging is not ours to discard.
+    return await withOutputLock(options.outDir, { what: 'output folder', hint: 'use another --out' }, (lock) =>
+      runTraining(options, hooks, lock),
+    );
   } finally {
     hooks.onEnd?.();
   }
 }
 
-async function runTraining(options: TrainOptions, hooks: TrainHooks): Promise<TrainResult> {
+async function runTraining(options: TrainOptions, hooks: TrainHooks, lock: OutputLock): Promise<TrainResult> {
   const log = hooks.logger ?? (() => undefined);
-  assertArg(
-    typeof options?.outDir === 'string' && options.outDir.length > 0,
-    () => `'outDir' must be a folder path, got ${JSON.stringify(options?.outDir)}`,
-  );
   const outDir = options.outDir;
   const recovered = recoverCommit(outDir);
   if (recovered === 'rolled-forward') log(`finished writing the interrupted checkpoint in ${outDir}`);
@@ -224,7 +244,7 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks): Promise<Tr
     }
   }
 
-  const lossFn = makeLoss(config.loss, { alpha: config.alpha, minMargin: config.minMargin });
+  const lossFn = makeLoss(config.loss, lossOptionsOf(config));
   const backend = await selectBackend(config.backend);
   log(`backend: ${backend.description}`);
   let workers = config.workers ?? defaultWorkers();
@@ -234,9 +254,11 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks): Promise<Tr
   } else {
     log(`workers: ${workers}${config.workers === undefined ? ' (one per core; --workers to change)' : ''}`);
   }
-  const dataOpts = { dataDir: config.dataDir, limit: config.limit };
-  const trainSet = await loadDataset(config.dataset, 'train', dataOpts);
-  const valSet = await loadDataset(config.dataset, config.valSplit, dataOpts);
+  const data = await loadTrainData(config, options.data);
+  const trainSet = data.train;
+  const valSet = data.validation;
+  const inputShape: [number, number, number] = [trainSet.height, trainSet.width, trainSet.channels];
+  if (!options.resume) config.classNames = data.classNames;
 
   let model: LipschitzSequential;
   let optimizer: tf.AdamOptimizer;
@@ -246,6 +268,7 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks): Promise<Tr
     model = checkpoint.model;
     history = checkpoint.trainState.epochs;
     try {
+      assertModelFitsData(model, inputShape, data.classNames.length, `the model in ${outDir}`);
       optimizer = await loadOptimizer(outDir, model);
     } catch (err) {
       model.dispose();
@@ -253,34 +276,59 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks): Promise<Tr
     }
     log(`resuming ${outDir} after epoch ${history.length}`);
   } else {
-    model = buildModel(config.arch, { seed: config.seed, logger: { warn: log } });
+    model = options.model !== undefined
+      ? asLipschitzSequential(options.model)
+      : buildModel(config.arch, { seed: config.seed, inputShape, numClasses: data.classNames.length, logger: { warn: log } });
+    try {
+      assertModelFitsData(model, inputShape, data.classNames.length, options.model !== undefined ? "'model'" : `'arch' ${config.arch}`);
+    } catch (err) {
+      if (options.model === undefined) model.dispose();
+      throw err;
+    }
     optimizer = tf.train.adam(config.lr);
     history = [];
   }
 
+  const callbacks = new TrainCallbackRunner(options.callbacks, model, lossFn);
   try {
-    const interrupted = await runEpochs(model, optimizer, lossFn, config, history, trainSet, valSet, backend, workers, hooks);
+    const interrupted = await runEpochs(
+      model, optimizer, lossFn, config, history, { trainSet, valSet, numClasses: data.classNames.length }, backend, workers, hooks, lock, callbacks,
+    );
     return { model, trainState: { config, epochs: history }, interrupted, backend };
   } catch (err) {
-    model.dispose();
+    // A model the caller passed stays theirs to dispose.
+    if (options.model === undefined || options.resume) model.dispose();
     throw err;
   } finally {
     optimizer.dispose();
   }
 }
 
+/** The loss options a run's config sets. */
+function lossOptionsOf(config: TrainConfig): { alpha: number; minMargin: number; tau?: number } {
+  return { alpha: config.alpha, minMargin: config.minMargin, ...(config.tau !== undefined ? { tau: config.tau } : {}) };
+}
+
+/** The splits of a run; `valSet` null when it has no validation data. */
+interface RunData {
+  trainSet: Dataset;
+  valSet: Dataset | null;
+  numClasses: number;
+}
+
 /** The epochs from `history.length + 1` to `config.epochs`; true when interrupted. */
 async function runEpochs(
   model: LipschitzSequential,
   optimizer: tf.AdamOptimizer,
-  lossFn: LossFunction,
+  lossFn: LipLoss,
   config: TrainConfig,
   history: EpochRecord[],
-  trainSet: Dataset,
-  valSet: Dataset,
+  { trainSet, valSet, numClasses }: RunData,
   backend: TrainResult['backend'],
   workers: number,
   hooks: TrainHooks,
+  lock: OutputLock,
+  callbacks: TrainCallbackRunner,
 ): Promise<boolean> {
   const { batchSize, epochs, outDir } = config;
   const steps = Math.ceil(trainSet.n / batchSize);
@@ -291,7 +339,7 @@ async function runEpochs(
     backend,
     firstEpoch: history.length + 1,
     trainSize: trainSet.n,
-    valSize: valSet.n,
+    valSize: valSet?.n ?? 0,
     stepsPerEpoch: steps,
     workers,
   });
@@ -302,32 +350,37 @@ async function runEpochs(
 
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const rowSize = trainSet.height * trainSet.width * trainSet.channels;
-  const numClasses = trainSet.classNames.length;
   const buffers = new BatchBuffers(batchSize, rowSize, numClasses);
-  const shareLoss = makeShareLoss(config.loss, { alpha: config.alpha, minMargin: config.minMargin });
+  const shareLoss: ShareLossFunction = lossFn.share;
   const pool =
     workers > 1
       ? await WorkerPool.start({
           workers,
           backend: backend.name as 'wasm' | 'cpu',
           model,
-          loss: { name: config.loss, options: { alpha: config.alpha, minMargin: config.minMargin } },
+          loss: { name: config.loss, options: lossFn.options },
           inputShape: [trainSet.height, trainSet.width, trainSet.channels],
           numClasses,
           chunkRows: TRAIN_CHUNK_ROWS,
           maxRows: batchSize,
         })
       : null;
+  // What was kept if the run stops now, for the error of a diverged run.
+  const kept = (): string =>
+    history.length > 0 ? `the checkpoint in ${outDir} still holds epoch ${history.length}` : `no checkpoint was written to ${outDir}`;
+  let publishedLoss = JSON.stringify(lossFn.options);
   try {
     // One shuffle per epoch from one stream: replaying the finished epochs puts a resumed run where it stopped.
     const rng = mulberry32(config.seed);
     for (let e = 0; e < history.length; e++) randomPermutation(trainSet.n, rng);
+    await callbacks.trainBegin({ epochs, initialEpoch: history.length, samples: trainSet.n, steps, batchSize, doValidation: valSet !== null });
 
     for (let epoch = history.length + 1; epoch <= epochs; epoch++) {
       const started = performance.now();
       const order = randomPermutation(trainSet.n, rng);
       const trainMeans = new RunningMeans();
       hooks.onEpochStart?.({ epoch, epochs, steps });
+      await callbacks.epochBegin(epoch - 1);
       let step = 0;
       let lr = learningRateOf(optimizer);
       for (const indices of batchIndices(order, batchSize)) {
@@ -336,9 +389,14 @@ async function runEpochs(
         // A function of the global step alone: a resumed run takes the same rates.
         lr = learningRateAt(config.lrSchedule, config.lr, (epoch - 1) * steps + step, totalSteps);
         setLearningRate(optimizer, lr);
+        await callbacks.batchBegin(step - 1, indices.length);
+        // A scheduler may have changed a loss parameter: the workers rebuild their loss with it.
+        const lossNow = JSON.stringify(lossFn.options);
+        if (pool !== null && lossNow !== publishedLoss) pool.setLossOptions(lossFn.options);
+        publishedLoss = lossNow;
         let values: ArrayLike<number>;
         if (pool !== null) {
-          values = await parallelTrainStep(model, vars, optimizer, pool, trainSet, indices, buffers.batch.labels);
+          values = await parallelTrainStep(model, vars, optimizer, pool, trainSet, numClasses, indices, buffers.batch.labels);
         } else {
           const batch = sliceBatch(trainSet.images, trainSet.labels, indices, buffers.batch);
           let stats: tf.Tensor1D;
@@ -347,12 +405,16 @@ async function runEpochs(
             stats = trainStep(model, vars, optimizer, lossFn, x, y);
             tf.dispose([x, y]);
           } else {
-            stats = chunkedTrainStep(model, vars, optimizer, shareLoss, batch, trainSet);
+            stats = chunkedTrainStep(model, vars, optimizer, shareLoss, batch, trainSet, numClasses);
           }
           values = await stats.data();
           stats.dispose();
         }
+        if (!Number.isFinite(values[0])) {
+          throw nonFiniteLossError({ what: 'the loss', value: values[0], epoch, batch: step, steps, lr, kept: kept() });
+        }
         trainMeans.add(indices.length, values);
+        await callbacks.batchEnd(step - 1, indices.length, values);
         const [loss, acc, kr] = trainMeans.means();
         hooks.onBatchEnd?.({
           epoch,
@@ -366,24 +428,34 @@ async function runEpochs(
         });
         await yieldToEventLoop();
       }
-      const val = await evaluate(model, lossFn, valSet, batchSize, hooks.signal, pool);
-      if (val === null) return true;
+      let val: [number, number, number] | null = null;
+      if (valSet !== null) {
+        val = await evaluate(model, lossFn, valSet, numClasses, batchSize, hooks.signal, pool);
+        if (val === null) return true;
+        if (!Number.isFinite(val[0])) throw nonFiniteLossError({ what: 'the validation loss', value: val[0], epoch, batch: null, lr, kept: kept() });
+      }
       const [loss, acc, kr] = trainMeans.means();
       const record: EpochRecord = {
         epoch,
         loss,
         acc,
         kr,
-        val_loss: val[0],
-        val_acc: val[1],
-        val_kr: val[2],
+        ...(val !== null ? { val_loss: val[0], val_acc: val[1], val_kr: val[2] } : {}),
         lr,
         seconds: round((performance.now() - started) / 1000, 3),
       };
+      // Before the checkpoint: a callback that changes the model (CondenseCallback) is saved with it, so --resume continues exactly.
+      await callbacks.epochEnd(epoch - 1, record);
+      const bad = firstNonFiniteWeight(model);
+      if (bad !== null) throw nonFiniteLossError({ what: `weight '${bad.name}'`, value: bad.value, epoch, batch: null, lr, kept: kept() });
       history.push(record);
+      lock.assertHeld();
       await saveCheckpoint(outDir, model, optimizer, { config, epochs: history });
       hooks.onEpochEnd?.(record, { epochs });
+      // A callback (EarlyStopping) asked to stop: after this epoch's checkpoint, as model.fit does.
+      if (model.stopTraining) break;
     }
+    await callbacks.trainEnd();
     return false;
   } finally {
     await pool?.dispose();

@@ -11,6 +11,12 @@
  * optimizer step with it. Evaluation batches are spread over the workers
  * whole (same per-batch statistics as in-process).
  *
+ * A watchdog (`@lip/core` worker_watchdog.ts) bounds every wait for a
+ * worker: its start (backend and model) and each request, scaled to the
+ * request's rows. A worker silent for longer is reported by name, stopped,
+ * and the step fails with WorkerStuckError (exit code 1); training saves
+ * checkpoints only after complete epochs, so the last one stays as it was.
+ *
  * Workers run the compiled dist/training/gradient_worker.js: under ts
  * sources (Jest) the script is found in the package's dist folder, so build
  * first (`npx tsc -b`).
@@ -19,6 +25,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
+import { SilenceTimer, WorkerStuckError, silenceBoundHint, stuckWorkerTestHook, terminateWithin, workerSilenceBound } from '@lip/core';
 import { BackendPreference } from '../backend';
 import { sliceBatch } from '../data';
 import { LipError } from '../errors';
@@ -71,10 +78,18 @@ export interface PoolDataset {
 
 interface Member {
   worker: Worker;
+  /** For messages: "data-parallel worker 1 of 2". */
+  name: string;
+  /** Runs while the worker owes a reply (see the module comment). */
+  watchdog: SilenceTimer;
+  /** What the worker owes, for messages: "training step (16 rows)". */
+  awaiting: string;
   input: Float32Array;
   labels: Uint8Array;
   grads: Float32Array;
   weightsStale: boolean;
+  /** Loss options to send with the next request (a scheduler changed them), or null. */
+  lossOptions: LossOptions | null;
   pending: { resolve: (r: { metrics: [number, number, number]; tensors: number }) => void; reject: (e: Error) => void } | null;
   failure: Error | null;
 }
@@ -116,8 +131,11 @@ export class WorkerPool {
     const weights = new SharedArrayBuffer(4 * weightLayout.total);
     const members: Member[] = [];
     const ready: Promise<void>[] = [];
+    const stuckHook = stuckWorkerTestHook();
     for (let i = 0; i < opts.workers; i++) {
       const init: WorkerInit = {
+        index: i,
+        stuckAtRequest: stuckHook?.worker === i ? stuckHook.request : null,
         backend: opts.backend,
         modelTopology: opts.model.toJSON(null, false) as object,
         loss: opts.loss,
@@ -132,12 +150,25 @@ export class WorkerPool {
         labels: new SharedArrayBuffer(opts.maxRows),
       };
       const worker = new Worker(script, { workerData: init });
+      const name = `data-parallel worker ${i} of ${opts.workers}`;
       const member: Member = {
         worker,
+        name,
+        watchdog: new SilenceTimer((boundMs) => {
+          fail(
+            new WorkerStuckError(
+              `${name} stopped answering: no reply to its ${member.awaiting} within ${silenceBoundHint(boundMs)}. ` +
+                'Training stops; the checkpoint keeps the last complete epoch',
+            ),
+          );
+          void terminateWithin(worker);
+        }),
+        awaiting: 'start (backend and model)',
         input: new Float32Array(init.input),
         labels: new Uint8Array(init.labels),
         grads: new Float32Array(init.grads),
         weightsStale: true,
+        lossOptions: null,
         pending: null,
         failure: null,
       };
@@ -147,8 +178,10 @@ export class WorkerPool {
           member.pending = { resolve: () => resolve(), reject };
         }),
       );
+      member.watchdog.start(workerSilenceBound(0, opts.workers));
       const fail = (err: Error): void => {
-        member.failure = err;
+        member.watchdog.stop();
+        if (member.failure === null) member.failure = err;
         const pending = member.pending;
         member.pending = null;
         pending?.reject(err);
@@ -158,6 +191,7 @@ export class WorkerPool {
           fail(new LipError(`data-parallel worker ${i}: ${message.message}`, 1));
           return;
         }
+        member.watchdog.stop();
         const pending = member.pending;
         member.pending = null;
         pending?.resolve(message.type === 'done' ? message : { metrics: [0, 0, 0], tensors: 0 });
@@ -183,12 +217,21 @@ export class WorkerPool {
     for (const m of this.members) m.weightsStale = true;
   }
 
+  /** Every worker rebuilds its loss with `options` before its next request (a loss parameter changed). */
+  setLossOptions(options: LossOptions): void {
+    for (const m of this.members) m.lossOptions = { ...options };
+  }
+
   private request(i: number, message: WorkerRequest): Promise<{ metrics: [number, number, number]; tensors: number }> {
     const member = this.members[i];
     if (member.failure !== null) return Promise.reject(member.failure);
     member.weightsStale = false;
+    if (member.lossOptions !== null) message = { ...message, lossOptions: member.lossOptions };
+    member.lossOptions = null;
     return new Promise((resolve, reject) => {
       member.pending = { resolve, reject };
+      member.awaiting = `${message.type === 'step' ? 'training step' : 'evaluation batch'} (${message.rows} rows)`;
+      member.watchdog.start(workerSilenceBound(message.rows, this.members.length));
       member.worker.postMessage(message);
     }).then((r) => {
       this.workerTensors[i] = (r as { tensors: number }).tensors;
@@ -256,8 +299,9 @@ export class WorkerPool {
     return true;
   }
 
-  /** Stops the workers. */
+  /** Stops the workers (without waiting for good on one that cannot be stopped). */
   async dispose(): Promise<void> {
-    await Promise.all(this.members.map((m) => m.worker.terminate()));
+    for (const m of this.members) m.watchdog.stop();
+    await Promise.all(this.members.map((m) => terminateWithin(m.worker)));
   }
 }

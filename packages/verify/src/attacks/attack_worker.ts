@@ -12,13 +12,14 @@ import { parentPort, workerData } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { blockForever } from '@lip/core';
 import { selectBackend } from '@lip/train';
 import { readOnnxModel } from '../onnx/read';
 import { translateOnnx } from '../translate/translate';
 import { sumInOrder } from './cw';
 import { attackShard } from './shard';
 import {
-  AttackRequest, AttackWorkerInit, AttackWorkerReply, BARRIER_ARRIVED, BARRIER_FAILED, BARRIER_GENERATION,
+  AttackRequest, AttackWorkerInit, AttackWorkerReply, BARRIER_ARRIVED, BARRIER_FAILED, BARRIER_GENERATION, BARRIER_WAITING,
 } from './worker_protocol';
 
 const init = workerData as AttackWorkerInit;
@@ -37,10 +38,22 @@ function barrier(parties: number): void {
     Atomics.notify(control, BARRIER_GENERATION);
     return;
   }
-  while (Atomics.load(control, BARRIER_GENERATION) === generation) {
-    if (Atomics.load(control, BARRIER_FAILED) !== 0) throw new Error('another attack worker failed');
-    Atomics.wait(control, BARRIER_GENERATION, generation, 1000);
+  Atomics.store(control, BARRIER_WAITING + init.index, 1);
+  try {
+    while (Atomics.load(control, BARRIER_GENERATION) === generation) {
+      if (Atomics.load(control, BARRIER_FAILED) !== 0) throw new Error('another attack worker failed');
+      Atomics.wait(control, BARRIER_GENERATION, generation, 1000);
+    }
+  } finally {
+    Atomics.store(control, BARRIER_WAITING + init.index, 0);
   }
+}
+
+/** Test hook: once the `parties - 1` others wait at the barrier, speak last, then block for good. */
+function stickAtBarrier(parties: number): never {
+  while (Atomics.load(control, BARRIER_ARRIVED) < parties - 1) Atomics.wait(control, BARRIER_ARRIVED, Atomics.load(control, BARRIER_ARRIVED), 10);
+  reply({ type: 'progress', progress: { phase: 'stuck (test hook)', done: 0, total: 1, detail: true } });
+  blockForever();
 }
 
 async function main(): Promise<void> {
@@ -52,12 +65,16 @@ async function main(): Promise<void> {
   const model = { ...readOnnxModel(init.modelBytes), source: init.source };
   const f = translateOnnx(model);
 
+  let requests = 0;
   port.on('message', (request: AttackRequest) => {
+    const stuck = ++requests === init.stuckAtRequest;
+    if (stuck && (request.spec.attack !== 'cw' || request.parties === 1)) blockForever();
     try {
       const { offset, batchRows, parties } = request;
       let check = 0;
       const batchLoss = (own: Float64Array): number => {
         if (parties === 1) return sumInOrder(own);
+        if (stuck) stickAtBarrier(parties);
         const base = (check++ % 2) * (losses.length / 2);
         losses.set(own, base + offset);
         barrier(parties);

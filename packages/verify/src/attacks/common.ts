@@ -22,9 +22,13 @@ export interface AttackProgress {
   readonly detail?: boolean;
 }
 
-/** Result of an attack on one batch: the adversarials (the original where none was found). */
+/** Result of an attack on one batch. */
 export interface AttackOutput {
-  /** Adversarial inputs, NCHW, same length as the input batch. */
+  /**
+   * Adversarial inputs, NCHW, same length as the input batch. Where none was
+   * found: the point closest to the boundary that the attack reached (fmn, pgd,
+   * deepfool), or the original (cw, hsja).
+   */
   readonly adv: Float32Array;
   /** Whether the attack itself believes each input was fooled (re-checked in onnxruntime afterwards). */
   readonly found: boolean[];
@@ -108,6 +112,24 @@ export function bestOtherClass(logits: ArrayLike<number>, i: number, k: number, 
   return best;
 }
 
+/**
+ * Logit margin, relative to the row's largest logit (at least 1), by which a
+ * point must be past the decision boundary to count as adversarial inside an
+ * attack: twice the tolerance the translation must meet against onnxruntime
+ * (`TRANSLATION_TOLERANCE`, 1e-5), so an adversarial found on the tfjs
+ * translation is still one when onnxruntime re-checks it. Minimum-norm attacks
+ * end right at the boundary, where the two runtimes could otherwise disagree.
+ */
+export const ADVERSARIAL_MARGIN = 2e-5;
+
+/** `max_{j != label} z_j - z_label > ADVERSARIAL_MARGIN * max(1, max_j |z_j|)` on row `i`. */
+export function isClearlyAdversarial(logits: ArrayLike<number>, i: number, k: number, label: number): boolean {
+  let scale = 1;
+  for (let j = 0; j < k; j++) scale = Math.max(scale, Math.abs(logits[i * k + j]));
+  const other = bestOtherClass(logits, i, k, label);
+  return logits[i * k + other] - logits[i * k + label] > ADVERSARIAL_MARGIN * scale;
+}
+
 /** Predicted classes of every row. */
 export function argmaxRows(logits: ArrayLike<number>, n: number, k: number): number[] {
   return Array.from({ length: n }, (_, i) => argmaxRow(logits, i, k));
@@ -151,6 +173,18 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * A seed for image `i` (rows of `d` values) from `seed` and its pixels (FNV-1a of
+ * their float32 bits): random draws made per image are then the same whatever
+ * batch, or worker's share of one, the image is in.
+ */
+export function imageSeed(x: Float32Array, i: number, d: number, seed: number): number {
+  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (let p = i * d; p < (i + 1) * d; p++) h = Math.imul(h ^ bits[p], 0x01000193) >>> 0;
+  return h;
 }
 
 /** A standard normal sample (Box-Muller) from a uniform generator. */

@@ -1,12 +1,12 @@
 import {
-  AttackOutput, AttackProgress, InputBounds, LogitsFn, Nchw, argmaxRow, logitsAndGrad, logitsOf, perInput,
+  AttackOutput, AttackProgress, InputBounds, LogitsFn, Nchw, isClearlyAdversarial, logitsAndGrad, logitsOf, perInput,
 } from './common';
 
-/** Options of L2 DeepFool; defaults are foolbox's `L2DeepFoolAttack`. */
+/** Options of L2 DeepFool; defaults are foolbox's `L2DeepFoolAttack`, except `candidates`. */
 export interface DeepFoolOptions {
   /** Maximum steps. Default 50. */
   steps?: number;
-  /** Only the top `candidates` classes of the original input are considered. Default 10. */
+  /** Only the top `candidates` classes of the original input are considered. Default: all classes (foolbox: 10). */
   candidates?: number;
   /** Overshoot factor on the accumulated perturbation. Default 0.02. */
   overshoot?: number;
@@ -15,7 +15,7 @@ export interface DeepFoolOptions {
   onProgress?: (p: AttackProgress) => void;
 }
 
-export const DEEPFOOL_DEFAULTS = { steps: 50, candidates: 10, overshoot: 0.02 } as const;
+export const DEEPFOOL_DEFAULTS = { steps: 50, overshoot: 0.02 } as const;
 
 /**
  * Multiclass L2 DeepFool (Moosavi-Dezfooli et al. 2016, https://arxiv.org/abs/1511.04599),
@@ -25,6 +25,12 @@ export const DEEPFOOL_DEFAULTS = { steps: 50, candidates: 10, overshoot: 0.02 } 
  * perturbation and set `x = clip(x0 + (1 + overshoot) p_total)`. Inputs already
  * adversarial stay where they are. The Jacobian rows come from one backward pass on
  * the batch replicated once per candidate.
+ *
+ * Differences from foolbox, on purpose: every class is a candidate by default
+ * (foolbox stops at the top 10, which can miss the nearest boundary of a model
+ * with more classes); a step counts as adversarial only when clearly so
+ * (`isClearlyAdversarial`), so the point returned is one onnxruntime agrees on.
+ * Where no adversarial was found, the last iterate is returned.
  */
 export function deepFoolL2(model: LogitsFn, x0: Float32Array, shape: Nchw, labels: ArrayLike<number>, opts: DeepFoolOptions = {}): AttackOutput {
   const steps = opts.steps ?? DEEPFOOL_DEFAULTS.steps;
@@ -37,7 +43,7 @@ export function deepFoolL2(model: LogitsFn, x0: Float32Array, shape: Nchw, label
 
   const first = logitsOf(model, x0, shape);
   const k = first.numClasses;
-  const cand = Math.min(opts.candidates ?? DEEPFOOL_DEFAULTS.candidates, k);
+  const cand = Math.min(opts.candidates ?? k, k);
   if (cand < 2) throw new RangeError(`deepfool: 'candidates' must be >= 2 and the model needs >= 2 classes, got ${cand}`);
   // Classes sorted by decreasing original logit; the first is the one to move away from.
   const classes = Array.from({ length: n }, (_, i) => {
@@ -49,7 +55,7 @@ export function deepFoolL2(model: LogitsFn, x0: Float32Array, shape: Nchw, label
   let isAdv: boolean[] = [];
   for (let step = 0; step < steps; step++) {
     const { logits } = logitsOf(model, x, shape);
-    isAdv = Array.from({ length: n }, (_, i) => argmaxRow(logits, i, k) !== labels[i]);
+    isAdv = Array.from({ length: n }, (_, i) => isClearlyAdversarial(logits, i, k, labels[i]));
     if (isAdv.every(Boolean)) break;
 
     const todo = isAdv.flatMap((adv, i) => (adv ? [] : [i]));
@@ -96,5 +102,5 @@ export function deepFoolL2(model: LogitsFn, x0: Float32Array, shape: Nchw, label
     opts.onProgress?.({ phase: 'step', done: step + 1, total: steps });
   }
   const { logits } = logitsOf(model, x, shape);
-  return { adv: x, found: Array.from({ length: n }, (_, i) => argmaxRow(logits, i, k) !== labels[i]) };
+  return { adv: x, found: Array.from({ length: n }, (_, i) => isClearlyAdversarial(logits, i, k, labels[i])) };
 }

@@ -9,5 +9,5 @@ export { fmnL2, FMN_DEFAULTS } from './fmn';
 export type { FmnOptions } from './fmn';
 export { hopSkipJumpL2, HSJA_DEFAULTS } from './hsja';
 export type { HsjaOptions, PredictFn } from './hsja';
-export { ATTACK_NAMES, VIOLATION_TOLERANCE, metadataLipschitz, multiclassCertificate, runAttack } from './run';
-export type { AttackImageResult, AttackName, AttackRunOptions, AttackRunResult, CertificateFn } from './run';
+export { ATTACK_NAMES, DEFAULT_PGD_EPS, VIOLATION_TOLERANCE, metadataLipschitz, multiclassCertificate, runAttack } from './run';
+export type { AttackImageResult, AttackName, AttackOutcome, AttackRunOptions, AttackRunResult, CertificateFn } from './run';

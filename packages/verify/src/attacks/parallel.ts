@@ -11,6 +11,14 @@
  * Each worker has its own tfjs backend (the main thread's: wasm or cpu) and its
  * own translation of the model, and attacks a contiguous share of each batch.
  *
+ * A watchdog (`@lip/core` worker_watchdog.ts) bounds every wait for a
+ * worker: its start, and each request's silences (any message, progress
+ * included, counts as an answer), scaled to the worker's rows. A worker
+ * waiting at cw's barrier is not silent by its own doing and is not counted.
+ * A worker silent for longer is reported by name and stopped, the others are
+ * released from the barrier, and the batch fails with WorkerStuckError (exit
+ * code 1).
+ *
  * Workers run the compiled dist/attacks/attack_worker.js: under ts sources
  * (Jest) the script is found in the package's dist folder, so build first
  * (`npx tsc -b`).
@@ -18,11 +26,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
+import { SilenceTimer, WorkerStuckError, silenceBoundHint, stuckWorkerTestHook, terminateWithin, workerSilenceBound } from '@lip/core';
 import { LipError } from '@lip/train';
 import { AttackOutput, AttackProgress, Nchw, perInput } from './common';
 import { pgdRandomStart } from './pgd';
 import { ShardSpec } from './shard';
-import { AttackRequest, AttackWorkerInit, AttackWorkerReply, BARRIER_FAILED, BARRIER_GENERATION, BARRIER_INTS } from './worker_protocol';
+import {
+  AttackRequest, AttackWorkerInit, AttackWorkerReply, BARRIER_FAILED, BARRIER_GENERATION, BARRIER_WAITING, barrierInts,
+} from './worker_protocol';
 
 /** The compiled worker script. */
 export function attackWorkerScript(): string {
@@ -50,6 +61,10 @@ export interface AttackPoolOptions {
 
 interface Member {
   worker: Worker;
+  /** Runs while the worker owes an answer (see the module comment). */
+  watchdog: SilenceTimer;
+  /** What the worker owes, for messages: "cw on 5 images". */
+  awaiting: string;
   /** Handlers of the request in flight. */
   pending: { resolve: (r: AttackWorkerReply) => void; reject: (e: Error) => void; progress: (p: AttackProgress) => void } | null;
   failure: Error | null;
@@ -65,23 +80,43 @@ export class AttackPool {
   /** Starts `opts.workers` workers and waits until each has translated the model. */
   static async start(opts: AttackPoolOptions): Promise<AttackPool> {
     const script = attackWorkerScript();
-    const controlBuffer = new SharedArrayBuffer(4 * BARRIER_INTS);
+    const controlBuffer = new SharedArrayBuffer(4 * barrierInts(opts.workers));
     const control = new Int32Array(controlBuffer);
     const losses = new SharedArrayBuffer(8 * 2 * Math.max(1, opts.maxBatch));
     const members: Member[] = [];
     const ready: Promise<unknown>[] = [];
+    const stuckHook = stuckWorkerTestHook();
     for (let i = 0; i < opts.workers; i++) {
       const init: AttackWorkerInit = {
-        modelBytes: opts.modelBytes, source: opts.source, backend: opts.backend, wasmKernels: opts.wasmKernels, control: controlBuffer, losses,
+        index: i, stuckAtRequest: stuckHook?.worker === i ? stuckHook.request : null, modelBytes: opts.modelBytes, source: opts.source, backend: opts.backend, wasmKernels: opts.wasmKernels, control: controlBuffer, losses,
       };
       const worker = new Worker(script, { workerData: init });
-      const member: Member = { worker, pending: null, failure: null };
+      const name = `attack worker ${i} of ${opts.workers}`;
+      const member: Member = {
+        worker,
+        watchdog: new SilenceTimer((boundMs) => {
+          // Waiting at cw's barrier: silent because a peer is; that one's own watchdog reports it.
+          if (Atomics.load(control, BARRIER_WAITING + i) === 1) {
+            member.watchdog.start(boundMs);
+            return;
+          }
+          fail(new WorkerStuckError(
+            `${name} stopped answering during its ${member.awaiting}: nothing from it for ${silenceBoundHint(boundMs)}. The attack stops`,
+          ));
+          void terminateWithin(worker);
+        }),
+        awaiting: 'start (backend and model translation)',
+        pending: null,
+        failure: null,
+      };
+      member.watchdog.start(workerSilenceBound(0, opts.workers));
       members.push(member);
       ready.push(new Promise((resolve, reject) => {
         member.pending = { resolve, reject, progress: () => undefined };
       }));
       const fail = (err: Error): void => {
-        member.failure = err;
+        member.watchdog.stop();
+        if (member.failure === null) member.failure = err;
         // Workers waiting for this one at the cw barrier stop.
         Atomics.store(control, BARRIER_FAILED, 1);
         Atomics.notify(control, BARRIER_GENERATION);
@@ -91,6 +126,7 @@ export class AttackPool {
       };
       worker.on('message', (message: AttackWorkerReply) => {
         if (message.type === 'progress') {
+          member.watchdog.heard();
           member.pending?.progress(message.progress);
           return;
         }
@@ -98,6 +134,7 @@ export class AttackPool {
           fail(new LipError(`attack worker ${i}: ${message.message}`, 1));
           return;
         }
+        member.watchdog.stop();
         const pending = member.pending;
         member.pending = null;
         pending?.resolve(message);
@@ -168,13 +205,17 @@ export class AttackPool {
     if (Atomics.load(this.control, BARRIER_FAILED) !== 0) return Promise.reject(new LipError('an attack worker failed earlier', 1));
     return new Promise((resolve, reject) => {
       member.pending = { resolve, reject, progress };
+      const rows = message.shape[0];
+      member.awaiting = `${message.spec.attack} on ${rows} image${rows === 1 ? '' : 's'}`;
+      member.watchdog.start(workerSilenceBound(rows, this.members.length));
       member.worker.postMessage(message);
     });
   }
 
-  /** Stops the workers. */
+  /** Stops the workers (without waiting for good on one that cannot be stopped). */
   async dispose(): Promise<void> {
-    await Promise.all(this.members.map((m) => m.worker.terminate()));
+    for (const m of this.members) m.watchdog.stop();
+    await Promise.all(this.members.map((m) => terminateWithin(m.worker)));
   }
 }
 

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { InvalidArgumentError, MAX_WORKERS, ModelError, wasmKernelsInstalled } from '@lip/train';
+import { DEFAULT_EPSILONS, InvalidArgumentError, MAX_WORKERS, ModelError, wasmKernelsInstalled } from '@lip/train';
 import { OnnxModel } from '../onnx/read';
 import { certify } from '../certificates';
 import { claimedLipschitz } from '../verify';
 import { LipSession, modelInputRange } from '../session';
 import { TRANSLATION_TOLERANCE, TranslatedModel, assertTranslationMatches, translateOnnx } from '../translate/translate';
-import { AttackOutput, AttackProgress, LogitsFn, Nchw, argmaxRows, clipInPlace, rowDistance } from './common';
+import { AttackOutput, AttackProgress, LogitsFn, Nchw, argmaxRows, bestOtherClass, clipInPlace, rowDistance } from './common';
 import { hopSkipJumpL2 } from './hsja';
 import { AttackPool } from './parallel';
 import { ShardSpec, attackShard } from './shard';
@@ -16,6 +16,9 @@ export const ATTACK_NAMES: readonly AttackName[] = ['cw', 'pgd', 'deepfool', 'fm
 /** A distance below the certificate by more than this is a violation. */
 export const VIOLATION_TOLERANCE = 1e-5;
 
+/** PGD's L2 radius when none is given: 36/255, the first radius `lip verify` certifies. */
+export const DEFAULT_PGD_EPS = DEFAULT_EPSILONS[0];
+
 /** Certificates of `n` images from their logits (`[n, k]` row-major), and the name of the formula used. */
 export type CertificateFn = (logits: Float32Array, n: number, k: number) => { values: ArrayLike<number>; kind: string };
 
@@ -25,7 +28,7 @@ export interface AttackRunOptions {
   steps?: number;
   /** cw: binary-search steps over c. */
   binarySearchSteps?: number;
-  /** pgd: radius of the L2 ball (required for pgd). */
+  /** pgd: radius of the L2 ball. Default DEFAULT_PGD_EPS (36/255). */
   eps?: number;
   /** hsja: model queries allowed per image. */
   maxQueries?: number;
@@ -53,6 +56,13 @@ export interface AttackRunOptions {
   onProgress?: (p: AttackProgress & { batch: number; batches: number }) => void;
 }
 
+/**
+ * What the attack found for one image: `misclassified` when the model was
+ * already wrong on the original (never counted as fooled, whatever the attack
+ * then did), else `adversarial` when an adversarial was found, `none` when not.
+ */
+export type AttackOutcome = 'misclassified' | 'adversarial' | 'none';
+
 /** One attacked image. */
 export interface AttackImageResult {
   /** Index of the image in the data set. */
@@ -67,8 +77,22 @@ export interface AttackImageResult {
   distance: number | null;
   /** A found adversarial closer than the certificate (minus 1e-5): the guarantee is broken. */
   violated: boolean;
-  /** An adversarial that changes the onnxruntime prediction was found. */
+  /**
+   * An adversarial that changes the onnxruntime prediction was found. Also
+   * checked on misclassified images, since the certificate protects the
+   * prediction, not the label.
+   */
   found: boolean;
+  /** Already misclassified, adversarial found, or none found (see AttackOutcome). */
+  outcome: AttackOutcome;
+  /**
+   * Where no adversarial was found: the point the attack got closest to the
+   * decision boundary (its L2 distance, and the onnxruntime margin
+   * `z_pred - max_{j != pred} z_j` left there), so a weak attack (stopped near
+   * the input, or near the boundary) can be told from a robust image. Null when
+   * an adversarial was found or the attack returned the input itself.
+   */
+  closest: { distance: number; margin: number } | null;
 }
 
 export interface AttackRunResult {
@@ -80,7 +104,12 @@ export interface AttackRunResult {
   /** Largest |translation - onnxruntime| on the check sample; null for hsja (onnxruntime only). */
   translationMaxDiff: number | null;
   results: AttackImageResult[];
+  /** Images the model already got wrong (`outcome` 'misclassified'). */
+  misclassified: number;
+  /** Correctly classified images for which an adversarial was found (`outcome` 'adversarial'). */
   found: number;
+  /** Correctly classified images for which none was found (`outcome` 'none'); misclassified + found + notFound = n. */
+  notFound: number;
   violations: number;
   seconds: number;
   /** Threads the attack ran in (1: this thread; see `AttackRunOptions.workers`). */
@@ -135,8 +164,9 @@ export async function runAttack(model: OnnxModel, session: LipSession, images: F
   if (indices.length !== n) throw new InvalidArgumentError(`'indices' has ${indices.length} entries for ${n} images`);
   const batchSize = opts.batchSize ?? 100;
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new InvalidArgumentError(`'batchSize' must be an integer >= 1, got ${batchSize}`);
-  if (opts.attack === 'pgd' && !(typeof opts.eps === 'number' && opts.eps > 0)) {
-    throw new InvalidArgumentError(`pgd needs '--eps' > 0 (the L2 radius), got ${String(opts.eps)}`);
+  const eps = opts.attack === 'pgd' ? opts.eps ?? DEFAULT_PGD_EPS : opts.eps;
+  if (eps !== undefined && !(Number.isFinite(eps) && eps > 0)) {
+    throw new InvalidArgumentError(`'eps' (the L2 radius of pgd) must be a finite number > 0, got ${String(eps)}`);
   }
   const workersWanted = opts.workers ?? 1;
   if (!(Number.isInteger(workersWanted) && workersWanted >= 1 && workersWanted <= MAX_WORKERS)) {
@@ -181,7 +211,7 @@ export async function runAttack(model: OnnxModel, session: LipSession, images: F
       const x = images.slice(start * d, (start + m) * d);
       const y = preds.slice(start, start + m);
       const onProgress = (p: AttackProgress): void => opts.onProgress?.({ ...p, batch: bIdx + 1, batches });
-      const out = await attackBatch(opts, translated, pool, session, x, [m, chw[0], chw[1], chw[2]], y, bounds, onProgress);
+      const out = await attackBatch({ ...opts, eps }, translated, pool, session, x, [m, chw[0], chw[1], chw[2]], y, bounds, onProgress);
       adversarials.set(clipInPlace(out.adv, bounds[0], bounds[1]), start * d);
       out.found.forEach((f, i) => { attackFound[start + i] = f; });
       if (out.gradientSteps !== undefined) gradientSteps = (gradientSteps ?? 0) + out.gradientSteps;
@@ -197,28 +227,36 @@ export async function runAttack(model: OnnxModel, session: LipSession, images: F
   for (let i = 0; i < n; i++) {
     const found = attackFound[i] && advPreds[i] !== preds[i];
     const distance = found ? rowDistance(adversarials, images, i, d) : null;
+    const reached = found ? 0 : rowDistance(adversarials, images, i, d);
+    const closest = reached > 0 ? { distance: reached, margin: advLogits[i * k + preds[i]] - advLogits[i * k + bestOtherClass(advLogits, i, k, preds[i])] } : null;
     if (!found) adversarials.set(images.subarray(i * d, (i + 1) * d), i * d);
     const certificate = Number(cert.values[i]);
+    const label = Number(labels[i]);
     results.push({
       index: indices[i],
-      label: Number(labels[i]),
+      label,
       pred: preds[i],
       advPred: found ? advPreds[i] : preds[i],
       certificate,
       distance,
       violated: distance !== null && distance < certificate - VIOLATION_TOLERANCE,
       found,
+      outcome: preds[i] !== label ? 'misclassified' : found ? 'adversarial' : 'none',
+      closest,
     });
   }
+  const count = (outcome: AttackOutcome): number => results.filter((r) => r.outcome === outcome).length;
   return {
     attack: opts.attack,
     model: model.source,
     lipschitz,
     certificateKind: cert.kind,
-    params: attackParams(opts, batchSize),
+    params: attackParams({ ...opts, eps }, batchSize),
     translationMaxDiff,
     results,
-    found: results.filter((r) => r.found).length,
+    misclassified: count('misclassified'),
+    found: count('adversarial'),
+    notFound: count('none'),
     violations: results.filter((r) => r.violated).length,
     seconds: (Date.now() - started) / 1000,
     workers,

@@ -2,29 +2,42 @@
  * Guaranteed upper bound on the L2 norm of an ONNX Conv (zero padding, any
  * stride, dilation and group count) on its actual input size.
  *
- * Two certified bounds, the smaller one wins:
+ * Certified bounds, the smallest one wins, each within its own work limit
+ * (every multiply-add counted, Lanczos reorthogonalization and Cholesky
+ * included, see ./work.ts):
  *  - exact: the Gram matrix A^T A (or A A^T) of the conv's explicit matrix is
  *    banded, so it is formed in float64 and its largest eigenvalue certified
  *    by a banded Cholesky factorization (see @lip/train conv_norm_bound).
- *    Tight to ~1e-8, used while the work stays below EXACT_WORK_LIMIT.
- *  - circular: Sedghi et al. 2019 on an (h + k - 1) x (w + k - 1) grid
- *    (`convSpectralNormUpperBound`), loose by a few percent on small inputs.
+ *    Tight to ~1e-8, used while it fits EXACT_WORK_LIMIT / EXACT_MEMORY_LIMIT.
+ *  - circular: Sedghi et al. 2019 on an (h + k - 1) x (w + k - 1) grid, loose
+ *    by a few percent on small inputs; within CIRCULAR_WORK_LIMIT (a frequency
+ *    whose eigenvalue certificate no longer fits gets its trace bound).
+ *  - when neither fits, two cheap bounds, the smaller one:
+ *    patch: y[:, o] = K_mat P_o(x) with K_mat the cout x (cin kh kw) kernel
+ *      matrix and P_o the patch of window o, so
+ *      ||y||^2 <= ||K_mat||^2 sum_o ||P_o x||^2 <= ||K_mat||^2 cover ||x||^2,
+ *      cover the most windows one input cell is read by;
+ *    one-inf: sqrt(||A||_1 ||A||_inf) <= sqrt(max_ci sum_{co,t} |K| * max_co sum_{ci,t} |K|).
+ * Kernels far from 1 (below 2^-300 or above 2^300) are scaled by a power of
+ * two first, so nothing underflows to a zero bound.
  */
 import {
-  ModelError,
   BOUND_SAFETY_MARGIN,
-  convSpectralNormUpperBound,
+  denseToBand,
   emptyBand,
   roundoffGamma,
-  symmetricLambdaMaxUpperBound,
 } from '@lip/train';
+import { denseNormUpperBound, unscaleUp } from './dense';
+import { axisNorms, WindowAxis } from './pool';
+import { mulUp, nextUp, sqrtUp, timesPow2 } from './rounding';
+import { certifiedLambdaMax, choleskyWork, lambdaMaxMemory, lambdaMaxWork, WorkLimitExceeded, WorkMeter } from './work';
 
-/** Largest number of multiply-adds spent on an exact (Cholesky) bound per conv group. */
+/** Largest number of multiply-adds spent on the exact (Cholesky) bound of one conv (all groups). */
 export const EXACT_WORK_LIMIT = 1.5e9;
-/** Largest band (d * (b + 1) doubles) an exact bound may allocate. */
+/** Largest number of doubles an exact bound allocates at once (band, its Cholesky copy, the Lanczos basis). */
 export const EXACT_MEMORY_LIMIT = 4e7;
-/** Largest estimated multiply-adds of a circular (Sedghi) bound per conv group: a few seconds. */
-export const CIRCULAR_WORK_LIMIT = 4e9;
+/** Largest number of multiply-adds of the circular (Sedghi) bound of one conv (all groups). */
+export const CIRCULAR_WORK_LIMIT = 2e9;
 
 export interface ConvGeometry {
   cout: number;
@@ -42,48 +55,73 @@ export interface ConvGeometry {
 
 export interface ConvBound {
   bound: number;
-  method: 'exact' | 'circular';
-  /** The circular (Sedghi) bound, for the report. */
-  circular: number;
+  /** The bound that won. */
+  method: 'exact' | 'circular' | 'patch' | 'one-inf';
+  /** The circular (Sedghi) bound when it was computed. */
+  circular: number | null;
   /** The exact-Gram bound when it was computed. */
   exact: number | null;
+  /** Why a cheaper bound was used, for the layer table ('' when exact or circular won). */
+  note: string;
+}
+
+type GroupKernel = { k: Float64Array; coutG: number; cinG: number; kh: number; kw: number };
+
+/** Work limits of the conv bounds (multiply-adds for all groups together). */
+export interface ConvWorkLimits {
+  exact: number;
+  circular: number;
 }
 
 /**
- * Bound for an ONNX Conv with weights `w` `[cout, cin/group, kh, kw]`.
- * `allowExact = false` forces the circular bound. Throws a ModelError (naming
- * `file` and `node`) when both bounds would take longer than their work limits.
+ * Bound for an ONNX Conv with weights `w` `[cout, cin/group, kh, kw]`
+ * (finite values). `allowExact = false` skips the exact bound.
  */
-export function convNormUpperBound(w: Float32Array | Float64Array, g: ConvGeometry, allowExact = true,
-  file = 'the model', node = 'Conv'): ConvBound {
-  const coutG = g.cout / g.group;
+export function convNormUpperBound(w: ArrayLike<number>, g: ConvGeometry, allowExact = true,
+  limits: ConvWorkLimits = { exact: EXACT_WORK_LIMIT, circular: CIRCULAR_WORK_LIMIT }): ConvBound {
+  let maxAbs = 0;
+  for (let i = 0; i < w.length; i++) maxAbs = Math.max(maxAbs, Math.abs(w[i]));
+  if (maxAbs === 0) return { bound: 0, method: 'exact', circular: null, exact: 0, note: '' };
+  // Scaling up by 2^e is exact; scaling down rounds entries that become subnormal by at most 2^-1075 each.
+  const e = maxAbs < 2 ** -300 || maxAbs > 2 ** 300 ? -Math.floor(Math.log2(maxAbs)) : 0;
+  const scaleError = e < 0 ? Math.sqrt(w.length) * 2 ** -1074 : 0;
+  const notes = new Set<string>();
   let best = 0;
-  let circ = 0;
+  let circ: number | null = 0;
   let exactMax: number | null = 0;
-  let method: 'exact' | 'circular' = 'exact';
+  let method: ConvBound['method'] = 'exact';
+  // One budget per bound for all groups together.
+  const exactMeter = new WorkMeter(limits.exact, EXACT_MEMORY_LIMIT);
+  const circularMeter = new WorkMeter(limits.circular);
   for (let grp = 0; grp < g.group; grp++) {
-    const k = groupKernel(w, g, grp);
-    const c = circularWork(k, g) <= CIRCULAR_WORK_LIMIT ? circularBound(k, g) : Infinity;
-    circ = Math.max(circ, c);
-    const e = allowExact ? exactBound(k, g, coutG) : null;
-    if (e === null) exactMax = null;
-    else if (exactMax !== null) exactMax = Math.max(exactMax, e);
-    if (e !== null && e < c) {
-      best = Math.max(best, e);
-    } else {
-      best = Math.max(best, c);
-      method = 'circular';
+    const gk = groupKernel(w, g, grp, e);
+    const c = circularBound(gk, g, notes, circularMeter);
+    if (c === null) circ = null;
+    else if (circ !== null) circ = Math.max(circ, c);
+    const x = allowExact ? exactBound(gk, g, notes, exactMeter) : null;
+    if (x === null) exactMax = null;
+    else if (exactMax !== null) exactMax = Math.max(exactMax, x);
+    let groupBest: number;
+    let groupMethod: ConvBound['method'];
+    if (x !== null && (c === null || x < c)) [groupBest, groupMethod] = [x, 'exact'];
+    else if (c !== null) [groupBest, groupMethod] = [c, 'circular'];
+    else {
+      const cheap = cheapBound(gk, g);
+      [groupBest, groupMethod] = [cheap.bound, cheap.method];
+    }
+    if (groupBest >= best) {
+      best = groupBest;
+      method = groupMethod;
     }
   }
-  if (!Number.isFinite(best)) {
-    throw new ModelError(`${file}: node '${node}' (Conv) is too large to bound (${g.cout}x${g.cinPerGroup} channels, ` +
-      `${g.kernel.join('x')} kernel on ${g.inHW.join('x')} inputs): both certified conv bounds exceed their work limits.`);
-  }
-  return { bound: best, method, circular: circ, exact: exactMax };
+  if (scaleError > 0) best = nextUp(best + scaleError);
+  const bound = e === 0 ? best : unscaleUp(best, e);
+  const note = method === 'patch' || method === 'one-inf' ? [...notes].join('; ') : '';
+  return { bound, method, circular: circ, exact: exactMax, note };
 }
 
-/** The group's kernel `[coutG, cinG, khe, kwe]` in float64, dilations expanded into zeros. */
-function groupKernel(w: Float32Array | Float64Array, g: ConvGeometry, grp: number): { k: Float64Array; coutG: number; cinG: number; kh: number; kw: number } {
+/** The group's kernel `[coutG, cinG, khe, kwe]` in float64 times 2^e, dilations expanded into zeros. */
+function groupKernel(w: ArrayLike<number>, g: ConvGeometry, grp: number, e: number): GroupKernel {
   const coutG = g.cout / g.group;
   const cinG = g.cinPerGroup;
   const [kh0, kw0] = g.kernel;
@@ -95,7 +133,8 @@ function groupKernel(w: Float32Array | Float64Array, g: ConvGeometry, grp: numbe
     for (let ci = 0; ci < cinG; ci++) {
       for (let y = 0; y < kh0; y++) {
         for (let x = 0; x < kw0; x++) {
-          k[((co * cinG + ci) * kh + y * dh) * kw + x * dw] = w[(((grp * coutG + co) * cinG + ci) * kh0 + y) * kw0 + x];
+          const v = w[(((grp * coutG + co) * cinG + ci) * kh0 + y) * kw0 + x];
+          k[((co * cinG + ci) * kh + y * dh) * kw + x * dw] = e === 0 ? v : timesPow2(v, e);
         }
       }
     }
@@ -103,26 +142,161 @@ function groupKernel(w: Float32Array | Float64Array, g: ConvGeometry, grp: numbe
   return { k, coutG, cinG, kh, kw };
 }
 
-/** Multiply-adds of `circularBound`: per frequency (half the grid), the kernel transform and an SVD-sized step. */
-function circularWork(gk: ReturnType<typeof groupKernel>, g: ConvGeometry): number {
-  const grid = (g.inHW[0] + gk.kh - 1) * (g.inHW[1] + gk.kw - 1);
-  return (grid / 2) * gk.coutG * gk.cinG * (gk.kh * gk.kw + Math.min(gk.coutG, gk.cinG));
-}
-
-function circularBound(gk: ReturnType<typeof groupKernel>, g: ConvGeometry): number {
-  const { k, coutG, cinG, kh, kw } = gk;
-  const tf = new Float64Array(k.length);
-  for (let co = 0; co < coutG; co++) {
-    for (let ci = 0; ci < cinG; ci++) {
-      for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) tf[((y * kw + x) * cinG + ci) * coutG + co] = k[((co * cinG + ci) * kh + y) * kw + x];
+/**
+ * Certified largest singular value of the circular convolution on the
+ * (h + kh - 1) x (w + kw - 1) grid (Sedghi et al. 2019), with the arithmetic
+ * of @lip/train's `circularConvNormUpperBound` (per frequency: the kernel's
+ * DFT K^, its Hermitian Gram, a certified lambda_max, all rounding bounded),
+ * BOUND_SAFETY_MARGIN included. Null when the transforms and Grams alone
+ * exceed CIRCULAR_WORK_LIMIT; a frequency whose eigenvalue certificate no
+ * longer fits gets the trace bound sqrt(||K^||_F^2).
+ */
+function circularBound(gk: GroupKernel, g: ConvGeometry, notes: Set<string>, meter: WorkMeter): number | null {
+  const { k: kOihw, coutG: cout, cinG: cin, kh, kw } = gk;
+  const n1 = g.inHW[0] + kh - 1;
+  const n2 = g.inHW[1] + kw - 1;
+  const taps = kh * kw;
+  const n = Math.min(cin, cout);
+  const freqs = Math.floor((n1 * n2) / 2) + 2;
+  const perFrequency = 2 * taps * cin * cout + 4 * n * (n + 1) / 2 * Math.max(cin, cout) + n;
+  if (!meter.fits(freqs * perFrequency + (n1 + n2) * Math.max(kh, kw) + taps * cin * cout)) {
+    notes.add(`circular bound over its work limit (${fmt(freqs * perFrequency)} more multiply-adds than the ${fmt(meter.limit - meter.used)} left)`);
+    return null;
+  }
+  meter.charge(freqs * perFrequency, 'circular transforms');
+  // k[((y * kw + x) * cin + ci) * cout + co] (the layout the reference bound uses).
+  const k = new Float64Array(kOihw.length);
+  for (let co = 0; co < cout; co++) {
+    for (let ci = 0; ci < cin; ci++) {
+      for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) k[((y * kw + x) * cin + ci) * cout + co] = kOihw[((co * cin + ci) * kh + y) * kw + x];
     }
   }
-  return convSpectralNormUpperBound(tf, [kh, kw, cinG, coutG], g.inHW, g.strides, 'valid');
+  // Twiddles e^{-2 pi i u y / n1} and e^{-2 pi i v x / n2}.
+  const tw = (nn: number, tp: number): { c: Float64Array; s: Float64Array } => {
+    const c = new Float64Array(nn * tp);
+    const s = new Float64Array(nn * tp);
+    for (let u = 0; u < nn; u++) {
+      for (let y = 0; y < tp; y++) {
+        const a = (-2 * Math.PI * ((u * y) % nn)) / nn;
+        c[u * tp + y] = Math.cos(a);
+        s[u * tp + y] = Math.sin(a);
+      }
+    }
+    return { c, s };
+  };
+  const t1 = tw(n1, kh);
+  const t2 = tw(n2, kw);
+  // Per-(co, ci) absolute tap sums: the computed K^ entries err by at most gamma * this.
+  const absSum = new Float64Array(cout * cin);
+  for (let t = 0; t < taps; t++) {
+    for (let ci = 0; ci < cin; ci++) for (let co = 0; co < cout; co++) absSum[co * cin + ci] += Math.abs(k[(t * cin + ci) * cout + co]);
+  }
+  const absFro = Math.sqrt(absSum.reduce((a, v) => a + v * v, 0));
+  const khatError = roundoffGamma(2 * taps + 16) * absFro;
+
+  const re = new Float64Array(cout * cin);
+  const im = new Float64Array(cout * cin);
+  const wre = new Float64Array(taps);
+  const wim = new Float64Array(taps);
+  let best = 0;
+  let traceOnly = 0;
+  for (let u = 0; u < n1; u++) {
+    for (let v = 0; v < n2; v++) {
+      // (u, v) and (-u, -v) give conjugate matrices with the same singular values.
+      const cu = (n1 - u) % n1;
+      const cv = (n2 - v) % n2;
+      if (cu * n2 + cv < u * n2 + v) continue;
+      for (let y = 0; y < kh; y++) {
+        for (let x = 0; x < kw; x++) {
+          const a = t1.c[u * kh + y], b = t1.s[u * kh + y];
+          const c = t2.c[v * kw + x], d = t2.s[v * kw + x];
+          wre[y * kw + x] = a * c - b * d;
+          wim[y * kw + x] = a * d + b * c;
+        }
+      }
+      re.fill(0);
+      im.fill(0);
+      for (let t = 0; t < taps; t++) {
+        const cr = wre[t], ci_ = wim[t];
+        for (let ci = 0; ci < cin; ci++) {
+          const base = (t * cin + ci) * cout;
+          for (let co = 0; co < cout; co++) {
+            const kv = k[base + co];
+            re[co * cin + ci] += kv * cr;
+            im[co * cin + ci] += kv * ci_;
+          }
+        }
+      }
+      // Hermitian Gram G on the smaller side; trace(G) = ||K^||_F^2 >= lambda_max(G).
+      const gram = hermitianGram(re, im, cout, cin, cin <= cout);
+      let trace = 0;
+      for (let i = 0; i < n; i++) trace += gram.re[i * n + i];
+      const gError = roundoffGamma(2 * Math.max(cin, cout) + 4) * trace;
+      const traceBound = Math.sqrt(trace + gError) + khatError;
+      if (traceBound <= best) continue;
+      let lambda: number;
+      if (n === 1) {
+        lambda = gram.re[0] + gError;
+      } else {
+        // Real symmetric embedding [[Re, -Im], [Im, Re]]: same eigenvalues, each twice.
+        const m2 = 2 * n;
+        if (!meter.fits(lambdaMaxWork(m2, m2 - 1) + choleskyWork(m2, m2 - 1))) {
+          traceOnly++;
+          if (traceBound > best) best = traceBound;
+          continue;
+        }
+        const dense = new Float64Array(m2 * m2);
+        for (let i = 0; i < n; i++) {
+          for (let j = 0; j < n; j++) {
+            const r = gram.re[i * n + j], s = gram.im[i * n + j];
+            dense[i * m2 + j] = r;
+            dense[(i + n) * m2 + (j + n)] = r;
+            dense[i * m2 + (j + n)] = -s;
+            dense[(i + n) * m2 + j] = s;
+          }
+        }
+        lambda = certifiedLambdaMax(denseToBand(dense, m2), gError, meter, 'circular bound');
+      }
+      const sigma = Math.min(Math.sqrt(Math.max(lambda, 0)) * (1 + 4 * 2 ** -53) + khatError, traceBound);
+      if (sigma > best) best = sigma;
+    }
+  }
+  if (traceOnly > 0) notes.add(`${traceOnly} frequencies bounded by their trace (work limit)`);
+  return best * (1 + BOUND_SAFETY_MARGIN);
 }
 
-/** Exact-Gram certified bound, or null when too expensive. */
-function exactBound(gk: ReturnType<typeof groupKernel>, g: ConvGeometry, coutG: number): number | null {
-  const { k, cinG, kh, kw } = gk;
+/** G = A^H A (cols x cols) when `byCols`, else A A^H (rows x rows), for A = re + i im (rows x cols). */
+function hermitianGram(re: Float64Array, im: Float64Array, rows: number, cols: number, byCols: boolean): { re: Float64Array; im: Float64Array } {
+  const n = byCols ? cols : rows;
+  const inner = byCols ? rows : cols;
+  const gre = new Float64Array(n * n);
+  const gim = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = i; j < n; j++) {
+      let sr = 0, si = 0;
+      for (let t = 0; t < inner; t++) {
+        // byCols: sum_t conj(A[t][i]) A[t][j]; else sum_t A[i][t] conj(A[j][t]).
+        const ai = byCols ? t * cols + i : i * cols + t;
+        const aj = byCols ? t * cols + j : j * cols + t;
+        const ar = re[ai], ai_ = byCols ? -im[ai] : im[ai];
+        const br = re[aj], bi = byCols ? im[aj] : -im[aj];
+        sr += ar * br - ai_ * bi;
+        si += ar * bi + ai_ * br;
+      }
+      gre[i * n + j] = sr; gim[i * n + j] = si;
+      gre[j * n + i] = sr; gim[j * n + i] = -si;
+    }
+  }
+  return { re: gre, im: gim };
+}
+
+function fmt(x: number): string {
+  return x.toExponential(1);
+}
+
+/** Exact-Gram certified bound, or null when it does not fit its work or memory limit. */
+function exactBound(gk: GroupKernel, g: ConvGeometry, notes: Set<string>, meter: WorkMeter): number | null {
+  const { k, cinG, coutG, kh, kw } = gk;
   const [H, W] = g.inHW;
   const [Ho, Wo] = g.outHW;
   const [sh, sw] = g.strides;
@@ -131,14 +305,20 @@ function exactBound(gk: ReturnType<typeof groupKernel>, g: ConvGeometry, coutG: 
   const bIn = Math.min(dIn - 1, ((kh - 1) * W + (kw - 1)) * cinG + cinG - 1);
   const dOut = coutG * Ho * Wo;
   const bOut = Math.min(dOut - 1, (Math.floor((kh - 1) / sh) * Wo + Math.floor((kw - 1) / sw)) * coutG + coutG - 1);
+  if (dIn === 0 || dOut === 0) return 0;
   const taps = kh * kw;
-  const workIn = dIn * (bIn + 1) * (bIn + 1) / 2 + Ho * Wo * (cinG * taps) ** 2 / 2 + coutG * (cinG * taps) ** 2;
-  const workOut = dOut * (bOut + 1) * (bOut + 1) / 2 + H * W * (Math.ceil(kh / sh) * Math.ceil(kw / sw) * coutG) ** 2 + taps * taps * coutG * coutG * cinG;
+  // Forming the band, then the certificate (Lanczos with reorthogonalization, Cholesky) on it.
+  const workIn = Ho * Wo * (cinG * taps) ** 2 + coutG * (cinG * taps) ** 2 + lambdaMaxWork(dIn, bIn);
+  const workOut = H * W * (Math.ceil(kh / sh) * Math.ceil(kw / sw) * coutG) ** 2 + taps * taps * coutG * coutG * cinG + lambdaMaxWork(dOut, bOut);
   const useIn = workIn <= workOut;
   const work = useIn ? workIn : workOut;
-  const mem = useIn ? dIn * (bIn + 1) : dOut * (bOut + 1);
-  if (dIn === 0 || dOut === 0) return 0;
-  if (work > EXACT_WORK_LIMIT || mem > EXACT_MEMORY_LIMIT) return null;
+  const mem = useIn ? dIn * (bIn + 1) + lambdaMaxMemory(dIn, bIn) : dOut * (bOut + 1) + lambdaMaxMemory(dOut, bOut);
+  if (!meter.fits(work, mem)) {
+    notes.add(`exact bound over its ${mem <= meter.memoryLimit ? `work limit (${fmt(work)} more multiply-adds than the ${fmt(meter.limit - meter.used)} left)`
+      : `memory limit (${fmt(mem)} > ${fmt(EXACT_MEMORY_LIMIT)} doubles)`}`);
+    return null;
+  }
+  meter.charge(work - lambdaMaxWork(useIn ? dIn : dOut, useIn ? bIn : bOut), 'conv Gram band');
 
   const at = (co: number, ci: number, y: number, x: number): number => k[((co * cinG + ci) * kh + y) * kw + x];
   const band = useIn ? emptyBand(dIn, bIn) : emptyBand(dOut, bOut);
@@ -235,6 +415,24 @@ function exactBound(gk: ReturnType<typeof groupKernel>, g: ConvGeometry, coutG: 
   }
 
   // ||M_computed - M||_2 <= gamma_T || |A|^T |A| ||_2 <= gamma_T ||A||_1 ||A||_inf.
+  const { maxRow, maxCol } = kernelAbsSums(gk);
+  const terms = (cinG + coutG) * taps * taps + 8;
+  const entryError = roundoffGamma(terms) * maxRow * maxCol * 1.001;
+  let upper: number;
+  try {
+    upper = certifiedLambdaMax(band, entryError, meter, 'exact conv bound');
+  } catch (err) {
+    if (!(err instanceof WorkLimitExceeded)) throw err;
+    notes.add(`exact bound over its work limit (${err.what})`);
+    return null;
+  }
+  return Math.sqrt(Math.max(upper, 0)) * (1 + 1e-15) * (1 + BOUND_SAFETY_MARGIN);
+}
+
+/** max_co sum_{ci,t} |K| (row sums of the conv matrix) and max_ci sum_{co,t} |K| (column sums). */
+function kernelAbsSums(gk: GroupKernel): { maxRow: number; maxCol: number } {
+  const { k, cinG, coutG, kh, kw } = gk;
+  const taps = kh * kw;
   let maxRow = 0;
   for (let co = 0; co < coutG; co++) {
     let s = 0;
@@ -247,8 +445,22 @@ function exactBound(gk: ReturnType<typeof groupKernel>, g: ConvGeometry, coutG: 
     for (let co = 0; co < coutG; co++) for (let t = 0; t < taps; t++) s += Math.abs(k[(co * cinG + ci) * taps + t]);
     maxCol = Math.max(maxCol, s);
   }
-  const terms = (cinG + coutG) * taps * taps + 8;
-  const entryError = roundoffGamma(terms) * maxRow * maxCol * 1.001;
-  const { upper } = symmetricLambdaMaxUpperBound(band, entryError);
-  return Math.sqrt(Math.max(upper, 0)) * (1 + 1e-15) * (1 + BOUND_SAFETY_MARGIN);
+  return { maxRow, maxCol };
+}
+
+/** The smaller of the patch and one-inf bounds (see the module comment), rounded up. */
+function cheapBound(gk: GroupKernel, g: ConvGeometry): { bound: number; method: 'patch' | 'one-inf' } {
+  const { k, cinG, coutG, kh, kw } = gk;
+  const taps = kh * kw;
+  // Windows of the dilated (dense) kernel: kh x kw taps, dilation 1.
+  const axes: WindowAxis[] = [0, 1].map((i) => ({
+    n: g.inHW[i], kernel: i === 0 ? kh : kw, stride: g.strides[i], dilation: 1, padBegin: g.pads[i], padEnd: g.pads[i + 2], out: g.outHW[i],
+  }));
+  const cover = axes.reduce((a, ax) => a * axisNorms(ax, false).maxCover, 1);
+  const kMat = denseNormUpperBound(k, coutG, cinG * taps);
+  const patch = mulUp(kMat.bound, sqrtUp(cover));
+  const { maxRow, maxCol } = kernelAbsSums(gk);
+  const slack = (1 + roundoffGamma(cinG * taps + 2)) * (1 + roundoffGamma(coutG * taps + 2));
+  const oneInf = sqrtUp(mulUp(mulUp(maxRow, maxCol), slack));
+  return patch <= oneInf ? { bound: patch, method: 'patch' } : { bound: oneInf, method: 'one-inf' };
 }

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import { GraphBuilder } from '@lip/export';
+import { GraphBuilder, attr } from '@lip/export';
 import { ModelError } from '@lip/train';
 import { readOnnxModel, constantTensor, SUPPORTED_OPS, MAX_TENSOR_ELEMENTS } from './read';
 
@@ -19,6 +19,12 @@ function denseModel(): Uint8Array {
   b.setMetadata('lipschitz_constant', '1');
   b.setMetadata('input_range', '[0, 1]');
   return b.toBytes();
+}
+
+/** An int64 protobuf field value ({ low, high } is what protobufjs encodes exactly). */
+function int64(v: bigint): number {
+  const u = BigInt.asUintN(64, v);
+  return { low: Number(u & 0xffffffffn) | 0, high: Number(u >> 32n) | 0, unsigned: false } as unknown as number;
 }
 
 function expectModelError(f: () => unknown, pattern: RegExp, name = 'ModelError'): void {
@@ -52,7 +58,8 @@ describe('readOnnxModel', () => {
     expect(Array.from(w.data)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     const s = m.initializers.get('shape')!;
     expect(s.dataType).toBe('int64');
-    expect(Array.from(s.data)).toEqual([-1, 4]);
+    expect(s.data).toBeInstanceOf(BigInt64Array);
+    expect(Array.from(s.data)).toEqual([-1n, 4n]);
     expect(m.nodes[1].attributes.alpha).toBe(1);
     expect(m.metadata).toEqual({ lipschitz_constant: '1', input_range: '[0, 1]' });
     expect(constantTensor(m, 'B')!.data[0]).toBeCloseTo(0.5);
@@ -68,8 +75,35 @@ describe('readOnnxModel', () => {
     });
     const m = readOnnxModel(onnx.ModelProto.encode(proto).finish());
     expect(Array.from(m.initializers.get('W')!.data)).toEqual([8, 7, 6, 5, 4, 3, 2, 1]);
-    expect(Array.from(m.initializers.get('shape')!.data)).toEqual([-1, 4]);
+    expect(Array.from(m.initializers.get('shape')!.data)).toEqual([-1n, 4n]);
     expect(m.source).toBe('<bytes>');
+  });
+
+  it('keeps int64 values exact (raw data, int64_data and Constant value_int(s)), beyond int32 and 2^53', () => {
+    const big = [2n ** 31n + 5n, -(2n ** 62n) - 3n, 2n ** 63n - 1n, -(2n ** 63n)];
+    const b = new GraphBuilder({ opset: 17 });
+    b.input('input', 'float32', ['N', 4]);
+    b.initializer('raw', BigInt64Array.from(big), [4]);
+    b.node('Constant', [], { value_ints: attr.ints([2 ** 31 + 5, -(2 ** 40)]) }, { outputs: ['ints'] });
+    b.node('Constant', [], { value_int: attr.int(2 ** 33) }, { outputs: ['one'] });
+    b.node('Identity', ['input'], {}, { outputs: ['y'] });
+    b.output('y', ['N', 4]);
+    const proto = onnx.ModelProto.decode(b.toBytes());
+    // The same values as int64_data (protobuf Longs) instead of raw bytes.
+    proto.graph!.initializer!.push(onnx.TensorProto.create({
+      name: 'listed', dims: [4], dataType: 7, int64Data: big.map(int64),
+    }));
+    proto.graph!.node![0].attribute![0].ints = [int64(-(2n ** 62n) - 3n), int64(2n ** 63n - 1n)];
+    const m = readOnnxModel(onnx.ModelProto.encode(proto).finish());
+    expect(Array.from(m.initializers.get('raw')!.data)).toEqual(big);
+    expect(Array.from(m.initializers.get('listed')!.data)).toEqual(big);
+    const ints = constantTensor(m, 'ints')!;
+    expect(ints.dataType).toBe('int64');
+    expect(ints.dims).toEqual([2]);
+    expect(Array.from(ints.data)).toEqual([-(2n ** 62n) - 3n, 2n ** 63n - 1n]);
+    const one = constantTensor(m, 'one')!;
+    expect(one.dims).toEqual([]);
+    expect(Array.from(one.data)).toEqual([2n ** 33n]);
   });
 
   it('refuses a missing path and a folder', () => {

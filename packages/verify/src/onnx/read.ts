@@ -49,16 +49,16 @@ const BYTES_PER_ELEMENT: Record<OnnxDataType, number> = {
 
 /**
  * A decoded tensor. Float tensors (`float32`, `float16`) are a `Float32Array`,
- * `float64` a `Float64Array`; integer and bool tensors are an `Int32Array`
- * (int64 values are clamped to the int32 range, which keeps the meaning of the
- * INT64_MAX/MIN sentinels that Slice uses).
+ * `float64` a `Float64Array`; `int64` a `BigInt64Array` (exact: constant
+ * folding must follow ONNX integer semantics, and 2^53 < INT64_MAX); the
+ * other integer types and bool an `Int32Array`.
  */
 export interface OnnxTensor {
   readonly name: string;
   readonly dataType: OnnxDataType;
   readonly dims: readonly number[];
   readonly size: number;
-  readonly data: Float32Array | Float64Array | Int32Array;
+  readonly data: Float32Array | Float64Array | Int32Array | BigInt64Array;
 }
 
 /** An attribute as a plain value. */
@@ -120,10 +120,11 @@ function describe(source: string): string {
   return source === '<bytes>' ? 'the ONNX model bytes' : `'${source}'`;
 }
 
-function clampInt32(x: number): number {
-  if (x > 2147483647) return 2147483647;
-  if (x < -2147483648) return -2147483648;
-  return x;
+/** The exact int64 value of a protobuf integer (a Long, or a number when it fits). */
+function toBigInt(v: number | Long | null | undefined): bigint {
+  if (v === null || v === undefined) return 0n;
+  if (typeof v === 'number') return BigInt(Math.trunc(v));
+  return BigInt.asIntN(64, (BigInt(v.high >>> 0) << 32n) | BigInt(v.low >>> 0));
 }
 
 /** Decodes IEEE half floats. */
@@ -171,7 +172,7 @@ export function decodeTensor(t: onnx.ITensorProto, source: string, where: string
   const mismatch = (n: number): ModelError => new ModelError(`${file}: tensor '${name}' (${where}) holds ${n} values but dims ` +
     `[${dims.join(', ')}] need ${size}; the file is corrupt, re-export it.`);
 
-  let data: Float32Array | Float64Array | Int32Array;
+  let data: Float32Array | Float64Array | Int32Array | BigInt64Array;
   switch (dataType) {
     case 'float32': {
       data = new Float32Array(size);
@@ -204,12 +205,12 @@ export function decodeTensor(t: onnx.ITensorProto, source: string, where: string
       break;
     }
     case 'int64': {
-      data = new Int32Array(size);
-      if (view) for (let i = 0; i < size; i++) data[i] = clampInt32(Number(view.getBigInt64(8 * i, true)));
+      data = new BigInt64Array(size);
+      if (view) for (let i = 0; i < size; i++) data[i] = view.getBigInt64(8 * i, true);
       else {
         const src = t.int64Data ?? [];
         if (src.length !== size) throw mismatch(src.length);
-        for (let i = 0; i < size; i++) data[i] = clampInt32(toNumber(src[i]));
+        for (let i = 0; i < size; i++) data[i] = toBigInt(src[i] as number | Long);
       }
       break;
     }
@@ -248,6 +249,14 @@ function decodeAttribute(a: onnx.IAttributeProto, source: string, where: string)
       throw new ModelError(`${describe(source)}: attribute '${a.name}' (${where}) has unsupported type ${a.type} ` +
         '(subgraphs and sparse tensors are not supported); re-export the model without control flow.');
   }
+}
+
+/** A Constant's value_int (a scalar) or value_ints (1-D) as an exact int64 tensor. */
+function exactIntsTensor(a: onnx.IAttributeProto, node: string): OnnxTensor {
+  const scalar = a.name === 'value_int';
+  const src = scalar ? [a.i ?? 0] : a.ints ?? [];
+  const data = BigInt64Array.from(src, (v) => toBigInt(v as number | Long));
+  return { name: node, dataType: 'int64', dims: scalar ? [] : [data.length], size: data.length, data };
 }
 
 function decodeValueInfo(v: onnx.IValueInfoProto, source: string): OnnxValueInfo {
@@ -382,7 +391,12 @@ export function readOnnxModel(pathOrBytes: string | Uint8Array): OnnxModel {
       throw new ModelError(`${file}: node '${name}' (${opType}) has no output; the file is corrupt, re-export it.`);
     }
     const attributes: Record<string, OnnxAttribute> = {};
-    for (const a of n.attribute ?? []) attributes[a.name ?? ''] = decodeAttribute(a, source, `attribute of node '${name}'`);
+    for (const a of n.attribute ?? []) {
+      const key = a.name ?? '';
+      // A Constant's int64 values are kept exact (an int attribute is a JS number, exact only up to 2^53).
+      attributes[key] = opType === 'Constant' && (key === 'value_int' || key === 'value_ints')
+        ? exactIntsTensor(a, name) : decodeAttribute(a, source, `attribute of node '${name}'`);
+    }
     return { name, opType, domain, inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attributes };
   });
 
@@ -456,10 +470,12 @@ export function constantNodeValue(node: OnnxNode, source = '<bytes>'): OnnxTenso
     const v = a.value_floats as number[];
     return { name, dataType: 'float32', dims: [v.length], size: v.length, data: Float32Array.from(v) };
   }
-  if (typeof a.value_int === 'number') return { name, dataType: 'int64', dims: [], size: 1, data: Int32Array.of(clampInt32(a.value_int)) };
+  const ints = a.value_int ?? a.value_ints;
+  if (ints !== undefined && typeof ints === 'object' && !Array.isArray(ints)) return { ...(ints as OnnxTensor), name };
+  if (typeof a.value_int === 'number') return { name, dataType: 'int64', dims: [], size: 1, data: BigInt64Array.of(BigInt(a.value_int)) };
   if (Array.isArray(a.value_ints)) {
-    const v = (a.value_ints as number[]).map(clampInt32);
-    return { name, dataType: 'int64', dims: [v.length], size: v.length, data: Int32Array.from(v) };
+    const v = a.value_ints as number[];
+    return { name, dataType: 'int64', dims: [v.length], size: v.length, data: BigInt64Array.from(v, (x) => BigInt(x)) };
   }
   throw new ModelError(`${describe(source)}: Constant node '${node.name}' has no supported value attribute; re-export the model.`);
 }
@@ -498,9 +514,9 @@ export function attrString(node: OnnxNode, name: string, dflt: string): string {
   return v;
 }
 
-/** Float values of a tensor as float64 (for exact maths on weights). */
+/** Values of a tensor as float64 (exact for floats and for integers up to 2^53 in magnitude). */
 export function tensorToFloat64(t: OnnxTensor): Float64Array {
-  return Float64Array.from(t.data as ArrayLike<number>);
+  return t.data instanceof BigInt64Array ? Float64Array.from(t.data, Number) : Float64Array.from(t.data);
 }
 
 /** The metadata value `key` parsed as JSON, or undefined when absent; refuses malformed JSON. */

@@ -74,6 +74,28 @@ describe('report', () => {
     expect(html2).toContain('cw attack');
   });
 
+  it('separates images already misclassified from adversarials found and none found', () => {
+    const dir = path.join(tmp, 'outcomes');
+    const chw: [number, number, number] = [1, 4, 4];
+    const images = randomImages(4, chw, 2);
+    writeAttackReport(dir, {
+      attack: 'pgd', model: 'm.onnx', chw, images, adversarials: images, classNames: ['a', 'b', 'c'],
+      results: [
+        // Already wrong (label a, predicted b); the attack moved it to the true label: not an adversarial.
+        { index: 0, label: 0, pred: 1, advPred: 0, certificate: 0.1, distance: 0.3, violated: false, found: true, outcome: 'misclassified' },
+        { index: 1, label: 1, pred: 1, advPred: 2, certificate: 0.1, distance: 0.4, violated: false, found: true, outcome: 'adversarial' },
+        { index: 2, label: 2, pred: 2, advPred: 2, certificate: 0.1, distance: null, violated: false, found: false, outcome: 'none' },
+        // No outcome given (a caller from before it existed): derived from label, pred and found.
+        { index: 3, label: 2, pred: 0, advPred: 0, certificate: 0.1, distance: null, violated: false, found: false },
+      ],
+    });
+    const html = fs.readFileSync(path.join(dir, 'index.html'), 'utf8');
+    expect(html).toContain('4 images: 2 already misclassified, 1 adversarial found, 1 no adversarial found;');
+    expect(html).not.toMatch(/fooled/);
+    const outcomes = [...html.matchAll(/<tr><td>(\d)<\/td><td>\w<\/td><td>\w<\/td><td>([a-z ]+)<\/td>/g)].map((m) => [m[1], m[2]]);
+    expect(outcomes).toEqual([['0', 'already misclassified'], ['1', 'adversarial found'], ['2', 'no adversarial found'], ['3', 'already misclassified']]);
+  });
+
   it('escapes every HTML-special character', () => {
     expect(escapeHtml(`<a href="x" onclick='y'>&\``)).toBe('&#60;a href=&#34;x&#34; onclick=&#39;y&#39;&#62;&#38;&#96;');
   });

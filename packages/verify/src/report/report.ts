@@ -1,6 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { DataError, writeFileAtomic } from '@lip/train';
+import { DataError } from '@lip/train';
+import { writeFileAtomic } from '@lip/train/node';
+import type { AttackOutcome } from '../attacks/run';
 import { AttackFigureRow, CraPoint, renderAttackFigure, renderCraCurve } from './figures';
 
 /** Escapes text for HTML element content and quoted attribute values. */
@@ -25,6 +27,8 @@ export interface AttackReportInput {
   results: readonly {
     index: number; label: number; pred: number; advPred: number; certificate: number;
     distance: number | null; violated: boolean; found: boolean;
+    /** 'misclassified' (already wrong on the original), 'adversarial' (found) or 'none'; see `AttackOutcome`. Default: from label, pred and found. */
+    outcome?: AttackOutcome;
   }[];
   lipschitz?: number;
   certificateKind?: string;
@@ -48,10 +52,27 @@ interface Manifest {
 type Section =
   | { kind: 'attack'; id: string; png: string; attack: string; model: string; metadata: Record<string, string>; shown: number;
     lipschitz: number | null; certificateKind: string | null;
-    rows: { index: number; label: string; pred: string; advPred: string; certificate: number; distance: number | null; violated: boolean; found: boolean }[] }
+    rows: AttackRow[] }
   | { kind: 'cra'; id: string; png: string; model: string; metadata: Record<string, string>; points: CraPoint[]; accuracy: number | null; lipschitz: number | null };
 
+/** One image of an attack section. `outcome` is absent from manifests written before it existed. */
+interface AttackRow {
+  index: number; label: string; pred: string; advPred: string; certificate: number; distance: number | null; violated: boolean; found: boolean;
+  outcome?: AttackOutcome;
+}
+
 const MANIFEST = 'report.json';
+
+/** The row's outcome; when not given (an older manifest), from its label, prediction and `found`. */
+function rowOutcome(r: AttackRow): AttackOutcome {
+  return r.outcome ?? (r.label !== r.pred ? 'misclassified' : r.found ? 'adversarial' : 'none');
+}
+
+const OUTCOME_TEXT: Record<AttackOutcome, string> = {
+  misclassified: 'already misclassified',
+  adversarial: 'adversarial found',
+  none: 'no adversarial found',
+};
 
 function readManifest(dir: string): Manifest {
   const file = path.join(dir, MANIFEST);
@@ -114,6 +135,7 @@ export function writeAttackReport(dir: string, input: AttackReportInput): string
     rows: input.results.map((r) => ({
       index: r.index, label: className(input.classNames, r.label), pred: className(input.classNames, r.pred),
       advPred: className(input.classNames, r.advPred), certificate: r.certificate, distance: r.distance, violated: r.violated, found: r.found,
+      outcome: r.outcome ?? (r.pred !== r.label ? 'misclassified' : r.found ? 'adversarial' : 'none'),
     })),
   });
   return [path.join(dir, png), ...writeIndex(dir, manifest)];
@@ -157,16 +179,20 @@ function writeIndex(dir: string, m: Manifest): string[] {
         metadataTable(s.metadata), '</section>');
     } else {
       const violations = s.rows.filter((r) => r.violated).length;
+      const outcomes = (['misclassified', 'adversarial', 'none'] as const)
+        .map((o) => `${s.rows.filter((r) => rowOutcome(r) === o).length} ${OUTCOME_TEXT[o]}`).join(', ');
       parts.push(`<section id="${escapeHtml(s.id)}"><h2>${escapeHtml(s.attack)} attack &mdash; ${escapeHtml(path.basename(s.model))}</h2>`,
         `<p>Model <code>${escapeHtml(s.model)}</code>${s.lipschitz !== null ? `, Lipschitz constant ${escapeHtml(s.lipschitz)}` : ''}` +
         `${s.certificateKind ? `, certificate ${escapeHtml(s.certificateKind)}` : ''}. ` +
-        `${s.rows.filter((r) => r.found).length} of ${s.rows.length} images fooled; ` +
+        `${s.rows.length} images: ${escapeHtml(outcomes)}; ` +
         `<strong class="${violations ? 'bad' : 'good'}">${violations} certificate violation${violations === 1 ? '' : 's'}</strong>.` +
         `${s.shown < s.rows.length ? ` The figure shows ${s.shown} of ${s.rows.length} images, violations first.` : ''}</p>`,
         `<img src="${escapeHtml(s.png)}" alt="original, adversarial and difference per image">`,
-        '<table><tr><th>Image #</th><th>label</th><th>prediction</th><th>adversarial prediction</th><th>Certificate</th><th>Distance to adversarial</th><th>violated</th></tr>',
+        '<table><tr><th>Image #</th><th>label</th><th>prediction</th><th>outcome</th><th>adversarial prediction</th><th>Certificate</th>' +
+          '<th>Distance to adversarial</th><th>violated</th></tr>',
         ...s.rows.map((r) => `<tr${r.violated ? ' class="bad"' : ''}><td>${escapeHtml(r.index)}</td><td>${escapeHtml(r.label)}</td><td>${escapeHtml(r.pred)}</td>` +
-          `<td>${r.found ? escapeHtml(r.advPred) : '&ndash;'}</td><td>${fmt(r.certificate)}</td><td>${fmt(r.distance)}</td><td>${r.violated ? 'yes' : 'no'}</td></tr>`),
+          `<td>${escapeHtml(OUTCOME_TEXT[rowOutcome(r)])}</td><td>${r.found ? escapeHtml(r.advPred) : '&ndash;'}</td><td>${fmt(r.certificate)}</td>` +
+          `<td>${fmt(r.distance)}</td><td>${r.violated ? 'yes' : 'no'}</td></tr>`),
         '</table>', metadataTable(s.metadata), '</section>');
     }
   }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's CommonJS build registers no gradients; tfjs-layers' build does.
 import '@tensorflow/tfjs-layers';
 import { ModelError } from '@lip/train';
-import { OnnxModel, OnnxNode, OnnxTensor, constantNodeValue } from '../onnx/read';
+import { OnnxModel, OnnxNode, OnnxTensor, constantNodeValue, tensorToFloat64 } from '../onnx/read';
 import type { LipSession } from '../session';
 import type { LogitsFn } from '../attacks/common';
 import { FUSED_TABLE, OP_TABLE, OpContext, OpKernel, TRANSLATABLE_OPS, Val, toOnnxLayout } from './ops';
@@ -55,7 +55,7 @@ export function translateOnnx(model: OnnxModel, opts: { fuse?: boolean } = {}): 
     let t = kept.get(name);
     if (!t) {
       const c = constants.get(name)!;
-      const data = c.data instanceof Int32Array ? Float32Array.from(c.data) : Float32Array.from(c.data as ArrayLike<number>);
+      const data = Float32Array.from(tensorToFloat64(c));
       // Kept: the first call may happen inside a tidy or a gradient.
       t = tf.keep(tf.tensor(data, [...c.dims], 'float32'));
       kept.set(name, t);

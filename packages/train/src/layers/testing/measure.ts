@@ -6,6 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { sigmaMax } from '../../testing/linalg';
+import { convSpectralNormUpperBound } from '../../normalizers';
+import { isLipschitzLinear } from '../lipschitz';
 
 /** Largest singular value of a 2-D tensor, in float64. */
 export function spectralNorm(m: tf.Tensor): number {
@@ -68,4 +70,35 @@ export function maxRatio(f: (x: tf.Tensor) => tf.Tensor, shape: number[], pairs:
     }
     return worst;
   });
+}
+
+/**
+ * Upper bounds on the L2 Lipschitz constants of the dense/conv layers of a
+ * trained sequential model, measured on the kernels `call()` uses: for a
+ * dense layer the largest singular value of the effective kernel (float64
+ * Jacobi), for a conv layer the guaranteed circular-convolution bound on the
+ * layer's input size. Activations and poolings are 1-Lipschitz by
+ * construction (tested on their own), so the product bounds the model.
+ */
+export function measuredLayerBounds(model: { layers: unknown[] }): number[] {
+  const bounds: number[] = [];
+  for (const layer of model.layers) {
+    if (!isLipschitzLinear(layer)) continue;
+    const kernel = layer.effectiveKernel();
+    const data = kernel.dataSync() as Float32Array;
+    if (kernel.rank === 2) {
+      bounds.push(sigmaMax(data, kernel.shape[0], kernel.shape[1]));
+    } else {
+      const conv = layer as unknown as { strides: [number, number]; padding: 'same' | 'valid'; builtInputShape: number[] };
+      const [, h, w] = conv.builtInputShape;
+      bounds.push(convSpectralNormUpperBound(data, kernel.shape as [number, number, number, number], [h, w], conv.strides, conv.padding));
+    }
+    kernel.dispose();
+  }
+  return bounds;
+}
+
+/** The product of `measuredLayerBounds`: an upper bound on the model's Lipschitz constant. */
+export function measuredLipschitzBound(model: { layers: unknown[] }): number {
+  return measuredLayerBounds(model).reduce((a, b) => a * b, 1);
 }

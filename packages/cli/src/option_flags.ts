@@ -1,0 +1,32 @@
+/**
+ * Library errors quote the option they reject first (`'outDir' /tmp/run
+ * already holds a checkpoint`), which is right for a library caller; at the
+ * command line the user typed a flag, so the CLI prints the flag instead
+ * (`'--out' /tmp/run already holds ...`). One table per command: the library
+ * option each flag sets.
+ */
+const OPTION_FLAGS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  train: {
+    arch: '--arch', epochs: '--epochs', batchSize: '--batch-size', lr: '--lr', lrSchedule: '--lr-schedule', alpha: '--alpha',
+    minMargin: '--min-margin', loss: '--loss', seed: '--seed', limit: '--limit', dataDir: '--data', outDir: '--out', resume: '--resume',
+    backend: '--backend', workers: '--workers',
+  },
+  demo: {
+    epochs: '--epochs', batchSize: '--batch-size', lr: '--lr', lrSchedule: '--lr-schedule', seed: '--seed', limit: '--limit',
+    dataDir: '--data', outDir: '--out', backend: '--backend', workers: '--workers',
+  },
+  export: { outPath: '--output', opset: '--opset' },
+  verify: { data: '--data', split: '--split', n: '--n', eps: '--eps', threads: '--threads', batchSize: '--batch-size', lipschitz: '--lipschitz' },
+  bound: {},
+  attack: {
+    attack: '--attack', data: '--data', n: '--n', steps: '--steps', binarySearchSteps: '--binary-search-steps', eps: '--eps',
+    maxQueries: '--max-queries', batchSize: '--batch-size', workers: '--workers', seed: '--seed', lipschitz: '--lipschitz', backend: '--backend',
+  },
+};
+
+/** `message` with its leading quoted option replaced by the flag of `command` that sets it (unchanged when there is none). */
+export function nameFlags(command: string | undefined, message: string): string {
+  const flags = command === undefined ? undefined : OPTION_FLAGS[command];
+  return message.replace(/^'([A-Za-z]+)'/, (quoted, option: string) =>
+    flags !== undefined && Object.prototype.hasOwnProperty.call(flags, option) ? `'${flags[option]}'` : quoted);
+}

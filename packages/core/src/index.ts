@@ -1,0 +1,27 @@
+/**
+ * @lip/core: the tfjs-free foundations every other package builds on. Nothing
+ * here imports TensorFlow.js, so @lip/verify's reader, bound and certificates
+ * (and @lip/runtime) load without it.
+ */
+export { LipError, InvalidArgumentError, DataError, ModelError, ModelTooLargeError, assertArg } from './errors';
+export { writeFileAtomic, outputTarget, atomicTempOwner, processAlive, removeDeadProcessTemps, fsyncDir } from './atomic';
+export type { OutputTarget } from './atomic';
+export {
+  acquireOutputLock, withOutputLock, OutputInUseError, OutputLockLostError, LOCK_SUFFIX, DEFAULT_LOCK_STALE_MS, DEFAULT_LOCK_UPDATE_MS,
+} from './lock';
+export type { OutputLock, OutputLockOptions } from './lock';
+export {
+  DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_ARRAY_BYTES, DEFAULT_MAX_NPZ_TOTAL_BYTES, DEFAULT_MAX_NPZ_ENTRIES, DEFAULT_MAX_IMAGE_FILES,
+  DEFAULT_MAX_IMAGE_PIXELS, IDX_UBYTE, IDX_DTYPES, DEFAULT_MAX_IDX_BYTES, MAX_IDX_RANK, DEFAULT_IDX_FIX, DEFAULT_ARRAY_FIX,
+  CIFAR10_RECORD_BYTES, MAX_CLASSES, ARRAY_PAIR_NAMES, encodeIdx, readIdx, readIdxArray, writeIdx, decodeNpy, readNpy, readNpz,
+  decodeImage, listImageFolder, readImageFolder, findCifar10, readCifar10, arraysToLabeledImages, readLabeledData,
+} from './data';
+export type {
+  DType, NdArray, NdData, IdxArray, IdxData, ReadIdxOptions, WriteIdxOptions, ReadArrayOptions, NpzContents, ReadNpzOptions,
+  DecodedImage, ImageFolderSample, ReadImageFolderOptions, ReadCifar10Options, ArrayLayout, DataFormat, DataSplit, LabeledImages,
+  LabeledReadOptions, ReadLabeledDataOptions,
+} from './data';
+export {
+  WorkerStuckError, workerSilenceBound, formatDuration, silenceBoundHint, SilenceTimer, stuckWorkerTestHook, blockForever, terminateWithin,
+  WORKER_SILENCE_FLOOR_MS, WORKER_SILENCE_PER_ROW_MS, WORKER_TIMEOUT_ENV, STUCK_WORKER_TEST_ENV,
+} from './worker_watchdog';

@@ -1,0 +1,105 @@
+/**
+ * A data-parallel worker that stops answering (the test hook
+ * $LIP_TEST_STUCK_WORKER blocks it for good) fails the run within the
+ * watchdog's bound ($LIP_WORKER_TIMEOUT_MS, small here) with a
+ * WorkerStuckError naming it, and the checkpoint on disk stays the last
+ * complete one. The small bound is set when an epoch starts (each request
+ * reads it), so the workers' start keeps the default bound however loaded
+ * the machine. (Workers run dist/: build first, `npx tsc -b`.)
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { WorkerStuckError } from '@lip/core';
+import { train } from './train';
+
+const DATA = '/usr/share/datasets/fashion-mnist';
+const BOUND_MS = 3000;
+// 64 images in batches of 32 over 2 workers: per epoch each worker gets 2 step
+// requests (16 rows each) and 1 evaluation batch (32 of the 64 test images).
+// Its 4th request is the first step of epoch 2.
+const RUN = { arch: 'seed', dataDir: DATA, backend: 'wasm' as const, seed: 3, limit: 64, batchSize: 32, epochs: 2, workers: 2 };
+const STUCK = '1:4';
+
+let tmp: string;
+const savedEnv: Record<string, string | undefined> = {};
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-watchdog-'));
+  for (const name of ['LIP_WORKER_TIMEOUT_MS', 'LIP_TEST_STUCK_WORKER']) savedEnv[name] = process.env[name];
+});
+afterEach(() => {
+  for (const [name, value] of Object.entries(savedEnv)) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** Every file under `dir` (relative path -> bytes). */
+function snapshot(dir: string): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const file = path.join(entry.parentPath ?? entry.path, entry.name);
+    files.set(path.relative(dir, file), fs.readFileSync(file));
+  }
+  return files;
+}
+
+test('a stuck worker fails the run within the bound, named; the checkpoint keeps epoch 1 and resumes', async () => {
+  const outDir = path.join(tmp, 'run');
+  process.env.LIP_TEST_STUCK_WORKER = STUCK;
+  let afterEpoch1: Map<string, Buffer> | null = null;
+  let epoch2Started = 0;
+  let error: unknown;
+  try {
+    await train(
+      { ...RUN, outDir },
+      {
+        onEpochEnd: (record) => {
+          if (record.epoch === 1) afterEpoch1 = snapshot(outDir);
+        },
+        onEpochStart: ({ epoch }) => {
+          if (epoch !== 2) return;
+          process.env.LIP_WORKER_TIMEOUT_MS = String(BOUND_MS);
+          epoch2Started = Date.now();
+        },
+      },
+    );
+  } catch (err) {
+    error = err;
+  }
+  const elapsed = Date.now() - epoch2Started;
+  expect(error).toBeInstanceOf(WorkerStuckError);
+  expect((error as WorkerStuckError).exitCode).toBe(1);
+  expect((error as Error).message).toBe(
+    'data-parallel worker 1 of 2 stopped answering: no reply to its training step (16 rows) within 3 s; ' +
+      'set $LIP_WORKER_TIMEOUT_MS to allow more. Training stops; the checkpoint keeps the last complete epoch',
+  );
+  expect(epoch2Started).toBeGreaterThan(0);
+  // After the bound, well before Jest's timeout (generous: a loaded machine).
+  expect(elapsed).toBeGreaterThanOrEqual(BOUND_MS);
+  expect(elapsed).toBeLessThan(BOUND_MS + 60_000);
+  // The checkpoint on disk is epoch 1's, byte for byte (nothing partial, no staging left).
+  expect(afterEpoch1).not.toBeNull();
+  expect(snapshot(outDir)).toEqual(afterEpoch1);
+  expect(JSON.parse(fs.readFileSync(path.join(outDir, 'train.json'), 'utf8')).epochs).toHaveLength(1);
+
+  // Without the hook the run resumes from it and finishes.
+  delete process.env.LIP_TEST_STUCK_WORKER;
+  delete process.env.LIP_WORKER_TIMEOUT_MS;
+  const resumed = await train({ ...RUN, outDir, resume: true });
+  expect(resumed.trainState.epochs.map((e) => e.epoch)).toEqual([1, 2]);
+  resumed.model.dispose();
+});
+
+test('a worker stuck at the first step: the run fails, named, and writes no checkpoint', async () => {
+  process.env.LIP_TEST_STUCK_WORKER = '0:1';
+  const setBound = (): void => {
+    process.env.LIP_WORKER_TIMEOUT_MS = String(BOUND_MS);
+  };
+  await expect(train({ ...RUN, epochs: 1, outDir: path.join(tmp, 'first') }, { onEpochStart: setBound })).rejects.toThrow(
+    /^data-parallel worker 0 of 2 stopped answering: no reply to its training step \(16 rows\) within 3 s/,
+  );
+  expect(fs.existsSync(path.join(tmp, 'first', 'train.json'))).toBe(false);
+});

@@ -1,0 +1,10 @@
+// tfjs-backend-cpu greets each new cpu backend with "Hi, looks like you are
+// running TensorFlow.js in Node.js ..." (a console.warn): once per test file,
+// dozens of times a run, burying real failures. The tests pick their backends
+// on purpose, so that one message is dropped; every other warning still shows.
+const TFJS_NODE_BANNER = 'Hi, looks like you are running TensorFlow.js in Node.js';
+const warn = console.warn;
+console.warn = function warnUnlessTfjsBanner(...args) {
+  if (args.some((a) => typeof a === 'string' && a.includes(TFJS_NODE_BANNER))) return;
+  warn.apply(this, args);
+};
