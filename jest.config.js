@@ -11,6 +11,8 @@ module.exports = {
     '^@lip/(core|train|export|verify|runtime|cli)$': '<rootDir>/packages/$1/src',
     // @lip/train's Node-only entry (package.json "exports": "./node").
     '^@lip/train/node$': '<rootDir>/packages/train/src/node',
+    // @lip/verify's tfjs part: attacks and the ONNX -> tfjs translator (package.json "exports": "./attacks").
+    '^@lip/verify/attacks$': '<rootDir>/packages/verify/src/attacks',
     // Test-only helpers (float64 linear algebra), never built into dist: see packages/train/src/testing/linalg.ts.
     '^@lip/train/testing/(.*)$': '<rootDir>/packages/train/src/testing/$1',
   },

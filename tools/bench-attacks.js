@@ -129,11 +129,13 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   const tf = require('@tensorflow/tfjs-core');
   require('@tensorflow/tfjs-backend-wasm');
-  const { argmaxRows, loadVerifyData, openSession, readOnnxModel, runAttack, VIOLATION_TOLERANCE } = require('@lip/verify');
+  const { loadVerifyData, openSession, readOnnxModel } = require('@lip/verify');
+  const { argmaxRows, runAttack, VIOLATION_TOLERANCE } = require('@lip/verify/attacks');
   await tf.setBackend('wasm');
   const model = readOnnxModel(args.model);
   const session = await openSession(model, { threads: 1 });
-  const data = await loadVerifyData('fashion-mnist', 'test', args.n);
+  // One channel: the NHWC images are also NCHW.
+  const data = await loadVerifyData('fashion-mnist', { split: 'test', limit: args.n });
   const chw = [data.channels, data.height, data.width];
   const d = chw[0] * chw[1] * chw[2];
   const fb = args.foolbox ? findFoolbox() : { error: '--no-foolbox' };

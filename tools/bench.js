@@ -152,7 +152,8 @@ async function childCw({ binarySearchSteps, steps, workers }) {
   const { buildModel, onePerClass, selectBackend } = require('@lip/train');
   const { loadDataset } = require('@lip/train/node');
   const { exportOnnx } = require('@lip/export');
-  const { openSession, readOnnxModel, runAttack } = require('@lip/verify');
+  const { openSession, readOnnxModel } = require('@lip/verify');
+  const { runAttack } = require('@lip/verify/attacks');
   await selectBackend('wasm');
   const test = await loadDataset('fashion-mnist', 'test', { dataDir: DATA });
   const picked = onePerClass(test.labels);

@@ -61,12 +61,12 @@ describeData('lip demo, reduced (--epochs 1 --limit 1000)', () => {
 
     // The files.
     for (const f of ['checkpoint/train.json', 'checkpoint/model.json', 'model.onnx', 'verify.json', 'bound.json', 'attack-cw.json', 'demo.json',
-      'report/index.html', 'report/cra-model.png', 'report/attack-cw-model.png']) {
+      'report/index.html', 'report/cra-model.svg', 'report/attack-cw-model.svg', 'report/attack-cw-model-0-original.png']) {
       expect(fs.existsSync(path.join(out, f))).toBe(true);
     }
     const html = fs.readFileSync(path.join(out, 'report', 'index.html'), 'utf8');
-    expect(html).toContain('cra-model.png');
-    expect(html).toContain('attack-cw-model.png');
+    expect(html).toContain('src="cra-model.svg"');
+    expect(html).toContain('src="attack-cw-model.svg"');
 
     const summary = JSON.parse(fs.readFileSync(path.join(out, 'demo.json'), 'utf8'));
     expect(summary.settings).toMatchObject({ arch: 'seed', loss: 'hkr', epochs: 1, limit: 1000, alpha: 100, minMargin: 0.25, cwSteps: 50, cwBinarySteps: 6 });

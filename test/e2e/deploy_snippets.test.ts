@@ -37,7 +37,7 @@ function missing(module: string): string | null {
 async function checkSnippet(script: string): Promise<void> {
   const images = path.join(process.env.LIP_DATA_DIR && fs.existsSync(path.join(process.env.LIP_DATA_DIR, 't10k-images-idx3-ubyte.gz'))
     ? process.env.LIP_DATA_DIR : FASHION_DIR, 't10k-images-idx3-ubyte.gz');
-  const r = spawnSync(PYTHON, [script, SHIPPED, images, String(N)], { cwd: SNIPPETS, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(PYTHON, ['-B', script, SHIPPED, images, String(N)], { cwd: SNIPPETS, encoding: 'utf8', timeout: 120_000 });
   expect({ status: r.status, stderr: r.status === 0 ? '' : r.stderr }).toEqual({ status: 0, stderr: '' });
   const rows = r.stdout.trim().split('\n').map((l) => l.split(' '));
   expect(rows).toHaveLength(N);

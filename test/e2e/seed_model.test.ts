@@ -16,7 +16,8 @@ import * as L from '@lip/train';
 import * as LN from '@lip/train/node';
 import { exportCheckpoint } from '@lip/export';
 import { onePerClass } from '@lip/train';
-import { openSession, readOnnxModel, runAttack } from '@lip/verify';
+import { openSession, readOnnxModel } from '@lip/verify';
+import { multiclassCertificate, runAttack } from '@lip/verify/attacks';
 import { predictOrtWeb } from '../../packages/export/test/compare';
 import { onnxFullCheck, pythonWithOnnx } from '../../packages/export/test/onnx_checker';
 import {
@@ -263,21 +264,32 @@ describeData('the seed network, trained, exported and verified', () => {
       fs.writeFileSync(cheat, bytes);
     });
 
-    it('lip attack reports violations and exits 3', async () => {
-      // DeepFool: the cheapest attack that finds them (CW finds them too, in 10 times the time).
+    it('lip attack checks the certificates lip verify prints: the bound replaces the false claim, so nothing is violated', async () => {
       const json = path.join(work, 'cheat-deepfool.json');
       const r = await lip('attack', cheat, '--attack', 'deepfool', '--one-per-class', '--json', json);
-      expect(r.err).not.toMatch(/internal error/);
-      expect(r.code).toBe(3);
-      expect(r.out).toMatch(/VIOLATED/);
-      expect(r.err).toMatch(/certificate violated/);
+      expectOk(r);
+      expect(r.err).toMatch(/warning: WARNING: the model claims L = 1 but the weights give a certified bound/);
       const j = JSON.parse(fs.readFileSync(json, 'utf8'));
-      expect(j.lipschitz).toBe(1);
-      expect(j.violations).toBeGreaterThan(0);
-      for (const x of j.results.filter((y: { violated: boolean }) => y.violated)) {
+      expect(j.lipschitzSource).toBe('bound');
+      expect(j.lipschitz).toBeGreaterThan(100);
+      expect(j.violations).toBe(0);
+    });
+
+    it('the false claim itself is exposed: certificates made with L = 1 are violated', async () => {
+      // DeepFool: the cheapest attack that finds them (CW finds them too, in 10 times the time).
+      const model = readOnnxModel(cheat);
+      const indices = onePerClass(test.labels);
+      const images = new Float32Array(10 * 784);
+      indices.forEach((idx, i) => images.set(test.images.subarray(idx * 784, (idx + 1) * 784), i * 784));
+      const session = await openSession(model);
+      const r = await runAttack(model, session, images, indices.map((i) => test.labels[i]), indices, [1, 28, 28],
+        { attack: 'deepfool', certificate: multiclassCertificate(1) });
+      await session.close();
+      expect(r.violations).toBeGreaterThan(0);
+      for (const x of r.results.filter((y) => y.violated)) {
         expect(x.found).toBe(true);
         expect(x.advPred).not.toBe(x.pred);
-        expect(x.distance).toBeLessThan(x.certificate - TOL);
+        expect(x.distance!).toBeLessThan(x.certificate - TOL);
       }
     });
 

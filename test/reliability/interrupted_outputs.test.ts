@@ -35,6 +35,7 @@ function expectComplete(out: string): void {
     if (f.endsWith('.json')) expect(() => JSON.parse(text.toString('utf8'))).not.toThrow();
     else if (f.endsWith('.html')) expect(text.toString('utf8')).toMatch(/<\/html>\n$/);
     else if (f.endsWith('.png')) expect(text.subarray(text.length - 8).toString('latin1')).toContain('IEND');
+    else if (f.endsWith('.svg')) expect(text.toString('utf8')).toMatch(/<\/svg>\n$/);
     else throw new Error(`unexpected file ${f}`);
   }
 }

@@ -13,7 +13,8 @@ import fc from 'fast-check';
 import { onnx } from 'onnx-proto';
 import * as L from '@lip/train';
 import { exportOnnx } from '@lip/export';
-import { SUPPORTED_OPS, lipschitzBound, openSession, readOnnxModel, translateOnnx } from '@lip/verify';
+import { SUPPORTED_OPS, lipschitzBound, openSession, readOnnxModel } from '@lip/verify';
+import { translateOnnx } from '@lip/verify/attacks';
 import { convStackModel, honestConvModel } from '../../packages/verify/test/models';
 import { tinyModel } from './helpers';
 

@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { QUICK_ATTACK, runLip, tinyModel, tmpDir, writeIdxSplit } from './helpers';
+import { descendants, parseXml } from '../../packages/verify/test/xml';
 
 const PAYLOADS = [
   '<script>alert(1)</script>',
@@ -18,7 +19,11 @@ const PAYLOADS = [
 ];
 /** Tags lip's report writes; anything else in index.html came from a model. */
 const OWN_TAGS = new Set(['!DOCTYPE', 'html', 'head', 'meta', 'title', 'style', 'body', 'h1', 'h2', 'section', 'p', 'code', 'img',
-  'table', 'tr', 'th', 'td', 'strong', 'details', 'summary']);
+  'table', 'tr', 'th', 'td', 'strong', 'details', 'summary', 'h3', 'figure', 'figcaption', 'div', 'span']);
+/** Elements of lip's SVG charts, and their attributes; a model string may only appear as escaped text or a title. */
+const SVG_TAGS = new Set(['svg', 'title', 'rect', 'g', 'line', 'text', 'circle', 'polygon', 'polyline']);
+const SVG_ATTRS = new Set(['xmlns', 'width', 'height', 'viewBox', 'font-family', 'font-size', 'font-weight', 'fill', 'fill-opacity', 'stroke',
+  'stroke-width', 'stroke-dasharray', 'class', 'x', 'y', 'x1', 'y1', 'x2', 'y2', 'cx', 'cy', 'r', 'points', 'text-anchor', 'transform', 'data-index']);
 
 let root: string;
 let data: string;
@@ -59,6 +64,20 @@ function tags(html: string): { name: string; attrs: string[] }[] {
   return out;
 }
 
+/** The report's `count` SVG files are well-formed, hold only the charts' own elements and attributes, and show the file name as text. */
+function expectCleanSvgs(report: string, count: number): void {
+  const svgs = fs.readdirSync(report).filter((f) => f.endsWith('.svg'));
+  expect(svgs).toHaveLength(count);
+  for (const f of svgs) {
+    const svg = parseXml(fs.readFileSync(path.join(report, f), 'utf8'));
+    for (const el of descendants(svg)) {
+      expect(SVG_TAGS).toContain(el.name);
+      for (const a of Object.keys(el.attrs)) expect(SVG_ATTRS).toContain(a);
+    }
+    expect(svg.children.find((c) => c.name === 'title')!.text).toContain(path.basename(model));
+  }
+}
+
 function expectNoInjection(html: string): void {
   for (const t of tags(html)) {
     expect(OWN_TAGS).toContain(t.name);
@@ -81,11 +100,14 @@ describe('the HTML report escapes model strings', () => {
     const afterVerify = fs.readFileSync(path.join(report, 'index.html'), 'utf8');
     expectNoInjection(afterVerify);
     expect(afterVerify).toContain('model metadata');
+    expectCleanSvgs(report, 1);
 
     const a = await runLip(['attack', model, '--data', data, ...QUICK_ATTACK, '--n', '4', '--report', report]);
     expect({ code: a.code, stderr: a.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
     const html = fs.readFileSync(path.join(report, 'index.html'), 'utf8');
     expectNoInjection(html);
+    // The CRA chart and the attack's scatter (PGD finds adversarials on this model).
+    expectCleanSvgs(report, 2);
     // The attack table shows the crafted class names (escaped) for labels and predictions.
     expect(html).toMatch(/<td>&#60;script&#62;alert\(1\)&#60;\/script&#62; #0<\/td>/);
     expect(html).toContain('&#34;onerror=&#34;alert(2) #1');

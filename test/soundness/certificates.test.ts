@@ -1,18 +1,19 @@
 /**
  * (b) A certificate never exceeds the distance to an adversarial example
  * found by pgd, deepfool or fmn (small step counts), on random small
- * networks of every layer kind. Checked for both certificates lip computes:
- * the one `lip verify` reports (head-aware when the bound finds a linear
- * head, with the Lipschitz constant verify chooses) and the plain multiclass
- * one `lip attack` checks. A deliberately false claim (L / 10) must be
- * caught, so the check is not vacuous.
+ * networks of every layer kind. Checked for the certificate `lip verify`
+ * prints and `lip attack` checks (head-aware when the bound finds a linear
+ * head, with the Lipschitz constant `chooseLipschitz` picks) and for the plain
+ * multiclass one with the claimed constant. A deliberately false claim
+ * (L / 10) must be caught, so the check is not vacuous.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import fc from 'fast-check';
 import {
-  AttackName, CertificateFn, VIOLATION_TOLERANCE, certify, chooseLipschitz, openSession, readOnnxModel, runAttack,
+  certify, chooseLipschitz, openSession, readOnnxModel,
 } from '@lip/verify';
+import { AttackName, CertificateFn, VIOLATION_TOLERANCE, chosenCertificate, runAttack } from '@lip/verify/attacks';
 import { RECIPES, randomLipModel, randomPoints } from './models';
 
 const MODELS_PER_RECIPE = Number(process.env.LIP_SOUNDNESS_RUNS ?? 2);
@@ -55,11 +56,9 @@ describe.each(Object.keys(RECIPES))('%s', (recipe) => {
       chosen.forEach((c, i) => images.set(pool.subarray(c * d, (c + 1) * d), i * d));
       const labels = new Array<number>(IMAGES).fill(0);
       const indices = Array.from({ length: IMAGES }, (_, i) => i);
-      // What lip verify certifies with: the claim, never below the bound, head-aware when possible.
-      const choice = chooseLipschitz(model);
-      const head = choice.bound?.head && choice.bound.head.classes === m.classes ? choice.bound.head : null;
-      const verifyCertificate: CertificateFn = (logits, _n, k) => ({ values: certify(logits, k, { lipschitz: choice.used, head }).certificates, kind: 'verify' });
-      // What lip attack checks: the plain multiclass certificate with the claimed constant (and a tenth of it, a false claim).
+      // What lip verify prints and lip attack checks: the claim, never below the bound, head-aware when possible.
+      const verifyCertificate: CertificateFn = chosenCertificate(model, chooseLipschitz(model));
+      // The plain multiclass certificate with the claimed constant (and a tenth of it, a false claim).
       const logits = await session.runBatched(images, IMAGES, m.chw);
       const multiclass = certify(logits, m.classes, { lipschitz: m.claimed }).certificates;
       const falseClaim = certify(logits, m.classes, { lipschitz: m.claimed / 10 }).certificates;

@@ -11,7 +11,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import fc from 'fast-check';
-import { lipschitzBound, openSession, readOnnxModel, translateOnnx } from '@lip/verify';
+import { lipschitzBound, openSession, readOnnxModel } from '@lip/verify';
+import { translateOnnx } from '@lip/verify/attacks';
 import { LAYER_KINDS, LayerKind, RECIPES, jacobianNorms, randomLipModel, randomPoints } from './models';
 
 /** Models per recipe (five recipes). */

@@ -70,3 +70,41 @@ export async function withSigintAbort<T>(run: (signal: AbortSignal) => Promise<T
     process.off('SIGINT', onSigint);
   }
 }
+
+/** A number or a fraction such as `1/255`. */
+const NUMBER_OR_FRACTION = /^\s*([-+]?[0-9]*\.?[0-9]+(?:e[-+]?\d+)?)(?:\s*\/\s*([0-9]*\.?[0-9]+(?:e[-+]?\d+)?))?\s*$/i;
+
+function numberOrFraction(raw: string): number {
+  const m = NUMBER_OR_FRACTION.exec(raw);
+  return m ? Number(m[1]) / (m[2] === undefined ? 1 : Number(m[2])) : NaN;
+}
+
+/** `--scale`-style value: a finite number > 0, or a fraction such as 1/255. */
+export function positiveFraction(flag: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = numberOrFraction(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`'${flag}' must be a finite number > 0 or a fraction such as 1/255, got '${raw}'`);
+  return n;
+}
+
+/** `--mean`/`--std`-style list: comma-separated finite numbers or fractions (each > 0 when `positive`). */
+export function numberListFlag(flag: string, raw: string | undefined, positive: boolean): number[] | undefined {
+  if (raw === undefined) return undefined;
+  const values = raw.split(',').map(numberOrFraction);
+  if (!values.every((v) => Number.isFinite(v) && (!positive || v > 0))) {
+    throw new InvalidArgumentError(`'${flag}' must be comma-separated finite numbers${positive ? ' > 0' : ''}, one per channel ` +
+      `(e.g. 0.485,0.456,0.406), got '${raw}'`);
+  }
+  return values;
+}
+
+/** `--input-shape`-style dims: comma-separated positive integers (e.g. 1,28,28). */
+export function dimsFlag(flag: string, raw: string | undefined): number[] | undefined {
+  if (raw === undefined) return undefined;
+  const parts = raw.split(',').map((p) => p.trim());
+  const dims = parts.map(Number);
+  if (!parts.every((p) => /^\d+$/.test(p)) || !dims.every((d) => Number.isSafeInteger(d) && d > 0)) {
+    throw new InvalidArgumentError(`'${flag}' must be comma-separated positive integers such as 1,28,28 or 28,28,1, got '${raw}'`);
+  }
+  return dims;
+}

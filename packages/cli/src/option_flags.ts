@@ -9,18 +9,23 @@ const OPTION_FLAGS: Readonly<Record<string, Readonly<Record<string, string>>>> =
   train: {
     arch: '--arch', epochs: '--epochs', batchSize: '--batch-size', lr: '--lr', lrSchedule: '--lr-schedule', alpha: '--alpha',
     minMargin: '--min-margin', loss: '--loss', seed: '--seed', limit: '--limit', dataDir: '--data', outDir: '--out', resume: '--resume',
-    backend: '--backend', workers: '--workers',
+    backend: '--backend', workers: '--workers', dataset: '--data', dataPath: '--data', labelsPath: '--labels', valDataPath: '--val-data',
+    valLabelsPath: '--val-labels', layout: '--layout', scale: '--scale', inputShape: '--input-shape', tau: '--tau',
   },
   demo: {
     epochs: '--epochs', batchSize: '--batch-size', lr: '--lr', lrSchedule: '--lr-schedule', seed: '--seed', limit: '--limit',
     dataDir: '--data', outDir: '--out', backend: '--backend', workers: '--workers',
   },
   export: { outPath: '--output', opset: '--opset' },
-  verify: { data: '--data', split: '--split', n: '--n', eps: '--eps', threads: '--threads', batchSize: '--batch-size', lipschitz: '--lipschitz' },
+  verify: {
+    data: '--data', split: '--split', n: '--n', eps: '--eps', threads: '--threads', batchSize: '--batch-size', lipschitz: '--lipschitz',
+    labels: '--labels', layout: '--layout', scale: '--scale', mean: '--mean', std: '--std', inputShape: '--input-shape',
+  },
   bound: {},
   attack: {
     attack: '--attack', data: '--data', n: '--n', steps: '--steps', binarySearchSteps: '--binary-search-steps', eps: '--eps',
     maxQueries: '--max-queries', batchSize: '--batch-size', workers: '--workers', seed: '--seed', lipschitz: '--lipschitz', backend: '--backend',
+    labels: '--labels', layout: '--layout', inputShape: '--input-shape',
   },
 };
 

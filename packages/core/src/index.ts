@@ -1,7 +1,7 @@
 /**
  * @lip/core: the tfjs-free foundations every other package builds on. Nothing
  * here imports TensorFlow.js, so @lip/verify's reader, bound and certificates
- * (and @lip/runtime) load without it.
+ * (and @lip/runtime) load without it. `portable.ts` is the browser-safe part.
  */
 export { LipError, InvalidArgumentError, DataError, ModelError, ModelTooLargeError, assertArg } from './errors';
 export { writeFileAtomic, outputTarget, atomicTempOwner, processAlive, removeDeadProcessTemps, fsyncDir } from './atomic';
@@ -21,6 +21,21 @@ export type {
   DecodedImage, ImageFolderSample, ReadImageFolderOptions, ReadCifar10Options, ArrayLayout, DataFormat, DataSplit, LabeledImages,
   LabeledReadOptions, ReadLabeledDataOptions,
 } from './data';
+export { DEFAULT_EPSILONS } from './constants';
+export {
+  BOUND_SAFETY_MARGIN, roundoffGamma, emptyBand, denseToBand, bandMatVec, lanczosLambdaMax, shiftedBandCholesky, gershgorinBound,
+  symmetricLambdaMaxUpperBound, matrixSpectralNormUpperBound, convSpectralNormUpperBound, circularConvNormUpperBound,
+} from './linalg';
+export type { SymmetricBand, LanczosEstimate, LambdaMaxBound } from './linalg';
+export {
+  DATASETS, DATASET_NAMES, DATASET_SPLITS, FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, assertDatasetSplit, datasetSpec, splitFiles,
+  DEFAULT_DOWNLOAD_TIMEOUT_MS, downloadFile, DEFAULT_SYSTEM_DATA_DIR, corruptFileFix, datasetCacheDir, findDataset, findIdxFile,
+  locateDataset, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, loadDataset, loadDatasetFromDir,
+} from './datasets';
+export type {
+  DatasetName, DatasetSpec, DatasetSplit, SplitFiles, DownloadOptions, DownloadProgress, LocateOptions, Dataset, LoadDatasetOptions,
+  LoadFromDirOptions, LoadOptions,
+} from './datasets';
 export {
   WorkerStuckError, workerSilenceBound, formatDuration, silenceBoundHint, SilenceTimer, stuckWorkerTestHook, blockForever, terminateWithin,
   WORKER_SILENCE_FLOOR_MS, WORKER_SILENCE_PER_ROW_MS, WORKER_TIMEOUT_ENV, STUCK_WORKER_TEST_ENV,

@@ -78,14 +78,17 @@ export async function checkpointToOnnx(ckptDir: string, opts: ExportOptions = {}
   const { model, trainState } = await loadCheckpoint(ckptDir);
   try {
     // train.json: { config: { arch, dataset, ... }, epochs }.
-    const config = ((trainState ?? {}) as { config?: { arch?: unknown; dataset?: unknown } }).config ?? {};
+    const config = ((trainState ?? {}) as { config?: { arch?: unknown; dataset?: unknown; classNames?: unknown } }).config ?? {};
     const architecture = opts.architecture ?? (typeof config.arch === 'string' ? config.arch : undefined);
+    // train() records the run's class names (your own data, CIFAR-10); older checkpoints name a dataset.
+    const recordedNames = Array.isArray(config.classNames) && config.classNames.every((n) => typeof n === 'string')
+      ? (config.classNames as string[]) : undefined;
     const datasetNames = typeof config.dataset === 'string' && config.dataset in DATASETS
       ? [...DATASETS[config.dataset as keyof typeof DATASETS].classNames] : undefined;
     return buildOnnx(model, {
       ...opts,
       architecture,
-      classNames: opts.classNames ?? datasetNames,
+      classNames: opts.classNames ?? recordedNames ?? datasetNames,
     });
   } finally {
     model.dispose();
@@ -97,6 +100,7 @@ export function buildOnnx(model: LayersModel, opts: ExportOptions = {}): { bytes
   const { opset, inputRange, profile } = resolveOptions(opts);
 
   const steps = plan(model);
+  assertFiniteWeights(steps.map((step) => step.layer));
   const inShape = steps.length > 0 ? steps[0].inShape : perSampleShape(model.inputs[0].shape, 'the model input');
   const outShape = steps.length > 0 ? steps[steps.length - 1].outShape : inShape;
   if (outShape.length !== 1) {
@@ -162,6 +166,26 @@ function describe(layer: tfl.Layer): string {
 /** The k a layer guarantees; the table's other layers (Flatten, InputLayer) only move values. */
 function layerLipschitz(layer: tfl.Layer): number {
   return isLipschitzLayer(layer) ? layer.lipschitzConstant() : 1;
+}
+
+/**
+ * Refuses a model holding a NaN or infinite weight (training diverged): one
+ * ModelError naming the layer and the weight, before any bound is computed
+ * from it.
+ */
+function assertFiniteWeights(layers: tfl.Layer[]): void {
+  for (const layer of layers) {
+    for (const weight of layer.weights) {
+      const values = weight.read().dataSync();
+      const i = values.findIndex((v) => !Number.isFinite(v));
+      if (i < 0) continue;
+      const what = Number.isNaN(values[i]) ? 'a NaN' : 'an infinite';
+      throw new ModelError(
+        `layer '${layer.name}' has ${what} value in its weight '${weight.name}' (index ${i}): the model diverged in training and ` +
+          'cannot be exported; train it again with a lower learning rate (lip train --lr)',
+      );
+    }
+  }
 }
 
 /**

@@ -17,8 +17,8 @@ export const CONVERGE_TOL = 1e-7;
 export const DEFAULT_HKR_ALPHA = 100;
 export const DEFAULT_MIN_MARGIN = 0.25;
 
-/** Certified robust accuracy is reported at these radii by default. */
-export const DEFAULT_EPSILONS: readonly number[] = [36 / 255, 72 / 255, 108 / 255, 0.25, 0.5, 1.0];
+/** Certified robust accuracy is reported at these radii by default (defined in @lip/core, which verify shares). */
+export { DEFAULT_EPSILONS } from '@lip/core';
 
 /** Most data-parallel workers (`train()`'s and the attacks' `workers`). */
 export const MAX_WORKERS = 64;

@@ -19,7 +19,7 @@
  * (accumulated dot-product rounding through a few layers). Margins and the
  * division are done in float64, and denominators are rounded up.
  */
-import { InvalidArgumentError } from '@lip/train';
+import { InvalidArgumentError } from '@lip/core';
 import type { LinearHead } from './bound';
 
 /** Absolute-plus-relative margin subtracted from every logit difference (see the module comment). */

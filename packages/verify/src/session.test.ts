@@ -1,6 +1,10 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as ort from 'onnxruntime-node';
+import { DataError } from '@lip/core';
 import { GraphBuilder } from '@lip/export';
-import { DataError } from '@lip/train';
-import { openSession, LipSession } from './session';
+import { readOnnxModel } from './onnx/read';
+import { openSession, ortMessage, LipSession } from './session';
 
 /** logits = flatten(x) @ W + b on [N, 1, 2, 2] inputs. */
 function denseModel(range = '[0, 1]'): { bytes: Uint8Array; w: Float32Array; b: Float32Array } {
@@ -68,5 +72,70 @@ describe('openSession', () => {
     const x = new Float32Array(4).fill(0.5);
     x[1] = 1.5;
     await expectDataError(session.runBatched(x, 1, [1, 2, 2]), /outside the model's input_range \[0, 1\]/);
+  });
+});
+
+describe('graphs with a fixed batch dimension', () => {
+  const fixtures = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'audit');
+  const images16 = JSON.parse(fs.readFileSync(path.join(fixtures, 'images16.json'), 'utf8')) as { bytes: number[][] };
+  const expected = JSON.parse(fs.readFileSync(path.join(fixtures, 'batch1_cnn.expected.json'), 'utf8')) as { outputs: number[][] };
+
+  // Read unfolded: folding may declare a provably safe graph batch-polymorphic; the session must run the fixed batch as it is.
+  it('runs a batch-1 export (torch.onnx.export without dynamic axes) image by image, whatever the batch size asked', async () => {
+    const session = await openSession(readOnnxModel(path.join(fixtures, 'batch1_cnn.onnx'), { fold: false }), { threads: 1 });
+    try {
+      expect(session.fixedBatch).toBe(1);
+      const n = images16.bytes.length;
+      const x = Float32Array.from(images16.bytes.flat(), (v) => v / 255);
+      const done: number[] = [];
+      const logits = await session.runBatched(x, n, [1, 28, 28], 5, (d) => done.push(d));
+      expect(done).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+      // torch's outputs on the same images (both float32).
+      expected.outputs.forEach((row, i) => row.forEach((v, j) => {
+        expect(Math.abs(logits[i * 10 + j] - v)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(v)));
+      }));
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('pads the last call of a fixed batch of 2 and drops the padded rows', async () => {
+    const fixed = (batch: number | string): Uint8Array => {
+      const g = new GraphBuilder({ opset: 17 });
+      g.input('input', 'float32', [batch, 1, 2, 2]);
+      const [flat] = g.node('Flatten', ['input'], { axis: 1 });
+      g.node('Gemm', [flat, g.initializer('W', Float32Array.from([1, -2, 3, 4, 0.5, 6, -7, 8]), [4, 2])], {}, { outputs: ['logits'] });
+      g.output('logits', [batch, 2]);
+      return g.toBytes();
+    };
+    const images = Float32Array.from({ length: 5 * 4 }, (_, i) => ((i * 37) % 11) / 10);
+    const free = await openSession(fixed('N'));
+    const two = await openSession(readOnnxModel(fixed(2), { fold: false }));
+    try {
+      expect(two.fixedBatch).toBe(2);
+      expect(free.fixedBatch).toBeNull();
+      expect(await two.runBatched(images, 5, [1, 2, 2], 256)).toEqual(await free.runBatched(images, 5, [1, 2, 2]));
+    } finally {
+      await free.close();
+      await two.close();
+    }
+  });
+});
+
+describe('ortMessage', () => {
+  it("keeps onnxruntime's whole message (the details are on its later lines), on one line", async () => {
+    // onnxruntime itself, asked for 2 images by a batch-1 graph.
+    const ortSession = await ort.InferenceSession.create(path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'audit', 'batch1_cnn.onnx'));
+    let raw: unknown;
+    try {
+      await ortSession.run({ input: new ort.Tensor('float32', new Float32Array(2 * 784), [2, 1, 28, 28]) });
+    } catch (err) {
+      raw = err;
+    } finally {
+      await ortSession.release();
+    }
+    expect(String((raw as Error).message).split('\n').length).toBeGreaterThan(1);
+    expect(ortMessage(raw)).toMatch(/^Got invalid dimensions for input: input for the following indices index: 0 Got: 2 Expected: 1 Please fix/);
+    expect(ortMessage(new Error('/onnxruntime_src/onnxruntime/core/x.cc:360 void f(int) first\n  second line\n'))).toBe('first second line');
   });
 });

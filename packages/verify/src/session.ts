@@ -1,10 +1,12 @@
 /**
  * onnxruntime-node session wrapper: runs images through the model in
  * batches after checking them against what the model declares (input shape,
- * finite values, metadata `input_range`).
+ * finite values, metadata `input_range`). A graph whose batch dimension is a
+ * fixed number B (exporters write B = 1 unless told otherwise) is run B
+ * images at a time, the last call padded with zeros.
  */
 import * as ort from 'onnxruntime-node';
-import { DataError, InvalidArgumentError, ModelError, ModelTooLargeError } from '@lip/train';
+import { DataError, InvalidArgumentError, ModelError, ModelTooLargeError } from '@lip/core';
 import { largestValueElements } from './bound/lipschitz';
 import { OnnxDim, OnnxModel, metadataJson, readOnnxModel } from './onnx/read';
 
@@ -30,6 +32,8 @@ export interface LipSession {
   readonly outputName: string;
   /** Declared input shape without the batch dimension, e.g. [1, 28, 28]; null or a string where not fixed. */
   readonly inputShape: readonly OnnxDim[];
+  /** Images per onnxruntime call the graph requires (its fixed batch dimension, e.g. 1), or null when the batch is free. */
+  readonly fixedBatch: number | null;
   /** Metadata `input_range`, or null when the model declares none. */
   readonly inputRange: readonly [number, number] | null;
   /**
@@ -59,10 +63,16 @@ function feedShape(declared: readonly OnnxDim[], chw: readonly number[], source:
     `but the data has shape [N, ${chw.join(', ')}]; use data that matches the model (or the model trained on this data).`);
 }
 
-/** onnxruntime's first message line without its C++ source location (`/onnxruntime_src/...cc:360 void f(...)`). */
-function ortMessage(err: unknown): string {
-  const line = String((err as Error)?.message ?? err).split('\n')[0];
-  return line.replace(/\/onnxruntime_src\/\S+:\d+ (?:[^()]*\([^()]*\)(?: const)? )?/g, '').trim();
+/**
+ * onnxruntime's whole message on one line, without its C++ source locations
+ * (`/onnxruntime_src/...cc:360 void f(...)`): the details are on the later
+ * lines (`index: 0 Got: 2 Expected: 1`).
+ */
+export function ortMessage(err: unknown): string {
+  return String((err as Error)?.message ?? err)
+    .replace(/\/onnxruntime_src\/\S+:\d+ (?:[^()]*\([^()]*\)(?: const)? )?/g, '')
+    .split('\n').map((line) => line.trim()).filter((line) => line !== '').join(' ')
+    .replace(/\s+/g, ' ').trim();
 }
 
 /**
@@ -127,6 +137,7 @@ export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, 
     throw new ModelError(`'${model.source}': input '${input.name}' declares no batched shape; expected [N, C, H, W] or [N, features].`);
   }
   const inputShape = input.shape.slice(1);
+  const fixedBatch = typeof input.shape[0] === 'number' && input.shape[0] > 0 ? input.shape[0] : null;
   const inputRange = modelInputRange(model);
   const output = model.outputs[0];
   const declaredOut = output.shape && output.shape.length === 2 && typeof output.shape[1] === 'number' ? output.shape[1] : null;
@@ -168,27 +179,30 @@ export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, 
       cap = batchCap(model, shape);
       batchCaps.set(key, cap);
     }
-    const step = Math.min(batchSize, cap);
+    // A fixed batch B: every call holds exactly B images (the last one padded with zeros, its extra rows dropped).
+    const step = fixedBatch ?? Math.min(batchSize, cap);
     let logits: Float32Array | null = null;
     for (let start = 0; start < n; start += step) {
       const m = Math.min(step, n - start);
-      const batch = images.slice(start * perImage, (start + m) * perImage);
+      const rows = fixedBatch ?? m;
+      const batch = new Float32Array(rows * perImage);
+      batch.set(images.subarray(start * perImage, (start + m) * perImage));
       let out: ort.Tensor;
       try {
-        const result = await session.run({ [input.name]: new ort.Tensor('float32', batch, [m, ...shape]) }, [output.name], { logSeverityLevel: 4 });
+        const result = await session.run({ [input.name]: new ort.Tensor('float32', batch, [rows, ...shape]) }, [output.name], { logSeverityLevel: 4 });
         out = result[output.name];
       } catch (err) {
         throw new ModelError(`onnxruntime failed on '${model.source}': ${ortMessage(err)}`);
       }
       const k = out.dims.slice(1).reduce((a, b) => a * b, 1);
-      if (out.dims[0] !== m) throw new ModelError(`'${model.source}': output '${output.name}' has batch ${out.dims[0]}, expected ${m}`);
+      if (out.dims[0] !== rows) throw new ModelError(`'${model.source}': output '${output.name}' has batch ${out.dims[0]}, expected ${rows}`);
       if (logits === null) {
         outputSize = k;
         logits = new Float32Array(n * k);
       } else if (k !== outputSize) {
         throw new ModelError(`'${model.source}': output size changed between batches (${outputSize} then ${k})`);
       }
-      const data = out.data as Float32Array;
+      const data = (out.data as Float32Array).subarray(0, m * k);
       for (let i = 0; i < data.length; i++) {
         if (!Number.isFinite(data[i])) {
           throw new ModelError(`'${model.source}' produced a non-finite logit (${data[i]}) for image ${start + Math.floor(i / k)}; the model is broken.`);
@@ -205,6 +219,7 @@ export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, 
     inputName: input.name,
     outputName: output.name,
     inputShape,
+    fixedBatch,
     inputRange,
     runBatched: run,
     get outputSize() { return outputSize; },

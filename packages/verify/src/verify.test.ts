@@ -8,6 +8,7 @@ import { DataError } from '@lip/train';
 import { writeIdx } from '@lip/train/node';
 import { verifyModel } from './verify';
 import { multiclassCertificates } from './certificates';
+import { productModel } from '../test/models';
 
 function rng(seed: number): () => number {
   let s = seed;
@@ -95,7 +96,8 @@ describe('verifyModel', () => {
     const noClaim = await verifyModel(linearModel(null, 1), { data: dataDir, n: 5 });
     expect(noClaim.lipschitzSource).toBe('bound');
     const over = await verifyModel(linearModel('1', 1), { data: dataDir, n: 5, lipschitz: 50 });
-    expect(over.lipschitzSource).toBe('override');
+    expect(over.lipschitzSource).toBe('user');
+    expect(over.lipschitzProven).toBe(true);
     expect(over.lipschitzUsed).toBe(50);
   });
 
@@ -118,6 +120,34 @@ describe('verifyModel', () => {
     await expect(verifyModel(withBody('nan'), { data: dataDir, n: 5 })).rejects.toThrow(/metadata head_body_lipschitz must be a number > 0, got "nan"/);
   });
 
+  it('where the graph has no certified bound: accuracy without certificates, or certificates from --lipschitz marked as a claim', async () => {
+    const bytes = productModel(28, 28, 10, 4);
+    const warnings: string[] = [];
+    const none = await verifyModel(bytes, { data: dataDir, eps: [0.1], onWarning: (m) => warnings.push(m) });
+    const session = await ort.InferenceSession.create(bytes);
+    const out = await session.run({ input: new ort.Tensor('float32', Float32Array.from(pixels, (p) => p / 255), [n, 1, 28, 28]) });
+    await session.release();
+    const logits = out.logits.data as Float32Array;
+    const preds = Array.from({ length: n }, (_, i) => {
+      let best = 0;
+      for (let j = 1; j < 10; j++) if (logits[i * 10 + j] > logits[i * 10 + best]) best = j;
+      return best;
+    });
+    expect(none.accuracy).toBe(preds.filter((p, i) => p === labels[i]).length / n);
+    expect(Array.from(none.details.predictions)).toEqual(preds);
+    expect(none).toMatchObject({
+      certified: false, lipschitzUsed: null, lipschitzSource: null, lipschitzProven: false, lipschitzBound: null, certificateKind: null,
+      meanCertificate: null, medianCertificate: null, cra: [],
+    });
+    expect(none.details.certificates).toBeNull();
+    expect(warnings).toEqual(none.warnings);
+    expect(warnings.join('\n')).toMatch(/no certified Lipschitz bound .*pass --lipschitz L/);
+
+    const claim = await verifyModel(bytes, { data: dataDir, eps: [0.1], lipschitz: 2 });
+    expect(claim).toMatchObject({ certified: true, lipschitzUsed: 2, lipschitzSource: 'user', lipschitzProven: false, certificateKind: 'multiclass' });
+    expect(Array.from(claim.details.certificates!)).toEqual(Array.from(multiclassCertificates(logits, 10, 2)));
+  });
+
   it('refuses data whose shape does not match the model', async () => {
     const b = new GraphBuilder({ opset: 17 });
     b.input('input', 'float32', ['N', 3, 32, 32]);
@@ -130,6 +160,6 @@ describe('verifyModel', () => {
   });
 
   it('refuses a data folder that does not exist', async () => {
-    await expect(verifyModel(linearModel('1', 1), { data: path.join(tmp, 'nope') })).rejects.toThrow(/'data' must be fashion-mnist, mnist or a folder/);
+    await expect(verifyModel(linearModel('1', 1), { data: path.join(tmp, 'nope') })).rejects.toThrow(/'data' must be fashion-mnist, mnist, or an IDX file or folder, .*nope does not exist/);
   });
 });

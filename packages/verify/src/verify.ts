@@ -1,37 +1,55 @@
 /**
  * `verifyModel`: accuracy, certificates and certified robust accuracy of an
- * ONNX model on a data set, with the Lipschitz constant checked against a
- * bound computed from the weights.
+ * ONNX model on labelled images, with the Lipschitz constant checked against
+ * a bound computed from the weights (`chooseLipschitz`). Certificates and
+ * radii are in the units of the data as given: preprocessing outside the
+ * graph (`scale`, `mean`, `std`) is undone on the certificates
+ * (model_input.ts).
  */
-import * as fs from 'fs';
-import * as path from 'path';
-import {
-  DATASET_NAMES, DEFAULT_EPSILONS, DataError, Dataset, DatasetName, DatasetSplit, InvalidArgumentError, ModelError,
-  ModelTooLargeError,
-} from '@lip/train';
-import { loadDataset, loadDatasetFromDir } from '@lip/train/node';
-import { LipschitzBound, lipschitzBound } from './bound';
-import { CertificateKind, certify, multiclassCertificates } from './certificates';
-import { OnnxModel, readOnnxModel } from './onnx/read';
+import { ArrayLayout, DEFAULT_EPSILONS, DataError, DatasetSplit, InvalidArgumentError } from '@lip/core';
+import { CertificateKind, multiclassCertificates, predictClasses } from './certificates';
+import { VerifyData, loadVerifyData } from './data';
+import { LipschitzSource, certifyLogits, chooseLipschitz } from './model_certificates';
+import { InputLayout, dataSpaceCertificates, resolveModelInput, resolveTransform, toModelInput } from './model_input';
+import { readOnnxModel } from './onnx/read';
 import { DEFAULT_BATCH_SIZE, openSession } from './session';
 
 export interface VerifyOptions {
-  /** 'fashion-mnist', 'mnist', or a folder of MNIST-style IDX files. */
+  /**
+   * 'fashion-mnist', 'mnist', or a data file or folder: IDX (any shape), `.npy`
+   * images with `labels`, `.npz`, CIFAR-10 binary, an ImageFolder of PNG/JPEG.
+   */
   data: string;
   /** Default 'test'. */
   split?: DatasetSplit;
   /** Images to use (the first n). Default: the whole split. */
   n?: number;
-  /** Radii for certified robust accuracy. Default DEFAULT_EPSILONS. */
+  /** Radii for certified robust accuracy, in the data's units. Default DEFAULT_EPSILONS. */
   eps?: readonly number[];
   /** onnxruntime intra-op threads. */
   threads?: number;
-  /** Overrides the metadata `lipschitz_constant`. */
+  /** Your Lipschitz constant: overrides the metadata claim; never used below the certified bound; without one, your claim. */
   lipschitz?: number;
   /** Images per onnxruntime call. Default DEFAULT_BATCH_SIZE. */
   batchSize?: number;
   /** Folder searched first for a named data set. */
   dataDir?: string;
+  /** Labels file of an `.npy` or IDX images file. */
+  labels?: string;
+  /** Axis order of 4-D image arrays in the data files. Default: told from the shape. */
+  layout?: ArrayLayout;
+  /**
+   * Multiplies the stored values before `mean`/`std`; certificates are then in
+   * the stored values' units. Default: none (8-bit data read as x/255, other
+   * data as stored).
+   */
+  scale?: number;
+  /** Per-channel mean subtracted outside the graph (one value: every channel). Default 0. */
+  mean?: readonly number[];
+  /** Per-channel std divided by outside the graph (one value: every channel). Default 1. */
+  std?: readonly number[];
+  /** Shape of one image as the model reads it ([C, H, W], [H, W, C] ...), where the graph leaves its dims symbolic. */
+  inputShape?: readonly number[];
   /** Called after each batch. */
   onProgress?: (done: number, total: number) => void;
   /** Called for each warning as it happens (they are also returned). */
@@ -44,24 +62,48 @@ export interface CertifiedAccuracyPoint {
   value: number;
 }
 
+/** How the data were fed to the model, and how model-space radii map back to the data. */
+export interface VerifyPreprocessing {
+  /** Memory order of the fed images (channels first or last). */
+  layout: InputLayout;
+  /** Shape of one fed image. */
+  inputShape: number[];
+  /** `scale`, or null when the data were read at the reader's default. */
+  scale: number | null;
+  mean: number[] | null;
+  std: number[] | null;
+  /** Data-space radius per model-space radius: min(std) / scale (1 without preprocessing). */
+  certificateFactor: number;
+}
+
 export interface VerifyResult {
   model: string;
   data: string;
+  /** What the data were: a named dataset or the file format read. */
+  dataFormat: VerifyData['format'];
+  /** One image's height, width, channels. */
+  imageShape: [number, number, number];
   split: DatasetSplit;
   n: number;
   accuracy: number;
-  /** Mean certificate over all n images (certificates are about the predicted class). */
-  meanCertificate: number;
-  medianCertificate: number;
+  /** False when nothing could be certified (no certified bound and no `lipschitz`); the certificate fields are then null. */
+  certified: boolean;
+  /** Mean certificate over all n images (certificates are about the predicted class), in the data's units. */
+  meanCertificate: number | null;
+  medianCertificate: number | null;
   /** Mean certificate over correctly classified images. */
-  meanCertificateCorrect: number;
+  meanCertificateCorrect: number | null;
+  /** Empty when nothing is certified. */
   cra: CertifiedAccuracyPoint[];
-  certificateKind: CertificateKind;
+  certificateKind: CertificateKind | null;
   /** Mean of the plain multiclass certificate with lipschitzUsed, for comparison (multiclass and head-aware only). */
   meanCertificateMulticlass: number | null;
-  lipschitzUsed: number;
-  /** Where lipschitzUsed comes from. */
-  lipschitzSource: 'metadata' | 'override' | 'bound';
+  /** L certificates use (the model's, input to logits in the model's input space); null when none. */
+  lipschitzUsed: number | null;
+  /** Where lipschitzUsed comes from: the file's metadata, the certified bound, or the user (`lipschitz`). */
+  lipschitzSource: LipschitzSource | null;
+  /** True when lipschitzUsed is at least the certified bound; false when it is the user's claim, not a proof. */
+  lipschitzProven: boolean;
   /** Metadata `lipschitz_constant`, or null. */
   lipschitzClaimed: number | null;
   /** `--lipschitz`, or null. */
@@ -70,6 +112,7 @@ export interface VerifyResult {
   lipschitzBound: number | null;
   /** Body bound used by head-aware certificates. */
   headBodyLipschitz: number | null;
+  preprocessing: VerifyPreprocessing;
   warnings: string[];
   /** Inference throughput in onnxruntime. */
   imagesPerSecond: number;
@@ -77,97 +120,8 @@ export interface VerifyResult {
   classNames: string[];
   /** The model's metadata_props. */
   metadata: Record<string, string>;
-  /** Per-image results (not meant for JSON). */
-  details: { labels: Uint8Array; predictions: Int32Array; certificates: Float64Array };
-}
-
-/** Loads the images named by `data` (a known data set or a folder). */
-export async function loadVerifyData(data: string, split: DatasetSplit, limit: number | undefined, dataDir?: string): Promise<Dataset> {
-  if ((DATASET_NAMES as readonly string[]).includes(data)) return loadDataset(data as DatasetName, split, { limit, dataDir });
-  let st: fs.Stats | undefined;
-  try {
-    st = fs.statSync(data);
-  } catch {
-    st = undefined;
-  }
-  if (!st || !st.isDirectory()) {
-    throw new InvalidArgumentError(`'data' must be ${DATASET_NAMES.join(', ')} or a folder of IDX files, got '${data}'`);
-  }
-  const name: DatasetName = /fashion/i.test(path.resolve(data)) ? 'fashion-mnist' : 'mnist';
-  // The user named this folder: nothing will re-download into it.
-  return loadDatasetFromDir(data, name, split, { limit, fix: 'replace it with an intact copy of the file' });
-}
-
-/** Parses the metadata `lipschitz_constant`; null when absent. */
-export function claimedLipschitz(model: OnnxModel): number | null {
-  const raw = model.metadata.lipschitz_constant;
-  if (raw === undefined) return null;
-  const v = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(v) || v <= 0) {
-    throw new ModelError(`'${model.source}': metadata lipschitz_constant must be a number > 0, got ${JSON.stringify(raw)}; re-export the model.`);
-  }
-  return v;
-}
-
-/**
- * Parses the metadata `head_body_lipschitz` (the L_body of the graph up to its
- * final linear layer, as the exporter built it); null when absent.
- */
-export function claimedHeadBodyLipschitz(model: OnnxModel): number | null {
-  const raw = model.metadata.head_body_lipschitz;
-  if (raw === undefined) return null;
-  const v = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(v) || v <= 0) {
-    throw new ModelError(`'${model.source}': metadata head_body_lipschitz must be a number > 0, got ${JSON.stringify(raw)}; re-export the model.`);
-  }
-  return v;
-}
-
-export interface LipschitzChoice {
-  used: number;
-  source: 'metadata' | 'override' | 'bound';
-  claimed: number | null;
-  bound: LipschitzBound | null;
-  warnings: string[];
-}
-
-/**
- * The Lipschitz constant to certify with: the override, else the metadata
- * claim, but never below the certified bound (a smaller claim is reported
- * and replaced by the bound).
- */
-export function chooseLipschitz(model: OnnxModel, override?: number): LipschitzChoice {
-  const warnings: string[] = [];
-  if (override !== undefined && !(Number.isFinite(override) && override > 0)) {
-    throw new InvalidArgumentError(`'lipschitz' must be a finite number > 0, got ${override}`);
-  }
-  const claimed = claimedLipschitz(model);
-  let bound: LipschitzBound | null = null;
-  try {
-    bound = lipschitzBound(model);
-    for (const w of bound.warnings) warnings.push(`bound: ${w}`);
-  } catch (err) {
-    // A model too large to analyse is also too large to run: that is fatal, not a warning.
-    if (!(err instanceof ModelError) || err instanceof ModelTooLargeError) throw err;
-    warnings.push(`the Lipschitz bound could not be computed from the weights (${err.message}); certificates rely on the ` +
-      `${override !== undefined ? '--lipschitz value' : 'metadata lipschitz_constant'} alone`);
-  }
-  const base = override ?? claimed ?? undefined;
-  const source: 'metadata' | 'override' = override !== undefined ? 'override' : 'metadata';
-  if (base === undefined) {
-    if (!bound) {
-      throw new ModelError(`'${model.source}' has no lipschitz_constant metadata and its bound cannot be computed; pass --lipschitz L.`);
-    }
-    warnings.push(`'${model.source}' declares no lipschitz_constant; certifying with the bound ${bound.total.toPrecision(6)}`);
-    return { used: bound.total, source: 'bound', claimed, bound, warnings };
-  }
-  if (bound && base < bound.total) {
-    warnings.push(`WARNING: the ${source === 'override' ? '--lipschitz value' : 'model claims'} L = ${base} but the weights ` +
-      `give a certified bound of ${bound.total.toPrecision(8)} (x${(bound.total / base).toFixed(3)}): the claim is NOT ` +
-      `guaranteed; certifying with the bound instead`);
-    return { used: bound.total, source: 'bound', claimed, bound, warnings };
-  }
-  return { used: base, source, claimed, bound, warnings };
+  /** Per-image results (not meant for JSON); certificates null when nothing is certified. */
+  details: { labels: Uint8Array; predictions: Int32Array; certificates: Float64Array | null };
 }
 
 function median(values: Float64Array): number {
@@ -193,19 +147,28 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
   if (eps.length === 0 || !eps.every((e) => Number.isFinite(e) && e >= 0)) {
     throw new InvalidArgumentError(`'eps' must be a non-empty list of finite numbers >= 0, got [${eps.join(', ')}]`);
   }
+  if (opts.scale !== undefined && !(Number.isFinite(opts.scale) && opts.scale > 0)) {
+    throw new InvalidArgumentError(`'scale' must be a finite number > 0, got ${opts.scale}`);
+  }
   const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
   const warn = (m: string): void => { opts.onWarning?.(m); };
 
-  const model = readOnnxModel(modelPath);
-  const choice = chooseLipschitz(model, opts.lipschitz);
+  const model = readOnnxModel(modelPath, opts.inputShape ? { inputShape: opts.inputShape } : {});
+  // With --scale the stored values are read as they are and scaled here, with the mean and std.
+  const data = await loadVerifyData(opts.data, {
+    split, limit: opts.n, dataDir: opts.dataDir, labels: opts.labels, layout: opts.layout, scale: opts.scale === undefined ? undefined : 1,
+  });
+  const transform = resolveTransform({ scale: opts.scale, mean: opts.mean, std: opts.std }, data.channels);
+  const input = resolveModelInput(model, data, opts.inputShape);
+  const choice = chooseLipschitz(model, { lipschitz: opts.lipschitz, inputShape: input.shape });
   choice.warnings.forEach(warn);
+  const fed = toModelInput(data.images, data.n, data, input, transform);
 
-  const data = await loadVerifyData(opts.data, split, opts.n, opts.dataDir);
   const session = await openSession(model, { threads: opts.threads });
   let logits: Float32Array;
   const t0 = process.hrtime.bigint();
   try {
-    logits = await session.runBatched(data.images, data.n, [data.channels, data.height, data.width], batchSize, opts.onProgress);
+    logits = await session.runBatched(fed.images, data.n, input.shape, batchSize, opts.onProgress);
   } finally {
     await session.close();
   }
@@ -218,29 +181,29 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
       'use the data set the model was trained on.');
   }
 
-  const boundHead = choice.bound?.head && choice.bound.head.classes === classes ? choice.bound.head : null;
-  // Like L, L_body is the certified bound but never below the claim: a claim at least the bound is
-  // used as is, so @lip/runtime, which certifies from the metadata, gives the same radii.
-  const bodyClaim = claimedHeadBodyLipschitz(model);
-  const head = boundHead && bodyClaim !== null && bodyClaim > boundHead.bodyLipschitz ? { ...boundHead, bodyLipschitz: bodyClaim } : boundHead;
-  const { predictions, certificates, kind } = certify(logits, classes, { lipschitz: choice.used, head });
+  const modelSpace = certifyLogits(choice, logits, classes);
+  const predictions = modelSpace?.predictions ?? predictClasses(logits, classes);
+  const certificates = modelSpace ? dataSpaceCertificates(modelSpace.certificates, fed.delta, transform) : null;
   const correct = Array.from(data.labels, (l, i) => predictions[i] === l);
   const nCorrect = correct.filter(Boolean).length;
   let sum = 0;
   let sumCorrect = 0;
-  for (let i = 0; i < data.n; i++) {
-    sum += certificates[i];
-    if (correct[i]) sumCorrect += certificates[i];
+  if (certificates) {
+    for (let i = 0; i < data.n; i++) {
+      sum += certificates[i];
+      if (correct[i]) sumCorrect += certificates[i];
+    }
   }
-  const standardMean = kind === 'binary' ? null
-    : multiclassCertificates(logits, classes, choice.used).reduce((a, c) => a + c, 0) / Math.max(1, data.n);
+  const standardMean = !modelSpace || modelSpace.kind === 'binary' ? null
+    : dataSpaceCertificates(multiclassCertificates(logits, classes, choice.used!), fed.delta, transform).reduce((a, c) => a + c, 0) /
+      Math.max(1, data.n);
 
   const meta = model.metadata.class_names;
   let classNames = data.classNames;
   if (meta) {
     try {
       const parsed = JSON.parse(meta) as unknown;
-      if (Array.isArray(parsed) && parsed.every((s) => typeof s === 'string')) classNames = parsed as string[];
+      if (Array.isArray(parsed) && parsed.every((x) => typeof x === 'string')) classNames = parsed as string[];
     } catch {
       // Malformed class names only affect labels in reports.
     }
@@ -249,21 +212,33 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
   return {
     model: typeof modelPath === 'string' ? modelPath : '<bytes>',
     data: opts.data,
+    dataFormat: data.format,
+    imageShape: [data.height, data.width, data.channels],
     split,
     n: data.n,
     accuracy: data.n > 0 ? nCorrect / data.n : NaN,
-    meanCertificate: data.n > 0 ? sum / data.n : NaN,
-    medianCertificate: median(certificates),
-    meanCertificateCorrect: nCorrect > 0 ? sumCorrect / nCorrect : NaN,
-    cra: eps.map((e) => ({ eps: e, value: certifiedRobustAccuracy(correct, certificates, e) })),
-    certificateKind: kind,
+    certified: certificates !== null,
+    meanCertificate: certificates ? (data.n > 0 ? sum / data.n : NaN) : null,
+    medianCertificate: certificates ? median(certificates) : null,
+    meanCertificateCorrect: certificates ? (nCorrect > 0 ? sumCorrect / nCorrect : NaN) : null,
+    cra: certificates ? eps.map((e) => ({ eps: e, value: certifiedRobustAccuracy(correct, certificates, e) })) : [],
+    certificateKind: modelSpace?.kind ?? null,
     meanCertificateMulticlass: standardMean,
     lipschitzUsed: choice.used,
     lipschitzSource: choice.source,
+    lipschitzProven: choice.proven,
     lipschitzClaimed: choice.claimed,
-    lipschitzOverride: opts.lipschitz ?? null,
+    lipschitzOverride: choice.override,
     lipschitzBound: choice.bound ? choice.bound.total : null,
-    headBodyLipschitz: head ? head.bodyLipschitz : null,
+    headBodyLipschitz: modelSpace?.kind === 'head-aware' && choice.head ? choice.head.bodyLipschitz : null,
+    preprocessing: {
+      layout: input.layout,
+      inputShape: input.shape,
+      scale: opts.scale ?? null,
+      mean: opts.mean ? transform.mean : null,
+      std: opts.std ? transform.std : null,
+      certificateFactor: transform.certificateFactor,
+    },
     warnings: choice.warnings,
     imagesPerSecond: seconds > 0 ? data.n / seconds : Infinity,
     seconds,

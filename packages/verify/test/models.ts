@@ -250,3 +250,22 @@ export function referenceConvModel(seed: number, profile: 'default' | 'portable'
   b.setMetadata('input_range', '[0, 1]');
   return b.toBytes();
 }
+
+/**
+ * A classifier with no global Lipschitz bound: a = W1 flatten(x), then
+ * logits = W2 (relu(a) * a), the product of two activations. `lipschitz`
+ * (metadata lipschitz_constant) is written when given.
+ */
+export function productModel(h: number, w: number, classes: number, seed: number, lipschitz?: number): Uint8Array {
+  const d = h * w;
+  const hidden = 16;
+  const { b, x } = imageBuilder([1, h, w]);
+  const [flat] = b.node('Flatten', [x], { axis: 1 });
+  const [a] = b.node('Gemm', [flat, b.initializer('W1', randomFloats(d * hidden, seed, 2 / Math.sqrt(d)), [d, hidden])]);
+  const [r] = b.node('Relu', [a]);
+  const [prod] = b.node('Mul', [r, a]);
+  b.node('Gemm', [prod, b.initializer('W2', randomFloats(hidden * classes, seed + 1, 1), [hidden, classes])], {}, { outputs: ['logits'] });
+  b.output('logits', ['N', classes]);
+  if (lipschitz !== undefined) b.setMetadata('lipschitz_constant', String(lipschitz));
+  return b.toBytes();
+}

@@ -2,8 +2,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { run } from '../program';
-import { progressBar } from './attack';
-import { orthonormalLinearModel } from '../../../verify/test/models';
+import { formatAttackTable, progressBar } from './attack';
+import { orthonormalLinearModel, productModel } from '../../../verify/test/models';
 
 const haveFashion = fs.existsSync('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz') || !!process.env.LIP_DATA_DIR;
 
@@ -26,27 +26,45 @@ async function lip(...args: string[]): Promise<{ code: number; out: string; err:
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-attack-'));
   const honest = path.join(tmp, 'honest.onnx');
   const cheat = path.join(tmp, 'cheat.onnx');
+  const unbounded = path.join(tmp, 'unbounded.onnx');
   beforeAll(() => {
     fs.writeFileSync(honest, orthonormalLinearModel(28, 28, 10, 5).bytes);
     // Weights x4, metadata still claims L = 1.
     fs.writeFileSync(cheat, orthonormalLinearModel(28, 28, 10, 5, 4).bytes);
+    // No global bound: the certificates rest on --lipschitz alone.
+    fs.writeFileSync(unbounded, productModel(28, 28, 10, 5));
   });
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  it('exits 3 and reports violations on a model whose metadata understates L', async () => {
-    const json = path.join(tmp, 'cheat.json');
-    const r = await lip('attack', cheat, '--attack', 'cw', '--n', '3', '--steps', '80', '--binary-search-steps', '5', '--json', json);
+  it('exits 3 and reports violations when the --lipschitz claim of a graph with no bound is too low', async () => {
+    const json = path.join(tmp, 'claim.json');
+    const r = await lip('attack', unbounded, '--attack', 'cw', '--n', '3', '--steps', '80', '--binary-search-steps', '5', '--lipschitz', '0.01',
+      '--json', json);
     expect(r.err).not.toMatch(/internal error/);
     expect(r.code).toBe(3);
     expect(r.out).toMatch(/^Image # +Certificate +Distance to adversarial$/m);
     expect(r.out).toMatch(/VIOLATED/);
-    expect(r.err).toMatch(/certificate violated/);
+    expect(r.out).toMatch(/\(L = 0\.01, --lipschitz: YOUR CLAIM, NOT A PROOF, multiclass/);
+    expect(r.err).toMatch(/certificate violated: .*your --lipschitz 0\.01 is below/);
     const j = JSON.parse(fs.readFileSync(json, 'utf8'));
     expect(j.attack).toBe('cw');
+    expect(j.lipschitzSource).toBe('user');
+    expect(j.lipschitzProven).toBe(false);
     expect(j.violations).toBeGreaterThan(0);
     expect(j.results).toHaveLength(3);
     expect(Object.keys(j.results[0]).sort()).toEqual(['advPred', 'certificate', 'closest', 'distance', 'found', 'index', 'label', 'outcome', 'pred', 'violated']);
     expect(j.adversarials).toBeUndefined();
+  });
+
+  it('checks the certificates lip verify prints: a metadata claim below the bound is replaced by the bound', async () => {
+    const json = path.join(tmp, 'cheat.json');
+    const r = await lip('attack', cheat, '--attack', 'deepfool', '--n', '3', '--json', json);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/^warning: WARNING: the model claims L = 1 but the weights give a certified bound of 4\.0/m);
+    const j = JSON.parse(fs.readFileSync(json, 'utf8'));
+    expect(j.lipschitzSource).toBe('bound');
+    expect(j.lipschitz).toBeGreaterThan(3.99);
+    expect(j.violations).toBe(0);
   });
 
   it('exits 0 on the honest model, one image per class, and writes a report', async () => {
@@ -88,6 +106,23 @@ async function lip(...args: string[]): Promise<{ code: number; out: string; err:
     const missing = await lip('attack', path.join(tmp, 'nope.onnx'), '--n', '1');
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/^error: .*nope\.onnx/);
+  });
+});
+
+describe('formatAttackTable', () => {
+  it('shows how far the attack got where it found nothing', () => {
+    const base = { label: 0, pred: 0, certificate: 0.25, violated: false };
+    const table = formatAttackTable({
+      results: [
+        { ...base, index: 3, advPred: 2, distance: 0.5, found: true, outcome: 'adversarial', closest: null },
+        { ...base, index: 4, advPred: 0, distance: null, found: false, outcome: 'none', closest: { distance: 0.1412, margin: 0.3 } },
+        { ...base, index: 5, advPred: 0, distance: null, found: false, outcome: 'none', closest: null },
+      ],
+    } as unknown as Parameters<typeof formatAttackTable>[0]);
+    const lines = table.split('\n');
+    expect(lines[1]).toMatch(/^3 +0\.2500 +0\.5000$/);
+    expect(lines[2]).toMatch(/^4 +0\.2500 +none found \(closest 0\.1412, margin left 0\.3000\)$/);
+    expect(lines[3]).toMatch(/^5 +0\.2500 +none found$/);
   });
 });
 

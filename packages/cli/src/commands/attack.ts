@@ -3,15 +3,18 @@ import { Command, Option } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { DATASET_NAMES, InvalidArgumentError, onePerClass } from '@lip/train';
+import { InvalidArgumentError } from '@lip/core';
+import { onePerClass } from '@lip/train';
 import { defaultWorkers } from '@lip/train/node';
 import {
-  ATTACK_NAMES, AttackName, AttackRunOptions, AttackRunResult, DEFAULT_PGD_EPS, loadVerifyData, metadataJson, modelInputRange, openSession,
-  readOnnxModel, runAttack, writeAttackReport,
+  loadVerifyData, metadataJson, modelInputRange, openSession, readOnnxModel, resolveModelInput, resolveTransform, toModelInput,
+  writeAttackReport,
 } from '@lip/verify';
-import { nonNegativeInt, positiveInt, positiveNumber } from '../flags';
+import { ATTACK_NAMES, AttackName, AttackRunOptions, AttackRunResult, DEFAULT_PGD_EPS, runAttack } from '@lip/verify/attacks';
+import { dimsFlag, nonNegativeInt, positiveInt, positiveNumber } from '../flags';
 import { humanOutput, outputFlag, writeOutput } from '../output';
 import { setExitCode } from '../program';
+import { DATA_HELP, INPUT_SHAPE_HELP } from './verify';
 
 /** The reference notebook's CW settings (foolbox's own defaults are 9 x 10000). */
 export const DEFAULT_CW_BINARY_SEARCH_STEPS = 6;
@@ -34,6 +37,9 @@ interface AttackFlags {
   seed?: string;
   lipschitz?: string;
   data: string;
+  labels?: string;
+  layout?: 'nchw' | 'nhwc';
+  inputShape?: string;
   json?: string;
   report?: string;
   backend: string;
@@ -109,6 +115,13 @@ export function formatAttackOutcomes(r: Pick<AttackRunResult, 'misclassified' | 
     `${r.notFound} with no adversarial found`;
 }
 
+/** Where L comes from, as lip verify prints it (empty for the metadata claim). */
+function lipschitzNote(r: AttackRunResult): string {
+  if (r.lipschitzSource === 'bound') return ', the certified bound';
+  if (r.lipschitzSource === 'user') return r.lipschitzProven ? ', --lipschitz' : ', --lipschitz: YOUR CLAIM, NOT A PROOF';
+  return '';
+}
+
 /** The JSON written by --json (the adversarial images are left out). */
 export function attackJson(r: AttackRunResult): Record<string, unknown> {
   const { adversarials: _omit, ...rest } = r;
@@ -131,8 +144,12 @@ export function registerAttack(program: Command): void {
     .option('--workers <n>', 'threads for cw, pgd, deepfool and fmn, each with its own tfjs backend; the results do not depend on it ' +
       '(default: the number of cores)')
     .option('--seed <S>', 'seed of random starts (pgd, hsja)')
-    .option('--lipschitz <L>', 'Lipschitz constant for the certificates (default: the model metadata)')
-    .option('--data <name|DIR>', `${DATASET_NAMES.join(' | ')} | a folder of IDX files`, 'fashion-mnist')
+    .option('--lipschitz <L>', 'Lipschitz constant for the certificates, as lip verify takes it (default: the metadata ' +
+      'lipschitz_constant; never below the certified bound; where the graph has no bound, your claim)')
+    .option('--data <name|path>', DATA_HELP, 'fashion-mnist')
+    .option('--labels <file>', 'labels of an .npy or IDX images file (.npy or IDX)')
+    .addOption(new Option('--layout <order>', 'axis order of 4-D image arrays in the data (default: told from the shape)').choices(['nchw', 'nhwc']))
+    .option('--input-shape <dims>', INPUT_SHAPE_HELP)
     .option('--json <FILE>', "write the results as JSON ('-': to stdout, the table then goes to stderr)")
     .option('--report <DIR>', 'write figures and index.html into DIR')
     .addOption(new Option('--backend <name>', 'tfjs backend for gradient attacks').choices(['wasm', 'cpu']).default('wasm'))
@@ -152,14 +169,22 @@ export function registerAttack(program: Command): void {
         lipschitz: positiveNumber('--lipschitz', flags.lipschitz),
       };
       const workersFlag = positiveInt('--workers', flags.workers);
+      const inputShape = dimsFlag('--input-shape', flags.inputShape);
 
-      const model = readOnnxModel(file);
-      const data = await loadVerifyData(flags.data, 'test', flags.onePerClass ? undefined : n ?? DEFAULT_ATTACK_N);
-      const chw: [number, number, number] = [data.channels, data.height, data.width];
+      const model = readOnnxModel(file, inputShape ? { inputShape } : {});
+      const data = await loadVerifyData(flags.data, {
+        split: 'test', limit: flags.onePerClass ? undefined : n ?? DEFAULT_ATTACK_N, labels: flags.labels, layout: flags.layout,
+      });
+      // The images in the model's input layout; a flat input is fed [C, H, W] and flattened by the session.
+      const input = resolveModelInput(model, data, inputShape);
+      const chw: [number, number, number] = input.shape.length === 3 ? [input.shape[0], input.shape[1], input.shape[2]]
+        : [data.channels, data.height, data.width];
+      opts.inputShape = input.shape;
+      const fed = toModelInput(data.images, data.n, data, input, resolveTransform({}, data.channels)).images;
       const d = chw[0] * chw[1] * chw[2];
       const indices = flags.onePerClass ? onePerClass(data.labels) : Array.from({ length: data.n }, (_, i) => i);
       const images = new Float32Array(indices.length * d);
-      indices.forEach((idx, i) => images.set(data.images.subarray(idx * d, (idx + 1) * d), i * d));
+      indices.forEach((idx, i) => images.set(fed.subarray(idx * d, (idx + 1) * d), i * d));
       const labels = indices.map((idx) => data.labels[idx]);
 
       if (attack !== 'hsja') {
@@ -175,6 +200,7 @@ export function registerAttack(program: Command): void {
       try {
         result = await runAttack(model, session, images, labels, indices, chw, {
           ...opts,
+          onWarning: (m) => { bar.end(); process.stderr.write(`warning: ${m}\n`); },
           onProgress: (p) => {
             if (!announced) {
               announced = true;
@@ -192,20 +218,27 @@ export function registerAttack(program: Command): void {
       out.write(`${formatAttackTable(result)}\n`);
       out.write(`${attack}: ${result.results.length} images: ${formatAttackOutcomes(result)}; ` +
         `${result.violations} certificate violation${result.violations === 1 ? '' : 's'} ` +
-        `(L = ${result.lipschitz}, ${result.certificateKind}), ${result.seconds.toFixed(1)} s` +
+        `(L = ${result.lipschitz}${lipschitzNote(result)}, ${result.certificateKind}), ${result.seconds.toFixed(1)} s` +
         `${result.gradientSteps ? ` (${result.gradientSteps} gradient steps)` : ''}\n`);
       if (json) writeOutput(json, `${JSON.stringify(attackJson(result), null, 2)}\n`);
       if (flags.report) {
         const classNames = classNamesOf(metadataJson(model, 'class_names'), data.classNames);
+        // The report draws [C, H, W] images: NHWC ones are transposed back.
+        const toChw = (x: Float32Array): Float32Array => (input.layout === 'nhwc'
+          ? toModelInput(x, indices.length, data, { layout: 'nchw', shape: [data.channels, data.height, data.width] }, resolveTransform({}, data.channels)).images
+          : x);
         const files = writeAttackReport(flags.report, {
-          attack, model: model.source, metadata: model.metadata, classNames, chw, range: modelInputRange(model) ?? [0, 1],
-          images, adversarials: result.adversarials, results: result.results, lipschitz: result.lipschitz, certificateKind: result.certificateKind,
+          attack, model: model.source, metadata: model.metadata, classNames, chw: [data.channels, data.height, data.width],
+          range: modelInputRange(model) ?? [0, 1], images: toChw(images), adversarials: toChw(result.adversarials), results: result.results, lipschitz: result.lipschitz, certificateKind: result.certificateKind,
         });
         process.stderr.write(`report: ${path.resolve(files.find((f) => f.endsWith('index.html')) ?? flags.report)}\n`);
       }
       if (result.violations > 0) {
+        const why = result.lipschitzProven === false
+          ? `your --lipschitz ${result.lipschitz} is below the model's real Lipschitz constant`
+          : 'the certified bound should make this impossible: please report it with the model file';
         process.stderr.write(`certificate violated: ${result.violations} adversarial${result.violations === 1 ? ' is' : 's are'} closer than ` +
-          'the certificate; the model is not as robust as its metadata claims (check lip bound).\n');
+          `the certificate; ${why}.\n`);
         setExitCode(cmd, EXIT_CERTIFICATE_VIOLATED);
       }
     });

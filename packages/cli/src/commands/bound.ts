@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { ModelError, ModelTooLargeError } from '@lip/core';
 import { LipschitzBound, claimedLipschitz, lipschitzBound, readOnnxModel } from '@lip/verify';
 import { humanOutput, outputFlag, writeOutput } from '../output';
 
@@ -28,7 +29,15 @@ export function registerBound(program: Command): void {
       const json = outputFlag('--json', flags.json);
       const out = humanOutput(json);
       const model = readOnnxModel(file);
-      const result = lipschitzBound(model, { exactConv: !flags.circular });
+      let result: LipschitzBound;
+      try {
+        result = lipschitzBound(model, { exactConv: !flags.circular });
+      } catch (err) {
+        if (!(err instanceof ModelError) || err instanceof ModelTooLargeError) throw err;
+        // No global bound: say what verify and attack then do.
+        throw new ModelError(`${err.message}. lip verify and lip attack certify nothing for this model unless you pass --lipschitz L, ` +
+          'which they report as your claim, not a proof');
+      }
       for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
       out.write(`${formatBoundTable(result)}\n`);
       const claimed = claimedLipschitz(model);

@@ -8,9 +8,10 @@ import {
   consoleProgress, defaultWorkers, DEFAULT_SEED, hasCheckpoint, LR_SCHEDULES, LrSchedule, readTrainState, train, TrainOptions, writeFileAtomic,
 } from '@lip/train/node';
 import {
-  AttackRunResult, LipschitzBound, VerifyResult, lipschitzBound, loadVerifyData, metadataJson, modelInputRange, openSession,
-  readOnnxModel, runAttack, verifyModel, writeAttackReport, writeCraReport,
+  LipschitzBound, VerifyResult, lipschitzBound, loadVerifyData, metadataJson, modelInputRange, openSession, readOnnxModel, verifyModel,
+  writeAttackReport, writeCraReport,
 } from '@lip/verify';
+import { AttackRunResult, runAttack } from '@lip/verify/attacks';
 import { positiveInt, positiveNumber, seedFlag, withSigintAbort } from '../flags';
 import { setExitCode } from '../program';
 import {
@@ -233,7 +234,7 @@ export function registerDemo(program: Command): void {
 
         // 4. CW on the first test image of each class, as the notebook.
         header(4, `CW attack (L2, ${cwBinarySteps} binary-search steps x ${cwSteps} steps) on the 10 one-per-class test images`);
-        const data = await loadVerifyData('fashion-mnist', 'test', limit, flags.data);
+        const data = await loadVerifyData('fashion-mnist', { split: 'test', limit, dataDir: flags.data });
         const chw: [number, number, number] = [data.channels, data.height, data.width];
         const d = chw[0] * chw[1] * chw[2];
         const indices = onePerClass(data.labels);
@@ -316,7 +317,7 @@ function demoSummary(r: {
     testImages: v.n,
     accuracy: v.accuracy,
     cra: v.cra.map((p, i) => ({ eps: p.eps, label: labels[i] ?? String(DEFAULT_EPSILONS[i]), value: p.value })),
-    medianCertificate: v.medianCertificate,
+    medianCertificate: v.medianCertificate ?? NaN,
     lipschitzClaimed: v.lipschitzClaimed,
     lipschitzBound: r.bound.total,
     cw: {

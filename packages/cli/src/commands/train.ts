@@ -1,8 +1,10 @@
 import * as path from 'path';
 import { Command, Option } from 'commander';
-import { ARCHITECTURES, BackendPreference, DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN, LOSS_NAMES } from '@lip/train';
+import { ARCHITECTURES, BackendPreference, DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN, InvalidArgumentError, LOSS_NAMES } from '@lip/train';
 import {
   consoleProgress,
+  DATASET_PROVIDERS,
+  dataOptionsFor,
   DEFAULT_ARCH,
   DEFAULT_BATCH_SIZE,
   DEFAULT_EPOCHS,
@@ -33,6 +35,13 @@ interface TrainFlags {
   seed?: string;
   limit?: string;
   data?: string;
+  labels?: string;
+  valData?: string;
+  valLabels?: string;
+  layout?: 'nhwc' | 'nchw';
+  scale?: string;
+  inputShape?: string;
+  tau?: string;
   out?: string;
   resume?: boolean;
   backend?: BackendPreference;
@@ -42,9 +51,36 @@ interface TrainFlags {
 
 
 
+/** `--input-shape H,W,C` as `[H, W, C]`. */
+function inputShapeFlag(raw: string | undefined): [number, number, number] | undefined {
+  if (raw === undefined) return undefined;
+  const parts = raw.split(/[,x×]/).map((p) => p.trim());
+  const dims = parts.map(Number);
+  if (parts.length !== 3 || !parts.every((p) => /^\d+$/.test(p)) || !dims.every((d) => Number.isSafeInteger(d) && d > 0)) {
+    throw new InvalidArgumentError(`'--input-shape' must be H,W,C (three positive integers, e.g. 28,28,1), got '${raw}'`);
+  }
+  return dims as [number, number, number];
+}
+
 /** Flags to `train()` options. Flags not given stay undefined: defaults, or the checkpoint's settings with --resume. */
 function trainOptions(flags: TrainFlags): TrainOptions {
+  const data = flags.data !== undefined ? dataOptionsFor(flags.data) : {};
+  const fileOnly: Array<[string, unknown]> = [['--labels', flags.labels], ['--val-data', flags.valData], ['--val-labels', flags.valLabels],
+    ['--layout', flags.layout], ['--scale', flags.scale], ['--input-shape', flags.inputShape]];
+  for (const [flag, value] of fileOnly) {
+    if (value !== undefined && data.dataset !== undefined && data.dataset !== 'files') {
+      throw new InvalidArgumentError(`'${flag}' is for data files; --data ${flags.data} is the ${data.dataset} dataset, which needs none`);
+    }
+  }
   return {
+    ...data,
+    labelsPath: flags.labels,
+    valDataPath: flags.valData,
+    valLabelsPath: flags.valLabels,
+    layout: flags.layout,
+    scale: finiteNumber('--scale', flags.scale, 0, false),
+    inputShape: inputShapeFlag(flags.inputShape),
+    tau: finiteNumber('--tau', flags.tau, 0, false),
     arch: flags.arch,
     epochs: positiveInt('--epochs', flags.epochs),
     batchSize: positiveInt('--batch-size', flags.batchSize),
@@ -55,7 +91,6 @@ function trainOptions(flags: TrainFlags): TrainOptions {
     loss: flags.loss,
     seed: seedFlag(flags.seed),
     limit: positiveInt('--limit', flags.limit),
-    dataDir: flags.data,
     outDir: flags.out ?? path.join('runs', flags.arch ?? DEFAULT_ARCH),
     backend: flags.backend,
     workers: positiveInt('--workers', flags.workers),
@@ -66,7 +101,7 @@ function trainOptions(flags: TrainFlags): TrainOptions {
 export function registerTrain(program: Command): void {
   program
     .command('train')
-    .description('Train a 1-Lipschitz network on Fashion-MNIST, with a checkpoint after every epoch')
+    .description('Train a 1-Lipschitz network (on Fashion-MNIST by default, or your own data), with a checkpoint after every epoch')
     .option('--arch <name>', `architecture: ${[...ARCHITECTURES.keys()].join(', ')} (default: ${DEFAULT_ARCH})`)
     .option('--epochs <n>', `total epochs; with --resume, the epoch to reach (default: ${DEFAULT_EPOCHS})`)
     .option('--batch-size <n>', `images per step (default: ${DEFAULT_BATCH_SIZE})`)
@@ -79,10 +114,21 @@ export function registerTrain(program: Command): void {
     )
     .option('--alpha <x>', `HKR weight of the hinge term (default: ${DEFAULT_HKR_ALPHA})`)
     .option('--min-margin <x>', `HKR hinge margin (default: ${DEFAULT_MIN_MARGIN})`)
+    .option('--tau <x>', 'temperature of --loss tau_cce (required for it)')
     .option('--loss <name>', `loss: ${LOSS_NAMES.join(', ')} (default: ${DEFAULT_LOSS})`)
     .option('--seed <n>', `seed of the weights and the shuffles (default: ${DEFAULT_SEED})`)
     .option('--limit <n>', 'use only the first N images of each split')
-    .option('--data <dir>', 'folder holding the Fashion-MNIST IDX files (default: searched, see README)')
+    .option(
+      '--data <name|path>',
+      `a dataset (${[...DATASET_PROVIDERS.keys()].join(', ')}; default fashion-mnist, searched, see README), a folder of its files, ` +
+        'or your own data: .npy images (with --labels), .npz, IDX or CIFAR-10 files, or an ImageFolder (<class>/<image>.png|jpg)',
+    )
+    .option('--labels <file>', 'labels of an .npy or IDX images file (.npy or IDX)')
+    .option('--val-data <path>', 'validation data, any --data format (default: the test split of --data when it has one, else none)')
+    .option('--val-labels <file>', 'labels of an .npy or IDX --val-data')
+    .addOption(new Option('--layout <order>', 'axis order of 4-D image arrays (default: told from the shape)').choices(['nhwc', 'nchw']))
+    .option('--scale <x>', 'multiplies every pixel value (default: 1/255 for 8-bit data, 1 otherwise)')
+    .option('--input-shape <H,W,C>', 'shape of one image, to lay out .npy images stored as flat rows [N, H*W*C]')
     .option('--out <dir>', 'checkpoint folder (default: runs/<arch>)')
     .option('--resume', 'continue the checkpoint in --out up to --epochs')
     .addOption(new Option('--backend <name>', 'tfjs backend (default: the fastest that loads)').choices(['tensorflow', 'wasm', 'cpu']))

@@ -1,8 +1,8 @@
 import * as path from 'path';
 import { Command, Option } from 'commander';
-import { DATASET_NAMES, InvalidArgumentError } from '@lip/train';
+import { DATASET_NAMES, InvalidArgumentError } from '@lip/core';
 import { VerifyResult, certifiedRobustAccuracy, verifyModel, writeCraReport } from '@lip/verify';
-import { positiveInt, positiveNumber } from '../flags';
+import { dimsFlag, numberListFlag, positiveFraction, positiveInt, positiveNumber } from '../flags';
 import { humanOutput, outputFlag, writeOutput } from '../output';
 
 /** The --eps default, as the user would type it. */
@@ -18,7 +18,21 @@ interface VerifyFlags {
   lipschitz?: string;
   report?: string;
   batchSize?: string;
+  labels?: string;
+  layout?: 'nchw' | 'nhwc';
+  scale?: string;
+  mean?: string;
+  std?: string;
+  inputShape?: string;
 }
+
+/** What `--data` accepts, for the help of verify and attack. */
+export const DATA_HELP = `${DATASET_NAMES.join(' | ')}, or a data file or folder: IDX files (any shape), .npy images with --labels, ` +
+  '.npz, CIFAR-10 binary, or an ImageFolder (<class>/<image>.png|jpg)';
+
+/** The model's input layout and the shape of one image, when the graph leaves it open (help of verify and attack). */
+export const INPUT_SHAPE_HELP = 'shape of one image as the model reads it, e.g. 1,28,28 (NCHW) or 28,28,1 (NHWC); ' +
+  'needed only when the graph declares symbolic dims that leave the layout open';
 
 
 
@@ -43,12 +57,16 @@ export function parseEpsList(raw: string): { value: number; label: string }[] {
 
 /** The result table printed by `lip verify`. */
 export function formatVerifyTable(r: VerifyResult, epsLabels: readonly string[]): string {
+  const [h, w, c] = r.imageShape;
   const rows: [string, string][] = [
-    ['images', `${r.n} (${r.data}, ${r.split})`],
+    ['images', `${r.n} (${r.data}, ${r.split}; ${h}x${w}x${c}, fed as [N, ${r.preprocessing.inputShape.join(', ')}])`],
     ['accuracy', r.accuracy.toFixed(4)],
-    ['mean certificate', r.meanCertificate.toFixed(4)],
-    ['median certificate', r.medianCertificate.toFixed(4)],
   ];
+  if (r.meanCertificate === null || r.medianCertificate === null) {
+    rows.push(['certificates', 'NONE: no certified Lipschitz bound; pass --lipschitz L to certify with your own claim']);
+  } else {
+    rows.push(['mean certificate', r.meanCertificate.toFixed(4)], ['median certificate', r.medianCertificate.toFixed(4)]);
+  }
   if (r.certificateKind === 'head-aware' && r.meanCertificateMulticlass !== null) {
     rows.push(['  (multiclass mean)', r.meanCertificateMulticlass.toFixed(4)]);
   }
@@ -57,14 +75,29 @@ export function formatVerifyTable(r: VerifyResult, epsLabels: readonly string[])
     const shown = label === p.eps.toString() ? label : `${label} = ${p.eps.toFixed(4)}`;
     rows.push([`CRA eps=${shown}`, p.value.toFixed(4)]);
   });
-  const source = r.lipschitzSource === 'metadata' ? 'metadata' : r.lipschitzSource === 'override' ? '--lipschitz' : 'certified bound';
-  rows.push(['Lipschitz used', `${fmtL(r.lipschitzUsed)} (${source})`]);
+  rows.push(['Lipschitz used', lipschitzUsedText(r)]);
   rows.push(['Lipschitz claimed', r.lipschitzClaimed === null ? 'none' : fmtL(r.lipschitzClaimed)]);
   rows.push(['Lipschitz bound', r.lipschitzBound === null ? 'not computed' : fmtL(r.lipschitzBound)]);
-  rows.push(['certificate', certificateDescription(r)]);
+  if (r.certificateKind !== null) rows.push(['certificate', certificateDescription(r)]);
+  const p = r.preprocessing;
+  if (p.certificateFactor !== 1) {
+    const steps = [p.scale !== null ? `x ${p.scale}` : '', p.mean ? `- [${p.mean.join(', ')}]` : '', p.std ? `/ [${p.std.join(', ')}]` : '']
+      .filter((t) => t !== '').join(' ');
+    rows.push(['preprocessing', `${steps} outside the graph: certificates and --eps in the data's units = model-space radius ` +
+      `x ${p.certificateFactor.toPrecision(6)} (min std / scale)`]);
+  }
   rows.push(['throughput', `${r.imagesPerSecond.toFixed(0)} images/s (onnxruntime)`]);
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
   return rows.map(([k, v]) => `${k.padEnd(width)}${v}`).join('\n');
+}
+
+/** `1 (metadata)`, `2.5 (--lipschitz: YOUR CLAIM, NOT A PROOF)`, `none`. */
+function lipschitzUsedText(r: VerifyResult): string {
+  if (r.lipschitzUsed === null) return 'none (no certified bound)';
+  const source = r.lipschitzSource === 'metadata' ? 'metadata'
+    : r.lipschitzSource === 'bound' ? 'certified bound'
+      : r.lipschitzProven ? '--lipschitz, at least the certified bound' : '--lipschitz: YOUR CLAIM, NOT A PROOF';
+  return `${fmtL(r.lipschitzUsed)} (${source})`;
 }
 
 function fmtL(l: number): string {
@@ -114,6 +147,7 @@ export function batchProgress(stream: NodeJS.WriteStream, batchSize: number): { 
 /** Certified accuracy on a fine grid (plus the requested radii) for the report curve. */
 export function craCurve(r: VerifyResult): { eps: number; cra: number }[] {
   const { labels, predictions, certificates } = r.details;
+  if (certificates === null) return [];
   const correct = Array.from(labels, (l, i) => predictions[i] === l);
   const sorted = Float64Array.from(certificates).sort();
   const p95 = sorted.length > 0 ? sorted[Math.floor(0.95 * (sorted.length - 1))] : 0;
@@ -128,13 +162,21 @@ export function registerVerify(program: Command): void {
     .command('verify')
     .description('accuracy, certificates and certified robust accuracy of an ONNX model, with its Lipschitz constant checked against the weights')
     .argument('<model>', 'the .onnx file')
-    .option('--data <name|DIR>', `${DATASET_NAMES.join(' | ')} | a folder of IDX files`, 'fashion-mnist')
+    .option('--data <name|path>', DATA_HELP, 'fashion-mnist')
+    .option('--labels <file>', 'labels of an .npy or IDX images file (.npy or IDX)')
+    .addOption(new Option('--layout <order>', 'axis order of 4-D image arrays in the data (default: told from the shape)').choices(['nchw', 'nhwc']))
+    .option('--scale <x>', 'multiplies the stored values (e.g. 1/255) before --mean/--std; certificates and --eps are then in the ' +
+      'stored units (default: 8-bit data read as x/255, other data as stored)')
+    .option('--mean <LIST>', 'per-channel mean subtracted outside the graph, comma-separated (e.g. 0.485,0.456,0.406)')
+    .option('--std <LIST>', 'per-channel std divided by outside the graph; certificates are scaled back by min(std) / scale')
+    .option('--input-shape <dims>', INPUT_SHAPE_HELP)
     .addOption(new Option('--split <split>', 'data split').choices(['test', 'train']).default('test'))
     .option('--n <N>', 'use the first N images (default: the whole split)')
     .option('--eps <LIST>', 'radii for certified robust accuracy: numbers or fractions, comma-separated', DEFAULT_EPS_SPEC)
     .option('--threads <T>', 'onnxruntime threads (default: onnxruntime decides)')
     .option('--batch-size <B>', 'images per onnxruntime call (default 256)')
-    .option('--lipschitz <L>', 'Lipschitz constant to certify with (default: the metadata lipschitz_constant; never below the certified bound)')
+    .option('--lipschitz <L>', 'Lipschitz constant to certify with (default: the metadata lipschitz_constant; never below the certified ' +
+      'bound; where the graph has no bound, your claim, reported as such)')
     .option('--json <FILE>', "write the results as JSON ('-': to stdout, the table then goes to stderr)")
     .option('--report <DIR>', 'add the certified-accuracy curve to the report in DIR (index.html)')
     .action(async (file: string, flags: VerifyFlags) => {
@@ -151,6 +193,12 @@ export function registerVerify(program: Command): void {
           eps: eps.map((e) => e.value),
           threads: positiveInt('--threads', flags.threads),
           lipschitz: positiveNumber('--lipschitz', flags.lipschitz),
+          labels: flags.labels,
+          layout: flags.layout,
+          scale: positiveFraction('--scale', flags.scale),
+          mean: numberListFlag('--mean', flags.mean, false),
+          std: numberListFlag('--std', flags.std, true),
+          inputShape: dimsFlag('--input-shape', flags.inputShape),
           batchSize,
           onProgress: bar.update,
           onWarning: (m) => { bar.end(); process.stderr.write(`warning: ${m}\n`); },
@@ -161,7 +209,9 @@ export function registerVerify(program: Command): void {
       const labels = eps.map((e) => e.label);
       humanOutput(json).write(`${formatVerifyTable(result, labels)}\n`);
       if (json) writeOutput(json, `${JSON.stringify(verifyJson(result, labels), null, 2)}\n`);
-      if (flags.report) {
+      if (flags.report && result.lipschitzUsed === null) {
+        process.stderr.write('report: not written, there are no certificates to plot (pass --lipschitz L)\n');
+      } else if (flags.report) {
         const files = writeCraReport(flags.report, {
           model: file, metadata: result.metadata, cra: craCurve(result), accuracy: result.accuracy, lipschitz: result.lipschitzUsed,
         });

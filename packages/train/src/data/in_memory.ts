@@ -12,7 +12,7 @@
  *   (`[N, K]` tensor, or N·K values with `numClasses: K`);
  * - a tf.data-style dataset (anything with `iterator()`, e.g.
  *   `tf.data.zip({xs, ys}).batch(32)`): its elements `{ xs, ys }` (or
- *   `[x, y]`), batched or single samples, are read once into memory, so it
+ *   `[x, y]`), batches `[B, H, W, C]` or single samples `[H, W, C]`, are read once into memory, so it
  *   must be finite. The loop shuffles and batches by itself.
  *
  * Browser-safe: tfjs-core only.

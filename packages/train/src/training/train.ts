@@ -245,6 +245,12 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks, lock: Outpu
   }
 
   const lossFn = makeLoss(config.loss, lossOptionsOf(config));
+  // The data first: a bad file is the one line the user sees.
+  const data = await loadTrainData(config, options.data);
+  const trainSet = data.train;
+  const valSet = data.validation;
+  const inputShape: [number, number, number] = [trainSet.height, trainSet.width, trainSet.channels];
+  if (!options.resume) config.classNames = data.classNames;
   const backend = await selectBackend(config.backend);
   log(`backend: ${backend.description}`);
   let workers = config.workers ?? defaultWorkers();
@@ -254,11 +260,6 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks, lock: Outpu
   } else {
     log(`workers: ${workers}${config.workers === undefined ? ' (one per core; --workers to change)' : ''}`);
   }
-  const data = await loadTrainData(config, options.data);
-  const trainSet = data.train;
-  const valSet = data.validation;
-  const inputShape: [number, number, number] = [trainSet.height, trainSet.width, trainSet.channels];
-  if (!options.resume) config.classNames = data.classNames;
 
   let model: LipschitzSequential;
   let optimizer: tf.AdamOptimizer;

@@ -67,7 +67,8 @@ async function readFiles(
       const [n, d] = images.shape as [number, number];
       const per = shape[0] * shape[1] * shape[2];
       if (d !== per) {
-        throw new DataError(`${path.resolve(dataPath)} holds rows of ${d} values, but 'inputShape' [${shape.join(', ')}] needs ${per}; pass the shape of one image`);
+        throw new DataError(`${path.resolve(dataPath)} holds rows of ${d} values, but the input shape [${shape.join(', ')}] needs ${per}; `
+          + 'pass the shape of one image (--input-shape H,W,C)');
       }
       const labels = labelsPath.toLowerCase().endsWith('.npy') ? readNpy(labelsPath) : readIdxArray(labelsPath);
       return arraysToLabeledImages({ ...images, shape: [n, ...shape] }, labels, {
@@ -79,7 +80,7 @@ async function readFiles(
   const data = await readLabeledData(dataPath, opts);
   if (shape !== undefined && !(data.height === shape[0] && data.width === shape[1] && data.channels === shape[2])) {
     throw new DataError(`${data.source} holds images of shape [${data.height}, ${data.width}, ${data.channels}], `
-      + `not 'inputShape' [${shape.join(', ')}]; leave the input shape out (it is read from the data) or pass the data's`);
+      + `not the input shape [${shape.join(', ')}]; leave --input-shape out (it is read from the data) or pass the data's`);
   }
   return data;
 }
@@ -128,7 +129,8 @@ export async function loadTrainData(config: TrainConfig, data?: TrainData): Prom
     for (const v of sets.slice(1)) assertSameShape(train, v, 'data.validation');
     return { train, validation, classNames: classNamesOf(sets, data.classNames) };
   }
-  assertArg(data === undefined, () => `'data' is for a run on data in memory; leave out 'dataset' (it is ${JSON.stringify(config.dataset)})`);
+  assertArg(data === undefined,
+    () => `'data' is for a run on data in memory, but this run's data is ${config.dataset === FILES_DATASET ? config.dataPath : `the ${config.dataset} dataset`}; leave 'data' out`);
   if (config.dataset === FILES_DATASET) {
     assertArg(typeof config.dataPath === 'string' && config.dataPath.length > 0, () => `'dataPath' must be a data file or folder, got ${JSON.stringify(config.dataPath)}`);
     const train = await readFiles(config.dataPath, config.labelsPath, 'train', config);

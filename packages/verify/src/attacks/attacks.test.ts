@@ -6,7 +6,7 @@ import { OnnxModel, readOnnxModel } from '../onnx/read';
 import { LipSession, openSession } from '../session';
 import { translateOnnx } from '../translate/translate';
 import { cwL2 } from './cw';
-import { AttackRunOptions, AttackRunResult, runAttack } from './run';
+import { AttackRunOptions, AttackRunResult, multiclassCertificate, runAttack } from './run';
 import { hopSkipJumpL2 } from './hsja';
 import { honestConvModel, orthonormalLinearModel, randomFloats } from '../../test/models';
 
@@ -77,9 +77,9 @@ describe('attacks', () => {
     });
   });
 
-  it('the check can fail: weights x4 with metadata L = 1 gives violations', async () => {
+  it('the check can fail: certificates made with the false claim L = 1 of a model with weights x4 are violated', async () => {
     const { bytes } = orthonormalLinearModel(6, 6, 10, 11, 4);
-    const r = await attack(bytes, 4, [1, 6, 6], { attack: 'cw', binarySearchSteps: 6, steps: 200 });
+    const r = await attack(bytes, 4, [1, 6, 6], { attack: 'cw', binarySearchSteps: 6, steps: 200, certificate: multiclassCertificate(1) });
     expect(r.lipschitz).toBe(1);
     expect(r.violations).toBe(4);
     for (const res of r.results) {
@@ -88,8 +88,21 @@ describe('attacks', () => {
       expect(res.distance!).toBeLessThan(res.certificate * 0.5);
       expect(res.distance!).toBeGreaterThanOrEqual(res.certificate / 4 - 1e-5);
     }
-    const conv = await attack(honestConvModel(4, 'default', 4), 4, [1, 6, 6], { attack: 'deepfool' });
+    const conv = await attack(honestConvModel(4, 'default', 4), 4, [1, 6, 6], { attack: 'deepfool', certificate: multiclassCertificate(1) });
     expect(conv.violations).toBeGreaterThan(0);
+  });
+
+  it('by default checks the certificates lip verify prints: the bound replaces a false claim, so nothing is violated', async () => {
+    const { bytes } = orthonormalLinearModel(6, 6, 10, 11, 4);
+    const warnings: string[] = [];
+    const r = await attack(bytes, 4, [1, 6, 6], { attack: 'cw', binarySearchSteps: 6, steps: 200, onWarning: (m) => warnings.push(m) });
+    expect(r.lipschitzSource).toBe('bound');
+    expect(r.lipschitz).toBeGreaterThan(3.99);
+    expect(r.certificateKind).toMatch(/^head-aware/);
+    expect(r.violations).toBe(0);
+    expect(r.results.filter((x) => x.found)).toHaveLength(4);
+    expect(warnings.some((w) => /claims L = 1 but the weights give a certified bound/.test(w))).toBe(true);
+    expect(r.warnings).toEqual(warnings);
   });
 
   it.each([
@@ -136,7 +149,9 @@ describe('attacks', () => {
       const idx = [0, 1, 2];
       await expect(runAttack(untranslatable, session, images, labels, idx, [1, 6, 6], { attack: 'cw', steps: 2, binarySearchSteps: 1 }))
         .rejects.toBeInstanceOf(ModelError);
-      const r = await runAttack(untranslatable, session, images, labels, idx, [1, 6, 6], { attack: 'hsja', steps: 12, maxQueries: 3000 });
+      // The bound cannot read the copy either: the certificates are given.
+      const r = await runAttack(untranslatable, session, images, labels, idx, [1, 6, 6],
+        { attack: 'hsja', steps: 12, maxQueries: 3000, certificate: multiclassCertificate(1) });
       expect(r.translationMaxDiff).toBeNull();
       expect(r.found).toBe(n);
       expect(r.violations).toBe(0);
@@ -149,7 +164,8 @@ describe('attacks', () => {
     } finally {
       await session.close();
     }
-    const cheat = await attack(orthonormalLinearModel(6, 6, 10, 11, 4).bytes, 3, [1, 6, 6], { attack: 'hsja', steps: 15, maxQueries: 4000 });
+    const cheat = await attack(orthonormalLinearModel(6, 6, 10, 11, 4).bytes, 3, [1, 6, 6],
+      { attack: 'hsja', steps: 15, maxQueries: 4000, certificate: multiclassCertificate(1) });
     expect(cheat.violations).toBe(3);
   });
 

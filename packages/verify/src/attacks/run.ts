@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { DEFAULT_EPSILONS, InvalidArgumentError, MAX_WORKERS, ModelError, wasmKernelsInstalled } from '@lip/train';
+import { DEFAULT_EPSILONS, InvalidArgumentError, ModelError } from '@lip/core';
+import { MAX_WORKERS, wasmKernelsInstalled } from '@lip/train';
 import { OnnxModel } from '../onnx/read';
 import { certify } from '../certificates';
-import { claimedLipschitz } from '../verify';
+import { LipschitzChoice, LipschitzSource, certificateFormula, certifyLogits, chooseLipschitz, claimedLipschitz } from '../model_certificates';
 import { LipSession, modelInputRange } from '../session';
 import { TRANSLATION_TOLERANCE, TranslatedModel, assertTranslationMatches, translateOnnx } from '../translate/translate';
 import { AttackOutput, AttackProgress, LogitsFn, Nchw, argmaxRows, bestOtherClass, clipInPlace, rowDistance } from './common';
@@ -44,12 +45,20 @@ export interface AttackRunOptions {
   workers?: number;
   seed?: number;
   /**
-   * Lipschitz constant; default the metadata `lipschitz_constant`. The attack tests
-   * what the model claims, so a claim below the weights' bound is not replaced here.
+   * The user's Lipschitz constant (`--lipschitz`), taken as `lip verify` takes
+   * it (`chooseLipschitz`): never below the certified bound; where the graph
+   * has none, the user's claim.
    */
   lipschitz?: number;
-  /** Certificates; default multiclass (top1 - top2) / (sqrt(2) L). */
+  /** Per-sample input shape for the bound, where the graph leaves its dims symbolic. */
+  inputShape?: number[];
+  /**
+   * Certificates to check. Default: those `lip verify` prints (`chooseLipschitz`
+   * then `certifyLogits`: head-aware where the graph ends in a linear layer).
+   */
   certificate?: CertificateFn;
+  /** Called with each warning of the choice of L (a claim below the bound, no bound, ...), before the attack runs; also returned. */
+  onWarning?: (message: string) => void;
   /** Allowed translation error against onnxruntime. Default 1e-5. */
   translationTolerance?: number;
   /** Progress within the current batch; `batch` counts from 1. */
@@ -98,7 +107,14 @@ export interface AttackImageResult {
 export interface AttackRunResult {
   attack: AttackName;
   model: string;
+  /** L of the certificates (NaN when a caller's `certificate` was given without `lipschitz` and the file claims none). */
   lipschitz: number;
+  /** Where `lipschitz` comes from, as in `lip verify`; 'caller' for a caller's `certificate`. */
+  lipschitzSource: LipschitzSource | 'caller';
+  /** False when `lipschitz` is the user's claim, not a proof (no certified bound); null for a caller's `certificate`. */
+  lipschitzProven: boolean | null;
+  /** What the choice of L reported (a claim below the bound, no bound, ...). */
+  warnings: string[];
   certificateKind: string;
   params: Record<string, number | boolean | null>;
   /** Largest |translation - onnxruntime| on the check sample; null for hsja (onnxruntime only). */
@@ -120,14 +136,19 @@ export interface AttackRunResult {
   adversarials: Float32Array;
 }
 
-/** The Lipschitz constant the model claims (metadata `lipschitz_constant`), or a ModelError when it claims none. */
-export function metadataLipschitz(model: OnnxModel): number {
-  const claimed = claimedLipschitz(model);
-  if (claimed === null) {
-    throw new ModelError(`'${model.source}' has no metadata lipschitz_constant, so it claims no certificate to attack; ` +
-      'pass --lipschitz L or re-export the model with lip export.');
+/**
+ * The certificates `lip verify` prints for `choice` (`certifyLogits`), or a
+ * ModelError when it certifies nothing: then there is nothing to attack.
+ */
+export function chosenCertificate(model: OnnxModel, choice: LipschitzChoice): CertificateFn {
+  if (choice.used === null) {
+    throw new ModelError(`'${model.source}' has no certified Lipschitz bound (${choice.boundError}), so it has no certificate to attack; ` +
+      'pass --lipschitz L to attack certificates made with your own claim L');
   }
-  return claimed;
+  return (logits, _n, k) => {
+    const c = certifyLogits(choice, logits, k)!;
+    return { values: c.certificates, kind: certificateFormula(c.kind) };
+  };
 }
 
 /**
@@ -173,13 +194,17 @@ export async function runAttack(model: OnnxModel, session: LipSession, images: F
     throw new InvalidArgumentError(`'workers' must be an integer in [1, ${MAX_WORKERS}], got ${workersWanted}`);
   }
   const bounds = modelInputRange(model) ?? [0, 1];
-  const lipschitz = opts.lipschitz ?? metadataLipschitz(model);
+  // The certificates lip verify prints, unless the caller brings its own.
+  const choice = opts.certificate ? null : chooseLipschitz(model, { lipschitz: opts.lipschitz, inputShape: opts.inputShape });
+  choice?.warnings.forEach((w) => opts.onWarning?.(w));
+  const certificate = opts.certificate ?? chosenCertificate(model, choice!);
+  const lipschitz = choice ? choice.used! : opts.lipschitz ?? claimedLipschitz(model) ?? NaN;
 
   const logits = await session.runBatched(images, n, chw);
   const k = logits.length / Math.max(n, 1);
   if (n > 0 && k < 2) throw new ModelError(`'${model.source}' has ${k} output; the attacks need a multiclass model (at least 2 logits).`);
   const preds = argmaxRows(logits, n, k);
-  const cert = (opts.certificate ?? multiclassCertificate(lipschitz))(logits, n, k);
+  const cert = certificate(logits, n, k);
 
   let translated: TranslatedModel | null = null;
   let pool: AttackPool | null = null;
@@ -250,6 +275,9 @@ export async function runAttack(model: OnnxModel, session: LipSession, images: F
     attack: opts.attack,
     model: model.source,
     lipschitz,
+    lipschitzSource: choice ? choice.source! : 'caller',
+    lipschitzProven: choice ? choice.proven : null,
+    warnings: choice ? choice.warnings : [],
     certificateKind: cert.kind,
     params: attackParams({ ...opts, eps }, batchSize),
     translationMaxDiff,

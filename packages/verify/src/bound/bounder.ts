@@ -16,7 +16,7 @@
  *    and pending blocks keep their composed bound (a product of factors),
  *    with a note in the layer table and a warning.
  */
-import { ModelError, ModelTooLargeError } from '@lip/train';
+import { ModelError, ModelTooLargeError } from '@lip/core';
 import { MAX_VALUE_ELEMENTS, OnnxDataType, OnnxModel, OnnxNode } from '../onnx/read';
 import { CIRCULAR_WORK_LIMIT, EXACT_WORK_LIMIT } from './conv';
 import { DENSE_WORK_LIMIT } from './dense';
@@ -102,6 +102,10 @@ export interface Val {
   square?: string;
   /** The value is a window mean of x * x: `sqrt` of it has Lipschitz factor sqrt(colWeight). */
   meanSquare?: { of: string; colWeight: number };
+  /** The value equals the (non-negative) value `equals` (Abs or Relu of a window mean of x * x, torch's lp_pool2d). */
+  equals?: string;
+  /** The value is Sign of the value `signOf` (torch's lp_pool2d multiplies it back: sign(m) * relu(|m|) = m). */
+  signOf?: string;
   materialized?: boolean;
   /** Producing node (for head detection). */
   producer?: OnnxNode;

@@ -26,7 +26,7 @@ import {
   denseToBand,
   emptyBand,
   roundoffGamma,
-} from '@lip/train';
+} from '@lip/core';
 import { denseNormUpperBound, unscaleUp } from './dense';
 import { axisNorms, WindowAxis } from './pool';
 import { mulUp, nextUp, sqrtUp, timesPow2 } from './rounding';

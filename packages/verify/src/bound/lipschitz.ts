@@ -23,22 +23,25 @@
  * fall back to cheaper sound bounds (./dense.ts, ./conv.ts), named in the
  * layer table's method.
  */
-import { ModelError } from '@lip/train';
-import { OnnxModel, OnnxNode, attrFloat, attrInt, attrString, constantNodeValue, readOnnxModel } from '../onnx/read';
+import { ModelError } from '@lip/core';
+import { OnnxModel, OnnxNode, OnnxTensor, attrFloat, attrInt, attrString, constantNodeValue, readOnnxModel } from '../onnx/read';
 import { Bounder, BoundOptions, LayerBound, Val } from './bounder';
+import type { Expr } from './symbolic';
+import { foldModel } from '../ops/fold_model';
+import { FOLDED_ONLY_OPS } from '../ops/registry';
 import { convNormUpperBound, ConvGeometry } from './conv';
 import { denseNormUpperBound, DenseNormBound } from './dense';
 import { asFloats, ConstValues, foldBinary, foldUnary, isIntType, tensorValues } from './fold';
 import { axisNorms, axisWork } from './pool';
 import { mulUp, nextUp, roundedSumUp, sqrtUp } from './rounding';
 import {
-  blockSize, concatAxis, convSpec, gatherIndices, padAmounts, poolAxes, sliceSelection,
-  splitAxis, splitSizes, topK, transposePerm,
+  blockSize, concatAxis, convSpec, gatherIndices, padAmounts, padIndexMap, poolAxes, rangeCount, reduceAxes, shapeRange,
+  sliceSelection, splitAxis, splitSizes, topK, transposePerm,
 } from './shapes';
 import { broadcastTo, concat, permute, range, select, sizeOf } from './tensor_ops';
 
 export { SYMBOLIC_ELEMENT_LIMIT, SYMBOLIC_LIVE_LIMIT, SYMBOLIC_STORE_LIMIT, SYMBOLIC_WORK_LIMIT } from './bounder';
-export type { BoundLimits, BoundOptions, LayerBound } from './bounder';
+export type { BoundLimits, BoundOptions, LayerBound, Val as BoundValue } from './bounder';
 
 /** The final linear layer, for head-aware certificates. */
 export interface LinearHead {
@@ -68,7 +71,35 @@ export interface LipschitzBound {
 const UNARY_LIP: Record<string, [number, string]> = {
   Relu: [1, 'Relu is 1-Lipschitz'], Neg: [1, 'negation'], Abs: [1, 'Abs is 1-Lipschitz'], Tanh: [1, 'Tanh is 1-Lipschitz'],
   Sigmoid: [0.25, 'Sigmoid is 1/4-Lipschitz'], Softmax: [1, 'Softmax is 1-Lipschitz (its Jacobian norm is at most 1/2)'],
+  Clip: [1, 'Clip is 1-Lipschitz'],
 };
+
+/** Factor and method of a unary op; LeakyRelu and Elu from their alpha: max(1, |alpha|) (Elu's slope alpha e^x <= alpha for x < 0). */
+function unaryLip(b: Bounder, node: OnnxNode): [number, string] {
+  if (node.opType === 'LeakyRelu' || node.opType === 'Elu') {
+    const alpha = attrFloat(node, 'alpha', node.opType === 'Elu' ? 1 : 0.01);
+    if (!Number.isFinite(alpha)) b.fail(node, `alpha = ${alpha} must be finite`);
+    return [Math.max(1, Math.abs(alpha)), `${node.opType} with alpha = ${alpha}: max(1, |alpha|)`];
+  }
+  if (node.opType === 'Clip') {
+    for (const i of [1, 2]) if (node.inputs[i] && !b.get(node.inputs[i]).isConst) b.fail(node, `its bound input ${i} must be a constant tensor`);
+  }
+  return UNARY_LIP[node.opType];
+}
+
+/** sqrt of a window mean of x*x (an L2-norm pooling); refused on any other value (sqrt is not Lipschitz at 0). */
+function sqrtOfMeanSquare(b: Bounder, node: OnnxNode, x: Val, shape: number[]): void {
+  const out = node.outputs[0];
+  if (!x.meanSquare) {
+    b.setVal(out, { shape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node,
+      why: `node '${node.name}' (${node.opType}) is not Lipschitz at 0 (only sqrt(AveragePool(x*x)), an L2-norm pooling, is supported)` });
+    return;
+  }
+  const inLip = b.lipOf(x.meanSquare.of);
+  const v: Val = { shape, dtype: x.dtype, lip: mulUp(inLip, sqrtUp(x.meanSquare.colWeight)), isConst: false, producer: node };
+  b.setVal(out, v);
+  b.record(node, v, inLip, 'L2-norm pooling sqrt(mean(x*x)): sqrt(max over inputs of sum of 1/divisor of the windows reading it)');
+}
 
 /** Smallest entry (Infinity when empty). */
 function minOf(d: ArrayLike<number>): number {
@@ -261,19 +292,18 @@ function handleUnary(b: Bounder, node: OnnxNode): void {
     b.setConst(out, shape, x.dtype, x.data ? foldUnary(node.opType, x.dtype, x.data, `${b.file}: node '${node.name}' (${node.opType})`) : undefined, node);
     return;
   }
-  if (node.opType === 'Sqrt') {
-    if (!x.meanSquare) {
-      b.setVal(out, { shape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node,
-        why: `node '${node.name}' (Sqrt) is not Lipschitz at 0 (only sqrt(AveragePool(x*x)), an L2-norm pooling, is supported)` });
-      return;
-    }
-    const inLip = b.lipOf(x.meanSquare.of);
-    const v: Val = { shape, dtype: x.dtype, lip: mulUp(inLip, sqrtUp(x.meanSquare.colWeight)), isConst: false, producer: node };
-    b.setVal(out, v);
-    b.record(node, v, inLip, 'L2-norm pooling sqrt(mean(x*x)): sqrt(max over inputs of sum of 1/divisor of the windows reading it)');
+  if (node.opType === 'Sqrt') return sqrtOfMeanSquare(b, node, x, shape);
+  if (x.meanSquare && (node.opType === 'Abs' || node.opType === 'Relu')) {
+    // A window mean of x*x is >= 0: Abs and Relu return it unchanged (torch's lp_pool2d writes sign(m) * relu(|m|)).
+    b.setVal(out, { ...x, shape, producer: node, equals: x.equals ?? name, sym: undefined });
     return;
   }
-  const [k, method] = UNARY_LIP[node.opType];
+  if (node.opType === 'Sign') {
+    b.setVal(out, { shape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node, signOf: x.meanSquare ? x.equals ?? name : undefined,
+      why: `node '${node.name}' (Sign) is not continuous (only sign(m) * relu(|m|) of torch's lp_pool2d, equal to m >= 0, is supported)` });
+    return;
+  }
+  const [k, method] = unaryLip(b, node);
   if (node.opType === 'Relu' || node.opType === 'Neg') {
     const s = b.symbolicOp([name], sizeOf(shape), node);
     if (s) {
@@ -379,6 +409,14 @@ const mulRule: ElementwiseRule = (b, node, ins, _lips, rep, inLip) => {
       return { lip, method, extra: { meanSquare: { of: x.meanSquare.of, colWeight: mulUp(mulUp(x.meanSquare.colWeight, rep(x)), cMax) }, why: x.why } };
     }
     return { lip, method };
+  }
+  if (vars.length === 2) {
+    const [p, q] = ins;
+    const same = (sign: Val, v: Val, vName: string): boolean => sign.signOf !== undefined && v.meanSquare !== undefined && sign.signOf === (v.equals ?? vName);
+    const keep = same(p, q, names[1]) ? q : same(q, p, names[0]) ? p : null;
+    if (keep) {
+      return { lip: Infinity, method: 'sign(m) * m = m for m >= 0', extra: { meanSquare: keep.meanSquare, equals: keep.equals, why: keep.why } };
+    }
   }
   if (vars.length === 2 && vars[0] === vars[1]) {
     return { lip: Infinity, method: 'square',
@@ -635,10 +673,56 @@ function handleReduce(b: Bounder, node: OnnxNode): void {
   const [outShape] = b.outShapes(node);
   const out = node.outputs[0];
   if (x.isConst) return b.setConst(out, outShape, x.dtype, undefined, node);
+  if (node.opType !== 'ReduceL2' && reduceSymbolic(b, node, x, outShape)) return;
   const inLip = b.lipOf(name);
   const v: Val = { shape: outShape, dtype: x.dtype, lip: inLip, why: x.why, isConst: false, producer: node };
   b.setVal(out, v);
   b.record(node, v, inLip, `${node.opType} over disjoint groups: 1-Lipschitz`);
+}
+
+/** One sort gate per group of expressions, shared by the ReduceMin and ReduceMax of a GroupSort (deel-torchlip's export). */
+const SORT_GATES = new WeakMap<object, Map<string, Expr[] | null>>();
+
+/**
+ * ReduceMin / ReduceMax as the first / last output of a sort gate over each
+ * reduced group, so that Concat(ReduceMin, ReduceMax) over groups is
+ * recognized as a GroupSort (1-Lipschitz) by the block check.
+ */
+function reduceSymbolic(b: Bounder, node: OnnxNode, x: Val, outShape: number[]): boolean {
+  const { axes } = reduceAxes(b.shapeContext(node));
+  const n = sizeOf(x.shape);
+  const s = b.symbolicOp([node.inputs[0]], n, node);
+  if (!s) return false;
+  const st = s.store;
+  let gates = SORT_GATES.get(st);
+  if (!gates) SORT_GATES.set(st, (gates = new Map()));
+  // Output index of each input element: the reduced axes collapse to 0.
+  const kept = x.shape.map((d, i) => (axes.has(i) ? 1 : d));
+  const groups: Expr[][] = Array.from({ length: sizeOf(kept) }, () => []);
+  const idx = new Array<number>(x.shape.length).fill(0);
+  const view = s.sym.views[0];
+  for (let i = 0; i < n; i++) {
+    let o = 0;
+    for (let ax = 0; ax < kept.length; ax++) o = o * kept[ax] + (axes.has(ax) ? 0 : idx[ax]);
+    groups[o].push(view[i]);
+    for (let ax = x.shape.length - 1; ax >= 0; ax--) {
+      if (++idx[ax] < x.shape[ax]) break;
+      idx[ax] = 0;
+    }
+  }
+  const exprs = new Int32Array(groups.length);
+  for (let g = 0; g < groups.length; g++) {
+    const members = groups[g];
+    if (members.length === 1) { exprs[g] = members[0]; continue; }
+    const key = members.join(',');
+    let sorted = gates.get(key);
+    if (sorted === undefined) gates.set(key, (sorted = st.sort(members)));
+    if (!sorted) return false;
+    exprs[g] = node.opType === 'ReduceMin' ? sorted[0] : sorted[sorted.length - 1];
+  }
+  b.setVal(node.outputs[0], { shape: outShape, dtype: x.dtype, lip: x.lip, why: x.why, isConst: false, producer: node,
+    sym: { anchor: s.sym.anchor, exprs, nodes: [...s.sym.nodes, node.name] } });
+  return true;
 }
 
 function handleTopK(b: Bounder, node: OnnxNode): void {
@@ -691,18 +775,216 @@ function handlePad(b: Bounder, node: OnnxNode): void {
   const name = node.inputs[0];
   const x = b.get(name);
   const [outShape] = b.outShapes(node);
-  const { mode } = padAmounts(b.shapeContext(node));
+  const { pads, mode } = padAmounts(b.shapeContext(node));
   const out = node.outputs[0];
-  if (x.isConst) return b.setConst(out, outShape, x.dtype, undefined, node);
-  if (mode !== 'constant') {
-    b.setVal(out, { shape: outShape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node,
-      why: `node '${node.name}' (Pad mode '${mode}') repeats input elements; only constant padding is supported` });
+  const r = x.shape.length;
+  const maps = x.shape.map((n, i) => padIndexMap(n, pads[i], pads[i + r], mode));
+  if (x.isConst) {
+    let data: ConstValues | undefined;
+    const fill = padValue(b, node, x.dtype);
+    if (x.data && fill !== undefined) {
+      const src = selectPadded(x.shape, maps);
+      const d = x.data as ArrayLike<number | bigint>;
+      data = src.map((j) => (j < 0 ? fill : d[j])) as ConstValues;
+    }
+    return b.setConst(out, outShape, x.dtype, data, node);
+  }
+  // The pad map is a product of per-axis selections: an input element is copied prod_axes(copies on that axis)
+  // times, and the map's norm is sqrt(max copies) (reflect and edge copy border elements more than once).
+  let copies = 1;
+  for (const m of maps) {
+    const count = new Uint32Array(Math.max(1, Math.max(...m, -1) + 1));
+    let most = 0;
+    for (const j of m) if (j >= 0) most = Math.max(most, ++count[j]);
+    copies *= most;
+  }
+  if (mode === 'constant' && x.square && padValue(b, node, x.dtype) === 0 && pads.every((p) => p >= 0)) {
+    // Zero padding of x*x is x*x of zero-padded x (torch's lp_pool2d pads the squares).
+    b.setVal(out, { shape: outShape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node, square: x.square, why: x.why });
     return;
   }
   const inLip = b.lipOf(name);
-  const v: Val = { shape: outShape, dtype: x.dtype, lip: inLip, why: x.why, isConst: false, producer: node };
+  const k = copies <= 1 ? 1 : sqrtUp(copies);
+  const v: Val = { shape: outShape, dtype: x.dtype, lip: mulUp(inLip, k), why: x.why, isConst: false, producer: node };
   b.setVal(out, v);
-  b.record(node, v, inLip, 'constant padding (or cropping)');
+  b.record(node, v, inLip, mode === 'constant' ? 'constant padding (or cropping)'
+    : `${mode} padding: each element copied at most ${copies} times, sqrt(${copies})`);
+}
+
+/** Pad's constant value (0 when omitted); undefined when it is not known. */
+function padValue(b: Bounder, node: OnnxNode, dtype: Val['dtype']): number | bigint | undefined {
+  const isInt = isIntType(dtype);
+  if (b.model.opset < 11) return isInt ? BigInt(Math.trunc(attrFloat(node, 'value', 0))) : attrFloat(node, 'value', 0);
+  const c = node.inputs[2] ? b.get(node.inputs[2]) : undefined;
+  if (!c) return isInt ? 0n : 0;
+  if (!c.isConst || !c.data) return undefined;
+  return c.data[0];
+}
+
+/** Flat source index of each output element of a per-axis index selection (-1: filled in). */
+function selectPadded(shape: readonly number[], maps: number[][]): number[] {
+  let out = [0];
+  let size = 1;
+  shape.forEach((n, ax) => {
+    const next: number[] = [];
+    for (const base of out) for (const j of maps[ax]) next.push(base < 0 || j < 0 ? -1 : base * n + j);
+    out = next;
+    size *= n;
+  });
+  return size === 0 ? out.map(() => -1) : out;
+}
+
+/** BatchNormalization in inference: y_c = s_c (x_c - mean_c) + B_c, s_c = scale_c / sqrt(var_c + eps); factor max |s_c|. */
+function handleBatchNorm(b: Bounder, node: OnnxNode): void {
+  const x = b.get(node.inputs[0]);
+  const [outShape] = b.outShapes(node);
+  for (let i = 1; i <= 4; i++) if (!b.get(node.inputs[i]).isConst) b.fail(node, `its parameter input ${i} must be a constant tensor`);
+  if (x.isConst) return b.setConst(node.outputs[0], outShape, x.dtype, undefined, node);
+  const inLip = b.lipOf(node.inputs[0]);
+  if (b.opts.shapesOnly) {
+    b.setVal(node.outputs[0], { shape: outShape, dtype: x.dtype, lip: inLip, why: x.why, isConst: false, producer: node });
+    return;
+  }
+  const scale = b.floatConst(node, node.inputs[1], 'scale');
+  const variance = b.floatConst(node, node.inputs[4], 'variance');
+  const eps = attrFloat(node, 'epsilon', 1e-5);
+  let k = 0;
+  for (let c = 0; c < scale.length; c++) {
+    const den = variance[c] + eps;
+    if (!(den > 0)) b.fail(node, `variance + epsilon = ${den} at channel ${c} must be > 0`);
+    // |scale| / sqrt(den): the sqrt and the division each round within half an ulp; two steps up cover them.
+    k = Math.max(k, nextUp(nextUp(Math.abs(scale[c]) / Math.sqrt(den))));
+  }
+  const v: Val = { shape: outShape, dtype: x.dtype, lip: mulUp(inLip, k), why: x.why, isConst: false, producer: node };
+  b.setVal(node.outputs[0], v);
+  b.record(node, v, inLip, `batch normalization (inference): max_c |scale_c| / sqrt(var_c + eps) = ${k.toPrecision(6)}`);
+}
+
+/** Pow: folded on constants; x^1 is x, x^2 marks a square (for L2 pooling), m^0.5 of a window mean of x*x is an L2 pooling. */
+function handlePow(b: Bounder, node: OnnxNode): void {
+  const [xn, en] = node.inputs;
+  const x = b.get(xn);
+  const e = b.get(en);
+  const [shape] = b.outShapes(node);
+  const out = node.outputs[0];
+  if (x.isConst && e.isConst) {
+    let data: ConstValues | undefined;
+    if (x.data && e.data && !isIntType(x.dtype)) {
+      const xs = broadcastTo(asFloats(x.data), x.shape, shape);
+      const es = broadcastTo(asFloats(e.data), e.shape, shape);
+      const round = x.dtype === 'float32' ? Math.fround : (v: number): number => v;
+      data = xs.map((v, i) => round(v ** es[i]));
+    }
+    return b.setConst(out, shape, x.dtype, x.dtype === 'float16' ? undefined : data, node);
+  }
+  const exps = e.isConst && e.data ? asFloats(e.data) : null;
+  const p = exps && exps.every((v) => v === exps[0]) && exps.length > 0 ? exps[0] : NaN;
+  if (x.isConst || !Number.isFinite(p) || sizeOf(shape) !== sizeOf(x.shape)) {
+    b.setVal(out, { shape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node,
+      why: `node '${node.name}' (Pow) raises to an input-dependent or broadcasting power, which is not Lipschitz` });
+    return;
+  }
+  if (p === 1) {
+    b.setVal(out, { ...x, shape, producer: node });
+    return;
+  }
+  if (p === 0.5) return sqrtOfMeanSquare(b, node, x, shape);
+  if (p === 2) {
+    // Refine x's bound (its block check) now: its symbolic view is dropped after this, its last reader.
+    b.lipOf(xn);
+    b.setVal(out, { shape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node, square: xn,
+      why: `node '${node.name}' (Pow) squares '${xn}' (x^2 is not Lipschitz; only sqrt(AveragePool(x^2)) is supported)` });
+    return;
+  }
+  b.setVal(out, { shape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node,
+    why: `node '${node.name}' (Pow) raises to the power ${p}, which is not globally Lipschitz (only x^2 inside an L2 pooling and x^1 are)` });
+}
+
+/** Dropout in inference is the identity (its mask is all true); training mode is refused. */
+function handleDropout(b: Bounder, node: OnnxNode): void {
+  const [shape] = b.outShapes(node);
+  const training = node.inputs[2] ? b.get(node.inputs[2]) : undefined;
+  if (training && (!training.isConst || !training.data || training.data[0])) b.fail(node, 'training_mode must be a constant false');
+  b.setVal(node.outputs[0], { ...b.get(node.inputs[0]), shape, producer: node });
+  if (node.outputs[1]) b.setConst(node.outputs[1], shape, 'bool', new Array<bigint>(sizeOf(shape)).fill(1n), node);
+}
+
+const CAST_TYPES: Record<number, Val['dtype']> = {
+  1: 'float32', 2: 'uint8', 3: 'int8', 5: 'int16', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64',
+};
+
+/** Cast: folded on constants (ONNX: float -> int truncates toward zero, -> bool is != 0); float -> float is the identity. */
+function handleCast(b: Bounder, node: OnnxNode): void {
+  const x = b.get(node.inputs[0]);
+  const [shape] = b.outShapes(node);
+  const out = node.outputs[0];
+  const to = CAST_TYPES[attrInt(node, 'to', 0)];
+  if (!to) b.fail(node, `'to' = ${attrInt(node, 'to', 0)} is not a supported element type`);
+  if (x.isConst) {
+    let data: ConstValues | undefined;
+    if (x.data) {
+      const src = Array.from(x.data as ArrayLike<number | bigint>);
+      if (to === 'bool') data = src.map((v) => (Number(v) !== 0 ? 1n : 0n));
+      else if (isIntType(to)) {
+        if (src.some((v) => typeof v === 'number' && !Number.isFinite(v))) b.fail(node, 'casts a non-finite constant to an integer type');
+        data = foldUnary('Identity', to, src.map((v) => (typeof v === 'bigint' ? v : BigInt(Math.trunc(v)))), b.file);
+      } else if (to !== 'float16') data = foldUnary('Identity', to, src.map(Number), b.file);
+    }
+    return b.setConst(out, shape, to, data, node);
+  }
+  if (isIntType(to) || isIntType(x.dtype)) {
+    b.setVal(out, { shape, dtype: to, lip: Infinity, isConst: false, producer: node,
+      why: `node '${node.name}' (Cast to ${to}) rounds input-dependent values to integers, which is not continuous` });
+    return;
+  }
+  b.setVal(out, { ...x, shape, dtype: to, producer: node });
+}
+
+/** Shape arithmetic that foldModel folds: Shape (of any value), ConstantOfShape, Range, Expand, Equal and Where on constants. */
+function handleShapeArithmetic(b: Bounder, node: OnnxNode): void {
+  const [shape] = b.outShapes(node);
+  const out = node.outputs[0];
+  const ctx = b.shapeContext(node);
+  const op = node.opType;
+  if (op === 'Shape') {
+    const dims = b.get(node.inputs[0]).shape;
+    return b.setConst(out, shape, 'int64', shapeRange(ctx).map((i) => BigInt(dims[i])), node);
+  }
+  if (op === 'ConstantOfShape') {
+    const t = node.attributes.value as OnnxTensor | undefined;
+    const dtype = t ? t.dataType : 'float32';
+    const v = t ? tensorValues(t)[0] : 0;
+    return b.setConst(out, shape, dtype, new Array(sizeOf(shape)).fill(v) as ConstValues, node);
+  }
+  if (op === 'Range') {
+    const t = b.get(node.inputs[0]);
+    const { start, delta, n } = rangeCount(ctx);
+    b.checkShape(node, shape);
+    return b.setConst(out, shape, t.dtype, range(n).map((i) => BigInt(start + i * delta)), node);
+  }
+  const ins = node.inputs.map((n) => b.get(n));
+  if (op === 'Expand' && !ins[0].isConst) {
+    const x = ins[0];
+    const inLip = b.lipOf(node.inputs[0]);
+    // Broadcasting copies every element out/in times.
+    const m = sizeOf(shape) / Math.max(1, sizeOf(x.shape));
+    const v: Val = { shape, dtype: x.dtype, lip: m <= 1 ? inLip : mulUp(inLip, sqrtUp(m)), why: x.why, isConst: false, producer: node };
+    b.setVal(out, v);
+    b.record(node, v, inLip, `broadcast: each element copied ${m} times`);
+    return;
+  }
+  const dtype = op === 'Equal' ? 'bool' : op === 'Where' ? ins[1].dtype : ins[0].dtype;
+  if (!ins.every((v) => v.isConst)) {
+    b.setVal(out, { shape, dtype, lip: Infinity, isConst: false, producer: node,
+      why: `node '${node.name}' (${op}) on input-dependent values is not supported (only shape arithmetic on constants)` });
+    return;
+  }
+  if (!ins.every((v) => v.data)) return b.setConst(out, shape, dtype, undefined, node);
+  b.checkShape(node, shape);
+  const [a, c, d] = ins.map((v) => broadcastTo(v.data! as ArrayLike<number | bigint>, v.shape, shape));
+  if (op === 'Expand') return b.setConst(out, shape, dtype, a as ConstValues, node);
+  if (op === 'Equal') return b.setConst(out, shape, dtype, a.map((v, i) => (v === c[i] ? 1n : 0n)), node);
+  return b.setConst(out, shape, dtype, a.map((cond, i) => (cond ? c[i] : d[i])) as ConstValues, node);
 }
 
 /** One bound rule per operator the reader accepts (Constant is folded by `propagate`). */
@@ -718,6 +1000,12 @@ const HANDLERS: ReadonlyArray<readonly [string[], (b: Bounder, node: OnnxNode) =
   [['ReduceL2', 'ReduceMax', 'ReduceMin'], handleReduce],
   [['TopK'], handleTopK],
   [['Pad'], handlePad],
+  [['LeakyRelu', 'Elu', 'Clip', 'Sign'], handleUnary],
+  [['Pow'], handlePow],
+  [['BatchNormalization'], handleBatchNorm],
+  [['Dropout'], handleDropout],
+  [['Cast'], handleCast],
+  [['Shape', 'ConstantOfShape', 'Range', 'Expand', 'Equal', 'Where'], handleShapeArithmetic],
 ];
 const HANDLER = new Map<string, (b: Bounder, node: OnnxNode) => void>(HANDLERS.flatMap(([ops, h]) => ops.map((op) => [op, h] as const)));
 
@@ -823,8 +1111,11 @@ function propagate(m: OnnxModel, opts: BoundOptions, fullInputShape?: number[]):
  * would exceed MAX_VALUE_ELEMENTS.
  */
 export function lipschitzBound(model: OnnxModel | string | Uint8Array, opts: BoundOptions = {}): LipschitzBound {
-  const m = typeof model === 'string' || model instanceof Uint8Array ? readOnnxModel(model) : model;
+  const m = typeof model === 'string' || model instanceof Uint8Array ? readOnnxModel(model, { inputShape: opts.inputShape })
+    : model.folding ? model : foldModel(model, { inputShape: opts.inputShape });
   const { b, perSample } = propagate(m, { ...opts, shapesOnly: false });
+  const survivor = m.nodes.find((n) => FOLDED_ONLY_OPS.has(n.opType));
+  if (survivor) b.fail(survivor, 'computes a shape from the input at run time; it cannot be folded into a constant');
   const outName = m.outputs[0].name;
   const total = b.lipOf(outName);
   const outVal = b.get(outName);
@@ -851,6 +1142,15 @@ export function lipschitzBound(model: OnnxModel | string | Uint8Array, opts: Bou
  */
 export function largestValueElements(model: OnnxModel, inputShape?: number[]): number {
   return propagate(model, { inputShape, shapesOnly: true }).b.largest;
+}
+
+/**
+ * Every value of `model` (shape, element type, constant data when known) for
+ * an input of `fullInputShape` (batch included), by the shape and folding
+ * rules alone; what `foldModel` folds.
+ */
+export function propagateValues(model: OnnxModel, fullInputShape: number[]): ReadonlyMap<string, Val> {
+  return propagate(model, { shapesOnly: true }, fullInputShape).b.vals;
 }
 
 /**

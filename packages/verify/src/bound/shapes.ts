@@ -452,6 +452,68 @@ const matmul: ShapeRule = (ctx: ShapeContext) => {
 
 const constant: ShapeRule = (ctx: ShapeContext) => [[...constantNodeValue(ctx.node).dims]];
 
+/** Shape's slice of the input's dims ([start, end), opset 15), clamped as Slice clamps. */
+export function shapeRange(ctx: ShapeContext): number[] {
+  const x = inShape(ctx, 0);
+  const r = x.length;
+  const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + r : v, 0), r);
+  return range(r).slice(clamp(attrInt(ctx.node, 'start', 0)), clamp(attrInt(ctx.node, 'end', r)));
+}
+
+/** The dims ConstantOfShape and Expand read from their shape input. */
+export function shapeInput(ctx: ShapeContext, i: number): number[] {
+  const dims = ctx.ints(i, "'shape'") ?? ctx.fail("input 'shape' is missing");
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) ctx.fail(`shape [${dims.join(', ')}] has a negative dimension`);
+  return dims;
+}
+
+/** Range's element count: max(ceil((limit - start) / delta), 0). */
+export function rangeCount(ctx: ShapeContext): { start: number; delta: number; n: number } {
+  const [start] = ctx.ints(0, "'start'") ?? ctx.fail("input 'start' is missing");
+  const [limit] = ctx.ints(1, "'limit'") ?? ctx.fail("input 'limit' is missing");
+  const [delta] = ctx.ints(2, "'delta'") ?? ctx.fail("input 'delta' is missing");
+  if (delta === 0) ctx.fail('delta is 0');
+  return { start, delta, n: Math.max(Math.ceil((limit - start) / delta), 0) };
+}
+
+/** BatchNormalization in inference: [N, C, ...] with four per-channel [C] parameters. */
+const batchNorm: ShapeRule = (ctx: ShapeContext) => {
+  const x = inShape(ctx, 0);
+  if (x.length < 2) ctx.fail(`expects an [N, C, ...] input, got [${x.join(', ')}]`);
+  for (let i = 1; i <= 4; i++) {
+    const p = inShape(ctx, i);
+    if (p.length !== 1 || p[0] !== x[1]) ctx.fail(`parameter ${i} has shape [${p.join(', ')}], expected [${x[1]}]`);
+  }
+  if (attrInt(ctx.node, 'training_mode', 0) !== 0 || ctx.node.outputs.slice(1).some((o) => o)) {
+    ctx.fail('only inference mode is supported (training_mode = 0, one output); export the model in eval mode');
+  }
+  return [x];
+};
+
+/** One axis of Pad: the source index of each output position, -1 where the constant fills in. */
+export function padIndexMap(n: number, begin: number, end: number, mode: string): number[] {
+  const out: number[] = [];
+  for (let o = 0; o < n + begin + end; o++) {
+    let i = o - begin;
+    if (i < 0 || i >= n) {
+      if (mode === 'constant' || n === 0) i = -1;
+      else if (mode === 'edge') i = i < 0 ? 0 : n - 1;
+      else if (mode === 'wrap') i = ((i % n) + n) % n;
+      else {
+        // reflect: mirror about the first and last element (not repeating them); onnxruntime needs n >= 2 here.
+        const period = 2 * (n - 1);
+        if (period === 0) i = 0;
+        else {
+          i = ((i % period) + period) % period;
+          if (i >= n) i = period - i;
+        }
+      }
+    }
+    out.push(i);
+  }
+  return out;
+}
+
 /** One rule per operator the reader accepts. */
 export const SHAPE_RULES: Readonly<Record<string, ShapeRule>> = {
   Abs: same, Neg: same, Relu: same, Sigmoid: same, Sqrt: same, Tanh: same, Identity: same, Softmax: softmax,
@@ -482,4 +544,20 @@ export const SHAPE_RULES: Readonly<Record<string, ShapeRule>> = {
   Gemm: gemm,
   MatMul: matmul,
   Constant: constant,
+  LeakyRelu: same, Elu: same, Clip: same, Sign: same, Cast: same, Pow: broadcast,
+  Dropout: (ctx) => {
+    const x = inShape(ctx, 0);
+    return ctx.node.outputs.map(() => [...x]);
+  },
+  BatchNormalization: batchNorm,
+  Shape: (ctx) => [[shapeRange(ctx).length]],
+  ConstantOfShape: (ctx) => [shapeInput(ctx, 0)],
+  Expand: (ctx) => {
+    const x = inShape(ctx, 0);
+    const target = shapeInput(ctx, 1);
+    return [broadcastShapes(x, target) ?? ctx.fail(`input [${x.join(', ')}] does not broadcast with shape [${target.join(', ')}]`)];
+  },
+  Range: (ctx) => [[rangeCount(ctx).n]],
+  Equal: broadcast,
+  Where: broadcast,
 };

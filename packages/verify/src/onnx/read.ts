@@ -6,27 +6,12 @@
  */
 import * as fs from 'fs';
 import { onnx } from 'onnx-proto';
-import { ModelError, ModelTooLargeError } from '@lip/train';
+import { ModelError, ModelTooLargeError } from '@lip/core';
+import { OP_INPUTS, REGISTERED_OPS } from '../ops/registry';
+import { foldModel, FoldReport } from '../ops/fold_model';
 
-/** Operators the verifier understands (bound, session checks, translator). */
-export const SUPPORTED_OPS: readonly string[] = [
-  'Abs', 'Add', 'AveragePool', 'Concat', 'Constant', 'Conv', 'DepthToSpace', 'Div', 'Flatten',
-  'Gemm', 'GlobalAveragePool', 'GlobalLpPool', 'GlobalMaxPool', 'Identity', 'LpPool', 'MatMul', 'Max',
-  'MaxPool', 'Min', 'Mul', 'Neg', 'Relu', 'Reshape', 'Sigmoid', 'Slice', 'Softmax', 'SpaceToDepth',
-  'Split', 'Sqrt', 'Squeeze', 'Sub', 'Tanh', 'TopK', 'Transpose', 'Unsqueeze', 'ReduceL2', 'ReduceMax',
-  'ReduceMin', 'Gather', 'Pad', 'Sum',
-];
-
-/** Required and largest input counts of each supported operator (ONNX opsets 7 to 21). */
-const OP_INPUTS: Readonly<Record<string, readonly [number, number]>> = {
-  Abs: [1, 1], Neg: [1, 1], Relu: [1, 1], Sigmoid: [1, 1], Sqrt: [1, 1], Tanh: [1, 1], Identity: [1, 1], Flatten: [1, 1],
-  Softmax: [1, 1], GlobalAveragePool: [1, 1], GlobalLpPool: [1, 1], GlobalMaxPool: [1, 1], DepthToSpace: [1, 1],
-  SpaceToDepth: [1, 1], Transpose: [1, 1], LpPool: [1, 1], MaxPool: [1, 1], AveragePool: [1, 1],
-  Add: [2, 2], Sub: [2, 2], Mul: [2, 2], Div: [2, 2], MatMul: [2, 2], Gather: [2, 2],
-  Max: [1, Infinity], Min: [1, Infinity], Sum: [1, Infinity], Concat: [1, Infinity],
-  Conv: [2, 3], Gemm: [2, 3], Reshape: [1, 2], Slice: [1, 5], Split: [1, 2], Squeeze: [1, 2], Unsqueeze: [1, 2],
-  TopK: [1, 2], ReduceL2: [1, 2], ReduceMax: [1, 2], ReduceMin: [1, 2], Pad: [1, 4], Constant: [0, 0],
-};
+/** Operators the verifier understands (bound, session checks, translator): the registry's rows (ops/registry.ts). */
+export const SUPPORTED_OPS: readonly string[] = REGISTERED_OPS;
 
 /** Largest number of elements one tensor (initializer or declared value) may have: 2^28 (1 GiB of float32). */
 export const MAX_TENSOR_ELEMENTS = 2 ** 28;
@@ -106,6 +91,15 @@ export interface OnnxModel {
   readonly initializers: ReadonlyMap<string, OnnxTensor>;
   /** Declared intermediate value infos (`graph.value_info`), by name. */
   readonly valueInfo: ReadonlyMap<string, OnnxValueInfo>;
+  /** What static shape folding did (ops/fold_model.ts); absent on a model read with `fold: false`. */
+  readonly folding?: FoldReport;
+}
+
+export interface ReadOptions {
+  /** Per-sample input shape (without the batch dimension), for graphs that leave it symbolic. */
+  inputShape?: readonly number[];
+  /** Fold shape arithmetic into constants and drop a trailing Softmax (default true; see `foldModel`). */
+  fold?: boolean;
 }
 
 function toNumber(v: number | Long | null | undefined): number {
@@ -323,7 +317,12 @@ function topoSort(nodes: OnnxNode[], available: Set<string>, source: string): On
  * Reads and validates an ONNX model. `pathOrBytes` is a file path or the
  * encoded bytes. Throws `ModelError` for anything that is not a usable model.
  */
-export function readOnnxModel(pathOrBytes: string | Uint8Array): OnnxModel {
+export function readOnnxModel(pathOrBytes: string | Uint8Array, opts: ReadOptions = {}): OnnxModel {
+  const model = readOnnxModelUnfolded(pathOrBytes);
+  return opts.fold === false ? model : foldModel(model, { inputShape: opts.inputShape });
+}
+
+function readOnnxModelUnfolded(pathOrBytes: string | Uint8Array): OnnxModel {
   let bytes: Uint8Array;
   let source: string;
   if (typeof pathOrBytes === 'string') {

@@ -1,5 +1,6 @@
 export { escapeHtml, writeAttackReport, writeCraReport, MAX_FIGURE_ROWS } from './report';
 export type { AttackReportInput, CraReportInput } from './report';
-export { renderAttackFigure, renderCraCurve } from './figures';
-export type { AttackFigureRow, AttackFigureOptions, CraPoint } from './figures';
-export { Raster, diverging } from './raster';
+export { renderCertificateScatter, renderCraChart, scatterSummary } from './charts';
+export type { CraPoint, ScatterPoint } from './charts';
+export { niceTicks, niceDomain, niceStep } from './ticks';
+export { diverging } from './images';

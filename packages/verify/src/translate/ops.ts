@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CustomGradientFunc } from '@tensorflow/tfjs-core/dist/engine';
 import { ModelError } from '@lip/train';
-import { OnnxNode, OnnxTensor, attrFloat, attrInt, attrInts, attrString } from '../onnx/read';
+import { OnnxNode, OnnxTensor, attrFloat, attrInt, attrInts, attrString, tensorToFloat64 } from '../onnx/read';
+import { padAmounts, padIndexMap, ShapeContext, sliceSelection } from '../bound/shapes';
 import { convWithFastInputGrad } from './conv';
 import { FUSED_GROUPSORT2, FUSED_L2POOL } from './fuse';
 import { groupSort2Loop, hasJsKernels, tiledL2PoolLoop } from './js_kernels';
@@ -384,57 +385,6 @@ const split: OpTranslator = (ctx) => {
   };
 };
 
-const slice: OpTranslator = (ctx) => {
-  let starts: number[];
-  let ends: number[];
-  let axes: number[] | null = null;
-  let steps: number[] | null = null;
-  if (ctx.opset < 10) {
-    starts = attrInts(ctx.node, 'starts', []);
-    ends = attrInts(ctx.node, 'ends', []);
-    if (ctx.node.attributes.axes !== undefined) axes = attrInts(ctx.node, 'axes', []);
-  } else {
-    starts = ctx.ints(1, "'starts'");
-    ends = ctx.ints(2, "'ends'");
-    if (ctx.node.inputs[3]) axes = ctx.ints(3, "'axes'");
-    if (ctx.node.inputs[4]) steps = ctx.ints(4, "'steps'");
-  }
-  if (steps && steps.some((s) => s <= 0)) throw ctx.fail(`only positive steps are supported, got [${steps.join(', ')}]`);
-  return (inputs) => {
-    const v = input(inputs, 0, ctx);
-    const rank = v.t.rank;
-    const st4 = v.t.shape as number[];
-    const shape: number[] = v.nhwc ? [st4[0], st4[3], st4[1], st4[2]] : st4;
-    const begin = new Array<number>(rank).fill(0);
-    const size = shape.slice();
-    const stride = new Array<number>(rank).fill(1);
-    const ax = axes ?? starts.map((_, i) => i);
-    ax.forEach((axis0, i) => {
-      const a = normAxis(axis0, rank, ctx);
-      const dim = shape[a];
-      const clamp = (x: number): number => Math.max(0, Math.min(dim, x < 0 ? x + dim : x));
-      const b = clamp(starts[i]);
-      const e = clamp(ends[i]);
-      const st = steps ? steps[i] : 1;
-      begin[a] = b;
-      stride[a] = st;
-      size[a] = Math.max(0, Math.ceil((e - b) / st));
-    });
-    const perm = v.nhwc ? NHWC_AXIS : Array.from({ length: rank }, (_, i) => i);
-    const sb = new Array<number>(rank);
-    const ss = new Array<number>(rank);
-    const sst = new Array<number>(rank);
-    perm.forEach((stored, a) => {
-      sb[stored] = begin[a];
-      ss[stored] = size[a];
-      sst[stored] = stride[a];
-    });
-    if (sst.every((s) => s === 1)) return [{ t: tf.slice(v.t, sb, ss), nhwc: v.nhwc }];
-    const end = sb.map((b, i) => b + (ss[i] - 1) * sst[i] + 1);
-    return [{ t: tf.stridedSlice(v.t, sb, end, sst), nhwc: v.nhwc }];
-  };
-};
-
 const reshape: OpTranslator = (ctx) => {
   const target = ctx.ints(1, "'shape'");
   const allowZero = attrInt(ctx.node, 'allowzero', 0) === 1;
@@ -554,17 +504,129 @@ const reduce = (kind: 'l2' | 'max' | 'min'): OpTranslator => (ctx) => {
   };
 };
 
+/** A ShapeContext over runtime shapes, so the translator parses attributes with the shape rules' own parsers. */
+function runtimeShapeContext(ctx: OpContext, shapes: (readonly number[] | undefined)[]): ShapeContext {
+  return {
+    node: ctx.node,
+    opset: ctx.opset,
+    shape: (i) => shapes[i],
+    ints: (i, what) => (ctx.node.inputs[i] ? ctx.ints(i, what) : undefined),
+    fail: (msg) => { throw ctx.fail(msg); },
+  };
+}
+
+/** Gathers each axis of `x` by its index map (padIndexMap); -1 entries take `value`. */
+function gatherAxes(x: tf.Tensor, maps: number[][], value: number): tf.Tensor {
+  let t = x;
+  maps.forEach((m, axis) => {
+    if (m.length === t.shape[axis] && m.every((j, i) => j === i)) return;
+    const inside = m.filter((j) => j >= 0);
+    const body = tf.gather(t, tf.tensor1d(inside, 'int32'), axis);
+    const before = m.findIndex((j) => j >= 0);
+    const after = m.length - inside.length - Math.max(before, 0);
+    if (inside.length === 0 || inside.length === m.length) {
+      t = inside.length === 0 ? tf.fill(t.shape.map((d, i) => (i === axis ? m.length : d)), value) : body;
+      return;
+    }
+    const widths = t.shape.map((_, i) => (i === axis ? [before, after] : [0, 0]) as [number, number]);
+    t = tf.pad(body, widths, value);
+  });
+  return t;
+}
+
+/** Pad (constant, reflect, edge, wrap; negative pads crop) by the shape rule's parser. */
 const pad: OpTranslator = (ctx) => {
-  const mode = attrString(ctx.node, 'mode', 'constant');
-  if (mode !== 'constant') throw ctx.fail(`mode '${mode}' is not supported`);
-  const p = ctx.opset >= 11 ? ctx.ints(1, "'pads'") : attrInts(ctx.node, 'pads', []);
   const value = ctx.opset >= 11 ? (ctx.constant(2) ? Number(ctx.constant(2)!.data[0]) : 0) : attrFloat(ctx.node, 'value', 0);
   return (inputs) => {
     const x = toOnnxLayout(input(inputs, 0, ctx));
+    const { pads, mode } = padAmounts(runtimeShapeContext(ctx, [x.shape]));
     const r = x.rank;
-    if (p.length !== 2 * r || p.some((v) => v < 0)) throw ctx.fail(`pads [${p.join(', ')}] must be 2*rank non-negative values`);
-    return [plain(tf.pad(x, Array.from({ length: r }, (_, i) => [p[i], p[i + r]] as [number, number]), value))];
+    return [plain(gatherAxes(x, x.shape.map((n, i) => padIndexMap(n, pads[i], pads[i + r], mode)), value))];
   };
+};
+
+/** Slice (any step sign) by the shape rule's parser. */
+const slice: OpTranslator = (ctx) => (inputs) => {
+  const x = toOnnxLayout(input(inputs, 0, ctx));
+  const idx = sliceSelection(runtimeShapeContext(ctx, [x.shape]));
+  let t = x;
+  idx.forEach((m, axis) => {
+    if (m.length === t.shape[axis] && m.every((j, i) => j === i)) return;
+    if (m.length > 0 && m.every((j, i) => j === m[0] + i)) t = tf.slice(t, t.shape.map((_, a) => (a === axis ? m[0] : 0)), t.shape.map((d, a) => (a === axis ? m.length : d)));
+    else t = tf.gather(t, tf.tensor1d(m, 'int32'), axis);
+  });
+  return [plain(t)];
+};
+
+/** BatchNormalization in inference: x * s + (B - mean * s), s = scale / sqrt(var + eps), per channel (axis 1). */
+const batchNorm: OpTranslator = (ctx) => {
+  const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => {
+    const c = ctx.constant(i);
+    if (!c) throw ctx.fail(`parameter input ${i} must be a constant`);
+    return tensorToFloat64(c);
+  });
+  const eps = attrFloat(ctx.node, 'epsilon', 1e-5);
+  const s = scale.map((g, c) => g / Math.sqrt(variance[c] + eps));
+  const shift = bias.map((bb, c) => bb - mean[c] * s[c]);
+  const sT = tf.keep(tf.tensor1d(Float32Array.from(s)));
+  const bT = tf.keep(tf.tensor1d(Float32Array.from(shift)));
+  ctx.onDispose(() => { sT.dispose(); bT.dispose(); });
+  return (inputs) => {
+    const v = input(inputs, 0, ctx);
+    if (v.nhwc) return [nhwc(tf.add(tf.mul(v.t, sT), bT))];
+    const shape = v.t.shape.map((d, i) => (i === 1 ? d : 1));
+    return [plain(tf.add(tf.mul(v.t, tf.reshape(sT, shape)), tf.reshape(bT, shape)))];
+  };
+};
+
+/** Pow by a constant scalar exponent (x^2 and m^0.5 in L2 poolings). */
+const pow: OpTranslator = (ctx) => {
+  const e = ctx.constant(1);
+  if (!e || e.size !== 1) throw ctx.fail('the exponent must be a constant scalar');
+  const p = Number(e.data[0]);
+  return (inputs) => {
+    const v = input(inputs, 0, ctx);
+    const t = p === 2 ? tf.square(v.t) : p === 0.5 ? safeSqrt(v.t) : p === 1 ? v.t : tf.pow(v.t, p);
+    return [{ t, nhwc: v.nhwc }];
+  };
+};
+
+const clip: OpTranslator = (ctx) => {
+  const bound = (i: number, attr: string, dflt: number): number => {
+    if (ctx.opset < 11) return attrFloat(ctx.node, attr, dflt);
+    const c = ctx.constant(i);
+    if (ctx.node.inputs[i] && !c) throw ctx.fail(`input ${i} must be a constant`);
+    return c ? Number(c.data[0]) : dflt;
+  };
+  const lo = bound(1, 'min', -Infinity);
+  const hi = bound(2, 'max', Infinity);
+  return (inputs) => {
+    const v = input(inputs, 0, ctx);
+    return [{ t: tf.minimum(tf.maximum(v.t, lo), hi), nhwc: v.nhwc }];
+  };
+};
+
+const leakyRelu: OpTranslator = (ctx) => {
+  const alpha = attrFloat(ctx.node, 'alpha', 0.01);
+  return (inputs) => {
+    const v = input(inputs, 0, ctx);
+    return [{ t: tf.leakyRelu(v.t, alpha), nhwc: v.nhwc }];
+  };
+};
+
+const elu: OpTranslator = (ctx) => {
+  const alpha = attrFloat(ctx.node, 'alpha', 1);
+  return (inputs) => {
+    const v = input(inputs, 0, ctx);
+    return [{ t: alpha === 1 ? tf.elu(v.t) : tf.where(tf.greater(v.t, 0), v.t, tf.mul(tf.sub(tf.exp(v.t), 1), alpha)), nhwc: v.nhwc }];
+  };
+};
+
+/** Cast between float types is the identity on float32 tensors; casts to integers are refused (not differentiable). */
+const cast: OpTranslator = (ctx) => {
+  const to = attrInt(ctx.node, 'to', 0);
+  if (to !== 1 && to !== 10 && to !== 11) throw ctx.fail(`a cast of input-dependent values to element type ${to} is not supported`);
+  return (inputs) => [input(inputs, 0, ctx)];
 };
 
 const gather: OpTranslator = (ctx) => {
@@ -709,6 +771,14 @@ export const OP_TABLE: ReadonlyArray<readonly [string, OpTranslator]> = [
   ['TopK', topK],
   ['Transpose', transpose],
   ['Unsqueeze', unsqueeze],
+  ['BatchNormalization', batchNorm],
+  ['Cast', cast],
+  ['Clip', clip],
+  ['Dropout', unary((x) => x)],
+  ['Elu', elu],
+  ['LeakyRelu', leakyRelu],
+  ['Pow', pow],
+  ['Sign', unary(tf.sign)],
 ];
 
 /** Op types the translator supports, sorted. */

@@ -7,6 +7,7 @@ import type { LipSession } from '../session';
 import type { LogitsFn } from '../attacks/common';
 import { FUSED_TABLE, OP_TABLE, OpContext, OpKernel, TRANSLATABLE_OPS, Val, toOnnxLayout } from './ops';
 import { fuseGroupSort2, fuseL2Pool } from './fuse';
+import { foldModel } from '../ops/fold_model';
 
 /** Default largest difference allowed between the translation and onnxruntime. */
 export const TRANSLATION_TOLERANCE = 1e-5;
@@ -34,7 +35,9 @@ const KERNELS = new Map([...OP_TABLE, ...FUSED_TABLE]);
  * Refuses an operator
  * outside the table with a ModelError that lists the supported ones.
  */
-export function translateOnnx(model: OnnxModel, opts: { fuse?: boolean } = {}): TranslatedModel {
+export function translateOnnx(unfolded: OnnxModel, opts: { fuse?: boolean } = {}): TranslatedModel {
+  // The translator reads the folded graph (shape arithmetic as constants, no trailing Softmax), like the bound.
+  const model = unfolded.folding ? unfolded : foldModel(unfolded);
   const unknown = [...new Set(model.nodes.filter((n) => n.domain !== '' || !TABLE.has(n.opType)).map((n) => n.opType))];
   if (unknown.length > 0) {
     throw new ModelError(`'${model.source}' uses operator${unknown.length > 1 ? 's' : ''} ${unknown.map((o) => `'${o}'`).join(', ')} ` +

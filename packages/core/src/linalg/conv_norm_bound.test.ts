@@ -1,9 +1,9 @@
+import { convMatrix, lambdaMax, samePads, sigmaMax } from '@lip/train/testing/linalg';
 import { InvalidArgumentError } from '../errors';
 import {
   BOUND_SAFETY_MARGIN, convSpectralNormUpperBound, denseToBand, emptyBand, lanczosLambdaMax, matrixSpectralNormUpperBound,
   shiftedBandCholesky, symmetricLambdaMaxUpperBound,
 } from './conv_norm_bound';
-import { convMatrix, lambdaMax, samePads, sigmaMax } from '../testing/linalg';
 
 function rng(seed: number): () => number {
   let s = seed;
