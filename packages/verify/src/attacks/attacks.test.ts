@@ -6,7 +6,7 @@ import { OnnxModel, readOnnxModel } from '../onnx/read';
 import { LipSession, openSession } from '../session';
 import { translateOnnx } from '../translate/translate';
 import { cwL2 } from './cw';
-import { AttackRunOptions, AttackRunResult, multiclassCertificate, runAttack } from './run';
+import { AttackRunOptions, AttackRunResult, DEFAULT_PGD_EPS, multiclassCertificate, runAttack } from './run';
 import { hopSkipJumpL2 } from './hsja';
 import { honestConvModel, orthonormalLinearModel, randomFloats } from '../../test/models';
 
@@ -21,10 +21,23 @@ async function attack(bytes: Uint8Array, n: number, chw: [number, number, number
   try {
     const d = chw[0] * chw[1] * chw[2];
     const images = midImages(n, d, seed);
-    return await runAttack(model, session, images, new Array<number>(n).fill(0), Array.from({ length: n }, (_, i) => i), chw, opts);
+    // Label each image with the model's own prediction: the images are correctly classified, so every one is attacked
+    // as an 'adversarial found / none found' case rather than 'already misclassified'.
+    const labels = await predictions(session, images, n, chw);
+    return await runAttack(model, session, images, labels, Array.from({ length: n }, (_, i) => i), chw, opts);
   } finally {
     await session.close();
   }
+}
+
+/** The model's predicted class of each image (argmax of onnxruntime's logits). */
+async function predictions(session: LipSession, images: Float32Array, n: number, chw: readonly number[]): Promise<number[]> {
+  const logits = await session.runBatched(images, n, chw);
+  const k = logits.length / n;
+  return Array.from({ length: n }, (_, i) => {
+    const row = Array.from(logits.subarray(i * k, (i + 1) * k));
+    return row.indexOf(Math.max(...row));
+  });
 }
 
 describe('attacks', () => {
@@ -145,7 +158,7 @@ describe('attacks', () => {
     try {
       const n = 3;
       const images = midImages(n, 36, 8);
-      const labels = [0, 0, 0];
+      const labels = await predictions(session, images, n, [1, 6, 6]);
       const idx = [0, 1, 2];
       await expect(runAttack(untranslatable, session, images, labels, idx, [1, 6, 6], { attack: 'cw', steps: 2, binarySearchSteps: 1 }))
         .rejects.toBeInstanceOf(ModelError);
@@ -197,9 +210,10 @@ describe('attacks', () => {
     }
   });
 
-  it('refuses pgd without eps and an unknown attack', async () => {
+  it('pgd without eps attacks at DEFAULT_PGD_EPS; an unknown attack is refused', async () => {
     const { bytes } = orthonormalLinearModel(4, 4, 3, 1);
-    await expect(attack(bytes, 2, [1, 4, 4], { attack: 'pgd' })).rejects.toThrow(/--eps/);
+    const r = await attack(bytes, 2, [1, 4, 4], { attack: 'pgd' });
+    expect(r.params.eps).toBeCloseTo(DEFAULT_PGD_EPS, 12);
     await expect(attack(bytes, 2, [1, 4, 4], { attack: 'nope' as 'cw' })).rejects.toThrow(/'attack' must be one of cw, pgd/);
   });
 });
