@@ -44,4 +44,5 @@ test('selectBackend("wasm", { threads: 2 }) runs 2 XNNPACK threads and computes 
   });
   expect(diff / scale).toBeLessThan(1e-4);
   tf.dispose([x, w]);
-});
+  // Longer than the start's watchdog (2 min): a start that hangs fails with its message, not Jest's timeout.
+}, 240_000);

@@ -79,8 +79,8 @@ type PthreadWorker = NodeWorker & { loaded?: boolean };
 
 /**
  * Watches the pthread workers Emscripten makes while the backend starts:
- * `failed` rejects when one exits or fails before it loads, or when none
- * loads for `boundMs` (see the module comment).
+ * `failed` rejects when one exits or fails before it loads, or when `boundMs`
+ * pass without a worker loading (see the module comment).
  */
 class PthreadStartupWatch {
   readonly workers: PthreadWorker[] = [];

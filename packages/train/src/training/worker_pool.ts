@@ -78,8 +78,6 @@ export interface PoolDataset {
 
 interface Member {
   worker: Worker;
-  /** For messages: "data-parallel worker 1 of 2". */
-  name: string;
   /** Runs while the worker owes a reply (see the module comment). */
   watchdog: SilenceTimer;
   /** What the worker owes, for messages: "training step (16 rows)". */
@@ -153,12 +151,11 @@ export class WorkerPool {
       const name = `data-parallel worker ${i} of ${opts.workers}`;
       const member: Member = {
         worker,
-        name,
         watchdog: new SilenceTimer((boundMs) => {
           fail(
             new WorkerStuckError(
               `${name} stopped answering: no reply to its ${member.awaiting} within ${silenceBoundHint(boundMs)}. ` +
-                'Training stops; the checkpoint keeps the last complete epoch',
+                "Training stops (the last complete epoch's checkpoint is kept)",
             ),
           );
           void terminateWithin(worker);

@@ -75,7 +75,7 @@ test('a stuck worker fails the run within the bound, named; the checkpoint keeps
   expect((error as WorkerStuckError).exitCode).toBe(1);
   expect((error as Error).message).toBe(
     'data-parallel worker 1 of 2 stopped answering: no reply to its training step (16 rows) within 3 s; ' +
-      'set $LIP_WORKER_TIMEOUT_MS to allow more. Training stops; the checkpoint keeps the last complete epoch',
+      "set $LIP_WORKER_TIMEOUT_MS to allow more. Training stops (the last complete epoch's checkpoint is kept)",
   );
   expect(epoch2Started).toBeGreaterThan(0);
   // After the bound, well before Jest's timeout (generous: a loaded machine).

@@ -88,7 +88,8 @@ export class AttackPool {
     const stuckHook = stuckWorkerTestHook();
     for (let i = 0; i < opts.workers; i++) {
       const init: AttackWorkerInit = {
-        index: i, stuckAtRequest: stuckHook?.worker === i ? stuckHook.request : null, modelBytes: opts.modelBytes, source: opts.source, backend: opts.backend, wasmKernels: opts.wasmKernels, control: controlBuffer, losses,
+        index: i, stuckAtRequest: stuckHook?.worker === i ? stuckHook.request : null,
+        modelBytes: opts.modelBytes, source: opts.source, backend: opts.backend, wasmKernels: opts.wasmKernels, control: controlBuffer, losses,
       };
       const worker = new Worker(script, { workerData: init });
       const name = `attack worker ${i} of ${opts.workers}`;
