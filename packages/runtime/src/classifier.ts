@@ -78,12 +78,13 @@ interface VerifyBoundApi {
   headRowDistances(head: { classes: number; dim: number; weights: Float64Array }): Float64Array;
 }
 
-// A variable, not a literal: bundlers leave @lip/verify (and the TensorFlow.js it loads) out.
+// A variable, not a literal: bundlers leave @lip/verify (its reader, bound and Node file access) out of browser bundles.
 const VERIFY_PACKAGE = '@lip/verify';
 
 /**
  * The sound bound from the weights, by @lip/verify's `lipschitzBound`,
- * imported only here: @lip/verify loads TensorFlow.js, the rest of the runtime does not.
+ * imported only here, in Node: @lip/verify's main entry is tfjs-free (its attacks sit behind @lip/verify/attacks),
+ * but it reads files and is not needed to classify.
  */
 async function checkClaims(bytes: Uint8Array, contract: CertificateContract, classes: number, source: string): Promise<BoundCheck> {
   if (!inNode()) throw new LipError("'checkBound' needs Node (it runs @lip/verify); check the file with lip bound before serving it instead");
