@@ -6,6 +6,7 @@
 export { LipError, InvalidArgumentError, DataError, ModelError, ModelTooLargeError, assertArg } from './errors';
 export { writeFileAtomic, outputTarget, atomicTempOwner, processAlive, removeDeadProcessTemps, fsyncDir } from './atomic';
 export type { OutputTarget } from './atomic';
+export { crc32 } from './crc32';
 export {
   acquireOutputLock, withOutputLock, OutputInUseError, OutputLockLostError, LOCK_SUFFIX, DEFAULT_LOCK_STALE_MS, DEFAULT_LOCK_UPDATE_MS,
 } from './lock';
@@ -18,15 +19,19 @@ export {
 } from './data';
 export type {
   DType, NdArray, NdData, IdxArray, IdxData, ReadIdxOptions, WriteIdxOptions, ReadArrayOptions, NpzContents, ReadNpzOptions,
-  DecodedImage, ImageFolderSample, ReadImageFolderOptions, ReadCifar10Options, ArrayLayout, DataFormat, DataSplit, LabeledImages,
+  DecodedImage, ImageFolderSample, ReadImageFolderOptions, ReadCifar10Options, ArrayLayout, DataFormat, DataSplit, ImageArrays, LabeledImages,
   LabeledReadOptions, ReadLabeledDataOptions,
 } from './data';
 export { DEFAULT_EPSILONS } from './constants';
+export { mulberry32 } from './random';
+export type { Rng } from './random';
 export {
   BOUND_SAFETY_MARGIN, roundoffGamma, emptyBand, denseToBand, bandMatVec, lanczosLambdaMax, shiftedBandCholesky, gershgorinBound,
   symmetricLambdaMaxUpperBound, matrixSpectralNormUpperBound, convSpectralNormUpperBound, circularConvNormUpperBound,
 } from './linalg';
 export type { SymmetricBand, LanczosEstimate, LambdaMaxBound } from './linalg';
+export { headRowDistances } from './certificates/head';
+export type { HeadRows } from './certificates/head';
 export {
   DATASETS, DATASET_NAMES, DATASET_SPLITS, FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, assertDatasetSplit, datasetSpec, splitFiles,
   DEFAULT_DOWNLOAD_TIMEOUT_MS, downloadFile, DEFAULT_SYSTEM_DATA_DIR, corruptFileFix, datasetCacheDir, findDataset, findIdxFile,

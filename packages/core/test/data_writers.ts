@@ -2,8 +2,8 @@
  * Test support for the data readers: tiny writers for .npy, zip/.npz, PNG,
  * JPEG and CIFAR-10 batches, written independently of the readers (from the
  * format specs) so a test reading them back checks the reader against the
- * format, not against itself. Also a seeded generator and the fixture formula
- * of tools/make-reader-fixtures.py. Not built into dist.
+ * format, not against itself. Also the fixture formula of
+ * tools/make-reader-fixtures.py. Not built into dist.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -13,18 +13,6 @@ import * as jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 
 export const FIXTURES = path.resolve(__dirname, '../testdata/readers');
-
-/** A mulberry32 generator of floats in [0, 1). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Value of element `i` in the fixtures (tools/make-reader-fixtures.py `value`), by NumPy kind. */
 export function fixtureValue(i: number, kind: 'b' | 'u' | 'i' | 'f'): number {

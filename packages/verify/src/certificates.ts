@@ -19,7 +19,7 @@
  * (accumulated dot-product rounding through a few layers). Margins and the
  * division are done in float64, and denominators are rounded up.
  */
-import { InvalidArgumentError } from '@lip/core';
+import { InvalidArgumentError, headRowDistances } from '@lip/core';
 import type { LinearHead } from './bound';
 
 /** Absolute-plus-relative margin subtracted from every logit difference (see the module comment). */
@@ -96,24 +96,8 @@ export function binaryCertificates(logits: Float32Array | Float64Array, lipschit
   return Float64Array.from(logits, (f) => Math.max(0, Math.abs(f) - roundingSlack(f, 0)) / denom);
 }
 
-/** ||w_i - w_j|| for all pairs, rounded up ([classes, classes]). */
-export function headRowDistances(head: Pick<LinearHead, 'weights' | 'classes' | 'dim'>): Float64Array {
-  const { weights, classes, dim } = head;
-  const dist = new Float64Array(classes * classes);
-  for (let i = 0; i < classes; i++) {
-    for (let j = i + 1; j < classes; j++) {
-      let s = 0;
-      for (let k = 0; k < dim; k++) {
-        const d = weights[i * dim + k] - weights[j * dim + k];
-        s += d * d;
-      }
-      const v = Math.sqrt(s) * (1 + 1e-12);
-      dist[i * classes + j] = v;
-      dist[j * classes + i] = v;
-    }
-  }
-  return dist;
-}
+/** ||w_i - w_j|| for all pairs, rounded up ([classes, classes]); the same numbers @lip/export writes to metadata. */
+export { headRowDistances };
 
 /**
  * min_{j != y} (f_y - f_j) / (||w_y - w_j|| L_body) per row, y the predicted

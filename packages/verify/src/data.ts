@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import {
-  ArrayLayout, DATASETS, DATASET_NAMES, DataFormat, DatasetName, DatasetSplit, InvalidArgumentError, corruptFileFix, locateDataset,
+  ArrayLayout, DATASETS, DATASET_NAMES, DataFormat, Dataset, DatasetName, DatasetSplit, InvalidArgumentError, corruptFileFix, locateDataset,
   readLabeledData,
 } from '@lip/core';
 
@@ -27,18 +27,8 @@ export interface VerifyDataOptions {
   scale?: number;
 }
 
-/** Labelled images, NHWC: image i is `images[i*h*w*c .. (i+1)*h*w*c)`. */
-export interface VerifyData {
-  images: Float32Array;
-  labels: Uint8Array;
-  n: number;
-  height: number;
-  width: number;
-  channels: number;
-  /** Class names (index = label); empty when the data names none. */
-  classNames: string[];
-  /** Absolute path of what was read. */
-  source: string;
+/** Labelled images, NHWC (see @lip/core's `ImageArrays`); `source` is the absolute path of what was read. */
+export interface VerifyData extends Dataset {
   /** What was read: a named dataset, or the file format. */
   format: DataFormat | 'dataset';
 }

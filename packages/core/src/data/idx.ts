@@ -17,6 +17,7 @@ import { DataError, InvalidArgumentError, assertArg } from '../errors';
 import { DEFAULT_MAX_ELEMENTS } from './limits';
 import { DTYPE_BYTES, DType, FailFn, NdArray, checkDeclaredSize, decodeElements, shapeText } from './ndarray';
 import { hexBytes } from './npy';
+import { regularFileSize } from './read_file';
 
 /** IDX dtype byte of unsigned bytes, the type of MNIST-style files. */
 export const IDX_UBYTE = 0x08;
@@ -103,18 +104,10 @@ function loadIdx(file: string, opts: ReadIdxOptions, ubyteOnly: boolean): IdxLay
   const fix = opts.fix ?? DEFAULT_IDX_FIX;
   const fail: FailFn = (what, ownFix) => new DataError(`${where} ${what}; ${ownFix ?? fix}`);
 
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(where);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw fail(e.code === 'ENOENT' ? 'does not exist' : `cannot be read (${e.message})`);
-  }
-  if (!stat.isFile()) throw fail('is not a regular file');
-  if (stat.size === 0) throw fail('is empty (0 bytes)');
+  const size = regularFileSize(where, fail);
   // gzip can grow incompressible data by a little; anything larger than this is not a sane IDX file.
   const maxFileBytes = maxBytes + MAX_HEADER_BYTES + Math.ceil(maxBytes / 100) + 1024;
-  if (stat.size > maxFileBytes) throw fail(`is ${stat.size} bytes, over the ${maxBytes}-byte limit for an IDX file`);
+  if (size > maxFileBytes) throw fail(`is ${size} bytes, over the ${maxBytes}-byte limit for an IDX file`);
 
   let bytes: Uint8Array;
   try {

@@ -22,6 +22,6 @@ export {
 } from './cifar';
 export type { ReadCifar10Options } from './cifar';
 export { MAX_CLASSES, arraysToLabeledImages, defaultScale } from './labeled';
-export type { ArrayLayout, DataFormat, DataSplit, LabeledImages, LabeledReadOptions } from './labeled';
+export type { ArrayLayout, DataFormat, DataSplit, ImageArrays, LabeledImages, LabeledReadOptions } from './labeled';
 export { ARRAY_PAIR_NAMES, readLabeledData } from './read_labeled';
 export type { ReadLabeledDataOptions } from './read_labeled';

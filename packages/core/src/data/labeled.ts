@@ -25,8 +25,12 @@ export type DataSplit = 'train' | 'test';
 /** Largest number of classes: labels are bytes. */
 export const MAX_CLASSES = 256;
 
-/** Labelled images: image i is `images[i*h*w*c .. (i+1)*h*w*c)`, row-major NHWC. */
-export interface LabeledImages {
+/**
+ * Labelled images in memory: image i is `images[i*h*w*c .. (i+1)*h*w*c)`,
+ * row-major NHWC. What every reader returns (`LabeledImages`), a built-in
+ * dataset (`Dataset`) and `lip verify`'s data share these fields.
+ */
+export interface ImageArrays {
   /** n × height × width × channels values, NHWC (in [0, 1] for 8-bit sources at the default scale). */
   images: Float32Array;
   /** n class indices. */
@@ -35,10 +39,14 @@ export interface LabeledImages {
   height: number;
   width: number;
   channels: number;
+  /** Where the data was read from: an absolute path (the folder, or the images file), or a description. */
+  source: string;
+}
+
+/** Labelled images as a reader returns them. */
+export interface LabeledImages extends ImageArrays {
   /** Class names, index = label, when the source names them (image folders, CIFAR's batches.meta.txt). */
   classNames?: string[];
-  /** Absolute path of what was read (the folder, or the images file). */
-  source: string;
   format: DataFormat;
 }
 

@@ -14,12 +14,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Readable } from 'stream';
-import * as zlib from 'zlib';
 import * as yauzl from 'yauzl';
+import { crc32 } from '../crc32';
 import { DataError, assertArg } from '../errors';
 import { DEFAULT_MAX_ARRAY_BYTES, DEFAULT_MAX_NPZ_ENTRIES, DEFAULT_MAX_NPZ_TOTAL_BYTES } from './limits';
 import { FailFn, NdArray } from './ndarray';
 import { ReadArrayOptions, assertLimits, decodeNpy } from './npy';
+import { regularFileSize } from './read_file';
 
 export interface ReadNpzOptions extends ReadArrayOptions {
   /**
@@ -53,15 +54,7 @@ export async function readNpz(file: string, opts: ReadNpzOptions = {}): Promise<
   const fix = opts.fix ?? 'replace it with an intact copy (for example re-save it with numpy.savez)';
   const fail: FailFn = (what, ownFix) => new DataError(`${where} ${what}; ${ownFix ?? fix}`);
 
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(where);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw fail(e.code === 'ENOENT' ? 'does not exist' : `cannot be read (${e.message})`);
-  }
-  if (!stat.isFile()) throw fail(stat.isDirectory() ? 'is a folder, not a .npz file' : 'is not a regular file');
-  if (stat.size === 0) throw fail('is empty (0 bytes)');
+  regularFileSize(where, fail, '.npz file');
 
   // The fd is ours until yauzl has a ZipFile on it; then closing the ZipFile closes it, once every stream on it is done.
   let fd: number;
@@ -236,22 +229,3 @@ function zipError(err: Error, fail: FailFn): DataError {
   if (/^too many bytes in the stream/.test(msg)) return fail(`holds an entry that inflates to more than it declares (${msg}): a corrupt entry or a zip bomb`);
   return fail(`is not a valid .npz (zip) archive: ${msg}`);
 }
-
-/** CRC-32 (IEEE, as zip uses): node's zlib.crc32 where present (Node >= 20.15), else a table. */
-function crc32(data: Uint8Array): number {
-  const native = (zlib as unknown as { crc32?: (d: Uint8Array) => number }).crc32;
-  if (native !== undefined) return native(data) >>> 0;
-  let crc = 0xffffffff;
-  for (let i = 0; i < data.length; i++) crc = (CRC_TABLE[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8)) >>> 0;
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-const CRC_TABLE = ((): Uint32Array => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();

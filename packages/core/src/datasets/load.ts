@@ -1,6 +1,7 @@
 /** Loading MNIST-style datasets into one contiguous Float32Array. */
 import * as path from 'path';
 import { DEFAULT_IDX_FIX, readIdx } from '../data/idx';
+import type { ImageArrays } from '../data/labeled';
 import { DataError, assertArg } from '../errors';
 import { DatasetName, DatasetSplit, assertDatasetSplit, datasetSpec, splitFiles } from './names';
 import { LocateOptions, corruptFileFix, findIdxFile, locateDataset } from './locate';
@@ -10,23 +11,12 @@ export const IMAGE_WIDTH = 28;
 export const NUM_CLASSES = 10;
 
 /**
- * A dataset split in memory, what the training loop reads: image i is
- * `images[i*h*w*c .. (i+1)*h*w*c)`, row-major NHWC. Fashion-MNIST and MNIST
- * are 28×28×1 in [0, 1] (byte / 255), CIFAR-10 32×32×3.
+ * A dataset split in memory, what the training loop reads (see `ImageArrays`).
+ * Fashion-MNIST and MNIST are 28×28×1 in [0, 1] (byte / 255), CIFAR-10 32×32×3.
  */
-export interface Dataset {
-  /** n * height * width * channels values. */
-  images: Float32Array;
-  /** n class indices. */
-  labels: Uint8Array;
-  n: number;
-  height: number;
-  width: number;
-  channels: number;
+export interface Dataset extends ImageArrays {
   /** Names of the classes, index = label (empty when the source names none). */
   classNames: string[];
-  /** Where the data was read from (a folder, a file, or a description). */
-  source: string;
 }
 
 export interface LoadOptions {

@@ -6,9 +6,11 @@
  *
  * for logits f = W g(x) + b with g L_body-Lipschitz (see
  * packages/verify/src/certificates.ts). `head_row_distances` holds
- * ||w_i - w_j|| for every pair, `head_body_lipschitz` the L_body the model was
+ * ||w_i - w_j|| for every pair (@lip/core's `headRowDistances`, which verify
+ * recomputes from the graph), `head_body_lipschitz` the L_body the model was
  * built for (the product of the k of every layer before the head).
  */
+import { headRowDistances } from '@lip/core';
 import type { onnx } from 'onnx-proto';
 
 /** Above this many classes the distance matrix (classes^2 numbers) is not written. */
@@ -19,29 +21,6 @@ export interface HeadWeights {
   classes: number;
   dim: number;
   weights: Float32Array;
-}
-
-/**
- * ||w_i - w_j||_2 for all pairs (`[classes, classes]`, zero diagonal), summed in
- * float64 in index order and rounded up by (1 + 1e-12): the same numbers as
- * `headRowDistances` in @lip/verify computes from the graph.
- */
-export function headRowDistances(head: HeadWeights): Float64Array {
-  const { weights, classes, dim } = head;
-  const dist = new Float64Array(classes * classes);
-  for (let i = 0; i < classes; i++) {
-    for (let j = i + 1; j < classes; j++) {
-      let s = 0;
-      for (let k = 0; k < dim; k++) {
-        const d = weights[i * dim + k] - weights[j * dim + k];
-        s += d * d;
-      }
-      const v = Math.sqrt(s) * (1 + 1e-12);
-      dist[i * classes + j] = v;
-      dist[j * classes + i] = v;
-    }
-  }
-  return dist;
 }
 
 /**

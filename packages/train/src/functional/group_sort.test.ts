@@ -7,8 +7,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { InvalidArgumentError } from '../errors';
 import { fullSort, groupSort, groupSort2 } from './group_sort';
+import { type Nested, expectCloseRelMax, flat, mulberry32, onCpu, shapeOf, uniformArray } from '../testing/support';
 
-type Nested = number | Nested[];
 interface Fixture {
   activations: Array<Record<string, Nested>>;
   activations2d: Array<Record<string, Nested>>;
@@ -18,54 +18,6 @@ const fixture = JSON.parse(
 ) as Fixture;
 const act = fixture.activations[0];
 const act2d = fixture.activations2d[0];
-
-function shapeOf(a: Nested): number[] {
-  return Array.isArray(a) ? [a.length, ...shapeOf(a[0])] : [];
-}
-
-function flat(a: Nested): number[] {
-  return Array.isArray(a) ? a.flatMap(flat) : [a];
-}
-
-/** Fixture criterion: max|a - b| <= 1e-6 * max|b|. */
-function expectCloseRelMax(actual: ArrayLike<number>, expected: ArrayLike<number>, rel = 1e-6): void {
-  expect(actual.length).toBe(expected.length);
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < expected.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(actual[i] - expected[i]));
-    maxRef = Math.max(maxRef, Math.abs(expected[i]));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  expect(maxDiff).toBeLessThanOrEqual(rel * maxRef);
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomArray(n: number, seed: number): Float32Array {
-  const rand = mulberry32(seed);
-  return Float32Array.from({ length: n }, () => rand() * 4 - 2);
-}
-
-/** Runs `fn` on the cpu backend (the reference), then switches back. */
-async function onCpu<T>(fn: () => T): Promise<T> {
-  const previous = tf.getBackend();
-  await tf.setBackend('cpu');
-  try {
-    return fn();
-  } finally {
-    await tf.setBackend(previous);
-  }
-}
 
 /**
  * The straightforward GroupSort: a bubble-sort network of tf.minimum /
@@ -158,8 +110,8 @@ describe.each(['cpu', 'wasm'])('GroupSort on %s', (backend) => {
     async (_name, n, op) => {
       const shape = [2, 3, 4, 12];
       const size = 2 * 3 * 4 * 12;
-      const xData = randomArray(size, 17 + n);
-      const wData = randomArray(size, 18 + n);
+      const xData = uniformArray(size, 17 + n, -2, 2);
+      const wData = uniformArray(size, 18 + n, -2, 2);
       const [value, grad] = tf.tidy(() => {
         const x = tf.tensor(xData, shape);
         const w = tf.tensor(wData, shape);
@@ -181,7 +133,7 @@ describe.each(['cpu', 'wasm'])('GroupSort on %s', (backend) => {
   );
 
   it('leaks no tensors, in the forward pass or the gradient', () => {
-    const x = tf.tensor2d(randomArray(6 * 8, 3), [6, 8]);
+    const x = tf.tensor2d(uniformArray(6 * 8, 3, -2, 2), [6, 8]);
     for (const op of [(t: tf.Tensor) => groupSort2(t), (t: tf.Tensor) => groupSort(t, 4), fullSort]) {
       op(x).dispose(); // warm the P/Q cache
       const before = tf.memory().numTensors;

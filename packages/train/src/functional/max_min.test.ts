@@ -7,34 +7,13 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { InvalidArgumentError } from '../errors';
 import { maxMin } from './max_min';
+import { type Nested, expectCloseRelMax, flat, shapeOf } from '../testing/support';
 
-type Nested = number | Nested[];
 const fixture = JSON.parse(
   fs.readFileSync(path.join(__dirname, '../../testdata/torchlip-v0.1.1-reference.json'), 'utf8'),
 ) as { activations: Array<Record<string, Nested>>; activations2d: Array<Record<string, Nested>> };
 const act = fixture.activations[0];
 const act2d = fixture.activations2d[0];
-
-function shapeOf(a: Nested): number[] {
-  return Array.isArray(a) ? [a.length, ...shapeOf(a[0])] : [];
-}
-
-function flat(a: Nested): number[] {
-  return Array.isArray(a) ? a.flatMap(flat) : [a];
-}
-
-/** Fixture criterion: max|a - b| <= 1e-6 * max|b|. */
-function expectCloseRelMax(actual: ArrayLike<number>, expected: ArrayLike<number>, rel = 1e-6): void {
-  expect(actual.length).toBe(expected.length);
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < expected.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(actual[i] - expected[i]));
-    maxRef = Math.max(maxRef, Math.abs(expected[i]));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  expect(maxDiff).toBeLessThanOrEqual(rel * maxRef);
-}
 
 describe.each(['cpu', 'wasm'])('maxMin on %s', (backend) => {
   beforeAll(async () => {

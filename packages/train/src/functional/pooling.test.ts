@@ -7,60 +7,12 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { InvalidArgumentError } from '../errors';
 import { scaledAvgPool2d, scaledGlobalL2NormPool2d, scaledL2NormPool2d } from './pooling';
+import { type Nested, expectCloseRelMax, flat, onCpu, shapeOf, uniformArray } from '../testing/support';
 
-type Nested = number | Nested[];
 const fixture = JSON.parse(
   fs.readFileSync(path.join(__dirname, '../../testdata/torchlip-v0.1.1-reference.json'), 'utf8'),
 ) as { pooling: Array<Record<string, Nested>> };
 const pool = fixture.pooling[0];
-
-function shapeOf(a: Nested): number[] {
-  return Array.isArray(a) ? [a.length, ...shapeOf(a[0])] : [];
-}
-
-function flat(a: Nested): number[] {
-  return Array.isArray(a) ? a.flatMap(flat) : [a];
-}
-
-/** Fixture criterion: max|a - b| <= 1e-6 * max|b|. */
-function expectCloseRelMax(actual: ArrayLike<number>, expected: ArrayLike<number>, rel = 1e-6): void {
-  expect(actual.length).toBe(expected.length);
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < expected.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(actual[i] - expected[i]));
-    maxRef = Math.max(maxRef, Math.abs(expected[i]));
-  }
-  expect(maxRef).toBeGreaterThan(0);
-  expect(maxDiff).toBeLessThanOrEqual(rel * maxRef);
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomArray(n: number, seed: number): Float32Array {
-  const rand = mulberry32(seed);
-  return Float32Array.from({ length: n }, () => rand() * 4 - 2);
-}
-
-/** Runs `fn` on the cpu backend (the reference), then switches back. */
-async function onCpu<T>(fn: () => T): Promise<T> {
-  const previous = tf.getBackend();
-  await tf.setBackend('cpu');
-  try {
-    return fn();
-  } finally {
-    await tf.setBackend(previous);
-  }
-}
 
 const fixtureInput = (): tf.Tensor4D =>
   tf.tensor4d(flat(pool.inputNHWC), shapeOf(pool.inputNHWC) as [number, number, number, number]);
@@ -98,14 +50,14 @@ describe.each(['cpu', 'wasm'])('scaled poolings on %s', (backend) => {
     'input %j pool %j strides %j: values and gradients equal cpu autodiff of the plain formulas',
     async (shape, poolSize, strides) => {
       const size = shape.reduce((a, b) => a * b, 1);
-      const xData = randomArray(size, size);
+      const xData = uniformArray(size, size, -2, 2);
       const k = poolSize[0] * poolSize[1];
       const s = strides ?? poolSize;
       const run = (l2: (x: tf.Tensor4D) => tf.Tensor, avg: (x: tf.Tensor4D) => tf.Tensor) =>
         tf.tidy(() => {
           const x = tf.tensor4d(xData, shape);
           const outShape = l2(x).shape;
-          const w = tf.tensor(randomArray(outShape.reduce((a, b) => a * b, 1), 3), outShape);
+          const w = tf.tensor(uniformArray(outShape.reduce((a, b) => a * b, 1), 3, -2, 2), outShape);
           const weighted = (f: (x: tf.Tensor4D) => tf.Tensor) => (t: tf.Tensor) => tf.sum(tf.mul(f(t as tf.Tensor4D), w));
           return [
             l2(x).dataSync(),
@@ -142,9 +94,9 @@ describe.each(['cpu', 'wasm'])('scaled poolings on %s', (backend) => {
 
   it('scaledGlobalL2NormPool2d: value, gradient vs cpu autodiff, and 0 gradient on zero channels', async () => {
     const shape: [number, number, number, number] = [2, 3, 4, 3];
-    const xData = randomArray(72, 9);
+    const xData = uniformArray(72, 9, -2, 2);
     for (let i = 0; i < 72; i += 3) xData[i + 1] = 0; // channel 1 is all zero
-    const wData = randomArray(6, 10);
+    const wData = uniformArray(6, 10, -2, 2);
     const ours = tf.tidy(() => {
       const x = tf.tensor4d(xData, shape);
       const w = tf.tensor2d(wData, [2, 3]);
@@ -178,7 +130,7 @@ describe.each(['cpu', 'wasm'])('scaled poolings on %s', (backend) => {
   });
 
   it('leaks no tensors in the forward pass or the gradient', () => {
-    const x = tf.tensor4d(randomArray(2 * 6 * 6 * 2, 4), [2, 6, 6, 2]);
+    const x = tf.tensor4d(uniformArray(2 * 6 * 6 * 2, 4, -2, 2), [2, 6, 6, 2]);
     const ops = [
       (t: tf.Tensor) => scaledL2NormPool2d(t as tf.Tensor4D, [2, 2]),
       (t: tf.Tensor) => scaledAvgPool2d(t as tf.Tensor4D, [2, 2]),

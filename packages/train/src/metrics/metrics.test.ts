@@ -9,22 +9,7 @@ import {
   predictedClassesFromLogits,
 } from './certificates_array';
 import { krMulticlass as krLoss } from '../losses';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomLogits(n: number, k: number, seed: number): Float32Array {
-  const rand = mulberry32(seed);
-  return Float32Array.from({ length: n * k }, () => rand() * 2 - 1);
-}
+import { mulberry32, uniformArray } from '../testing/support';
 
 function randomLabels(n: number, k: number, seed: number): number[] {
   const rand = mulberry32(seed);
@@ -93,7 +78,7 @@ describe.each(['cpu', 'wasm'])('tensor metrics on %s', (backend) => {
   });
 
   it('accuracy: multiclass argmax and binary signs (labels +-1 or 0/1)', () => {
-    const logits = randomLogits(64, 10, 1);
+    const logits = uniformArray(64 * 10, 1);
     const labels = randomLabels(64, 10, 2);
     const predicted = predictedClassesFromLogits(logits, 10);
     const expected = labels.filter((l, i) => l === predicted[i]).length / 64;
@@ -110,7 +95,7 @@ describe.each(['cpu', 'wasm'])('tensor metrics on %s', (backend) => {
   it('certificates and certified robust accuracy match the plain-array versions', () => {
     const n = 200;
     const k = 10;
-    const logits = randomLogits(n, k, 5);
+    const logits = uniformArray(n * k, 5);
     const labels = randomLabels(n, k, 6);
     const eps = [0, 0.02, 0.05, 0.1, 0.2];
     const lip = 1.7;

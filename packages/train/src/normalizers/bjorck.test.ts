@@ -8,6 +8,7 @@ import '@tensorflow/tfjs-layers';
 import { InvalidArgumentError } from '../errors';
 import { DEFAULT_NITER_BJORCK } from '../constants';
 import { bjorckOrthonormalize, bjorckOrthonormalizeToConvergence } from './bjorck';
+import { uniformArray } from '../testing/support';
 
 interface BjorckCase {
   w: number[][];
@@ -28,22 +29,6 @@ function expectCloseRelMax(actual: ArrayLike<number>, expected: ArrayLike<number
     maxRef = Math.max(maxRef, Math.abs(expected[i]));
   }
   expect(maxDiff).toBeLessThanOrEqual(rel * maxRef);
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomMatrix(rows: number, cols: number, seed: number): Float32Array {
-  const rand = mulberry32(seed);
-  return Float32Array.from({ length: rows * cols }, () => rand() * 2 - 1);
 }
 
 /** max |w^T w - I| (or |w w^T - I| when rows < cols), in float64. */
@@ -96,7 +81,7 @@ describe.each(['cpu', 'wasm'])('bjorckOrthonormalize on %s', (backend) => {
   });
 
   it('is differentiable', () => {
-    const w = tf.tensor2d(randomMatrix(6, 4, 3), [6, 4]);
+    const w = tf.tensor2d(uniformArray(6 * 4, 3), [6, 4]);
     const g = tf.grad((x: tf.Tensor) => tf.sum(bjorckOrthonormalize(x as tf.Tensor2D, 5)))(w);
     expect(g.shape).toEqual([6, 4]);
     expect(Array.from(g.dataSync()).every(Number.isFinite)).toBe(true);
@@ -133,11 +118,11 @@ describe('the Gram-matrix forms of bjorckOrthonormalize (cpu)', () => {
   ])('equals the direct iteration on [%i, %i], value and gradient', (rows, cols) => {
     // Spectral norm about 1, as after spectral normalization.
     const w = tf.tidy(() => {
-      const raw = tf.tensor2d(randomMatrix(rows, cols, rows + 7 * cols), [rows, cols]);
+      const raw = tf.tensor2d(uniformArray(rows * cols, rows + 7 * cols), [rows, cols]);
       const top = Math.sqrt(rows) + Math.sqrt(cols);
       return tf.mul(raw, Math.sqrt(3) / top) as tf.Tensor2D;
     });
-    const r = tf.tensor2d(randomMatrix(rows, cols, 99), [rows, cols]);
+    const r = tf.tensor2d(uniformArray(rows * cols, 99), [rows, cols]);
     const loss = (f: (x: tf.Tensor2D) => tf.Tensor2D) => (x: tf.Tensor) => tf.sum(tf.mul(f(x as tf.Tensor2D), r));
     const fast = tf.tidy(() => [bjorckOrthonormalize(w, 15).dataSync(), tf.grad(loss((x) => bjorckOrthonormalize(x, 15)))(w).dataSync()]);
     const direct = tf.tidy(() => [bjorckDirect(w, 15).dataSync(), tf.grad(loss((x) => bjorckDirect(x, 15)))(w).dataSync()]);
@@ -157,7 +142,7 @@ describe('bjorckOrthonormalizeToConvergence', () => {
     [16, 32],
     [20, 20],
   ])('reaches an orthonormal matrix for [%i, %i]', (rows, cols) => {
-    const data = randomMatrix(rows, cols, rows * 100 + cols);
+    const data = uniformArray(rows * cols, rows * 100 + cols);
     // Scale so the spectral norm is well above sqrt(3): plain Björck would diverge.
     const w = tf.mul(tf.tensor2d(data, [rows, cols]), 10) as tf.Tensor2D;
     const before = orthonormalityError(data, rows, cols);
@@ -181,7 +166,7 @@ describe('bjorckOrthonormalizeToConvergence', () => {
   });
 
   it('reports non-convergence when maxIter is reached', () => {
-    const w = tf.tensor2d(randomMatrix(8, 4, 1), [8, 4]);
+    const w = tf.tensor2d(uniformArray(8 * 4, 1), [8, 4]);
     const r = bjorckOrthonormalizeToConvergence(w, { maxIter: 2 });
     expect(r.converged).toBe(false);
     expect(r.iterations).toBe(2);

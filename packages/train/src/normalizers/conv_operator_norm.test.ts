@@ -13,33 +13,7 @@ import {
 } from './conv_operator_norm';
 import { bjorckOrthonormalizeToConvergence } from './bjorck';
 import { convOperatorNormExplicit } from '../layers/testing/measure';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomArray(n: number, seed: number): Float32Array {
-  const rand = mulberry32(seed);
-  return Float32Array.from({ length: n }, () => rand() * 2 - 1);
-}
-
-/** Runs `fn` on the cpu backend (the reference), then switches back. */
-async function onCpu<T>(fn: () => T): Promise<T> {
-  const previous = tf.getBackend();
-  await tf.setBackend('cpu');
-  try {
-    return fn();
-  } finally {
-    await tf.setBackend(previous);
-  }
-}
+import { onCpu, uniformArray } from '../testing/support';
 
 const ADJOINT_CASES: Array<[number[], number[], [number, number], ConvPadding]> = [
   // [input h, w, cin], [kh, kw, cout], strides, padding
@@ -61,9 +35,9 @@ describe.each(['cpu', 'wasm'])('conv2dAdjoint on %s', (backend) => {
   it.each(ADJOINT_CASES)('input %j kernel %j strides %j %s: equals conv2dTranspose', (inp, ker, strides, padding) => {
     const [h, w, cin] = inp;
     const [kh, kw, cout] = ker;
-    const kernel = tf.tensor4d(randomArray(kh * kw * cin * cout, 11), [kh, kw, cin, cout]);
+    const kernel = tf.tensor4d(uniformArray(kh * kw * cin * cout, 11), [kh, kw, cin, cout]);
     const g = convGeometry([h, w], [kh, kw], strides, padding);
-    const dy = tf.tensor4d(randomArray(2 * g.outHeight * g.outWidth * cout, 12), [2, g.outHeight, g.outWidth, cout]);
+    const dy = tf.tensor4d(uniformArray(2 * g.outHeight * g.outWidth * cout, 12), [2, g.outHeight, g.outWidth, cout]);
     const ours = conv2dAdjoint(dy, kernel, [h, w], strides, padding);
     const reference = tf.conv2dTranspose(dy, kernel, [2, h, w, cin], strides, padding);
     expect(ours.shape).toEqual([2, h, w, cin]);
@@ -71,7 +45,7 @@ describe.each(['cpu', 'wasm'])('conv2dAdjoint on %s', (backend) => {
     const b = reference.dataSync();
     for (let i = 0; i < b.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-5);
     // And the defining identity <A x, y> = <x, A^T y>.
-    const x = tf.tensor4d(randomArray(2 * h * w * cin, 13), [2, h, w, cin]);
+    const x = tf.tensor4d(uniformArray(2 * h * w * cin, 13), [2, h, w, cin]);
     const lhs = tf.sum(tf.mul(tf.conv2d(x, kernel, strides, padding), dy)).dataSync()[0];
     const rhs = tf.sum(tf.mul(x, ours)).dataSync()[0];
     expect(Math.abs(lhs - rhs)).toBeLessThan(1e-4 * (1 + Math.abs(lhs)));
@@ -83,10 +57,10 @@ describe.each(['cpu', 'wasm'])('conv2dAdjoint on %s', (backend) => {
     async (inp, ker, strides, padding) => {
       const [h, w, cin] = inp;
       const [kh, kw, cout] = ker;
-      const kData = randomArray(kh * kw * cin * cout, 14);
-      const xData = randomArray(2 * h * w * cin, 15);
+      const kData = uniformArray(kh * kw * cin * cout, 14);
+      const xData = uniformArray(2 * h * w * cin, 15);
       const g = convGeometry([h, w], [kh, kw], strides, padding);
-      const dyData = randomArray(2 * g.outHeight * g.outWidth * cout, 16);
+      const dyData = uniformArray(2 * g.outHeight * g.outWidth * cout, 16);
       const ours = tf.tidy(() =>
         conv2dFilterGradient(
           tf.tensor4d(xData, [2, h, w, cin]),
@@ -157,9 +131,9 @@ describe.each(['cpu', 'wasm'])('conv operator norm on %s', (backend) => {
     (inp, ker, strides, padding) => {
       const [h, w, cin] = inp;
       const [kh, kw, cout] = ker;
-      const kernel = tf.tensor4d(randomArray(kh * kw * cin * cout, 21), [kh, kw, cin, cout]);
+      const kernel = tf.tensor4d(uniformArray(kh * kw * cin * cout, 21), [kh, kw, cin, cout]);
       const expected = convOperatorNormExplicit(kernel, [h, w, cin], strides, padding);
-      const u0 = tf.tensor4d(randomArray(h * w * cin, 22), [1, h, w, cin]);
+      const u0 = tf.tensor4d(uniformArray(h * w * cin, 22), [1, h, w, cin]);
       const r = convPowerIteration(kernel, u0, strides, padding, 400);
       const sigma = r.sigma.dataSync()[0];
       expect(Math.abs(sigma - expected)).toBeLessThanOrEqual(1e-5 * expected);
@@ -174,9 +148,9 @@ describe.each(['cpu', 'wasm'])('conv operator norm on %s', (backend) => {
   );
 
   it('few steps never overestimate, and leak nothing', () => {
-    const kernel = tf.tensor4d(randomArray(3 * 3 * 2 * 3, 31), [3, 3, 2, 3]);
+    const kernel = tf.tensor4d(uniformArray(3 * 3 * 2 * 3, 31), [3, 3, 2, 3]);
     const expected = convOperatorNormExplicit(kernel, [5, 5, 2], [1, 1], 'same');
-    const u0 = tf.tensor4d(randomArray(5 * 5 * 2, 32), [1, 5, 5, 2]);
+    const u0 = tf.tensor4d(uniformArray(5 * 5 * 2, 32), [1, 5, 5, 2]);
     const before = tf.memory().numTensors;
     const r = convPowerIteration(kernel, u0, [1, 1], 'same', 2);
     expect(tf.memory().numTensors).toBe(before + 2);
@@ -185,8 +159,8 @@ describe.each(['cpu', 'wasm'])('conv operator norm on %s', (backend) => {
   });
 
   it('convOperatorNorm: kernel gradient equals cpu autodiff of the plain formula', async () => {
-    const kData = randomArray(3 * 3 * 2 * 3, 41);
-    const uData = randomArray(6 * 6 * 2, 42);
+    const kData = uniformArray(3 * 3 * 2 * 3, 41);
+    const uData = uniformArray(6 * 6 * 2, 42);
     const ours = tf.tidy(() => {
       const u = tf.tensor4d(uData, [1, 6, 6, 2]);
       const norm = (k: tf.Tensor) => convOperatorNorm(k as tf.Tensor4D, u, [2, 2], 'same');
@@ -222,9 +196,9 @@ describe('convPowerIterationToConvergence', () => {
     (inp, ker, strides, padding) => {
       const [h, w, cin] = inp;
       const [kh, kw, cout] = ker;
-      const kernel = tf.tensor4d(randomArray(kh * kw * cin * cout, 51), [kh, kw, cin, cout]);
+      const kernel = tf.tensor4d(uniformArray(kh * kw * cin * cout, 51), [kh, kw, cin, cout]);
       const expected = convOperatorNormExplicit(kernel, [h, w, cin], strides, padding);
-      const u0 = tf.tensor4d(randomArray(h * w * cin, 52), [1, h, w, cin]);
+      const u0 = tf.tensor4d(uniformArray(h * w * cin, 52), [1, h, w, cin]);
       const r = convPowerIterationToConvergence(kernel, u0, strides, padding);
       expect(r.converged).toBe(true);
       expect(r.u.shape).toEqual([1, h, w, cin]);
@@ -236,9 +210,9 @@ describe('convPowerIterationToConvergence', () => {
   it('reports non-convergence on a nearly degenerate spectrum, with sigma still a close lower bound', () => {
     // This 2x2 kernel on 6x6 has clustered top singular values: u keeps moving
     // by more than 1e-7 per step after 2000 steps.
-    const kernel = tf.tensor4d(randomArray(2 * 2 * 2 * 2, 51), [2, 2, 2, 2]);
+    const kernel = tf.tensor4d(uniformArray(2 * 2 * 2 * 2, 51), [2, 2, 2, 2]);
     const expected = convOperatorNormExplicit(kernel, [6, 6, 2], [1, 1], 'same');
-    const u0 = tf.tensor4d(randomArray(6 * 6 * 2, 52), [1, 6, 6, 2]);
+    const u0 = tf.tensor4d(uniformArray(6 * 6 * 2, 52), [1, 6, 6, 2]);
     const r = convPowerIterationToConvergence(kernel, u0, [1, 1], 'same');
     expect(r.converged).toBe(false);
     expect(r.iterations).toBe(2000);
@@ -267,7 +241,7 @@ describe('convCorrectionFactor', () => {
     // 'same' input the operator is (T (x) T) / 3 with T the tridiagonal of ones,
     // whose norm is (1 + 2 cos(pi / 29))^2 / 3.
     const kernel = tf.fill([3, 3, 1, 1], 1 / 3) as tf.Tensor4D;
-    const u0 = tf.tensor4d(randomArray(28 * 28, 61), [1, 28, 28, 1]);
+    const u0 = tf.tensor4d(uniformArray(28 * 28, 61), [1, 28, 28, 1]);
     const r = convPowerIterationToConvergence(kernel, u0, [1, 1], 'same');
     const sigma = r.sigma.dataSync()[0];
     const analytic = (1 + 2 * Math.cos(Math.PI / 29)) ** 2 / 3;
@@ -292,11 +266,11 @@ describe('convCorrectionFactor', () => {
       const [kh, kw] = ks;
       const cin = 3;
       const cout = 4;
-      const raw = tf.tensor2d(randomArray(kh * kw * cin * cout, kh * 10 + kw), [kh * kw * cin, cout]);
+      const raw = tf.tensor2d(uniformArray(kh * kw * cin * cout, kh * 10 + kw), [kh * kw * cin, cout]);
       const ortho = bjorckOrthonormalizeToConvergence(raw);
       const factor = convCorrectionFactor(ks, strides);
       const kernel = tf.reshape(tf.mul(ortho.w, factor), [kh, kw, cin, cout]) as tf.Tensor4D;
-      const u0 = tf.tensor4d(randomArray(10 * 10 * cin, 7), [1, 10, 10, cin]);
+      const u0 = tf.tensor4d(uniformArray(10 * 10 * cin, 7), [1, 10, 10, cin]);
       const r = convPowerIterationToConvergence(kernel, u0, strides, padding);
       expect(r.sigma.dataSync()[0]).toBeLessThanOrEqual(1 + 1e-6);
       tf.dispose([raw, ortho.w, kernel, u0, r.u, r.sigma]);

@@ -6,22 +6,7 @@ import '@tensorflow/tfjs-layers';
 import { InvalidArgumentError } from '../errors';
 import { sigmaMax } from '../testing/linalg';
 import { powerIteration, powerIterationToConvergence, spectralNormalize } from './power_iteration';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomArray(n: number, seed: number): Float32Array {
-  const rand = mulberry32(seed);
-  return Float32Array.from({ length: n }, () => rand() * 2 - 1);
-}
+import { uniformArray } from '../testing/support';
 
 describe.each(['cpu', 'wasm'])('powerIteration on %s', (backend) => {
   beforeAll(async () => {
@@ -32,10 +17,10 @@ describe.each(['cpu', 'wasm'])('powerIteration on %s', (backend) => {
     [20, 12],
     [7, 30],
   ])('converges to the largest singular value of a random [%i, %i] matrix', (rows, cols) => {
-    const data = randomArray(rows * cols, rows + 31 * cols);
+    const data = uniformArray(rows * cols, rows + 31 * cols);
     const expected = sigmaMax(data, rows, cols);
     const w = tf.tensor2d(data, [rows, cols]);
-    const u0 = tf.tensor2d(randomArray(cols, 5), [1, cols]);
+    const u0 = tf.tensor2d(uniformArray(cols, 5), [1, cols]);
     const r = powerIteration(w, u0, 300);
     const sigma = r.sigma.dataSync()[0];
     expect(Math.abs(sigma - expected)).toBeLessThanOrEqual(2e-6 * expected);
@@ -51,10 +36,10 @@ describe.each(['cpu', 'wasm'])('powerIteration on %s', (backend) => {
   it('keeps nothing but its results, and a few steps underestimate sigma', () => {
     const rows = 16;
     const cols = 9;
-    const data = randomArray(rows * cols, 77);
+    const data = uniformArray(rows * cols, 77);
     const expected = sigmaMax(data, rows, cols);
     const w = tf.tensor2d(data, [rows, cols]);
-    const u0 = tf.tensor2d(randomArray(cols, 8), [1, cols]);
+    const u0 = tf.tensor2d(uniformArray(cols, 8), [1, cols]);
     const before = tf.memory().numTensors;
     const r = powerIteration(w, u0, 2);
     expect(tf.memory().numTensors).toBe(before + 3);
@@ -89,7 +74,7 @@ describe.each(['cpu', 'wasm'])('powerIteration on %s', (backend) => {
   it('spectralNormalize divides by v w u^T and has spectral norm 1 at convergence', () => {
     const rows = 12;
     const cols = 10;
-    const data = randomArray(rows * cols, 99);
+    const data = uniformArray(rows * cols, 99);
     const w = tf.tensor2d(data, [rows, cols]);
     const r = powerIterationToConvergence(w);
     expect(r.converged).toBe(true);
@@ -103,8 +88,8 @@ describe.each(['cpu', 'wasm'])('powerIteration on %s', (backend) => {
     // f(w) = sum(R * w / s), s = v w u^T  =>  df/dw = R / s - (sum(R * w) / s^2) v^T u
     const rows = 5;
     const cols = 4;
-    const wData = randomArray(rows * cols, 1);
-    const rData = randomArray(rows * cols, 2);
+    const wData = uniformArray(rows * cols, 1);
+    const rData = uniformArray(rows * cols, 2);
     const w = tf.tensor2d(wData, [rows, cols]);
     const rr = tf.tensor2d(rData, [rows, cols]);
     const pi = powerIteration(w, tf.ones([1, cols]) as tf.Tensor2D, 50);
@@ -144,7 +129,7 @@ describe('powerIterationToConvergence', () => {
   it('matches the float64 largest singular value to float32 precision', () => {
     const rows = 30;
     const cols = 20;
-    const data = randomArray(rows * cols, 4242);
+    const data = uniformArray(rows * cols, 4242);
     const expected = sigmaMax(data, rows, cols);
     const w = tf.tensor2d(data, [rows, cols]);
     const r = powerIterationToConvergence(w);
@@ -155,8 +140,8 @@ describe('powerIterationToConvergence', () => {
   });
 
   it('starts from the given vector and reports maxIter exhaustion', () => {
-    const w = tf.tensor2d(randomArray(8 * 6, 3), [8, 6]);
-    const u = tf.tensor2d(randomArray(6, 4), [1, 6]);
+    const w = tf.tensor2d(uniformArray(8 * 6, 3), [8, 6]);
+    const u = tf.tensor2d(uniformArray(6, 4), [1, 6]);
     const one = powerIterationToConvergence(w, u, { maxIter: 1 });
     const step = powerIteration(w, u, 1);
     expect(one.converged).toBe(false);

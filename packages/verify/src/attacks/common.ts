@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { mulberry32 } from '@lip/core';
 
 /** A differentiable classifier on NCHW input, returning logits `[N, classes]` (see `translateOnnx`). */
 export type LogitsFn = (x: tf.Tensor4D) => tf.Tensor2D;
@@ -163,16 +164,12 @@ export function perInput(shape: Nchw): number {
   return shape[1] * shape[2] * shape[3];
 }
 
-/** A seeded generator (mulberry32) so attacks with random starts are reproducible. */
+/**
+ * A seeded generator (@lip/core's mulberry32) so attacks with random starts are
+ * reproducible. Any number is a seed, taken modulo 2^32 as before (mulberry32 itself wants an integer).
+ */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed >>> 0);
 }
 
 /**
