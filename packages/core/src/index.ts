@@ -14,13 +14,14 @@ export type { OutputLock, OutputLockOptions } from './lock';
 export {
   DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_ARRAY_BYTES, DEFAULT_MAX_NPZ_TOTAL_BYTES, DEFAULT_MAX_NPZ_ENTRIES, DEFAULT_MAX_IMAGE_FILES,
   DEFAULT_MAX_IMAGE_PIXELS, IDX_UBYTE, IDX_DTYPES, DEFAULT_MAX_IDX_BYTES, MAX_IDX_RANK, DEFAULT_IDX_FIX, DEFAULT_ARRAY_FIX,
-  CIFAR10_RECORD_BYTES, MAX_CLASSES, ARRAY_PAIR_NAMES, encodeIdx, readIdx, readIdxArray, writeIdx, decodeNpy, readNpy, readNpz,
-  decodeImage, listImageFolder, readImageFolder, findCifar10, readCifar10, arraysToLabeledImages, readLabeledData,
+  CIFAR10_BIN_FOLDER, CIFAR10_META_FILE, CIFAR10_RECORD_BYTES, CIFAR10_TEST_FILE, MAX_CLASSES, ARRAY_PAIR_NAMES, encodeIdx, readIdx,
+  readIdxArray, writeIdx, decodeNpy, readNpy, readNpz, decodeImage, listImageFolder, readImageFolder, findCifar10, readCifar10,
+  arraysToLabeledImages, readLabeledData,
 } from './data';
 export type {
   DType, NdArray, NdData, IdxArray, IdxData, ReadIdxOptions, WriteIdxOptions, ReadArrayOptions, NpzContents, ReadNpzOptions,
-  DecodedImage, ImageFolderSample, ReadImageFolderOptions, ReadCifar10Options, ArrayLayout, DataFormat, DataSplit, ImageArrays, LabeledImages,
-  LabeledReadOptions, ReadLabeledDataOptions,
+  DecodedImage, ImageFolderSample, ReadImageFolderOptions, ReadCifar10Options, ArrayLayout, DataFormat, DataSplit, ImageArrays,
+  LabeledImages, LabeledReadOptions, ReadLabeledDataOptions,
 } from './data';
 export { DEFAULT_EPSILONS } from './constants';
 export { mulberry32 } from './random';
@@ -35,7 +36,7 @@ export type { HeadRows } from './certificates/head';
 export {
   DATASETS, DATASET_NAMES, DATASET_SPLITS, FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, assertDatasetSplit, datasetSpec, splitFiles,
   DEFAULT_DOWNLOAD_TIMEOUT_MS, downloadFile, DEFAULT_SYSTEM_DATA_DIR, corruptFileFix, datasetCacheDir, findDataset, findIdxFile,
-  locateDataset, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, loadDataset, loadDatasetFromDir,
+  folderProblem, locateDataset, IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, loadDataset, loadDatasetFromDir,
 } from './datasets';
 export type {
   DatasetName, DatasetSpec, DatasetSplit, SplitFiles, DownloadOptions, DownloadProgress, LocateOptions, Dataset, LoadDatasetOptions,

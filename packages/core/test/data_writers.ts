@@ -26,6 +26,35 @@ export function mkTmp(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `lip-${prefix}-`));
 }
 
+/** A fresh temporary folder for each test of the calling file: made before each test, removed after it. */
+export interface TmpDirPerTest {
+  /** The current test's folder. */
+  readonly dir: string;
+  /** Writes `bytes` at `rel` under the folder, creating folders; returns the file's path. */
+  put(rel: string, bytes: Uint8Array | string): string;
+}
+
+export function tmpDirPerTest(prefix: string): TmpDirPerTest {
+  let dir = '';
+  beforeEach(() => {
+    dir = mkTmp(prefix);
+  });
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get dir() {
+      return dir;
+    },
+    put(rel, bytes) {
+      const file = path.join(dir, rel);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, bytes);
+      return file;
+    },
+  };
+}
+
 /** The `.npy` header dict text NumPy writes. */
 export function npyHeaderText(descr: string, shape: readonly number[], fortran = false): string {
   const dims = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;

@@ -3,26 +3,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { DataError } from '../errors';
-import { FIXTURES, jpegBytes, mkTmp, pngBytes, values } from '../../test/data_writers';
+import { FIXTURES, jpegBytes, mkTmp, pngBytes, values, tmpDirPerTest } from '../../test/data_writers';
 import { decodeImage } from './image_decode';
 import { listImageFolder, readImageFolder } from './image_folder';
 import { readNpy } from './npy';
 
-let tmp: string;
-beforeEach(() => {
-  tmp = mkTmp('imgdir');
-});
-afterEach(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
-
-/** Writes `bytes` at `rel` under the root, creating folders. */
-function put(rel: string, bytes: Uint8Array | string): string {
-  const file = path.join(tmp, rel);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, bytes);
-  return file;
-}
+const scratch = tmpDirPerTest('imgdir');
+const put = scratch.put;
 
 /** A w×h gray PNG whose pixel p is (seed + p) mod 256. */
 function grayPng(w: number, h: number, seed: number): Uint8Array {
@@ -47,7 +34,7 @@ describe('listImageFolder orders samples as torchvision ImageFolder does', () =>
   it('classes sorted by name; per class, files of each folder sorted, folders in order of their path', () => {
     for (const rel of ['cat/b.png', 'cat/a.png', 'cat/a/1.png', 'cat/a b/2.png', 'cat/a/x/3.png', 'cat/sub/4.png',
       'Dog/z.JPG', 'dog/y.jpeg', 'dog/notes.txt', '.hidden/x.png', 'cat/.ipynb_checkpoints/c.png']) put(rel, 'x');
-    const { classNames, samples } = listImageFolder(tmp);
+    const { classNames, samples } = listImageFolder(scratch.dir);
     // Expected order checked against Python: sorted(os.walk('cat')), files sorted per folder.
     expect(classNames).toEqual(['Dog', 'cat', 'dog']);
     expect(samples.map((s) => [s.relative, s.label])).toEqual([
@@ -63,13 +50,13 @@ describe('readImageFolder', () => {
     put('b/1.png', grayPng(3, 2, 10));
     put('a/2.png', grayPng(3, 2, 20));
     put('a/1.png', grayPng(3, 2, 250));
-    const d = readImageFolder(tmp);
+    const d = readImageFolder(scratch.dir);
     expect([d.n, d.height, d.width, d.channels, d.format]).toEqual([3, 2, 3, 1, 'image-folder']);
     expect(d.classNames).toEqual(['a', 'b']);
     expect(Array.from(d.labels)).toEqual([0, 0, 1]);
     const expected = [250, 20, 10].flatMap((seed) => Array.from({ length: 6 }, (_, p) => ((seed + p) & 255) / 255));
     expect(Array.from(d.images)).toEqual(expected.map(Math.fround));
-    expect(d.source).toBe(tmp);
+    expect(d.source).toBe(scratch.dir);
   });
 
   it('RGB and RGBA PNGs give 3 channels (alpha dropped); a gray image among them is repeated in R, G and B', () => {
@@ -77,7 +64,7 @@ describe('readImageFolder', () => {
     put('a/1.png', grayPng(2, 1, 100)); // gray first: the colour image after it widens the array
     put('a/2.png', pngBytes(2, 1, 4, rgba));
     put('b/1.png', pngBytes(2, 1, 3, Uint8Array.from([7, 8, 9, 10, 11, 12])));
-    const d = readImageFolder(tmp, { scale: 1 });
+    const d = readImageFolder(scratch.dir, { scale: 1 });
     expect(d.channels).toBe(3);
     expect(Array.from(d.images)).toEqual([100, 100, 100, 101, 101, 101, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   });
@@ -85,7 +72,7 @@ describe('readImageFolder', () => {
   it('reads JPEGs within 2 levels of the pixels encoded', () => {
     const rgb = Uint8Array.from({ length: 8 * 8 * 3 }, (_, i) => 60 + (i % 3) * 40 + Math.floor(i / 24) * 3);
     put('c/x.jpg', jpegBytes(8, 8, rgb, 100));
-    const d = readImageFolder(tmp, { scale: 1 });
+    const d = readImageFolder(scratch.dir, { scale: 1 });
     expect([d.height, d.width, d.channels]).toEqual([8, 8, 3]);
     d.images.forEach((v, i) => expect(Math.abs(v - rgb[i]!)).toBeLessThanOrEqual(2));
   });
@@ -94,16 +81,16 @@ describe('readImageFolder', () => {
     put('a/1.png', grayPng(2, 2, 0));
     put('a/2.png', grayPng(2, 2, 1));
     put('b/1.png', 'not an image at all');
-    const d = readImageFolder(tmp, { limit: 2 });
+    const d = readImageFolder(scratch.dir, { limit: 2 });
     expect([d.n, d.images.length, Array.from(d.labels)]).toEqual([2, 8, [0, 0]]);
-    expect(folderError(tmp)).toMatch(/b\/1\.png is neither a PNG nor a JPEG image/);
+    expect(folderError(scratch.dir)).toMatch(/b\/1\.png is neither a PNG nor a JPEG image/);
   });
 
   it('names the first image whose size differs, and the fix', () => {
     put('a/1.png', grayPng(4, 4, 0));
     put('a/2.png', grayPng(4, 4, 0));
     put('b/1.png', grayPng(4, 3, 0));
-    expect(folderError(tmp)).toBe(`${path.join(tmp, 'b/1.png')} is 4×3 but ${path.join(tmp, 'a/1.png')} is 4×4: every image of a folder must `
+    expect(folderError(scratch.dir)).toBe(`${path.join(scratch.dir, 'b/1.png')} is 4×3 but ${path.join(scratch.dir, 'a/1.png')} is 4×4: every image of a folder must `
       + 'have the same size; resize them to one size first (e.g. ImageMagick: mogrify -resize WxH! *.png)');
   });
 
@@ -111,19 +98,19 @@ describe('readImageFolder', () => {
     const good = grayPng(4, 4, 0);
     put('a/1.png', good);
     put('a/2.png', good.subarray(0, good.length - 20));
-    expect(folderError(tmp)).toMatch(new RegExp(`^${path.join(tmp, 'a/2.png')} is a corrupt or unsupported PNG image \\(.+\\); replace or remove the file$`));
-    fs.rmSync(path.join(tmp, 'a/2.png'));
+    expect(folderError(scratch.dir)).toMatch(new RegExp(`^${path.join(scratch.dir, 'a/2.png')} is a corrupt or unsupported PNG image \\(.+\\); replace or remove the file$`));
+    fs.rmSync(path.join(scratch.dir, 'a/2.png'));
     put('a/3.bmp', 'BM');
-    expect(folderError(tmp)).toMatch(/a\/3\.bmp is a BMP image; lip reads PNG and JPEG images only: convert it/);
-    fs.rmSync(path.join(tmp, 'a/3.bmp'));
-    fs.mkdirSync(path.join(tmp, 'empty'));
+    expect(folderError(scratch.dir)).toMatch(/a\/3\.bmp is a BMP image; lip reads PNG and JPEG images only: convert it/);
+    fs.rmSync(path.join(scratch.dir, 'a/3.bmp'));
+    fs.mkdirSync(path.join(scratch.dir, 'empty'));
     put('other/readme.txt', 'x');
-    expect(folderError(tmp)).toMatch(/has class folders without any PNG or JPEG image: 'empty', 'other'; add images or remove the folders/);
+    expect(folderError(scratch.dir)).toMatch(/has class folders without any PNG or JPEG image: 'empty', 'other'; add images or remove the folders/);
     const bare = mkTmp('bare');
     fs.writeFileSync(path.join(bare, 'x.png'), good);
     expect(folderError(bare)).toMatch(/holds no class folders/);
     fs.rmSync(bare, { recursive: true });
-    expect(folderError(path.join(tmp, 'missing'))).toMatch(/does not exist/);
+    expect(folderError(path.join(scratch.dir, 'missing'))).toMatch(/does not exist/);
   });
 
   it('checks declared image sizes before decoding (PNG and JPEG headers)', () => {
@@ -150,7 +137,7 @@ describe('readImageFolder', () => {
 
   it('caps the number of files', () => {
     for (let i = 0; i < 5; i++) put(`a/${i}.png`, 'x');
-    expect(folderError(tmp, { maxFiles: 4 })).toMatch(/holds more than 4 image files, the limit/);
+    expect(folderError(scratch.dir, { maxFiles: 4 })).toMatch(/holds more than 4 image files, the limit/);
   });
 });
 
@@ -161,24 +148,24 @@ describe('readImageFolder and links', () => {
   });
 
   it('a symlink loop is one error, not an endless walk', () => {
-    fs.symlinkSync('..', path.join(tmp, 'a', 'up'));
-    expect(folderError(tmp)).toMatch(/a\/up leads to .*, a folder already read \(a symlink loop, or two ways into one folder\); remove the link/);
-    fs.unlinkSync(path.join(tmp, 'a', 'up'));
-    fs.symlinkSync(path.join(tmp, 'b'), path.join(tmp, 'a', 'again'));
-    expect(folderError(tmp)).toMatch(/leads to .*b, a folder already read/);
+    fs.symlinkSync('..', path.join(scratch.dir, 'a', 'up'));
+    expect(folderError(scratch.dir)).toMatch(/a\/up leads to .*, a folder already read \(a symlink loop, or two ways into one folder\); remove the link/);
+    fs.unlinkSync(path.join(scratch.dir, 'a', 'up'));
+    fs.symlinkSync(path.join(scratch.dir, 'b'), path.join(scratch.dir, 'a', 'again'));
+    expect(folderError(scratch.dir)).toMatch(/leads to .*b, a folder already read/);
   });
 
   it('a folder link leaving the root is refused; a file link is followed', () => {
     const outside = mkTmp('outside');
     try {
       fs.writeFileSync(path.join(outside, 'o.png'), grayPng(2, 2, 5));
-      fs.symlinkSync(path.join(outside, 'o.png'), path.join(tmp, 'b', '2.png'));
-      expect(readImageFolder(tmp).n).toBe(3);
-      fs.symlinkSync(outside, path.join(tmp, 'c'));
-      expect(folderError(tmp)).toMatch(/c is a symlink to the folder .*, outside .*; lip follows folder links only inside the image folder/);
-      fs.unlinkSync(path.join(tmp, 'c'));
-      fs.symlinkSync('/', path.join(tmp, 'a', 'root'));
-      expect(folderError(tmp)).toMatch(/a\/root is a symlink to the folder \/, outside/);
+      fs.symlinkSync(path.join(outside, 'o.png'), path.join(scratch.dir, 'b', '2.png'));
+      expect(readImageFolder(scratch.dir).n).toBe(3);
+      fs.symlinkSync(outside, path.join(scratch.dir, 'c'));
+      expect(folderError(scratch.dir)).toMatch(/c is a symlink to the folder .*, outside .*; lip follows folder links only inside the image folder/);
+      fs.unlinkSync(path.join(scratch.dir, 'c'));
+      fs.symlinkSync('/', path.join(scratch.dir, 'a', 'root'));
+      expect(folderError(scratch.dir)).toMatch(/a\/root is a symlink to the folder \/, outside/);
     } finally {
       fs.rmSync(outside, { recursive: true, force: true });
     }
@@ -186,20 +173,20 @@ describe('readImageFolder and links', () => {
 
   it('a folder link inside the root is followed', () => {
     put('.pool/x/1.png', grayPng(2, 2, 1)); // hidden, so only reached through the link
-    fs.symlinkSync(path.join(tmp, '.pool', 'x'), path.join(tmp, 'b', 'linked'));
-    const { samples } = listImageFolder(tmp);
+    fs.symlinkSync(path.join(scratch.dir, '.pool', 'x'), path.join(scratch.dir, 'b', 'linked'));
+    const { samples } = listImageFolder(scratch.dir);
     expect(samples.map((s) => s.relative)).toContain('b/linked/1.png');
   });
 
   it('a broken link, a link to a device and a FIFO named .png are errors, and never block', () => {
-    fs.symlinkSync(path.join(tmp, 'nowhere'), path.join(tmp, 'a', 'dead'));
-    expect(folderError(tmp)).toMatch(/a\/dead is a broken symlink \(ENOENT\)/);
-    fs.unlinkSync(path.join(tmp, 'a', 'dead'));
-    fs.symlinkSync('/dev/zero', path.join(tmp, 'a', 'zero.png'));
-    expect(folderError(tmp)).toMatch(/a\/zero\.png is not a regular file/);
-    fs.unlinkSync(path.join(tmp, 'a', 'zero.png'));
-    execFileSync('mkfifo', [path.join(tmp, 'a', '0.png')]);
-    expect(folderError(tmp)).toMatch(/a\/0\.png is not a regular file/);
+    fs.symlinkSync(path.join(scratch.dir, 'nowhere'), path.join(scratch.dir, 'a', 'dead'));
+    expect(folderError(scratch.dir)).toMatch(/a\/dead is a broken symlink \(ENOENT\)/);
+    fs.unlinkSync(path.join(scratch.dir, 'a', 'dead'));
+    fs.symlinkSync('/dev/zero', path.join(scratch.dir, 'a', 'zero.png'));
+    expect(folderError(scratch.dir)).toMatch(/a\/zero\.png is not a regular file/);
+    fs.unlinkSync(path.join(scratch.dir, 'a', 'zero.png'));
+    execFileSync('mkfifo', [path.join(scratch.dir, 'a', '0.png')]);
+    expect(folderError(scratch.dir)).toMatch(/a\/0\.png is not a regular file/);
   });
 });
 

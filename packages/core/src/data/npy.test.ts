@@ -1,22 +1,10 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import { DataError } from '../errors';
-import { FIXTURES, fixtureValue, mkTmp, npyBytes, npyHeaderText, values } from '../../test/data_writers';
+import { FIXTURES, fixtureValue, npyBytes, npyHeaderText, values, tmpDirPerTest } from '../../test/data_writers';
 import { readNpy } from './npy';
 
-let tmp: string;
-beforeEach(() => {
-  tmp = mkTmp('npy');
-});
-afterEach(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
-
-function write(name: string, bytes: Uint8Array): string {
-  const file = path.join(tmp, name);
-  fs.writeFileSync(file, bytes);
-  return file;
-}
+const scratch = tmpDirPerTest('npy');
+const write = scratch.put;
 
 /** Reads `file` expecting one DataError naming it; returns the message. */
 function npyError(file: string): string {
@@ -118,7 +106,7 @@ describe('readNpy on files written from the spec', () => {
     Buffer.from(hugeHeader.buffer).writeUInt32LE(2 ** 31, 8);
     expect(npyError(write('k.npy', hugeHeader))).toMatch(/header declares 2147483648 bytes, over the 10000-byte limit/);
     expect(npyError(write('l.npy', new Uint8Array(0)))).toMatch(/is empty/);
-    expect(npyError(path.join(tmp, 'missing.npy'))).toMatch(/does not exist/);
-    expect(npyError(tmp)).toMatch(/is a folder/);
+    expect(npyError(path.join(scratch.dir, 'missing.npy'))).toMatch(/does not exist/);
+    expect(npyError(scratch.dir)).toMatch(/is a folder/);
   });
 });

@@ -2,22 +2,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { DataError } from '../errors';
-import { FIXTURES, fixtureValue, listTree, mkTmp, npyOf, openFilesUnder, zipBytes, values } from '../../test/data_writers';
+import { FIXTURES, fixtureValue, listTree, npyOf, openFilesUnder, zipBytes, values, tmpDirPerTest } from '../../test/data_writers';
 import { readNpz } from './npz';
 
-let tmp: string;
-beforeEach(() => {
-  tmp = mkTmp('npz');
-});
-afterEach(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
-
-function write(name: string, bytes: Uint8Array): string {
-  const file = path.join(tmp, name);
-  fs.writeFileSync(file, bytes);
-  return file;
-}
+const scratch = tmpDirPerTest('npz');
+const write = scratch.put;
 
 /** Reads `file` expecting one DataError naming it, and no file left open; returns the message. */
 async function npzError(file: string, opts?: Parameters<typeof readNpz>[1]): Promise<string> {
@@ -29,7 +18,7 @@ async function npzError(file: string, opts?: Parameters<typeof readNpz>[1]): Pro
   }
   expect(caught).toBeInstanceOf(DataError);
   expect((caught as DataError).message).toContain(path.resolve(file));
-  expect(openFilesUnder(tmp)).toEqual([]);
+  expect(openFilesUnder(scratch.dir)).toEqual([]);
   return (caught as DataError).message;
 }
 
@@ -69,7 +58,7 @@ describe('readNpz on archives written from the spec', () => {
     expect(keys).toEqual(['a', 'dir/b']);
     expect(values(arrays.get('a')!.data)).toEqual([1.5, -2]);
     expect(arrays.get('dir/b')!.shape).toEqual([3, 1]);
-    expect(listTree(tmp)).toEqual(['m.npz']); // nothing extracted
+    expect(listTree(scratch.dir)).toEqual(['m.npz']); // nothing extracted
   });
 
   it('a zip bomb declaring its true size is refused before inflating', async () => {
@@ -115,8 +104,8 @@ describe('readNpz on archives written from the spec', () => {
     const msg = await npzError(file);
     expect(msg).toMatch(/holds an entry with an unsafe name/);
     expect(msg).toMatch(pattern);
-    expect(listTree(tmp)).toEqual(['trav.npz']);
-    expect(fs.existsSync(path.join(path.dirname(tmp), 'evil.npy'))).toBe(false);
+    expect(listTree(scratch.dir)).toEqual(['trav.npz']);
+    expect(fs.existsSync(path.join(path.dirname(scratch.dir), 'evil.npy'))).toBe(false);
   });
 
   it('rejects corrupt archives with one DataError and no open file', async () => {

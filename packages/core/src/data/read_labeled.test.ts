@@ -2,24 +2,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { DataError, InvalidArgumentError } from '../errors';
-import { FIXTURES, cifarBatch, fixtureValue, mkTmp, npyBytes, npyHeaderText, npyOf, pngBytes, zipBytes } from '../../test/data_writers';
+import { FIXTURES, cifarBatch, fixtureValue, npyBytes, npyHeaderText, npyOf, pngBytes, zipBytes, tmpDirPerTest } from '../../test/data_writers';
 import { encodeIdx } from './idx';
 import { readLabeledData } from './read_labeled';
 
-let tmp: string;
-beforeEach(() => {
-  tmp = mkTmp('labeled');
-});
-afterEach(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
-
-function put(rel: string, bytes: Uint8Array | string): string {
-  const file = path.join(tmp, rel);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, bytes);
-  return file;
-}
+const scratch = tmpDirPerTest('labeled');
+const put = scratch.put;
 
 async function rejects(input: string, opts: Parameters<typeof readLabeledData>[1], type: typeof DataError | typeof InvalidArgumentError,
   pattern: RegExp): Promise<void> {
@@ -87,19 +75,19 @@ describe('readLabeledData: .npy', () => {
   it('reads a folder of x.npy/y.npy, images.npy/labels.npy, or per-split files; refuses two pairs', async () => {
     put('x.npy', npyOf(bytes(2 * 4 * 4 * 3), [2, 4, 4, 3]));
     put('y.npy', npyOf(Uint8Array.from([3, 4]), [2]));
-    const d = await readLabeledData(tmp, { split: 'test' });
-    expect([d.n, d.channels, d.format, d.source]).toEqual([2, 3, 'npy', tmp]);
+    const d = await readLabeledData(scratch.dir, { split: 'test' });
+    expect([d.n, d.channels, d.format, d.source]).toEqual([2, 3, 'npy', scratch.dir]);
     put('images.npy', npyOf(bytes(2 * 4 * 4), [2, 4, 4]));
     put('labels.npy', npyOf(Uint8Array.from([1, 2]), [2]));
-    await rejects(tmp, {}, DataError, /holds more than one images\/labels pair \(x\/y and images\/labels\); keep one/);
-    for (const f of ['x.npy', 'y.npy', 'images.npy', 'labels.npy']) fs.rmSync(path.join(tmp, f));
+    await rejects(scratch.dir, {}, DataError, /holds more than one images\/labels pair \(x\/y and images\/labels\); keep one/);
+    for (const f of ['x.npy', 'y.npy', 'images.npy', 'labels.npy']) fs.rmSync(path.join(scratch.dir, f));
     put('x_train.npy', npyOf(bytes(3 * 2 * 2), [3, 2, 2]));
     put('y_train.npy', npyOf(Uint8Array.from([0, 1, 0]), [3]));
     put('x_test.npy', npyOf(bytes(1 * 2 * 2), [1, 2, 2]));
     put('y_test.npy', npyOf(Uint8Array.from([1]), [1]));
-    expect((await readLabeledData(tmp, { split: 'train' })).n).toBe(3);
-    expect((await readLabeledData(tmp, { split: 'test' })).n).toBe(1);
-    await rejects(tmp, { labels: 'y.npy' }, InvalidArgumentError, /'labels' is for an images file \(\.npy or IDX\), but .* is a folder/);
+    expect((await readLabeledData(scratch.dir, { split: 'train' })).n).toBe(3);
+    expect((await readLabeledData(scratch.dir, { split: 'test' })).n).toBe(1);
+    await rejects(scratch.dir, { labels: 'y.npy' }, InvalidArgumentError, /'labels' is for an images file \(\.npy or IDX\), but .* is a folder/);
   });
 
   it('checks shapes, label types and values, and NaN, naming the file', async () => {
@@ -107,7 +95,7 @@ describe('readLabeledData: .npy', () => {
     const x = (data: Float32Array | Uint8Array, shape: number[]): string => put('x.npy', npyOf(data, shape));
     await rejects(x(new Uint8Array(6), [2, 3]), { labels: y2 }, DataError, /holds an array of shape 2×3; images must be \[N, H, W\], \[N, H, W, C\] or \[N, C, H, W\] \(reshape flat/);
     await rejects(x(new Uint8Array(2 * 3 * 4 * 3), [2, 3, 4, 3]), { labels: y2 }, DataError, /cannot tell NHWC from NCHW; pass the layout/);
-    expect((await readLabeledData(path.join(tmp, 'x.npy'), { labels: y2, layout: 'nchw' })).channels).toBe(3);
+    expect((await readLabeledData(path.join(scratch.dir, 'x.npy'), { labels: y2, layout: 'nchw' })).channels).toBe(3);
     const nan = Float32Array.from({ length: 8 }, (_, i) => (i === 5 ? NaN : 0));
     await rejects(x(nan, [2, 2, 2]), { labels: y2 }, DataError, /x\.npy holds a value that is NaN \(image 1, value 1 in NHWC order\)/);
     const xs = x(new Uint8Array(8), [2, 2, 2]);
@@ -133,19 +121,19 @@ describe('readLabeledData: IDX', () => {
   it('reads the pair of the split asked for, raw or gzip, and one pair without asking', async () => {
     writeSplit('d', 'train', 4);
     writeSplit('d', 't10k', 2, true);
-    const dir = path.join(tmp, 'd');
+    const dir = path.join(scratch.dir, 'd');
     const train = await readLabeledData(dir, { split: 'train' });
     expect([train.n, train.height, train.width, train.channels, train.format]).toEqual([4, 3, 2, 1, 'idx']);
     expect(Array.from(train.images)).toEqual(Array.from(bytes(24, 4), (b) => Math.fround(b / 255)));
     expect((await readLabeledData(dir, { split: 'test' })).n).toBe(2);
     await rejects(dir, {}, InvalidArgumentError, /'split' must be 'train' or 'test': .* holds several IDX image files/);
     writeSplit('one', 'emnist-letters-train', 3);
-    expect((await readLabeledData(path.join(tmp, 'one'))).n).toBe(3);
+    expect((await readLabeledData(path.join(scratch.dir, 'one'))).n).toBe(3);
   });
 
   it('reads an images IDX file with the labels file beside it', async () => {
     writeSplit('d', 't10k', 2, true);
-    const d = await readLabeledData(path.join(tmp, 'd', 't10k-images-idx3-ubyte.gz'));
+    const d = await readLabeledData(path.join(scratch.dir, 'd', 't10k-images-idx3-ubyte.gz'));
     expect([d.n, Array.from(d.labels)]).toEqual([2, [0, 1]]);
   });
 });
@@ -153,11 +141,11 @@ describe('readLabeledData: IDX', () => {
 describe('readLabeledData: folders', () => {
   it('reads a CIFAR-10 folder and an image folder', async () => {
     put('c/test_batch.bin', cifarBatch([5, 2], () => 255));
-    const c = await readLabeledData(path.join(tmp, 'c'));
+    const c = await readLabeledData(path.join(scratch.dir, 'c'));
     expect([c.format, c.n, c.channels, c.images[0]]).toEqual(['cifar10', 2, 3, 1]);
     put('i/cat/1.png', pngBytes(2, 2, 1, bytes(4)));
     put('i/dog/1.png', pngBytes(2, 2, 1, bytes(4)));
-    const i = await readLabeledData(path.join(tmp, 'i'));
+    const i = await readLabeledData(path.join(scratch.dir, 'i'));
     expect([i.format, i.n, i.classNames]).toEqual(['image-folder', 2, ['cat', 'dog']]);
   });
 
@@ -165,11 +153,11 @@ describe('readLabeledData: folders', () => {
     put('m/x.npy', npyOf(bytes(4), [1, 2, 2]));
     put('m/y.npy', npyOf(Uint8Array.from([0]), [1]));
     put('m/test_batch.bin', cifarBatch([1], () => 0));
-    await rejects(path.join(tmp, 'm'), {}, DataError, /holds data in several formats \(npy, cifar10\); pass the file, or a folder, of one/);
+    await rejects(path.join(scratch.dir, 'm'), {}, DataError, /holds data in several formats \(npy, cifar10\); pass the file, or a folder, of one/);
     await rejects(put('notes.txt', 'hello'), {}, DataError, /is not a data file lip reads; pass an \.npz, an \.npy or IDX images file/);
-    await rejects(path.join(tmp, 'nope.npz'), {}, DataError, /nope\.npz does not exist/);
-    await rejects(tmp, { limit: 0 }, InvalidArgumentError, /'limit' must be a positive integer, got 0/);
-    await rejects(tmp, { scale: NaN }, InvalidArgumentError, /'scale' must be a positive finite number/);
-    await rejects(tmp, { layout: 'chw' as never }, InvalidArgumentError, /'layout' must be 'nhwc' or 'nchw'/);
+    await rejects(path.join(scratch.dir, 'nope.npz'), {}, DataError, /nope\.npz does not exist/);
+    await rejects(scratch.dir, { limit: 0 }, InvalidArgumentError, /'limit' must be a positive integer, got 0/);
+    await rejects(scratch.dir, { scale: NaN }, InvalidArgumentError, /'scale' must be a positive finite number/);
+    await rejects(scratch.dir, { layout: 'chw' as never }, InvalidArgumentError, /'layout' must be 'nhwc' or 'nchw'/);
   });
 });

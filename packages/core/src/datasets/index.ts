@@ -9,7 +9,7 @@ export {
 export type { DatasetName, DatasetSpec, DatasetSplit, SplitFiles } from './names';
 export { DEFAULT_DOWNLOAD_TIMEOUT_MS, downloadFile } from './download';
 export type { DownloadOptions, DownloadProgress } from './download';
-export { DEFAULT_SYSTEM_DATA_DIR, corruptFileFix, datasetCacheDir, findDataset, findIdxFile, locateDataset } from './locate';
+export { DEFAULT_SYSTEM_DATA_DIR, corruptFileFix, datasetCacheDir, findDataset, findIdxFile, folderProblem, locateDataset } from './locate';
 export type { LocateOptions } from './locate';
 export { IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, loadDataset, loadDatasetFromDir } from './load';
 export type { Dataset, LoadDatasetOptions, LoadFromDirOptions, LoadOptions } from './load';

@@ -169,15 +169,21 @@ function requiredFiles(splits: readonly DatasetSplit[]): string[] {
   });
 }
 
-/** Why `dir` does not hold the files of `splits`, or undefined when it does. */
-function dirProblem(dir: string, splits: readonly DatasetSplit[]): string | undefined {
+/** Why `dir` cannot be a data folder ('no such folder', 'not a folder'), or undefined when it is a folder. */
+export function folderProblem(dir: string): string | undefined {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(dir);
   } catch {
     return 'no such folder';
   }
-  if (!stat.isDirectory()) return 'not a folder';
+  return stat.isDirectory() ? undefined : 'not a folder';
+}
+
+/** Why `dir` does not hold the files of `splits`, or undefined when it does. */
+function dirProblem(dir: string, splits: readonly DatasetSplit[]): string | undefined {
+  const notFolder = folderProblem(dir);
+  if (notFolder !== undefined) return notFolder;
   const missing = missingFiles(dir, splits);
   return missing === undefined ? undefined : `missing ${missing}`;
 }

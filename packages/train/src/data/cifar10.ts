@@ -12,7 +12,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { findCifar10, readCifar10 } from '@lip/core';
+// The archive's folder and files, as @lip/core's reader expects them.
+import { CIFAR10_BIN_FOLDER, CIFAR10_META_FILE, CIFAR10_TEST_FILE, findCifar10, folderProblem, readCifar10 } from '@lip/core';
 import { DataError, assertArg } from '../errors';
 import { DatasetSplit, DATASET_SPLITS } from './datasets';
 import { downloadFile } from './download';
@@ -32,23 +33,14 @@ export const CIFAR10_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530';
 /** The archive is 170 MB. */
 const CIFAR10_MAX_ARCHIVE_BYTES = 256 * 2 ** 20;
 const TRAIN_BATCH = /^data_batch_[1-5]\.bin$/;
-/** The archive's folder and files (as @lip/core's reader expects them). */
-const CIFAR10_BIN_FOLDER = 'cifar-10-batches-bin';
-const CIFAR10_TEST_FILE = 'test_batch.bin';
-const CIFAR10_META_FILE = 'batches.meta.txt';
 
 /** Options of `locateCifar10` and `loadCifar10`; `checksums` maps the archive name to its md5. */
 export type Cifar10Options = Omit<LocateOptions, 'split'> & LoadOptions & { split?: DatasetSplit };
 
 /** Why `dir` does not hold the batches of `splits`, or undefined when it does. */
 function cifarProblem(dir: string, splits: readonly DatasetSplit[]): string | undefined {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(dir);
-  } catch {
-    return 'no such folder';
-  }
-  if (!stat.isDirectory()) return 'not a folder';
+  const notFolder = folderProblem(dir);
+  if (notFolder !== undefined) return notFolder;
   const found = findCifar10(dir);
   const missing = splits.filter((s) => (found?.[s].length ?? 0) === 0)
     .map((s) => (s === 'train' ? 'data_batch_<k>.bin' : CIFAR10_TEST_FILE));

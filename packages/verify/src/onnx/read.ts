@@ -8,6 +8,10 @@ import * as fs from 'fs';
 import { onnx } from 'onnx-proto';
 import { ModelError, ModelTooLargeError } from '@lip/core';
 import { OP_INPUTS, REGISTERED_OPS } from '../ops/registry';
+import { constantNodeValue } from '../ops/attributes';
+
+// Attribute readers live with the op parsers (ops/attributes.ts); re-exported for existing callers.
+export { attrFloat, attrInt, attrInts, attrString, constantNodeValue } from '../ops/attributes';
 import { foldModel, FoldReport } from '../ops/fold_model';
 
 /** Operators the verifier understands (bound, session checks, translator): the registry's rows (ops/registry.ts). */
@@ -457,60 +461,6 @@ export function constantTensor(model: OnnxModel, name: string): OnnxTensor | und
     if (n.opType === 'Constant' && n.outputs[0] === name) return constantNodeValue(n, model.source);
   }
   return undefined;
-}
-
-/** The tensor a Constant node produces (attributes value, value_float(s), value_int(s)). */
-export function constantNodeValue(node: OnnxNode, source = '<bytes>'): OnnxTensor {
-  const a = node.attributes;
-  const name = node.outputs[0] ?? '';
-  if (a.value !== undefined && typeof a.value === 'object' && !Array.isArray(a.value)) return { ...(a.value as OnnxTensor), name };
-  if (typeof a.value_float === 'number') return { name, dataType: 'float32', dims: [], size: 1, data: Float32Array.of(a.value_float) };
-  if (Array.isArray(a.value_floats)) {
-    const v = a.value_floats as number[];
-    return { name, dataType: 'float32', dims: [v.length], size: v.length, data: Float32Array.from(v) };
-  }
-  const ints = a.value_int ?? a.value_ints;
-  if (ints !== undefined && typeof ints === 'object' && !Array.isArray(ints)) return { ...(ints as OnnxTensor), name };
-  if (typeof a.value_int === 'number') return { name, dataType: 'int64', dims: [], size: 1, data: BigInt64Array.of(BigInt(a.value_int)) };
-  if (Array.isArray(a.value_ints)) {
-    const v = a.value_ints as number[];
-    return { name, dataType: 'int64', dims: [v.length], size: v.length, data: BigInt64Array.from(v, (x) => BigInt(x)) };
-  }
-  throw new ModelError(`${describe(source)}: Constant node '${node.name}' has no supported value attribute; re-export the model.`);
-}
-
-/** Integer attribute with a default; refuses a non-integer value. */
-export function attrInt(node: OnnxNode, name: string, dflt: number): number {
-  const v = node.attributes[name];
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number') throw new ModelError(`node '${node.name}' (${node.opType}): attribute '${name}' must be an int.`);
-  return v;
-}
-
-/** Float attribute with a default. */
-export function attrFloat(node: OnnxNode, name: string, dflt: number): number {
-  const v = node.attributes[name];
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number') throw new ModelError(`node '${node.name}' (${node.opType}): attribute '${name}' must be a float.`);
-  return v;
-}
-
-/** Int list attribute with a default. */
-export function attrInts(node: OnnxNode, name: string, dflt: number[]): number[] {
-  const v = node.attributes[name];
-  if (v === undefined) return dflt;
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'number')) {
-    throw new ModelError(`node '${node.name}' (${node.opType}): attribute '${name}' must be a list of ints.`);
-  }
-  return v as number[];
-}
-
-/** String attribute with a default. */
-export function attrString(node: OnnxNode, name: string, dflt: string): string {
-  const v = node.attributes[name];
-  if (v === undefined) return dflt;
-  if (typeof v !== 'string') throw new ModelError(`node '${node.name}' (${node.opType}): attribute '${name}' must be a string.`);
-  return v;
 }
 
 /** Values of a tensor as float64 (exact for floats and for integers up to 2^53 in magnitude). */
