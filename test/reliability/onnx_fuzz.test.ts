@@ -15,6 +15,8 @@ import * as L from '@lip/train';
 import { exportOnnx } from '@lip/export';
 import { SUPPORTED_OPS, lipschitzBound, openSession, readOnnxModel } from '@lip/verify';
 import { translateOnnx } from '@lip/verify/attacks';
+import * as fs from 'fs';
+import * as path from 'path';
 import { convStackModel, honestConvModel } from '../../packages/verify/test/models';
 import { tinyModel } from './helpers';
 
@@ -304,5 +306,112 @@ describe('ONNX reader, bound and translator under mutation (fast-check)', () => 
     const graphEdits = ['opType', 'rewire', 'dropInput', 'dropNode', 'dropInitializer', 'attributeInt'];
     await fc.assert(fc.asyncProperty(seedIndex, fc.array(protoEdit.filter((e) => graphEdits.includes(e.name)), { minLength: 1, maxLength: 3 }),
       async (s, edits) => { await check(applyEdits(seedBytes(s), edits)); }), params);
+  });
+});
+
+/**
+ * The shape-folding importer on graphs other tools wrote (test/fixtures/audit): torch's
+ * TorchScript export of a deel-torchlip network (Shape, Gather, Unsqueeze, Cast, ConstantOfShape,
+ * Concat and Reshape computing the flatten and GroupSort shapes), a batch-1 graph and a BatchNorm
+ * CNN. The mutations aim at the shape arithmetic the importer folds: int64 constants and attributes,
+ * input dims (fixed, symbolic, hostile), wiring and dropped nodes. Every case must fold, bound
+ * (circular conv bound: the exact one is too slow for a fuzz case) and run, or be refused with a
+ * LipError, within the time limit.
+ */
+const AUDIT = path.join(__dirname, '..', 'fixtures', 'audit');
+const importSeeds = ['torchlip', 'batch1_cnn', 'plain_cnn'].map((name) => new Uint8Array(fs.readFileSync(path.join(AUDIT, `${name}.onnx`))));
+
+/** Read (folding), bound, translate and run one image; throws only for an unclean failure. */
+async function importPipeline(bytes: Uint8Array): Promise<void> {
+  const clean = async (what: string, f: () => unknown): Promise<boolean> => {
+    try {
+      await f();
+      return true;
+    } catch (err) {
+      if (isClean(err)) return false;
+      const e = err as Error;
+      throw new Error(`${what} threw ${e?.name}: ${e?.message}\n${e?.stack ?? ''}`);
+    }
+  };
+  let model: ReturnType<typeof readOnnxModel> | undefined;
+  if (!(await clean('readOnnxModel (folding)', () => { model = readOnnxModel(bytes); }))) return;
+  await clean('lipschitzBound', () => lipschitzBound(model!, { exactConv: false }));
+  await clean('translateOnnx', () => translateOnnx(model!).dispose());
+  const dims = model!.inputs[0]?.shape?.slice(1);
+  if (!dims || !dims.every((d): d is number => typeof d === 'number' && d > 0)) return;
+  const size = dims.reduce((a, b) => a * b, 1);
+  if (size > 4096) return;
+  await clean('onnxruntime', async () => {
+    const session = await openSession(model!);
+    try {
+      await session.runBatched(new Float32Array(size).fill(0.5), 1, dims.length === 3 ? dims : [size, 1, 1]);
+    } finally {
+      await session.close();
+    }
+  });
+}
+
+async function checkImport(bytes: Uint8Array): Promise<void> {
+  casesRun++;
+  const t0 = Date.now();
+  await importPipeline(bytes);
+  const ms = Date.now() - t0;
+  if (ms > CASE_LIMIT_MS) throw new Error(`a mutated model took ${ms} ms through the importer (limit ${CASE_LIMIT_MS} ms)`);
+}
+
+/** Nodes that compute shapes (what folding evaluates), as torch's exporter writes them. */
+const SHAPE_OPS = new Set(['Shape', 'Gather', 'Unsqueeze', 'Squeeze', 'Concat', 'Cast', 'ConstantOfShape', 'Constant', 'Reshape', 'Slice', 'Range', 'Expand']);
+
+const IMPORT_EDITS: Record<string, ProtoEdit> = {
+  ...PROTO_EDITS,
+  /** An int attribute (axis, to, axes...) or an int64 Constant value of a shape node set to a hostile value. */
+  shapeNode: (m, f, v) => {
+    const node = pick(nodesOf(m).filter((n) => SHAPE_OPS.has(n.opType ?? '')), f[0]);
+    if (!node) return;
+    const a = pick(node.attribute ?? [], f[1]);
+    if (!a) return;
+    if (a.t && a.t.dataType === onnx.TensorProto.DataType.INT64) {
+      const raw = a.t.rawData && a.t.rawData.length >= 8 ? new Uint8Array(a.t.rawData) : null;
+      if (raw) {
+        new DataView(raw.buffer).setBigInt64(8 * Math.floor(f[2] * (raw.length / 8)), BigInt(Math.trunc(v)), true);
+        a.t.rawData = raw;
+      } else if (a.t.int64Data && a.t.int64Data.length > 0) {
+        a.t.int64Data[Math.floor(f[2] * a.t.int64Data.length)] = v;
+      }
+    } else if (a.ints && a.ints.length > 0) {
+      a.ints[Math.floor(f[2] * a.ints.length)] = v;
+    } else if (a.type === onnx.AttributeProto.AttributeType.INT) {
+      a.i = v;
+    }
+  },
+  /** The graph input's dims: fixed to a hostile size, made symbolic, or removed. */
+  inputDims: (m, f, v) => {
+    const dims = (m.graph as onnx.GraphProto).input[0]?.type?.tensorType?.shape?.dim;
+    if (!dims || dims.length === 0) return;
+    const i = Math.floor(f[0] * dims.length);
+    if (f[1] < 0.4) dims[i] = { dimParam: 'N' };
+    else if (f[1] < 0.5) (m.graph as onnx.GraphProto).input[0].type!.tensorType!.shape = null;
+    else dims[i] = { dimValue: v };
+  },
+};
+
+describe('the shape-folding importer under mutation (graphs written by torch.onnx)', () => {
+  it('shape arithmetic, input dims, attributes, wiring and dropped nodes', async () => {
+    const names = ['shapeNode', 'shapeNode', 'inputDims', 'int64Constant', 'attributeInt', 'rewire', 'dropNode', 'dropInput', 'opType', 'valueDim'];
+    const edit = fc.record({ name: fc.constantFrom(...names), f: fc.array(frac, { minLength: 3, maxLength: 3 }), v: hostileInt });
+    await fc.assert(fc.asyncProperty(fc.nat(), fc.array(edit, { minLength: 1, maxLength: 3 }), async (s, edits) => {
+      const m = onnx.ModelProto.decode(importSeeds[s % importSeeds.length]);
+      for (const e of edits) IMPORT_EDITS[e.name](m, e.f, e.v);
+      await checkImport(onnx.ModelProto.encode(m).finish());
+    }), { ...params, numRuns: 2 * RUNS });
+  });
+
+  it('byte flips and truncation', async () => {
+    await fc.assert(fc.asyncProperty(fc.nat(), frac, fc.array(fc.tuple(frac, fc.integer({ min: 1, max: 255 })), { minLength: 0, maxLength: 6 }),
+      async (s, cut, flips) => {
+        const b = Uint8Array.from(importSeeds[s % importSeeds.length]);
+        for (const [f, x] of flips) b[at(f, b.length)] ^= x;
+        await checkImport(flips.length === 0 ? b.subarray(0, at(cut, b.length)) : b);
+      }), params);
   });
 });

@@ -104,7 +104,7 @@ async function readFile(where: string, opts: ReadLabeledDataOptions): Promise<La
         ? `${where} holds only the images; pass the labels file too ('labels', --labels labels.npy), or a folder holding x.npy and y.npy, or an .npz`
         : `${where} has no labels file beside it (${name.replace(/images/i, 'labels')}); pass it as 'labels' (--labels)`);
     }
-    const fix = opts.fix ?? DEFAULT_ARRAY_FIX;
+    const fix = opts.fix ?? defaultFix(format);
     return pairToLabeled(readArrayFile(where, opts, fix), readArrayFile(labelsFile, opts, fix), {
       imagesWhere: where, labelsWhere: labelsFile, source: where, format, fix,
     }, opts);
@@ -127,7 +127,6 @@ async function readFolder(dir: string, opts: ReadLabeledDataOptions): Promise<La
     throw new DataError(`${dir} cannot be listed (${(err as Error).message}); check its permissions`);
   }
   const matches: FolderMatch[] = [];
-  const fix = opts.fix ?? DEFAULT_ARRAY_FIX;
 
   const npyKeys = names.filter((f) => f.endsWith('.npy')).map((f) => f.slice(0, -4));
   if (hasPair(npyKeys)) {
@@ -135,6 +134,7 @@ async function readFolder(dir: string, opts: ReadLabeledDataOptions): Promise<La
       format: 'npy',
       read: async () => {
         const [xi, yi] = choosePair(npyKeys, opts.split, `${dir} (a folder of .npy files)`, 'files').map((k) => path.join(dir, `${k}.npy`));
+        const fix = opts.fix ?? defaultFix('npy');
         return pairToLabeled(readArrayFile(xi!, opts, fix), readArrayFile(yi!, opts, fix), {
           imagesWhere: xi!, labelsWhere: yi!, source: dir, format: 'npy', fix,
         }, opts);
@@ -147,6 +147,7 @@ async function readFolder(dir: string, opts: ReadLabeledDataOptions): Promise<La
       format: 'idx',
       read: async () => {
         const pair = chooseIdxPair(idxPairs, opts.split, dir);
+        const fix = opts.fix ?? defaultFix('idx');
         return pairToLabeled(readArrayFile(pair.images, opts, fix), readArrayFile(pair.labels, opts, fix), {
           imagesWhere: pair.images, labelsWhere: pair.labels, source: dir, format: 'idx', fix,
         }, opts);
@@ -168,6 +169,11 @@ function pairToLabeled(images: NdArray, labels: NdArray, ctx: {
   return arraysToLabeledImages(images, labels, {
     ...ctx, layout: opts.layout, limit: opts.limit, scale: opts.scale, maxElements: opts.maxElements,
   });
+}
+
+/** How to mend a bad file of a user's own, by format: NumPy's writer for .npy, a fresh copy for IDX (nobody writes those by hand). */
+function defaultFix(format: DataFormat): string {
+  return format === 'npy' ? DEFAULT_ARRAY_FIX : 'replace it with an intact copy of the file';
 }
 
 /** Reads an `.npy` or IDX file as an array. */
@@ -227,10 +233,21 @@ function findIdxPairs(dir: string, names: readonly string[]): IdxPair[] {
     byPrefix.set(key, entry);
   }
   const pairs: IdxPair[] = [];
+  const halves: string[] = [];
   for (const [prefix, e] of byPrefix) {
-    if (e.images === undefined || e.labels === undefined) continue;
+    if (e.images === undefined || e.labels === undefined) {
+      halves.push(path.basename(e.images ?? e.labels!));
+      continue;
+    }
     const split = /t10k|test/.test(prefix) ? 'test' : /train/.test(prefix) ? 'train' : undefined;
     pairs.push({ prefix, split, images: e.images, labels: e.labels });
+  }
+  if (pairs.length === 0 && halves.length > 0) {
+    // An IDX images file without its labels (or the reverse): the folder is meant as IDX data, so say what is missing.
+    const half = halves[0]!;
+    const m = IDX_NAME.exec(half.replace(/\.gz$/i, ''))!;
+    const partner = m[2]!.toLowerCase() === 'images' ? `${m[1]}labels${m[3]}idx1-${m[5]}` : `${m[1]}images${m[3]}idx<k>-${m[5]}`;
+    throw new DataError(`${dir} holds ${half} but neither ${partner} nor ${partner}.gz; put the matching file beside it`);
   }
   return pairs.sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0));
 }

@@ -20,7 +20,7 @@ import { ModelError, ModelTooLargeError } from '@lip/core';
 import { MAX_VALUE_ELEMENTS, OnnxDataType, OnnxModel, OnnxNode } from '../onnx/read';
 import { CIRCULAR_WORK_LIMIT, EXACT_WORK_LIMIT } from './conv';
 import { DENSE_WORK_LIMIT } from './dense';
-import { asIndexNumbers, ConstValues, isIntType } from './fold';
+import { asFloats, asIndexNumbers, ConstValues, isIntType } from './fold';
 import { mulUp, nextUp, sqrtUp } from './rounding';
 import { SHAPE_RULES, ShapeContext } from './shapes';
 import { ExprStore, Expr, checkBlock, blockName } from './symbolic';
@@ -170,7 +170,7 @@ export class Bounder {
    * Refuses a shape with invalid dims, or of more than MAX_VALUE_ELEMENTS
    * elements, before anything of that size is allocated.
    */
-  checkShape(node: OnnxNode | undefined, shape: readonly number[], label = 'the output'): void {
+  checkShape(node: OnnxNode | undefined, shape: readonly number[], label = 'the output', perSample = true): void {
     const what = `${label}${node ? ` of node '${node.name}' (${node.opType})` : ''}`;
     if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new ModelError(`${this.file}: ${what} has the invalid shape [${shape.join(', ')}]; the file is corrupt, re-export it.`);
@@ -180,7 +180,8 @@ export class Bounder {
       throw new ModelTooLargeError(`${this.file}: ${what} has shape [${shape.join(', ')}] (${n} elements), above the limit of ` +
         `${MAX_VALUE_ELEMENTS} per sample; the file is corrupt or not a model this tool can verify.`);
     }
-    this.largest = Math.max(this.largest, n);
+    // `largest` sizes onnxruntime batches: only values computed per sample count.
+    if (perSample) this.largest = Math.max(this.largest, n);
   }
 
   get(name: string): Val {
@@ -196,21 +197,29 @@ export class Bounder {
       opset: this.model.opset,
       shape: (i) => (node.inputs[i] ? this.get(node.inputs[i]).shape : undefined),
       ints: (i, what) => this.intInput(node, i, what),
+      floats: (i, what) => {
+        const name = node.inputs[i];
+        if (!name) return undefined;
+        const v = this.get(name);
+        if (!v.isConst || !v.data) this.fail(node, `its ${what} (input ${i}) must be a constant tensor`);
+        return Array.from(asFloats(v.data));
+      },
       fail: (msg) => this.fail(node, msg),
     };
   }
 
   /**
-   * Output shapes of `node` by its shape rule; checked against
-   * MAX_VALUE_ELEMENTS before anything is allocated when an input depends on x.
+   * Output shapes of `node` by its shape rule, checked against
+   * MAX_VALUE_ELEMENTS before anything is allocated: values that depend on x,
+   * and constants that folding computes (ConstantOfShape, Expand, Range, ...
+   * of a hostile shape would otherwise allocate without limit).
    */
   outShapes(node: OnnxNode): number[][] {
     const rule = SHAPE_RULES[node.opType];
     if (!rule) this.fail(node, 'has no shape rule');
     const shapes = rule(this.shapeContext(node));
-    if (node.inputs.some((n) => n && !this.get(n).isConst)) {
-      shapes.forEach((s, k) => { if (node.outputs[k]) this.checkShape(node, s, `value '${node.outputs[k]}'`); });
-    }
+    const perSample = node.inputs.some((n) => n && !this.get(n).isConst);
+    shapes.forEach((s, k) => { if (node.outputs[k]) this.checkShape(node, s, `value '${node.outputs[k]}'`, perSample); });
     return shapes;
   }
 

@@ -24,20 +24,22 @@
  * layer table's method.
  */
 import { ModelError } from '@lip/core';
-import { OnnxModel, OnnxNode, OnnxTensor, attrFloat, attrInt, attrString, constantNodeValue, readOnnxModel } from '../onnx/read';
+import { OnnxModel, OnnxNode, constantNodeValue, readOnnxModel } from '../onnx/read';
 import { Bounder, BoundOptions, LayerBound, Val } from './bounder';
 import type { Expr } from './symbolic';
 import { foldModel } from '../ops/fold_model';
-import { FOLDED_ONLY_OPS } from '../ops/registry';
+import { FOLDED_ONLY_OPS, RegisteredOp } from '../ops/registry';
 import { convNormUpperBound, ConvGeometry } from './conv';
 import { denseNormUpperBound, DenseNormBound } from './dense';
 import { asFloats, ConstValues, foldBinary, foldUnary, isIntType, tensorValues } from './fold';
 import { axisNorms, axisWork } from './pool';
 import { mulUp, nextUp, roundedSumUp, sqrtUp } from './rounding';
 import {
-  blockSize, concatAxis, convSpec, gatherIndices, padAmounts, padIndexMap, poolAxes, rangeCount, reduceAxes, shapeRange,
-  sliceSelection, splitAxis, splitSizes, topK, transposePerm,
-} from './shapes';
+  alphaParams, batchNormParams, castParams, clipRange, concatAxis, constantOfShapeParams, convSpec, depthToSpaceParams, gatherIndices,
+  gemmParams, globalPoolParams, padParams, poolParams, rangeCount, reduceAxes, shapeRange, sliceSelection, spaceToDepthParams,
+  splitParams, topK, transposePerm,
+} from '../ops/attributes';
+import { padIndexMap } from './shapes';
 import { broadcastTo, concat, permute, range, select, sizeOf } from './tensor_ops';
 
 export { SYMBOLIC_ELEMENT_LIMIT, SYMBOLIC_LIVE_LIMIT, SYMBOLIC_STORE_LIMIT, SYMBOLIC_WORK_LIMIT } from './bounder';
@@ -77,13 +79,11 @@ const UNARY_LIP: Record<string, [number, string]> = {
 /** Factor and method of a unary op; LeakyRelu and Elu from their alpha: max(1, |alpha|) (Elu's slope alpha e^x <= alpha for x < 0). */
 function unaryLip(b: Bounder, node: OnnxNode): [number, string] {
   if (node.opType === 'LeakyRelu' || node.opType === 'Elu') {
-    const alpha = attrFloat(node, 'alpha', node.opType === 'Elu' ? 1 : 0.01);
-    if (!Number.isFinite(alpha)) b.fail(node, `alpha = ${alpha} must be finite`);
+    const { alpha } = alphaParams(b.shapeContext(node));
     return [Math.max(1, Math.abs(alpha)), `${node.opType} with alpha = ${alpha}: max(1, |alpha|)`];
   }
-  if (node.opType === 'Clip') {
-    for (const i of [1, 2]) if (node.inputs[i] && !b.get(node.inputs[i]).isConst) b.fail(node, `its bound input ${i} must be a constant tensor`);
-  }
+  // Clip's bounds must be constants (its parser refuses computed ones); any constant bounds keep it 1-Lipschitz.
+  if (node.opType === 'Clip') clipRange(b.shapeContext(node));
   return UNARY_LIP[node.opType];
 }
 
@@ -152,14 +152,14 @@ function moves(b: Bounder, node: OnnxNode, x: number[], inShapes: number[][]): n
     case 'Transpose':
       return [permute(ident(), x, transposePerm(ctx)).data];
     case 'SpaceToDepth': {
-      const bs = blockSize(ctx);
+      const { blockSize: bs } = spaceToDepthParams(ctx);
       const [n, c, h, w] = x;
       return [permute(ident(), [n, c, h / bs, bs, w / bs, bs], [0, 3, 5, 1, 2, 4]).data];
     }
     case 'DepthToSpace': {
-      const bs = blockSize(ctx);
+      const { blockSize: bs, mode } = depthToSpaceParams(ctx);
       const [n, c, h, w] = x;
-      const crd = attrString(node, 'mode', 'DCR') === 'CRD';
+      const crd = mode === 'CRD';
       return [crd
         ? permute(ident(), [n, c / (bs * bs), bs, bs, h, w], [0, 1, 4, 2, 5, 3]).data
         : permute(ident(), [n, bs, bs, c / (bs * bs), h, w], [0, 3, 4, 1, 5, 2]).data];
@@ -167,9 +167,9 @@ function moves(b: Bounder, node: OnnxNode, x: number[], inShapes: number[][]): n
     case 'Slice':
       return [select(ident(), x, sliceSelection(ctx)).data];
     case 'Split': {
-      const axis = splitAxis(ctx);
+      const { axis, sizes } = splitParams(ctx);
       let at = 0;
-      return splitSizes(ctx).map((s) => {
+      return sizes.map((s) => {
         const idx = x.map((d) => range(d));
         idx[axis] = range(s, at);
         at += s;
@@ -476,8 +476,7 @@ function handleGemm(b: Bounder, node: OnnxNode): void {
   const B = b.get(bn);
   const [outShape] = b.outShapes(node);
   const dtype = commonType(b, node, [A, B]);
-  const alpha = attrFloat(node, 'alpha', 1);
-  const beta = attrFloat(node, 'beta', 1);
+  const { alpha, beta, transA, transB } = gemmParams(b.shapeContext(node));
   const out = node.outputs[0];
   const C = cn ? b.get(cn) : undefined;
   if (A.isConst && B.isConst && (!C || C.isConst)) {
@@ -489,12 +488,12 @@ function handleGemm(b: Bounder, node: OnnxNode): void {
   let method: string;
   if (!A.isConst && B.isConst) {
     inLip = b.lipOf(an);
-    const { norm, method: m } = weightNorm(b, node, 1, attrInt(node, 'transB', 0) === 1);
+    const { norm, method: m } = weightNorm(b, node, 1, transB);
     lip = mulUp(mulUp(inLip, Math.abs(alpha)), norm);
     method = m;
   } else if (A.isConst && !B.isConst) {
     inLip = b.lipOf(bn);
-    const { norm, method: m } = weightNorm(b, node, 0, attrInt(node, 'transA', 0) === 1);
+    const { norm, method: m } = weightNorm(b, node, 0, transA);
     lip = mulUp(mulUp(inLip, Math.abs(alpha)), norm);
     method = m;
   } else if (!A.isConst && !B.isConst) {
@@ -568,8 +567,7 @@ function handlePool(b: Bounder, node: OnnxNode): void {
       k = nextUp(nextUp(1 / Math.sqrt(area)));
       method = `global average of ${area} cells: 1/sqrt(${area})`;
     } else if (op === 'GlobalLpPool') {
-      const p = attrInt(node, 'p', 2);
-      if (!(p >= 1)) b.fail(node, `p = ${p} must be >= 1`);
+      const { p } = globalPoolParams(b.shapeContext(node));
       k = p >= 2 ? 1 : powUp(area, 1 / p - 0.5);
       method = `global L${p} norm per channel`;
     }
@@ -578,7 +576,7 @@ function handlePool(b: Bounder, node: OnnxNode): void {
     b.record(node, v, inLip, method);
     return;
   }
-  const axes = poolAxes(b.shapeContext(node));
+  const { axes, countIncludePad, p } = poolParams(b.shapeContext(node));
   // axisNorms walks every tap of every window: refuse geometry whose walk is larger than any value may be.
   axes.forEach((a, i) => b.checkShape(node, [axisWork(a)], `the window taps on axis ${i + 2}`));
   if (x.isConst) return b.setConst(out, outShape, x.dtype, undefined, node);
@@ -586,7 +584,6 @@ function handlePool(b: Bounder, node: OnnxNode): void {
     b.setVal(node.outputs[1], { shape: outShapes[1], dtype: 'int64', lip: Infinity, isConst: false, producer: node,
       why: `node '${node.name}' (MaxPool) indices are not a continuous function of the input` });
   }
-  const countIncludePad = op === 'AveragePool' && attrInt(node, 'count_include_pad', 0) === 1;
   const norms = axes.map((a) => axisNorms(a, countIncludePad));
   const kernel = axes.map((a) => a.kernel).join('x');
   // The pooling matrix is the Kronecker product of the axes' matrices: its 1- and inf-norms are products.
@@ -608,8 +605,6 @@ function handlePool(b: Bounder, node: OnnxNode): void {
     k = sqrtUp(mulUp(maxRow, maxCol));
     method = `average pooling ${kernel}: sqrt(||A||_1 ||A||_inf) with onnxruntime's divisors`;
   } else if (op === 'LpPool') {
-    const p = attrInt(node, 'p', 2);
-    if (!(p >= 1)) b.fail(node, `p = ${p} must be >= 1`);
     // ||v||_p <= ||v||_2 for p >= 2, <= c^(1/p - 1/2) ||v||_2 for a window of c cells.
     const cells = norms.reduce((a, n) => a * n.maxCells, 1);
     k = mulUp(sqrtUp(cover), p >= 2 ? 1 : powUp(cells, 1 / p - 0.5));
@@ -730,14 +725,14 @@ function handleTopK(b: Bounder, node: OnnxNode): void {
   const x = b.get(name);
   const outShapes = b.outShapes(node);
   const outShape = outShapes[0];
-  const { axis, k } = topK(b.shapeContext(node));
+  const { axis, k, sorted } = topK(b.shapeContext(node));
   if (node.outputs[1]) {
     b.setVal(node.outputs[1], { shape: outShapes[1], dtype: 'int64', lip: Infinity, isConst: false, producer: node,
       why: `node '${node.name}' (TopK) indices are not a continuous function of the input` });
   }
   const out = node.outputs[0];
   if (x.isConst) return b.setConst(out, outShape, x.dtype, undefined, node);
-  if (attrInt(node, 'sorted', 1) !== 1 && k > 1) {
+  if (!sorted && k > 1) {
     // Unsorted, the K values come in an order the runtime picks (heap or partition order): not continuous.
     b.setVal(out, { shape: outShape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node,
       why: `node '${node.name}' (TopK with sorted = 0) returns its ${k} values in an unspecified order, which is not a continuous function of the input` });
@@ -775,14 +770,14 @@ function handlePad(b: Bounder, node: OnnxNode): void {
   const name = node.inputs[0];
   const x = b.get(name);
   const [outShape] = b.outShapes(node);
-  const { pads, mode } = padAmounts(b.shapeContext(node));
+  const { pads, mode, value } = padParams(b.shapeContext(node));
+  const fill = isIntType(x.dtype) ? BigInt(Math.trunc(value)) : value;
   const out = node.outputs[0];
   const r = x.shape.length;
   const maps = x.shape.map((n, i) => padIndexMap(n, pads[i], pads[i + r], mode));
   if (x.isConst) {
     let data: ConstValues | undefined;
-    const fill = padValue(b, node, x.dtype);
-    if (x.data && fill !== undefined) {
+    if (x.data) {
       const src = selectPadded(x.shape, maps);
       const d = x.data as ArrayLike<number | bigint>;
       data = src.map((j) => (j < 0 ? fill : d[j])) as ConstValues;
@@ -798,7 +793,7 @@ function handlePad(b: Bounder, node: OnnxNode): void {
     for (const j of m) if (j >= 0) most = Math.max(most, ++count[j]);
     copies *= most;
   }
-  if (mode === 'constant' && x.square && padValue(b, node, x.dtype) === 0 && pads.every((p) => p >= 0)) {
+  if (mode === 'constant' && x.square && value === 0 && pads.every((p) => p >= 0)) {
     // Zero padding of x*x is x*x of zero-padded x (torch's lp_pool2d pads the squares).
     b.setVal(out, { shape: outShape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node, square: x.square, why: x.why });
     return;
@@ -809,16 +804,6 @@ function handlePad(b: Bounder, node: OnnxNode): void {
   b.setVal(out, v);
   b.record(node, v, inLip, mode === 'constant' ? 'constant padding (or cropping)'
     : `${mode} padding: each element copied at most ${copies} times, sqrt(${copies})`);
-}
-
-/** Pad's constant value (0 when omitted); undefined when it is not known. */
-function padValue(b: Bounder, node: OnnxNode, dtype: Val['dtype']): number | bigint | undefined {
-  const isInt = isIntType(dtype);
-  if (b.model.opset < 11) return isInt ? BigInt(Math.trunc(attrFloat(node, 'value', 0))) : attrFloat(node, 'value', 0);
-  const c = node.inputs[2] ? b.get(node.inputs[2]) : undefined;
-  if (!c) return isInt ? 0n : 0;
-  if (!c.isConst || !c.data) return undefined;
-  return c.data[0];
 }
 
 /** Flat source index of each output element of a per-axis index selection (-1: filled in). */
@@ -847,7 +832,7 @@ function handleBatchNorm(b: Bounder, node: OnnxNode): void {
   }
   const scale = b.floatConst(node, node.inputs[1], 'scale');
   const variance = b.floatConst(node, node.inputs[4], 'variance');
-  const eps = attrFloat(node, 'epsilon', 1e-5);
+  const eps = batchNormParams(b.shapeContext(node)).epsilon;
   let k = 0;
   for (let c = 0; c < scale.length; c++) {
     const den = variance[c] + eps;
@@ -909,17 +894,12 @@ function handleDropout(b: Bounder, node: OnnxNode): void {
   if (node.outputs[1]) b.setConst(node.outputs[1], shape, 'bool', new Array<bigint>(sizeOf(shape)).fill(1n), node);
 }
 
-const CAST_TYPES: Record<number, Val['dtype']> = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 5: 'int16', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64',
-};
-
 /** Cast: folded on constants (ONNX: float -> int truncates toward zero, -> bool is != 0); float -> float is the identity. */
 function handleCast(b: Bounder, node: OnnxNode): void {
   const x = b.get(node.inputs[0]);
   const [shape] = b.outShapes(node);
   const out = node.outputs[0];
-  const to = CAST_TYPES[attrInt(node, 'to', 0)];
-  if (!to) b.fail(node, `'to' = ${attrInt(node, 'to', 0)} is not a supported element type`);
+  const { to } = castParams(b.shapeContext(node));
   if (x.isConst) {
     let data: ConstValues | undefined;
     if (x.data) {
@@ -951,7 +931,7 @@ function handleShapeArithmetic(b: Bounder, node: OnnxNode): void {
     return b.setConst(out, shape, 'int64', shapeRange(ctx).map((i) => BigInt(dims[i])), node);
   }
   if (op === 'ConstantOfShape') {
-    const t = node.attributes.value as OnnxTensor | undefined;
+    const t = constantOfShapeParams(ctx).value;
     const dtype = t ? t.dataType : 'float32';
     const v = t ? tensorValues(t)[0] : 0;
     return b.setConst(out, shape, dtype, new Array(sizeOf(shape)).fill(v) as ConstValues, node);
@@ -987,30 +967,34 @@ function handleShapeArithmetic(b: Bounder, node: OnnxNode): void {
   return b.setConst(out, shape, dtype, a.map((cond, i) => (cond ? c[i] : d[i])) as ConstValues, node);
 }
 
-/** One bound rule per operator the reader accepts (Constant is folded by `propagate`). */
-const HANDLERS: ReadonlyArray<readonly [string[], (b: Bounder, node: OnnxNode) => void]> = [
-  [['Identity', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose', 'DepthToSpace', 'SpaceToDepth', 'Slice', 'Split', 'Gather',
-    'Concat'], handleStructural],
-  [['Relu', 'Neg', 'Abs', 'Sigmoid', 'Tanh', 'Sqrt', 'Softmax'], handleUnary],
-  [['Add', 'Sub', 'Mul', 'Div', 'Min', 'Max', 'Sum'], handleElementwise],
-  [['Gemm'], handleGemm],
-  [['MatMul'], handleMatMul],
-  [['Conv'], handleConv],
-  [['AveragePool', 'MaxPool', 'LpPool', 'GlobalAveragePool', 'GlobalLpPool', 'GlobalMaxPool'], handlePool],
-  [['ReduceL2', 'ReduceMax', 'ReduceMin'], handleReduce],
-  [['TopK'], handleTopK],
-  [['Pad'], handlePad],
-  [['LeakyRelu', 'Elu', 'Clip', 'Sign'], handleUnary],
-  [['Pow'], handlePow],
-  [['BatchNormalization'], handleBatchNorm],
-  [['Dropout'], handleDropout],
-  [['Cast'], handleCast],
-  [['Shape', 'ConstantOfShape', 'Range', 'Expand', 'Equal', 'Where'], handleShapeArithmetic],
-];
-const HANDLER = new Map<string, (b: Bounder, node: OnnxNode) => void>(HANDLERS.flatMap(([ops, h]) => ops.map((op) => [op, h] as const)));
+/** Constant: its value (the Constant op's parser). */
+function handleConstant(b: Bounder, node: OnnxNode): void {
+  const t = constantNodeValue(node, b.model.source);
+  b.setConst(node.outputs[0], [...t.dims], t.dataType, tensorValues(t), node);
+}
 
-/** Operators the bound has a rule for. */
-export const BOUND_OPS: readonly string[] = ['Constant', ...HANDLER.keys()];
+type BoundRule = (b: Bounder, node: OnnxNode) => void;
+
+/** One bound rule per operator the reader accepts, by category as in the registry. */
+export const BOUND_RULES: Readonly<Record<string, BoundRule | undefined>> = {
+  Relu: handleUnary, Neg: handleUnary, Abs: handleUnary, Sigmoid: handleUnary, Tanh: handleUnary, Sqrt: handleUnary, Softmax: handleUnary,
+  LeakyRelu: handleUnary, Elu: handleUnary, Clip: handleUnary, Sign: handleUnary,
+  Add: handleElementwise, Sub: handleElementwise, Mul: handleElementwise, Div: handleElementwise, Min: handleElementwise,
+  Max: handleElementwise, Sum: handleElementwise, Pow: handlePow,
+  Gemm: handleGemm, MatMul: handleMatMul, Conv: handleConv, BatchNormalization: handleBatchNorm,
+  AveragePool: handlePool, MaxPool: handlePool, LpPool: handlePool, GlobalAveragePool: handlePool, GlobalLpPool: handlePool,
+  GlobalMaxPool: handlePool,
+  ReduceL2: handleReduce, ReduceMax: handleReduce, ReduceMin: handleReduce, TopK: handleTopK,
+  Identity: handleStructural, Reshape: handleStructural, Flatten: handleStructural, Squeeze: handleStructural,
+  Unsqueeze: handleStructural, Transpose: handleStructural, DepthToSpace: handleStructural, SpaceToDepth: handleStructural,
+  Slice: handleStructural, Split: handleStructural, Gather: handleStructural, Concat: handleStructural,
+  Pad: handlePad, Dropout: handleDropout, Cast: handleCast,
+  Constant: handleConstant, Shape: handleShapeArithmetic, ConstantOfShape: handleShapeArithmetic, Range: handleShapeArithmetic,
+  Expand: handleShapeArithmetic, Equal: handleShapeArithmetic, Where: handleShapeArithmetic,
+} satisfies Record<RegisteredOp, BoundRule>;
+
+/** Operators the bound has a rule for, sorted. */
+export const BOUND_OPS: readonly string[] = Object.keys(BOUND_RULES).sort();
 
 /**
  * Finds a final Gemm/MatMul (followed only by Identity / constant bias) for
@@ -1036,10 +1020,10 @@ function findHead(b: Bounder, outName: string): LinearHead | null {
     const A = b.get(node.inputs[0]);
     const B = b.get(node.inputs[1]);
     if (A.isConst || !B.isConst || !B.data || B.shape.length !== 2 || A.shape.length !== 2) return null;
-    if (node.opType === 'Gemm' && attrInt(node, 'transA', 0) !== 0) return null;
+    const gemm = node.opType === 'Gemm' ? gemmParams(b.shapeContext(node)) : { transA: false, transB: false, alpha: 1 };
+    if (gemm.transA) return null;
     if (node.opType === 'Gemm' && node.inputs[2] && !b.get(node.inputs[2]).isConst) return null;
-    const transB = node.opType === 'Gemm' && attrInt(node, 'transB', 0) === 1;
-    const alpha = node.opType === 'Gemm' ? attrFloat(node, 'alpha', 1) : 1;
+    const { transB, alpha } = gemm;
     const data = asFloats(B.data);
     const [r, c] = B.shape;
     const dim = transB ? c : r;
@@ -1085,14 +1069,9 @@ function propagate(m: OnnxModel, opts: BoundOptions, fullInputShape?: number[]):
   for (const o of m.outputs) readers.set(o.name, (readers.get(o.name) ?? 0) + 1);
 
   for (const node of m.nodes) {
-    if (node.opType === 'Constant') {
-      const t = constantNodeValue(node, m.source);
-      b.setConst(node.outputs[0], [...t.dims], t.dataType, tensorValues(t), node);
-    } else {
-      const h = HANDLER.get(node.opType);
-      if (!h) throw new ModelError(`${b.file}: node '${node.name}' (${node.opType}) cannot be bounded; supported: ${BOUND_OPS.join(', ')}`);
-      h(b, node);
-    }
+    const rule = BOUND_RULES[node.opType];
+    if (!rule) throw new ModelError(`${b.file}: node '${node.name}' (${node.opType}) cannot be bounded; supported: ${BOUND_OPS.join(', ')}`);
+    rule(b, node);
     for (const x of node.inputs) {
       if (!x) continue;
       const left = readers.get(x)! - 1;

@@ -177,14 +177,18 @@ export function convSpec(ctx: AttributeContext): { cout: number; cinPerGroup: nu
   const b = ctx.shape(2);
   if (b && (b.length !== 1 || b[0] !== cout)) ctx.fail(`bias [${b.join(', ')}] must be [${cout}]`);
   const r = x.length - 2;
-  const axes = windowAxes(x.slice(2), {
+  const auto = autoPad(ctx);
+  const raw = windowAxes(x.slice(2), {
     kernel,
     strides: attrInts(ctx.node, 'strides', new Array<number>(r).fill(1)),
     dilations: attrInts(ctx.node, 'dilations', new Array<number>(r).fill(1)),
     pads: attrInts(ctx.node, 'pads', new Array<number>(2 * r).fill(0)),
-    autoPad: autoPad(ctx),
+    autoPad: auto,
     ceilMode: false,
   }, ctx.fail);
+  // A SAME total padding below 0 (kernel extent < stride): onnxruntime's Conv pads 0 (windows at 0, s, 2s, ...; checked
+  // in translate.test.ts), where its poolings pad negatively (bound/pool.ts). The output size, ceil(n / s), is the same.
+  const axes = auto.startsWith('SAME') ? raw.map((a) => (a.padBegin + a.padEnd < 0 ? { ...a, padBegin: 0, padEnd: 0 } : a)) : raw;
   return { cout, cinPerGroup, group, kernel, axes };
 }
 

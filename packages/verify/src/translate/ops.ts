@@ -1,8 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CustomGradientFunc } from '@tensorflow/tfjs-core/dist/engine';
 import { ModelError } from '@lip/train';
-import { OnnxNode, OnnxTensor, attrFloat, attrInt, attrInts, attrString, tensorToFloat64 } from '../onnx/read';
-import { padAmounts, padIndexMap, ShapeContext, sliceSelection } from '../bound/shapes';
+import { OnnxNode, OnnxTensor, attrFloat, attrInts, tensorToFloat64 } from '../onnx/read';
+import {
+  alphaParams, batchNormParams, castParams, clipRange, concatAxis, convSpec, depthToSpaceParams, flattenAxis, gatherIndices, gemmParams,
+  globalPoolParams, OpParser, padParams, PoolParams, poolParams, reduceAxes, reshapeTarget, sliceSelection, softmaxAxis,
+  spaceToDepthParams, splitParams, squeezeAxes, topK as topKParams, transposePerm, unsqueezeAxes,
+} from '../ops/attributes';
+import type { FullOp } from '../ops/registry';
+import { padIndexMap } from '../bound/shapes';
+import { windowDivisor, WindowAxis } from '../bound/pool';
 import { convWithFastInputGrad } from './conv';
 import { FUSED_GROUPSORT2, FUSED_L2POOL } from './fuse';
 import { groupSort2Loop, hasJsKernels, tiledL2PoolLoop } from './js_kernels';
@@ -27,6 +34,13 @@ export interface OpContext {
   ints(i: number, what: string): number[];
   /** A kept tf tensor for a float constant input (created once). */
   floatConst(i: number): tf.Tensor;
+  /**
+   * The node's parameters by its op's registry parser (ops/attributes.ts), on
+   * the input shapes of a one-image batch: read once, at translation time.
+   */
+  params<P>(parse: OpParser<P>): P;
+  /** The same parser on the run-time input shapes, for parameters that depend on the batch size (memoized per shape). */
+  paramsAt<P>(parse: OpParser<P>, inputs: readonly (Val | undefined)[]): P;
   /** Registers a cleanup run by `dispose()` of the translated model. */
   onDispose(f: () => void): void;
   /** A ModelError naming the node. */
@@ -50,6 +64,13 @@ export function toOnnxLayout(v: Val): tf.Tensor {
   return tf.transpose(v.t, [0, 3, 1, 2]);
 }
 
+/** The ONNX shape of a value (NCHW for a value held NHWC). */
+export function onnxShape(v: Val): number[] {
+  if (!v.nhwc) return v.t.shape;
+  const [n, h, w, c] = v.t.shape;
+  return [n, c, h, w];
+}
+
 /** The NHWC view of a rank-4 value. */
 function toNhwc(v: Val, ctx: OpContext): tf.Tensor4D {
   if (v.nhwc) return v.t as tf.Tensor4D;
@@ -61,12 +82,6 @@ function toNhwc(v: Val, ctx: OpContext): tf.Tensor4D {
 
 /** ONNX axis of a rank-4 NCHW tensor -> axis of its NHWC storage. */
 const NHWC_AXIS = [0, 3, 1, 2];
-
-function normAxis(axis: number, rank: number, ctx: OpContext): number {
-  const a = axis < 0 ? axis + rank : axis;
-  if (!(a >= 0 && a < rank)) throw ctx.fail(`axis ${axis} is out of range for rank ${rank}`);
-  return a;
-}
 
 function input(inputs: (Val | undefined)[], i: number, ctx: OpContext): Val {
   const v = inputs[i];
@@ -115,51 +130,57 @@ function unary(f: (x: tf.Tensor) => tf.Tensor): OpTranslator {
   };
 }
 
-/** Explicit 2-D pads `[top, left, bottom, right]` from `pads` / `auto_pad`. */
-function pads2d(ctx: OpContext, inHW: readonly number[], kernel: readonly number[], strides: readonly number[], dil: readonly number[]): [number, number, number, number] {
-  const auto = attrString(ctx.node, 'auto_pad', 'NOTSET');
-  if (auto === 'NOTSET') {
-    const p = attrInts(ctx.node, 'pads', [0, 0, 0, 0]);
-    if (p.length !== 4) throw ctx.fail(`only 2-D pads are supported, got pads [${p.join(', ')}]`);
-    return [p[0], p[1], p[2], p[3]];
+/**
+ * Crops the input (NHWC) where the window geometry pads negatively
+ * (onnxruntime's SAME padding when the kernel is smaller than the stride);
+ * returns the remaining non-negative pads `[top, left, bottom, right]`.
+ */
+function cropNegativePads(x: tf.Tensor4D, axes: readonly WindowAxis[]): { x: tf.Tensor4D; pads: [number, number, number, number] } {
+  const [a, b] = axes;
+  let t = x;
+  if (axes.some((ax) => ax.padBegin < 0 || ax.padEnd < 0)) {
+    const cb = axes.map((ax) => Math.max(-ax.padBegin, 0));
+    const ce = axes.map((ax) => Math.max(-ax.padEnd, 0));
+    t = tf.slice(t, [0, cb[0], cb[1], 0], [-1, a.n - cb[0] - ce[0], b.n - cb[1] - ce[1], -1]);
   }
-  if (auto === 'VALID') return [0, 0, 0, 0];
-  if (auto !== 'SAME_UPPER' && auto !== 'SAME_LOWER') throw ctx.fail(`auto_pad '${auto}' is not supported`);
-  const out: number[] = [];
-  for (let i = 0; i < 2; i++) {
-    const o = Math.ceil(inHW[i] / strides[i]);
-    const total = Math.max((o - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1 - inHW[i], 0);
-    const small = Math.floor(total / 2);
-    out.push(auto === 'SAME_UPPER' ? small : total - small, auto === 'SAME_UPPER' ? total - small : small);
-  }
-  return [out[0], out[2], out[1], out[3]];
+  return { x: t, pads: [Math.max(a.padBegin, 0), Math.max(b.padBegin, 0), Math.max(a.padEnd, 0), Math.max(b.padEnd, 0)] };
 }
 
-function pair(ctx: OpContext, name: string, dflt: number[]): [number, number] {
-  const v = attrInts(ctx.node, name, dflt);
-  if (v.length !== 2) throw ctx.fail(`only 2-D ${name} are supported, got [${v.join(', ')}]`);
-  return [v[0], v[1]];
+/** The input (NHWC) cropped and padded with `value` so that a 'valid' pooling reads the ONNX windows. */
+function padWindows(x: tf.Tensor4D, axes: readonly WindowAxis[], value = 0): tf.Tensor4D {
+  const { x: t, pads: p } = cropNegativePads(x, axes);
+  if (p.every((v) => v === 0)) return t;
+  return tf.pad(t, [[0, 0], [p[0], p[2]], [p[1], p[3]], [0, 0]], value);
+}
+
+/** The 2-D window geometry of a convolution or pooling, or a ModelError for the cases tfjs cannot run. */
+function windows2d(ctx: OpContext, axes: readonly WindowAxis[]): [WindowAxis, WindowAxis] {
+  if (axes.length !== 2) throw ctx.fail(`only 2-D windows are supported, got ${axes.length} spatial axes`);
+  return [axes[0], axes[1]];
 }
 
 const conv: OpTranslator = (ctx) => {
   const w = ctx.constant(1);
   if (!w || w.dims.length !== 4) throw ctx.fail('needs a constant 4-D weight [cout, cin, kh, kw] (only 2-D convolutions are supported)');
-  if (attrInt(ctx.node, 'group', 1) !== 1) throw ctx.fail(`group=${attrInt(ctx.node, 'group', 1)} is not supported (only group=1)`);
+  const spec = ctx.params(convSpec);
+  if (spec.group !== 1) throw ctx.fail(`group=${spec.group} is not supported (only group=1)`);
+  const [ah, aw] = windows2d(ctx, spec.axes);
   const [cout, cin, kh, kw] = w.dims;
-  const strides = pair(ctx, 'strides', [1, 1]);
-  const dil = pair(ctx, 'dilations', [1, 1]);
+  const strides: [number, number] = [ah.stride, aw.stride];
+  const dil: [number, number] = [ah.dilation, aw.dilation];
   // [cout, cin, kh, kw] -> [kh, kw, cin, cout]
   const kernel = tf.keep(tf.tidy(() => tf.transpose(tf.tensor4d(Float32Array.from(w.data as ArrayLike<number>), [cout, cin, kh, kw]), [2, 3, 1, 0]) as tf.Tensor4D));
   ctx.onDispose(() => kernel.dispose());
   const bias = ctx.constant(2) ? ctx.floatConst(2) : null;
   const convs = new Map<string, { apply: (x: tf.Tensor4D) => tf.Tensor4D }>();
   return (inputs) => {
-    const x = toNhwc(input(inputs, 0, ctx), ctx);
-    if (x.shape[3] !== cin) throw ctx.fail(`input has ${x.shape[3]} channels, the weight expects ${cin}`);
-    const key = `${x.shape[1]}x${x.shape[2]}`;
+    const xIn = toNhwc(input(inputs, 0, ctx), ctx);
+    if (xIn.shape[3] !== cin) throw ctx.fail(`input has ${xIn.shape[3]} channels, the weight expects ${cin}`);
+    const { x, pads } = cropNegativePads(xIn, ctx.paramsAt(convSpec, inputs).axes);
+    const key = `${xIn.shape[1]}x${xIn.shape[2]}`;
     let c = convs.get(key);
     if (!c) {
-      const made = convWithFastInputGrad(kernel, strides, pads2d(ctx, [x.shape[1], x.shape[2]], [kh, kw], strides, dil), dil,
+      const made = convWithFastInputGrad(kernel, strides, pads, dil,
         bias && bias.rank === 1 && bias.shape[0] === cout ? bias as tf.Tensor1D : null);
       ctx.onDispose(made.dispose);
       convs.set(key, made);
@@ -170,32 +191,28 @@ const conv: OpTranslator = (ctx) => {
   };
 };
 
-/** Window geometry of AveragePool / LpPool / MaxPool. */
-function poolGeometry(ctx: OpContext, x: tf.Tensor4D): { k: [number, number]; s: [number, number]; p: [number, number, number, number] } {
-  if (attrInt(ctx.node, 'ceil_mode', 0) !== 0) throw ctx.fail('ceil_mode=1 is not supported');
-  const k = pair(ctx, 'kernel_shape', []);
-  const s = pair(ctx, 'strides', [1, 1]);
-  const dil = pair(ctx, 'dilations', [1, 1]);
-  if (dil[0] !== 1 || dil[1] !== 1) throw ctx.fail('pooling dilations are not supported');
-  return { k, s, p: pads2d(ctx, [x.shape[1], x.shape[2]], k, s, [1, 1]) };
+/** AveragePool / LpPool / MaxPool parameters, refusing what tfjs's poolings cannot run. */
+function poolGeometry(ctx: OpContext): PoolParams & { k: [number, number]; s: [number, number] } {
+  const p = ctx.params(poolParams);
+  const [a, b] = windows2d(ctx, p.axes);
+  if (p.ceilMode) throw ctx.fail('ceil_mode=1 is not supported');
+  if (a.dilation !== 1 || b.dilation !== 1) throw ctx.fail('pooling dilations are not supported');
+  return { ...p, k: [a.kernel, b.kernel], s: [a.stride, b.stride] };
 }
 
-function padHW(x: tf.Tensor4D, p: readonly number[], value = 0): tf.Tensor4D {
-  if (p.every((v) => v === 0)) return x;
-  return tf.pad(x, [[0, 0], [p[0], p[2]], [p[1], p[3]], [0, 0]], value);
-}
-
-/** Per-output-position `K / count` for windows cut by padding (count_include_pad = 0), `[1, Ho, Wo, 1]`. */
-function windowFix(h: number, w: number, k: readonly number[], s: readonly number[], p: readonly number[]): tf.Tensor4D {
-  const ho = Math.floor((h + p[0] + p[2] - k[0]) / s[0]) + 1;
-  const wo = Math.floor((w + p[1] + p[3] - k[1]) / s[1]) + 1;
-  const inside = (o: number, st: number, pad: number, kk: number, n: number): number =>
-    Math.min(o * st - pad + kk, n) - Math.max(o * st - pad, 0);
-  const fix = new Float32Array(ho * wo);
-  for (let i = 0; i < ho; i++) {
-    for (let j = 0; j < wo; j++) fix[i * wo + j] = (k[0] * k[1]) / (inside(i, s[0], p[0], k[0], h) * inside(j, s[1], p[1], k[1], w));
+/** Per-output-position `kh kw / divisor` (onnxruntime's divisors, bound/pool.ts), `[1, Ho, Wo, 1]`; null when all are 1. */
+function divisorFix(axes: readonly WindowAxis[], countIncludePad: boolean): tf.Tensor4D | null {
+  const [a, b] = axes;
+  const fix = new Float32Array(a.out * b.out);
+  let needed = false;
+  for (let i = 0; i < a.out; i++) {
+    for (let j = 0; j < b.out; j++) {
+      const f = (a.kernel * b.kernel) / (windowDivisor(a, i, countIncludePad) * windowDivisor(b, j, countIncludePad));
+      fix[i * b.out + j] = f;
+      needed ||= f !== 1;
+    }
   }
-  return tf.tensor4d(fix, [1, ho, wo, 1]);
+  return needed ? tf.tensor4d(fix, [1, a.out, b.out, 1]) : null;
 }
 
 /**
@@ -218,21 +235,14 @@ export function meanPool(x: tf.Tensor4D, k: readonly [number, number], s: readon
 }
 
 const averagePool: OpTranslator = (ctx) => {
-  const includePad = attrInt(ctx.node, 'count_include_pad', 0) === 1;
-  const fixes = new Map<string, tf.Tensor4D>();
-  ctx.onDispose(() => fixes.forEach((t) => t.dispose()));
+  const { axes, k, s, countIncludePad } = poolGeometry(ctx);
+  const made = divisorFix(axes, countIncludePad);
+  const fix = made && tf.keep(made);
+  if (fix) ctx.onDispose(() => fix.dispose());
   return (inputs) => {
     const x = toNhwc(input(inputs, 0, ctx), ctx);
-    const { k, s, p } = poolGeometry(ctx, x);
-    const avg = meanPool(padHW(x, p), k, s);
-    if (includePad || p.every((v) => v === 0)) return [nhwc(avg)];
-    const key = `${x.shape[1]}x${x.shape[2]}`;
-    let fix = fixes.get(key);
-    if (!fix) {
-      fix = tf.keep(windowFix(x.shape[1], x.shape[2], k, s, p));
-      fixes.set(key, fix);
-    }
-    return [nhwc(tf.mul(avg, fix))];
+    const avg = meanPool(padWindows(x, axes), k, s);
+    return [nhwc(fix ? tf.mul(avg, fix) : avg)];
   };
 };
 
@@ -263,29 +273,32 @@ export function tiledL2Pool(x: tf.Tensor4D, k: readonly [number, number]): tf.Te
 }
 
 const lpPool: OpTranslator = (ctx) => {
-  const pNorm = attrInt(ctx.node, 'p', 2);
+  const { axes, k, s, p: pNorm } = poolGeometry(ctx);
   if (pNorm !== 2) throw ctx.fail(`only p=2 is supported, got p=${pNorm}`);
+  const unpadded = axes.every((a) => a.padBegin === 0 && a.padEnd === 0);
   return (inputs) => {
     const x = toNhwc(input(inputs, 0, ctx), ctx);
-    const { k, s, p } = poolGeometry(ctx, x);
-    if (p.every((v) => v === 0) && s[0] === k[0] && s[1] === k[1] && x.shape[1] % k[0] === 0 && x.shape[2] % k[1] === 0) {
+    if (unpadded && s[0] === k[0] && s[1] === k[1] && x.shape[1] % k[0] === 0 && x.shape[2] % k[1] === 0) {
       return [nhwc(tiledL2Pool(x, k))];
     }
     // sqrt(sum over the window of x^2); padding adds zeros to the sum.
-    const sum = tf.mul(meanPool(padHW(tf.square(x), p), k, s), k[0] * k[1]);
+    const sum = tf.mul(meanPool(padWindows(tf.square(x), axes), k, s), k[0] * k[1]);
     return [nhwc(safeSqrt(sum))];
   };
 };
 
-const maxPool: OpTranslator = (ctx) => (inputs) => {
+const maxPool: OpTranslator = (ctx) => {
   if (ctx.node.outputs.length > 1 && ctx.node.outputs[1] !== '') throw ctx.fail('the Indices output is not supported');
-  const x = toNhwc(input(inputs, 0, ctx), ctx);
-  const { k, s, p } = poolGeometry(ctx, x);
-  return [nhwc(tf.maxPool(padHW(x, p, -Infinity), k, s, 'valid'))];
+  const { axes, k, s } = poolGeometry(ctx);
+  return (inputs) => {
+    const x = toNhwc(input(inputs, 0, ctx), ctx);
+    return [nhwc(tf.maxPool(padWindows(x, axes, -Infinity), k, s, 'valid'))];
+  };
 };
 
 const globalPool = (kind: 'avg' | 'max' | 'l2'): OpTranslator => (ctx) => {
-  if (kind === 'l2' && attrInt(ctx.node, 'p', 2) !== 2) throw ctx.fail('only p=2 is supported');
+  const { p } = ctx.params(globalPoolParams);
+  if (kind === 'l2' && p !== 2) throw ctx.fail(`only p=2 is supported, got p=${p}`);
   return (inputs) => {
     const x = toNhwc(input(inputs, 0, ctx), ctx);
     if (kind === 'avg') return [nhwc(tf.mean(x, [1, 2], true))];
@@ -308,10 +321,7 @@ function constMatMul(b: tf.Tensor2D, ctx: OpContext): (a: tf.Tensor2D) => tf.Ten
 }
 
 const gemm: OpTranslator = (ctx) => {
-  const transA = attrInt(ctx.node, 'transA', 0) === 1;
-  const transB = attrInt(ctx.node, 'transB', 0) === 1;
-  const alpha = attrFloat(ctx.node, 'alpha', 1);
-  const beta = attrFloat(ctx.node, 'beta', 1);
+  const { transA, transB, alpha, beta } = ctx.params(gemmParams);
   let fixedB: ((a: tf.Tensor2D) => tf.Tensor2D) | null = null;
   const bConst = ctx.constant(1);
   if (bConst && bConst.dims.length === 2) {
@@ -351,92 +361,61 @@ const matMul: OpTranslator = (ctx) => (inputs) => {
 };
 
 const concat: OpTranslator = (ctx) => {
-  const axis = attrInt(ctx.node, 'axis', NaN);
-  if (!Number.isInteger(axis)) throw ctx.fail("needs the 'axis' attribute");
+  const axis = ctx.params(concatAxis);
   return (inputs) => {
     const vals = inputs.filter((v): v is Val => v !== undefined);
     if (vals.some((v) => v.nhwc) && vals.every((v) => v.nhwc || v.t.rank === 4)) {
-      const a = NHWC_AXIS[normAxis(axis, 4, ctx)];
-      return [nhwc(tf.concat(vals.map((v) => toNhwc(v, ctx)), a))];
+      return [nhwc(tf.concat(vals.map((v) => toNhwc(v, ctx)), NHWC_AXIS[axis]))];
     }
-    const ts = vals.map(toOnnxLayout);
-    return [plain(tf.concat(ts, normAxis(axis, ts[0].rank, ctx)))];
+    return [plain(tf.concat(vals.map(toOnnxLayout), axis))];
   };
 };
 
-const split: OpTranslator = (ctx) => {
-  const axis = attrInt(ctx.node, 'axis', 0);
-  const count = ctx.node.outputs.length;
-  let sizes: number[] | null = null;
-  if (ctx.node.inputs.length > 1 && ctx.node.inputs[1] !== '') sizes = ctx.ints(1, "'split' sizes");
-  else if (ctx.node.attributes.split !== undefined) sizes = attrInts(ctx.node, 'split', []);
-  return (inputs) => {
-    const v = input(inputs, 0, ctx);
-    const a = normAxis(axis, v.t.rank, ctx);
-    const stored = v.nhwc ? NHWC_AXIS[a] : a;
-    const dim = v.t.shape[stored];
-    let parts = sizes;
-    if (!parts) {
-      const each = Math.ceil(dim / count);
-      parts = Array.from({ length: count }, (_, i) => Math.min(each, dim - i * each));
-    }
-    if (parts.reduce((s, x) => s + x, 0) !== dim) throw ctx.fail(`split sizes [${parts.join(', ')}] do not add up to ${dim}`);
-    return tf.split(v.t, parts, stored).map((t) => ({ t, nhwc: v.nhwc }));
-  };
+const split: OpTranslator = (ctx) => (inputs) => {
+  const v = input(inputs, 0, ctx);
+  const { axis, sizes } = ctx.paramsAt(splitParams, inputs);
+  return tf.split(v.t, sizes, v.nhwc ? NHWC_AXIS[axis] : axis).map((t) => ({ t, nhwc: v.nhwc }));
 };
 
-const reshape: OpTranslator = (ctx) => {
-  const target = ctx.ints(1, "'shape'");
-  const allowZero = attrInt(ctx.node, 'allowzero', 0) === 1;
-  return (inputs) => {
-    const x = toOnnxLayout(input(inputs, 0, ctx));
-    const shape = target.map((d, i) => (d === 0 && !allowZero ? x.shape[i] : d));
-    return [plain(tf.reshape(x, shape))];
-  };
+const reshape: OpTranslator = (ctx) => (inputs) => {
+  const x = toOnnxLayout(input(inputs, 0, ctx));
+  return [plain(tf.reshape(x, ctx.paramsAt(reshapeTarget, inputs)))];
 };
 
 const flatten: OpTranslator = (ctx) => {
-  const axis = attrInt(ctx.node, 'axis', 1);
+  const axis = ctx.params(flattenAxis);
   return (inputs) => {
     const x = toOnnxLayout(input(inputs, 0, ctx));
-    const a = axis < 0 ? axis + x.rank : axis;
-    const outer = x.shape.slice(0, a).reduce((p, d) => p * d, 1);
-    return [plain(tf.reshape(x, [outer, x.size / Math.max(outer, 1)]))];
+    const outer = x.shape.slice(0, axis).reduce((p, d) => p * d, 1);
+    const inner = x.shape.slice(axis).reduce((p, d) => p * d, 1);
+    return [plain(tf.reshape(x, [outer, inner]))];
   };
 };
 
-const transpose: OpTranslator = (ctx) => (inputs) => {
-  const v = input(inputs, 0, ctx);
-  const rank = v.t.rank;
-  const perm = attrInts(ctx.node, 'perm', Array.from({ length: rank }, (_, i) => rank - 1 - i));
-  // NCHW -> NHWC of a value already held NHWC is free.
-  if (v.nhwc && perm.join() === '0,2,3,1') return [plain(v.t)];
-  return [plain(tf.transpose(toOnnxLayout(v), perm))];
+const transpose: OpTranslator = (ctx) => {
+  const perm = ctx.params(transposePerm);
+  return (inputs) => {
+    const v = input(inputs, 0, ctx);
+    // NCHW -> NHWC of a value already held NHWC is free.
+    if (v.nhwc && perm.join() === '0,2,3,1') return [plain(v.t)];
+    return [plain(tf.transpose(toOnnxLayout(v), perm))];
+  };
 };
 
-function axesOf(ctx: OpContext, inputIndex: number): number[] | null {
-  if (ctx.node.attributes.axes !== undefined) return attrInts(ctx.node, 'axes', []);
-  if (ctx.node.inputs[inputIndex]) return ctx.ints(inputIndex, "'axes'");
-  return null;
-}
-
-const squeeze: OpTranslator = (ctx) => {
-  const axes = axesOf(ctx, 1);
-  return (inputs) => {
-    const x = toOnnxLayout(input(inputs, 0, ctx));
-    return [plain(tf.squeeze(x, axes ? axes.map((a) => normAxis(a, x.rank, ctx)) : undefined))];
-  };
+/** Squeeze by reshape (the axes depend on the batch size when none are given). */
+const squeeze: OpTranslator = (ctx) => (inputs) => {
+  const x = toOnnxLayout(input(inputs, 0, ctx));
+  const drop = ctx.paramsAt(squeezeAxes, inputs);
+  return [plain(tf.reshape(x, x.shape.filter((_, i) => !drop.has(i))))];
 };
 
 const unsqueeze: OpTranslator = (ctx) => {
-  const axes = axesOf(ctx, 1);
-  if (!axes) throw ctx.fail("needs 'axes'");
+  const axes = ctx.params(unsqueezeAxes);
   return (inputs) => {
     const x = toOnnxLayout(input(inputs, 0, ctx));
-    const rank = x.rank + axes.length;
-    const norm = axes.map((a) => (a < 0 ? a + rank : a)).sort((p, q) => p - q);
-    const shape = x.shape.slice();
-    for (const a of norm) shape.splice(a, 0, 1);
+    const shape: number[] = [];
+    let k = 0;
+    for (let i = 0; i < x.rank + axes.size; i++) shape.push(axes.has(i) ? 1 : x.shape[k++]);
     return [plain(tf.reshape(x, shape))];
   };
 };
@@ -454,18 +433,15 @@ const selectTopK = (flat: tf.Tensor, k: number, largest: boolean): tf.Tensor => 
  * the gradient flows to the selected entries.
  */
 const topK: OpTranslator = (ctx) => {
-  const k = ctx.ints(1, "'K'")[0];
-  const axis = attrInt(ctx.node, 'axis', -1);
-  const largest = attrInt(ctx.node, 'largest', 1) === 1;
+  const { k, axis: a, largest } = ctx.params(topKParams);
+  if (k < 1) throw ctx.fail(`K=${k} is not supported (K >= 1)`);
   return (inputs) => {
     const x = toOnnxLayout(input(inputs, 0, ctx));
     const rank = x.rank;
-    const a = normAxis(axis, rank, ctx);
     const perm = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== a).concat([a]);
     const inv = perm.map((_, i) => perm.indexOf(i));
     const moved = a === rank - 1 ? x : tf.transpose(x, perm);
     const n = moved.shape[rank - 1];
-    if (!(k >= 1 && k <= n)) throw ctx.fail(`K=${k} is out of range for an axis of size ${n}`);
     const lead = moved.shape.slice(0, -1);
     const rows = lead.reduce((p, d) => p * d, 1);
     const flat = tf.reshape(moved, [rows, n]);
@@ -484,36 +460,26 @@ const constant: OpTranslator = (ctx) => {
 };
 
 const softmax: OpTranslator = (ctx) => {
-  const axis = attrInt(ctx.node, 'axis', ctx.opset >= 13 ? -1 : 1);
+  const { axis } = ctx.params(softmaxAxis);
   return (inputs) => {
     const x = toOnnxLayout(input(inputs, 0, ctx));
-    if (normAxis(axis, x.rank, ctx) !== x.rank - 1) throw ctx.fail('softmax is supported on the last axis only');
+    if (axis !== x.rank - 1) throw ctx.fail('softmax is supported on the last axis only');
     return [plain(tf.softmax(x))];
   };
 };
 
+/** ReduceL2 / ReduceMax / ReduceMin; no reduced axis (noop_with_empty_axes) is the identity. */
 const reduce = (kind: 'l2' | 'max' | 'min'): OpTranslator => (ctx) => {
-  const axes = ctx.opset >= 18 ? (ctx.node.inputs[1] ? ctx.ints(1, "'axes'") : null) : axesOf(ctx, 99);
-  const keep = attrInt(ctx.node, 'keepdims', 1) === 1;
+  const { axes, keep } = ctx.params(reduceAxes);
+  const ax = [...axes].sort((p, q) => p - q);
   return (inputs) => {
     const x = toOnnxLayout(input(inputs, 0, ctx));
-    const ax = axes ? axes.map((a) => normAxis(a, x.rank, ctx)) : undefined;
+    if (ax.length === 0) return [plain(kind === 'l2' ? tf.abs(x) : x)];
     if (kind === 'max') return [plain(tf.max(x, ax, keep))];
     if (kind === 'min') return [plain(tf.min(x, ax, keep))];
     return [plain(safeSqrt(tf.sum(tf.square(x), ax, keep)))];
   };
 };
-
-/** A ShapeContext over runtime shapes, so the translator parses attributes with the shape rules' own parsers. */
-function runtimeShapeContext(ctx: OpContext, shapes: (readonly number[] | undefined)[]): ShapeContext {
-  return {
-    node: ctx.node,
-    opset: ctx.opset,
-    shape: (i) => shapes[i],
-    ints: (i, what) => (ctx.node.inputs[i] ? ctx.ints(i, what) : undefined),
-    fail: (msg) => { throw ctx.fail(msg); },
-  };
-}
 
 /** Gathers each axis of `x` by its index map (padIndexMap); -1 entries take `value`. */
 function gatherAxes(x: tf.Tensor, maps: number[][], value: number): tf.Tensor {
@@ -534,21 +500,18 @@ function gatherAxes(x: tf.Tensor, maps: number[][], value: number): tf.Tensor {
   return t;
 }
 
-/** Pad (constant, reflect, edge, wrap; negative pads crop) by the shape rule's parser. */
-const pad: OpTranslator = (ctx) => {
-  const value = ctx.opset >= 11 ? (ctx.constant(2) ? Number(ctx.constant(2)!.data[0]) : 0) : attrFloat(ctx.node, 'value', 0);
-  return (inputs) => {
-    const x = toOnnxLayout(input(inputs, 0, ctx));
-    const { pads, mode } = padAmounts(runtimeShapeContext(ctx, [x.shape]));
-    const r = x.rank;
-    return [plain(gatherAxes(x, x.shape.map((n, i) => padIndexMap(n, pads[i], pads[i + r], mode)), value))];
-  };
+/** Pad (constant, reflect, edge, wrap; negative pads crop). */
+const pad: OpTranslator = (ctx) => (inputs) => {
+  const x = toOnnxLayout(input(inputs, 0, ctx));
+  const { pads, mode, value } = ctx.paramsAt(padParams, inputs);
+  const r = x.rank;
+  return [plain(gatherAxes(x, x.shape.map((n, i) => padIndexMap(n, pads[i], pads[i + r], mode)), value))];
 };
 
-/** Slice (any step sign) by the shape rule's parser. */
+/** Slice (any step sign). */
 const slice: OpTranslator = (ctx) => (inputs) => {
   const x = toOnnxLayout(input(inputs, 0, ctx));
-  const idx = sliceSelection(runtimeShapeContext(ctx, [x.shape]));
+  const idx = ctx.paramsAt(sliceSelection, inputs);
   let t = x;
   idx.forEach((m, axis) => {
     if (m.length === t.shape[axis] && m.every((j, i) => j === i)) return;
@@ -565,7 +528,7 @@ const batchNorm: OpTranslator = (ctx) => {
     if (!c) throw ctx.fail(`parameter input ${i} must be a constant`);
     return tensorToFloat64(c);
   });
-  const eps = attrFloat(ctx.node, 'epsilon', 1e-5);
+  const eps = ctx.params(batchNormParams).epsilon;
   const s = scale.map((g, c) => g / Math.sqrt(variance[c] + eps));
   const shift = bias.map((bb, c) => bb - mean[c] * s[c]);
   const sT = tf.keep(tf.tensor1d(Float32Array.from(s)));
@@ -592,14 +555,7 @@ const pow: OpTranslator = (ctx) => {
 };
 
 const clip: OpTranslator = (ctx) => {
-  const bound = (i: number, attr: string, dflt: number): number => {
-    if (ctx.opset < 11) return attrFloat(ctx.node, attr, dflt);
-    const c = ctx.constant(i);
-    if (ctx.node.inputs[i] && !c) throw ctx.fail(`input ${i} must be a constant`);
-    return c ? Number(c.data[0]) : dflt;
-  };
-  const lo = bound(1, 'min', -Infinity);
-  const hi = bound(2, 'max', Infinity);
+  const { min: lo, max: hi } = ctx.params(clipRange);
   return (inputs) => {
     const v = input(inputs, 0, ctx);
     return [{ t: tf.minimum(tf.maximum(v.t, lo), hi), nhwc: v.nhwc }];
@@ -607,7 +563,7 @@ const clip: OpTranslator = (ctx) => {
 };
 
 const leakyRelu: OpTranslator = (ctx) => {
-  const alpha = attrFloat(ctx.node, 'alpha', 0.01);
+  const { alpha } = ctx.params(alphaParams);
   return (inputs) => {
     const v = input(inputs, 0, ctx);
     return [{ t: tf.leakyRelu(v.t, alpha), nhwc: v.nhwc }];
@@ -615,7 +571,7 @@ const leakyRelu: OpTranslator = (ctx) => {
 };
 
 const elu: OpTranslator = (ctx) => {
-  const alpha = attrFloat(ctx.node, 'alpha', 1);
+  const { alpha } = ctx.params(alphaParams);
   return (inputs) => {
     const v = input(inputs, 0, ctx);
     return [{ t: alpha === 1 ? tf.elu(v.t) : tf.where(tf.greater(v.t, 0), v.t, tf.mul(tf.sub(tf.exp(v.t), 1), alpha)), nhwc: v.nhwc }];
@@ -624,45 +580,35 @@ const elu: OpTranslator = (ctx) => {
 
 /** Cast between float types is the identity on float32 tensors; casts to integers are refused (not differentiable). */
 const cast: OpTranslator = (ctx) => {
-  const to = attrInt(ctx.node, 'to', 0);
-  if (to !== 1 && to !== 10 && to !== 11) throw ctx.fail(`a cast of input-dependent values to element type ${to} is not supported`);
+  const { to } = ctx.params(castParams);
+  if (!to.startsWith('float')) throw ctx.fail(`a cast of input-dependent values to element type ${to} is not supported`);
   return (inputs) => [input(inputs, 0, ctx)];
 };
 
-const gather: OpTranslator = (ctx) => {
-  const idx = ctx.ints(1, "'indices'");
-  const idxTensor = ctx.constant(1)!;
-  const axis = attrInt(ctx.node, 'axis', 0);
-  return (inputs) => {
-    const x = toOnnxLayout(input(inputs, 0, ctx));
-    const a = normAxis(axis, x.rank, ctx);
-    const fixed = idx.map((i) => (i < 0 ? i + x.shape[a] : i));
-    const g = tf.gather(x, tf.tensor1d(fixed, 'int32'), a);
-    const shape = [...x.shape.slice(0, a), ...idxTensor.dims, ...x.shape.slice(a + 1)];
-    return [plain(tf.reshape(g, shape))];
-  };
+const gather: OpTranslator = (ctx) => (inputs) => {
+  const x = toOnnxLayout(input(inputs, 0, ctx));
+  const { axis, indices, indicesShape } = ctx.paramsAt(gatherIndices, inputs);
+  const g = tf.gather(x, tf.tensor1d(indices, 'int32'), axis);
+  return [plain(tf.reshape(g, [...x.shape.slice(0, axis), ...indicesShape, ...x.shape.slice(axis + 1)]))];
 };
 
 /** SpaceToDepth / DepthToSpace on the NHWC storage (tfjs's kernels have no gradient). */
 const spaceToDepth: OpTranslator = (ctx) => {
-  const b = attrInt(ctx.node, 'blocksize', 0);
+  const { blockSize: b } = ctx.params(spaceToDepthParams);
   return (inputs) => {
     const x = toNhwc(input(inputs, 0, ctx), ctx);
     const [n, h, w, c] = x.shape;
-    if (h % b !== 0 || w % b !== 0) throw ctx.fail(`blocksize ${b} does not divide ${h}x${w}`);
     const r = tf.reshape(x, [n, h / b, b, w / b, b, c]);
     return [nhwc(tf.reshape(tf.transpose(r, [0, 1, 3, 2, 4, 5]), [n, h / b, w / b, b * b * c]))];
   };
 };
 
 const depthToSpace: OpTranslator = (ctx) => {
-  const b = attrInt(ctx.node, 'blocksize', 0);
-  const mode = attrString(ctx.node, 'mode', 'DCR');
+  const { blockSize: b, mode } = ctx.params(depthToSpaceParams);
   return (inputs) => {
     const x = toNhwc(input(inputs, 0, ctx), ctx);
     const [n, h, w, c] = x.shape;
     const co = c / (b * b);
-    if (!Number.isInteger(co)) throw ctx.fail(`${c} channels do not divide by blocksize^2 = ${b * b}`);
     const t = mode === 'CRD'
       ? tf.transpose(tf.reshape(x, [n, h, w, co, b, b]), [0, 1, 4, 2, 5, 3])
       : tf.transpose(tf.reshape(x, [n, h, w, b, b, co]), [0, 1, 3, 2, 4, 5]);
@@ -728,65 +674,33 @@ const groupSort2: OpTranslator = (ctx) => {
   };
 };
 
-/** The operator table: one row per ONNX op type. */
-export const OP_TABLE: ReadonlyArray<readonly [string, OpTranslator]> = [
-  ['Abs', unary(tf.abs)],
-  ['Add', elementwise(tf.add)],
-  ['AveragePool', averagePool],
-  ['Concat', concat],
-  ['Constant', constant],
-  ['Conv', conv],
-  ['DepthToSpace', depthToSpace],
-  ['Div', elementwise(tf.div)],
-  ['Flatten', flatten],
-  ['Gather', gather],
-  ['Gemm', gemm],
-  ['GlobalAveragePool', globalPool('avg')],
-  ['GlobalLpPool', globalPool('l2')],
-  ['GlobalMaxPool', globalPool('max')],
-  ['Identity', unary((x) => x)],
-  ['LpPool', lpPool],
-  ['MatMul', matMul],
-  ['Max', elementwise(tf.maximum)],
-  ['MaxPool', maxPool],
-  ['Min', elementwise(tf.minimum)],
-  ['Mul', elementwise(tf.mul)],
-  ['Neg', unary(tf.neg)],
-  ['Pad', pad],
-  ['ReduceL2', reduce('l2')],
-  ['ReduceMax', reduce('max')],
-  ['ReduceMin', reduce('min')],
-  ['Relu', unary(tf.relu)],
-  ['Reshape', reshape],
-  ['Sigmoid', unary(tf.sigmoid)],
-  ['Slice', slice],
-  ['Softmax', softmax],
-  ['SpaceToDepth', spaceToDepth],
-  ['Split', split],
-  ['Sqrt', unary(safeSqrt)],
-  ['Squeeze', squeeze],
-  ['Sub', elementwise(tf.sub)],
-  ['Sum', elementwise(tf.add)],
-  ['Tanh', unary(tf.tanh)],
-  ['TopK', topK],
-  ['Transpose', transpose],
-  ['Unsqueeze', unsqueeze],
-  ['BatchNormalization', batchNorm],
-  ['Cast', cast],
-  ['Clip', clip],
-  ['Dropout', unary((x) => x)],
-  ['Elu', elu],
-  ['LeakyRelu', leakyRelu],
-  ['Pow', pow],
-  ['Sign', unary(tf.sign)],
-];
+/** One translation per registry op that is not only folded away, by category as in the registry. */
+const TRANSLATIONS = {
+  Abs: unary(tf.abs), Neg: unary(tf.neg), Relu: unary(tf.relu), LeakyRelu: leakyRelu, Elu: elu, Sigmoid: unary(tf.sigmoid),
+  Tanh: unary(tf.tanh), Clip: clip, Sqrt: unary(safeSqrt), Sign: unary(tf.sign), Softmax: softmax,
+  Add: elementwise(tf.add), Sub: elementwise(tf.sub), Mul: elementwise(tf.mul), Div: elementwise(tf.div), Pow: pow,
+  Max: elementwise(tf.maximum), Min: elementwise(tf.minimum), Sum: elementwise(tf.add),
+  Conv: conv, Gemm: gemm, MatMul: matMul, BatchNormalization: batchNorm,
+  AveragePool: averagePool, MaxPool: maxPool, LpPool: lpPool,
+  GlobalAveragePool: globalPool('avg'), GlobalLpPool: globalPool('l2'), GlobalMaxPool: globalPool('max'),
+  ReduceL2: reduce('l2'), ReduceMax: reduce('max'), ReduceMin: reduce('min'), TopK: topK,
+  Identity: unary((x) => x), Dropout: unary((x) => x), Cast: cast, Reshape: reshape, Flatten: flatten, Squeeze: squeeze,
+  Unsqueeze: unsqueeze, Transpose: transpose, DepthToSpace: depthToSpace, SpaceToDepth: spaceToDepth, Slice: slice, Split: split,
+  Gather: gather, Concat: concat, Pad: pad,
+  Constant: constant,
+} satisfies Record<FullOp, OpTranslator>;
+
+/** The operator table: one row per translatable registry op. */
+export const OP_TABLE: ReadonlyArray<readonly [string, OpTranslator]> = Object.entries(TRANSLATIONS);
 
 /** Op types the translator supports, sorted. */
 export const TRANSLATABLE_OPS: readonly string[] = OP_TABLE.map(([op]) => op).sort();
 
 /** Fused portable L2 pooling (see fuse.ts): `scale * sqrt(sum over tiling windows of x^2)`. */
 const l2Pool: OpTranslator = (ctx) => {
-  const k = pair(ctx, 'kernel_shape', []);
+  // An internal node made by fuse.ts (not an ONNX op): its attributes are ours.
+  const [kh, kw] = attrInts(ctx.node, 'kernel_shape', []);
+  const k: [number, number] = [kh, kw];
   const scale = attrFloat(ctx.node, 'scale', 1);
   return (inputs) => {
     const x = toNhwc(input(inputs, 0, ctx), ctx);

@@ -100,6 +100,24 @@ describe('translateOnnx', () => {
     await tf.setBackend('cpu');
   });
 
+  /** Corners where the translator used to parse attributes itself and disagreed with onnxruntime; it now calls the op's registry parser. */
+  const PARSER_CORNERS: [string, number[], Build, number][] = [
+    // Kernel extent 1 < stride 4 on 7 cells: onnxruntime's Conv pads 0 and reads cells 0 and 4 (its poolings pad -1).
+    ['Conv auto_pad SAME_UPPER with a 1x1 kernel and stride 4', [2, 7, 7],
+      (b, x) => b.node('Conv', [x, w(b, [3, 2, 1, 1], 21)], { auto_pad: 'SAME_UPPER', strides: [4, 4] })[0], 17],
+    // Opset 18 without axes and noop_with_empty_axes = 1: the identity, not a reduction over all axes.
+    ['ReduceMax with noop_with_empty_axes (opset 18)', [2, 3, 3],
+      (b, x) => b.node('ReduceMax', [x], { noop_with_empty_axes: 1 })[0], 18],
+    // Before opset 10, K is an attribute.
+    ['TopK with the k attribute (opset 9)', [1, 4, 3],
+      (b, x) => b.node('TopK', [b.node('Flatten', [x])[0]], { k: 5, axis: 1 }, { outputs: 2 })[0], 9],
+  ];
+
+  it.each(PARSER_CORNERS)('agrees with onnxruntime: %s', async (_name, chw, build, opset) => {
+    const diff = await maxDiff(model(chw, build, opset), chw as [number, number, number]);
+    expect(diff).toBeLessThanOrEqual(1e-5);
+  });
+
   it.each(CASES)('matches onnxruntime within 1e-5 on cpu and wasm: %s', async (_name, chw, build) => {
     for (const backend of ['cpu', 'wasm']) {
       await tf.setBackend(backend);

@@ -5,9 +5,11 @@ import { ModelError } from '@lip/train';
 import { OnnxModel, OnnxNode, OnnxTensor, constantNodeValue, tensorToFloat64 } from '../onnx/read';
 import type { LipSession } from '../session';
 import type { LogitsFn } from '../attacks/common';
-import { FUSED_TABLE, OP_TABLE, OpContext, OpKernel, TRANSLATABLE_OPS, Val, toOnnxLayout } from './ops';
+import { FUSED_TABLE, OP_TABLE, OpContext, OpKernel, TRANSLATABLE_OPS, Val, onnxShape, toOnnxLayout } from './ops';
 import { fuseGroupSort2, fuseL2Pool } from './fuse';
 import { foldModel } from '../ops/fold_model';
+import type { AttributeContext } from '../ops/attributes';
+import { inferShapes } from '../bound/lipschitz';
 
 /** Default largest difference allowed between the translation and onnxruntime. */
 export const TRANSLATION_TOLERANCE = 1e-5;
@@ -66,15 +68,47 @@ export function translateOnnx(unfolded: OnnxModel, opts: { fuse?: boolean } = {}
     return t;
   };
 
+  // Shapes of a one-image batch, for the op parsers at translation time.
+  const perSample = model.folding?.inputShape
+    ?? (inputInfo.shape?.slice(1).every((d): d is number => typeof d === 'number') ? inputInfo.shape.slice(1) as number[] : null);
+  if (!perSample) {
+    throw new ModelError(`'${model.source}': input '${inputInfo.name}' has no fixed per-image shape ` +
+      `([${(inputInfo.shape ?? []).join(', ')}]); pass the input shape to translate it.`);
+  }
+  const staticShapes = inferShapes(model, [1, ...perSample]);
+
   const outs = model.outputs.map((o) => o.name);
   const nodes = opts.fuse === false ? model.nodes : fuseL2Pool(fuseGroupSort2(model.nodes, constants, outs), constants, outs);
   const kernels: { node: OnnxNode; kernel: OpKernel }[] = [];
   for (const node of nodes) {
     const fail = (why: string): ModelError =>
       new ModelError(`'${model.source}': node '${node.name}' (${node.opType}) cannot be translated: ${why}.`);
+    const attributeContext = (shape: (i: number) => readonly number[] | undefined): AttributeContext => ({
+      node,
+      opset: model.opset,
+      shape,
+      ints: (i, what) => (node.inputs[i] ? ctx.ints(i, what) : undefined),
+      floats: (i, what) => {
+        if (!node.inputs[i]) return undefined;
+        const c = constants.get(node.inputs[i]);
+        if (!c) throw fail(`${what} (input ${i}) must be a constant`);
+        return Array.from(tensorToFloat64(c));
+      },
+      fail: (msg) => { throw fail(msg); },
+    });
+    const memo = new Map<unknown, Map<string, unknown>>();
     const ctx: OpContext = {
       node,
       opset: model.opset,
+      params: (parse) => parse(attributeContext((i) => (node.inputs[i] ? staticShapes.get(node.inputs[i]) : undefined))),
+      paramsAt: <P>(parse: (c: AttributeContext) => P, inputs: readonly (Val | undefined)[]): P => {
+        const shapes = inputs.map((v) => v && onnxShape(v));
+        const key = shapes.map((s) => (s ? s.join('x') : '-')).join('|');
+        let byShape = memo.get(parse);
+        if (!byShape) memo.set(parse, (byShape = new Map()));
+        if (!byShape.has(key)) byShape.set(key, parse(attributeContext((i) => shapes[i])));
+        return byShape.get(key) as P;
+      },
       constant: (i) => (node.inputs[i] ? constants.get(node.inputs[i]) : undefined),
       ints: (i, what) => {
         const c = node.inputs[i] ? constants.get(node.inputs[i]) : undefined;
