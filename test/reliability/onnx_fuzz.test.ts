@@ -26,6 +26,8 @@ const RUNS = Number(process.env.LIP_FUZZ_RUNS ?? 100);
 const CASE_LIMIT_MS = 3000;
 /** Wall-clock cap per family (fast-check stops early, the count is reported). */
 const FAMILY_LIMIT_MS = Number(process.env.LIP_FUZZ_MS ?? 15_000);
+// A family may run up to its limit plus its slowest case: the test timeout follows (long local runs raise LIP_FUZZ_MS).
+jest.setTimeout(Math.max(120_000, 2 * FAMILY_LIMIT_MS + 60_000));
 
 const quiet = { warn: (): void => {} };
 const seeds: { name: string; bytes: Uint8Array }[] = [];

@@ -100,6 +100,18 @@ describe('translateOnnx', () => {
     await tf.setBackend('cpu');
   });
 
+  it('runs a graph that ties samples together at batch 1 (Flatten axis 0) one image at a time, as the session does', async () => {
+    // Found by the importer fuzz: Flatten(axis = 0) then Gemm is [1, d] x [d, k] at N = 1 only, so the folded graph is
+    // batch 'fixed'; the session ran image by image while the translation took the whole batch and threw inside tfjs.
+    const { b, x } = imageBuilder([1, 6, 6], 17);
+    const [flat] = b.node('Flatten', [x], { axis: 0 });
+    b.node('Gemm', [flat, w(b, [36, 10], 31), w(b, [10], 32, 0.1)], {}, { outputs: ['logits'] });
+    b.output('logits', ['N', 'K']);
+    const m = readOnnxModel(b.toBytes());
+    expect(m.folding?.batch).toBe('fixed');
+    expect(await maxDiff(b.toBytes(), [1, 6, 6], 3)).toBeLessThan(1e-5);
+  });
+
   /** Corners where the translator used to parse attributes itself and disagreed with onnxruntime; it now calls the op's registry parser. */
   const PARSER_CORNERS: [string, number[], Build, number][] = [
     // Kernel extent 1 < stride 4 on 7 cells: onnxruntime's Conv pads 0 and reads cells 0 and 4 (its poolings pad -1).

@@ -123,7 +123,16 @@ export function translateOnnx(unfolded: OnnxModel, opts: { fuse?: boolean } = {}
   }
 
   const declared = (inputInfo.shape ?? []).slice(1);
+  // A graph folded as batch 'fixed' (its shapes or ops tie samples together at N = 1) runs one image at a time,
+  // as the onnxruntime session runs it; the images' logits are stacked (gradients flow through the split).
+  const oneAtATime = model.folding?.batch === 'fixed';
   const forward = (x: tf.Tensor4D): tf.Tensor2D => {
+    if (oneAtATime && x.shape[0] !== 1) {
+      return tf.concat(tf.split(x, x.shape[0], 0).map((xi) => forwardBatch(xi as tf.Tensor4D)), 0) as tf.Tensor2D;
+    }
+    return forwardBatch(x);
+  };
+  const forwardBatch = (x: tf.Tensor4D): tf.Tensor2D => {
     const n = x.shape[0];
     let feed: tf.Tensor = x;
     const fixed = declared.every((d) => typeof d === 'number') ? (declared as number[]) : null;
