@@ -69,18 +69,20 @@ function isClean(err: unknown): boolean {
   return err instanceof Error && typeof (err as { exitCode?: unknown }).exitCode === 'number';
 }
 
+/** Runs `f`: true when it succeeds, false when it refuses cleanly (a LipError); anything else is rethrown, naming `what`. */
+async function step(what: string, f: () => unknown): Promise<boolean> {
+  try {
+    await f();
+    return true;
+  } catch (err) {
+    if (isClean(err)) return false;
+    const e = err as Error;
+    throw new Error(`${what} threw ${e?.name}: ${e?.message}\n${e?.stack ?? ''}`);
+  }
+}
+
 /** Runs the whole pipeline a user can reach on `bytes`; throws only for an unclean failure. */
 async function pipeline(bytes: Uint8Array): Promise<string> {
-  const step = async (what: string, f: () => unknown): Promise<boolean> => {
-    try {
-      await f();
-      return true;
-    } catch (err) {
-      if (isClean(err)) return false;
-      const e = err as Error;
-      throw new Error(`${what} threw ${e?.name}: ${e?.message}\n${e?.stack ?? ''}`);
-    }
-  };
   let model: ReturnType<typeof readOnnxModel> | undefined;
   if (!(await step('readOnnxModel', () => { model = readOnnxModel(bytes); }))) return 'read refused';
   await step('lipschitzBound', () => lipschitzBound(model!));
@@ -325,25 +327,15 @@ const importSeeds = ['torchlip', 'batch1_cnn', 'plain_cnn'].map((name) => new Ui
 
 /** Read (folding), bound, translate and run one image; throws only for an unclean failure. */
 async function importPipeline(bytes: Uint8Array): Promise<void> {
-  const clean = async (what: string, f: () => unknown): Promise<boolean> => {
-    try {
-      await f();
-      return true;
-    } catch (err) {
-      if (isClean(err)) return false;
-      const e = err as Error;
-      throw new Error(`${what} threw ${e?.name}: ${e?.message}\n${e?.stack ?? ''}`);
-    }
-  };
   let model: ReturnType<typeof readOnnxModel> | undefined;
-  if (!(await clean('readOnnxModel (folding)', () => { model = readOnnxModel(bytes); }))) return;
-  await clean('lipschitzBound', () => lipschitzBound(model!, { exactConv: false }));
-  await clean('translateOnnx', () => translateOnnx(model!).dispose());
+  if (!(await step('readOnnxModel (folding)', () => { model = readOnnxModel(bytes); }))) return;
+  await step('lipschitzBound', () => lipschitzBound(model!, { exactConv: false }));
+  await step('translateOnnx', () => translateOnnx(model!).dispose());
   const dims = model!.inputs[0]?.shape?.slice(1);
   if (!dims || !dims.every((d): d is number => typeof d === 'number' && d > 0)) return;
   const size = dims.reduce((a, b) => a * b, 1);
   if (size > 4096) return;
-  await clean('onnxruntime', async () => {
+  await step('onnxruntime', async () => {
     const session = await openSession(model!);
     try {
       await session.runBatched(new Float32Array(size).fill(0.5), 1, dims.length === 3 ? dims : [size, 1, 1]);
