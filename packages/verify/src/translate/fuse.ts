@@ -146,6 +146,7 @@ export function fuseL2Pool(nodes: readonly OnnxNode[], constants: ReadonlyMap<st
       attributes: { kernel_shape: k, scale: Math.sqrt(c / (k[0] * k[1])) },
     });
   }
+  fuseTorchLpPool2d(nodes, constants, removed, replacement, uses, scalar, ints);
   const out: OnnxNode[] = [];
   for (const n of nodes) {
     const rep = replacement.get(n);
@@ -154,3 +155,70 @@ export function fuseL2Pool(nodes: readonly OnnxNode[], constants: ReadonlyMap<st
   }
   return out;
 }
+
+/**
+ * torch's `F.lp_pool2d(x, 2, k)` as torch.onnx writes it (deel-torchlip's
+ * ScaledL2NormPool2d): `Pow(Mul(Mul(Sign(m), Relu(Abs(m))), c), 0.5)` with
+ * `m = AveragePool(Pad(Pow(x, 2)))`, the Pad all zeros and the windows tiling
+ * the input. sign(m)·relu(|m|) = m for m a mean of squares, so this is
+ * `sqrt(c/K · sum_window x^2)`: the same internal node as above. Computed from
+ * x, the norm is exact, where the unfused square root of a near-zero window
+ * sum amplified the backend's rounding (wasm differed from onnxruntime by 6e-4).
+ */
+function fuseTorchLpPool2d(
+  nodes: readonly OnnxNode[], constants: ReadonlyMap<string, OnnxTensor>, removed: Set<OnnxNode>, replacement: Map<OnnxNode, OnnxNode>,
+  uses: ReadonlyMap<string, number>, scalar: (name: string) => number | null, ints: (n: OnnxNode, key: string) => number[] | undefined,
+): void {
+  const consumers = new Map<string, OnnxNode[]>();
+  for (const n of nodes) for (const i of n.inputs) if (i) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  const only = (v: string): OnnxNode | null => (uses.get(v) === 1 ? consumers.get(v)?.[0] ?? null : null);
+  const allZero = (name: string | undefined): boolean => {
+    const c = name ? constants.get(name) : undefined;
+    return c !== undefined && Array.from(c.data as ArrayLike<number | bigint>).every((v) => Number(v) === 0);
+  };
+  for (const sq of nodes) {
+    if (sq.opType !== 'Pow' || removed.has(sq) || scalar(sq.inputs[1]) !== 2) continue;
+    const group: OnnxNode[] = [sq];
+    let pool = only(sq.outputs[0]);
+    if (pool && pool.opType === 'Pad') {
+      const mode = pool.attributes.mode ?? 'constant';
+      const value = pool.inputs[2] ? scalar(pool.inputs[2]) : 0;
+      if (mode !== 'constant' || value !== 0 || !allZero(pool.inputs[1])) continue;
+      group.push(pool);
+      pool = only(pool.outputs[0]);
+    }
+    if (!pool || pool.opType !== 'AveragePool') continue;
+    const k = ints(pool, 'kernel_shape');
+    const st = ints(pool, 'strides') ?? [1, 1];
+    const pads = ints(pool, 'pads') ?? [0, 0, 0, 0];
+    const auto = pool.attributes.auto_pad;
+    if (!k || k.length !== 2 || st[0] !== k[0] || st[1] !== k[1] || pads.some((v) => v !== 0) || (auto !== undefined && auto !== 'NOTSET' && auto !== 'VALID')
+      || (pool.attributes.ceil_mode ?? 0) !== 0 || (ints(pool, 'dilations') ?? [1, 1]).some((d) => d !== 1)) continue;
+    const m = pool.outputs[0];
+    const users = consumers.get(m) ?? [];
+    const sign = users.find((n) => n.opType === 'Sign');
+    const abs = users.find((n) => n.opType === 'Abs');
+    if (users.length !== 2 || uses.get(m) !== 2 || !sign || !abs) continue;
+    const relu = only(abs.outputs[0]);
+    if (!relu || relu.opType !== 'Relu') continue;
+    const prod = only(relu.outputs[0]);
+    if (!prod || prod.opType !== 'Mul' || only(sign.outputs[0]) !== prod || !prod.inputs.includes(sign.outputs[0])) continue;
+    let next = only(prod.outputs[0]);
+    let c = 1;
+    const tail: OnnxNode[] = [sign, abs, relu, prod];
+    if (next && next.opType === 'Mul') {
+      const v = scalar(next.inputs[0] === prod.outputs[0] ? next.inputs[1] : next.inputs[0]);
+      if (v === null || !(v > 0)) continue;
+      c = v;
+      tail.push(next);
+      next = only(next.outputs[0]);
+    }
+    if (!next || next.opType !== 'Pow' || scalar(next.inputs[1]) !== 0.5) continue;
+    [...group, pool, ...tail, next].forEach((n) => removed.add(n));
+    replacement.set(next, {
+      name: `${sq.name}+lp_pool2d`, opType: FUSED_L2POOL, domain: '', inputs: [sq.inputs[0]], outputs: [next.outputs[0]],
+      attributes: { kernel_shape: k, scale: Math.sqrt(c / (k[0] * k[1])) },
+    });
+  }
+}
+

@@ -487,7 +487,12 @@ function gatherAxes(x: tf.Tensor, maps: number[][], value: number): tf.Tensor {
   maps.forEach((m, axis) => {
     if (m.length === t.shape[axis] && m.every((j, i) => j === i)) return;
     const inside = m.filter((j) => j >= 0);
-    const body = tf.gather(t, tf.tensor1d(inside, 'int32'), axis);
+    // A contiguous run (constant padding, cropping) is a slice: its gradient is a pad, where gather's needs
+    // UnsortedSegmentSum, a kernel tfjs-backend-wasm lacks. Reflect and edge padding repeat indices and gather.
+    const run = inside.length > 0 && inside.every((j, i) => j === inside[0] + i);
+    const body = !run ? tf.gather(t, tf.tensor1d(inside, 'int32'), axis)
+      : inside.length === t.shape[axis] ? t
+        : tf.slice(t, t.shape.map((_, a) => (a === axis ? inside[0] : 0)), t.shape.map((d, a) => (a === axis ? inside.length : d)));
     const before = m.findIndex((j) => j >= 0);
     const after = m.length - inside.length - Math.max(before, 0);
     if (inside.length === 0 || inside.length === m.length) {
