@@ -13,6 +13,9 @@
  * dilated/strided convs, duplication by Gather/Concat/broadcasts, Softmax/
  * TopK/Reduce, Pad modes, GroupSort forms, L2 pooling, reshapes/permutations,
  * Max/Min/Sum). Time is not asserted (`slow` is reported only).
+ * Then its own seeded loop over the family 'new-ops' (BatchNormalization,
+ * LeakyRelu/Elu, Clip, Pad reflect/edge/wrap, Expand, Cast, Dropout, Pow, at
+ * opsets 7 to 21): a focus-only family, so adding it changed no other draw.
  */
 import { ModelError, mulberry32 } from '@lip/train';
 import { LipschitzBound, lipschitzBound } from '@lip/verify';
@@ -50,6 +53,9 @@ const RANDOM_GRAPHS = Number(process.env.LIP_BOUND_FUZZ_GRAPHS ?? 120);
 /** Seeds per corner family. */
 const SEEDS_PER_FOCUS = Number(process.env.LIP_BOUND_FUZZ_FOCUS_SEEDS ?? 8);
 const FAILURES = ['unsound', 'shape-mismatch', 'crash'];
+/** The focus-only family of the ops added after the recorded seeds, and its seed count (its own loop below). */
+const NEW_OPS_FOCUS = 'new-ops';
+const NEW_OPS_SEEDS = Number(process.env.LIP_BOUND_FUZZ_NEW_OPS_SEEDS ?? 150);
 
 /**
  * Seeds of this subset that fail on the code as it is, each with its outcome
@@ -104,6 +110,12 @@ const focusCases: Case[] = Object.keys(FOCUS).flatMap((focus, f) =>
     return { key: `${focus}:${seed}`, seed, focus };
   }));
 
+// Drawn from their own run seed, so the corner families' seeds above keep their index.
+const newOpsCases: Case[] = Array.from({ length: NEW_OPS_SEEDS }, (_, i) => {
+  const seed = graphSeed(RUN_SEED + 500, i);
+  return { key: `${NEW_OPS_FOCUS}:${seed}`, seed, focus: NEW_OPS_FOCUS };
+});
+
 const foundCases: Case[] = Object.keys(FOUND_SEEDS).map((seed) => ({ key: `found:${seed}`, seed: Number(seed) }));
 
 const tally: Record<string, number> = {};
@@ -112,12 +124,14 @@ afterAll(() => {
   process.stdout.write(`bound fuzz: ${JSON.stringify(tally)}\n`);
 });
 
-async function runCases(cases: Case[]): Promise<string[]> {
+/** Checks `cases`; returns the problems, and pushes each outcome onto `outcomes` when given. */
+async function runCases(cases: Case[], outcomes?: string[]): Promise<string[]> {
   const problems: string[] = [];
   for (const c of cases) {
     const spec = generateGraph(mulberry32(c.seed), c.focus ? { focus: c.focus } : {});
     const res = await checkGraph(spec, { seed: c.seed, slowMs: Infinity });
     tally[res.outcome] = (tally[res.outcome] ?? 0) + 1;
+    outcomes?.push(res.outcome);
     const known = KNOWN_FAILURES[c.key];
     const failed = FAILURES.includes(res.outcome);
     if (failed && known?.outcome !== res.outcome) {
@@ -135,8 +149,16 @@ describe('lip bound differential fuzzer (onnxruntime oracle)', () => {
     expect(await runCases(randomCases)).toEqual([]);
   });
 
-  it.each(Object.keys(FOCUS))(`corner family %s (${SEEDS_PER_FOCUS} seeds)`, async (focus) => {
+  it.each(Object.keys(FOCUS).filter((f) => f !== NEW_OPS_FOCUS))(`corner family %s (${SEEDS_PER_FOCUS} seeds)`, async (focus) => {
     expect(await runCases(focusCases.filter((c) => c.focus === focus))).toEqual([]);
+  });
+
+  it(`${NEW_OPS_SEEDS} graphs over BatchNormalization, LeakyRelu/Elu, Clip, Pad modes, Expand, Cast, Dropout, Pow`, async () => {
+    const newOpsOutcomes: string[] = [];
+    expect(await runCases(newOpsCases, newOpsOutcomes)).toEqual([]);
+    // The family must exercise lip, not only its refusals or onnxruntime's: most graphs get a bound.
+    const ok = newOpsOutcomes.filter((o) => o === 'ok').length;
+    expect(ok).toBeGreaterThan(NEW_OPS_SEEDS / 2);
   });
 
   it(`${foundCases.length} graphs the long runs found failing, one per class`, async () => {

@@ -17,7 +17,11 @@
  * oracle compares lip with onnxruntime, never with this file.
  *
  * `opts.focus` restricts the draw to one corner family (FOCUS below) for the
- * targeted seeds of the test.
+ * targeted seeds of the test. The family 'new-ops' (BatchNormalization,
+ * LeakyRelu/Elu, Clip, Pad reflect/edge/wrap, Expand, Cast, Dropout, Pow) is
+ * drawn only when requested: its steps have their own weights
+ * (FOCUS_ONLY_WEIGHTS) and opsets from 7, so the unfocused draws, and every
+ * seed recorded before it, stay the same.
  *
  * A graph is named by its seed alone, so any change here that alters what a
  * seed draws invalidates the seeds recorded in the test (FOUND_SEEDS) and in
@@ -47,7 +51,15 @@ const STEP_WEIGHTS = {
   soup: 3, sqrtRaw: 1, mulVars: 1,
 };
 
-/** Corner families for the targeted seeds: steps allowed and corner switches. */
+/** Steps drawn only by a focus (kept out of STEP_WEIGHTS, whose keys are the unfocused draw). */
+const FOCUS_ONLY_WEIGHTS = {
+  batchNorm: 5, leakyElu: 5, clip: 5, padModes: 5, expand: 3, castDropout: 2, powL2pool: 2,
+};
+
+/**
+ * Corner families for the targeted seeds: steps allowed, corner switches, and
+ * optionally the lowest opset drawn (OPSET_MIN otherwise).
+ */
 const FOCUS = {
   'pool-corners': { steps: ['pool', 'l2pool', 'globalPool'], corners: { poolCorners: true } },
   'flatten-negative-axis': { steps: ['flatten', 'unary'], corners: { negativeAxes: true } },
@@ -64,6 +76,12 @@ const FOCUS = {
     steps: ['transpose', 'depthSpace', 'split', 'squeeze', 'unsqueeze', 'reshape', 'flatten', 'slice'], corners: { negativeAxes: true },
   },
   'elementwise': { steps: ['variadic', 'unary', 'constBinary', 'varBinary'], corners: { duplicate: true } },
+  // Last, so the test's per-family seeds of the families above keep their index. Opsets from 7: Clip's min/max
+  // are attributes before opset 11, Pad's pads before 11; the steps mixed in here are valid at every opset.
+  'new-ops': {
+    steps: ['batchNorm', 'leakyElu', 'clip', 'padModes', 'expand', 'castDropout', 'powL2pool', 'unary', 'conv', 'matmul'],
+    corners: {}, opsetMin: 7,
+  },
 };
 
 class Gen {
@@ -72,7 +90,7 @@ class Gen {
     this.focus = opts.focus ? FOCUS[opts.focus] : null;
     if (opts.focus && !this.focus) throw new RangeError(`'focus' must be one of ${Object.keys(FOCUS).join(', ')}, got '${opts.focus}'`);
     this.corners = this.focus ? this.focus.corners : {};
-    this.opset = opts.opset ?? this.int(OPSET_MIN, OPSET_MAX);
+    this.opset = opts.opset ?? this.int((this.focus && this.focus.opsetMin) ?? OPSET_MIN, OPSET_MAX);
     this.dtype = opts.dtype ?? (this.focus && this.focus.dtype) ?? (this.chance(0.15) ? 'float64' : 'float32');
     this.nodes = [];
     this.inits = [];
@@ -168,8 +186,11 @@ class Gen {
       return name;
     }
     let attrs;
-    if (this.dtype === 'float32' && dims.length === 0 && this.chance(0.5)) attrs = { value_float: ['float', data[0]] };
-    else if (this.dtype === 'float32' && dims.length === 1 && this.chance(0.5)) attrs = { value_floats: ['floats', data] };
+    // value_float(s) exist from opset 12 (tested before drawing, so opsets >= 13 draw as before).
+    if (this.dtype === 'float32' && dims.length === 0 && this.opset >= 12 && this.chance(0.5)) attrs = { value_float: ['float', data[0]] };
+    else if (this.dtype === 'float32' && dims.length === 1 && this.opset >= 12 && this.chance(0.5)) {
+      attrs = { value_floats: ['floats', data] };
+    }
     else attrs = { value: ['tensor', tensor] };
     this.nodes.push({ op: 'Constant', name: this.fresh('n_const'), inputs: [], outputs: [name], attrs });
     return name;
@@ -203,7 +224,7 @@ class Gen {
     const r = this.rng();
     if (r < 0.65) {
       this.inits.push({ name, dtype: 'int64', dims, data: vals.map(String) });
-    } else if (r < 0.85 || dims.length !== 1) {
+    } else if (r < 0.85 || dims.length !== 1 || this.opset < 12) { // value_ints from opset 12
       this.nodes.push({ op: 'Constant', name: this.fresh('n_const'), inputs: [], outputs: [name],
         attrs: { value: ['tensor', { dtype: 'int64', dims, data: vals.map(String) }] } });
     } else {
@@ -995,6 +1016,161 @@ const STEPS = {
     const [y] = g.node('Reshape', [cat, g.intConst(shape)]);
     return g.addVar(y, shape);
   },
+
+  // ---------- focus-only steps (family 'new-ops'): never drawn without a focus ----------
+
+  batchNorm(g, x) {
+    // Inference BatchNormalization: y = scale * (x - mean) / sqrt(var + eps) + bias per channel (axis 1).
+    if (x.shape.length < 2) return null;
+    const c = x.shape[1];
+    const scaleKind = g.rng();
+    const scale = Array.from({ length: c }, () => {
+      if (scaleKind < 0.15) return g.pick([0, 1, -1, 30]) * (g.chance(0.5) ? 1 : g.rng() * 2 - 1);
+      return g.normal() * g.pick([1, 1, 0.1, 5]);
+    });
+    const bias = Array.from({ length: c }, () => g.normal());
+    const mean = Array.from({ length: c }, () => g.normal() * g.pick([0.1, 1, 10]));
+    const eps = g.pick([1e-5, 1e-5, 1e-3, 0.1, 1, 0]);
+    // Variances: order 1, tiny (large gains 1/sqrt(var + eps)) or exactly 0 (then eps > 0 keeps it finite).
+    const variance = Array.from({ length: c }, () => {
+      const v = g.rng() < 0.2 ? g.pick([1e-4, 1e-6, 0]) : g.rng() * 4 + 0.01;
+      return v === 0 && eps === 0 ? 1e-3 : v;
+    });
+    const attrs = {};
+    if (eps !== 1e-5 || g.chance(0.2)) attrs.epsilon = ['float', eps];
+    if (g.chance(0.2)) attrs.momentum = ['float', g.pick([0.9, 0.1])];
+    if (g.opset >= 14 && g.chance(0.2)) attrs.training_mode = ['int', 0];
+    const ins = [x.name, g.floatConst([c], scale, 'bn_scale'), g.floatConst([c], bias, 'bn_bias'),
+      g.floatConst([c], mean, 'bn_mean'), g.floatConst([c], variance, 'bn_var')];
+    const [y] = g.node('BatchNormalization', ins, attrs);
+    return g.addVar(y, x.shape);
+  },
+
+  leakyElu(g, x) {
+    // alpha of any sign and size: the slope of the negative side is alpha (LeakyRelu) or up to alpha (Elu).
+    if (g.dtype === 'float64') return null; // no double kernels in ORT
+    const op = g.pick(['LeakyRelu', 'Elu']);
+    const alpha = g.pick([null, 0.01, 0.2, 1, 1.5, 3, 10, -0.5, -2, 0, g.rng() * 8 - 4]);
+    const [y] = g.node(op, [x.name], alpha === null ? {} : { alpha: ['float', alpha] });
+    return g.addVar(y, x.shape);
+  },
+
+  clip(g, x) {
+    // Clip(x, min, max): attributes before opset 11, optional constant scalar inputs after ('' skips min).
+    const lo = g.chance(0.75) ? (g.rng() * 2 - 1) * g.pick([0.5, 1, 3]) : null;
+    let hi = g.chance(0.75) ? (g.rng() * 2 - 1) * g.pick([0.5, 1, 3]) : null;
+    if (g.opset === 11 && g.dtype === 'float64') return null; // ORT's Clip-11 has no double kernel
+    // min > max now and then from opset 11 (ORT's Clip-6 refuses it).
+    if (lo !== null && hi !== null && (g.opset < 11 || g.chance(0.8))) hi = Math.max(hi, lo + g.pick([0, 0.1, 1]));
+    const ins = [x.name];
+    const attrs = {};
+    if (g.opset < 11) {
+      if (lo !== null) attrs.min = ['float', lo];
+      if (hi !== null) attrs.max = ['float', hi];
+    } else {
+      if (lo !== null || hi !== null) ins.push(lo === null ? '' : g.floatConst([], [lo], 'clip_min'));
+      if (hi !== null) ins.push(g.floatConst([], [hi], 'clip_max'));
+    }
+    const [y] = g.node('Clip', ins, attrs);
+    return g.addVar(y, x.shape);
+  },
+
+  padModes(g, x) {
+    // Pad in reflect, edge or wrap mode (wrap from opset 19) with pads up to several entries wide: reflect needs
+    // pads < dim, wrap pads <= dim (onnxruntime), edge any size. Pads are an attribute before opset 11.
+    const r = x.shape.length;
+    const mode = g.pick(['reflect', 'edge', 'edge', ...(g.opset >= 19 ? ['wrap', 'wrap'] : [])]);
+    const useAxes = g.opset >= 18 && g.chance(0.3);
+    const axes = useAxes ? g.shuffled([...Array(r).keys()]).slice(0, g.int(1, r)) : [...Array(r).keys()];
+    const pads = new Array(2 * axes.length).fill(0);
+    axes.forEach((a, i) => {
+      if (a === 0 && g.chance(0.8)) return; // mostly not the batch axis
+      if (!g.chance(0.7)) return;
+      const d = x.shape[a];
+      const lim = mode === 'reflect' ? d - 1 : mode === 'wrap' ? d : g.pick([2, 5, 8]);
+      pads[i] = g.int(0, lim);
+      pads[i + axes.length] = g.int(0, lim);
+    });
+    const shape = [...x.shape];
+    axes.forEach((a, i) => { shape[a] += pads[i] + pads[i + axes.length]; });
+    if (sizeOf(shape) > MAX_VALUE_ELEMENTS) return null;
+    const attrs = { mode: ['string', mode] };
+    const ins = [x.name];
+    if (g.opset < 11) attrs.pads = ['ints', pads];
+    else {
+      ins.push(g.intConst(pads));
+      if (useAxes) ins.push('', g.intConst(axes.map((a) => g.axis(a, r))));
+    }
+    const [y] = g.node('Pad', ins, attrs);
+    return g.addVar(y, shape);
+  },
+
+  expand(g, x) {
+    // Expand (opset 8): of x itself (a broadcast copy; lip folds Expand only, so it must refuse cleanly), or of a
+    // constant whose expansion is then added to or multiplied with x (folded into a constant).
+    if (g.opset < 8) return null;
+    const r = x.shape.length;
+    if (g.chance(0.15)) {
+      let target = x.shape.map((d) => (d === 1 && g.chance(0.5) ? g.int(2, 3) : g.chance(0.3) ? 1 : d));
+      if (g.chance(0.3)) target = [g.int(1, 2), ...target];
+      const out = broadcast(x.shape, target);
+      if (!out || sizeOf(out) > MAX_VALUE_ELEMENTS) return null;
+      const [y] = g.node('Expand', [x.name, g.intConst(target)]);
+      return g.addVar(y, out);
+    }
+    const small = x.shape.map((d) => (g.chance(0.5) ? 1 : d));
+    const target = g.chance(0.5) ? [...x.shape] : x.shape.map((d, i) => (small[i] === 1 && g.chance(0.5) ? 1 : d));
+    const op = g.pick(['Add', 'Mul']);
+    const n = sizeOf(small);
+    const values = op === 'Add' ? Array.from({ length: n }, () => g.rng() * 2 - 1) : g.weights(n, 1);
+    const [c] = g.node('Expand', [g.floatConst(small, values, 'e'), g.intConst(target)]);
+    const [y] = g.node(op, g.chance(0.5) ? [x.name, c] : [c, x.name]);
+    return g.addVar(y, broadcast(x.shape, broadcast(small, target)));
+  },
+
+  castDropout(g, x) {
+    // Identities in inference: Cast to the same float type, a float32/float64 round trip (the middle value is
+    // not probed: its element type differs from the declared outputs'), or Dropout (ratio an attribute before
+    // opset 12, an optional constant input after; a mask output now and then).
+    const kind = g.pick(['cast', 'roundTrip', 'dropout', 'dropout']);
+    const code = { float32: 1, float64: 11 };
+    if (kind === 'cast') {
+      const [y] = g.node('Cast', [x.name], { to: ['int', code[g.dtype]] });
+      return g.addVar(y, x.shape);
+    }
+    if (kind === 'roundTrip') {
+      const [mid] = g.node('Cast', [x.name], { to: ['int', code[g.dtype === 'float32' ? 'float64' : 'float32']] });
+      const [y] = g.node('Cast', [mid], { to: ['int', code[g.dtype]] });
+      return g.addVar(y, x.shape);
+    }
+    const ratio = g.pick([0.5, 0.1, 0.9, 0]);
+    const ins = [x.name];
+    const attrs = {};
+    if (g.opset < 12) {
+      if (g.chance(0.6)) attrs.ratio = ['float', ratio];
+    } else if (g.chance(0.5)) ins.push(g.floatConst([], [ratio], 'ratio'));
+    const [y] = g.node('Dropout', ins, attrs, g.chance(0.2) ? 2 : 1);
+    return g.addVar(y, x.shape);
+  },
+
+  powL2pool(g, x) {
+    // The L2 pool written with Pow: Pow(AveragePool(Pow(x, 2)), 0.5); now and then a bare Pow(x, 2) or
+    // Pow(|x| + c, 0.5), which are not Lipschitz (lip must refuse).
+    if (g.opset < 11) return null;
+    const pow = (v, e) => g.node('Pow', [v, g.floatConst(g.chance(0.7) ? [] : [1], [e], 'exp')])[0];
+    const bare = g.rng();
+    if (bare < 0.15) return g.addVar(pow(x.name, 2), x.shape);
+    if (bare < 0.25) {
+      const [a] = g.node('Abs', [x.name]);
+      const [b] = g.node('Add', [a, g.floatConst([], [g.pick([0, 0.5, 1])])]);
+      return g.addVar(pow(b, 0.5), x.shape);
+    }
+    if (x.shape.length < 3 || x.shape.length > 5 || g.dtype === 'float64') return null; // no double AveragePool in ORT
+    const p = STEPS.poolAttrs(g, x, 'AveragePool');
+    if (!p) return null;
+    const [pooled] = g.node('AveragePool', [pow(x.name, 2)], p.attrs);
+    return g.addVar(pow(pooled, 0.5), p.shape);
+  },
 };
 
 /** A random input shape of at most MAX_INPUT_ELEMENTS elements: [1, F], [1, C, L], [1, C, H, W] or rarely [1, C, D, H, W]. */
@@ -1024,7 +1200,7 @@ function generateGraph(rng, opts = {}) {
   g.names.add('x');
   const declared = g.chance(0.5) ? ['N', ...shape.slice(1)] : shape;
   const allowed = g.focus ? g.focus.steps : Object.keys(STEP_WEIGHTS);
-  const weights = allowed.map((s) => STEP_WEIGHTS[s]);
+  const weights = allowed.map((s) => STEP_WEIGHTS[s] ?? FOCUS_ONLY_WEIGHTS[s]);
   const totalWeight = weights.reduce((a, w) => a + w, 0);
   const drawStep = () => {
     let t = g.rng() * totalWeight;
@@ -1126,6 +1302,10 @@ function valueInfo(name, elemType, dims) {
 
 /** IR version of an opset (onnx/helper.py VERSION_TABLE). */
 function irVersion(opset) {
+  if (opset <= 8) return 3;
+  if (opset <= 9) return 4;
+  if (opset <= 10) return 5;
+  if (opset <= 11) return 6;
   if (opset <= 13) return 7;
   if (opset <= 18) return 8;
   if (opset <= 20) return 9;
@@ -1192,5 +1372,5 @@ function graphSeed(runSeed, index) {
 }
 
 module.exports = {
-  FOCUS, STEP_WEIGHTS, OPSET_MIN, OPSET_MAX, MAX_INPUT_ELEMENTS, generateGraph, encodeModel, describeGraph, graphSeed,
+  FOCUS, STEP_WEIGHTS, FOCUS_ONLY_WEIGHTS, OPSET_MIN, OPSET_MAX, MAX_INPUT_ELEMENTS, generateGraph, encodeModel, describeGraph, graphSeed,
 };

@@ -54,7 +54,7 @@ const OUTCOMES = ['ok', 'unsound', 'shape-mismatch', 'crash', 'slow', 'refused',
  */
 const SQUARE_UNDERFLOW = { float32: 1e-18, float64: 1e-153 };
 /** Ops that square their input in onnxruntime. */
-const SQUARING_OPS = new Set(['ReduceL2', 'LpPool', 'GlobalLpPool', 'Mul']);
+const SQUARING_OPS = new Set(['ReduceL2', 'LpPool', 'GlobalLpPool', 'Mul', 'Pow']);
 
 /** The sample points' generator: the project's mulberry32 (@lip/train), on a 32-bit seed. */
 function pointRng(seed) {
@@ -112,6 +112,16 @@ function topSingular(cols, m, rng) {
   return { sigma, v };
 }
 
+/**
+ * The precision of a graph's arithmetic, which sets the rounding allowance,
+ * FD step and secants: its element type, or float32 when a float64 graph
+ * rounds through a Cast to float32 (lip bounds the real-valued function).
+ */
+function precisionOf(spec) {
+  const narrows = spec.nodes.some((n) => n.op === 'Cast' && n.attrs.to && Number(n.attrs.to[1]) === 1);
+  return narrows ? 'float32' : spec.dtype;
+}
+
 /** Runs the first output of `session` on one sample (batch 1). */
 function evaluator(session, spec) {
   const shape = spec.input.shape.map((d) => (typeof d === 'number' ? d : 1));
@@ -136,7 +146,8 @@ async function lowerBound(session, spec, d, seed) {
   const rng = pointRng(seed ^ 0x5bd1e995);
   const normal = normalSampler(rng);
   const { f, Arr, count } = evaluator(session, spec);
-  const tol = REL_TOL[spec.dtype];
+  const precision = precisionOf(spec);
+  const tol = REL_TOL[precision];
   let lower = 0, raw = 0, estimate = 0, finite = 0, total = 0;
   const quotient = (a, b, fa, fb) => {
     total++;
@@ -151,7 +162,7 @@ async function lowerBound(session, spec, d, seed) {
   const pair = async (a, b) => quotient(a, b, await f(a), await f(b));
   const points = [Arr.from({ length: d }, normal), Arr.from({ length: d }, () => 0.1 * normal())];
   if (d <= 64) points.push(Arr.from({ length: d }, () => rng()));
-  const h = FD_STEP[spec.dtype];
+  const h = FD_STEP[precision];
   const directions = [];
   for (const x of points) {
     const cols = [];
@@ -171,7 +182,7 @@ async function lowerBound(session, spec, d, seed) {
     estimate = Math.max(estimate, sigma);
     if (v) directions.push(v);
     const dirs = [];
-    if (v) dirs.push(...SECANTS[spec.dtype].map((t) => [v, t]));
+    if (v) dirs.push(...SECANTS[precision].map((t) => [v, t]));
     for (let k = 0; k < 2; k++) {
       const u = Float64Array.from({ length: d }, normal);
       const nu = norm(u);

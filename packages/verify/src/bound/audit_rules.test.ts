@@ -8,6 +8,8 @@
 import { GraphBuilder, attr } from '@lip/export';
 import { readOnnxModel } from '../onnx/read';
 import { lipschitzBound } from './lipschitz';
+import { openSession } from '../session';
+import { randomFloats } from '../../test/models';
 
 function padModel(mode: string, pads: number[]): Uint8Array {
   const b = new GraphBuilder({ opset: 17 });
@@ -42,6 +44,45 @@ describe('bound rules for audited models', () => {
     const r = lipschitzBound(b.toBytes());
     expect(r.total).toBeGreaterThanOrEqual(5);
     expect(r.total).toBeLessThan(5 * (1 + 1e-9));
+  });
+
+  it('Conv followed by BatchNormalization: bounded as one scaled conv (tighter), never below the true norm', async () => {
+    // Channel scales 4 and 0.25: max |s| times the conv's norm overestimates; the folded conv's exact norm does not.
+    const b = new GraphBuilder({ opset: 15 });
+    b.input('x', 'float32', ['N', 1, 4, 4]);
+    // Output channel 0 (BatchNorm scale 4) has small weights, channel 1 (scale 0.25) large ones.
+    b.initializer('W', randomFloats(2 * 9, 7, 0.5).map((w, i) => (i < 9 ? 0.1 * w : w)), [2, 1, 3, 3]);
+    b.node('Conv', ['x', 'W'], { kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 1, 1, 1]) }, { outputs: ['c'] });
+    const ins = [[4, -0.25], [0.1, 0.2], [0.3, -0.4], [1, 1]].map((v, i) => b.initializer(`p${i}`, Float32Array.from(v), [2]));
+    b.node('BatchNormalization', ['c', ...ins], { epsilon: attr.float(0) }, { outputs: ['y'] });
+    b.output('y', ['N', 2, 4, 4]);
+    const bytes = b.toBytes();
+    const r = lipschitzBound(bytes);
+    expect(r.layers.find((l) => l.op === 'BatchNormalization')!.method).toMatch(/folded into conv/);
+    // The affine map's matrix, column by column, from onnxruntime: A e_i = f(e_i) - f(0).
+    const session = await openSession(readOnnxModel(bytes));
+    const d = 16;
+    const probes = new Float32Array((d + 1) * d);
+    for (let i = 0; i < d; i++) probes[(i + 1) * d + i] = 1;
+    const out = await session.runBatched(probes, d + 1, [1, 4, 4]);
+    await session.close();
+    const m = out.length / (d + 1);
+    const A = (row: number, col: number): number => out[(col + 1) * m + row] - out[row];
+    // sigma_max by power iteration on A^T A (float64).
+    let v = Float64Array.from({ length: d }, (_, i) => 1 + i / d);
+    let sigma = 0;
+    for (let it = 0; it < 500; it++) {
+      const av = Float64Array.from({ length: m }, (_, r) => v.reduce((acc, vi, c) => acc + A(r, c) * vi, 0));
+      const atav = Float64Array.from({ length: d }, (_, c) => av.reduce((acc, ar, r) => acc + A(r, c) * ar, 0));
+      const n = Math.hypot(...atav);
+      sigma = Math.sqrt(n / Math.hypot(...v));
+      v = atav.map((x) => x / n);
+    }
+    expect(r.total).toBeGreaterThanOrEqual(sigma * (1 - 1e-5));
+    expect(r.total).toBeLessThan(sigma * 1.01);
+    // The unfolded rule (max |s| = 4 times the conv's norm) is several times the truth here.
+    const convOnly = r.layers.find((l) => l.op === 'Conv')!.factor;
+    expect(4 * convOnly).toBeGreaterThan(2 * sigma);
   });
 
   it.each([['LeakyRelu', 3, 3], ['LeakyRelu', 0.2, 1], ['Elu', 2.5, 2.5], ['Elu', 1, 1]])('%s alpha = %d: max(1, |alpha|)', (op, alpha, k) => {

@@ -652,6 +652,7 @@ function handleConv(b: Bounder, node: OnnxNode): void {
   const cb = convNormUpperBound(weights, geo, b.opts.exactConv !== false, { exact: b.limits.convExactWork, circular: b.limits.convCircularWork });
   const v: Val = { shape: outShape, dtype, lip: mulUp(inLip, cb.bound), why: x.why, isConst: false, producer: node };
   b.setVal(out, v);
+  foldBatchNormIntoConv(b, node, weights, geo, inLip);
   const grid = `${geo.inHW[0] + (kernel[0] - 1) * dil[0]}x${geo.inHW[1] + (kernel[1] - 1) * dil[1]}`;
   const methods: Record<typeof cb.method, string> = {
     exact: `certified exact norm on ${geo.inHW.join('x')} inputs (Gram + Cholesky; circular bound ${cb.circular === null ? 'not computed' : cb.circular.toPrecision(6)})`,
@@ -840,9 +841,54 @@ function handleBatchNorm(b: Bounder, node: OnnxNode): void {
     // |scale| / sqrt(den): the sqrt and the division each round within half an ulp; two steps up cover them.
     k = Math.max(k, nextUp(nextUp(Math.abs(scale[c]) / Math.sqrt(den))));
   }
+  const folded = FOLDED_BN.get(b)?.get(node);
+  if (folded !== undefined && folded.lip < mulUp(inLip, k)) {
+    const v: Val = { shape: outShape, dtype: x.dtype, lip: folded.lip, why: x.why, isConst: false, producer: node };
+    b.setVal(node.outputs[0], v);
+    b.record(node, v, inLip, `batch normalization folded into conv '${folded.conv}': certified norm of the scaled conv ` +
+      `${folded.norm.toPrecision(6)} (instead of max_c |s_c| = ${k.toPrecision(6)} times the conv's)`);
+    return;
+  }
   const v: Val = { shape: outShape, dtype: x.dtype, lip: mulUp(inLip, k), why: x.why, isConst: false, producer: node };
   b.setVal(node.outputs[0], v);
   b.record(node, v, inLip, `batch normalization (inference): max_c |scale_c| / sqrt(var_c + eps) = ${k.toPrecision(6)}`);
+}
+
+/** Bounds of BatchNormalization nodes folded into the Conv before them, per bound computation. */
+const FOLDED_BN = new WeakMap<Bounder, Map<OnnxNode, { lip: number; norm: number; conv: string }>>();
+
+/**
+ * When a Conv's output is read only by a BatchNormalization (inference,
+ * constant parameters), bounds the pair as one conv whose output channel c is
+ * scaled by t_c >= |s_c|, s_c = scale_c / sqrt(var_c + eps): scaling the rows
+ * of an operator A by factors no larger in magnitude cannot raise its norm
+ * (diag(s) A = diag(s/t) diag(t) A with |s/t| <= 1, and signs are orthogonal),
+ * so ||diag(s) A|| <= ||diag(t) A||. The scaled weights are formed in float64;
+ * their rounding (a relative 2^-53 per entry, at most sqrt(entries) 2^-53 of
+ * the norm) is covered by a factor 1 + 1e-9. The BatchNorm then adds a bias.
+ */
+function foldBatchNormIntoConv(b: Bounder, conv: OnnxNode, weights: ArrayLike<number>, geo: ConvGeometry, inLip: number): void {
+  const out = conv.outputs[0];
+  const readers = b.model.nodes.filter((n) => n.inputs.includes(out));
+  const bn = readers.length === 1 && readers[0].opType === 'BatchNormalization' && readers[0].inputs[0] === out ? readers[0] : null;
+  if (!bn || b.model.outputs.some((o) => o.name === out) || ![1, 2, 3, 4].every((i) => bn.inputs[i] && b.get(bn.inputs[i]).isConst)) return;
+  const scale = b.floatConst(bn, bn.inputs[1], 'scale');
+  const variance = b.floatConst(bn, bn.inputs[4], 'variance');
+  const eps = batchNormParams(b.shapeContext(bn)).epsilon;
+  if (scale.length !== geo.cout || variance.length !== geo.cout) return;
+  const perOut = weights.length / geo.cout;
+  const scaled = new Float64Array(weights.length);
+  for (let c = 0; c < geo.cout; c++) {
+    const den = variance[c] + eps;
+    if (!(den > 0)) return;
+    const t = nextUp(nextUp(Math.abs(scale[c]) / Math.sqrt(den)));
+    for (let j = c * perOut; j < (c + 1) * perOut; j++) scaled[j] = weights[j] * t;
+  }
+  const cb = convNormUpperBound(scaled, geo, b.opts.exactConv !== false, { exact: b.limits.convExactWork, circular: b.limits.convCircularWork });
+  const norm = mulUp(cb.bound, 1 + 1e-9);
+  let map = FOLDED_BN.get(b);
+  if (!map) FOLDED_BN.set(b, (map = new Map()));
+  map.set(bn, { lip: mulUp(inLip, norm), norm, conv: conv.name });
 }
 
 /** Pow: folded on constants; x^1 is x, x^2 marks a square (for L2 pooling), m^0.5 of a window mean of x*x is an L2 pooling. */
