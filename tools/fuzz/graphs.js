@@ -1059,7 +1059,7 @@ const STEPS = {
     // Clip(x, min, max): attributes before opset 11, optional constant scalar inputs after ('' skips min).
     const lo = g.chance(0.75) ? (g.rng() * 2 - 1) * g.pick([0.5, 1, 3]) : null;
     let hi = g.chance(0.75) ? (g.rng() * 2 - 1) * g.pick([0.5, 1, 3]) : null;
-    if (g.opset === 11 && g.dtype === 'float64') return null; // ORT's Clip-11 has no double kernel
+    if (g.opset <= 11 && g.dtype === 'float64') return null; // ORT's Clip-6 and Clip-11 have no double kernel
     // min > max now and then from opset 11 (ORT's Clip-6 refuses it).
     if (lo !== null && hi !== null && (g.opset < 11 || g.chance(0.8))) hi = Math.max(hi, lo + g.pick([0, 0.1, 1]));
     const ins = [x.name];
