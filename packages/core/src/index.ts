@@ -30,7 +30,7 @@ export {
   BOUND_SAFETY_MARGIN, roundoffGamma, emptyBand, denseToBand, bandMatVec, lanczosLambdaMax, shiftedBandCholesky, gershgorinBound,
   symmetricLambdaMaxUpperBound, matrixSpectralNormUpperBound, convSpectralNormUpperBound, circularConvNormUpperBound,
 } from './linalg';
-export type { SymmetricBand, LanczosEstimate, LambdaMaxBound } from './linalg';
+export type { SymmetricBand, LanczosEstimate, LambdaMaxBound, FrequencyLambdaMax } from './linalg';
 export { headRowDistances } from './certificates/head';
 export type { HeadRows } from './certificates/head';
 export {

@@ -380,11 +380,22 @@ export function convSpectralNormUpperBound(
 }
 
 /**
+ * Certified largest eigenvalue of one frequency's Hermitian Gram, given as its
+ * real symmetric embedding (`size` = 2n) with entry error `entryError`; null
+ * lets that frequency fall back to its trace bound (a caller out of work budget).
+ */
+export type FrequencyLambdaMax = (band: SymmetricBand, entryError: number, size: number) => number | null;
+
+/**
  * Largest singular value (certified upper bound, no safety margin) of the
  * circular convolution with kernel `k[((y * kw + x) * cin + ci) * cout + co]`
- * on an n1 x n2 grid.
+ * on an n1 x n2 grid. `lambdaMax` certifies each frequency's eigenvalue
+ * (default: `symmetricLambdaMaxUpperBound`); where it returns null the
+ * frequency is bounded by sqrt(trace), always sound, and `onTraceOnly` is called.
  */
-export function circularConvNormUpperBound(k: Float64Array, kh: number, kw: number, cin: number, cout: number, n1: number, n2: number): number {
+export function circularConvNormUpperBound(k: Float64Array, kh: number, kw: number, cin: number, cout: number, n1: number, n2: number,
+  lambdaMax: FrequencyLambdaMax = (band, entryError) => symmetricLambdaMaxUpperBound(band, entryError).upper,
+  onTraceOnly: () => void = () => {}): number {
   // Twiddles e^{-2 pi i u y / n1} and e^{-2 pi i v x / n2}.
   const tw = (n: number, taps: number): { c: Float64Array; s: Float64Array } => {
     const c = new Float64Array(n * taps);
@@ -465,7 +476,13 @@ export function circularConvNormUpperBound(k: Float64Array, kh: number, kw: numb
             dense[(i + n) * m2 + j] = s;
           }
         }
-        lambda = symmetricLambdaMaxUpperBound(denseToBand(dense, m2), gError).upper;
+        const certified = lambdaMax(denseToBand(dense, m2), gError, m2);
+        if (certified === null) {
+          onTraceOnly();
+          if (traceBound > best) best = traceBound;
+          continue;
+        }
+        lambda = certified;
       }
       const sigma = Math.min(Math.sqrt(Math.max(lambda, 0)) * (1 + 4 * UNIT_ROUNDOFF) + khatError, traceBound);
       if (sigma > best) best = sigma;

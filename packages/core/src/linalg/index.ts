@@ -3,4 +3,4 @@ export {
   BOUND_SAFETY_MARGIN, roundoffGamma, emptyBand, denseToBand, bandMatVec, lanczosLambdaMax, shiftedBandCholesky, gershgorinBound,
   symmetricLambdaMaxUpperBound, matrixSpectralNormUpperBound, convSpectralNormUpperBound, circularConvNormUpperBound,
 } from './conv_norm_bound';
-export type { SymmetricBand, LanczosEstimate, LambdaMaxBound } from './conv_norm_bound';
+export type { SymmetricBand, LanczosEstimate, LambdaMaxBound, FrequencyLambdaMax } from './conv_norm_bound';

@@ -23,7 +23,7 @@
  */
 import {
   BOUND_SAFETY_MARGIN,
-  denseToBand,
+  circularConvNormUpperBound,
   emptyBand,
   roundoffGamma,
 } from '@lip/core';
@@ -171,123 +171,14 @@ function circularBound(gk: GroupKernel, g: ConvGeometry, notes: Set<string>, met
       for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) k[((y * kw + x) * cin + ci) * cout + co] = kOihw[((co * cin + ci) * kh + y) * kw + x];
     }
   }
-  // Twiddles e^{-2 pi i u y / n1} and e^{-2 pi i v x / n2}.
-  const tw = (nn: number, tp: number): { c: Float64Array; s: Float64Array } => {
-    const c = new Float64Array(nn * tp);
-    const s = new Float64Array(nn * tp);
-    for (let u = 0; u < nn; u++) {
-      for (let y = 0; y < tp; y++) {
-        const a = (-2 * Math.PI * ((u * y) % nn)) / nn;
-        c[u * tp + y] = Math.cos(a);
-        s[u * tp + y] = Math.sin(a);
-      }
-    }
-    return { c, s };
-  };
-  const t1 = tw(n1, kh);
-  const t2 = tw(n2, kw);
-  // Per-(co, ci) absolute tap sums: the computed K^ entries err by at most gamma * this.
-  const absSum = new Float64Array(cout * cin);
-  for (let t = 0; t < taps; t++) {
-    for (let ci = 0; ci < cin; ci++) for (let co = 0; co < cout; co++) absSum[co * cin + ci] += Math.abs(k[(t * cin + ci) * cout + co]);
-  }
-  const absFro = Math.sqrt(absSum.reduce((a, v) => a + v * v, 0));
-  const khatError = roundoffGamma(2 * taps + 16) * absFro;
-
-  const re = new Float64Array(cout * cin);
-  const im = new Float64Array(cout * cin);
-  const wre = new Float64Array(taps);
-  const wim = new Float64Array(taps);
-  let best = 0;
   let traceOnly = 0;
-  for (let u = 0; u < n1; u++) {
-    for (let v = 0; v < n2; v++) {
-      // (u, v) and (-u, -v) give conjugate matrices with the same singular values.
-      const cu = (n1 - u) % n1;
-      const cv = (n2 - v) % n2;
-      if (cu * n2 + cv < u * n2 + v) continue;
-      for (let y = 0; y < kh; y++) {
-        for (let x = 0; x < kw; x++) {
-          const a = t1.c[u * kh + y], b = t1.s[u * kh + y];
-          const c = t2.c[v * kw + x], d = t2.s[v * kw + x];
-          wre[y * kw + x] = a * c - b * d;
-          wim[y * kw + x] = a * d + b * c;
-        }
-      }
-      re.fill(0);
-      im.fill(0);
-      for (let t = 0; t < taps; t++) {
-        const cr = wre[t], ci_ = wim[t];
-        for (let ci = 0; ci < cin; ci++) {
-          const base = (t * cin + ci) * cout;
-          for (let co = 0; co < cout; co++) {
-            const kv = k[base + co];
-            re[co * cin + ci] += kv * cr;
-            im[co * cin + ci] += kv * ci_;
-          }
-        }
-      }
-      // Hermitian Gram G on the smaller side; trace(G) = ||K^||_F^2 >= lambda_max(G).
-      const gram = hermitianGram(re, im, cout, cin, cin <= cout);
-      let trace = 0;
-      for (let i = 0; i < n; i++) trace += gram.re[i * n + i];
-      const gError = roundoffGamma(2 * Math.max(cin, cout) + 4) * trace;
-      const traceBound = Math.sqrt(trace + gError) + khatError;
-      if (traceBound <= best) continue;
-      let lambda: number;
-      if (n === 1) {
-        lambda = gram.re[0] + gError;
-      } else {
-        // Real symmetric embedding [[Re, -Im], [Im, Re]]: same eigenvalues, each twice.
-        const m2 = 2 * n;
-        if (!meter.fits(lambdaMaxWork(m2, m2 - 1) + choleskyWork(m2, m2 - 1))) {
-          traceOnly++;
-          if (traceBound > best) best = traceBound;
-          continue;
-        }
-        const dense = new Float64Array(m2 * m2);
-        for (let i = 0; i < n; i++) {
-          for (let j = 0; j < n; j++) {
-            const r = gram.re[i * n + j], s = gram.im[i * n + j];
-            dense[i * m2 + j] = r;
-            dense[(i + n) * m2 + (j + n)] = r;
-            dense[i * m2 + (j + n)] = -s;
-            dense[(i + n) * m2 + j] = s;
-          }
-        }
-        lambda = certifiedLambdaMax(denseToBand(dense, m2), gError, meter, 'circular bound');
-      }
-      const sigma = Math.min(Math.sqrt(Math.max(lambda, 0)) * (1 + 4 * 2 ** -53) + khatError, traceBound);
-      if (sigma > best) best = sigma;
-    }
-  }
+  // The frequencies' eigenvalue certificates are metered; one that no longer fits takes its trace bound.
+  const best = circularConvNormUpperBound(k, kh, kw, cin, cout, n1, n2,
+    (band, entryError, size) => (meter.fits(lambdaMaxWork(size, size - 1) + choleskyWork(size, size - 1))
+      ? certifiedLambdaMax(band, entryError, meter, 'circular bound') : null),
+    () => { traceOnly++; });
   if (traceOnly > 0) notes.add(`${traceOnly} frequencies bounded by their trace (work limit)`);
   return best * (1 + BOUND_SAFETY_MARGIN);
-}
-
-/** G = A^H A (cols x cols) when `byCols`, else A A^H (rows x rows), for A = re + i im (rows x cols). */
-function hermitianGram(re: Float64Array, im: Float64Array, rows: number, cols: number, byCols: boolean): { re: Float64Array; im: Float64Array } {
-  const n = byCols ? cols : rows;
-  const inner = byCols ? rows : cols;
-  const gre = new Float64Array(n * n);
-  const gim = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = i; j < n; j++) {
-      let sr = 0, si = 0;
-      for (let t = 0; t < inner; t++) {
-        // byCols: sum_t conj(A[t][i]) A[t][j]; else sum_t A[i][t] conj(A[j][t]).
-        const ai = byCols ? t * cols + i : i * cols + t;
-        const aj = byCols ? t * cols + j : j * cols + t;
-        const ar = re[ai], ai_ = byCols ? -im[ai] : im[ai];
-        const br = re[aj], bi = byCols ? im[aj] : -im[aj];
-        sr += ar * br - ai_ * bi;
-        si += ar * bi + ai_ * br;
-      }
-      gre[i * n + j] = sr; gim[i * n + j] = si;
-      gre[j * n + i] = sr; gim[j * n + i] = -si;
-    }
-  }
-  return { re: gre, im: gim };
 }
 
 function fmt(x: number): string {
