@@ -1,26 +1,12 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { run } from '../program';
+import { lip } from '../../test/run_captured';
 import { formatAttackTable, progressBar } from './attack';
 import { orthonormalLinearModel, productModel } from '../../../verify/test/models';
 
 const haveFashion = fs.existsSync('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz') || !!process.env.LIP_DATA_DIR;
 
-/** Runs `lip ...args` and captures stdout and stderr. */
-async function lip(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => { out += String(s); return true; });
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => { err += String(s); return true; });
-  try {
-    const code = await run(['node', 'lip', ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 (haveFashion ? describe : describe.skip)('lip attack', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-attack-'));

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { run } from '../program';
+import { lip } from '../../test/run_captured';
 import { GraphBuilder } from '@lip/export';
 
 /** Flatten -> Gemm(784 -> 10), weights x `scale`, metadata claims L = 1. */
@@ -20,19 +20,6 @@ function linearModel(scale: number): Uint8Array {
   return b.toBytes();
 }
 
-async function lip(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => { out += String(s); return true; });
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => { err += String(s); return true; });
-  try {
-    const code = await run(['node', 'lip', ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 describe('lip bound', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-cli-bound-'));

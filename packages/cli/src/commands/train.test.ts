@@ -2,31 +2,17 @@ import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { run } from '../program';
+import { lip } from '../../test/run_captured';
 
 const LIP = path.resolve(__dirname, '../../dist/bin/lip.js');
 const DATA = '/usr/share/datasets/fashion-mnist';
 /** Small runs of the reference network: 256 training and 256 validation images per epoch. */
 const SMALL = ['--arch', 'seed', '--limit', '256', '--batch-size', '64', '--lr', '0.003', '--data', DATA, '--backend', 'wasm'];
 
+/** `lip train ...args`, captured. */
 async function runCaptured(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
-  let stderr = '';
-  let stdout = '';
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
-    return true;
-  });
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += chunk.toString();
-    return true;
-  });
-  try {
-    const code = await run(['node', 'lip', 'train', ...args]);
-    return { code, stderr, stdout };
-  } finally {
-    err.mockRestore();
-    out.mockRestore();
-  }
+  const r = await lip('train', ...args);
+  return { code: r.code, stderr: r.err, stdout: r.out };
 }
 
 describe('lip train: bad input', () => {

@@ -10,7 +10,7 @@ import * as path from 'path';
 import { exportCheckpoint } from '@lip/export';
 import { readTrainState } from '@lip/train/node';
 import { npyOf, pngBytes } from '../../../core/test/data_writers';
-import { run } from '../program';
+import { lip } from '../../test/run_captured';
 
 /** `n` 8×8 images (HWC, `channels` per pixel) of 3 classes (label i % 3: a bright block in one of three places). */
 function images(n: number, channels: number, seed: number): { pixels: Uint8Array; labels: Uint8Array } {
@@ -32,23 +32,10 @@ function images(n: number, channels: number, seed: number): { pixels: Uint8Array
   return { pixels, labels };
 }
 
-async function lip(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
-  let stderr = '';
-  let stdout = '';
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += chunk.toString();
-    return true;
-  });
-  const out = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += chunk.toString();
-    return true;
-  });
-  try {
-    return { code: await run(['node', 'lip', 'train', ...args]), stderr, stdout };
-  } finally {
-    err.mockRestore();
-    out.mockRestore();
-  }
+/** `lip train ...args`, captured. */
+async function trainLip(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
+  const r = await lip('train', ...args);
+  return { code: r.code, stderr: r.err, stdout: r.out };
 }
 
 let tmp: string;
@@ -69,7 +56,7 @@ test('an .npy pair (uint8 [N, 8, 8] images, their labels), with an .npy validati
   fs.writeFileSync(path.join(dir, 'xv.npy'), npyOf(val.pixels, [15, 8, 8]));
   fs.writeFileSync(path.join(dir, 'yv.npy'), npyOf(Int32Array.from(val.labels), [15]));
   const out = path.join(tmp, 'run-npy');
-  const r = await lip([
+  const r = await trainLip([
     '--data', path.join(dir, 'x.npy'), '--labels', path.join(dir, 'y.npy'),
     '--val-data', path.join(dir, 'xv.npy'), '--val-labels', path.join(dir, 'yv.npy'), '--out', out, ...QUICK,
   ]);
@@ -83,7 +70,7 @@ test('an .npy pair (uint8 [N, 8, 8] images, their labels), with an .npy validati
   const exported = await exportCheckpoint(out, path.join(tmp, 'npy.onnx'));
   expect(exported.metadata['class_names']).toBe('["0","1","2"]');
   // A second epoch: --resume finds the files from train.json.
-  const resumed = await lip(['--resume', '--epochs', '2', '--out', out, '--backend', 'cpu', '--workers', '1']);
+  const resumed = await trainLip(['--resume', '--epochs', '2', '--out', out, '--backend', 'cpu', '--workers', '1']);
   expect(resumed.code).toBe(0);
   expect(readTrainState(out).epochs.map((e) => e.epoch)).toEqual([1, 2]);
 });
@@ -95,14 +82,14 @@ test('flat .npy rows [N, 64] with --input-shape 8,8,1; no validation data: the s
   fs.writeFileSync(path.join(dir, 'x.npy'), npyOf(Float32Array.from(pixels, (v) => v / 255), [32, 64]));
   fs.writeFileSync(path.join(dir, 'y.npy'), npyOf(labels, [32]));
   const args = ['--data', path.join(dir, 'x.npy'), '--labels', path.join(dir, 'y.npy'), '--out', path.join(tmp, 'run-flat'), ...QUICK];
-  const without = await lip([...args]);
+  const without = await trainLip([...args]);
   expect(without.code).toBe(2);
   expect(without.stderr).toMatch(/^error: .*x\.npy holds an array of shape 32×64; images must be \[N, H, W\], \[N, H, W, C\] or \[N, C, H, W\] \(reshape flat \[N, H\*W\*C\] rows first\)\n$/);
-  const r = await lip([...args, '--input-shape', '8,8,1']);
+  const r = await trainLip([...args, '--input-shape', '8,8,1']);
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/\(epoch 1, acc \d\.\d{4} \(no validation data\)\)/);
   expect(readTrainState(path.join(tmp, 'run-flat')).config.inputShape).toEqual([8, 8, 1]);
-  const wrong = await lip([...args, '--input-shape', '4,4,2', '--out', path.join(tmp, 'run-flat-2')]);
+  const wrong = await trainLip([...args, '--input-shape', '4,4,2', '--out', path.join(tmp, 'run-flat-2')]);
   expect(wrong.code).toBe(2);
   expect(wrong.stderr).toBe(
     `error: ${path.join(dir, 'x.npy')} holds rows of 64 values, but the input shape [4, 4, 2] needs 32; pass the shape of one image (--input-shape H,W,C)\n`,
@@ -119,7 +106,7 @@ test('an ImageFolder of RGB PNGs (<class>/<image>.png), with --arch ortho: the c
     fs.writeFileSync(path.join(dir, `${String(i).padStart(3, '0')}.png`), pngBytes(8, 8, 3, pixels.subarray(i * 192, (i + 1) * 192)));
   }
   const out = path.join(tmp, 'run-folder');
-  const r = await lip(['--data', root, '--arch', 'ortho', '--out', out, ...QUICK]);
+  const r = await trainLip(['--data', root, '--arch', 'ortho', '--out', out, ...QUICK]);
   expect(r.stderr).toMatch(/^epoch 1\/1 {2}loss /m);
   expect(r.code).toBe(0);
   const { config } = readTrainState(out);
@@ -133,7 +120,7 @@ test.each([
   [['--scale', '0'], "error: '--scale' must be a finite number > 0, got '0'"],
 ])('%j exits 2 with one line, writing nothing', async (args, line) => {
   const out = path.join(tmp, 'bad');
-  const r = await lip([...args, '--out', out]);
+  const r = await trainLip([...args, '--out', out]);
   expect(r.code).toBe(2);
   expect(r.stderr).toBe(`${line}\n`);
   expect(fs.existsSync(out)).toBe(false);
@@ -141,7 +128,7 @@ test.each([
 
 test('a --data path that does not exist exits 2 naming it', async () => {
   const missing = path.join(tmp, 'nowhere.npy');
-  const r = await lip(['--data', missing, '--labels', path.join(tmp, 'y.npy'), '--out', path.join(tmp, 'bad2'), ...QUICK]);
+  const r = await trainLip(['--data', missing, '--labels', path.join(tmp, 'y.npy'), '--out', path.join(tmp, 'bad2'), ...QUICK]);
   expect(r.code).toBe(2);
   expect(r.stderr).toBe(`error: ${missing} does not exist; pass a data file or folder\n`);
 });

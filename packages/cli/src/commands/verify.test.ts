@@ -4,23 +4,9 @@ import * as path from 'path';
 import { GraphBuilder } from '@lip/export';
 import { DEFAULT_EPSILONS } from '@lip/train';
 import { writeIdx } from '@lip/train/node';
-import { run } from '../program';
+import { lip } from '../../test/run_captured';
 import { DEFAULT_EPS_SPEC, parseEpsList } from './verify';
 
-/** Runs `lip ...args` and captures stdout and stderr. */
-async function lip(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => { out += String(s); return true; });
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => { err += String(s); return true; });
-  try {
-    const code = await run(['node', 'lip', ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 function rng(seed: number): () => number {
   let s = seed;
