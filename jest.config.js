@@ -1,3 +1,17 @@
+/**
+ * onnxruntime-node is an optional dependency: offline, npm drops it when its postinstall fails (see README, "Engines").
+ * Without it, tests that import it run on onnxruntime-web. LIP_TEST_ENGINE=web forces that, to check the fallback.
+ */
+function onnxruntimeNodeInstalled() {
+  if (process.env.LIP_TEST_ENGINE === 'web') return false;
+  try {
+    require.resolve('onnxruntime-node');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: '<rootDir>/test/jest-environment.js',
@@ -13,8 +27,12 @@ module.exports = {
     '^@lip/train/node$': '<rootDir>/packages/train/src/node',
     // @lip/verify's tfjs part: attacks and the ONNX -> tfjs translator (package.json "exports": "./attacks").
     '^@lip/verify/attacks$': '<rootDir>/packages/verify/src/attacks',
-    // Test-only helpers (float64 linear algebra), never built into dist: see packages/train/src/testing/linalg.ts.
-    '^@lip/train/testing/(.*)$': '<rootDir>/packages/train/src/testing/$1',
+    // The shared test helpers (test/support/index.ts), never built into dist; `@lip/test-support/<file>` for one file.
+    '^@lip/test-support(.*)$': '<rootDir>/test/support$1',
+    '^@lip/core/engine$': '<rootDir>/packages/core/src/engine',
+    // onnxruntime-web loaded outside the module sandbox (see the file); the stand-in for a missing onnxruntime-node.
+    '^onnxruntime-web$': '<rootDir>/test/onnxruntime_web.js',
+    ...(onnxruntimeNodeInstalled() ? {} : { '^onnxruntime-node$': '<rootDir>/test/onnxruntime_web.js' }),
   },
   testTimeout: 120000,
   maxWorkers: 2,

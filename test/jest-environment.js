@@ -15,6 +15,9 @@ class LipTestEnvironment extends NodeEnvironment {
     for (const name of SHARED) {
       if (globalThis[name] !== undefined) this.global[name] = globalThis[name];
     }
+    // onnxruntime-web loads its wasm glue with import(), which jest's module sandbox refuses
+    // (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING_FLAG): tests get this realm's copy (test/onnxruntime_web.js), loaded on first use.
+    Object.defineProperty(this.global, '__lipOnnxruntimeWeb', { get: () => require('onnxruntime-web') });
   }
 }
 

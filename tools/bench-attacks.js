@@ -129,8 +129,8 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   const tf = require('@tensorflow/tfjs-core');
   require('@tensorflow/tfjs-backend-wasm');
-  const { loadVerifyData, openSession, readOnnxModel } = require('@lip/verify');
-  const { argmaxRows, runAttack, VIOLATION_TOLERANCE } = require('@lip/verify/attacks');
+  const { loadVerifyData, openSession, predictClasses, readOnnxModel } = require('@lip/verify');
+  const { runAttack, VIOLATION_TOLERANCE } = require('@lip/verify/attacks');
   await tf.setBackend('wasm');
   const model = readOnnxModel(args.model);
   const session = await openSession(model, { threads: 1 });
@@ -161,7 +161,7 @@ async function main() {
     const out = runFoolbox(fb, attack, args.model, x, preds, chw, args.eps);
     const adv = Float32Array.from(out.adv, (v) => Math.min(1, Math.max(0, v)));
     const advLogits = await session.runBatched(adv, n, chw);
-    const advPreds = argmaxRows(advLogits, n, advLogits.length / n);
+    const advPreds = predictClasses(advLogits, advLogits.length / n);
     const theirs = ours.results.map((r, i) => {
       let s = 0;
       for (let p = i * d; p < (i + 1) * d; p++) s += (adv[p] - x[p]) ** 2;

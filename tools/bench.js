@@ -10,8 +10,10 @@
  * runs in its own child process, so its peak RSS (`process.resourceUsage()
  * .maxRSS`) is its own: the real `train()` loop on the full training set,
  * timed per step after warm-up steps, then interrupted. Inference: the
- * 10,000 test images through tfjs (wasm) and through onnxruntime-node (the
- * model exported with @lip/export; also at `lip verify`'s batch of 256). CW:
+ * 10,000 test images through tfjs (wasm) and through onnxruntime (the model
+ * exported with @lip/export; also at `lip verify`'s batch of 256), on the
+ * engine `lip verify` picks (LIP_ENGINE, else onnxruntime-node when
+ * installed, else onnxruntime-web; recorded as `engine`). CW:
  * 10 test images (one per class), 6 binary-search steps x 8000 Adam steps,
  * through @lip/verify's runAttack with `workers` threads (`--cw-workers`, a
  * comma-separated list, default: the number of cores; `--quick`: 2 x 500).
@@ -101,7 +103,7 @@ async function childInfer({ repeats }) {
   const { buildModel, selectBackend } = require('@lip/train');
   const { loadDataset } = require('@lip/train/node');
   const { exportOnnx } = require('@lip/export');
-  const { openSession, DEFAULT_BATCH_SIZE } = require('@lip/verify');
+  const { openSession, DEFAULT_VERIFY_BATCH_SIZE } = require('@lip/verify');
   await selectBackend('wasm');
   const loadAverageStart = os.loadavg();
   const test = await loadDataset('fashion-mnist', 'test', { dataDir: DATA });
@@ -129,8 +131,8 @@ async function childInfer({ repeats }) {
   };
   const tfjs = await timeIt(tfjsRun);
   const ort = await timeIt(ortRun);
-  // What `lip verify` runs: batches of DEFAULT_BATCH_SIZE (256).
-  const ortVerify = await timeIt(() => session.runBatched(test.images, test.n, [1, 28, 28], DEFAULT_BATCH_SIZE));
+  // What `lip verify` runs: batches of DEFAULT_VERIFY_BATCH_SIZE (256).
+  const ortVerify = await timeIt(() => session.runBatched(test.images, test.n, [1, 28, 28], DEFAULT_VERIFY_BATCH_SIZE));
   await session.close();
   // The portable profile (Relu arithmetic instead of Min/Max; the same L2 pooling since LpPool left the default).
   const portable = await openSession(exportOnnx(model, { portable: true }));
@@ -138,6 +140,7 @@ async function childInfer({ repeats }) {
   await portable.close();
   return {
     images: test.n,
+    engine: session.engine,
     tfjsImagesPerSecond: tfjs,
     onnxruntimeImagesPerSecond: ort,
     onnxruntimeVerifyBatchImagesPerSecond: ortVerify,
@@ -251,7 +254,7 @@ async function parent(args) {
     rows.push([
       `inference, ${fmt(r.images)} test images`,
       `tfjs ${fmt(r.tfjsImagesPerSecond)} img/s`,
-      `onnxruntime ${fmt(r.onnxruntimeImagesPerSecond)} img/s (batch 256 as lip verify: ${fmt(r.onnxruntimeVerifyBatchImagesPerSecond)}, ` +
+      `onnxruntime-${r.engine} ${fmt(r.onnxruntimeImagesPerSecond)} img/s (batch 256 as lip verify: ${fmt(r.onnxruntimeVerifyBatchImagesPerSecond)}, ` +
         `${fmt(r.images / r.onnxruntimeVerifyBatchImagesPerSecond, 2)} s; portable export ${fmt(r.onnxruntimePortableImagesPerSecond)})`,
       `peak RSS ${fmt(r.peakRssMB)} MB`,
     ]);

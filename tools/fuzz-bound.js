@@ -109,7 +109,7 @@ function signature(outcome, result, spec) {
 }
 
 function findingText(entry) {
-  const { outcome, seed, spec, result, file, focus } = entry;
+  const { seed, spec, result, file, focus } = entry;
   const lines = [
     `### ${entry.signature} (${entry.count} graph${entry.count > 1 ? 's' : ''})`,
     '',

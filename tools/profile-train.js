@@ -115,7 +115,7 @@ function installHooks(tf, lip, model) {
     return addCtx({ norm: 'bjorck' }, () => effectiveKernel.apply(this, a));
   };
   // shardGradients computes its metrics with these (looked up at call time through the re-export getters).
-  const shares = require('@lip/train/dist/losses/shares');
+  const shares = require('../packages/train/dist/losses/shares'); // internal module, not in @lip/train's exports
   for (const fn of ['accuracyShare', 'krMulticlassShare']) {
     const orig = shares[fn];
     shares[fn] = (...a) => addCtx({ section: 'metrics' }, () => orig(...a));
@@ -167,7 +167,7 @@ function installHooks(tf, lip, model) {
 const PHASES = [
   ['forward convs', 'conv forward: Conv2D of the conv layers'],
   ['conv input-gradient', 'Conv2DBackpropInput of the conv layers'],
-  ['conv filter-gradient', 'Conv2DBackpropFilter (lip composed kernel)'],
+  ['conv filter-gradient', 'Conv2DBackpropFilter (lip SIMD kernel, or composed: LIP_KERNELS=composed)'],
   ['GroupSort (fwd + grad)', ''],
   ['L2 pooling (fwd + grad)', ''],
   ['dense layers (fwd + grad)', 'SpectralDense matMuls with the effective kernel'],
@@ -284,8 +284,14 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   const tf = require('@tensorflow/tfjs-core');
   const tfwasm = require('@tensorflow/tfjs-backend-wasm');
-  const lip = { ...require('@lip/train'), ...require('@lip/train/node') };
-  const { shardGradients } = require('@lip/train/dist/training/shard_gradients');
+  const lip = {
+    ...require('@lip/train'),
+    ...require('@lip/train/node'),
+    // Internal (not public API): resolveTrainConfig, TRAIN_CHUNK_ROWS, makeShareLoss.
+    ...require('../packages/train/dist/training/config'),
+    ...require('../packages/train/dist/losses/factory'),
+  };
+  const { shardGradients } = require('../packages/train/dist/training/shard_gradients'); // internal, as above
 
   const backend = await lip.selectBackend('wasm', { threads: 1 });
   const threads = tfwasm.getThreadsCount();

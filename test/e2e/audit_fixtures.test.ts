@@ -14,7 +14,8 @@ import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { loadDatasetFromDir } from '@lip/train/node';
-import { FASHION_DIR, argmax, haveFashionMnist } from './helpers';
+import { FASHION_DIR, haveFashionMnist } from '@lip/test-support/data';
+import { argmax } from '@lip/test-support/ort';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'audit');
 /** onnxruntime and torch agree to this, relative to max(1, |torch output|): both are float32. */

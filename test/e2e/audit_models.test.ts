@@ -18,7 +18,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import { loadDatasetFromDir } from '@lip/train/node';
 import { lipschitzBound, openSession, readOnnxModel } from '@lip/verify';
 import { runAttack, translateOnnx } from '@lip/verify/attacks';
-import { FASHION_DIR, argmax, haveFashionMnist } from './helpers';
+import { FASHION_DIR, haveFashionMnist } from '@lip/test-support/data';
+import { argmax } from '@lip/test-support/ort';
 
 const DIR = path.join(__dirname, '..', 'fixtures', 'audit');
 const FILES = ['torchlip', 'torchlip_dynamo', 'plain_cnn', 'mlp_softmax', 'batch1_cnn', 'nhwc_keras'];

@@ -12,13 +12,13 @@
  *   nothing unless `--lipschitz L`, which it marks as the user's claim.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { verifyModel } from '@lip/verify';
-import { npyOf, pngBytes, zipBytes } from '../../packages/core/test/data_writers';
-import { productModel } from '../../packages/verify/test/models';
-import { CliResult, haveFashionMnist, lip, transcript } from './helpers';
+import { tmpDirPerSuite } from '@lip/test-support';
+import { expectLipOk, lip } from '@lip/test-support/cli';
+import { haveFashionMnist, npyOf, pngBytes, zipBytes } from '@lip/test-support/data';
+import { productModel } from '@lip/test-support/onnx';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'audit');
 const images16 = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'images16.json'), 'utf8')) as { labels: number[]; bytes: number[][] };
@@ -43,19 +43,15 @@ async function ortPredictions(file: string, pixels: readonly (readonly number[])
 
 const accuracyOf = (preds: readonly number[], labels: readonly number[]): number => preds.filter((p, i) => p === labels[i]).length / labels.length;
 
-function expectOk(r: CliResult): void {
-  if (r.code !== 0 || /internal error/.test(r.err)) throw new Error(transcript(r));
-}
-
 describe('lip verify and lip attack on foreign ONNX classifiers and your own data', () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-audit-verify-'));
-  const folder = path.join(tmp, 'folder');
-  const imagesNpy = path.join(tmp, 'images.npy');
-  const labelsNpy = path.join(tmp, 'labels.npy');
-  const npz = path.join(tmp, 'data.npz');
-  const x01 = path.join(tmp, 'x01.npy');
-  const x255 = path.join(tmp, 'x255.npy');
-  const normalized = path.join(tmp, 'normalized.npy');
+  const tmp = tmpDirPerSuite('audit-verify');
+  const folder = tmp.path('folder');
+  const imagesNpy = tmp.path('images.npy');
+  const labelsNpy = tmp.path('labels.npy');
+  const npz = tmp.path('data.npz');
+  const x01 = tmp.path('x01.npy');
+  const x255 = tmp.path('x255.npy');
+  const normalized = tmp.path('normalized.npy');
   /** ImageFolder samples: every image in the folder of its label, plus one copy in '0' and '8', which images16 lacks. */
   const folderSamples = [...images16.labels.map((label, i) => ({ label, i })), { label: 0, i: 0 }, { label: 8, i: 1 }];
   const MEAN = 0.25;
@@ -76,12 +72,11 @@ describe('lip verify and lip attack on foreign ONNX classifiers and your own dat
     fs.writeFileSync(x255, npyOf(Float32Array.from(bytes), [N, 28, 28]));
     fs.writeFileSync(normalized, npyOf(Float32Array.from(unit, (v) => (v - MEAN) / STD), [N, 28, 28]));
   });
-  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('an ImageFolder of PNGs (mlp_softmax.onnx, NCHW): the accuracy of onnxruntime on the same pixels', async () => {
-    const json = path.join(tmp, 'folder.json');
+    const json = tmp.path('folder.json');
     const r = await lip('verify', fixture('mlp_softmax'), '--data', folder, '--json', json);
-    expectOk(r);
+    expectLipOk(r);
     const j = JSON.parse(fs.readFileSync(json, 'utf8'));
     expect(j.dataFormat).toBe('image-folder');
     expect(j.n).toBe(folderSamples.length);
@@ -90,9 +85,9 @@ describe('lip verify and lip attack on foreign ONNX classifiers and your own dat
   });
 
   it('an .npy pair and an .npz (nhwc_keras.onnx, NHWC input): the accuracy of onnxruntime', async () => {
-    const json = path.join(tmp, 'npy.json');
+    const json = tmp.path('npy.json');
     const r = await lip('verify', fixture('nhwc_keras'), '--data', imagesNpy, '--labels', labelsNpy, '--json', json);
-    expectOk(r);
+    expectLipOk(r);
     expect(r.out).toMatch(/^images +16 \(.*images\.npy, test; 28x28x1, fed as \[N, 28, 28, 1\]\)$/m);
     const j = JSON.parse(fs.readFileSync(json, 'utf8'));
     const preds = await ortPredictions(fixture('nhwc_keras'), images16.bytes, [28, 28, 1]);
@@ -103,8 +98,8 @@ describe('lip verify and lip attack on foreign ONNX classifiers and your own dat
   });
 
   it('a graph exported with a fixed batch of 1 (batch1_cnn.onnx): the accuracy of onnxruntime, and of torch on 1000 test images', async () => {
-    const json = path.join(tmp, 'batch1.json');
-    expectOk(await lip('verify', fixture('batch1_cnn'), '--data', imagesNpy, '--labels', labelsNpy, '--batch-size', '5', '--json', json));
+    const json = tmp.path('batch1.json');
+    expectLipOk(await lip('verify', fixture('batch1_cnn'), '--data', imagesNpy, '--labels', labelsNpy, '--batch-size', '5', '--json', json));
     const preds = await ortPredictions(fixture('batch1_cnn'), images16.bytes, [1, 28, 28]);
     expect(JSON.parse(fs.readFileSync(json, 'utf8')).accuracy).toBe(accuracyOf(preds, images16.labels));
     if (!haveFashionMnist()) return;
@@ -131,9 +126,9 @@ describe('lip verify and lip attack on foreign ONNX classifiers and your own dat
     expect(Array.from(stored.details.predictions)).toEqual(Array.from(pre.details.predictions));
     stored.details.certificates!.forEach((c, i) => expect(c / (255 * rawCerts[i])).toBeCloseTo(1, 4));
 
-    const json = path.join(tmp, 'normalized.json');
+    const json = tmp.path('normalized.json');
     const r = await lip('verify', model, '--data', x01, '--labels', labelsNpy, '--mean', String(MEAN), '--std', String(STD), '--json', json);
-    expectOk(r);
+    expectLipOk(r);
     expect(r.out).toMatch(/^preprocessing +- \[0\.25\] \/ \[0\.5\] outside the graph: .* x 0\.500000 \(min std \/ scale\)$/m);
     const j = JSON.parse(fs.readFileSync(json, 'utf8'));
     expect(j.meanCertificate).toBeCloseTo(raw.meanCertificate!, 12);
@@ -142,12 +137,12 @@ describe('lip verify and lip attack on foreign ONNX classifiers and your own dat
 
   it('lip attack checks the certificates lip verify prints, on a file that declares no lipschitz_constant', async () => {
     const model = fixture('batch1_cnn');
-    const verifyJson = path.join(tmp, 'one-verify.json');
-    const attackJson = path.join(tmp, 'one-attack.json');
-    expectOk(await lip('verify', model, '--data', imagesNpy, '--labels', labelsNpy, '--json', verifyJson));
+    const verifyJson = tmp.path('one-verify.json');
+    const attackJson = tmp.path('one-attack.json');
+    expectLipOk(await lip('verify', model, '--data', imagesNpy, '--labels', labelsNpy, '--json', verifyJson));
     const a = await lip('attack', model, '--data', imagesNpy, '--labels', labelsNpy, '--n', String(N), '--attack', 'deepfool',
       '--steps', '20', '--workers', '1', '--json', attackJson);
-    expectOk(a);
+    expectLipOk(a);
     expect(a.err).toMatch(/declares no lipschitz_constant; certifying with the bound/);
     const v = JSON.parse(fs.readFileSync(verifyJson, 'utf8'));
     const at = JSON.parse(fs.readFileSync(attackJson, 'utf8'));
@@ -163,23 +158,23 @@ describe('lip verify and lip attack on foreign ONNX classifiers and your own dat
   });
 
   it("a graph with no global bound: lip bound refuses, lip verify certifies nothing unless --lipschitz, then marks it the user's claim", async () => {
-    const model = path.join(tmp, 'product.onnx');
+    const model = tmp.path('product.onnx');
     fs.writeFileSync(model, productModel(28, 28, 10, 4));
     const bound = await lip('bound', model);
     expect(bound.code).toBe(2);
     expect(bound.err).toMatch(/^error: .*multiplies two input-dependent tensors.*unless you pass --lipschitz L, which they report as your claim, not a proof$/m);
 
-    const none = path.join(tmp, 'product-none.json');
+    const none = tmp.path('product-none.json');
     const r = await lip('verify', model, '--data', imagesNpy, '--labels', labelsNpy, '--json', none);
-    expectOk(r);
+    expectLipOk(r);
     expect(r.err).toMatch(/^warning: no certified Lipschitz bound .*nothing is certified; pass --lipschitz L/m);
     expect(r.out).toMatch(/^certificates +NONE: no certified Lipschitz bound; pass --lipschitz L/m);
     expect(r.out).toMatch(/^Lipschitz used +none/m);
     expect(JSON.parse(fs.readFileSync(none, 'utf8'))).toMatchObject({ certified: false, lipschitzSource: null, meanCertificate: null, cra: [] });
 
-    const claim = path.join(tmp, 'product-claim.json');
+    const claim = tmp.path('product-claim.json');
     const c = await lip('verify', model, '--data', imagesNpy, '--labels', labelsNpy, '--lipschitz', '3', '--json', claim);
-    expectOk(c);
+    expectLipOk(c);
     expect(c.out).toMatch(/^Lipschitz used +3 \(--lipschitz: YOUR CLAIM, NOT A PROOF\)$/m);
     expect(c.err).toMatch(/YOUR CLAIM, NOT A PROOF/);
     expect(JSON.parse(fs.readFileSync(claim, 'utf8'))).toMatchObject({ certified: true, lipschitzSource: 'user', lipschitzProven: false });

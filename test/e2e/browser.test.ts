@@ -9,12 +9,13 @@
  * <tmp>/lip-test-output). `npm run test:browser` runs this file alone.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import type { Page } from 'playwright-core';
 import { verifyModel } from '@lip/verify';
-import { browserMissing, launchChromium, ROOT, startDemoServer, testOutputDir } from './browser_support';
-import { haveFashionMnist, lip, transcript } from './helpers';
+import { ROOT, withTmpDir } from '@lip/test-support';
+import { browserMissing, launchChromium, startDemoServer, testOutputDir } from '@lip/test-support/browser';
+import { lip, transcript } from '@lip/test-support/cli';
+import { haveFashionMnist } from '@lip/test-support/data';
 
 const SHIPPED = path.join(ROOT, 'models', 'fashion-mnist-ortho.onnx');
 const N = 100;
@@ -112,8 +113,7 @@ run('the shipped model: 100 certified predictions, and the perturbation control 
 });
 
 run('a model fresh from lip train + lip export', async () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-browser-fresh-'));
-  try {
+  await withTmpDir('browser-fresh', async (tmp) => {
     const ckpt = path.join(tmp, 'run');
     const t = await lip('train', '--arch', 'seed', '--epochs', '1', '--limit', '512', '--batch-size', '128', '--workers', '1', '--out', ckpt);
     expect({ code: t.code, transcript: transcript(t) }).toMatchObject({ code: 0 });
@@ -122,7 +122,5 @@ run('a model fresh from lip train + lip export', async () => {
     expect({ code: e.code, transcript: transcript(e) }).toMatchObject({ code: 0 });
     const { close } = await checkPage(model, 'browser-fresh-model.png');
     await close();
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
+  });
 });

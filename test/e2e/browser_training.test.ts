@@ -9,7 +9,6 @@
  * dist/, as a user's bundler would.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -17,7 +16,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { exportOnnx } from '@lip/export';
 import '@lip/train';
 import { lipschitzBound } from '@lip/verify';
-import { browserMissing, launchChromium, ROOT } from './browser_support';
+import { ROOT, withTmpDir } from '@lip/test-support';
+import { browserMissing, launchChromium } from '@lip/test-support/browser';
 
 jest.setTimeout(600_000);
 
@@ -95,8 +95,7 @@ if (skip) test('browser training: skipped', () => console.warn(skip));
 const run = skip ? test.skip : test;
 
 run('a script importing @lip/train bundles for the browser, trains with fit in Chromium, and exports a 1-Lipschitz model', async () => {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-browser-train-'));
-  try {
+  await withTmpDir('browser-train', async (work) => {
     fs.writeFileSync(path.join(work, 'train.js'), SCRIPT);
     // Required lazily, as the launcher does: nothing is loaded when the test skips.
     const esbuild = require('esbuild') as typeof import('esbuild');
@@ -143,7 +142,5 @@ run('a script importing @lip/train bundles for the browser, trains with fit in C
     expect(bound.total).toBeLessThanOrEqual(1 + 1e-4);
     expect(bound.total).toBeGreaterThan(0.1);
     model.dispose();
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true });
-  }
+  });
 });

@@ -3,11 +3,12 @@
  * CW, end to end through the five steps of the reference notebook.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { onePerClass } from '@lip/train';
 import { loadDataset } from '@lip/train/node';
-import { FASHION_DIR, haveFashionMnist, lip, transcript } from './helpers';
+import { tmpDirPerSuite } from '@lip/test-support';
+import { lip, transcript } from '@lip/test-support/cli';
+import { FASHION_DIR, haveFashionMnist } from '@lip/test-support/data';
 
 const REDUCED = ['--epochs', '1', '--limit', '1000', '--batch-size', '100', '--cw-steps', '50', '--cw-binary-steps', '6', '--workers', '1', '--data', FASHION_DIR];
 
@@ -21,15 +22,10 @@ describe('npm run demo', () => {
 });
 
 describeData('lip demo, reduced (--epochs 1 --limit 1000)', () => {
-  let out: string;
-
-  beforeAll(() => {
-    out = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-demo-'));
-  });
-  afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
+  const out = tmpDirPerSuite('demo');
 
   it('trains, exports, verifies, attacks and reports, printing the table and the paths', async () => {
-    const r = await lip('demo', '--out', out, ...REDUCED);
+    const r = await lip('demo', '--out', out.dir, ...REDUCED);
     if (r.code !== 0 || /internal error/.test(r.err)) throw new Error(transcript(r));
 
     // The five steps, in order, each announced.
@@ -54,21 +50,21 @@ describeData('lip demo, reduced (--epochs 1 --limit 1000)', () => {
     // The paths, last.
     const tail = r.out.trimEnd().split('\n').slice(-3);
     expect(tail).toEqual([
-      `checkpoint: ${path.resolve(out, 'checkpoint')}`,
-      `onnx:       ${path.resolve(out, 'model.onnx')}`,
-      `report:     ${path.resolve(out, 'report', 'index.html')}`,
+      `checkpoint: ${path.resolve(out.dir, 'checkpoint')}`,
+      `onnx:       ${path.resolve(out.dir, 'model.onnx')}`,
+      `report:     ${path.resolve(out.dir, 'report', 'index.html')}`,
     ]);
 
     // The files.
     for (const f of ['checkpoint/train.json', 'checkpoint/model.json', 'model.onnx', 'verify.json', 'bound.json', 'attack-cw.json', 'demo.json',
       'report/index.html', 'report/cra-model.svg', 'report/attack-cw-model.svg', 'report/attack-cw-model-0-original.png']) {
-      expect(fs.existsSync(path.join(out, f))).toBe(true);
+      expect(fs.existsSync(out.path(f))).toBe(true);
     }
-    const html = fs.readFileSync(path.join(out, 'report', 'index.html'), 'utf8');
+    const html = fs.readFileSync(out.path('report', 'index.html'), 'utf8');
     expect(html).toContain('src="cra-model.svg"');
     expect(html).toContain('src="attack-cw-model.svg"');
 
-    const summary = JSON.parse(fs.readFileSync(path.join(out, 'demo.json'), 'utf8'));
+    const summary = JSON.parse(fs.readFileSync(out.path('demo.json'), 'utf8'));
     expect(summary.settings).toMatchObject({ arch: 'seed', loss: 'hkr', epochs: 1, limit: 1000, alpha: 100, minMargin: 0.25, cwSteps: 50, cwBinarySteps: 6 });
     expect(summary.valAccuracyPerEpoch).toHaveLength(1);
     expect(summary.testImages).toBe(1000);
@@ -77,28 +73,28 @@ describeData('lip demo, reduced (--epochs 1 --limit 1000)', () => {
     expect(summary.lipschitzBound).toBeLessThanOrEqual(1 + 1e-5);
     expect(summary.cw.violations).toBe(0);
     expect(Object.keys(summary.seconds).sort()).toEqual(['attack', 'export', 'report', 'total', 'train', 'verify']);
-    const attack = JSON.parse(fs.readFileSync(path.join(out, 'attack-cw.json'), 'utf8'));
+    const attack = JSON.parse(fs.readFileSync(out.path('attack-cw.json'), 'utf8'));
     expect(attack.params).toMatchObject({ steps: 50, binarySearchSteps: 6 });
     expect(attack.results).toHaveLength(10);
   });
 
   it('runs again on the same folder without training again, and refuses other training settings', async () => {
-    const again = await lip('demo', '--out', out, ...REDUCED.map((a) => (a === '50' ? '10' : a)));
+    const again = await lip('demo', '--out', out.dir, ...REDUCED.map((a) => (a === '50' ? '10' : a)));
     if (again.code !== 0) throw new Error(transcript(again));
     expect(again.err).toMatch(/continuing the checkpoint in .* \(1 epoch done\)/);
     expect(again.err).toMatch(/nothing to train/);
     expect(again.err).not.toMatch(/^epoch /m);
 
-    const other = await lip('demo', '--out', out, ...REDUCED, '--lr', '0.001');
+    const other = await lip('demo', '--out', out.dir, ...REDUCED, '--lr', '0.001');
     expect(other.code).toBe(2);
     expect(other.err).toMatch(/^error: '--lr' is 0\.001 but the checkpoint in .* was trained with [0-9.e-]+/m);
   });
 
   it('refuses bad options with exit code 2', async () => {
     for (const bad of [['--epochs', '0'], ['--cw-steps', 'x'], ['--lr', '-1'], ['--backend', 'gpu']]) {
-      const r = await lip('demo', '--out', path.join(out, 'never'), ...bad);
+      const r = await lip('demo', '--out', out.path('never'), ...bad);
       expect(r.code).toBe(2);
-      expect(fs.existsSync(path.join(out, 'never'))).toBe(false);
+      expect(fs.existsSync(out.path('never'))).toBe(false);
     }
   });
 });

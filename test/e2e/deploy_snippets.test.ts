@@ -9,9 +9,9 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { verifyModel } from '@lip/verify';
-import { FASHION_DIR, haveFashionMnist } from './helpers';
+import { ROOT } from '@lip/test-support';
+import { FASHION_DIR, haveFashionMnist } from '@lip/test-support/data';
 
-const ROOT = path.join(__dirname, '..', '..');
 const SNIPPETS = path.join(ROOT, 'examples', 'python');
 const SHIPPED = path.join(ROOT, 'models', 'fashion-mnist-ortho.onnx');
 const PYTHON = '/usr/bin/python3';

@@ -7,16 +7,14 @@
  * `require`, so its imports resolve to the packages.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { LipschitzSequential, buildModel } from '@lip/train';
 import { fileHandler } from '@lip/train/node';
-import { measuredLayerBounds } from '../../packages/train/src/layers/testing/measure';
-import { haveFashionMnist } from './helpers';
-
-const ROOT = path.join(__dirname, '..', '..');
+import { ROOT, withTmpDir } from '@lip/test-support';
+import { haveFashionMnist } from '@lip/test-support/data';
+import { measuredLayerBounds } from '@lip/test-support/measure';
 
 jest.setTimeout(300_000);
 
@@ -73,8 +71,7 @@ test('the fit snippet trains a 1-Lipschitz model with the three callbacks', asyn
 });
 
 test('the loading snippet: tf.loadLayersModel(\'file://…\') and fileHandler, without tfjs-node', async () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-readme-load-'));
-  try {
+  await withTmpDir('readme-load', async (tmp) => {
     await tf.setBackend('cpu');
     const saved = buildModel('seed', { seed: 1, logger: { warn: () => undefined } });
     await saved.save(fileHandler(path.join(tmp, 'runs', 'seed')));
@@ -91,7 +88,5 @@ test('the loading snippet: tf.loadLayersModel(\'file://…\') and fileHandler, w
     }
     tf.dispose([x, expected]);
     saved.dispose();
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
+  });
 });

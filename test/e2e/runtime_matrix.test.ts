@@ -14,16 +14,14 @@
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as ort from 'onnxruntime-node';
 import { ARCHITECTURES, buildModel } from '@lip/train';
 import { MAX_OPSET, MIN_OPSET, exportOnnx } from '@lip/export';
-import { randomBatch } from '../../packages/export/test/compare';
-import { browserMissing, launchChromium, ROOT, startDemoServer } from './browser_support';
-import { maxAbsDiff } from './helpers';
+import { maxAbsDiff, normalArray, ROOT, sizeOf, tmpDirPerSuite } from '@lip/test-support';
+import { browserMissing, launchChromium, startDemoServer } from '@lip/test-support/browser';
 
 const TOL = 1e-4;
 const INPUT: [number, number, number] = [8, 8, 1];
@@ -43,9 +41,9 @@ interface Entry {
   reference: Float32Array;
 }
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-matrix-'));
+const tmp = tmpDirPerSuite('matrix');
 const entries: Entry[] = [];
-const manifest = path.join(tmp, 'manifest.json');
+const manifest = tmp.path('manifest.json');
 /** Largest difference from onnxruntime-node per runtime and entry, for LIP_MATRIX_REPORT. */
 const report: Record<string, Record<string, number | string>> = {};
 
@@ -63,8 +61,8 @@ async function ortNode(file: string, data: Float32Array, dims: number[]): Promis
 
 async function addEntry(id: string, file: string, dims: number[], seed: number): Promise<void> {
   // Uniform in [0, 1): the input range of the models.
-  const data = Float32Array.from(randomBatch(dims, seed), (v) => 0.5 + 0.5 * Math.tanh(v));
-  const input = path.join(tmp, `${entries.length}.f32`);
+  const data = Float32Array.from(normalArray(sizeOf(dims), seed), (v) => 0.5 + 0.5 * Math.tanh(v));
+  const input = tmp.path(`${entries.length}.f32`);
   fs.writeFileSync(input, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   entries.push({ id, file, input, dims, data, reference: await ortNode(file, data, dims) });
 }
@@ -107,7 +105,7 @@ beforeAll(async () => {
     try {
       for (const profile of PROFILES) {
         for (const opset of OPSETS) {
-          const file = path.join(tmp, `${arch}-${profile}-${opset}.onnx`);
+          const file = tmp.path(`${arch}-${profile}-${opset}.onnx`);
           fs.writeFileSync(file, exportOnnx(model, { opset, portable: profile === 'portable', architecture: arch }));
           await addEntry(`${arch}/${profile}/${opset}`, file, [BATCH, INPUT[2], INPUT[0], INPUT[1]], seed++);
         }
@@ -122,7 +120,6 @@ beforeAll(async () => {
 
 afterAll(() => {
   if (process.env.LIP_MATRIX_REPORT) fs.writeFileSync(process.env.LIP_MATRIX_REPORT, `${JSON.stringify(report, null, 2)}\n`);
-  fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 test('the matrix covers every architecture, both profiles and every claimed opset', () => {

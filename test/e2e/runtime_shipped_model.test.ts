@@ -8,7 +8,7 @@ import * as path from 'path';
 import { loadDataset } from '@lip/train/node';
 import { verifyModel } from '@lip/verify';
 import { CertifiedClassifier } from '@lip/runtime';
-import { haveFashionMnist } from './helpers';
+import { haveFashionMnist } from '@lip/test-support/data';
 
 const SHIPPED = path.join(__dirname, '..', '..', 'models', 'fashion-mnist-ortho.onnx');
 

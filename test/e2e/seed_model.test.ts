@@ -9,7 +9,6 @@
  * `lip bound` say it is not so.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as L from '@lip/train';
@@ -18,11 +17,11 @@ import { exportCheckpoint } from '@lip/export';
 import { onePerClass } from '@lip/train';
 import { openSession, readOnnxModel } from '@lip/verify';
 import { multiclassCertificate, runAttack } from '@lip/verify/attacks';
-import { predictOrtWeb } from '../../packages/export/test/compare';
-import { onnxFullCheck, pythonWithOnnx } from '../../packages/export/test/onnx_checker';
-import {
-  CliResult, FASHION_DIR, argmax, haveFashionMnist, lip, maxAbsDiff, onnxMetadata, ortLogits, scaleLinearWeights, transcript,
-} from './helpers';
+import { maxAbsDiff, tmpDirPerSuite } from '@lip/test-support';
+import { expectLipOk, lip } from '@lip/test-support/cli';
+import { FASHION_DIR, haveFashionMnist } from '@lip/test-support/data';
+import { onnxFullCheck, onnxMetadata, pythonWithOnnx, scaleLinearWeights } from '@lip/test-support/onnx';
+import { argmax, ortLogits, predictOrtWeb } from '@lip/test-support/ort';
 
 /** The small training run shared by every test: about 30 s of wasm on one core. */
 const TRAIN = { arch: 'seed', limit: 3000, epochs: 2, batchSize: 128, lr: 5e-3, seed: 7, backend: 'wasm' as const, workers: 1 };
@@ -45,7 +44,7 @@ if (!haveFashionMnist()) {
 }
 
 describeData('the seed network, trained, exported and verified', () => {
-  let work: string;
+  const work = tmpDirPerSuite('e2e');
   let ckpt: string;
   const onnxFile = { default: '', portable: '' };
   let test: L.Dataset;
@@ -55,13 +54,8 @@ describeData('the seed network, trained, exported and verified', () => {
   let ownLogits: Float32Array;
   const ortByProfile: Record<string, Float32Array> = {};
 
-  function expectOk(r: CliResult): void {
-    if (r.code !== 0 || /internal error/.test(r.err)) throw new Error(transcript(r));
-  }
-
   beforeAll(async () => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-e2e-'));
-    ckpt = path.join(work, 'checkpoint');
+    ckpt = work.path('checkpoint');
     const result = await LN.train({ ...TRAIN, outDir: ckpt, dataDir: FASHION_DIR });
     result.model.dispose();
     expect(result.trainState.epochs).toHaveLength(TRAIN.epochs);
@@ -84,16 +78,12 @@ describeData('the seed network, trained, exported and verified', () => {
     model.dispose();
   }, 600_000);
 
-  afterAll(() => {
-    if (work) fs.rmSync(work, { recursive: true, force: true });
-  });
-
   describe('issue 3: export', () => {
     it('lip export writes both profiles; the library writes the same bytes', async () => {
       for (const profile of ['default', 'portable'] as const) {
-        const file = path.join(work, `seed-${profile}.onnx`);
+        const file = work.path(`seed-${profile}.onnx`);
         const r = await lip('export', ckpt, '-o', file, ...(profile === 'portable' ? ['--portable'] : []));
-        expectOk(r);
+        expectLipOk(r);
         expect(r.out).toMatch(new RegExp(`wrote .*seed-${profile}\\.onnx \\(\\d+ bytes, ${profile} profile, Lipschitz constant 1\\)`));
         onnxFile[profile] = file;
         const meta = onnxMetadata(fs.readFileSync(file));
@@ -103,7 +93,7 @@ describeData('the seed network, trained, exported and verified', () => {
         expect(JSON.parse(meta.class_names)).toEqual([...L.FASHION_MNIST_CLASS_NAMES]);
         expect(JSON.parse(meta.input_range)).toEqual([0, 1]);
 
-        const viaLibrary = path.join(work, `library-${profile}.onnx`);
+        const viaLibrary = work.path(`library-${profile}.onnx`);
         const result = await exportCheckpoint(ckpt, viaLibrary, { portable: profile === 'portable' });
         expect(result.bytes).toBe(fs.statSync(file).size);
         expect(Buffer.compare(fs.readFileSync(viaLibrary), fs.readFileSync(file))).toBe(0);
@@ -149,10 +139,10 @@ describeData('the seed network, trained, exported and verified', () => {
   describe('issue 4: verify, bound and attacks on the honest model', () => {
 
     it('lip verify prints the table and writes the JSON; its accuracy is the one onnxruntime gives', async () => {
-      const json = path.join(work, 'verify.json');
-      const report = path.join(work, 'report');
+      const json = work.path('verify.json');
+      const report = work.path('report');
       const r = await lip('verify', onnxFile.default, '--json', json, '--report', report);
-      expectOk(r);
+      expectLipOk(r);
       for (const row of ['accuracy', 'mean certificate', 'CRA eps=36/255 = 0.1412', 'CRA eps=1.0', 'Lipschitz used', 'Lipschitz bound']) {
         expect(r.out).toContain(row);
       }
@@ -176,9 +166,9 @@ describeData('the seed network, trained, exported and verified', () => {
     });
 
     it('lip bound: at most the claimed 1, consistent with the metadata', async () => {
-      const json = path.join(work, 'bound.json');
+      const json = work.path('bound.json');
       const r = await lip('bound', onnxFile.default, '--json', json);
-      expectOk(r);
+      expectLipOk(r);
       expect(r.out).toMatch(/consistent \(bound <= claim\)/);
       const j = JSON.parse(fs.readFileSync(json, 'utf8'));
       expect(j.total).toBeGreaterThan(0.5);
@@ -191,9 +181,9 @@ describeData('the seed network, trained, exported and verified', () => {
     });
 
     it('lip attack --attack cw --one-per-class: no violation, and every adversarial changes the class in onnxruntime', async () => {
-      const json = path.join(work, 'cw.json');
+      const json = work.path('cw.json');
       const r = await lip('attack', onnxFile.default, ...CW_ARGS, '--json', json);
-      expectOk(r);
+      expectLipOk(r);
       expect(r.out).toMatch(/^Image # +Certificate +Distance to adversarial$/m);
       expect(r.out).toMatch(/0 certificate violations/);
       const j = JSON.parse(fs.readFileSync(json, 'utf8'));
@@ -237,9 +227,9 @@ describeData('the seed network, trained, exported and verified', () => {
       ['deepfool', ['--steps', '20']],
       ['fmn', ['--steps', '50']],
     ])('lip attack --attack %s on 200 test images: no violation', async (attack, extra) => {
-      const json = path.join(work, `${attack}.json`);
+      const json = work.path(`${attack}.json`);
       const r = await lip('attack', onnxFile.default, '--attack', attack, '--n', '200', ...extra, '--json', json);
-      expectOk(r);
+      expectLipOk(r);
       const j = JSON.parse(fs.readFileSync(json, 'utf8'));
       expect(j.results).toHaveLength(200);
       expect(j.violations).toBe(0);
@@ -260,14 +250,14 @@ describeData('the seed network, trained, exported and verified', () => {
       const { bytes, scaled } = scaleLinearWeights(fs.readFileSync(onnxFile.default), CHEAT);
       expect(scaled).toHaveLength(4);
       expect(onnxMetadata(bytes).lipschitz_constant).toBe('1');
-      cheat = path.join(work, 'cheat.onnx');
+      cheat = work.path('cheat.onnx');
       fs.writeFileSync(cheat, bytes);
     });
 
     it('lip attack checks the certificates lip verify prints: the bound replaces the false claim, so nothing is violated', async () => {
-      const json = path.join(work, 'cheat-deepfool.json');
+      const json = work.path('cheat-deepfool.json');
       const r = await lip('attack', cheat, '--attack', 'deepfool', '--one-per-class', '--json', json);
-      expectOk(r);
+      expectLipOk(r);
       expect(r.err).toMatch(/warning: WARNING: the model claims L = 1 but the weights give a certified bound/);
       const j = JSON.parse(fs.readFileSync(json, 'utf8'));
       expect(j.lipschitzSource).toBe('bound');
@@ -294,20 +284,20 @@ describeData('the seed network, trained, exported and verified', () => {
     });
 
     it('lip bound reports the real bound, 4^4 times the honest one, and flags the claim', async () => {
-      const json = path.join(work, 'cheat-bound.json');
+      const json = work.path('cheat-bound.json');
       const r = await lip('bound', cheat, '--json', json);
-      expectOk(r);
+      expectLipOk(r);
       expect(r.out).toMatch(/WARNING: metadata lipschitz_constant = 1 is BELOW the certified bound/);
       const j = JSON.parse(fs.readFileSync(json, 'utf8'));
-      const honest = JSON.parse(fs.readFileSync(path.join(work, 'bound.json'), 'utf8')).total;
+      const honest = JSON.parse(fs.readFileSync(work.path('bound.json'), 'utf8')).total;
       expect(j.consistent).toBe(false);
       expect(j.total / honest).toBeCloseTo(CHEAT ** 4, 3);
     });
 
     it('lip verify does not certify with the claim: it warns and uses the bound', async () => {
-      const json = path.join(work, 'cheat-verify.json');
+      const json = work.path('cheat-verify.json');
       const r = await lip('verify', cheat, '--n', '500', '--json', json);
-      expectOk(r);
+      expectLipOk(r);
       expect(r.err).toMatch(/warning: /);
       const j = JSON.parse(fs.readFileSync(json, 'utf8'));
       expect(j.lipschitzSource).toBe('bound');

@@ -15,9 +15,10 @@
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { haveFashionMnist, lip, transcript } from './helpers';
+import { tmpDirPerSuite } from '@lip/test-support';
+import { lip, transcript } from '@lip/test-support/cli';
+import { haveFashionMnist } from '@lip/test-support/data';
 
 const MODELS = path.join(__dirname, '..', '..', 'models');
 const cards = fs.existsSync(MODELS) ? fs.readdirSync(MODELS).filter((f) => f.endsWith('.card.json')) : [];
@@ -43,13 +44,12 @@ test('models/ holds at least one shipped model with a card', () => {
 describe.each(cards)('%s', (cardFile) => {
   const card = JSON.parse(fs.readFileSync(path.join(MODELS, cardFile), 'utf8')) as Card;
   const onnxPath = path.join(MODELS, card.onnx);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-shipped-'));
-  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const tmp = tmpDirPerSuite('shipped');
 
   test('the ONNX file is the one the card names, and exporting the shipped checkpoint writes the same bytes', async () => {
     const bytes = fs.readFileSync(onnxPath);
     expect(crypto.createHash('sha256').update(bytes).digest('hex')).toBe(card.onnxSha256);
-    const out = path.join(tmp, 'again.onnx');
+    const out = tmp.path('again.onnx');
     const r = await lip('export', path.join(MODELS, card.checkpoint), '-o', out);
     expect(r.code).toBe(0);
     expect(Buffer.compare(fs.readFileSync(out), bytes)).toBe(0);
@@ -71,7 +71,7 @@ describe.each(cards)('%s', (cardFile) => {
   });
 
   (haveFashionMnist() ? test : test.skip)('lip verify and lip bound on the ONNX file reproduce the card', async () => {
-    const json = path.join(tmp, 'verify.json');
+    const json = tmp.path('verify.json');
     const v = await lip('verify', onnxPath, '--json', json);
     expect(v.code).toBe(0);
     const verify = JSON.parse(fs.readFileSync(json, 'utf8'));
@@ -79,7 +79,7 @@ describe.each(cards)('%s', (cardFile) => {
     expect(verify.accuracy).toBe(card.results.accuracy);
     for (const c of verify.cra as { label: string; value: number }[]) expect([c.label, c.value]).toEqual([c.label, card.results.cra[c.label]]);
     expect(v.out).toContain(card.results.accuracy.toFixed(4));
-    const bjson = path.join(tmp, 'bound.json');
+    const bjson = tmp.path('bound.json');
     const b = await lip('bound', onnxPath, '--json', bjson);
     expect(b.code).toBe(0);
     expect(JSON.parse(fs.readFileSync(bjson, 'utf8')).total).toBeCloseTo(card.results.lipschitzBound, 9);

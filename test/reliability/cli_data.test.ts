@@ -8,18 +8,12 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import { onnx } from 'onnx-proto';
 import { encodeIdx } from '@lip/train/node';
-import {
-  CliFixtures, CliResult, QUICK_ATTACK, expectCleanFailure, listFiles, makeCliFixtures, outDir, outputFlags, runLip, seededBytes, tinyModel,
-  writeIdxSplit,
-} from './helpers';
+import { listFiles, seededBytes } from '@lip/test-support';
+import { cliFixturesPerSuite, CliResult, expectCleanFailure, outDir, outputFlags, QUICK_ATTACK, runLip } from '@lip/test-support/cli';
+import { writeIdxSplit } from '@lip/test-support/data';
+import { gemmModel } from '@lip/test-support/onnx';
 
-let fx: CliFixtures;
-beforeAll(() => {
-  fx = makeCliFixtures('cli-data');
-});
-afterAll(() => {
-  fs.rmSync(fx.root, { recursive: true, force: true });
-});
+const fx = cliFixturesPerSuite('cli-data');
 
 const IMAGES = 't10k-images-idx3-ubyte';
 const LABELS = 't10k-labels-idx1-ubyte';
@@ -97,18 +91,18 @@ describe('inputs the model cannot take', () => {
   };
 
   it.each(['verify', 'attack'])('a model expecting 32x32 with Fashion-MNIST (28x28) data (%s)', async (command) => {
-    const m = model('m32.onnx', tinyModel({ chw: [1, 32, 32] }));
+    const m = model('m32.onnx', gemmModel({ chw: [1, 32, 32] }));
     await expectNoOutput([command, m, '--data', fx.fashion, ...(command === 'attack' ? QUICK_ATTACK : [])],
       /expects inputs of shape \[N, 1, 32, 32\] but the data holds images of 28x28x1/);
   });
 
   it.each(['verify', 'attack'])('a model with 3 input channels (%s)', async (command) => {
-    const m = model('rgb.onnx', tinyModel({ chw: [3, 28, 28] }));
+    const m = model('rgb.onnx', gemmModel({ chw: [3, 28, 28] }));
     await expectNoOutput([command, m, '--data', fx.data, ...(command === 'attack' ? QUICK_ATTACK : [])], /expects inputs of shape \[N, 3, 28, 28\]/);
   });
 
   it.each(['verify', 'attack'])('a model with an int64 input (%s)', async (command) => {
-    const bytes = tinyModel();
+    const bytes = gemmModel();
     const proto = onnx.ModelProto.decode(bytes);
     (proto.graph as onnx.GraphProto).input[0].type!.tensorType!.elemType = onnx.TensorProto.DataType.INT64;
     const m = model('int64.onnx', onnx.ModelProto.encode(proto).finish());
@@ -116,13 +110,13 @@ describe('inputs the model cannot take', () => {
   });
 
   it.each(['verify', 'attack'])('pixels outside the declared input_range (%s)', async (command) => {
-    const m = model('range.onnx', tinyModel({ metadata: { input_range: '[-1, 0.5]' } }));
+    const m = model('range.onnx', gemmModel({ metadata: { input_range: '[-1, 0.5]' } }));
     await expectNoOutput([command, m, '--data', fx.data, ...(command === 'attack' ? QUICK_ATTACK : [])],
       /input image 0 holds 0\.\d+ at pixel \d+, outside the model's input_range \[-1, 0\.5\]/);
   });
 
   it('labels the model cannot output (5 logits, labels up to 9)', async () => {
-    const m = model('five.onnx', tinyModel({ classes: 5 }));
+    const m = model('five.onnx', gemmModel({ classes: 5 }));
     await expectNoOutput(['verify', m, '--data', fx.data], /the model has 5 outputs but the data has labels up to 9/);
   });
 });

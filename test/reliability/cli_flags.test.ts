@@ -3,17 +3,11 @@
  * malformed counts and radii. Each gives exit code 2, one `error:` line and
  * no stack trace, before anything is written.
  */
-import * as fs from 'fs';
 import * as path from 'path';
-import { CliFixtures, QUICK_ATTACK, expectCleanFailure, listFiles, makeCliFixtures, outDir, outputFlags, runLip } from './helpers';
+import { listFiles } from '@lip/test-support';
+import { cliFixturesPerSuite, expectCleanFailure, outDir, outputFlags, QUICK_ATTACK, runLip } from '@lip/test-support/cli';
 
-let fx: CliFixtures;
-beforeAll(() => {
-  fx = makeCliFixtures('cli-flags');
-});
-afterAll(() => {
-  fs.rmSync(fx.root, { recursive: true, force: true });
-});
+const fx = cliFixturesPerSuite('cli-flags');
 
 /** [command, extra arguments, expected error]; the model / data / output arguments are added per command. */
 type FlagCase = [string, string[], RegExp];

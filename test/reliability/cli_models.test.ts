@@ -7,19 +7,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { GraphBuilder } from '@lip/export';
-import {
-  CliFixtures, QUICK_ATTACK, expectCleanFailure, listFiles, makeCliFixtures, outDir, outputFlags, runLip, seededBytes, tinyModel,
-} from './helpers';
+import { listFiles, seededBytes } from '@lip/test-support';
+import { cliFixturesPerSuite, expectCleanFailure, outDir, outputFlags, QUICK_ATTACK, runLip } from '@lip/test-support/cli';
+import { gemmModel } from '@lip/test-support/onnx';
 
-let fx: CliFixtures;
-beforeAll(() => {
-  fx = makeCliFixtures('cli-models');
-});
-afterAll(() => {
-  fs.rmSync(fx.root, { recursive: true, force: true });
-});
+const fx = cliFixturesPerSuite('cli-models');
 
-function edited(f: (m: onnx.ModelProto) => void, bytes = tinyModel()): Uint8Array {
+function edited(f: (m: onnx.ModelProto) => void, bytes = gemmModel()): Uint8Array {
   const m = onnx.ModelProto.decode(bytes);
   f(m);
   return onnx.ModelProto.encode(m).finish();
@@ -40,11 +34,11 @@ function withMiddle(mid: (b: GraphBuilder, x: string) => string, classesIn = 784
 
 /** Hostile models: [name, bytes (or a path maker), expected error]. */
 const MODEL_CASES: [string, () => Uint8Array | { path: string }, RegExp][] = [
-  ['a truncated file', () => tinyModel().subarray(0, 5000), /is not a valid ONNX model \(truncated or corrupt: index out of range/],
+  ['a truncated file', () => gemmModel().subarray(0, 5000), /is not a valid ONNX model \(truncated or corrupt: index out of range/],
   ['random bytes', () => seededBytes(4096, 7), /is not a valid ONNX model \(truncated or corrupt/],
   ['an empty file', () => new Uint8Array(0), /is empty; it is not an ONNX model/],
   ['a protobuf with no graph', () => onnx.ModelProto.encode({ irVersion: 8, producerName: 'x' }).finish(), /has no graph \(or an empty one\)/],
-  ['an operator outside the supported set (Einsum)', () => tinyModel({ op: 'Einsum' }), /node 'Einsum' uses unsupported operator 'Einsum'; supported operators: Abs, Add/],
+  ['an operator outside the supported set (Einsum)', () => gemmModel({ op: 'Einsum' }), /node 'Einsum' uses unsupported operator 'Einsum'; supported operators: Abs, Add/],
   ['an operator of another domain (com.microsoft.FusedGemm)', () => edited((m) => { (m.graph as onnx.GraphProto).node[1].domain = 'com.microsoft'; (m.graph as onnx.GraphProto).node[1].opType = 'FusedGemm'; }),
     /uses unsupported operator 'com\.microsoft\.FusedGemm'/],
   ['a huge declared input dimension', () => edited((m) => { (m.graph as onnx.GraphProto).input[0].type!.tensorType!.shape!.dim![2] = { dimValue: 1e12 }; }),
@@ -65,8 +59,8 @@ const MODEL_CASES: [string, () => Uint8Array | { path: string }, RegExp][] = [
   ['a node with a missing input', () => edited((m) => { (m.graph as onnx.GraphProto).node[1].input = ['']; }), /node 'Gemm' \(Gemm\) has 0 input\(s\) \[\]; Gemm takes 2 to 3/],
   ['a value defined twice', () => edited((m) => { (m.graph as onnx.GraphProto).node[0].output = ['W']; }), /value 'W' is defined twice/],
   ['a graph with a cycle', () => edited((m) => { (m.graph as onnx.GraphProto).node[0].input = ['logits']; }), /the graph has a cycle/],
-  ['an unreadable lipschitz_constant', () => tinyModel({ metadata: { lipschitz_constant: 'one' } }), /metadata lipschitz_constant must be a number > 0, got "one"/],
-  ['an input_range that is not [lo, hi]', () => tinyModel({ metadata: { input_range: '[1, 0]' } }), /metadata input_range must be \[lo, hi\] with lo <= hi, got \[1, 0\]/],
+  ['an unreadable lipschitz_constant', () => gemmModel({ metadata: { lipschitz_constant: 'one' } }), /metadata lipschitz_constant must be a number > 0, got "one"/],
+  ['an input_range that is not [lo, hi]', () => gemmModel({ metadata: { input_range: '[1, 0]' } }), /metadata input_range must be \[lo, hi\] with lo <= hi, got \[1, 0\]/],
   ['a path that is a folder', () => ({ path: fx.root }), /is not a file; pass the path of a \.onnx file/],
   ['a path that does not exist', () => ({ path: path.join(fx.root, 'missing.onnx') }), /model file '.*missing\.onnx' does not exist/],
 ];

@@ -8,35 +8,21 @@
  * used: a twin device node and a link to /proc/self/fd/1 stand in for them, so
  * that code replacing them cannot break the machine.
  */
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import {
-  CLI_TIMEOUT_MS, CliFixtures, CliResult, LIP_BIN, QUICK_ATTACK, errorLines, expectCleanFailure, listFiles, makeCliFixtures, runLip, tinyTrainArgs,
-  writeTrainData,
-} from './helpers';
+import { atomicTemps, childrenPerTest, listFiles } from '@lip/test-support';
+import { CLI_TIMEOUT_MS, cliFixturesPerSuite, CliResult, errorLines, expectCleanFailure, LIP_BIN, outDir, QUICK_ATTACK, runLip, tinyTrainArgs, writeTrainData } from '@lip/test-support/cli';
 
 const FAULTS = path.join(__dirname, 'fs_faults.js');
 
-let fx: CliFixtures;
+const fx = cliFixturesPerSuite('cli-outputs');
+/** Processes a test started (a FIFO's reader), killed after the test whatever happened. */
+const children = childrenPerTest();
 let work: string;
-/** A process a test started (a FIFO's reader), killed after the test whatever happened. */
-let helper: ChildProcess | undefined;
-
-beforeAll(() => {
-  fx = makeCliFixtures('cli-outputs');
-});
-afterAll(() => {
-  fs.rmSync(fx.root, { recursive: true, force: true });
-});
 beforeEach(() => {
-  fs.mkdirSync(path.join(fx.root, 'cases'), { recursive: true });
-  work = fs.mkdtempSync(path.join(fx.root, 'cases', 'c-'));
-});
-afterEach(() => {
-  helper?.kill('SIGKILL');
-  helper = undefined;
+  work = outDir(fx.root);
 });
 
 /** `lip` with stdout kept as bytes (an ONNX file on stdout is binary). */
@@ -76,11 +62,6 @@ function expectOk(r: CliResult): void {
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.not.stringMatching(/error/) });
 }
 
-/** writeFileAtomic temps under `dir`. */
-function temps(dir: string): string[] {
-  return listFiles(dir).filter((f) => f.endsWith('.tmp'));
-}
-
 describe('--json FILE through links, devices, FIFOs', () => {
   it('a link: the JSON goes to its target; the link stays a link', async () => {
     fs.mkdirSync(path.join(work, 'results'));
@@ -91,7 +72,7 @@ describe('--json FILE through links, devices, FIFOs', () => {
     expectOk(await runLip(['bound', fx.model, '--json', link]));
     expect([fs.lstatSync(link).isSymbolicLink(), fs.readlinkSync(link)]).toEqual([true, 'results/bound.json']);
     expectBoundJson(fs.readFileSync(target, 'utf8'));
-    expect(temps(work)).toEqual([]);
+    expect(atomicTemps(work)).toEqual([]);
   });
 
   it('a dangling link: its target (and its folder) is created', async () => {
@@ -115,8 +96,7 @@ describe('--json FILE through links, devices, FIFOs', () => {
   it('a FIFO is written in place: its reader gets the JSON', async () => {
     const fifo = path.join(work, 'pipe');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    const reader = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
-    helper = reader;
+    const reader = children.track(spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] }));
     let read = '';
     reader.stdout.on('data', (d: Buffer) => { read += d.toString(); });
     const readerDone = new Promise<number | null>((resolve) => reader.on('close', resolve));

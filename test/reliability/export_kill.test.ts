@@ -8,7 +8,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { mulberry32 } from '@lip/train';
-import { runLip, spawnLip, tinyTrainArgs, tmpDir, writeTrainData } from './helpers';
+import { tmpDirPerSuite } from '@lip/test-support';
+import { runLip, spawnLip, tinyTrainArgs, writeTrainData } from '@lip/test-support/cli';
 
 /** Kills at seeded random times over the export's run time, and as many the moment its temp file appears. */
 const TIMED_KILLS = 5;
@@ -25,20 +26,15 @@ function lockLeftoverPid(out: string, name: string): number {
   return (JSON.parse(fs.readFileSync(path.join(out, name, 'owner.json'), 'utf8')) as { pid: number }).pid;
 }
 
-let root: string;
+const tmp = tmpDirPerSuite('export-kill');
 let ckpt: string;
 
 beforeAll(async () => {
-  root = tmpDir('export-kill');
-  const data = path.join(root, 'data');
+  const data = tmp.path('data');
   writeTrainData(data);
-  ckpt = path.join(root, 'ckpt');
+  ckpt = tmp.path('ckpt');
   const r = await runLip(tinyTrainArgs(data, ckpt, 1));
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
-});
-
-afterAll(() => {
-  fs.rmSync(root, { recursive: true, force: true });
 });
 
 async function logitsOf(file: string): Promise<Float32Array> {
@@ -79,8 +75,8 @@ async function exportAndKill(
 
 describe('SIGKILL during lip export', () => {
   it(`leaves no .onnx or the complete one (${TIMED_KILLS} timed kills, ${TEMP_KILLS} at the temp file), and the next export removes the temps`, async () => {
-    const out = fs.mkdtempSync(path.join(root, 'out-'));
-    const reference = path.join(root, 'reference.onnx');
+    const out = fs.mkdtempSync(tmp.path('out-'));
+    const reference = tmp.path('reference.onnx');
     const ref = await runLip(['export', ckpt, '-o', reference]);
     expect({ code: ref.code, stdout: ref.stdout }).toEqual({ code: 0, stdout: expect.stringMatching(/^wrote /) });
     // A checkpoint loads silently: the non-Lipschitz-layer warning is for building a model.

@@ -10,7 +10,8 @@ import * as zlib from 'zlib';
 import fc from 'fast-check';
 import { DataError } from '@lip/train';
 import { DEFAULT_MAX_IDX_BYTES, loadDatasetFromDir, readIdx } from '@lip/train/node';
-import { seededBytes, tmpDir, writeIdxSplit } from './helpers';
+import { seededBytes, tmpDirPerSuite } from '@lip/test-support';
+import { writeIdxSplit } from '@lip/test-support/data';
 
 /** Cases per family (four families); LIP_FUZZ_RUNS overrides it for a longer local run. */
 const RUNS = Number(process.env.LIP_FUZZ_RUNS ?? 100);
@@ -18,8 +19,8 @@ const CASE_LIMIT_MS = 2000;
 const FAMILY_LIMIT_MS = Number(process.env.LIP_FUZZ_MS ?? 15_000);
 const params = { numRuns: RUNS, interruptAfterTimeLimit: FAMILY_LIMIT_MS, seed: Number(process.env.LIP_FUZZ_SEED ?? 20240607) } as const;
 
-const root = tmpDir('idx-fuzz');
-const valid = path.join(root, 'valid');
+const tmp = tmpDirPerSuite('idx-fuzz');
+const valid = tmp.path('valid');
 let files: { images: string; labels: string };
 let raw: { images: Uint8Array; labels: Uint8Array };
 let casesRun = 0;
@@ -30,7 +31,6 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  fs.rmSync(root, { recursive: true, force: true });
   process.stdout.write(`idx fuzz: ${casesRun} mutated data folders checked\n`);
 });
 
@@ -41,7 +41,7 @@ afterAll(() => {
  */
 function check(which: 'images' | 'labels', bytes: Uint8Array, gzip: 'none' | 'before' | 'after'): void {
   casesRun++;
-  const dir = fs.mkdtempSync(path.join(root, 'case-'));
+  const dir = fs.mkdtempSync(tmp.path('case-'));
   const other = which === 'images' ? 'labels' : 'images';
   const base = path.basename(files[which]);
   let out = bytes;
@@ -135,7 +135,7 @@ describe('IDX reader and loader under mutation (fast-check)', () => {
 /** Writes already-mutated gzip bytes as the .gz file. */
 function checkGz(w: 'images' | 'labels', gzBytes: Uint8Array): void {
   casesRun++;
-  const dir = fs.mkdtempSync(path.join(root, 'gz-'));
+  const dir = fs.mkdtempSync(tmp.path('gz-'));
   const other = w === 'images' ? 'labels' : 'images';
   const file = path.join(dir, `${path.basename(files[w])}.gz`);
   fs.writeFileSync(file, gzBytes);
@@ -155,7 +155,7 @@ function checkGz(w: 'images' | 'labels', gzBytes: Uint8Array): void {
 describe('IDX declared sizes', () => {
   it('a header declaring 2^32-1 x 2^32-1 x 2^32-1 bytes is refused from the header alone', () => {
     const h = Uint8Array.from([0, 0, 8, 3, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1, 2, 3]);
-    const file = path.join(root, 'huge-idx3-ubyte');
+    const file = tmp.path('huge-idx3-ubyte');
     fs.writeFileSync(file, h);
     const before = process.memoryUsage().arrayBuffers;
     expect(() => readIdx(file)).toThrow(new RegExp(`over the ${DEFAULT_MAX_IDX_BYTES}-byte limit`));
@@ -163,7 +163,7 @@ describe('IDX declared sizes', () => {
   });
 
   it('a gzip bomb (small file, huge output) stops at the limit', () => {
-    const file = path.join(root, 'bomb-idx1-ubyte.gz');
+    const file = tmp.path('bomb-idx1-ubyte.gz');
     // 64 MiB of zeros compress to ~64 KB; a 1 MiB limit must stop the inflation early.
     fs.writeFileSync(file, zlib.gzipSync(Buffer.alloc(64 * 2 ** 20)));
     expect(() => readIdx(file, { maxBytes: 2 ** 20 })).toThrow(/decompresses to more than the 1048576-byte limit/);

@@ -7,22 +7,20 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { QUICK_ATTACK, listFiles, runAndKill, runLip, tinyModel, tmpDir, writeIdxSplit } from './helpers';
+import { listFiles, tmpDirPerSuite } from '@lip/test-support';
+import { QUICK_ATTACK, runAndKill, runLip } from '@lip/test-support/cli';
+import { writeIdxSplit } from '@lip/test-support/data';
+import { gemmModel } from '@lip/test-support/onnx';
 
-let root: string;
+const tmp = tmpDirPerSuite('kill');
 let data: string;
 let model: string;
 
 beforeAll(() => {
-  root = tmpDir('kill');
-  data = path.join(root, 'data');
+  data = tmp.path('data');
   writeIdxSplit(data, { n: 40 });
-  model = path.join(root, 'model.onnx');
-  fs.writeFileSync(model, tinyModel());
-});
-
-afterAll(() => {
-  fs.rmSync(root, { recursive: true, force: true });
+  model = tmp.path('model.onnx');
+  fs.writeFileSync(model, gemmModel());
 });
 
 /** Every output file present is complete. */
@@ -47,7 +45,7 @@ describe.each([
   ['attack', (out: string): string[] => ['attack', model, '--data', data, ...QUICK_ATTACK, '--json', path.join(out, 'r.json'), '--report', path.join(out, 'report')]],
 ])('SIGKILL during lip %s', (_command, args) => {
   it(`leaves only complete outputs (kills at ${KILL_TIMES_MS.join(', ')} ms), and a rerun succeeds`, async () => {
-    const out = fs.mkdtempSync(path.join(root, 'out-'));
+    const out = fs.mkdtempSync(tmp.path('out-'));
     for (const ms of KILL_TIMES_MS) {
       await runAndKill(args(out), ms);
       expectComplete(out);

@@ -17,8 +17,7 @@ import { SUPPORTED_OPS, lipschitzBound, openSession, readOnnxModel } from '@lip/
 import { translateOnnx } from '@lip/verify/attacks';
 import * as fs from 'fs';
 import * as path from 'path';
-import { convStackModel, honestConvModel } from '../../packages/verify/test/models';
-import { tinyModel } from './helpers';
+import { convStackModel, gemmModel, honestConvModel } from '@lip/test-support/onnx';
 
 /** Cases per mutation family (five families); LIP_FUZZ_RUNS overrides it for a longer local run. */
 const RUNS = Number(process.env.LIP_FUZZ_RUNS ?? 100);
@@ -35,7 +34,7 @@ let casesRun = 0;
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
-  seeds.push({ name: 'tiny gemm', bytes: tinyModel({ chw: [1, 6, 6] }) });
+  seeds.push({ name: 'tiny gemm', bytes: gemmModel({ chw: [1, 6, 6] }) });
   seeds.push({ name: 'conv stack', bytes: convStackModel({ profile: 'default' }) });
   seeds.push({ name: 'conv stack portable', bytes: convStackModel({ profile: 'portable' }) });
   seeds.push({ name: 'honest conv', bytes: honestConvModel(3) });

@@ -7,36 +7,29 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { STAGING_DIR, hasCheckpoint, readTrainState } from '@lip/train/node';
-import { CLI_TIMEOUT_MS, CliResult, LipProcess, ROOT, errorLines, expectCleanFailure, listFiles, runLip, spawnLip, tinyTrainArgs, tmpDir, writeTrainData } from './helpers';
+import { hasCheckpoint } from '@lip/train/node';
+import { listFiles, ROOT, tmpDirPerSuite, waitFor } from '@lip/test-support';
+import { CLI_TIMEOUT_MS, CliResult, committedEpochs, errorLines, expectCleanFailure, LipProcess, runLip, spawnLip, tinyTrainArgs, writeTrainData } from '@lip/test-support/cli';
+// Internal to train()'s crash-safe commits, not public API.
+import { STAGING_DIR } from '../../packages/train/src/training/commit';
 
 /** More epochs than a test ever lets run: the winner is SIGKILLed once it has committed one. */
 const ENDLESS_EPOCHS = 100_000;
 const CORE_DIST = path.join(ROOT, 'packages/core/dist/index.js');
 
-let root: string;
 let data: string;
 const children: ChildProcess[] = [];
 
 beforeAll(() => {
-  root = tmpDir('lock');
-  data = path.join(root, 'data');
+  data = tmp.path('data');
   writeTrainData(data);
 });
 
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
-  fs.rmSync(root, { recursive: true, force: true });
 });
-
-/** Polls `cond` (a state on disk or of a process, never a timing guess) until it holds. */
-async function waitFor(what: string, cond: () => boolean): Promise<void> {
-  const end = Date.now() + CLI_TIMEOUT_MS;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+// After the hook above: the children are gone before their folder is removed.
+const tmp = tmpDirPerSuite('lock');
 
 function track(p: LipProcess): LipProcess {
   children.push(p.child);
@@ -49,17 +42,13 @@ async function result(p: LipProcess): Promise<CliResult> {
   return { code, signal, stdout: p.stdout(), stderr: p.stderr(), ms: Date.now() - started };
 }
 
-function committedEpochs(out: string): number[] {
-  return hasCheckpoint(out) ? readTrainState(out).epochs.map((e) => e.epoch) : [];
-}
-
 function inUse(what: string, target: string, pid: number, hint: string): RegExp {
   const name = target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return new RegExp(`^error: ${what} ${name} is in use by another lip process \\(pid ${pid}, started \\S+Z: .*\\); wait for it to finish or ${hint}$`);
 }
 
 describe('one writer per output', () => {
-  const out = (): string => path.join(root, 'run');
+  const out = (): string => tmp.path('run');
   let winnerPid = 0;
   let epochsAtKill: number[] = [];
 
@@ -104,7 +93,7 @@ describe('one writer per output', () => {
   });
 
   it('a run whose lock is removed under it stops at its next checkpoint with exit 2, its checkpoint intact', async () => {
-    const lost = path.join(root, 'lost');
+    const lost = tmp.path('lost');
     const p = track(spawnLip(tinyTrainArgs(data, lost, ENDLESS_EPOCHS)));
     await waitFor('the first checkpoint', () => hasCheckpoint(lost));
     fs.rmSync(`${lost}.lock`, { recursive: true });
@@ -125,8 +114,8 @@ describe('one writer per output', () => {
   });
 
   it('lip export -o, lip demo --out and lip train refuse while another process holds their lock; readers are not blocked', async () => {
-    const onnx = path.join(root, 'model.onnx');
-    const demoOut = path.join(root, 'demo');
+    const onnx = tmp.path('model.onnx');
+    const demoOut = tmp.path('demo');
     // A process holding the three locks through @lip/core, as a running lip would.
     const holder = spawn(
       process.execPath,
@@ -162,7 +151,7 @@ describe('one writer per output', () => {
     fs.rmSync(path.dirname(staged), { recursive: true });
 
     // Reading the locked checkpoint is fine.
-    const read = await runLip(['export', out(), '-o', path.join(root, 'read.onnx')]);
+    const read = await runLip(['export', out(), '-o', tmp.path('read.onnx')]);
     expect({ code: read.code, stderr: read.stderr }).toEqual({ code: 0, stderr: '' });
 
     holder.kill('SIGKILL');

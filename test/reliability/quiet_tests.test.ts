@@ -7,7 +7,7 @@
 import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { ROOT } from './helpers';
+import { ROOT } from '@lip/test-support';
 
 const PROBE = 'LIP_QUIET_TESTS_PROBE';
 

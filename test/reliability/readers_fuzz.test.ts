@@ -12,16 +12,14 @@
  * allocation, without leaking a file descriptor, and leaving no file behind.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import fc from 'fast-check';
 import {
   DataError, LabeledImages, NdArray, encodeIdx, readCifar10, readIdxArray, readImageFolder, readLabeledData, readNpy, readNpz,
 } from '@lip/core';
-import {
-  cifarBatch, jpegBytes, listTree, npyBytes, npyHeaderText, npyOf, openFilesUnder, pngBytes, zipBytes,
-} from '../../packages/core/test/data_writers';
+import { listFiles, makeTmpDir, openFilesUnder, removeDir } from '@lip/test-support';
+import { cifarBatch, jpegBytes, npyBytes, npyHeaderText, npyOf, pngBytes, zipBytes } from '@lip/test-support/data';
 
 /** Cases per family; LIP_FUZZ_RUNS overrides it for a longer local run. */
 const RUNS = Number(process.env.LIP_FUZZ_RUNS ?? 100);
@@ -32,14 +30,15 @@ const CASE_MEMORY_BYTES = 32 * 2 ** 20;
 const FAMILY_LIMIT_MS = Number(process.env.LIP_FUZZ_MS ?? 30_000);
 const params = { numRuns: RUNS, interruptAfterTimeLimit: FAMILY_LIMIT_MS, seed: Number(process.env.LIP_FUZZ_SEED ?? 20240917) } as const;
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-rel-readers-fuzz-'));
+// Removed by the afterAll below, once it has listed what the cases left.
+const root = makeTmpDir('rel-readers-fuzz');
 const counts: Record<string, { run: number; parsed: number; refused: number }> = {};
 const rssStart = process.memoryUsage().rss;
 let maxCaseArrayBuffers = 0;
 
 afterAll(() => {
-  const left = listTree(root);
-  fs.rmSync(root, { recursive: true, force: true });
+  const left = listFiles(root);
+  removeDir(root);
   const total = Object.values(counts).reduce((a, c) => a + c.run, 0);
   const rows = Object.entries(counts).map(([k, c]) => `  ${k}: ${c.run} cases, ${c.parsed} read, ${c.refused} refused with DataError`);
   process.stdout.write(`readers fuzz: ${total} cases\n${rows.join('\n')}\n`
@@ -58,7 +57,7 @@ async function runCase<T>(family: string, make: (dir: string) => string, read: (
   const dir = fs.mkdtempSync(path.join(root, 'case-'));
   try {
     const input = make(dir);
-    const before = listTree(dir);
+    const before = listFiles(dir);
     const mem = process.memoryUsage().arrayBuffers;
     const t0 = Date.now();
     try {
@@ -76,7 +75,7 @@ async function runCase<T>(family: string, make: (dir: string) => string, read: (
     maxCaseArrayBuffers = Math.max(maxCaseArrayBuffers, grew);
     expect(grew).toBeLessThan(CASE_MEMORY_BYTES);
     expect(openFilesUnder(root)).toEqual([]); // no descriptor left open on the inputs
-    expect(listTree(dir)).toEqual(before); // nothing written, extracted or left behind
+    expect(listFiles(dir)).toEqual(before); // nothing written, extracted or left behind
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

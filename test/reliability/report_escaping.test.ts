@@ -5,8 +5,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { QUICK_ATTACK, runLip, tinyModel, tmpDir, writeIdxSplit } from './helpers';
-import { descendants, parseXml } from '../../packages/verify/test/xml';
+import { tmpDirPerSuite } from '@lip/test-support';
+import { QUICK_ATTACK, runLip } from '@lip/test-support/cli';
+import { writeIdxSplit } from '@lip/test-support/data';
+import { gemmModel } from '@lip/test-support/onnx';
+import { descendants, parseXml } from '@lip/test-support/xml';
 
 const PAYLOADS = [
   '<script>alert(1)</script>',
@@ -25,18 +28,17 @@ const SVG_TAGS = new Set(['svg', 'title', 'rect', 'g', 'line', 'text', 'circle',
 const SVG_ATTRS = new Set(['xmlns', 'width', 'height', 'viewBox', 'font-family', 'font-size', 'font-weight', 'fill', 'fill-opacity', 'stroke',
   'stroke-width', 'stroke-dasharray', 'class', 'x', 'y', 'x1', 'y1', 'x2', 'y2', 'cx', 'cy', 'r', 'points', 'text-anchor', 'transform', 'data-index']);
 
-let root: string;
+const tmp = tmpDirPerSuite('report-xss');
 let data: string;
 let model: string;
 
 beforeAll(() => {
-  root = tmpDir('report-xss');
-  data = path.join(root, 'data');
+  data = tmp.path('data');
   writeIdxSplit(data, { n: 10 });
   const classNames = Array.from({ length: 10 }, (_, i) => `${PAYLOADS[i % PAYLOADS.length]} #${i}`);
   // A file name is model-controlled too (a shared download, say).
-  model = path.join(root, '<img src=x onerror=alert(6)>.onnx');
-  fs.writeFileSync(model, tinyModel({
+  model = tmp.path('<img src=x onerror=alert(6)>.onnx');
+  fs.writeFileSync(model, gemmModel({
     metadata: {
       class_names: JSON.stringify(classNames),
       architecture: PAYLOADS[0],
@@ -45,10 +47,6 @@ beforeAll(() => {
       notes: PAYLOADS.join(' '),
     },
   }));
-});
-
-afterAll(() => {
-  fs.rmSync(root, { recursive: true, force: true });
 });
 
 /** Every tag in `html` with its attribute names. */
@@ -94,7 +92,7 @@ function expectNoInjection(html: string): void {
 
 describe('the HTML report escapes model strings', () => {
   it('lip verify --report and lip attack --report into one folder', async () => {
-    const report = path.join(root, 'report');
+    const report = tmp.path('report');
     const v = await runLip(['verify', model, '--data', data, '--report', report]);
     expect({ code: v.code, stderr: v.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
     const afterVerify = fs.readFileSync(path.join(report, 'index.html'), 'utf8');

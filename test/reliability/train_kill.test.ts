@@ -7,9 +7,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { mulberry32 } from '@lip/train';
-import { COMPLETE_MARKER, STAGING_DIR, hasCheckpoint, readTrainState } from '@lip/train/node';
-import { CLI_TIMEOUT_MS, listFiles, runLip, spawnLip, tinyTrainArgs, tmpDir, writeTrainData } from './helpers';
+import { hasCheckpoint, readTrainState } from '@lip/train/node';
+import { listFiles, mulberry32, tmpDirPerSuite } from '@lip/test-support';
+import { CLI_TIMEOUT_MS, committedEpochs, runLip, spawnLip, tinyTrainArgs, writeTrainData } from '@lip/test-support/cli';
+// Internal to train()'s crash-safe commits, not public API.
+import { COMPLETE_MARKER, STAGING_DIR } from '../../packages/train/src/training/commit';
 
 const KILLS = 8;
 /** Each killed process gets through at most 2 checkpoints, so the kills cannot finish the run. */
@@ -19,17 +21,12 @@ const MAX_DELAY_MS = 30;
 const SEED = 97;
 const WARNING = /Sequential model contains a layer which is not a Lipschitz layer/;
 
-let root: string;
+const tmp = tmpDirPerSuite('train-kill');
 let data: string;
 
 beforeAll(() => {
-  root = tmpDir('train-kill');
-  data = path.join(root, 'data');
+  data = tmp.path('data');
   writeTrainData(data);
-});
-
-afterAll(() => {
-  fs.rmSync(root, { recursive: true, force: true });
 });
 
 /** What a kill left in `out`: the commit it interrupted, if any. */
@@ -37,11 +34,6 @@ function commitState(out: string): 'between commits' | 'staging' | 'staged and c
   const staging = path.join(out, STAGING_DIR);
   if (!fs.existsSync(staging)) return 'between commits';
   return fs.existsSync(path.join(staging, COMPLETE_MARKER)) ? 'staged and complete' : 'staging';
-}
-
-/** Epochs of the committed history (what a reader or `--resume` sees), [] without a checkpoint. */
-function committedEpochs(out: string): number[] {
-  return hasCheckpoint(out) ? readTrainState(out).epochs.map((e) => e.epoch) : [];
 }
 
 /**
@@ -68,7 +60,7 @@ async function trainAndKill(args: string[], out: string, nth: number, delayMs: n
 
 describe('SIGKILL during a checkpoint write of lip train', () => {
   it(`--resume after each of ${KILLS} kills finishes the same run as without them`, async () => {
-    const out = path.join(root, 'killed');
+    const out = tmp.path('killed');
     fs.mkdirSync(out);
     const rng = mulberry32(SEED);
     const outcomes: string[] = [];
@@ -101,7 +93,7 @@ describe('SIGKILL during a checkpoint write of lip train', () => {
     expect(committedEpochs(out)).toEqual(Array.from({ length: EPOCHS }, (_, j) => j + 1));
     expect(listFiles(out)).toEqual(['model.json', 'optimizer.bin', 'optimizer.json', 'train.json', 'weights.bin']);
 
-    const straightOut = path.join(root, 'straight');
+    const straightOut = tmp.path('straight');
     const straight = await runLip(tinyTrainArgs(data, straightOut, EPOCHS));
     // No warning at all: the seed network's one non-Lipschitz layer is a Flatten, an isometry.
     expect({ code: straight.code, stderr: straight.stderr }).toEqual({ code: 0, stderr: expect.not.stringMatching(WARNING) });

@@ -14,7 +14,8 @@ import {
   certify, chooseLipschitz, openSession, readOnnxModel,
 } from '@lip/verify';
 import { AttackName, CertificateFn, VIOLATION_TOLERANCE, chosenCertificate, runAttack } from '@lip/verify/attacks';
-import { RECIPES, randomLipModel, randomPoints } from './models';
+import { uniformArray } from '@lip/test-support';
+import { randomLipModel, RECIPES } from '@lip/test-support/models';
 
 const MODELS_PER_RECIPE = Number(process.env.LIP_SOUNDNESS_RUNS ?? 2);
 const IMAGES = 6;
@@ -45,7 +46,7 @@ describe.each(Object.keys(RECIPES))('%s', (recipe) => {
       const session = await openSession(model);
       const d = m.chw[0] * m.chw[1] * m.chw[2];
       // The images closest to a decision boundary (smallest top-2 margin) of 200 random ones: attacks reach them within a few steps.
-      const pool = randomPoints(CANDIDATES, d, seed);
+      const pool = uniformArray(CANDIDATES * d, seed, 0, 1);
       const poolLogits = await session.runBatched(pool, CANDIDATES, m.chw);
       const margin = (i: number): number => {
         const row = Array.from(poolLogits.subarray(i * m.classes, (i + 1) * m.classes)).sort((a, b) => b - a);

@@ -13,7 +13,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import fc from 'fast-check';
 import { lipschitzBound, openSession, readOnnxModel } from '@lip/verify';
 import { translateOnnx } from '@lip/verify/attacks';
-import { LAYER_KINDS, LayerKind, RECIPES, jacobianNorms, randomLipModel, randomPoints } from './models';
+import { uniformArray } from '@lip/test-support';
+import { jacobianNorms } from '@lip/test-support/measure';
+import { LAYER_KINDS, LayerKind, randomLipModel, RECIPES } from '@lip/test-support/models';
 
 /** Models per recipe (five recipes). */
 const MODELS_PER_RECIPE = Number(process.env.LIP_SOUNDNESS_RUNS ?? 5);
@@ -53,8 +55,8 @@ describe.each(Object.keys(RECIPES))('%s', (recipe) => {
       const d = c * h * w;
       try {
         // (a) random pairs: independent points, and close pairs y = x + small noise.
-        const xs = randomPoints(PAIRS, d, seed);
-        const ys = randomPoints(PAIRS, d, seed + 1);
+        const xs = uniformArray(PAIRS * d, seed, 0, 1);
+        const ys = uniformArray(PAIRS * d, seed + 1, 0, 1);
         for (let i = PAIRS / 2; i < PAIRS; i++) {
           const scale = 10 ** -(1 + (i % 4));
           for (let p = 0; p < d; p++) ys[i * d + p] = Math.min(1, Math.max(0, xs[i * d + p] + scale * (ys[i * d + p] - 0.5)));
@@ -76,7 +78,7 @@ describe.each(Object.keys(RECIPES))('%s', (recipe) => {
         }
 
         // Along the direction of largest stretch at interior points (kept inside the input range [0, 1]).
-        const centers = randomPoints(GRADIENT_POINTS, d, seed + 2, 0.25, 0.75);
+        const centers = uniformArray(GRADIENT_POINTS * d, seed + 2, 0.25, 0.75);
         const { norms, directions } = jacobianNorms(translated, centers, GRADIENT_POINTS, m.chw, k);
         for (let i = 0; i < GRADIENT_POINTS; i++) {
           stats.worstGradientToBound = Math.max(stats.worstGradientToBound, norms[i] / bound);

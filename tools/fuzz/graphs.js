@@ -1109,7 +1109,6 @@ const STEPS = {
     // Expand (opset 8): of x itself (a broadcast copy; lip folds Expand only, so it must refuse cleanly), or of a
     // constant whose expansion is then added to or multiplied with x (folded into a constant).
     if (g.opset < 8) return null;
-    const r = x.shape.length;
     if (g.chance(0.15)) {
       let target = x.shape.map((d) => (d === 1 && g.chance(0.5) ? g.int(2, 3) : g.chance(0.3) ? 1 : d));
       if (g.chance(0.3)) target = [g.int(1, 2), ...target];

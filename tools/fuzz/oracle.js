@@ -28,10 +28,13 @@
  * bound is below the lower bound, but onnxruntime squared values so small
  * that their squares are subnormal, so its outputs are not trusted).
  */
-const ort = require('onnxruntime-node');
+const { requireEngine } = require('@lip/core');
 const { lipschitzBound } = require('@lip/verify');
 const { mulberry32 } = require('@lip/train');
 const { encodeModel } = require('./graphs');
+
+// onnxruntime-node when installed, else onnxruntime-web (LIP_ENGINE picks one).
+const { ort } = requireEngine();
 
 /** Soundness slack of the assertion bound >= lower * (1 - SOUNDNESS_SLACK). */
 const SOUNDNESS_SLACK = 1e-4;

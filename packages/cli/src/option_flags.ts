@@ -14,18 +14,19 @@ const OPTION_FLAGS: Readonly<Record<string, Readonly<Record<string, string>>>> =
   },
   demo: {
     epochs: '--epochs', batchSize: '--batch-size', lr: '--lr', lrSchedule: '--lr-schedule', seed: '--seed', limit: '--limit',
-    dataDir: '--data', outDir: '--out', backend: '--backend', workers: '--workers',
+    dataDir: '--data', outDir: '--out', backend: '--backend', workers: '--workers', engine: '--engine',
   },
   export: { outPath: '--output', opset: '--opset' },
   verify: {
     data: '--data', split: '--split', n: '--n', eps: '--eps', threads: '--threads', batchSize: '--batch-size', lipschitz: '--lipschitz',
     labels: '--labels', layout: '--layout', scale: '--scale', mean: '--mean', std: '--std', inputShape: '--input-shape',
+    engine: '--engine',
   },
   bound: {},
   attack: {
     attack: '--attack', data: '--data', n: '--n', steps: '--steps', binarySearchSteps: '--binary-search-steps', eps: '--eps',
     maxQueries: '--max-queries', batchSize: '--batch-size', workers: '--workers', seed: '--seed', lipschitz: '--lipschitz', backend: '--backend',
-    labels: '--labels', layout: '--layout', inputShape: '--input-shape',
+    labels: '--labels', layout: '--layout', inputShape: '--input-shape', engine: '--engine',
   },
 };
 

@@ -6,9 +6,10 @@ import { registerVerify } from './commands/verify';
 import { registerBound } from './commands/bound';
 import { registerAttack } from './commands/attack';
 import { registerDemo } from './commands/demo';
+import { exitCodeOf } from './exit_code';
 import { nameFlags } from './option_flags';
 
-/** Builds the `lip` program. Commands set `process.exitCode`-style results through the returned code. */
+/** Builds the `lip` program; `run` executes it. */
 export function buildProgram(): Command {
   const program = new Command();
   program
@@ -28,19 +29,18 @@ export function buildProgram(): Command {
 
 /**
  * Runs the CLI and returns the exit code: 0 on success, 2 for bad input,
- * 3 when `lip attack` finds a certificate violation, 1 for internal errors.
- * Commands return their exit code (or undefined for 0).
+ * 3 when `lip attack` finds a certificate violation, 130 after Ctrl-C in
+ * training, 1 for internal errors. An action reports a code other than 0
+ * with `setExitCode` (exit_code.ts). `program` defaults to `buildProgram()`.
  */
-export async function run(argv: string[]): Promise<number> {
-  const program = buildProgram();
+export async function run(argv: string[], program: Command = buildProgram()): Promise<number> {
   let code = 0;
   let command: string | undefined;
   program.hook('preAction', (_this, action) => {
     command = action.name();
   });
   program.hook('postAction', (_this, action) => {
-    const c = (action as unknown as { _lipExitCode?: number })._lipExitCode;
-    if (typeof c === 'number') code = c;
+    code = exitCodeOf(action) ?? code;
   });
   try {
     await program.parseAsync(argv);
@@ -66,9 +66,4 @@ export function reportError(err: unknown, command?: string): number {
   const e = err as Error;
   process.stderr.write(`internal error: ${e && e.stack ? e.stack : String(err)}\n`);
   return 1;
-}
-
-/** Lets an action report a non-zero exit code without calling process.exit. */
-export function setExitCode(cmd: Command, code: number): void {
-  (cmd as unknown as { _lipExitCode?: number })._lipExitCode = code;
 }

@@ -1,8 +1,8 @@
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
-import * as os from 'os';
 import * as path from 'path';
+import { atomicTemps, childrenPerTest, deadPid, tmpDirPerTest } from '@lip/test-support';
 import { atomicTempOwner, outputTarget, processAlive, removeDeadProcessTemps, writeFileAtomic } from './atomic';
 import { DataError, InvalidArgumentError } from './errors';
 
@@ -39,31 +39,13 @@ function resetFaults(): void {
   for (const name of FAULTABLE) faultable[name].mockImplementation((realFs as unknown as Record<Faultable, (...a: unknown[]) => unknown>)[name]);
 }
 
-/** The pid of a process that has exited (and been reaped): no process has it now. */
-function deadPid(): number {
-  const r = spawnSync(process.execPath, ['-e', '']);
-  expect(r.status).toBe(0);
-  expect(processAlive(r.pid)).toBe(false);
-  return r.pid;
-}
-
-let dir: string;
-let sleeper: ChildProcess | undefined;
-
-beforeEach(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-atomic-'));
-});
-
-afterEach(() => {
-  resetFaults();
-  sleeper?.kill('SIGKILL');
-  sleeper = undefined;
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterEach(resetFaults);
+const children = childrenPerTest();
+const tmp = tmpDirPerTest('atomic');
 
 describe('writeFileAtomic', () => {
   it('writes the file and leaves no temp behind', () => {
-    const file = path.join(dir, 'sub', 'r.json');
+    const file = tmp.path('sub', 'r.json');
     writeFileAtomic(file, '{"a":1}');
     writeFileAtomic(file, new Uint8Array([1, 2, 3]));
     expect(fs.readFileSync(file)).toEqual(Buffer.from([1, 2, 3]));
@@ -72,9 +54,7 @@ describe('writeFileAtomic', () => {
 
   it('removes the temps a dead process left for the same file, keeps those of live processes and of other files', () => {
     const dead = deadPid();
-    sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
-    const live = sleeper.pid!;
-    expect(processAlive(live)).toBe(true);
+    const live = children.sleeper().pid!;
     const names = {
       dead: `.r.json.${dead}.0.tmp`,
       dead2: `.r.json.${dead}.17.tmp`,
@@ -84,10 +64,10 @@ describe('writeFileAtomic', () => {
       longerName: `.r.json.1.${dead}.0.tmp`, // a temp of 'r.json.1'
       notTemp: `.r.json.${dead}.0.tmp.bak`,
     };
-    for (const name of Object.values(names)) fs.writeFileSync(path.join(dir, name), 'partial');
-    writeFileAtomic(path.join(dir, 'r.json'), 'complete');
-    expect(fs.readFileSync(path.join(dir, 'r.json'), 'utf8')).toBe('complete');
-    const left = new Set(fs.readdirSync(dir));
+    for (const name of Object.values(names)) fs.writeFileSync(tmp.path(name), 'partial');
+    writeFileAtomic(tmp.path('r.json'), 'complete');
+    expect(fs.readFileSync(tmp.path('r.json'), 'utf8')).toBe('complete');
+    const left = new Set(fs.readdirSync(tmp.dir));
     expect(left.has(names.dead)).toBe(false);
     expect(left.has(names.dead2)).toBe(false);
     for (const kept of ['self', 'live', 'otherFile', 'longerName', 'notTemp'] as const) expect([kept, left.has(names[kept])]).toEqual([kept, true]);
@@ -95,17 +75,12 @@ describe('writeFileAtomic', () => {
   });
 
   it('keeps the temp of the current process', () => {
-    const mine = path.join(dir, `.m.onnx.${process.pid}.0.tmp`);
+    const mine = tmp.path(`.m.onnx.${process.pid}.0.tmp`);
     fs.writeFileSync(mine, 'in flight');
-    writeFileAtomic(path.join(dir, 'm.onnx'), 'x');
+    writeFileAtomic(tmp.path('m.onnx'), 'x');
     expect(fs.readFileSync(mine, 'utf8')).toBe('in flight');
   });
 });
-
-/** writeFileAtomic temps in `d`. */
-function temps(d: string): string[] {
-  return fs.existsSync(d) ? fs.readdirSync(d).filter((n) => n.endsWith('.tmp')) : [];
-}
 
 /**
  * A character device like /dev/null (1, 3), made in the test folder so that a
@@ -113,39 +88,39 @@ function temps(d: string): string[] {
  * (not root), the system's, which working code never replaces.
  */
 function charDevice(): string {
-  const p = path.join(dir, 'null-device');
+  const p = tmp.path('null-device');
   return spawnSync('mknod', [p, 'c', '1', '3']).status === 0 ? p : '/dev/null';
 }
 
 describe('writeFileAtomic: links, devices, FIFOs, folders, sockets', () => {
   it('writes through a chain of links to the target, in its folder; the links stay links', () => {
-    const target = path.join(dir, 'data', 'target.json');
+    const target = tmp.path('data', 'target.json');
     fs.mkdirSync(path.dirname(target));
     fs.writeFileSync(target, 'old');
-    fs.mkdirSync(path.join(dir, 'out'));
-    const inner = path.join(dir, 'out', 'inner.json');
+    fs.mkdirSync(tmp.path('out'));
+    const inner = tmp.path('out', 'inner.json');
     fs.symlinkSync('../data/target.json', inner); // relative: from the link's folder
-    const outer = path.join(dir, 'outer.json');
+    const outer = tmp.path('outer.json');
     fs.symlinkSync(inner, outer); // absolute
     writeFileAtomic(outer, 'new');
     expect(fs.readFileSync(target, 'utf8')).toBe('new');
     expect([fs.lstatSync(outer).isSymbolicLink(), fs.readlinkSync(outer)]).toEqual([true, inner]);
     expect([fs.lstatSync(inner).isSymbolicLink(), fs.readlinkSync(inner)]).toEqual([true, '../data/target.json']);
-    expect([temps(dir), temps(path.join(dir, 'out')), temps(path.join(dir, 'data'))]).toEqual([[], [], []]);
+    expect(atomicTemps(tmp.dir)).toEqual([]);
   });
 
   it('a dangling link: creates its target (and the target folder), keeps the link', () => {
-    const target = path.join(dir, 'missing', 'sub', 'r.json');
-    const link = path.join(dir, 'r.json');
+    const target = tmp.path('missing', 'sub', 'r.json');
+    const link = tmp.path('r.json');
     fs.symlinkSync(target, link);
     writeFileAtomic(link, '{"a":1}');
     expect(fs.readFileSync(target, 'utf8')).toBe('{"a":1}');
     expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
-    expect(temps(path.dirname(target))).toEqual([]);
+    expect(atomicTemps(path.dirname(target))).toEqual([]);
   });
 
   it('keeps the permission bits of the file it replaces', () => {
-    const file = path.join(dir, 'private.json');
+    const file = tmp.path('private.json');
     fs.writeFileSync(file, 'old');
     fs.chmodSync(file, 0o600);
     writeFileAtomic(file, 'new');
@@ -153,32 +128,31 @@ describe('writeFileAtomic: links, devices, FIFOs, folders, sockets', () => {
   });
 
   it('a link loop: one DataError naming the path, nothing written', () => {
-    const a = path.join(dir, 'a');
-    const b = path.join(dir, 'b');
+    const a = tmp.path('a');
+    const b = tmp.path('b');
     fs.symlinkSync(b, a);
     fs.symlinkSync(a, b);
     expect(() => writeFileAtomic(a, 'x')).toThrow(DataError);
     expect(() => writeFileAtomic(a, 'x')).toThrow(`cannot write '${a}': too many levels of symbolic links`);
-    expect(fs.readdirSync(dir).sort()).toEqual(['a', 'b']);
+    expect(fs.readdirSync(tmp.dir).sort()).toEqual(['a', 'b']);
   });
 
   it('a character device is written in place and stays a device, also through a link', () => {
     const device = charDevice();
-    const link = path.join(dir, 'to-device');
+    const link = tmp.path('to-device');
     fs.symlinkSync(device, link);
     expect(outputTarget(link)).toEqual({ kind: 'stream' });
     writeFileAtomic(device, 'discarded');
     writeFileAtomic(link, 'discarded');
     expect(fs.statSync(device).isCharacterDevice()).toBe(true);
     expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
-    expect(temps(dir)).toEqual([]);
+    expect(atomicTemps(tmp.dir)).toEqual([]);
   });
 
   it('a FIFO is written in place: its reader gets every byte, and it stays a FIFO', async () => {
-    const fifo = path.join(dir, 'pipe');
+    const fifo = tmp.path('pipe');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    const reader = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
-    sleeper = reader;
+    const reader = children.track(spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] }));
     const chunks: Buffer[] = [];
     reader.stdout!.on('data', (c: Buffer) => chunks.push(c));
     const closed = new Promise<number | null>((resolve) => reader.on('close', resolve));
@@ -187,21 +161,21 @@ describe('writeFileAtomic: links, devices, FIFOs, folders, sockets', () => {
     expect(fs.statSync(fifo).isFIFO()).toBe(true);
     expect(await closed).toBe(0);
     expect(Buffer.concat(chunks).equals(data)).toBe(true);
-    expect(temps(dir)).toEqual([]);
+    expect(atomicTemps(tmp.dir)).toEqual([]);
   });
 
   it('a folder given as a file: one InvalidArgumentError naming it, the folder untouched', () => {
-    const folder = path.join(dir, 'results');
+    const folder = tmp.path('results');
     fs.mkdirSync(folder);
     fs.writeFileSync(path.join(folder, 'keep'), 'k');
     expect(() => writeFileAtomic(folder, 'x')).toThrow(InvalidArgumentError);
     expect(() => writeFileAtomic(folder, 'x')).toThrow(`cannot write '${folder}': it is a folder; give the path of a file`);
     expect(fs.readdirSync(folder)).toEqual(['keep']);
-    expect(temps(dir)).toEqual([]);
+    expect(atomicTemps(tmp.dir)).toEqual([]);
   });
 
   it('a socket: refused with one InvalidArgumentError, the socket untouched', async () => {
-    const sock = path.join(dir, 's.sock');
+    const sock = tmp.path('s.sock');
     const server = net.createServer();
     await new Promise<void>((resolve) => server.listen(sock, resolve));
     try {
@@ -214,15 +188,15 @@ describe('writeFileAtomic: links, devices, FIFOs, folders, sockets', () => {
   });
 
   it('outputTarget tells what a write would do, without writing', () => {
-    const file = path.join(dir, 'f.json');
-    const link = path.join(dir, 'l.json');
+    const file = tmp.path('f.json');
+    const link = tmp.path('l.json');
     fs.symlinkSync(file, link);
     expect(outputTarget(link)).toEqual({ kind: 'file', target: file, mode: null });
     fs.writeFileSync(file, 'x');
     fs.chmodSync(file, 0o640);
     expect(outputTarget(link)).toEqual({ kind: 'file', target: file, mode: 0o640 });
     expect(() => outputTarget('')).toThrow(InvalidArgumentError);
-    expect(fs.readdirSync(dir).sort()).toEqual(['f.json', 'l.json']);
+    expect(fs.readdirSync(tmp.dir).sort()).toEqual(['f.json', 'l.json']);
   });
 });
 
@@ -237,7 +211,7 @@ describe('writeFileAtomic: failing file systems (faults injected in fs, since ro
     ['closeSync', 'EDQUOT', /disk quota exceeded \(EDQUOT\)/, always],
     ['renameSync', 'EROFS', /read-only \(EROFS\)/, always],
   ])('%s fails with %s: one DataError, the old file intact, no temp left', (call, code, why, when) => {
-    const file = path.join(dir, 'result.json');
+    const file = tmp.path('result.json');
     fs.writeFileSync(file, 'old complete content');
     inject(call, code, when);
     let thrown: unknown;
@@ -253,11 +227,11 @@ describe('writeFileAtomic: failing file systems (faults injected in fs, since ro
     expect(message).toMatch(why);
     expect(message).toMatch(/; nothing was written$/);
     expect(fs.readFileSync(file, 'utf8')).toBe('old complete content');
-    expect(fs.readdirSync(dir)).toEqual(['result.json']);
+    expect(fs.readdirSync(tmp.dir)).toEqual(['result.json']);
   });
 
   it('ENOSPC after part of the data was written: the old file intact, no temp left', () => {
-    const file = path.join(dir, 'model.onnx');
+    const file = tmp.path('model.onnx');
     fs.writeFileSync(file, 'old');
     let calls = 0;
     faultable.writeSync.mockImplementation((fd: number, buf: Uint8Array, off: number, len: number) => {
@@ -267,29 +241,29 @@ describe('writeFileAtomic: failing file systems (faults injected in fs, since ro
     expect(() => writeFileAtomic(file, new Uint8Array(1000).fill(7))).toThrow(/ENOSPC/);
     resetFaults();
     expect(fs.readFileSync(file, 'utf8')).toBe('old');
-    expect(fs.readdirSync(dir)).toEqual(['model.onnx']);
+    expect(fs.readdirSync(tmp.dir)).toEqual(['model.onnx']);
   });
 
   it('a folder that cannot be created (EROFS): one DataError, nothing created', () => {
     inject('mkdirSync', 'EROFS');
-    const file = path.join(dir, 'new', 'r.json');
+    const file = tmp.path('new', 'r.json');
     expect(() => writeFileAtomic(file, 'x')).toThrow(new DataError(`cannot write '${file}': the file system is read-only (EROFS); ` +
       'choose a folder on a writable one; nothing was written'));
     resetFaults();
-    expect(fs.readdirSync(dir)).toEqual([]);
+    expect(fs.readdirSync(tmp.dir)).toEqual([]);
   });
 
   it('a path through a file (ENOTDIR): one DataError', () => {
-    fs.writeFileSync(path.join(dir, 'plain'), 'p');
-    const file = path.join(dir, 'plain', 'r.json');
+    fs.writeFileSync(tmp.path('plain'), 'p');
+    const file = tmp.path('plain', 'r.json');
     expect(() => writeFileAtomic(file, 'x')).toThrow(DataError);
     expect(() => writeFileAtomic(file, 'x')).toThrow(/a part of the path is a file, not a folder \(ENOTDIR\)/);
-    expect(fs.readFileSync(path.join(dir, 'plain'), 'utf8')).toBe('p');
+    expect(fs.readFileSync(tmp.path('plain'), 'utf8')).toBe('p');
   });
 
   it('short writes are continued until every byte is out', () => {
     faultable.writeSync.mockImplementation((fd: number, buf: Uint8Array, off: number, len: number) => realFs.writeSync(fd, buf, off, Math.min(len, 3)));
-    const file = path.join(dir, 'r.json');
+    const file = tmp.path('r.json');
     const data = Buffer.from('{"every":"byte","arrives":true}');
     writeFileAtomic(file, data);
     resetFaults();
@@ -320,19 +294,19 @@ describe('removeDeadProcessTemps', () => {
 
   it('removes folders only when recursive, and ignores pids that are not pids', () => {
     const dead = deadPid();
-    fs.mkdirSync(path.join(dir, `t-${dead}-a`));
-    fs.writeFileSync(path.join(dir, `t-${dead}-a`, 'main.js'), '');
-    fs.writeFileSync(path.join(dir, `t-${dead}-b`), '');
-    fs.writeFileSync(path.join(dir, 't-0-c'), '');
-    fs.writeFileSync(path.join(dir, 't-99999999999-d'), '');
-    removeDeadProcessTemps(dir, owner);
-    expect(fs.readdirSync(dir).sort()).toEqual(['t-0-c', 't-99999999999-d', `t-${dead}-a`].sort());
-    removeDeadProcessTemps(dir, owner, { recursive: true });
-    expect(fs.readdirSync(dir).sort()).toEqual(['t-0-c', 't-99999999999-d']);
+    fs.mkdirSync(tmp.path(`t-${dead}-a`));
+    fs.writeFileSync(tmp.path(`t-${dead}-a`, 'main.js'), '');
+    fs.writeFileSync(tmp.path(`t-${dead}-b`), '');
+    fs.writeFileSync(tmp.path('t-0-c'), '');
+    fs.writeFileSync(tmp.path('t-99999999999-d'), '');
+    removeDeadProcessTemps(tmp.dir, owner);
+    expect(fs.readdirSync(tmp.dir).sort()).toEqual(['t-0-c', 't-99999999999-d', `t-${dead}-a`].sort());
+    removeDeadProcessTemps(tmp.dir, owner, { recursive: true });
+    expect(fs.readdirSync(tmp.dir).sort()).toEqual(['t-0-c', 't-99999999999-d']);
   });
 
   it('does nothing for a folder that does not exist', () => {
-    expect(() => removeDeadProcessTemps(path.join(dir, 'missing'), owner)).not.toThrow();
+    expect(() => removeDeadProcessTemps(tmp.path('missing'), owner)).not.toThrow();
   });
 });
 

@@ -1,8 +1,7 @@
-import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { processAlive } from './atomic';
+import { childrenPerTest, deadPid, tmpDirPerTest } from '@lip/test-support';
 import { InvalidArgumentError } from './errors';
 import {
   acquireOutputLock, currentLockOwner, DEFAULT_LOCK_STALE_MS, LOCK_OWNER_FILE, LockOwner, OutputInUseError, OutputLock, OutputLockLostError,
@@ -11,25 +10,11 @@ import {
 
 const OPTS = { what: 'output folder', hint: 'use another --out' };
 
-/** The pid of a process that has exited (and been reaped): no process has it now. */
-function deadPid(): number {
-  const r = spawnSync(process.execPath, ['-e', '']);
-  expect(r.status).toBe(0);
-  expect(processAlive(r.pid)).toBe(false);
-  return r.pid;
-}
-
-let dir: string;
 let target: string;
 let lockPath: string;
-let sleeper: ChildProcess | undefined;
 const held: OutputLock[] = [];
-
-function startSleeper(): number {
-  sleeper = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 120000)'], { stdio: 'ignore' });
-  expect(processAlive(sleeper.pid!)).toBe(true);
-  return sleeper.pid!;
-}
+const children = childrenPerTest();
+const startSleeper = (): number => children.sleeper().pid!;
 
 /** Writes a lock folder as another process would leave it, its mtime `ageMs` in the past. */
 function forgeLock(owner: Partial<LockOwner> | null, ageMs = 0): void {
@@ -50,40 +35,38 @@ async function acquire(opts: Partial<typeof OPTS> & { updateMs?: number } = {}):
 }
 
 beforeEach(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-lock-'));
-  target = path.join(dir, 'run');
+  target = tmp.path('run');
   lockPath = `${target}.lock`;
 });
 
 afterEach(async () => {
   for (const lock of held.splice(0)) await lock.release();
-  sleeper?.kill('SIGKILL');
-  sleeper = undefined;
-  fs.rmSync(dir, { recursive: true, force: true });
 });
+// After the hook above (jest runs afterEach hooks in declaration order): locks are released before their folder goes.
+const tmp = tmpDirPerTest('lock');
 
 describe('acquireOutputLock', () => {
   it('creates <target>.lock with this process as owner, and release removes it', async () => {
     const lock = await acquire();
     expect(lock.lockPath).toBe(lockPath);
     expect(lock.held).toBe(true);
-    expect(fs.readdirSync(dir)).toEqual(['run.lock']);
+    expect(fs.readdirSync(tmp.dir)).toEqual(['run.lock']);
     expect(fs.readdirSync(lockPath)).toEqual([LOCK_OWNER_FILE]);
     expect(ownerOnDisk()).toMatchObject({ pid: process.pid, hostname: os.hostname() });
     expect(() => lock.assertHeld()).not.toThrow();
     await lock.release();
     await lock.release();
     expect(lock.held).toBe(false);
-    expect(fs.readdirSync(dir)).toEqual([]);
+    expect(fs.readdirSync(tmp.dir)).toEqual([]);
   });
 
   it('creates missing parent folders and quotes the path when it cannot', async () => {
-    target = path.join(dir, 'a', 'b', 'run');
+    target = tmp.path('a', 'b', 'run');
     lockPath = `${target}.lock`;
     await acquire();
     expect(fs.existsSync(lockPath)).toBe(true);
-    fs.writeFileSync(path.join(dir, 'file'), '');
-    const err = await acquireOutputLock(path.join(dir, 'file', 'run'), OPTS).catch((e: unknown) => e);
+    fs.writeFileSync(tmp.path('file'), '');
+    const err = await acquireOutputLock(tmp.path('file', 'run'), OPTS).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidArgumentError);
     expect((err as Error).message).toMatch(/^cannot write output folder .*file\/run: (EEXIST|ENOTDIR)/);
   });
@@ -105,7 +88,7 @@ describe('acquireOutputLock', () => {
     held.push(...won);
     expect(won.length).toBe(1);
     for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(OutputInUseError);
-    expect(fs.readdirSync(dir)).toEqual(['run.lock']);
+    expect(fs.readdirSync(tmp.dir)).toEqual(['run.lock']);
   });
 
   it('refuses while another live process of this host holds it', async () => {
@@ -188,11 +171,11 @@ describe('acquireOutputLock', () => {
     const dead = deadPid();
     const pid = startSleeper();
     for (const p of [dead, pid]) {
-      fs.mkdirSync(path.join(dir, `.run.lock.${p}.0.tmp`));
-      fs.writeFileSync(path.join(dir, `.run.lock.${p}.0.tmp`, LOCK_OWNER_FILE), '{}');
+      fs.mkdirSync(tmp.path(`.run.lock.${p}.0.tmp`));
+      fs.writeFileSync(tmp.path(`.run.lock.${p}.0.tmp`, LOCK_OWNER_FILE), '{}');
     }
     await acquire();
-    expect(fs.readdirSync(dir).sort()).toEqual([`.run.lock.${pid}.0.tmp`, 'run.lock']);
+    expect(fs.readdirSync(tmp.dir).sort()).toEqual([`.run.lock.${pid}.0.tmp`, 'run.lock']);
   });
 
   it('reports a lock removed under it as lost (assertHeld throws), with no uncaught exception', async () => {

@@ -3,7 +3,6 @@
  * on the Fashion-MNIST test set in both profiles; refusals write nothing.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
@@ -11,12 +10,12 @@ import { layers as tfl, LayersModel } from '@tensorflow/tfjs-layers';
 import * as ort from 'onnxruntime-node';
 import * as L from '@lip/train';
 import * as LN from '@lip/train/node';
+import { atomicTemps, listFiles, maxAbsDiff, tmpDirPerSuite } from '@lip/test-support';
+import { predictTfjs, QUIET_LOGGER } from '@lip/test-support/tf';
 import { exportCheckpoint } from './export';
-import { maxAbsDiff, predictTfjs } from '../test/compare';
 
 const TOL = 1e-5;
 const BATCH = 500;
-const quiet = { warn: (): void => {} };
 
 /** A train.json config for a checkpoint written by hand. */
 function trainConfig(outDir: string): LN.TrainConfig {
@@ -32,20 +31,11 @@ async function writeCheckpoint(dir: string, model: LayersModel): Promise<void> {
   optimizer.dispose();
 }
 
-function listFiles(dir: string): string[] {
-  return fs.readdirSync(dir).sort();
-}
-
-let work: string;
+const tmp = tmpDirPerSuite('export-ckpt');
 
 beforeAll(async () => {
   // XNNPACK: the 10,000-image tfjs reference takes seconds instead of minutes on the cpu backend.
   expect(await tf.setBackend('wasm')).toBe(true);
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-export-ckpt-'));
-});
-
-afterAll(() => {
-  fs.rmSync(work, { recursive: true, force: true });
 });
 
 describe('exportCheckpoint: the seed network on Fashion-MNIST', () => {
@@ -64,13 +54,13 @@ describe('exportCheckpoint: the seed network on Fashion-MNIST', () => {
     }
     // Untrained, but with raw kernels moved well away from the orthogonal init so
     // that Björck does real work, as it does after training.
-    const model = L.buildModel('seed', { seed: 3, logger: quiet });
+    const model = L.buildModel('seed', { seed: 3, logger: QUIET_LOGGER });
     let seed = 100;
     for (const w of model.trainableWeights) {
       tf.tidy(() => w.write(tf.add(w.read(), tf.randomNormal(w.shape, 0, 0.05, 'float32', seed++))));
     }
     model.updateConstraints(100); // as training keeps the power-iteration vectors current
-    ckpt = path.join(work, 'seed');
+    ckpt = tmp.path('seed');
     await writeCheckpoint(ckpt, model);
     model.dispose();
 
@@ -91,7 +81,7 @@ describe('exportCheckpoint: the seed network on Fashion-MNIST', () => {
 
   it.each([false, true])('onnxruntime-node matches tfjs within 1e-5 on the whole test set (portable=%s)', async (portable) => {
     if (!data) return;
-    const out = path.join(work, `seed-${portable ? 'portable' : 'default'}.onnx`);
+    const out = tmp.path(`seed-${portable ? 'portable' : 'default'}.onnx`);
     const result = await exportCheckpoint(ckpt, out, { portable });
     expect(result.path).toBe(out);
     expect(result.bytes).toBe(fs.statSync(out).size);
@@ -114,7 +104,7 @@ describe('exportCheckpoint: the seed network on Fashion-MNIST', () => {
     // The model as trained agrees too: here its 15 Björck steps are already converged to float32.
     expect(maxAbsDiff(got, ownPredictions)).toBeLessThanOrEqual(TOL);
     // No temp file left next to the output.
-    expect(listFiles(work).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect(atomicTemps(tmp.dir)).toEqual([]);
   });
 });
 
@@ -124,15 +114,15 @@ describe('exportCheckpoint: refusals write nothing', () => {
   beforeAll(async () => {
     const model = new L.LipschitzSequential({
       layers: [tfl.inputLayer({ inputShape: [6] }), new L.SpectralDense({ units: 4 }), tfl.dense({ units: 3, name: 'plain_dense' })],
-      logger: quiet,
+      logger: QUIET_LOGGER,
     });
-    refused = path.join(work, 'refused');
+    refused = tmp.path('refused');
     await writeCheckpoint(refused, model);
     model.dispose();
   });
 
   it('refuses a checkpoint with a layer it cannot express', async () => {
-    const outDir = path.join(work, 'refused-out');
+    const outDir = tmp.path('refused-out');
     fs.mkdirSync(outDir);
     const out = path.join(outDir, 'model.onnx');
     await expect(exportCheckpoint(refused, out)).rejects.toThrow(
@@ -143,12 +133,12 @@ describe('exportCheckpoint: refusals write nothing', () => {
   });
 
   it('leaves an existing output untouched when the export fails', async () => {
-    const outDir = path.join(work, 'keep');
+    const outDir = tmp.path('keep');
     fs.mkdirSync(outDir);
     const out = path.join(outDir, 'model.onnx');
     fs.writeFileSync(out, 'previous');
     await expect(exportCheckpoint(refused, out)).rejects.toBeInstanceOf(L.ModelError);
-    await expect(exportCheckpoint(path.join(work, 'no-such-checkpoint'), out)).rejects.toBeInstanceOf(L.ModelError);
+    await expect(exportCheckpoint(tmp.path('no-such-checkpoint'), out)).rejects.toBeInstanceOf(L.ModelError);
     expect(fs.readFileSync(out, 'utf8')).toBe('previous');
     expect(listFiles(outDir)).toEqual(['model.onnx']);
   });

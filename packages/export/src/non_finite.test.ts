@@ -4,13 +4,13 @@
  * written (it used to fail deep in a bound: "'entryError' must be finite").
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { layers as tfl } from '@tensorflow/tfjs-layers';
 import { GroupSort2, LipschitzSequential, ModelError, SpectralConv2D, SpectralDense } from '@lip/train';
 import { saveCheckpoint } from '@lip/train/node';
+import { withTmpDir } from '@lip/test-support';
 import { exportCheckpoint, exportOnnx } from './export';
 
 beforeAll(async () => {
@@ -56,8 +56,7 @@ test('exportOnnx names the layer, the weight and the value', () => {
 });
 
 test('exportCheckpoint of a diverged checkpoint writes nothing', async () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-export-nan-'));
-  try {
+  await withTmpDir('export-nan', async (tmp) => {
     const m = model();
     poison(m, 'conv', 0, 0, Number.NaN);
     const optimizer = tf.train.adam(1e-3);
@@ -68,7 +67,5 @@ test('exportCheckpoint of a diverged checkpoint writes nothing', async () => {
     expect(fs.existsSync(out)).toBe(false);
     m.dispose();
     optimizer.dispose();
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
+  });
 });

@@ -9,9 +9,9 @@
  * the weights. `checkBound: true` repeats that check at load time (Node only).
  */
 import { InvalidArgumentError, LipError, ModelError } from '@lip/core';
+import { EngineChoice, EngineName, OrtModule, OrtSession, applyEnv, inNode, loadEngine } from '@lip/core/engine';
 import { certifiedRadius, predictedClass } from './certificates';
 import { CertificateContract, readContract } from './contract';
-import { EngineChoice, EngineName, OrtModule, OrtSession, applyEnv, inNode, loadEngine } from './engine';
 import { ONNX_FLOAT, OnnxSummary, readOnnxSummary } from './onnx_summary';
 import { ModelSource, describeSource, readSource } from './source';
 
@@ -19,7 +19,10 @@ import { ModelSource, describeSource, readSource } from './source';
 export const DEFAULT_RUNTIME_BATCH = 256;
 
 export interface LoadOptions {
-  /** 'node' (onnxruntime-node), 'web' (onnxruntime-web) or an onnxruntime module. Default: 'node' in Node when installed, else 'web'. */
+  /**
+   * 'auto', 'node' (onnxruntime-node), 'web' (onnxruntime-web) or an onnxruntime module. Default: LIP_ENGINE when set, else
+   * 'auto': onnxruntime-node in Node when installed, else onnxruntime-web.
+   */
   engine?: EngineChoice;
   /** Lipschitz constant to certify with instead of the file's `lipschitz_constant` (required when the file has none). */
   lipschitz?: number;

@@ -1,46 +1,9 @@
 import { InvalidArgumentError } from '@lip/train';
+import { uniformStream } from '@lip/test-support';
+import { orthonormalRows, sigmaMax } from '@lip/test-support/linalg';
 import {
   CERTIFICATE_ROUNDING_MARGIN, binaryCertificates, certify, headAwareCertificates, multiclassCertificates, predictClasses,
 } from './certificates';
-
-function rng(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 16807) % 2147483647;
-    return s / 2147483647 - 0.5;
-  };
-}
-
-/** Rows of a random matrix with orthonormal rows ([k, d], k <= d), by Gram-Schmidt. */
-function orthonormalRows(k: number, d: number, seed: number): Float64Array {
-  const r = rng(seed);
-  const w = new Float64Array(k * d);
-  for (let i = 0; i < k; i++) {
-    const v = Array.from({ length: d }, () => r());
-    for (let j = 0; j < i; j++) {
-      let dot = 0;
-      for (let t = 0; t < d; t++) dot += v[t] * w[j * d + t];
-      for (let t = 0; t < d; t++) v[t] -= dot * w[j * d + t];
-    }
-    const n = Math.hypot(...v);
-    for (let t = 0; t < d; t++) w[i * d + t] = v[t] / n;
-  }
-  return w;
-}
-
-function spectralNorm(w: Float64Array, k: number, d: number): number {
-  // Power iteration on W^T W to convergence (only used for the comparison, not as a bound).
-  let v = Array.from({ length: d }, (_, i) => 1 + i * 0.01);
-  let s = 0;
-  for (let it = 0; it < 5000; it++) {
-    const u = Array.from({ length: k }, (_, i) => v.reduce((a, x, t) => a + w[i * d + t] * x, 0));
-    const z = Array.from({ length: d }, (_, t) => u.reduce((a, x, i) => a + w[i * d + t] * x, 0));
-    s = Math.sqrt(Math.hypot(...z));
-    const n = Math.hypot(...z);
-    v = z.map((x) => x / n);
-  }
-  return s;
-}
 
 function linearLogits(w: Float64Array, b: Float64Array, k: number, d: number, x: Float64Array): Float64Array {
   return Float64Array.from({ length: k }, (_, i) => b[i] + x.reduce((a, v, t) => a + w[i * d + t] * v, 0));
@@ -70,7 +33,7 @@ describe('certificates', () => {
   it('head-aware equals multiclass for an orthogonal head', () => {
     const k = 4, d = 6;
     const w = orthonormalRows(k, d, 3);
-    const r = rng(9);
+    const r = uniformStream(9, -0.5, 0.5);
     const logits = Float32Array.from({ length: 50 * k }, () => r() * 6);
     const head = { weights: w, classes: k, dim: d, bodyLipschitz: 0.7 };
     const tight = headAwareCertificates(logits, head, 0.7);
@@ -87,9 +50,9 @@ describe('certificates', () => {
       const n = Math.hypot(...w.subarray(i * d, (i + 1) * d));
       for (let t = 0; t < d; t++) w[i * d + t] /= n;
     }
-    const L = spectralNorm(w, k, d);
+    const L = sigmaMax(w, k, d);
     expect(L).toBeGreaterThan(1.2);
-    const r = rng(5);
+    const r = uniformStream(5, -0.5, 0.5);
     const logits = Float32Array.from({ length: 40 * k }, () => r() * 4);
     const head = { weights: w, classes: k, dim: d, bodyLipschitz: 1 };
     const tight = headAwareCertificates(logits, head, 1);
@@ -104,11 +67,11 @@ describe('certificates', () => {
 
   it('is sound: never above the exact distance to the decision boundary of a linear model', () => {
     const k = 5, d = 7;
-    const r = rng(21);
+    const r = uniformStream(21, -0.5, 0.5);
     const w = Float64Array.from({ length: k * d }, () => r() * 2);
     const b = Float64Array.from({ length: k }, () => r());
     const head = { weights: w, classes: k, dim: d, bodyLipschitz: 1 };
-    const wNorm = spectralNorm(w, k, d);
+    const wNorm = sigmaMax(w, k, d);
     for (let trial = 0; trial < 200; trial++) {
       const x = Float64Array.from({ length: d }, () => r() * 3);
       const f = linearLogits(w, b, k, d, x);

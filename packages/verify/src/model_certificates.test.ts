@@ -1,11 +1,12 @@
 import { InvalidArgumentError } from '@lip/core';
+import { uniformArray } from '@lip/test-support';
+import { orthonormalLinearModel, productModel } from '@lip/test-support/onnx';
 import { multiclassCertificates } from './certificates';
 import { certifyLogits, chooseLipschitz } from './model_certificates';
 import { readOnnxModel } from './onnx/read';
-import { orthonormalLinearModel, productModel, randomFloats } from '../test/models';
 
 describe('chooseLipschitz', () => {
-  const logits = Float32Array.from(randomFloats(5 * 10, 9, 3));
+  const logits = Float32Array.from(uniformArray(5 * 10, 9, -3, 3));
 
   it('certifies nothing where the graph has no certified bound and no --lipschitz is given, even with a metadata claim', () => {
     for (const claim of [undefined, 1]) {

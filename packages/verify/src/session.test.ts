@@ -3,6 +3,7 @@ import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { DataError } from '@lip/core';
 import { GraphBuilder } from '@lip/export';
+import { rejectionOf } from '@lip/test-support';
 import { readOnnxModel } from './onnx/read';
 import { openSession, ortMessage, LipSession } from './session';
 
@@ -21,14 +22,9 @@ function denseModel(range = '[0, 1]'): { bytes: Uint8Array; w: Float32Array; b: 
 }
 
 async function expectDataError(p: Promise<unknown>, pattern: RegExp): Promise<void> {
-  let caught: unknown;
-  try {
-    await p;
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(DataError);
-  expect((caught as Error).message).toMatch(pattern);
+  const err = await rejectionOf(p);
+  expect(err).toBeInstanceOf(DataError);
+  expect(err.message).toMatch(pattern);
 }
 
 describe('openSession', () => {
@@ -119,6 +115,47 @@ describe('graphs with a fixed batch dimension', () => {
       await free.close();
       await two.close();
     }
+  });
+});
+
+describe('openSession engines', () => {
+  const { bytes } = denseModel();
+  const images = Float32Array.from({ length: 5 * 4 }, (_, i) => ((i * 53) % 13) / 12);
+
+  it.each(['node', 'web'] as const)("runs on onnxruntime-%s when asked, and says so", async (engine) => {
+    const s = await openSession(bytes, { engine });
+    try {
+      expect(s.engine).toBe(engine);
+      const ref = await openSession(bytes, { engine: 'auto' });
+      try {
+        const [a, b] = [await s.runBatched(images, 5, [1, 2, 2]), await ref.runBatched(images, 5, [1, 2, 2])];
+        for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThanOrEqual(1e-6);
+      } finally {
+        await ref.close();
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('refuses an engine it does not know', async () => {
+    await expect(openSession(bytes, { engine: 'gpu' as never })).rejects.toThrow(/^'engine' must be 'auto', 'node', 'web'/);
+  });
+
+  it("gives onnxruntime-web's errors without its wrapper, like onnxruntime-node's", async () => {
+    // onnxruntime-web itself, asked for 2 images by a batch-1 graph.
+    const web = require('onnxruntime-web') as typeof ort;
+    const session = await web.InferenceSession.create(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'audit', 'batch1_cnn.onnx')));
+    let raw: unknown;
+    try {
+      await session.run({ input: new web.Tensor('float32', new Float32Array(2 * 784), [2, 1, 28, 28]) });
+    } catch (err) {
+      raw = err;
+    } finally {
+      await session.release();
+    }
+    expect(String((raw as Error).message)).toMatch(/^failed to call OrtRun\(\)\. ERROR_CODE: 2, ERROR_MESSAGE: Got invalid dimensions/);
+    expect(ortMessage(raw)).toMatch(/^Got invalid dimensions for input: input for the following indices index: 0 Got: 2 Expected: 1 Please fix/);
   });
 });
 

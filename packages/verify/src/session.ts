@@ -1,17 +1,19 @@
 /**
- * onnxruntime-node session wrapper: runs images through the model in
- * batches after checking them against what the model declares (input shape,
- * finite values, metadata `input_range`). A graph whose batch dimension is a
- * fixed number B (exporters write B = 1 unless told otherwise) is run B
- * images at a time, the last call padded with zeros.
+ * onnxruntime session wrapper: runs images through the model in batches
+ * after checking them against what the model declares (input shape, finite
+ * values, metadata `input_range`). A graph whose batch dimension is a fixed
+ * number B (exporters write B = 1 unless told otherwise) is run B images at a
+ * time, the last call padded with zeros. The engine (onnxruntime-node or
+ * onnxruntime-web) is @lip/core's `requireEngine` choice.
  */
-import * as ort from 'onnxruntime-node';
-import { DataError, InvalidArgumentError, ModelError, ModelTooLargeError } from '@lip/core';
-import { largestValueElements } from './bound/lipschitz';
+import {
+  DataError, EngineChoice, EngineName, InvalidArgumentError, ModelError, ModelTooLargeError, OrtTensor, requireEngine,
+} from '@lip/core';
+import { largestValueElements } from './bound/propagate';
 import { OnnxDim, OnnxModel, metadataJson, readOnnxModel } from './onnx/read';
 
 /** Default images per onnxruntime call. */
-export const DEFAULT_BATCH_SIZE = 256;
+export const DEFAULT_VERIFY_BATCH_SIZE = 256;
 /** Inputs may exceed the metadata `input_range` by this much (rounding in preprocessing). */
 export const INPUT_RANGE_TOLERANCE = 1e-6;
 /**
@@ -22,12 +24,16 @@ export const INPUT_RANGE_TOLERANCE = 1e-6;
 export const SESSION_VALUE_BUDGET = 2 ** 26;
 
 export interface SessionOptions {
-  /** onnxruntime intra-op threads. Default: onnxruntime's choice. */
+  /** onnxruntime intra-op threads (onnxruntime-web: `env.wasm.numThreads`, read at its first session). Default: onnxruntime's choice. */
   threads?: number;
+  /** 'auto' (onnxruntime-node when installed, else onnxruntime-web), 'node', 'web' or an onnxruntime module. Default: LIP_ENGINE, else 'auto'. */
+  engine?: EngineChoice;
 }
 
 export interface LipSession {
   readonly model: OnnxModel;
+  /** The onnxruntime it runs on ('custom': a module passed as `engine`). */
+  readonly engine: EngineName | 'custom';
   readonly inputName: string;
   readonly outputName: string;
   /** Declared input shape without the batch dimension, e.g. [1, 28, 28]; null or a string where not fixed. */
@@ -65,11 +71,13 @@ function feedShape(declared: readonly OnnxDim[], chw: readonly number[], source:
 
 /**
  * onnxruntime's whole message on one line, without its C++ source locations
- * (`/onnxruntime_src/...cc:360 void f(...)`): the details are on the later
- * lines (`index: 0 Got: 2 Expected: 1`).
+ * (`/onnxruntime_src/...cc:360 void f(...)`; the details are on the later
+ * lines: `index: 0 Got: 2 Expected: 1`) or onnxruntime-web's wrapper
+ * (`failed to call OrtRun(). ERROR_CODE: 2, ERROR_MESSAGE: `).
  */
 export function ortMessage(err: unknown): string {
   return String((err as Error)?.message ?? err)
+    .replace(/^failed to call Ort\w+\(\)\. ERROR_CODE: \d+, ERROR_MESSAGE: /, '')
     .replace(/\/onnxruntime_src\/\S+:\d+ (?:[^()]*\([^()]*\)(?: const)? )?/g, '')
     .split('\n').map((line) => line.trim()).filter((line) => line !== '').join(' ')
     .replace(/\s+/g, ' ').trim();
@@ -142,15 +150,21 @@ export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, 
   const output = model.outputs[0];
   const declaredOut = output.shape && output.shape.length === 2 && typeof output.shape[1] === 'number' ? output.shape[1] : null;
 
-  const options: ort.InferenceSession.SessionOptions = {
+  const { name: engine, ort } = requireEngine(opts.engine);
+  const options: Record<string, unknown> = {
     executionMode: 'sequential',
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     // Fatal only: errors come back as exceptions and are reported once, as one line.
     logSeverityLevel: 4,
   };
-  if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
-  let session: ort.InferenceSession;
+  if (opts.threads !== undefined) {
+    options.intraOpNumThreads = opts.threads;
+    // onnxruntime-web ignores intraOpNumThreads: its wasm thread pool is sized once, from env, at its first session.
+    const wasm = ort.env?.wasm as { numThreads?: number } | undefined;
+    if (engine === 'web' && wasm) wasm.numThreads = opts.threads;
+  }
+  let session: Awaited<ReturnType<typeof ort.InferenceSession.create>>;
   try {
     session = await ort.InferenceSession.create(model.bytes, options);
   } catch (err) {
@@ -159,7 +173,7 @@ export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, 
 
   let outputSize: number | null = declaredOut;
   const batchCaps = new Map<string, number>();
-  const run = async (images: Float32Array, n: number, chw: readonly number[], batchSize = DEFAULT_BATCH_SIZE,
+  const run = async (images: Float32Array, n: number, chw: readonly number[], batchSize = DEFAULT_VERIFY_BATCH_SIZE,
     onBatch?: (done: number, total: number) => void): Promise<Float32Array> => {
     if (!(images instanceof Float32Array)) throw new InvalidArgumentError(`'images' must be a Float32Array`);
     if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`'n' must be a non-negative integer, got ${n}`);
@@ -187,7 +201,7 @@ export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, 
       const rows = fixedBatch ?? m;
       const batch = new Float32Array(rows * perImage);
       batch.set(images.subarray(start * perImage, (start + m) * perImage));
-      let out: ort.Tensor;
+      let out: OrtTensor;
       try {
         const result = await session.run({ [input.name]: new ort.Tensor('float32', batch, [rows, ...shape]) }, [output.name], { logSeverityLevel: 4 });
         out = result[output.name];
@@ -216,6 +230,7 @@ export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, 
 
   return {
     model,
+    engine,
     inputName: input.name,
     outputName: output.name,
     inputShape,

@@ -1,50 +1,26 @@
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { GraphBuilder } from '@lip/export';
 import { DataError } from '@lip/train';
-import { writeIdx } from '@lip/train/node';
+import { seededBytes, tmpDirPerSuite } from '@lip/test-support';
+import { writeIdxSplit } from '@lip/test-support/data';
+import { gemmModel, productModel } from '@lip/test-support/onnx';
 import { verifyModel } from './verify';
 import { multiclassCertificates } from './certificates';
-import { productModel } from '../test/models';
 
-function rng(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 16807) % 2147483647;
-    return s / 2147483647 - 0.5;
-  };
-}
-
-/** Flatten -> Gemm(784 -> 10) scaled so that ||W||_2 is about `scale`; metadata claims L = `claim`. */
-function linearModel(claim: string | null, scale: number): Uint8Array {
-  const r = rng(3);
-  const w = Float32Array.from({ length: 784 * 10 }, () => r() * 0.1 * scale);
-  const b = new GraphBuilder({ opset: 17 });
-  b.input('input', 'float32', ['N', 1, 28, 28]);
-  const [f] = b.node('Flatten', ['input'], { axis: 1 });
-  b.node('Gemm', [f, b.initializer('W', w, [784, 10]), b.initializer('B', new Float32Array(10), [10])], {}, { outputs: ['logits'] });
-  b.output('logits', ['N', 10]);
-  if (claim !== null) b.setMetadata('lipschitz_constant', claim);
-  b.setMetadata('input_range', '[0, 1]');
-  return b.toBytes();
-}
+/** Flatten -> Gemm(784 -> 10) scaled so that ||W||_2 is about `scale`; metadata claims L = `claim` (none when null). */
+const linearModel = (claim: string | null, scale: number): Uint8Array =>
+  gemmModel({ maxWeight: 0.05 * scale, biasStep: 0, seed: 3, metadata: { lipschitz_constant: claim } });
 
 describe('verifyModel', () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-verify-'));
-  const dataDir = path.join(tmp, 'data');
+  const tmp = tmpDirPerSuite('verify');
+  const dataDir = tmp.path('data');
   const n = 40;
-  const r = rng(11);
-  const pixels = Uint8Array.from({ length: n * 784 }, () => Math.floor((r() + 0.5) * 256));
+  const pixels = seededBytes(n * 784, 11);
   const labels = Uint8Array.from({ length: n }, (_, i) => i % 10);
   beforeAll(() => {
-    fs.mkdirSync(dataDir);
-    writeIdx(path.join(dataDir, 't10k-images-idx3-ubyte'), [n, 28, 28], pixels);
-    writeIdx(path.join(dataDir, 't10k-labels-idx1-ubyte'), [n], labels);
+    writeIdxSplit(dataDir, { n, images: pixels, labels });
   });
-  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('matches accuracy, certificates and CRA computed by hand from onnxruntime logits', async () => {
     const bytes = linearModel('100', 1);
@@ -160,6 +136,6 @@ describe('verifyModel', () => {
   });
 
   it('refuses a data folder that does not exist', async () => {
-    await expect(verifyModel(linearModel('1', 1), { data: path.join(tmp, 'nope') })).rejects.toThrow(/'data' must be fashion-mnist, mnist, or an IDX file or folder, .*nope does not exist/);
+    await expect(verifyModel(linearModel('1', 1), { data: tmp.path('nope') })).rejects.toThrow(/'data' must be fashion-mnist, mnist, or an IDX file or folder, .*nope does not exist/);
   });
 });

@@ -6,13 +6,13 @@
  * graph (`scale`, `mean`, `std`) is undone on the certificates
  * (model_input.ts).
  */
-import { ArrayLayout, DEFAULT_EPSILONS, DataError, DatasetSplit, InvalidArgumentError } from '@lip/core';
-import { CertificateKind, multiclassCertificates, predictClasses } from './certificates';
+import { ArrayLayout, DEFAULT_EPSILONS, DataError, DatasetSplit, EngineChoice, EngineName, InvalidArgumentError, requireEngine } from '@lip/core';
+import { CertificateKind, certifiedRobustAccuracy, multiclassCertificates, predictClasses } from './certificates';
 import { VerifyData, loadVerifyData } from './data';
 import { LipschitzSource, certifyLogits, chooseLipschitz } from './model_certificates';
 import { InputLayout, dataSpaceCertificates, resolveModelInput, resolveTransform, toModelInput } from './model_input';
 import { readOnnxModel } from './onnx/read';
-import { DEFAULT_BATCH_SIZE, openSession } from './session';
+import { DEFAULT_VERIFY_BATCH_SIZE, openSession } from './session';
 
 export interface VerifyOptions {
   /**
@@ -28,9 +28,11 @@ export interface VerifyOptions {
   eps?: readonly number[];
   /** onnxruntime intra-op threads. */
   threads?: number;
+  /** 'auto' (onnxruntime-node when installed, else onnxruntime-web), 'node', 'web' or an onnxruntime module. Default: LIP_ENGINE, else 'auto'. */
+  engine?: EngineChoice;
   /** Your Lipschitz constant: overrides the metadata claim; never used below the certified bound; without one, your claim. */
   lipschitz?: number;
-  /** Images per onnxruntime call. Default DEFAULT_BATCH_SIZE. */
+  /** Images per onnxruntime call. Default DEFAULT_VERIFY_BATCH_SIZE. */
   batchSize?: number;
   /** Folder searched first for a named data set. */
   dataDir?: string;
@@ -114,6 +116,8 @@ export interface VerifyResult {
   headBodyLipschitz: number | null;
   preprocessing: VerifyPreprocessing;
   warnings: string[];
+  /** The onnxruntime that ran the model ('custom': a module passed as `engine`). */
+  engine: EngineName | 'custom';
   /** Inference throughput in onnxruntime. */
   imagesPerSecond: number;
   seconds: number;
@@ -131,13 +135,6 @@ function median(values: Float64Array): number {
   return s.length % 2 === 1 ? s[mid] : 0.5 * (s[mid - 1] + s[mid]);
 }
 
-/** Fraction of images correctly classified with certificate > eps. */
-export function certifiedRobustAccuracy(correct: ArrayLike<boolean | number>, certificates: ArrayLike<number>, eps: number): number {
-  let count = 0;
-  for (let i = 0; i < certificates.length; i++) if (correct[i] && certificates[i] > eps) count++;
-  return certificates.length === 0 ? NaN : count / certificates.length;
-}
-
 /** Verifies `modelPath` on a data set: accuracy, certificates, certified robust accuracy. */
 export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOptions): Promise<VerifyResult> {
   const split = opts.split ?? 'test';
@@ -150,8 +147,10 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
   if (opts.scale !== undefined && !(Number.isFinite(opts.scale) && opts.scale > 0)) {
     throw new InvalidArgumentError(`'scale' must be a finite number > 0, got ${opts.scale}`);
   }
-  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+  const batchSize = opts.batchSize ?? DEFAULT_VERIFY_BATCH_SIZE;
   const warn = (m: string): void => { opts.onWarning?.(m); };
+  // A named engine that is not installed fails here, before the data are read.
+  requireEngine(opts.engine);
 
   const model = readOnnxModel(modelPath, opts.inputShape ? { inputShape: opts.inputShape } : {});
   // With --scale the stored values are read as they are and scaled here, with the mean and std.
@@ -164,7 +163,7 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
   choice.warnings.forEach(warn);
   const fed = toModelInput(data.images, data.n, data, input, transform);
 
-  const session = await openSession(model, { threads: opts.threads });
+  const session = await openSession(model, { threads: opts.threads, engine: opts.engine });
   let logits: Float32Array;
   const t0 = process.hrtime.bigint();
   try {
@@ -221,7 +220,7 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
     meanCertificate: certificates ? (data.n > 0 ? sum / data.n : NaN) : null,
     medianCertificate: certificates ? median(certificates) : null,
     meanCertificateCorrect: certificates ? (nCorrect > 0 ? sumCorrect / nCorrect : NaN) : null,
-    cra: certificates ? eps.map((e) => ({ eps: e, value: certifiedRobustAccuracy(correct, certificates, e) })) : [],
+    cra: certificates ? certifiedRobustAccuracy(correct, certificates, eps).map((value, i) => ({ eps: eps[i], value })) : [],
     certificateKind: modelSpace?.kind ?? null,
     meanCertificateMulticlass: standardMean,
     lipschitzUsed: choice.used,
@@ -240,6 +239,7 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
       certificateFactor: transform.certificateFactor,
     },
     warnings: choice.warnings,
+    engine: session.engine,
     imagesPerSecond: seconds > 0 ? data.n / seconds : Infinity,
     seconds,
     classNames,

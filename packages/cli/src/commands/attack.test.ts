@@ -1,18 +1,16 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { lip } from '../../test/run_captured';
+import { tmpDirPerSuite } from '@lip/test-support';
+import { lip } from '@lip/test-support/cli';
+import { haveFashionMnist } from '@lip/test-support/data';
+import { orthonormalLinearModel, productModel } from '@lip/test-support/onnx';
 import { formatAttackTable, progressBar } from './attack';
-import { orthonormalLinearModel, productModel } from '../../../verify/test/models';
 
-const haveFashion = fs.existsSync('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz') || !!process.env.LIP_DATA_DIR;
-
-
-(haveFashion ? describe : describe.skip)('lip attack', () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-attack-'));
-  const honest = path.join(tmp, 'honest.onnx');
-  const cheat = path.join(tmp, 'cheat.onnx');
-  const unbounded = path.join(tmp, 'unbounded.onnx');
+(haveFashionMnist() ? describe : describe.skip)('lip attack', () => {
+  const tmp = tmpDirPerSuite('attack');
+  const honest = tmp.path('honest.onnx');
+  const cheat = tmp.path('cheat.onnx');
+  const unbounded = tmp.path('unbounded.onnx');
   beforeAll(() => {
     fs.writeFileSync(honest, orthonormalLinearModel(28, 28, 10, 5).bytes);
     // Weights x4, metadata still claims L = 1.
@@ -20,10 +18,9 @@ const haveFashion = fs.existsSync('/usr/share/datasets/fashion-mnist/t10k-images
     // No global bound: the certificates rest on --lipschitz alone.
     fs.writeFileSync(unbounded, productModel(28, 28, 10, 5));
   });
-  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('exits 3 and reports violations when the --lipschitz claim of a graph with no bound is too low', async () => {
-    const json = path.join(tmp, 'claim.json');
+    const json = tmp.path('claim.json');
     const r = await lip('attack', unbounded, '--attack', 'cw', '--n', '3', '--steps', '80', '--binary-search-steps', '5', '--lipschitz', '0.01',
       '--json', json);
     expect(r.err).not.toMatch(/internal error/);
@@ -43,7 +40,7 @@ const haveFashion = fs.existsSync('/usr/share/datasets/fashion-mnist/t10k-images
   });
 
   it('checks the certificates lip verify prints: a metadata claim below the bound is replaced by the bound', async () => {
-    const json = path.join(tmp, 'cheat.json');
+    const json = tmp.path('cheat.json');
     const r = await lip('attack', cheat, '--attack', 'deepfool', '--n', '3', '--json', json);
     expect(r.code).toBe(0);
     expect(r.err).toMatch(/^warning: WARNING: the model claims L = 1 but the weights give a certified bound of 4\.0/m);
@@ -54,7 +51,7 @@ const haveFashion = fs.existsSync('/usr/share/datasets/fashion-mnist/t10k-images
   });
 
   it('exits 0 on the honest model, one image per class, and writes a report', async () => {
-    const report = path.join(tmp, 'report');
+    const report = tmp.path('report');
     const r = await lip('attack', honest, '--attack', 'deepfool', '--one-per-class', '--report', report);
     expect(r.err).not.toMatch(/internal error/);
     expect(r.code).toBe(0);
@@ -89,7 +86,7 @@ const haveFashion = fs.existsSync('/usr/share/datasets/fashion-mnist/t10k-images
     expect((await lip('attack', honest, '--attack', 'pgd', '--eps', '0', '--n', '2')).err).toMatch(/^error: '--eps' must be a finite number > 0/m);
     expect((await lip('attack', honest, '--n', '0')).code).toBe(2);
     expect((await lip('attack', honest, '--n', '2', '--one-per-class')).code).toBe(2);
-    const missing = await lip('attack', path.join(tmp, 'nope.onnx'), '--n', '1');
+    const missing = await lip('attack', tmp.path('nope.onnx'), '--n', '1');
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/^error: .*nope\.onnx/);
   });

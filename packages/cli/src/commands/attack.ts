@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { InvalidArgumentError } from '@lip/core';
+import { EnginePolicy, InvalidArgumentError, requireEngine } from '@lip/core';
 import { onePerClass } from '@lip/train';
 import { defaultWorkers } from '@lip/train/node';
 import {
@@ -13,8 +13,8 @@ import {
 import { ATTACK_NAMES, AttackName, AttackRunOptions, AttackRunResult, DEFAULT_PGD_EPS, runAttack } from '@lip/verify/attacks';
 import { dimsFlag, nonNegativeInt, positiveInt, positiveNumber } from '../flags';
 import { humanOutput, outputFlag, writeOutput } from '../output';
-import { setExitCode } from '../program';
-import { DATA_HELP, INPUT_SHAPE_HELP } from './verify';
+import { setExitCode } from '../exit_code';
+import { DATA_HELP, INPUT_SHAPE_HELP, engineOption } from './verify';
 
 /** The reference notebook's CW settings (foolbox's own defaults are 9 x 10000). */
 export const DEFAULT_CW_BINARY_SEARCH_STEPS = 6;
@@ -43,6 +43,7 @@ interface AttackFlags {
   json?: string;
   report?: string;
   backend: string;
+  engine?: EnginePolicy;
 }
 
 
@@ -153,6 +154,7 @@ export function registerAttack(program: Command): void {
     .option('--json <FILE>', "write the results as JSON ('-': to stdout, the table then goes to stderr)")
     .option('--report <DIR>', 'write figures and index.html into DIR')
     .addOption(new Option('--backend <name>', 'tfjs backend for gradient attacks').choices(['wasm', 'cpu']).default('wasm'))
+    .addOption(engineOption())
     .action(async (file: string, flags: AttackFlags, cmd: Command) => {
       const attack = flags.attack as AttackName;
       const json = outputFlag('--json', flags.json);
@@ -170,6 +172,8 @@ export function registerAttack(program: Command): void {
       };
       const workersFlag = positiveInt('--workers', flags.workers);
       const inputShape = dimsFlag('--input-shape', flags.inputShape);
+      // A named engine that is not installed fails here, before the data are read.
+      requireEngine(flags.engine);
 
       const model = readOnnxModel(file, inputShape ? { inputShape } : {});
       const data = await loadVerifyData(flags.data, {
@@ -191,7 +195,7 @@ export function registerAttack(program: Command): void {
         if (!(await tf.setBackend(flags.backend))) throw new InvalidArgumentError(`'--backend' ${flags.backend} could not be initialized`);
         opts.workers = workersFlag ?? defaultWorkers();
       }
-      const session = await openSession(model);
+      const session = await openSession(model, { engine: flags.engine });
       const bar = progressBar(process.stderr);
       // Printed at the first progress report: the model has been checked by then,
       // so a bad model gives its one error line and nothing else.

@@ -1,25 +1,25 @@
 import * as path from 'path';
 import { Command, Option } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { withOutputLock } from '@lip/core';
-import { exportCheckpoint } from '@lip/export';
+import { EnginePolicy, requireEngine, withOutputLock } from '@lip/core';
+import { ExportResult, exportCheckpoint } from '@lip/export';
 import { BackendPreference, DEFAULT_EPSILONS, DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN, onePerClass } from '@lip/train';
 import {
   consoleProgress, defaultWorkers, DEFAULT_SEED, hasCheckpoint, LR_SCHEDULES, LrSchedule, readTrainState, train, TrainOptions, writeFileAtomic,
 } from '@lip/train/node';
 import {
-  LipschitzBound, VerifyResult, lipschitzBound, loadVerifyData, metadataJson, modelInputRange, openSession, readOnnxModel, verifyModel,
-  writeAttackReport, writeCraReport,
+  LipschitzBound, OnnxModel, VerifyData, VerifyResult, lipschitzBound, loadVerifyData, metadataJson, modelInputRange, openSession, readOnnxModel,
+  verifyModel, writeAttackReport, writeCraReport,
 } from '@lip/verify';
 import { AttackRunResult, runAttack } from '@lip/verify/attacks';
 import { positiveInt, positiveNumber, seedFlag, withSigintAbort } from '../flags';
-import { setExitCode } from '../program';
+import { setExitCode } from '../exit_code';
 import {
   DEFAULT_CW_BINARY_SEARCH_STEPS, DEFAULT_CW_STEPS, EXIT_CERTIFICATE_VIOLATED, attackJson, classNamesOf, formatAttackOutcomes, formatAttackTable,
   progressBar,
 } from './attack';
 import { formatBoundTable } from './bound';
-import { DEFAULT_EPS_SPEC, batchProgress, craCurve, formatVerifyTable, parseEpsList, verifyJson } from './verify';
+import { DEFAULT_EPS_SPEC, batchProgress, craCurve, engineOption, formatVerifyTable, parseEpsList, verifyJson } from './verify';
 
 /** Where the demo writes by default (with --full: its own folder, since a checkpoint keeps its schedule). */
 export const DEFAULT_DEMO_OUT = path.join('runs', 'demo');
@@ -54,7 +54,7 @@ export const REFERENCE_SCHEDULE: DemoSchedule = { epochs: 100, batchSize: 4096, 
 /** Exit code after Ctrl-C during training (128 + SIGINT). */
 const EXIT_INTERRUPTED = 130;
 
-interface DemoFlags {
+export interface DemoFlags {
   out?: string;
   full?: boolean;
   epochs?: string;
@@ -68,6 +68,7 @@ interface DemoFlags {
   backend?: BackendPreference;
   workers?: string;
   data?: string;
+  engine?: EnginePolicy;
 }
 
 /** The files a demo run writes under `--out`. */
@@ -118,8 +119,56 @@ function header(step: number, title: string): void {
   process.stdout.write(`\n[${step}/5] ${title}\n`);
 }
 
+/** What a demo run does, from its flags (each checked; the first bad one throws). */
+export interface DemoSettings {
+  schedule: DemoSchedule;
+  /** First `limit` images of each split; undefined for all. */
+  limit: number | undefined;
+  seed: number;
+  cwSteps: number;
+  cwBinarySteps: number;
+  /** Training and attack threads; undefined for the default. */
+  workers: number | undefined;
+  dataDir: string | undefined;
+  backend: BackendPreference | undefined;
+  engine: EnginePolicy | undefined;
+  out: string;
+  paths: DemoPaths;
+}
+
+export function demoSettings(flags: DemoFlags): DemoSettings {
+  const base = flags.full ? REFERENCE_SCHEDULE : DEMO_SCHEDULE;
+  const schedule: DemoSchedule = {
+    ...base,
+    epochs: positiveInt('--epochs', flags.epochs) ?? base.epochs,
+    batchSize: positiveInt('--batch-size', flags.batchSize) ?? base.batchSize,
+    lr: positiveNumber('--lr', flags.lr) ?? base.lr,
+    lrSchedule: flags.lrSchedule ?? base.lrSchedule,
+  };
+  const out = flags.out ?? (flags.full ? DEFAULT_DEMO_FULL_OUT : DEFAULT_DEMO_OUT);
+  return {
+    schedule,
+    limit: positiveInt('--limit', flags.limit),
+    seed: seedFlag(flags.seed) ?? DEFAULT_SEED,
+    cwSteps: positiveInt('--cw-steps', flags.cwSteps) ?? DEFAULT_CW_STEPS,
+    cwBinarySteps: positiveInt('--cw-binary-steps', flags.cwBinarySteps) ?? DEFAULT_CW_BINARY_SEARCH_STEPS,
+    workers: positiveInt('--workers', flags.workers),
+    dataDir: flags.data,
+    backend: flags.backend,
+    engine: flags.engine,
+    out,
+    paths: demoPaths(out),
+  };
+}
+
+/** Validation accuracy and seconds of each epoch of the checkpoint. */
+export interface DemoTraining {
+  valAcc: number[];
+  seconds: number[];
+}
+
 /** Trains, or continues the checkpoint already in `options.outDir` (same settings) up to `epochs`. Null when interrupted. */
-async function trainOrContinue(options: TrainOptions): Promise<{ valAcc: number[]; seconds: number[] } | null> {
+async function trainOrContinue(options: TrainOptions): Promise<DemoTraining | null> {
   const resume = hasCheckpoint(options.outDir);
   if (resume) {
     const done = readTrainState(options.outDir).epochs.length;
@@ -134,6 +183,136 @@ async function trainOrContinue(options: TrainOptions): Promise<{ valAcc: number[
     return null;
   }
   return { valAcc: epochs.map((e) => e.val_acc ?? Number.NaN), seconds: epochs.map((e) => e.seconds) };
+}
+
+/** Step 1: trains the `seed` network with HKR into `paths.checkpoint` (or continues it). Null when interrupted. */
+export async function trainDemoModel(s: DemoSettings): Promise<DemoTraining | null> {
+  const { schedule, limit } = s;
+  header(1, `Training the seed network on Fashion-MNIST with HKR multiclass (alpha ${schedule.alpha}, min_margin ${schedule.minMargin}): ` +
+    `${schedule.epochs} epoch${schedule.epochs === 1 ? '' : 's'}, batch ${schedule.batchSize}, Adam lr ${schedule.lr} (${schedule.lrSchedule})` +
+    `${limit ? `, first ${limit} images` : ''} -> ${s.paths.checkpoint}`);
+  return trainOrContinue({
+    arch: 'seed', loss: 'hkr', ...schedule, seed: s.seed, limit, dataDir: s.dataDir, outDir: s.paths.checkpoint, backend: s.backend,
+    ...(s.workers === undefined ? {} : { workers: s.workers }),
+  });
+}
+
+/** Step 2: exports the checkpoint to `paths.onnx`. */
+export async function exportDemoModel(paths: DemoPaths): Promise<ExportResult> {
+  header(2, `Exporting to ONNX -> ${paths.onnx}`);
+  const exported = await exportCheckpoint(paths.checkpoint, paths.onnx);
+  process.stdout.write(`wrote ${exported.path} (${exported.bytes} bytes, ${exported.metadata.profile} profile, ` +
+    `Lipschitz constant ${exported.metadata.lipschitz_constant})\n`);
+  return exported;
+}
+
+/** The exported model, its Lipschitz bound and its results on the test set. */
+export interface DemoVerification {
+  model: OnnxModel;
+  bound: LipschitzBound;
+  verified: VerifyResult;
+}
+
+/** Step 3: the bound from the weights (`paths.boundJson`), then accuracy and certificates on the test set in onnxruntime (`paths.verifyJson`). */
+export async function verifyDemoModel(s: DemoSettings): Promise<DemoVerification> {
+  const { paths, limit } = s;
+  header(3, `Verifying on the Fashion-MNIST test set${limit ? ` (first ${limit} images)` : ''}: accuracy, certified robust accuracy, Lipschitz bound`);
+  const model = readOnnxModel(paths.onnx);
+  const bound = lipschitzBound(model);
+  for (const w of bound.warnings) process.stderr.write(`warning: ${w}\n`);
+  process.stdout.write(`lip bound ${paths.onnx}\n${formatBoundTable(bound)}\n\n`);
+  const { head: _head, ...boundRest } = bound;
+  writeFileAtomic(paths.boundJson, `${JSON.stringify({ model: paths.onnx, ...boundRest }, null, 2)}\n`);
+  const eps = parseEpsList(DEFAULT_EPS_SPEC);
+  const bar = batchProgress(process.stderr, 256);
+  let verified: VerifyResult;
+  try {
+    verified = await verifyModel(paths.onnx, {
+      data: 'fashion-mnist', dataDir: s.dataDir, split: 'test', n: limit, eps: eps.map((e) => e.value), batchSize: 256, engine: s.engine,
+      onProgress: bar.update, onWarning: (m) => { bar.end(); process.stderr.write(`warning: ${m}\n`); },
+    });
+  } finally {
+    bar.end();
+  }
+  const labels = eps.map((e) => e.label);
+  process.stdout.write(`lip verify ${paths.onnx}\n${formatVerifyTable(verified, labels)}\n`);
+  writeFileAtomic(paths.verifyJson, `${JSON.stringify(verifyJson(verified, labels), null, 2)}\n`);
+  return { model, bound, verified };
+}
+
+/** The first test image of each class, as the notebook attacks them. */
+export interface DemoImages {
+  /** Image indices in the test split, one per class in class order. */
+  indices: number[];
+  labels: number[];
+  /** The images, NHWC, one after the other. */
+  images: Float32Array;
+  chw: [number, number, number];
+  classNames: string[];
+}
+
+/** The first image of each class of `data`. */
+export function onePerClassImages(data: Pick<VerifyData, 'images' | 'labels' | 'channels' | 'height' | 'width' | 'classNames'>): DemoImages {
+  const chw: [number, number, number] = [data.channels, data.height, data.width];
+  const d = chw[0] * chw[1] * chw[2];
+  const indices = onePerClass(data.labels);
+  const images = new Float32Array(indices.length * d);
+  indices.forEach((idx, i) => images.set(data.images.subarray(idx * d, (idx + 1) * d), i * d));
+  return { indices, labels: indices.map((i) => data.labels[i]), images, chw, classNames: data.classNames };
+}
+
+/** The test images the attack runs on (see `onePerClassImages`). */
+export async function loadDemoImages(s: DemoSettings): Promise<DemoImages> {
+  return onePerClassImages(await loadVerifyData('fashion-mnist', { split: 'test', limit: s.limit, dataDir: s.dataDir }));
+}
+
+/** Step 4: CW on `images` (`paths.attackJson`). */
+export async function attackDemoModel(s: DemoSettings, model: OnnxModel, images: DemoImages): Promise<AttackRunResult> {
+  header(4, `CW attack (L2, ${s.cwBinarySteps} binary-search steps x ${s.cwSteps} steps) on the 10 one-per-class test images`);
+  // The backend training left active; the attack needs gradients, which every tfjs backend has.
+  process.stderr.write(`tfjs backend: ${tf.getBackend()}\n`);
+  const session = await openSession(model, { engine: s.engine });
+  const bar = progressBar(process.stderr);
+  let attack: AttackRunResult;
+  try {
+    attack = await runAttack(model, session, images.images, images.labels, images.indices, images.chw, {
+      attack: 'cw', steps: s.cwSteps, binarySearchSteps: s.cwBinarySteps, workers: s.workers ?? defaultWorkers(),
+      onProgress: (p) => bar.update(p.phase, p.done, p.total, p.detail),
+    });
+  } finally {
+    bar.end();
+    await session.close();
+  }
+  writeFileAtomic(s.paths.attackJson, `${JSON.stringify(attackJson(attack), null, 2)}\n`);
+  process.stdout.write(`cw: ${attack.results.length} images: ${formatAttackOutcomes(attack)}; ${attack.violations} certificate ` +
+    `violation${attack.violations === 1 ? '' : 's'}, ${formatDuration(attack.seconds)}\n`);
+  return attack;
+}
+
+/** Step 5: the notebook's table on stdout, the CRA curve and the adversarials in `paths.reportDir`. */
+export function writeDemoReport(paths: DemoPaths, v: DemoVerification, images: DemoImages, attack: AttackRunResult): void {
+  header(5, 'Results');
+  const { model, verified } = v;
+  const classNames = classNamesOf(metadataJson(model, 'class_names'), images.classNames);
+  process.stdout.write(`${formatAttackTable(attack)}\n`);
+  writeCraReport(paths.reportDir, {
+    model: paths.onnx, metadata: verified.metadata, cra: craCurve(verified), accuracy: verified.accuracy, lipschitz: verified.lipschitzUsed,
+  });
+  writeAttackReport(paths.reportDir, {
+    attack: 'cw', model: paths.onnx, metadata: model.metadata, classNames, chw: images.chw, range: modelInputRange(model) ?? [0, 1],
+    images: images.images, adversarials: attack.adversarials, results: attack.results, lipschitz: attack.lipschitz,
+    certificateKind: attack.certificateKind,
+  });
+}
+
+/** Runs `step` and records its duration in seconds under `name` in `timings` (also when it throws). */
+async function timed<T>(timings: Record<string, number>, name: string, step: () => T | Promise<T>): Promise<T> {
+  const t0 = Date.now();
+  try {
+    return await step();
+  } finally {
+    timings[name] = (Date.now() - t0) / 1000;
+  }
 }
 
 export function registerDemo(program: Command): void {
@@ -156,126 +335,26 @@ export function registerDemo(program: Command): void {
     .addOption(new Option('--backend <name>', 'tfjs backend (default: the fastest that loads)').choices(['tensorflow', 'wasm', 'cpu']))
     .option('--workers <n>', 'threads for training (data-parallel) and for the CW attack (default: the number of cores)')
     .option('--data <dir>', 'folder holding the Fashion-MNIST IDX files (default: searched, see README)')
+    .addOption(engineOption())
     .action(async (flags: DemoFlags, cmd: Command) => {
-      const base = flags.full ? REFERENCE_SCHEDULE : DEMO_SCHEDULE;
-      const schedule: DemoSchedule = {
-        ...base,
-        epochs: positiveInt('--epochs', flags.epochs) ?? base.epochs,
-        batchSize: positiveInt('--batch-size', flags.batchSize) ?? base.batchSize,
-        lr: positiveNumber('--lr', flags.lr) ?? base.lr,
-        lrSchedule: flags.lrSchedule ?? base.lrSchedule,
-      };
-      const limit = positiveInt('--limit', flags.limit);
-      const seed = seedFlag(flags.seed) ?? DEFAULT_SEED;
-      const cwSteps = positiveInt('--cw-steps', flags.cwSteps) ?? DEFAULT_CW_STEPS;
-      const cwBinarySteps = positiveInt('--cw-binary-steps', flags.cwBinarySteps) ?? DEFAULT_CW_BINARY_SEARCH_STEPS;
-      const workers = positiveInt('--workers', flags.workers);
-      const out = flags.out ?? (flags.full ? DEFAULT_DEMO_FULL_OUT : DEFAULT_DEMO_OUT);
-      const paths = demoPaths(out);
+      const settings = demoSettings(flags);
+      // A named engine that is not installed fails before an hour of training, not after.
+      requireEngine(settings.engine);
       // One demo per --out folder (`<out>.lock` beside it): a second one stops here, naming this one's pid.
-      await withOutputLock(out, { what: 'output folder', hint: 'use another --out' }, async () => {
-        const eps = parseEpsList(DEFAULT_EPS_SPEC);
+      await withOutputLock(settings.out, { what: 'output folder', hint: 'use another --out' }, async () => {
         const started = Date.now();
         const timings: Record<string, number> = {};
-        const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
-          const t0 = Date.now();
-          try {
-            return await f();
-          } finally {
-            timings[name] = (Date.now() - t0) / 1000;
-          }
-        };
-
-        // 1. Train.
-        header(1, `Training the seed network on Fashion-MNIST with HKR multiclass (alpha ${schedule.alpha}, min_margin ${schedule.minMargin}): ` +
-          `${schedule.epochs} epoch${schedule.epochs === 1 ? '' : 's'}, batch ${schedule.batchSize}, Adam lr ${schedule.lr} (${schedule.lrSchedule})` +
-          `${limit ? `, first ${limit} images` : ''} -> ${paths.checkpoint}`);
-        const trainOptions: TrainOptions = {
-          arch: 'seed', loss: 'hkr', ...schedule, seed, limit, dataDir: flags.data, outDir: paths.checkpoint, backend: flags.backend,
-          ...(workers === undefined ? {} : { workers }),
-        };
-        const trained = await timed('train', () => trainOrContinue(trainOptions));
+        const trained = await timed(timings, 'train', () => trainDemoModel(settings));
         if (trained === null) {
           setExitCode(cmd, EXIT_INTERRUPTED);
           return;
         }
-
-        // 2. Export.
-        header(2, `Exporting to ONNX -> ${paths.onnx}`);
-        const exported = await timed('export', () => exportCheckpoint(paths.checkpoint, paths.onnx));
-        process.stdout.write(`wrote ${exported.path} (${exported.bytes} bytes, ${exported.metadata.profile} profile, ` +
-          `Lipschitz constant ${exported.metadata.lipschitz_constant})\n`);
-
-        // 3. Verify: the bound from the weights, then accuracy and certificates on the test set in onnxruntime.
-        header(3, `Verifying on the Fashion-MNIST test set${limit ? ` (first ${limit} images)` : ''}: accuracy, certified robust accuracy, Lipschitz bound`);
-        const model = readOnnxModel(paths.onnx);
-        let bound: LipschitzBound | undefined;
-        let verified: VerifyResult | undefined;
-        await timed('verify', async () => {
-          bound = lipschitzBound(model);
-          for (const w of bound.warnings) process.stderr.write(`warning: ${w}\n`);
-          process.stdout.write(`lip bound ${paths.onnx}\n${formatBoundTable(bound)}\n\n`);
-          const { head: _head, ...boundRest } = bound;
-          writeFileAtomic(paths.boundJson, `${JSON.stringify({ model: paths.onnx, ...boundRest }, null, 2)}\n`);
-          const bar = batchProgress(process.stderr, 256);
-          try {
-            verified = await verifyModel(paths.onnx, {
-              data: 'fashion-mnist', dataDir: flags.data, split: 'test', n: limit, eps: eps.map((e) => e.value), batchSize: 256,
-              onProgress: bar.update, onWarning: (m) => { bar.end(); process.stderr.write(`warning: ${m}\n`); },
-            });
-          } finally {
-            bar.end();
-          }
-        });
-        const v = verified!;
-        const labels = eps.map((e) => e.label);
-        process.stdout.write(`lip verify ${paths.onnx}\n${formatVerifyTable(v, labels)}\n`);
-        writeFileAtomic(paths.verifyJson, `${JSON.stringify(verifyJson(v, labels), null, 2)}\n`);
-
-        // 4. CW on the first test image of each class, as the notebook.
-        header(4, `CW attack (L2, ${cwBinarySteps} binary-search steps x ${cwSteps} steps) on the 10 one-per-class test images`);
-        const data = await loadVerifyData('fashion-mnist', { split: 'test', limit, dataDir: flags.data });
-        const chw: [number, number, number] = [data.channels, data.height, data.width];
-        const d = chw[0] * chw[1] * chw[2];
-        const indices = onePerClass(data.labels);
-        const images = new Float32Array(indices.length * d);
-        indices.forEach((idx, i) => images.set(data.images.subarray(idx * d, (idx + 1) * d), i * d));
-        // The backend training left active; the attack needs gradients, which every tfjs backend has.
-        process.stderr.write(`tfjs backend: ${tf.getBackend()}\n`);
-        const attack = await timed('attack', async () => {
-          const session = await openSession(model);
-          const bar = progressBar(process.stderr);
-          try {
-            return await runAttack(model, session, images, indices.map((i) => data.labels[i]), indices, chw, {
-              attack: 'cw', steps: cwSteps, binarySearchSteps: cwBinarySteps, workers: workers ?? defaultWorkers(),
-              onProgress: (p) => bar.update(p.phase, p.done, p.total, p.detail),
-            });
-          } finally {
-            bar.end();
-            await session.close();
-          }
-        });
-        writeFileAtomic(paths.attackJson, `${JSON.stringify(attackJson(attack), null, 2)}\n`);
-        process.stdout.write(`cw: ${attack.results.length} images: ${formatAttackOutcomes(attack)}; ${attack.violations} certificate ` +
-          `violation${attack.violations === 1 ? '' : 's'}, ${formatDuration(attack.seconds)}\n`);
-
-        // 5. The notebook's table and the report.
-        header(5, 'Results');
-        const classNames = classNamesOf(metadataJson(model, 'class_names'), data.classNames);
-        process.stdout.write(`${formatAttackTable(attack)}\n`);
-        await timed('report', async () => {
-          writeCraReport(paths.reportDir, {
-            model: paths.onnx, metadata: v.metadata, cra: craCurve(v), accuracy: v.accuracy, lipschitz: v.lipschitzUsed,
-          });
-          writeAttackReport(paths.reportDir, {
-            attack: 'cw', model: paths.onnx, metadata: model.metadata, classNames, chw, range: modelInputRange(model) ?? [0, 1],
-            images, adversarials: attack.adversarials, results: attack.results, lipschitz: attack.lipschitz, certificateKind: attack.certificateKind,
-          });
-        });
-        const summary = demoSummary({ schedule, limit, seed, cwSteps, cwBinarySteps, trained, verified: v, bound: bound!, attack, paths, timings,
-          totalSeconds: (Date.now() - started) / 1000 });
-        writeFileAtomic(paths.summary, `${JSON.stringify(summary, null, 2)}\n`);
-        process.stdout.write(`\n${formatSummary(summary)}\n`);
+        await timed(timings, 'export', () => exportDemoModel(settings.paths));
+        const verification = await timed(timings, 'verify', () => verifyDemoModel(settings));
+        const images = await loadDemoImages(settings);
+        const attack = await timed(timings, 'attack', () => attackDemoModel(settings, verification.model, images));
+        await timed(timings, 'report', () => writeDemoReport(settings.paths, verification, images, attack));
+        writeDemoSummary(demoSummary({ settings, trained, verification, attack, timings, totalSeconds: (Date.now() - started) / 1000 }));
         if (attack.violations > 0) {
           process.stderr.write(`certificate violated: ${attack.violations} adversarial${attack.violations === 1 ? ' is' : 's are'} closer than the certificate\n`);
           setExitCode(cmd, EXIT_CERTIFICATE_VIOLATED);
@@ -301,16 +380,16 @@ export interface DemoSummary {
   paths: DemoPaths;
 }
 
-function demoSummary(r: {
-  schedule: DemoSchedule; limit: number | undefined; seed: number; cwSteps: number; cwBinarySteps: number;
-  trained: { valAcc: number[]; seconds: number[] }; verified: VerifyResult; bound: LipschitzBound; attack: AttackRunResult;
-  paths: DemoPaths; timings: Record<string, number>; totalSeconds: number;
+/** `demo.json` of a run that took `totalSeconds`, `timings` of its steps. */
+export function demoSummary(r: {
+  settings: DemoSettings; trained: DemoTraining; verification: DemoVerification; attack: AttackRunResult; timings: Record<string, number>;
+  totalSeconds: number;
 }): DemoSummary {
-  const { verified: v, attack } = r;
+  const { settings: s, verification: { verified: v, bound }, attack } = r;
   const labels = DEFAULT_EPS_SPEC.split(',');
   return {
     settings: {
-      arch: 'seed', loss: 'hkr', ...r.schedule, limit: r.limit ?? null, seed: r.seed, cwSteps: r.cwSteps, cwBinarySteps: r.cwBinarySteps,
+      arch: 'seed', loss: 'hkr', ...s.schedule, limit: s.limit ?? null, seed: s.seed, cwSteps: s.cwSteps, cwBinarySteps: s.cwBinarySteps,
     },
     valAccuracyPerEpoch: r.trained.valAcc,
     epochSeconds: r.trained.seconds,
@@ -319,7 +398,7 @@ function demoSummary(r: {
     cra: v.cra.map((p, i) => ({ eps: p.eps, label: labels[i] ?? String(DEFAULT_EPSILONS[i]), value: p.value })),
     medianCertificate: v.medianCertificate ?? NaN,
     lipschitzClaimed: v.lipschitzClaimed,
-    lipschitzBound: r.bound.total,
+    lipschitzBound: bound.total,
     cw: {
       misclassified: attack.misclassified,
       found: attack.found,
@@ -329,8 +408,14 @@ function demoSummary(r: {
       seconds: attack.seconds,
     },
     seconds: { ...r.timings, total: r.totalSeconds },
-    paths: r.paths,
+    paths: s.paths,
   };
+}
+
+/** The closing step: `paths.summary`, and its headline lines on stdout. */
+export function writeDemoSummary(summary: DemoSummary): void {
+  writeFileAtomic(summary.paths.summary, `${JSON.stringify(summary, null, 2)}\n`);
+  process.stdout.write(`\n${formatSummary(summary)}\n`);
 }
 
 /** The closing lines: the headline figures, the time, and where everything is. */

@@ -6,7 +6,7 @@ import {
   DATASET_PROVIDERS,
   dataOptionsFor,
   DEFAULT_ARCH,
-  DEFAULT_BATCH_SIZE,
+  DEFAULT_TRAIN_BATCH_SIZE,
   DEFAULT_EPOCHS,
   DEFAULT_LEARNING_RATE,
   DEFAULT_LOSS,
@@ -18,7 +18,7 @@ import {
   TrainOptions,
 } from '@lip/train/node';
 import { finiteNumber, positiveInt, seedFlag, withSigintAbort } from '../flags';
-import { setExitCode } from '../program';
+import { setExitCode } from '../exit_code';
 
 /** Exit code after Ctrl-C, as shells report a SIGINT death (128 + 2). */
 const EXIT_INTERRUPTED = 130;
@@ -104,7 +104,7 @@ export function registerTrain(program: Command): void {
     .description('Train a 1-Lipschitz network (on Fashion-MNIST by default, or your own data), with a checkpoint after every epoch')
     .option('--arch <name>', `architecture: ${[...ARCHITECTURES.keys()].join(', ')} (default: ${DEFAULT_ARCH})`)
     .option('--epochs <n>', `total epochs; with --resume, the epoch to reach (default: ${DEFAULT_EPOCHS})`)
-    .option('--batch-size <n>', `images per step (default: ${DEFAULT_BATCH_SIZE})`)
+    .option('--batch-size <n>', `images per step (default: ${DEFAULT_TRAIN_BATCH_SIZE})`)
     .option('--lr <x>', `Adam learning rate (default: ${DEFAULT_LEARNING_RATE})`)
     .addOption(
       new Option(

@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { Command, Option } from 'commander';
-import { DATASET_NAMES, InvalidArgumentError } from '@lip/core';
+import { DATASET_NAMES, ENGINE_ENV_VAR, ENGINE_POLICIES, EnginePolicy, InvalidArgumentError, engineLabel } from '@lip/core';
 import { VerifyResult, certifiedRobustAccuracy, verifyModel, writeCraReport } from '@lip/verify';
 import { dimsFlag, numberListFlag, positiveFraction, positiveInt, positiveNumber } from '../flags';
 import { humanOutput, outputFlag, writeOutput } from '../output';
@@ -24,6 +24,13 @@ interface VerifyFlags {
   mean?: string;
   std?: string;
   inputShape?: string;
+  engine?: EnginePolicy;
+}
+
+/** `--engine` of the commands that run the model in onnxruntime (verify, attack, demo); absent: LIP_ENGINE, else auto. */
+export function engineOption(): Option {
+  return new Option('--engine <name>', `onnxruntime engine: auto (onnxruntime-node when installed, else onnxruntime-web), node or web ` +
+    `(default: $${ENGINE_ENV_VAR}, else auto)`).choices([...ENGINE_POLICIES]);
 }
 
 /** What `--data` accepts, for the help of verify and attack. */
@@ -86,7 +93,7 @@ export function formatVerifyTable(r: VerifyResult, epsLabels: readonly string[])
     rows.push(['preprocessing', `${steps} outside the graph: certificates and --eps in the data's units = model-space radius ` +
       `x ${p.certificateFactor.toPrecision(6)} (min std / scale)`]);
   }
-  rows.push(['throughput', `${r.imagesPerSecond.toFixed(0)} images/s (onnxruntime)`]);
+  rows.push(['throughput', `${r.imagesPerSecond.toFixed(0)} images/s (${engineLabel(r.engine)})`]);
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
   return rows.map(([k, v]) => `${k.padEnd(width)}${v}`).join('\n');
 }
@@ -154,7 +161,8 @@ export function craCurve(r: VerifyResult): { eps: number; cra: number }[] {
   const top = Math.max(...r.cra.map((p) => p.eps), Number.isFinite(p95) ? p95 : 0, 1e-3);
   const grid = Array.from({ length: 41 }, (_, i) => (top * i) / 40);
   const eps = [...new Set([...grid, ...r.cra.map((p) => p.eps)])].sort((a, b) => a - b);
-  return eps.map((e) => ({ eps: e, cra: certifiedRobustAccuracy(correct, certificates, e) }));
+  const cra = certifiedRobustAccuracy(correct, certificates, eps);
+  return eps.map((e, i) => ({ eps: e, cra: cra[i] }));
 }
 
 export function registerVerify(program: Command): void {
@@ -174,6 +182,7 @@ export function registerVerify(program: Command): void {
     .option('--n <N>', 'use the first N images (default: the whole split)')
     .option('--eps <LIST>', 'radii for certified robust accuracy: numbers or fractions, comma-separated', DEFAULT_EPS_SPEC)
     .option('--threads <T>', 'onnxruntime threads (default: onnxruntime decides)')
+    .addOption(engineOption())
     .option('--batch-size <B>', 'images per onnxruntime call (default 256)')
     .option('--lipschitz <L>', 'Lipschitz constant to certify with (default: the metadata lipschitz_constant; never below the certified ' +
       'bound; where the graph has no bound, your claim, reported as such)')
@@ -192,6 +201,7 @@ export function registerVerify(program: Command): void {
           n: positiveInt('--n', flags.n),
           eps: eps.map((e) => e.value),
           threads: positiveInt('--threads', flags.threads),
+          engine: flags.engine,
           lipschitz: positiveNumber('--lipschitz', flags.lipschitz),
           labels: flags.labels,
           layout: flags.layout,

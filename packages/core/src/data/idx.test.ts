@@ -4,19 +4,12 @@
  * packages/train/src/data/idx.test.ts.
  */
 import * as fs from 'fs';
-import * as path from 'path';
 import * as zlib from 'zlib';
+import { tmpDirPerTest, values } from '@lip/test-support';
 import { DataError, InvalidArgumentError } from '../errors';
-import { mkTmp, values } from '../../test/data_writers';
 import { encodeIdx, readIdx, readIdxArray, writeIdx } from './idx';
 
-let tmp: string;
-beforeEach(() => {
-  tmp = mkTmp('idx');
-});
-afterEach(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+const tmp = tmpDirPerTest('idx');
 
 /** An IDX file written byte by byte from the format: 0, 0, type, rank, big-endian dims, big-endian elements. */
 function idxFromSpec(code: number, shape: number[], elementBytes: number[]): Uint8Array {
@@ -32,7 +25,7 @@ describe('readIdxArray', () => {
     ['float32', 0x0d, 'float32', [0x3f, 0xc0, 0, 0, 0xc0, 0x20, 0, 0, 0x7f, 0x80, 0, 0], [1.5, -2.5, Infinity]],
     ['float64', 0x0e, 'float64', [0x3f, 0xf8, 0, 0, 0, 0, 0, 0, 0xbf, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], [1.5, -0.5, 5e-324]],
   ] as const)('decodes big-endian %s elements', (name, code, dtype, bytes, expected) => {
-    const file = path.join(tmp, 'x-idx1-data');
+    const file = tmp.path('x-idx1-data');
     fs.writeFileSync(file, idxFromSpec(code, [3], [...bytes]));
     const a = readIdxArray(file);
     expect(a.dtype).toBe(dtype);
@@ -55,7 +48,7 @@ describe('readIdxArray', () => {
     ];
     for (const [k, data] of arrays.entries()) {
       for (const gz of ['', '.gz']) {
-        const file = path.join(tmp, `a${k}-idx5${gz}`);
+        const file = tmp.path(`a${k}-idx5${gz}`);
         writeIdx(file, shape, data);
         const got = readIdxArray(file);
         expect(got.shape).toEqual(shape);
@@ -66,7 +59,7 @@ describe('readIdxArray', () => {
   });
 
   it('counts elements, not bytes, against the limits and the file', () => {
-    const file = path.join(tmp, 'f-idx1-float');
+    const file = tmp.path('f-idx1-float');
     fs.writeFileSync(file, idxFromSpec(0x0d, [3], new Array(8).fill(0)));
     expect(() => readIdxArray(file)).toThrow(/is truncated: header declares 3 float32 = 12 bytes but the file holds 8/);
     fs.writeFileSync(file, zlib.gzipSync(idxFromSpec(0x0e, [1 << 20], [])));

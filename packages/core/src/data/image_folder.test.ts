@@ -2,8 +2,9 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
+import { thrownBy, tmpDirPerTest, values, withTmpDir } from '@lip/test-support';
+import { jpegBytes, pngBytes, READER_FIXTURES } from '@lip/test-support/data';
 import { DataError } from '../errors';
-import { FIXTURES, jpegBytes, mkTmp, pngBytes, values, tmpDirPerTest } from '../../test/data_writers';
 import { decodeImage } from './image_decode';
 import { listImageFolder, readImageFolder } from './image_folder';
 import { readNpy } from './npy';
@@ -17,15 +18,10 @@ function grayPng(w: number, h: number, seed: number): Uint8Array {
 }
 
 function folderError(root: string, opts?: Parameters<typeof readImageFolder>[1]): string {
-  let caught: unknown;
-  try {
-    readImageFolder(root, opts);
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(DataError);
-  expect((caught as DataError).exitCode).toBe(2);
-  return (caught as DataError).message;
+  const err = thrownBy(() => readImageFolder(root, opts));
+  expect(err).toBeInstanceOf(DataError);
+  expect((err as DataError).exitCode).toBe(2);
+  return err.message;
 }
 
 const fail = (what: string): DataError => new DataError(what);
@@ -106,10 +102,8 @@ describe('readImageFolder', () => {
     fs.mkdirSync(path.join(scratch.dir, 'empty'));
     put('other/readme.txt', 'x');
     expect(folderError(scratch.dir)).toMatch(/has class folders without any PNG or JPEG image: 'empty', 'other'; add images or remove the folders/);
-    const bare = mkTmp('bare');
-    fs.writeFileSync(path.join(bare, 'x.png'), good);
+    const bare = path.dirname(put('bare/x.png', good));
     expect(folderError(bare)).toMatch(/holds no class folders/);
-    fs.rmSync(bare, { recursive: true });
     expect(folderError(path.join(scratch.dir, 'missing'))).toMatch(/does not exist/);
   });
 
@@ -155,9 +149,8 @@ describe('readImageFolder and links', () => {
     expect(folderError(scratch.dir)).toMatch(/leads to .*b, a folder already read/);
   });
 
-  it('a folder link leaving the root is refused; a file link is followed', () => {
-    const outside = mkTmp('outside');
-    try {
+  it('a folder link leaving the root is refused; a file link is followed', async () => {
+    await withTmpDir('outside', (outside) => {
       fs.writeFileSync(path.join(outside, 'o.png'), grayPng(2, 2, 5));
       fs.symlinkSync(path.join(outside, 'o.png'), path.join(scratch.dir, 'b', '2.png'));
       expect(readImageFolder(scratch.dir).n).toBe(3);
@@ -166,9 +159,7 @@ describe('readImageFolder and links', () => {
       fs.unlinkSync(path.join(scratch.dir, 'c'));
       fs.symlinkSync('/', path.join(scratch.dir, 'a', 'root'));
       expect(folderError(scratch.dir)).toMatch(/a\/root is a symlink to the folder \/, outside/);
-    } finally {
-      fs.rmSync(outside, { recursive: true, force: true });
-    }
+    });
   });
 
   it('a folder link inside the root is followed', () => {
@@ -195,7 +186,7 @@ describe('decodeImage on images Pillow wrote and decoded (tools/make-reader-fixt
     ['gray.png', 1, 0], ['rgb.png', 3, 0], ['rgba.png', 3, 0], ['la.png', 1, 0], ['palette.png', 3, 0],
     ['gray.jpg', 1, 2], ['rgb.jpg', 3, 2], ['rgb_progressive.jpg', 3, 2], ['cmyk.jpg', 3, 2],
   ] as const)('%s: %i channel(s), within %i of Pillow', (name, channels, tolerance) => {
-    const file = path.join(FIXTURES, 'images', name);
+    const file = path.join(READER_FIXTURES, 'images', name);
     const image = decodeImage(fs.readFileSync(file), 1 << 20, fail);
     const expected = readNpy(`${file}.expected.npy`);
     expect([image.height, image.width, image.channels]).toEqual([6, 8, channels]);
@@ -206,7 +197,7 @@ describe('decodeImage on images Pillow wrote and decoded (tools/make-reader-fixt
   });
 
   it('16-bit PNG is reduced to 8 bits: round(v * 255 / 65535)', () => {
-    const file = path.join(FIXTURES, 'images', 'gray16.png');
+    const file = path.join(READER_FIXTURES, 'images', 'gray16.png');
     const image = decodeImage(fs.readFileSync(file), 1 << 20, fail);
     const expected = readNpy(`${file}.expected.npy`);
     expect(image.channels).toBe(1);

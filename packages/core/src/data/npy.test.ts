@@ -1,6 +1,7 @@
 import * as path from 'path';
+import { thrownBy, tmpDirPerTest, values } from '@lip/test-support';
+import { fixtureValue, npyBytes, npyHeaderText, READER_FIXTURES } from '@lip/test-support/data';
 import { DataError } from '../errors';
-import { FIXTURES, fixtureValue, npyBytes, npyHeaderText, values, tmpDirPerTest } from '../../test/data_writers';
 import { readNpy } from './npy';
 
 const scratch = tmpDirPerTest('npy');
@@ -8,20 +9,15 @@ const write = scratch.put;
 
 /** Reads `file` expecting one DataError naming it; returns the message. */
 function npyError(file: string): string {
-  let caught: unknown;
-  try {
-    readNpy(file);
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(DataError);
-  expect((caught as DataError).exitCode).toBe(2);
-  expect((caught as DataError).message).toContain(path.resolve(file));
-  return (caught as DataError).message;
+  const err = thrownBy(() => readNpy(file));
+  expect(err).toBeInstanceOf(DataError);
+  expect((err as DataError).exitCode).toBe(2);
+  expect(err.message).toContain(path.resolve(file));
+  return err.message;
 }
 
 describe('readNpy on files NumPy wrote (tools/make-reader-fixtures.py)', () => {
-  const npy = (name: string): string => path.join(FIXTURES, 'npy', `${name}.npy`);
+  const npy = (name: string): string => path.join(READER_FIXTURES, 'npy', `${name}.npy`);
   it.each([
     ['f4_le', 'float32', 'f'], ['f4_be', 'float32', 'f'], ['f8_le', 'float64', 'f'], ['f8_be', 'float64', 'f'],
     ['f2_le', 'float16', 'f'], ['u1', 'uint8', 'u'], ['i1', 'int8', 'i'], ['b1', 'bool', 'b'],

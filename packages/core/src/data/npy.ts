@@ -11,7 +11,6 @@
  * does, and strings, complex numbers, dates and structured dtypes are refused
  * with a message that says so.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import { DataError, assertArg } from '../errors';
 import { DEFAULT_MAX_ARRAY_BYTES, DEFAULT_MAX_ELEMENTS, MAX_ARRAY_RANK, NPY_MAX_HEADER_BYTES } from './limits';

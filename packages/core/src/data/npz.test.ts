@@ -1,8 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
+import { listFiles, openFilesUnder, rejectionOf, tmpDirPerTest, values } from '@lip/test-support';
+import { fixtureValue, npyOf, READER_FIXTURES, zipBytes } from '@lip/test-support/data';
 import { DataError } from '../errors';
-import { FIXTURES, fixtureValue, listTree, npyOf, openFilesUnder, zipBytes, values, tmpDirPerTest } from '../../test/data_writers';
 import { readNpz } from './npz';
 
 const scratch = tmpDirPerTest('npz');
@@ -10,23 +11,18 @@ const write = scratch.put;
 
 /** Reads `file` expecting one DataError naming it, and no file left open; returns the message. */
 async function npzError(file: string, opts?: Parameters<typeof readNpz>[1]): Promise<string> {
-  let caught: unknown;
-  try {
-    await readNpz(file, opts);
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(DataError);
-  expect((caught as DataError).message).toContain(path.resolve(file));
+  const err = await rejectionOf(readNpz(file, opts));
+  expect(err).toBeInstanceOf(DataError);
+  expect(err.message).toContain(path.resolve(file));
   expect(openFilesUnder(scratch.dir)).toEqual([]);
-  return (caught as DataError).message;
+  return err.message;
 }
 
 const u8 = (n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 7) % 23);
 
 describe('readNpz on archives NumPy wrote', () => {
   it('reads numpy.savez (stored entries) in archive order', async () => {
-    const { keys, arrays } = await readNpz(path.join(FIXTURES, 'npz', 'stored_xy.npz'));
+    const { keys, arrays } = await readNpz(path.join(READER_FIXTURES, 'npz', 'stored_xy.npz'));
     expect(keys).toEqual(['x', 'y']);
     const x = arrays.get('x')!;
     expect([x.dtype, x.shape]).toEqual(['uint8', [5, 4, 4, 1]]);
@@ -35,7 +31,7 @@ describe('readNpz on archives NumPy wrote', () => {
   });
 
   it('reads numpy.savez_compressed (deflated entries), only the keys asked for', async () => {
-    const file = path.join(FIXTURES, 'npz', 'deflated_keras.npz');
+    const file = path.join(READER_FIXTURES, 'npz', 'deflated_keras.npz');
     const { keys, arrays } = await readNpz(file, { keys: ['x_test', 'y_test'] });
     expect(keys).toEqual(['x_train', 'y_train', 'x_test', 'y_test']);
     expect([...arrays.keys()]).toEqual(['x_test', 'y_test']);
@@ -58,7 +54,7 @@ describe('readNpz on archives written from the spec', () => {
     expect(keys).toEqual(['a', 'dir/b']);
     expect(values(arrays.get('a')!.data)).toEqual([1.5, -2]);
     expect(arrays.get('dir/b')!.shape).toEqual([3, 1]);
-    expect(listTree(scratch.dir)).toEqual(['m.npz']); // nothing extracted
+    expect(listFiles(scratch.dir)).toEqual(['m.npz']); // nothing extracted
   });
 
   it('a zip bomb declaring its true size is refused before inflating', async () => {
@@ -104,7 +100,7 @@ describe('readNpz on archives written from the spec', () => {
     const msg = await npzError(file);
     expect(msg).toMatch(/holds an entry with an unsafe name/);
     expect(msg).toMatch(pattern);
-    expect(listTree(scratch.dir)).toEqual(['trav.npz']);
+    expect(listFiles(scratch.dir)).toEqual(['trav.npz']);
     expect(fs.existsSync(path.join(path.dirname(scratch.dir), 'evil.npy'))).toBe(false);
   });
 

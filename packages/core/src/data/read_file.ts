@@ -1,6 +1,5 @@
 /** Reading a whole data file with its size checked first. */
 import * as fs from 'fs';
-import { DataError } from '../errors';
 import { FailFn } from './ndarray';
 
 /**

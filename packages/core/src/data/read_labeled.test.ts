@@ -1,8 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
+import { rejectionOf, tmpDirPerTest } from '@lip/test-support';
+import { cifarBatch, fixtureValue, npyBytes, npyHeaderText, npyOf, pngBytes, READER_FIXTURES, zipBytes } from '@lip/test-support/data';
 import { DataError, InvalidArgumentError } from '../errors';
-import { FIXTURES, cifarBatch, fixtureValue, npyBytes, npyHeaderText, npyOf, pngBytes, zipBytes, tmpDirPerTest } from '../../test/data_writers';
 import { encodeIdx } from './idx';
 import { readLabeledData } from './read_labeled';
 
@@ -11,20 +12,15 @@ const put = scratch.put;
 
 async function rejects(input: string, opts: Parameters<typeof readLabeledData>[1], type: typeof DataError | typeof InvalidArgumentError,
   pattern: RegExp): Promise<void> {
-  let caught: unknown;
-  try {
-    await readLabeledData(input, opts);
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(type);
-  expect((caught as Error).message).toMatch(pattern);
+  const err = await rejectionOf(readLabeledData(input, opts));
+  expect(err).toBeInstanceOf(type);
+  expect(err.message).toMatch(pattern);
 }
 
 const bytes = (n: number, seed = 0): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (seed + i * 13) & 255);
 
 describe('readLabeledData: .npz', () => {
-  const keras = path.join(FIXTURES, 'npz', 'deflated_keras.npz');
+  const keras = path.join(READER_FIXTURES, 'npz', 'deflated_keras.npz');
 
   it('picks x_<split>/y_<split> (Keras mnist.npz layout); uint8 is scaled by 1/255; [N, 1] labels are accepted', async () => {
     const d = await readLabeledData(keras, { split: 'test' });
@@ -37,7 +33,7 @@ describe('readLabeledData: .npz', () => {
   });
 
   it('reads NCHW float arrays as they are, transposed to NHWC (layout told from the shape)', async () => {
-    const d = await readLabeledData(path.join(FIXTURES, 'npz', 'nchw_f4.npz'));
+    const d = await readLabeledData(path.join(READER_FIXTURES, 'npz', 'nchw_f4.npz'));
     expect([d.n, d.height, d.width, d.channels]).toEqual([4, 5, 6, 3]);
     // Source element (i, c, y, x) has C-order index ((i*3 + c)*5 + y)*6 + x and value f(index) / 10 in float32.
     const src = (i: number, c: number, y: number, x: number): number => Math.fround(Math.fround(fixtureValue(((i * 3 + c) * 5 + y) * 6 + x, 'f')) / 10);
@@ -48,7 +44,7 @@ describe('readLabeledData: .npz', () => {
   });
 
   it('reads x/y from numpy.savez; an explicit scale and layout win', async () => {
-    const file = path.join(FIXTURES, 'npz', 'stored_xy.npz');
+    const file = path.join(READER_FIXTURES, 'npz', 'stored_xy.npz');
     const d = await readLabeledData(file, { scale: 2, layout: 'nhwc', split: 'test' });
     expect([d.n, d.height, d.width, d.channels]).toEqual([5, 4, 4, 1]);
     expect(d.images[3]).toBe(fixtureValue(3, 'u') * 2);

@@ -12,4 +12,4 @@ export type { DownloadOptions, DownloadProgress } from './download';
 export { DEFAULT_SYSTEM_DATA_DIR, corruptFileFix, datasetCacheDir, findDataset, findIdxFile, folderProblem, locateDataset } from './locate';
 export type { LocateOptions } from './locate';
 export { IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES, loadDataset, loadDatasetFromDir } from './load';
-export type { Dataset, LoadDatasetOptions, LoadFromDirOptions, LoadOptions } from './load';
+export type { Dataset, LoadDatasetOptions, LoadFromDirOptions, DatasetLimitOptions } from './load';

@@ -19,14 +19,14 @@ export interface Dataset extends ImageArrays {
   classNames: string[];
 }
 
-export interface LoadOptions {
+export interface DatasetLimitOptions {
   /** Keep only the first `limit` samples (all when the split has fewer). A positive integer. */
   limit?: number;
 }
 
-export interface LoadDatasetOptions extends Omit<LocateOptions, 'split'>, LoadOptions {}
+export interface LoadDatasetOptions extends Omit<LocateOptions, 'split'>, DatasetLimitOptions {}
 
-export interface LoadFromDirOptions extends LoadOptions {
+export interface LoadFromDirOptions extends DatasetLimitOptions {
   /** How to fix a bad file, appended to its error. */
   fix?: string;
 }

@@ -1,17 +1,10 @@
-import { convMatrix, lambdaMax, samePads, sigmaMax } from '@lip/train/testing/linalg';
+import { uniformStream } from '@lip/test-support';
+import { convMatrix, lambdaMax, samePads, sigmaMax } from '@lip/test-support/linalg';
 import { InvalidArgumentError } from '../errors';
 import {
   BOUND_SAFETY_MARGIN, convSpectralNormUpperBound, denseToBand, emptyBand, lanczosLambdaMax, matrixSpectralNormUpperBound,
   shiftedBandCholesky, symmetricLambdaMaxUpperBound,
 } from './conv_norm_bound';
-
-function rng(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 16807) % 2147483647;
-    return s / 2147483647 - 0.5;
-  };
-}
 
 describe('convSpectralNormUpperBound', () => {
   const shapes: [number, number, number, number, number, number][] = [
@@ -19,7 +12,7 @@ describe('convSpectralNormUpperBound', () => {
     [3, 3, 1, 1, 5, 5], [3, 3, 2, 3, 4, 6], [2, 2, 3, 2, 5, 4], [3, 1, 2, 2, 6, 3], [1, 1, 3, 4, 3, 3], [4, 3, 2, 1, 5, 5],
   ];
   it.each(shapes)('equals the circular conv norm on the (n+k-1) grid: k %ix%i, %i->%i, input %ix%i', (kh, kw, cin, cout, h, w) => {
-    const r = rng(kh * 100 + cin * 10 + cout + h);
+    const r = uniformStream(kh * 100 + cin * 10 + cout + h, -0.5, 0.5);
     const k = Float64Array.from({ length: kh * kw * cin * cout }, () => r());
     const n1 = h + kh - 1, n2 = w + kw - 1;
     const circ = convMatrix(k, { layout: 'hwio', kh, kw, cin, cout, h: n1, w: n2, circular: true });
@@ -30,7 +23,7 @@ describe('convSpectralNormUpperBound', () => {
   });
 
   it('is never below the zero-padded conv norm (same/valid, strides 1 and 2)', () => {
-    const r = rng(77);
+    const r = uniformStream(77, -0.5, 0.5);
     for (let t = 0; t < 24; t++) {
       const kh = 1 + (t % 3), kw = 1 + ((t >> 1) % 3), cin = 1 + (t % 2), cout = 1 + ((t >> 2) % 3);
       const h = kh + 2 + (t % 3), w = kw + 1 + ((t >> 1) % 4);
@@ -48,7 +41,7 @@ describe('convSpectralNormUpperBound', () => {
 
   it('is 0 for a zero kernel and scales linearly', () => {
     expect(convSpectralNormUpperBound(new Float32Array(18), [3, 3, 2, 1], [4, 4], [1, 1], 'same')).toBe(0);
-    const k = Float64Array.from({ length: 18 }, rng(5));
+    const k = Float64Array.from({ length: 18 }, uniformStream(5, -0.5, 0.5));
     const a = convSpectralNormUpperBound(k, [3, 3, 2, 1], [4, 4], [1, 1], 'same');
     const b = convSpectralNormUpperBound(k.map((v) => v * 4), [3, 3, 2, 1], [4, 4], [1, 1], 'same');
     expect(b / a).toBeCloseTo(4, 9);
@@ -68,7 +61,7 @@ describe('convSpectralNormUpperBound', () => {
 describe('certified eigenvalue bounds', () => {
   it('matrixSpectralNormUpperBound is the singular value within the safety margin, never below', () => {
     for (const [m, n] of [[6, 4], [4, 6], [30, 12], [1, 1]]) {
-      const w = Float64Array.from({ length: m * n }, rng(m * 7 + n));
+      const w = Float64Array.from({ length: m * n }, uniformStream(m * 7 + n, -0.5, 0.5));
       const exact = sigmaMax(w, m, n);
       const bound = matrixSpectralNormUpperBound(w, m, n);
       expect(bound).toBeGreaterThanOrEqual(exact);
@@ -78,7 +71,7 @@ describe('certified eigenvalue bounds', () => {
 
   it('a banded PSD matrix: Cholesky certifies just above lambda_max and fails just below', () => {
     const d = 60, b = 5;
-    const r = rng(3);
+    const r = uniformStream(3, -0.5, 0.5);
     // M = B^T B with B banded (bandwidth 2), so M has bandwidth 4 <= 5.
     const B = new Float64Array(d * d);
     for (let i = 0; i < d; i++) for (let j = i; j < Math.min(d, i + 3); j++) B[i * d + j] = r();

@@ -4,7 +4,8 @@ import { emitScaledAvgPool2D, emitScaledGlobalL2NormPool2D, emitScaledL2NormPool
 import { emitFlatten, emitIdentity, emitInvertibleDownSampling } from './reshape';
 import { emitFullSort, emitGroupSort, emitGroupSort2, emitMaxMin } from './sort';
 
-export * from './context';
+export { onnxDims } from './context';
+export type { EmitContext, Emitter, Profile } from './context';
 export { sortingNetwork } from './sort';
 
 /**

@@ -1,11 +1,12 @@
 /**
  * Conv gradients on tfjs-backend-wasm with lip's kernels match the cpu
- * backend's, for every composition (patches / dilated filter gradient;
- * rotated / dilated / stock input gradient).
+ * backend's, for the SIMD filter gradient and every composition (patches /
+ * dilated filter gradient; rotated / dilated / stock input gradient).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { maxRelDiff, uniformArray } from '@lip/test-support';
 import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients
 import {
   chooseFilterGradMethod,
@@ -14,6 +15,7 @@ import {
   InputGradMethod,
 } from './conv_backprop_wasm';
 import { installWasmKernels } from './install_wasm_kernels';
+import { type KernelChoice, setKernelChoice } from './kernels/kernel_choice';
 import { withNoLeak } from './memory';
 
 type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
@@ -50,17 +52,6 @@ const CASES: Case[] = [
   { name: '1 -> 1 channel', x: [3, 7, 7, 1], kernel: [3, 3], outChannels: 1, strides: [1, 1], pad: 'same', filterMethod: 'patches', inputMethod: 'rotated' },
 ];
 
-/** Deterministic values in [-1, 1). */
-function pseudoRandom(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
 interface Grads {
   dx: Float32Array;
   dw: Float32Array;
@@ -79,34 +70,33 @@ function convGrads(c: Case, x: Float32Array, w: Float32Array, r: Float32Array, o
   });
 }
 
-/** max |a - b| / max |b| */
-function maxRelDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / Math.max(scale, 1e-30);
-}
-
 function convInfo(c: Case) {
   return tf.backend_util.computeConv2DInfo(c.x, [c.kernel[0], c.kernel[1], c.x[3], c.outChannels], c.strides, 1, c.pad);
 }
 
 beforeAll(() => installWasmKernels());
 
-describe.each(CASES)('conv2d gradients on wasm: $name', (c) => {
+afterEach(() => setKernelChoice(undefined));
+
+const KERNEL_CASES = CASES.flatMap((c) =>
+  (['simd', 'composed'] as KernelChoice[]).map((kernels) => ({
+    ...c,
+    kernels,
+    filterMethod: kernels === 'simd' ? ('simd' as const) : c.filterMethod,
+  })),
+);
+
+describe.each(KERNEL_CASES)('conv2d gradients on wasm, $kernels kernels: $name', (c) => {
   test(`uses ${c.filterMethod} (filter) and ${c.inputMethod} (input), and matches cpu within 1e-4`, async () => {
     const info = convInfo(c);
+    setKernelChoice(c.kernels);
     expect(chooseFilterGradMethod(info)).toBe(c.filterMethod);
     expect(chooseInputGradMethod(info)).toBe(c.inputMethod);
 
     const outShape = [c.x[0], info.outHeight, info.outWidth, c.outChannels];
-    const x = pseudoRandom(c.x.reduce((a, b) => a * b), 1);
-    const w = pseudoRandom(c.kernel[0] * c.kernel[1] * c.x[3] * c.outChannels, 2);
-    const r = pseudoRandom(outShape.reduce((a, b) => a * b), 3);
+    const x = uniformArray(c.x.reduce((a, b) => a * b), 1);
+    const w = uniformArray(c.kernel[0] * c.kernel[1] * c.x[3] * c.outChannels, 2);
+    const r = uniformArray(outShape.reduce((a, b) => a * b), 3);
 
     await tf.setBackend('cpu');
     const cpu = convGrads(c, x, w, r, outShape);
@@ -124,8 +114,8 @@ describe('conv kernels on wasm, directly', () => {
   });
 
   test('conv2dTranspose (a forward Conv2DBackpropInput) matches cpu', async () => {
-    const x = pseudoRandom(2 * 7 * 7 * 8, 4);
-    const w = pseudoRandom(3 * 3 * 5 * 8, 5);
+    const x = uniformArray(2 * 7 * 7 * 8, 4);
+    const w = uniformArray(3 * 3 * 5 * 8, 5);
     const run = () =>
       tf.tidy(() =>
         tf.conv2dTranspose(tf.tensor4d(x, [2, 7, 7, 8]), tf.tensor4d(w, [3, 3, 5, 8]), [2, 14, 14, 5], 2, 'same').dataSync(),
@@ -137,11 +127,12 @@ describe('conv kernels on wasm, directly', () => {
     expect(maxRelDiff(wasm, cpu)).toBeLessThan(1e-4);
   });
 
-  test('tensor and buffer counts stay flat over repeated gradient steps', () => {
-    const x = tf.tensor4d(pseudoRandom(4 * 14 * 14 * 16, 6), [4, 14, 14, 16]);
-    const w = tf.variable(tf.tensor4d(pseudoRandom(3 * 3 * 16 * 32, 7), [3, 3, 16, 32]));
-    const x1 = tf.tensor4d(pseudoRandom(4 * 28 * 28 * 1, 8), [4, 28, 28, 1]);
-    const w1 = tf.variable(tf.tensor4d(pseudoRandom(3 * 3 * 16, 9), [3, 3, 1, 16]));
+  test.each(['simd', 'composed'] as KernelChoice[])('tensor and buffer counts stay flat over repeated gradient steps (%s)', (kernels) => {
+    setKernelChoice(kernels);
+    const x = tf.tensor4d(uniformArray(4 * 14 * 14 * 16, 6), [4, 14, 14, 16]);
+    const w = tf.variable(tf.tensor4d(uniformArray(3 * 3 * 16 * 32, 7), [3, 3, 16, 32]));
+    const x1 = tf.tensor4d(uniformArray(4 * 28 * 28 * 1, 8), [4, 28, 28, 1]);
+    const w1 = tf.variable(tf.tensor4d(uniformArray(3 * 3 * 16, 9), [3, 3, 1, 16]));
     const step = () =>
       tf.tidy(() => {
         const loss = () =>

@@ -1,6 +1,8 @@
 /**
- * Convolution gradients for tfjs-backend-wasm, composed of kernels that wasm
- * runs fast (XNNPACK `Conv2D`, `Transpose`, `BatchMatMul`, `PadV2`).
+ * Convolution gradients for tfjs-backend-wasm: the filter gradient by lip's
+ * SIMD kernel (kernels/conv_filter_grad.c), else composed, like the input
+ * gradient, of kernels that wasm runs fast (XNNPACK `Conv2D`, `Transpose`,
+ * `BatchMatMul`, `PadV2`).
  *
  * tfjs-backend-wasm 4.22 has no `Conv2DBackpropFilter` (so any conv training
  * throws on wasm), and its `Conv2DBackpropInput` is a plain loop: 355 ms
@@ -14,22 +16,17 @@
  *     dW[i, j, c, o] = sum_{b, p, q} xpad[b, p sh + i, q sw + j, c] dy[b, p, q, o]
  *     dx[b, y, x, c] = sum_{i, j, o}  dy[b, p, q, o] W[i, j, c, o],  y = p sh + i - pt, x = q sw + j - pl
  */
-import {
-  backend_util,
-  Conv2DBackpropFilterAttrs,
-  Conv2DBackpropInputAttrs,
-  KernelFunc,
-  NamedAttrMap,
-  TensorInfo,
-} from '@tensorflow/tfjs-core';
+import { backend_util, Conv2DBackpropFilterAttrs, Conv2DBackpropInputAttrs, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { LipError } from '../errors';
+import { type KernelChoice, kernelChoice } from './kernels/kernel_choice';
+import { withF32 } from './kernels/simd_kernels';
 import { disposeAll, explicitPads, makeFloat32, readFloat32, runWasmKernel, view } from './wasm_kernel_utils';
 
 type Conv2DInfo = backend_util.Conv2DInfo;
 
-/** How the filter gradient is computed. */
-export type FilterGradMethod = 'patches' | 'dilated';
+/** How the filter gradient is computed: lip's SIMD kernel, or composed of XNNPACK kernels. */
+export type FilterGradMethod = 'simd' | 'patches' | 'dilated';
 /** How the input gradient is computed ('stock' is tfjs-backend-wasm's own loop). */
 export type InputGradMethod = 'rotated' | 'dilated' | 'stock';
 
@@ -52,6 +49,22 @@ export type InputGradMethod = 'rotated' | 'dilated' | 'stock';
  * explicit transpose 84 / 882 ms.
  */
 export const PATCHES_MAX_PATCH_SIZE = 27;
+
+/**
+ * The SIMD filter gradient sums the positions of each group of whole images
+ * (the fewest with at least this many output positions), then adds the
+ * group sums in batch order: a rounding error near (positions per group +
+ * groups) eps rather than B OH OW eps, and an order set by the shapes alone.
+ */
+export const SIMD_FILTER_GRAD_GROUP_POSITIONS = 512;
+
+/**
+ * Bytes of zero-padded input the SIMD filter gradient writes per chunk of
+ * images, which bounds its scratch. Speed does not depend on it: 64 KiB to
+ * 4 MiB gave the same CPU-time medians (batch 512: conv2 30-33 ms, CIFAR
+ * conv1 15-18 ms, 8x8x64 -> 64 85-94 ms).
+ */
+export const SIMD_FILTER_GRAD_CHUNK_BYTES = 1 << 18;
 
 /**
  * Fewest input channels for which a strided input gradient uses "dilate dy,
@@ -86,7 +99,8 @@ export function transposedConvPads(info: Conv2DInfo): Pads | null {
   return pads.top >= 0 && pads.bottom >= 0 && pads.left >= 0 && pads.right >= 0 ? pads : null;
 }
 
-export function chooseFilterGradMethod(info: Conv2DInfo): FilterGradMethod {
+export function chooseFilterGradMethod(info: Conv2DInfo, kernels: KernelChoice = kernelChoice()): FilterGradMethod {
+  if (kernels === 'simd') return 'simd';
   return info.filterHeight * info.filterWidth * info.inChannels <= PATCHES_MAX_PATCH_SIZE ? 'patches' : 'dilated';
 }
 
@@ -109,12 +123,7 @@ function transpose(backend: BackendWasm, x: TensorInfo, perm: number[]): TensorI
  * identity as its `[kh, kw, Ci, K]` kernel, then dW = P^T dy. P is transposed
  * explicitly: `BatchMatMul` with `transposeA` was 3x slower.
  */
-function filterGradPatches(
-  backend: BackendWasm,
-  x: TensorInfo,
-  dy: TensorInfo,
-  attrs: Conv2DBackpropFilterAttrs,
-): TensorInfo {
+function filterGradPatches(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, attrs: Conv2DBackpropFilterAttrs): TensorInfo {
   const [kh, kw, ci, co] = attrs.filterShape;
   const k = kh * kw * ci;
   const [b, oh, ow] = dy.shape;
@@ -128,10 +137,15 @@ function filterGradPatches(
     dimRoundingMode: attrs.dimRoundingMode,
   } as unknown as NamedAttrMap);
   const patchesT = transpose(backend, view(patches, [n, k]), [1, 0]);
-  const product = runWasmKernel(backend, 'BatchMatMul', { a: patchesT, b: view(dy, [n, co]) }, {
-    transposeA: false,
-    transposeB: false,
-  });
+  const product = runWasmKernel(
+    backend,
+    'BatchMatMul',
+    { a: patchesT, b: view(dy, [n, co]) },
+    {
+      transposeA: false,
+      transposeB: false,
+    },
+  );
   disposeAll(backend, [eye, patches, patchesT]);
   return view(product, [kh, kw, ci, co]);
 }
@@ -142,13 +156,7 @@ function filterGradPatches(
  *     r[c, i, j, o] = sum_{p, q, b} xpad[c, i + p sh, j + q sw, b] dyT[p, q, b, o] = dW[i, j, c, o].
  * The first kh x kw positions, transposed to `[kh, kw, Ci, Co]`, are dW.
  */
-function filterGradDilated(
-  backend: BackendWasm,
-  x: TensorInfo,
-  dy: TensorInfo,
-  info: Conv2DInfo,
-  attrs: Conv2DBackpropFilterAttrs,
-): TensorInfo {
+function filterGradDilated(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, info: Conv2DInfo, attrs: Conv2DBackpropFilterAttrs): TensorInfo {
   const [kh, kw, ci, co] = attrs.filterShape;
   const { strideHeight: sh, strideWidth: sw, inHeight, inWidth, outHeight, outWidth } = info;
   const { top, bottom, left, right } = info.padInfo;
@@ -178,6 +186,35 @@ function filterGradDilated(
   return makeFloat32(backend, [kh, kw, ci, co], out);
 }
 
+/**
+ * The filter gradient by kernels/conv_filter_grad.c, on the tfjs heap: x
+ * and dy are read in place; x is copied into zero-padded scratch a chunk of
+ * images at a time unless the windows stay inside it. `chunkBytes` changes
+ * the speed only, never the bits (chunks hold whole summation groups).
+ */
+export function filterGradSimd(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, info: Conv2DInfo, chunkBytes = SIMD_FILTER_GRAD_CHUNK_BYTES): TensorInfo {
+  const { batchSize: batch, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow } = info;
+  const { outChannels: co, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const { top: pt, left: pl } = info.padInfo;
+  // The padded input holds all of x and every row and column a window reaches
+  // (a rounding mode can let the last window run past the bottom/right pads).
+  const hp = Math.max(pt + h, (oh - 1) * sh + kh);
+  const wp = Math.max(pl + w, (ow - 1) * sw + kw);
+  const padded = hp !== h || wp !== w;
+  const group = Math.max(1, Math.ceil(SIMD_FILTER_GRAD_GROUP_POSITIONS / Math.max(1, oh * ow)));
+  const paddedImageWords = hp * wp * ci;
+  const chunk = Math.min(batch, group * Math.max(1, Math.floor(chunkBytes / (4 * group * paddedImageWords))));
+  const paddedWords = padded ? chunk * paddedImageWords : 0;
+  const patchSize = kh * kw * ci;
+  const [dw] = withF32(backend, { inputs: [x, dy], outputs: [[kh, kw, ci, co]], scratch: paddedWords + patchSize }, (kernels, p) => {
+    const xpad = padded ? p.scratch : 0;
+    const offsets = p.scratch + 4 * paddedWords;
+    const geometry = [batch, chunk, group, h, w, ci, hp, wp, pt, pl, oh, ow, co, kh, kw, sh, sw];
+    kernels.conv2d_filter_grad(p.inputs[0], p.inputs[1], p.outputs[0], xpad, offsets, ...geometry);
+  });
+  return dw;
+}
+
 function filterGradInfo(x: TensorInfo, attrs: Conv2DBackpropFilterAttrs): Conv2DInfo {
   return backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number],
@@ -191,7 +228,7 @@ function filterGradInfo(x: TensorInfo, attrs: Conv2DBackpropFilterAttrs): Conv2D
   );
 }
 
-/** `Conv2DBackpropFilter` for wasm (the backend has none). */
+/** `Conv2DBackpropFilter` for wasm (the backend has none): the SIMD kernel, or composed (`LIP_KERNELS=composed`). */
 export const conv2DBackpropFilterWasm: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, dy } = inputs as unknown as { x: TensorInfo; dy: TensorInfo };
   const a = attrs as unknown as Conv2DBackpropFilterAttrs;
@@ -200,9 +237,14 @@ export const conv2DBackpropFilterWasm: KernelFunc = ({ inputs, backend, attrs })
   if (info.dataFormat !== 'channelsLast') {
     throw new LipError(`Conv2DBackpropFilter on wasm supports dataFormat 'NHWC' only, got '${a.dataFormat}'`);
   }
-  return chooseFilterGradMethod(info) === 'patches'
-    ? filterGradPatches(wasm, x, dy, a)
-    : filterGradDilated(wasm, x, dy, info, a);
+  switch (chooseFilterGradMethod(info)) {
+    case 'simd':
+      return filterGradSimd(wasm, x, dy, info);
+    case 'patches':
+      return filterGradPatches(wasm, x, dy, a);
+    case 'dilated':
+      return filterGradDilated(wasm, x, dy, info, a);
+  }
 };
 
 /** The filter rotated by 180 degrees with in/out channels swapped: `[kh, kw, Ci, Co]` -> `[kh, kw, Co, Ci]`. */
@@ -235,17 +277,22 @@ function inputGradComposed(backend: BackendWasm, dy: TensorInfo, filter: TensorI
   const temps: TensorInfo[] = [];
   let source = dy;
   if (sh > 1 || sw > 1) {
-    const dilated = runWasmKernel(backend, 'PadV2', { x: view(dy, [b, oh, 1, ow, 1, co]) }, {
-      paddings: [
-        [0, 0],
-        [0, 0],
-        [0, sh - 1],
-        [0, 0],
-        [0, sw - 1],
-        [0, 0],
-      ],
-      constantValue: 0,
-    });
+    const dilated = runWasmKernel(
+      backend,
+      'PadV2',
+      { x: view(dy, [b, oh, 1, ow, 1, co]) },
+      {
+        paddings: [
+          [0, 0],
+          [0, 0],
+          [0, sh - 1],
+          [0, 0],
+          [0, sw - 1],
+          [0, 0],
+        ],
+        constantValue: 0,
+      },
+    );
     temps.push(dilated);
     source = view(dilated, [b, oh * sh, ow * sw, co]);
   }

@@ -12,5 +12,7 @@ export {
   type SelectedBackend,
 } from './select_backend';
 export { installWasmKernels, wasmKernelsInstalled } from './install_wasm_kernels';
+export type { InstallWasmKernelsOptions } from './install_wasm_kernels';
+export type { KernelChoice } from './kernels/kernel_choice';
 export { WASM_MAX_THREADS } from './wasm_threads';
 export { tensorCount, withNoLeak } from './memory';

@@ -16,12 +16,15 @@
  * Replacing a stock kernel keeps its `setupFunc` (the wasm binding that the
  * stock kernel, our fallback, needs), whether or not the backend has started.
  */
-import { getKernel, KernelConfig, KernelFunc, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
+import { getGradient, getKernel, KernelConfig, KernelFunc, registerGradient, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm'; // registers the stock kernels first, so ours replace them
 import { conv2DBackpropFilterWasm, makeConv2DBackpropInputWasm } from './conv_backprop_wasm';
 import { makeBatchMatMulWasm } from './matmul_wasm';
 import { makeAvgPoolGradWasm } from './pool_backprop_wasm';
 import { makeSumWasm } from './sum_wasm';
+import { groupSort2GradConfig, groupSort2GradKernelConfig, groupSort2KernelConfig } from './kernels/group_sort2_kernel';
+import { type KernelChoice, kernelChoice, setKernelChoice } from './kernels/kernel_choice';
+import { scaledL2PoolGradConfig, scaledL2PoolGradKernelConfig, scaledL2PoolKernelConfig } from './kernels/l2_pool_kernel';
 
 const WASM = 'wasm';
 
@@ -39,21 +42,44 @@ function stock(name: string): KernelFunc {
 
 /** Our kernel functions, built once so that re-installing can recognize them. */
 const ourKernels: ReadonlyArray<{ kernelName: string; kernelFunc: KernelFunc }> = [
+  // SIMD (kernels/conv_filter_grad.c), or composed of XNNPACK kernels when the choice is composed.
   { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2DBackpropFilterWasm },
   { kernelName: 'Conv2DBackpropInput', kernelFunc: makeConv2DBackpropInputWasm(stock('Conv2DBackpropInput')) },
   { kernelName: 'AvgPoolGrad', kernelFunc: makeAvgPoolGradWasm(stock('AvgPoolGrad')) },
   { kernelName: 'BatchMatMul', kernelFunc: makeBatchMatMulWasm(stock('BatchMatMul')) },
   { kernelName: 'Sum', kernelFunc: makeSumWasm(stock('Sum')) },
+  // lip's own ops (wasm SIMD, backend/kernels/), which the functional ops use when the choice is simd.
+  groupSort2KernelConfig,
+  groupSort2GradKernelConfig,
+  scaledL2PoolKernelConfig,
+  scaledL2PoolGradKernelConfig,
 ];
+
+/** Gradients of lip's own ops (global, as tfjs's gradient registry is). */
+const ourGradients = [groupSort2GradConfig, scaledL2PoolGradConfig];
+
+export interface InstallWasmKernelsOptions {
+  /**
+   * lip's SIMD kernels or the composed tfjs versions, in this thread
+   * (default: `LIP_KERNELS`, else simd; see kernels/kernel_choice.ts).
+   */
+  kernels?: KernelChoice;
+}
 
 /**
  * Installs lip's wasm kernels: `Conv2DBackpropFilter` (missing from
  * tfjs-backend-wasm 4.22), and faster `Conv2DBackpropInput`, `AvgPoolGrad`,
  * transposed `BatchMatMul` and leading-axes `Sum` (which fall back to the stock kernels where those are
- * faster or the composition does not apply). Idempotent;
+ * faster or the composition does not apply), and lip's GroupSort2 and L2
+ * pooling SIMD kernels with their gradients. Idempotent;
  * `selectBackend('wasm')` calls it.
  */
-export function installWasmKernels(): void {
+export function installWasmKernels(options: InstallWasmKernelsOptions = {}): void {
+  if (options.kernels !== undefined) setKernelChoice(options.kernels);
+  kernelChoice(); // a bad LIP_KERNELS fails here, when the backend is chosen
+  for (const config of ourGradients) {
+    if (getGradient(config.kernelName) !== config) registerGradient(config);
+  }
   for (const { kernelName, kernelFunc } of ourKernels) {
     const current = getKernel(kernelName, WASM);
     if (current?.kernelFunc === kernelFunc) continue;

@@ -5,16 +5,16 @@
  */
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
+import { singularValues as referenceSingularValues } from '@lip/test-support/linalg';
+import { tinyModel, tinyTensors } from '@lip/test-support/models';
 import { InvalidArgumentError } from '../errors';
 import { LipschitzSequential } from '../layers';
 import { LipLoss, makeLoss } from '../losses';
-import { singularValues as referenceSingularValues } from '../testing/linalg';
 import { CondenseCallback } from './condense';
 import { interpolate, LossParamScheduler } from './loss_param_scheduler';
 import { MonitorCallback } from './monitor';
 import { NonFiniteLossError } from './non_finite_loss';
 import { singularValues } from './singular_values';
-import { tinyModel, tinyTensors } from './testing/tiny';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -45,7 +45,12 @@ test('interpolate is numpy.interp: clamped at both ends, linear between', () => 
 });
 
 describe('with model.fit (96 images of 8×8, batch 32: 3 batches per epoch)', () => {
-  const { x, y } = tinyTensors(96, 1);
+  // Made once the cpu backend is set (@lip/train registers wasm, which must be awaited).
+  let x: tf.Tensor4D;
+  let y: tf.Tensor2D;
+  beforeAll(() => {
+    ({ x, y } = tinyTensors(96, 1));
+  });
   afterAll(() => tf.dispose([x, y]));
 
   test('MonitorCallback logs each layer\'s largest singular value and bound per epoch', async () => {

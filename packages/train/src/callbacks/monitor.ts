@@ -78,6 +78,8 @@ export class MonitorCallback extends Callback {
     this.names = args.layers;
     this.onEpoch = args.onEpoch ?? true;
     this.onBatch = args.onBatch ?? false;
+    // The documented default sink, as keras callbacks print.
+    // eslint-disable-next-line no-console
     this.log = args.log === undefined ? (line) => console.log(line) : args.log;
   }
 

@@ -18,7 +18,7 @@ import { DataError, assertArg } from '../errors';
 import { DatasetSplit, DATASET_SPLITS } from './datasets';
 import { downloadFile } from './download';
 import { DEFAULT_SYSTEM_DATA_DIR, LocateOptions, datasetCacheDir } from './locate';
-import type { Dataset, LoadOptions } from './load';
+import type { Dataset, DatasetLimitOptions } from './load';
 import { extractTarGz } from './tar';
 
 export const CIFAR10_NAME = 'cifar10';
@@ -35,7 +35,7 @@ const CIFAR10_MAX_ARCHIVE_BYTES = 256 * 2 ** 20;
 const TRAIN_BATCH = /^data_batch_[1-5]\.bin$/;
 
 /** Options of `locateCifar10` and `loadCifar10`; `checksums` maps the archive name to its md5. */
-export type Cifar10Options = Omit<LocateOptions, 'split'> & LoadOptions & { split?: DatasetSplit };
+export type Cifar10Options = Omit<LocateOptions, 'split'> & DatasetLimitOptions & { split?: DatasetSplit };
 
 /** Why `dir` does not hold the batches of `splits`, or undefined when it does. */
 function cifarProblem(dir: string, splits: readonly DatasetSplit[]): string | undefined {

@@ -1,17 +1,11 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
+import { tmpDirPerTest } from '@lip/test-support';
 import { DataError, InvalidArgumentError } from '../errors';
 import { DEFAULT_IDX_FIX, encodeIdx, readIdx, writeIdx } from './idx';
 
-let tmp: string;
-beforeEach(() => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-idx-'));
-});
-afterEach(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+const tmp = tmpDirPerTest('idx');
 
 function bytes(n: number, seed = 7): Uint8Array {
   const out = new Uint8Array(n);
@@ -55,7 +49,7 @@ describe('writeIdx / readIdx round trip', () => {
     ['raw', 'images-idx3-ubyte', false],
     ['gzip', 'images-idx3-ubyte.gz', true],
   ])('round-trips %s images', (_kind, name, gz) => {
-    const file = path.join(tmp, name);
+    const file = tmp.path(name);
     const data = bytes(5 * 28 * 28);
     writeIdx(file, [5, 28, 28], data);
     const raw = fs.readFileSync(file);
@@ -67,7 +61,7 @@ describe('writeIdx / readIdx round trip', () => {
   });
 
   it('round-trips a rank-1 label file and honours an explicit gzip flag', () => {
-    const file = path.join(tmp, 'labels-idx1-ubyte');
+    const file = tmp.path('labels-idx1-ubyte');
     const data = Uint8Array.from([9, 0, 0, 3, 255]);
     writeIdx(file, [5], data, { gzip: true });
     expect(fs.readFileSync(file)[0]).toBe(0x1f);
@@ -82,64 +76,64 @@ describe('writeIdx / readIdx round trip', () => {
   });
 
   it('rejects a shape that does not match the data', () => {
-    expect(() => writeIdx(path.join(tmp, 'x'), [2, 3], new Uint8Array(5))).toThrow(InvalidArgumentError);
-    expect(() => writeIdx(path.join(tmp, 'x'), [2, 3], new Uint8Array(5))).toThrow(/'data' holds 5 bytes but 'shape' \[2, 3\] needs 6/);
+    expect(() => writeIdx(tmp.path('x'), [2, 3], new Uint8Array(5))).toThrow(InvalidArgumentError);
+    expect(() => writeIdx(tmp.path('x'), [2, 3], new Uint8Array(5))).toThrow(/'data' holds 5 bytes but 'shape' \[2, 3\] needs 6/);
     expect(() => encodeIdx([], new Uint8Array(0))).toThrow(/'shape' must have 1 to 8 dimensions/);
     expect(() => encodeIdx([1.5], new Uint8Array(1))).toThrow(InvalidArgumentError);
-    expect(fs.readdirSync(tmp)).toEqual([]);
+    expect(fs.readdirSync(tmp.dir)).toEqual([]);
   });
 });
 
 describe('readIdx rejects bad files with one DataError naming the file and the fix', () => {
   it('missing file', () => {
-    expect(readError(path.join(tmp, 'nope-idx1-ubyte'))).toMatch(/does not exist/);
+    expect(readError(tmp.path('nope-idx1-ubyte'))).toMatch(/does not exist/);
   });
 
   it('empty file', () => {
-    const file = path.join(tmp, 'empty-idx1-ubyte.gz');
+    const file = tmp.path('empty-idx1-ubyte.gz');
     fs.writeFileSync(file, '');
     expect(readError(file)).toMatch(/is empty \(0 bytes\)/);
   });
 
   it('truncated raw file: declared vs held bytes', () => {
-    const file = path.join(tmp, 'train-images-idx3-ubyte');
+    const file = tmp.path('train-images-idx3-ubyte');
     fs.writeFileSync(file, concat(header([60000, 28, 28]), bytes(1200)));
     expect(readError(file)).toContain('is truncated: header declares 60000×28×28 = 47040000 bytes but the file holds 1200');
   });
 
   it('truncated gzip stream', () => {
-    const file = path.join(tmp, 'train-images-idx3-ubyte.gz');
+    const file = tmp.path('train-images-idx3-ubyte.gz');
     const gz = zlib.gzipSync(encodeIdx([4, 28, 28], bytes(4 * 784)));
     fs.writeFileSync(file, gz.subarray(0, Math.floor(gz.length / 2)));
     expect(readError(file)).toMatch(/is truncated or corrupt: gzip cannot decompress it/);
   });
 
   it('gzip that decompresses to a truncated IDX array', () => {
-    const file = path.join(tmp, 'train-images-idx3-ubyte.gz');
+    const file = tmp.path('train-images-idx3-ubyte.gz');
     fs.writeFileSync(file, zlib.gzipSync(concat(header([10, 28, 28]), bytes(784))));
     expect(readError(file)).toContain('header declares 10×28×28 = 7840 bytes but the file holds 784');
   });
 
   it('file named .gz that is not gzip', () => {
-    const file = path.join(tmp, 'labels-idx1-ubyte.gz');
+    const file = tmp.path('labels-idx1-ubyte.gz');
     fs.writeFileSync(file, encodeIdx([3], Uint8Array.from([1, 2, 3])));
     expect(readError(file)).toMatch(/is named \.gz but is not gzip data \(it starts with 00 00 08 01/);
   });
 
   it('wrong magic number', () => {
-    const file = path.join(tmp, 'labels-idx1-ubyte');
+    const file = tmp.path('labels-idx1-ubyte');
     fs.writeFileSync(file, Buffer.from('PK\x03\x04 this is a zip file'));
     expect(readError(file)).toMatch(/is not an IDX file: it starts with 50 4b 03 04/);
   });
 
   it('wrong magic number inside gzip', () => {
-    const file = path.join(tmp, 'labels-idx1-ubyte.gz');
+    const file = tmp.path('labels-idx1-ubyte.gz');
     fs.writeFileSync(file, zlib.gzipSync(Buffer.from('<html>404 Not Found</html>')));
     expect(readError(file)).toMatch(/is not an IDX file/);
   });
 
   it('non-ubyte dtype', () => {
-    const file = path.join(tmp, 'floats-idx1-ubyte');
+    const file = tmp.path('floats-idx1-ubyte');
     fs.writeFileSync(file, concat(header([2], 0x0d), new Uint8Array(8)));
     expect(readError(file)).toMatch(/holds float32 data \(IDX dtype 0x0d\); only unsigned byte \(0x08\) IDX files are supported/);
     fs.writeFileSync(file, concat(header([2], 0x42), new Uint8Array(2)));
@@ -147,7 +141,7 @@ describe('readIdx rejects bad files with one DataError naming the file and the f
   });
 
   it('rank 0 and a header cut short', () => {
-    const file = path.join(tmp, 'x-idx3-ubyte');
+    const file = tmp.path('x-idx3-ubyte');
     fs.writeFileSync(file, Uint8Array.from([0, 0, 8, 0]));
     expect(readError(file)).toMatch(/declares rank 0/);
     fs.writeFileSync(file, Uint8Array.from([0, 0, 8, 3, 0, 0, 0, 1]));
@@ -157,7 +151,7 @@ describe('readIdx rejects bad files with one DataError naming the file and the f
   });
 
   it('huge declared dims are refused before any allocation', () => {
-    const file = path.join(tmp, 'hostile-idx3-ubyte');
+    const file = tmp.path('hostile-idx3-ubyte');
     fs.writeFileSync(file, concat(header([0xffffffff, 0xffffffff, 0xffffffff]), bytes(16)));
     expect(readError(file)).toContain(
       'header declares 4294967295×4294967295×4294967295 = 79228162458924105385300197375 bytes, over the 1073741824-byte limit',
@@ -167,19 +161,19 @@ describe('readIdx rejects bad files with one DataError naming the file and the f
   });
 
   it('a gzip bomb stops at the size limit', () => {
-    const file = path.join(tmp, 'bomb-idx1-ubyte.gz');
+    const file = tmp.path('bomb-idx1-ubyte.gz');
     fs.writeFileSync(file, zlib.gzipSync(concat(header([4 << 20]), new Uint8Array(4 << 20))));
     expect(fs.statSync(file).size).toBeLessThan(64 << 10);
     expect(readError(file, { maxBytes: 1 << 20 })).toMatch(/decompresses to more than the 1048576-byte limit/);
   });
 
   it('bytes after the declared data', () => {
-    const file = path.join(tmp, 'labels-idx1-ubyte');
+    const file = tmp.path('labels-idx1-ubyte');
     fs.writeFileSync(file, concat(header([3]), bytes(5)));
     expect(readError(file)).toMatch(/header declares 3 = 3 bytes but 2 more bytes follow the data/);
   });
 
   it('a folder instead of a file, and a custom fix', () => {
-    expect(readError(tmp, { fix: 'reinstall it' })).toMatch(/is not a regular file; reinstall it$/);
+    expect(readError(tmp.dir, { fix: 'reinstall it' })).toMatch(/is not a regular file; reinstall it$/);
   });
 });

@@ -5,7 +5,7 @@
  */
 export { DATASETS, DATASET_NAMES, DATASET_SPLITS, FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, splitFiles } from './datasets';
 export type { DatasetName, DatasetSpec, DatasetSplit, SplitFiles } from './datasets';
-export type { Dataset, LoadOptions } from './load';
+export type { Dataset } from './load';
 export { toDataset, classCount, MAX_DATASET_SAMPLES } from './in_memory';
 export type { ArrayData, ImagesData, TfDatasetLike, TrainData, TrainDataSource } from './in_memory';
 export { batchIndices, onePerClass, sliceBatch } from './batches';

@@ -1,55 +1,30 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import * as http from 'http';
 import * as net from 'net';
-import * as os from 'os';
 import * as path from 'path';
 import * as zlib from 'zlib';
+import { listFiles, rejectionOf, tmpDirPerTest } from '@lip/test-support';
+import { type Mirror, startMirror, writeIdxSplit } from '@lip/test-support/data';
 import { DataError, InvalidArgumentError } from '../errors';
 import { DATASETS, splitFiles } from './datasets';
 import { DownloadProgress, downloadFile } from './download';
-import { encodeIdx, writeIdx } from './idx';
+import { encodeIdx } from './idx';
 import { loadDataset } from './load';
 import { datasetCacheDir, findDataset, locateDataset } from './locate';
 
-let tmp: string;
-beforeEach(() => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-locate-'));
-});
-afterEach(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+const tmp = tmpDirPerTest('locate');
 
 /** Writes both splits (n samples each, label i % 10) into `dir`. */
 function writeDataset(dir: string, n = 10): void {
-  for (const split of ['train', 'test'] as const) {
-    const files = splitFiles(split);
-    writeIdx(path.join(dir, `${files.images}.gz`), [n, 28, 28], new Uint8Array(n * 784).fill(128));
-    writeIdx(path.join(dir, `${files.labels}.gz`), [n], Uint8Array.from({ length: n }, (_, i) => i % 10));
-  }
-}
-
-/** Every file below `dir`, relative. */
-function listFiles(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
+  for (const split of ['train', 'test'] as const) writeIdxSplit(dir, { split, n, gzip: true, images: new Uint8Array(n * 784).fill(128) });
 }
 
 describe('search order', () => {
   it('dataDir beats $LIP_DATA_DIR beats the cache beats the system folder', async () => {
-    const dataDir = path.join(tmp, 'data');
-    const envDir = path.join(tmp, 'env');
-    const cacheDir = path.join(tmp, 'cache');
-    const systemDir = path.join(tmp, 'system');
+    const dataDir = tmp.path('data');
+    const envDir = tmp.path('env');
+    const cacheDir = tmp.path('cache');
+    const systemDir = tmp.path('system');
     writeDataset(dataDir);
     writeDataset(envDir);
     writeDataset(path.join(cacheDir, 'fashion-mnist'));
@@ -72,10 +47,10 @@ describe('search order', () => {
   });
 
   it('$LIP_DATA_DIR/<name> comes before $LIP_DATA_DIR itself', async () => {
-    const root = path.join(tmp, 'root');
+    const root = tmp.path('root');
     writeDataset(root);
     writeDataset(path.join(root, 'mnist'));
-    const opts = { cacheDir: path.join(tmp, 'cache'), systemDir: path.join(tmp, 'system'), download: false, env: { LIP_DATA_DIR: root } };
+    const opts = { cacheDir: tmp.path('cache'), systemDir: tmp.path('system'), download: false, env: { LIP_DATA_DIR: root } };
     expect(await locateDataset('mnist', opts)).toBe(path.join(root, 'mnist'));
     expect(await locateDataset('fashion-mnist', opts)).toBe(root);
   });
@@ -88,36 +63,36 @@ describe('search order', () => {
   });
 
   it('a split needs only its own two files', async () => {
-    const systemDir = path.join(tmp, 'system');
+    const systemDir = tmp.path('system');
     const dir = path.join(systemDir, 'mnist');
     writeDataset(dir);
     fs.rmSync(path.join(dir, 'train-images-idx3-ubyte.gz'));
-    const opts = { cacheDir: path.join(tmp, 'cache'), systemDir, download: false, env: {} };
+    const opts = { cacheDir: tmp.path('cache'), systemDir, download: false, env: {} };
     expect(await locateDataset('mnist', { ...opts, split: 'test' })).toBe(dir);
     expect(findDataset('mnist', opts)).toBeUndefined();
     expect((await loadDataset('mnist', 'test', opts)).n).toBe(10);
   });
 
   it('a dataDir without the files is an error, with no fallback elsewhere', async () => {
-    const systemDir = path.join(tmp, 'system');
+    const systemDir = tmp.path('system');
     writeDataset(path.join(systemDir, 'fashion-mnist'));
-    const dataDir = path.join(tmp, 'empty');
+    const dataDir = tmp.path('empty');
     fs.mkdirSync(dataDir);
-    const err = await rejection(locateDataset('fashion-mnist', { dataDir, systemDir, env: {} }));
+    const err = await rejectionOf(locateDataset('fashion-mnist', { dataDir, systemDir, env: {} }));
     expect(err).toBeInstanceOf(DataError);
     expect(err.message).toContain(`--data ${dataDir} does not hold fashion-mnist: missing train-images-idx3-ubyte[.gz]`);
     expect(err.message).toContain('leave out --data');
-    expect(() => findDataset('fashion-mnist', { dataDir: path.join(tmp, 'nope'), env: {} })).toThrow(/no such folder/);
+    expect(() => findDataset('fashion-mnist', { dataDir: tmp.path('nope'), env: {} })).toThrow(/no such folder/);
   });
 
   it('when nothing is found and downloading is off, the error lists every place searched', async () => {
-    const cacheDir = path.join(tmp, 'cache');
-    const systemDir = path.join(tmp, 'system');
-    const envDir = path.join(tmp, 'env');
+    const cacheDir = tmp.path('cache');
+    const systemDir = tmp.path('system');
+    const envDir = tmp.path('env');
     fs.mkdirSync(path.join(systemDir, 'fashion-mnist'), { recursive: true });
     fs.writeFileSync(path.join(systemDir, 'fashion-mnist', 'train-images-idx3-ubyte.gz'), '');
     for (const env of [{}, { LIP_DATA_DIR: envDir }]) {
-      const err = await rejection(locateDataset('fashion-mnist', { cacheDir, systemDir, env, download: false }));
+      const err = await rejectionOf(locateDataset('fashion-mnist', { cacheDir, systemDir, env, download: false }));
       expect(err).toBeInstanceOf(DataError);
       const lines = err.message.split('\n');
       expect(lines[0]).toBe('fashion-mnist not found. Searched:');
@@ -133,58 +108,11 @@ describe('search order', () => {
         'Downloading is off. To fix: install the Debian package dataset-fashion-mnist, set LIP_DATA_DIR to a folder holding the IDX files, or pass --data DIR, or allow the download.',
       );
     }
-    const mnist = await rejection(loadDataset('mnist', 'test', { cacheDir, systemDir, env: {}, download: false }));
+    const mnist = await rejectionOf(loadDataset('mnist', 'test', { cacheDir, systemDir, env: {}, download: false }));
     expect(mnist.message).toMatch(/^mnist \(test split\) not found/);
     expect(mnist.message).not.toContain('Debian');
   });
 });
-
-/** A local mirror: serves `files`, or misbehaves per `mode[file]`. */
-interface Mirror {
-  url: string;
-  requests: string[];
-  close(): Promise<void>;
-}
-
-type Mode = 'ok' | 'cut' | 'stall' | '404' | 'redirect';
-
-async function startMirror(files: Record<string, Uint8Array>, mode: Record<string, Mode> = {}): Promise<Mirror> {
-  const requests: string[] = [];
-  const server = http.createServer((req, res) => {
-    const name = decodeURIComponent((req.url ?? '').replace(/^\/mirror\//, ''));
-    requests.push(name);
-    const body = files[name];
-    const m = mode[name] ?? 'ok';
-    if (m === 'redirect') {
-      res.writeHead(302, { Location: `/mirror/moved-${name}` });
-      res.end();
-      return;
-    }
-    if (body === undefined || m === '404') {
-      res.writeHead(404);
-      res.end('not found');
-      return;
-    }
-    res.writeHead(200, { 'Content-Length': body.length, 'Content-Type': 'application/octet-stream' });
-    if (m === 'ok') {
-      res.end(body);
-    } else if (m === 'cut') {
-      res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.socket?.destroy());
-    } else {
-      res.write(body.subarray(0, 10)); // then nothing: the client must time out
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/mirror/`,
-    requests,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
-}
 
 /** The four gzip files of a small fake dataset, as a mirror serves them, and their md5s. */
 function fakeMirrorFiles(n = 20): { files: Record<string, Uint8Array>; md5: Record<string, string> } {
@@ -208,7 +136,7 @@ describe('download from a mirror (local server on 127.0.0.1)', () => {
   });
 
   function opts(extra: Record<string, unknown> = {}) {
-    return { cacheDir: path.join(tmp, 'cache'), systemDir: path.join(tmp, 'system'), env: {}, timeoutMs: 2000, ...extra };
+    return { cacheDir: tmp.path('cache'), systemDir: tmp.path('system'), env: {}, timeoutMs: 2000, ...extra };
   }
 
   it('downloads into the cache with md5 checks, reports progress, and then loads', async () => {
@@ -217,7 +145,7 @@ describe('download from a mirror (local server on 127.0.0.1)', () => {
     const progress: DownloadProgress[] = [];
     const o = opts({ env: { LIP_DATA_MIRROR: mirror.url }, checksums: md5, onProgress: (p: DownloadProgress) => progress.push(p) });
     const dir = await locateDataset('fashion-mnist', o);
-    expect(dir).toBe(path.join(tmp, 'cache', 'fashion-mnist'));
+    expect(dir).toBe(tmp.path('cache', 'fashion-mnist'));
     expect(listFiles(dir)).toEqual(Object.keys(files).sort());
     for (const [name, body] of Object.entries(files)) {
       expect(Buffer.from(fs.readFileSync(path.join(dir, name))).equals(Buffer.from(body))).toBe(true);
@@ -237,7 +165,7 @@ describe('download from a mirror (local server on 127.0.0.1)', () => {
   it('downloads only the missing files of the split asked for', async () => {
     const { files, md5 } = fakeMirrorFiles();
     mirror = await startMirror(files);
-    const cached = path.join(tmp, 'cache', 'mnist');
+    const cached = tmp.path('cache', 'mnist');
     fs.mkdirSync(cached, { recursive: true });
     fs.writeFileSync(path.join(cached, 't10k-labels-idx1-ubyte.gz'), files['t10k-labels-idx1-ubyte.gz']!);
     const ds = await loadDataset('mnist', 'test', opts({ mirror: mirror.url, checksums: md5 }));
@@ -249,7 +177,7 @@ describe('download from a mirror (local server on 127.0.0.1)', () => {
     const { files, md5 } = fakeMirrorFiles();
     const body = files['t10k-labels-idx1-ubyte.gz']!;
     mirror = await startMirror({ ...files, 'moved-t10k-labels-idx1-ubyte.gz': body }, { 't10k-labels-idx1-ubyte.gz': 'redirect' });
-    const dest = path.join(tmp, 'dl', 'labels.gz');
+    const dest = tmp.path('dl', 'labels.gz');
     await downloadFile(`${mirror.url}t10k-labels-idx1-ubyte.gz`, dest, { md5: md5['t10k-labels-idx1-ubyte.gz']! });
     expect(Buffer.from(fs.readFileSync(dest)).equals(Buffer.from(body))).toBe(true);
     expect(mirror.requests).toEqual(['t10k-labels-idx1-ubyte.gz', 'moved-t10k-labels-idx1-ubyte.gz']);
@@ -260,42 +188,42 @@ describe('download from a mirror (local server on 127.0.0.1)', () => {
     const bad = Uint8Array.from(files['train-images-idx3-ubyte.gz']!);
     bad[bad.length - 20] ^= 0xff;
     mirror = await startMirror({ ...files, 'train-images-idx3-ubyte.gz': bad });
-    const err = await rejection(locateDataset('fashion-mnist', opts({ mirror: mirror.url, checksums: md5, split: 'train' })));
+    const err = await rejectionOf(locateDataset('fashion-mnist', opts({ mirror: mirror.url, checksums: md5, split: 'train' })));
     expect(err).toBeInstanceOf(DataError);
     expect(err.message).toContain(`could not download ${mirror.url}train-images-idx3-ubyte.gz: checksum mismatch`);
     expect(err.message).toContain(`expected ${md5['train-images-idx3-ubyte.gz']}`);
-    expect(listFiles(path.join(tmp, 'cache'))).toEqual([]);
+    expect(listFiles(tmp.path('cache'))).toEqual([]);
   });
 
   it('the official checksums are the default: files that differ from the real ones are refused', async () => {
     const { files } = fakeMirrorFiles();
     mirror = await startMirror(files);
-    const err = await rejection(locateDataset('mnist', opts({ mirror: mirror.url })));
+    const err = await rejectionOf(locateDataset('mnist', opts({ mirror: mirror.url })));
     expect(err.message).toContain(`expected ${DATASETS.mnist.md5['train-images-idx3-ubyte.gz']}`);
-    expect(listFiles(path.join(tmp, 'cache'))).toEqual([]);
+    expect(listFiles(tmp.path('cache'))).toEqual([]);
   });
 
   it('a server that closes mid-stream leaves nothing', async () => {
     const { files, md5 } = fakeMirrorFiles(200);
     mirror = await startMirror(files, { 'train-labels-idx1-ubyte.gz': 'cut' });
-    const err = await rejection(locateDataset('fashion-mnist', opts({ mirror: mirror.url, checksums: md5 })));
+    const err = await rejectionOf(locateDataset('fashion-mnist', opts({ mirror: mirror.url, checksums: md5 })));
     expect(err).toBeInstanceOf(DataError);
     expect(err.message).toMatch(/could not download http:\/\/127\.0\.0\.1:\d+\/mirror\/train-labels-idx1-ubyte\.gz: the connection closed/);
     // the file before it is complete and verified; the cut one left no trace
-    expect(listFiles(path.join(tmp, 'cache'))).toEqual(['fashion-mnist/train-images-idx3-ubyte.gz']);
+    expect(listFiles(tmp.path('cache'))).toEqual(['fashion-mnist/train-images-idx3-ubyte.gz']);
   });
 
   it('a stalled server times out with one error naming the URL and the fix', async () => {
     const { files, md5 } = fakeMirrorFiles();
     mirror = await startMirror(files, { 'train-images-idx3-ubyte.gz': 'stall' });
     const started = Date.now();
-    const err = await rejection(locateDataset('fashion-mnist', opts({ mirror: mirror.url, checksums: md5, timeoutMs: 300 })));
+    const err = await rejectionOf(locateDataset('fashion-mnist', opts({ mirror: mirror.url, checksums: md5, timeoutMs: 300 })));
     expect(Date.now() - started).toBeLessThan(5000);
     expect(err).toBeInstanceOf(DataError);
     expect(err.message).toContain(`could not download ${mirror.url}train-images-idx3-ubyte.gz: no data for 0.3 s (timed out)`);
     expect(err.message).toContain('install the Debian package dataset-fashion-mnist, set LIP_DATA_DIR to a folder holding the IDX files, or pass --data DIR');
-    expect(err.message).toContain(`not found in $LIP_DATA_DIR, ${tmp}/cache/fashion-mnist (cache), ${tmp}/system/fashion-mnist (system)`);
-    expect(listFiles(path.join(tmp, 'cache'))).toEqual([]);
+    expect(err.message).toContain(`not found in $LIP_DATA_DIR, ${tmp.dir}/cache/fashion-mnist (cache), ${tmp.dir}/system/fashion-mnist (system)`);
+    expect(listFiles(tmp.path('cache'))).toEqual([]);
   });
 
   it('connection refused and HTTP errors name the URL', async () => {
@@ -303,23 +231,23 @@ describe('download from a mirror (local server on 127.0.0.1)', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const { port } = probe.address() as net.AddressInfo;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const refused = await rejection(locateDataset('fashion-mnist', opts({ mirror: `http://127.0.0.1:${port}` })));
+    const refused = await rejectionOf(locateDataset('fashion-mnist', opts({ mirror: `http://127.0.0.1:${port}` })));
     expect(refused).toBeInstanceOf(DataError);
     expect(refused.message).toContain(`could not download http://127.0.0.1:${port}/train-images-idx3-ubyte.gz: connection refused`);
     expect(refused.message).toContain('pass --data DIR');
 
     const { files, md5 } = fakeMirrorFiles();
     mirror = await startMirror(files, { 'train-images-idx3-ubyte.gz': '404' });
-    const notFound = await rejection(locateDataset('fashion-mnist', opts({ mirror: mirror.url, checksums: md5 })));
+    const notFound = await rejectionOf(locateDataset('fashion-mnist', opts({ mirror: mirror.url, checksums: md5 })));
     expect(notFound.message).toContain(`could not download ${mirror.url}train-images-idx3-ubyte.gz: the server answered HTTP 404 Not Found`);
-    expect(listFiles(path.join(tmp, 'cache'))).toEqual([]);
+    expect(listFiles(tmp.path('cache'))).toEqual([]);
   });
 
   it('never downloads when a local folder holds the data, and rejects a checksum table without the file', async () => {
     const { files, md5 } = fakeMirrorFiles();
     mirror = await startMirror(files);
-    writeDataset(path.join(tmp, 'system', 'mnist'));
-    expect(await locateDataset('mnist', opts({ mirror: mirror.url }))).toBe(path.join(tmp, 'system', 'mnist'));
+    writeDataset(tmp.path('system', 'mnist'));
+    expect(await locateDataset('mnist', opts({ mirror: mirror.url }))).toBe(tmp.path('system', 'mnist'));
     expect(mirror.requests).toEqual([]);
     const partial = { ...md5 };
     delete partial['t10k-images-idx3-ubyte.gz'];
@@ -330,7 +258,7 @@ describe('download from a mirror (local server on 127.0.0.1)', () => {
   it('removes the temp file a killed download left behind', async () => {
     const { files, md5 } = fakeMirrorFiles();
     mirror = await startMirror(files);
-    const dir = path.join(tmp, 'dl');
+    const dir = tmp.path('dl');
     fs.mkdirSync(dir);
     const stale = path.join(dir, '.labels.gz.2147483646.deadbeef.part'); // no such process
     const live = path.join(dir, `.labels.gz.${process.pid}.cafebabe.part`); // a download in progress

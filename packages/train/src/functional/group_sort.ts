@@ -10,6 +10,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { assertArg } from '../errors';
+import { GROUP_SORT2, groupSort2Simd } from '../backend/kernels/group_sort2_kernel';
+import { useSimdKernel } from '../backend/kernels/kernel_choice';
 
 function channelCount(x: tf.Tensor, where: string): number {
   assertArg(x.rank >= 1, () => `${where}: 'x' must have at least one axis (channels last), got a scalar`);
@@ -58,7 +60,13 @@ function pairDifferenceMatrices(channels: number): PairMatrices {
 
 /**
  * GroupSort with groups of 2: each channel pair `(a, b)` becomes
- * `(min(a, b), max(a, b))`. Computed on the `[-1, C]` view as
+ * `(min(a, b), max(a, b))`; swapped iff `a > b`, so at ties the gradient
+ * goes straight through (`da = dy0`, `db = dy1`).
+ *
+ * On tfjs-backend-wasm with lip's kernels installed (installWasmKernels,
+ * `LIP_KERNELS` not `composed`), one SIMD pass each way
+ * (backend/kernels/group_sort2_kernel.ts). Elsewhere, the composed form on
+ * the `[-1, C]` view:
  *
  *     x + relu(x P) Q,   d = x P = a - b per pair,
  *     min = a - relu(a - b),  max = b + relu(a - b)
@@ -66,10 +74,9 @@ function pairDifferenceMatrices(channels: number): PairMatrices {
  * two small matMuls and a relu instead of slicing size-2 axes, which is
  * about 50x faster on tfjs-backend-wasm (/work/shared/PERF-NOTES.md). The
  * result differs from `min`/`max` by at most one rounding of `a - b`
- * (~1e-7 relative) and is always ordered (`out[2i] <= out[2i+1]`). At ties the
- * gradient goes straight through (`da = dy0`, `db = dy1`).
+ * (~1e-7 relative) and is always ordered (`out[2i] <= out[2i+1]`).
  *
- * The gradient is given explicitly, `dx = dy + ((dy Q^T) * [d > 0]) P^T`
+ * Its gradient is given explicitly, `dx = dy + ((dy Q^T) * [d > 0]) P^T`
  * with the transposes precomputed and the mask saved by the forward pass:
  * 4 ops instead of tfjs's 7 (two of them transposed matMuls).
  *
@@ -79,6 +86,12 @@ export function groupSort2(x: tf.Tensor): tf.Tensor {
   const where = 'groupSort2';
   const channels = channelCount(x, where);
   assertArg(channels % 2 === 0, () => `${where}: the channel count (last axis) must be even, got ${channels}`);
+  if (x.dtype === 'float32' && useSimdKernel(GROUP_SORT2)) return groupSort2Simd(x);
+  return groupSort2Composed(x, channels);
+}
+
+/** The composed GroupSort2 (see groupSort2). */
+function groupSort2Composed(x: tf.Tensor, channels: number): tf.Tensor {
   const { p, q, pT, qT } = pairDifferenceMatrices(channels);
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const input = args[0] as tf.Tensor;
@@ -134,10 +147,7 @@ function sortRows(rows: tf.Tensor2D): tf.Tensor2D {
 export function groupSort(x: tf.Tensor, n: number): tf.Tensor {
   const where = 'groupSort';
   const channels = channelCount(x, where);
-  assertArg(
-    typeof n === 'number' && Number.isInteger(n) && n >= 1,
-    () => `${where}: 'n' must be an integer >= 1, got ${String(n)}`,
-  );
+  assertArg(typeof n === 'number' && Number.isInteger(n) && n >= 1, () => `${where}: 'n' must be an integer >= 1, got ${String(n)}`);
   assertArg(channels % n === 0, () => `${where}: 'n' must divide the channel count ${channels}, got ${n}`);
   if (n === 1) return tf.clone(x);
   if (n === 2) return groupSort2(x);

@@ -5,9 +5,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 // tfjs-layers registers the gradients of the core ops (tfjs-core alone has none).
 import '@tensorflow/tfjs-layers';
+import { expectCloseRelMax, flat, Nested, shapeOf } from '@lip/test-support';
 import { InvalidArgumentError } from '../errors';
 import { maxMin } from './max_min';
-import { type Nested, expectCloseRelMax, flat, shapeOf } from '../testing/support';
 
 const fixture = JSON.parse(
   fs.readFileSync(path.join(__dirname, '../../testdata/torchlip-v0.1.1-reference.json'), 'utf8'),

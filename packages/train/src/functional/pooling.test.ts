@@ -5,30 +5,49 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 // tfjs-layers registers the gradients of the core ops (tfjs-core alone has none).
 import '@tensorflow/tfjs-layers';
+import { expectCloseRelMax, flat, Nested, shapeOf, uniformArray } from '@lip/test-support';
+import { expectNoTensorLeak, onCpu } from '@lip/test-support/tf';
 import { InvalidArgumentError } from '../errors';
+import { installWasmKernels } from '../backend/install_wasm_kernels';
+import { type KernelChoice, setKernelChoice } from '../backend/kernels/kernel_choice';
 import { scaledAvgPool2d, scaledGlobalL2NormPool2d, scaledL2NormPool2d } from './pooling';
-import { type Nested, expectCloseRelMax, flat, onCpu, shapeOf, uniformArray } from '../testing/support';
 
-const fixture = JSON.parse(
-  fs.readFileSync(path.join(__dirname, '../../testdata/torchlip-v0.1.1-reference.json'), 'utf8'),
-) as { pooling: Array<Record<string, Nested>> };
+const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, '../../testdata/torchlip-v0.1.1-reference.json'), 'utf8')) as {
+  pooling: Array<Record<string, Nested>>;
+};
 const pool = fixture.pooling[0];
 
-const fixtureInput = (): tf.Tensor4D =>
-  tf.tensor4d(flat(pool.inputNHWC), shapeOf(pool.inputNHWC) as [number, number, number, number]);
+const fixtureInput = (): tf.Tensor4D => tf.tensor4d(flat(pool.inputNHWC), shapeOf(pool.inputNHWC) as [number, number, number, number]);
 
 /** [input shape, poolSize, strides] */
 const GRAD_CASES: Array<[[number, number, number, number], [number, number], [number, number] | undefined]> = [
   [[2, 6, 6, 3], [2, 2], undefined],
   [[2, 7, 5, 2], [2, 2], undefined],
-  [[1, 9, 8, 2], [3, 2], [4, 3]],
-  [[2, 4, 6, 1], [1, 3], [2, 3]],
+  [
+    [1, 9, 8, 2],
+    [3, 2],
+    [4, 3],
+  ],
+  [
+    [2, 4, 6, 1],
+    [1, 3],
+    [2, 3],
+  ],
 ];
 
-describe.each(['cpu', 'wasm'])('scaled poolings on %s', (backend) => {
+/** [backend, kernels]: wasm runs lip's SIMD kernels, and the composed fallback (LIP_KERNELS=composed). */
+const SETUPS: Array<[string, KernelChoice]> = [
+  ['cpu', 'composed'],
+  ['wasm', 'simd'],
+  ['wasm', 'composed'],
+];
+
+describe.each(SETUPS)('scaled poolings on %s, %s kernels', (backend, kernels) => {
   beforeAll(async () => {
     expect(await tf.setBackend(backend)).toBe(true);
+    installWasmKernels({ kernels });
   });
+  afterAll(() => setKernelChoice(undefined));
 
   it('scaledL2NormPool2d 2x2 matches the fixture (NHWC and its NCHW copy) to 1e-6 relative', () => {
     tf.tidy(() => {
@@ -46,45 +65,47 @@ describe.each(['cpu', 'wasm'])('scaled poolings on %s', (backend) => {
     });
   });
 
-  it.each(GRAD_CASES)(
-    'input %j pool %j strides %j: values and gradients equal cpu autodiff of the plain formulas',
-    async (shape, poolSize, strides) => {
-      const size = shape.reduce((a, b) => a * b, 1);
-      const xData = uniformArray(size, size, -2, 2);
-      const k = poolSize[0] * poolSize[1];
-      const s = strides ?? poolSize;
-      const run = (l2: (x: tf.Tensor4D) => tf.Tensor, avg: (x: tf.Tensor4D) => tf.Tensor) =>
-        tf.tidy(() => {
-          const x = tf.tensor4d(xData, shape);
-          const outShape = l2(x).shape;
-          const w = tf.tensor(uniformArray(outShape.reduce((a, b) => a * b, 1), 3, -2, 2), outShape);
-          const weighted = (f: (x: tf.Tensor4D) => tf.Tensor) => (t: tf.Tensor) => tf.sum(tf.mul(f(t as tf.Tensor4D), w));
-          return [
-            l2(x).dataSync(),
-            tf.grad(weighted(l2))(x).dataSync(),
-            avg(x).dataSync(),
-            tf.grad(weighted(avg))(x).dataSync(),
-          ];
-        });
-      const ours = run(
-        (x) => scaledL2NormPool2d(x, poolSize, strides),
-        (x) => scaledAvgPool2d(x, poolSize, strides),
-      );
-      const plain = await onCpu(() =>
-        run(
-          (x) => tf.mul(tf.sqrt(tf.avgPool(tf.square(x), poolSize, s, 'valid')), Math.sqrt(k)),
-          (x) => tf.mul(tf.avgPool(x, poolSize, s, 'valid'), Math.sqrt(k)),
-        ),
-      );
-      for (let i = 0; i < 4; i++) expectCloseRelMax(ours[i], plain[i], 2e-6);
-    },
-  );
+  it.each(GRAD_CASES)('input %j pool %j strides %j: values and gradients equal cpu autodiff of the plain formulas', async (shape, poolSize, strides) => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const xData = uniformArray(size, size, -2, 2);
+    const k = poolSize[0] * poolSize[1];
+    const s = strides ?? poolSize;
+    const run = (l2: (x: tf.Tensor4D) => tf.Tensor, avg: (x: tf.Tensor4D) => tf.Tensor) =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(xData, shape);
+        const outShape = l2(x).shape;
+        const w = tf.tensor(
+          uniformArray(
+            outShape.reduce((a, b) => a * b, 1),
+            3,
+            -2,
+            2,
+          ),
+          outShape,
+        );
+        const weighted = (f: (x: tf.Tensor4D) => tf.Tensor) => (t: tf.Tensor) => tf.sum(tf.mul(f(t as tf.Tensor4D), w));
+        return [l2(x).dataSync(), tf.grad(weighted(l2))(x).dataSync(), avg(x).dataSync(), tf.grad(weighted(avg))(x).dataSync()];
+      });
+    const ours = run(
+      (x) => scaledL2NormPool2d(x, poolSize, strides),
+      (x) => scaledAvgPool2d(x, poolSize, strides),
+    );
+    const plain = await onCpu(() =>
+      run(
+        (x) => tf.mul(tf.sqrt(tf.avgPool(tf.square(x), poolSize, s, 'valid')), Math.sqrt(k)),
+        (x) => tf.mul(tf.avgPool(x, poolSize, s, 'valid'), Math.sqrt(k)),
+      ),
+    );
+    for (let i = 0; i < 4; i++) expectCloseRelMax(ours[i], plain[i], 2e-6);
+  });
 
   it('scaledL2NormPool2d: the gradient is 0, not NaN, on all-zero windows', () => {
     const x = tf.tensor4d([0, 0, 3, 0, 0, 0, 0, 4, 1, 2, 0, 0, 5, 6, 0, 0], [1, 4, 4, 1]);
     const y = scaledL2NormPool2d(x, [2, 2]);
     expect(Array.from(y.dataSync())).toEqual([0, 5, Math.fround(Math.sqrt(5 + 25 + 36)), 0]);
-    const g = tf.grad((t: tf.Tensor) => tf.sum(scaledL2NormPool2d(t as tf.Tensor4D, [2, 2])))(x).dataSync();
+    const g = tf
+      .grad((t: tf.Tensor) => tf.sum(scaledL2NormPool2d(t as tf.Tensor4D, [2, 2])))(x)
+      .dataSync();
     expect(Array.from(g).every(Number.isFinite)).toBe(true);
     // Window (0, 0) is zero: gradient 0 there; window (0, 1): x / 5.
     expect([g[0], g[1], g[4], g[5]]).toEqual([0, 0, 0, 0]);
@@ -136,14 +157,7 @@ describe.each(['cpu', 'wasm'])('scaled poolings on %s', (backend) => {
       (t: tf.Tensor) => scaledAvgPool2d(t as tf.Tensor4D, [2, 2]),
       (t: tf.Tensor) => scaledGlobalL2NormPool2d(t as tf.Tensor4D),
     ];
-    for (const op of ops) {
-      const before = tf.memory().numTensors;
-      const y = op(x);
-      expect(tf.memory().numTensors).toBe(before + 1);
-      const g = tf.grad((t: tf.Tensor) => tf.sum(op(t)))(x);
-      expect(tf.memory().numTensors).toBe(before + 2);
-      tf.dispose([y, g]);
-    }
+    for (const op of ops) expectNoTensorLeak(op, x);
     x.dispose();
   });
 });

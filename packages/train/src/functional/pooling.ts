@@ -17,6 +17,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { assertArg } from '../errors';
+import { useSimdKernel } from '../backend/kernels/kernel_choice';
+import { SCALED_L2_POOL, scaledL2Pool2dSimd } from '../backend/kernels/l2_pool_kernel';
 
 interface PoolGeometry {
   poolSize: [number, number];
@@ -26,32 +28,20 @@ interface PoolGeometry {
 }
 
 function isPair(v: unknown): v is [number, number] {
-  return (
-    Array.isArray(v) && v.length === 2 && v.every((s) => typeof s === 'number' && Number.isInteger(s) && s >= 1)
-  );
+  return Array.isArray(v) && v.length === 2 && v.every((s) => typeof s === 'number' && Number.isInteger(s) && s >= 1);
 }
 
-function poolGeometry(
-  x: tf.Tensor,
-  poolSize: [number, number],
-  strides: [number, number] | undefined,
-  where: string,
-): PoolGeometry {
+function poolGeometry(x: tf.Tensor, poolSize: [number, number], strides: [number, number] | undefined, where: string): PoolGeometry {
   assertArg(x.rank === 4, () => `${where}: 'x' must be a 4-D tensor [B, H, W, C], got shape [${x.shape.join(', ')}]`);
   assertArg(isPair(poolSize), () => `${where}: 'poolSize' must be two integers >= 1, got ${JSON.stringify(poolSize)}`);
   const s = strides ?? poolSize;
   assertArg(isPair(s), () => `${where}: 'strides' must be two integers >= 1, got ${JSON.stringify(strides)}`);
   assertArg(
     s[0] >= poolSize[0] && s[1] >= poolSize[1],
-    () =>
-      `${where}: 'strides' ${JSON.stringify(s)} must be >= 'poolSize' ${JSON.stringify(poolSize)}: ` +
-      'overlapping windows are not 1-Lipschitz',
+    () => `${where}: 'strides' ${JSON.stringify(s)} must be >= 'poolSize' ${JSON.stringify(poolSize)}: ` + 'overlapping windows are not 1-Lipschitz',
   );
   const [, h, w] = x.shape;
-  assertArg(
-    h >= poolSize[0] && w >= poolSize[1],
-    () => `${where}: 'poolSize' ${JSON.stringify(poolSize)} is larger than the input [${h}, ${w}]`,
-  );
+  assertArg(h >= poolSize[0] && w >= poolSize[1], () => `${where}: 'poolSize' ${JSON.stringify(poolSize)} is larger than the input [${h}, ${w}]`);
   return {
     poolSize,
     strides: s,
@@ -100,9 +90,7 @@ function spreadOverWindows(g: tf.Tensor4D, inputShape: number[], geo: PoolGeomet
 /** True when the windows cover the input exactly (strides = poolSize, sizes multiples of it). */
 function windowsTile(inputShape: number[], geo: PoolGeometry): boolean {
   const [ph, pw] = geo.poolSize;
-  return (
-    geo.strides[0] === ph && geo.strides[1] === pw && geo.outHeight * ph === inputShape[1] && geo.outWidth * pw === inputShape[2]
-  );
+  return geo.strides[0] === ph && geo.strides[1] === pw && geo.outHeight * ph === inputShape[1] && geo.outWidth * pw === inputShape[2];
 }
 
 /**
@@ -147,17 +135,26 @@ export function scaledAvgPool2d(x: tf.Tensor4D, poolSize: [number, number], stri
  * `sqrt(sum x^2)` (deel-torchlip's ScaledL2NormPool2d; its fixture has no
  * epsilon). The gradient `x / norm` is 0 on windows whose norm is 0.
  *
+ * On tfjs-backend-wasm with lip's kernels installed (installWasmKernels,
+ * `LIP_KERNELS` not `composed`), one SIMD pass each way
+ * (backend/kernels/l2_pool_kernel.ts, same gradient rule); elsewhere composed
+ * of tfjs ops.
+ *
  * @param x `[B, H, W, C]`
  * @param poolSize `[ph, pw]`
  * @param strides default `poolSize`; must be >= `poolSize`
  */
-export function scaledL2NormPool2d(
-  x: tf.Tensor4D,
-  poolSize: [number, number],
-  strides?: [number, number],
-): tf.Tensor4D {
+export function scaledL2NormPool2d(x: tf.Tensor4D, poolSize: [number, number], strides?: [number, number]): tf.Tensor4D {
   const geo = poolGeometry(x, poolSize, strides, 'scaledL2NormPool2d');
-  const k = poolSize[0] * poolSize[1];
+  if (x.dtype === 'float32' && useSimdKernel(SCALED_L2_POOL)) {
+    return scaledL2Pool2dSimd(x, { poolSize: geo.poolSize, strides: geo.strides });
+  }
+  return scaledL2NormPool2dComposed(x, geo);
+}
+
+/** The composed scaledL2NormPool2d. */
+function scaledL2NormPool2dComposed(x: tf.Tensor4D, geo: PoolGeometry): tf.Tensor4D {
+  const k = geo.poolSize[0] * geo.poolSize[1];
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const input = args[0] as tf.Tensor4D;
     const save = args[1] as tf.GradSaveFunc;
@@ -172,9 +169,7 @@ export function scaledL2NormPool2d(
         // divNoNan, in 4 light ops instead of its Equal and Select (17 ms on
         // [512, 14, 14, 16] on wasm, against 3 ms).
         const perWindow = tf.div(dy, tf.add(norms, tf.sub(1, tf.sign(norms)))) as tf.Tensor4D;
-        return windowsTile(xs.shape, geo)
-          ? timesWindowValues(xs as tf.Tensor4D, perWindow, geo)
-          : tf.mul(xs, spreadOverWindows(perWindow, xs.shape, geo, 1));
+        return windowsTile(xs.shape, geo) ? timesWindowValues(xs as tf.Tensor4D, perWindow, geo) : tf.mul(xs, spreadOverWindows(perWindow, xs.shape, geo, 1));
       },
     };
   });

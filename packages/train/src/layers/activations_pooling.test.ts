@@ -3,12 +3,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { layers, sequential } from '@tensorflow/tfjs-layers';
+import { maxAbsDiff } from '@lip/test-support';
+import { maxRatio } from '@lip/test-support/measure';
+import { saveAndLoad } from '@lip/test-support/tf';
 import { InvalidArgumentError } from '../errors';
 import { FullSort, GroupSort, GroupSort2, MaxMin } from './activations';
 import { InvertibleDownSampling, ScaledAvgPool2D, ScaledGlobalL2NormPool2D, ScaledL2NormPool2D } from './pooling';
 import { isLipschitzLayer, isLipschitzLinear } from './lipschitz';
-import { maxRatio } from './testing/measure';
-import { maxAbsDiff, saveAndLoad } from './testing/roundtrip';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

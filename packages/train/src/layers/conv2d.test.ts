@@ -1,11 +1,12 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { sequential } from '@tensorflow/tfjs-layers';
+import { maxAbsDiff } from '@lip/test-support';
+import { convOperatorNormExplicit, spectralNorm } from '@lip/test-support/measure';
+import { built, saveAndLoad, scrambleRawKernel } from '@lip/test-support/tf';
 import { InvalidArgumentError } from '../errors';
 import { SpectralConv2D } from './spectral_conv2d';
 import { FrobeniusConv2D } from './frobenius_conv2d';
-import { convOperatorNormExplicit, spectralNorm } from './testing/measure';
-import { maxAbsDiff, saveAndLoad } from './testing/roundtrip';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -14,17 +15,9 @@ beforeAll(async () => {
 type Conv = SpectralConv2D | FrobeniusConv2D;
 const INPUT: [number, number, number] = [6, 7, 2];
 
-function built<T extends Conv>(layer: T, input: [number, number, number] = INPUT): T {
-  layer.apply(tf.zeros([1, ...input]));
-  return layer;
-}
-
 /** A random, badly scaled raw kernel (a "trained" one), then `niter` power iterations. */
 function scramble(layer: Conv, seed: number, niter = 30): void {
-  const k = layer.rawKernel;
-  tf.tidy(() => {
-    k.assign(tf.mul(tf.randomNormal(k.shape, 0, 1, 'float32', seed), 3));
-  });
+  scrambleRawKernel(layer, seed);
   layer.updateConstraints(niter);
 }
 
@@ -68,7 +61,7 @@ describe('SpectralConv2D', () => {
 
   test.each(GEOMETRIES)("'bjorck': explicit operator norm <= k (stride %p, %p, kernel %p)", (s, padding, ks) => {
     for (const k of [1, 1.7]) {
-      const layer = built(new SpectralConv2D({ filters: 3, kernelSize: ks, strides: s, padding, kCoefLip: k, seed: 4 }));
+      const layer = built(new SpectralConv2D({ filters: 3, kernelSize: ks, strides: s, padding, kCoefLip: k, seed: 4 }), INPUT);
       expect(measured(layer)).toBeLessThanOrEqual(k * (1 + 1e-5));
       scramble(layer, 7);
       expect(measured(layer)).toBeLessThanOrEqual(k * (1 + 1e-5));
@@ -83,6 +76,7 @@ describe('SpectralConv2D', () => {
     const k = 0.6;
     const layer = built(
       new SpectralConv2D({ filters: 3, kernelSize: ks, strides: s, padding, kCoefLip: k, seed: 5, normalization: 'operator' }),
+      INPUT,
     );
     // A "trained" kernel; training converges the persistent vector over steps (3 iterations
     // each), here at once. Convergence is slow on these small operators (close top singular values).
@@ -97,21 +91,21 @@ describe('SpectralConv2D', () => {
   });
 
   test("'operator' is tighter than 'bjorck' on the same weights", () => {
-    const a = built(new SpectralConv2D({ filters: 3, kernelSize: 3, seed: 9 }));
-    const b = built(new SpectralConv2D({ filters: 3, kernelSize: 3, seed: 9, normalization: 'operator' }));
+    const a = built(new SpectralConv2D({ filters: 3, kernelSize: 3, seed: 9 }), INPUT);
+    const b = built(new SpectralConv2D({ filters: 3, kernelSize: 3, seed: 9, normalization: 'operator' }), INPUT);
     b.updateConstraints(300);
     expect(measured(a)).toBeLessThan(measured(b) - 0.05);
   });
 
   test("'operator' accepts only the input shape it was built on", () => {
-    const layer = built(new SpectralConv2D({ filters: 2, kernelSize: 3, normalization: 'operator', seed: 1 }));
+    const layer = built(new SpectralConv2D({ filters: 2, kernelSize: 3, normalization: 'operator', seed: 1 }), INPUT);
     expect(() => layer.apply(tf.zeros([1, 8, 8, 2]))).toThrow();
-    const any = built(new SpectralConv2D({ filters: 2, kernelSize: 3, seed: 1 }));
+    const any = built(new SpectralConv2D({ filters: 2, kernelSize: 3, seed: 1 }), INPUT);
     expect((any.apply(tf.zeros([1, 8, 8, 2])) as tf.Tensor).shape).toEqual([1, 8, 8, 2]);
   });
 
   test.each(GEOMETRIES)('output shape and call() match tf.conv2d with the effective kernel (stride %p, %p, %p)', (s, padding, ks) => {
-    const layer = built(new SpectralConv2D({ filters: 3, kernelSize: ks, strides: s, padding, seed: 2 }));
+    const layer = built(new SpectralConv2D({ filters: 3, kernelSize: ks, strides: s, padding, seed: 2 }), INPUT);
     const x = tf.randomNormal([2, ...INPUT], 0, 1, 'float32', 1);
     const y = layer.apply(x) as tf.Tensor;
     expect(y.shape.slice(1)).toEqual(layer.computeOutputShape([null, ...INPUT]).slice(1));
@@ -119,7 +113,7 @@ describe('SpectralConv2D', () => {
   });
 
   test('the power-iteration vectors are non-trainable and change only in updateConstraints', () => {
-    const layer = built(new SpectralConv2D({ filters: 3, kernelSize: 3, seed: 6, normalization: 'operator' }));
+    const layer = built(new SpectralConv2D({ filters: 3, kernelSize: 3, seed: 6, normalization: 'operator' }), INPUT);
     expect(layer.trainableWeights.map((w) => w.originalName.split('/').pop())).toEqual(['kernel', 'bias']);
     expect(layer.nonTrainableWeights.map((w) => w.originalName.split('/').pop())).toEqual(['u', 'v', 'u_operator']);
     const vectors = () => layer.nonTrainableWeights.map((w) => Array.from(w.read().dataSync()));
@@ -135,7 +129,7 @@ describe('SpectralConv2D', () => {
 
   test('vanillaExport is a plain Conv2D with the effective weights', () => {
     for (const normalization of ['bjorck', 'operator'] as const) {
-      const layer = built(new SpectralConv2D({ filters: 4, kernelSize: 3, strides: 2, seed: 1, normalization, kCoefLip: 1.3 }));
+      const layer = built(new SpectralConv2D({ filters: 4, kernelSize: 3, strides: 2, seed: 1, normalization, kCoefLip: 1.3 }), INPUT);
       scramble(layer, 3);
       const plain = layer.vanillaExport();
       expect(plain.getClassName()).toBe('Conv2D');
@@ -161,8 +155,8 @@ describe('SpectralConv2D', () => {
   });
 
   test('same seed gives identical weights', () => {
-    const a = built(new SpectralConv2D({ filters: 5, kernelSize: 3, seed: 11, normalization: 'operator' }));
-    const b = built(new SpectralConv2D({ filters: 5, kernelSize: 3, seed: 11, normalization: 'operator' }));
+    const a = built(new SpectralConv2D({ filters: 5, kernelSize: 3, seed: 11, normalization: 'operator' }), INPUT);
+    const b = built(new SpectralConv2D({ filters: 5, kernelSize: 3, seed: 11, normalization: 'operator' }), INPUT);
     a.getWeights().forEach((w, i) => expect(maxAbsDiff(w, b.getWeights()[i])).toBe(0));
     // orthogonal init of the reshaped kernel [kh*kw*cin, cout] = [18, 5]
     expect(spectralNorm(tf.reshape(a.rawKernel, [18, 5]))).toBeCloseTo(1, 5);
@@ -171,7 +165,7 @@ describe('SpectralConv2D', () => {
 
 describe('FrobeniusConv2D', () => {
   test.each(GEOMETRIES)('explicit operator norm <= k (stride %p, %p, %p)', (s, padding, ks) => {
-    const layer = built(new FrobeniusConv2D({ filters: 3, kernelSize: ks, strides: s, padding, kCoefLip: 2, seed: 3 }));
+    const layer = built(new FrobeniusConv2D({ filters: 3, kernelSize: ks, strides: s, padding, kCoefLip: 2, seed: 3 }), INPUT);
     scramble(layer, 5);
     expect(measured(layer)).toBeLessThanOrEqual(2 * (1 + 1e-5));
     const w = layer.effectiveKernel();

@@ -7,6 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CustomCallbackArgs, LayersModel } from '@tensorflow/tfjs-layers';
+import { FASHION_DIR } from '@lip/test-support/data';
+import { measuredLayerBounds, measuredLipschitzBound } from '@lip/test-support/measure';
 import { selectBackend } from '../backend';
 import { loadDatasetFromDir } from '../data/load';
 import { makeLoss } from '../losses';
@@ -14,9 +16,7 @@ import { buildModel } from '../models';
 import { SpectralDense } from './spectral_dense';
 import { withConstraintsHeld } from './constraint_updates';
 import { LipschitzSequential } from './lipschitz_sequential';
-import { measuredLayerBounds, measuredLipschitzBound } from './testing/measure';
 
-const DATA = '/usr/share/datasets/fashion-mnist';
 /**
  * Power iteration undershoots and Björck stops after 15 iterations, so a
  * kernel in training may exceed 1 a little (measured: 2.2e-6 at most).
@@ -28,7 +28,7 @@ let y: tf.Tensor2D;
 
 beforeAll(async () => {
   await selectBackend('wasm');
-  const ds = loadDatasetFromDir(DATA, 'fashion-mnist', 'train', { limit: 1000 });
+  const ds = loadDatasetFromDir(FASHION_DIR, 'fashion-mnist', 'train', { limit: 1000 });
   x = tf.tensor4d(ds.images, [ds.n, 28, 28, 1]);
   y = tf.oneHot(tf.tensor1d(ds.labels, 'int32'), 10) as tf.Tensor2D;
 });

@@ -2,12 +2,9 @@
  * Lipschitz layers (tfjs-layers classes, NHWC) and the LipschitzSequential model.
  * Importing this module registers every class for serialization.
  */
-export type {
-  EffectiveKernelOptions,
-  LipschitzLayer,
-  LipschitzLinear,
-  VanillaExportOptions,
-} from './lipschitz';
+import * as lipLayers from './exports_layers';
+
+export type { EffectiveKernelOptions, LipschitzLayer, LipschitzLinear, VanillaExportOptions } from './lipschitz';
 export { isLipschitzLayer, isLipschitzLinear } from './lipschitz';
 export type { LipschitzLinearArgs, LipschitzDenseArgs, LipschitzConv2DArgs, LipPadding } from './linear_base';
 export { LipschitzLinearBase, LipschitzDenseBase, LipschitzConv2DBase } from './linear_base';
@@ -28,4 +25,5 @@ export type { ScaledPool2DArgs, ScaledGlobalL2NormPool2DArgs, InvertibleDownSamp
 export { LipschitzSequential } from './lipschitz_sequential';
 export { withConstraintsHeld, constraintsHeld } from './constraint_updates';
 export type { LipschitzSequentialArgs, LipLogger } from './lipschitz_sequential';
-export * as lipLayers from './exports_layers';
+/** Factories of every layer, tfjs-layers style: `lipLayers.spectralDense(args)`. */
+export { lipLayers };

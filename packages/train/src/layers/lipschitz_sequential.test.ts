@@ -1,17 +1,15 @@
 import '@tensorflow/tfjs-backend-cpu';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { layers, Sequential } from '@tensorflow/tfjs-layers';
+import { makeTmpDir, maxAbsDiff, removeDir } from '@lip/test-support';
+import { operatorMatrix, spectralNorm } from '@lip/test-support/measure';
+import { saveAndLoad, warnRecorder } from '@lip/test-support/tf';
 import { InvalidArgumentError, ModelError } from '../errors';
-import { LipschitzSequential, LipLogger } from './lipschitz_sequential';
+import { LipschitzSequential } from './lipschitz_sequential';
 import { SpectralDense } from './spectral_dense';
 import { SpectralConv2D } from './spectral_conv2d';
 import { FrobeniusDense } from './frobenius_dense';
 import { lipLayers } from './index';
-import { operatorMatrix, spectralNorm } from './testing/measure';
-import { maxAbsDiff, saveAndLoad } from './testing/roundtrip';
 import { loadCheckpoint, saveCheckpoint } from '../training/checkpoint';
 import type { TrainConfig } from '../training/config';
 
@@ -19,13 +17,8 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-function recorder(): LipLogger & { messages: string[] } {
-  const messages: string[] = [];
-  return { messages, warn: (m: string) => messages.push(m) };
-}
-
 /** Square dense layers only: each effective kernel is orthogonal, so the network's norm is exactly k. */
-function denseOnly(k: number, logger = recorder()): LipschitzSequential {
+function denseOnly(k: number, logger = warnRecorder()): LipschitzSequential {
   return new LipschitzSequential({
     kCoefLip: k,
     logger,
@@ -37,7 +30,7 @@ function denseOnly(k: number, logger = recorder()): LipschitzSequential {
   });
 }
 
-function convNet(logger = recorder(), k = 1): LipschitzSequential {
+function convNet(logger = warnRecorder(), k = 1): LipschitzSequential {
   return new LipschitzSequential({
     kCoefLip: k,
     logger,
@@ -93,13 +86,13 @@ describe('LipschitzSequential', () => {
 
   test('refuses a layer whose own kCoefLip disagrees with its share', () => {
     expect(
-      () => new LipschitzSequential({ logger: recorder(), layers: [new SpectralDense({ units: 2, kCoefLip: 3, inputShape: [2] })] }),
+      () => new LipschitzSequential({ logger: warnRecorder(), layers: [new SpectralDense({ units: 2, kCoefLip: 3, inputShape: [2] })] }),
     ).toThrow(InvalidArgumentError);
     expect(() => new LipschitzSequential({ kCoefLip: 0 })).toThrow("'kCoefLip'");
   });
 
   test('warns about each layer that is not a Lipschitz layer, like the reference, but not about Flatten, Reshape, Permute', () => {
-    const logger = recorder();
+    const logger = warnRecorder();
     const model = convNet(logger);
     expect(model.layers[2].getClassName()).toBe('Flatten');
     expect(logger.messages).toEqual([]);
@@ -129,7 +122,7 @@ describe('LipschitzSequential', () => {
   });
 
   test('vanillaExport: a plain tf.Sequential with the same outputs (within 1e-5), before and after training', () => {
-    const model = convNet(recorder(), 2);
+    const model = convNet(warnRecorder(), 2);
     const x = tf.randomNormal([4, 6, 6, 1], 0, 1, 'float32', 7);
     for (const trained of [false, true]) {
       if (trained) train(model, x);
@@ -149,11 +142,11 @@ describe('LipschitzSequential', () => {
   });
 
   test('serialization round trip with an in-memory IOHandler: class, kCoefLip, weights, outputs', async () => {
-    const model = convNet(recorder(), 3);
+    const model = convNet(warnRecorder(), 3);
     const x = tf.randomNormal([2, 6, 6, 1], 0, 1, 'float32', 3);
     train(model, x, 2);
     const previous = LipschitzSequential.defaultLogger;
-    const logger = recorder();
+    const logger = warnRecorder();
     LipschitzSequential.defaultLogger = logger;
     try {
       const { loaded, artifacts } = await saveAndLoad(model);
@@ -178,11 +171,11 @@ describe('LipschitzSequential', () => {
   });
 
   test('loading a checkpoint from disk prints nothing (the warning is for building)', async () => {
-    const built = recorder();
+    const built = warnRecorder();
     const model = convNet(built);
     model.add(layers.activation({ activation: 'relu' })); // not a Lipschitz layer: warned about once, here
     expect(built.messages).toHaveLength(1);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-seq-quiet-'));
+    const dir = makeTmpDir('seq-quiet');
     const optimizer = tf.train.adam(0.01);
     const printed: string[] = [];
     const spies = [
@@ -200,7 +193,7 @@ describe('LipschitzSequential', () => {
     } finally {
       for (const spy of spies) spy.mockRestore();
       optimizer.dispose();
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeDir(dir);
     }
     expect(printed).toEqual([]);
   });
@@ -208,6 +201,6 @@ describe('LipschitzSequential', () => {
   test('lipLayers factories', () => {
     expect(lipLayers.spectralDense({ units: 2 })).toBeInstanceOf(SpectralDense);
     expect(lipLayers.spectralConv2d({ filters: 2, kernelSize: 3 })).toBeInstanceOf(SpectralConv2D);
-    expect(lipLayers.lipschitzSequential({ logger: recorder() })).toBeInstanceOf(LipschitzSequential);
+    expect(lipLayers.lipschitzSequential({ logger: warnRecorder() })).toBeInstanceOf(LipschitzSequential);
   });
 });

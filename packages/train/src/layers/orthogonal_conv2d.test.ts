@@ -1,27 +1,15 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { sequential } from '@tensorflow/tfjs-layers';
+import { maxAbsDiff } from '@lip/test-support';
+import { convMatrix, singularValues } from '@lip/test-support/linalg';
+import { built, saveAndLoad, scrambleRawKernel } from '@lip/test-support/tf';
 import { InvalidArgumentError } from '../errors';
-import { convMatrix, singularValues } from '../testing/linalg';
 import { OrthogonalConv2D } from './orthogonal_conv2d';
-import { maxAbsDiff, saveAndLoad } from './testing/roundtrip';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
-
-function built(layer: OrthogonalConv2D, input: [number, number, number]): OrthogonalConv2D {
-  layer.apply(tf.zeros([1, ...input]));
-  return layer;
-}
-
-/** A random, badly scaled raw kernel, as after training. */
-function scramble(layer: OrthogonalConv2D, seed: number): void {
-  const k = layer.rawKernel;
-  tf.tidy(() => {
-    k.assign(tf.mul(tf.randomNormal(k.shape, 0, 1, 'float32', seed), 3));
-  });
-}
 
 /** Singular values of the layer's convolution on an h x w grid, circular or zero-padded 'same'. */
 function spectrum(layer: OrthogonalConv2D, h: number, w: number, circular: boolean, converge: boolean): number[] {
@@ -55,7 +43,7 @@ describe('OrthogonalConv2D (BCOP)', () => {
 
   test.each(SHAPES)('%i -> %i channels, kernel %i: orthogonal on the circular grid once converged (all singular values 1)', (cin, cout, k) => {
     const layer = built(new OrthogonalConv2D({ filters: cout, kernelSize: k, seed: 11 }), [6, 6, cin]);
-    scramble(layer, cin * 10 + cout);
+    scrambleRawKernel(layer, cin * 10 + cout);
     const s = spectrum(layer, 6, 6, true, true);
     expect(s.length).toBe(Math.min(cin, cout) * 36);
     expect(Math.max(...s)).toBeLessThan(1 + 1e-5);
@@ -64,7 +52,7 @@ describe('OrthogonalConv2D (BCOP)', () => {
 
   test.each(SHAPES)('%i -> %i channels, kernel %i: zero-padded norm <= 1 in training mode and converged', (cin, cout, k) => {
     const layer = built(new OrthogonalConv2D({ filters: cout, kernelSize: k, seed: 5, niterBjorck: 3 }), [5, 7, cin]);
-    scramble(layer, cin + 7 * cout);
+    scrambleRawKernel(layer, cin + 7 * cout);
     for (const converge of [false, true]) {
       const s = spectrum(layer, 5, 7, false, converge);
       expect(Math.max(...s)).toBeLessThanOrEqual(1 + 1e-5);

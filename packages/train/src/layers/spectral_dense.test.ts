@@ -1,30 +1,18 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { sequential } from '@tensorflow/tfjs-layers';
+import { maxAbsDiff } from '@lip/test-support';
+import { spectralNorm } from '@lip/test-support/measure';
+import { built, saveAndLoad, scrambleRawKernel } from '@lip/test-support/tf';
 import { InvalidArgumentError } from '../errors';
 import { DEFAULT_NITER_SPECTRAL } from '../constants';
 import { SpectralDense } from './spectral_dense';
 import { FrobeniusDense } from './frobenius_dense';
 import { isLipschitzLinear } from './lipschitz';
-import { spectralNorm } from './testing/measure';
-import { maxAbsDiff, saveAndLoad } from './testing/roundtrip';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
-
-function built<T extends SpectralDense | FrobeniusDense>(layer: T, inputDim: number): T {
-  layer.apply(tf.zeros([1, inputDim]));
-  return layer;
-}
-
-/** Replaces the raw kernel by a random, badly scaled, non-orthogonal one (a "trained" kernel). */
-function scramble(layer: SpectralDense | FrobeniusDense, seed: number): void {
-  const k = layer.rawKernel;
-  tf.tidy(() => {
-    k.assign(tf.mul(tf.randomNormal(k.shape, 0, 1, 'float32', seed), 3));
-  });
-}
 
 describe('SpectralDense', () => {
   test('is a LipschitzLinear with documented defaults', () => {
@@ -57,10 +45,10 @@ describe('SpectralDense', () => {
     [2.5, 5, 12],
     [0.3, 8, 8],
   ])('is at most k-Lipschitz, measured (k=%p, %p -> %p), and tight', (k, inputDim, units) => {
-    const layer = built(new SpectralDense({ units, kCoefLip: k, seed: 3 }), inputDim);
+    const layer = built(new SpectralDense({ units, kCoefLip: k, seed: 3 }), [inputDim]);
     for (const scrambled of [false, true]) {
       if (scrambled) {
-        scramble(layer, 11);
+        scrambleRawKernel(layer, 11);
         layer.updateConstraints(20);
       }
       const w = layer.effectiveKernel();
@@ -75,7 +63,7 @@ describe('SpectralDense', () => {
   });
 
   test('call() computes x W_eff + b with the effective kernel', () => {
-    const layer = built(new SpectralDense({ units: 3, seed: 1, kCoefLip: 2 }), 4);
+    const layer = built(new SpectralDense({ units: 3, seed: 1, kCoefLip: 2 }), [4]);
     const x = tf.randomNormal([5, 4], 0, 1, 'float32', 9);
     const y = layer.apply(x) as tf.Tensor;
     const w = layer.effectiveKernel();
@@ -88,9 +76,9 @@ describe('SpectralDense', () => {
   });
 
   test('same seed gives identical weights; another seed does not', () => {
-    const a = built(new SpectralDense({ units: 6, seed: 42 }), 10);
-    const b = built(new SpectralDense({ units: 6, seed: 42 }), 10);
-    const c = built(new SpectralDense({ units: 6, seed: 43 }), 10);
+    const a = built(new SpectralDense({ units: 6, seed: 42 }), [10]);
+    const b = built(new SpectralDense({ units: 6, seed: 42 }), [10]);
+    const c = built(new SpectralDense({ units: 6, seed: 43 }), [10]);
     a.getWeights().forEach((w, i) => expect(maxAbsDiff(w, b.getWeights()[i])).toBe(0));
     expect(maxAbsDiff(a.getWeights()[0], c.getWeights()[0])).toBeGreaterThan(0.01);
     // orthogonal init: the raw kernel has orthonormal columns
@@ -99,10 +87,10 @@ describe('SpectralDense', () => {
   });
 
   test('the power-iteration vectors are non-trainable, never differentiated, and change only in updateConstraints', () => {
-    const layer = built(new SpectralDense({ units: 4, seed: 5 }), 6);
+    const layer = built(new SpectralDense({ units: 4, seed: 5 }), [6]);
     expect(layer.trainableWeights.map((w) => w.originalName.split('/').pop())).toEqual(['kernel', 'bias']);
     expect(layer.nonTrainableWeights.map((w) => w.originalName.split('/').pop())).toEqual(['u', 'v']);
-    scramble(layer, 3);
+    scrambleRawKernel(layer, 3);
     const vectors = () => layer.nonTrainableWeights.map((w) => Array.from(w.read().dataSync()));
     const before = vectors();
     const kernelBefore = Array.from(layer.rawKernel.dataSync());
@@ -123,7 +111,7 @@ describe('SpectralDense', () => {
   });
 
   test('the gradient flows through the normalization (d W_eff / d W is not the identity)', () => {
-    const layer = built(new SpectralDense({ units: 3, seed: 2, niterBjorck: 0 }), 3);
+    const layer = built(new SpectralDense({ units: 3, seed: 2, niterBjorck: 0 }), [3]);
     // Pure spectral normalization at an orthogonal W: the loss ||x W/sigma||^2 is scale invariant,
     // so its gradient is orthogonal to W.
     const x = tf.randomNormal([4, 3], 0, 1, 'float32', 2);
@@ -136,8 +124,8 @@ describe('SpectralDense', () => {
   });
 
   test('effectiveKernel({converge}) is orthonormal to float32 precision', () => {
-    const layer = built(new SpectralDense({ units: 5, seed: 8, niterBjorck: 2 }), 7);
-    scramble(layer, 4);
+    const layer = built(new SpectralDense({ units: 5, seed: 8, niterBjorck: 2 }), [7]);
+    scrambleRawKernel(layer, 4);
     const w = layer.effectiveKernel({ converge: true });
     const wtw = tf.matMul(w, w, true, false);
     expect(maxAbsDiff(wtw, tf.eye(5))).toBeLessThan(1e-5);
@@ -149,7 +137,7 @@ describe('SpectralDense', () => {
   test('vanillaExport is a plain Dense with the effective weights', () => {
     const layer = new SpectralDense({ units: 3, seed: 1, kCoefLip: 1.5, inputShape: [4] });
     layer.apply(tf.zeros([1, 4]));
-    scramble(layer, 2);
+    scrambleRawKernel(layer, 2);
     layer.updateConstraints();
     const plain = layer.vanillaExport();
     expect(plain.getClassName()).toBe('Dense');
@@ -161,7 +149,7 @@ describe('SpectralDense', () => {
   test('serialization round trip (config, weights, outputs)', async () => {
     const layer = new SpectralDense({ units: 4, seed: 7, kCoefLip: 0.5, niterBjorck: 7, betaBjorck: 0.4, niterSpectral: 2, inputShape: [6] });
     const model = sequential({ layers: [layer] });
-    scramble(layer, 5);
+    scrambleRawKernel(layer, 5);
     layer.updateConstraints();
     const { loaded, artifacts } = await saveAndLoad(model);
     expect(JSON.stringify(artifacts.modelTopology)).toContain('"class_name":"Lip>SpectralDense"');
@@ -177,8 +165,8 @@ describe('SpectralDense', () => {
 
 describe('FrobeniusDense', () => {
   test('divides the kernel by its Frobenius norm (times k)', () => {
-    const layer = built(new FrobeniusDense({ units: 3, seed: 1, kCoefLip: 2 }), 5);
-    scramble(layer, 6);
+    const layer = built(new FrobeniusDense({ units: 3, seed: 1, kCoefLip: 2 }), [5]);
+    scrambleRawKernel(layer, 6);
     const w = layer.effectiveKernel();
     const raw = layer.rawKernel;
     expect(maxAbsDiff(w, tf.mul(tf.div(raw, tf.norm(raw)), 2))).toBeLessThan(1e-6);
@@ -187,15 +175,15 @@ describe('FrobeniusDense', () => {
   });
 
   test('is tight for one output unit', () => {
-    const layer = built(new FrobeniusDense({ units: 1, seed: 1 }), 9);
-    scramble(layer, 1);
+    const layer = built(new FrobeniusDense({ units: 1, seed: 1 }), [9]);
+    scrambleRawKernel(layer, 1);
     expect(spectralNorm(layer.effectiveKernel())).toBeCloseTo(1, 5);
   });
 
   test('serialization round trip', async () => {
     const layer = new FrobeniusDense({ units: 2, seed: 3, useBias: false, inputShape: [5] });
     const model = sequential({ layers: [layer] });
-    scramble(layer, 2);
+    scrambleRawKernel(layer, 2);
     const { loaded } = await saveAndLoad(model);
     expect(loaded.layers[0]).toBeInstanceOf(FrobeniusDense);
     expect(loaded.layers[0].getConfig()).toEqual(layer.getConfig());

@@ -5,11 +5,12 @@
  */
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
+import { maxRelDiff } from '@lip/test-support';
+import { convOperatorNormExplicit } from '@lip/test-support/measure';
 import * as backendModule from '../backend';
 import { buildModel } from '../models';
 import { LipschitzSequential } from './lipschitz_sequential';
 import { SpectralConv2D } from './spectral_conv2d';
-import { convOperatorNormExplicit } from './testing/measure';
 
 const selectBackend = (backendModule as unknown as Record<string, unknown>).selectBackend as
   | ((pref?: string) => Promise<unknown>)
@@ -39,16 +40,6 @@ function step(): StepResult {
   result.convNorm = convOperatorNormExplicit(k, [4, 4, 16], conv.strides, conv.padding);
   (model as LipschitzSequential).dispose();
   return result;
-}
-
-function maxRelDiff(a: Float32Array, b: Float32Array): number {
-  let scale = 0;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) {
-    scale = Math.max(scale, Math.abs(a[i]));
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-  }
-  return diff / Math.max(scale, 1e-12);
 }
 
 maybe('wasm: same outputs and gradients as cpu, and the conv stays 1-Lipschitz', async () => {

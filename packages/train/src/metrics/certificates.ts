@@ -1,61 +1,70 @@
 /**
- * Certificates and certified robust accuracy on tensors; see
- * `certificates_array.ts` for the formula and plain-array versions.
+ * Certificates and certified robust accuracy of tfjs logits. They read the
+ * tensors and call @lip/core's certificates (`certificates/logits.ts`: the
+ * formulas, with the float32 rounding allowance), so a radius here is the one
+ * `lip verify` gives for the same logits:
+ *
+ *     multiclass: (top1 - top2 - s) / (sqrt(2) L)      binary (one logit): (|f| - s) / L
+ *
+ * (Tsuzuku, Sato & Sugiyama 2018, "Lipschitz-margin training"; s is the
+ * allowance CERTIFICATE_ROUNDING_MARGIN (|f_1| + |f_2| + 1)).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { assertEpsilons, assertLipschitz, binaryCertificates, certifiedRobustAccuracy, multiclassCertificates, predictClasses } from '@lip/core';
 import { assertArg } from '../errors';
 import { isBinaryOutput } from './accuracy';
-import { assertEpsilons, assertLipschitz } from './certificates_array';
+
+/** Logits as `[n, classes]` rows (`classes` 1 for a binary classifier's single logit). */
+function logitRows(yPred: tf.Tensor, where: string): { logits: Float32Array; classes: number } {
+  if (isBinaryOutput(yPred)) return { logits: yPred.dataSync() as Float32Array, classes: 1 };
+  assertArg(yPred.rank === 2, () => `${where}: 'yPred' must be [batch, classes] or [batch, 1], got [${yPred.shape.join(', ')}]`);
+  return { logits: yPred.dataSync() as Float32Array, classes: yPred.shape[1] as number };
+}
+
+function float64Certificates(yPred: tf.Tensor, lipschitz: number, where: string): Float64Array {
+  assertLipschitz(lipschitz, where);
+  const { logits, classes } = logitRows(yPred, where);
+  return classes === 1 ? binaryCertificates(logits, lipschitz) : multiclassCertificates(logits, classes, lipschitz);
+}
+
+/** The largest float32 <= x (x >= 0), so storing a radius in a float32 tensor never enlarges it. */
+function float32Below(x: number): number {
+  const rounded = Math.fround(x);
+  if (rounded <= x) return rounded;
+  const bits = new Uint32Array(Float32Array.of(rounded).buffer);
+  bits[0] -= 1;
+  return new Float32Array(bits.buffer)[0];
+}
 
 /**
- * Certified radius of each sample, `[B]`: `(top1 - top2) / (sqrt(2) L)` for
- * logits `[B, K]`, `|f| / L` for a binary classifier's single logit.
+ * Certified radius of each sample, `[B]` (float32, rounded down): see the
+ * module comment for the formula. `yPred` is logits `[B, K]`, or a binary
+ * classifier's single logit `[B, 1]` / `[B]`.
  */
 export function certificates(yPred: tf.Tensor, lipschitz = 1): tf.Tensor1D {
-  const where = 'certificates';
-  assertLipschitz(lipschitz, where);
-  if (isBinaryOutput(yPred)) return tf.tidy(() => tf.div(tf.abs(tf.reshape(yPred, [-1])), lipschitz) as tf.Tensor1D);
-  assertArg(
-    yPred.rank === 2,
-    () => `${where}: 'yPred' must be [batch, classes] or [batch, 1], got [${yPred.shape.join(', ')}]`,
-  );
-  return tf.tidy(() => {
-    const { values } = tf.topk(yPred, 2, true);
-    const [top1, top2] = tf.unstack(tf.transpose(values), 0);
-    return tf.div(tf.sub(top1, top2), Math.SQRT2 * lipschitz) as tf.Tensor1D;
-  });
+  const radii = float64Certificates(yPred, lipschitz, 'certificates');
+  return tf.tensor1d(Float32Array.from(radii, float32Below), 'float32');
 }
 
 /**
  * Certified robust accuracy at each radius in `eps`: the fraction of samples
- * correctly classified (as in `accuracy`) AND with certificate > eps.
- * Reads the data; returns plain numbers in the order of `eps`.
+ * correctly classified (as in `accuracy`) AND with certificate > eps
+ * (@lip/core's `certifiedRobustAccuracy` on the float64 certificates; NaN
+ * for an empty batch). Reads the data; returns plain numbers in the order of
+ * `eps`. `yTrue` is one-hot `[B, K]`, or labels `[B, 1]` / `[B]` (> 0 for the
+ * positive class) for a binary classifier.
  */
-export function certifiedRobustAccuracy(
-  yTrue: tf.Tensor,
-  yPred: tf.Tensor,
-  eps: readonly number[],
-  lipschitz = 1,
-): number[] {
-  const where = 'certifiedRobustAccuracy';
+export function certifiedRobustAccuracyFromTensors(yTrue: tf.Tensor, yPred: tf.Tensor, eps: readonly number[], lipschitz = 1): number[] {
+  const where = 'certifiedRobustAccuracyFromTensors';
   assertEpsilons(eps, where);
-  assertLipschitz(lipschitz, where);
-  assertArg(
-    yTrue.size === yPred.size,
-    () =>
-      `${where}: 'yTrue' [${yTrue.shape.join(', ')}] and 'yPred' [${yPred.shape.join(', ')}] must have the same size`,
+  assertArg(yTrue.size === yPred.size, () => `${where}: 'yTrue' [${yTrue.shape.join(', ')}] and 'yPred' [${yPred.shape.join(', ')}] must have the same size`);
+  const radii = float64Certificates(yPred, lipschitz, where);
+  const { logits, classes } = logitRows(yPred, where);
+  const predicted = predictClasses(logits, classes);
+  const labels = predictClasses(yTrue.dataSync(), classes);
+  return certifiedRobustAccuracy(
+    predicted.map((p, i) => (p === labels[i] ? 1 : 0)),
+    radii,
+    eps,
   );
-  const [correct, certs] = tf.tidy(() => {
-    const binary = isBinaryOutput(yPred);
-    const right = binary
-      ? tf.equal(tf.greater(tf.reshape(yPred, [-1]), 0), tf.greater(tf.reshape(yTrue, [-1]), 0))
-      : tf.equal(tf.argMax(yPred, 1), tf.argMax(tf.reshape(yTrue, yPred.shape), 1));
-    return [right.dataSync(), certificates(yPred, lipschitz).dataSync()];
-  });
-  const n = certs.length;
-  return eps.map((e) => {
-    let count = 0;
-    for (let i = 0; i < n; i++) if (correct[i] && certs[i] > e) count++;
-    return n === 0 ? 0 : count / n;
-  });
 }

@@ -1,23 +1,19 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
+import { maxAbsDiff } from '@lip/test-support';
+import { maxRatio } from '@lip/test-support/measure';
+import { saveAndLoad, warnRecorder } from '@lip/test-support/tf';
 import { InvalidArgumentError } from '../errors';
-import { LipLogger, LipschitzSequential, SpectralConv2D, SpectralDense } from '../layers';
-import { maxAbsDiff, saveAndLoad } from '../layers/testing/roundtrip';
-import { maxRatio } from '../layers/testing/measure';
+import { LipschitzSequential, SpectralConv2D, SpectralDense } from '../layers';
 import { ARCHITECTURES, buildModel, registerArchitecture } from './index';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-function recorder(): LipLogger & { messages: string[] } {
-  const messages: string[] = [];
-  return { messages, warn: (m: string) => messages.push(m) };
-}
-
 describe("buildModel('seed')", () => {
   test('is the reference network', () => {
-    const logger = recorder();
+    const logger = warnRecorder();
     const model = buildModel('seed', { seed: 1, logger });
     expect(model).toBeInstanceOf(LipschitzSequential);
     expect(model.layers.map((l) => l.getClassName())).toEqual([
@@ -43,9 +39,9 @@ describe("buildModel('seed')", () => {
   });
 
   test('same seed gives identical weights, another seed different ones', () => {
-    const a = buildModel('seed', { seed: 42, logger: recorder() });
-    const b = buildModel('seed', { seed: 42, logger: recorder() });
-    const c = buildModel('seed', { seed: 43, logger: recorder() });
+    const a = buildModel('seed', { seed: 42, logger: warnRecorder() });
+    const b = buildModel('seed', { seed: 42, logger: warnRecorder() });
+    const c = buildModel('seed', { seed: 43, logger: warnRecorder() });
     const wa = a.getWeights();
     const wb = b.getWeights();
     wa.forEach((w, i) => expect(maxAbsDiff(w, wb[i])).toBe(0));
@@ -59,7 +55,7 @@ describe("buildModel('seed')", () => {
 
   test('options: inputShape, numClasses, convNormalization, kCoefLip', () => {
     const model = buildModel('seed', {
-      seed: 3, inputShape: [12, 12, 3], numClasses: 4, convNormalization: 'operator', kCoefLip: 2, logger: recorder(),
+      seed: 3, inputShape: [12, 12, 3], numClasses: 4, convNormalization: 'operator', kCoefLip: 2, logger: warnRecorder(),
     });
     expect(model.outputs[0].shape).toEqual([null, 4]);
     expect((model.layers[0] as SpectralConv2D).normalization).toBe('operator');
@@ -70,13 +66,13 @@ describe("buildModel('seed')", () => {
   });
 
   test('trains a step, round-trips through an IOHandler, and exports a plain twin', async () => {
-    const model = buildModel('seed', { seed: 7, inputShape: [8, 8, 1], logger: recorder() });
+    const model = buildModel('seed', { seed: 7, inputShape: [8, 8, 1], logger: warnRecorder() });
     const x = tf.randomUniform([4, 8, 8, 1], 0, 1, 'float32', 1);
     const optimizer = tf.train.adam(1e-2);
     model.updateConstraints();
     optimizer.minimize(() => tf.mean(tf.square(model.apply(x, { training: true }) as tf.Tensor)) as tf.Scalar);
     const previous = LipschitzSequential.defaultLogger;
-    LipschitzSequential.defaultLogger = recorder();
+    LipschitzSequential.defaultLogger = warnRecorder();
     try {
       const { loaded } = await saveAndLoad(model);
       expect(loaded).toBeInstanceOf(LipschitzSequential);
@@ -94,11 +90,11 @@ describe("buildModel('seed')", () => {
     expect(() => buildModel('seed', { seed: 0.5 })).toThrow("'seed'");
     expect(() => buildModel('seed', { numClasses: 0 })).toThrow("'numClasses'");
     expect(() => buildModel('seed', { inputShape: [28, 28] as never })).toThrow("'inputShape'");
-    expect(() => buildModel('seed', { convNormalization: 'fft' as never, logger: recorder() })).toThrow("'normalization'");
+    expect(() => buildModel('seed', { convNormalization: 'fft' as never, logger: warnRecorder() })).toThrow("'normalization'");
   });
 
   test.each(['ortho', 'ortho-large'])("'%s' is 1-Lipschitz, measured by pairs and input-gradient norms", (arch) => {
-    const model = buildModel(arch, { seed: 4, logger: recorder() });
+    const model = buildModel(arch, { seed: 4, logger: warnRecorder() });
     expect(model.inputs[0].shape).toEqual([null, 28, 28, 1]);
     expect(model.outputs[0].shape).toEqual([null, 10]);
     // "trained" raw weights, far from the initial state
@@ -120,10 +116,10 @@ describe("buildModel('seed')", () => {
   test("'ortho' for CIFAR-10's 32×32×3: space-to-depth to 8×8×48, convs 48, 64, 64, still 1-Lipschitz", () => {
     const filters = (m: LipschitzSequential): number[] =>
       m.layers.filter((l) => l.getClassName() === 'Lip>OrthogonalConv2D').map((l) => (l.getConfig() as { filters: number }).filters);
-    const mnist = buildModel('ortho', { seed: 4, logger: recorder() });
+    const mnist = buildModel('ortho', { seed: 4, logger: warnRecorder() });
     expect(filters(mnist)).toEqual([16, 32, 32]);
     mnist.dispose();
-    const model = buildModel('ortho', { seed: 4, inputShape: [32, 32, 3], logger: recorder() });
+    const model = buildModel('ortho', { seed: 4, inputShape: [32, 32, 3], logger: warnRecorder() });
     expect(filters(model)).toEqual([48, 64, 64]);
     expect(model.inputs[0].shape).toEqual([null, 32, 32, 3]);
     expect(model.layers[1].outputShape).toEqual([null, 8, 8, 48]);
@@ -133,7 +129,7 @@ describe("buildModel('seed')", () => {
     const f = (x: tf.Tensor): tf.Tensor => model.apply(x, { training: false }) as tf.Tensor;
     expect(maxRatio(f, [1, 32, 32, 3], 6, 9)).toBeLessThanOrEqual(1 + 1e-4);
     model.dispose();
-    expect(() => buildModel('ortho', { inputShape: [30, 30, 3], logger: recorder() })).toThrow(
+    expect(() => buildModel('ortho', { inputShape: [30, 30, 3], logger: warnRecorder() })).toThrow(
       'the orthogonal architectures need an input height and width divisible by 4 (two space-to-depth steps), got [30, 30, 3]',
     );
   });

@@ -5,10 +5,10 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 // tfjs-layers registers the gradients of the core ops (tfjs-core alone has none).
 import '@tensorflow/tfjs-layers';
+import { expectCloseRelMax, uniformArray } from '@lip/test-support';
 import { InvalidArgumentError } from '../errors';
 import { DEFAULT_NITER_BJORCK } from '../constants';
 import { bjorckOrthonormalize, bjorckOrthonormalizeToConvergence } from './bjorck';
-import { uniformArray } from '../testing/support';
 
 interface BjorckCase {
   w: number[][];
@@ -18,18 +18,6 @@ interface BjorckCase {
 const fixture = JSON.parse(
   fs.readFileSync(path.join(__dirname, '../../testdata/torchlip-v0.1.1-reference.json'), 'utf8'),
 ) as { bjorck: BjorckCase[] };
-
-/** Fixture criterion: max|a - b| <= 1e-6 * max|b|. */
-function expectCloseRelMax(actual: ArrayLike<number>, expected: ArrayLike<number>, rel = 1e-6): void {
-  expect(actual.length).toBe(expected.length);
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < expected.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(actual[i] - expected[i]));
-    maxRef = Math.max(maxRef, Math.abs(expected[i]));
-  }
-  expect(maxDiff).toBeLessThanOrEqual(rel * maxRef);
-}
 
 /** max |w^T w - I| (or |w w^T - I| when rows < cols), in float64. */
 function orthonormalityError(w: ArrayLike<number>, rows: number, cols: number): number {

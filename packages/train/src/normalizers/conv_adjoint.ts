@@ -13,7 +13,7 @@ import { assertArg } from '../errors';
 export type ConvPadding = 'same' | 'valid';
 
 /** Output size and zero padding of a 2-D convolution, as tfjs computes them. */
-export interface ConvGeometry {
+export interface ConvAdjointGeometry {
   outHeight: number;
   outWidth: number;
   top: number;
@@ -56,7 +56,7 @@ export function convGeometry(
   kernelHW: [number, number],
   strides: [number, number],
   padding: ConvPadding,
-): ConvGeometry {
+): ConvAdjointGeometry {
   const [outHeight, top, bottom] = geometry1d(inputHW[0], kernelHW[0], strides[0], padding);
   const [outWidth, left, right] = geometry1d(inputHW[1], kernelHW[1], strides[1], padding);
   assertArg(

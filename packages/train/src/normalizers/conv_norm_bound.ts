@@ -2,10 +2,7 @@
  * Guaranteed spectral-norm upper bounds in float64 (Lanczos + Cholesky
  * certificate, Sedghi's circular-convolution bound). They live in @lip/core
  * (`linalg/conv_norm_bound.ts`), so @lip/verify's bound loads no training
- * code; re-exported here for train's own modules and users.
+ * code; the two a layer's bound needs are re-exported here for train's own
+ * modules and users (the building blocks are @lip/core's).
  */
-export {
-  BOUND_SAFETY_MARGIN, roundoffGamma, emptyBand, denseToBand, bandMatVec, lanczosLambdaMax, shiftedBandCholesky, gershgorinBound,
-  symmetricLambdaMaxUpperBound, matrixSpectralNormUpperBound, convSpectralNormUpperBound, circularConvNormUpperBound,
-} from '@lip/core';
-export type { SymmetricBand, LanczosEstimate, LambdaMaxBound } from '@lip/core';
+export { matrixSpectralNormUpperBound, convSpectralNormUpperBound } from '@lip/core';

@@ -3,6 +3,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 // tfjs-layers registers the gradients of the core ops (tfjs-core alone has none).
 import '@tensorflow/tfjs-layers';
+import { uniformArray } from '@lip/test-support';
+import { convOperatorNormExplicit } from '@lip/test-support/measure';
+import { onCpu } from '@lip/test-support/tf';
 import { InvalidArgumentError } from '../errors';
 import { ConvPadding, conv2dAdjoint, conv2dFilterGradient, convGeometry } from './conv_adjoint';
 import {
@@ -12,8 +15,6 @@ import {
   convPowerIterationToConvergence,
 } from './conv_operator_norm';
 import { bjorckOrthonormalizeToConvergence } from './bjorck';
-import { convOperatorNormExplicit } from '../layers/testing/measure';
-import { onCpu, uniformArray } from '../testing/support';
 
 const ADJOINT_CASES: Array<[number[], number[], [number, number], ConvPadding]> = [
   // [input h, w, cin], [kh, kw, cout], strides, padding

@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { assertArg } from '../errors';
 import {
   ConvPadding,
-  ConvGeometry,
+  ConvAdjointGeometry,
   assertPadding,
   assertStrides,
   conv2dAdjoint,
@@ -177,7 +177,7 @@ function conv2d64(
   kshape: number[],
   inputHW: [number, number],
   strides: [number, number],
-  g: ConvGeometry,
+  g: ConvAdjointGeometry,
 ): Float64Array {
   const [kh, kw, cin, cout] = kshape;
   const [h, w] = inputHW;
@@ -213,7 +213,7 @@ function conv2dAdjoint64(
   kshape: number[],
   inputHW: [number, number],
   strides: [number, number],
-  g: ConvGeometry,
+  g: ConvAdjointGeometry,
 ): Float64Array {
   const [kh, kw, cin, cout] = kshape;
   const [h, w] = inputHW;

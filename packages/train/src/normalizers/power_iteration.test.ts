@@ -3,10 +3,10 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 // tfjs-layers registers the gradients of the core ops (tfjs-core alone has none).
 import '@tensorflow/tfjs-layers';
+import { uniformArray } from '@lip/test-support';
+import { sigmaMax } from '@lip/test-support/linalg';
 import { InvalidArgumentError } from '../errors';
-import { sigmaMax } from '../testing/linalg';
 import { powerIteration, powerIterationToConvergence, spectralNormalize } from './power_iteration';
-import { uniformArray } from '../testing/support';
 
 describe.each(['cpu', 'wasm'])('powerIteration on %s', (backend) => {
   beforeAll(async () => {

@@ -1,9 +1,9 @@
 import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { tmpDirPerTest } from '@lip/test-support';
+import { weightsOf } from '@lip/test-support/tf';
 import { ModelError } from '../errors';
 import { loadOptimizer, OPTIMIZER_WEIGHTS_FILE, readTrainState, saveCheckpoint, TrainState } from './checkpoint';
 import { resolveTrainConfig } from './config';
@@ -24,37 +24,29 @@ function adamStep(model: tfl.LayersModel, optimizer: tf.AdamOptimizer, x: tf.Ten
   tf.dispose([value, ...Object.values(grads)]);
 }
 
-function weightsOf(model: tfl.LayersModel): Float32Array[] {
-  return model.getWeights().map((w) => w.dataSync() as Float32Array);
-}
-
 describe('checkpoint files', () => {
-  let tmp: string;
+  const tmp = tmpDirPerTest('ckpt');
   beforeAll(async () => {
     await tf.setBackend('cpu');
   });
-  beforeEach(() => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-ckpt-'));
-  });
-  afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('fileHandler saves model.json + weights.bin that load back', async () => {
     const model = plainModel();
-    await model.save(fileHandler(tmp));
-    const json = JSON.parse(fs.readFileSync(path.join(tmp, MODEL_FILE), 'utf8'));
+    await model.save(fileHandler(tmp.dir));
+    const json = JSON.parse(fs.readFileSync(tmp.path(MODEL_FILE), 'utf8'));
     expect(json.format).toBe('layers-model');
     expect(json.weightsManifest[0].paths).toEqual([WEIGHTS_FILE]);
-    const loaded = await tfl.loadLayersModel(fileHandler(tmp));
+    const loaded = await tfl.loadLayersModel(fileHandler(tmp.dir));
     expect(weightsOf(loaded)).toEqual(weightsOf(model));
     model.dispose();
     loaded.dispose();
   });
 
   it('rejects a truncated weights.bin with a ModelError naming the file', async () => {
-    await plainModel().save(fileHandler(tmp));
-    const file = path.join(tmp, WEIGHTS_FILE);
+    await plainModel().save(fileHandler(tmp.dir));
+    const file = tmp.path(WEIGHTS_FILE);
     fs.truncateSync(file, fs.statSync(file).size - 4);
-    await expect(tfl.loadLayersModel(fileHandler(tmp))).rejects.toThrow(/weights\.bin holds \d+ bytes, model\.json expects/);
+    await expect(tfl.loadLayersModel(fileHandler(tmp.dir))).rejects.toThrow(/weights\.bin holds \d+ bytes, model\.json expects/);
   });
 
   it('restores Adam so that the next steps are bit-identical', async () => {
@@ -63,12 +55,12 @@ describe('checkpoint files', () => {
     const model = plainModel();
     const optimizer = tf.train.adam(0.01);
     for (let i = 0; i < 18; i++) adamStep(model, optimizer, x, y);
-    const state: TrainState = { config: resolveTrainConfig({ outDir: tmp }), epochs: [] };
-    await saveCheckpoint(tmp, model, optimizer, state);
-    expect(readTrainState(tmp)).toEqual(state);
+    const state: TrainState = { config: resolveTrainConfig({ outDir: tmp.dir }), epochs: [] };
+    await saveCheckpoint(tmp.dir, model, optimizer, state);
+    expect(readTrainState(tmp.dir)).toEqual(state);
 
-    const restored = await tfl.loadLayersModel(fileHandler(tmp));
-    const restoredOptimizer = await loadOptimizer(tmp, restored);
+    const restored = await tfl.loadLayersModel(fileHandler(tmp.dir));
+    const restoredOptimizer = await loadOptimizer(tmp.dir, restored);
     expect(restoredOptimizer.iterations).toBe(18);
     for (let i = 0; i < 5; i++) {
       adamStep(model, optimizer, x, y);
@@ -77,7 +69,7 @@ describe('checkpoint files', () => {
     expect(weightsOf(restored)).toEqual(weightsOf(model));
 
     const before = tf.memory().numTensors;
-    const again = await loadOptimizer(tmp, restored);
+    const again = await loadOptimizer(tmp.dir, restored);
     again.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -85,12 +77,12 @@ describe('checkpoint files', () => {
   it("reads a train.json written before learning-rate schedules as 'constant'", async () => {
     const model = plainModel();
     const optimizer = tf.train.adam(0.01);
-    const config = resolveTrainConfig({ outDir: tmp, lrSchedule: 'linear' });
-    await saveCheckpoint(tmp, model, optimizer, { config, epochs: [] });
-    expect(readTrainState(tmp).config.lrSchedule).toBe('linear');
+    const config = resolveTrainConfig({ outDir: tmp.dir, lrSchedule: 'linear' });
+    await saveCheckpoint(tmp.dir, model, optimizer, { config, epochs: [] });
+    expect(readTrainState(tmp.dir).config.lrSchedule).toBe('linear');
     const { lrSchedule: _dropped, ...legacy } = config;
-    fs.writeFileSync(path.join(tmp, 'train.json'), JSON.stringify({ config: legacy, epochs: [] }));
-    expect(readTrainState(tmp)).toEqual({ config: { ...config, lrSchedule: 'constant' }, epochs: [] });
+    fs.writeFileSync(tmp.path('train.json'), JSON.stringify({ config: legacy, epochs: [] }));
+    expect(readTrainState(tmp.dir)).toEqual({ config: { ...config, lrSchedule: 'constant' }, epochs: [] });
     optimizer.dispose();
     model.dispose();
   });
@@ -99,10 +91,10 @@ describe('checkpoint files', () => {
     const model = plainModel();
     const optimizer = tf.train.adam(0.01);
     adamStep(model, optimizer, tf.ones([2, 4]), tf.ones([2, 3]));
-    await saveCheckpoint(tmp, model, optimizer, { config: resolveTrainConfig({ outDir: tmp }), epochs: [] });
-    await expect(loadOptimizer(tmp, plainModel(7))).rejects.toThrow(ModelError);
-    await expect(loadOptimizer(tmp, plainModel(7))).rejects.toThrow(/optimizer\.bin does not match the model/);
-    fs.truncateSync(path.join(tmp, OPTIMIZER_WEIGHTS_FILE), 10);
-    await expect(loadOptimizer(tmp, model)).rejects.toThrow(/optimizer\.bin is truncated or corrupt/);
+    await saveCheckpoint(tmp.dir, model, optimizer, { config: resolveTrainConfig({ outDir: tmp.dir }), epochs: [] });
+    await expect(loadOptimizer(tmp.dir, plainModel(7))).rejects.toThrow(ModelError);
+    await expect(loadOptimizer(tmp.dir, plainModel(7))).rejects.toThrow(/optimizer\.bin does not match the model/);
+    fs.truncateSync(tmp.path(OPTIMIZER_WEIGHTS_FILE), 10);
+    await expect(loadOptimizer(tmp.dir, model)).rejects.toThrow(/optimizer\.bin is truncated or corrupt/);
   });
 });

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
+import { tmpDirPerTest } from '@lip/test-support';
 import { commitFiles, committedPath, COMPLETE_MARKER, FileSet, planCommit, recoverCommit, STAGING_DIR } from './commit';
 
 const OLD: FileSet = { 'model.json': '{"v":1}', 'weights.bin': new Uint8Array([1, 1, 1]), 'train.json': 'old' };
@@ -22,24 +22,20 @@ function readSet(dir: string, resolve: (name: string) => string): string {
 }
 
 describe('commitFiles', () => {
-  let tmp: string;
-  beforeEach(() => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-commit-'));
-  });
-  afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const tmp = tmpDirPerTest('commit');
 
   it('writes every file and leaves no staging folder', () => {
-    commitFiles(tmp, OLD);
-    commitFiles(tmp, NEW);
-    expect(readSet(tmp, (n) => path.join(tmp, n))).toBe('new');
-    expect(fs.readdirSync(tmp).sort()).toEqual(Object.keys(NEW).sort());
+    commitFiles(tmp.dir, OLD);
+    commitFiles(tmp.dir, NEW);
+    expect(readSet(tmp.dir, (n) => tmp.path(n))).toBe('new');
+    expect(fs.readdirSync(tmp.dir).sort()).toEqual(Object.keys(NEW).sort());
   });
 
   it('leaves the old set or the new one after a crash between any two steps', () => {
-    const steps = planCommit(path.join(tmp, 'probe'), NEW).length;
+    const steps = planCommit(tmp.path('probe'), NEW).length;
     const outcomes: string[] = [];
     for (let crashAfter = 0; crashAfter <= steps; crashAfter++) {
-      const dir = path.join(tmp, `crash-${crashAfter}`);
+      const dir = tmp.path(`crash-${crashAfter}`);
       commitFiles(dir, OLD);
       const plan = planCommit(dir, NEW);
       plan.slice(0, crashAfter).forEach((step) => step());
@@ -61,14 +57,14 @@ describe('commitFiles', () => {
   });
 
   it('reports what recovery did', () => {
-    expect(recoverCommit(tmp)).toBe('none');
-    fs.mkdirSync(path.join(tmp, STAGING_DIR));
-    fs.writeFileSync(path.join(tmp, STAGING_DIR, 'model.json'), 'half');
-    expect(recoverCommit(tmp)).toBe('discarded');
-    expect(fs.readdirSync(tmp)).toEqual([]);
-    const plan = planCommit(tmp, NEW);
+    expect(recoverCommit(tmp.dir)).toBe('none');
+    fs.mkdirSync(tmp.path(STAGING_DIR));
+    fs.writeFileSync(tmp.path(STAGING_DIR, 'model.json'), 'half');
+    expect(recoverCommit(tmp.dir)).toBe('discarded');
+    expect(fs.readdirSync(tmp.dir)).toEqual([]);
+    const plan = planCommit(tmp.dir, NEW);
     plan.slice(0, Object.keys(NEW).length + 2).forEach((step) => step()); // staged, marked, one file moved
-    expect(recoverCommit(tmp)).toBe('rolled-forward');
-    expect(readSet(tmp, (n) => path.join(tmp, n))).toBe('new');
+    expect(recoverCommit(tmp.dir)).toBe('rolled-forward');
+    expect(readSet(tmp.dir, (n) => tmp.path(n))).toBe('new');
   });
 });

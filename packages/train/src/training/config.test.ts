@@ -1,11 +1,11 @@
 import { InvalidArgumentError } from '../errors';
 import { ARCHITECTURES } from '../models';
-import { DEFAULT_BATCH_SIZE, learningRateAt, LrSchedule, resolveTrainConfig, resumeTrainConfig, TrainConfig } from './config';
+import { DEFAULT_TRAIN_BATCH_SIZE, learningRateAt, LrSchedule, resolveTrainConfig, resumeTrainConfig, TrainConfig } from './config';
 
 describe('train config', () => {
   it('fills the defaults and keeps what is given', () => {
     const c = resolveTrainConfig({ outDir: 'o', lr: 0.01, limit: undefined });
-    expect(c).toMatchObject({ arch: 'seed', loss: 'hkr', alpha: 100, minMargin: 0.25, lr: 0.01, batchSize: DEFAULT_BATCH_SIZE, valSplit: 'test' });
+    expect(c).toMatchObject({ arch: 'seed', loss: 'hkr', alpha: 100, minMargin: 0.25, lr: 0.01, batchSize: DEFAULT_TRAIN_BATCH_SIZE, valSplit: 'test' });
     expect(c.lrSchedule).toBe('constant');
     expect(resolveTrainConfig({ outDir: 'o', lrSchedule: 'cosine' }).lrSchedule).toBe('cosine');
     expect('limit' in c).toBe(false); // train.json stays free of undefined keys

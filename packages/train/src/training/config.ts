@@ -11,7 +11,7 @@ import { ARCHITECTURES } from '../models';
 /** Defaults of `train()` and `lip train`, after the deel-torchlip Fashion-MNIST notebook. */
 export const DEFAULT_ARCH = 'seed';
 export const DEFAULT_EPOCHS = 10;
-export const DEFAULT_BATCH_SIZE = 256;
+export const DEFAULT_TRAIN_BATCH_SIZE = 256;
 export const DEFAULT_LEARNING_RATE = 5e-4;
 export const DEFAULT_LOSS = 'hkr';
 export const DEFAULT_SEED = 42;
@@ -204,7 +204,7 @@ export function resolveTrainConfig(options: TrainOptions): TrainConfig {
   const config: TrainConfig = {
     arch: DEFAULT_ARCH,
     epochs: DEFAULT_EPOCHS,
-    batchSize: DEFAULT_BATCH_SIZE,
+    batchSize: DEFAULT_TRAIN_BATCH_SIZE,
     lr: DEFAULT_LEARNING_RATE,
     lrSchedule: DEFAULT_LR_SCHEDULE,
     loss: DEFAULT_LOSS,

@@ -105,7 +105,13 @@ export function fileHandler(pathOrUrl: string): tf.io.IOHandler {
       commitFiles(dir, modelFiles(artifacts, modelFile));
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     },
-    load: async () => readModelArtifacts(dir, modelFile),
+    load: async () => {
+      const artifacts = readModelArtifacts(dir, modelFile);
+      // tfjs builds the model right after load() with the current backend; importing @lip/train makes wasm
+      // (asynchronous start) the highest-priority one, so start it here when the caller chose none.
+      await tf.ready();
+      return artifacts;
+    },
   };
 }
 

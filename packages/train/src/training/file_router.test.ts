@@ -5,24 +5,22 @@
  * and the router steps aside (two handlers for one URL is an error in tfjs).
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { tmpDirPerSuite } from '@lip/test-support';
 import { LipschitzSequential, SpectralDense } from '../layers';
 import { fileHandler, fileRouter } from './file-handler';
 
-let tmp: string;
+const tmp = tmpDirPerSuite('file-router');
 beforeAll(async () => {
   await tf.setBackend('cpu');
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-file-router-'));
 });
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 test('save to file://DIR, load from file://DIR/model.json and from fileHandler, same outputs', async () => {
   const model = new LipschitzSequential({ layers: [new SpectralDense({ units: 3, inputShape: [4], seed: 1 })] });
-  const dir = path.join(tmp, 'm');
+  const dir = tmp.path('m');
   await model.save(`file://${dir}`);
   expect(fs.readdirSync(dir).sort()).toEqual(['model.json', 'weights.bin']);
   const x = tf.randomNormal([2, 4], 0, 1, 'float32', 1);

@@ -3,22 +3,16 @@
  * noise, runs are deterministic, and no tensor accumulates in the main
  * thread or in the workers. (Workers run dist/: build first, `npx tsc -b`.)
  */
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
+import { maxRelDiff, tmpDirPerSuite } from '@lip/test-support';
+import { FASHION_DIR } from '@lip/test-support/data';
 import { BatchInfo } from './hooks';
 import { TRAIN_CHUNK_ROWS } from './config';
 import { train } from './train';
 
-const DATA = '/usr/share/datasets/fashion-mnist';
-const BASE = { arch: 'seed', dataDir: DATA, backend: 'wasm' as const, lr: 1e-3, seed: 7 };
+const BASE = { arch: 'seed', dataDir: FASHION_DIR, backend: 'wasm' as const, lr: 1e-3, seed: 7 };
 
-let tmp: string;
-beforeAll(() => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-parallel-'));
-});
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tmpDirPerSuite('parallel');
 
 interface Run {
   losses: number[];
@@ -48,7 +42,7 @@ async function run(name: string, options: Record<string, unknown>): Promise<Run>
   let result;
   try {
     result = await train(
-      { ...BASE, ...options, outDir: path.join(tmp, name) },
+      { ...BASE, ...options, outDir: tmp.path(name) },
       {
         logger: (m) => r.logs.push(m),
         onBatchEnd: (b: BatchInfo) => {
@@ -67,16 +61,6 @@ async function run(name: string, options: Record<string, unknown>): Promise<Run>
   r.val = result.trainState.epochs.map((e) => e.val_loss);
   result.model.dispose();
   return r;
-}
-
-function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let s = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return d / Math.max(s, 1e-30);
 }
 
 describe('2 workers against 1 (batch 64, 2 epochs of 512 images, cosine learning-rate schedule)', () => {
@@ -152,7 +136,7 @@ test(`a batch larger than a chunk (${TRAIN_CHUNK_ROWS} rows): in-process chunks 
 });
 
 test("a bad 'workers' is an InvalidArgumentError quoting the parameter", async () => {
-  await expect(train({ ...BASE, workers: 0, outDir: path.join(tmp, 'bad') })).rejects.toThrow(
+  await expect(train({ ...BASE, workers: 0, outDir: tmp.path('bad') })).rejects.toThrow(
     "'workers' must be an integer in [1, 64], got 0",
   );
 });

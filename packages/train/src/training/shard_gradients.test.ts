@@ -5,6 +5,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers';
+import { maxRelDiff } from '@lip/test-support';
+import { FASHION_DIR } from '@lip/test-support/data';
 import { selectBackend, withNoLeak } from '../backend';
 import { loadDatasetFromDir } from '../data/node';
 import { accuracy, krMulticlass } from '../metrics';
@@ -12,19 +14,7 @@ import { batchStatistics, LOSS_NAMES, makeLoss, makeShareLoss } from '../losses'
 import { buildModel } from '../models';
 import { oneHot, shardGradients } from './shard_gradients';
 
-const DATA = '/usr/share/datasets/fashion-mnist';
 const GEOMETRY = { inputShape: [28, 28, 1] as [number, number, number], numClasses: 10 };
-
-/** max |a - b| / max |b| */
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / Math.max(scale, 1e-30);
-}
 
 beforeAll(async () => {
   await selectBackend('cpu');
@@ -71,7 +61,7 @@ describe('shard gradients of the seed network add up to the full-batch gradient'
   });
 
   test('3 uneven shards in chunks of 5 rows, real Fashion-MNIST, HKR', () => {
-    const ds = loadDatasetFromDir(DATA, 'fashion-mnist', 'train', { limit: 30 });
+    const ds = loadDatasetFromDir(FASHION_DIR, 'fashion-mnist', 'train', { limit: 30 });
     const model = buildModel('seed', { seed: 5, logger: { warn: () => undefined } });
     const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
     const lossFn = makeLoss('hkr', { alpha: 100, minMargin: 0.25 });
@@ -102,8 +92,8 @@ describe('shard gradients of the seed network add up to the full-batch gradient'
         tf.dispose([...r.grads, r.metrics]);
       }
     });
-    sums.forEach((s, i) => expect(relDiff(s, full.grads[i])).toBeLessThan(1e-5));
-    expect(relDiff(metrics, full.metrics)).toBeLessThan(1e-5);
+    sums.forEach((s, i) => expect(maxRelDiff(s, full.grads[i])).toBeLessThan(1e-5));
+    expect(maxRelDiff(metrics, full.metrics)).toBeLessThan(1e-5);
     model.dispose();
   });
 });

@@ -1,36 +1,29 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { tmpDirPerSuite } from '@lip/test-support';
+import { FASHION_DIR } from '@lip/test-support/data';
+import { weightsOf } from '@lip/test-support/tf';
 import { InvalidArgumentError } from '../errors';
 import { EpochRecord, loadCheckpoint, readTrainState } from './checkpoint';
 import { TrainOptions } from './config';
 import { train, TrainResult } from './train';
 
 /** Real Fashion-MNIST; the reference network on the wasm backend. */
-const DATA = '/usr/share/datasets/fashion-mnist';
-const BASE = { arch: 'seed', dataDir: DATA, backend: 'wasm' as const, lr: 3e-3, seed: 11 };
+const BASE = { arch: 'seed', dataDir: FASHION_DIR, backend: 'wasm' as const, lr: 3e-3, seed: 11 };
 /** A short run for the equality tests: 8 steps per epoch, the learning rate decaying linearly over the run. */
 const SHORT = { ...BASE, limit: 512, batchSize: 64, lrSchedule: 'linear' as const };
 /** `lr * max(0.02, 1 - s/T)` for s = first..last: the linear schedule's rates, written out. */
 const linearRates = (first: number, last: number, T: number): number[] =>
   Array.from({ length: last - first + 1 }, (_, i) => BASE.lr * Math.max(0.02, 1 - (first + i) / T));
 
-let tmp: string;
-beforeAll(() => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-train-'));
-});
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const tmp = tmpDirPerSuite('train');
 
-const outDir = (name: string): string => path.join(tmp, name);
+const outDir = (name: string): string => tmp.path(name);
 
 /** Everything but the wall time. */
 const metrics = (epochs: EpochRecord[]): Omit<EpochRecord, 'seconds'>[] => epochs.map(({ seconds: _s, ...rest }) => rest);
-
-function weightsOf(model: tfl.LayersModel): Float32Array[] {
-  return model.getWeights().map((w) => w.dataSync() as Float32Array);
-}
 
 /** Adam's learning rate at each `applyGradients` while `fn` runs: the rates the steps really used. */
 async function appliedRates<T>(fn: () => Promise<T>): Promise<{ value: T; rates: number[] }> {
@@ -137,7 +130,7 @@ describe('train on Fashion-MNIST (seed network, wasm)', () => {
       const logs: string[] = [];
       // A resumed run keeps the stored settings (the schedule too): only the target and the paths are given.
       const { value: resumed, rates } = await appliedRates(() =>
-        trainAndDispose({ outDir: dir, epochs: 2, resume: true, dataDir: DATA, backend: 'wasm' as const }, { logger: (m: string) => logs.push(m) }),
+        trainAndDispose({ outDir: dir, epochs: 2, resume: true, dataDir: FASHION_DIR, backend: 'wasm' as const }, { logger: (m: string) => logs.push(m) }),
       );
       expect(logs).toContain(`resuming ${dir} after epoch 1`);
       expect(rates).toEqual(adamRates.slice(8));
@@ -149,7 +142,7 @@ describe('train on Fashion-MNIST (seed network, wasm)', () => {
       expect(weightsOf(model)).toEqual(straight.weights);
       model.dispose();
       // Already at the target: nothing to do, nothing written.
-      const noop = await trainAndDispose({ outDir: dir, epochs: 2, resume: true, dataDir: DATA, backend: 'wasm' as const });
+      const noop = await trainAndDispose({ outDir: dir, epochs: 2, resume: true, dataDir: FASHION_DIR, backend: 'wasm' as const });
       expect(noop.result.trainState.epochs).toHaveLength(2);
     });
 
@@ -163,7 +156,7 @@ describe('train on Fashion-MNIST (seed network, wasm)', () => {
       expect(result.interrupted).toBe(true);
       expect(readTrainState(dir).epochs.map((e) => e.epoch)).toEqual([1]);
       expect(fs.existsSync(path.join(dir, '.next'))).toBe(false);
-      const resumed = await trainAndDispose({ outDir: dir, epochs: 2, resume: true, dataDir: DATA, backend: 'wasm' as const });
+      const resumed = await trainAndDispose({ outDir: dir, epochs: 2, resume: true, dataDir: FASHION_DIR, backend: 'wasm' as const });
       expect(metrics(resumed.result.trainState.epochs)).toEqual(metrics(straight.result.trainState.epochs));
       expect(resumed.weights).toEqual(straight.weights);
     });
@@ -174,7 +167,7 @@ describe('train on Fashion-MNIST (seed network, wasm)', () => {
       expect(first.rates).toEqual(linearRates(1, 8, 8));
       expect(first.rates[7]).toBeCloseTo(BASE.lr * 0.02, 15);
       // Steps 9..16 of a 16-step run: the rate jumps back up to where the longer run would be.
-      const second = await appliedRates(() => trainAndDispose({ outDir: dir, epochs: 2, resume: true, dataDir: DATA, backend: 'wasm' as const }));
+      const second = await appliedRates(() => trainAndDispose({ outDir: dir, epochs: 2, resume: true, dataDir: FASHION_DIR, backend: 'wasm' as const }));
       expect(second.rates).toEqual(linearRates(9, 16, 16));
       expect(second.rates[0]).toBeGreaterThan(first.rates[7]);
       expect(readTrainState(dir).epochs.map((e) => e.lr)).toEqual([first.rates[7], second.rates[7]]);

@@ -6,16 +6,16 @@
  * 2-worker case runs dist/: build first, `npx tsc -b`.)
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { tmpDirPerSuite } from '@lip/test-support';
+import { TINY_CLASSES, TINY_SHAPE, tinyData, tinyModel, tinyTensors } from '@lip/test-support/models';
 import { CondenseCallback } from '../callbacks/condense';
 import { LossParamScheduler } from '../callbacks/loss_param_scheduler';
 import { MonitorCallback } from '../callbacks/monitor';
 import { NonFiniteLossError } from '../callbacks/non_finite_loss';
 import { singularValues } from '../callbacks/singular_values';
-import { TINY_CLASSES, TINY_SHAPE, tinyData, tinyModel, tinyTensors } from '../callbacks/testing/tiny';
 import { selectBackend } from '../backend';
 import { InvalidArgumentError } from '../errors';
 import { GroupSort2, LipschitzSequential, SpectralDense } from '../layers';
@@ -24,14 +24,12 @@ import { loadCheckpoint, readTrainState } from './checkpoint';
 import { TrainOptions } from './config';
 import { train, TrainResult } from './train';
 
-let tmp: string;
+const tmp = tmpDirPerSuite('train-lib');
 beforeAll(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-train-lib-'));
   // The models are built before train() picks its backend (as a caller building its own model does).
   await selectBackend('cpu');
 });
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const out = (name: string): string => path.join(tmp, name);
+const out = (name: string): string => tmp.path(name);
 
 /** 96 training and 30 validation images; batch 32 (3 steps per epoch), one thread, the cpu backend. */
 const BASE = { batchSize: 32, lr: 1e-2, alpha: 10, minMargin: 0.2, seed: 3, epochs: 2, backend: 'cpu' as const, workers: 1 };

@@ -9,23 +9,22 @@
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { WorkerStuckError } from '@lip/core';
+import { tmpDirPerSuite } from '@lip/test-support';
+import { FASHION_DIR } from '@lip/test-support/data';
 import { train } from './train';
 
-const DATA = '/usr/share/datasets/fashion-mnist';
 const BOUND_MS = 3000;
 // 64 images in batches of 32 over 2 workers: per epoch each worker gets 2 step
 // requests (16 rows each) and 1 evaluation batch (32 of the 64 test images).
 // Its 4th request is the first step of epoch 2.
-const RUN = { arch: 'seed', dataDir: DATA, backend: 'wasm' as const, seed: 3, limit: 64, batchSize: 32, epochs: 2, workers: 2 };
+const RUN = { arch: 'seed', dataDir: FASHION_DIR, backend: 'wasm' as const, seed: 3, limit: 64, batchSize: 32, epochs: 2, workers: 2 };
 const STUCK = '1:4';
 
-let tmp: string;
+const tmp = tmpDirPerSuite('watchdog');
 const savedEnv: Record<string, string | undefined> = {};
 beforeAll(() => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-watchdog-'));
   for (const name of ['LIP_WORKER_TIMEOUT_MS', 'LIP_TEST_STUCK_WORKER']) savedEnv[name] = process.env[name];
 });
 afterEach(() => {
@@ -34,7 +33,6 @@ afterEach(() => {
     else process.env[name] = value;
   }
 });
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** Every file under `dir`: relative path -> sha256 of its bytes. */
 function snapshot(dir: string): Map<string, string> {
@@ -48,7 +46,7 @@ function snapshot(dir: string): Map<string, string> {
 }
 
 test('a stuck worker fails the run within the bound, named; the checkpoint keeps epoch 1 and resumes', async () => {
-  const outDir = path.join(tmp, 'run');
+  const outDir = tmp.path('run');
   process.env.LIP_TEST_STUCK_WORKER = STUCK;
   let afterEpoch1 = null as Map<string, string> | null;
   let epoch2Started = 0;
@@ -99,8 +97,8 @@ test('a worker stuck at the first step: the run fails, named, and writes no chec
   const setBound = (): void => {
     process.env.LIP_WORKER_TIMEOUT_MS = String(BOUND_MS);
   };
-  await expect(train({ ...RUN, epochs: 1, outDir: path.join(tmp, 'first') }, { onEpochStart: setBound })).rejects.toThrow(
+  await expect(train({ ...RUN, epochs: 1, outDir: tmp.path('first') }, { onEpochStart: setBound })).rejects.toThrow(
     /^data-parallel worker 0 of 2 stopped answering: no reply to its training step \(16 rows\) within 3 s/,
   );
-  expect(fs.existsSync(path.join(tmp, 'first', 'train.json'))).toBe(false);
+  expect(fs.existsSync(tmp.path('first', 'train.json'))).toBe(false);
 });

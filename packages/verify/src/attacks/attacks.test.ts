@@ -2,17 +2,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { ModelError } from '@lip/train';
+import { uniformArray } from '@lip/test-support';
+import { honestConvModel, orthonormalLinearModel } from '@lip/test-support/onnx';
 import { OnnxModel, readOnnxModel } from '../onnx/read';
 import { LipSession, openSession } from '../session';
 import { translateOnnx } from '../translate/translate';
 import { cwL2 } from './cw';
 import { AttackRunOptions, AttackRunResult, DEFAULT_PGD_EPS, multiclassCertificate, runAttack } from './run';
 import { hopSkipJumpL2 } from './hsja';
-import { honestConvModel, orthonormalLinearModel, randomFloats } from '../../test/models';
 
 /** Images near the middle of the box, so the box does not bind for small perturbations. */
 function midImages(n: number, d: number, seed: number): Float32Array {
-  return Float32Array.from(randomFloats(n * d, seed), (v) => 0.5 + 0.15 * v);
+  return Float32Array.from(uniformArray(n * d, seed), (v) => 0.5 + 0.15 * v);
 }
 
 async function attack(bytes: Uint8Array, n: number, chw: [number, number, number], opts: AttackRunOptions, seed = 3): Promise<AttackRunResult> {
@@ -157,7 +158,7 @@ describe('attacks', () => {
     const session: LipSession = await openSession(real);
     try {
       const n = 3;
-      const images = midImages(n, 36, 8);
+      const images = midImages(n, 36, 9);
       const labels = await predictions(session, images, n, [1, 6, 6]);
       const idx = [0, 1, 2];
       await expect(runAttack(untranslatable, session, images, labels, idx, [1, 6, 6], { attack: 'cw', steps: 2, binarySearchSteps: 1 }))
@@ -185,7 +186,7 @@ describe('attacks', () => {
   it('hsja approaches the exact boundary of a linear two-class rule and respects its budget (defaults otherwise)', async () => {
     // Class 1 when w.x > 0.5: the distance of x to the boundary is |w.x - 0.5| / ||w||.
     const d = 20;
-    const w = randomFloats(d, 4);
+    const w = uniformArray(d, 4);
     const wn = Math.sqrt(w.reduce((a, v) => a + v * v, 0));
     const score = (x: Float32Array, off: number): number => w.reduce((a, v, p) => a + v * x[off + p], 0) - 0.5;
     let calls = 0;

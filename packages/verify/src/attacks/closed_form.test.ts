@@ -7,11 +7,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+// tfjs-core's CommonJS build registers no gradients; tfjs-layers' does (as translate.ts imports it).
+import '@tensorflow/tfjs-layers';
+import { uniformArray } from '@lip/test-support';
+import { orthonormalRows } from '@lip/test-support/linalg';
 import { LogitsFn, Nchw, rowDistance } from './common';
 import { deepFoolL2 } from './deepfool';
 import { fmnL2, projectBallBox } from './fmn';
 import { pgdL2, pgdRandomStart } from './pgd';
-import { orthonormalRows, randomFloats } from '../../test/models';
 
 interface Linear {
   f: LogitsFn;
@@ -83,8 +86,8 @@ function distances(adv: Float32Array, x: Float32Array, n: number, d: number): nu
 
 /** A random linear classifier with images in the middle of the box, so the box never binds at these distances. */
 function midBoxProblem(n: number, d: number, k: number, seed: number): { m: Linear; x: Float32Array; preds: number[]; exact: number[] } {
-  const m = linear(Float64Array.from(randomFloats(k * d, seed)), Float64Array.from(randomFloats(k, seed + 1, 0.5)), k, d);
-  const x = Float32Array.from(randomFloats(n * d, seed + 2), (v) => 0.5 + 0.1 * v);
+  const m = linear(Float64Array.from(uniformArray(k * d, seed)), Float64Array.from(uniformArray(k, seed + 1, -0.5, 0.5)), k, d);
+  const x = Float32Array.from(uniformArray(n * d, seed + 2), (v) => 0.5 + 0.1 * v);
   const preds = Array.from({ length: n }, (_, i) => argmax(logits(m, x, i)));
   const exact = preds.map((y, i) => {
     const e = exactDistance(m, x, i, y);
@@ -106,8 +109,8 @@ describe('attacks against linear classifiers (closed-form minimal distances)', (
     // Orthonormal rows times 3: ||w_y - w_j|| = 3 sqrt(2) for every pair, so the nearest boundary is the
     // best other class's, the one FMN follows (with unequal ||w_y - w_j||, FMN, like any attack on the
     // margin, can settle on a farther class's boundary: a local optimum; deepfool compares every class).
-    const m = linear(orthonormalRows(k, d, 11).map((v) => 3 * v), Float64Array.from(randomFloats(k, 12, 0.5)), k, d);
-    const x = Float32Array.from(randomFloats(n * d, 13), (v) => 0.5 + 0.1 * v);
+    const m = linear(orthonormalRows(k, d, 11).map((v) => 3 * v), Float64Array.from(uniformArray(k, 12, -0.5, 0.5)), k, d);
+    const x = Float32Array.from(uniformArray(n * d, 13), (v) => 0.5 + 0.1 * v);
     const preds = Array.from({ length: n }, (_, i) => argmax(logits(m, x, i)));
     const exact = preds.map((y, i) => {
       const z = logits(m, x, i);
@@ -133,9 +136,9 @@ describe('attacks against linear classifiers (closed-form minimal distances)', (
     const n = 8;
     const d = 64;
     const k = 4;
-    const m = linear(Float64Array.from(randomFloats(k * d, 31)), Float64Array.from(randomFloats(k, 32, 0.5)), k, d);
+    const m = linear(Float64Array.from(uniformArray(k * d, 31)), Float64Array.from(uniformArray(k, 32, -0.5, 0.5)), k, d);
     // Half of each image at 0, as a Fashion-MNIST background.
-    const x = Float32Array.from(randomFloats(n * d, 33), (v, p) => (p % 2 === 0 ? 0 : 0.5 + 0.2 * v));
+    const x = Float32Array.from(uniformArray(n * d, 33), (v, p) => (p % 2 === 0 ? 0 : 0.5 + 0.2 * v));
     const preds = Array.from({ length: n }, (_, i) => argmax(logits(m, x, i)));
     const exact = preds.map((y, i) => exactDistance(m, x, i, y));
     expect(exact.every((e) => e.boxBinds)).toBe(true);
@@ -153,8 +156,8 @@ describe('attacks against linear classifiers (closed-form minimal distances)', (
     const d = 64;
     // Two classes: z_0 = 0.5, z_1 = relu(v.x - t). At the inputs v.x < t: the gradient vanishes,
     // so the steps cannot move. The adversarial region is v.x >= t + 0.5, at (t + 0.5 - v.x) / ||v||.
-    const v = Float32Array.from(randomFloats(d, 21), (r) => 0.5 + 0.5 * r);
-    const x = Float32Array.from(randomFloats(n * d, 22), (r) => 0.5 + 0.1 * r);
+    const v = Float32Array.from(uniformArray(d, 21), (r) => 0.5 + 0.5 * r);
+    const x = Float32Array.from(uniformArray(n * d, 22), (r) => 0.5 + 0.1 * r);
     const vx = Array.from({ length: n }, (_, i) => v.reduce((s, w, p) => s + w * x[i * d + p], 0));
     const t = Math.max(...vx) + 0.2;
     const vNorm = Math.sqrt(v.reduce((s, w) => s + w * w, 0));
@@ -192,15 +195,15 @@ describe('attacks against linear classifiers (closed-form minimal distances)', (
   it('deepfool considers every class: the nearest boundary can be the one with the lowest logit', () => {
     const d = 64;
     const k = 12;
-    const x = Float32Array.from(randomFloats(d, 61), (v) => 0.5 + 0.1 * v);
-    const w0 = randomFloats(d, 62);
+    const x = Float32Array.from(uniformArray(d, 61), (v) => 0.5 + 0.1 * v);
+    const w0 = uniformArray(d, 62);
     const W = new Float64Array(k * d);
     const c = new Float64Array(k);
     W.set(w0, 0);
     for (let j = 1; j < k; j++) {
       // u_j = w_j - w_0; class 11 has a far lower logit but a boundary 0.15 away.
-      const u = j < k - 1 ? randomFloats(d, 70 + j, 0.5) : (() => {
-        const r = randomFloats(d, 90);
+      const u = j < k - 1 ? uniformArray(d, 70 + j, -0.5, 0.5) : (() => {
+        const r = uniformArray(d, 90);
         const nr = Math.sqrt(r.reduce((s, v) => s + v * v, 0));
         return r.map((v) => (20 * v) / nr);
       })();
@@ -251,7 +254,7 @@ describe('attacks against linear classifiers (closed-form minimal distances)', (
 
   it("pgd's random start of an image does not depend on the batch around it", () => {
     const d = 16;
-    const x = Float32Array.from(randomFloats(5 * d, 91), (v) => 0.5 + 0.4 * v);
+    const x = Float32Array.from(uniformArray(5 * d, 91), (v) => 0.5 + 0.4 * v);
     const whole = pgdRandomStart(x, 5, d, 0.3, [0, 1], 7);
     const tail = pgdRandomStart(x.slice(2 * d), 3, d, 0.3, [0, 1], 7);
     expect(Array.from(tail)).toEqual(Array.from(whole.subarray(2 * d)));
@@ -261,9 +264,9 @@ describe('attacks against linear classifiers (closed-form minimal distances)', (
 
   it('projectBallBox is the Euclidean projection onto the intersection of the ball and the box', () => {
     const d = 32;
-    const x0 = Float32Array.from(randomFloats(d, 101), (v, p) => (p % 3 === 0 ? 0 : 0.5 + 0.5 * v));
+    const x0 = Float32Array.from(uniformArray(d, 101), (v, p) => (p % 3 === 0 ? 0 : 0.5 + 0.5 * v));
     for (const [seed, eps] of [[102, 0.5], [103, 2], [104, 10]] as const) {
-      const v = Float64Array.from(randomFloats(d, seed, 1.5));
+      const v = Float64Array.from(uniformArray(d, seed, -1.5, 1.5));
       const projected = Float64Array.from(v);
       projectBallBox(projected, x0, 0, d, eps, [0, 1]);
       const norm = Math.sqrt(projected.reduce((s, t) => s + t * t, 0));
@@ -277,7 +280,7 @@ describe('attacks against linear classifiers (closed-form minimal distances)', (
       const naive = Float64Array.from(v, (t, p) => Math.min(1 - x0[p], Math.max(-x0[p], t * Math.min(1, eps / Math.sqrt(v.reduce((s, q) => s + q * q, 0))))));
       expect(dist(projected)).toBeLessThanOrEqual(dist(naive) + 1e-12);
       for (let r = 0; r < 200; r++) {
-        const cand = Float64Array.from(randomFloats(d, 1000 + r), (t, p) => Math.min(1 - x0[p], Math.max(-x0[p], projected[p] + 0.05 * t)));
+        const cand = Float64Array.from(uniformArray(d, 1000 + r), (t, p) => Math.min(1 - x0[p], Math.max(-x0[p], projected[p] + 0.05 * t)));
         const cn = Math.sqrt(cand.reduce((s, t) => s + t * t, 0));
         const feasible = cn <= eps ? cand : cand.map((t) => (t * eps) / cn);
         expect(dist(projected)).toBeLessThanOrEqual(dist(feasible) + 1e-12);

@@ -3,8 +3,15 @@
  * translator they differentiate through. A subpath of its own because it
  * loads TensorFlow.js; `@lip/verify` itself (reader, bound, certificates,
  * session, verifyModel, reports) does not.
+ *
+ * Every public name is listed here (test/api/api_report.test.ts checks it
+ * against api/verify.api.md).
+ *
+ * @packageDocumentation
+ * @module @lip/verify/attacks
  */
-export * from './common';
+export { ADVERSARIAL_MARGIN } from './common';
+export type { AttackOutput, AttackProgress, InputBounds, LogitsFn, Nchw } from './common';
 export { cwL2, CW_DEFAULTS } from './cw';
 export type { CwOptions } from './cw';
 export { pgdL2, PGD_DEFAULTS } from './pgd';

@@ -5,11 +5,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { uniformArray } from '@lip/test-support';
+import { orthonormalLinearModel } from '@lip/test-support/onnx';
 import { readOnnxModel } from '../onnx/read';
 import { openSession } from '../session';
 import { argmaxRows } from './common';
 import { runAttack } from './run';
-import { orthonormalLinearModel, randomFloats } from '../../test/models';
 
 describe('runAttack where no adversarial is found', () => {
   beforeAll(async () => {
@@ -25,7 +26,7 @@ describe('runAttack where no adversarial is found', () => {
     try {
       const n = 6;
       const d = 36;
-      const images = Float32Array.from(randomFloats(n * d, 5), (v) => 0.5 + 0.15 * v);
+      const images = Float32Array.from(uniformArray(n * d, 5), (v) => 0.5 + 0.15 * v);
       const z = await session.runBatched(images, n, [1, 6, 6]);
       const preds = argmaxRows(z, n, 10);
       const margins = preds.map((y, i) => z[i * 10 + y] - Math.max(...Array.from(z.subarray(i * 10, i * 10 + 10)).filter((_, j) => j !== y)));

@@ -6,13 +6,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { randomImages } from '@lip/test-support';
+import { honestConvModel, referenceConvModel } from '@lip/test-support/onnx';
 import { readOnnxModel } from '../onnx/read';
 import { openSession } from '../session';
 import { translateOnnx } from '../translate/translate';
 import { AttackProgress } from './common';
 import { cwL2 } from './cw';
 import { AttackRunOptions, AttackRunResult, runAttack } from './run';
-import { honestConvModel, randomImages, referenceConvModel } from '../../test/models';
 
 async function run(bytes: Uint8Array, images: Float32Array, n: number, chw: [number, number, number], opts: AttackRunOptions): Promise<AttackRunResult> {
   const model = readOnnxModel(bytes);

@@ -172,6 +172,9 @@ export function multiclassCertificate(lipschitz: number): CertificateFn {
  *    it counts as found only if it changes the predicted class, and it violates
  *    the certificate when its L2 distance is below the certificate minus 1e-5.
  * Attacks move away from the predicted class, which is what a certificate protects.
+ * Gradient attacks run on the current tfjs backend; with none chosen, on the
+ * one `tf.ready()` starts (the highest-priority registered: wasm, or tensorflow
+ * when tfjs-node is loaded).
  */
 export async function runAttack(model: OnnxModel, session: LipSession, images: Float32Array, labels: ArrayLike<number>,
   indices: readonly number[], chw: readonly [number, number, number], opts: AttackRunOptions): Promise<AttackRunResult> {
@@ -215,6 +218,9 @@ export async function runAttack(model: OnnxModel, session: LipSession, images: F
   let gradientSteps: number | null = null;
   try {
     if (opts.attack !== 'hsja' && n > 0) {
+      // The translation runs on the caller's tfjs backend; when none was chosen, tfjs starts its highest-priority
+      // one (wasm, as `lip attack`), which initializes asynchronously: creating a tensor before that throws.
+      await tf.ready();
       translated = translateOnnx(model);
       const m = Math.min(n, 16);
       translationMaxDiff = await assertTranslationMatches(model, session, { images: images.subarray(0, m * d), n: m, chw },

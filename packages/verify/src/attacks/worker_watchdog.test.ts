@@ -9,10 +9,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { WorkerStuckError } from '@lip/core';
+import { randomImages } from '@lip/test-support';
+import { honestConvModel } from '@lip/test-support/onnx';
 import { readOnnxModel } from '../onnx/read';
 import { openSession } from '../session';
 import { AttackRunOptions, runAttack } from './run';
-import { honestConvModel, randomImages } from '../../test/models';
 
 const BOUND_MS = 2000;
 const N = 4;

@@ -6,10 +6,10 @@
  * slope max(1, |alpha|), and a trailing Softmax is dropped (bound on logits).
  */
 import { GraphBuilder, attr } from '@lip/export';
+import { uniformArray } from '@lip/test-support';
 import { readOnnxModel } from '../onnx/read';
 import { lipschitzBound } from './lipschitz';
 import { openSession } from '../session';
-import { randomFloats } from '../../test/models';
 
 function padModel(mode: string, pads: number[]): Uint8Array {
   const b = new GraphBuilder({ opset: 17 });
@@ -51,7 +51,7 @@ describe('bound rules for audited models', () => {
     const b = new GraphBuilder({ opset: 15 });
     b.input('x', 'float32', ['N', 1, 4, 4]);
     // Output channel 0 (BatchNorm scale 4) has small weights, channel 1 (scale 0.25) large ones.
-    b.initializer('W', randomFloats(2 * 9, 7, 0.5).map((w, i) => (i < 9 ? 0.1 * w : w)), [2, 1, 3, 3]);
+    b.initializer('W', uniformArray(2 * 9, 7, -0.5, 0.5).map((w, i) => (i < 9 ? 0.1 * w : w)), [2, 1, 3, 3]);
     b.node('Conv', ['x', 'W'], { kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 1, 1, 1]) }, { outputs: ['c'] });
     const ins = [[4, -0.25], [0.1, 0.2], [0.3, -0.4], [1, 1]].map((v, i) => b.initializer(`p${i}`, Float32Array.from(v), [2]));
     b.node('BatchNormalization', ['c', ...ins], { epsilon: attr.float(0) }, { outputs: ['y'] });

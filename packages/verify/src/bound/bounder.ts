@@ -17,7 +17,8 @@
  *    with a note in the layer table and a warning.
  */
 import { ModelError, ModelTooLargeError } from '@lip/core';
-import { MAX_VALUE_ELEMENTS, OnnxDataType, OnnxModel, OnnxNode } from '../onnx/read';
+import { MAX_VALUE_ELEMENTS } from '../onnx/limits';
+import type { OnnxDataType, OnnxModel, OnnxNode } from '../onnx/read';
 import { CIRCULAR_WORK_LIMIT, EXACT_WORK_LIMIT } from './conv';
 import { DENSE_WORK_LIMIT } from './dense';
 import { asFloats, asIndexNumbers, ConstValues, isIntType } from './fold';

@@ -39,7 +39,7 @@ export const EXACT_MEMORY_LIMIT = 4e7;
 /** Largest number of multiply-adds of the circular (Sedghi) bound of one conv (all groups). */
 export const CIRCULAR_WORK_LIMIT = 2e9;
 
-export interface ConvGeometry {
+export interface ConvBoundGeometry {
   cout: number;
   /** Input channels per group. */
   cinPerGroup: number;
@@ -77,7 +77,7 @@ export interface ConvWorkLimits {
  * Bound for an ONNX Conv with weights `w` `[cout, cin/group, kh, kw]`
  * (finite values). `allowExact = false` skips the exact bound.
  */
-export function convNormUpperBound(w: ArrayLike<number>, g: ConvGeometry, allowExact = true,
+export function convNormUpperBound(w: ArrayLike<number>, g: ConvBoundGeometry, allowExact = true,
   limits: ConvWorkLimits = { exact: EXACT_WORK_LIMIT, circular: CIRCULAR_WORK_LIMIT }): ConvBound {
   let maxAbs = 0;
   for (let i = 0; i < w.length; i++) maxAbs = Math.max(maxAbs, Math.abs(w[i]));
@@ -121,7 +121,7 @@ export function convNormUpperBound(w: ArrayLike<number>, g: ConvGeometry, allowE
 }
 
 /** The group's kernel `[coutG, cinG, khe, kwe]` in float64 times 2^e, dilations expanded into zeros. */
-function groupKernel(w: ArrayLike<number>, g: ConvGeometry, grp: number, e: number): GroupKernel {
+function groupKernel(w: ArrayLike<number>, g: ConvBoundGeometry, grp: number, e: number): GroupKernel {
   const coutG = g.cout / g.group;
   const cinG = g.cinPerGroup;
   const [kh0, kw0] = g.kernel;
@@ -151,7 +151,7 @@ function groupKernel(w: ArrayLike<number>, g: ConvGeometry, grp: number, e: numb
  * exceed CIRCULAR_WORK_LIMIT; a frequency whose eigenvalue certificate no
  * longer fits gets the trace bound sqrt(||K^||_F^2).
  */
-function circularBound(gk: GroupKernel, g: ConvGeometry, notes: Set<string>, meter: WorkMeter): number | null {
+function circularBound(gk: GroupKernel, g: ConvBoundGeometry, notes: Set<string>, meter: WorkMeter): number | null {
   const { k: kOihw, coutG: cout, cinG: cin, kh, kw } = gk;
   const n1 = g.inHW[0] + kh - 1;
   const n2 = g.inHW[1] + kw - 1;
@@ -186,7 +186,7 @@ function fmt(x: number): string {
 }
 
 /** Exact-Gram certified bound, or null when it does not fit its work or memory limit. */
-function exactBound(gk: GroupKernel, g: ConvGeometry, notes: Set<string>, meter: WorkMeter): number | null {
+function exactBound(gk: GroupKernel, g: ConvBoundGeometry, notes: Set<string>, meter: WorkMeter): number | null {
   const { k, cinG, coutG, kh, kw } = gk;
   const [H, W] = g.inHW;
   const [Ho, Wo] = g.outHW;
@@ -340,7 +340,7 @@ function kernelAbsSums(gk: GroupKernel): { maxRow: number; maxCol: number } {
 }
 
 /** The smaller of the patch and one-inf bounds (see the module comment), rounded up. */
-function cheapBound(gk: GroupKernel, g: ConvGeometry): { bound: number; method: 'patch' | 'one-inf' } {
+function cheapBound(gk: GroupKernel, g: ConvBoundGeometry): { bound: number; method: 'patch' | 'one-inf' } {
   const { k, cinG, coutG, kh, kw } = gk;
   const taps = kh * kw;
   // Windows of the dilated (dense) kernel: kh x kw taps, dilation 1.

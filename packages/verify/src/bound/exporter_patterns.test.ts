@@ -5,6 +5,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { EMITTERS, EmitContext, GraphBuilder, Profile } from '@lip/export';
+import { uniformStream } from '@lip/test-support';
 import { lipschitzBound } from './lipschitz';
 
 interface Case {
@@ -59,8 +60,7 @@ describe('lipschitzBound on the exporter\'s emitted patterns', () => {
       // And the graph runs: the observed expansion on random pairs stays below the bound.
       const session = await ort.InferenceSession.create(bytes);
       const size = c.inShape.reduce((a, d) => a * d, 1);
-      let s = 9;
-      const rnd = (): number => { s = (s * 16807) % 2147483647; return s / 2147483647 - 0.5; };
+      const rnd = uniformStream(9, -0.5, 0.5);
       for (let t = 0; t < 5; t++) {
         const x = Float32Array.from({ length: size }, rnd);
         const z = Float32Array.from(x, (v) => v + rnd() * 0.1);

@@ -6,16 +6,9 @@
  */
 import * as ort from 'onnxruntime-node';
 import { EMITTERS, EmitContext, GraphBuilder, Profile } from '@lip/export';
-import { convSigmaMax, sigmaMax } from '@lip/train/testing/linalg';
+import { uniformStream } from '@lip/test-support';
+import { convSigmaMax, sigmaMax } from '@lip/test-support/linalg';
 import { lipschitzBound } from './lipschitz';
-
-function rng(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 16807) % 2147483647;
-    return s / 2147483647 - 0.5;
-  };
-}
 
 /** `layers` GroupSort2 layers (the exporter's emitter) on [N, n], optionally concatenated with the input. */
 function groupSortStack(profile: Profile, layers: number, n: number, skip = false): Uint8Array {
@@ -40,7 +33,7 @@ function groupSortStack(profile: Profile, layers: number, n: number, skip = fals
 /** Largest ||f(x) - f(x + d)|| / ||d|| over random points and small steps, in onnxruntime. */
 async function observedSlope(bytes: Uint8Array, n: number, seed: number): Promise<number> {
   const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 4 });
-  const r = rng(seed);
+  const r = uniformStream(seed, -0.5, 0.5);
   let worst = 0;
   for (let t = 0; t < 20; t++) {
     // Sorted pairs stay sorted under a small step: there the stack is locally the identity.
@@ -96,7 +89,7 @@ describe('symbolic limits', () => {
 
 describe('norm limits', () => {
   it('a Gemm past the dense work limit gets a block bound, said so in the table', () => {
-    const r = rng(4);
+    const r = uniformStream(4, -0.5, 0.5);
     const w = Float32Array.from({ length: 40 * 30 }, r);
     const b = new GraphBuilder({ opset: 17 });
     b.input('x', 'float32', ['N', 40]);
@@ -108,7 +101,7 @@ describe('norm limits', () => {
   });
 
   it('a Conv past both conv work limits gets the patch (or one-inf) bound, said so in the table', () => {
-    const r = rng(6);
+    const r = uniformStream(6, -0.5, 0.5);
     const w = Float32Array.from({ length: 3 * 2 * 3 * 3 }, r);
     const b = new GraphBuilder({ opset: 17 });
     b.input('x', 'float32', ['N', 2, 6, 5]);

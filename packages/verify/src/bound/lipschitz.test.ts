@@ -1,22 +1,12 @@
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder, attr } from '@lip/export';
 import { ModelError } from '@lip/train';
-import { ConvMatrixSpec, convMatrix, convOutputSize, samePads, sigmaMax } from '@lip/train/testing/linalg';
+import { uniformArray, uniformStream } from '@lip/test-support';
+import { convMatrix, ConvMatrixSpec, convOutputSize, samePads, sigmaMax } from '@lip/test-support/linalg';
 import { lipschitzBound } from './lipschitz';
 
-/** Deterministic uniform(-0.5, 0.5) stream. */
-function rng(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 16807) % 2147483647;
-    return s / 2147483647 - 0.5;
-  };
-}
-
-function randomArray(n: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
-  return Float32Array.from({ length: n }, () => r() * scale);
-}
+/** Uniform in [-scale/2, scale/2). */
+const randomArray = (n: number, seed: number, scale = 1): Float32Array => uniformArray(n, seed, -scale / 2, scale / 2);
 
 interface ConvSpec {
   cin: number; cout: number; H: number; W: number; kh: number; kw: number;
@@ -74,7 +64,7 @@ describe('lipschitzBound: single Conv vs the brute-force norm of its explicit ma
   });
 
   it('is never below the brute force on 30 random small convs', () => {
-    const r = rng(4242);
+    const r = uniformStream(4242, -0.5, 0.5);
     for (let t = 0; t < 30; t++) {
       const pick = (lo: number, hi: number): number => lo + Math.floor((r() + 0.5) * (hi - lo + 1));
       const kh = pick(1, 4), kw = pick(1, 4), H = pick(kh, 7), W = pick(kw, 7);
@@ -234,7 +224,7 @@ describe('lipschitzBound: composition and activation blocks', () => {
       const { bytes } = convNet({ activation, scale: 2 });
       const bound = lipschitzBound(bytes).total;
       const session = await ort.InferenceSession.create(bytes);
-      const r = rng(77);
+      const r = uniformStream(77, -0.5, 0.5);
       let worst = 0;
       for (let t = 0; t < 20; t++) {
         const x = Float32Array.from({ length: 64 }, () => r());

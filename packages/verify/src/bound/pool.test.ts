@@ -7,15 +7,8 @@
  */
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '@lip/export';
+import { uniformStream } from '@lip/test-support';
 import { AutoPad, WindowAxis, windowAxes, windowCells, windowDivisor } from './pool';
-
-function rng(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 16807) % 2147483647;
-    return s / 2147483647;
-  };
-}
 
 interface Config {
   spatial: number[];
@@ -90,7 +83,7 @@ describe('pooling window geometry matches onnxruntime', () => {
   const fail = (msg: string): never => { throw new Error(msg); };
 
   it.each([[1, 160, 11], [2, 60, 12]])('AveragePool, MaxPool and LpPool on random %i-D configurations', async (rank, cases, seed) => {
-    const r = rng(seed);
+    const r = uniformStream(seed, 0, 1);
     let compared = 0;
     let refused = 0;
     for (let t = 0; t < cases; t++) {

@@ -10,7 +10,8 @@ import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { EMITTERS, EmitContext, GraphBuilder, attr } from '@lip/export';
 import { ModelError } from '@lip/train';
-import { sigmaMax } from '@lip/train/testing/linalg';
+import { uniformArray } from '@lip/test-support';
+import { sigmaMax } from '@lip/test-support/linalg';
 import { certify, headAwareCertificates } from '../certificates';
 import { lipschitzBound } from './lipschitz';
 
@@ -297,8 +298,7 @@ describe('issue 19: work limits (each finishes with a sound bound instead of han
 
   it('a 2048x2048 Gemm (dense work limit: a block bound, said so in the layer table)', () => {
     const n = 2048;
-    let s = 7;
-    const w = Float32Array.from({ length: n * n }, () => { s = (s * 16807) % 2147483647; return s / 2147483647 - 0.5; });
+    const w = uniformArray(n * n, 7, -0.5, 0.5);
     const b = new GraphBuilder({ opset: 17 });
     b.input('x', 'float32', ['N', n]);
     b.node('Gemm', ['x', b.initializer('W', w, [n, n])], {}, { outputs: ['y'] });

@@ -8,7 +8,8 @@ import * as ort from 'onnxruntime-node';
 import { GraphBuilder, AttrValue } from '@lip/export';
 type ElemType = Parameters<GraphBuilder['output']>[2];
 import { readOnnxModel, SUPPORTED_OPS } from '../onnx/read';
-import { BOUND_OPS, inferShapes } from './lipschitz';
+import { inferShapes } from './propagate';
+import { BOUND_OPS } from './rules';
 import { SHAPE_RULES } from './shapes';
 
 interface Case {

@@ -1,9 +1,8 @@
 import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import { GraphBuilder, attr } from '@lip/export';
 import { ModelError } from '@lip/train';
+import { tmpDirPerSuite } from '@lip/test-support';
 import { readOnnxModel, constantTensor, SUPPORTED_OPS, MAX_TENSOR_ELEMENTS } from './read';
 
 function denseModel(): Uint8Array {
@@ -40,11 +39,10 @@ function expectModelError(f: () => unknown, pattern: RegExp, name = 'ModelError'
 }
 
 describe('readOnnxModel', () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-read-'));
-  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const tmp = tmpDirPerSuite('read');
 
   it('decodes nodes, shapes, initializers, attributes, opset and metadata', () => {
-    const file = path.join(tmp, 'dense.onnx');
+    const file = tmp.path('dense.onnx');
     fs.writeFileSync(file, denseModel());
     const m = readOnnxModel(file);
     expect(m.source).toBe(file);
@@ -108,13 +106,13 @@ describe('readOnnxModel', () => {
   });
 
   it('refuses a missing path and a folder', () => {
-    expectModelError(() => readOnnxModel(path.join(tmp, 'nope.onnx')), /nope\.onnx' does not exist/);
-    expectModelError(() => readOnnxModel(tmp), /is not a file/);
+    expectModelError(() => readOnnxModel(tmp.path('nope.onnx')), /nope\.onnx' does not exist/);
+    expectModelError(() => readOnnxModel(tmp.dir), /is not a file/);
   });
 
   it('refuses truncated files, naming the file', () => {
     const bytes = denseModel();
-    const file = path.join(tmp, 'trunc.onnx');
+    const file = tmp.path('trunc.onnx');
     // Every cut either fails to decode or fails validation; none is accepted silently.
     for (const cut of [bytes.length - 1, bytes.length - 7, Math.floor(bytes.length / 2), 10, 1]) {
       fs.writeFileSync(file, bytes.subarray(0, cut));
@@ -130,7 +128,7 @@ describe('readOnnxModel', () => {
       expectModelError(() => readOnnxModel(bytes), /ONNX model/);
     }
     expectModelError(() => readOnnxModel(new Uint8Array(0)), /empty/);
-    const file = path.join(tmp, 'text.onnx');
+    const file = tmp.path('text.onnx');
     fs.writeFileSync(file, 'this is not a model\n');
     expectModelError(() => readOnnxModel(file), /text\.onnx/);
   });

@@ -9,22 +9,16 @@ import { onnx } from 'onnx-proto';
 import { ModelError, ModelTooLargeError } from '@lip/core';
 import { OP_INPUTS, REGISTERED_OPS } from '../ops/registry';
 import { constantNodeValue } from '../ops/attributes';
+import { foldModel, FoldReport } from '../ops/fold_model';
+import { MAX_TENSOR_ELEMENTS } from './limits';
 
 // Attribute readers live with the op parsers (ops/attributes.ts); re-exported for existing callers.
 export { attrFloat, attrInt, attrInts, attrString, constantNodeValue } from '../ops/attributes';
-import { foldModel, FoldReport } from '../ops/fold_model';
+// The size limits are a leaf module, so that the bound's propagation, which folding runs, needs no reader.
+export { MAX_TENSOR_ELEMENTS, MAX_VALUE_ELEMENTS } from './limits';
 
 /** Operators the verifier understands (bound, session checks, translator): the registry's rows (ops/registry.ts). */
 export const SUPPORTED_OPS: readonly string[] = REGISTERED_OPS;
-
-/** Largest number of elements one tensor (initializer or declared value) may have: 2^28 (1 GiB of float32). */
-export const MAX_TENSOR_ELEMENTS = 2 ** 28;
-/**
- * Largest number of elements per sample of a value computed by the graph
- * (activations, folded constants): 2^24 (64 MiB of float32). The bound and
- * the session refuse a graph whose shapes exceed it before allocating.
- */
-export const MAX_VALUE_ELEMENTS = 2 ** 24;
 
 /** Element types the reader decodes. */
 export type OnnxDataType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';

@@ -26,8 +26,8 @@
 import { onnx } from 'onnx-proto';
 import { ModelError } from '@lip/core';
 import type { OnnxDim, OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from '../onnx/read';
-import { propagateValues, BoundValue } from '../bound/lipschitz';
-import { ConstValues } from '../bound/fold';
+import type { Val as BoundValue } from '../bound/bounder';
+import { propagateValues } from '../bound/propagate';
 import { FOLDED_ONLY_OPS } from './registry';
 
 export interface FoldOptions {

@@ -1,6 +1,6 @@
+import { parseXml, select, XmlElement } from '@lip/test-support/xml';
 import { ScatterPoint, renderCertificateScatter, renderCraChart } from './charts';
 import { MIN_TITLE_FONT_SIZE, estimateTextWidth, fitText } from './svg';
-import { XmlElement, parseXml, select } from '../../test/xml';
 
 const POINTS: ScatterPoint[] = [
   { index: 7, certificate: 0.5, distance: 0.7, violated: false },

@@ -1,11 +1,10 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { PNG } from 'pngjs';
+import { randomImages, tmpDirPerSuite } from '@lip/test-support';
+import { parseXml, select } from '@lip/test-support/xml';
 import { AttackReportInput, MAX_FIGURE_ROWS, escapeHtml, writeAttackReport, writeCraReport } from './report';
 import { diverging, imagePng } from './images';
-import { randomImages } from '../../test/models';
-import { parseXml, select } from '../../test/xml';
 
 const EVIL = '<script>alert(1)</script>';
 const HTML_VOID = new Set(['!DOCTYPE', 'meta', 'img', 'br']);
@@ -34,11 +33,10 @@ function sources(html: string): string[] {
 type Results = AttackReportInput['results'];
 
 describe('report', () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-report-'));
-  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const tmp = tmpDirPerSuite('report');
 
   it('writes the scatter and CRA charts as SVG, the examples as PNG, and an index.html that escapes strings from the model', () => {
-    const dir = path.join(tmp, 'r1');
+    const dir = tmp.path('r1');
     const n = 3;
     const chw: [number, number, number] = [1, 28, 28];
     const images = randomImages(n, chw, 1);
@@ -109,7 +107,7 @@ describe('report', () => {
   });
 
   it('lays a long set out as a grid of example cards, plots every adversarial, and says how many are shown', () => {
-    const dir = path.join(tmp, 'long');
+    const dir = tmp.path('long');
     const n = 45;
     const chw: [number, number, number] = [3, 8, 8];
     const images = randomImages(n, chw, 3);
@@ -139,7 +137,7 @@ describe('report', () => {
   });
 
   it('separates images already misclassified from adversarials found and none found, with the closest point reached', () => {
-    const dir = path.join(tmp, 'outcomes');
+    const dir = tmp.path('outcomes');
     const chw: [number, number, number] = [1, 4, 4];
     const images = randomImages(4, chw, 2);
     writeAttackReport(dir, {
@@ -166,7 +164,7 @@ describe('report', () => {
   });
 
   it('still shows the sections of a report written before the SVG charts', () => {
-    const dir = path.join(tmp, 'legacy');
+    const dir = tmp.path('legacy');
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, 'report.json'), JSON.stringify({
       sections: [

@@ -3,13 +3,14 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { GraphBuilder, attr, exportOnnx } from '@lip/export';
 import { ModelError, buildModel } from '@lip/train';
+import { randomImages, uniformArray } from '@lip/test-support';
+import { convStackModel, imageBuilder, referenceConvModel } from '@lip/test-support/onnx';
 import { readOnnxModel } from '../onnx/read';
 import { LipSession, openSession } from '../session';
 import { assertTranslationMatches, translateOnnx } from './translate';
 import { convWithFastInputGrad } from './conv';
 import { TRANSLATABLE_OPS, meanPool, tiledL2Pool } from './ops';
 import { groupSort2Loop, hasJsKernels, tiledL2PoolLoop } from './js_kernels';
-import { convStackModel, imageBuilder, randomFloats, randomImages, referenceConvModel } from '../../test/models';
 
 type Build = (b: GraphBuilder, x: string) => string;
 
@@ -33,7 +34,7 @@ async function maxDiff(bytes: Uint8Array, chw: [number, number, number], n = 3, 
 }
 
 const w = (b: GraphBuilder, dims: number[], seed: number, scale = 0.5): string =>
-  b.initializer(b.fresh('w'), randomFloats(dims.reduce((p, q) => p * q, 1), seed, scale), dims);
+  b.initializer(b.fresh('w'), uniformArray(dims.reduce((p, q) => p * q, 1), seed, -scale, scale), dims);
 
 const conv = (b: GraphBuilder, x: string, cin: number, cout: number, seed: number, attrs: Record<string, number[] | number | string> = {}): string =>
   b.node('Conv', [x, w(b, [cout, cin, 3, 3], seed), w(b, [cout], seed + 1, 0.1)], { kernel_shape: [3, 3], ...attrs })[0];
@@ -241,8 +242,8 @@ describe('translateOnnx', () => {
     ];
     for (const [xs, s, p, ks] of configs) {
       tf.tidy(() => {
-        const kernel = tf.tensor4d(randomFloats(ks.reduce((a, b) => a * b, 1), 3), ks as [number, number, number, number]);
-        const x = tf.tensor4d(randomFloats(xs.reduce((a, b) => a * b, 1), 4), xs as [number, number, number, number]);
+        const kernel = tf.tensor4d(uniformArray(ks.reduce((a, b) => a * b, 1), 3), ks as [number, number, number, number]);
+        const x = tf.tensor4d(uniformArray(xs.reduce((a, b) => a * b, 1), 4), xs as [number, number, number, number]);
         const fast = convWithFastInputGrad(kernel, s, p, [1, 1]);
         const exact = (t: tf.Tensor4D): tf.Tensor4D => tf.conv2d(t, kernel, s, [[0, 0], [p[0], p[2]], [p[1], p[3]], [0, 0]]);
         const dy = tf.randomNormal(exact(x).shape, 0, 1, 'float32', 7);
@@ -291,7 +292,7 @@ describe('translateOnnx', () => {
 
   it('gives tiled pooling the gradients of the plain tfjs composition', () => {
     tf.tidy(() => {
-      const x = tf.relu(tf.tensor4d(randomFloats(2 * 6 * 4 * 3, 5), [2, 6, 4, 3]));
+      const x = tf.relu(tf.tensor4d(uniformArray(2 * 6 * 4 * 3, 5), [2, 6, 4, 3]));
       const g = (f: (t: tf.Tensor4D) => tf.Tensor): tf.Tensor => tf.grad((t: tf.Tensor) => {
         const y = f(t as tf.Tensor4D);
         return tf.sum(tf.mul(y, tf.reshape(tf.sin(tf.range(0, y.size)), y.shape)));
@@ -319,7 +320,7 @@ describe('translateOnnx', () => {
         // (3, -1) swapped: x0 got the max's cotangent; ties keep the order.
         expect(Array.from(g.dataSync())).toEqual([2, 1, 3, 4, 5, 6, 7, 8]);
 
-        const v = tf.tensor4d(randomFloats(2 * 4 * 6 * 3, 9), [2, 4, 6, 3]);
+        const v = tf.tensor4d(uniformArray(2 * 4 * 6 * 3, 9), [2, 4, 6, 3]);
         const ref = tf.sqrt(tf.mul(tf.avgPool(tf.square(v), [2, 3], [2, 3], 'valid'), 6));
         expect(tf.max(tf.abs(tf.sub(tiledL2PoolLoop(v, [2, 3]), ref))).dataSync()[0]).toBeLessThan(1e-6);
         const w = tf.reshape(tf.sin(tf.range(0, ref.size)), ref.shape);

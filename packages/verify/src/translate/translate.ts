@@ -9,7 +9,7 @@ import { FUSED_TABLE, OP_TABLE, OpContext, OpKernel, TRANSLATABLE_OPS, Val, onnx
 import { fuseGroupSort2, fuseL2Pool } from './fuse';
 import { foldModel } from '../ops/fold_model';
 import type { AttributeContext } from '../ops/attributes';
-import { inferShapes } from '../bound/lipschitz';
+import { inferShapes } from '../bound/propagate';
 
 /** Default largest difference allowed between the translation and onnxruntime. */
 export const TRANSLATION_TOLERANCE = 1e-5;

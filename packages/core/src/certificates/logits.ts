@@ -1,0 +1,191 @@
+/**
+ * Robustness certificates from logits: an L2 radius around each input within
+ * which the predicted class cannot change. The one implementation: `lip
+ * verify` (@lip/verify re-exports these) and @lip/train's tensor metrics call
+ * it (@lip/runtime's `certifiedRadius` repeats it per image, without imports).
+ *
+ *   multiclass  min_{j != y} (f_y - f_j - s_yj) / (sqrt(2) L)        (Tsuzuku, Sato & Sugiyama 2018)
+ *   binary      (|f| - s) / L                                       (one logit, class = f > 0)
+ *   head-aware  min_{j != y} (f_y - f_j - s_yj) / (||w_y - w_j|| L_body)
+ *
+ * For an L-Lipschitz network (L2 norm) each margin f_y - f_j is
+ * sqrt(2) L-Lipschitz. The head-aware certificate applies when the logits are
+ * f = W g(x) + b with g L_body-Lipschitz: f_y - f_j = (w_y - w_j) . g(x) +
+ * (b_y - b_j) changes by at most ||w_y - w_j|| L_body ||dx||, so no j can
+ * overtake y within that radius. With ||w_y - w_j|| <= sqrt(2) ||W||_2 and
+ * L = ||W||_2 L_body it is never smaller than the multiclass one, and equal
+ * for an orthogonal head.
+ *
+ * Rounding: the logits come from float32 arithmetic (onnxruntime, tfjs),
+ * which is not the exact function the Lipschitz bound is about. Each margin
+ * is reduced by s_yj = CERTIFICATE_ROUNDING_MARGIN (|f_y| + |f_j| + 1)
+ * (s = CERTIFICATE_ROUNDING_MARGIN (|f| + 1) for one logit) before dividing;
+ * this covers a relative error of about 80 float32 ulps in the logits
+ * (accumulated dot-product rounding through a few layers). Margins and the
+ * division are done in float64, and denominators are rounded up by 1e-15.
+ */
+import { assertArg } from '../errors';
+import { HeadRows, headRowDistances } from './head';
+
+/** Absolute-plus-relative margin subtracted from every logit difference (see the module comment). */
+export const CERTIFICATE_ROUNDING_MARGIN = 1e-5;
+
+/** Denominators are multiplied by this, so float64 rounding of the product cannot enlarge a radius. */
+const DENOMINATOR_ROUND_UP = 1 + 1e-15;
+
+export type CertificateKind = 'multiclass' | 'binary' | 'head-aware';
+
+export interface Certificates {
+  /** Predicted class per image (binary: 1 when f > 0). */
+  predictions: Int32Array;
+  /** Certified L2 radius per image (0 when the margin does not clear the rounding margin). */
+  certificates: Float64Array;
+  kind: CertificateKind;
+}
+
+/** A linear head f = W g(x) + b whose body g is `bodyLipschitz`-Lipschitz. */
+export interface CertifiedHead extends HeadRows {
+  bodyLipschitz: number;
+}
+
+export interface CertifyOptions {
+  /** Lipschitz constant of the whole model (input -> logits). */
+  lipschitz: number;
+  /** Final linear layer with a certified body bound: enables head-aware certificates. */
+  head?: CertifiedHead | null;
+}
+
+/** Throws `InvalidArgumentError` unless `value` (the parameter `name` of `where`) is a finite number > 0. */
+export function assertLipschitz(value: unknown, where: string, name = 'lipschitz'): asserts value is number {
+  assertArg(typeof value === 'number' && Number.isFinite(value) && value > 0, () => `${where}: '${name}' must be a finite number > 0, got ${String(value)}`);
+}
+
+/** Throws `InvalidArgumentError` unless `eps` is an array of finite radii >= 0. */
+export function assertEpsilons(eps: unknown, where: string): asserts eps is readonly number[] {
+  assertArg(
+    Array.isArray(eps) && eps.every((e) => typeof e === 'number' && Number.isFinite(e) && e >= 0),
+    () => `${where}: 'eps' must be an array of finite numbers >= 0, got ${JSON.stringify(eps)}`,
+  );
+}
+
+/** The number of rows of row-major logits `[n, classes]`. */
+function rowCount(logits: ArrayLike<number>, classes: number, where: string): number {
+  assertArg(Number.isInteger(classes) && classes >= 1, () => `${where}: 'classes' must be an integer >= 1, got ${String(classes)}`);
+  assertArg(logits.length % classes === 0, () => `${where}: 'logits' holds ${logits.length} values, not a multiple of 'classes' ${classes}`);
+  return logits.length / classes;
+}
+
+function roundingSlack(a: number, b: number): number {
+  return CERTIFICATE_ROUNDING_MARGIN * (Math.abs(a) + Math.abs(b) + 1);
+}
+
+/** Index of the largest of the `classes` logits from `offset` (the first one on ties). */
+function argmax(logits: ArrayLike<number>, offset: number, classes: number): number {
+  let best = 0;
+  for (let j = 1; j < classes; j++) if (logits[offset + j] > logits[offset + best]) best = j;
+  return best;
+}
+
+/** Predicted class of each row of `[n, classes]` logits: the first largest; one logit: 1 when f > 0, else 0. */
+export function predictClasses(logits: ArrayLike<number>, classes: number): Int32Array {
+  const n = rowCount(logits, classes, 'predictClasses');
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = classes === 1 ? (logits[i] > 0 ? 1 : 0) : argmax(logits, i * classes, classes);
+  return out;
+}
+
+/** min_{j != y} (f_y - f_j - s_yj) / (sqrt(2) L) per row, at least 0. */
+export function multiclassCertificates(logits: ArrayLike<number>, classes: number, lipschitz: number): Float64Array {
+  const where = 'multiclassCertificates';
+  const n = rowCount(logits, classes, where);
+  assertLipschitz(lipschitz, where);
+  assertArg(classes >= 2, () => `${where}: 'classes' must be >= 2 (one logit is binaryCertificates), got ${classes}`);
+  const denom = Math.SQRT2 * lipschitz * DENOMINATOR_ROUND_UP;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const row = i * classes;
+    const y = argmax(logits, row, classes);
+    const fy = logits[row + y];
+    let cert = Infinity;
+    for (let j = 0; j < classes; j++) {
+      if (j === y) continue;
+      const fj = logits[row + j];
+      cert = Math.min(cert, Math.max(0, fy - fj - roundingSlack(fy, fj)) / denom);
+    }
+    out[i] = cert;
+  }
+  return out;
+}
+
+/** (|f| - s) / L per row of a one-logit model, at least 0. */
+export function binaryCertificates(logits: ArrayLike<number>, lipschitz: number): Float64Array {
+  assertLipschitz(lipschitz, 'binaryCertificates');
+  const denom = lipschitz * DENOMINATOR_ROUND_UP;
+  return Float64Array.from(logits, (f) => Math.max(0, Math.abs(f) - roundingSlack(f, 0)) / denom);
+}
+
+/**
+ * min_{j != y} (f_y - f_j - s_yj) / (||w_y - w_j|| L_body) per row, y the
+ * predicted class. A pair of identical rows (distance 0) can never be
+ * separated by the input: its term is +Infinity when the margin clears the
+ * rounding allowance (the order is fixed) and 0 otherwise.
+ */
+export function headAwareCertificates(logits: ArrayLike<number>, head: HeadRows, bodyLipschitz: number): Float64Array {
+  const where = 'headAwareCertificates';
+  const classes = head.classes;
+  const n = rowCount(logits, classes, where);
+  assertLipschitz(bodyLipschitz, where, 'bodyLipschitz');
+  assertArg(head.weights.length === classes * head.dim, () => `${where}: 'head.weights' holds ${head.weights.length} values, expected ${classes}x${head.dim}`);
+  const dist = headRowDistances(head);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const row = i * classes;
+    const y = argmax(logits, row, classes);
+    const fy = logits[row + y];
+    let cert = Infinity;
+    for (let j = 0; j < classes; j++) {
+      if (j === y) continue;
+      const fj = logits[row + j];
+      const margin = Math.max(0, fy - fj - roundingSlack(fy, fj));
+      const d = dist[y * classes + j] * bodyLipschitz * DENOMINATOR_ROUND_UP;
+      cert = Math.min(cert, d > 0 ? margin / d : margin > 0 ? Infinity : 0);
+    }
+    out[i] = cert;
+  }
+  return out;
+}
+
+/**
+ * Certificates for a batch of logits `[n, classes]`: binary for one logit,
+ * else multiclass; with a head of as many classes, each image gets the larger
+ * of the head-aware and multiclass certificates (both are sound) and the kind
+ * is 'head-aware'.
+ */
+export function certify(logits: ArrayLike<number>, classes: number, opts: CertifyOptions): Certificates {
+  const predictions = predictClasses(logits, classes);
+  if (classes === 1) return { predictions, certificates: binaryCertificates(logits, opts.lipschitz), kind: 'binary' };
+  const standard = multiclassCertificates(logits, classes, opts.lipschitz);
+  const head = opts.head;
+  if (!head || head.classes !== classes) return { predictions, certificates: standard, kind: 'multiclass' };
+  const tight = headAwareCertificates(logits, head, head.bodyLipschitz);
+  const certificates = Float64Array.from(standard, (s, i) => Math.max(s, tight[i]));
+  return { predictions, certificates, kind: 'head-aware' };
+}
+
+/**
+ * Certified robust accuracy at each radius of `eps`: the fraction of samples
+ * that are correct AND whose certificate is > eps. NaN when there are no
+ * samples (there is no fraction to report).
+ */
+export function certifiedRobustAccuracy(correct: ArrayLike<boolean | number>, certificates: ArrayLike<number>, eps: readonly number[]): number[] {
+  const where = 'certifiedRobustAccuracy';
+  assertArg(correct.length === certificates.length, () => `${where}: 'correct' has ${correct.length} values for ${certificates.length} certificates`);
+  assertEpsilons(eps, where);
+  const n = certificates.length;
+  const counts = eps.map(() => 0);
+  for (let i = 0; i < n; i++) {
+    if (!correct[i]) continue;
+    for (let e = 0; e < eps.length; e++) if (certificates[i] > eps[e]) counts[e]++;
+  }
+  return counts.map((c) => (n === 0 ? NaN : c / n));
+}

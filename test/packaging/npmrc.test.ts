@@ -1,0 +1,20 @@
+/**
+ * The repository's .npmrc holds only keys npm knows: npm 11 warns about every
+ * other one ("Unknown project config") before each `npm run` and `npx`.
+ * onnxruntime-node's install switch lives in the environment instead
+ * (ONNXRUNTIME_NODE_INSTALL=skip, see .ci/run and README "Engines").
+ */
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+
+const ROOT = path.join(__dirname, '..', '..');
+
+test('npm reads the project .npmrc without an unknown-config warning', () => {
+  const env = { ...process.env };
+  // An npm_config_* variable inherited from `npm test` would hide or mimic the project file's keys.
+  for (const key of Object.keys(env)) if (/^npm_config_/i.test(key)) delete env[key];
+  const r = spawnSync('npm', ['config', 'list'], { cwd: ROOT, env, encoding: 'utf8', timeout: 120_000 });
+  expect(r.status).toBe(0);
+  expect(r.stdout).toContain(`; "project" config from ${path.join(ROOT, '.npmrc')}`);
+  expect(r.stderr).not.toMatch(/Unknown (project|user|global|env) config/);
+});

@@ -1,0 +1,29 @@
+/**
+ * @lip/test-support: the helpers every package's tests share, one copy each.
+ * Jest maps `@lip/test-support` to this file and `@lip/test-support/<file>`
+ * to the file (jest.config.js). Never shipped: it lives outside every
+ * package, so no build or tarball holds it.
+ *
+ * This entry holds the light, tfjs-free helpers (any test may load them,
+ * @lip/core's included):
+ * - tmp.ts: temp folders removed by jest hooks;
+ * - random.ts: seeded arrays from mulberry32;
+ * - compare.ts: error measures and closeness expectations;
+ * - files.ts: the repository root, listing files, open files, atomic temps;
+ * - errors.ts: the error a call throws or a promise rejects with;
+ * - process.ts: dead pids, sleeping children, waiting for a state.
+ * The others are imported by path, since they load heavier code:
+ * - data.ts: writers of .npy, .npz, PNG, JPEG, CIFAR-10 and IDX files; a local HTTP mirror;
+ * - tf.ts: the cpu reference, predictions, leak checks, layer helpers (tfjs);
+ * - linalg.ts: float64 linear algebra references; measure.ts: measured Lipschitz constants (tfjs);
+ * - models.ts: tiny and random Lipschitz networks (@lip/train, @lip/export);
+ * - onnx.ts: small ONNX models and edits (@lip/export); ort.ts: onnxruntime predictions;
+ * - cli.ts: the `lip` program in-process or spawned, and its fixtures (@lip/train/node);
+ * - browser.ts: Chromium through playwright-core; xml.ts: a strict XML parser.
+ */
+export * from './tmp';
+export * from './random';
+export * from './compare';
+export * from './files';
+export * from './errors';
+export * from './process';
