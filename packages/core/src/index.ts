@@ -94,10 +94,11 @@ export {
   certifiedRobustAccuracy,
   certify,
   headAwareCertificates,
+  headAwareCertificatesFromDistances,
   multiclassCertificates,
   predictClasses,
 } from './certificates/logits';
-export type { CertificateKind, Certificates, CertifiedHead, CertifyOptions } from './certificates/logits';
+export type { CertificateKind, Certificates, CertifiedHead, CertifyOptions, HeadDistances } from './certificates/logits';
 export {
   DATASETS,
   DATASET_NAMES,
@@ -145,3 +146,17 @@ export {
   terminateWithin,
   WORKER_TIMEOUT_ENV,
 } from './worker_watchdog';
+export {
+  createProgress,
+  progressMode,
+  byteCounts,
+  DEFAULT_PROGRESS_THROTTLE_MS,
+} from './progress';
+export type {
+  Progress,
+  ProgressInfo,
+  ProgressLines,
+  ProgressMode,
+  ProgressOptions,
+  ProgressStream,
+} from './progress';

@@ -19,9 +19,9 @@ export { headRowDistances } from './certificates/head';
 export type { HeadRows } from './certificates/head';
 export {
   CERTIFICATE_ROUNDING_MARGIN, assertEpsilons, assertLipschitz, binaryCertificates, certifiedRobustAccuracy, certify,
-  headAwareCertificates, multiclassCertificates, predictClasses,
+  headAwareCertificates, headAwareCertificatesFromDistances, multiclassCertificates, predictClasses,
 } from './certificates/logits';
-export type { CertificateKind, Certificates, CertifiedHead, CertifyOptions } from './certificates/logits';
+export type { CertificateKind, Certificates, CertifiedHead, CertifyOptions, HeadDistances } from './certificates/logits';
 export {
   DATASETS, DATASET_NAMES, DATASET_SPLITS, FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, assertDatasetSplit, datasetSpec, splitFiles,
 } from './datasets/names';

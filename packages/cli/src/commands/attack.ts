@@ -3,14 +3,14 @@ import { Command, Option } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { EnginePolicy, InvalidArgumentError, requireEngine } from '@lip/core';
+import { EnginePolicy, InvalidArgumentError, Progress, createProgress, progressMode, requireEngine } from '@lip/core';
 import { onePerClass } from '@lip/train';
 import { defaultWorkers } from '@lip/train/node';
 import {
   loadVerifyData, metadataJson, modelInputRange, openSession, readOnnxModel, resolveModelInput, resolveTransform, toModelInput,
   writeAttackReport,
 } from '@lip/verify';
-import { ATTACK_NAMES, AttackName, AttackRunOptions, AttackRunResult, DEFAULT_PGD_EPS, runAttack } from '@lip/verify/attacks';
+import { ATTACK_NAMES, AttackName, AttackProgress, AttackRunOptions, AttackRunResult, DEFAULT_PGD_EPS, runAttack } from '@lip/verify/attacks';
 import { dimsFlag, nonNegativeInt, positiveInt, positiveNumber } from '../flags';
 import { humanOutput, outputFlag, writeOutput } from '../output';
 import { setExitCode } from '../exit_code';
@@ -55,41 +55,17 @@ export function classNamesOf(metadata: unknown, fallback: readonly string[]): st
 }
 
 /**
- * A one-line progress bar on stderr, redrawn in place on a terminal, plain lines
- * otherwise. `detail` updates (throttled ticks within a unit, such as cw's Adam
- * steps) only move the terminal bar; a log gets the other updates (cw: one line
- * per binary-search step), so it stays short.
+ * Feeds an attack's progress to `progress` (@lip/core's display): the phase,
+ * and the batch when there are several, as label. cw's throttled ticks within
+ * a unit (`detail`) only move the terminal bar; a log gets a line per
+ * completed phase and per binary-search step, so it stays short.
  */
-export function progressBar(stream: NodeJS.WriteStream): {
-  update: (label: string, done: number, total: number, detail?: boolean) => void;
-  end: () => void;
-} {
-  let last = 0;
-  let drawn = false;
-  let sawDetail = false;
-  return {
-    update: (label, done, total, detail = false) => {
-      const now = Date.now();
-      if (stream.isTTY) {
-        // Once detail ticks come, they draw the bar; the coarser updates would make it jump back.
-        if (detail) sawDetail = true;
-        else if (sawDetail) return;
-        if (done < total && now - last < 100) return;
-        last = now;
-        const width = 30;
-        const filled = Math.round((width * done) / Math.max(total, 1));
-        stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${label}\x1b[K`);
-        drawn = true;
-      } else if (!detail && (done === total || /binary search/.test(label))) {
-        stream.write(`${label}: ${done}/${total}\n`);
-      }
-    },
-    end: () => {
-      if (drawn) stream.write('\n');
-      drawn = false;
-      sawDetail = false;
-    },
-  };
+export function attackProgressListener(progress: Progress): (p: AttackProgress & { batch?: number; batches?: number }) => void {
+  return (p) => progress.update(p.done, p.total, {
+    label: `${p.phase}${p.batches !== undefined && p.batches > 1 ? ` (batch ${p.batch}/${p.batches})` : ''}`,
+    detail: p.detail,
+    milestone: /binary search/.test(p.phase),
+  });
 }
 
 /** The line that reports the worker count (printed once the attack starts, since it changes the speed, never the results). */
@@ -196,7 +172,8 @@ export function registerAttack(program: Command): void {
         opts.workers = workersFlag ?? defaultWorkers();
       }
       const session = await openSession(model, { engine: flags.engine });
-      const bar = progressBar(process.stderr);
+      const progress = createProgress({ mode: progressMode(process.stderr, { json: json !== undefined }) });
+      const showProgress = attackProgressListener(progress);
       // Printed at the first progress report: the model has been checked by then,
       // so a bad model gives its one error line and nothing else.
       let announced = opts.workers === undefined;
@@ -204,17 +181,17 @@ export function registerAttack(program: Command): void {
       try {
         result = await runAttack(model, session, images, labels, indices, chw, {
           ...opts,
-          onWarning: (m) => { bar.end(); process.stderr.write(`warning: ${m}\n`); },
+          onWarning: (m) => progress.log(`warning: ${m}`),
           onProgress: (p) => {
             if (!announced) {
               announced = true;
-              process.stderr.write(workersLine(opts.workers!, workersFlag));
+              progress.log(workersLine(opts.workers!, workersFlag).trimEnd());
             }
-            bar.update(`${p.phase}${p.batches > 1 ? ` (batch ${p.batch}/${p.batches})` : ''}`, p.done, p.total, p.detail);
+            showProgress(p);
           },
         });
       } finally {
-        bar.end();
+        progress.stop();
         await session.close();
       }
 

@@ -1,7 +1,7 @@
 import * as path from 'path';
 import { Command, Option } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { EnginePolicy, requireEngine, withOutputLock } from '@lip/core';
+import { EnginePolicy, createProgress, requireEngine, withOutputLock } from '@lip/core';
 import { ExportResult, exportCheckpoint } from '@lip/export';
 import { BackendPreference, DEFAULT_EPSILONS, DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN, onePerClass } from '@lip/train';
 import {
@@ -15,11 +15,11 @@ import { AttackRunResult, runAttack } from '@lip/verify/attacks';
 import { positiveInt, positiveNumber, seedFlag, withSigintAbort } from '../flags';
 import { setExitCode } from '../exit_code';
 import {
-  DEFAULT_CW_BINARY_SEARCH_STEPS, DEFAULT_CW_STEPS, EXIT_CERTIFICATE_VIOLATED, attackJson, classNamesOf, formatAttackOutcomes, formatAttackTable,
-  progressBar,
+  DEFAULT_CW_BINARY_SEARCH_STEPS, DEFAULT_CW_STEPS, EXIT_CERTIFICATE_VIOLATED, attackJson, attackProgressListener, classNamesOf, formatAttackOutcomes,
+  formatAttackTable,
 } from './attack';
 import { formatBoundTable } from './bound';
-import { DEFAULT_EPS_SPEC, batchProgress, craCurve, engineOption, formatVerifyTable, parseEpsList, verifyJson } from './verify';
+import { DEFAULT_EPS_SPEC, craCurve, engineOption, formatVerifyTable, parseEpsList, verifyJson, verifyProgress } from './verify';
 
 /** Where the demo writes by default (with --full: its own folder, since a checkpoint keeps its schedule). */
 export const DEFAULT_DEMO_OUT = path.join('runs', 'demo');
@@ -224,15 +224,15 @@ export async function verifyDemoModel(s: DemoSettings): Promise<DemoVerification
   const { head: _head, ...boundRest } = bound;
   writeFileAtomic(paths.boundJson, `${JSON.stringify({ model: paths.onnx, ...boundRest }, null, 2)}\n`);
   const eps = parseEpsList(DEFAULT_EPS_SPEC);
-  const bar = batchProgress(process.stderr, 256);
+  const progress = verifyProgress(256);
   let verified: VerifyResult;
   try {
     verified = await verifyModel(paths.onnx, {
       data: 'fashion-mnist', dataDir: s.dataDir, split: 'test', n: limit, eps: eps.map((e) => e.value), batchSize: 256, engine: s.engine,
-      onProgress: bar.update, onWarning: (m) => { bar.end(); process.stderr.write(`warning: ${m}\n`); },
+      onProgress: (done, total) => progress.update(done, total), onWarning: (m) => progress.log(`warning: ${m}`),
     });
   } finally {
-    bar.end();
+    progress.stop();
   }
   const labels = eps.map((e) => e.label);
   process.stdout.write(`lip verify ${paths.onnx}\n${formatVerifyTable(verified, labels)}\n`);
@@ -272,15 +272,15 @@ export async function attackDemoModel(s: DemoSettings, model: OnnxModel, images:
   // The backend training left active; the attack needs gradients, which every tfjs backend has.
   process.stderr.write(`tfjs backend: ${tf.getBackend()}\n`);
   const session = await openSession(model, { engine: s.engine });
-  const bar = progressBar(process.stderr);
+  const progress = createProgress();
   let attack: AttackRunResult;
   try {
     attack = await runAttack(model, session, images.images, images.labels, images.indices, images.chw, {
       attack: 'cw', steps: s.cwSteps, binarySearchSteps: s.cwBinarySteps, workers: s.workers ?? defaultWorkers(),
-      onProgress: (p) => bar.update(p.phase, p.done, p.total, p.detail),
+      onProgress: attackProgressListener(progress),
     });
   } finally {
-    bar.end();
+    progress.stop();
     await session.close();
   }
   writeFileAtomic(s.paths.attackJson, `${JSON.stringify(attackJson(attack), null, 2)}\n`);

@@ -1,6 +1,8 @@
 import * as path from 'path';
 import { Command, Option } from 'commander';
-import { DATASET_NAMES, ENGINE_ENV_VAR, ENGINE_POLICIES, EnginePolicy, InvalidArgumentError, engineLabel } from '@lip/core';
+import {
+  DATASET_NAMES, ENGINE_ENV_VAR, ENGINE_POLICIES, EnginePolicy, InvalidArgumentError, Progress, ProgressOptions, createProgress, engineLabel, progressMode,
+} from '@lip/core';
 import { VerifyResult, certifiedRobustAccuracy, verifyModel, writeCraReport } from '@lip/verify';
 import { dimsFlag, numberListFlag, positiveFraction, positiveInt, positiveNumber } from '../flags';
 import { humanOutput, outputFlag, writeOutput } from '../output';
@@ -123,32 +125,17 @@ export function verifyJson(r: VerifyResult, epsLabels: readonly string[]): Recor
   return { ...rest, cra: r.cra.map((p, i) => ({ ...p, label: epsLabels[i] ?? String(p.eps) })) };
 }
 
-/** A progress bar over batches on stderr: redrawn in place on a terminal, a few lines otherwise. */
-export function batchProgress(stream: NodeJS.WriteStream, batchSize: number): { update: (done: number, total: number) => void; end: () => void } {
-  let drawn = false;
-  let lastTenth = -1;
-  return {
-    update: (done, total) => {
-      const batches = Math.ceil(total / batchSize);
-      const batch = Math.ceil(done / batchSize);
-      if (stream.isTTY) {
-        const width = 30;
-        const filled = Math.round((width * done) / Math.max(total, 1));
-        stream.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] batch ${batch}/${batches} (${done}/${total} images)\x1b[K`);
-        drawn = true;
-      } else {
-        const tenth = Math.floor((10 * done) / Math.max(total, 1));
-        if (tenth !== lastTenth) {
-          lastTenth = tenth;
-          stream.write(`verify: batch ${batch}/${batches} (${done}/${total} images)\n`);
-        }
-      }
-    },
-    end: () => {
-      if (drawn) stream.write('\n');
-      drawn = false;
-    },
-  };
+/**
+ * The progress of `lip verify` over its batches, on stderr: a bar on a terminal,
+ * else `verify: batch 2/4 (512/1000 images)` at each tenth of the images.
+ */
+export function verifyProgress(batchSize: number, opts: ProgressOptions = {}): Progress {
+  return createProgress({
+    title: 'verify',
+    lines: 'tenths',
+    counts: (done, total) => `batch ${Math.ceil(done / batchSize)}/${Math.ceil(total / batchSize)} (${done}/${total} images)`,
+    ...opts,
+  });
 }
 
 /** Certified accuracy on a fine grid (plus the requested radii) for the report curve. */
@@ -192,7 +179,7 @@ export function registerVerify(program: Command): void {
       const eps = parseEpsList(flags.eps);
       const json = outputFlag('--json', flags.json);
       const batchSize = positiveInt('--batch-size', flags.batchSize) ?? 256;
-      const bar = batchProgress(process.stderr, batchSize);
+      const progress = verifyProgress(batchSize, { mode: progressMode(process.stderr, { json: json !== undefined }) });
       let result: VerifyResult;
       try {
         result = await verifyModel(file, {
@@ -210,11 +197,11 @@ export function registerVerify(program: Command): void {
           std: numberListFlag('--std', flags.std, true),
           inputShape: dimsFlag('--input-shape', flags.inputShape),
           batchSize,
-          onProgress: bar.update,
-          onWarning: (m) => { bar.end(); process.stderr.write(`warning: ${m}\n`); },
+          onProgress: (done, total) => progress.update(done, total),
+          onWarning: (m) => progress.log(`warning: ${m}`),
         });
       } finally {
-        bar.end();
+        progress.stop();
       }
       const labels = eps.map((e) => e.label);
       humanOutput(json).write(`${formatVerifyTable(result, labels)}\n`);

@@ -1,11 +1,13 @@
 import { InvalidArgumentError } from '../errors';
 import { mulberry32 } from '../random';
+import { headRowDistances } from './head';
 import {
   CERTIFICATE_ROUNDING_MARGIN,
   binaryCertificates,
   certifiedRobustAccuracy,
   certify,
   headAwareCertificates,
+  headAwareCertificatesFromDistances,
   multiclassCertificates,
   predictClasses,
 } from './logits';
@@ -13,6 +15,23 @@ import {
 const slack = (a: number, b: number): number => CERTIFICATE_ROUNDING_MARGIN * (Math.abs(a) + Math.abs(b) + 1);
 
 describe('certificates from logits', () => {
+  it("head-aware from precomputed row distances (a model's metadata) is the same float64 as from the weights", () => {
+    const rand = mulberry32(11);
+    const classes = 4;
+    const dim = 6;
+    const head = { classes, dim, weights: Float64Array.from({ length: classes * dim }, () => rand() * 2 - 1) };
+    const logits = Float64Array.from({ length: 20 * classes }, () => rand() * 4 - 2);
+    const fromWeights = headAwareCertificates(logits, head, 0.75);
+    const fromDistances = headAwareCertificatesFromDistances(logits, classes, { rowDistances: headRowDistances(head), bodyLipschitz: 0.75 });
+    expect(Array.from(fromDistances)).toEqual(Array.from(fromWeights));
+    const viaCertify = certify(logits, classes, { lipschitz: 1, headDistances: { rowDistances: headRowDistances(head), bodyLipschitz: 0.75 } });
+    const viaHead = certify(logits, classes, { lipschitz: 1, head: { ...head, bodyLipschitz: 0.75 } });
+    expect(viaCertify.kind).toBe('head-aware');
+    expect(Array.from(viaCertify.certificates)).toEqual(Array.from(viaHead.certificates));
+    expect(() => headAwareCertificatesFromDistances(logits, classes, { rowDistances: new Float64Array(9), bodyLipschitz: 1 })).toThrow(/'rowDistances' holds 9 values, expected 4x4/);
+  });
+
+
   it('multiclass: (top1 - top2 - s) / (sqrt(2) L), ties give 0, first maximum predicted', () => {
     const logits = [0.1, 0.9, 0.4, /**/ 2, 2, 1, /**/ -1, -3, -2];
     const c = multiclassCertificates(logits, 3, 2);

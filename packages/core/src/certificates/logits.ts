@@ -53,6 +53,18 @@ export interface CertifyOptions {
   lipschitz: number;
   /** Final linear layer with a certified body bound: enables head-aware certificates. */
   head?: CertifiedHead | null;
+  /**
+   * The same head given by its row distances `[classes, classes]` (as a model's
+   * metadata carries them, see @lip/runtime) instead of its weights; used when
+   * `head` is not given.
+   */
+  headDistances?: HeadDistances | null;
+}
+
+/** A linear head by its precomputed ||w_i - w_j|| (`[classes, classes]`, row-major) and its body's Lipschitz bound. */
+export interface HeadDistances {
+  rowDistances: ArrayLike<number>;
+  bodyLipschitz: number;
 }
 
 /** Throws `InvalidArgumentError` unless `value` (the parameter `name` of `where`) is a finite number > 0. */
@@ -132,11 +144,20 @@ export function binaryCertificates(logits: ArrayLike<number>, lipschitz: number)
  */
 export function headAwareCertificates(logits: ArrayLike<number>, head: HeadRows, bodyLipschitz: number): Float64Array {
   const where = 'headAwareCertificates';
-  const classes = head.classes;
+  assertArg(head.weights.length === head.classes * head.dim, () => `${where}: 'head.weights' holds ${head.weights.length} values, expected ${head.classes}x${head.dim}`);
+  return headAwareFromDistances(logits, head.classes, headRowDistances(head), bodyLipschitz, where);
+}
+
+/** `headAwareCertificates` from the head's precomputed row distances `[classes, classes]`. */
+export function headAwareCertificatesFromDistances(logits: ArrayLike<number>, classes: number, head: HeadDistances): Float64Array {
+  const where = 'headAwareCertificatesFromDistances';
+  assertArg(head.rowDistances.length === classes * classes, () => `${where}: 'rowDistances' holds ${head.rowDistances.length} values, expected ${classes}x${classes}`);
+  return headAwareFromDistances(logits, classes, head.rowDistances, head.bodyLipschitz, where);
+}
+
+function headAwareFromDistances(logits: ArrayLike<number>, classes: number, dist: ArrayLike<number>, bodyLipschitz: number, where: string): Float64Array {
   const n = rowCount(logits, classes, where);
   assertLipschitz(bodyLipschitz, where, 'bodyLipschitz');
-  assertArg(head.weights.length === classes * head.dim, () => `${where}: 'head.weights' holds ${head.weights.length} values, expected ${classes}x${head.dim}`);
-  const dist = headRowDistances(head);
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const row = i * classes;
@@ -166,8 +187,10 @@ export function certify(logits: ArrayLike<number>, classes: number, opts: Certif
   if (classes === 1) return { predictions, certificates: binaryCertificates(logits, opts.lipschitz), kind: 'binary' };
   const standard = multiclassCertificates(logits, classes, opts.lipschitz);
   const head = opts.head;
-  if (!head || head.classes !== classes) return { predictions, certificates: standard, kind: 'multiclass' };
-  const tight = headAwareCertificates(logits, head, head.bodyLipschitz);
+  let tight: Float64Array;
+  if (head && head.classes === classes) tight = headAwareCertificates(logits, head, head.bodyLipschitz);
+  else if (!head && opts.headDistances) tight = headAwareCertificatesFromDistances(logits, classes, opts.headDistances);
+  else return { predictions, certificates: standard, kind: 'multiclass' };
   const certificates = Float64Array.from(standard, (s, i) => Math.max(s, tight[i]));
   return { predictions, certificates, kind: 'head-aware' };
 }

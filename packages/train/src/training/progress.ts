@@ -1,4 +1,4 @@
-import { SingleBar } from 'cli-progress';
+import { createProgress, Progress, ProgressStream } from '@lip/core';
 import { EpochRecord } from './checkpoint';
 import { TrainHooks } from './hooks';
 
@@ -15,31 +15,24 @@ export function formatEpoch(record: EpochRecord, epochs: number): string {
 }
 
 /**
- * Hooks that show a run on `stream` (stderr by default): a progress bar per
- * epoch with live loss/acc/kr on a terminal, then the epoch's line with the
- * validation metrics. Not a terminal (CI, a pipe): the epoch lines only.
+ * Hooks that show a run on `stream` (stderr by default) through @lip/core's
+ * progress display: a bar per epoch with live loss/acc/kr on a terminal, then
+ * the epoch's line with the validation metrics. Not a terminal (CI, a pipe):
+ * the epoch lines only.
  */
-export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): TrainHooks {
-  let bar: SingleBar | null = null;
+export function consoleProgress(stream: ProgressStream = process.stderr): TrainHooks {
+  let epochBar: Progress | null = null;
   const stopBar = (): void => {
-    bar?.stop();
-    bar = null;
+    epochBar?.stop();
+    epochBar = null;
   };
   return {
-    logger: (message) => stream.write(`${message}\n`),
+    logger: (message) => (epochBar ? epochBar.log(message) : stream.write(`${message}\n`)),
     onEpochStart: ({ epoch, epochs, steps }) => {
-      if (!stream.isTTY) return;
-      bar = new SingleBar({
-        stream,
-        format: `epoch ${epoch}/${epochs} [{bar}] {value}/{total}  loss {loss}  acc {acc}  kr {kr}  {duration_formatted} eta {eta_formatted}`,
-        barsize: 24,
-        hideCursor: true,
-        clearOnComplete: true,
-        etaBuffer: 20,
-      });
-      bar.start(steps, 0, { loss: '-', acc: '-', kr: '-' });
+      epochBar = createProgress({ stream, title: `epoch ${epoch}/${epochs}`, lines: 'none', clearOnStop: true });
+      epochBar.update(0, steps, { suffix: 'loss -  acc -  kr -' });
     },
-    onBatchEnd: ({ step, loss, acc, kr }) => bar?.update(step, { loss: f4(loss), acc: f4(acc), kr: f4(kr) }),
+    onBatchEnd: ({ step, steps, loss, acc, kr }) => epochBar?.update(step, steps, { suffix: `loss ${f4(loss)}  acc ${f4(acc)}  kr ${f4(kr)}` }),
     onEpochEnd: (record, { epochs }) => {
       stopBar();
       stream.write(`${formatEpoch(record, epochs)}\n`);

@@ -9,6 +9,14 @@
  *    banded, so it is formed in float64 and its largest eigenvalue certified
  *    by a banded Cholesky factorization (see @lip/train conv_norm_bound).
  *    Tight to ~1e-8, used while it fits EXACT_WORK_LIMIT / EXACT_MEMORY_LIMIT.
+ *    Skipped when the circular bound c is already within EXACT_GAIN_TOLERANCE
+ *    of the norm: up to EXACT_GATE_STEPS Lanczos steps on x -> A^T A x (the
+ *    conv and its transpose, no band) give a Ritz value theta <= lambda_max
+ *    (Paige), and the exact bound is >= sqrt(lambda_max) (1 + margin), so
+ *    c <= sqrt(theta) (1 + margin) (1 + tol) leaves it less than tol to gain.
+ *    Nearly orthogonal kernels (the ones lip trains) land here: their Gram's
+ *    top eigenvalues cluster, so the full Lanczos would need all its steps
+ *    and a wide shift, and lose to the circular bound anyway.
  *  - circular: Sedghi et al. 2019 on an (h + k - 1) x (w + k - 1) grid, loose
  *    by a few percent on small inputs; within CIRCULAR_WORK_LIMIT (a frequency
  *    whose eigenvalue certificate no longer fits gets its trace bound).
@@ -30,7 +38,7 @@ import {
 import { denseNormUpperBound, unscaleUp } from './dense';
 import { axisNorms, WindowAxis } from './pool';
 import { mulUp, nextUp, sqrtUp, timesPow2 } from './rounding';
-import { certifiedLambdaMax, choleskyWork, lambdaMaxMemory, lambdaMaxWork, WorkLimitExceeded, WorkMeter } from './work';
+import { certifiedLambdaMax, choleskyWork, lambdaMaxMemory, lambdaMaxWork, ritzLowerEstimate, WorkLimitExceeded, WorkMeter } from './work';
 
 /** Largest number of multiply-adds spent on the exact (Cholesky) bound of one conv (all groups). */
 export const EXACT_WORK_LIMIT = 1.5e9;
@@ -38,6 +46,10 @@ export const EXACT_WORK_LIMIT = 1.5e9;
 export const EXACT_MEMORY_LIMIT = 4e7;
 /** Largest number of multiply-adds of the circular (Sedghi) bound of one conv (all groups). */
 export const CIRCULAR_WORK_LIMIT = 2e9;
+/** The exact bound is computed only when it could be below the circular one by more than this (relative; see the module doc). */
+export const EXACT_GAIN_TOLERANCE = 1e-4;
+/** Most Lanczos steps of the test that skips the exact bound (lip's orthogonal convs pass it after 8 to 24). */
+export const EXACT_GATE_STEPS = 32;
 
 export interface ConvBoundGeometry {
   cout: number;
@@ -98,7 +110,7 @@ export function convNormUpperBound(w: ArrayLike<number>, g: ConvBoundGeometry, a
     const c = circularBound(gk, g, notes, circularMeter);
     if (c === null) circ = null;
     else if (circ !== null) circ = Math.max(circ, c);
-    const x = allowExact ? exactBound(gk, g, notes, exactMeter) : null;
+    const x = allowExact ? exactBound(gk, g, notes, exactMeter, c) : null;
     if (x === null) exactMax = null;
     else if (exactMax !== null) exactMax = Math.max(exactMax, x);
     let groupBest: number;
@@ -185,8 +197,11 @@ function fmt(x: number): string {
   return x.toExponential(1);
 }
 
-/** Exact-Gram certified bound, or null when it does not fit its work or memory limit. */
-function exactBound(gk: GroupKernel, g: ConvBoundGeometry, notes: Set<string>, meter: WorkMeter): number | null {
+/**
+ * Exact-Gram certified bound, or null when it does not fit its work or memory
+ * limit, or cannot beat the circular bound `circular` by more than EXACT_GAIN_TOLERANCE.
+ */
+function exactBound(gk: GroupKernel, g: ConvBoundGeometry, notes: Set<string>, meter: WorkMeter, circular: number | null): number | null {
   const { k, cinG, coutG, kh, kw } = gk;
   const [H, W] = g.inHW;
   const [Ho, Wo] = g.outHW;
@@ -208,6 +223,12 @@ function exactBound(gk: GroupKernel, g: ConvBoundGeometry, notes: Set<string>, m
     notes.add(`exact bound over its ${mem <= meter.memoryLimit ? `work limit (${fmt(work)} more multiply-adds than the ${fmt(meter.limit - meter.used)} left)`
       : `memory limit (${fmt(mem)} > ${fmt(EXACT_MEMORY_LIMIT)} doubles)`}`);
     return null;
+  }
+  const gateWork = EXACT_GATE_STEPS * 2 * Ho * Wo * coutG * cinG * taps;
+  if (circular !== null && meter.fits(work + gateWork)) {
+    meter.charge(gateWork, 'exact conv bound (gate)');
+    const lowEnough = (theta: number): boolean => circular <= Math.sqrt(Math.max(theta, 0)) * (1 + BOUND_SAFETY_MARGIN) * (1 + EXACT_GAIN_TOLERANCE);
+    if (lowEnough(ritzLowerEstimate(dIn, convGramOperator(gk, g), EXACT_GATE_STEPS, lowEnough))) return null;
   }
   meter.charge(work - lambdaMaxWork(useIn ? dIn : dOut, useIn ? bIn : bOut), 'conv Gram band');
 
@@ -318,6 +339,51 @@ function exactBound(gk: GroupKernel, g: ConvBoundGeometry, notes: Set<string>, m
     return null;
   }
   return Math.sqrt(Math.max(upper, 0)) * (1 + 1e-15) * (1 + BOUND_SAFETY_MARGIN);
+}
+
+/**
+ * x -> A^T A x for the group's conv A (zero padding, strides; dilation is in
+ * the kernel), on inputs indexed (ci, iy, ix): the conv, then its transpose.
+ */
+function convGramOperator(gk: GroupKernel, g: ConvBoundGeometry): (x: Float64Array, y: Float64Array) => void {
+  const { k, cinG, coutG, kh, kw } = gk;
+  const [H, W] = g.inHW;
+  const [Ho, Wo] = g.outHW;
+  const [sh, sw] = g.strides;
+  const [pt, pl] = g.pads;
+  const out = new Float64Array(coutG * Ho * Wo);
+  // Per tap, the output rows [oy0, oy1) and columns [ox0, ox1) whose input cell lies inside the image.
+  const first = (s: number, p: number, t: number): number => Math.max(0, Math.ceil((p - t) / s));
+  const end = (o: number, s: number, p: number, t: number, n: number): number => Math.min(o, Math.floor((n - 1 + p - t) / s) + 1);
+  const oy0 = Int32Array.from({ length: kh }, (_, t) => first(sh, pt, t));
+  const oy1 = Int32Array.from({ length: kh }, (_, t) => end(Ho, sh, pt, t, H));
+  const ox0 = Int32Array.from({ length: kw }, (_, t) => first(sw, pl, t));
+  const ox1 = Int32Array.from({ length: kw }, (_, t) => end(Wo, sw, pl, t, W));
+  return (x, y) => {
+    out.fill(0);
+    y.fill(0);
+    for (let pass = 0; pass < 2; pass++) {
+      for (let co = 0; co < coutG; co++) {
+        for (let ci = 0; ci < cinG; ci++) {
+          for (let ty = 0; ty < kh; ty++) {
+            for (let tx = 0; tx < kw; tx++) {
+              const v = k[((co * cinG + ci) * kh + ty) * kw + tx];
+              if (v === 0) continue;
+              for (let oy = oy0[ty]; oy < oy1[ty]; oy++) {
+                const o = (co * Ho + oy) * Wo;
+                const i = (ci * H + oy * sh - pt + ty) * W - pl + tx;
+                if (pass === 0) {
+                  for (let ox = ox0[tx]; ox < ox1[tx]; ox++) out[o + ox] += v * x[i + ox * sw];
+                } else {
+                  for (let ox = ox0[tx]; ox < ox1[tx]; ox++) y[i + ox * sw] += v * out[o + ox];
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  };
 }
 
 /** max_co sum_{ci,t} |K| (row sums of the conv matrix) and max_ci sum_{co,t} |K| (column sums). */

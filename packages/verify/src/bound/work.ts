@@ -102,3 +102,82 @@ export function certifiedLambdaMax(m: SymmetricBand, entryError: number, meter: 
   }
   return gersh;
 }
+
+/** Largest eigenvalue of the symmetric tridiagonal matrix (diagonal `alpha`, off-diagonal `beta`), by Sturm bisection. */
+function tridiagonalLargest(alpha: readonly number[], beta: readonly number[]): number {
+  const m = alpha.length;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < m; i++) {
+    const r = (i > 0 ? Math.abs(beta[i - 1]) : 0) + (i < m - 1 ? Math.abs(beta[i]) : 0);
+    lo = Math.min(lo, alpha[i] - r);
+    hi = Math.max(hi, alpha[i] + r);
+  }
+  // Eigenvalues below x = negative pivots of the LDL^T factorization of T - x I.
+  const below = (x: number): number => {
+    let count = 0;
+    let q = 1;
+    for (let i = 0; i < m; i++) {
+      q = alpha[i] - x - (i > 0 ? (beta[i - 1] * beta[i - 1]) / (q === 0 ? 1e-300 : q) : 0);
+      if (q < 0) count++;
+    }
+    return count;
+  };
+  for (let it = 0; it < 100 && hi - lo > 1e-15 * Math.max(Math.abs(hi), Math.abs(lo), 1e-300); it++) {
+    const mid = 0.5 * (lo + hi);
+    if (below(mid) === m) hi = mid;
+    else lo = mid;
+  }
+  return lo;
+}
+
+/**
+ * Largest Ritz value of up to `maxSteps` Lanczos steps (three-term
+ * recurrence, no reorthogonalization) on the symmetric operator `apply`
+ * (y = M x) of dimension d, from a fixed pseudo-random start; every
+ * `every` steps `enough(theta)` may stop it early. Not a certificate but a
+ * lower estimate: the Ritz values of the computed tridiagonal stay below
+ * lambda_max(M) up to O(steps u ||M||) (Paige 1980). It decides whether a
+ * certificate is worth its work.
+ */
+export function ritzLowerEstimate(d: number, apply: (x: Float64Array, y: Float64Array) => void, maxSteps: number,
+  enough: (theta: number) => boolean, every = 8): number {
+  if (d === 0) return 0;
+  let q = new Float64Array(d);
+  let s = 0x9e3779b9;
+  for (let i = 0; i < d; i++) {
+    s ^= s << 13; s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5; s >>>= 0;
+    q[i] = s / 4294967296 - 0.5;
+  }
+  let norm = Math.sqrt(q.reduce((a, v) => a + v * v, 0));
+  for (let i = 0; i < d; i++) q[i] /= norm;
+  let prev = new Float64Array(d);
+  const w = new Float64Array(d);
+  const alpha: number[] = [];
+  const beta: number[] = [];
+  let theta = 0;
+  for (let j = 0; j < Math.min(d, maxSteps); j++) {
+    apply(q, w);
+    let a = 0;
+    for (let i = 0; i < d; i++) a += w[i] * q[i];
+    alpha.push(a);
+    const b = j > 0 ? beta[j - 1] : 0;
+    norm = 0;
+    for (let i = 0; i < d; i++) {
+      w[i] -= a * q[i] + b * prev[i];
+      norm += w[i] * w[i];
+    }
+    norm = Math.sqrt(norm);
+    const last = j === Math.min(d, maxSteps) - 1 || !(norm > 1e-13 * Math.max(Math.abs(a), 1e-300));
+    if (last || (j + 1) % every === 0) {
+      theta = tridiagonalLargest(alpha, beta);
+      if (last || enough(theta)) return theta;
+    }
+    beta.push(norm);
+    [prev, q] = [q, prev];
+    for (let i = 0; i < d; i++) q[i] = w[i] / norm;
+  }
+  return theta;
+}
