@@ -8,3 +8,9 @@ console.warn = function warnUnlessTfjsBanner(...args) {
   if (args.some((a) => typeof a === 'string' && a.includes(TFJS_NODE_BANNER))) return;
   warn.apply(this, args);
 };
+
+// `lip verify` / `lip bound` cache bounds under the user's cache folder; tests
+// (and the CLIs they spawn, which inherit the environment) use one of their own.
+if (!process.env.LIP_CACHE_DIR) {
+  process.env.LIP_CACHE_DIR = require('path').join(require('os').tmpdir(), 'lip-jest-cache');
+}

@@ -4,7 +4,7 @@
  * network (`--arch seed`) on real Fashion-MNIST, against the PyTorch
  * (deel-torchlip) + foolbox reference measured on the same kind of machine.
  *
- *   node tools/bench.js [--only train|infer|cw] [--quick] [--repeats N] [--cw-workers LIST] [--out bench.json]
+ *   node tools/bench.js [--only train|infer|cw|verify] [--quick] [--repeats N] [--cw-workers LIST] [--out bench.json]
  *
  * Each training configuration (batch 256 and 4096, 1 worker and N = cores)
  * runs in its own child process, so its peak RSS (`process.resourceUsage()
@@ -16,7 +16,14 @@
  * installed, else onnxruntime-web; recorded as `engine`). CW:
  * 10 test images (one per class), 6 binary-search steps x 8000 Adam steps,
  * through @lip/verify's runAttack with `workers` threads (`--cw-workers`, a
- * comma-separated list, default: the number of cores; `--quick`: 2 x 500).
+ * comma-separated list, default: the number of cores; `--quick`: 2 x 500),
+ * on the seed network and on the shipped models/fashion-mnist-ortho.onnx
+ * (what `lip attack models/fashion-mnist-ortho.onnx --one-per-class` runs).
+ * Verify: `lip verify models/fashion-mnist-ortho.onnx` on the 10,000 test
+ * images against tools/bare-ort-verify.js (onnxruntime alone: model, images,
+ * top-2 margins), both on the engine lip verify picks, each timed start to
+ * end as a whole process, interleaved, median of `--repeats`: lip verify
+ * with a cold bound cache (a fresh $LIP_CACHE_DIR each run) and a warm one.
  * Prints a table and writes bench.json. Medians of the
  * per-step (or per-repeat) figures; the load average is recorded, since a
  * busy machine slows everything.
@@ -48,10 +55,10 @@ function parseArgs(argv) {
       if (!args.cwWorkers.every((w) => Number.isInteger(w) && w >= 1)) throw new Error('--cw-workers takes positive integers, e.g. 1,2');
     }
     else if (a === '--child') args.child = JSON.parse(next());
-    else throw new Error(`unknown argument ${a} (use --only train|infer|cw, --quick, --repeats N, --cw-workers LIST, --out FILE)`);
+    else throw new Error(`unknown argument ${a} (use --only train|infer|cw|verify, --quick, --repeats N, --cw-workers LIST, --out FILE)`);
   }
-  if (args.only !== null && !['train', 'infer', 'cw'].includes(args.only)) {
-    throw new Error(`--only must be train, infer or cw, got ${args.only}`);
+  if (args.only !== null && !['train', 'infer', 'cw', 'verify'].includes(args.only)) {
+    throw new Error(`--only must be train, infer, cw or verify, got ${args.only}`);
   }
   return args;
 }
@@ -151,7 +158,8 @@ async function childInfer({ repeats }) {
   };
 }
 
-async function childCw({ binarySearchSteps, steps, workers }) {
+/** CW on the seed network (exported untrained) or, with `shipped`, on models/fashion-mnist-ortho.onnx (`lip attack --one-per-class`). */
+async function childCw({ binarySearchSteps, steps, workers, shipped = false }) {
   const { buildModel, onePerClass, selectBackend } = require('@lip/train');
   const { loadDataset } = require('@lip/train/node');
   const { exportOnnx } = require('@lip/export');
@@ -163,8 +171,7 @@ async function childCw({ binarySearchSteps, steps, workers }) {
   const images = new Float32Array(picked.length * 784);
   picked.forEach((idx, r) => images.set(test.images.subarray(idx * 784, (idx + 1) * 784), r * 784));
   const labels = picked.map((i) => test.labels[i]);
-  const model = buildModel('seed', { seed: 1, logger: silentLogger });
-  const bytes = exportOnnx(model);
+  const bytes = shipped ? new Uint8Array(fs.readFileSync(path.join(ROOT, 'models', 'fashion-mnist-ortho.onnx'))) : exportOnnx(buildModel('seed', { seed: 1, logger: silentLogger }));
   const session = await openSession(bytes);
   const loadAverageStart = os.loadavg();
   const cpuStart = process.cpuUsage();
@@ -174,11 +181,77 @@ async function childCw({ binarySearchSteps, steps, workers }) {
   const cpu = process.cpuUsage(cpuStart);
   await session.close();
   return {
+    model: shipped ? 'models/fashion-mnist-ortho.onnx' : 'seed (untrained, exported)',
     images: picked.length, binarySearchSteps, steps, workers: result.workers, seconds, found: result.found, violations: result.violations,
     gradientSteps: result.gradientSteps, msPerGradientStep: (seconds * 1000) / result.gradientSteps,
     // This process's CPU time, worker threads included: over `seconds`, how many cores it got.
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     distances: result.results.map((r) => r.distance), peakRssMB: rssMB(), loadAverageStart, loadAverageEnd: os.loadavg(),
+  };
+}
+
+// ---------------------------------------------------------------- verify vs bare onnxruntime
+
+const SHIPPED_MODEL = path.join(ROOT, 'models', 'fashion-mnist-ortho.onnx');
+
+/** The engine `lip verify` picks: LIP_ENGINE, else onnxruntime-node when it loads, else onnxruntime-web. */
+function verifyEngine() {
+  const chosen = process.env.LIP_ENGINE;
+  if (chosen === 'node' || chosen === 'web') return chosen;
+  try {
+    require('onnxruntime-node');
+    return 'node';
+  } catch {
+    return 'web';
+  }
+}
+
+/** Runs `node ...args` to its end; resolves to its wall time in seconds (start to exit), rejects on a non-zero exit. */
+function timeProcess(args, env) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const seconds = (performance.now() - started) / 1000;
+      if (code !== 0) reject(new Error(`node ${args.join(' ')} exited ${code}:\n${err.slice(-2000)}`));
+      else resolve(seconds);
+    });
+  });
+}
+
+/** lip verify (cold and warm bound cache) and the bare onnxruntime script, interleaved, median of `repeats` each. */
+async function verifyVsBare(repeats) {
+  const engine = verifyEngine();
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-bench-verify-'));
+  const json = path.join(work, 'verify.json');
+  const lipArgs = [path.join(ROOT, 'packages', 'cli', 'bin', 'lip.js'), 'verify', SHIPPED_MODEL, '--engine', engine, '--json', json];
+  const bareArgs = [path.join(__dirname, 'bare-ort-verify.js'), SHIPPED_MODEL, '--data', DATA, '--engine', engine];
+  const cacheUsed = () => JSON.parse(fs.readFileSync(json, 'utf8')).boundCache?.used;
+  const times = { bare: [], cold: [], warm: [] };
+  const loadAverageStart = os.loadavg();
+  try {
+    const warmCache = path.join(work, 'warm');
+    // Fills the warm cache (and the page cache for the model and the data).
+    await timeProcess(lipArgs, { LIP_CACHE_DIR: warmCache });
+    for (let r = 0; r < repeats; r++) {
+      times.bare.push(await timeProcess(bareArgs, {}));
+      times.cold.push(await timeProcess(lipArgs, { LIP_CACHE_DIR: path.join(work, `cold-${r}`) }));
+      if (cacheUsed() !== false) throw new Error('a cold lip verify run did not compute its bound');
+      times.warm.push(await timeProcess(lipArgs, { LIP_CACHE_DIR: warmCache }));
+      if (cacheUsed() !== true) throw new Error('a warm lip verify run did not use the cached bound');
+    }
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  const bare = median(times.bare);
+  const cold = median(times.cold);
+  const warm = median(times.warm);
+  return {
+    images: 10000, engine, repeats, bareSeconds: bare, coldSeconds: cold, warmSeconds: warm,
+    coldRatio: cold / bare, warmRatio: warm / bare, target: 1.5, times, loadAverageStart, loadAverageEnd: os.loadavg(),
   };
 }
 
@@ -217,6 +290,7 @@ async function parent(args) {
     train: [],
     inference: null,
     cw: null,
+    verify: null,
   };
   const want = (what) => args.only === null || args.only === what;
   const rows = [];
@@ -262,20 +336,40 @@ async function parent(args) {
   });
   if (want('cw')) sections.push(async () => {
     const settings = args.quick ? { binarySearchSteps: 2, steps: 500 } : { binarySearchSteps: 6, steps: 8000 };
+    const cwRow = (what, r) => [
+      `CW${what}, ${r.images} images, ${r.binarySearchSteps} x ${r.steps}, ${r.workers} worker${r.workers > 1 ? 's' : ''}`,
+      `${fmt(r.seconds, 1)} s (${fmt(r.msPerGradientStep, 2)} ms/step, ${fmt(r.gradientSteps)} steps, ${fmt(r.cpuSeconds / r.seconds, 2)} cores)`,
+      args.quick ? '(quick settings)' : `PyTorch + foolbox ${REFERENCE.cwSeconds} s`,
+      `found ${r.found}, violations ${r.violations}, load ${r.loadAverageStart.map((l) => l.toFixed(2)).join(' ')}`,
+    ];
     const runs = [];
     for (const workers of args.cwWorkers ?? [cores]) {
       const r = await runChild({ kind: 'cw', ...settings, workers });
       runs.push(r);
-      rows.push([
-        `CW, ${r.images} images, ${r.binarySearchSteps} x ${r.steps}, ${r.workers} worker${r.workers > 1 ? 's' : ''}`,
-        `${fmt(r.seconds, 1)} s (${fmt(r.msPerGradientStep, 2)} ms/step, ${fmt(r.cpuSeconds / r.seconds, 2)} cores)`,
-        args.quick ? '(quick settings)' : `PyTorch + foolbox ${REFERENCE.cwSeconds} s`,
-        `found ${r.found}, violations ${r.violations}, load ${r.loadAverageStart.map((l) => l.toFixed(2)).join(' ')}`,
-      ]);
+      rows.push(cwRow('', r));
+      process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
+    }
+    // The shipped model, as `lip attack models/fashion-mnist-ortho.onnx --one-per-class` runs it.
+    const shippedRuns = [];
+    for (const workers of args.cwWorkers ?? [cores]) {
+      const r = await runChild({ kind: 'cw', ...settings, workers, shipped: true });
+      shippedRuns.push(r);
+      rows.push(cwRow(' on models/fashion-mnist-ortho.onnx', r));
       process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
     }
     // The first run stays at the top level (earlier bench.json files have one run there).
-    report.cw = { ...runs[0], runs };
+    report.cw = { ...runs[0], runs, shippedRuns };
+  });
+  if (want('verify')) sections.push(async () => {
+    const r = await verifyVsBare(args.quick ? 1 : args.repeats);
+    report.verify = r;
+    rows.push([
+      'lip verify (10,000 images) vs bare onnxruntime script',
+      `cold cache ${fmt(r.coldSeconds, 2)} s (${fmt(r.coldRatio, 2)}x), warm ${fmt(r.warmSeconds, 2)} s (${fmt(r.warmRatio, 2)}x)`,
+      `bare onnxruntime-${r.engine} ${fmt(r.bareSeconds, 2)} s (target <= ${r.target}x; whole processes, median of ${r.repeats})`,
+      `load ${r.loadAverageStart.map((l) => l.toFixed(2)).join(' ')} -> ${r.loadAverageEnd.map((l) => l.toFixed(2)).join(' ')}`,
+    ]);
+    process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
   });
   // A failing section is reported and the others still run and are written.
   let failed = false;
@@ -302,7 +396,7 @@ async function parent(args) {
     previous = {};
   }
   const merged = { ...previous, ...report };
-  for (const key of ['train', 'inference', 'cw']) {
+  for (const key of ['train', 'inference', 'cw', 'verify']) {
     const empty = report[key] === null || (Array.isArray(report[key]) && report[key].length === 0);
     if (empty && previous[key] !== undefined) merged[key] = previous[key];
   }

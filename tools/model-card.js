@@ -7,7 +7,10 @@
  *   node tools/model-card.js --name fashion-mnist-ortho \
  *     --checkpoint models/fashion-mnist-ortho --onnx models/fashion-mnist-ortho.onnx \
  *     --verify v.json --bound b.json --attack cw.json [--attack pgd.json ...] \
- *     --command "lip train ..." [--out models]
+ *     --command "LIP_KERNELS=composed lip train ..." [--out models]
+ *
+ * `--command` is the training command as run, environment included: the
+ * wasm SIMD kernels (default) and `LIP_KERNELS=composed` round differently.
  *
  * The JSON holds: architecture, training command and settings, per-epoch
  * history and training time, data, test accuracy, certified robust accuracy,

@@ -4,7 +4,7 @@
  * wasm backend in ONE thread.
  *
  *   node tools/profile-train.js [--arch seed] [--batch 4096] [--steps 3] [--warmup 1] [--plain 1]
- *                               [--data DIR] [--random] [--seed N] [--top N] [--json FILE]
+ *                               [--kernels simd|composed|both] [--data DIR] [--random] [--seed N] [--top N] [--json FILE]
  *
  * The step is the one `train()` runs with `--workers 1` (train.ts), built
  * from the library's own functions: batch <= TRAIN_CHUNK_ROWS: updateConstraints()
@@ -30,9 +30,20 @@
  * minus its kernel sum (JS of the ops and the tape, tensor creation, reading
  * results back, GC).
  *
+ * `--kernels`: lip's wasm SIMD kernels (simd, the default: GroupSort2, the
+ * L2 pool and the conv filter gradient, each with its gradient, @lip/train
+ * backend/kernels/), the tfjs ops they replace (composed, as
+ * LIP_KERNELS=composed), or both one after the other on the same model with
+ * a phase-by-phase comparison. The phase table lists lip's SIMD kernels in a
+ * column of their own.
+ *
  * Batches are those of epoch 1 of `lip train --seed N` on Fashion-MNIST's
  * training split (loadDataset, never downloading), or random images when the
  * dataset is not found (or with --random).
+ *
+ * The step is built from @lip/train internals (resolveTrainConfig,
+ * shardGradients, ...), loaded from packages/train/dist by relative path
+ * (see INTERNAL), so build first; everything else uses public names only.
  */
 'use strict';
 const fs = require('fs');
@@ -41,12 +52,16 @@ const path = require('path');
 
 const USAGE =
   'usage: node tools/profile-train.js [--arch seed] [--batch 4096] [--steps 3] [--warmup 1] [--plain 1] ' +
-  '[--data DIR] [--random] [--seed N] [--top N] [--json FILE]';
+  '[--kernels simd|composed|both] [--data DIR] [--random] [--seed N] [--top N] [--json FILE]';
+
+const KERNEL_CHOICES = { simd: ['simd'], composed: ['composed'], both: ['simd', 'composed'] };
 
 const usageError = (message) => Object.assign(new Error(message), { usage: true });
 
 function parseArgs(argv) {
-  const args = { arch: 'seed', batch: 4096, steps: 3, warmup: 1, plain: 1, data: undefined, random: false, seed: undefined, top: 20, json: null };
+  const args = {
+    arch: 'seed', batch: 4096, steps: 3, warmup: 1, plain: 1, kernels: ['simd'], data: undefined, random: false, seed: undefined, top: 20, json: null,
+  };
   const int = (name, v, min) => {
     const n = Number(v);
     if (!Number.isSafeInteger(n) || n < min) throw usageError(`${name} must be an integer >= ${min}, got ${v}`);
@@ -63,7 +78,11 @@ function parseArgs(argv) {
     else if (a === '--steps') args.steps = int(a, next(), 1);
     else if (a === '--warmup') args.warmup = int(a, next(), 0);
     else if (a === '--plain') args.plain = int(a, next(), 0);
-    else if (a === '--data') args.data = next();
+    else if (a === '--kernels') {
+      const v = next();
+      if (!Object.hasOwn(KERNEL_CHOICES, v)) throw usageError(`--kernels must be simd, composed or both, got ${v}`);
+      args.kernels = KERNEL_CHOICES[v];
+    } else if (a === '--data') args.data = next();
     else if (a === '--random') args.random = true;
     else if (a === '--seed') args.seed = int(a, next(), 0);
     else if (a === '--top') args.top = int(a, next(), 1);
@@ -74,6 +93,45 @@ function parseArgs(argv) {
     } else throw usageError(`unknown argument ${a}\n${USAGE}`);
   }
   return args;
+}
+
+// ------------------------------------------------------------ internals
+
+/**
+ * The step train() runs is built from @lip/train internals (not public API):
+ * this tool inside the repository loads them from the built dist/ by
+ * relative path, and names the one missing after a refactor.
+ */
+const INTERNAL = {
+  config: '../packages/train/dist/training/config', // resolveTrainConfig, TRAIN_CHUNK_ROWS
+  factory: '../packages/train/dist/losses/factory', // makeShareLoss
+  shares: '../packages/train/dist/losses/shares', // batchStatistics (and the metric shares, tagged below)
+  train: '../packages/train/dist/training/train', // setLearningRate
+  shardGradients: '../packages/train/dist/training/shard_gradients', // shardGradients
+};
+const INTERNAL_NAMES = {
+  config: ['resolveTrainConfig', 'TRAIN_CHUNK_ROWS'],
+  factory: ['makeShareLoss'],
+  shares: ['batchStatistics'],
+  train: ['setLearningRate'],
+  shardGradients: ['shardGradients'],
+};
+
+function internalTrainModules() {
+  const out = {};
+  for (const [key, file] of Object.entries(INTERNAL)) {
+    let mod;
+    try {
+      mod = require(file);
+    } catch (err) {
+      throw new Error(`${path.resolve(__dirname, file)}.js does not load (${err.message.split('\n')[0]}): build first (npx tsc -b)`);
+    }
+    for (const name of INTERNAL_NAMES[key]) {
+      if (mod[name] === undefined) throw new Error(`@lip/train's ${file.replace('../packages/train/dist/', 'src/')}.ts no longer exports ${name}: update tools/profile-train.js`);
+      out[name] = mod[name];
+    }
+  }
+  return out;
 }
 
 // ------------------------------------------------------------ context tags
@@ -115,7 +173,7 @@ function installHooks(tf, lip, model) {
     return addCtx({ norm: 'bjorck' }, () => effectiveKernel.apply(this, a));
   };
   // shardGradients computes its metrics with these (looked up at call time through the re-export getters).
-  const shares = require('../packages/train/dist/losses/shares'); // internal module, not in @lip/train's exports
+  const shares = require(INTERNAL.shares); // internal module, not in @lip/train's exports
   for (const fn of ['accuracyShare', 'krMulticlassShare']) {
     const orig = shares[fn];
     shares[fn] = (...a) => addCtx({ section: 'metrics' }, () => orig(...a));
@@ -204,7 +262,7 @@ function phaseOf(name, ctx) {
  * One training step exactly as train() runs it in one thread (train.ts:
  * the loop body, trainStep and chunkedTrainStep).
  */
-function makeStep(tf, lip, shardGradients, s) {
+function makeStep(tf, lip, internal, s) {
   const { model, vars, optimizer, lossFn, shareLoss, ds, config } = s;
   const rowSize = ds.height * ds.width * ds.channels;
   const numClasses = ds.classNames.length;
@@ -236,8 +294,8 @@ function makeStep(tf, lip, shardGradients, s) {
   // train.ts chunkedTrainStep
   function chunkedTrainStep(batch) {
     updateConstraints();
-    const stats = lip.batchStatistics(batch.labels, numClasses);
-    const { grads, metrics } = shardGradients(model, vars, taggedShareLoss, batch, geometry, stats, lip.TRAIN_CHUNK_ROWS);
+    const stats = internal.batchStatistics(batch.labels, numClasses);
+    const { grads, metrics } = internal.shardGradients(model, vars, taggedShareLoss, batch, geometry, stats, internal.TRAIN_CHUNK_ROWS);
     apply(vars.map((v, i) => ({ name: v.name, tensor: grads[i] })));
     tf.dispose(grads);
     return metrics;
@@ -245,10 +303,10 @@ function makeStep(tf, lip, shardGradients, s) {
 
   // train.ts runEpochs, the loop body without workers
   return async function step(indices) {
-    lip.setLearningRate(optimizer, config.lr);
+    internal.setLearningRate(optimizer, config.lr);
     const batch = lip.sliceBatch(ds.images, ds.labels, indices, buffer);
     let stats;
-    if (indices.length <= lip.TRAIN_CHUNK_ROWS) {
+    if (indices.length <= internal.TRAIN_CHUNK_ROWS) {
       const m = indices.length;
       const y = oneHot.subarray(0, m * numClasses);
       y.fill(0);
@@ -280,23 +338,116 @@ function table(header, rows, align) {
   return [line(header), ...rows.map(line)].join('\n');
 }
 
+/** lip's wasm SIMD kernels (backend/kernels/ in @lip/train), which `--kernels composed` replaces by tfjs ops. */
+const SIMD_KERNELS = ['LipGroupSort2', 'LipGroupSort2Grad', 'LipScaledL2Pool2D', 'LipScaledL2Pool2DGrad', 'Conv2DBackpropFilter'];
+
+/** The text of one run: step time, phases (with lip's SIMD kernels apart), kernels. */
+function describeRun(r, batchSize, top) {
+  const { wallMs, cpuMs, kernelMs, calls, outsideMs, plainMs, steps, n } = r;
+  const out = [];
+  out.push(
+    r.choice === 'simd'
+      ? "kernels: simd (lip's wasm SIMD kernels: GroupSort2 and its gradient, L2 pool and its gradient, conv filter gradient)"
+      : 'kernels: composed (tfjs ops in place of those kernels; LIP_KERNELS=composed)',
+  );
+  out.push(`steps: ${r.warmups.length} warm-up${r.warmups.length ? ` (${r.warmups.map((w) => fmt(w)).join(', ')} ms)` : ''}, ${r.plain.length} unprofiled, ${n} profiled (means per step)`);
+  out.push(
+    `step wall ${fmt(wallMs)} ms profiled` +
+      (plainMs !== null ? `, ${fmt(plainMs)} ms unprofiled` : '') +
+      ` -> ${fmt((batchSize / (plainMs ?? wallMs)) * 1000)} images/s in one thread`,
+  );
+  out.push(`  (profiled steps: ${steps.map((s) => fmt(s.wallMs)).join(', ')} ms; process CPU ${fmt(cpuMs)} ms = ${(cpuMs / wallMs).toFixed(2)} x wall)`);
+  out.push(
+    `kernels ${fmt(kernelMs)} ms (${pct(kernelMs / wallMs)}) in ${fmt(calls)} calls; outside kernels ${fmt(outsideMs)} ms ` +
+      `(${pct(outsideMs / wallMs)}), ${(outsideMs / calls).toFixed(3)} ms per kernel call`,
+  );
+  out.push(`kernel times: ${r.timerSource}`);
+  out.push('');
+  const simd = (p) => (r.choice === 'simd' ? p.kernels.filter((k) => SIMD_KERNELS.includes(k.name)) : []);
+  out.push(
+    table(
+      ['phase', 'calls', 'ms/step', 'share', 'lip SIMD kernels (ms/step)', 'main other kernels (ms/step)'],
+      r.phaseRows.map((p) => {
+        const own = simd(p);
+        const others = p.kernels.filter((k) => !own.includes(k));
+        return [
+          p.phase,
+          p.callsPerStep ? fmt(p.callsPerStep) : '',
+          fmt(p.msPerStep),
+          pct(p.share),
+          own.map((k) => `${k.name} ${fmt(k.msPerStep)}`).join(', '),
+          others.length ? others.slice(0, 3).map((k) => `${k.name} ${fmt(k.msPerStep)}`).join(', ') : own.length ? '' : p.note,
+        ];
+      }),
+      ['l', 'r', 'r', 'r', 'l', 'l'],
+    ),
+  );
+  out.push('');
+  const shown = r.kernelRows.slice(0, top);
+  const rest = r.kernelRows.slice(top);
+  const rows = shown.map((k) => [
+    `${k.name}${r.choice === 'simd' && SIMD_KERNELS.includes(k.name) ? ' (SIMD)' : ''}`,
+    fmt(k.callsPerStep, k.callsPerStep % 1 ? 1 : 0), fmt(k.msPerStep), pct(k.share), k.msPerCall.toFixed(3),
+  ]);
+  if (rest.length) {
+    const ms = rest.reduce((a, k) => a + k.msPerStep, 0);
+    const c = rest.reduce((a, k) => a + k.callsPerStep, 0);
+    rows.push([`(${rest.length} other kernels)`, fmt(c), fmt(ms), pct(ms / wallMs), '']);
+  }
+  out.push(table(['kernel', 'calls', 'ms/step', 'share', 'ms/call'], rows, ['l', 'r', 'r', 'r', 'r']));
+  return out;
+}
+
+/** Phase by phase, each run's ms/step and the ratio to the first (`--kernels both`). */
+function compareRuns(results) {
+  const [first, ...others] = results;
+  const header = ['phase', ...results.map((r) => `${r.choice} ms/step`), ...others.map((r) => `${r.choice} / ${first.choice}`)];
+  const row = (label, values) => [label, ...values.map((v) => fmt(v)), ...values.slice(1).map((v) => (values[0] > 0 ? `${(v / values[0]).toFixed(2)}x` : '-'))];
+  const rows = first.phaseRows.map((p, i) => row(p.phase, results.map((r) => r.phaseRows[i].msPerStep)));
+  rows.push(row('step (wall, unprofiled where run)', results.map((r) => r.plainMs ?? r.wallMs)));
+  return ['comparison', table(header, rows, header.map((_, c) => (c === 0 ? 'l' : 'r')))];
+}
+
+/** The JSON figures of one run. */
+function runReport(r, batchSize) {
+  const { wallMs, cpuMs, kernelMs, calls, outsideMs, plainMs, n } = r;
+  return {
+    kernelChoice: r.choice,
+    timer: r.timerSource,
+    warmupMs: r.warmups,
+    unprofiled: r.plain,
+    steps: r.steps,
+    perStep: {
+      wallMs,
+      unprofiledWallMs: plainMs,
+      imagesPerSecond: (batchSize / (plainMs ?? wallMs)) * 1000,
+      cpuMs,
+      kernelMs,
+      kernelCalls: calls,
+      outsideKernelsMs: outsideMs,
+      outsideKernelsMsPerCall: outsideMs / calls,
+    },
+    phases: r.phaseRows,
+    kernels: r.kernelRows,
+    // Each kernel by input -> output shapes, slowest first (which conv layer, ...).
+    kernelsByShape: [...r.byShape.entries()]
+      .map(([key, e]) => ({ kernel: key, callsPerStep: e.calls / n, msPerStep: e.ms / n, msPerCall: e.ms / e.calls }))
+      .sort((a, b) => b.msPerStep - a.msPerStep),
+  };
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const tf = require('@tensorflow/tfjs-core');
   const tfwasm = require('@tensorflow/tfjs-backend-wasm');
-  const lip = {
-    ...require('@lip/train'),
-    ...require('@lip/train/node'),
-    // Internal (not public API): resolveTrainConfig, TRAIN_CHUNK_ROWS, makeShareLoss.
-    ...require('../packages/train/dist/training/config'),
-    ...require('../packages/train/dist/losses/factory'),
-  };
-  const { shardGradients } = require('../packages/train/dist/training/shard_gradients'); // internal, as above
+  // Public names only (@lip/train's entries list every one).
+  const lip = { ...require('@lip/train'), ...require('@lip/train/node') };
+  const internal = internalTrainModules();
 
   const backend = await lip.selectBackend('wasm', { threads: 1 });
   const threads = tfwasm.getThreadsCount();
   if (threads !== 1) throw new Error(`the wasm backend runs ${threads} threads; this profile is of one`);
-  const config = lip.resolveTrainConfig({ arch: args.arch, batchSize: args.batch, seed: args.seed, outDir: os.tmpdir() });
+  const config = internal.resolveTrainConfig({ arch: args.arch, batchSize: args.batch, seed: args.seed, outDir: os.tmpdir() });
 
   // Data: Fashion-MNIST's training split if found, else random images.
   let ds;
@@ -324,10 +475,10 @@ async function main() {
   const optimizer = tf.train.adam(config.lr);
   const lossOpts = { alpha: config.alpha, minMargin: config.minMargin };
   const lossFn = lip.makeLoss(config.loss, lossOpts);
-  const shareLoss = lip.makeShareLoss(config.loss, lossOpts);
+  const shareLoss = internal.makeShareLoss(config.loss, lossOpts);
   const vars = model.trainableWeights.map((w) => w.read());
   const records = installHooks(tf, lip, model);
-  const step = makeStep(tf, lip, shardGradients, { model, vars, optimizer, lossFn, shareLoss, ds, config });
+  const step = makeStep(tf, lip, internal, { model, vars, optimizer, lossFn, shareLoss, ds, config });
 
   // Batches as train() draws them: one permutation per epoch from mulberry32(seed).
   const rng = lip.mulberry32(config.seed);
@@ -344,7 +495,7 @@ async function main() {
 
   const loadAverage = os.loadavg();
   const cores = os.availableParallelism?.() ?? os.cpus().length;
-  const chunks = Math.ceil(config.batchSize / lip.TRAIN_CHUNK_ROWS);
+  const chunks = Math.ceil(config.batchSize / internal.TRAIN_CHUNK_ROWS);
   const log = (s) => process.stderr.write(`${s}\n`);
   const timed = async (fn) => {
     const cpu = process.cpuUsage();
@@ -355,141 +506,116 @@ async function main() {
     return { r, wallMs, cpuMs: (c.user + c.system) / 1000 };
   };
 
-  const warmups = [];
-  for (let i = 0; i < args.warmup; i++) {
-    const { r, wallMs } = await timed(() => step(nextBatch()));
-    warmups.push(wallMs);
-    log(`warm-up step ${i + 1}: ${fmt(wallMs)} ms (batch loss ${r[0].toFixed(6)}, acc ${r[1].toFixed(4)}, KR ${r[2].toFixed(6)})`);
-  }
-  const plain = [];
-  for (let i = 0; i < args.plain; i++) {
-    const { wallMs, cpuMs } = await timed(() => step(nextBatch()));
-    plain.push({ wallMs, cpuMs });
-    log(`unprofiled step ${i + 1}: ${fmt(wallMs)} ms`);
-  }
-
-  const steps = [];
-  const byKernel = new Map();
-  const byPhase = new Map();
-  const byPhaseKernel = new Map();
-  const byShape = new Map();
-  let timerSource = 'tf.profile kernelTimeMs (wasm backend timer)';
-  for (let i = 0; i < args.steps; i++) {
-    records.length = 0;
-    let wallMs = 0;
-    let cpuMs = 0;
-    const indices = nextBatch();
-    const profile = await tf.profile(async () => {
-      const t = await timed(() => step(indices));
-      wallMs = t.wallMs;
-      cpuMs = t.cpuMs;
-    });
-    const kernels = profile.kernels;
-    if (kernels.length !== records.length || kernels.some((k, j) => k.name !== records[j].name)) {
-      throw new Error(`internal: tf.profile listed ${kernels.length} kernel calls, the hooks saw ${records.length}`);
+  /** Warm-up, unprofiled and profiled steps with `choice` kernels; the figures per step. */
+  const measure = async (choice) => {
+    lip.installWasmKernels({ kernels: choice });
+    log(`kernels: ${choice}`);
+    const warmups = [];
+    for (let i = 0; i < args.warmup; i++) {
+      const { r, wallMs } = await timed(() => step(nextBatch()));
+      warmups.push(wallMs);
+      log(`warm-up step ${i + 1}: ${fmt(wallMs)} ms (batch loss ${r[0].toFixed(6)}, acc ${r[1].toFixed(4)}, KR ${r[2].toFixed(6)})`);
     }
-    const inclusive = kernels.map((k, j) => {
-      if (typeof k.kernelTimeMs === 'number' && Number.isFinite(k.kernelTimeMs)) return k.kernelTimeMs;
-      timerSource = 'own timing around each kernel call (kernelTimeMs was not a number)';
-      return records[j].ownMs;
-    });
-    let kernelMs = 0;
-    let calls = 0;
-    kernels.forEach((k, j) => {
-      // customGrad forwards appear as an entry around their own kernels: count the kernels only.
-      if (tf.getKernel(k.name, 'wasm') == null) return;
-      // Self time: without the kernels run inside this one (counted on their own).
-      const ms = inclusive[j] - records[j].children.reduce((a, c) => a + inclusive[c], 0);
-      const ctx = records[j].ctx;
-      const phase = phaseOf(k.name, ctx);
-      // In "other", say which layer ran the kernel (bias of a conv, ...).
-      const label = phase === 'elementwise/other' ? `${k.name}${ctx.layer ? ` ${ctx.dir === 'bwd' ? 'grad ' : ''}in ${ctx.layer}` : ''}` : k.name;
-      const shapes = `${k.name} ${JSON.stringify(k.inputShapes)} -> ${JSON.stringify(k.outputShapes)}`;
-      for (const [map, key] of [[byKernel, k.name], [byPhase, phase], [byPhaseKernel, `${phase}\u0000${label}`], [byShape, shapes]]) {
-        const e = map.get(key) ?? { calls: 0, ms: 0 };
-        e.calls++;
-        e.ms += ms;
-        map.set(key, e);
+    const plain = [];
+    for (let i = 0; i < args.plain; i++) {
+      const { wallMs, cpuMs } = await timed(() => step(nextBatch()));
+      plain.push({ wallMs, cpuMs });
+      log(`unprofiled step ${i + 1}: ${fmt(wallMs)} ms`);
+    }
+
+    const steps = [];
+    const byKernel = new Map();
+    const byPhase = new Map();
+    const byPhaseKernel = new Map();
+    const byShape = new Map();
+    let timerSource = 'tf.profile kernelTimeMs (wasm backend timer)';
+    for (let i = 0; i < args.steps; i++) {
+      records.length = 0;
+      let wallMs = 0;
+      let cpuMs = 0;
+      const indices = nextBatch();
+      const profile = await tf.profile(async () => {
+        const t = await timed(() => step(indices));
+        wallMs = t.wallMs;
+        cpuMs = t.cpuMs;
+      });
+      const kernels = profile.kernels;
+      if (kernels.length !== records.length || kernels.some((k, j) => k.name !== records[j].name)) {
+        throw new Error(`internal: tf.profile listed ${kernels.length} kernel calls, the hooks saw ${records.length}`);
       }
-      kernelMs += ms;
-      calls++;
-    });
-    steps.push({ wallMs, cpuMs, kernelMs, kernelCalls: calls, peakBytes: profile.peakBytes });
-    log(`profiled step ${i + 1}: ${fmt(wallMs)} ms, ${fmt(calls)} kernel calls, kernels ${fmt(kernelMs)} ms`);
-  }
+      const inclusive = kernels.map((k, j) => {
+        if (typeof k.kernelTimeMs === 'number' && Number.isFinite(k.kernelTimeMs)) return k.kernelTimeMs;
+        timerSource = 'own timing around each kernel call (kernelTimeMs was not a number)';
+        return records[j].ownMs;
+      });
+      let kernelMs = 0;
+      let calls = 0;
+      kernels.forEach((k, j) => {
+        // customGrad forwards appear as an entry around their own kernels: count the kernels only.
+        if (tf.getKernel(k.name, 'wasm') == null) return;
+        // Self time: without the kernels run inside this one (counted on their own).
+        const ms = inclusive[j] - records[j].children.reduce((a, c) => a + inclusive[c], 0);
+        const ctx = records[j].ctx;
+        const phase = phaseOf(k.name, ctx);
+        // In "other", say which layer ran the kernel (bias of a conv, ...).
+        const label = phase === 'elementwise/other' ? `${k.name}${ctx.layer ? ` ${ctx.dir === 'bwd' ? 'grad ' : ''}in ${ctx.layer}` : ''}` : k.name;
+        const shapes = `${k.name} ${JSON.stringify(k.inputShapes)} -> ${JSON.stringify(k.outputShapes)}`;
+        for (const [map, key] of [[byKernel, k.name], [byPhase, phase], [byPhaseKernel, `${phase}\u0000${label}`], [byShape, shapes]]) {
+          const e = map.get(key) ?? { calls: 0, ms: 0 };
+          e.calls++;
+          e.ms += ms;
+          map.set(key, e);
+        }
+        kernelMs += ms;
+        calls++;
+      });
+      steps.push({ wallMs, cpuMs, kernelMs, kernelCalls: calls, peakBytes: profile.peakBytes });
+      log(`profiled step ${i + 1}: ${fmt(wallMs)} ms, ${fmt(calls)} kernel calls, kernels ${fmt(kernelMs)} ms`);
+    }
 
-  const n = steps.length;
-  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const wallMs = mean(steps.map((s) => s.wallMs));
-  const cpuMs = mean(steps.map((s) => s.cpuMs));
-  const kernelMs = mean(steps.map((s) => s.kernelMs));
-  const calls = mean(steps.map((s) => s.kernelCalls));
-  const outsideMs = wallMs - kernelMs;
-  const plainMs = plain.length ? mean(plain.map((p) => p.wallMs)) : null;
+    const n = steps.length;
+    const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const wallMs = mean(steps.map((s) => s.wallMs));
+    const cpuMs = mean(steps.map((s) => s.cpuMs));
+    const kernelMs = mean(steps.map((s) => s.kernelMs));
+    const calls = mean(steps.map((s) => s.kernelCalls));
+    const outsideMs = wallMs - kernelMs;
+    const plainMs = plain.length ? mean(plain.map((p) => p.wallMs)) : null;
 
-  const kernelRows = [...byKernel.entries()]
-    .map(([name, e]) => ({ name, callsPerStep: e.calls / n, msPerStep: e.ms / n, share: e.ms / n / wallMs, msPerCall: e.ms / e.calls }))
-    .sort((a, b) => b.msPerStep - a.msPerStep);
-  const phaseKernels = (phase) =>
-    [...byPhaseKernel.entries()]
-      .filter(([key]) => key.startsWith(`${phase}\u0000`))
-      .map(([key, e]) => ({ name: key.split('\u0000')[1], callsPerStep: e.calls / n, msPerStep: e.ms / n }))
+    const kernelRows = [...byKernel.entries()]
+      .map(([name, e]) => ({ name, callsPerStep: e.calls / n, msPerStep: e.ms / n, share: e.ms / n / wallMs, msPerCall: e.ms / e.calls }))
       .sort((a, b) => b.msPerStep - a.msPerStep);
-  const phaseRows = PHASES.map(([phase, note]) => {
-    const e = byPhase.get(phase) ?? { calls: 0, ms: 0 };
-    return { phase, note, callsPerStep: e.calls / n, msPerStep: e.ms / n, share: e.ms / n / wallMs, kernels: phaseKernels(phase) };
-  });
-  phaseRows.push({ phase: 'JS outside kernels', note: 'step wall time minus the kernel sum', callsPerStep: 0, msPerStep: outsideMs, share: outsideMs / wallMs, kernels: [] });
+    const phaseKernels = (phase) =>
+      [...byPhaseKernel.entries()]
+        .filter(([key]) => key.startsWith(`${phase}\u0000`))
+        .map(([key, e]) => ({ name: key.split('\u0000')[1], callsPerStep: e.calls / n, msPerStep: e.ms / n }))
+        .sort((a, b) => b.msPerStep - a.msPerStep);
+    const phaseRows = PHASES.map(([phase, note]) => {
+      const e = byPhase.get(phase) ?? { calls: 0, ms: 0 };
+      return { phase, note, callsPerStep: e.calls / n, msPerStep: e.ms / n, share: e.ms / n / wallMs, kernels: phaseKernels(phase) };
+    });
+    phaseRows.push({ phase: 'JS outside kernels', note: 'step wall time minus the kernel sum', callsPerStep: 0, msPerStep: outsideMs, share: outsideMs / wallMs, kernels: [] });
+
+    return { choice, warmups, plain, steps, n, wallMs, cpuMs, kernelMs, calls, outsideMs, plainMs, phaseRows, kernelRows, byShape, timerSource };
+  };
+
+  const results = [];
+  for (const choice of args.kernels) results.push(await measure(choice));
+  // LIP_KERNELS (or simd) again for anything after this.
+  lip.installWasmKernels({ kernels: undefined });
 
   // ---- print
   const out = [];
   out.push(`lip profile-train: one training step of --arch ${config.arch}, batch ${config.batchSize}, loss ${config.loss}, Adam lr ${config.lr}`);
   out.push(`backend: ${backend.description}: ONE thread computes the whole batch, the per-worker work`);
   out.push(
-    `  (train() --workers 1: ${config.batchSize <= lip.TRAIN_CHUNK_ROWS ? 'one chunk' : `${chunks} chunks of ${lip.TRAIN_CHUNK_ROWS} rows`}; ` +
+    `  (train() --workers 1: ${config.batchSize <= internal.TRAIN_CHUNK_ROWS ? 'one chunk' : `${chunks} chunks of ${internal.TRAIN_CHUNK_ROWS} rows`}; ` +
       `with W workers each runs shardGradients on batch/W rows, the main thread updateConstraints + Adam)`,
   );
   out.push(`data: ${dataNote}`);
   out.push(`machine: ${cores} cores, load average ${loadAverage.map((l) => l.toFixed(2)).join(' ')}; ${os.cpus()[0]?.model ?? ''}`.trimEnd());
-  out.push(`steps: ${args.warmup} warm-up${warmups.length ? ` (${warmups.map((w) => fmt(w)).join(', ')} ms)` : ''}, ${args.plain} unprofiled, ${n} profiled (means per step)`);
-  out.push('');
-  out.push(
-    `step wall ${fmt(wallMs)} ms profiled` +
-      (plainMs !== null ? `, ${fmt(plainMs)} ms unprofiled` : '') +
-      ` -> ${fmt((config.batchSize / (plainMs ?? wallMs)) * 1000)} images/s in one thread`,
-  );
-  out.push(
-    `  (profiled steps: ${steps.map((s) => fmt(s.wallMs)).join(', ')} ms; process CPU ${fmt(cpuMs)} ms = ${(cpuMs / wallMs).toFixed(2)} x wall)`,
-  );
-  out.push(
-    `kernels ${fmt(kernelMs)} ms (${pct(kernelMs / wallMs)}) in ${fmt(calls)} calls; outside kernels ${fmt(outsideMs)} ms ` +
-      `(${pct(outsideMs / wallMs)}), ${(outsideMs / calls).toFixed(3)} ms per kernel call`,
-  );
-  out.push(`kernel times: ${timerSource}`);
-  out.push('');
-  out.push(
-    table(
-      ['phase', 'calls', 'ms/step', 'share', 'main kernels (ms/step)'],
-      phaseRows.map((p) => [
-        p.phase,
-        p.callsPerStep ? fmt(p.callsPerStep) : '',
-        fmt(p.msPerStep),
-        pct(p.share),
-        p.kernels.length ? p.kernels.slice(0, 3).map((k) => `${k.name} ${fmt(k.msPerStep)}`).join(', ') : p.note,
-      ]),
-      ['l', 'r', 'r', 'r', 'l'],
-    ),
-  );
-  out.push('');
-  const shown = kernelRows.slice(0, args.top);
-  const rest = kernelRows.slice(args.top);
-  const rows = shown.map((k) => [k.name, fmt(k.callsPerStep, k.callsPerStep % 1 ? 1 : 0), fmt(k.msPerStep), pct(k.share), k.msPerCall.toFixed(3)]);
-  if (rest.length) {
-    const ms = rest.reduce((a, k) => a + k.msPerStep, 0);
-    const c = rest.reduce((a, k) => a + k.callsPerStep, 0);
-    rows.push([`(${rest.length} other kernels)`, fmt(c), fmt(ms), pct(ms / wallMs), '']);
-  }
-  out.push(table(['kernel', 'calls', 'ms/step', 'share', 'ms/call'], rows, ['l', 'r', 'r', 'r', 'r']));
+  for (const r of results) out.push('', ...describeRun(r, config.batchSize, args.top));
+  if (results.length > 1) out.push('', ...compareRuns(results));
   process.stdout.write(`${out.join('\n')}\n`);
 
   if (args.json !== null) {
@@ -503,31 +629,14 @@ async function main() {
       threads: 1,
       arch: config.arch,
       batchSize: config.batchSize,
-      chunkRows: lip.TRAIN_CHUNK_ROWS,
+      chunkRows: internal.TRAIN_CHUNK_ROWS,
       chunks,
       loss: config.loss,
       lr: config.lr,
       data: dataNote,
-      timer: timerSource,
-      warmupMs: warmups,
-      unprofiled: plain,
-      steps,
-      perStep: {
-        wallMs,
-        unprofiledWallMs: plainMs,
-        imagesPerSecond: (config.batchSize / (plainMs ?? wallMs)) * 1000,
-        cpuMs,
-        kernelMs,
-        kernelCalls: calls,
-        outsideKernelsMs: outsideMs,
-        outsideKernelsMsPerCall: outsideMs / calls,
-      },
-      phases: phaseRows,
-      kernels: kernelRows,
-      // Each kernel by input -> output shapes, slowest first (which conv layer, ...).
-      kernelsByShape: [...byShape.entries()]
-        .map(([key, e]) => ({ kernel: key, callsPerStep: e.calls / n, msPerStep: e.ms / n, msPerCall: e.ms / e.calls }))
-        .sort((a, b) => b.msPerStep - a.msPerStep),
+      // The first run's figures at the top level (as before --kernels), every run in `runs`.
+      ...runReport(results[0], config.batchSize),
+      runs: results.map((r) => runReport(r, config.batchSize)),
     };
     fs.mkdirSync(path.dirname(args.json), { recursive: true });
     fs.writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);

@@ -70,6 +70,11 @@ describe.each(cards)('%s', (cardFile) => {
     expect(card.training.epochs.length).toBe(card.training.config.epochs);
   });
 
+  test('the training command pins the kernels (simd and composed round differently) and is the one MODEL.md prints', () => {
+    expect(card.training.command).toMatch(/^LIP_KERNELS=(simd|composed) lip train /);
+    expect(fs.readFileSync(path.join(MODELS, 'MODEL.md'), 'utf8')).toContain(`--command "${card.training.command}"`);
+  });
+
   (haveFashionMnist() ? test : test.skip)('lip verify and lip bound on the ONNX file reproduce the card', async () => {
     const json = tmp.path('verify.json');
     const v = await lip('verify', onnxPath, '--json', json);

@@ -21,9 +21,13 @@
  * - cli.ts: the `lip` program in-process or spawned, and its fixtures (@lip/train/node);
  * - browser.ts: Chromium through playwright-core; xml.ts: a strict XML parser.
  */
-export * from './tmp';
-export * from './random';
-export * from './compare';
-export * from './files';
-export * from './errors';
-export * from './process';
+export { makeTmpDir, removeDir, tmpDirPerSuite, tmpDirPerTest, withTmpDir } from './tmp';
+export type { TmpDir } from './tmp';
+export { mulberry32, normalArray, randomImages, seededBytes, sizeOf, uniformArray, uniformArray64, uniformStream } from './random';
+export type { Rng } from './random';
+export { expectCloseRelMax, flat, maxAbsDiff, maxRelDiff, shapeOf, values } from './compare';
+export type { Nested, Values } from './compare';
+export { atomicTemps, listFiles, openFilesUnder, ROOT } from './files';
+export { rejectionOf, thrownBy } from './errors';
+export { childrenPerTest, deadPid, waitFor } from './process';
+export type { ChildrenPerTest } from './process';

@@ -10,16 +10,18 @@
  * The first two register their hooks when called, so call them at the top of
  * a file or describe block, never inside a test; jest runs after-hooks in
  * declaration order, so call them after the hooks that still need the folder.
- * Their folder is made at first use, so a skipped block leaves nothing behind.
+ * Their folder is made before the block's tests (or at first use of `dir`),
+ * so a skipped block leaves nothing behind.
  */
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
 export interface TmpDir {
-  /** The folder (made at first use). */
+  /** The folder (made if need be). */
   readonly dir: string;
-  /** `path.join(dir, ...parts)`. */
+  /** `path.join(dir, ...parts)`, without making anything. */
   path(...parts: string[]): string;
   /** Writes `bytes` at `rel` under the folder, making parent folders; returns the file's path. */
   put(rel: string, bytes: Uint8Array | string): string;
@@ -45,24 +47,38 @@ export async function withTmpDir<T>(prefix: string, fn: (dir: string) => T | Pro
   }
 }
 
-/** A folder made on first use and forgotten by `reset()`, which removes it. */
-function lazyDir(prefix: string): TmpDir & { reset(): void } {
-  let dir: string | null = null;
-  const get = (): string => (dir ??= makeTmpDir(prefix));
+/**
+ * A folder whose name is picked at first use and which is made when a hook
+ * (`create`) or a use of `dir` or `put` needs it, so `path()` at collection
+ * time in a block jest then skips leaves nothing behind; `reset()` removes it
+ * and forgets the name.
+ */
+function lazyDir(prefix: string): TmpDir & { create(): void; reset(): void } {
+  let name: string | null = null;
+  const pick = (): string => (name ??= path.join(os.tmpdir(), `lip-${prefix}-${process.pid}-${crypto.randomBytes(6).toString('hex')}`));
+  const made = (): string => {
+    const dir = pick();
+    // Checked first: tests that fault fs.mkdirSync (atomic.test.ts) still read `dir`.
+    if (!fs.existsSync(dir)) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  };
   return {
     get dir() {
-      return get();
+      return made();
     },
-    path: (...parts) => path.join(get(), ...parts),
+    path: (...parts) => path.join(pick(), ...parts),
     put(rel, bytes) {
-      const file = path.join(get(), rel);
+      const file = path.join(made(), rel);
       fs.mkdirSync(path.dirname(file), { recursive: true });
       fs.writeFileSync(file, bytes);
       return file;
     },
+    create() {
+      made();
+    },
     reset() {
-      if (dir !== null) removeDir(dir);
-      dir = null;
+      if (name !== null) removeDir(name);
+      name = null;
     },
   };
 }
@@ -70,6 +86,7 @@ function lazyDir(prefix: string): TmpDir & { reset(): void } {
 /** A fresh folder for each test of the calling describe block (or file), removed after each test. */
 export function tmpDirPerTest(prefix: string): TmpDir {
   const d = lazyDir(prefix);
+  beforeEach(() => d.create());
   afterEach(() => d.reset());
   return d;
 }
@@ -77,6 +94,7 @@ export function tmpDirPerTest(prefix: string): TmpDir {
 /** One folder for the calling describe block (or file), removed after its last test. */
 export function tmpDirPerSuite(prefix: string): TmpDir {
   const d = lazyDir(prefix);
+  beforeAll(() => d.create());
   afterAll(() => d.reset());
   return d;
 }

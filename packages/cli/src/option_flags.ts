@@ -10,10 +10,10 @@ const OPTION_FLAGS: Readonly<Record<string, Readonly<Record<string, string>>>> =
     arch: '--arch', epochs: '--epochs', batchSize: '--batch-size', lr: '--lr', lrSchedule: '--lr-schedule', alpha: '--alpha',
     minMargin: '--min-margin', loss: '--loss', seed: '--seed', limit: '--limit', dataDir: '--data', outDir: '--out', resume: '--resume',
     backend: '--backend', workers: '--workers', dataset: '--data', dataPath: '--data', labelsPath: '--labels', valDataPath: '--val-data',
-    valLabelsPath: '--val-labels', layout: '--layout', scale: '--scale', inputShape: '--input-shape', tau: '--tau',
+    valLabelsPath: '--val-labels', layout: '--layout', scale: '--scale', inputShape: '--input-shape', tau: '--tau', recipe: '--recipe',
   },
   demo: {
-    epochs: '--epochs', batchSize: '--batch-size', lr: '--lr', lrSchedule: '--lr-schedule', seed: '--seed', limit: '--limit',
+    arch: '--arch', epochs: '--epochs', batchSize: '--batch-size', lr: '--lr', lrSchedule: '--lr-schedule', seed: '--seed', limit: '--limit',
     dataDir: '--data', outDir: '--out', backend: '--backend', workers: '--workers', engine: '--engine',
   },
   export: { outPath: '--output', opset: '--opset' },

@@ -48,8 +48,10 @@ export {
   MEMORY_DATASET,
   CUSTOM_ARCH,
   defaultWorkers,
+  TRAIN_RECIPES,
+  recipeSettings,
 } from './training/config';
-export type { LrSchedule, TrainConfig, TrainCallbacks, TrainOptions } from './training/config';
+export type { LrSchedule, RecipeSettings, TrainConfig, TrainCallbacks, TrainOptions, TrainRecipe } from './training/config';
 export type { TrainHooks, TrainStartInfo, BatchInfo } from './training/hooks';
 export { consoleProgress } from './training/progress';
 export { dataOptionsFor, loadTrainData } from './training/train_data';

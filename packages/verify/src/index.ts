@@ -26,6 +26,10 @@ export {
   SYMBOLIC_WORK_LIMIT,
 } from './bound';
 export type { LipschitzBound, LayerBound, LinearHead, BoundOptions, BoundLimits } from './bound';
+// The bound cache (`lip verify`, `lip bound`; `--no-cache`).
+export { boundCacheDir, cachedLipschitzBound, readOnnxModelHashed } from './bound/cache';
+export type { BoundCacheOptions, BoundCacheReport, HashedModel } from './bound/cache';
+export { BOUND_CACHE_VERSION } from './bound/cache_version';
 
 // onnxruntime sessions.
 export { openSession, modelInputRange, DEFAULT_VERIFY_BATCH_SIZE, INPUT_RANGE_TOLERANCE, SESSION_VALUE_BUDGET } from './session';

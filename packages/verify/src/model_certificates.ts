@@ -19,7 +19,7 @@
  *   not taken on trust: it is the file's word, not the user's.
  */
 import { InvalidArgumentError, ModelError, ModelTooLargeError } from '@lip/core';
-import { LinearHead, LipschitzBound, lipschitzBound } from './bound';
+import { BoundOptions, LinearHead, LipschitzBound, lipschitzBound } from './bound';
 import { CertificateKind, Certificates, certify } from './certificates';
 import { OnnxModel } from './onnx/read';
 
@@ -51,6 +51,8 @@ export interface ChooseLipschitzOptions {
   lipschitz?: number;
   /** Per-sample input shape, for a graph that leaves input dims symbolic (`--input-shape`). */
   inputShape?: number[];
+  /** Computes the certified bound. Default `lipschitzBound`; `verifyModel` passes the bound cache's (bound/cache.ts). */
+  computeBound?: (model: OnnxModel, opts: BoundOptions) => LipschitzBound;
 }
 
 /** Parses the metadata `lipschitz_constant`; null when absent. */
@@ -87,7 +89,7 @@ export function chooseLipschitz(model: OnnxModel, opts: ChooseLipschitzOptions =
   const warnings: string[] = [];
   let bound: LipschitzBound;
   try {
-    bound = lipschitzBound(model, opts.inputShape ? { inputShape: opts.inputShape } : {});
+    bound = (opts.computeBound ?? lipschitzBound)(model, opts.inputShape ? { inputShape: opts.inputShape } : {});
   } catch (err) {
     // A model too large to analyse is also too large to run: that is fatal, not a missing bound.
     if (!(err instanceof ModelError) || err instanceof ModelTooLargeError) throw err;

@@ -7,10 +7,12 @@
  * (model_input.ts).
  */
 import { ArrayLayout, DEFAULT_EPSILONS, DataError, DatasetSplit, EngineChoice, EngineName, InvalidArgumentError, requireEngine } from '@lip/core';
+import { BoundCacheOptions, BoundCacheReport, cachedLipschitzBound, readOnnxModelHashed } from './bound/cache';
 import { CertificateKind, certifiedRobustAccuracy, multiclassCertificates, predictClasses } from './certificates';
 import { VerifyData, loadVerifyData } from './data';
 import { LipschitzSource, certifyLogits, chooseLipschitz } from './model_certificates';
 import { InputLayout, dataSpaceCertificates, resolveModelInput, resolveTransform, toModelInput } from './model_input';
+import type { BoundOptions, LipschitzBound } from './bound';
 import { readOnnxModel } from './onnx/read';
 import { DEFAULT_VERIFY_BATCH_SIZE, openSession } from './session';
 
@@ -52,6 +54,13 @@ export interface VerifyOptions {
   std?: readonly number[];
   /** Shape of one image as the model reads it ([C, H, W], [H, W, C] ...), where the graph leaves its dims symbolic. */
   inputShape?: readonly number[];
+  /**
+   * Reuse the Lipschitz bound of a model seen before, keyed by the sha256 of
+   * the model's bytes (bound/cache.ts): true for the default folder
+   * (`$LIP_CACHE_DIR/bounds`, else `~/.cache/lip/bounds`), or its options.
+   * Default false: the bound is computed and nothing is written.
+   */
+  boundCache?: boolean | BoundCacheOptions;
   /** Called after each batch. */
   onProgress?: (done: number, total: number) => void;
   /** Called for each warning as it happens (they are also returned). */
@@ -112,6 +121,8 @@ export interface VerifyResult {
   lipschitzOverride: number | null;
   /** Certified bound from the weights, or null when it could not be computed (see warnings). */
   lipschitzBound: number | null;
+  /** What the bound cache did (`used`: the bound was read from it); null when `boundCache` was off or no bound was computed. */
+  boundCache: BoundCacheReport | null;
   /** Body bound used by head-aware certificates. */
   headBodyLipschitz: number | null;
   preprocessing: VerifyPreprocessing;
@@ -152,14 +163,24 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
   // A named engine that is not installed fails here, before the data are read.
   requireEngine(opts.engine);
 
-  const model = readOnnxModel(modelPath, opts.inputShape ? { inputShape: opts.inputShape } : {});
+  const readOptions = opts.inputShape ? { inputShape: opts.inputShape } : {};
+  const cacheOptions = opts.boundCache === true ? {} : opts.boundCache || null;
+  // With the cache, the file is read once and hashed, so the key is the hash of what is bounded.
+  const { model, sha256 } = cacheOptions ? readOnnxModelHashed(modelPath, readOptions) : { model: readOnnxModel(modelPath, readOptions), sha256: '' };
+  const cacheUse: { report: BoundCacheReport | null } = { report: null };
   // With --scale the stored values are read as they are and scaled here, with the mean and std.
   const data = await loadVerifyData(opts.data, {
     split, limit: opts.n, dataDir: opts.dataDir, labels: opts.labels, layout: opts.layout, scale: opts.scale === undefined ? undefined : 1,
   });
   const transform = resolveTransform({ scale: opts.scale, mean: opts.mean, std: opts.std }, data.channels);
   const input = resolveModelInput(model, data, opts.inputShape);
-  const choice = chooseLipschitz(model, { lipschitz: opts.lipschitz, inputShape: input.shape });
+  const computeBound = cacheOptions ? (m: typeof model, o: BoundOptions): LipschitzBound => {
+    const cached = cachedLipschitzBound(m, sha256, o, cacheOptions);
+    cacheUse.report = cached.cache;
+    return cached.bound;
+  } : undefined;
+  const choice = chooseLipschitz(model, { lipschitz: opts.lipschitz, inputShape: input.shape, computeBound });
+  if (cacheUse.report?.note) choice.warnings.push(`bound cache: ${cacheUse.report.note}`);
   choice.warnings.forEach(warn);
   const fed = toModelInput(data.images, data.n, data, input, transform);
 
@@ -229,6 +250,7 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
     lipschitzClaimed: choice.claimed,
     lipschitzOverride: choice.override,
     lipschitzBound: choice.bound ? choice.bound.total : null,
+    boundCache: cacheUse.report,
     headBodyLipschitz: modelSpace?.kind === 'head-aware' && choice.head ? choice.head.bodyLipschitz : null,
     preprocessing: {
       layout: input.layout,

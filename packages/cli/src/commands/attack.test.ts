@@ -1,10 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { createProgress, ProgressStream } from '@lip/core';
 import { tmpDirPerSuite } from '@lip/test-support';
 import { lip } from '@lip/test-support/cli';
 import { haveFashionMnist } from '@lip/test-support/data';
 import { orthonormalLinearModel, productModel } from '@lip/test-support/onnx';
-import { formatAttackTable, progressBar } from './attack';
+import { attackProgressListener, formatAttackTable } from './attack';
 
 (haveFashionMnist() ? describe : describe.skip)('lip attack', () => {
   const tmp = tmpDirPerSuite('attack');
@@ -109,35 +110,52 @@ describe('formatAttackTable', () => {
   });
 });
 
-describe('progressBar', () => {
-  const stream = (isTTY: boolean): { s: NodeJS.WriteStream; text: () => string } => {
+describe('attackProgressListener', () => {
+  const stream = (isTTY: boolean): ProgressStream & { text: () => string } => {
     let text = '';
-    const s = { isTTY, write: (t: string) => { text += t; return true; } } as unknown as NodeJS.WriteStream;
-    return { s, text: () => text };
+    return { isTTY, columns: 200, write: (t: string) => { text += t; return true; }, text: () => text };
+  };
+  /** What cw reports for two binary-search steps: throttled ticks within each, then the step. */
+  const cwSteps = (show: ReturnType<typeof attackProgressListener>, batches = 1): void => {
+    show({ phase: 'binary search step 1/2', done: 10, total: 200, detail: true, batch: 1, batches });
+    show({ phase: 'binary search step 1/2', done: 100, total: 200, detail: true, batch: 1, batches });
+    show({ phase: 'binary search step', done: 1, total: 2, batch: 1, batches });
+    show({ phase: 'binary search step 2/2', done: 200, total: 200, detail: true, batch: 1, batches });
+    show({ phase: 'binary search step', done: 2, total: 2, batch: 1, batches });
   };
 
   it('logs one line per binary-search step, without the detail ticks, when not on a terminal', () => {
-    const { s, text } = stream(false);
-    const bar = progressBar(s);
-    bar.update('binary search step 1/2', 10, 200, true);
-    bar.update('binary search step 1/2', 100, 200, true);
-    bar.update('binary search step', 1, 2);
-    bar.update('binary search step 2/2', 200, 200, true);
-    bar.update('binary search step', 2, 2);
-    bar.end();
-    expect(text()).toBe('binary search step: 1/2\nbinary search step: 2/2\n');
+    const s = stream(false);
+    const progress = createProgress({ stream: s });
+    cwSteps(attackProgressListener(progress));
+    progress.stop();
+    expect(s.text()).toBe('binary search step: 1/2\nbinary search step: 2/2\n');
+  });
+
+  it('names the batch when there are several; other phases log their completion only', () => {
+    const s = stream(false);
+    const progress = createProgress({ stream: s });
+    const show = attackProgressListener(progress);
+    cwSteps(show, 2);
+    show({ phase: 'step', done: 1, total: 2, batch: 2, batches: 2 });
+    show({ phase: 'step', done: 2, total: 2, batch: 2, batches: 2 });
+    progress.stop();
+    expect(s.text()).toBe('binary search step (batch 1/2): 1/2\nbinary search step (batch 1/2): 2/2\nstep (batch 2/2): 2/2\n');
   });
 
   it('draws the detail ticks on a terminal, not the coarser updates once ticks come', () => {
-    const { s, text } = stream(true);
-    const bar = progressBar(s);
-    bar.update('binary search step 1/2', 100, 200, true);
-    bar.update('binary search step', 1, 2);
-    bar.update('binary search step 2/2', 200, 200, true);
-    bar.end();
-    expect(text()).toContain('100/200 binary search step 1/2');
-    expect(text()).toContain('200/200 binary search step 2/2');
-    expect(text()).not.toContain('1/2 binary search step\x1b');
-    expect(text().endsWith('\n')).toBe(true);
+    jest.useFakeTimers();
+    try {
+      const s = stream(true);
+      const progress = createProgress({ stream: s });
+      cwSteps(attackProgressListener(progress));
+      jest.advanceTimersByTime(100);
+      progress.stop();
+      expect(s.text()).toMatch(/binary search step 2\/2 \[#{30}\] 200\/200 /);
+      expect(s.text()).not.toMatch(/binary search step \[/);
+      expect(s.text().endsWith('\n')).toBe(true);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { tmpDirPerTest, waitFor } from '@lip/test-support';
 import { committedEpochs, lip, LIP_BIN, spawnLip } from '@lip/test-support/cli';
 import { FASHION_DIR } from '@lip/test-support/data';
+import { recipeSettings } from '@lip/train/node';
 
 /** Small runs of the reference network: 256 training and 256 validation images per epoch. */
 const SMALL = ['--arch', 'seed', '--limit', '256', '--batch-size', '64', '--lr', '0.003', '--data', FASHION_DIR, '--backend', 'wasm'];
@@ -41,6 +42,7 @@ describe('lip train: bad input', () => {
       [['--bogus'], /unknown option '--bogus'/],
       [['--backend', 'gpu'], /'gpu' is invalid/],
       [['--lr-schedule', 'step'], /'step' is invalid.*Allowed choices are constant, linear, cosine/],
+      [['--recipe', 'quick'], /'quick' is invalid.*Allowed choices are fast, reference/],
     ] as const) {
       const { code, stderr } = await runCaptured([...args, '--out', tmp.dir]);
       expect(code).toBe(2);
@@ -63,6 +65,21 @@ describe('lip train: bad input', () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr).toBe(
       `error: '--lr-schedule' is "linear" but the checkpoint in ${tmp.dir} was trained with "cosine"; ` +
+        'a resumed run keeps its settings (drop the option or start a new --out)\n',
+    );
+  });
+
+  it('--recipe fast sets the run settings the flags leave out, and --resume checks them', async () => {
+    const tiny = ['--limit', '64', '--batch-size', '32', '--epochs', '1', '--data', FASHION_DIR, '--backend', 'wasm', '--workers', '1', '--out', tmp.dir];
+    const trained = await runCaptured(['--recipe', 'fast', ...tiny]);
+    expect(trained.code).toBe(0);
+    const { config } = JSON.parse(fs.readFileSync(tmp.path('train.json'), 'utf8'));
+    const { epochs: _epochs, batchSize: _batchSize, ...fromRecipe } = recipeSettings('fast');
+    expect(config).toMatchObject({ ...fromRecipe, epochs: 1, batchSize: 32 });
+    const refused = await runCaptured([...tiny, '--resume', '--epochs', '2', '--recipe', 'reference']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(
+      `error: '--arch' is "seed" (from recipe "reference") but the checkpoint in ${tmp.dir} was trained with ${JSON.stringify(config.arch)}; ` +
         'a resumed run keeps its settings (drop the option or start a new --out)\n',
     );
   });

@@ -14,6 +14,7 @@ import {
   DEFAULT_SEED,
   LR_SCHEDULES,
   LrSchedule,
+  TRAIN_RECIPES,
   train,
   TrainOptions,
 } from '@lip/train/node';
@@ -24,6 +25,7 @@ import { setExitCode } from '../exit_code';
 const EXIT_INTERRUPTED = 130;
 
 interface TrainFlags {
+  recipe?: string;
   arch?: string;
   epochs?: string;
   batchSize?: string;
@@ -81,6 +83,7 @@ function trainOptions(flags: TrainFlags): TrainOptions {
     scale: finiteNumber('--scale', flags.scale, 0, false),
     inputShape: inputShapeFlag(flags.inputShape),
     tau: finiteNumber('--tau', flags.tau, 0, false),
+    recipe: flags.recipe,
     arch: flags.arch,
     epochs: positiveInt('--epochs', flags.epochs),
     batchSize: positiveInt('--batch-size', flags.batchSize),
@@ -91,7 +94,7 @@ function trainOptions(flags: TrainFlags): TrainOptions {
     loss: flags.loss,
     seed: seedFlag(flags.seed),
     limit: positiveInt('--limit', flags.limit),
-    outDir: flags.out ?? path.join('runs', flags.arch ?? DEFAULT_ARCH),
+    outDir: flags.out ?? path.join('runs', flags.arch ?? (flags.recipe !== undefined ? TRAIN_RECIPES.get(flags.recipe)?.settings.arch : undefined) ?? DEFAULT_ARCH),
     backend: flags.backend,
     workers: positiveInt('--workers', flags.workers),
     resume: flags.resume === true,
@@ -102,6 +105,12 @@ export function registerTrain(program: Command): void {
   program
     .command('train')
     .description('Train a 1-Lipschitz network (on Fashion-MNIST by default, or your own data), with a checkpoint after every epoch')
+    .addOption(
+      new Option(
+        '--recipe <name>',
+        `named settings, which the options given override: ${[...TRAIN_RECIPES].map(([name, r]) => `${name} (${r.summary})`).join('; ')}`,
+      ).choices([...TRAIN_RECIPES.keys()]),
+    )
     .option('--arch <name>', `architecture: ${[...ARCHITECTURES.keys()].join(', ')} (default: ${DEFAULT_ARCH})`)
     .option('--epochs <n>', `total epochs; with --resume, the epoch to reach (default: ${DEFAULT_EPOCHS})`)
     .option('--batch-size <n>', `images per step (default: ${DEFAULT_TRAIN_BATCH_SIZE})`)

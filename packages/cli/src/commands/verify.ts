@@ -6,6 +6,7 @@ import {
 import { VerifyResult, certifiedRobustAccuracy, verifyModel, writeCraReport } from '@lip/verify';
 import { dimsFlag, numberListFlag, positiveFraction, positiveInt, positiveNumber } from '../flags';
 import { humanOutput, outputFlag, writeOutput } from '../output';
+import { NO_CACHE_HELP, boundCacheText } from './bound';
 
 /** The --eps default, as the user would type it. */
 export const DEFAULT_EPS_SPEC = '36/255,72/255,108/255,0.25,0.5,1.0';
@@ -27,6 +28,8 @@ interface VerifyFlags {
   std?: string;
   inputShape?: string;
   engine?: EnginePolicy;
+  /** False with --no-cache. */
+  cache: boolean;
 }
 
 /** `--engine` of the commands that run the model in onnxruntime (verify, attack, demo); absent: LIP_ENGINE, else auto. */
@@ -86,7 +89,8 @@ export function formatVerifyTable(r: VerifyResult, epsLabels: readonly string[])
   });
   rows.push(['Lipschitz used', lipschitzUsedText(r)]);
   rows.push(['Lipschitz claimed', r.lipschitzClaimed === null ? 'none' : fmtL(r.lipschitzClaimed)]);
-  rows.push(['Lipschitz bound', r.lipschitzBound === null ? 'not computed' : fmtL(r.lipschitzBound)]);
+  rows.push(['Lipschitz bound', r.lipschitzBound === null ? 'not computed'
+    : `${fmtL(r.lipschitzBound)}${r.boundCache?.used ? `, ${boundCacheText(r.boundCache)}` : ''}`]);
   if (r.certificateKind !== null) rows.push(['certificate', certificateDescription(r)]);
   const p = r.preprocessing;
   if (p.certificateFactor !== 1) {
@@ -173,6 +177,7 @@ export function registerVerify(program: Command): void {
     .option('--batch-size <B>', 'images per onnxruntime call (default 256)')
     .option('--lipschitz <L>', 'Lipschitz constant to certify with (default: the metadata lipschitz_constant; never below the certified ' +
       'bound; where the graph has no bound, your claim, reported as such)')
+    .option('--no-cache', NO_CACHE_HELP)
     .option('--json <FILE>', "write the results as JSON ('-': to stdout, the table then goes to stderr)")
     .option('--report <DIR>', 'add the certified-accuracy curve to the report in DIR (index.html)')
     .action(async (file: string, flags: VerifyFlags) => {
@@ -197,6 +202,7 @@ export function registerVerify(program: Command): void {
           std: numberListFlag('--std', flags.std, true),
           inputShape: dimsFlag('--input-shape', flags.inputShape),
           batchSize,
+          boundCache: flags.cache,
           onProgress: (done, total) => progress.update(done, total),
           onWarning: (m) => progress.log(`warning: ${m}`),
         });

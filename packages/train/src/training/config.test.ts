@@ -1,6 +1,9 @@
 import { InvalidArgumentError } from '../errors';
 import { ARCHITECTURES } from '../models';
-import { DEFAULT_TRAIN_BATCH_SIZE, learningRateAt, LrSchedule, resolveTrainConfig, resumeTrainConfig, TrainConfig } from './config';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import {
+  DEFAULT_TRAIN_BATCH_SIZE, learningRateAt, LrSchedule, recipeSettings, resolveTrainConfig, resumeTrainConfig, TRAIN_RECIPES, TrainConfig,
+} from './config';
 
 describe('train config', () => {
   it('fills the defaults and keeps what is given', () => {
@@ -51,6 +54,43 @@ describe('train config', () => {
     expect(resumed.lrSchedule).toBe('constant');
     expect(() => resumeTrainConfig(legacy as TrainConfig, { outDir: 'old', lrSchedule: 'linear' })).toThrow(
       `'lrSchedule' is "linear" but the checkpoint in old was trained with "constant"`,
+    );
+  });
+});
+
+describe('train recipes', () => {
+  it('fill the settings not given; the ones given win, and the recipe name is not stored', () => {
+    const fast = recipeSettings('fast');
+    const c = resolveTrainConfig({ outDir: 'o', recipe: 'fast' });
+    expect(c).toMatchObject(fast);
+    expect('recipe' in c).toBe(false);
+    const mine = resolveTrainConfig({ outDir: 'o', recipe: 'fast', epochs: fast.epochs + 3, lr: undefined, seed: 9 });
+    expect(mine).toEqual({ ...c, epochs: fast.epochs + 3, seed: 9 });
+    expect(resolveTrainConfig({ outDir: 'o', recipe: 'reference' })).toMatchObject({ arch: 'seed', epochs: 100, batchSize: 4096, lr: 1e-4 });
+  });
+
+  it('every recipe is a valid run, and recipeSettings returns a copy', () => {
+    for (const name of TRAIN_RECIPES.keys()) expect(() => resolveTrainConfig({ outDir: 'o', recipe: name })).not.toThrow();
+    recipeSettings('fast').epochs = 1;
+    expect(recipeSettings('fast').epochs).toBe(TRAIN_RECIPES.get('fast')!.settings.epochs);
+  });
+
+  it('an unknown recipe names the recipes', () => {
+    expect(() => resolveTrainConfig({ outDir: 'o', recipe: 'quick' })).toThrow(InvalidArgumentError);
+    expect(() => resolveTrainConfig({ outDir: 'o', recipe: 'quick' })).toThrow(`'recipe' must be one of fast, reference, got "quick"`);
+  });
+
+  it('a model passed in replaces the recipe architecture', () => {
+    const model = {} as LayersModel; // resolveTrainConfig only notes that there is one
+    expect(resolveTrainConfig({ outDir: 'o', recipe: 'fast', model })).toMatchObject({ arch: 'custom', lr: recipeSettings('fast').lr });
+  });
+
+  it('on resume, the recipe must match the checkpoint and a mismatch names the recipe', () => {
+    const stored = resolveTrainConfig({ outDir: 'old', recipe: 'fast', epochs: 2 });
+    expect(resumeTrainConfig(stored, { outDir: 'old', recipe: 'fast' }).epochs).toBe(recipeSettings('fast').epochs);
+    expect(() => resumeTrainConfig(stored, { outDir: 'old', recipe: 'reference' })).toThrow(
+      `'arch' is "seed" (from recipe "reference") but the checkpoint in old was trained with ${JSON.stringify(recipeSettings('fast').arch)}; ` +
+        'a resumed run keeps its settings',
     );
   });
 });

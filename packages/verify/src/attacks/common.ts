@@ -1,8 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { mulberry32 } from '@lip/core';
 
-/** A differentiable classifier on NCHW input, returning logits `[N, classes]` (see `translateOnnx`). */
-export type LogitsFn = (x: tf.Tensor4D) => tf.Tensor2D;
+/** The logits of a batch and their backward pass (see `LogitsFn.vjp`). */
+export interface LogitsVjp {
+  readonly logits: tf.Tensor2D;
+  /** `d sum(dy * logits) / dx`, `[N, C, H, W]`. */
+  backward(dy: tf.Tensor2D): tf.Tensor4D;
+}
+
+/**
+ * A differentiable classifier on NCHW input, returning logits `[N, classes]`
+ * (see `translateOnnx`). `vjp`, when present and not returning null, gives
+ * the same logits and gradient without tfjs's gradient tape.
+ */
+export type LogitsFn = ((x: tf.Tensor4D) => tf.Tensor2D) & { readonly vjp?: (x: tf.Tensor4D) => LogitsVjp | null };
 
 /** Shape of an input batch, NCHW. */
 export type Nchw = [number, number, number, number];
@@ -61,6 +72,12 @@ export function logitsAndGrad(
   let numClasses = 0;
   const grad = tf.tidy(() => {
     const xt = tf.tensor4d(x, shape);
+    const run = model.vjp?.(xt);
+    if (run) {
+      numClasses = run.logits.shape[1];
+      logits = (run.logits.dataSync() as Float32Array).slice();
+      return run.backward(tf.tensor2d(dyFromLogits(logits, numClasses), run.logits.shape));
+    }
     const g = tf.grad((xin: tf.Tensor) => {
       const out = model(xin as tf.Tensor4D);
       numClasses = out.shape[1];

@@ -48,8 +48,9 @@ export const EXACT_MEMORY_LIMIT = 4e7;
 export const CIRCULAR_WORK_LIMIT = 2e9;
 /** The exact bound is computed only when it could be below the circular one by more than this (relative; see the module doc). */
 export const EXACT_GAIN_TOLERANCE = 1e-4;
-/** Most Lanczos steps of the test that skips the exact bound (lip's orthogonal convs pass it after 8 to 24). */
+/** Most Lanczos steps of the test that skips the exact bound (lip's orthogonal convs pass it after 12 to 16), checked every 4. */
 export const EXACT_GATE_STEPS = 32;
+const EXACT_GATE_CHECK_EVERY = 4;
 
 export interface ConvBoundGeometry {
   cout: number;
@@ -224,11 +225,12 @@ function exactBound(gk: GroupKernel, g: ConvBoundGeometry, notes: Set<string>, m
       : `memory limit (${fmt(mem)} > ${fmt(EXACT_MEMORY_LIMIT)} doubles)`}`);
     return null;
   }
+  // Skipped when it cannot beat the circular bound by more than EXACT_GAIN_TOLERANCE (see the module doc).
   const gateWork = EXACT_GATE_STEPS * 2 * Ho * Wo * coutG * cinG * taps;
   if (circular !== null && meter.fits(work + gateWork)) {
     meter.charge(gateWork, 'exact conv bound (gate)');
     const lowEnough = (theta: number): boolean => circular <= Math.sqrt(Math.max(theta, 0)) * (1 + BOUND_SAFETY_MARGIN) * (1 + EXACT_GAIN_TOLERANCE);
-    if (lowEnough(ritzLowerEstimate(dIn, convGramOperator(gk, g), EXACT_GATE_STEPS, lowEnough))) return null;
+    if (lowEnough(ritzLowerEstimate(dIn, convGramOperator(gk, g), EXACT_GATE_STEPS, lowEnough, EXACT_GATE_CHECK_EVERY))) return null;
   }
   meter.charge(work - lambdaMaxWork(useIn ? dIn : dOut, useIn ? bIn : bOut), 'conv Gram band');
 

@@ -1,7 +1,9 @@
 /**
- * Two kernels of the translation written as plain loops, registered for the
+ * Kernels of the translation written as plain loops, registered for the
  * wasm and cpu backends: GroupSort2 on channel pairs and L2 pooling on windows
- * that tile the input, with their gradients.
+ * that tile the input, with their gradients, and the gather of fused layout
+ * chains (tfjs-backend-wasm's GatherV2 checks every index in JavaScript with
+ * a closure per index, then runs a generic strided loop).
  *
  * Composed of tfjs ops, each costs 4 to 6 kernels forward and as many backward
  * (matrix products for GroupSort2, a 6-D broadcast multiply for the pooling
@@ -14,15 +16,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { CustomGradientFunc } from '@tensorflow/tfjs-core/dist/engine';
 import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 
-const GROUPSORT2 = 'LipGroupSort2';
-const GROUPSORT2_GRAD = 'LipGroupSort2Grad';
+// Not @lip/train's kernel names (LipGroupSort2): its wasm SIMD kernels are registered by installWasmKernels.
+const GROUPSORT2 = 'LipVerifyGroupSort2';
+const GROUPSORT2_GRAD = 'LipVerifyGroupSort2Grad';
 const L2POOL = 'LipTiledL2Pool';
+const GATHER_ROWS = 'LipVerifyGatherRows';
 const L2POOL_GRAD = 'LipTiledL2PoolGrad';
 const BACKENDS = ['wasm', 'cpu'] as const;
 
 interface Loop {
   name: string;
   outShape(inputs: readonly TensorInfo[], attrs: NamedAttrMap): number[];
+  /** Float32 inputs, except those `register` names as int32 (passed as Int32Array). */
   compute(ins: readonly Float32Array[], out: Float32Array, inputs: readonly TensorInfo[], attrs: NamedAttrMap): void;
 }
 
@@ -37,7 +42,7 @@ interface CpuLike {
   makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): TensorInfo;
 }
 
-function register(loop: Loop, inputNames: readonly string[]): void {
+function register(loop: Loop, inputNames: readonly string[], int32Inputs: readonly string[] = []): void {
   for (const backendName of BACKENDS) {
     if (tf.getKernel(loop.name, backendName)) continue;
     tf.registerKernel({
@@ -46,7 +51,9 @@ function register(loop: Loop, inputNames: readonly string[]): void {
       kernelFunc: ({ inputs, attrs: maybeAttrs, backend }) => {
         const attrs = maybeAttrs ?? {};
         const ins = inputNames.map((n) => inputs[n] as TensorInfo);
-        if (ins.some((t) => t.dtype !== 'float32')) throw new Error(`${loop.name} takes float32 tensors`);
+        if (ins.some((t, i) => t.dtype !== (int32Inputs.includes(inputNames[i]) ? 'int32' : 'float32'))) {
+          throw new Error(`${loop.name} takes float32 tensors${int32Inputs.length ? ` (int32: ${int32Inputs.join(', ')})` : ''}`);
+        }
         const shape = loop.outShape(ins, attrs);
         if (backendName === 'wasm') {
           const b = backend as unknown as WasmLike;
@@ -183,29 +190,70 @@ register({
   },
 }, ['x', 'y', 'dy']);
 
+/** `y[b, j] = x[b, order[j]]` on `[N, D]`, `order` an int32 `[D]`: the same gather of every row. */
+register({
+  name: GATHER_ROWS,
+  outShape: ([x]) => [...x.shape],
+  compute: ([x, order], y, [xi]) => {
+    const d = order.length;
+    const n = xi.shape[0];
+    for (let base = 0; base < n * d; base += d) {
+      for (let j = 0; j < d; j++) y[base + j] = x[base + order[j]];
+    }
+  },
+}, ['x', 'order'], ['order']);
+
 /** Whether the loop kernels run on the active backend. */
 export function hasJsKernels(): boolean {
   return (BACKENDS as readonly string[]).includes(tf.getBackend());
 }
 
+/**
+ * The loop kernels without a recorded gradient, for backward passes written
+ * out (`OpVjp`): each pair is a forward and its input gradient.
+ */
+export const loops = {
+  groupSort2: (x: tf.Tensor): tf.Tensor => tf.engine().runKernel(GROUPSORT2, { x }, {}) as tf.Tensor,
+  /** `dL/dx` of GroupSort2 at `x` (that of `groupSort2` or of @lip/train's: the same routing, swapped iff x[2i] > x[2i+1]). */
+  groupSort2Grad: (x: tf.Tensor, dy: tf.Tensor): tf.Tensor => tf.engine().runKernel(GROUPSORT2_GRAD, { x, dy }, {}) as tf.Tensor,
+  tiledL2Pool: (x: tf.Tensor4D, k: readonly [number, number]): tf.Tensor4D =>
+    tf.engine().runKernel(L2POOL, { x }, { kernel: [k[0], k[1]] }) as tf.Tensor4D,
+  /** `dL/dx` of the tiled L2 pooling from its input `x` and output `y`. */
+  tiledL2PoolGrad: (x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, k: readonly [number, number]): tf.Tensor4D =>
+    tf.engine().runKernel(L2POOL_GRAD, { x, y, dy }, { kernel: [k[0], k[1]] }) as tf.Tensor4D,
+  /** `x[b, order[j]]` for every row b of `[N, D]`. */
+  gatherRows: (x: tf.Tensor2D, order: tf.Tensor1D): tf.Tensor2D => tf.engine().runKernel(GATHER_ROWS, { x, order }, {}) as tf.Tensor2D,
+};
+
 /** GroupSort2 on the last axis (even length) with the loop kernels; see `hasJsKernels`. */
 export const groupSort2Loop = tf.customGrad(((x: tf.Tensor, save: (ts: tf.Tensor[]) => void) => {
   save([x]);
   return {
-    value: tf.engine().runKernel(GROUPSORT2, { x }, {}) as tf.Tensor,
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(GROUPSORT2_GRAD, { x: saved[0], dy }, {}) as tf.Tensor,
+    value: loops.groupSort2(x),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => loops.groupSort2Grad(saved[0], dy),
   };
 }) as unknown as CustomGradientFunc<tf.Tensor>) as (x: tf.Tensor) => tf.Tensor;
 
 /** L2 pooling of NHWC `x` over `k` windows that tile it, with the loop kernels; see `hasJsKernels`. */
 export function tiledL2PoolLoop(x: tf.Tensor4D, k: readonly [number, number]): tf.Tensor4D {
-  const kernel = [k[0], k[1]];
   return tf.customGrad(((xin: tf.Tensor, save: (ts: tf.Tensor[]) => void) => {
-    const y = tf.engine().runKernel(L2POOL, { x: xin }, { kernel }) as tf.Tensor;
+    const y = loops.tiledL2Pool(xin as tf.Tensor4D, k);
     save([xin, y]);
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(L2POOL_GRAD, { x: saved[0], y: saved[1], dy }, { kernel }) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => loops.tiledL2PoolGrad(saved[0] as tf.Tensor4D, saved[1] as tf.Tensor4D, dy as tf.Tensor4D, k),
     };
   }) as unknown as CustomGradientFunc<tf.Tensor>)(x) as tf.Tensor4D;
+}
+
+/**
+ * The entries of each row of `x` (`[N, D]`) reordered by `order` (int32 `[D]`,
+ * a permutation) with the loop kernel; the gradient reorders by `inverse`.
+ * See `hasJsKernels`.
+ */
+export function permuteRowsLoop(x: tf.Tensor2D, order: tf.Tensor1D, inverse: tf.Tensor1D): tf.Tensor2D {
+  return tf.customGrad(((xin: tf.Tensor) => ({
+    value: loops.gatherRows(xin as tf.Tensor2D, order),
+    gradFunc: (dy: tf.Tensor) => loops.gatherRows(dy as tf.Tensor2D, inverse),
+  })) as unknown as CustomGradientFunc<tf.Tensor>)(x) as tf.Tensor2D;
 }

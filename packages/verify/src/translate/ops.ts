@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CustomGradientFunc } from '@tensorflow/tfjs-core/dist/engine';
-import { ModelError } from '@lip/train';
+import { ModelError, groupSort2 as lipGroupSort2, wasmKernelsInstalled } from '@lip/train';
 import { OnnxNode, OnnxTensor, attrFloat, attrInts, tensorToFloat64 } from '../onnx/read';
 import {
   alphaParams, batchNormParams, castParams, clipRange, concatAxis, convSpec, depthToSpaceParams, flattenAxis, gatherIndices, gemmParams,
@@ -10,9 +10,9 @@ import {
 import type { FullOp } from '../ops/registry';
 import { padIndexMap } from '../bound/shapes';
 import { windowDivisor, WindowAxis } from '../bound/pool';
-import { convWithFastInputGrad } from './conv';
-import { FUSED_GROUPSORT2, FUSED_L2POOL } from './fuse';
-import { groupSort2Loop, hasJsKernels, tiledL2PoolLoop } from './js_kernels';
+import { FastInputGradConv, convWithFastInputGrad } from './conv';
+import { FUSED_GROUPSORT2, FUSED_L2POOL, FUSED_PERMUTE } from './fuse';
+import { groupSort2Loop, hasJsKernels, loops, permuteRowsLoop, tiledL2PoolLoop } from './js_kernels';
 
 /**
  * A value during translation. Image tensors (ONNX NCHW) may be held NHWC
@@ -47,8 +47,30 @@ export interface OpContext {
   fail(why: string): ModelError;
 }
 
-/** Runs one node: inputs in, outputs out (undefined for omitted optional inputs). */
-export type OpKernel = (inputs: (Val | undefined)[]) => Val[];
+/** A node run forward, with its backward pass (see `OpVjp`). */
+export interface OpVjpResult {
+  readonly outputs: Val[];
+  /**
+   * The cotangents of the inputs from those of the outputs (undefined where
+   * none reached), each in the storage layout of its `Val`; undefined for
+   * inputs that are not differentiated (weights, shapes).
+   */
+  backward(dOutputs: readonly (tf.Tensor | undefined)[]): (tf.Tensor | undefined)[];
+}
+
+/**
+ * Runs one node forward and returns its backward pass, with no tfjs gradient
+ * tape: the attacks' forward + input gradient (`TranslatedModel.vjp`). Null
+ * when it cannot run on these inputs or this backend; the tape is used then.
+ */
+export type OpVjp = (inputs: (Val | undefined)[]) => OpVjpResult | null;
+
+/** Runs one node: inputs in, outputs out (undefined for omitted optional inputs); `vjp` where the op has one. */
+export type OpKernel = ((inputs: (Val | undefined)[]) => Val[]) & { readonly vjp?: OpVjp };
+
+function withVjp(kernel: (inputs: (Val | undefined)[]) => Val[], vjp: OpVjp): OpKernel {
+  return Object.assign(kernel, { vjp });
+}
 
 /** Builds the kernel of one node once, at translation time. */
 export type OpTranslator = (ctx: OpContext) => OpKernel;
@@ -78,6 +100,31 @@ function toNhwc(v: Val, ctx: OpContext): tf.Tensor4D {
   const [n, c, h, w] = v.t.shape;
   if (c === 1 || (h === 1 && w === 1)) return tf.reshape(v.t, [n, h, w, c]);
   return tf.transpose(v.t, [0, 2, 3, 1]) as tf.Tensor4D;
+}
+
+/** A layout change and the map of its cotangent back to the original storage. */
+interface LayoutVjp<T extends tf.Tensor> {
+  readonly t: T;
+  back(d: tf.Tensor): tf.Tensor;
+}
+
+const same = (d: tf.Tensor): tf.Tensor => d;
+
+/** `toOnnxLayout` with its backward. */
+export function onnxLayoutVjp(v: Val): LayoutVjp<tf.Tensor> {
+  if (!v.nhwc) return { t: v.t, back: same };
+  const [n, h, w, c] = v.t.shape;
+  const back = c === 1 || (h === 1 && w === 1) ? (d: tf.Tensor) => tf.reshape(d, [n, h, w, c]) : (d: tf.Tensor) => tf.transpose(d, [0, 2, 3, 1]);
+  return { t: toOnnxLayout(v), back };
+}
+
+/** `toNhwc` with its backward. */
+function nhwcVjp(v: Val, ctx: OpContext): LayoutVjp<tf.Tensor4D> {
+  if (v.nhwc) return { t: v.t as tf.Tensor4D, back: same };
+  const t = toNhwc(v, ctx);
+  const [n, c, h, w] = v.t.shape;
+  const back = c === 1 || (h === 1 && w === 1) ? (d: tf.Tensor) => tf.reshape(d, [n, c, h, w]) : (d: tf.Tensor) => tf.transpose(d, [0, 3, 1, 2]);
+  return { t, back };
 }
 
 /** ONNX axis of a rank-4 NCHW tensor -> axis of its NHWC storage. */
@@ -122,6 +169,18 @@ function elementwise(f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpTranslator
     return [nhwc(ts.slice(1).reduce((acc, t) => f(acc, t), ts[0]))];
   };
 }
+
+/** Identity and Dropout (inference): the input itself, cotangent passed through. */
+const identity: OpTranslator = (ctx) => withVjp((inputs) => [input(inputs, 0, ctx)], (inputs) => ({
+  outputs: [input(inputs, 0, ctx)],
+  backward: ([d]) => [d],
+}));
+
+/** Relu; its backward `dy * step(x)` is tfjs's own gradient. */
+const relu: OpTranslator = (ctx) => withVjp(unary(tf.relu)(ctx), (inputs) => {
+  const v = input(inputs, 0, ctx);
+  return { outputs: [{ t: tf.relu(v.t), nhwc: v.nhwc }], backward: ([d]) => [d && tf.mul(d, tf.step(v.t))] };
+});
 
 function unary(f: (x: tf.Tensor) => tf.Tensor): OpTranslator {
   return (ctx) => (inputs) => {
@@ -172,23 +231,32 @@ const conv: OpTranslator = (ctx) => {
   const kernel = tf.keep(tf.tidy(() => tf.transpose(tf.tensor4d(Float32Array.from(w.data as ArrayLike<number>), [cout, cin, kh, kw]), [2, 3, 1, 0]) as tf.Tensor4D));
   ctx.onDispose(() => kernel.dispose());
   const bias = ctx.constant(2) ? ctx.floatConst(2) : null;
-  const convs = new Map<string, { apply: (x: tf.Tensor4D) => tf.Tensor4D }>();
-  return (inputs) => {
-    const xIn = toNhwc(input(inputs, 0, ctx), ctx);
+  const fusedBias = bias && bias.rank === 1 && bias.shape[0] === cout ? bias as tf.Tensor1D : null;
+  const convs = new Map<string, FastInputGradConv>();
+  /** The NHWC input cropped where pads are negative, and the convolution for its size. */
+  const prepare = (xIn: tf.Tensor4D, inputs: (Val | undefined)[]): { x: tf.Tensor4D; c: FastInputGradConv } => {
     if (xIn.shape[3] !== cin) throw ctx.fail(`input has ${xIn.shape[3]} channels, the weight expects ${cin}`);
     const { x, pads } = cropNegativePads(xIn, ctx.paramsAt(convSpec, inputs).axes);
     const key = `${xIn.shape[1]}x${xIn.shape[2]}`;
     let c = convs.get(key);
     if (!c) {
-      const made = convWithFastInputGrad(kernel, strides, pads, dil,
-        bias && bias.rank === 1 && bias.shape[0] === cout ? bias as tf.Tensor1D : null);
-      ctx.onDispose(made.dispose);
-      convs.set(key, made);
-      c = made;
+      c = convWithFastInputGrad(kernel, strides, pads, dil, fusedBias);
+      ctx.onDispose(c.dispose);
+      convs.set(key, c);
     }
-    const y = c.apply(x);
-    return [nhwc(bias && !(bias.rank === 1 && bias.shape[0] === cout) ? tf.add(y, bias) : y)];
+    return { x, c };
   };
+  return withVjp((inputs) => {
+    const { x, c } = prepare(toNhwc(input(inputs, 0, ctx), ctx), inputs);
+    const y = c.apply(x);
+    return [nhwc(bias && !fusedBias ? tf.add(y, bias) : y)];
+  }, (inputs) => {
+    const { t: xIn, back } = nhwcVjp(input(inputs, 0, ctx), ctx);
+    const { x, c } = prepare(xIn, inputs);
+    const inputGrad = c.inputGrad;
+    if (!inputGrad || x !== xIn || (bias && !fusedBias)) return null;
+    return { outputs: [nhwc(c.forward(x))], backward: ([d]) => [d && back(inputGrad(d as tf.Tensor4D, x.shape))] };
+  });
 };
 
 /** AveragePool / LpPool / MaxPool parameters, refusing what tfjs's poolings cannot run. */
@@ -308,34 +376,52 @@ const globalPool = (kind: 'avg' | 'max' | 'l2'): OpTranslator => (ctx) => {
 };
 
 /**
- * `a B` for a constant B whose input gradient `dy B^T` uses a kept B^T
- * (tfjs's own gradient multiplies with transposeB, which is slow on wasm).
+ * `a B (+ bias)` for a constant B whose input gradient `dy B^T` uses a kept
+ * B^T (tfjs's own gradient multiplies with transposeB, which is slow on
+ * wasm). A constant bias is added inside the matMul kernel (one op less each way).
  */
-function constMatMul(b: tf.Tensor2D, ctx: OpContext): (a: tf.Tensor2D) => tf.Tensor2D {
+function constMatMul(b: tf.Tensor2D, bias: tf.Tensor1D | null, ctx: OpContext): {
+  apply: (a: tf.Tensor2D) => tf.Tensor2D; forward: (a: tf.Tensor2D) => tf.Tensor2D; inputGrad: (dy: tf.Tensor2D) => tf.Tensor2D;
+} {
   const bt = tf.keep(tf.transpose(b) as tf.Tensor2D);
   ctx.onDispose(() => bt.dispose());
-  return tf.customGrad(((a: tf.Tensor) => ({
-    value: tf.matMul(a as tf.Tensor2D, b),
-    gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, bt),
+  const forward = (a: tf.Tensor2D): tf.Tensor2D => (bias ? tf.fused.matMul({ a, b, bias }) as tf.Tensor2D : tf.matMul(a, b));
+  const inputGrad = (dy: tf.Tensor2D): tf.Tensor2D => tf.matMul(dy, bt);
+  const apply = tf.customGrad(((a: tf.Tensor) => ({
+    value: forward(a as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor) => inputGrad(dy as tf.Tensor2D),
   })) as unknown as CustomGradientFunc<tf.Tensor>) as (a: tf.Tensor2D) => tf.Tensor2D;
+  return { apply, forward, inputGrad };
 }
 
 const gemm: OpTranslator = (ctx) => {
   const { transA, transB, alpha, beta } = ctx.params(gemmParams);
-  let fixedB: ((a: tf.Tensor2D) => tf.Tensor2D) | null = null;
+  let fixedB: ReturnType<typeof constMatMul> | null = null;
+  let biasFused = false;
   const bConst = ctx.constant(1);
   if (bConst && bConst.dims.length === 2) {
     const raw = ctx.floatConst(1) as tf.Tensor2D;
     const b = tf.keep((transB ? tf.transpose(raw) : tf.clone(raw)) as tf.Tensor2D);
     ctx.onDispose(() => b.dispose());
-    fixedB = constMatMul(b, ctx);
+    // A constant C of one row, [K] or [1, K]: beta C becomes the matMul's bias.
+    const c = ctx.constant(2);
+    const k = b.shape[1];
+    let bias: tf.Tensor1D | null = null;
+    if (c && alpha === 1 && c.size === k && k > 1 && (c.dims.length === 1 || (c.dims.length === 2 && c.dims[0] === 1))) {
+      const cT = ctx.floatConst(2);
+      bias = tf.keep(tf.tidy(() => tf.mul(tf.reshape(cT, [k]), beta) as tf.Tensor1D));
+      const kept = bias;
+      ctx.onDispose(() => kept.dispose());
+      biasFused = true;
+    }
+    fixedB = constMatMul(b, bias, ctx);
   }
-  return (inputs) => {
+  const kernel = (inputs: (Val | undefined)[]): Val[] => {
     const a = toOnnxLayout(input(inputs, 0, ctx));
     if (a.rank !== 2) throw ctx.fail(`expects a 2-D operand A, got [${a.shape}]`);
     let y: tf.Tensor;
     if (fixedB) {
-      y = fixedB((transA ? tf.transpose(a) : a) as tf.Tensor2D);
+      y = fixedB.apply((transA ? tf.transpose(a) : a) as tf.Tensor2D);
     } else {
       const b = toOnnxLayout(input(inputs, 1, ctx));
       if (b.rank !== 2) throw ctx.fail(`expects a 2-D operand B, got [${b.shape}]`);
@@ -343,9 +429,18 @@ const gemm: OpTranslator = (ctx) => {
     }
     if (alpha !== 1) y = tf.mul(y, alpha);
     const c = inputs[2];
-    if (c) y = tf.add(y, beta === 1 ? toOnnxLayout(c) : tf.mul(toOnnxLayout(c), beta));
+    if (c && !biasFused) y = tf.add(y, beta === 1 ? toOnnxLayout(c) : tf.mul(toOnnxLayout(c), beta));
     return [plain(y)];
   };
+  // Constant B, no transposed A, alpha 1, C absent or fused: `a B (+ bias)`, backward `dy B^T`.
+  const simple = fixedB !== null && !transA && alpha === 1 && (biasFused || !ctx.node.inputs[2]);
+  if (!simple) return kernel;
+  const { forward, inputGrad } = fixedB!;
+  return withVjp(kernel, (inputs) => {
+    const { t: a, back } = onnxLayoutVjp(input(inputs, 0, ctx));
+    if (a.rank !== 2) throw ctx.fail(`expects a 2-D operand A, got [${a.shape}]`);
+    return { outputs: [plain(forward(a as tf.Tensor2D))], backward: ([d]) => [d && back(inputGrad(d as tf.Tensor2D))] };
+  });
 };
 
 const matMul: OpTranslator = (ctx) => (inputs) => {
@@ -377,29 +472,46 @@ const split: OpTranslator = (ctx) => (inputs) => {
   return tf.split(v.t, sizes, v.nhwc ? NHWC_AXIS[axis] : axis).map((t) => ({ t, nhwc: v.nhwc }));
 };
 
-const reshape: OpTranslator = (ctx) => (inputs) => {
-  const x = toOnnxLayout(input(inputs, 0, ctx));
-  return [plain(tf.reshape(x, ctx.paramsAt(reshapeTarget, inputs)))];
+/** A reshape of the ONNX view to `shape(onnx view)`, with its backward. */
+function reshapeVjp(ctx: OpContext, shapeOf: (x: tf.Tensor, inputs: (Val | undefined)[]) => number[]): OpVjp {
+  return (inputs) => {
+    const { t, back } = onnxLayoutVjp(input(inputs, 0, ctx));
+    return { outputs: [plain(tf.reshape(t, shapeOf(t, inputs)))], backward: ([d]) => [d && back(tf.reshape(d, t.shape))] };
+  };
+}
+
+const reshape: OpTranslator = (ctx) => {
+  const target = (_x: tf.Tensor, inputs: (Val | undefined)[]): number[] => ctx.paramsAt(reshapeTarget, inputs);
+  return withVjp((inputs) => {
+    const x = toOnnxLayout(input(inputs, 0, ctx));
+    return [plain(tf.reshape(x, target(x, inputs)))];
+  }, reshapeVjp(ctx, target));
 };
 
 const flatten: OpTranslator = (ctx) => {
   const axis = ctx.params(flattenAxis);
-  return (inputs) => {
+  const flat = (x: tf.Tensor): number[] => [x.shape.slice(0, axis).reduce((p, d) => p * d, 1), x.shape.slice(axis).reduce((p, d) => p * d, 1)];
+  return withVjp((inputs) => {
     const x = toOnnxLayout(input(inputs, 0, ctx));
-    const outer = x.shape.slice(0, axis).reduce((p, d) => p * d, 1);
-    const inner = x.shape.slice(axis).reduce((p, d) => p * d, 1);
-    return [plain(tf.reshape(x, [outer, inner]))];
-  };
+    return [plain(tf.reshape(x, flat(x)))];
+  }, reshapeVjp(ctx, flat));
 };
 
 const transpose: OpTranslator = (ctx) => {
   const perm = ctx.params(transposePerm);
-  return (inputs) => {
+  const inverse = perm.map((_, i) => perm.indexOf(i));
+  // NCHW -> NHWC of a value already held NHWC is free.
+  const free = (v: Val): boolean => v.nhwc && perm.join() === '0,2,3,1';
+  return withVjp((inputs) => {
     const v = input(inputs, 0, ctx);
-    // NCHW -> NHWC of a value already held NHWC is free.
-    if (v.nhwc && perm.join() === '0,2,3,1') return [plain(v.t)];
+    if (free(v)) return [plain(v.t)];
     return [plain(tf.transpose(toOnnxLayout(v), perm))];
-  };
+  }, (inputs) => {
+    const v = input(inputs, 0, ctx);
+    if (free(v)) return { outputs: [plain(v.t)], backward: ([d]) => [d] };
+    const { t, back } = onnxLayoutVjp(v);
+    return { outputs: [plain(tf.transpose(t, perm))], backward: ([d]) => [d && back(tf.transpose(d, inverse))] };
+  });
 };
 
 /** Squeeze by reshape (the axes depend on the batch size when none are given). */
@@ -622,6 +734,16 @@ const depthToSpace: OpTranslator = (ctx) => {
 };
 
 /**
+ * True on wasm with @lip/train's kernels installed (`selectBackend('wasm')`):
+ * GroupSort2 then runs as @lip/train's `groupSort2`, one SIMD pass each way
+ * (or its composed form under `LIP_KERNELS=composed`), same values and
+ * gradient (ties: no swap) as the loop kernels.
+ */
+function lipWasmKernels(): boolean {
+  return tf.getBackend() === 'wasm' && wasmKernelsInstalled();
+}
+
+/**
  * Fused GroupSort2 (see fuse.ts) on the NHWC view `[-1, C]`:
  * `y = x + relu(x P) Q`, with `(x P)_i = x_{2i} - x_{2i+1}` and Q writing
  * `-r` to channel 2i and `+r` to 2i+1: min first, max second (PERF-NOTES).
@@ -661,27 +783,40 @@ const groupSort2: OpTranslator = (ctx) => {
     kernels.set(c, k);
     return k;
   };
-  return (inputs) => {
+  const checkEven = (c: number): void => {
+    if (c % 2 !== 0) throw ctx.fail(`GroupSort2 needs an even number of channels (features), got ${c}`);
+  };
+  return withVjp((inputs) => {
     const v = input(inputs, 0, ctx);
     if (v.t.rank === 2) {
       const c = v.t.shape[1] as number;
-      if (c % 2 !== 0) throw ctx.fail(`GroupSort2 needs an even number of features, got ${c}`);
+      checkEven(c);
+      if (lipWasmKernels()) return [plain(lipGroupSort2(v.t))];
       // wasm and cpu: one loop each way, exact min/max (js_kernels.ts).
       if (hasJsKernels()) return [plain(groupSort2Loop(v.t))];
       return [plain(kernelFor(c)(v.t as tf.Tensor2D))];
     }
     const x = toNhwc(v, ctx);
     const c = x.shape[3];
-    if (c % 2 !== 0) throw ctx.fail(`GroupSort2 needs an even number of channels, got ${c}`);
+    checkEven(c);
+    if (lipWasmKernels()) return [nhwc(lipGroupSort2(x))];
     if (hasJsKernels()) return [nhwc(groupSort2Loop(x))];
     const y = kernelFor(c)(tf.reshape(x, [-1, c]) as tf.Tensor2D);
     return [nhwc(tf.reshape(y, x.shape))];
-  };
+  }, (inputs) => {
+    // Backward by the loop kernel (wasm and cpu), whatever ran forward: the same routing.
+    if (!hasJsKernels()) return null;
+    const v = input(inputs, 0, ctx);
+    const { t: x, back } = v.t.rank === 2 ? { t: v.t, back: same } : nhwcVjp(v, ctx);
+    checkEven(x.shape[x.rank - 1]);
+    const y = lipWasmKernels() ? lipGroupSort2(x) : loops.groupSort2(x);
+    return { outputs: [{ t: y, nhwc: x.rank === 4 }], backward: ([d]) => [d && back(loops.groupSort2Grad(x, d))] };
+  });
 };
 
 /** One translation per registry op that is not only folded away, by category as in the registry. */
 const TRANSLATIONS = {
-  Abs: unary(tf.abs), Neg: unary(tf.neg), Relu: unary(tf.relu), LeakyRelu: leakyRelu, Elu: elu, Sigmoid: unary(tf.sigmoid),
+  Abs: unary(tf.abs), Neg: unary(tf.neg), Relu: relu, LeakyRelu: leakyRelu, Elu: elu, Sigmoid: unary(tf.sigmoid),
   Tanh: unary(tf.tanh), Clip: clip, Sqrt: unary(safeSqrt), Sign: unary(tf.sign), Softmax: softmax,
   Add: elementwise(tf.add), Sub: elementwise(tf.sub), Mul: elementwise(tf.mul), Div: elementwise(tf.div), Pow: pow,
   Max: elementwise(tf.maximum), Min: elementwise(tf.minimum), Sum: elementwise(tf.add),
@@ -689,7 +824,7 @@ const TRANSLATIONS = {
   AveragePool: averagePool, MaxPool: maxPool, LpPool: lpPool,
   GlobalAveragePool: globalPool('avg'), GlobalLpPool: globalPool('l2'), GlobalMaxPool: globalPool('max'),
   ReduceL2: reduce('l2'), ReduceMax: reduce('max'), ReduceMin: reduce('min'), TopK: topK,
-  Identity: unary((x) => x), Dropout: unary((x) => x), Cast: cast, Reshape: reshape, Flatten: flatten, Squeeze: squeeze,
+  Identity: identity, Dropout: identity, Cast: cast, Reshape: reshape, Flatten: flatten, Squeeze: squeeze,
   Unsqueeze: unsqueeze, Transpose: transpose, DepthToSpace: depthToSpace, SpaceToDepth: spaceToDepth, Slice: slice, Split: split,
   Gather: gather, Concat: concat, Pad: pad,
   Constant: constant,
@@ -707,16 +842,118 @@ const l2Pool: OpTranslator = (ctx) => {
   const [kh, kw] = attrInts(ctx.node, 'kernel_shape', []);
   const k: [number, number] = [kh, kw];
   const scale = attrFloat(ctx.node, 'scale', 1);
-  return (inputs) => {
+  const tiles = (x: tf.Tensor4D): boolean => x.shape[1] % k[0] === 0 && x.shape[2] % k[1] === 0;
+  return withVjp((inputs) => {
     const x = toNhwc(input(inputs, 0, ctx), ctx);
-    if (x.shape[1] % k[0] !== 0 || x.shape[2] % k[1] !== 0) {
+    if (!tiles(x)) {
       const pooled = safeSqrt(tf.mul(tf.avgPool(tf.square(x), k, k, 'valid'), k[0] * k[1]));
       return [nhwc(scale === 1 ? pooled : tf.mul(pooled, scale))];
     }
     const pooled = tiledL2Pool(x, k);
     return [nhwc(scale === 1 ? pooled : tf.mul(pooled, scale))];
+  }, (inputs) => {
+    const { t: x, back } = nhwcVjp(input(inputs, 0, ctx), ctx);
+    if (!hasJsKernels() || !tiles(x)) return null;
+    const pooled = loops.tiledL2Pool(x, k);
+    return {
+      outputs: [nhwc(scale === 1 ? pooled : tf.mul(pooled, scale))],
+      backward: ([d]) => [d && back(loops.tiledL2PoolGrad(x, pooled, (scale === 1 ? d : tf.mul(d, scale)) as tf.Tensor4D, k))],
+    };
+  });
+};
+
+/** Row-major position in NHWC storage of each entry of a per-image `[C, H, W]` (row-major ONNX order). */
+function nhwcPositions([c, h, w]: readonly number[]): Int32Array {
+  const at = new Int32Array(c * h * w);
+  for (let ch = 0; ch < c; ch++) for (let i = 0; i < h * w; i++) at[ch * h * w + i] = i * c + ch;
+  return at;
+}
+
+/**
+ * Fused layout chain (see fuse.ts): one gather of each image's entries, read
+ * from and written to the storage order (NCHW or NHWC, `Val`), so the layout
+ * transposes around it cost nothing. The gradient gathers by the inverse
+ * permutation (tf.gather's own gradient needs a scatter kernel wasm lacks).
+ * Where the storage orders make it the identity, a reshape.
+ */
+const permute: OpTranslator = (ctx) => {
+  // An internal node made by fuse.ts (not an ONNX op): its attributes are ours.
+  const source = Int32Array.from(attrInts(ctx.node, 'source', []));
+  const inShape = attrInts(ctx.node, 'in_shape', []);
+  const outShape = attrInts(ctx.node, 'out_shape', []);
+  const size = source.length;
+  type Plan = {
+    nhwcOut: boolean;
+    gather: ((x: tf.Tensor2D) => tf.Tensor2D) | null;
+    /** The loop kernel's index tensors, forward and backward (null where `gather` is). */
+    orders: [tf.Tensor1D, tf.Tensor1D] | null;
   };
+  const plans = new Map<boolean, Plan>();
+  const kept: tf.Tensor[] = [];
+  ctx.onDispose(() => kept.forEach((t) => t.dispose()));
+  const planFor = (nhwcIn: boolean): Plan => {
+    let plan = plans.get(nhwcIn);
+    if (plan) return plan;
+    const inAt = nhwcIn ? nhwcPositions(inShape) : null;
+    const fromStorage = inAt ? source.map((s) => inAt[s]) : source;
+    const candidates: { nhwcOut: boolean; order: Int32Array }[] = [{ nhwcOut: false, order: fromStorage }];
+    if (outShape.length === 3) {
+      const order = new Int32Array(size);
+      nhwcPositions(outShape).forEach((p, j) => { order[p] = fromStorage[j]; });
+      // Images feed convolutions: NHWC first unless plain storage needs no gather.
+      candidates.unshift({ nhwcOut: true, order });
+    }
+    const identity = candidates.find((c) => c.order.every((s, i) => s === i));
+    const chosen = identity ?? candidates[0];
+    let gather: Plan['gather'] = null;
+    let orders: Plan['orders'] = null;
+    if (!identity) {
+      const inverse = new Int32Array(size);
+      chosen.order.forEach((s, i) => { inverse[s] = i; });
+      const forward = tf.keep(tf.tensor1d(chosen.order, 'int32'));
+      const backward = tf.keep(tf.tensor1d(inverse, 'int32'));
+      kept.push(forward, backward);
+      const gathered = tf.customGrad(((x: tf.Tensor) => ({
+        value: tf.gather(x, forward, 1),
+        gradFunc: (dy: tf.Tensor) => tf.gather(dy, backward, 1),
+      })) as unknown as CustomGradientFunc<tf.Tensor>) as (x: tf.Tensor2D) => tf.Tensor2D;
+      // wasm and cpu: one loop each way (js_kernels.ts).
+      gather = (x) => (hasJsKernels() ? permuteRowsLoop(x, forward, backward) : gathered(x));
+      orders = [forward, backward];
+    }
+    plan = { nhwcOut: chosen.nhwcOut, gather, orders };
+    plans.set(nhwcIn, plan);
+    return plan;
+  };
+  const output = (moved: tf.Tensor, n: number, nhwcOut: boolean): Val =>
+    (nhwcOut ? nhwc(tf.reshape(moved, [n, outShape[1], outShape[2], outShape[0]])) : plain(tf.reshape(moved, [n, ...outShape])));
+  return withVjp((inputs) => {
+    const v = input(inputs, 0, ctx);
+    const nhwcIn = v.nhwc && inShape.length === 3;
+    const { nhwcOut, gather } = planFor(nhwcIn);
+    const n = v.t.shape[0];
+    const flat = tf.reshape(nhwcIn ? v.t : toOnnxLayout(v), [n, size]) as tf.Tensor2D;
+    return [output(gather ? gather(flat) : flat, n, nhwcOut)];
+  }, (inputs) => {
+    const v = input(inputs, 0, ctx);
+    const nhwcIn = v.nhwc && inShape.length === 3;
+    const { nhwcOut, orders } = planFor(nhwcIn);
+    if (orders && !hasJsKernels()) return null;
+    const { t, back } = nhwcIn ? { t: v.t, back: same } : onnxLayoutVjp(v);
+    const n = t.shape[0];
+    const flat = tf.reshape(t, [n, size]) as tf.Tensor2D;
+    return {
+      outputs: [output(orders ? loops.gatherRows(flat, orders[0]) : flat, n, nhwcOut)],
+      backward: ([d]) => {
+        if (!d) return [undefined];
+        const dFlat = tf.reshape(d, [n, size]) as tf.Tensor2D;
+        return [back(tf.reshape(orders ? loops.gatherRows(dFlat, orders[1]) : dFlat, t.shape))];
+      },
+    };
+  });
 };
 
 /** Internal nodes made by fuse.ts. */
-export const FUSED_TABLE: ReadonlyArray<readonly [string, OpTranslator]> = [[FUSED_GROUPSORT2, groupSort2], [FUSED_L2POOL, l2Pool]];
+export const FUSED_TABLE: ReadonlyArray<readonly [string, OpTranslator]> = [
+  [FUSED_GROUPSORT2, groupSort2], [FUSED_L2POOL, l2Pool], [FUSED_PERMUTE, permute],
+];

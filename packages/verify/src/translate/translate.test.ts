@@ -1,3 +1,4 @@
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
@@ -11,6 +12,8 @@ import { assertTranslationMatches, translateOnnx } from './translate';
 import { convWithFastInputGrad } from './conv';
 import { TRANSLATABLE_OPS, meanPool, tiledL2Pool } from './ops';
 import { groupSort2Loop, hasJsKernels, tiledL2PoolLoop } from './js_kernels';
+import { FUSED_PERMUTE, fuseLayoutChains } from './fuse';
+import type { OnnxNode } from '../onnx/read';
 
 type Build = (b: GraphBuilder, x: string) => string;
 
@@ -87,6 +90,10 @@ const CASES: [string, number[], Build][] = [
   ['Identity and Constant', [1, 3, 3], (b, x) => {
     const [k] = b.node('Constant', [], { value: attr.tensor({ dims: [1], dataType: 1, floatData: [0.25] }) });
     return b.node('Identity', [b.node('Add', [x, k])[0]])[0];
+  }],
+  ['Gemm with a row bias times beta', [2, 3, 3], (b, x) => {
+    const [f] = b.node('Flatten', [x]);
+    return b.node('Gemm', [f, w(b, [18, 5], 41), w(b, [1, 5], 42)], { beta: attr.float(-1.5) })[0];
   }],
   ['GroupSort2 (default) after conv', [1, 4, 4], (b, x) => {
     const c = conv(b, x, 1, 4, 15, { pads: [1, 1, 1, 1] });
@@ -346,5 +353,142 @@ describe('translateOnnx', () => {
     expect(Array.from(g.dataSync())).toEqual([0, 10, 0, 1]);
     g.dispose();
     f.dispose();
+  });
+
+  /** Checks the fused translation against the unfused one (logits and gradients, cpu and wasm) and onnxruntime; returns its ops. */
+  async function fusedAgainstPlain(bytes: Uint8Array, chw: [number, number, number]): Promise<{ fusedOps: readonly string[] }> {
+    const m = readOnnxModel(bytes);
+    const fused = translateOnnx(m);
+    const plainOps = translateOnnx(m, { fuse: false });
+    try {
+      for (const backend of ['cpu', 'wasm']) {
+        await tf.setBackend(backend);
+        tf.tidy(() => {
+          const x = tf.tensor4d(randomImages(3, chw, 12), [3, ...chw]);
+          const yf = fused(x);
+          const dy = tf.randomNormal(yf.shape, 0, 1, 'float32', 4);
+          const grad = (f: (t: tf.Tensor4D) => tf.Tensor2D): Float32Array =>
+            tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t as tf.Tensor4D), dy)))(x).dataSync() as Float32Array;
+          // Layout ops only move entries: the same bits.
+          expect({ backend, logits: Array.from(yf.dataSync()) }).toEqual({ backend, logits: Array.from(plainOps(x).dataSync()) });
+          expect({ backend, grad: Array.from(grad(fused)) }).toEqual({ backend, grad: Array.from(grad(plainOps)) });
+        });
+      }
+    } finally {
+      await tf.setBackend('cpu');
+      fused.dispose();
+      plainOps.dispose();
+    }
+    expect(await maxDiff(bytes, chw, 3, 7)).toBeLessThanOrEqual(1e-5);
+    return { fusedOps: fused.opTypes };
+  }
+
+  it('runs the invertible downsampling (Reshape, Transpose, Reshape, twice) as one gather, straight into the NHWC conv', async () => {
+    const bytes = model([1, 8, 8], (b, x) => {
+      let v = x;
+      for (const [c, h] of [[1, 8], [4, 4]]) {
+        const [r] = b.node('Reshape', [v, b.initializer(b.fresh('sh'), [-1, c, h / 2, 2, h / 2, 2], [6])]);
+        const [t] = b.node('Transpose', [r], { perm: [0, 3, 5, 1, 2, 4] });
+        v = b.node('Reshape', [t, b.initializer(b.fresh('sh'), [-1, 4 * c, h / 2, h / 2], [4])])[0];
+      }
+      return conv(b, v, 16, 6, 51, { pads: [1, 1, 1, 1] });
+    });
+    const { fusedOps } = await fusedAgainstPlain(bytes, [1, 8, 8]);
+    expect(fusedOps).toEqual([FUSED_PERMUTE, 'Conv', 'Flatten']);
+  });
+
+  it.each([
+    ['SpaceToDepth then Transpose', (b: GraphBuilder, x: string) =>
+      b.node('Transpose', [b.node('SpaceToDepth', [x], { blocksize: 2 })[0]], { perm: [0, 1, 3, 2] })[0]],
+    ['DepthToSpace DCR after a conv', (b: GraphBuilder, x: string) =>
+      b.node('DepthToSpace', [conv(b, x, 2, 8, 57, { pads: [1, 1, 1, 1] })], { blocksize: 2 })[0]],
+    ['DepthToSpace DCR after SpaceToDepth (the identity)', (b: GraphBuilder, x: string) =>
+      b.node('DepthToSpace', [b.node('SpaceToDepth', [x], { blocksize: 2 })[0]], { blocksize: 2 })[0]],
+    ['DepthToSpace CRD after a conv', (b: GraphBuilder, x: string) =>
+      b.node('DepthToSpace', [conv(b, x, 2, 8, 52, { pads: [1, 1, 1, 1] })], { blocksize: 2, mode: 'CRD' })[0]],
+    ['Transpose and Reshape with a copied batch axis (0)', (b: GraphBuilder, x: string) =>
+      b.node('Reshape', [b.node('Transpose', [x], { perm: [0, 3, 1, 2] })[0], b.initializer(b.fresh('sh'), [0, 4, -1], [3])])[0]],
+  ])('fuses a layout chain with the same values and gradients: %s', async (_name, build) => {
+    const { fusedOps } = await fusedAgainstPlain(model([2, 4, 4], build), [2, 4, 4]);
+    expect(fusedOps).toContain(FUSED_PERMUTE);
+    expect(fusedOps.filter((o) => ['Transpose', 'SpaceToDepth', 'DepthToSpace'].includes(o))).toEqual([]);
+  });
+
+  it('reads an NHWC value back to NCHW order before Flatten as a reshape, with no gather', async () => {
+    const bytes = model([2, 4, 4], (b, x) => b.node('Transpose', [conv(b, x, 2, 4, 53, { pads: [1, 1, 1, 1] })], { perm: [0, 2, 3, 1] })[0]);
+    const f = translateOnnx(readOnnxModel(bytes));
+    try {
+      expect(f.opTypes).toEqual(['Conv', FUSED_PERMUTE]);
+      for (const backend of ['cpu', 'wasm']) {
+        await tf.setBackend(backend);
+        const { kernelNames } = await tf.profile(() => tf.tidy(() => f(tf.tensor4d(randomImages(2, [2, 4, 4], 3), [2, 2, 4, 4]))));
+        expect({ backend, kernelNames }).toEqual({ backend, kernelNames: expect.not.arrayContaining(['LipVerifyGatherRows', 'GatherV2', 'Transpose']) });
+      }
+    } finally {
+      await tf.setBackend('cpu');
+      f.dispose();
+    }
+    expect(await maxDiff(bytes, [2, 4, 4])).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('leaves layout ops that mix images, or values used twice, out of a fused chain', () => {
+    const node = (opType: string, inputs: string[], output: string, attributes: OnnxNode['attributes'] = {}): OnnxNode =>
+      ({ name: output, opType, domain: '', inputs, outputs: [output], attributes });
+    const constants = new Map([['flat', { name: 'flat', dataType: 'int64' as const, dims: [2], size: 2, data: BigInt64Array.of(1n, -1n) }]]);
+    const shapes = new Map<string, number[]>([['x', [1, 2, 3, 4]], ['t', [1, 3, 2, 4]], ['u', [2, 1, 3, 4]], ['r', [1, 24]], ['v', [1, 4, 2, 3]]]);
+    // Batch axis moved (perm[0] != 0), a reshape to a fixed batch of 1, then a value also read by Relu.
+    const nodes = [node('Transpose', ['x'], 'u', { perm: [1, 0, 2, 3] }), node('Reshape', ['x', 'flat'], 'r'),
+      node('Transpose', ['x'], 't', { perm: [0, 2, 1, 3] }), node('Relu', ['t'], 'q'), node('Transpose', ['t'], 'v', { perm: [0, 3, 2, 1] })];
+    const out = fuseLayoutChains(nodes, constants, ['u', 'r', 'q', 'v'], shapes);
+    expect(out.map((n) => n.opType)).toEqual(['Transpose', 'Reshape', FUSED_PERMUTE, 'Relu', FUSED_PERMUTE]);
+    // Each fused node is one transpose: t = x with axes 1 and 2 swapped, v = t with axes 1 and 3 swapped.
+    expect(out[2].attributes.source).toEqual(Array.from({ length: 24 }, (_, i) => {
+      const [a, b2, c] = [Math.floor(i / 8), Math.floor(i / 4) % 2, i % 4];
+      return b2 * 12 + a * 4 + c;
+    }));
+    expect(out[4].inputs).toEqual(['t']);
+  });
+
+  it.each([13, 18])('fuses GroupSort2 written as Reshape, ReduceMin, ReduceMax, Concat (torchlip), on images and features (opset %i)', async (opset) => {
+    const reduceGs = (b: GraphBuilder, x: string, grouped: number[], back: number[]): string => {
+      const [v] = b.node('Reshape', [x, b.initializer(b.fresh('sh'), grouped, [grouped.length])]);
+      const axes = opset >= 18 ? { inputs: [b.initializer(b.fresh('axes'), [2], [1])], attrs: {} } : { inputs: [], attrs: { axes: [2] } };
+      const [lo] = b.node('ReduceMin', [v, ...axes.inputs], { keepdims: 1, ...axes.attrs });
+      const [hi] = b.node('ReduceMax', [v, ...axes.inputs], { keepdims: 1, ...axes.attrs });
+      return b.node('Reshape', [b.node('Concat', [lo, hi], { axis: 2 })[0], b.initializer(b.fresh('sh'), back, [back.length])])[0];
+    };
+    const bytes = model([1, 4, 4], (b, x) => {
+      const c = conv(b, x, 1, 4, 54, { pads: [1, 1, 1, 1] });
+      const g = reduceGs(b, c, [-1, 2, 2, 4, 4], [-1, 4, 4, 4]);
+      const [f] = b.node('Flatten', [g]);
+      const d = b.node('Gemm', [f, w(b, [64, 6], 55), w(b, [6], 56, 0.1)])[0];
+      return reduceGs(b, d, [-1, 3, 2], [-1, 6]);
+    }, opset);
+    const f = translateOnnx(readOnnxModel(bytes));
+    try {
+      expect(f.opTypes.filter((o) => o === 'lip.GroupSort2')).toHaveLength(2);
+      expect(f.opTypes).not.toContain('ReduceMin');
+    } finally {
+      f.dispose();
+    }
+    for (const backend of ['cpu', 'wasm']) {
+      await tf.setBackend(backend);
+      try {
+        expect(await maxDiff(bytes, [1, 4, 4], 4, 9)).toBeLessThanOrEqual(1e-5);
+      } finally {
+        await tf.setBackend('cpu');
+      }
+    }
+  });
+
+  it('fuses every GroupSort2 and L2 pooling of the torch.onnx dynamo export of the torchlip audit fixture', () => {
+    const f = translateOnnx(readOnnxModel(path.join(__dirname, '../../../../test/fixtures/audit/torchlip_dynamo.onnx')));
+    try {
+      expect(f.opTypes.filter((o) => o === 'lip.GroupSort2')).toHaveLength(3);
+      expect(f.opTypes.filter((o) => o === 'lip.L2Pool')).toHaveLength(2);
+      expect(f.opTypes.filter((o) => ['ReduceMin', 'ReduceMax', 'Concat'].includes(o))).toEqual([]);
+    } finally {
+      f.dispose();
+    }
   });
 });

@@ -1,0 +1,135 @@
+/**
+ * The test that skips the exact conv bound (./conv.ts): on the nearly
+ * orthogonal convs lip trains, the circular bound is already within
+ * EXACT_GAIN_TOLERANCE of the norm, so the Gram band, its Lanczos and its
+ * Cholesky (most of `lip bound`'s time) are skipped; wherever the exact bound
+ * is tighter by more than that, it is still computed and used.
+ */
+import * as path from 'path';
+import { uniformStream } from '@lip/test-support';
+import { ROOT } from '@lip/test-support/files';
+import { convSigmaMax, ConvMatrixSpec, convOutputSize } from '@lip/test-support/linalg';
+import { readOnnxModel } from '../onnx/read';
+import { ConvBoundGeometry, EXACT_GAIN_TOLERANCE, EXACT_WORK_LIMIT, convNormUpperBound } from './conv';
+import { inferShapes } from './propagate';
+import { ritzLowerEstimate } from './work';
+
+/** The trained model's convs: weights and geometry on their real input sizes. */
+function trainedConvs(): { name: string; w: Float32Array; g: ConvBoundGeometry }[] {
+  const m = readOnnxModel(path.join(ROOT, 'models/fashion-mnist-ortho.onnx'));
+  const shapes = inferShapes(m, [1, 1, 28, 28]);
+  return m.nodes
+    .filter((n) => n.opType === 'Conv')
+    .map((n) => {
+      const t = m.initializers.get(n.inputs[1])!;
+      const [cout, cin, kh, kw] = t.dims;
+      const [, , h, w] = shapes.get(n.inputs[0])!;
+      const [, , ho, wo] = shapes.get(n.outputs[0])!;
+      // lip's exporter writes 3x3, stride 1, pads 1 ('same').
+      return {
+        name: n.name,
+        w: t.data as Float32Array,
+        g: { cout, cinPerGroup: cin, group: 1, kernel: [kh, kw], strides: [1, 1], dilations: [1, 1], pads: [1, 1, 1, 1], inHW: [h, w], outHW: [ho, wo] },
+      };
+    });
+}
+
+describe('the exact conv bound is skipped only when it cannot gain more than EXACT_GAIN_TOLERANCE', () => {
+  it('lip-trained orthogonal convs: circular bound, no exact computation, within the tolerance of the exact bound', () => {
+    const convs = trainedConvs();
+    expect(convs).toHaveLength(3);
+    for (const { name, w, g } of convs.slice(0, 2)) {
+      const fast = convNormUpperBound(w, g);
+      expect({ name, method: fast.method, exact: fast.exact }).toEqual({ name, method: 'circular', exact: null });
+      // The exact bound alone (no circular bound, hence no skipping) is never smaller by more than the tolerance.
+      const exactOnly = convNormUpperBound(w, g, true, { exact: EXACT_WORK_LIMIT, circular: 0 });
+      expect(exactOnly.method).toBe('exact');
+      expect(fast.bound).toBeLessThanOrEqual(exactOnly.bound * (1 + EXACT_GAIN_TOLERANCE));
+    }
+  });
+
+  it('random convs: the exact bound is computed and used wherever it is tighter by more than the tolerance', () => {
+    const r = uniformStream(29, -0.5, 0.5);
+    let exactWins = 0;
+    for (let t = 0; t < 20; t++) {
+      const pick = (lo: number, hi: number): number => lo + Math.floor((r() + 0.5) * (hi - lo + 1));
+      const kh = pick(1, 3),
+        kw = pick(1, 3),
+        cin = pick(1, 3),
+        cout = pick(1, 3),
+        h = pick(3, 7),
+        w = pick(3, 7);
+      const strides: [number, number] = [pick(1, 2), pick(1, 2)];
+      const pads: [number, number, number, number] = [pick(0, kh - 1), pick(0, kw - 1), pick(0, kh - 1), pick(0, kw - 1)];
+      const spec: ConvMatrixSpec = { layout: 'oihw', cin, cout, h, w, kh, kw, strides, pads };
+      const g: ConvBoundGeometry = {
+        cout,
+        cinPerGroup: cin,
+        group: 1,
+        kernel: [kh, kw],
+        strides,
+        dilations: [1, 1],
+        pads,
+        inHW: [h, w],
+        outHW: convOutputSize(spec),
+      };
+      const k = Float64Array.from({ length: cout * cin * kh * kw }, r);
+      const fast = convNormUpperBound(k, g);
+      const exactOnly = convNormUpperBound(k, g, true, { exact: EXACT_WORK_LIMIT, circular: 0 });
+      const circularOnly = convNormUpperBound(k, g, false);
+      expect(fast.bound).toBeGreaterThanOrEqual(convSigmaMax(k, spec));
+      expect(fast.bound).toBeLessThanOrEqual(exactOnly.bound * (1 + EXACT_GAIN_TOLERANCE));
+      if (exactOnly.bound * (1 + EXACT_GAIN_TOLERANCE) * (1 + 1e-9) < circularOnly.bound) {
+        exactWins++;
+        expect(fast.method).toBe('exact');
+        expect(fast.bound).toBe(exactOnly.bound);
+      }
+    }
+    // Random kernels on small inputs: the circular bound is loose by percents, so most cases take the exact one.
+    expect(exactWins).toBeGreaterThan(10);
+  });
+});
+
+describe('ritzLowerEstimate', () => {
+  const diagonal =
+    (d: Float64Array) =>
+    (x: Float64Array, y: Float64Array): void => {
+      for (let i = 0; i < d.length; i++) y[i] = d[i] * x[i];
+    };
+
+  it('stays below lambda_max and approaches it; `enough` stops it early', () => {
+    const r = uniformStream(31, 0, 1);
+    const d = Float64Array.from({ length: 300 }, () => r() * 0.9);
+    d[17] = 1;
+    let calls = 0;
+    const counting = (x: Float64Array, y: Float64Array): void => {
+      calls++;
+      diagonal(d)(x, y);
+    };
+    const full = ritzLowerEstimate(d.length, counting, 64, () => false);
+    expect(calls).toBe(64);
+    expect(full).toBeLessThanOrEqual(1 + 1e-12);
+    expect(full).toBeGreaterThan(1 - 1e-6);
+    calls = 0;
+    const early = ritzLowerEstimate(d.length, counting, 64, (theta) => theta > 0.5);
+    expect(calls).toBe(8);
+    expect(early).toBeGreaterThan(0.5);
+    expect(early).toBeLessThanOrEqual(1 + 1e-12);
+  });
+
+  it('an invariant start (a multiple of the identity) ends at once with the exact value', () => {
+    let calls = 0;
+    const theta = ritzLowerEstimate(
+      50,
+      (x, y) => {
+        calls++;
+        for (let i = 0; i < 50; i++) y[i] = 2 * x[i];
+      },
+      32,
+      () => false,
+    );
+    expect(calls).toBe(1);
+    expect(theta).toBeCloseTo(2, 12);
+    expect(theta).toBeLessThanOrEqual(2);
+  });
+});
