@@ -5,13 +5,14 @@
  * onnxruntime session and certificates.
  *
  *   npm run bench:attacks -- [--n 200] [--attacks fmn,pgd,deepfool,hsja,cw] [--eps 0.5]
- *       [--hsja-n 20] [--cw-n 10] [--model models/fashion-mnist-ortho.onnx] [--no-foolbox] [--json FILE]
+ *       [--hsja-n 20] [--cw-n 10] [--workers 1] [--model models/fashion-mnist-ortho.onnx] [--no-foolbox] [--json FILE]
  *
  * Images: the first N Fashion-MNIST test images (hsja and cw, which are slow,
  * the first --hsja-n and --cw-n of them). Each attack moves away from the
  * class onnxruntime predicts (what a certificate protects), with its defaults:
- * lip's through `runAttack` with 1 worker (hsja: onnxruntime; cw: 6 x 8000,
- * the CLI's default), foolbox's `L2FMNAttack`, `L2ProjectedGradientDescentAttack`
+ * lip's through `runAttack` on the wasm backend with lip's kernels, as `lip
+ * attack` runs them, in `--workers` threads (default 1, as foolbox; hsja:
+ * onnxruntime; cw: 6 x 8000, the CLI's default), foolbox's `L2FMNAttack`, `L2ProjectedGradientDescentAttack`
  * (epsilon --eps), `L2DeepFoolAttack`, `HopSkipJumpAttack` and
  * `L2CarliniWagnerAttack(6, 8000)` through tools/foolbox_attacks.py on the
  * ONNX graph run by PyTorch (tools/onnx_torch.py), 1 thread. foolbox's
@@ -47,7 +48,7 @@ const CW = { binarySearchSteps: 6, steps: 8000 };
 
 function parseArgs(argv) {
   const args = {
-    n: 200, attacks: ATTACKS, eps: 0.5, hsjaN: 20, cwN: 10, model: path.join(ROOT, 'models/fashion-mnist-ortho.onnx'), foolbox: true, json: null,
+    n: 200, attacks: ATTACKS, eps: 0.5, hsjaN: 20, cwN: 10, workers: 1, model: path.join(ROOT, 'models/fashion-mnist-ortho.onnx'), foolbox: true, json: null,
   };
   const count = (flag, v) => {
     const x = Number(v);
@@ -63,6 +64,7 @@ function parseArgs(argv) {
     if (a === '--n') args.n = count(a, next());
     else if (a === '--hsja-n') args.hsjaN = count(a, next());
     else if (a === '--cw-n') args.cwN = count(a, next());
+    else if (a === '--workers') args.workers = count(a, next());
     else if (a === '--eps') {
       args.eps = Number(next());
       if (!(args.eps > 0)) throw new Error(`--eps must be a number > 0, got '${argv[i]}'`);
@@ -73,7 +75,7 @@ function parseArgs(argv) {
     } else if (a === '--model') args.model = path.resolve(next());
     else if (a === '--no-foolbox') args.foolbox = false;
     else if (a === '--json') args.json = path.resolve(next());
-    else throw new Error(`unknown argument ${a} (use --n, --attacks, --eps, --hsja-n, --cw-n, --model, --no-foolbox, --json)`);
+    else throw new Error(`unknown argument ${a} (use --n, --attacks, --eps, --hsja-n, --cw-n, --workers, --model, --no-foolbox, --json)`);
   }
   return args;
 }
@@ -127,11 +129,11 @@ function summarize(name, side, n, rows, seconds) {
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
-  const tf = require('@tensorflow/tfjs-core');
-  require('@tensorflow/tfjs-backend-wasm');
+  const { selectBackend } = require('@lip/train');
   const { loadVerifyData, openSession, predictClasses, readOnnxModel } = require('@lip/verify');
   const { runAttack, VIOLATION_TOLERANCE } = require('@lip/verify/attacks');
-  await tf.setBackend('wasm');
+  // As `lip attack`: wasm with lip's kernels (GroupSort2 SIMD), which the attack workers install too.
+  await selectBackend('wasm');
   const model = readOnnxModel(args.model);
   const session = await openSession(model, { threads: 1 });
   // One channel: the NHWC images are also NCHW.
@@ -149,11 +151,11 @@ async function main() {
     const x = data.images.slice(0, n * d);
     const labels = Array.from(data.labels.subarray(0, n));
     const indices = Array.from({ length: n }, (_, i) => i);
-    const opts = { attack, workers: 1, ...(attack === 'pgd' ? { eps: args.eps } : {}), ...(attack === 'cw' ? CW : {}) };
+    const opts = { attack, workers: args.workers, ...(attack === 'pgd' ? { eps: args.eps } : {}), ...(attack === 'cw' ? CW : {}) };
     process.stderr.write(`lip ${attack} on ${n} images...\n`);
     const ours = await runAttack(model, session, x, labels, indices, chw, opts);
     const perImage = ours.results.map((r) => ({ correct: r.label === r.pred, distance: r.found ? r.distance : null, violated: r.violated }));
-    rows.push(summarize(attack, 'lip', n, perImage, ours.seconds));
+    rows.push(summarize(attack, args.workers > 1 ? `lip (${args.workers} workers)` : 'lip', n, perImage, ours.seconds));
 
     if (!fb.version) continue;
     process.stderr.write(`foolbox ${attack} on ${n} images...\n`);

@@ -4,7 +4,7 @@
  * network (`--arch seed`) on real Fashion-MNIST, against the PyTorch
  * (deel-torchlip) + foolbox reference measured on the same kind of machine.
  *
- *   node tools/bench.js [--only train|infer|cw|verify] [--quick] [--repeats N] [--cw-workers LIST] [--out bench.json]
+ *   node tools/bench.js [--only train|infer|cw|verify|recipe] [--quick] [--repeats N] [--cw-workers LIST] [--out bench.json]
  *
  * Each training configuration (batch 256 and 4096, 1 worker and N = cores)
  * runs in its own child process, so its peak RSS (`process.resourceUsage()
@@ -24,6 +24,12 @@
  * top-2 margins), both on the engine lip verify picks, each timed start to
  * end as a whole process, interleaved, median of `--repeats`: lip verify
  * with a cold bound cache (a fresh $LIP_CACHE_DIR each run) and a warm one.
+ * Recipe: the time `lip train --recipe fast` (README "lip train") takes to
+ * reach 0.87 test accuracy, the whole process timed from its start to the
+ * epoch line that reaches it (val_acc is the accuracy on the 10,000 test
+ * images), against deel-torchlip's 8 minutes; then `lip export` + `lip
+ * verify` of the final model (accuracy, CRA). It prints the command to rerun;
+ * `--quick` skips it.
  * Prints a table and writes bench.json. Medians of the
  * per-step (or per-repeat) figures; the load average is recorded, since a
  * busy machine slows everything.
@@ -36,7 +42,7 @@ const path = require('path');
 
 const ROOT = path.resolve(__dirname, '..');
 const DATA = process.env.LIP_DATA_DIR || '/usr/share/datasets/fashion-mnist';
-const REFERENCE = { trainImagesPerSecond: 1540, peakRssMB: 2700, cwSeconds: 133 };
+const REFERENCE = { trainImagesPerSecond: 1540, peakRssMB: 2700, cwSeconds: 133, minutesToAccuracy087: 8 };
 
 function parseArgs(argv) {
   const args = { only: null, quick: false, repeats: 3, out: path.join(ROOT, 'bench.json'), child: null, cwWorkers: null };
@@ -55,10 +61,10 @@ function parseArgs(argv) {
       if (!args.cwWorkers.every((w) => Number.isInteger(w) && w >= 1)) throw new Error('--cw-workers takes positive integers, e.g. 1,2');
     }
     else if (a === '--child') args.child = JSON.parse(next());
-    else throw new Error(`unknown argument ${a} (use --only train|infer|cw|verify, --quick, --repeats N, --cw-workers LIST, --out FILE)`);
+    else throw new Error(`unknown argument ${a} (use --only train|infer|cw|verify|recipe, --quick, --repeats N, --cw-workers LIST, --out FILE)`);
   }
-  if (args.only !== null && !['train', 'infer', 'cw', 'verify'].includes(args.only)) {
-    throw new Error(`--only must be train, infer, cw or verify, got ${args.only}`);
+  if (args.only !== null && !['train', 'infer', 'cw', 'verify', 'recipe'].includes(args.only)) {
+    throw new Error(`--only must be train, infer, cw, verify or recipe, got ${args.only}`);
   }
   return args;
 }
@@ -255,6 +261,84 @@ async function verifyVsBare(repeats) {
   };
 }
 
+// ---------------------------------------------------------------- time to 0.87
+
+/** `lip train --recipe fast` until test accuracy TARGET_ACCURACY: the README's recipe, timed as a whole process. */
+const TARGET_ACCURACY = 0.87;
+
+/** Runs `node packages/cli/bin/lip.js ...args` from the repository root; resolves with its stdout, rejects naming the command. */
+function runLip(args, onStderrLine = () => undefined) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'packages/cli/bin/lip.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let partial = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => {
+      err += d;
+      const lines = (partial + d).split('\n');
+      partial = lines.pop();
+      for (const l of lines) onStderrLine(l);
+    });
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`lip ${args.join(' ')} exited ${code}:\n${err.slice(-2000)}`))));
+  });
+}
+
+/**
+ * Minutes from the start of the `lip train --recipe fast` process to the end
+ * of the first epoch whose test accuracy (`val_acc`: the 10,000 test images)
+ * reaches TARGET_ACCURACY, then `lip export` + `lip verify` of the final model
+ * for its test accuracy (onnxruntime) and certified robust accuracy.
+ */
+async function timeToAccuracy({ workers }) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-bench-recipe-'));
+  const checkpoint = path.join(dir, 'checkpoint');
+  const trainArgs = ['train', '--recipe', 'fast', '--workers', String(workers), '--data', DATA, '--out', checkpoint];
+  const command = `npx lip ${trainArgs.join(' ')}`;
+  process.stderr.write(`time to ${TARGET_ACCURACY}: ${command}\n`);
+  const loadAverageStart = os.loadavg();
+  const started = performance.now();
+  const wallAtEpoch = [];
+  try {
+    await runLip(trainArgs, (line) => {
+      if (/^epoch \d+\/\d+ /.test(line)) {
+        wallAtEpoch.push((performance.now() - started) / 1000);
+        process.stderr.write(`${line}\n`);
+      }
+    });
+    const wallSeconds = (performance.now() - started) / 1000;
+    const loadAverageEnd = os.loadavg();
+    const epochs = JSON.parse(fs.readFileSync(path.join(checkpoint, 'train.json'), 'utf8')).epochs.map((e, i) => ({
+      epoch: e.epoch, valAcc: e.val_acc, seconds: e.seconds, wallSeconds: wallAtEpoch[i] ?? null,
+    }));
+    const reached = epochs.findIndex((e) => e.valAcc >= TARGET_ACCURACY);
+    const onnx = path.join(dir, 'model.onnx');
+    await runLip(['export', checkpoint, '-o', onnx]);
+    const verifyJsonPath = path.join(dir, 'verify.json');
+    await runLip(['verify', onnx, '--data', DATA, '--json', verifyJsonPath]);
+    const verify = JSON.parse(fs.readFileSync(verifyJsonPath, 'utf8'));
+    return {
+      command,
+      target: TARGET_ACCURACY,
+      workers,
+      epochs,
+      reachedAtEpoch: reached < 0 ? null : epochs[reached].epoch,
+      // From the process start (Node start-up, data loading and checkpoints included).
+      secondsToTarget: reached < 0 ? null : epochs[reached].wallSeconds,
+      // The epochs' own seconds (training steps and the test-set evaluation).
+      trainSecondsToTarget: reached < 0 ? null : epochs.slice(0, reached + 1).reduce((s, e) => s + e.seconds, 0),
+      wallSeconds,
+      testImages: verify.n,
+      testAccuracy: verify.accuracy,
+      cra: Object.fromEntries(verify.cra.map((c) => [c.label, c.value])),
+      loadAverageStart,
+      loadAverageEnd,
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // ---------------------------------------------------------------- parent
 
 function runChild(spec) {
@@ -291,6 +375,7 @@ async function parent(args) {
     inference: null,
     cw: null,
     verify: null,
+    recipe: null,
   };
   const want = (what) => args.only === null || args.only === what;
   const rows = [];
@@ -371,6 +456,20 @@ async function parent(args) {
     ]);
     process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
   });
+  if (want('recipe') && !args.quick) sections.push(async () => {
+    const r = await timeToAccuracy({ workers: cores });
+    report.recipe = r;
+    rows.push([
+      `time to test accuracy ${r.target}: lip train --recipe fast, ${r.workers} worker${r.workers > 1 ? 's' : ''}`,
+      r.secondsToTarget === null
+        ? `not reached in ${r.epochs.length} epochs`
+        : `${fmt(r.secondsToTarget / 60, 2)} min (epoch ${r.reachedAtEpoch} of ${r.epochs.length}; epochs' own ${fmt(r.trainSecondsToTarget)} s)`,
+      `deel-torchlip ${REFERENCE.minutesToAccuracy087} min`,
+      `final: test accuracy ${fmt(r.testAccuracy, 4)}, CRA(36/255) ${fmt(r.cra['36/255'], 4)}, ${fmt(r.wallSeconds)} s; ` +
+        `load ${r.loadAverageStart.map((l) => l.toFixed(2)).join(' ')} -> ${r.loadAverageEnd.map((l) => l.toFixed(2)).join(' ')}`,
+    ]);
+    process.stderr.write(`${rows[rows.length - 1].join('  ')}\nrerun: ${r.command}\n`);
+  });
   // A failing section is reported and the others still run and are written.
   let failed = false;
   for (const section of sections) {
@@ -388,6 +487,7 @@ async function parent(args) {
   const line = (r) => r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd();
   process.stdout.write(`\nlip bench (${report.cpus}; load average ${report.loadAverageBefore.map((l) => l.toFixed(2)).join(' ')})\n`);
   for (const r of rows) process.stdout.write(`${line(r)}\n`);
+  if (report.recipe !== null) process.stdout.write(`time to ${report.recipe.target} measured with: ${report.recipe.command}\n`);
   // Merge with an earlier bench.json so `--only` runs update their part only.
   let previous = {};
   try {
@@ -396,7 +496,7 @@ async function parent(args) {
     previous = {};
   }
   const merged = { ...previous, ...report };
-  for (const key of ['train', 'inference', 'cw', 'verify']) {
+  for (const key of ['train', 'inference', 'cw', 'verify', 'recipe']) {
     const empty = report[key] === null || (Array.isArray(report[key]) && report[key].length === 0);
     if (empty && previous[key] !== undefined) merged[key] = previous[key];
   }

@@ -17,7 +17,8 @@ const path = require('path');
 const { buildPage } = require('./build');
 
 // onnxruntime-web's entry for Node is dist/ort.node.min.js: its folder holds the .wasm files.
-const ORT_DIST = path.dirname(require.resolve('onnxruntime-web'));
+// A file subpath, not the bare name: test runners may map the bare 'onnxruntime-web' to a stand-in module.
+const ORT_DIST = path.dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.mjs'));
 const ORT_FILE = /^ort-wasm-simd-threaded(\.jsep|\.jspi|\.asyncify)?\.(wasm|mjs)$/;
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm',
   '.json': 'application/json', '.onnx': 'application/octet-stream', '.u8': 'application/octet-stream' };
