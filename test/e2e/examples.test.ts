@@ -9,9 +9,8 @@
 import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { withTmpDir } from '../support/tmp';
+import { ROOT, withTmpDir } from '@lip/test-support';
 
-const ROOT = path.join(__dirname, '..', '..');
 const HARNESS = path.join(ROOT, 'tools', 'run-examples.js');
 const { cleanEnv, consumerPackageJson, ourTypeErrors, EXAMPLES } = require(HARNESS) as {
   cleanEnv: (env: NodeJS.ProcessEnv) => NodeJS.ProcessEnv;

@@ -96,12 +96,18 @@ test('the fit snippet trains a 1-Lipschitz model with the three callbacks', asyn
   }
 });
 
+/** The seed model, saved (on cpu) under `<tmp>/runs/seed`, and the loading snippet pointed at it. */
+async function savedSeedModel(tmp: string): Promise<{ saved: LipschitzSequential; code: string }> {
+  await tf.setBackend('cpu');
+  const saved = buildModel('seed', { seed: 1, logger: { warn: () => undefined } });
+  const dir = path.join(tmp, 'runs', 'seed');
+  await saved.save(fileHandler(dir));
+  return { saved, code: snippet('Loading a checkpoint').replaceAll('runs/seed', dir) };
+}
+
 test('the loading snippet: tf.loadLayersModel(\'file://…\') and fileHandler, without tfjs-node', async () => {
   await withTmpDir('readme-load', async (tmp) => {
-    await tf.setBackend('cpu');
-    const saved = buildModel('seed', { seed: 1, logger: { warn: () => undefined } });
-    await saved.save(fileHandler(path.join(tmp, 'runs', 'seed')));
-    const code = snippet('Loading a checkpoint').replaceAll('runs/seed', path.join(tmp, 'runs', 'seed'));
+    const { saved, code } = await savedSeedModel(tmp);
     const { model, same } = await runSnippet(code, ['model', 'same']);
     const x = tf.randomUniform([2, 28, 28, 1], 0, 1, 'float32', 3);
     const expected = saved.predict(x) as tf.Tensor;
@@ -119,10 +125,7 @@ test('the loading snippet: tf.loadLayersModel(\'file://…\') and fileHandler, w
 
 test('the loading snippet works in a fresh node, where no backend was chosen', async () => {
   await withTmpDir('readme-load-fresh', async (tmp) => {
-    await tf.setBackend('cpu');
-    const saved = buildModel('seed', { seed: 1, logger: { warn: () => undefined } });
-    await saved.save(fileHandler(path.join(tmp, 'runs', 'seed')));
-    const code = snippet('Loading a checkpoint').replaceAll('runs/seed', path.join(tmp, 'runs', 'seed'));
+    const { saved, code } = await savedSeedModel(tmp);
     const input = Array.from(randomImages(2, [28, 28, 1], 5));
     const out = runInFreshNode(`${compileSnippet(code)}
       const tfc = require('@tensorflow/tfjs-core');

@@ -10,9 +10,9 @@
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { PACKAGES, PackageJson, ROOT, SourceMap, TEST_FILE, exportTarget, readPackageJson, unresolvedMapSources } from './packages';
+import { ROOT, tmpDirPerSuite } from '@lip/test-support';
+import { PACKAGES, PackageJson, SourceMap, TEST_FILE, exportTarget, readPackageJson, unresolvedMapSources } from './packages';
 
 interface Published {
   name: string;
@@ -42,18 +42,13 @@ const GIT_IDENTITY = {
 
 jest.setTimeout(900_000);
 
-let work: string;
+const work = tmpDirPerSuite('lerna-test');
 let repo: string;
 const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
 
 beforeAll(() => {
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-lerna-test-'));
-  repo = path.join(work, 'repo');
+  repo = work.path('repo');
   tool.cloneWorkingTree(repo);
-});
-
-afterAll(() => {
-  if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
 /** Every `@lip/*` entry of a manifest's dependency fields. */
@@ -65,7 +60,7 @@ function internalDependencies(manifest: Record<string, unknown>): [string, strin
 
 describe('lerna version', () => {
   it(`moves every package and inter-package dependency to exactly ${VERSION}, commits and tags in the clone, pushes nothing`, async () => {
-    const npmrc = path.join(work, 'npmrc');
+    const npmrc = work.path('npmrc');
     fs.writeFileSync(npmrc, '');
     // Offline: updating the lockfile for new workspace versions needs no registry.
     await tool.runLerna(repo, ['version', VERSION, '--yes'], { ...tool.cleanEnv(npmrc), ...GIT_IDENTITY, npm_config_offline: 'true' });

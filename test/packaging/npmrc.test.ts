@@ -6,8 +6,7 @@
  */
 import { spawnSync } from 'child_process';
 import * as path from 'path';
-
-const ROOT = path.join(__dirname, '..', '..');
+import { ROOT } from '@lip/test-support';
 
 test('npm reads the project .npmrc without an unknown-config warning', () => {
   const env = { ...process.env };

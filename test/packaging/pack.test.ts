@@ -7,7 +7,8 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { PACKAGES, ROOT, SourceMap, TEST_FILE, readPackageJson, unresolvedMapSources } from './packages';
+import { ROOT } from '@lip/test-support';
+import { PACKAGES, SourceMap, TEST_FILE, readPackageJson, unresolvedMapSources } from './packages';
 
 /** The files `npm pack` would put in the package's tarball. */
 function packedFiles(pkg: string): string[] {

@@ -1,8 +1,7 @@
 /** The workspace packages and their published entries, for the packaging tests. */
 import * as fs from 'fs';
 import * as path from 'path';
-
-export const ROOT = path.join(__dirname, '..', '..');
+import { ROOT } from '@lip/test-support';
 
 /** The six published packages, dependencies first. */
 export const PACKAGES = ['core', 'train', 'export', 'verify', 'runtime', 'cli'] as const;

@@ -8,7 +8,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ts from 'typescript';
-import { PACKAGES, ROOT, publicEntries } from './packages';
+import { ROOT } from '@lip/test-support';
+import { PACKAGES, publicEntries } from './packages';
 
 /** Where the blocks pretend to live (never written): imports resolve from there, like a file of the repo. */
 const SNIPPET_DIR = path.join(ROOT, 'test', 'packaging', 'readme-snippets');

@@ -7,21 +7,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { listFiles, tmpDirPerSuite } from '@lip/test-support';
-import { QUICK_ATTACK, runAndKill, runLip } from '@lip/test-support/cli';
-import { writeIdxSplit } from '@lip/test-support/data';
-import { gemmModel } from '@lip/test-support/onnx';
+import { atomicTemps, listFiles } from '@lip/test-support';
+import { cliFixturesPerSuite, outDir, outputFlags, QUICK_ATTACK, runAndKill, runLip } from '@lip/test-support/cli';
 
-const tmp = tmpDirPerSuite('kill');
-let data: string;
-let model: string;
-
-beforeAll(() => {
-  data = tmp.path('data');
-  writeIdxSplit(data, { n: 40 });
-  model = tmp.path('model.onnx');
-  fs.writeFileSync(model, gemmModel());
-});
+// 40 images: a run long enough for the kill times below to land while outputs are being written.
+const fx = cliFixturesPerSuite('kill', { images: 40 });
 
 /** Every output file present is complete. */
 function expectComplete(out: string): void {
@@ -41,11 +31,11 @@ function expectComplete(out: string): void {
 const KILL_TIMES_MS = [300, 700, 1000, 1300, 1700];
 
 describe.each([
-  ['verify', (out: string): string[] => ['verify', model, '--data', data, '--json', path.join(out, 'r.json'), '--report', path.join(out, 'report')]],
-  ['attack', (out: string): string[] => ['attack', model, '--data', data, ...QUICK_ATTACK, '--json', path.join(out, 'r.json'), '--report', path.join(out, 'report')]],
+  ['verify', (out: string): string[] => ['verify', fx.model, '--data', fx.data, ...outputFlags('verify', out)]],
+  ['attack', (out: string): string[] => ['attack', fx.model, '--data', fx.data, ...QUICK_ATTACK, ...outputFlags('attack', out)]],
 ])('SIGKILL during lip %s', (_command, args) => {
   it(`leaves only complete outputs (kills at ${KILL_TIMES_MS.join(', ')} ms), and a rerun succeeds`, async () => {
-    const out = fs.mkdtempSync(tmp.path('out-'));
+    const out = outDir(fx.root);
     for (const ms of KILL_TIMES_MS) {
       await runAndKill(args(out), ms);
       expectComplete(out);
@@ -53,7 +43,7 @@ describe.each([
     const r = await runLip(args(out));
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
     expectComplete(out);
-    expect(listFiles(out)).toEqual(expect.arrayContaining(['r.json', 'report/index.html', 'report/report.json']));
-    expect(listFiles(out).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect(listFiles(out)).toEqual(expect.arrayContaining(['result.json', 'report/index.html', 'report/report.json']));
+    expect(atomicTemps(out)).toEqual([]);
   });
 });

@@ -150,16 +150,19 @@ export interface CliFixtures {
   model: string;
 }
 
-/** The CLI fixtures of the calling file or describe block: written before its first test, removed after its last. */
-export function cliFixturesPerSuite(prefix: string): CliFixtures {
+/**
+ * The CLI fixtures of the calling file or describe block, with `images` images
+ * in each data folder: written before its first test, removed after its last.
+ */
+export function cliFixturesPerSuite(prefix: string, { images = 12 }: { images?: number } = {}): CliFixtures {
   const tmp = tmpDirPerSuite(`rel-${prefix}`);
   const fx = {} as CliFixtures;
   beforeAll(() => {
     const root = tmp.dir;
     const data = path.join(root, 'data');
-    writeIdxSplit(data, { n: 12 });
+    writeIdxSplit(data, { n: images });
     const fashion = path.join(root, 'fashion-mnist');
-    writeIdxSplit(fashion, { n: 12 });
+    writeIdxSplit(fashion, { n: images });
     const model = path.join(root, 'model.onnx');
     fs.writeFileSync(model, gemmModel());
     Object.assign(fx, { root, data, fashion, model });

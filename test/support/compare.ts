@@ -57,3 +57,8 @@ export function flat(a: Nested): number[] {
 export function values(data: ArrayLike<number> | ArrayLike<bigint>): Array<number | bigint> {
   return Array.from(data as ArrayLike<number | bigint>);
 }
+
+/** The bit patterns of float32 `values`: equal lists mean the same floats, signed zeros and NaN payloads included. */
+export function bitsOf(values: Float32Array): number[] {
+  return Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length));
+}

@@ -1,9 +1,15 @@
-/** Looking at what a run left on disk. */
+/** The repository's folders and files, and looking at what a run left on disk. */
 import * as fs from 'fs';
 import * as path from 'path';
 
 /** The repository's root folder. */
 export const ROOT = path.resolve(__dirname, '../..');
+
+/** Models exported by other tools (torch.onnx, tf2onnx, ...) and their expected outputs. */
+export const AUDIT_FIXTURES = path.join(ROOT, 'test', 'fixtures', 'audit');
+
+/** The model the repository ships. */
+export const SHIPPED_MODEL = path.join(ROOT, 'models', 'fashion-mnist-ortho.onnx');
 
 /** Every file under `dir`, relative, sorted (links not followed); [] when `dir` is absent. */
 export function listFiles(dir: string): string[] {

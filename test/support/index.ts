@@ -9,12 +9,13 @@
  * - tmp.ts: temp folders removed by jest hooks;
  * - random.ts: seeded arrays from mulberry32;
  * - compare.ts: error measures and closeness expectations;
- * - files.ts: the repository root, listing files, open files, atomic temps;
+ * - files.ts: the repository root, its audit fixtures and shipped model, listing files, open files, atomic temps;
  * - errors.ts: the error a call throws or a promise rejects with;
- * - process.ts: dead pids, sleeping children, waiting for a state.
+ * - process.ts: dead pids, sleeping children, environment variables for a call, waiting for a state.
  * The others are imported by path, since they load heavier code:
  * - data.ts: writers of .npy, .npz, PNG, JPEG, CIFAR-10 and IDX files; a local HTTP mirror;
  * - tf.ts: the cpu reference, predictions, leak checks, layer helpers (tfjs);
+ * - kernels.ts: lip's wasm kernels, SIMD or composed, and the backend x kernels setups (@lip/train);
  * - linalg.ts: float64 linear algebra references; measure.ts: measured Lipschitz constants (tfjs);
  * - models.ts: tiny and random Lipschitz networks (@lip/train, @lip/export);
  * - onnx.ts: small ONNX models and edits (@lip/export); ort.ts: onnxruntime predictions;
@@ -25,9 +26,9 @@ export { makeTmpDir, removeDir, tmpDirPerSuite, tmpDirPerTest, withTmpDir } from
 export type { TmpDir } from './tmp';
 export { mulberry32, normalArray, randomImages, seededBytes, sizeOf, uniformArray, uniformArray64, uniformStream } from './random';
 export type { Rng } from './random';
-export { expectCloseRelMax, flat, maxAbsDiff, maxRelDiff, shapeOf, values } from './compare';
+export { bitsOf, expectCloseRelMax, flat, maxAbsDiff, maxRelDiff, shapeOf, values } from './compare';
 export type { Nested, Values } from './compare';
-export { atomicTemps, listFiles, openFilesUnder, ROOT } from './files';
+export { atomicTemps, AUDIT_FIXTURES, listFiles, openFilesUnder, ROOT, SHIPPED_MODEL } from './files';
 export { rejectionOf, thrownBy } from './errors';
-export { childrenPerTest, deadPid, waitFor } from './process';
+export { childrenPerTest, deadPid, waitFor, withEnv } from './process';
 export type { ChildrenPerTest } from './process';

@@ -1,4 +1,4 @@
-/** Processes and waiting, for tests of locks, kills and temp-file clean-up. */
+/** Processes, environment variables and waiting, for tests of locks, kills and temp-file clean-up. */
 import { ChildProcess, spawn, spawnSync } from 'child_process';
 import { processAlive } from '@lip/core';
 
@@ -35,6 +35,20 @@ export function childrenPerTest(): ChildrenPerTest {
       return child;
     },
   };
+}
+
+/** Runs `fn` with the variables of `env` set in process.env, then puts their previous values back (unset ones unset). */
+export async function withEnv<T>(env: Record<string, string>, fn: () => T | Promise<T>): Promise<T> {
+  const saved = Object.keys(env).map((name) => [name, process.env[name]] as const);
+  Object.assign(process.env, env);
+  try {
+    return await fn();
+  } finally {
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
 }
 
 /** Polls `cond` (a state on disk or of a process, never a timing guess) every `pollMs` until it holds; throws after `timeoutMs`. */

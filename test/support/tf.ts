@@ -1,11 +1,19 @@
 /**
- * TensorFlow.js in tests: running a reference on the cpu backend, predicting
- * with a model, checking that ops free their tensors, and the usual
- * manipulations of Lipschitz layers (build, scramble the raw kernel, save and
- * load back, record warnings).
+ * TensorFlow.js in tests: the backend of a describe block, running a
+ * reference on the cpu backend, predicting with a model, checking that ops
+ * free their tensors, and the usual manipulations of Lipschitz layers (build,
+ * scramble the raw kernel or every weight, save and load back, record
+ * warnings).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { LayersModel, loadLayersModel } from '@tensorflow/tfjs-layers';
+import { LayersModel, LayerVariable, loadLayersModel } from '@tensorflow/tfjs-layers';
+
+/** For the calling describe block (or file): its tests run on the backend `name` (set in a beforeAll). */
+export function useBackend(name: string): void {
+  beforeAll(async () => {
+    expect(await tf.setBackend(name)).toBe(true);
+  });
+}
 
 /** Runs `fn` on the cpu backend (the reference), then switches back. */
 export async function onCpu<T>(fn: () => T): Promise<T> {
@@ -52,6 +60,21 @@ export function scrambleRawKernel(layer: { rawKernel: tf.Variable }, seed: numbe
   const k = layer.rawKernel;
   tf.tidy(() => {
     k.assign(tf.mul(tf.randomNormal(k.shape, 0, 1, 'float32', seed), 3));
+  });
+}
+
+/**
+ * Overwrites every trainable weight with seeded normal values, as after
+ * training (raw kernels far from any normalized state): weight i of
+ * `trainableWeights` from seed `seed + i`, standard deviation `std`, or
+ * `biasStd` for biases.
+ */
+export function randomizeWeights(model: { trainableWeights: LayerVariable[] }, seed: number, std = 1, biasStd = std): void {
+  model.trainableWeights.forEach((w, i) => {
+    const sd = /bias/.test(w.name) ? biasStd : std;
+    tf.tidy(() => {
+      w.write(tf.randomNormal(w.shape as number[], 0, sd, 'float32', seed + i));
+    });
   });
 }
 

@@ -3,7 +3,7 @@
  * undefined when the flag is absent and throws one InvalidArgumentError
  * naming the flag otherwise.
  */
-import { InvalidArgumentError } from '@lip/train';
+import { InvalidArgumentError } from '@lip/core';
 
 const INTEGER = /^\s*\d+\s*$/;
 

@@ -5,8 +5,7 @@
  * `writeFileAtomic` (links followed, devices and FIFOs written in place,
  * folders and sockets refused).
  */
-import { InvalidArgumentError } from '@lip/train';
-import { outputTarget, writeFileAtomic } from '@lip/train/node';
+import { InvalidArgumentError, outputTarget, writeFileAtomic } from '@lip/core';
 
 /** The output path that means standard output. */
 export const STDOUT_PATH = '-';

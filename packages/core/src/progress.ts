@@ -11,8 +11,11 @@
  * - 'off': nothing (quiet).
  * Node only (process.stderr, cli-progress): not part of portable.ts.
  */
-import { GenericBar, MultiBar } from 'cli-progress';
+import type { GenericBar, MultiBar } from 'cli-progress';
 import { assertArg } from './errors';
+
+// Loaded at the first bar: runs without a terminal draw none, and loading it costs start-up time.
+const cliProgress = (): typeof import('cli-progress') => require('cli-progress');
 
 export type ProgressMode = 'bar' | 'lines' | 'off';
 
@@ -131,7 +134,7 @@ export function createProgress(opts: ProgressOptions = {}): Progress {
     const head = heading(info.label);
     const payload = { head: head ? `${head} ` : '', counts: counts(done, total), suffix: info.suffix ? `  ${info.suffix}` : '' };
     if (multi === null || bar === null) {
-      multi = new MultiBar({
+      multi = new (cliProgress().MultiBar)({
         stream: stream as NodeJS.WritableStream,
         format: '{head}[{bar}] {counts}{suffix}  {duration_formatted} eta {eta_formatted}',
         barsize: BAR_WIDTH,

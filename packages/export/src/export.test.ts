@@ -6,7 +6,7 @@ import { ModelError } from '@lip/train';
 import { maxAbsDiff, normalArray, sizeOf } from '@lip/test-support';
 import { onnxFullCheck, pythonWithOnnx } from '@lip/test-support/onnx';
 import { predictOrt, predictOrtWeb, toOnnxLayout } from '@lip/test-support/ort';
-import { predictTfjs, QUIET_LOGGER } from '@lip/test-support/tf';
+import { predictTfjs, QUIET_LOGGER, randomizeWeights } from '@lip/test-support/tf';
 import { exportOnnx, MAX_OPSET, MIN_OPSET } from './export';
 import * as L from '@lip/train';
 
@@ -17,16 +17,6 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-/** Overwrites every trainable weight with seeded normal values (biases included, so they are tested). */
-function randomizeWeights(model: LayersModel, seed: number): void {
-  let s = seed;
-  for (const layer of model.layers) {
-    for (const w of layer.trainableWeights) {
-      tf.tidy(() => w.write(tf.randomNormal(w.shape, 0, 0.5, 'float32', s++)));
-    }
-  }
-}
-
 /**
  * A LipschitzSequential of `make()` on `inputShape`, flattened at the end
  * when the last layer is spatial, with random weights.
@@ -34,7 +24,7 @@ function randomizeWeights(model: LayersModel, seed: number): void {
 function lipModel(inputShape: number[], make: () => tfl.Layer[], seed = 1, kCoefLip = 1): LayersModel {
   const model = new L.LipschitzSequential({ layers: [tfl.inputLayer({ inputShape }), ...make()], logger: QUIET_LOGGER, kCoefLip });
   if (model.outputs[0].shape.length > 2) model.add(tfl.flatten());
-  randomizeWeights(model, seed);
+  randomizeWeights(model, seed, 0.5); // biases too, so they are tested
   return model;
 }
 
@@ -202,15 +192,24 @@ describe('exportOnnx: SpectralConv2D normalized by its operator norm', () => {
   });
 });
 
+/**
+ * The network of every layer class (weights from `seed`), its export, `batch`
+ * inputs drawn from `dataSeed` in ONNX layout, and the tfjs logits of its
+ * bound-scaled twin (what the export holds).
+ */
+function allLayersExport(seed: number, batch: number, dataSeed: number, portable: boolean) {
+  const model = lipModel(ALL_LAYERS_INPUT, makeAllLayers, seed);
+  const inShape = [batch, ...ALL_LAYERS_INPUT];
+  const data = normalArray(sizeOf(inShape), dataSeed);
+  const twin = boundScaledTwin(model, 'op_conv_all');
+  const reference = predictTfjs(twin, data, inShape);
+  twin.dispose();
+  return { model, bytes: exportOnnx(model, { portable }), x: toOnnxLayout(data, inShape), reference };
+}
+
 describe('exportOnnx: every layer class in one network', () => {
   it.each(PROFILES)('matches tfjs (portable=%s)', async (portable) => {
-    const model = lipModel(ALL_LAYERS_INPUT, makeAllLayers, 9);
-    const inShape = [4, ...ALL_LAYERS_INPUT];
-    const data = normalArray(sizeOf(inShape), 2);
-    const twin = boundScaledTwin(model, 'op_conv_all');
-    const reference = predictTfjs(twin, data, inShape);
-    const bytes = exportOnnx(model, { portable });
-    const x = toOnnxLayout(data, inShape);
+    const { model, bytes, x, reference } = allLayersExport(9, 4, 2, portable);
     expect(maxAbsDiff(await predictOrt(bytes, x.data, x.dims), reference)).toBeLessThanOrEqual(TOL);
     const ops = new Set(opTypes(bytes));
     const nonPortable = ['Max', 'Min', 'TopK'];
@@ -222,7 +221,6 @@ describe('exportOnnx: every layer class in one network', () => {
     // L2 poolings are Sqrt(AveragePool(x * x) * K) in both profiles: onnxruntime's LpPool kernels are slow.
     expect(['LpPool', 'GlobalLpPool'].filter((op) => ops.has(op))).toEqual([]);
     expect(['AveragePool', 'GlobalAveragePool', 'Sqrt'].every((op) => ops.has(op))).toBe(true);
-    twin.dispose();
     model.dispose();
   });
 });
@@ -359,17 +357,10 @@ describe('exportOnnx: the file', () => {
   });
 
   it.each(PROFILES)('gives the same logits in onnxruntime-web (wasm) (portable=%s)', async (portable) => {
-    const model = lipModel(ALL_LAYERS_INPUT, makeAllLayers, 5);
-    const inShape = [5, ...ALL_LAYERS_INPUT];
-    const data = normalArray(sizeOf(inShape), 8);
-    const twin = boundScaledTwin(model, 'op_conv_all');
-    const reference = predictTfjs(twin, data, inShape);
-    const bytes = exportOnnx(model, { portable });
-    const x = toOnnxLayout(data, inShape);
+    const { model, bytes, x, reference } = allLayersExport(5, 5, 8, portable);
     const web = predictOrtWeb(bytes, x.data, x.dims);
     expect(maxAbsDiff(web, reference)).toBeLessThanOrEqual(TOL);
     expect(maxAbsDiff(web, await predictOrt(bytes, x.data, x.dims))).toBeLessThanOrEqual(TOL);
-    twin.dispose();
     model.dispose();
   });
 

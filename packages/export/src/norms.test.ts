@@ -10,6 +10,7 @@ import { layers as tfl, LayersModel } from '@tensorflow/tfjs-layers';
 import { onnx } from 'onnx-proto';
 import { exportOnnx } from './export';
 import * as L from '@lip/train';
+import { randomizeWeights } from '@lip/test-support/tf';
 
 const quiet = { warn: (): void => {} };
 
@@ -130,8 +131,7 @@ describe('exported Conv and Gemm norms are within the declared factors', () => {
       logger: quiet,
     });
     // Random (far from orthogonal) raw kernels, so normalization does real work.
-    let seed = 11;
-    for (const w of model.trainableWeights) tf.tidy(() => w.write(tf.randomNormal(w.shape, 0, 1, 'float32', seed++)));
+    randomizeWeights(model, 11);
     const norms = exportedNorms(model);
     for (const [declared, measured] of norms) {
       expect(declared).toBeCloseTo(2 ** (1 / 8), 12);

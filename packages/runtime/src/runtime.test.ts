@@ -18,7 +18,7 @@ import { exportOnnx } from '@lip/export';
 import { certify, lipschitzBound } from '@lip/verify';
 import { CertifiedClassifier, readContract, readOnnxSummary } from '@lip/runtime';
 import { randomImages, ROOT, tmpDirPerSuite } from '@lip/test-support';
-import { QUIET_LOGGER } from '@lip/test-support/tf';
+import { QUIET_LOGGER, randomizeWeights } from '@lip/test-support/tf';
 
 const DIST = path.join(ROOT, 'packages', 'runtime', 'dist', 'index.js');
 const tmp = tmpDirPerSuite('runtime');
@@ -37,8 +37,7 @@ function lipModel(classes: number, seed: number): LayersModel {
     ],
     logger: QUIET_LOGGER,
   });
-  let s = seed;
-  for (const w of model.trainableWeights) tf.tidy(() => w.write(tf.randomNormal(w.shape, 0, 1, 'float32', s++)));
+  randomizeWeights(model, seed);
   return model;
 }
 

@@ -3,9 +3,10 @@ import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 import { DataError } from '@lip/core';
 import { GraphBuilder } from '@lip/export';
-import { rejectionOf } from '@lip/test-support';
-import { readOnnxModel } from './onnx/read';
-import { openSession, ortMessage, LipSession } from './session';
+import { AUDIT_FIXTURES, rejectionOf } from '@lip/test-support';
+import { largestValueElements } from './bound/propagate';
+import { OnnxModel, readOnnxModel } from './onnx/read';
+import { SESSION_VALUE_BUDGET, openSession, ortMessage, LipSession } from './session';
 
 /** logits = flatten(x) @ W + b on [N, 1, 2, 2] inputs. */
 function denseModel(range = '[0, 1]'): { bytes: Uint8Array; w: Float32Array; b: Float32Array } {
@@ -19,6 +20,16 @@ function denseModel(range = '[0, 1]'): { bytes: Uint8Array; w: Float32Array; b: 
   g.output('logits', ['N', 2]);
   g.setMetadata('input_range', range);
   return { bytes: g.toBytes(), w, b };
+}
+
+/** What onnxruntime (`engine`: onnxruntime-node's or -web's API) rejects with when a batch-1 graph is given 2 images. */
+async function twoImagesOnBatch1Error(engine: typeof ort): Promise<Error> {
+  const session = await engine.InferenceSession.create(fs.readFileSync(path.join(AUDIT_FIXTURES, 'batch1_cnn.onnx')));
+  try {
+    return await rejectionOf(session.run({ input: new engine.Tensor('float32', new Float32Array(2 * 784), [2, 1, 28, 28]) }));
+  } finally {
+    await session.release();
+  }
 }
 
 async function expectDataError(p: Promise<unknown>, pattern: RegExp): Promise<void> {
@@ -72,13 +83,12 @@ describe('openSession', () => {
 });
 
 describe('graphs with a fixed batch dimension', () => {
-  const fixtures = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'audit');
-  const images16 = JSON.parse(fs.readFileSync(path.join(fixtures, 'images16.json'), 'utf8')) as { bytes: number[][] };
-  const expected = JSON.parse(fs.readFileSync(path.join(fixtures, 'batch1_cnn.expected.json'), 'utf8')) as { outputs: number[][] };
+  const images16 = JSON.parse(fs.readFileSync(path.join(AUDIT_FIXTURES, 'images16.json'), 'utf8')) as { bytes: number[][] };
+  const expected = JSON.parse(fs.readFileSync(path.join(AUDIT_FIXTURES, 'batch1_cnn.expected.json'), 'utf8')) as { outputs: number[][] };
 
   // Read unfolded: folding may declare a provably safe graph batch-polymorphic; the session must run the fixed batch as it is.
   it('runs a batch-1 export (torch.onnx.export without dynamic axes) image by image, whatever the batch size asked', async () => {
-    const session = await openSession(readOnnxModel(path.join(fixtures, 'batch1_cnn.onnx'), { fold: false }), { threads: 1 });
+    const session = await openSession(readOnnxModel(path.join(AUDIT_FIXTURES, 'batch1_cnn.onnx'), { fold: false }), { threads: 1 });
     try {
       expect(session.fixedBatch).toBe(1);
       const n = images16.bytes.length;
@@ -118,6 +128,64 @@ describe('graphs with a fixed batch dimension', () => {
   });
 });
 
+describe('session work per run', () => {
+  it("sizes batches by the folding's largest value (no second shape pass)", async () => {
+    const model = readOnnxModel(denseModel().bytes);
+    expect(model.folding!.largestValue).toBe(largestValueElements(model, [1, 2, 2]));
+    // A larger value than the graph's own: only a session that reads it splits these 5 images in twos.
+    const claimed: OnnxModel = { ...model, folding: { ...model.folding!, largestValue: SESSION_VALUE_BUDGET / 2 } };
+    const session = await openSession(claimed);
+    try {
+      const done: number[] = [];
+      await session.runBatched(new Float32Array(5 * 4).fill(0.5), 5, [1, 2, 2], 256, (d) => done.push(d));
+      expect(done).toEqual([2, 4, 5]);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it.each(['batch1_cnn', 'mlp_softmax', 'nhwc_keras', 'plain_cnn', 'torchlip', 'torchlip_dynamo'])(
+    "%s: the folding's largest value is what a shape pass of the folded graph gives", (name) => {
+      const model = readOnnxModel(fs.readFileSync(path.join(AUDIT_FIXTURES, `${name}.onnx`)));
+      const f = model.folding!;
+      expect(f.largestValue).toBe(largestValueElements(model, f.inputShape!));
+    });
+
+  it('feeds onnxruntime views of the images, copying only to pad the last call of a fixed batch', async () => {
+    const fed: Float32Array[] = [];
+    class RecordingTensor extends ort.Tensor {
+      constructor(type: 'float32', data: Float32Array, dims: readonly number[]) {
+        super(type, data, dims);
+        fed.push(data);
+      }
+    }
+    const engine = { ...ort, Tensor: RecordingTensor } as unknown as typeof ort;
+    const images = Float32Array.from({ length: 5 * 4 }, (_, i) => (i % 7) / 7);
+    const free = await openSession(denseModel().bytes, { engine });
+    try {
+      await free.runBatched(images, 5, [1, 2, 2], 2);
+      expect(fed.map((d) => [d.buffer === images.buffer, d.length])).toEqual([[true, 8], [true, 8], [true, 4]]);
+    } finally {
+      await free.close();
+    }
+    // A graph of batch 2: the fifth image goes in a zero-padded copy.
+    const g = new GraphBuilder({ opset: 17 });
+    g.input('input', 'float32', [2, 1, 2, 2]);
+    const [flat] = g.node('Flatten', ['input'], { axis: 1 });
+    g.node('Gemm', [flat, g.initializer('W', Float32Array.from([1, -2, 3, 4, 0.5, 6, -7, 8]), [4, 2])], {}, { outputs: ['logits'] });
+    g.output('logits', [2, 2]);
+    const two = await openSession(readOnnxModel(g.toBytes(), { fold: false }), { engine });
+    fed.length = 0;
+    try {
+      await two.runBatched(images, 5, [1, 2, 2], 256);
+      expect(fed.map((d) => [d.buffer === images.buffer, d.length])).toEqual([[true, 8], [true, 8], [false, 8]]);
+      expect(Array.from(fed[2])).toEqual([...images.subarray(16), 0, 0, 0, 0]);
+    } finally {
+      await two.close();
+    }
+  });
+});
+
 describe('openSession engines', () => {
   const { bytes } = denseModel();
   const images = Float32Array.from({ length: 5 * 4 }, (_, i) => ((i * 53) % 13) / 12);
@@ -144,17 +212,8 @@ describe('openSession engines', () => {
 
   it("gives onnxruntime-web's errors without its wrapper, like onnxruntime-node's", async () => {
     // onnxruntime-web itself, asked for 2 images by a batch-1 graph.
-    const web = require('onnxruntime-web') as typeof ort;
-    const session = await web.InferenceSession.create(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'audit', 'batch1_cnn.onnx')));
-    let raw: unknown;
-    try {
-      await session.run({ input: new web.Tensor('float32', new Float32Array(2 * 784), [2, 1, 28, 28]) });
-    } catch (err) {
-      raw = err;
-    } finally {
-      await session.release();
-    }
-    expect(String((raw as Error).message)).toMatch(/^failed to call OrtRun\(\)\. ERROR_CODE: 2, ERROR_MESSAGE: Got invalid dimensions/);
+    const raw = await twoImagesOnBatch1Error(require('onnxruntime-web') as typeof ort);
+    expect(raw.message).toMatch(/^failed to call OrtRun\(\)\. ERROR_CODE: 2, ERROR_MESSAGE: Got invalid dimensions/);
     expect(ortMessage(raw)).toMatch(/^Got invalid dimensions for input: input for the following indices index: 0 Got: 2 Expected: 1 Please fix/);
   });
 });
@@ -162,16 +221,8 @@ describe('openSession engines', () => {
 describe('ortMessage', () => {
   it("keeps onnxruntime's whole message (the details are on its later lines), on one line", async () => {
     // onnxruntime itself, asked for 2 images by a batch-1 graph.
-    const ortSession = await ort.InferenceSession.create(path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'audit', 'batch1_cnn.onnx'));
-    let raw: unknown;
-    try {
-      await ortSession.run({ input: new ort.Tensor('float32', new Float32Array(2 * 784), [2, 1, 28, 28]) });
-    } catch (err) {
-      raw = err;
-    } finally {
-      await ortSession.release();
-    }
-    expect(String((raw as Error).message).split('\n').length).toBeGreaterThan(1);
+    const raw = await twoImagesOnBatch1Error(ort);
+    expect(raw.message.split('\n').length).toBeGreaterThan(1);
     expect(ortMessage(raw)).toMatch(/^Got invalid dimensions for input: input for the following indices index: 0 Got: 2 Expected: 1 Please fix/);
     expect(ortMessage(new Error('/onnxruntime_src/onnxruntime/core/x.cc:360 void f(int) first\n  second line\n'))).toBe('first second line');
   });

@@ -85,14 +85,19 @@ export function ortMessage(err: unknown): string {
 
 /**
  * Most images per onnxruntime call on inputs of per-sample shape `feed`, so
- * that batch x (largest value) stays within SESSION_VALUE_BUDGET. Refuses
- * (ModelTooLargeError) a graph whose shapes exceed MAX_VALUE_ELEMENTS; a graph
- * the shape pass cannot follow gets no cap (onnxruntime then checks it).
+ * that batch x (largest value) stays within SESSION_VALUE_BUDGET. The largest
+ * value is the folding's when it was folded for `feed`, else from a shape
+ * pass, which refuses (ModelTooLargeError) a graph whose shapes exceed
+ * MAX_VALUE_ELEMENTS; a graph the shape pass cannot follow gets no cap
+ * (onnxruntime then checks it).
  */
 function batchCap(model: OnnxModel, feed: number[]): number {
+  const folded = model.folding;
   let largest: number;
   try {
-    largest = largestValueElements(model, feed);
+    largest = folded?.largestValue != null && folded.inputShape?.join() === feed.join()
+      ? folded.largestValue
+      : largestValueElements(model, feed);
   } catch (err) {
     if (err instanceof ModelTooLargeError || !(err instanceof ModelError)) throw err;
     return Infinity;
@@ -100,21 +105,30 @@ function batchCap(model: OnnxModel, feed: number[]): number {
   return Math.max(1, Math.floor(SESSION_VALUE_BUDGET / Math.max(1, largest)));
 }
 
-/** First non-finite or out-of-range value, checked before any inference. */
+/** Largest finite float32. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Refuses the first non-finite or out-of-range value, before any inference:
+ * one read-only pass with a single comparison pair per value (NaN and
+ * +-Infinity fail it too); the message is worked out only for a bad value.
+ */
 function checkValues(images: Float32Array, perImage: number, range: readonly [number, number] | null): void {
-  const lo = range ? range[0] - INPUT_RANGE_TOLERANCE : -Infinity;
-  const hi = range ? range[1] + INPUT_RANGE_TOLERANCE : Infinity;
+  const lo = range ? range[0] - INPUT_RANGE_TOLERANCE : -FLOAT32_MAX;
+  const hi = range ? range[1] + INPUT_RANGE_TOLERANCE : FLOAT32_MAX;
+  let bad = -1;
   for (let i = 0; i < images.length; i++) {
     const v = images[i];
-    if (!Number.isFinite(v)) {
-      throw new DataError(`input image ${Math.floor(i / perImage)} holds ${v} at pixel ${i % perImage}; ` +
-        'inputs must be finite numbers (check the data files and preprocessing).');
-    }
-    if (v < lo || v > hi) {
-      throw new DataError(`input image ${Math.floor(i / perImage)} holds ${v} at pixel ${i % perImage}, outside the model's ` +
-        `input_range [${range![0]}, ${range![1]}]; scale the data to that range.`);
+    if (!(v >= lo && v <= hi)) {
+      bad = i;
+      break;
     }
   }
+  if (bad < 0) return;
+  const v = images[bad];
+  const where = `input image ${Math.floor(bad / perImage)} holds ${v} at pixel ${bad % perImage}`;
+  if (!Number.isFinite(v)) throw new DataError(`${where}; inputs must be finite numbers (check the data files and preprocessing).`);
+  throw new DataError(`${where}, outside the model's input_range [${range![0]}, ${range![1]}]; scale the data to that range.`);
 }
 
 /** Reads the metadata `input_range` (`[lo, hi]`); null when absent. */
@@ -199,8 +213,13 @@ export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, 
     for (let start = 0; start < n; start += step) {
       const m = Math.min(step, n - start);
       const rows = fixedBatch ?? m;
-      const batch = new Float32Array(rows * perImage);
-      batch.set(images.subarray(start * perImage, (start + m) * perImage));
+      // A view of the images, copied only to pad the last call of a fixed batch.
+      let batch = images.subarray(start * perImage, (start + m) * perImage);
+      if (rows !== m) {
+        const padded = new Float32Array(rows * perImage);
+        padded.set(batch);
+        batch = padded;
+      }
       let out: OrtTensor;
       try {
         const result = await session.run({ [input.name]: new ort.Tensor('float32', batch, [rows, ...shape]) }, [output.name], { logSeverityLevel: 4 });

@@ -7,12 +7,10 @@
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
+import { ROOT, SHIPPED_MODEL, tmpDirPerSuite, withEnv } from '@lip/test-support';
 import { lip } from '@lip/test-support/cli';
 
-const ROOT = path.join(__dirname, '..', '..', '..', '..');
-const MODEL = path.join(ROOT, 'models', 'fashion-mnist-ortho.onnx');
 const LIP = path.join(ROOT, 'packages', 'cli', 'bin', 'lip.js');
 const N = '300';
 
@@ -25,17 +23,10 @@ interface VerifyJson {
 }
 
 async function verifyJson(args: string[], env: Record<string, string> = {}): Promise<{ json: VerifyJson; out: string; err: string }> {
-  const saved = process.env.LIP_ENGINE;
-  Object.assign(process.env, env);
-  try {
-    const r = await lip('verify', MODEL, '--n', N, '--json', '-', ...args);
-    expect(r.code).toBe(0);
-    // With --json -, the table goes to stderr and the JSON is stdout.
-    return { json: JSON.parse(r.out) as VerifyJson, out: r.out, err: r.err };
-  } finally {
-    if (saved === undefined) delete process.env.LIP_ENGINE;
-    else process.env.LIP_ENGINE = saved;
-  }
+  const r = await withEnv(env, () => lip('verify', SHIPPED_MODEL, '--n', N, '--json', '-', ...args));
+  expect(r.code).toBe(0);
+  // With --json -, the table goes to stderr and the JSON is stdout.
+  return { json: JSON.parse(r.out) as VerifyJson, out: r.out, err: r.err };
 }
 
 describe('lip verify on either engine', () => {
@@ -62,27 +53,21 @@ describe('lip verify on either engine', () => {
     [['--engine', 'gpu'], {}, /option '--engine <name>' argument 'gpu' is invalid/],
     [[], { LIP_ENGINE: 'gpu' }, /^error: 'LIP_ENGINE' must be 'auto', 'node', 'web'/m],
   ])('refuses engine %j (env %j) with exit code 2', async (args, env, message) => {
-    const saved = process.env.LIP_ENGINE;
-    Object.assign(process.env, env);
-    try {
-      const r = await lip('verify', MODEL, '--n', '10', ...args);
-      expect(r.code).toBe(2);
-      expect(r.err).toMatch(message);
-      expect(r.err).not.toMatch(/internal error| {4}at /);
-    } finally {
-      if (saved === undefined) delete process.env.LIP_ENGINE;
-      else process.env.LIP_ENGINE = saved;
-    }
+    const r = await withEnv(env, () => lip('verify', SHIPPED_MODEL, '--n', '10', ...args));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(r.err).not.toMatch(/internal error| {4}at /);
   });
 });
 
 describe('without onnxruntime-node (the built CLI, with onnxruntime-node hidden from require)', () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lip-cli-engine-'));
+  const tmp = tmpDirPerSuite('cli-engine');
   // What `npm install` leaves when onnxruntime-node's optional install failed: requiring it throws MODULE_NOT_FOUND.
-  const hide = path.join(tmp, 'hide_onnxruntime_node.js');
-  fs.writeFileSync(
-    hide,
-    `const Module = require('module');
+  const hide = tmp.path('hide_onnxruntime_node.js');
+  beforeAll(() =>
+    tmp.put(
+      'hide_onnxruntime_node.js',
+      `const Module = require('module');
 const resolve = Module._resolveFilename;
 Module._resolveFilename = function (request, ...rest) {
   if (request === 'onnxruntime-node' || request.startsWith('onnxruntime-node/')) {
@@ -93,8 +78,8 @@ Module._resolveFilename = function (request, ...rest) {
   return resolve.call(this, request, ...rest);
 };
 `,
+    ),
   );
-  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   const lipWithoutNode = (...args: string[]): { status: number | null; stdout: string; stderr: string } => {
     const env = { ...process.env };
@@ -103,17 +88,17 @@ Module._resolveFilename = function (request, ...rest) {
   };
 
   it("'auto' (the default) runs on onnxruntime-web", () => {
-    const r = lipWithoutNode('verify', MODEL, '--n', '100', '--json', '-');
+    const r = lipWithoutNode('verify', SHIPPED_MODEL, '--n', '100', '--json', '-');
     expect(r.stderr).not.toMatch(/error/);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout).engine).toBe('web');
   });
 
   it.each([
-    ['verify', ['verify', MODEL, '--n', '10', '--engine', 'node']],
-    ['attack', ['attack', MODEL, '--attack', 'pgd', '--n', '1', '--engine', 'node']],
+    ['verify', ['verify', SHIPPED_MODEL, '--n', '10', '--engine', 'node']],
+    ['attack', ['attack', SHIPPED_MODEL, '--attack', 'pgd', '--n', '1', '--engine', 'node']],
     // Before training: nothing is written under --out.
-    ['demo', ['demo', '--out', path.join(tmp, 'demo'), '--limit', '10', '--epochs', '1', '--engine', 'node']],
+    ['demo', ['demo', '--out', tmp.path('demo'), '--limit', '10', '--epochs', '1', '--engine', 'node']],
   ])('lip %s --engine node: one error naming the package and the install command, exit code 2', (name, args) => {
     const r = lipWithoutNode(...args);
     expect(r.status).toBe(2);
@@ -124,6 +109,6 @@ Module._resolveFilename = function (request, ...rest) {
       ),
     ]);
     expect(r.stderr).not.toMatch(/internal error| {4}at /);
-    if (name === 'demo') expect(fs.existsSync(path.join(tmp, 'demo'))).toBe(false);
+    if (name === 'demo') expect(fs.existsSync(tmp.path('demo'))).toBe(false);
   });
 });

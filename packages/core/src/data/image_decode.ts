@@ -11,10 +11,14 @@
  * without one), so a small hostile file cannot claim gigabytes.
  */
 import * as zlib from 'zlib';
-import { PNG } from 'pngjs';
-import * as jpeg from 'jpeg-js';
+import type * as Pngjs from 'pngjs';
+import type * as JpegJs from 'jpeg-js';
 import { DataError } from '../errors';
 import { FailFn } from './ndarray';
+
+// Loaded at the first image: most runs decode none, and loading both costs tens of ms of start-up.
+const pngjs = (): typeof Pngjs => require('pngjs');
+const jpegJs = (): typeof JpegJs => require('jpeg-js');
 
 export interface DecodedImage {
   width: number;
@@ -69,7 +73,7 @@ function decodePng(bytes: Uint8Array, maxPixels: number, fail: FailFn): DecodedI
   checkPixels(width, height, maxPixels, fail);
   if (buf[28] === 1) checkInterlacedSize(buf, width, height, depth, colorType, fail);
 
-  const png = PNG.sync.read(buf);
+  const png = pngjs().PNG.sync.read(buf);
   if (png.width !== width || png.height !== height) throw fail('is a corrupt PNG image (its size changed while decoding)');
   // Colour type bit 2 means colour (RGB or palette); pngjs always returns RGBA, 8 bits per channel.
   const channels = colorType & 2 ? 3 : 1;
@@ -159,7 +163,7 @@ function decodeJpeg(bytes: Uint8Array, maxPixels: number, fail: FailFn): Decoded
   if (frame.components !== 1 && frame.components !== 3 && frame.components !== 4) {
     throw fail(`is a JPEG image with ${frame.components} colour components; 1 (gray), 3 (YCbCr/RGB) or 4 (CMYK) are supported`);
   }
-  const image = jpeg.decode(bytes, {
+  const image = jpegJs().decode(bytes, {
     useTArray: true,
     formatAsRGBA: false,
     maxResolutionInMP: maxPixels / 1e6,

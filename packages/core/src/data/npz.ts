@@ -14,13 +14,16 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Readable } from 'stream';
-import * as yauzl from 'yauzl';
+import type * as yauzl from 'yauzl';
 import { crc32 } from '../crc32';
 import { DataError, assertArg } from '../errors';
 import { DEFAULT_MAX_ARRAY_BYTES, DEFAULT_MAX_NPZ_ENTRIES, DEFAULT_MAX_NPZ_TOTAL_BYTES } from './limits';
 import { FailFn, NdArray } from './ndarray';
 import { ReadArrayOptions, assertLimits, decodeNpy } from './npy';
 import { regularFileSize } from './read_file';
+
+// Loaded at the first archive: most runs read none, and loading it costs start-up time.
+const yauzlModule = (): typeof yauzl => require('yauzl');
 
 export interface ReadNpzOptions extends ReadArrayOptions {
   /**
@@ -138,7 +141,7 @@ const ZIP_OPTIONS: yauzl.Options = {
 
 function zipFromFd(fd: number, fail: FailFn): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) => {
-    yauzl.fromFd(fd, ZIP_OPTIONS, (err, zip) => {
+    yauzlModule().fromFd(fd, ZIP_OPTIONS, (err, zip) => {
       if (err) reject(zipError(err, fail));
       else resolve(zip);
     });

@@ -6,10 +6,9 @@ import '@tensorflow/tfjs-backend-wasm';
 // tfjs-layers registers the gradients of the core ops (tfjs-core alone has none).
 import '@tensorflow/tfjs-layers';
 import { expectCloseRelMax, flat, mulberry32, Nested, shapeOf, uniformArray } from '@lip/test-support';
+import { KERNEL_SETUPS, useKernelSetup } from '@lip/test-support/kernels';
 import { expectNoTensorLeak, onCpu } from '@lip/test-support/tf';
 import { InvalidArgumentError } from '../errors';
-import { installWasmKernels } from '../backend/install_wasm_kernels';
-import { type KernelChoice, setKernelChoice } from '../backend/kernels/kernel_choice';
 import { fullSort, groupSort, groupSort2 } from './group_sort';
 
 interface Fixture {
@@ -41,19 +40,8 @@ function referenceGroupSort(x: tf.Tensor, n: number): tf.Tensor {
   return tf.reshape(tf.concat(cols, 2), x.shape);
 }
 
-/** [backend, kernels]: wasm runs lip's SIMD kernels, and the composed fallback (LIP_KERNELS=composed). */
-const SETUPS: Array<[string, KernelChoice]> = [
-  ['cpu', 'composed'],
-  ['wasm', 'simd'],
-  ['wasm', 'composed'],
-];
-
-describe.each(SETUPS)('GroupSort on %s, %s kernels', (backend, kernels) => {
-  beforeAll(async () => {
-    expect(await tf.setBackend(backend)).toBe(true);
-    installWasmKernels({ kernels });
-  });
-  afterAll(() => setKernelChoice(undefined));
+describe.each(KERNEL_SETUPS)('GroupSort on %s, %s kernels', (backend, kernels) => {
+  useKernelSetup(backend, kernels);
 
   const nhwcCases: Array<[string, (x: tf.Tensor) => tf.Tensor]> = [
     ['groupSort2', (x) => groupSort2(x)],

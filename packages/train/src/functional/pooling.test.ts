@@ -6,10 +6,9 @@ import '@tensorflow/tfjs-backend-wasm';
 // tfjs-layers registers the gradients of the core ops (tfjs-core alone has none).
 import '@tensorflow/tfjs-layers';
 import { expectCloseRelMax, flat, Nested, shapeOf, uniformArray } from '@lip/test-support';
+import { KERNEL_SETUPS, useKernelSetup } from '@lip/test-support/kernels';
 import { expectNoTensorLeak, onCpu } from '@lip/test-support/tf';
 import { InvalidArgumentError } from '../errors';
-import { installWasmKernels } from '../backend/install_wasm_kernels';
-import { type KernelChoice, setKernelChoice } from '../backend/kernels/kernel_choice';
 import { scaledAvgPool2d, scaledGlobalL2NormPool2d, scaledL2NormPool2d } from './pooling';
 
 const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, '../../testdata/torchlip-v0.1.1-reference.json'), 'utf8')) as {
@@ -35,19 +34,8 @@ const GRAD_CASES: Array<[[number, number, number, number], [number, number], [nu
   ],
 ];
 
-/** [backend, kernels]: wasm runs lip's SIMD kernels, and the composed fallback (LIP_KERNELS=composed). */
-const SETUPS: Array<[string, KernelChoice]> = [
-  ['cpu', 'composed'],
-  ['wasm', 'simd'],
-  ['wasm', 'composed'],
-];
-
-describe.each(SETUPS)('scaled poolings on %s, %s kernels', (backend, kernels) => {
-  beforeAll(async () => {
-    expect(await tf.setBackend(backend)).toBe(true);
-    installWasmKernels({ kernels });
-  });
-  afterAll(() => setKernelChoice(undefined));
+describe.each(KERNEL_SETUPS)('scaled poolings on %s, %s kernels', (backend, kernels) => {
+  useKernelSetup(backend, kernels);
 
   it('scaledL2NormPool2d 2x2 matches the fixture (NHWC and its NCHW copy) to 1e-6 relative', () => {
     tf.tidy(() => {

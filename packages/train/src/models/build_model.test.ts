@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { maxAbsDiff } from '@lip/test-support';
 import { maxRatio } from '@lip/test-support/measure';
-import { saveAndLoad, warnRecorder } from '@lip/test-support/tf';
+import { randomizeWeights, saveAndLoad, warnRecorder } from '@lip/test-support/tf';
 import { InvalidArgumentError } from '../errors';
 import { LipschitzSequential, SpectralConv2D, SpectralDense } from '../layers';
 import { ARCHITECTURES, buildModel, registerArchitecture } from './index';
@@ -10,6 +10,13 @@ import { ARCHITECTURES, buildModel, registerArchitecture } from './index';
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
+
+/** `model`'s inference after "training": raw weights far from the initial state (from `seed`), constraints converged. */
+function trainedForward(model: LipschitzSequential, seed: number): (x: tf.Tensor) => tf.Tensor {
+  randomizeWeights(model, seed, 2, 0.05);
+  for (const l of model.lipschitzLinearLayers()) l.updateConstraints(50);
+  return (x) => model.apply(x, { training: false }) as tf.Tensor;
+}
 
 describe("buildModel('seed')", () => {
   test('is the reference network', () => {
@@ -97,10 +104,7 @@ describe("buildModel('seed')", () => {
     const model = buildModel(arch, { seed: 4, logger: warnRecorder() });
     expect(model.inputs[0].shape).toEqual([null, 28, 28, 1]);
     expect(model.outputs[0].shape).toEqual([null, 10]);
-    // "trained" raw weights, far from the initial state
-    model.trainableWeights.forEach((w, i) => tf.tidy(() => w.write(tf.randomNormal(w.shape as number[], 0, /bias/.test(w.name) ? 0.05 : 2, 'float32', 100 + i))));
-    for (const l of model.lipschitzLinearLayers()) l.updateConstraints(50);
-    const f = (x: tf.Tensor): tf.Tensor => model.apply(x, { training: false }) as tf.Tensor;
+    const f = trainedForward(model, 100);
     expect(maxRatio(f, [1, 28, 28, 1], 6, 9)).toBeLessThanOrEqual(1 + 1e-4);
     // gradient of a random output direction u: its norm is <= ||u|| = 1
     const x = tf.randomUniform([4, 28, 28, 1], 0, 1, 'float32', 3);
@@ -124,10 +128,7 @@ describe("buildModel('seed')", () => {
     expect(model.inputs[0].shape).toEqual([null, 32, 32, 3]);
     expect(model.layers[1].outputShape).toEqual([null, 8, 8, 48]);
     expect(model.outputs[0].shape).toEqual([null, 10]);
-    model.trainableWeights.forEach((w, i) => tf.tidy(() => w.write(tf.randomNormal(w.shape as number[], 0, /bias/.test(w.name) ? 0.05 : 2, 'float32', 200 + i))));
-    for (const l of model.lipschitzLinearLayers()) l.updateConstraints(50);
-    const f = (x: tf.Tensor): tf.Tensor => model.apply(x, { training: false }) as tf.Tensor;
-    expect(maxRatio(f, [1, 32, 32, 3], 6, 9)).toBeLessThanOrEqual(1 + 1e-4);
+    expect(maxRatio(trainedForward(model, 200), [1, 32, 32, 3], 6, 9)).toBeLessThanOrEqual(1 + 1e-4);
     model.dispose();
     expect(() => buildModel('ortho', { inputShape: [30, 30, 3], logger: warnRecorder() })).toThrow(
       'the orthogonal architectures need an input height and width divisible by 4 (two space-to-depth steps), got [30, 30, 3]',

@@ -6,6 +6,7 @@ import '@tensorflow/tfjs-backend-wasm';
 // tfjs-layers registers the gradients of the core ops (tfjs-core alone has none).
 import '@tensorflow/tfjs-layers';
 import { expectCloseRelMax, uniformArray } from '@lip/test-support';
+import { useBackend } from '@lip/test-support/tf';
 import { InvalidArgumentError } from '../errors';
 import { DEFAULT_NITER_BJORCK } from '../constants';
 import { bjorckOrthonormalize, bjorckOrthonormalizeToConvergence } from './bjorck';
@@ -36,9 +37,7 @@ function orthonormalityError(w: ArrayLike<number>, rows: number, cols: number): 
 }
 
 describe.each(['cpu', 'wasm'])('bjorckOrthonormalize on %s', (backend) => {
-  beforeAll(async () => {
-    expect(await tf.setBackend(backend)).toBe(true);
-  });
+  useBackend(backend);
 
   it.each(fixture.bjorck.map((c, i) => [i, c] as const))(
     'matches deel-torchlip v0.1.1 fixture case %i to 1e-6 relative',
@@ -92,9 +91,7 @@ function bjorckDirect(w: tf.Tensor2D, niter: number, beta = 0.5): tf.Tensor2D {
 }
 
 describe('the Gram-matrix forms of bjorckOrthonormalize (cpu)', () => {
-  beforeAll(async () => {
-    await tf.setBackend('cpu');
-  });
+  useBackend('cpu');
 
   // Small sides run in float64 JS (bjorck_small.ts), larger ones as tfjs ops on the Gram matrix.
   it.each([
@@ -121,9 +118,7 @@ describe('the Gram-matrix forms of bjorckOrthonormalize (cpu)', () => {
 });
 
 describe('bjorckOrthonormalizeToConvergence', () => {
-  beforeAll(async () => {
-    await tf.setBackend('cpu');
-  });
+  useBackend('cpu');
 
   it.each([
     [64, 10],

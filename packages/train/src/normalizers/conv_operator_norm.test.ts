@@ -5,7 +5,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { uniformArray } from '@lip/test-support';
 import { convOperatorNormExplicit } from '@lip/test-support/measure';
-import { onCpu } from '@lip/test-support/tf';
+import { onCpu, useBackend } from '@lip/test-support/tf';
 import { InvalidArgumentError } from '../errors';
 import { ConvPadding, conv2dAdjoint, conv2dFilterGradient, convGeometry } from './conv_adjoint';
 import {
@@ -29,9 +29,7 @@ const ADJOINT_CASES: Array<[number[], number[], [number, number], ConvPadding]> 
 ];
 
 describe.each(['cpu', 'wasm'])('conv2dAdjoint on %s', (backend) => {
-  beforeAll(async () => {
-    expect(await tf.setBackend(backend)).toBe(true);
-  });
+  useBackend(backend);
 
   it.each(ADJOINT_CASES)('input %j kernel %j strides %j %s: equals conv2dTranspose', (inp, ker, strides, padding) => {
     const [h, w, cin] = inp;
@@ -123,9 +121,7 @@ const NORM_CASES: Array<[number[], number[], [number, number], ConvPadding]> = [
 ];
 
 describe.each(['cpu', 'wasm'])('conv operator norm on %s', (backend) => {
-  beforeAll(async () => {
-    expect(await tf.setBackend(backend)).toBe(true);
-  });
+  useBackend(backend);
 
   it.each(NORM_CASES)(
     'input %j kernel %j strides %j %s: power iteration reaches the explicit matrix norm',
@@ -188,9 +184,7 @@ describe.each(['cpu', 'wasm'])('conv operator norm on %s', (backend) => {
 });
 
 describe('convPowerIterationToConvergence', () => {
-  beforeAll(async () => {
-    await tf.setBackend('cpu');
-  });
+  useBackend('cpu');
 
   it.each(NORM_CASES.filter((c) => c[1][0] !== 2))(
     'input %j kernel %j strides %j %s: float64 iteration matches the explicit norm',

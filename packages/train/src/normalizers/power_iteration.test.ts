@@ -5,21 +5,24 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { uniformArray } from '@lip/test-support';
 import { sigmaMax } from '@lip/test-support/linalg';
+import { useBackend } from '@lip/test-support/tf';
 import { InvalidArgumentError } from '../errors';
 import { powerIteration, powerIterationToConvergence, spectralNormalize } from './power_iteration';
 
+/** A seeded uniform [rows, cols] matrix and its largest singular value in float64. */
+function randomMatrix(rows: number, cols: number, seed: number): { w: tf.Tensor2D; expected: number } {
+  const data = uniformArray(rows * cols, seed);
+  return { w: tf.tensor2d(data, [rows, cols]), expected: sigmaMax(data, rows, cols) };
+}
+
 describe.each(['cpu', 'wasm'])('powerIteration on %s', (backend) => {
-  beforeAll(async () => {
-    expect(await tf.setBackend(backend)).toBe(true);
-  });
+  useBackend(backend);
 
   it.each([
     [20, 12],
     [7, 30],
   ])('converges to the largest singular value of a random [%i, %i] matrix', (rows, cols) => {
-    const data = uniformArray(rows * cols, rows + 31 * cols);
-    const expected = sigmaMax(data, rows, cols);
-    const w = tf.tensor2d(data, [rows, cols]);
+    const { w, expected } = randomMatrix(rows, cols, rows + 31 * cols);
     const u0 = tf.tensor2d(uniformArray(cols, 5), [1, cols]);
     const r = powerIteration(w, u0, 300);
     const sigma = r.sigma.dataSync()[0];
@@ -36,9 +39,7 @@ describe.each(['cpu', 'wasm'])('powerIteration on %s', (backend) => {
   it('keeps nothing but its results, and a few steps underestimate sigma', () => {
     const rows = 16;
     const cols = 9;
-    const data = uniformArray(rows * cols, 77);
-    const expected = sigmaMax(data, rows, cols);
-    const w = tf.tensor2d(data, [rows, cols]);
+    const { w, expected } = randomMatrix(rows, cols, 77);
     const u0 = tf.tensor2d(uniformArray(cols, 8), [1, cols]);
     const before = tf.memory().numTensors;
     const r = powerIteration(w, u0, 2);
@@ -122,16 +123,12 @@ describe.each(['cpu', 'wasm'])('powerIteration on %s', (backend) => {
 });
 
 describe('powerIterationToConvergence', () => {
-  beforeAll(async () => {
-    await tf.setBackend('cpu');
-  });
+  useBackend('cpu');
 
   it('matches the float64 largest singular value to float32 precision', () => {
     const rows = 30;
     const cols = 20;
-    const data = uniformArray(rows * cols, 4242);
-    const expected = sigmaMax(data, rows, cols);
-    const w = tf.tensor2d(data, [rows, cols]);
+    const { w, expected } = randomMatrix(rows, cols, 4242);
     const r = powerIterationToConvergence(w);
     expect(r.converged).toBe(true);
     expect(r.iterations).toBeGreaterThan(5);

@@ -11,6 +11,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers';
 import { uniformArray } from '@lip/test-support';
 import { orthonormalRows } from '@lip/test-support/linalg';
+import { useBackend } from '@lip/test-support/tf';
 import { LogitsFn, Nchw, rowDistance } from './common';
 import { deepFoolL2 } from './deepfool';
 import { fmnL2, projectBallBox } from './fmn';
@@ -98,9 +99,7 @@ function midBoxProblem(n: number, d: number, k: number, seed: number): { m: Line
 }
 
 describe('attacks against linear classifiers (closed-form minimal distances)', () => {
-  beforeAll(async () => {
-    await tf.setBackend('cpu');
-  });
+  useBackend('cpu');
 
   it('fmn finds every minimal adversarial, within 1% of margin / ||w_y - w_j||', () => {
     const n = 12;

@@ -11,7 +11,7 @@
  * @module @lip/verify/attacks
  */
 export { ADVERSARIAL_MARGIN } from './common';
-export type { AttackOutput, AttackProgress, InputBounds, LogitsFn, Nchw } from './common';
+export type { AttackOutput, AttackProgress, InputBounds, LogitsFn, LogitsVjp, Nchw } from './common';
 export { cwL2, CW_DEFAULTS } from './cw';
 export type { CwOptions } from './cw';
 export { pgdL2, PGD_DEFAULTS } from './pgd';

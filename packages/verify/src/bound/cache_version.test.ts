@@ -7,9 +7,9 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { ROOT } from '@lip/test-support';
 import { BOUND_CACHE_VERSION, BOUND_SOURCES_SHA256 } from './cache_version';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..', '..');
 /** The folders whose sources shape the bound (cache_version.ts's doc lists them). */
 const SOURCE_DIRS = ['packages/verify/src/bound', 'packages/verify/src/ops', 'packages/verify/src/onnx', 'packages/core/src/linalg'];
 const NOT_BOUND_CODE = new Set(['cache.ts', 'cache_version.ts']);

@@ -11,7 +11,7 @@
  */
 
 /** The bound's version for the cache. */
-export const BOUND_CACHE_VERSION = 1;
+export const BOUND_CACHE_VERSION = 2;
 
 /** sha256 of the bound's sources at BOUND_CACHE_VERSION (see the module doc). */
-export const BOUND_SOURCES_SHA256 = '7142295c629cce469d4087f1a3890c3c7f0bb18a72f1a840b56b40089b499160';
+export const BOUND_SOURCES_SHA256 = '0ce0fc0f5caae6d1a26fdf6b4d953b2bcc71c9d67fe541accfcd261675ec2247';

@@ -27,7 +27,7 @@ import { onnx } from 'onnx-proto';
 import { ModelError } from '@lip/core';
 import type { OnnxDim, OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from '../onnx/read';
 import type { Val as BoundValue } from '../bound/bounder';
-import { propagateValues } from '../bound/propagate';
+import { propagate, propagateValues } from '../bound/propagate';
 import { FOLDED_ONLY_OPS } from './registry';
 
 export interface FoldOptions {
@@ -48,6 +48,12 @@ export interface FoldReport {
   logitsOutput: string;
   /** 'polymorphic': any batch size runs at once; 'fixed': the graph runs one image at a time. */
   batch: 'polymorphic' | 'fixed';
+  /**
+   * Elements per sample of the folded graph's largest input-dependent value
+   * on `inputShape` (what the session sizes its batches by, see
+   * `largestValueElements`); null when not worked out here.
+   */
+  largestValue: number | null;
 }
 
 const DATA_TYPE_CODES: Record<string, number> = {
@@ -132,13 +138,14 @@ export function foldModel(model: OnnxModel, opts: FoldOptions = {}): OnnxModel {
   const perSample = opts.inputShape ? [...opts.inputShape]
     : declared && declared.length >= 1 && declared.slice(1).every((d) => typeof d === 'number' && d > 0) ? declared.slice(1) as number[] : null;
   const foldedOnly = [...new Set(nodes.filter((n) => FOLDED_ONLY_OPS.has(n.opType)).map((n) => n.opType))];
-  const report = (inputShape: number[] | null, foldedNodes: number, batch: FoldReport['batch']): FoldReport =>
-    ({ inputShape, foldedNodes, droppedSoftmax, logitsOutput: outputs[0].name, batch });
+  const report = (inputShape: number[] | null, foldedNodes: number, batch: FoldReport['batch'], largestValue: number | null): FoldReport =>
+    ({ inputShape, foldedNodes, droppedSoftmax, logitsOutput: outputs[0].name, batch, largestValue });
 
   let vals1: ReadonlyMap<string, BoundValue> | null = null;
+  let largest1 = 0;
   if (perSample && model.inputs.length === 1 && declared && declared.length === perSample.length + 1) {
     try {
-      vals1 = propagateValues(base, [1, ...perSample]);
+      ({ vals: vals1, largest: largest1 } = propagate(base, { shapesOnly: true }, [1, ...perSample]).b);
     } catch (err) {
       if (foldedOnly.length > 0) {
         throw new ModelError(`${describe(model)}: cannot fold its shape arithmetic (${foldedOnly.join(', ')}) for input shape ` +
@@ -152,7 +159,7 @@ export function foldModel(model: OnnxModel, opts: FoldOptions = {}): OnnxModel {
         `input '${input?.name}' is [${(declared ?? []).join(', ')}]. Pass the per-sample input shape (--input-shape, e.g. 1,28,28).`);
     }
     const unchanged = droppedSoftmax === null;
-    const folding = report(null, 0, 'polymorphic');
+    const folding = report(null, 0, 'polymorphic', null);
     return unchanged ? { ...model, folding } : reencode(model, { nodes, outputs, folding, initializers: model.initializers, batchDim: null });
   }
 
@@ -187,31 +194,45 @@ export function foldModel(model: OnnxModel, opts: FoldOptions = {}): OnnxModel {
     if (!finalNodes.some((n) => n.inputs.includes(name)) && !outputs.some((o) => o.name === name)) initializers.delete(name);
   }
   const foldedModel: OnnxModel = { ...model, nodes: finalNodes, outputs, initializers };
-  const batch = batchPolymorphic(foldedModel, perSample!, declared![0]) ? 'polymorphic' : 'fixed';
-  const folding = report(perSample, folded, batch);
+  // With no node folded or rewritten, the graph is `base` (less unused initializers): its batch-1 pass is the one above.
+  const sameGraph = folded === 0 && finalNodes.every((n, i) => n === kept[i]);
+  const { polymorphic, largestValue } = batchPolymorphic(foldedModel, perSample!, declared![0], sameGraph ? { vals: vals1, largest: largest1 } : null);
+  const batch = polymorphic ? 'polymorphic' : 'fixed';
+  const folding = report(perSample, folded, batch, largestValue);
   const changed = folded > 0 || droppedSoftmax !== null || finalNodes.some((n, i) => n !== kept[i]) || (batch === 'polymorphic') !== (typeof declared![0] !== 'number' || declared![0] !== 1);
   if (!changed) return { ...model, folding };
   return reencode(model, { nodes: finalNodes, outputs, folding, initializers, batchDim: batch === 'polymorphic' ? (typeof declared![0] === 'string' ? declared![0] : 'N') : 1 });
 }
 
-/** True when the folded graph provably runs any batch size sample by sample (see the module doc). */
-function batchPolymorphic(m: OnnxModel, perSample: number[], declaredBatch: OnnxDim): boolean {
-  if (typeof declaredBatch === 'number' && declaredBatch !== 1) return false;
+/**
+ * Whether the folded graph provably runs any batch size sample by sample (see
+ * the module doc), and its largest value per sample from the batch-1 pass
+ * (`batch1`, when the caller already made it on the same graph).
+ */
+function batchPolymorphic(m: OnnxModel, perSample: number[], declaredBatch: OnnxDim,
+  batch1: { vals: ReadonlyMap<string, BoundValue>; largest: number } | null): { polymorphic: boolean; largestValue: number | null } {
+  if (typeof declaredBatch === 'number' && declaredBatch !== 1) return { polymorphic: false, largestValue: null };
   let one: ReadonlyMap<string, BoundValue>;
+  let largestValue: number;
   let two: ReadonlyMap<string, BoundValue>;
   try {
-    one = propagateValues(m, [1, ...perSample]);
+    ({ vals: one, largest: largestValue } = batch1 ?? propagate(m, { shapesOnly: true }, [1, ...perSample]).b);
+  } catch {
+    return { polymorphic: false, largestValue: null };
+  }
+  try {
     two = propagateValues(m, [2, ...perSample]);
   } catch {
-    return false;
+    return { polymorphic: false, largestValue };
   }
+  const result = (polymorphic: boolean): { polymorphic: boolean; largestValue: number } => ({ polymorphic, largestValue });
   for (const [name, v] of one) {
     if (v.isConst) continue;
     const w = two.get(name);
-    if (!w || v.shape.length < 1 || v.shape[0] !== 1 || w.shape[0] !== 2 || w.shape.join() !== [2, ...v.shape.slice(1)].join()) return false;
+    if (!w || v.shape.length < 1 || v.shape[0] !== 1 || w.shape[0] !== 2 || w.shape.join() !== [2, ...v.shape.slice(1)].join()) return result(false);
   }
   const rankOf = (name: string): number => one.get(name)?.shape.length ?? 0;
-  return !m.nodes.some((n) => n.inputs.some((i) => i && one.get(i) && !one.get(i)!.isConst) && mixesBatch(n, m.opset, rankOf));
+  return result(!m.nodes.some((n) => n.inputs.some((i) => i && one.get(i) && !one.get(i)!.isConst) && mixesBatch(n, m.opset, rankOf)));
 }
 
 /** The model with new nodes, initializers and outputs, and `bytes` re-encoded for onnxruntime. */

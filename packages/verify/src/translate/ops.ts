@@ -472,7 +472,7 @@ const split: OpTranslator = (ctx) => (inputs) => {
   return tf.split(v.t, sizes, v.nhwc ? NHWC_AXIS[axis] : axis).map((t) => ({ t, nhwc: v.nhwc }));
 };
 
-/** A reshape of the ONNX view to `shape(onnx view)`, with its backward. */
+/** The written-out backward of Reshape and Flatten: the ONNX view reshaped to `shapeOf(view)`, the cotangent reshaped back. */
 function reshapeVjp(ctx: OpContext, shapeOf: (x: tf.Tensor, inputs: (Val | undefined)[]) => number[]): OpVjp {
   return (inputs) => {
     const { t, back } = onnxLayoutVjp(input(inputs, 0, ctx));
@@ -618,11 +618,25 @@ function gatherAxes(x: tf.Tensor, maps: number[][], value: number): tf.Tensor {
 }
 
 /** Pad (constant, reflect, edge, wrap; negative pads crop). */
-const pad: OpTranslator = (ctx) => (inputs) => {
-  const x = toOnnxLayout(input(inputs, 0, ctx));
-  const { pads, mode, value } = ctx.paramsAt(padParams, inputs);
-  const r = x.rank;
-  return [plain(gatherAxes(x, x.shape.map((n, i) => padIndexMap(n, pads[i], pads[i + r], mode)), value))];
+const pad: OpTranslator = (ctx) => {
+  const padded = (x: tf.Tensor, inputs: (Val | undefined)[]): tf.Tensor => {
+    const { pads, mode, value } = ctx.paramsAt(padParams, inputs);
+    return gatherAxes(x, x.shape.map((n, i) => padIndexMap(n, pads[i], pads[i + x.rank], mode)), value);
+  };
+  return withVjp((inputs) => [plain(padded(toOnnxLayout(input(inputs, 0, ctx)), inputs))], (inputs) => {
+    // Constant mode: dy cropped to the entries copied from x, zeros where pads < 0 cropped x.
+    const { pads, mode } = ctx.paramsAt(padParams, inputs);
+    if (mode !== 'constant') return null;
+    const { t: x, back } = onnxLayoutVjp(input(inputs, 0, ctx));
+    const r = x.rank;
+    const kept = x.shape.map((n, a) => n - Math.max(0, -pads[a]) - Math.max(0, -pads[a + r]));
+    const backward = (d: tf.Tensor): tf.Tensor => {
+      if (kept.some((l) => l <= 0)) return tf.zerosLike(x);
+      const inside = tf.slice(d, pads.slice(0, r).map((p) => Math.max(0, p)), kept);
+      return tf.pad(inside, x.shape.map((_, a) => [Math.max(0, -pads[a]), Math.max(0, -pads[a + r])] as [number, number]));
+    };
+    return { outputs: [plain(padded(x, inputs))], backward: ([d]) => [d && back(backward(d))] };
+  });
 };
 
 /** Slice (any step sign). */

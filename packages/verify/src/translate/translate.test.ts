@@ -4,7 +4,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { GraphBuilder, attr, exportOnnx } from '@lip/export';
 import { ModelError, buildModel } from '@lip/train';
-import { randomImages, uniformArray } from '@lip/test-support';
+import { AUDIT_FIXTURES, randomImages, uniformArray } from '@lip/test-support';
 import { convStackModel, imageBuilder, referenceConvModel } from '@lip/test-support/onnx';
 import { readOnnxModel } from '../onnx/read';
 import { LipSession, openSession } from '../session';
@@ -33,6 +33,18 @@ async function maxDiff(bytes: Uint8Array, chw: [number, number, number], n = 3, 
     return await assertTranslationMatches(m, session, { images: randomImages(n, chw, seed), n, chw });
   } finally {
     await session.close();
+  }
+}
+
+/** Runs `fn` on cpu, then on wasm; the backend is cpu again afterwards (also when `fn` throws). */
+async function onCpuThenWasm(fn: (backend: string) => unknown): Promise<void> {
+  try {
+    for (const backend of ['cpu', 'wasm']) {
+      await tf.setBackend(backend);
+      await fn(backend);
+    }
+  } finally {
+    await tf.setBackend('cpu');
   }
 }
 
@@ -139,15 +151,10 @@ describe('translateOnnx', () => {
   });
 
   it.each(CASES)('matches onnxruntime within 1e-5 on cpu and wasm: %s', async (_name, chw, build) => {
-    for (const backend of ['cpu', 'wasm']) {
-      await tf.setBackend(backend);
-      try {
-        const diff = await maxDiff(model(chw, build), chw as [number, number, number]);
-        expect({ backend, ok: diff <= 1e-5 }).toEqual({ backend, ok: true });
-      } finally {
-        await tf.setBackend('cpu');
-      }
-    }
+    await onCpuThenWasm(async (backend) => {
+      const diff = await maxDiff(model(chw, build), chw as [number, number, number]);
+      expect({ backend, ok: diff <= 1e-5 }).toEqual({ backend, ok: true });
+    });
   });
 
   it.each(['default', 'portable'] as const)('matches onnxruntime on the conv/pool/groupsort/flatten/gemm stack (%s profile), cpu and wasm', async (profile) => {
@@ -173,14 +180,7 @@ describe('translateOnnx', () => {
     } finally {
       f.dispose();
     }
-    for (const backend of ['cpu', 'wasm']) {
-      await tf.setBackend(backend);
-      try {
-        expect(await maxDiff(bytes, [1, 28, 28], 4, 8)).toBeLessThanOrEqual(1e-5);
-      } finally {
-        await tf.setBackend('cpu');
-      }
-    }
+    await onCpuThenWasm(async () => expect(await maxDiff(bytes, [1, 28, 28], 4, 8)).toBeLessThanOrEqual(1e-5));
   });
 
   it('detects a translation that does not match the deployed graph', async () => {
@@ -471,18 +471,11 @@ describe('translateOnnx', () => {
     } finally {
       f.dispose();
     }
-    for (const backend of ['cpu', 'wasm']) {
-      await tf.setBackend(backend);
-      try {
-        expect(await maxDiff(bytes, [1, 4, 4], 4, 9)).toBeLessThanOrEqual(1e-5);
-      } finally {
-        await tf.setBackend('cpu');
-      }
-    }
+    await onCpuThenWasm(async () => expect(await maxDiff(bytes, [1, 4, 4], 4, 9)).toBeLessThanOrEqual(1e-5));
   });
 
   it('fuses every GroupSort2 and L2 pooling of the torch.onnx dynamo export of the torchlip audit fixture', () => {
-    const f = translateOnnx(readOnnxModel(path.join(__dirname, '../../../../test/fixtures/audit/torchlip_dynamo.onnx')));
+    const f = translateOnnx(readOnnxModel(path.join(AUDIT_FIXTURES, 'torchlip_dynamo.onnx')));
     try {
       expect(f.opTypes.filter((o) => o === 'lip.GroupSort2')).toHaveLength(3);
       expect(f.opTypes.filter((o) => o === 'lip.L2Pool')).toHaveLength(2);

@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -12,6 +13,8 @@ import { cwL2 } from '../attacks/cw';
 import { TranslatedModel, translateOnnx } from './translate';
 
 const SHIPPED = path.join(__dirname, '../../../../models/fashion-mnist-ortho.onnx');
+const AUDIT = path.join(__dirname, '../../../../test/fixtures/audit');
+const file = (p: string) => (): Uint8Array => new Uint8Array(fs.readFileSync(p));
 
 function referenceNetwork(portable: boolean): Uint8Array {
   const net = buildModel('seed', { seed: 5, logger: QUIET_LOGGER });
@@ -20,6 +23,18 @@ function referenceNetwork(portable: boolean): Uint8Array {
   } finally {
     net.dispose();
   }
+}
+
+/** Zero padding with negative pads (a crop) before a conv: Pad's written-out backward. */
+function croppingPadModel(): Uint8Array {
+  const { b, x } = imageBuilder([1, 28, 28]);
+  const pads = b.initializer('pads', [0, 0, -1, 2, 0, 0, 1, -3], [8]);
+  const [p] = b.node('Pad', [x, pads], { mode: 'constant' });
+  const [c] = b.node('Conv', [p, b.initializer('w', uniformArray(4 * 9, 3), [4, 1, 3, 3])], { kernel_shape: [3, 3] });
+  const [flat] = b.node('Flatten', [c]);
+  b.node('Gemm', [flat, b.initializer('d', uniformArray(4 * 26 * 25 * 3, 4, -0.1, 0.1), [4 * 26 * 25, 3])], {}, { outputs: ['logits'] });
+  b.output('logits', ['N', 3]);
+  return b.toBytes();
 }
 
 /** Logits and `d sum(dy * logits) / dx` by the written-out backward pass and by tf.grad. */
@@ -48,9 +63,11 @@ describe('TranslatedModel.vjp: forward and input gradient without the gradient t
   });
 
   const MODELS: [string, () => Uint8Array][] = [
-    ['the shipped model', () => new Uint8Array(require('fs').readFileSync(SHIPPED))],
+    ['the shipped model', file(SHIPPED)],
     ['the exported reference network', () => referenceNetwork(false)],
     ['the exported reference network, portable profile (L2 pooling)', () => referenceNetwork(true)],
+    ['the torch.onnx export of a torchlip network (Pad, ReduceMin/ReduceMax GroupSort2, lp_pool2d)', file(path.join(AUDIT, 'torchlip.onnx'))],
+    ['a Pad that crops and pads', croppingPadModel],
   ];
 
   it.each(MODELS)('gives the logits and gradient of tf.grad, bit for bit, on cpu, wasm and wasm with lip kernels: %s', async (_name, bytes) => {
@@ -133,7 +150,7 @@ describe('TranslatedModel.vjp: forward and input gradient without the gradient t
 
   it("leaves cw's result unchanged (same adversarials as through the tape)", async () => {
     await tf.setBackend('wasm');
-    const f = translateOnnx(readOnnxModel(new Uint8Array(require('fs').readFileSync(SHIPPED))));
+    const f = translateOnnx(readOnnxModel(file(SHIPPED)()));
     try {
       const x = randomImages(2, [1, 28, 28], 30);
       const labels = tf.tidy(() => Array.from(tf.argMax(f(tf.tensor4d(x, [2, 1, 28, 28])), 1).dataSync()));

@@ -6,13 +6,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { expectCloseRelMax, mulberry32, uniformArray } from '@lip/test-support';
-import { onCpu } from '@lip/test-support/tf';
+import { bitsOf, expectCloseRelMax, mulberry32, sizeOf, uniformArray } from '@lip/test-support';
+import { composedReferences, expectNoKernelLeak, expectOnlySimdRuns, expectSameBitsTwice, useKernelSetup, withKernels } from '@lip/test-support/kernels';
 import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients
 import { groupSort2 } from '../../functional/group_sort';
-import { installWasmKernels } from '../install_wasm_kernels';
 import { GROUP_SORT2, GROUP_SORT2_GRAD } from './group_sort2_kernel';
-import { type KernelChoice, setKernelChoice } from './kernel_choice';
 
 /** GroupSort2 inputs of the architectures (packages/train/src/models), batch 2. */
 const ARCH_SHAPES: number[][] = [
@@ -51,15 +49,6 @@ function randomShapes(count: number, seed: number): number[][] {
   return shapes;
 }
 
-function withChoice<T>(choice: KernelChoice, fn: () => T): T {
-  setKernelChoice(choice);
-  try {
-    return fn();
-  } finally {
-    setKernelChoice(undefined);
-  }
-}
-
 /** [value, gradient of sum(groupSort2(x) * w)] on the current backend. */
 function valueAndGrad(shape: number[], xData: Float32Array, wData: Float32Array): [Float32Array, Float32Array] {
   return tf.tidy(() => {
@@ -84,15 +73,7 @@ function exactGroupSort2(x: Float32Array, w: Float32Array): [Float32Array, Float
   return [y, dx];
 }
 
-const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
-const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-
-beforeAll(async () => {
-  expect(await tf.setBackend('wasm')).toBe(true);
-  installWasmKernels();
-});
-
-afterAll(() => setKernelChoice(undefined));
+useKernelSetup('wasm');
 
 describe.each([
   ['architecture', ARCH_SHAPES],
@@ -101,16 +82,15 @@ describe.each([
   it.each(shapes.map((s) => [JSON.stringify(s), s]))(
     '%s: the kernel is the exact min/max, within 1e-5 of the composed form on wasm and cpu, value and gradient',
     async (_name, shape) => {
-      const n = size(shape as number[]);
+      const n = sizeOf(shape as number[]);
       const xData = uniformArray(n, n + 1, -3, 3);
       const wData = uniformArray(n, n + 2, -2, 2);
-      const [value, grad] = withChoice('simd', () => valueAndGrad(shape as number[], xData, wData));
+      const run = () => valueAndGrad(shape as number[], xData, wData);
+      const [value, grad] = withKernels('simd', run);
       const [exactValue, exactGrad] = exactGroupSort2(xData, wData);
-      expect(bits(value)).toEqual(bits(exactValue));
-      expect(bits(grad)).toEqual(bits(exactGrad));
-      const composedWasm = withChoice('composed', () => valueAndGrad(shape as number[], xData, wData));
-      const composedCpu = await onCpu(() => valueAndGrad(shape as number[], xData, wData));
-      for (const [refValue, refGrad] of [composedWasm, composedCpu]) {
+      expect(bitsOf(value)).toEqual(bitsOf(exactValue));
+      expect(bitsOf(grad)).toEqual(bitsOf(exactGrad));
+      for (const [refValue, refGrad] of await composedReferences(run)) {
         expectCloseRelMax(value, refValue, 1e-5);
         expectCloseRelMax(grad, refGrad, 1e-5);
       }
@@ -120,19 +100,7 @@ describe.each([
 
 test('simd runs LipGroupSort2 and its gradient kernel; composed runs neither', async () => {
   const x = tf.randomNormal([2, 6, 6, 8], 0, 1, 'float32', 3);
-  const kernelsOf = async (choice: KernelChoice) => {
-    setKernelChoice(choice);
-    try {
-      const profile = await tf.profile(() => tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(groupSort2(t)))(x)));
-      return profile.kernelNames;
-    } finally {
-      setKernelChoice(undefined);
-    }
-  };
-  expect(await kernelsOf('simd')).toEqual(expect.arrayContaining([GROUP_SORT2, GROUP_SORT2_GRAD]));
-  const composed = await kernelsOf('composed');
-  expect(composed).not.toContain(GROUP_SORT2);
-  expect(composed).not.toContain(GROUP_SORT2_GRAD);
+  await expectOnlySimdRuns([GROUP_SORT2, GROUP_SORT2_GRAD], () => tf.grad((t: tf.Tensor) => tf.sum(groupSort2(t)))(x));
   x.dispose();
 });
 
@@ -140,14 +108,12 @@ test('ties (and -0 vs +0) are not swapped: the gradient goes straight through, a
   // Pairs: exact ties, signed zeros both ways, then one ordered and one swapped pair for contrast.
   const xData = Float32Array.from([1.5, 1.5, -2, -2, 0, -0, -0, 0, 0, 0, 3e-38, 3e-38, 1, 2, 2, 1]);
   const wData = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
-  const shape = [2, 8];
-  const [value, grad] = withChoice('simd', () => valueAndGrad(shape, xData, wData));
+  const run = () => valueAndGrad([2, 8], xData, wData);
+  const [value, grad] = withKernels('simd', run);
   expect(Array.from(grad)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 15]);
   // Values at ties stay in place, bit for bit (signed zeros included).
-  expect(bits(value.subarray(0, 12))).toEqual(bits(xData.subarray(0, 12)));
-  const composedWasm = withChoice('composed', () => valueAndGrad(shape, xData, wData));
-  const composedCpu = await onCpu(() => valueAndGrad(shape, xData, wData));
-  for (const [refValue, refGrad] of [composedWasm, composedCpu]) {
+  expect(bitsOf(value.subarray(0, 12))).toEqual(bitsOf(xData.subarray(0, 12)));
+  for (const [refValue, refGrad] of await composedReferences(run)) {
     expect(Array.from(grad)).toEqual(Array.from(refGrad));
     // The composed form turns -0 + relu(0) into +0: compare values as numbers.
     expect(Array.from(value, (v) => v + 0)).toEqual(Array.from(refValue, (v) => v + 0));
@@ -157,8 +123,8 @@ test('ties (and -0 vs +0) are not swapped: the gradient goes straight through, a
 test('a NaN in a pair gives NaN in both of its values and gradients, where the composed form also has NaN', async () => {
   const xData = Float32Array.from([NaN, 1, 2, NaN, NaN, NaN, 4, 3, 5, 6, 8, 7, -1, -2, 0.5, 0.25]);
   const wData = uniformArray(16, 11, -2, 2);
-  const shape = [2, 8];
-  const [value, grad] = withChoice('simd', () => valueAndGrad(shape, xData, wData));
+  const run = () => valueAndGrad([2, 8], xData, wData);
+  const [value, grad] = withKernels('simd', run);
   const nanPairs = [0, 1, 2, 3, 4, 5];
   for (let i = 0; i < 16; i++) {
     expect([i, Number.isNaN(value[i]), Number.isNaN(grad[i])]).toEqual([i, nanPairs.includes(i), nanPairs.includes(i)]);
@@ -167,9 +133,7 @@ test('a NaN in a pair gives NaN in both of its values and gradients, where the c
   const [exactValue, exactGrad] = exactGroupSort2(xData.subarray(8), wData.subarray(8));
   expect(Array.from(value.subarray(8))).toEqual(Array.from(exactValue));
   expect(Array.from(grad.subarray(8))).toEqual(Array.from(exactGrad));
-  const composedWasm = withChoice('composed', () => valueAndGrad(shape, xData, wData));
-  const composedCpu = await onCpu(() => valueAndGrad(shape, xData, wData));
-  for (const [refValue, refGrad] of [composedWasm, composedCpu]) {
+  for (const [refValue, refGrad] of await composedReferences(run)) {
     for (const i of nanPairs) {
       expect([i, Number.isNaN(refValue[i]), Number.isNaN(refGrad[i])]).toEqual([i, true, true]);
     }
@@ -178,38 +142,23 @@ test('a NaN in a pair gives NaN in both of its values and gradients, where the c
 
 test('two runs give the same bits (value and gradient)', () => {
   const shape = [3, 14, 14, 32];
-  const xData = uniformArray(size(shape), 21, -1, 1);
-  const wData = uniformArray(size(shape), 22, -1, 1);
-  const [v1, g1] = withChoice('simd', () => valueAndGrad(shape, xData, wData));
-  const [v2, g2] = withChoice('simd', () => valueAndGrad(shape, xData, wData));
-  expect(bits(v1)).toEqual(bits(v2));
-  expect(bits(g1)).toEqual(bits(g2));
+  const xData = uniformArray(sizeOf(shape), 21, -1, 1);
+  const wData = uniformArray(sizeOf(shape), 22, -1, 1);
+  expectSameBitsTwice(() => valueAndGrad(shape, xData, wData));
 });
 
 test('leaks no tensors and no backend data, forward or gradient', () => {
-  setKernelChoice('simd');
-  try {
-    const x = tf.randomNormal([2, 5, 5, 6], 0, 1, 'float32', 4);
-    const backend = tf.backend();
-    const before = [tf.memory().numTensors, backend.numDataIds()];
-    const y = groupSort2(x);
-    const g = tf.grad((t: tf.Tensor) => tf.sum(groupSort2(t)))(x);
-    expect([tf.memory().numTensors, backend.numDataIds()]).toEqual([before[0] + 2, before[1] + 2]);
-    tf.dispose([x, y, g]);
-  } finally {
-    setKernelChoice(undefined);
-  }
+  const x = tf.randomNormal([2, 5, 5, 6], 0, 1, 'float32', 4);
+  expectNoKernelLeak(groupSort2, x);
+  x.dispose();
 });
 
 test('int32 input and empty tensors take the composed path or the kernel without error', () => {
-  setKernelChoice('simd');
-  try {
+  withKernels('simd', () => {
     const empty = groupSort2(tf.zeros([0, 4]));
     expect(empty.shape).toEqual([0, 4]);
     const ints = groupSort2(tf.tensor2d([[3, 1, 2, 4]], [1, 4], 'int32'));
     expect(Array.from(ints.dataSync())).toEqual([1, 3, 2, 4]);
     tf.dispose([empty, ints]);
-  } finally {
-    setKernelChoice(undefined);
-  }
+  });
 });

@@ -6,12 +6,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { expectCloseRelMax, mulberry32, uniformArray } from '@lip/test-support';
-import { onCpu } from '@lip/test-support/tf';
+import { bitsOf, expectCloseRelMax, mulberry32, sizeOf, uniformArray } from '@lip/test-support';
+import { composedReferences, expectNoKernelLeak, expectOnlySimdRuns, expectSameBitsTwice, useKernelSetup, withKernels } from '@lip/test-support/kernels';
 import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients
 import { scaledL2NormPool2d } from '../../functional/pooling';
-import { installWasmKernels } from '../install_wasm_kernels';
-import { type KernelChoice, setKernelChoice } from './kernel_choice';
 import { SCALED_L2_POOL, SCALED_L2_POOL_GRAD } from './l2_pool_kernel';
 
 type Shape4 = [number, number, number, number];
@@ -54,18 +52,6 @@ function randomCases(count: number, seed: number): PoolCase[] {
   return cases;
 }
 
-function withChoice<T>(choice: KernelChoice, fn: () => T): T {
-  setKernelChoice(choice);
-  try {
-    return fn();
-  } finally {
-    setKernelChoice(undefined);
-  }
-}
-
-const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
-
 /** [value, gradient of sum(pool(x) * w)] on the current backend, w drawn from `wSeed`. */
 function valueAndGrad(c: PoolCase, xData: Float32Array, wSeed: number): [Float32Array, Float32Array] {
   const [shape, poolSize, strides] = c;
@@ -78,12 +64,7 @@ function valueAndGrad(c: PoolCase, xData: Float32Array, wSeed: number): [Float32
   });
 }
 
-beforeAll(async () => {
-  expect(await tf.setBackend('wasm')).toBe(true);
-  installWasmKernels();
-});
-
-afterAll(() => setKernelChoice(undefined));
+useKernelSetup('wasm');
 
 describe.each([
   ['architecture', ARCH_CASES],
@@ -92,11 +73,10 @@ describe.each([
   it.each(cases.map((c) => [JSON.stringify(c), c] as [string, PoolCase]))(
     '%s: value and gradient within 1e-5 of the composed form on wasm and cpu',
     async (_name, c) => {
-      const xData = uniformArray(size(c[0]), size(c[0]) + 3, -2, 2);
-      const [value, grad] = withChoice('simd', () => valueAndGrad(c, xData, 4));
-      const composedWasm = withChoice('composed', () => valueAndGrad(c, xData, 4));
-      const composedCpu = await onCpu(() => valueAndGrad(c, xData, 4));
-      for (const [refValue, refGrad] of [composedWasm, composedCpu]) {
+      const xData = uniformArray(sizeOf(c[0]), sizeOf(c[0]) + 3, -2, 2);
+      const run = () => valueAndGrad(c, xData, 4);
+      const [value, grad] = withKernels('simd', run);
+      for (const [refValue, refGrad] of await composedReferences(run)) {
         expectCloseRelMax(value, refValue, 1e-5);
         expectCloseRelMax(grad, refGrad, 1e-5);
       }
@@ -111,8 +91,8 @@ test('the value is sqrt(sum x^2) per window, summed row by row, bit for bit', ()
     [3, 4],
   ];
   const [shape, [ph, pw], [sh, sw]] = c as [Shape4, Pair, Pair];
-  const xData = uniformArray(size(shape), 31, -3, 3);
-  const [value] = withChoice('simd', () => valueAndGrad(c, xData, 1));
+  const xData = uniformArray(sizeOf(shape), 31, -3, 3);
+  const [value] = withKernels('simd', () => valueAndGrad(c, xData, 1));
   const [b, h, w, ch] = shape;
   const oh = Math.floor((h - ph) / sh) + 1;
   const ow = Math.floor((w - pw) / sw) + 1;
@@ -129,24 +109,12 @@ test('the value is sqrt(sum x^2) per window, summed row by row, bit for bit', ()
             }
           expected[((n * oh + oy) * ow + ox) * ch + k] = Math.sqrt(sum);
         }
-  expect(bits(value)).toEqual(bits(expected));
+  expect(bitsOf(value)).toEqual(bitsOf(expected));
 });
 
 test('simd runs LipScaledL2Pool2D and its gradient kernel; composed runs neither', async () => {
   const x = tf.randomNormal([2, 6, 6, 8], 0, 1, 'float32', 3) as tf.Tensor4D;
-  const kernelsOf = async (choice: KernelChoice) => {
-    setKernelChoice(choice);
-    try {
-      const profile = await tf.profile(() => tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(scaledL2NormPool2d(t as tf.Tensor4D, [2, 2])))(x)));
-      return profile.kernelNames;
-    } finally {
-      setKernelChoice(undefined);
-    }
-  };
-  expect(await kernelsOf('simd')).toEqual(expect.arrayContaining([SCALED_L2_POOL, SCALED_L2_POOL_GRAD]));
-  const composed = await kernelsOf('composed');
-  expect(composed).not.toContain(SCALED_L2_POOL);
-  expect(composed).not.toContain(SCALED_L2_POOL_GRAD);
+  await expectOnlySimdRuns([SCALED_L2_POOL, SCALED_L2_POOL_GRAD], () => tf.grad((t: tf.Tensor) => tf.sum(scaledL2NormPool2d(t as tf.Tensor4D, [2, 2])))(x));
   x.dispose();
 });
 
@@ -154,12 +122,11 @@ test('zero windows: value 0 and gradient x * dy (0, not NaN), as the composed fo
   // 2x2 windows of one channel: all zero; tiny values whose squares underflow to 0; ordinary.
   const xData = Float32Array.from([0, 0, 1e-30, -2e-30, 0, 0, 3e-31, 0, 3, 0, 0, 1, 0, 4, 2, 2]);
   const c: PoolCase = [[1, 4, 4, 1], [2, 2], undefined];
-  const [value, grad] = withChoice('simd', () => valueAndGrad(c, xData, 8));
+  const run = () => valueAndGrad(c, xData, 8);
+  const [value, grad] = withKernels('simd', run);
   expect(Array.from(value)).toEqual([0, 0, 5, 3]);
   expect(Array.from(grad).every(Number.isFinite)).toBe(true);
-  const composedWasm = withChoice('composed', () => valueAndGrad(c, xData, 8));
-  const composedCpu = await onCpu(() => valueAndGrad(c, xData, 8));
-  for (const [refValue, refGrad] of [composedWasm, composedCpu]) {
+  for (const [refValue, refGrad] of await composedReferences(run)) {
     expect(Array.from(value)).toEqual(Array.from(refValue));
     // On zero windows both are x * dy / 1: the same bits.
     for (const i of [0, 1, 4, 5, 2, 3, 6, 7]) expect([i, grad[i]]).toEqual([i, refGrad[i]]);
@@ -179,15 +146,14 @@ test('NaN spreads over its window, value and gradient, as in the composed form; 
     [2, 2],
     [3, 3],
   ];
-  const [value, grad] = withChoice('simd', () => valueAndGrad(c, xData, 9));
+  const run = () => valueAndGrad(c, xData, 9);
+  const [value, grad] = withKernels('simd', run);
   expect(Array.from(value, Number.isNaN)).toEqual([true, false, false, false]);
   const window00 = [0, 1, 5, 6];
   for (let i = 0; i < 25; i++) {
     expect([i, Number.isNaN(grad[i])]).toEqual([i, window00.includes(i) || i === 11]);
   }
-  const composedWasm = withChoice('composed', () => valueAndGrad(c, xData, 9));
-  const composedCpu = await onCpu(() => valueAndGrad(c, xData, 9));
-  for (const [refValue, refGrad] of [composedWasm, composedCpu]) {
+  for (const [refValue, refGrad] of await composedReferences(run)) {
     expect(Array.from(refValue, Number.isNaN)).toEqual(Array.from(value, Number.isNaN));
     expect(Array.from(refGrad, Number.isNaN)).toEqual(Array.from(grad, Number.isNaN));
     // Pixels in no window: x * 0, signed zeros included, bit for bit.
@@ -198,24 +164,12 @@ test('NaN spreads over its window, value and gradient, as in the composed form; 
 
 test('two runs give the same bits (value and gradient)', () => {
   const c: PoolCase = [[3, 28, 28, 16], [2, 2], undefined];
-  const xData = uniformArray(size(c[0]), 41, -1, 1);
-  const [v1, g1] = withChoice('simd', () => valueAndGrad(c, xData, 42));
-  const [v2, g2] = withChoice('simd', () => valueAndGrad(c, xData, 42));
-  expect(bits(v1)).toEqual(bits(v2));
-  expect(bits(g1)).toEqual(bits(g2));
+  const xData = uniformArray(sizeOf(c[0]), 41, -1, 1);
+  expectSameBitsTwice(() => valueAndGrad(c, xData, 42));
 });
 
 test('leaks no tensors and no backend data, forward or gradient', () => {
-  setKernelChoice('simd');
-  try {
-    const x = tf.randomNormal([2, 6, 6, 5], 0, 1, 'float32', 4) as tf.Tensor4D;
-    const backend = tf.backend();
-    const before = [tf.memory().numTensors, backend.numDataIds()];
-    const y = scaledL2NormPool2d(x, [2, 2]);
-    const g = tf.grad((t: tf.Tensor) => tf.sum(scaledL2NormPool2d(t as tf.Tensor4D, [2, 2])))(x);
-    expect([tf.memory().numTensors, backend.numDataIds()]).toEqual([before[0] + 2, before[1] + 2]);
-    tf.dispose([x, y, g]);
-  } finally {
-    setKernelChoice(undefined);
-  }
+  const x = tf.randomNormal([2, 6, 6, 5], 0, 1, 'float32', 4);
+  expectNoKernelLeak((t) => scaledL2NormPool2d(t as tf.Tensor4D, [2, 2]), x);
+  x.dispose();
 });

@@ -7,16 +7,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients
 import { expectCloseRelMax, uniformArray } from '@lip/test-support';
+import { withKernels } from '@lip/test-support/kernels';
 import { groupSort2 } from '../../functional/group_sort';
 import { scaledL2NormPool2d } from '../../functional/pooling';
 import { selectBackend } from '../select_backend';
-import { type KernelChoice, setKernelChoice } from './kernel_choice';
+import type { KernelChoice } from './kernel_choice';
 
 /** [groupSort2 value, its gradient, L2 pool value, its gradient] with the chosen kernels. */
 function run(choice: KernelChoice, xData: Float32Array, shape: [number, number, number, number]): Float32Array[] {
-  setKernelChoice(choice);
-  try {
-    return tf.tidy(() => {
+  return withKernels(choice, () =>
+    tf.tidy(() => {
       const x = tf.tensor4d(xData, shape);
       const w = tf.tensor(uniformArray(xData.length, 3, -1, 1), shape);
       const pool = (t: tf.Tensor) => scaledL2NormPool2d(t as tf.Tensor4D, [2, 2]);
@@ -26,10 +26,8 @@ function run(choice: KernelChoice, xData: Float32Array, shape: [number, number, 
         pool(x),
         tf.grad((t: tf.Tensor) => tf.sum(tf.square(pool(t))))(x),
       ].map((t) => t.dataSync() as Float32Array);
-    });
-  } finally {
-    setKernelChoice(undefined);
-  }
+    }),
+  );
 }
 
 test('on 2 threads (shared memory) the kernels run and agree with the composed form', async () => {
