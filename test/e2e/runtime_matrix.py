@@ -6,15 +6,21 @@
 MANIFEST.json: [{"id", "file" (.onnx), "input" (raw little-endian float32), "dims"}].
 Prints one JSON object on stdout. Exit 3 when the module (onnx, cv2) is missing.
 """
+import importlib
 import json
 import sys
 
 
-def checker(entries):
+def modules_or_exit(*names):
+    """The named modules; exit 3 when one is missing."""
     try:
-        import onnx
+        return [importlib.import_module(name) for name in names]
     except ImportError:
         sys.exit(3)
+
+
+def checker(entries):
+    (onnx,) = modules_or_exit("onnx")
     out = {}
     for e in entries:
         model = onnx.load(e["file"])
@@ -32,11 +38,7 @@ def checker(entries):
 
 
 def opencv(entries):
-    try:
-        import cv2
-        import numpy as np
-    except ImportError:
-        sys.exit(3)
+    cv2, np = modules_or_exit("cv2", "numpy")
     out = {}
     for e in entries:
         try:

@@ -17,3 +17,18 @@ test('npm reads the project .npmrc without an unknown-config warning', () => {
   expect(r.stdout).toContain(`; "project" config from ${path.join(ROOT, '.npmrc')}`);
   expect(r.stderr).not.toMatch(/Unknown (project|user|global|env) config/);
 });
+
+test('every dependency install script is reviewed in allowScripts (npm 11 warns at each install otherwise), onnxruntime-node denied', () => {
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) if (/^npm_config_/i.test(key)) delete env[key];
+  const r = spawnSync('npm', ['install-scripts', 'ls'], { cwd: ROOT, env, encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0 && /Unknown command|install-scripts/.test(r.stderr) && !/allowScripts/.test(r.stdout)) {
+    // npm < 11.x has no allowScripts (it runs every install script): nothing to review.
+    return;
+  }
+  expect(r.status).toBe(0);
+  expect(r.stdout).toMatch(/No packages with unreviewed install scripts/);
+  // The CUDA download of onnxruntime-node's postinstall never runs: its CPU build is in the package.
+  const pkg = require(path.join(ROOT, 'package.json')) as { allowScripts?: Record<string, boolean> };
+  expect(pkg.allowScripts?.['onnxruntime-node']).toBe(false);
+});

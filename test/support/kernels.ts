@@ -46,8 +46,12 @@ export async function composedReferences<T>(fn: () => T): Promise<T[]> {
 
 /** The names of the kernels `fn` runs with the `choice` kernels (its tensors are disposed). */
 export async function kernelsRun(choice: KernelChoice, fn: () => tf.TensorContainer): Promise<string[]> {
-  const profile = await withKernels(choice, () => tf.profile(() => tf.tidy(fn)));
-  return profile.kernelNames;
+  setKernelChoice(choice);
+  try {
+    return (await tf.profile(() => tf.tidy(fn))).kernelNames;
+  } finally {
+    setKernelChoice(undefined);
+  }
 }
 
 /** `fn` runs every kernel of `kernelNames` with the SIMD kernels, and none of them with the composed ones. */

@@ -59,14 +59,15 @@ describe('lip start-up', () => {
     expect(listed).toEqual(['train', 'export', 'verify', 'bound', 'attack', 'demo', 'help']);
   });
 
-  it.each([
-    'verify --help', 'bound --help', 'train --help', 'attack --help', 'help demo', 'export --help', 'verify --bogus', 'verify', '--help', 'nonsense',
-  ])('lip %s prints what the program with every command prints', async (line) => {
-    const argv = ['node', 'lip', ...line.split(' ')];
-    const full = await output(argv, buildProgram());
-    expect(full.out + full.err).toMatch(/Usage: lip|error: /);
-    expect(await output(argv, programFor(argv))).toEqual(full);
-  });
+  it.each(['verify --help', 'bound --help', 'train --help', 'attack --help', 'help demo', 'export --help', 'verify --bogus', 'verify', '--help', 'nonsense'])(
+    'lip %s prints what the program with every command prints',
+    async (line) => {
+      const argv = ['node', 'lip', ...line.split(' ')];
+      const full = await output(argv, buildProgram());
+      expect(full.out + full.err).toMatch(/Usage: lip|error: /);
+      expect(await output(argv, programFor(argv))).toEqual(full);
+    },
+  );
 
   it('programFor builds only the command argv names first', () => {
     const names = (argv: string[]): string[] => programFor(['node', 'lip', ...argv]).commands.map((c) => c.name());
@@ -81,7 +82,14 @@ describe('lip start-up', () => {
 async function output(argv: string[], program: Command): Promise<{ code: number; out: string; err: string }> {
   const printed = { out: '', err: '' };
   const capture = (c: Command): void => {
-    c.configureOutput({ writeOut: (s) => { printed.out += s; }, writeErr: (s) => { printed.err += s; } });
+    c.configureOutput({
+      writeOut: (s) => {
+        printed.out += s;
+      },
+      writeErr: (s) => {
+        printed.err += s;
+      },
+    });
     c.commands.forEach(capture);
   };
   capture(program);

@@ -144,23 +144,19 @@ function scaledImages(images: NdArray, n: number, dims: { height: number; width:
   const per = height * width * channels;
   const out = new Float32Array(n * per);
   const src = images.data;
-  let value: (j: number) => number;
-  if (src instanceof Uint8Array) {
-    const table = Float32Array.from({ length: 256 }, (_, b) => b * scale);
-    if (layout !== 'nchw') {
-      for (let j = 0; j < out.length; j++) out[j] = table[src[j]!]!;
-      return out;
-    }
-    value = (j) => table[src[j]!]!;
-  } else if (src instanceof BigInt64Array || src instanceof BigUint64Array) {
-    value = (j) => Number(src[j]!) * scale;
-  } else {
-    const numbers = src as Exclude<NdData, BigInt64Array | BigUint64Array>;
-    if (layout !== 'nchw') {
-      for (let j = 0; j < out.length; j++) out[j] = numbers[j]! * scale;
-      return out;
-    }
-    value = (j) => numbers[j]! * scale;
+  const bytes = src instanceof Uint8Array ? src : null;
+  const table = Float32Array.from({ length: bytes ? 256 : 0 }, (_, b) => b * scale);
+  if (bytes && layout !== 'nchw') {
+    // The common case (8-bit NHWC or one-channel images): one lookup per value.
+    for (let j = 0; j < out.length; j++) out[j] = table[bytes[j]!]!;
+    return out;
+  }
+  const value = bytes ? (j: number): number => table[bytes[j]!]!
+    : src instanceof BigInt64Array || src instanceof BigUint64Array ? (j: number): number => Number(src[j]!) * scale
+      : (j: number): number => (src as Exclude<NdData, BigInt64Array | BigUint64Array>)[j]! * scale;
+  if (layout !== 'nchw') {
+    for (let j = 0; j < out.length; j++) out[j] = value(j);
+    return out;
   }
   const hw = height * width;
   for (let i = 0; i < n; i++) {
