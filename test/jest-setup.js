@@ -14,3 +14,9 @@ console.warn = function warnUnlessTfjsBanner(...args) {
 if (!process.env.LIP_CACHE_DIR) {
   process.env.LIP_CACHE_DIR = require('path').join(require('os').tmpdir(), 'lip-jest-cache');
 }
+
+// Tests give the environment they test explicitly (progress bars on a fake
+// terminal, `CI` cases in progress.test.ts); a CI runner's own $CI would turn
+// every terminal case into plain lines. Children spawned by tests are not on a
+// terminal, so they print lines either way.
+delete process.env.CI;

@@ -48,7 +48,15 @@ const CW = { binarySearchSteps: 6, steps: 8000 };
 
 function parseArgs(argv) {
   const args = {
-    n: 200, attacks: ATTACKS, eps: 0.5, hsjaN: 20, cwN: 10, workers: 1, model: path.join(ROOT, 'models/fashion-mnist-ortho.onnx'), foolbox: true, json: null,
+    n: 200,
+    attacks: ATTACKS,
+    eps: 0.5,
+    hsjaN: 20,
+    cwN: 10,
+    workers: 1,
+    model: path.join(ROOT, 'models/fashion-mnist-ortho.onnx'),
+    foolbox: true,
+    json: null,
   };
   const count = (flag, v) => {
     const x = Number(v);
@@ -101,9 +109,25 @@ function runFoolbox(fb, attack, file, x, preds, chw, eps) {
     const n = preds.length;
     fs.writeFileSync(path.join(dir, 'x.f32'), Buffer.from(x.buffer, x.byteOffset, x.byteLength));
     fs.writeFileSync(path.join(dir, 'y.i32'), Buffer.from(Int32Array.from(preds).buffer));
-    const argv = [path.join(__dirname, 'foolbox_attacks.py'), '--model', file, '--images', path.join(dir, 'x.f32'),
-      '--labels', path.join(dir, 'y.i32'), '--shape', [n, ...chw].join(','), '--attack', attack, '--out', path.join(dir, 'adv.f32'),
-      '--cw-steps', String(CW.steps), '--cw-binary-search-steps', String(CW.binarySearchSteps)];
+    const argv = [
+      path.join(__dirname, 'foolbox_attacks.py'),
+      '--model',
+      file,
+      '--images',
+      path.join(dir, 'x.f32'),
+      '--labels',
+      path.join(dir, 'y.i32'),
+      '--shape',
+      [n, ...chw].join(','),
+      '--attack',
+      attack,
+      '--out',
+      path.join(dir, 'adv.f32'),
+      '--cw-steps',
+      String(CW.steps),
+      '--cw-binary-search-steps',
+      String(CW.binarySearchSteps),
+    ];
     if (attack === 'pgd') argv.push('--eps', String(eps));
     const run = spawnSync(fb.python, argv, { encoding: 'utf8', maxBuffer: 1 << 26 });
     if (run.status !== 0) throw new Error(`foolbox ${attack} failed:\n${(run.stderr || '').slice(-3000)}`);
@@ -121,9 +145,16 @@ function summarize(name, side, n, rows, seconds) {
   const found = correct.filter((r) => r.distance !== null);
   const dists = found.map((r) => r.distance);
   return {
-    attack: name, side, n, correct: correct.length, found: found.length, successRate: correct.length ? found.length / correct.length : null,
-    medianDistance: median(dists), minDistance: dists.length ? Math.min(...dists) : null,
-    violations: rows.filter((r) => r.violated).length, seconds,
+    attack: name,
+    side,
+    n,
+    correct: correct.length,
+    found: found.length,
+    successRate: correct.length ? found.length / correct.length : null,
+    medianDistance: median(dists),
+    minDistance: dists.length ? Math.min(...dists) : null,
+    violations: rows.filter((r) => r.violated).length,
+    seconds,
   };
 }
 
@@ -181,11 +212,16 @@ async function main() {
   const table = [
     '| attack | images | implementation | adversarials found (of correctly classified) | median distance | min distance | violations | seconds |',
     '|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${label(r)} | ${r.n} | ${r.side} | ${r.found} / ${r.correct} (${r.successRate === null ? '-' : (100 * r.successRate).toFixed(1)}%) | ` +
-      `${f4(r.medianDistance)} | ${f4(r.minDistance)} | ${r.violations} | ${r.seconds.toFixed(1)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${label(r)} | ${r.n} | ${r.side} | ${r.found} / ${r.correct} (${r.successRate === null ? '-' : (100 * r.successRate).toFixed(1)}%) | ` +
+        `${f4(r.medianDistance)} | ${f4(r.minDistance)} | ${r.violations} | ${r.seconds.toFixed(1)} |`,
+    ),
   ].join('\n');
-  process.stdout.write(`${table}\n\nload average ${loadStart.map((l) => l.toFixed(2)).join(' ')} at the start, ` +
-    `${loadEnd.map((l) => l.toFixed(2)).join(' ')} at the end (1, 5, 15 min; ${os.cpus().length} cores)\n`);
+  process.stdout.write(
+    `${table}\n\nload average ${loadStart.map((l) => l.toFixed(2)).join(' ')} at the start, ` +
+      `${loadEnd.map((l) => l.toFixed(2)).join(' ')} at the end (1, 5, 15 min; ${os.cpus().length} cores)\n`,
+  );
   if (args.json) {
     fs.writeFileSync(args.json, `${JSON.stringify({ model: args.model, n: args.n, eps: args.eps, loadStart, loadEnd, rows }, null, 2)}\n`);
   }

@@ -59,8 +59,7 @@ function parseArgs(argv) {
     else if (a === '--cw-workers') {
       args.cwWorkers = next().split(',').map(Number);
       if (!args.cwWorkers.every((w) => Number.isInteger(w) && w >= 1)) throw new Error('--cw-workers takes positive integers, e.g. 1,2');
-    }
-    else if (a === '--child') args.child = JSON.parse(next());
+    } else if (a === '--child') args.child = JSON.parse(next());
     else throw new Error(`unknown argument ${a} (use --only train|infer|cw|verify|recipe, --quick, --repeats N, --cw-workers LIST, --out FILE)`);
   }
   if (args.only !== null && !['train', 'infer', 'cw', 'verify', 'recipe'].includes(args.only)) {
@@ -177,7 +176,9 @@ async function childCw({ binarySearchSteps, steps, workers, shipped = false }) {
   const images = new Float32Array(picked.length * 784);
   picked.forEach((idx, r) => images.set(test.images.subarray(idx * 784, (idx + 1) * 784), r * 784));
   const labels = picked.map((i) => test.labels[i]);
-  const bytes = shipped ? new Uint8Array(fs.readFileSync(path.join(ROOT, 'models', 'fashion-mnist-ortho.onnx'))) : exportOnnx(buildModel('seed', { seed: 1, logger: silentLogger }));
+  const bytes = shipped
+    ? new Uint8Array(fs.readFileSync(path.join(ROOT, 'models', 'fashion-mnist-ortho.onnx')))
+    : exportOnnx(buildModel('seed', { seed: 1, logger: silentLogger }));
   const session = await openSession(bytes);
   const loadAverageStart = os.loadavg();
   const cpuStart = process.cpuUsage();
@@ -188,11 +189,21 @@ async function childCw({ binarySearchSteps, steps, workers, shipped = false }) {
   await session.close();
   return {
     model: shipped ? 'models/fashion-mnist-ortho.onnx' : 'seed (untrained, exported)',
-    images: picked.length, binarySearchSteps, steps, workers: result.workers, seconds, found: result.found, violations: result.violations,
-    gradientSteps: result.gradientSteps, msPerGradientStep: (seconds * 1000) / result.gradientSteps,
+    images: picked.length,
+    binarySearchSteps,
+    steps,
+    workers: result.workers,
+    seconds,
+    found: result.found,
+    violations: result.violations,
+    gradientSteps: result.gradientSteps,
+    msPerGradientStep: (seconds * 1000) / result.gradientSteps,
     // This process's CPU time, worker threads included: over `seconds`, how many cores it got.
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    distances: result.results.map((r) => r.distance), peakRssMB: rssMB(), loadAverageStart, loadAverageEnd: os.loadavg(),
+    distances: result.results.map((r) => r.distance),
+    peakRssMB: rssMB(),
+    loadAverageStart,
+    loadAverageEnd: os.loadavg(),
   };
 }
 
@@ -256,8 +267,18 @@ async function verifyVsBare(repeats) {
   const cold = median(times.cold);
   const warm = median(times.warm);
   return {
-    images: 10000, engine, repeats, bareSeconds: bare, coldSeconds: cold, warmSeconds: warm,
-    coldRatio: cold / bare, warmRatio: warm / bare, target: 1.5, times, loadAverageStart, loadAverageEnd: os.loadavg(),
+    images: 10000,
+    engine,
+    repeats,
+    bareSeconds: bare,
+    coldSeconds: cold,
+    warmSeconds: warm,
+    coldRatio: cold / bare,
+    warmRatio: warm / bare,
+    target: 1.5,
+    times,
+    loadAverageStart,
+    loadAverageEnd: os.loadavg(),
   };
 }
 
@@ -309,7 +330,10 @@ async function timeToAccuracy({ workers }) {
     const wallSeconds = (performance.now() - started) / 1000;
     const loadAverageEnd = os.loadavg();
     const epochs = JSON.parse(fs.readFileSync(path.join(checkpoint, 'train.json'), 'utf8')).epochs.map((e, i) => ({
-      epoch: e.epoch, valAcc: e.val_acc, seconds: e.seconds, wallSeconds: wallAtEpoch[i] ?? null,
+      epoch: e.epoch,
+      valAcc: e.val_acc,
+      seconds: e.seconds,
+      wallSeconds: wallAtEpoch[i] ?? null,
     }));
     const reached = epochs.findIndex((e) => e.valAcc >= TARGET_ACCURACY);
     const onnx = path.join(dir, 'model.onnx');
@@ -381,95 +405,100 @@ async function parent(args) {
   const rows = [];
 
   const sections = [];
-  if (want('train')) sections.push(async () => {
-    for (const batchSize of [256, 4096]) {
-      for (const workers of [...new Set([1, cores])]) {
-        const steps = args.quick ? (batchSize > 1000 ? 2 : 8) : batchSize > 1000 ? 4 : 20;
-        const warmup = batchSize > 1000 ? 1 : 3;
-        const runs = [];
-        for (let r = 0; r < (args.quick ? 1 : args.repeats); r++) runs.push(await runChild({ kind: 'train', batchSize, workers, warmup, steps }));
-        const result = {
-          batchSize,
-          workers,
-          imagesPerSecond: median(runs.map((r) => r.imagesPerSecond)),
-          stepMs: median(runs.map((r) => r.stepMs)),
-          peakRssMB: Math.max(...runs.map((r) => r.peakRssMB)),
-          runs,
-        };
-        report.train.push(result);
-        rows.push([
-          `train, batch ${batchSize}, ${workers} worker${workers > 1 ? 's' : ''}`,
-          `${fmt(result.imagesPerSecond)} img/s`,
-          `${fmt(result.imagesPerSecond / REFERENCE.trainImagesPerSecond, 2)}x PyTorch (${fmt(REFERENCE.trainImagesPerSecond)})`,
-          `peak RSS ${fmt(result.peakRssMB)} MB${batchSize === 4096 ? ` (PyTorch ${fmt(REFERENCE.peakRssMB)})` : ''}`,
-        ]);
+  if (want('train'))
+    sections.push(async () => {
+      for (const batchSize of [256, 4096]) {
+        for (const workers of [...new Set([1, cores])]) {
+          const steps = args.quick ? (batchSize > 1000 ? 2 : 8) : batchSize > 1000 ? 4 : 20;
+          const warmup = batchSize > 1000 ? 1 : 3;
+          const runs = [];
+          for (let r = 0; r < (args.quick ? 1 : args.repeats); r++) runs.push(await runChild({ kind: 'train', batchSize, workers, warmup, steps }));
+          const result = {
+            batchSize,
+            workers,
+            imagesPerSecond: median(runs.map((r) => r.imagesPerSecond)),
+            stepMs: median(runs.map((r) => r.stepMs)),
+            peakRssMB: Math.max(...runs.map((r) => r.peakRssMB)),
+            runs,
+          };
+          report.train.push(result);
+          rows.push([
+            `train, batch ${batchSize}, ${workers} worker${workers > 1 ? 's' : ''}`,
+            `${fmt(result.imagesPerSecond)} img/s`,
+            `${fmt(result.imagesPerSecond / REFERENCE.trainImagesPerSecond, 2)}x PyTorch (${fmt(REFERENCE.trainImagesPerSecond)})`,
+            `peak RSS ${fmt(result.peakRssMB)} MB${batchSize === 4096 ? ` (PyTorch ${fmt(REFERENCE.peakRssMB)})` : ''}`,
+          ]);
+          process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
+        }
+      }
+    });
+  if (want('infer'))
+    sections.push(async () => {
+      const r = await runChild({ kind: 'infer', repeats: args.quick ? 1 : args.repeats });
+      report.inference = r;
+      rows.push([
+        `inference, ${fmt(r.images)} test images`,
+        `tfjs ${fmt(r.tfjsImagesPerSecond)} img/s`,
+        `onnxruntime-${r.engine} ${fmt(r.onnxruntimeImagesPerSecond)} img/s (batch 256 as lip verify: ${fmt(r.onnxruntimeVerifyBatchImagesPerSecond)}, ` +
+          `${fmt(r.images / r.onnxruntimeVerifyBatchImagesPerSecond, 2)} s; portable export ${fmt(r.onnxruntimePortableImagesPerSecond)})`,
+        `peak RSS ${fmt(r.peakRssMB)} MB`,
+      ]);
+      process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
+    });
+  if (want('cw'))
+    sections.push(async () => {
+      const settings = args.quick ? { binarySearchSteps: 2, steps: 500 } : { binarySearchSteps: 6, steps: 8000 };
+      const cwRow = (what, r) => [
+        `CW${what}, ${r.images} images, ${r.binarySearchSteps} x ${r.steps}, ${r.workers} worker${r.workers > 1 ? 's' : ''}`,
+        `${fmt(r.seconds, 1)} s (${fmt(r.msPerGradientStep, 2)} ms/step, ${fmt(r.gradientSteps)} steps, ${fmt(r.cpuSeconds / r.seconds, 2)} cores)`,
+        args.quick ? '(quick settings)' : `PyTorch + foolbox ${REFERENCE.cwSeconds} s`,
+        `found ${r.found}, violations ${r.violations}, load ${r.loadAverageStart.map((l) => l.toFixed(2)).join(' ')}`,
+      ];
+      const runs = [];
+      for (const workers of args.cwWorkers ?? [cores]) {
+        const r = await runChild({ kind: 'cw', ...settings, workers });
+        runs.push(r);
+        rows.push(cwRow('', r));
         process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
       }
-    }
-  });
-  if (want('infer')) sections.push(async () => {
-    const r = await runChild({ kind: 'infer', repeats: args.quick ? 1 : args.repeats });
-    report.inference = r;
-    rows.push([
-      `inference, ${fmt(r.images)} test images`,
-      `tfjs ${fmt(r.tfjsImagesPerSecond)} img/s`,
-      `onnxruntime-${r.engine} ${fmt(r.onnxruntimeImagesPerSecond)} img/s (batch 256 as lip verify: ${fmt(r.onnxruntimeVerifyBatchImagesPerSecond)}, ` +
-        `${fmt(r.images / r.onnxruntimeVerifyBatchImagesPerSecond, 2)} s; portable export ${fmt(r.onnxruntimePortableImagesPerSecond)})`,
-      `peak RSS ${fmt(r.peakRssMB)} MB`,
-    ]);
-    process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
-  });
-  if (want('cw')) sections.push(async () => {
-    const settings = args.quick ? { binarySearchSteps: 2, steps: 500 } : { binarySearchSteps: 6, steps: 8000 };
-    const cwRow = (what, r) => [
-      `CW${what}, ${r.images} images, ${r.binarySearchSteps} x ${r.steps}, ${r.workers} worker${r.workers > 1 ? 's' : ''}`,
-      `${fmt(r.seconds, 1)} s (${fmt(r.msPerGradientStep, 2)} ms/step, ${fmt(r.gradientSteps)} steps, ${fmt(r.cpuSeconds / r.seconds, 2)} cores)`,
-      args.quick ? '(quick settings)' : `PyTorch + foolbox ${REFERENCE.cwSeconds} s`,
-      `found ${r.found}, violations ${r.violations}, load ${r.loadAverageStart.map((l) => l.toFixed(2)).join(' ')}`,
-    ];
-    const runs = [];
-    for (const workers of args.cwWorkers ?? [cores]) {
-      const r = await runChild({ kind: 'cw', ...settings, workers });
-      runs.push(r);
-      rows.push(cwRow('', r));
-      process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
-    }
-    // The shipped model, as `lip attack models/fashion-mnist-ortho.onnx --one-per-class` runs it.
-    const shippedRuns = [];
-    for (const workers of args.cwWorkers ?? [cores]) {
-      const r = await runChild({ kind: 'cw', ...settings, workers, shipped: true });
-      shippedRuns.push(r);
-      rows.push(cwRow(' on models/fashion-mnist-ortho.onnx', r));
-      process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
-    }
-    // The first run stays at the top level (earlier bench.json files have one run there).
-    report.cw = { ...runs[0], runs, shippedRuns };
-  });
-  if (want('verify')) sections.push(async () => {
-    const r = await verifyVsBare(args.quick ? 1 : args.repeats);
-    report.verify = r;
-    rows.push([
-      'lip verify (10,000 images) vs bare onnxruntime script',
-      `cold cache ${fmt(r.coldSeconds, 2)} s (${fmt(r.coldRatio, 2)}x), warm ${fmt(r.warmSeconds, 2)} s (${fmt(r.warmRatio, 2)}x)`,
-      `bare onnxruntime-${r.engine} ${fmt(r.bareSeconds, 2)} s (target <= ${r.target}x; whole processes, median of ${r.repeats})`,
-      `load ${r.loadAverageStart.map((l) => l.toFixed(2)).join(' ')} -> ${r.loadAverageEnd.map((l) => l.toFixed(2)).join(' ')}`,
-    ]);
-    process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
-  });
-  if (want('recipe') && !args.quick) sections.push(async () => {
-    const r = await timeToAccuracy({ workers: cores });
-    report.recipe = r;
-    rows.push([
-      `time to test accuracy ${r.target}: lip train --recipe fast, ${r.workers} worker${r.workers > 1 ? 's' : ''}`,
-      r.secondsToTarget === null
-        ? `not reached in ${r.epochs.length} epochs`
-        : `${fmt(r.secondsToTarget / 60, 2)} min (epoch ${r.reachedAtEpoch} of ${r.epochs.length}; epochs' own ${fmt(r.trainSecondsToTarget)} s)`,
-      `deel-torchlip ${REFERENCE.minutesToAccuracy087} min`,
-      `final: test accuracy ${fmt(r.testAccuracy, 4)}, CRA(36/255) ${fmt(r.cra['36/255'], 4)}, ${fmt(r.wallSeconds)} s; ` +
+      // The shipped model, as `lip attack models/fashion-mnist-ortho.onnx --one-per-class` runs it.
+      const shippedRuns = [];
+      for (const workers of args.cwWorkers ?? [cores]) {
+        const r = await runChild({ kind: 'cw', ...settings, workers, shipped: true });
+        shippedRuns.push(r);
+        rows.push(cwRow(' on models/fashion-mnist-ortho.onnx', r));
+        process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
+      }
+      // The first run stays at the top level (earlier bench.json files have one run there).
+      report.cw = { ...runs[0], runs, shippedRuns };
+    });
+  if (want('verify'))
+    sections.push(async () => {
+      const r = await verifyVsBare(args.quick ? 1 : args.repeats);
+      report.verify = r;
+      rows.push([
+        'lip verify (10,000 images) vs bare onnxruntime script',
+        `cold cache ${fmt(r.coldSeconds, 2)} s (${fmt(r.coldRatio, 2)}x), warm ${fmt(r.warmSeconds, 2)} s (${fmt(r.warmRatio, 2)}x)`,
+        `bare onnxruntime-${r.engine} ${fmt(r.bareSeconds, 2)} s (target <= ${r.target}x; whole processes, median of ${r.repeats})`,
         `load ${r.loadAverageStart.map((l) => l.toFixed(2)).join(' ')} -> ${r.loadAverageEnd.map((l) => l.toFixed(2)).join(' ')}`,
-    ]);
-    process.stderr.write(`${rows[rows.length - 1].join('  ')}\nrerun: ${r.command}\n`);
-  });
+      ]);
+      process.stderr.write(`${rows[rows.length - 1].join('  ')}\n`);
+    });
+  if (want('recipe') && !args.quick)
+    sections.push(async () => {
+      const r = await timeToAccuracy({ workers: cores });
+      report.recipe = r;
+      rows.push([
+        `time to test accuracy ${r.target}: lip train --recipe fast, ${r.workers} worker${r.workers > 1 ? 's' : ''}`,
+        r.secondsToTarget === null
+          ? `not reached in ${r.epochs.length} epochs`
+          : `${fmt(r.secondsToTarget / 60, 2)} min (epoch ${r.reachedAtEpoch} of ${r.epochs.length}; epochs' own ${fmt(r.trainSecondsToTarget)} s)`,
+        `deel-torchlip ${REFERENCE.minutesToAccuracy087} min`,
+        `final: test accuracy ${fmt(r.testAccuracy, 4)}, CRA(36/255) ${fmt(r.cra['36/255'], 4)}, ${fmt(r.wallSeconds)} s; ` +
+          `load ${r.loadAverageStart.map((l) => l.toFixed(2)).join(' ')} -> ${r.loadAverageEnd.map((l) => l.toFixed(2)).join(' ')}`,
+      ]);
+      process.stderr.write(`${rows[rows.length - 1].join('  ')}\nrerun: ${r.command}\n`);
+    });
   // A failing section is reported and the others still run and are written.
   let failed = false;
   for (const section of sections) {
@@ -484,7 +513,11 @@ async function parent(args) {
   report.loadAverageAfter = os.loadavg();
 
   const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c].length)));
-  const line = (r) => r.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd();
+  const line = (r) =>
+    r
+      .map((cell, c) => cell.padEnd(widths[c]))
+      .join('  ')
+      .trimEnd();
   process.stdout.write(`\nlip bench (${report.cpus}; load average ${report.loadAverageBefore.map((l) => l.toFixed(2)).join(' ')})\n`);
   for (const r of rows) process.stdout.write(`${line(r)}\n`);
   if (report.recipe !== null) process.stdout.write(`time to ${report.recipe.target} measured with: ${report.recipe.command}\n`);

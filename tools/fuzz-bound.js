@@ -56,7 +56,7 @@ if (!isMainThread) {
       result = await checkGraph(spec, { seed, slowMs });
     } catch (err) {
       // A failure of the generator or the oracle itself, not of lip: reported apart.
-      parentPort.postMessage({ index, seed, harnessError: String(err && err.stack || err) });
+      parentPort.postMessage({ index, seed, harnessError: String((err && err.stack) || err) });
       return;
     }
     let minimized = null;
@@ -90,8 +90,7 @@ function fmtNumber(x) {
 }
 
 /** Attributes that select an operator's behaviour (not its sizes): they name a failure class. */
-const MODE_ATTRIBUTES = ['sorted', 'mode', 'ceil_mode', 'count_include_pad', 'auto_pad', 'transA', 'transB', 'p',
-  'allowzero', 'noop_with_empty_axes'];
+const MODE_ATTRIBUTES = ['sorted', 'mode', 'ceil_mode', 'count_include_pad', 'auto_pad', 'transA', 'transB', 'p', 'allowzero', 'noop_with_empty_axes'];
 
 /**
  * A short signature of a failure, to group findings: for unsound and
@@ -104,7 +103,11 @@ function signature(outcome, result, spec) {
     const modes = MODE_ATTRIBUTES.filter((a) => producer && producer.attrs[a]).map((a) => `${a}=${producer.attrs[a][1]}`);
     return `${outcome}: ${producer ? producer.op : '?'}${modes.length ? ` ${modes.join(' ')}` : ''}`;
   }
-  const msg = (result.message || '').split('\n')[0].replace(/-?\d+(\.\d+)?(e[-+]?\d+)?/g, '#').replace(/'[^']*'/g, "'…'").slice(0, 120);
+  const msg = (result.message || '')
+    .split('\n')[0]
+    .replace(/-?\d+(\.\d+)?(e[-+]?\d+)?/g, '#')
+    .replace(/'[^']*'/g, "'…'")
+    .slice(0, 120);
   return `${outcome}: ${msg}`;
 }
 
@@ -145,9 +148,18 @@ async function main() {
   try {
     parsed = parseArgs({
       options: {
-        graphs: { type: 'string' }, seed: { type: 'string' }, start: { type: 'string' }, workers: { type: 'string' },
-        focus: { type: 'string' }, out: { type: 'string' }, findings: { type: 'string' }, 'slow-ms': { type: 'string' },
-        'hang-ms': { type: 'string' }, 'no-minimize': { type: 'boolean' }, json: { type: 'string' }, replay: { type: 'string' },
+        graphs: { type: 'string' },
+        seed: { type: 'string' },
+        start: { type: 'string' },
+        workers: { type: 'string' },
+        focus: { type: 'string' },
+        out: { type: 'string' },
+        findings: { type: 'string' },
+        'slow-ms': { type: 'string' },
+        'hang-ms': { type: 'string' },
+        'no-minimize': { type: 'boolean' },
+        json: { type: 'string' },
+        replay: { type: 'string' },
       },
     });
   } catch (err) {
@@ -193,15 +205,26 @@ async function main() {
     if (outDir && saved[outcome] <= MAX_SAVED_PER_OUTCOME) {
       file = path.join(outDir, `${outcome}-${seed}.onnx`);
       fs.writeFileSync(file, encodeModel(shown));
-      fs.writeFileSync(file.replace(/\.onnx$/, '.json'), JSON.stringify({ seed, runSeed, index, focus, result: shownResult, spec: shown,
-        original: minimized ? { result, spec } : undefined }, null, 1));
+      fs.writeFileSync(
+        file.replace(/\.onnx$/, '.json'),
+        JSON.stringify({ seed, runSeed, index, focus, result: shownResult, spec: shown, original: minimized ? { result, spec } : undefined }, null, 1),
+      );
       fs.writeFileSync(file.replace(/\.onnx$/, '.txt'), `${describeGraph(shown)}\n\n${JSON.stringify(shownResult, null, 1)}\n`);
     }
     const sig = signature(outcome, shownResult, shown);
     const prev = findings.get(sig);
     if (!prev || shown.nodes.length < prev.spec.nodes.length) {
-      findings.set(sig, { outcome, seed, spec: shown, result: shownResult, file, focus, minimized: !!minimized,
-        count: (prev?.count ?? 0) + 1, seeds: [...(prev?.seeds ?? []), seed] });
+      findings.set(sig, {
+        outcome,
+        seed,
+        spec: shown,
+        result: shownResult,
+        file,
+        focus,
+        minimized: !!minimized,
+        count: (prev?.count ?? 0) + 1,
+        seeds: [...(prev?.seeds ?? []), seed],
+      });
     } else {
       prev.count++;
       prev.seeds.push(seed);
@@ -212,7 +235,9 @@ async function main() {
 
   const progress = () => {
     const s = (Date.now() - t0) / 1000;
-    const c = Object.entries(counts).map(([k, n]) => `${k} ${n}`).join(', ');
+    const c = Object.entries(counts)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ');
     process.stdout.write(`[${s.toFixed(0)} s] ${done}/${graphs} graphs, ${(done / s).toFixed(1)} graphs/s: ${c}\n`);
   };
   const timer = setInterval(progress, 10000);
@@ -277,9 +302,11 @@ async function main() {
   progress();
 
   const seconds = (Date.now() - t0) / 1000;
-  process.stdout.write(`\nrun seed ${runSeed}, graphs ${start}..${end - 1}${focus ? `, focus ${focus}` : ''}, ${workers} worker(s): ` +
-    `${seconds.toFixed(1)} s, ${(done / seconds).toFixed(2)} graphs/s, ` +
-    `lip ${(lipMsTotal / Math.max(1, done)).toFixed(2)} ms/graph on average\n`);
+  process.stdout.write(
+    `\nrun seed ${runSeed}, graphs ${start}..${end - 1}${focus ? `, focus ${focus}` : ''}, ${workers} worker(s): ` +
+      `${seconds.toFixed(1)} s, ${(done / seconds).toFixed(2)} graphs/s, ` +
+      `lip ${(lipMsTotal / Math.max(1, done)).toFixed(2)} ms/graph on average\n`,
+  );
   process.stdout.write('outcomes:\n');
   const { OUTCOMES } = require('./fuzz/oracle');
   for (const o of OUTCOMES) {
@@ -297,21 +324,29 @@ async function main() {
     for (const [sig, f] of findings) process.stdout.write(`  ${f.count} x ${sig} (e.g. graph ${f.seed})\n`);
   }
   if (v.findings && findings.size > 0) {
-    const header = `\n## fuzz-bound run seed ${runSeed}, graphs ${start}..${end - 1}${focus ? `, focus ${focus}` : ''} ` +
+    const header =
+      `\n## fuzz-bound run seed ${runSeed}, graphs ${start}..${end - 1}${focus ? `, focus ${focus}` : ''} ` +
       `(${new Date().toISOString()})\n\n` +
-      `Counts: ${Object.entries(counts).map(([k, n]) => `${k} ${n}`).join(', ')}.\n\n`;
+      `Counts: ${Object.entries(counts)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}.\n\n`;
     fs.appendFileSync(v.findings, header + [...findings].map(([sig, f]) => findingText({ ...f, signature: sig })).join('\n'));
     process.stdout.write(`findings appended to ${v.findings}\n`);
   }
   if (v.json) {
     const signatures = Object.fromEntries([...findings].map(([k, f]) => [k, { count: f.count, seeds: f.seeds }]));
-    fs.writeFileSync(v.json, JSON.stringify({ runSeed, start, graphs, focus, workers, seconds, graphsPerSecond: done / seconds, counts,
-      perOp, harnessErrors, signatures }, null, 1));
+    fs.writeFileSync(
+      v.json,
+      JSON.stringify({ runSeed, start, graphs, focus, workers, seconds, graphsPerSecond: done / seconds, counts, perOp, harnessErrors, signatures }, null, 1),
+    );
   }
   return FAILURES.some((o) => (counts[o] ?? 0) > 0) || harnessErrors > 0 ? 1 : 0;
 }
 
-main().then((code) => process.exit(code), (err) => {
-  process.stderr.write(`fuzz-bound: ${err && err.stack || err}\n`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`fuzz-bound: ${(err && err.stack) || err}\n`);
+    process.exit(1);
+  },
+);

@@ -91,9 +91,16 @@ function attackSummary(file) {
     maxCertificateOverDistance: round(Math.max(...ratios)),
     seconds: a.seconds,
     // per image for small runs (CW's 10 images); the summary above for large ones
-    results: a.results.length > 100 ? undefined : a.results.map((r) => ({
-      index: r.index, label: r.label, advPred: r.advPred, certificate: round(r.certificate), distance: r.found ? round(r.distance) : null,
-    })),
+    results:
+      a.results.length > 100
+        ? undefined
+        : a.results.map((r) => ({
+            index: r.index,
+            label: r.label,
+            advPred: r.advPred,
+            certificate: round(r.certificate),
+            distance: r.found ? round(r.distance) : null,
+          })),
   };
 }
 

@@ -60,7 +60,17 @@ const usageError = (message) => Object.assign(new Error(message), { usage: true 
 
 function parseArgs(argv) {
   const args = {
-    arch: 'seed', batch: 4096, steps: 3, warmup: 1, plain: 1, kernels: ['simd'], data: undefined, random: false, seed: undefined, top: 20, json: null,
+    arch: 'seed',
+    batch: 4096,
+    steps: 3,
+    warmup: 1,
+    plain: 1,
+    kernels: ['simd'],
+    data: undefined,
+    random: false,
+    seed: undefined,
+    top: 20,
+    json: null,
   };
   const int = (name, v, min) => {
     const n = Number(v);
@@ -127,7 +137,8 @@ function internalTrainModules() {
       throw new Error(`${path.resolve(__dirname, file)}.js does not load (${err.message.split('\n')[0]}): build first (npx tsc -b)`);
     }
     for (const name of INTERNAL_NAMES[key]) {
-      if (mod[name] === undefined) throw new Error(`@lip/train's ${file.replace('../packages/train/dist/', 'src/')}.ts no longer exports ${name}: update tools/profile-train.js`);
+      if (mod[name] === undefined)
+        throw new Error(`@lip/train's ${file.replace('../packages/train/dist/', 'src/')}.ts no longer exports ${name}: update tools/profile-train.js`);
       out[name] = mod[name];
     }
   }
@@ -284,9 +295,7 @@ function makeStep(tf, lip, internal, s) {
       return taggedLoss(y, out);
     }, vars);
     apply(vars.filter((v) => grads[v.name] !== undefined).map((v) => ({ name: v.name, tensor: grads[v.name] })));
-    const stats = addCtx({ section: 'metrics' }, () =>
-      tf.tidy(() => tf.stack([value, lip.accuracy(y, logits), lip.krMulticlass(y, logits)])),
-    );
+    const stats = addCtx({ section: 'metrics' }, () => tf.tidy(() => tf.stack([value, lip.accuracy(y, logits), lip.krMulticlass(y, logits)])));
     tf.dispose([value, logits, ...Object.values(grads)]);
     return stats;
   }
@@ -334,7 +343,10 @@ function table(header, rows, align) {
   const all = [header, ...rows];
   const widths = header.map((_, c) => Math.max(...all.map((r) => String(r[c]).length)));
   const line = (r) =>
-    r.map((cell, c) => (align[c] === 'r' ? String(cell).padStart(widths[c]) : String(cell).padEnd(widths[c]))).join('  ').trimEnd();
+    r
+      .map((cell, c) => (align[c] === 'r' ? String(cell).padStart(widths[c]) : String(cell).padEnd(widths[c])))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
 
@@ -350,7 +362,9 @@ function describeRun(r, batchSize, top) {
       ? "kernels: simd (lip's wasm SIMD kernels: GroupSort2 and its gradient, L2 pool and its gradient, conv filter gradient)"
       : 'kernels: composed (tfjs ops in place of those kernels; LIP_KERNELS=composed)',
   );
-  out.push(`steps: ${r.warmups.length} warm-up${r.warmups.length ? ` (${r.warmups.map((w) => fmt(w)).join(', ')} ms)` : ''}, ${r.plain.length} unprofiled, ${n} profiled (means per step)`);
+  out.push(
+    `steps: ${r.warmups.length} warm-up${r.warmups.length ? ` (${r.warmups.map((w) => fmt(w)).join(', ')} ms)` : ''}, ${r.plain.length} unprofiled, ${n} profiled (means per step)`,
+  );
   out.push(
     `step wall ${fmt(wallMs)} ms profiled` +
       (plainMs !== null ? `, ${fmt(plainMs)} ms unprofiled` : '') +
@@ -376,7 +390,14 @@ function describeRun(r, batchSize, top) {
           fmt(p.msPerStep),
           pct(p.share),
           own.map((k) => `${k.name} ${fmt(k.msPerStep)}`).join(', '),
-          others.length ? others.slice(0, 3).map((k) => `${k.name} ${fmt(k.msPerStep)}`).join(', ') : own.length ? '' : p.note,
+          others.length
+            ? others
+                .slice(0, 3)
+                .map((k) => `${k.name} ${fmt(k.msPerStep)}`)
+                .join(', ')
+            : own.length
+              ? ''
+              : p.note,
         ];
       }),
       ['l', 'r', 'r', 'r', 'l', 'l'],
@@ -387,7 +408,10 @@ function describeRun(r, batchSize, top) {
   const rest = r.kernelRows.slice(top);
   const rows = shown.map((k) => [
     `${k.name}${r.choice === 'simd' && SIMD_KERNELS.includes(k.name) ? ' (SIMD)' : ''}`,
-    fmt(k.callsPerStep, k.callsPerStep % 1 ? 1 : 0), fmt(k.msPerStep), pct(k.share), k.msPerCall.toFixed(3),
+    fmt(k.callsPerStep, k.callsPerStep % 1 ? 1 : 0),
+    fmt(k.msPerStep),
+    pct(k.share),
+    k.msPerCall.toFixed(3),
   ]);
   if (rest.length) {
     const ms = rest.reduce((a, k) => a + k.msPerStep, 0);
@@ -403,9 +427,26 @@ function compareRuns(results) {
   const [first, ...others] = results;
   const header = ['phase', ...results.map((r) => `${r.choice} ms/step`), ...others.map((r) => `${r.choice} / ${first.choice}`)];
   const row = (label, values) => [label, ...values.map((v) => fmt(v)), ...values.slice(1).map((v) => (values[0] > 0 ? `${(v / values[0]).toFixed(2)}x` : '-'))];
-  const rows = first.phaseRows.map((p, i) => row(p.phase, results.map((r) => r.phaseRows[i].msPerStep)));
-  rows.push(row('step (wall, unprofiled where run)', results.map((r) => r.plainMs ?? r.wallMs)));
-  return ['comparison', table(header, rows, header.map((_, c) => (c === 0 ? 'l' : 'r')))];
+  const rows = first.phaseRows.map((p, i) =>
+    row(
+      p.phase,
+      results.map((r) => r.phaseRows[i].msPerStep),
+    ),
+  );
+  rows.push(
+    row(
+      'step (wall, unprofiled where run)',
+      results.map((r) => r.plainMs ?? r.wallMs),
+    ),
+  );
+  return [
+    'comparison',
+    table(
+      header,
+      rows,
+      header.map((_, c) => (c === 0 ? 'l' : 'r')),
+    ),
+  ];
 }
 
 /** The JSON figures of one run. */
@@ -560,7 +601,12 @@ async function main() {
         // In "other", say which layer ran the kernel (bias of a conv, ...).
         const label = phase === 'elementwise/other' ? `${k.name}${ctx.layer ? ` ${ctx.dir === 'bwd' ? 'grad ' : ''}in ${ctx.layer}` : ''}` : k.name;
         const shapes = `${k.name} ${JSON.stringify(k.inputShapes)} -> ${JSON.stringify(k.outputShapes)}`;
-        for (const [map, key] of [[byKernel, k.name], [byPhase, phase], [byPhaseKernel, `${phase}\u0000${label}`], [byShape, shapes]]) {
+        for (const [map, key] of [
+          [byKernel, k.name],
+          [byPhase, phase],
+          [byPhaseKernel, `${phase}\u0000${label}`],
+          [byShape, shapes],
+        ]) {
           const e = map.get(key) ?? { calls: 0, ms: 0 };
           e.calls++;
           e.ms += ms;
@@ -594,7 +640,14 @@ async function main() {
       const e = byPhase.get(phase) ?? { calls: 0, ms: 0 };
       return { phase, note, callsPerStep: e.calls / n, msPerStep: e.ms / n, share: e.ms / n / wallMs, kernels: phaseKernels(phase) };
     });
-    phaseRows.push({ phase: 'JS outside kernels', note: 'step wall time minus the kernel sum', callsPerStep: 0, msPerStep: outsideMs, share: outsideMs / wallMs, kernels: [] });
+    phaseRows.push({
+      phase: 'JS outside kernels',
+      note: 'step wall time minus the kernel sum',
+      callsPerStep: 0,
+      msPerStep: outsideMs,
+      share: outsideMs / wallMs,
+      kernels: [],
+    });
 
     return { choice, warmups, plain, steps, n, wallMs, cpuMs, kernelMs, calls, outsideMs, plainMs, phaseRows, kernelRows, byShape, timerSource };
   };

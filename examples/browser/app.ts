@@ -143,7 +143,9 @@ function renderGrid(): void {
     const text = document.createElement('div');
     text.innerHTML = lines.filter(Boolean).join('<br>');
     card.append(text);
-    card.addEventListener('click', () => { select(i); });
+    card.addEventListener('click', () => {
+      select(i);
+    });
     grid.append(card);
   });
 }
@@ -232,7 +234,8 @@ async function firstFlip(i: number, u: Float32Array, top: number): Promise<numbe
   while (hi - lo > 1e-4 * hi) {
     const mid = (lo + hi) / 2;
     const [c] = await clf.classify(shifted(x, u, mid));
-    if (c.label !== y) hi = mid; else lo = mid;
+    if (c.label !== y) hi = mid;
+    else lo = mid;
   }
   return hi;
 }
@@ -257,8 +260,12 @@ async function applyRunnerUp(eps: number): Promise<PerturbationSummary> {
   const below = r > eps;
   renderFocus(i, x, eps, after.label);
   return {
-    mode: 'runner-up', eps, certified: below ? 1 : 0, certifiedChanged: below && changed ? 1 : 0,
-    uncertified: below ? 0 : 1, uncertifiedChanged: !below && changed ? 1 : 0,
+    mode: 'runner-up',
+    eps,
+    certified: below ? 1 : 0,
+    certifiedChanged: below && changed ? 1 : 0,
+    uncertified: below ? 0 : 1,
+    uncertifiedChanged: !below && changed ? 1 : 0,
     selected: { index: i, label: results[i].label, radius: r, runnerUp: gradient.runnerUp, perturbedLabel: after.label, flipEps: gradient.flipEps },
   };
 }
@@ -289,30 +296,37 @@ function select(i: number): void {
 
 function renderSummary(s: PerturbationSummary): void {
   const eps = s.eps.toFixed(3);
-  summaryEl.textContent = s.mode === 'random'
-    ? `ε = ${eps}, random directions: ${s.certified} images have r > ε and ${s.certifiedChanged} of them changed class ` +
-      `(the certificate says none can); ${s.uncertified} have r ≤ ε and ${s.uncertifiedChanged} of them changed.`
-    : `ε = ${eps} toward the runner-up class of image ${s.selected!.index}: r = ${s.selected!.radius.toFixed(4)}, ` +
-      `prediction ${s.selected!.perturbedLabel === s.selected!.label ? 'unchanged' : 'changed'}` +
-      `${s.selected!.flipEps !== null ? `; it changes from ε = ${s.selected!.flipEps.toFixed(4)}` : ''}.`;
+  summaryEl.textContent =
+    s.mode === 'random'
+      ? `ε = ${eps}, random directions: ${s.certified} images have r > ε and ${s.certifiedChanged} of them changed class ` +
+        `(the certificate says none can); ${s.uncertified} have r ≤ ε and ${s.uncertifiedChanged} of them changed.`
+      : `ε = ${eps} toward the runner-up class of image ${s.selected!.index}: r = ${s.selected!.radius.toFixed(4)}, ` +
+        `prediction ${s.selected!.perturbedLabel === s.selected!.label ? 'unchanged' : 'changed'}` +
+        `${s.selected!.flipEps !== null ? `; it changes from ε = ${s.selected!.flipEps.toFixed(4)}` : ''}.`;
 }
 
 /** Re-evaluates the perturbation after the current evaluation (inputs events come faster than runs). */
 function schedule(): Promise<void> {
-  pending = pending.then(async () => {
-    const eps = Number(epsEl.value);
-    epsOut.textContent = eps.toFixed(3);
-    summary = modeEl.value === 'runner-up' ? await applyRunnerUp(eps) : await applyRandom(eps);
-    renderSummary(summary);
-  }).catch((err: unknown) => { setStatus(String((err as Error).message ?? err), true); });
+  pending = pending
+    .then(async () => {
+      const eps = Number(epsEl.value);
+      epsOut.textContent = eps.toFixed(3);
+      summary = modeEl.value === 'runner-up' ? await applyRunnerUp(eps) : await applyRandom(eps);
+      renderSummary(summary);
+    })
+    .catch((err: unknown) => {
+      setStatus(String((err as Error).message ?? err), true);
+    });
   return pending;
 }
 
 function baseStatus(): string {
   const correct = results.filter((r, i) => r.label === config.labels[i]).length;
   const kind = clf.contract.form === 'binary' ? 'binary' : clf.contract.head ? 'head-aware' : 'multiclass';
-  return `${config.modelName} · onnxruntime-web (${executionProvider}) · L = ${clf.contract.lipschitz} · ${kind} certificates · ` +
-    `${results.length} images${config.labels.length ? `, accuracy ${(correct / results.length).toFixed(3)}` : ''}`;
+  return (
+    `${config.modelName} · onnxruntime-web (${executionProvider}) · L = ${clf.contract.lipschitz} · ${kind} certificates · ` +
+    `${results.length} images${config.labels.length ? `, accuracy ${(correct / results.length).toFixed(3)}` : ''}`
+  );
 }
 
 async function hasWebGpu(): Promise<boolean> {
@@ -335,9 +349,9 @@ async function loadModel(url: string, ep: string): Promise<CertifiedClassifier> 
 }
 
 async function main(): Promise<void> {
-  config = await (await fetch('config.json')).json() as DemoConfig;
+  config = (await (await fetch('config.json')).json()) as DemoConfig;
   const asked = new URLSearchParams(location.search).get('ep');
-  executionProvider = asked ?? (await hasWebGpu() ? 'webgpu' : 'wasm');
+  executionProvider = asked ?? ((await hasWebGpu()) ? 'webgpu' : 'wasm');
   try {
     clf = await loadModel(config.model, executionProvider);
   } catch (err) {
@@ -366,8 +380,12 @@ async function main(): Promise<void> {
   renderGrid();
   select(0);
   $<HTMLFieldSetElement>('controls').disabled = false;
-  epsEl.addEventListener('input', () => { void schedule(); });
-  modeEl.addEventListener('change', () => { void schedule(); });
+  epsEl.addEventListener('input', () => {
+    void schedule();
+  });
+  modeEl.addEventListener('change', () => {
+    void schedule();
+  });
   await schedule();
   setStatus(baseStatus());
 }

@@ -34,10 +34,13 @@ async function buildPage(outdir = path.join(HERE, 'dist')) {
 module.exports = { buildPage };
 
 if (require.main === module) {
-  buildPage(process.argv[2]).then(({ outdir, bytes }) => {
-    process.stdout.write(`built ${path.join(outdir, 'app.js')} (${bytes} bytes)\n`);
-  }, (err) => {
-    process.stderr.write(`error: ${err.message}\n`);
-    process.exitCode = 1;
-  });
+  buildPage(process.argv[2]).then(
+    ({ outdir, bytes }) => {
+      process.stdout.write(`built ${path.join(outdir, 'app.js')} (${bytes} bytes)\n`);
+    },
+    (err) => {
+      process.stderr.write(`error: ${err.message}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -20,8 +20,15 @@ const { buildPage } = require('./build');
 // A file subpath, not the bare name: test runners may map the bare 'onnxruntime-web' to a stand-in module.
 const ORT_DIST = path.dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.mjs'));
 const ORT_FILE = /^ort-wasm-simd-threaded(\.jsep|\.jspi|\.asyncify)?\.(wasm|mjs)$/;
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm',
-  '.json': 'application/json', '.onnx': 'application/octet-stream', '.u8': 'application/octet-stream' };
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.onnx': 'application/octet-stream',
+  '.u8': 'application/octet-stream',
+};
 const DEFAULT_N = 100;
 
 class UsageError extends Error {}
@@ -29,8 +36,12 @@ class UsageError extends Error {}
 /** The first folder holding the Fashion-MNIST test split, or null. */
 function defaultDataDir() {
   const env = process.env.LIP_DATA_DIR;
-  const candidates = [env && path.join(env, 'fashion-mnist'), env, path.join(os.homedir(), '.cache', 'lip', 'fashion-mnist'),
-    '/usr/share/datasets/fashion-mnist'].filter(Boolean);
+  const candidates = [
+    env && path.join(env, 'fashion-mnist'),
+    env,
+    path.join(os.homedir(), '.cache', 'lip', 'fashion-mnist'),
+    '/usr/share/datasets/fashion-mnist',
+  ].filter(Boolean);
   return candidates.find((d) => ['t10k-images-idx3-ubyte.gz', 't10k-images-idx3-ubyte'].some((f) => fs.existsSync(path.join(d, f)))) ?? null;
 }
 
@@ -97,7 +108,7 @@ async function startServer({ model, port = 8080, data, n = DEFAULT_N, files = {}
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`not found: ${url}`);
       return;
     }
-    const type = url === '/' ? TYPES['.html'] : TYPES[path.extname(url)] ?? 'application/octet-stream';
+    const type = url === '/' ? TYPES['.html'] : (TYPES[path.extname(url)] ?? 'application/octet-stream');
     res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
   });
   await new Promise((resolve, reject) => {
@@ -119,7 +130,8 @@ function parseArgs(argv) {
       if (a === '--data') opts.data = v;
       else {
         const num = Number(v);
-        if (!Number.isInteger(num) || num < 0 || (a === '--n' && num < 1) || num > 65535) throw new UsageError(`'${a}' must be an integer${a === '--n' ? ' >= 1' : ' from 0 to 65535'}, got '${v}'`);
+        if (!Number.isInteger(num) || num < 0 || (a === '--n' && num < 1) || num > 65535)
+          throw new UsageError(`'${a}' must be an integer${a === '--n' ? ' >= 1' : ' from 0 to 65535'}, got '${v}'`);
         opts[a.slice(2)] = num;
       }
     } else if (a.startsWith('--')) {

@@ -39,7 +39,11 @@ interface Images16 {
   bytes: number[][];
 }
 
-const names = fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.expected.json')).map((f) => f.replace(/\.expected\.json$/, '')).sort();
+const names = fs
+  .readdirSync(FIXTURES)
+  .filter((f) => f.endsWith('.expected.json'))
+  .map((f) => f.replace(/\.expected\.json$/, ''))
+  .sort();
 const images16: Images16 = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'images16.json'), 'utf8'));
 
 function expectedOf(name: string): Expected {
@@ -59,8 +63,27 @@ const inputDims = (model: onnx.ModelProto): (number | string)[] =>
 const REQUIRED: Record<string, (model: onnx.ModelProto) => void> = {
   torchlip: (model) => {
     const ops = opTypes(model);
-    for (const op of ['Shape', 'Gather', 'Unsqueeze', 'Cast', 'Constant', 'Pad', 'Conv', 'Reshape', 'ReduceMin', 'ReduceMax',
-      'Concat', 'Pow', 'AveragePool', 'Sign', 'Abs', 'Relu', 'Mul', 'Gemm']) expect(ops).toContain(op);
+    for (const op of [
+      'Shape',
+      'Gather',
+      'Unsqueeze',
+      'Cast',
+      'Constant',
+      'Pad',
+      'Conv',
+      'Reshape',
+      'ReduceMin',
+      'ReduceMax',
+      'Concat',
+      'Pow',
+      'AveragePool',
+      'Sign',
+      'Abs',
+      'Relu',
+      'Mul',
+      'Gemm',
+    ])
+      expect(ops).toContain(op);
     expect(typeof inputDims(model)[0]).toBe('string');
   },
   torchlip_dynamo: (model) => {
@@ -147,7 +170,7 @@ describe.each(names)('%s', (name) => {
   });
 
   const withData = haveFashionMnist() ? test : test.skip;
-  withData('onnxruntime-node gives torch\'s accuracy on the first 1000 test images', async () => {
+  withData("onnxruntime-node gives torch's accuracy on the first 1000 test images", async () => {
     const data = loadDatasetFromDir(FASHION_DIR, 'fashion-mnist', 'test', { limit: expected.accuracy.images });
     const outputs = await ortOutputs(name, expected, data.images, data.n);
     const predicted = argmax(outputs, data.n);

@@ -95,8 +95,11 @@ describe.each(FILES.map((f) => [f]))('audit fixture %s', (file) => {
     try {
       const n = 2;
       const chw = (e.layout === 'NHWC' ? [28, 28, 1] : [1, 28, 28]) as [number, number, number];
-      const r = await runAttack(model, session, pixels.slice(0, n * 784), images16.labels.slice(0, n), [0, 1], chw,
-        { attack: 'deepfool', steps: 5, workers: 1 });
+      const r = await runAttack(model, session, pixels.slice(0, n * 784), images16.labels.slice(0, n), [0, 1], chw, {
+        attack: 'deepfool',
+        steps: 5,
+        workers: 1,
+      });
       expect(r.results).toHaveLength(n);
       expect(r.violations).toBe(0);
     } finally {
@@ -105,7 +108,7 @@ describe.each(FILES.map((f) => [f]))('audit fixture %s', (file) => {
     }
   }, 600_000);
 
-  (haveFashionMnist() ? it : it.skip)('has torch\'s accuracy on the first 1000 test images (onnxruntime on the folded graph)', async () => {
+  (haveFashionMnist() ? it : it.skip)("has torch's accuracy on the first 1000 test images (onnxruntime on the folded graph)", async () => {
     const data = loadDatasetFromDir(FASHION_DIR, 'fashion-mnist', 'test', { limit: 1000 });
     const y = await ortRun(model.bytes, model.inputs[0].name, model.outputs[0].name, data.images, shapeOf(e, 1000));
     const pred = argmax(y, 1000);

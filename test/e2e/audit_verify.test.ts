@@ -31,7 +31,13 @@ async function ortPredictions(file: string, pixels: readonly (readonly number[])
   try {
     const preds: number[] = [];
     for (const img of pixels) {
-      const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', Float32Array.from(img, (v) => v / 255), [1, ...shape]) });
+      const out = await session.run({
+        [session.inputNames[0]]: new ort.Tensor(
+          'float32',
+          Float32Array.from(img, (v) => v / 255),
+          [1, ...shape],
+        ),
+      });
       const z = Array.from(out[session.outputNames[0]].data as Float32Array);
       preds.push(z.indexOf(Math.max(...z)));
     }
@@ -66,11 +72,23 @@ describe('lip verify and lip attack on foreign ONNX classifiers and your own dat
     const labels = Uint8Array.from(images16.labels);
     fs.writeFileSync(imagesNpy, npyOf(bytes, [N, 28, 28]));
     fs.writeFileSync(labelsNpy, npyOf(labels, [N]));
-    fs.writeFileSync(npz, zipBytes([{ name: 'x.npy', data: npyOf(bytes, [N, 28, 28]) }, { name: 'y.npy', data: npyOf(labels, [N]) }]));
+    fs.writeFileSync(
+      npz,
+      zipBytes([
+        { name: 'x.npy', data: npyOf(bytes, [N, 28, 28]) },
+        { name: 'y.npy', data: npyOf(labels, [N]) },
+      ]),
+    );
     const unit = Float32Array.from(bytes, (v) => v / 255);
     fs.writeFileSync(x01, npyOf(unit, [N, 28, 28]));
     fs.writeFileSync(x255, npyOf(Float32Array.from(bytes), [N, 28, 28]));
-    fs.writeFileSync(normalized, npyOf(Float32Array.from(unit, (v) => (v - MEAN) / STD), [N, 28, 28]));
+    fs.writeFileSync(
+      normalized,
+      npyOf(
+        Float32Array.from(unit, (v) => (v - MEAN) / STD),
+        [N, 28, 28],
+      ),
+    );
   });
 
   it('an ImageFolder of PNGs (mlp_softmax.onnx, NCHW): the accuracy of onnxruntime on the same pixels', async () => {
@@ -80,8 +98,17 @@ describe('lip verify and lip attack on foreign ONNX classifiers and your own dat
     const j = JSON.parse(fs.readFileSync(json, 'utf8'));
     expect(j.dataFormat).toBe('image-folder');
     expect(j.n).toBe(folderSamples.length);
-    const preds = await ortPredictions(fixture('mlp_softmax'), folderSamples.map((s) => images16.bytes[s.i]), [1, 28, 28]);
-    expect(j.accuracy).toBe(accuracyOf(preds, folderSamples.map((s) => s.label)));
+    const preds = await ortPredictions(
+      fixture('mlp_softmax'),
+      folderSamples.map((s) => images16.bytes[s.i]),
+      [1, 28, 28],
+    );
+    expect(j.accuracy).toBe(
+      accuracyOf(
+        preds,
+        folderSamples.map((s) => s.label),
+      ),
+    );
   });
 
   it('an .npy pair and an .npz (nhwc_keras.onnx, NHWC input): the accuracy of onnxruntime', async () => {
@@ -140,8 +167,24 @@ describe('lip verify and lip attack on foreign ONNX classifiers and your own dat
     const verifyJson = tmp.path('one-verify.json');
     const attackJson = tmp.path('one-attack.json');
     expectLipOk(await lip('verify', model, '--data', imagesNpy, '--labels', labelsNpy, '--json', verifyJson));
-    const a = await lip('attack', model, '--data', imagesNpy, '--labels', labelsNpy, '--n', String(N), '--attack', 'deepfool',
-      '--steps', '20', '--workers', '1', '--json', attackJson);
+    const a = await lip(
+      'attack',
+      model,
+      '--data',
+      imagesNpy,
+      '--labels',
+      labelsNpy,
+      '--n',
+      String(N),
+      '--attack',
+      'deepfool',
+      '--steps',
+      '20',
+      '--workers',
+      '1',
+      '--json',
+      attackJson,
+    );
     expectLipOk(a);
     expect(a.err).toMatch(/declares no lipschitz_constant; certifying with the bound/);
     const v = JSON.parse(fs.readFileSync(verifyJson, 'utf8'));
@@ -162,7 +205,9 @@ describe('lip verify and lip attack on foreign ONNX classifiers and your own dat
     fs.writeFileSync(model, productModel(28, 28, 10, 4));
     const bound = await lip('bound', model);
     expect(bound.code).toBe(2);
-    expect(bound.err).toMatch(/^error: .*multiplies two input-dependent tensors.*unless you pass --lipschitz L, which they report as your claim, not a proof$/m);
+    expect(bound.err).toMatch(
+      /^error: .*multiplies two input-dependent tensors.*unless you pass --lipschitz L, which they report as your claim, not a proof$/m,
+    );
 
     const none = tmp.path('product-none.json');
     const r = await lip('verify', model, '--data', imagesNpy, '--labels', labelsNpy, '--json', none);
@@ -183,8 +228,22 @@ describe('lip verify and lip attack on foreign ONNX classifiers and your own dat
     expect(noClaim.code).toBe(2);
     expect(noClaim.err).toMatch(/^error: .*has no certified Lipschitz bound .*pass --lipschitz L/m);
     // A claim far below the real constant: the attack exposes it.
-    const low = await lip('attack', model, '--data', imagesNpy, '--labels', labelsNpy, '--n', '4', '--attack', 'deepfool', '--workers', '1',
-      '--lipschitz', '0.001');
+    const low = await lip(
+      'attack',
+      model,
+      '--data',
+      imagesNpy,
+      '--labels',
+      labelsNpy,
+      '--n',
+      '4',
+      '--attack',
+      'deepfool',
+      '--workers',
+      '1',
+      '--lipschitz',
+      '0.001',
+    );
     expect(low.code).toBe(3);
     expect(low.out).toMatch(/VIOLATED/);
     expect(low.err).toMatch(/certificate violated: .*your --lipschitz 0\.001 is below the model's real Lipschitz constant/);

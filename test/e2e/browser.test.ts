@@ -27,7 +27,12 @@ interface PageState {
   executionProvider: string;
   results: { label: number; className: string; certifiedRadius: number }[];
   summary: {
-    mode: string; eps: number; certified: number; certifiedChanged: number; uncertified: number; uncertifiedChanged: number;
+    mode: string;
+    eps: number;
+    certified: number;
+    certifiedChanged: number;
+    uncertified: number;
+    uncertifiedChanged: number;
     selected: { index: number; label: number; radius: number; perturbedLabel: number; flipEps: number | null } | null;
   } | null;
 }
@@ -81,7 +86,8 @@ async function checkPage(model: string, screenshot: string): Promise<{ page: Pag
   }
 }
 
-const skip = browserMissing() ?? (haveFashionMnist() ? null : 'skipped: the Fashion-MNIST test split is not on disk (Debian: apt-get install dataset-fashion-mnist)');
+const skip =
+  browserMissing() ?? (haveFashionMnist() ? null : 'skipped: the Fashion-MNIST test split is not on disk (Debian: apt-get install dataset-fashion-mnist)');
 if (skip) test('browser page: skipped', () => console.warn(skip));
 const run = skip ? test.skip : test;
 

@@ -10,7 +10,22 @@ import { tmpDirPerSuite } from '@lip/test-support';
 import { lip, transcript } from '@lip/test-support/cli';
 import { FASHION_DIR, haveFashionMnist } from '@lip/test-support/data';
 
-const REDUCED = ['--epochs', '1', '--limit', '1000', '--batch-size', '100', '--cw-steps', '50', '--cw-binary-steps', '6', '--workers', '1', '--data', FASHION_DIR];
+const REDUCED = [
+  '--epochs',
+  '1',
+  '--limit',
+  '1000',
+  '--batch-size',
+  '100',
+  '--cw-steps',
+  '50',
+  '--cw-binary-steps',
+  '6',
+  '--workers',
+  '1',
+  '--data',
+  FASHION_DIR,
+];
 
 const describeData = haveFashionMnist() ? describe : describe.skip;
 
@@ -57,8 +72,19 @@ describeData('lip demo, reduced (--epochs 1 --limit 1000)', () => {
     ]);
 
     // The files.
-    for (const f of ['checkpoint/train.json', 'checkpoint/model.json', 'model.onnx', 'verify.json', 'bound.json', 'attack-cw.json', 'demo.json',
-      'report/index.html', 'report/cra-model.svg', 'report/attack-cw-model.svg', 'report/attack-cw-model-0-original.png']) {
+    for (const f of [
+      'checkpoint/train.json',
+      'checkpoint/model.json',
+      'model.onnx',
+      'verify.json',
+      'bound.json',
+      'attack-cw.json',
+      'demo.json',
+      'report/index.html',
+      'report/cra-model.svg',
+      'report/attack-cw-model.svg',
+      'report/attack-cw-model-0-original.png',
+    ]) {
       expect(fs.existsSync(out.path(f))).toBe(true);
     }
     const html = fs.readFileSync(out.path('report', 'index.html'), 'utf8');
@@ -92,7 +118,12 @@ describeData('lip demo, reduced (--epochs 1 --limit 1000)', () => {
   });
 
   it('refuses bad options with exit code 2', async () => {
-    for (const bad of [['--epochs', '0'], ['--cw-steps', 'x'], ['--lr', '-1'], ['--backend', 'gpu']]) {
+    for (const bad of [
+      ['--epochs', '0'],
+      ['--cw-steps', 'x'],
+      ['--lr', '-1'],
+      ['--backend', 'gpu'],
+    ]) {
       const r = await lip('demo', '--out', out.path('never'), ...bad);
       expect(r.code).toBe(2);
       expect(fs.existsSync(out.path('never'))).toBe(false);

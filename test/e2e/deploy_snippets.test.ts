@@ -35,11 +35,16 @@ function missing(module: string): string | null {
 }
 
 async function checkSnippet(script: string): Promise<void> {
-  const images = path.join(process.env.LIP_DATA_DIR && fs.existsSync(path.join(process.env.LIP_DATA_DIR, 't10k-images-idx3-ubyte.gz'))
-    ? process.env.LIP_DATA_DIR : FASHION_DIR, 't10k-images-idx3-ubyte.gz');
+  const images = path.join(
+    process.env.LIP_DATA_DIR && fs.existsSync(path.join(process.env.LIP_DATA_DIR, 't10k-images-idx3-ubyte.gz')) ? process.env.LIP_DATA_DIR : FASHION_DIR,
+    't10k-images-idx3-ubyte.gz',
+  );
   const r = spawnSync(PYTHON, ['-B', script, SHIPPED, images, String(N)], { cwd: SNIPPETS, encoding: 'utf8', timeout: 120_000 });
   expect({ status: r.status, stderr: r.status === 0 ? '' : r.stderr }).toEqual({ status: 0, stderr: '' });
-  const rows = r.stdout.trim().split('\n').map((l) => l.split(' '));
+  const rows = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' '));
   expect(rows).toHaveLength(N);
   const verified = await verifyModel(SHIPPED, { data: 'fashion-mnist', n: N });
   const names = verified.classNames;
@@ -52,7 +57,7 @@ async function checkSnippet(script: string): Promise<void> {
 
 const noData = haveFashionMnist() ? null : 'the Fashion-MNIST test split is not on disk (apt-get install dataset-fashion-mnist)';
 
-test('certify_opencv.py (OpenCV DNN) gives lip verify\'s labels and radii', async () => {
+test("certify_opencv.py (OpenCV DNN) gives lip verify's labels and radii", async () => {
   const why = noData ?? missing('cv2') ?? missing('onnx');
   if (why) {
     console.warn(`skipped: ${why} (Debian: apt-get install python3-opencv python3-onnx)`);
@@ -61,7 +66,7 @@ test('certify_opencv.py (OpenCV DNN) gives lip verify\'s labels and radii', asyn
   await checkSnippet('certify_opencv.py');
 });
 
-test('certify_onnxruntime.py (onnxruntime for Python) gives lip verify\'s labels and radii', async () => {
+test("certify_onnxruntime.py (onnxruntime for Python) gives lip verify's labels and radii", async () => {
   const why = noData ?? missing('onnxruntime');
   if (why) {
     console.warn(`skipped: ${why} (pip install onnxruntime)`);

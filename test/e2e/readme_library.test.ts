@@ -86,7 +86,9 @@ test('the fit snippet trains a 1-Lipschitz model with the three callbacks', asyn
     expect((m.loss as unknown as { alpha: number }).alpha).toBe(100);
     // Every layer's kernel, measured: the network is 1-Lipschitz.
     for (const bound of measuredLayerBounds(m)) expect(bound).toBeLessThanOrEqual(1 + 1e-4);
-    const acc = tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(m.predict(x as tf.Tensor) as tf.Tensor, 1), tf.argMax(y as tf.Tensor, 1)), 'float32')).dataSync()[0]!);
+    const acc = tf.tidy(
+      () => tf.mean(tf.cast(tf.equal(tf.argMax(m.predict(x as tf.Tensor) as tf.Tensor, 1), tf.argMax(y as tf.Tensor, 1)), 'float32')).dataSync()[0]!,
+    );
     expect(acc).toBeGreaterThan(0.5);
     expect(m.lipschitzConstant()).toBe(1);
     tf.dispose([x as tf.Tensor, y as tf.Tensor]);
@@ -105,7 +107,7 @@ async function savedSeedModel(tmp: string): Promise<{ saved: LipschitzSequential
   return { saved, code: snippet('Loading a checkpoint').replaceAll('runs/seed', dir) };
 }
 
-test('the loading snippet: tf.loadLayersModel(\'file://…\') and fileHandler, without tfjs-node', async () => {
+test("the loading snippet: tf.loadLayersModel('file://…') and fileHandler, without tfjs-node", async () => {
   await withTmpDir('readme-load', async (tmp) => {
     const { saved, code } = await savedSeedModel(tmp);
     const { model, same } = await runSnippet(code, ['model', 'same']);
@@ -132,7 +134,10 @@ test('the loading snippet works in a fresh node, where no backend was chosen', a
       const x = tfc.tensor(${JSON.stringify(input)}, [2, 28, 28, 1]);
       const report = (m) => ({ className: m.getClassName(), weights: m.getWeights().map((w) => Array.from(w.dataSync())),
         logits: Array.from(m.predict(x).dataSync()) });
-      process.stdout.write(JSON.stringify({ model: report(model), same: report(same) }));`) as Record<'model' | 'same', { className: string; weights: number[][]; logits: number[] }>;
+      process.stdout.write(JSON.stringify({ model: report(model), same: report(same) }));`) as Record<
+      'model' | 'same',
+      { className: string; weights: number[][]; logits: number[] }
+    >;
     const x = tf.tensor(input, [2, 28, 28, 1]);
     const expected = saved.predict(x) as tf.Tensor;
     const logits = Array.from(expected.dataSync());

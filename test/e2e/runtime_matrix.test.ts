@@ -144,16 +144,21 @@ test('the ONNX checker (full_check) passes on every file whose IR version it kno
 });
 
 test('onnxruntime-web (wasm) under Node agrees with onnxruntime-node', () => {
-  const r = spawnSync(process.execPath, [path.join(__dirname, 'ort_web_matrix_runner.js'), manifest],
-    { encoding: 'utf8', maxBuffer: 1 << 28, timeout: 300_000 });
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'ort_web_matrix_runner.js'), manifest], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+    timeout: 300_000,
+  });
   if (r.status !== 0) throw new Error(`onnxruntime-web runner failed: ${r.stderr}`);
   const out = JSON.parse(r.stdout) as Record<string, { logits?: string; error?: string }>;
-  expect(disagreements('onnxruntime-web (Node)', (e) => {
-    const o = out[e.id];
-    if (!o?.logits) return `error: ${o?.error ?? 'no result'}`;
-    const buf = Buffer.from(o.logits, 'base64');
-    return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-  })).toEqual([]);
+  expect(
+    disagreements('onnxruntime-web (Node)', (e) => {
+      const o = out[e.id];
+      if (!o?.logits) return `error: ${o?.error ?? 'no result'}`;
+      const buf = Buffer.from(o.logits, 'base64');
+      return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    }),
+  ).toEqual([]);
 });
 
 test('OpenCV DNN (Debian python3-opencv) loads every file and agrees with onnxruntime-node', () => {
@@ -162,10 +167,12 @@ test('OpenCV DNN (Debian python3-opencv) loads every file and agrees with onnxru
     console.warn(`skipped: no ${PYTHON} with cv2 (Debian: apt-get install python3-opencv)`);
     return;
   }
-  expect(disagreements('OpenCV DNN', (e) => {
-    const o = out[e.id];
-    return o?.logits ? Float32Array.from(o.logits) : `error: ${o?.error ?? 'no result'}`;
-  })).toEqual([]);
+  expect(
+    disagreements('OpenCV DNN', (e) => {
+      const o = out[e.id];
+      return o?.logits ? Float32Array.from(o.logits) : `error: ${o?.error ?? 'no result'}`;
+    }),
+  ).toEqual([]);
 });
 
 const skipBrowser = browserMissing();
@@ -179,9 +186,10 @@ const skipBrowser = browserMissing();
     const got = new Map<string, Float32Array | string>();
     for (const [i, e] of entries.entries()) {
       try {
-        const logits = await browser.page.evaluate(([url, data]) =>
-          (window as unknown as { lipDemo: { logits(u: string, d: number[]): Promise<number[]> } }).lipDemo.logits(url, data),
-        [`/matrix/${i}.onnx`, Array.from(e.data)] as [string, number[]]);
+        const logits = await browser.page.evaluate(
+          ([url, data]) => (window as unknown as { lipDemo: { logits(u: string, d: number[]): Promise<number[]> } }).lipDemo.logits(url, data),
+          [`/matrix/${i}.onnx`, Array.from(e.data)] as [string, number[]],
+        );
         got.set(e.id, Float32Array.from(logits));
       } catch (err) {
         got.set(e.id, `error: ${(err as Error).message.split('\n')[0]}`);
@@ -200,7 +208,10 @@ test("the README's runtime table lists exactly this matrix", () => {
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
   const table = readme.slice(readme.indexOf('<!-- runtime-matrix -->'), readme.indexOf('<!-- /runtime-matrix -->'));
   expect(table.length).toBeGreaterThan(0);
-  const rows = table.split('\n').filter((l) => l.startsWith('| `')).map((l) => l.split('|').map((c) => c.trim()));
+  const rows = table
+    .split('\n')
+    .filter((l) => l.startsWith('| `'))
+    .map((l) => l.split('|').map((c) => c.trim()));
   const listed = rows.map((r) => r[1].replace(/`/g, ''));
   expect(listed).toEqual([...[...ARCHITECTURES.keys()], 'fashion-mnist-ortho.onnx']);
   for (const r of rows.slice(0, ARCHITECTURES.size)) {

@@ -39,7 +39,6 @@ const CHEAT = 4;
 
 const describeData = haveFashionMnist() ? describe : describe.skip;
 if (!haveFashionMnist()) {
-  // eslint-disable-next-line no-console
   console.warn(`e2e skipped: the Fashion-MNIST IDX files are neither in ${FASHION_DIR} nor in $LIP_DATA_DIR`);
 }
 
@@ -104,18 +103,17 @@ describeData('the seed network, trained, exported and verified', () => {
       for (const op of ['Max', 'Min', 'TopK', 'LpPool']) expect(ops(onnxFile.portable)).not.toContain(op);
     });
 
-    it.each(['default', 'portable'] as const)(
-      'onnxruntime-node matches tfjs within 1e-5 on the 10,000 test images (%s profile)', async (profile) => {
-        expect(onnxFile[profile]).not.toBe('');
-        const got = await ortLogits(onnxFile[profile], test.images, test.n, 28, 28);
-        ortByProfile[profile] = got;
-        expect(got.length).toBe(test.n * 10);
-        expect(maxAbsDiff(got, twinLogits)).toBeLessThanOrEqual(TOL);
-        // The model as trained makes the same decisions (its kernels are a few Björck steps from converged).
-        const own = argmax(ownLogits, test.n);
-        const same = argmax(got, test.n).filter((p, i) => p === own[i]).length;
-        expect(same / test.n).toBeGreaterThanOrEqual(0.999);
-      });
+    it.each(['default', 'portable'] as const)('onnxruntime-node matches tfjs within 1e-5 on the 10,000 test images (%s profile)', async (profile) => {
+      expect(onnxFile[profile]).not.toBe('');
+      const got = await ortLogits(onnxFile[profile], test.images, test.n, 28, 28);
+      ortByProfile[profile] = got;
+      expect(got.length).toBe(test.n * 10);
+      expect(maxAbsDiff(got, twinLogits)).toBeLessThanOrEqual(TOL);
+      // The model as trained makes the same decisions (its kernels are a few Björck steps from converged).
+      const own = argmax(ownLogits, test.n);
+      const same = argmax(got, test.n).filter((p, i) => p === own[i]).length;
+      expect(same / test.n).toBeGreaterThanOrEqual(0.999);
+    });
 
     it.each(['default', 'portable'] as const)('onnxruntime-web (wasm, under Node) gives the same logits within 1e-5 (%s profile)', (profile) => {
       // The first 2,000 test images (the whole set takes 5 times longer and says the same).
@@ -128,7 +126,6 @@ describeData('the seed network, trained, exported and verified', () => {
     it('passes the ONNX checker with full_check (both profiles)', () => {
       const python = pythonWithOnnx();
       if (!python) {
-        // eslint-disable-next-line no-console
         console.warn('ONNX checker skipped: no python3 with the onnx module (apt install python3-onnx)');
         return;
       }
@@ -137,7 +134,6 @@ describeData('the seed network, trained, exported and verified', () => {
   });
 
   describe('issue 4: verify, bound and attacks on the honest model', () => {
-
     it('lip verify prints the table and writes the JSON; its accuracy is the one onnxruntime gives', async () => {
       const json = work.path('verify.json');
       const report = work.path('report');
@@ -199,8 +195,15 @@ describeData('the seed network, trained, exported and verified', () => {
       const images = new Float32Array(10 * 784);
       indices.forEach((idx, i) => images.set(test.images.subarray(idx * 784, (idx + 1) * 784), i * 784));
       const session = await openSession(model);
-      const lib = await runAttack(model, session, images, indices.map((i) => test.labels[i]), indices, [1, 28, 28],
-        { attack: 'cw', binarySearchSteps: CW_BINARY_STEPS, steps: CW_STEPS });
+      const lib = await runAttack(
+        model,
+        session,
+        images,
+        indices.map((i) => test.labels[i]),
+        indices,
+        [1, 28, 28],
+        { attack: 'cw', binarySearchSteps: CW_BINARY_STEPS, steps: CW_STEPS },
+      );
       await session.close();
       const advLogits = await ortLogits(onnxFile.default, lib.adversarials, 10, 28, 28);
       const origLogits = await ortLogits(onnxFile.default, images, 10, 28, 28);
@@ -272,8 +275,15 @@ describeData('the seed network, trained, exported and verified', () => {
       const images = new Float32Array(10 * 784);
       indices.forEach((idx, i) => images.set(test.images.subarray(idx * 784, (idx + 1) * 784), i * 784));
       const session = await openSession(model);
-      const r = await runAttack(model, session, images, indices.map((i) => test.labels[i]), indices, [1, 28, 28],
-        { attack: 'deepfool', certificate: multiclassCertificate(1) });
+      const r = await runAttack(
+        model,
+        session,
+        images,
+        indices.map((i) => test.labels[i]),
+        indices,
+        [1, 28, 28],
+        { attack: 'deepfool', certificate: multiclassCertificate(1) },
+      );
       await session.close();
       expect(r.violations).toBeGreaterThan(0);
       for (const x of r.results.filter((y) => y.violated)) {

@@ -31,8 +31,15 @@ interface Card {
   architecture: { name: string; layers: string[] };
   training: { command: string; config: { arch: string; epochs: number }; epochs: { epoch: number; val_acc: number }[]; seconds: number };
   results: { images: number; accuracy: number; cra: Record<string, number>; lipschitzClaimed: number; lipschitzBound: number };
-  attacks: { attack: string; params: { steps: number; binarySearchSteps: number }; images: number; found: number; violations: number;
-    medianCertificateOverDistance: number; results?: { certificate: number; distance: number | null }[] }[];
+  attacks: {
+    attack: string;
+    params: { steps: number; binarySearchSteps: number };
+    images: number;
+    found: number;
+    violations: number;
+    medianCertificateOverDistance: number;
+    results?: { certificate: number; distance: number | null }[];
+  }[];
 }
 
 jest.setTimeout(600_000);

@@ -38,25 +38,123 @@ function gzipInPlace(dir: string, base: string): void {
 
 /** IDX corruptions: [name, make the folder, expected error]. */
 const IDX_CASES: [string, (dir: string) => void, RegExp][] = [
-  ['truncated images file', (d) => edit(path.join(d, IMAGES), (b) => b.subarray(0, 5000)), /is truncated: header declares 12×28×28 = 9408 bytes but the file holds 4984/],
-  ['truncated gzip stream', (d) => { gzipInPlace(d, IMAGES); edit(path.join(d, `${IMAGES}.gz`), (b) => b.subarray(0, b.length >> 1)); }, /is truncated or corrupt: gzip cannot decompress it/],
-  ['header cut inside the dims', (d) => edit(path.join(d, IMAGES), (b) => b.subarray(0, 9)), /is truncated: its rank-3 header needs 16 bytes but the file holds 9/],
+  [
+    'truncated images file',
+    (d) => edit(path.join(d, IMAGES), (b) => b.subarray(0, 5000)),
+    /is truncated: header declares 12×28×28 = 9408 bytes but the file holds 4984/,
+  ],
+  [
+    'truncated gzip stream',
+    (d) => {
+      gzipInPlace(d, IMAGES);
+      edit(path.join(d, `${IMAGES}.gz`), (b) => b.subarray(0, b.length >> 1));
+    },
+    /is truncated or corrupt: gzip cannot decompress it/,
+  ],
+  [
+    'header cut inside the dims',
+    (d) => edit(path.join(d, IMAGES), (b) => b.subarray(0, 9)),
+    /is truncated: its rank-3 header needs 16 bytes but the file holds 9/,
+  ],
   ['empty file', (d) => fs.writeFileSync(path.join(d, LABELS), ''), /is empty \(0 bytes\)/],
-  ['wrong magic in the images', (d) => edit(path.join(d, IMAGES), (b) => { b[0] = 0x12; b[1] = 0x34; return b; }), /is not an IDX file: it starts with 12 34 08 03/],
-  ['wrong magic in the labels', (d) => edit(path.join(d, LABELS), (b) => { b[1] = 0xff; return b; }), /is not an IDX file/],
-  ['float32 IDX dtype, with bytes for uint8 only', (d) => edit(path.join(d, IMAGES), (b) => { b[2] = 0x0d; return b; }), /is truncated: header declares 12×28×28 float32 = 37632 bytes but the file holds 9408/],
-  ['rank 0', (d) => edit(path.join(d, LABELS), (b) => { b[3] = 0; return b; }), /declares rank 0/],
-  ['image and label counts disagree', (d) => fs.writeFileSync(path.join(d, LABELS), encodeIdx([11], new Uint8Array(11))), /holds 12 images but .* holds 11 labels/],
-  ['gzip that is not gzip', (d) => fs.renameSync(path.join(d, IMAGES), path.join(d, `${IMAGES}.gz`)), /is named \.gz but is not gzip data \(it starts with 00 00 08 03/],
-  ['gzip magic followed by garbage', (d) => { fs.rmSync(path.join(d, IMAGES)); fs.writeFileSync(path.join(d, `${IMAGES}.gz`), Uint8Array.from([0x1f, 0x8b, ...seededBytes(200, 3)])); }, /gzip cannot decompress it/],
-  ['huge declared count (2^32 - 1 images)', (d) => edit(path.join(d, IMAGES), (b) => { b.writeUInt32BE(0xffffffff, 4); return b; }), /header declares 4294967295×28×28 = 3367254359280 bytes, over the 1073741824-byte limit/],
-  ['huge declared dims, 8 of them', (d) => fs.writeFileSync(path.join(d, IMAGES), Uint8Array.from([0, 0, 8, 8, ...new Array<number>(32).fill(0xff)])), /over the 1073741824-byte limit/],
-  ['32 x 32 images', (d) => fs.writeFileSync(path.join(d, IMAGES), encodeIdx([12, 32, 32], new Uint8Array(12 * 32 * 32))), /expects inputs of shape \[N, 1, 28, 28\] but the data holds images of 32x32x1/],
+  [
+    'wrong magic in the images',
+    (d) =>
+      edit(path.join(d, IMAGES), (b) => {
+        b[0] = 0x12;
+        b[1] = 0x34;
+        return b;
+      }),
+    /is not an IDX file: it starts with 12 34 08 03/,
+  ],
+  [
+    'wrong magic in the labels',
+    (d) =>
+      edit(path.join(d, LABELS), (b) => {
+        b[1] = 0xff;
+        return b;
+      }),
+    /is not an IDX file/,
+  ],
+  [
+    'float32 IDX dtype, with bytes for uint8 only',
+    (d) =>
+      edit(path.join(d, IMAGES), (b) => {
+        b[2] = 0x0d;
+        return b;
+      }),
+    /is truncated: header declares 12×28×28 float32 = 37632 bytes but the file holds 9408/,
+  ],
+  [
+    'rank 0',
+    (d) =>
+      edit(path.join(d, LABELS), (b) => {
+        b[3] = 0;
+        return b;
+      }),
+    /declares rank 0/,
+  ],
+  [
+    'image and label counts disagree',
+    (d) => fs.writeFileSync(path.join(d, LABELS), encodeIdx([11], new Uint8Array(11))),
+    /holds 12 images but .* holds 11 labels/,
+  ],
+  [
+    'gzip that is not gzip',
+    (d) => fs.renameSync(path.join(d, IMAGES), path.join(d, `${IMAGES}.gz`)),
+    /is named \.gz but is not gzip data \(it starts with 00 00 08 03/,
+  ],
+  [
+    'gzip magic followed by garbage',
+    (d) => {
+      fs.rmSync(path.join(d, IMAGES));
+      fs.writeFileSync(path.join(d, `${IMAGES}.gz`), Uint8Array.from([0x1f, 0x8b, ...seededBytes(200, 3)]));
+    },
+    /gzip cannot decompress it/,
+  ],
+  [
+    'huge declared count (2^32 - 1 images)',
+    (d) =>
+      edit(path.join(d, IMAGES), (b) => {
+        b.writeUInt32BE(0xffffffff, 4);
+        return b;
+      }),
+    /header declares 4294967295×28×28 = 3367254359280 bytes, over the 1073741824-byte limit/,
+  ],
+  [
+    'huge declared dims, 8 of them',
+    (d) => fs.writeFileSync(path.join(d, IMAGES), Uint8Array.from([0, 0, 8, 8, ...new Array<number>(32).fill(0xff)])),
+    /over the 1073741824-byte limit/,
+  ],
+  [
+    '32 x 32 images',
+    (d) => fs.writeFileSync(path.join(d, IMAGES), encodeIdx([12, 32, 32], new Uint8Array(12 * 32 * 32))),
+    /expects inputs of shape \[N, 1, 28, 28\] but the data holds images of 32x32x1/,
+  ],
   ['labels of rank 2 (two per image)', (d) => fs.writeFileSync(path.join(d, LABELS), encodeIdx([12, 2], new Uint8Array(24))), /labels/],
-  ['a label outside 0..9', (d) => edit(path.join(d, LABELS), (b) => { b[8 + 3] = 200; return b; }), /the model has 10 outputs but the data has labels up to 200/],
+  [
+    'a label outside 0..9',
+    (d) =>
+      edit(path.join(d, LABELS), (b) => {
+        b[8 + 3] = 200;
+        return b;
+      }),
+    /the model has 10 outputs but the data has labels up to 200/,
+  ],
   ['bytes after the data', (d) => edit(path.join(d, IMAGES), (b) => Buffer.concat([b, Buffer.alloc(7)])), /7 more bytes follow the data/],
-  ['labels file missing', (d) => fs.rmSync(path.join(d, LABELS)), /holds t10k-images-idx3-ubyte but neither t10k-labels-idx1-ubyte nor t10k-labels-idx1-ubyte\.gz/],
-  ['a folder in place of the images file', (d) => { fs.rmSync(path.join(d, IMAGES)); fs.mkdirSync(path.join(d, IMAGES)); }, /is not a regular file|holds neither|but neither/],
+  [
+    'labels file missing',
+    (d) => fs.rmSync(path.join(d, LABELS)),
+    /holds t10k-images-idx3-ubyte but neither t10k-labels-idx1-ubyte nor t10k-labels-idx1-ubyte\.gz/,
+  ],
+  [
+    'a folder in place of the images file',
+    (d) => {
+      fs.rmSync(path.join(d, IMAGES));
+      fs.mkdirSync(path.join(d, IMAGES));
+    },
+    /is not a regular file|holds neither|but neither/,
+  ],
 ];
 
 async function expectNoOutput(args: string[], pattern: RegExp, command = args[0]): Promise<CliResult> {
@@ -78,7 +176,10 @@ describe('lip verify MODEL --data DIR with corrupt IDX files', () => {
   });
 
   it('a --data folder that does not exist', async () => {
-    await expectNoOutput(['verify', fx.model, '--data', path.join(fx.root, 'nowhere')], /'--data' must be fashion-mnist, mnist, or an IDX file or folder, \.npy images/);
+    await expectNoOutput(
+      ['verify', fx.model, '--data', path.join(fx.root, 'nowhere')],
+      /'--data' must be fashion-mnist, mnist, or an IDX file or folder, \.npy images/,
+    );
   });
 });
 
@@ -92,8 +193,10 @@ describe('inputs the model cannot take', () => {
 
   it.each(['verify', 'attack'])('a model expecting 32x32 with Fashion-MNIST (28x28) data (%s)', async (command) => {
     const m = model('m32.onnx', gemmModel({ chw: [1, 32, 32] }));
-    await expectNoOutput([command, m, '--data', fx.fashion, ...(command === 'attack' ? QUICK_ATTACK : [])],
-      /expects inputs of shape \[N, 1, 32, 32\] but the data holds images of 28x28x1/);
+    await expectNoOutput(
+      [command, m, '--data', fx.fashion, ...(command === 'attack' ? QUICK_ATTACK : [])],
+      /expects inputs of shape \[N, 1, 32, 32\] but the data holds images of 28x28x1/,
+    );
   });
 
   it.each(['verify', 'attack'])('a model with 3 input channels (%s)', async (command) => {
@@ -106,13 +209,18 @@ describe('inputs the model cannot take', () => {
     const proto = onnx.ModelProto.decode(bytes);
     (proto.graph as onnx.GraphProto).input[0].type!.tensorType!.elemType = onnx.TensorProto.DataType.INT64;
     const m = model('int64.onnx', onnx.ModelProto.encode(proto).finish());
-    await expectNoOutput([command, m, '--data', fx.data, ...(command === 'attack' ? QUICK_ATTACK : [])], /input 'input' has type int64; a float32 image input is required/);
+    await expectNoOutput(
+      [command, m, '--data', fx.data, ...(command === 'attack' ? QUICK_ATTACK : [])],
+      /input 'input' has type int64; a float32 image input is required/,
+    );
   });
 
   it.each(['verify', 'attack'])('pixels outside the declared input_range (%s)', async (command) => {
     const m = model('range.onnx', gemmModel({ metadata: { input_range: '[-1, 0.5]' } }));
-    await expectNoOutput([command, m, '--data', fx.data, ...(command === 'attack' ? QUICK_ATTACK : [])],
-      /input image 0 holds 0\.\d+ at pixel \d+, outside the model's input_range \[-1, 0\.5\]/);
+    await expectNoOutput(
+      [command, m, '--data', fx.data, ...(command === 'attack' ? QUICK_ATTACK : [])],
+      /input image 0 holds 0\.\d+ at pixel \d+, outside the model's input_range \[-1, 0\.5\]/,
+    );
   });
 
   it('labels the model cannot output (5 logits, labels up to 9)', async () => {

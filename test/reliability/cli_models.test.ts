@@ -38,29 +38,114 @@ const MODEL_CASES: [string, () => Uint8Array | { path: string }, RegExp][] = [
   ['random bytes', () => seededBytes(4096, 7), /is not a valid ONNX model \(truncated or corrupt/],
   ['an empty file', () => new Uint8Array(0), /is empty; it is not an ONNX model/],
   ['a protobuf with no graph', () => onnx.ModelProto.encode({ irVersion: 8, producerName: 'x' }).finish(), /has no graph \(or an empty one\)/],
-  ['an operator outside the supported set (Einsum)', () => gemmModel({ op: 'Einsum' }), /node 'Einsum' uses unsupported operator 'Einsum'; supported operators: Abs, Add/],
-  ['an operator of another domain (com.microsoft.FusedGemm)', () => edited((m) => { (m.graph as onnx.GraphProto).node[1].domain = 'com.microsoft'; (m.graph as onnx.GraphProto).node[1].opType = 'FusedGemm'; }),
-    /uses unsupported operator 'com\.microsoft\.FusedGemm'/],
-  ['a huge declared input dimension', () => edited((m) => { (m.graph as onnx.GraphProto).input[0].type!.tensorType!.shape!.dim![2] = { dimValue: 1e12 }; }),
-    /value 'input' declares dimension 1000000000000, outside \[0, 268435456\]/],
-  ['a huge declared output shape', () => edited((m) => { (m.graph as onnx.GraphProto).output[0].type!.tensorType!.shape!.dim = [{ dimValue: 2 ** 20 }, { dimValue: 2 ** 20 }]; }),
-    /value 'logits' declares shape \[1048576, 1048576\] \(1099511627776 elements\), above the limit/],
-  ['huge initializer dims', () => edited((m) => { (m.graph as onnx.GraphProto).initializer[0].dims = [784, 1e9]; }), /tensor 'W' \(initializer\) declares 784000000000 elements/],
-  ['initializer dims that disagree with its data', () => edited((m) => { (m.graph as onnx.GraphProto).initializer[0].dims = [784, 11]; }),
-    /tensor 'W' \(initializer\) has 31360 bytes of data but dims \[784, 11\] need 34496/],
-  ['a pad to 200028 x 200028 (huge intermediate value)', () => withMiddle((b, x) =>
-    b.node('GlobalMaxPool', [b.node('Pad', [x, b.initializer('pads', [0, 0, 1e5, 1e5, 0, 0, 1e5, 1e5], [8])])[0]])[0], 1),
-  /value 'Pad_out' of node 'Pad' \(Pad\) has shape \[1, 1, 200028, 200028\] \(40011200784 elements\), above the limit of 16777216 per sample/],
-  ['a 2^31 dilation', () => withMiddle((b, x) => b.node('Conv', [x, b.initializer('K', new Float32Array(9).fill(0.1), [1, 1, 3, 3])],
-    { kernel_shape: [3, 3], dilations: [2 ** 31 - 1, 1], pads: [2 ** 31, 1, 2 ** 31, 1], strides: [2 ** 31 - 1, 1] })[0], 28),
-  /the dilated kernel of node 'Conv' \(Conv\) has shape \[1, 1, 4294967295, 3\] \(12884901885 elements\), above the limit/],
-  ['a missing initializer', () => edited((m) => { (m.graph as onnx.GraphProto).initializer = (m.graph as onnx.GraphProto).initializer.filter((t) => t.name !== 'W'); }),
-    /node 'Gemm' \(Gemm\) uses 'W', which is neither a graph input, an initializer nor the output of a node \(missing initializer\)/],
-  ['a node with a missing input', () => edited((m) => { (m.graph as onnx.GraphProto).node[1].input = ['']; }), /node 'Gemm' \(Gemm\) has 0 input\(s\) \[\]; Gemm takes 2 to 3/],
-  ['a value defined twice', () => edited((m) => { (m.graph as onnx.GraphProto).node[0].output = ['W']; }), /value 'W' is defined twice/],
-  ['a graph with a cycle', () => edited((m) => { (m.graph as onnx.GraphProto).node[0].input = ['logits']; }), /the graph has a cycle/],
-  ['an unreadable lipschitz_constant', () => gemmModel({ metadata: { lipschitz_constant: 'one' } }), /metadata lipschitz_constant must be a number > 0, got "one"/],
-  ['an input_range that is not [lo, hi]', () => gemmModel({ metadata: { input_range: '[1, 0]' } }), /metadata input_range must be \[lo, hi\] with lo <= hi, got \[1, 0\]/],
+  [
+    'an operator outside the supported set (Einsum)',
+    () => gemmModel({ op: 'Einsum' }),
+    /node 'Einsum' uses unsupported operator 'Einsum'; supported operators: Abs, Add/,
+  ],
+  [
+    'an operator of another domain (com.microsoft.FusedGemm)',
+    () =>
+      edited((m) => {
+        (m.graph as onnx.GraphProto).node[1].domain = 'com.microsoft';
+        (m.graph as onnx.GraphProto).node[1].opType = 'FusedGemm';
+      }),
+    /uses unsupported operator 'com\.microsoft\.FusedGemm'/,
+  ],
+  [
+    'a huge declared input dimension',
+    () =>
+      edited((m) => {
+        (m.graph as onnx.GraphProto).input[0].type!.tensorType!.shape!.dim![2] = { dimValue: 1e12 };
+      }),
+    /value 'input' declares dimension 1000000000000, outside \[0, 268435456\]/,
+  ],
+  [
+    'a huge declared output shape',
+    () =>
+      edited((m) => {
+        (m.graph as onnx.GraphProto).output[0].type!.tensorType!.shape!.dim = [{ dimValue: 2 ** 20 }, { dimValue: 2 ** 20 }];
+      }),
+    /value 'logits' declares shape \[1048576, 1048576\] \(1099511627776 elements\), above the limit/,
+  ],
+  [
+    'huge initializer dims',
+    () =>
+      edited((m) => {
+        (m.graph as onnx.GraphProto).initializer[0].dims = [784, 1e9];
+      }),
+    /tensor 'W' \(initializer\) declares 784000000000 elements/,
+  ],
+  [
+    'initializer dims that disagree with its data',
+    () =>
+      edited((m) => {
+        (m.graph as onnx.GraphProto).initializer[0].dims = [784, 11];
+      }),
+    /tensor 'W' \(initializer\) has 31360 bytes of data but dims \[784, 11\] need 34496/,
+  ],
+  [
+    'a pad to 200028 x 200028 (huge intermediate value)',
+    () => withMiddle((b, x) => b.node('GlobalMaxPool', [b.node('Pad', [x, b.initializer('pads', [0, 0, 1e5, 1e5, 0, 0, 1e5, 1e5], [8])])[0]])[0], 1),
+    /value 'Pad_out' of node 'Pad' \(Pad\) has shape \[1, 1, 200028, 200028\] \(40011200784 elements\), above the limit of 16777216 per sample/,
+  ],
+  [
+    'a 2^31 dilation',
+    () =>
+      withMiddle(
+        (b, x) =>
+          b.node('Conv', [x, b.initializer('K', new Float32Array(9).fill(0.1), [1, 1, 3, 3])], {
+            kernel_shape: [3, 3],
+            dilations: [2 ** 31 - 1, 1],
+            pads: [2 ** 31, 1, 2 ** 31, 1],
+            strides: [2 ** 31 - 1, 1],
+          })[0],
+        28,
+      ),
+    /the dilated kernel of node 'Conv' \(Conv\) has shape \[1, 1, 4294967295, 3\] \(12884901885 elements\), above the limit/,
+  ],
+  [
+    'a missing initializer',
+    () =>
+      edited((m) => {
+        (m.graph as onnx.GraphProto).initializer = (m.graph as onnx.GraphProto).initializer.filter((t) => t.name !== 'W');
+      }),
+    /node 'Gemm' \(Gemm\) uses 'W', which is neither a graph input, an initializer nor the output of a node \(missing initializer\)/,
+  ],
+  [
+    'a node with a missing input',
+    () =>
+      edited((m) => {
+        (m.graph as onnx.GraphProto).node[1].input = [''];
+      }),
+    /node 'Gemm' \(Gemm\) has 0 input\(s\) \[\]; Gemm takes 2 to 3/,
+  ],
+  [
+    'a value defined twice',
+    () =>
+      edited((m) => {
+        (m.graph as onnx.GraphProto).node[0].output = ['W'];
+      }),
+    /value 'W' is defined twice/,
+  ],
+  [
+    'a graph with a cycle',
+    () =>
+      edited((m) => {
+        (m.graph as onnx.GraphProto).node[0].input = ['logits'];
+      }),
+    /the graph has a cycle/,
+  ],
+  [
+    'an unreadable lipschitz_constant',
+    () => gemmModel({ metadata: { lipschitz_constant: 'one' } }),
+    /metadata lipschitz_constant must be a number > 0, got "one"/,
+  ],
+  [
+    'an input_range that is not [lo, hi]',
+    () => gemmModel({ metadata: { input_range: '[1, 0]' } }),
+    /metadata input_range must be \[lo, hi\] with lo <= hi, got \[1, 0\]/,
+  ],
   ['a path that is a folder', () => ({ path: fx.root }), /is not a file; pass the path of a \.onnx file/],
   ['a path that does not exist', () => ({ path: path.join(fx.root, 'missing.onnx') }), /model file '.*missing\.onnx' does not exist/],
 ];
@@ -71,8 +156,9 @@ const SKIP: Record<string, string[]> = {
 };
 
 const COMMANDS = ['verify', 'bound', 'attack'] as const;
-const cases = COMMANDS.flatMap((command) => MODEL_CASES.filter(([name]) => !(SKIP[command] ?? []).includes(name))
-  .map(([name, make, pattern]) => [command, name, make, pattern] as const));
+const cases = COMMANDS.flatMap((command) =>
+  MODEL_CASES.filter(([name]) => !(SKIP[command] ?? []).includes(name)).map(([name, make, pattern]) => [command, name, make, pattern] as const),
+);
 
 describe('hostile ONNX files', () => {
   it.each(cases)('lip %s: %s', async (command, name, make, pattern) => {

@@ -13,7 +13,19 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { atomicTemps, childrenPerTest, listFiles } from '@lip/test-support';
-import { CLI_TIMEOUT_MS, cliFixturesPerSuite, CliResult, errorLines, expectCleanFailure, LIP_BIN, outDir, QUICK_ATTACK, runLip, tinyTrainArgs, writeTrainData } from '@lip/test-support/cli';
+import {
+  CLI_TIMEOUT_MS,
+  cliFixturesPerSuite,
+  CliResult,
+  errorLines,
+  expectCleanFailure,
+  LIP_BIN,
+  outDir,
+  QUICK_ATTACK,
+  runLip,
+  tinyTrainArgs,
+  writeTrainData,
+} from '@lip/test-support/cli';
 
 const FAULTS = path.join(__dirname, 'fs_faults.js');
 
@@ -36,7 +48,9 @@ async function runLipBytes(args: readonly string[], opts: { cwd?: string; env?: 
   const out: Buffer[] = [];
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => out.push(d));
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
   try {
     const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
@@ -98,7 +112,9 @@ describe('--json FILE through links, devices, FIFOs', () => {
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
     const reader = children.track(spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] }));
     let read = '';
-    reader.stdout.on('data', (d: Buffer) => { read += d.toString(); });
+    reader.stdout.on('data', (d: Buffer) => {
+      read += d.toString();
+    });
     const readerDone = new Promise<number | null>((resolve) => reader.on('close', resolve));
     expectOk(await runLip(['bound', fx.model, '--json', fifo]));
     expect(fs.statSync(fifo).isFIFO()).toBe(true);
@@ -106,11 +122,14 @@ describe('--json FILE through links, devices, FIFOs', () => {
     expectBoundJson(read);
   });
 
-  it('a link to this process\'s stdout (as /dev/stdout) in a shell pipe: the JSON goes down the pipe, the link stays', () => {
+  it("a link to this process's stdout (as /dev/stdout) in a shell pipe: the JSON goes down the pipe, the link stays", () => {
     const stdoutLink = path.join(work, 'stdout');
     fs.symlinkSync('/proc/self/fd/1', stdoutLink);
     const r = spawnSync('sh', ['-c', `"${process.execPath}" "${LIP_BIN}" bound "${fx.model}" --json "${stdoutLink}" | cat`], {
-      cwd: work, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8', timeout: CLI_TIMEOUT_MS,
+      cwd: work,
+      env: { ...process.env, NO_COLOR: '1' },
+      encoding: 'utf8',
+      timeout: CLI_TIMEOUT_MS,
     });
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: expect.not.stringMatching(/error/) });
     expect(fs.lstatSync(stdoutLink).isSymbolicLink()).toBe(true);
@@ -118,12 +137,15 @@ describe('--json FILE through links, devices, FIFOs', () => {
     expectBoundJson(r.stdout.slice(r.stdout.indexOf('\n{') + 1));
   });
 
-  it('a link to this process\'s stdout redirected to a file (> out.txt): the table, then the JSON, in the file', () => {
+  it("a link to this process's stdout redirected to a file (> out.txt): the table, then the JSON, in the file", () => {
     const stdoutLink = path.join(work, 'stdout');
     fs.symlinkSync('/proc/self/fd/1', stdoutLink);
     const out = path.join(work, 'out.txt');
     const r = spawnSync('sh', ['-c', `"${process.execPath}" "${LIP_BIN}" bound "${fx.model}" --json "${stdoutLink}" > "${out}"`], {
-      cwd: work, env: { ...process.env, NO_COLOR: '1' }, encoding: 'utf8', timeout: CLI_TIMEOUT_MS,
+      cwd: work,
+      env: { ...process.env, NO_COLOR: '1' },
+      encoding: 'utf8',
+      timeout: CLI_TIMEOUT_MS,
     });
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: expect.not.stringMatching(/error/) });
     const text = fs.readFileSync(out, 'utf8');
@@ -206,7 +228,7 @@ describe('with a checkpoint', () => {
     expect(fs.readdirSync(work)).toEqual(['model.onnx']);
   });
 
-  it("lip train warns about no layer of the reference network (its Flatten is an isometry)", () => {
+  it('lip train warns about no layer of the reference network (its Flatten is an isometry)', () => {
     expect(trainStderr).not.toMatch(/not a Lipschitz layer/);
   });
 
@@ -224,14 +246,23 @@ describe('messages name the flag, not the library option', () => {
     ['train --resume on an empty folder', () => ['train', '--data', fx.data, '--out', path.join(work, 'run'), '--resume'], /^error: '--resume': /],
     ['train --arch', () => ['train', '--data', fx.data, '--out', path.join(work, 'run'), '--arch', 'nope'], /^error: '--arch' must be one of/],
     ['train --loss', () => ['train', '--data', fx.data, '--out', path.join(work, 'run'), '--loss', 'nope'], /^error: '--loss' must be one of/],
-    ['train --workers', () => ['train', '--data', fx.data, '--out', path.join(work, 'run'), '--workers', '65'],
-      /^error: '--workers' must be an integer in \[1, 64\]/],
-    ['export --opset', () => ['export', path.join(work, 'none'), '-o', path.join(work, 'm.onnx'), '--opset', '99'],
-      /^error: '--opset' must be an integer from 13 to \d+, got 99$/],
+    [
+      'train --workers',
+      () => ['train', '--data', fx.data, '--out', path.join(work, 'run'), '--workers', '65'],
+      /^error: '--workers' must be an integer in \[1, 64\]/,
+    ],
+    [
+      'export --opset',
+      () => ['export', path.join(work, 'none'), '-o', path.join(work, 'm.onnx'), '--opset', '99'],
+      /^error: '--opset' must be an integer from 13 to \d+, got 99$/,
+    ],
     ['export -o empty', () => ['export', path.join(work, 'none'), '-o', ''], /^error: '--output' must be a file path/],
     ['verify --json empty', () => ['verify', fx.model, '--data', fx.data, '--json', ''], /^error: '--json' must be a file path, or '-'/],
-    ['attack --workers', () => ['attack', fx.model, '--data', fx.data, ...QUICK_ATTACK, '--workers', '65'],
-      /^error: '--workers' must be an integer in \[1, 64\]/],
+    [
+      'attack --workers',
+      () => ['attack', fx.model, '--data', fx.data, ...QUICK_ATTACK, '--workers', '65'],
+      /^error: '--workers' must be an integer in \[1, 64\]/,
+    ],
   ])('%s', async (_name, args, pattern) => {
     const r = await runLip(args());
     expectCleanFailure(r, pattern);
@@ -252,11 +283,34 @@ describe('lip attack', () => {
     // The fixture model is random: most of the 12 images are misclassified, and a large ball flips nearly every prediction.
     const report = path.join(work, 'report');
     const json = path.join(work, 'attack.json');
-    const r = await runLip(['attack', fx.model, '--data', fx.data, '--attack', 'pgd', '--eps', '20', '--steps', '20', '--n', '12',
-      '--backend', 'cpu', '--workers', '1', '--json', json, '--report', report]);
+    const r = await runLip([
+      'attack',
+      fx.model,
+      '--data',
+      fx.data,
+      '--attack',
+      'pgd',
+      '--eps',
+      '20',
+      '--steps',
+      '20',
+      '--n',
+      '12',
+      '--backend',
+      'cpu',
+      '--workers',
+      '1',
+      '--json',
+      json,
+      '--report',
+      report,
+    ]);
     expect(r.code).toBe(0);
     const j = JSON.parse(fs.readFileSync(json, 'utf8')) as {
-      results: { label: number; pred: number; found: boolean; outcome: string }[]; misclassified: number; found: number; notFound: number;
+      results: { label: number; pred: number; found: boolean; outcome: string }[];
+      misclassified: number;
+      found: number;
+      notFound: number;
     };
     const wrong = j.results.filter((x) => x.pred !== x.label);
     const right = j.results.filter((x) => x.pred === x.label);

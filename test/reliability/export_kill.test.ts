@@ -52,18 +52,18 @@ async function logitsOf(file: string): Promise<Float32Array> {
  * Runs `lip export` into `out` and SIGKILLs it after `delayMs`, counted from
  * the start or, with `onTemp`, from the moment its temp file appears.
  */
-async function exportAndKill(
-  out: string,
-  delayMs: number,
-  onTemp: boolean,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null; pid: number }> {
+async function exportAndKill(out: string, delayMs: number, onTemp: boolean): Promise<{ code: number | null; signal: NodeJS.Signals | null; pid: number }> {
   const p = spawnLip(['export', ckpt, '-o', path.join(out, 'm.onnx')]);
   const kill = (): void => {
     setTimeout(() => p.child.kill('SIGKILL'), delayMs);
   };
   // Its own temp, not an earlier run's that its clean-up removes.
   const isOwnTemp = (name: string | null): boolean => name !== null && TEMP.exec(name)?.[1] === String(p.child.pid);
-  const watcher = onTemp ? fs.watch(out, (_event, name) => { if (isOwnTemp(name)) kill(); }) : undefined;
+  const watcher = onTemp
+    ? fs.watch(out, (_event, name) => {
+        if (isOwnTemp(name)) kill();
+      })
+    : undefined;
   if (!onTemp) kill();
   try {
     const { code, signal } = await p.closed;
@@ -116,7 +116,9 @@ describe('SIGKILL during lip export', () => {
       }
       const mine = tempPids.includes(pid);
       if (mine) tempsLeft++;
-      outcomes.push(`${onTemp ? 'temp+' : ''}${delayMs} ms: ${signal ?? `exit ${code}`}, ${written ? 'complete .onnx' : 'no .onnx'}${mine ? ', left its temp' : ''}`);
+      outcomes.push(
+        `${onTemp ? 'temp+' : ''}${delayMs} ms: ${signal ?? `exit ${code}`}, ${written ? 'complete .onnx' : 'no .onnx'}${mine ? ', left its temp' : ''}`,
+      );
     }
     // One more leftover, named as a killed run names it, so the cleanup below is exercised even
     // if no kill above happened to land inside the write (on ext4 most temp kills do).

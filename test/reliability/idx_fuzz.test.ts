@@ -83,52 +83,78 @@ function finish(bytes: Uint8Array, gzip: 'none' | 'before' | 'after'): { bytes: 
 
 describe('IDX reader and loader under mutation (fast-check)', () => {
   it('byte flips (raw and gzip)', () => {
-    fc.assert(fc.property(which, gzipMode, fc.array(fc.tuple(frac, fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 6 }),
-      (w, g, flips) => {
+    fc.assert(
+      fc.property(which, gzipMode, fc.array(fc.tuple(frac, fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 6 }), (w, g, flips) => {
         const b = stored(w, g);
         // Half of the flips land in the header, where they matter most.
-        flips.forEach(([f, x], i) => { b[i % 2 === 0 ? at(f, Math.min(16, b.length)) : at(f, b.length)] ^= x; });
+        flips.forEach(([f, x], i) => {
+          b[i % 2 === 0 ? at(f, Math.min(16, b.length)) : at(f, b.length)] ^= x;
+        });
         const r = finish(b, g);
         if (g === 'after') checkGz(w, b);
         else check(w, r.bytes, r.gzip);
-      }), params);
+      }),
+      params,
+    );
   });
 
   it('truncation and insertion', () => {
-    fc.assert(fc.property(which, gzipMode, frac, fc.boolean(), fc.uint8Array({ minLength: 1, maxLength: 40 }), (w, g, f, truncate, ins) => {
-      const b = stored(w, g);
-      const p = at(f, b.length + 1);
-      const out = truncate ? b.subarray(0, p) : Uint8Array.from([...b.subarray(0, p), ...ins, ...b.subarray(p)]);
-      if (g === 'after') checkGz(w, out);
-      else check(w, out, g);
-    }), params);
+    fc.assert(
+      fc.property(which, gzipMode, frac, fc.boolean(), fc.uint8Array({ minLength: 1, maxLength: 40 }), (w, g, f, truncate, ins) => {
+        const b = stored(w, g);
+        const p = at(f, b.length + 1);
+        const out = truncate ? b.subarray(0, p) : Uint8Array.from([...b.subarray(0, p), ...ins, ...b.subarray(p)]);
+        if (g === 'after') checkGz(w, out);
+        else check(w, out, g);
+      }),
+      params,
+    );
   });
 
   it('header edits: magic, dtype, rank, dims (up to 2^32 - 1)', () => {
     const dim = fc.oneof(fc.constantFrom(0, 1, 5, 6, 7, 27, 28, 29, 784, 2 ** 16, 2 ** 24, 2 ** 31, 2 ** 32 - 1), fc.nat({ max: 2 ** 32 - 1 }));
-    fc.assert(fc.property(which, fc.constantFrom<'none' | 'before'>('none', 'before'), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }),
-      fc.integer({ min: 0, max: 12 }), fc.array(dim, { minLength: 0, maxLength: 12 }), fc.boolean(),
-      (w, g, magic, dtype, rank, dims, keepMagic) => {
-        const b = Uint8Array.from(raw[w]);
-        const out = Uint8Array.from([0, keepMagic ? 0 : magic, keepMagic ? 8 : dtype, rank,
-          ...dims.flatMap((d) => [d >>> 24, (d >>> 16) & 255, (d >>> 8) & 255, d & 255]), ...b.subarray(4 + 4 * (w === 'images' ? 3 : 1))]);
-        check(w, out, g);
-      }), params);
+    fc.assert(
+      fc.property(
+        which,
+        fc.constantFrom<'none' | 'before'>('none', 'before'),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: 12 }),
+        fc.array(dim, { minLength: 0, maxLength: 12 }),
+        fc.boolean(),
+        (w, g, magic, dtype, rank, dims, keepMagic) => {
+          const b = Uint8Array.from(raw[w]);
+          const out = Uint8Array.from([
+            0,
+            keepMagic ? 0 : magic,
+            keepMagic ? 8 : dtype,
+            rank,
+            ...dims.flatMap((d) => [d >>> 24, (d >>> 16) & 255, (d >>> 8) & 255, d & 255]),
+            ...b.subarray(4 + 4 * (w === 'images' ? 3 : 1)),
+          ]);
+          check(w, out, g);
+        },
+      ),
+      params,
+    );
   });
 
   it('consistent headers of any size (the reader must refuse before allocating)', () => {
     const dim = fc.oneof(fc.integer({ min: 0, max: 64 }), fc.constantFrom(28, 2 ** 20, 2 ** 30, 2 ** 32 - 1));
-    fc.assert(fc.property(which, fc.array(dim, { minLength: 1, maxLength: 8 }), fc.integer({ min: 0, max: 4096 }), (w, shape, extra) => {
-      // A well-formed header followed by exactly the bytes it declares when that is small, far fewer otherwise.
-      const h = new Uint8Array(4 + 4 * shape.length);
-      h[2] = 8;
-      h[3] = shape.length;
-      const view = new DataView(h.buffer);
-      shape.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
-      const declared = shape.reduce((a, d) => a * d, 1);
-      const body = declared <= 8192 ? seededBytes(declared, extra) : seededBytes(extra, 3);
-      check(w, Uint8Array.from([...h, ...body]), extra % 2 === 0 ? 'none' : 'before');
-    }), params);
+    fc.assert(
+      fc.property(which, fc.array(dim, { minLength: 1, maxLength: 8 }), fc.integer({ min: 0, max: 4096 }), (w, shape, extra) => {
+        // A well-formed header followed by exactly the bytes it declares when that is small, far fewer otherwise.
+        const h = new Uint8Array(4 + 4 * shape.length);
+        h[2] = 8;
+        h[3] = shape.length;
+        const view = new DataView(h.buffer);
+        shape.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
+        const declared = shape.reduce((a, d) => a * d, 1);
+        const body = declared <= 8192 ? seededBytes(declared, extra) : seededBytes(extra, 3);
+        check(w, Uint8Array.from([...h, ...body]), extra % 2 === 0 ? 'none' : 'before');
+      }),
+      params,
+    );
   });
 });
 

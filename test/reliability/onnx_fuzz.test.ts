@@ -83,7 +83,12 @@ async function step(what: string, f: () => unknown): Promise<boolean> {
 /** Runs the whole pipeline a user can reach on `bytes`; throws only for an unclean failure. */
 async function pipeline(bytes: Uint8Array): Promise<string> {
   let model: ReturnType<typeof readOnnxModel> | undefined;
-  if (!(await step('readOnnxModel', () => { model = readOnnxModel(bytes); }))) return 'read refused';
+  if (
+    !(await step('readOnnxModel', () => {
+      model = readOnnxModel(bytes);
+    }))
+  )
+    return 'read refused';
   await step('lipschitzBound', () => lipschitzBound(model!));
   await step('lipschitzBound circular', () => lipschitzBound(model!, { exactConv: false }));
   // The translation is built for any readable model (the forward pass below only after onnxruntime accepts it).
@@ -107,7 +112,12 @@ async function pipeline(bytes: Uint8Array): Promise<string> {
   });
   if (!ran) return 'onnxruntime refused';
   let translated: ReturnType<typeof translateOnnx> | undefined;
-  if (!(await step('translateOnnx', () => { translated = translateOnnx(model!); }))) return 'translation refused';
+  if (
+    !(await step('translateOnnx', () => {
+      translated = translateOnnx(model!);
+    }))
+  )
+    return 'translation refused';
   try {
     await step('translated forward', () => tf.tidy(() => translated!(tf.tensor4d(images, [2, chw[0], chw[1], chw[2]])).dataSync()));
   } finally {
@@ -209,7 +219,12 @@ const PROTO_EDITS: Record<string, ProtoEdit> = {
     const nodes = nodesOf(m);
     const node = pick(nodes, f[0]);
     if (!node || !node.input || node.input.length === 0) return;
-    const names = [...nodes.flatMap((n) => n.output ?? []), ...(m.graph as onnx.GraphProto).initializer.map((t) => t.name ?? ''), (m.graph as onnx.GraphProto).input[0]?.name ?? '', ''];
+    const names = [
+      ...nodes.flatMap((n) => n.output ?? []),
+      ...(m.graph as onnx.GraphProto).initializer.map((t) => t.name ?? ''),
+      (m.graph as onnx.GraphProto).input[0]?.name ?? '',
+      '',
+    ];
     node.input[Math.floor(f[1] * node.input.length)] = pick(names, f[2]);
   },
   dropInput: (m, f) => {
@@ -262,28 +277,37 @@ const params = { numRuns: RUNS, interruptAfterTimeLimit: FAMILY_LIMIT_MS, seed: 
 
 describe('ONNX reader, bound and translator under mutation (fast-check)', () => {
   it('byte flips', async () => {
-    await fc.assert(fc.asyncProperty(seedIndex, fc.array(fc.tuple(frac, fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 8 }),
-      async (s, flips) => {
+    await fc.assert(
+      fc.asyncProperty(seedIndex, fc.array(fc.tuple(frac, fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 8 }), async (s, flips) => {
         const b = Uint8Array.from(seedBytes(s));
         for (const [f, x] of flips) b[at(f, b.length)] ^= x;
         await check(b);
-      }), params);
+      }),
+      params,
+    );
   });
 
   it('truncation and insertion of random bytes', async () => {
-    await fc.assert(fc.asyncProperty(seedIndex, frac, fc.boolean(), fc.uint8Array({ minLength: 1, maxLength: 64 }),
-      async (s, f, truncate, ins) => {
+    await fc.assert(
+      fc.asyncProperty(seedIndex, frac, fc.boolean(), fc.uint8Array({ minLength: 1, maxLength: 64 }), async (s, f, truncate, ins) => {
         const b = seedBytes(s);
         const p = at(f, b.length);
         const out = truncate ? b.subarray(0, p) : Uint8Array.from([...b.subarray(0, p), ...ins, ...b.subarray(p)]);
         await check(out);
-      }), params);
+      }),
+      params,
+    );
   });
 
   it('varint corruption (continuation bits, overlong and huge lengths)', async () => {
-    const patterns = [[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], [0xff, 0xff, 0xff, 0xff, 0x0f], [0x80, 0x80, 0x80], [0xfe, 0xff, 0xff, 0x7f]];
-    await fc.assert(fc.asyncProperty(seedIndex, fc.array(fc.tuple(frac, fc.constantFrom(...patterns), fc.boolean()), { minLength: 1, maxLength: 3 }),
-      async (s, edits) => {
+    const patterns = [
+      [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+      [0xff, 0xff, 0xff, 0xff, 0x0f],
+      [0x80, 0x80, 0x80],
+      [0xfe, 0xff, 0xff, 0x7f],
+    ];
+    await fc.assert(
+      fc.asyncProperty(seedIndex, fc.array(fc.tuple(frac, fc.constantFrom(...patterns), fc.boolean()), { minLength: 1, maxLength: 3 }), async (s, edits) => {
         let b = Uint8Array.from(seedBytes(s));
         for (const [f, pattern, overwrite] of edits) {
           const p = at(f, b.length);
@@ -296,19 +320,56 @@ describe('ONNX reader, bound and translator under mutation (fast-check)', () => 
           }
         }
         await check(b);
-      }), params);
+      }),
+      params,
+    );
   });
 
   it('decoded-proto edits: dims, ranks, attributes, int64 constants, data types', async () => {
-    const shapeEdits = ['initializerDim', 'initializerRank', 'valueDim', 'valueRank', 'elemType', 'attributeInt', 'attributeAdd', 'int64Constant', 'dataType', 'rawData', 'opset', 'metadata'];
-    await fc.assert(fc.asyncProperty(seedIndex, fc.array(protoEdit.filter((e) => shapeEdits.includes(e.name)), { minLength: 1, maxLength: 3 }),
-      async (s, edits) => { await check(applyEdits(seedBytes(s), edits)); }), params);
+    const shapeEdits = [
+      'initializerDim',
+      'initializerRank',
+      'valueDim',
+      'valueRank',
+      'elemType',
+      'attributeInt',
+      'attributeAdd',
+      'int64Constant',
+      'dataType',
+      'rawData',
+      'opset',
+      'metadata',
+    ];
+    await fc.assert(
+      fc.asyncProperty(
+        seedIndex,
+        fc.array(
+          protoEdit.filter((e) => shapeEdits.includes(e.name)),
+          { minLength: 1, maxLength: 3 },
+        ),
+        async (s, edits) => {
+          await check(applyEdits(seedBytes(s), edits));
+        },
+      ),
+      params,
+    );
   });
 
   it('decoded-proto edits: op types and graph wiring', async () => {
     const graphEdits = ['opType', 'rewire', 'dropInput', 'dropNode', 'dropInitializer', 'attributeInt'];
-    await fc.assert(fc.asyncProperty(seedIndex, fc.array(protoEdit.filter((e) => graphEdits.includes(e.name)), { minLength: 1, maxLength: 3 }),
-      async (s, edits) => { await check(applyEdits(seedBytes(s), edits)); }), params);
+    await fc.assert(
+      fc.asyncProperty(
+        seedIndex,
+        fc.array(
+          protoEdit.filter((e) => graphEdits.includes(e.name)),
+          { minLength: 1, maxLength: 3 },
+        ),
+        async (s, edits) => {
+          await check(applyEdits(seedBytes(s), edits));
+        },
+      ),
+      params,
+    );
   });
 });
 
@@ -327,7 +388,12 @@ const importSeeds = ['torchlip', 'batch1_cnn', 'plain_cnn'].map((name) => new Ui
 /** Read (folding), bound, translate and run one image; throws only for an unclean failure. */
 async function importPipeline(bytes: Uint8Array): Promise<void> {
   let model: ReturnType<typeof readOnnxModel> | undefined;
-  if (!(await step('readOnnxModel (folding)', () => { model = readOnnxModel(bytes); }))) return;
+  if (
+    !(await step('readOnnxModel (folding)', () => {
+      model = readOnnxModel(bytes);
+    }))
+  )
+    return;
   await step('lipschitzBound', () => lipschitzBound(model!, { exactConv: false }));
   await step('translateOnnx', () => translateOnnx(model!).dispose());
   const dims = model!.inputs[0]?.shape?.slice(1);
@@ -359,7 +425,10 @@ const IMPORT_EDITS: Record<string, ProtoEdit> = {
   ...PROTO_EDITS,
   /** An int attribute (axis, to, axes...) or an int64 Constant value of a shape node set to a hostile value. */
   shapeNode: (m, f, v) => {
-    const node = pick(nodesOf(m).filter((n) => SHAPE_OPS.has(n.opType ?? '')), f[0]);
+    const node = pick(
+      nodesOf(m).filter((n) => SHAPE_OPS.has(n.opType ?? '')),
+      f[0],
+    );
     if (!node) return;
     const a = pick(node.attribute ?? [], f[1]);
     if (!a) return;
@@ -392,19 +461,24 @@ describe('the shape-folding importer under mutation (graphs written by torch.onn
   it('shape arithmetic, input dims, attributes, wiring and dropped nodes', async () => {
     const names = ['shapeNode', 'shapeNode', 'inputDims', 'int64Constant', 'attributeInt', 'rewire', 'dropNode', 'dropInput', 'opType', 'valueDim'];
     const edit = fc.record({ name: fc.constantFrom(...names), f: fc.array(frac, { minLength: 3, maxLength: 3 }), v: hostileInt });
-    await fc.assert(fc.asyncProperty(fc.nat(), fc.array(edit, { minLength: 1, maxLength: 3 }), async (s, edits) => {
-      const m = onnx.ModelProto.decode(importSeeds[s % importSeeds.length]);
-      for (const e of edits) IMPORT_EDITS[e.name](m, e.f, e.v);
-      await checkImport(onnx.ModelProto.encode(m).finish());
-    }), { ...params, numRuns: 2 * RUNS });
+    await fc.assert(
+      fc.asyncProperty(fc.nat(), fc.array(edit, { minLength: 1, maxLength: 3 }), async (s, edits) => {
+        const m = onnx.ModelProto.decode(importSeeds[s % importSeeds.length]);
+        for (const e of edits) IMPORT_EDITS[e.name](m, e.f, e.v);
+        await checkImport(onnx.ModelProto.encode(m).finish());
+      }),
+      { ...params, numRuns: 2 * RUNS },
+    );
   });
 
   it('byte flips and truncation', async () => {
-    await fc.assert(fc.asyncProperty(fc.nat(), frac, fc.array(fc.tuple(frac, fc.integer({ min: 1, max: 255 })), { minLength: 0, maxLength: 6 }),
-      async (s, cut, flips) => {
+    await fc.assert(
+      fc.asyncProperty(fc.nat(), frac, fc.array(fc.tuple(frac, fc.integer({ min: 1, max: 255 })), { minLength: 0, maxLength: 6 }), async (s, cut, flips) => {
         const b = Uint8Array.from(importSeeds[s % importSeeds.length]);
         for (const [f, x] of flips) b[at(f, b.length)] ^= x;
         await checkImport(flips.length === 0 ? b.subarray(0, at(cut, b.length)) : b);
-      }), params);
+      }),
+      params,
+    );
   });
 });

@@ -9,7 +9,18 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { hasCheckpoint } from '@lip/train/node';
 import { listFiles, ROOT, tmpDirPerSuite, waitFor } from '@lip/test-support';
-import { CLI_TIMEOUT_MS, CliResult, committedEpochs, errorLines, expectCleanFailure, LipProcess, runLip, spawnLip, tinyTrainArgs, writeTrainData } from '@lip/test-support/cli';
+import {
+  CLI_TIMEOUT_MS,
+  CliResult,
+  committedEpochs,
+  errorLines,
+  expectCleanFailure,
+  LipProcess,
+  runLip,
+  spawnLip,
+  tinyTrainArgs,
+  writeTrainData,
+} from '@lip/test-support/cli';
 // Internal to train()'s crash-safe commits, not public API.
 import { STAGING_DIR } from '../../packages/train/src/training/commit';
 
@@ -56,7 +67,9 @@ describe('one writer per output', () => {
     const a = track(spawnLip(tinyTrainArgs(data, out(), ENDLESS_EPOCHS)));
     const b = track(spawnLip(tinyTrainArgs(data, out(), ENDLESS_EPOCHS)));
     let timer: NodeJS.Timeout | undefined;
-    const hang = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), CLI_TIMEOUT_MS); });
+    const hang = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), CLI_TIMEOUT_MS);
+    });
     const first = await Promise.race([a.closed.then(() => a), b.closed.then(() => b), hang]);
     clearTimeout(timer);
     expect({ exited: first !== null }).toEqual({ exited: true }); // without a lock both train on
@@ -82,7 +95,7 @@ describe('one writer per output', () => {
     expect(epochsAtKill).toEqual(epochsAtKill.map((_, i) => i + 1));
   });
 
-  it('--resume after the SIGKILL takes over the dead holder\'s lock at once and finishes the run', async () => {
+  it("--resume after the SIGKILL takes over the dead holder's lock at once and finishes the run", async () => {
     expect(fs.existsSync(`${out()}.lock`)).toBe(true);
     const target = epochsAtKill.length + 2;
     const r = await runLip([...tinyTrainArgs(data, out(), target), '--resume']);
@@ -99,13 +112,16 @@ describe('one writer per output', () => {
     fs.rmSync(`${lost}.lock`, { recursive: true });
     // proper-lockfile notices at its next refresh (DEFAULT_LOCK_UPDATE_MS); without the check the run goes on.
     let timer: NodeJS.Timeout | undefined;
-    const hang = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), CLI_TIMEOUT_MS); });
+    const hang = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), CLI_TIMEOUT_MS);
+    });
     const ended = await Promise.race([p.closed, hang]);
     clearTimeout(timer);
     expect({ ended: ended !== null }).toEqual({ ended: true });
     const r = await result(p);
     // Its epoch lines come first: not expectCleanFailure, which allows no progress.
-    const lostLine = /^error: output folder .*lost: another process removed or took its lock .*lost\.lock \(.*\); stopped so that the two do not mix their files$/;
+    const lostLine =
+      /^error: output folder .*lost: another process removed or took its lock .*lost\.lock \(.*\); stopped so that the two do not mix their files$/;
     expect({ code: r.code, errors: errorLines(r.stderr) }).toEqual({ code: 2, errors: [expect.stringMatching(lostLine)] });
     expect(r.stderr).not.toMatch(/^\s+at |internal error/m);
     const epochs = committedEpochs(lost);
@@ -119,17 +135,23 @@ describe('one writer per output', () => {
     // A process holding the three locks through @lip/core, as a running lip would.
     const holder = spawn(
       process.execPath,
-      ['-e', `const { acquireOutputLock } = require(${JSON.stringify(CORE_DIST)});
+      [
+        '-e',
+        `const { acquireOutputLock } = require(${JSON.stringify(CORE_DIST)});
         (async () => {
           for (const t of JSON.parse(process.argv[1])) await acquireOutputLock(t, { what: 'x', hint: 'y' });
           process.stdout.write('held\\n');
           setInterval(() => {}, 1000);
-        })();`, JSON.stringify([onnx, demoOut, out()])],
+        })();`,
+        JSON.stringify([onnx, demoOut, out()]),
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     children.push(holder);
     let said = '';
-    holder.stdout!.on('data', (d: Buffer) => { said += d.toString(); });
+    holder.stdout!.on('data', (d: Buffer) => {
+      said += d.toString();
+    });
     await waitFor('the holder to take its locks', () => said.includes('held'));
     const pid = holder.pid!;
 

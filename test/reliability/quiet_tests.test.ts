@@ -20,7 +20,10 @@ if (process.env[PROBE] === '1') {
 } else {
   test('a test file that starts a cpu backend prints no tfjs banner; other warnings still show', () => {
     const r = spawnSync(process.execPath, [require.resolve('jest/bin/jest'), '--ci', '--runTestsByPath', __filename], {
-      cwd: ROOT, env: { ...process.env, [PROBE]: '1' }, encoding: 'utf8', timeout: 120_000,
+      cwd: ROOT,
+      env: { ...process.env, [PROBE]: '1' },
+      encoding: 'utf8',
+      timeout: 120_000,
     });
     const output = `${r.stdout}${r.stderr}`;
     expect({ status: r.status, output }).toEqual({ status: 0, output: expect.stringContaining('probe warning: other warnings still show') });

@@ -21,12 +21,63 @@ const PAYLOADS = [
   '&lt;already-escaped&gt;',
 ];
 /** Tags lip's report writes; anything else in index.html came from a model. */
-const OWN_TAGS = new Set(['!DOCTYPE', 'html', 'head', 'meta', 'title', 'style', 'body', 'h1', 'h2', 'section', 'p', 'code', 'img',
-  'table', 'tr', 'th', 'td', 'strong', 'details', 'summary', 'h3', 'figure', 'figcaption', 'div', 'span']);
+const OWN_TAGS = new Set([
+  '!DOCTYPE',
+  'html',
+  'head',
+  'meta',
+  'title',
+  'style',
+  'body',
+  'h1',
+  'h2',
+  'section',
+  'p',
+  'code',
+  'img',
+  'table',
+  'tr',
+  'th',
+  'td',
+  'strong',
+  'details',
+  'summary',
+  'h3',
+  'figure',
+  'figcaption',
+  'div',
+  'span',
+]);
 /** Elements of lip's SVG charts, and their attributes; a model string may only appear as escaped text or a title. */
 const SVG_TAGS = new Set(['svg', 'title', 'rect', 'g', 'line', 'text', 'circle', 'polygon', 'polyline']);
-const SVG_ATTRS = new Set(['xmlns', 'width', 'height', 'viewBox', 'font-family', 'font-size', 'font-weight', 'fill', 'fill-opacity', 'stroke',
-  'stroke-width', 'stroke-dasharray', 'class', 'x', 'y', 'x1', 'y1', 'x2', 'y2', 'cx', 'cy', 'r', 'points', 'text-anchor', 'transform', 'data-index']);
+const SVG_ATTRS = new Set([
+  'xmlns',
+  'width',
+  'height',
+  'viewBox',
+  'font-family',
+  'font-size',
+  'font-weight',
+  'fill',
+  'fill-opacity',
+  'stroke',
+  'stroke-width',
+  'stroke-dasharray',
+  'class',
+  'x',
+  'y',
+  'x1',
+  'y1',
+  'x2',
+  'y2',
+  'cx',
+  'cy',
+  'r',
+  'points',
+  'text-anchor',
+  'transform',
+  'data-index',
+]);
 
 const tmp = tmpDirPerSuite('report-xss');
 let data: string;
@@ -39,16 +90,19 @@ beforeAll(() => {
   // A file name is model-controlled too (a shared download, say).
   model = tmp.path('<img src=x onerror=alert(6)>.onnx');
   // Seed 4: one of the 4 images attacked is classified right and PGD finds its adversarial (the scatter needs one).
-  fs.writeFileSync(model, gemmModel({
-    seed: 4,
-    metadata: {
-      class_names: JSON.stringify(classNames),
-      architecture: PAYLOADS[0],
-      producer_version: PAYLOADS[1],
-      [PAYLOADS[2]]: PAYLOADS[3],
-      notes: PAYLOADS.join(' '),
-    },
-  }));
+  fs.writeFileSync(
+    model,
+    gemmModel({
+      seed: 4,
+      metadata: {
+        class_names: JSON.stringify(classNames),
+        architecture: PAYLOADS[0],
+        producer_version: PAYLOADS[1],
+        [PAYLOADS[2]]: PAYLOADS[3],
+        notes: PAYLOADS.join(' '),
+      },
+    }),
+  );
 });
 
 /** Every tag in `html` with its attribute names. */

@@ -46,7 +46,8 @@ describe('session inputs', () => {
       const x = images(2);
       x[D + 3] = v;
       await expect(session.runBatched(x, 2, [...CHW])).rejects.toThrow(
-        new DataError(`input image 1 holds ${v} at pixel 3, outside the model's input_range [0, 1]; scale the data to that range.`));
+        new DataError(`input image 1 holds ${v} at pixel 3, outside the model's input_range [0, 1]; scale the data to that range.`),
+      );
       // Within the rounding tolerance is fine.
       x[D + 3] = 1 + 1e-7;
       await expect(session.runBatched(x, 2, [...CHW])).resolves.toHaveLength(20);
@@ -72,11 +73,15 @@ describe('session inputs', () => {
     const session = await openSession(model);
     try {
       await expect(session.runBatched(new Float32Array(2 * 49).fill(0.5), 2, [1, 7, 7])).rejects.toThrow(
-        new DataError(`the model '<bytes>' expects inputs of shape [N, 1, 6, 6] but the data has shape [N, 1, 7, 7]; ` +
-          'use data that matches the model (or the model trained on this data).'));
+        new DataError(
+          `the model '<bytes>' expects inputs of shape [N, 1, 6, 6] but the data has shape [N, 1, 7, 7]; ` +
+            'use data that matches the model (or the model trained on this data).',
+        ),
+      );
       await expect(session.runBatched(images(2), 3, [...CHW])).rejects.toThrow(InvalidArgumentError);
       await expect(session.runBatched(Float64Array.from(images(1)) as unknown as Float32Array, 1, [...CHW])).rejects.toThrow(
-        new InvalidArgumentError(`'images' must be a Float32Array`));
+        new InvalidArgumentError(`'images' must be a Float32Array`),
+      );
       await expect(session.runBatched(images(1), 1, [1, 0, 36])).rejects.toThrow(InvalidArgumentError);
       await expect(session.runBatched(images(1), 1, [...CHW], 0)).rejects.toThrow(InvalidArgumentError);
     } finally {

@@ -40,7 +40,12 @@ function commitState(out: string): 'between commits' | 'staging' | 'staged and c
  * Runs `lip train args` and SIGKILLs it `delayMs` after the `nth` time it
  * creates `<out>/.next/` (the start of a checkpoint write).
  */
-async function trainAndKill(args: string[], out: string, nth: number, delayMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+async function trainAndKill(
+  args: string[],
+  out: string,
+  nth: number,
+  delayMs: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   const p = spawnLip(args);
   let seen = 0;
   const watcher = fs.watch(out, (_event, name) => {

@@ -108,7 +108,8 @@ const focusCases: Case[] = Object.keys(FOCUS).flatMap((focus, f) =>
   Array.from({ length: SEEDS_PER_FOCUS }, (_, i) => {
     const seed = graphSeed(RUN_SEED + 1 + f, i);
     return { key: `${focus}:${seed}`, seed, focus };
-  }));
+  }),
+);
 
 // Drawn from their own run seed, so the corner families' seeds above keep their index.
 const newOpsCases: Case[] = Array.from({ length: NEW_OPS_SEEDS }, (_, i) => {
@@ -200,9 +201,19 @@ describe('the oracle catches wrong bounds', () => {
 
   it('a TypeError is a crash, a LipError a refusal', async () => {
     const { spec, seed } = await firstOk();
-    const crash = await checkGraph(spec, { seed, bound: () => { throw new TypeError('x is undefined'); } });
+    const crash = await checkGraph(spec, {
+      seed,
+      bound: () => {
+        throw new TypeError('x is undefined');
+      },
+    });
     expect(crash.outcome).toBe('crash');
-    const refused = await checkGraph(spec, { seed, bound: () => { throw new ModelError('not Lipschitz'); } });
+    const refused = await checkGraph(spec, {
+      seed,
+      bound: () => {
+        throw new ModelError('not Lipschitz');
+      },
+    });
     expect(refused.outcome).toBe('refused');
   });
 });

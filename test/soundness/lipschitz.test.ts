@@ -43,73 +43,76 @@ function l2(a: ArrayLike<number>, b: ArrayLike<number>, from: number, len: numbe
 
 describe.each(Object.keys(RECIPES))('%s', (recipe) => {
   it(`f(x) - f(y) stays within L |x - y| and the bound is above every measured slope (${MODELS_PER_RECIPE} random models)`, async () => {
-    await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), async (seed) => {
-      const m = randomLipModel(recipe, seed);
-      m.kinds.forEach((k) => covered.add(k));
-      stats.models++;
-      const onnxModel = readOnnxModel(m.bytes);
-      const bound = lipschitzBound(onnxModel).total;
-      const session = await openSession(onnxModel);
-      const translated = translateOnnx(onnxModel);
-      const [c, h, w] = m.chw;
-      const d = c * h * w;
-      try {
-        // (a) random pairs: independent points, and close pairs y = x + small noise.
-        const xs = uniformArray(PAIRS * d, seed, 0, 1);
-        const ys = uniformArray(PAIRS * d, seed + 1, 0, 1);
-        for (let i = PAIRS / 2; i < PAIRS; i++) {
-          const scale = 10 ** -(1 + (i % 4));
-          for (let p = 0; p < d; p++) ys[i * d + p] = Math.min(1, Math.max(0, xs[i * d + p] + scale * (ys[i * d + p] - 0.5)));
-        }
-        const fx = await session.runBatched(xs, PAIRS, m.chw);
-        const fy = await session.runBatched(ys, PAIRS, m.chw);
-        const k = m.classes;
-        for (let i = 0; i < PAIRS; i++) {
-          const dx = l2(xs, ys, i * d, d);
-          const df = l2(fx, fy, i * k, k);
-          if (!(df <= m.claimed * dx + TOL)) throw new Error(`seed ${seed} pair ${i}: |f(x)-f(y)| = ${df} > L |x-y| + ${TOL} = ${m.claimed * dx + TOL}`);
-          if (dx > 1e-2) {
-            stats.worstRatioToClaim = Math.max(stats.worstRatioToClaim, df / dx / m.claimed);
-            stats.worstRatioToBound = Math.max(stats.worstRatioToBound, df / dx / bound);
-            // (c) a sound bound is above every difference quotient.
-            if (!(df / dx <= bound * (1 + 1e-6) + TOL / dx)) throw new Error(`seed ${seed}: slope ${df / dx} above the bound ${bound}`);
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 2 ** 30 }), async (seed) => {
+        const m = randomLipModel(recipe, seed);
+        m.kinds.forEach((k) => covered.add(k));
+        stats.models++;
+        const onnxModel = readOnnxModel(m.bytes);
+        const bound = lipschitzBound(onnxModel).total;
+        const session = await openSession(onnxModel);
+        const translated = translateOnnx(onnxModel);
+        const [c, h, w] = m.chw;
+        const d = c * h * w;
+        try {
+          // (a) random pairs: independent points, and close pairs y = x + small noise.
+          const xs = uniformArray(PAIRS * d, seed, 0, 1);
+          const ys = uniformArray(PAIRS * d, seed + 1, 0, 1);
+          for (let i = PAIRS / 2; i < PAIRS; i++) {
+            const scale = 10 ** -(1 + (i % 4));
+            for (let p = 0; p < d; p++) ys[i * d + p] = Math.min(1, Math.max(0, xs[i * d + p] + scale * (ys[i * d + p] - 0.5)));
           }
-          stats.pairs++;
-        }
+          const fx = await session.runBatched(xs, PAIRS, m.chw);
+          const fy = await session.runBatched(ys, PAIRS, m.chw);
+          const k = m.classes;
+          for (let i = 0; i < PAIRS; i++) {
+            const dx = l2(xs, ys, i * d, d);
+            const df = l2(fx, fy, i * k, k);
+            if (!(df <= m.claimed * dx + TOL)) throw new Error(`seed ${seed} pair ${i}: |f(x)-f(y)| = ${df} > L |x-y| + ${TOL} = ${m.claimed * dx + TOL}`);
+            if (dx > 1e-2) {
+              stats.worstRatioToClaim = Math.max(stats.worstRatioToClaim, df / dx / m.claimed);
+              stats.worstRatioToBound = Math.max(stats.worstRatioToBound, df / dx / bound);
+              // (c) a sound bound is above every difference quotient.
+              if (!(df / dx <= bound * (1 + 1e-6) + TOL / dx)) throw new Error(`seed ${seed}: slope ${df / dx} above the bound ${bound}`);
+            }
+            stats.pairs++;
+          }
 
-        // Along the direction of largest stretch at interior points (kept inside the input range [0, 1]).
-        const centers = uniformArray(GRADIENT_POINTS * d, seed + 2, 0.25, 0.75);
-        const { norms, directions } = jacobianNorms(translated, centers, GRADIENT_POINTS, m.chw, k);
-        for (let i = 0; i < GRADIENT_POINTS; i++) {
-          stats.worstGradientToBound = Math.max(stats.worstGradientToBound, norms[i] / bound);
-          // (c) the bound is never below the local Jacobian norm (the slope at x along v).
-          if (!(norms[i] <= bound * (1 + 1e-5))) throw new Error(`seed ${seed}: Jacobian norm ${norms[i]} above the bound ${bound}`);
-          if (!(norms[i] <= m.claimed * (1 + 1e-5))) throw new Error(`seed ${seed}: Jacobian norm ${norms[i]} above the claim ${m.claimed}`);
-          const steps = [1e-3, 3e-2, 0.2];
-          const along = new Float32Array(steps.length * 2 * d);
-          steps.forEach((t, s) => {
-            for (let p = 0; p < d; p++) {
-              along[(2 * s) * d + p] = centers[i * d + p] + t * directions[i][p];
-              along[(2 * s + 1) * d + p] = centers[i * d + p] - t * directions[i][p];
+          // Along the direction of largest stretch at interior points (kept inside the input range [0, 1]).
+          const centers = uniformArray(GRADIENT_POINTS * d, seed + 2, 0.25, 0.75);
+          const { norms, directions } = jacobianNorms(translated, centers, GRADIENT_POINTS, m.chw, k);
+          for (let i = 0; i < GRADIENT_POINTS; i++) {
+            stats.worstGradientToBound = Math.max(stats.worstGradientToBound, norms[i] / bound);
+            // (c) the bound is never below the local Jacobian norm (the slope at x along v).
+            if (!(norms[i] <= bound * (1 + 1e-5))) throw new Error(`seed ${seed}: Jacobian norm ${norms[i]} above the bound ${bound}`);
+            if (!(norms[i] <= m.claimed * (1 + 1e-5))) throw new Error(`seed ${seed}: Jacobian norm ${norms[i]} above the claim ${m.claimed}`);
+            const steps = [1e-3, 3e-2, 0.2];
+            const along = new Float32Array(steps.length * 2 * d);
+            steps.forEach((t, s) => {
+              for (let p = 0; p < d; p++) {
+                along[2 * s * d + p] = centers[i * d + p] + t * directions[i][p];
+                along[(2 * s + 1) * d + p] = centers[i * d + p] - t * directions[i][p];
+              }
+            });
+            const f0 = await session.runBatched(centers.slice(i * d, (i + 1) * d), 1, m.chw);
+            const fa = await session.runBatched(along, 2 * steps.length, m.chw);
+            for (let j = 0; j < 2 * steps.length; j++) {
+              const dx = l2(along, centers, j * d, d, i * d);
+              const df = l2(fa, f0, j * k, k, 0);
+              if (!(df <= m.claimed * dx + TOL)) {
+                throw new Error(`seed ${seed}: along the top singular vector, |f(x)-f(y)| = ${df} > L |x-y| + ${TOL} = ${m.claimed * dx + TOL}`);
+              }
+              stats.gradientPairs++;
             }
-          });
-          const f0 = await session.runBatched(centers.slice(i * d, (i + 1) * d), 1, m.chw);
-          const fa = await session.runBatched(along, 2 * steps.length, m.chw);
-          for (let j = 0; j < 2 * steps.length; j++) {
-            const dx = l2(along, centers, j * d, d, i * d);
-            const df = l2(fa, f0, j * k, k, 0);
-            if (!(df <= m.claimed * dx + TOL)) {
-              throw new Error(`seed ${seed}: along the top singular vector, |f(x)-f(y)| = ${df} > L |x-y| + ${TOL} = ${m.claimed * dx + TOL}`);
-            }
-            stats.gradientPairs++;
           }
+        } finally {
+          translated.dispose();
+          await session.close();
+          m.model.dispose();
         }
-      } finally {
-        translated.dispose();
-        await session.close();
-        m.model.dispose();
-      }
-    }), { numRuns: MODELS_PER_RECIPE, seed: Number(process.env.LIP_FUZZ_SEED ?? 7) });
+      }),
+      { numRuns: MODELS_PER_RECIPE, seed: Number(process.env.LIP_FUZZ_SEED ?? 7) },
+    );
   });
 });
 

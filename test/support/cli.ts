@@ -28,8 +28,14 @@ export async function lip(...args: string[]): Promise<LipResult> {
   const { run } = await import('@lip/cli');
   let out = '';
   let err = '';
-  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => { out += String(s); return true; });
-  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => { err += String(s); return true; });
+  const o = jest.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+    out += String(s);
+    return true;
+  });
+  const e = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+    err += String(s);
+    return true;
+  });
   const started = Date.now();
   try {
     const code = await run(['node', 'lip', ...args]);
@@ -81,8 +87,12 @@ export function spawnLip(args: readonly string[], opts: { cwd?: string; env?: No
   });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal }));
@@ -212,7 +222,25 @@ export function writeTrainData(dir: string): void {
  */
 export function tinyTrainArgs(data: string, out: string, epochs: number): string[] {
   const n = String(TINY_TRAIN_IMAGES);
-  return ['train', '--data', data, '--out', out, '--epochs', String(epochs), '--limit', n, '--batch-size', n, '--seed', '7', '--workers', '1', '--backend', 'wasm'];
+  return [
+    'train',
+    '--data',
+    data,
+    '--out',
+    out,
+    '--epochs',
+    String(epochs),
+    '--limit',
+    n,
+    '--batch-size',
+    n,
+    '--seed',
+    '7',
+    '--workers',
+    '1',
+    '--backend',
+    'wasm',
+  ];
 }
 
 /** Epochs of the committed history in a `lip train` folder (what a reader or `--resume` sees), [] without a checkpoint. */

@@ -92,11 +92,26 @@ export function npyBytes(header: string, payload: Uint8Array, version: 1 | 2 | 3
 }
 
 /** `.npy` bytes of a typed array (little-endian, C order). */
-export function npyOf(data: Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Float32Array | Float64Array | BigInt64Array,
-  shape: readonly number[]): Uint8Array {
-  const descr = data instanceof Uint8Array ? '|u1' : data instanceof Int8Array ? '|i1' : data instanceof Int16Array ? '<i2'
-    : data instanceof Uint16Array ? '<u2' : data instanceof Int32Array ? '<i4' : data instanceof Float32Array ? '<f4'
-      : data instanceof Float64Array ? '<f8' : '<i8';
+export function npyOf(
+  data: Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Float32Array | Float64Array | BigInt64Array,
+  shape: readonly number[],
+): Uint8Array {
+  const descr =
+    data instanceof Uint8Array
+      ? '|u1'
+      : data instanceof Int8Array
+        ? '|i1'
+        : data instanceof Int16Array
+          ? '<i2'
+          : data instanceof Uint16Array
+            ? '<u2'
+            : data instanceof Int32Array
+              ? '<i4'
+              : data instanceof Float32Array
+                ? '<f4'
+                : data instanceof Float64Array
+                  ? '<f8'
+                  : '<i8';
   return npyBytes(npyHeaderText(descr, shape), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
 }
 
@@ -124,7 +139,7 @@ export function zipBytes(entries: readonly ZipEntrySpec[]): Uint8Array {
     const method = e.method ?? 8;
     const body = Buffer.from(e.raw ?? (method === 8 ? zlib.deflateRawSync(e.data) : e.data));
     const name = Buffer.from(e.name, 'utf8');
-    const crc = e.crc ?? (zlib.crc32(e.data) >>> 0);
+    const crc = e.crc ?? zlib.crc32(e.data) >>> 0;
     const size = e.declaredSize ?? e.data.length;
     const flags = (e.flags ?? 0) | 0x800; // UTF-8 names
     // Both headers hold the same fields from "version needed": local at byte 4, central at byte 6.
@@ -228,9 +243,10 @@ export async function startMirror(files: Record<string, Uint8Array>, mode: Recor
   return {
     url: `http://127.0.0.1:${port}/mirror/`,
     requests,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

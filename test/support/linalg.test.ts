@@ -64,9 +64,12 @@ describe('float64 test helpers: linalg', () => {
     y.dispose();
     // The same kernel in ONNX layout [cout, cin, kh, kw]: the same matrix.
     const oihw = new Float64Array(k.length);
-    for (let y0 = 0; y0 < kh; y0++) for (let x0 = 0; x0 < kw; x0++) for (let ci = 0; ci < cin; ci++) for (let co = 0; co < cout; co++) {
-      oihw[((co * cin + ci) * kh + y0) * kw + x0] = k[((y0 * kw + x0) * cin + ci) * cout + co];
-    }
+    for (let y0 = 0; y0 < kh; y0++)
+      for (let x0 = 0; x0 < kw; x0++)
+        for (let ci = 0; ci < cin; ci++)
+          for (let co = 0; co < cout; co++) {
+            oihw[((co * cin + ci) * kh + y0) * kw + x0] = k[((y0 * kw + x0) * cin + ci) * cout + co];
+          }
     expect(convMatrix(oihw, { ...spec, layout: 'oihw' }).a).toEqual(m.a);
   });
 

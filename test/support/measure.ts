@@ -109,8 +109,13 @@ export function measuredLipschitzBound(model: { layers: unknown[] }): number {
  * (NCHW -> logits [n, k]) at each of the `n` points, from k backward passes
  * and a float64 eigen-decomposition of J J^T (k x k).
  */
-export function jacobianNorms(f: (x: tf.Tensor4D) => tf.Tensor2D, points: Float32Array, n: number, chw: readonly number[], k: number):
-  { norms: number[]; directions: Float64Array[] } {
+export function jacobianNorms(
+  f: (x: tf.Tensor4D) => tf.Tensor2D,
+  points: Float32Array,
+  n: number,
+  chw: readonly number[],
+  k: number,
+): { norms: number[]; directions: Float64Array[] } {
   const d = chw[0] * chw[1] * chw[2];
   const rows: Float32Array[] = [];
   for (let j = 0; j < k; j++) {

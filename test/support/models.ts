@@ -27,7 +27,11 @@ export function tinyData(n: number, seed: number): { images: Float32Array; label
   for (let i = 0; i < n; i++) {
     const k = i % TINY_CLASSES;
     labels[i] = k;
-    const [r0, c0] = [[0, 0], [0, 4], [4, 2]][k]!;
+    const [r0, c0] = [
+      [0, 0],
+      [0, 4],
+      [4, 2],
+    ][k]!;
     for (let p = 0; p < 64; p++) {
       const r = Math.floor(p / 8);
       const c = p % 8;
@@ -62,11 +66,21 @@ export function tinyModel(seed: number): L.LipschitzSequential {
   });
 }
 
-
 /** Every Lipschitz layer class the soundness tests must cover. */
 export const LAYER_KINDS = [
-  'SpectralDense', 'SpectralConv2D(bjorck)', 'SpectralConv2D(operator)', 'FrobeniusDense', 'FrobeniusConv2D', 'GroupSort2',
-  'GroupSort(n)', 'FullSort', 'MaxMin', 'ScaledL2NormPool2D', 'ScaledAvgPool2D', 'ScaledGlobalL2NormPool2D', 'InvertibleDownSampling',
+  'SpectralDense',
+  'SpectralConv2D(bjorck)',
+  'SpectralConv2D(operator)',
+  'FrobeniusDense',
+  'FrobeniusConv2D',
+  'GroupSort2',
+  'GroupSort(n)',
+  'FullSort',
+  'MaxMin',
+  'ScaledL2NormPool2D',
+  'ScaledAvgPool2D',
+  'ScaledGlobalL2NormPool2D',
+  'InvertibleDownSampling',
   'OrthogonalConv2D',
 ] as const;
 export type LayerKind = (typeof LAYER_KINDS)[number];
@@ -85,7 +99,10 @@ interface Builder {
 
 function conv(b: Builder, kind: 'bjorck' | 'operator' | 'frobenius', filters: number): void {
   const [h, w] = b.shape;
-  const k = pickOf(b.rng, [1, 2, 3].filter((x) => x <= Math.min(h, w)));
+  const k = pickOf(
+    b.rng,
+    [1, 2, 3].filter((x) => x <= Math.min(h, w)),
+  );
   const stride = h >= 6 && w >= 6 && b.rng() < 0.3 ? 2 : 1;
   const padding = b.rng() < 0.7 ? 'same' : 'valid';
   const args = { filters, kernelSize: k, strides: stride, padding } as const;
@@ -103,7 +120,10 @@ function conv(b: Builder, kind: 'bjorck' | 'operator' | 'frobenius', filters: nu
 /** An orthogonal (BCOP) conv: stride 1, kernel 1, 3 or 5 (odd), same or valid padding. */
 function orthogonalConv(b: Builder, filters: number): void {
   const [h, w] = b.shape;
-  const k = pickOf(b.rng, [1, 3, 5].filter((x) => x <= Math.min(h, w)));
+  const k = pickOf(
+    b.rng,
+    [1, 3, 5].filter((x) => x <= Math.min(h, w)),
+  );
   const padding = b.rng() < 0.7 ? 'same' : 'valid';
   b.layers.push(new L.OrthogonalConv2D({ filters, kernelSize: k, padding, niterBjorck: pickOf(b.rng, [2, 20]) }));
   b.kinds.push('OrthogonalConv2D');
@@ -127,7 +147,11 @@ function pool(b: Builder, kind: 'ScaledL2NormPool2D' | 'ScaledAvgPool2D' | 'Inve
     b.layers.push(new L.InvertibleDownSampling({ poolSize: 2 }));
     b.shape = [h / 2, w / 2, 4 * c];
   } else {
-    const p = pickOf(b.rng, [[2, 2], [1, 2], [2, 1]] as [number, number][]).map((x, i) => Math.min(x, [h, w][i])) as [number, number];
+    const p = pickOf(b.rng, [
+      [2, 2],
+      [1, 2],
+      [2, 1],
+    ] as [number, number][]).map((x, i) => Math.min(x, [h, w][i])) as [number, number];
     b.layers.push(kind === 'ScaledL2NormPool2D' ? new L.ScaledL2NormPool2D({ poolSize: p }) : new L.ScaledAvgPool2D({ poolSize: p }));
     b.shape = [Math.floor(h / p[0]), Math.floor(w / p[1]), c];
   }
@@ -261,7 +285,9 @@ export function randomLipModel(recipe: string, seed: number): RandomLipModel {
       // Raw kernels far from any normalized state (the exported, normalized weights must still be Lipschitz);
       // small biases, so that the input, not the bias, decides the class.
       const std = /bias/.test(w.name) ? 0.02 : pickOf(rng, [0.3, 1, 3]);
-      tf.tidy(() => { w.write(tf.randomNormal(w.shape as number[], 0, std, 'float32', s++)); });
+      tf.tidy(() => {
+        w.write(tf.randomNormal(w.shape as number[], 0, std, 'float32', s++));
+      });
     }
   }
   const bytes = exportOnnx(model, { portable });

@@ -42,7 +42,11 @@ export function gemmModel(opts: GemmModelOptions = {}): Uint8Array {
   const x = b.input('input', 'float32', ['N', ...chw]);
   const [flat] = b.node('Flatten', [x], { axis: 1 });
   const W = b.initializer('W', uniformArray(d * classes, opts.seed ?? 5, -amp, amp), [d, classes]);
-  const B = b.initializer('B', Float32Array.from({ length: classes }, (_, i) => step * i), [classes]);
+  const B = b.initializer(
+    'B',
+    Float32Array.from({ length: classes }, (_, i) => step * i),
+    [classes],
+  );
   b.node(opts.op ?? 'Gemm', [flat, W, B], {}, { outputs: ['logits'] });
   b.output('logits', ['N', classes]);
   const metadata: Record<string, string | null> = { lipschitz_constant: '1', input_range: '[0, 1]', ...opts.metadata };
@@ -129,7 +133,13 @@ export function convStackModel(opts: StackOptions): Uint8Array {
     const g = reshape(b, c2, [2, 4, 4]);
     const sizes = b.initializer(b.fresh('split'), [1, 1, 1, 1], [4]);
     const lanes = [...b.node('Split', [g, sizes], { axis: 2 }, { outputs: 4 })];
-    for (const [i, j] of [[0, 1], [2, 3], [0, 2], [1, 3], [1, 2]]) {
+    for (const [i, j] of [
+      [0, 1],
+      [2, 3],
+      [0, 2],
+      [1, 3],
+      [1, 2],
+    ]) {
       const [d] = b.node('Sub', [lanes[i], lanes[j]]);
       const [r] = b.node('Relu', [d]);
       const lo = b.node('Sub', [lanes[i], r])[0];
@@ -159,7 +169,14 @@ export function convStackModel(opts: StackOptions): Uint8Array {
  * multiclass certificate (top1 - top2) / sqrt(2) is the exact distance to the
  * nearest boundary, ignoring the [0, 1] box). `scale` multiplies W and c.
  */
-export function orthonormalLinearModel(h: number, w: number, classes: number, seed: number, scale = 1, lipschitz = 1): { bytes: Uint8Array; W: Float64Array; c: Float64Array } {
+export function orthonormalLinearModel(
+  h: number,
+  w: number,
+  classes: number,
+  seed: number,
+  scale = 1,
+  lipschitz = 1,
+): { bytes: Uint8Array; W: Float64Array; c: Float64Array } {
   const d = h * w;
   const W = orthonormalRows(classes, d, seed);
   const c = Float64Array.from(uniformArray(classes, seed + 7, -0.2, 0.2));
@@ -169,7 +186,11 @@ export function orthonormalLinearModel(h: number, w: number, classes: number, se
   const wt = new Float32Array(d * classes);
   for (let i = 0; i < classes; i++) for (let p = 0; p < d; p++) wt[p * classes + i] = W[i * d + p] * scale;
   const wName = b.initializer('W', wt, [d, classes]);
-  const cName = b.initializer('c', Float32Array.from(c, (v) => v * scale), [classes]);
+  const cName = b.initializer(
+    'c',
+    Float32Array.from(c, (v) => v * scale),
+    [classes],
+  );
   b.node('Gemm', [flat, wName, cName], {}, { outputs: ['logits'] });
   b.output('logits', ['N', classes]);
   b.setMetadata('lipschitz_constant', String(lipschitz));
@@ -192,7 +213,7 @@ export function honestConvModel(seed: number, profile: 'default' | 'portable' = 
   for (let c = 0; c < 2; c++) {
     let l1 = 0;
     for (let p = 0; p < 9; p++) l1 += Math.abs(k[c * 9 + p]);
-    for (let p = 0; p < 9; p++) k[c * 9 + p] *= (scale / Math.SQRT2) / l1;
+    for (let p = 0; p < 9; p++) k[c * 9 + p] *= scale / Math.SQRT2 / l1;
   }
   const w1 = b.initializer('W1', k, [2, 1, 3, 3]);
   const [c1] = b.node('Conv', [x, w1], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] });
@@ -232,14 +253,29 @@ export function referenceConvModel(seed: number, profile: 'default' | 'portable'
     const [avg] = b.node('AveragePool', [sq], { kernel_shape: [2, 2], strides: [2, 2], count_include_pad: 0 });
     return times(b, b.node('Sqrt', [avg])[0], 2);
   };
-  const c1 = b.node('Conv', [x, b.initializer('W1', uniformArray(16 * 9, seed, -0.3, 0.3), [16, 1, 3, 3]), b.initializer('B1', uniformArray(16, seed + 1, -0.05, 0.05), [16])],
-    { kernel_shape: [3, 3], pads: [1, 1, 1, 1] })[0];
+  const c1 = b.node(
+    'Conv',
+    [x, b.initializer('W1', uniformArray(16 * 9, seed, -0.3, 0.3), [16, 1, 3, 3]), b.initializer('B1', uniformArray(16, seed + 1, -0.05, 0.05), [16])],
+    { kernel_shape: [3, 3], pads: [1, 1, 1, 1] },
+  )[0];
   const p1 = pool(groupSort2(b, c1, 16, 28, 28, portable));
-  const c2 = b.node('Conv', [p1, b.initializer('W2', uniformArray(32 * 16 * 9, seed + 2, -0.08, 0.08), [32, 16, 3, 3]), b.initializer('B2', uniformArray(32, seed + 3, -0.05, 0.05), [32])],
-    { kernel_shape: [3, 3], pads: [1, 1, 1, 1] })[0];
+  const c2 = b.node(
+    'Conv',
+    [
+      p1,
+      b.initializer('W2', uniformArray(32 * 16 * 9, seed + 2, -0.08, 0.08), [32, 16, 3, 3]),
+      b.initializer('B2', uniformArray(32, seed + 3, -0.05, 0.05), [32]),
+    ],
+    { kernel_shape: [3, 3], pads: [1, 1, 1, 1] },
+  )[0];
   const p2 = pool(groupSort2(b, c2, 32, 14, 14, portable));
   const [flat] = b.node('Flatten', [p2], { axis: 1 });
-  b.node('Gemm', [flat, b.initializer('W3', uniformArray(1568 * 10, seed + 4, -0.03, 0.03), [1568, 10]), b.initializer('B3', uniformArray(10, seed + 5, -0.05, 0.05), [10])], {}, { outputs: ['logits'] });
+  b.node(
+    'Gemm',
+    [flat, b.initializer('W3', uniformArray(1568 * 10, seed + 4, -0.03, 0.03), [1568, 10]), b.initializer('B3', uniformArray(10, seed + 5, -0.05, 0.05), [10])],
+    {},
+    { outputs: ['logits'] },
+  );
   b.output('logits', ['N', 10]);
   b.setMetadata('lipschitz_constant', '1');
   b.setMetadata('input_range', '[0, 1]');
@@ -327,7 +363,6 @@ export function onnxFullCheck(python: string, model: string | Uint8Array): strin
       removeDir(dir);
     }
   }
-  const r = spawnSync(python, ['-c',
-    'import sys, onnx; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', model], { encoding: 'utf8' });
-  return r.status === 0 ? '' : (r.stderr || `exit ${r.status}`);
+  const r = spawnSync(python, ['-c', 'import sys, onnx; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)', model], { encoding: 'utf8' });
+  return r.status === 0 ? '' : r.stderr || `exit ${r.status}`;
 }

@@ -16,8 +16,7 @@ export function toOnnxLayout(data: Float32Array, shape: readonly number[]): { da
   const out = new Float32Array(data.length);
   for (let b = 0; b < n; b++)
     for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++)
-        for (let k = 0; k < c; k++) out[((b * c + k) * h + y) * w + x] = data[((b * h + y) * w + x) * c + k];
+      for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) out[((b * c + k) * h + y) * w + x] = data[((b * h + y) * w + x) * c + k];
   return { data: out, dims: [n, c, h, w] };
 }
 
@@ -43,8 +42,7 @@ export function predictOrtWeb(bytes: Uint8Array, data: Float32Array, dims: reado
     const input = path.join(dir, 'x.f32');
     fs.writeFileSync(model, bytes);
     fs.writeFileSync(input, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-    const r = spawnSync(process.execPath, [path.join(__dirname, 'ort_web_runner.js'), model, input, dims.join(',')],
-      { encoding: 'utf8', maxBuffer: 1 << 28 });
+    const r = spawnSync(process.execPath, [path.join(__dirname, 'ort_web_runner.js'), model, input, dims.join(',')], { encoding: 'utf8', maxBuffer: 1 << 28 });
     if (r.status !== 0) throw new Error(`onnxruntime-web failed: ${r.stderr}`);
     const [, b64] = r.stdout.trim().split('\n');
     const buf = Buffer.from(b64, 'base64');

@@ -39,21 +39,53 @@ const INT64_MAX = (1n << 63n) - 1n;
 const INT64_MIN = -(1n << 63n);
 
 /** Large int64 offsets for constant arithmetic: around 2^31, 2^32, 2^53 and beyond. */
-const BIG_OFFSETS = [
-  (1n << 31n) - 1n, 1n << 31n, (1n << 31n) + 7n, 1n << 32n, (1n << 40n) + 3n, (1n << 53n) + 2n, 1n << 62n,
-];
+const BIG_OFFSETS = [(1n << 31n) - 1n, 1n << 31n, (1n << 31n) + 7n, 1n << 32n, (1n << 40n) + 3n, (1n << 53n) + 2n, 1n << 62n];
 
 /** The step families and their draw weights; a focus keeps only its own families (with forced corners). */
 const STEP_WEIGHTS = {
-  unary: 6, softmax: 2, constBinary: 6, varBinary: 5, variadic: 3, gemm: 4, matmul: 3, conv: 5, pool: 6, globalPool: 2,
-  reduce: 3, topk: 2, pad: 3, reshape: 4, flatten: 3, squeeze: 2, unsqueeze: 2, transpose: 3, depthSpace: 2, slice: 4,
-  split: 3, gather: 3, concat: 3, identity: 1, l2pool: 3, groupSortReduce: 2, groupSortSplit: 2, maxMin: 1, sortTopK: 1,
-  soup: 3, sqrtRaw: 1, mulVars: 1,
+  unary: 6,
+  softmax: 2,
+  constBinary: 6,
+  varBinary: 5,
+  variadic: 3,
+  gemm: 4,
+  matmul: 3,
+  conv: 5,
+  pool: 6,
+  globalPool: 2,
+  reduce: 3,
+  topk: 2,
+  pad: 3,
+  reshape: 4,
+  flatten: 3,
+  squeeze: 2,
+  unsqueeze: 2,
+  transpose: 3,
+  depthSpace: 2,
+  slice: 4,
+  split: 3,
+  gather: 3,
+  concat: 3,
+  identity: 1,
+  l2pool: 3,
+  groupSortReduce: 2,
+  groupSortSplit: 2,
+  maxMin: 1,
+  sortTopK: 1,
+  soup: 3,
+  sqrtRaw: 1,
+  mulVars: 1,
 };
 
 /** Steps drawn only by a focus (kept out of STEP_WEIGHTS, whose keys are the unfocused draw). */
 const FOCUS_ONLY_WEIGHTS = {
-  batchNorm: 5, leakyElu: 5, clip: 5, padModes: 5, expand: 3, castDropout: 2, powL2pool: 2,
+  batchNorm: 5,
+  leakyElu: 5,
+  clip: 5,
+  padModes: 5,
+  expand: 3,
+  castDropout: 2,
+  powL2pool: 2,
 };
 
 /**
@@ -65,22 +97,24 @@ const FOCUS = {
   'flatten-negative-axis': { steps: ['flatten', 'unary'], corners: { negativeAxes: true } },
   'int64-arithmetic': { steps: ['reshape', 'slice', 'gather', 'unsqueeze', 'squeeze', 'split', 'pad'], corners: { int64Arith: true } },
   'float64-tiny': { steps: ['gemm', 'matmul', 'constBinary', 'unary', 'reshape', 'flatten'], dtype: 'float64', corners: { tiny: true } },
-  'gemm': { steps: ['gemm', 'flatten', 'unary'], corners: { gemmCorners: true } },
-  'conv': { steps: ['conv', 'unary'], corners: { convCorners: true } },
-  'duplication': { steps: ['gather', 'concat', 'constBinary', 'varBinary', 'variadic', 'slice'], corners: { duplicate: true } },
+  gemm: { steps: ['gemm', 'flatten', 'unary'], corners: { gemmCorners: true } },
+  conv: { steps: ['conv', 'unary'], corners: { convCorners: true } },
+  duplication: { steps: ['gather', 'concat', 'constBinary', 'varBinary', 'variadic', 'slice'], corners: { duplicate: true } },
   'softmax-topk-reduce': { steps: ['softmax', 'topk', 'reduce', 'unary'], corners: {} },
   'pad-modes': { steps: ['pad', 'unary'], corners: {} },
-  'groupsort': { steps: ['groupSortReduce', 'groupSortSplit', 'maxMin', 'sortTopK', 'soup', 'gemm'], corners: {} },
-  'l2pool': { steps: ['l2pool', 'conv'], corners: { poolCorners: true } },
-  'structural': {
-    steps: ['transpose', 'depthSpace', 'split', 'squeeze', 'unsqueeze', 'reshape', 'flatten', 'slice'], corners: { negativeAxes: true },
+  groupsort: { steps: ['groupSortReduce', 'groupSortSplit', 'maxMin', 'sortTopK', 'soup', 'gemm'], corners: {} },
+  l2pool: { steps: ['l2pool', 'conv'], corners: { poolCorners: true } },
+  structural: {
+    steps: ['transpose', 'depthSpace', 'split', 'squeeze', 'unsqueeze', 'reshape', 'flatten', 'slice'],
+    corners: { negativeAxes: true },
   },
-  'elementwise': { steps: ['variadic', 'unary', 'constBinary', 'varBinary'], corners: { duplicate: true } },
+  elementwise: { steps: ['variadic', 'unary', 'constBinary', 'varBinary'], corners: { duplicate: true } },
   // Last, so the test's per-family seeds of the families above keep their index. Opsets from 7: Clip's min/max
   // are attributes before opset 11, Pad's pads before 11; the steps mixed in here are valid at every opset.
   'new-ops': {
     steps: ['batchNorm', 'leakyElu', 'clip', 'padModes', 'expand', 'castDropout', 'powL2pool', 'unary', 'conv', 'matmul'],
-    corners: {}, opsetMin: 7,
+    corners: {},
+    opsetMin: 7,
   },
 };
 
@@ -103,9 +137,15 @@ class Gen {
   }
 
   // ---- random helpers ----
-  int(lo, hi) { return lo + Math.floor(this.rng() * (hi - lo + 1)); }
-  chance(p) { return this.rng() < p; }
-  pick(xs) { return xs[Math.floor(this.rng() * xs.length)]; }
+  int(lo, hi) {
+    return lo + Math.floor(this.rng() * (hi - lo + 1));
+  }
+  chance(p) {
+    return this.rng() < p;
+  }
+  pick(xs) {
+    return xs[Math.floor(this.rng() * xs.length)];
+  }
   normal() {
     const u = Math.max(this.rng(), 1e-12);
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.rng());
@@ -120,7 +160,8 @@ class Gen {
   }
   fresh(prefix) {
     let n;
-    do n = `${prefix}_${this.counter++}`; while (this.names.has(n));
+    do n = `${prefix}_${this.counter++}`;
+    while (this.names.has(n));
     this.names.add(n);
     return n;
   }
@@ -155,7 +196,11 @@ class Gen {
       // Exact in binary floating point: values / 2^k, times (or divided by) 2^k.
       const k = this.pick([2, 4, 0.5, 1024]);
       const byDiv = this.chance(0.5);
-      const base = this.literalFloat(dims, data.map((v) => v / k), prefix);
+      const base = this.literalFloat(
+        dims,
+        data.map((v) => v / k),
+        prefix,
+      );
       const [out] = this.node(byDiv ? 'Div' : 'Mul', [base, this.literalFloat([], [byDiv ? 1 / k : k], prefix)]);
       return out;
     }
@@ -171,10 +216,14 @@ class Gen {
     }
     const rows = this.int(1, dims[0] - 1);
     const per = data.length / dims[0];
-    const [out] = this.node('Concat', [
-      this.literalFloat([rows, ...dims.slice(1)], data.slice(0, rows * per), prefix),
-      this.literalFloat([dims[0] - rows, ...dims.slice(1)], data.slice(rows * per), prefix),
-    ], { axis: ['int', 0] });
+    const [out] = this.node(
+      'Concat',
+      [
+        this.literalFloat([rows, ...dims.slice(1)], data.slice(0, rows * per), prefix),
+        this.literalFloat([dims[0] - rows, ...dims.slice(1)], data.slice(rows * per), prefix),
+      ],
+      { axis: ['int', 0] },
+    );
     return out;
   }
 
@@ -190,8 +239,7 @@ class Gen {
     if (this.dtype === 'float32' && dims.length === 0 && this.opset >= 12 && this.chance(0.5)) attrs = { value_float: ['float', data[0]] };
     else if (this.dtype === 'float32' && dims.length === 1 && this.opset >= 12 && this.chance(0.5)) {
       attrs = { value_floats: ['floats', data] };
-    }
-    else attrs = { value: ['tensor', tensor] };
+    } else attrs = { value: ['tensor', tensor] };
     this.nodes.push({ op: 'Constant', name: this.fresh('n_const'), inputs: [], outputs: [name], attrs });
     return name;
   }
@@ -201,8 +249,7 @@ class Gen {
     let scale = 1 / Math.sqrt(Math.max(1, fan));
     if (this.corners.tiny || this.chance(0.04)) {
       scale *= this.dtype === 'float64' ? this.pick([1e-200, 1e-150, 1e-300]) : this.pick([1e-20, 1e-30]);
-    }
-    else if (this.chance(0.05)) scale *= this.pick([1e-3, 30]);
+    } else if (this.chance(0.05)) scale *= this.pick([1e-3, 30]);
     const zeros = this.chance(0.1);
     return Array.from({ length: n }, () => (zeros && this.chance(0.3) ? 0 : this.normal() * scale));
   }
@@ -224,12 +271,17 @@ class Gen {
     const r = this.rng();
     if (r < 0.65) {
       this.inits.push({ name, dtype: 'int64', dims, data: vals.map(String) });
-    } else if (r < 0.85 || dims.length !== 1 || this.opset < 12) { // value_ints from opset 12
-      this.nodes.push({ op: 'Constant', name: this.fresh('n_const'), inputs: [], outputs: [name],
-        attrs: { value: ['tensor', { dtype: 'int64', dims, data: vals.map(String) }] } });
+    } else if (r < 0.85 || dims.length !== 1 || this.opset < 12) {
+      // value_ints from opset 12
+      this.nodes.push({
+        op: 'Constant',
+        name: this.fresh('n_const'),
+        inputs: [],
+        outputs: [name],
+        attrs: { value: ['tensor', { dtype: 'int64', dims, data: vals.map(String) }] },
+      });
     } else {
-      this.nodes.push({ op: 'Constant', name: this.fresh('n_const'), inputs: [], outputs: [name],
-        attrs: { value_ints: ['ints', vals.map(String)] } });
+      this.nodes.push({ op: 'Constant', name: this.fresh('n_const'), inputs: [], outputs: [name], attrs: { value_ints: ['ints', vals.map(String)] } });
     }
     return name;
   }
@@ -240,11 +292,23 @@ class Gen {
     const k = this.pick(BIG_OFFSETS);
     const scheme = this.pick(['sub', 'add', 'div', 'mul']);
     if (scheme === 'sub' && vals.every((v) => fits(v + k))) {
-      const [out] = this.node('Sub', [lit(vals.map((v) => v + k)), this.intLiteral(vals.map(() => k), dims)]);
+      const [out] = this.node('Sub', [
+        lit(vals.map((v) => v + k)),
+        this.intLiteral(
+          vals.map(() => k),
+          dims,
+        ),
+      ]);
       return out;
     }
     if (scheme === 'add' && vals.every((v) => fits(v - k))) {
-      const [out] = this.node('Add', [this.intLiteral(vals.map(() => k), dims), lit(vals.map((v) => v - k))]);
+      const [out] = this.node('Add', [
+        this.intLiteral(
+          vals.map(() => k),
+          dims,
+        ),
+        lit(vals.map((v) => v - k)),
+      ]);
       return out;
     }
     if (scheme === 'div') {
@@ -255,7 +319,13 @@ class Gen {
         return v >= 0n ? v * m + r : v * m - r;
       });
       if (num.every(fits)) {
-        const [out] = this.node('Div', [lit(num), this.intLiteral(vals.map(() => m), dims)]);
+        const [out] = this.node('Div', [
+          lit(num),
+          this.intLiteral(
+            vals.map(() => m),
+            dims,
+          ),
+        ]);
         return out;
       }
     }
@@ -263,8 +333,20 @@ class Gen {
       // v = (v * 2^s) / 2^s computed as Mul then Div (exact in int64 while it fits).
       const m = this.pick([1n << 16n, 1n << 31n, 1n << 40n]);
       if (vals.every((v) => fits(v * m))) {
-        const [prod] = this.node('Mul', [this.intLiteral(vals, dims), this.intLiteral(vals.map(() => m), dims)]);
-        const [out] = this.node('Div', [prod, this.intLiteral(vals.map(() => m), dims)]);
+        const [prod] = this.node('Mul', [
+          this.intLiteral(vals, dims),
+          this.intLiteral(
+            vals.map(() => m),
+            dims,
+          ),
+        ]);
+        const [out] = this.node('Div', [
+          prod,
+          this.intLiteral(
+            vals.map(() => m),
+            dims,
+          ),
+        ]);
         return out;
       }
     }
@@ -279,7 +361,7 @@ class Gen {
   /** A large "to the end" / "from the start" sentinel for Slice. */
   bigEnd(positive) {
     const v = this.pick([(1n << 31n) - 1n, 1n << 31n, (1n << 31n) + 5n, 1n << 40n, INT64_MAX]);
-    return positive ? v : (v === INT64_MAX ? INT64_MIN : -v);
+    return positive ? v : v === INT64_MAX ? INT64_MIN : -v;
   }
 }
 
@@ -385,7 +467,7 @@ const STEPS = {
     if (op === 'Add' || op === 'Sub') values = Array.from({ length: n }, () => g.rng() * 2 - 1);
     else if (op === 'Mul') values = g.weights(n, 1).map((v) => v * (g.chance(0.2) ? g.pick([1e-3, 1e3]) : 1));
     else values = Array.from({ length: n }, () => (g.chance(0.5) ? -1 : 1) * g.pick([0.5, 2, 3, 0.1, 10, 1e-3]) * (1 + g.rng()));
-    if (g.corners.tiny && (op === 'Mul')) values = values.map((v) => v * (g.dtype === 'float64' ? 1e-200 : 1e-30));
+    if (g.corners.tiny && op === 'Mul') values = values.map((v) => v * (g.dtype === 'float64' ? 1e-200 : 1e-30));
     const c = g.floatConst(dims, values);
     // Div c / x is not Lipschitz: rare, lip must refuse it.
     const constFirst = op === 'Div' ? g.chance(0.03) : (op !== 'Sub' || g.chance(0.5)) && g.chance(0.5);
@@ -406,7 +488,10 @@ const STEPS = {
       const axes = g.shuffled([...Array(rank).keys()]).slice(0, g.int(1, rank));
       const op = g.pick(['ReduceMax', 'ReduceMin', 'ReduceL2']);
       const [y] = g.opset >= 18 ? g.node(op, [x.name, g.intConst(axes)]) : g.node(op, [x.name], { axes: ['ints', axes] });
-      return g.addVar(y, x.shape.map((d, i) => (axes.includes(i) ? 1 : d)));
+      return g.addVar(
+        y,
+        x.shape.map((d, i) => (axes.includes(i) ? 1 : d)),
+      );
     }
     const op = g.pick(['Relu', 'Neg', 'Tanh', 'Abs']);
     const [y] = g.node(op, [x.name]);
@@ -427,7 +512,13 @@ const STEPS = {
     const ins = [x];
     for (let i = 1; i < n; i++) ins.push(g.corners.duplicate && g.chance(0.5) ? x : STEPS.partner(g, x));
     const last = x.shape[x.shape.length - 1];
-    if (g.chance(0.2)) ins.push(g.floatConst([last], Array.from({ length: last }, () => g.rng() - 0.5)));
+    if (g.chance(0.2))
+      ins.push(
+        g.floatConst(
+          [last],
+          Array.from({ length: last }, () => g.rng() - 0.5),
+        ),
+      );
     let out = x.shape;
     for (const v of ins) if (typeof v !== 'string' && out) out = broadcast(out, v.shape);
     if (!out || sizeOf(out) > MAX_VALUE_ELEMENTS) return null;
@@ -484,7 +575,13 @@ const STEPS = {
     const cr = g.rng();
     if (cr < (corner ? 0.4 : 0.25)) {
       const cdims = g.pick([[N], [1, N], [M, N], [1], [], [M, 1]]);
-      ins.push(g.floatConst(cdims, Array.from({ length: sizeOf(cdims) }, () => g.rng() - 0.5), 'C'));
+      ins.push(
+        g.floatConst(
+          cdims,
+          Array.from({ length: sizeOf(cdims) }, () => g.rng() - 0.5),
+          'C',
+        ),
+      );
     } else if (cr < (corner ? 0.85 : 0.45)) {
       const fitting = g.vars.filter((v) => v.shape.length <= 2 && broadcast(v.shape, [M, N]) && same(broadcast(v.shape, [M, N]), [M, N]));
       if (fitting.length > 0 && g.chance(0.6)) ins.push(g.pick(fitting).name);
@@ -567,7 +664,14 @@ const STEPS = {
     const wDims = [cout, cin / group, ...kernel];
     const w = g.floatConst(wDims, g.weights(sizeOf(wDims), sizeOf(wDims.slice(1))), 'K');
     const ins = [x.name, w];
-    if (g.chance(0.5)) ins.push(g.floatConst([cout], Array.from({ length: cout }, () => g.rng() - 0.5), 'bias'));
+    if (g.chance(0.5))
+      ins.push(
+        g.floatConst(
+          [cout],
+          Array.from({ length: cout }, () => g.rng() - 0.5),
+          'bias',
+        ),
+      );
     const [y] = g.node('Conv', ins, attrs);
     return g.addVar(y, shape);
   },
@@ -606,8 +710,9 @@ const STEPS = {
         if (pads.some((q, i) => q >= kernel[i % spatial.length])) return null;
       }
     }
-    const out = spatial.map((n, i) => (auto.startsWith('SAME') ? Math.ceil(n / strides[i])
-      : poolOut(n, kernel[i], strides[i], pads[i], pads[i + spatial.length], dil[i], ceil)));
+    const out = spatial.map((n, i) =>
+      auto.startsWith('SAME') ? Math.ceil(n / strides[i]) : poolOut(n, kernel[i], strides[i], pads[i], pads[i + spatial.length], dil[i], ceil),
+    );
     if (out.some((d) => d < 1)) return null;
     return { attrs, shape: [...x.shape.slice(0, 2), ...out] };
   },
@@ -655,7 +760,10 @@ const STEPS = {
   reduce(g, x) {
     const op = g.pick(['ReduceMax', 'ReduceMin', 'ReduceL2']);
     const r = x.shape.length;
-    const axes = g.shuffled([...Array(r).keys()]).slice(0, g.int(1, r)).map((a) => g.axis(a, r));
+    const axes = g
+      .shuffled([...Array(r).keys()])
+      .slice(0, g.int(1, r))
+      .map((a) => g.axis(a, r));
     const keep = g.chance(0.6);
     const attrs = keep && g.chance(0.7) ? {} : { keepdims: ['int', keep ? 1 : 0] };
     const ins = [x.name];
@@ -684,7 +792,10 @@ const STEPS = {
     if (g.chance(0.3)) attrs.largest = ['int', g.chance(0.5) ? 1 : 0];
     if (g.chance(0.1)) attrs.sorted = ['int', 0];
     const [y] = g.node('TopK', [x.name, g.intConst([k], [1])], attrs, 2);
-    return g.addVar(y, x.shape.map((d, i) => (i === a ? k : d)));
+    return g.addVar(
+      y,
+      x.shape.map((d, i) => (i === a ? k : d)),
+    );
   },
 
   pad(g, x) {
@@ -701,10 +812,15 @@ const STEPS = {
       const lo = mode === 'constant' && d > 1 ? -Math.min(d - 1, 2) : 0;
       pads[i] = g.int(lo, Math.max(lo, lim));
       pads[i + axes.length] = g.int(lo, Math.max(lo, lim));
-      if (pads[i] + pads[i + axes.length] + d < 1) { pads[i] = 0; pads[i + axes.length] = 0; }
+      if (pads[i] + pads[i + axes.length] + d < 1) {
+        pads[i] = 0;
+        pads[i + axes.length] = 0;
+      }
     });
     const shape = [...x.shape];
-    axes.forEach((a, i) => { shape[a] += pads[i] + pads[i + axes.length]; });
+    axes.forEach((a, i) => {
+      shape[a] += pads[i] + pads[i + axes.length];
+    });
     if (sizeOf(shape) > MAX_VALUE_ELEMENTS || shape.some((d) => d < 1)) return null;
     const ins = [x.name, g.intConst(pads)];
     const attrs = mode !== 'constant' || g.chance(0.3) ? { mode: ['string', mode] } : {};
@@ -750,7 +866,10 @@ const STEPS = {
     const ins = [x.name];
     if (!all) ins.push(g.intConst(axes.map((a) => g.axis(a, r))));
     const [y] = g.node('Squeeze', ins);
-    return g.addVar(y, x.shape.filter((_, i) => !set.has(i)));
+    return g.addVar(
+      y,
+      x.shape.filter((_, i) => !set.has(i)),
+    );
   },
 
   unsqueeze(g, x) {
@@ -770,7 +889,10 @@ const STEPS = {
     const perm = g.chance(0.15) ? null : g.shuffled([...Array(r).keys()]);
     const [y] = g.node('Transpose', [x.name], perm ? { perm: ['ints', perm] } : {});
     const p = perm ?? [...Array(r).keys()].reverse();
-    return g.addVar(y, p.map((i) => x.shape[i]));
+    return g.addVar(
+      y,
+      p.map((i) => x.shape[i]),
+    );
   },
 
   depthSpace(g, x) {
@@ -792,7 +914,9 @@ const STEPS = {
   slice(g, x) {
     const r = x.shape.length;
     const axes = g.shuffled([...Array(r).keys()]).slice(0, g.int(1, r));
-    const starts = [], ends = [], steps = [];
+    const starts = [],
+      ends = [],
+      steps = [];
     const shape = [...x.shape];
     for (const a of axes) {
       const d = x.shape[a];
@@ -809,7 +933,8 @@ const STEPS = {
         else if (g.chance(0.2)) ev = BigInt(e - d);
         if (s === 0 && g.chance(0.3)) sv = g.bigEnd(false);
         if (ev === 0n && e === d) ev = BigInt(d);
-        starts.push(sv); ends.push(ev);
+        starts.push(sv);
+        ends.push(ev);
         shape[a] = Math.ceil((e - s) / step);
       } else {
         s = g.int(0, d - 1);
@@ -819,7 +944,8 @@ const STEPS = {
         if (s === d - 1 && g.chance(0.5)) sv = g.bigEnd(true);
         if (e === -1) ev = g.bigEnd(false);
         else if (g.chance(0.2)) ev = BigInt(e - d);
-        starts.push(sv); ends.push(ev);
+        starts.push(sv);
+        ends.push(ev);
         shape[a] = Math.ceil((s - e) / -step);
       }
       steps.push(BigInt(step));
@@ -844,7 +970,10 @@ const STEPS = {
     let sizes;
     if (g.chance(0.5)) {
       // Explicit sizes as an input.
-      const cuts = g.shuffled([...Array(d - 1).keys()].map((i) => i + 1)).slice(0, parts - 1).sort((p, q) => p - q);
+      const cuts = g
+        .shuffled([...Array(d - 1).keys()].map((i) => i + 1))
+        .slice(0, parts - 1)
+        .sort((p, q) => p - q);
       // Now and then an empty part (a zero-size output that nothing uses).
       if (g.chance(0.1)) cuts.splice(g.int(0, cuts.length), 0, g.pick([0, cuts[cuts.length - 1]]));
       cuts.sort((p, q) => p - q);
@@ -858,7 +987,12 @@ const STEPS = {
       else if (d % parts !== 0) return null;
     }
     const outs = g.node('Split', ins, attrs, sizes.length);
-    const vals = outs.map((o, i) => g.addVar(o, x.shape.map((q, j) => (j === a ? sizes[i] : q))));
+    const vals = outs.map((o, i) =>
+      g.addVar(
+        o,
+        x.shape.map((q, j) => (j === a ? sizes[i] : q)),
+      ),
+    );
     return g.pick(vals.filter((_, i) => sizes[i] > 0));
   },
 
@@ -911,7 +1045,12 @@ const STEPS = {
       } else {
         const k = g.int(1, 3);
         const dims = x.shape.map((q, j) => (j === a ? k : q));
-        ins.push(g.floatConst(dims, Array.from({ length: sizeOf(dims) }, () => g.rng() - 0.5)));
+        ins.push(
+          g.floatConst(
+            dims,
+            Array.from({ length: sizeOf(dims) }, () => g.rng() - 0.5),
+          ),
+        );
         total += k;
       }
     }
@@ -982,7 +1121,10 @@ const STEPS = {
     const [r2] = g.node('Relu', [ng]);
     const r = x.shape.length;
     const [y] = g.node('Concat', [r1, r2], { axis: ['int', -1] });
-    return g.addVar(y, x.shape.map((d, i) => (i === r - 1 ? 2 * d : d)));
+    return g.addVar(
+      y,
+      x.shape.map((d, i) => (i === r - 1 ? 2 * d : d)),
+    );
   },
 
   sortTopK(g, x) {
@@ -1012,7 +1154,7 @@ const STEPS = {
     const m = g.int(1, Math.min(4, pool.length));
     const chosen = [pool[pool.length - 1], ...Array.from({ length: m - 1 }, () => g.pick(pool))];
     const [cat] = g.node('Concat', chosen, { axis: ['int', 2] });
-    const shape = [1, sizeOf(x.shape) / gr.k * chosen.length];
+    const shape = [1, (sizeOf(x.shape) / gr.k) * chosen.length];
     const [y] = g.node('Reshape', [cat, g.intConst(shape)]);
     return g.addVar(y, shape);
   },
@@ -1040,8 +1182,13 @@ const STEPS = {
     if (eps !== 1e-5 || g.chance(0.2)) attrs.epsilon = ['float', eps];
     if (g.chance(0.2)) attrs.momentum = ['float', g.pick([0.9, 0.1])];
     if (g.opset >= 14 && g.chance(0.2)) attrs.training_mode = ['int', 0];
-    const ins = [x.name, g.floatConst([c], scale, 'bn_scale'), g.floatConst([c], bias, 'bn_bias'),
-      g.floatConst([c], mean, 'bn_mean'), g.floatConst([c], variance, 'bn_var')];
+    const ins = [
+      x.name,
+      g.floatConst([c], scale, 'bn_scale'),
+      g.floatConst([c], bias, 'bn_bias'),
+      g.floatConst([c], mean, 'bn_mean'),
+      g.floatConst([c], variance, 'bn_var'),
+    ];
     const [y] = g.node('BatchNormalization', ins, attrs);
     return g.addVar(y, x.shape);
   },
@@ -1092,7 +1239,9 @@ const STEPS = {
       pads[i + axes.length] = g.int(0, lim);
     });
     const shape = [...x.shape];
-    axes.forEach((a, i) => { shape[a] += pads[i] + pads[i + axes.length]; });
+    axes.forEach((a, i) => {
+      shape[a] += pads[i] + pads[i + axes.length];
+    });
     if (sizeOf(shape) > MAX_VALUE_ELEMENTS) return null;
     const attrs = { mode: ['string', mode] };
     const ins = [x.name];
@@ -1283,13 +1432,20 @@ function longOf(v) {
 
 function attributeProto(name, [type, v]) {
   switch (type) {
-    case 'int': return { name, type: AT.INT, i: longOf(v) };
-    case 'ints': return { name, type: AT.INTS, ints: v.map(longOf) };
-    case 'float': return { name, type: AT.FLOAT, f: v };
-    case 'floats': return { name, type: AT.FLOATS, floats: v };
-    case 'string': return { name, type: AT.STRING, s: Buffer.from(v, 'utf8') };
-    case 'tensor': return { name, type: AT.TENSOR, t: tensorProto('', v) };
-    default: throw new RangeError(`attribute '${name}': unknown type '${type}'`);
+    case 'int':
+      return { name, type: AT.INT, i: longOf(v) };
+    case 'ints':
+      return { name, type: AT.INTS, ints: v.map(longOf) };
+    case 'float':
+      return { name, type: AT.FLOAT, f: v };
+    case 'floats':
+      return { name, type: AT.FLOATS, floats: v };
+    case 'string':
+      return { name, type: AT.STRING, s: Buffer.from(v, 'utf8') };
+    case 'tensor':
+      return { name, type: AT.TENSOR, t: tensorProto('', v) };
+    default:
+      throw new RangeError(`attribute '${name}': unknown type '${type}'`);
   }
 }
 
@@ -1326,7 +1482,10 @@ function encodeModel(spec, { probe = false } = {}) {
     graph: {
       name: 'fuzz',
       node: spec.nodes.map((n) => ({
-        opType: n.op, name: n.name, input: n.inputs, output: n.outputs,
+        opType: n.op,
+        name: n.name,
+        input: n.inputs,
+        output: n.outputs,
         attribute: Object.entries(n.attrs).map(([k, v]) => attributeProto(k, v)),
       })),
       initializer: spec.inits.map((t) => tensorProto(t.name, t)),
@@ -1347,9 +1506,7 @@ function describeGraph(spec) {
   const show = (name) => {
     const t = consts.get(name);
     if (!t) return name;
-    const data = t.data.length <= 8
-      ? `[${t.data.map((v) => (typeof v === 'number' ? Number(v.toPrecision(4)) : v)).join(', ')}]`
-      : `<${t.data.length} values>`;
+    const data = t.data.length <= 8 ? `[${t.data.map((v) => (typeof v === 'number' ? Number(v.toPrecision(4)) : v)).join(', ')}]` : `<${t.data.length} values>`;
     return `${name}=${t.dtype}${JSON.stringify(t.dims)}${data}`;
   };
   const attr = ([k, [, v]]) => `${k}=${typeof v === 'object' && !Array.isArray(v) ? 'tensor' : JSON.stringify(v)}`;
@@ -1371,5 +1528,14 @@ function graphSeed(runSeed, index) {
 }
 
 module.exports = {
-  FOCUS, STEP_WEIGHTS, FOCUS_ONLY_WEIGHTS, OPSET_MIN, OPSET_MAX, MAX_INPUT_ELEMENTS, generateGraph, encodeModel, describeGraph, graphSeed,
+  FOCUS,
+  STEP_WEIGHTS,
+  FOCUS_ONLY_WEIGHTS,
+  OPSET_MIN,
+  OPSET_MAX,
+  MAX_INPUT_ELEMENTS,
+  generateGraph,
+  encodeModel,
+  describeGraph,
+  graphSeed,
 };

@@ -84,7 +84,10 @@ function diffNorm(a, b) {
   return norm(d);
 }
 
-const isFiniteArray = (a) => { for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false; return true; };
+const isFiniteArray = (a) => {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
+  return true;
+};
 
 /**
  * Largest singular value of the column-major `cols` (d columns of length m)
@@ -103,10 +106,19 @@ function topSingular(cols, m, rng) {
     const nv = norm(v);
     for (let i = 0; i < d; i++) v[i] /= nv;
     w.fill(0);
-    for (let i = 0; i < d; i++) { const c = cols[i]; const vi = v[i] / scale; if (vi !== 0) for (let r = 0; r < m; r++) w[r] += c[r] * vi; }
+    for (let i = 0; i < d; i++) {
+      const c = cols[i];
+      const vi = v[i] / scale;
+      if (vi !== 0) for (let r = 0; r < m; r++) w[r] += c[r] * vi;
+    }
     sigma = norm(w) * scale;
     const next = new Float64Array(d);
-    for (let i = 0; i < d; i++) { const c = cols[i]; let s = 0; for (let r = 0; r < m; r++) s += (c[r] / scale) * w[r]; next[i] = s; }
+    for (let i = 0; i < d; i++) {
+      const c = cols[i];
+      let s = 0;
+      for (let r = 0; r < m; r++) s += (c[r] / scale) * w[r];
+      next[i] = s;
+    }
     if (norm(next) === 0) break;
     v = next;
   }
@@ -151,7 +163,11 @@ async function lowerBound(session, spec, d, seed) {
   const { f, Arr, count } = evaluator(session, spec);
   const precision = precisionOf(spec);
   const tol = REL_TOL[precision];
-  let lower = 0, raw = 0, estimate = 0, finite = 0, total = 0;
+  let lower = 0,
+    raw = 0,
+    estimate = 0,
+    finite = 0,
+    total = 0;
   const quotient = (a, b, fa, fb) => {
     total++;
     if (!isFiniteArray(fa) || !isFiniteArray(fb)) return;
@@ -171,8 +187,10 @@ async function lowerBound(session, spec, d, seed) {
     const cols = [];
     let m = 0;
     for (let i = 0; i < d; i++) {
-      const a = Arr.from(x); a[i] += h;
-      const b = Arr.from(x); b[i] -= h;
+      const a = Arr.from(x);
+      a[i] += h;
+      const b = Arr.from(x);
+      b[i] -= h;
       const fa = await f(a);
       const fb = await f(b);
       quotient(a, b, fa, fb);
@@ -191,14 +209,21 @@ async function lowerBound(session, spec, d, seed) {
       const nu = norm(u);
       dirs.push([u.map((q) => q / nu), 0.01]);
     }
-    for (const [dir, t] of dirs) await pair(Arr.from(x, (q, i) => q + t * dir[i]), Arr.from(x, (q, i) => q - t * dir[i]));
+    for (const [dir, t] of dirs)
+      await pair(
+        Arr.from(x, (q, i) => q + t * dir[i]),
+        Arr.from(x, (q, i) => q - t * dir[i]),
+      );
   }
   // Each top direction again at other points: piecewise-linear nets stretch most where other units are active.
   for (const v of directions) {
     for (let k = 0; k < EXTRA_POINTS; k++) {
       const scale = k % 2 === 0 ? 1 : 0.1;
       const x = Float64Array.from({ length: d }, () => scale * normal());
-      await pair(Arr.from(x, (q, i) => q + 0.05 * v[i]), Arr.from(x, (q, i) => q - 0.05 * v[i]));
+      await pair(
+        Arr.from(x, (q, i) => q + 0.05 * v[i]),
+        Arr.from(x, (q, i) => q - 0.05 * v[i]),
+      );
     }
   }
   for (let k = 0; k < 2; k++) await pair(Arr.from({ length: d }, normal), Arr.from({ length: d }, normal));
@@ -206,11 +231,17 @@ async function lowerBound(session, spec, d, seed) {
 }
 
 const SESSION_OPTIONS = {
-  executionMode: 'sequential', interOpNumThreads: 1, intraOpNumThreads: 1, graphOptimizationLevel: 'disabled', logSeverityLevel: 4,
+  executionMode: 'sequential',
+  interOpNumThreads: 1,
+  intraOpNumThreads: 1,
+  graphOptimizationLevel: 'disabled',
+  logSeverityLevel: 4,
 };
 
 function firstLine(err) {
-  return String(err && err.message !== undefined ? err.message : err).split('\n')[0].slice(0, 400);
+  return String(err && err.message !== undefined ? err.message : err)
+    .split('\n')[0]
+    .slice(0, 400);
 }
 
 const sameShape = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -229,14 +260,15 @@ function compareShapes(spec, res, dims) {
     const outs = node.outputs.filter((o) => dims.has(o));
     if (outs.length === 0) continue;
     if (!outs.some((o) => sameShape(dims.get(o), layer.outputShape))) {
-      issues.push(`${node.op} '${node.name}' (row ${layer.op}): lip [${layer.outputShape.join(', ')}], onnxruntime ` +
-        outs.map((o) => `[${dims.get(o).join(', ')}]`).join(' or '));
+      issues.push(
+        `${node.op} '${node.name}' (row ${layer.op}): lip [${layer.outputShape.join(', ')}], onnxruntime ` +
+          outs.map((o) => `[${dims.get(o).join(', ')}]`).join(' or '),
+      );
     }
   }
   const out = dims.get(spec.outputs[0]);
   if (out && !sameShape(out.slice(1), res.outputShape)) {
-    issues.push(`outputShape: lip [${res.outputShape.join(', ')}], onnxruntime [${out.slice(1).join(', ')}] ` +
-      '(first output without the batch axis)');
+    issues.push(`outputShape: lip [${res.outputShape.join(', ')}], onnxruntime [${out.slice(1).join(', ')}] ` + '(first output without the batch axis)');
   }
   return issues;
 }
@@ -251,7 +283,16 @@ async function checkGraph(spec, opts = {}) {
   const start = Date.now();
   const slowMs = opts.slowMs ?? DEFAULT_SLOW_MS;
   const result = {
-    outcome: 'ok', bound: null, lower: null, raw: null, estimate: null, ratio: null, lipMs: 0, totalMs: 0, message: '', shapeIssues: [],
+    outcome: 'ok',
+    bound: null,
+    lower: null,
+    raw: null,
+    estimate: null,
+    ratio: null,
+    lipMs: 0,
+    totalMs: 0,
+    message: '',
+    shapeIssues: [],
   };
   const bytes = encodeModel(spec);
   let lip = null;
@@ -290,13 +331,17 @@ async function checkGraph(spec, opts = {}) {
     }
     const dims = new Map(Object.entries(probe).map(([k, t]) => [k, t.dims.map(Number)]));
     const tiny = SQUARE_UNDERFLOW[spec.dtype];
-    const imprecise = spec.nodes.some((n) => SQUARING_OPS.has(n.op)) &&
+    const imprecise =
+      spec.nodes.some((n) => SQUARING_OPS.has(n.op)) &&
       Object.values(probe).some((t) => t.type === spec.dtype && t.data.some((q) => q !== 0 && Math.abs(q) < tiny));
 
     if (lipError) {
       const clean = typeof lipError.exitCode === 'number';
       result.outcome = clean ? 'refused' : 'crash';
-      const stack = String(lipError && lipError.stack).split('\n').slice(1, 6).join('\n');
+      const stack = String(lipError && lipError.stack)
+        .split('\n')
+        .slice(1, 6)
+        .join('\n');
       result.message = clean ? firstLine(lipError) : `${lipError && lipError.name}: ${firstLine(lipError)}\n${stack}`;
       return result;
     }
@@ -307,7 +352,7 @@ async function checkGraph(spec, opts = {}) {
     if (outData.length === 0) return result;
     const lb = await lowerBound(session, spec, d, opts.seed ?? 1);
     Object.assign(result, { lower: lb.lower, raw: lb.raw, estimate: lb.estimate, runs: lb.runs });
-    result.ratio = lip.total > 0 ? lb.lower / lip.total : (lb.lower > 0 ? Infinity : 0);
+    result.ratio = lip.total > 0 ? lb.lower / lip.total : lb.lower > 0 ? Infinity : 0;
     const unsoundRaw = !(lip.total >= lb.lower * (1 - SOUNDNESS_SLACK));
     const unsound = unsoundRaw && !imprecise;
     if (unsound) {

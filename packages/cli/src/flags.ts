@@ -92,8 +92,9 @@ export function numberListFlag(flag: string, raw: string | undefined, positive: 
   if (raw === undefined) return undefined;
   const values = raw.split(',').map(numberOrFraction);
   if (!values.every((v) => Number.isFinite(v) && (!positive || v > 0))) {
-    throw new InvalidArgumentError(`'${flag}' must be comma-separated finite numbers${positive ? ' > 0' : ''}, one per channel ` +
-      `(e.g. 0.485,0.456,0.406), got '${raw}'`);
+    throw new InvalidArgumentError(
+      `'${flag}' must be comma-separated finite numbers${positive ? ' > 0' : ''}, one per channel ` + `(e.g. 0.485,0.456,0.406), got '${raw}'`,
+    );
   }
   return values;
 }

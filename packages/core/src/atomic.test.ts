@@ -247,8 +247,9 @@ describe('writeFileAtomic: failing file systems (faults injected in fs, since ro
   it('a folder that cannot be created (EROFS): one DataError, nothing created', () => {
     inject('mkdirSync', 'EROFS');
     const file = tmp.path('new', 'r.json');
-    expect(() => writeFileAtomic(file, 'x')).toThrow(new DataError(`cannot write '${file}': the file system is read-only (EROFS); ` +
-      'choose a folder on a writable one; nothing was written'));
+    expect(() => writeFileAtomic(file, 'x')).toThrow(
+      new DataError(`cannot write '${file}': the file system is read-only (EROFS); ` + 'choose a folder on a writable one; nothing was written'),
+    );
     resetFaults();
     expect(fs.readdirSync(tmp.dir)).toEqual([]);
   });

@@ -242,11 +242,7 @@ export function processAlive(pid: number): boolean {
  * `recursive` (then folders too). Best effort: a failure to list or remove is
  * ignored, since the caller's own work does not depend on it.
  */
-export function removeDeadProcessTemps(
-  dir: string,
-  ownerPid: (name: string) => number | null,
-  opts: { recursive?: boolean } = {},
-): void {
+export function removeDeadProcessTemps(dir: string, ownerPid: (name: string) => number | null, opts: { recursive?: boolean } = {}): void {
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });

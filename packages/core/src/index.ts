@@ -146,17 +146,5 @@ export {
   terminateWithin,
   WORKER_TIMEOUT_ENV,
 } from './worker_watchdog';
-export {
-  createProgress,
-  progressMode,
-  byteCounts,
-  DEFAULT_PROGRESS_THROTTLE_MS,
-} from './progress';
-export type {
-  Progress,
-  ProgressInfo,
-  ProgressLines,
-  ProgressMode,
-  ProgressOptions,
-  ProgressStream,
-} from './progress';
+export { createProgress, progressMode, byteCounts, DEFAULT_PROGRESS_THROTTLE_MS } from './progress';
+export type { Progress, ProgressInfo, ProgressLines, ProgressMode, ProgressOptions, ProgressStream } from './progress';

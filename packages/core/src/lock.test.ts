@@ -4,8 +4,16 @@ import * as path from 'path';
 import { childrenPerTest, deadPid, tmpDirPerTest } from '@lip/test-support';
 import { InvalidArgumentError } from './errors';
 import {
-  acquireOutputLock, currentLockOwner, DEFAULT_LOCK_STALE_MS, LOCK_OWNER_FILE, LockOwner, OutputInUseError, OutputLock, OutputLockLostError,
-  processStart, withOutputLock,
+  acquireOutputLock,
+  currentLockOwner,
+  DEFAULT_LOCK_STALE_MS,
+  LOCK_OWNER_FILE,
+  LockOwner,
+  OutputInUseError,
+  OutputLock,
+  OutputLockLostError,
+  processStart,
+  withOutputLock,
 } from './lock';
 
 const OPTS = { what: 'output folder', hint: 'use another --out' };

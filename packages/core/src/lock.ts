@@ -115,16 +115,14 @@ export async function acquireOutputLock(target: string, opts: OutputLockOptions)
   }
   // Folders a killed process left while creating or taking over this lock.
   removeDeadProcessTemps(parent, (name) => atomicTempOwner(name, path.basename(lockPath)), { recursive: true });
-  for (let takeovers = 0; ; ) {
+  for (let takeovers = 0; ;) {
     const lock = await tryLock(target, resolved, lockPath, opts);
     if (lock !== null) return lock;
     const held = inspectLock(lockPath);
     if (held === 'gone' && takeovers++ < MAX_TAKEOVERS) continue; // released in between: try again
     if (held === 'gone') throw inUseError(target, lockPath, null, opts);
     if (held === 'foreign') {
-      throw new InvalidArgumentError(
-        `cannot lock ${opts.what} ${target}: ${lockPath} exists and is not a lip lock; remove it, or ${opts.hint}`,
-      );
+      throw new InvalidArgumentError(`cannot lock ${opts.what} ${target}: ${lockPath} exists and is not a lip lock; remove it, or ${opts.hint}`);
     }
     if (holderState(held, staleMs) !== 'stale' || takeovers >= MAX_TAKEOVERS) throw inUseError(target, lockPath, held.owner, opts);
     takeOver(lockPath, held, staleMs);

@@ -11,18 +11,43 @@ export { DEFAULT_EPSILONS } from './constants';
 export { mulberry32 } from './random';
 export type { Rng } from './random';
 export {
-  BOUND_SAFETY_MARGIN, roundoffGamma, emptyBand, denseToBand, bandMatVec, lanczosLambdaMax, shiftedBandCholesky, gershgorinBound,
-  symmetricLambdaMaxUpperBound, matrixSpectralNormUpperBound, convSpectralNormUpperBound, circularConvNormUpperBound,
+  BOUND_SAFETY_MARGIN,
+  roundoffGamma,
+  emptyBand,
+  denseToBand,
+  bandMatVec,
+  lanczosLambdaMax,
+  shiftedBandCholesky,
+  gershgorinBound,
+  symmetricLambdaMaxUpperBound,
+  matrixSpectralNormUpperBound,
+  convSpectralNormUpperBound,
+  circularConvNormUpperBound,
 } from './linalg';
 export type { SymmetricBand, LanczosEstimate, LambdaMaxBound } from './linalg';
 export { headRowDistances } from './certificates/head';
 export type { HeadRows } from './certificates/head';
 export {
-  CERTIFICATE_ROUNDING_MARGIN, assertEpsilons, assertLipschitz, binaryCertificates, certifiedRobustAccuracy, certify,
-  headAwareCertificates, headAwareCertificatesFromDistances, multiclassCertificates, predictClasses,
+  CERTIFICATE_ROUNDING_MARGIN,
+  assertEpsilons,
+  assertLipschitz,
+  binaryCertificates,
+  certifiedRobustAccuracy,
+  certify,
+  headAwareCertificates,
+  headAwareCertificatesFromDistances,
+  multiclassCertificates,
+  predictClasses,
 } from './certificates/logits';
 export type { CertificateKind, Certificates, CertifiedHead, CertifyOptions, HeadDistances } from './certificates/logits';
 export {
-  DATASETS, DATASET_NAMES, DATASET_SPLITS, FASHION_MNIST_CLASS_NAMES, MNIST_CLASS_NAMES, assertDatasetSplit, datasetSpec, splitFiles,
+  DATASETS,
+  DATASET_NAMES,
+  DATASET_SPLITS,
+  FASHION_MNIST_CLASS_NAMES,
+  MNIST_CLASS_NAMES,
+  assertDatasetSplit,
+  datasetSpec,
+  splitFiles,
 } from './datasets/names';
 export type { DatasetName, DatasetSpec, DatasetSplit, SplitFiles } from './datasets/names';

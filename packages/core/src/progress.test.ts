@@ -34,6 +34,7 @@ function screen(raw: string): string[] {
   // eslint-disable-next-line no-control-regex
   const tokens = raw.match(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]|[\s\S]/g) ?? [];
   for (const t of tokens) {
+    // eslint-disable-next-line no-control-regex -- parses the terminal's escape sequences
     const csi = /^\x1b\[([0-9;?]*)([A-Za-z])$/.exec(t);
     if (t === '\n') {
       row++;

@@ -1,7 +1,12 @@
 import * as os from 'os';
 import { InvalidArgumentError } from './errors';
 import {
-  SilenceTimer, WORKER_SILENCE_FLOOR_MS, WORKER_SILENCE_PER_ROW_MS, formatDuration, stuckWorkerTestHook, terminateWithin,
+  SilenceTimer,
+  WORKER_SILENCE_FLOOR_MS,
+  WORKER_SILENCE_PER_ROW_MS,
+  formatDuration,
+  stuckWorkerTestHook,
+  terminateWithin,
   workerSilenceBound,
 } from './worker_watchdog';
 

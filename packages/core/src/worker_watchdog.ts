@@ -123,10 +123,7 @@ export function blockForever(): never {
  * system call cannot be stopped, and the pool must not hang on it (such a
  * worker is unreferenced; Node may still wait for it when the process exits).
  */
-export async function terminateWithin(
-  worker: { terminate(): Promise<number>; unref(): void },
-  waitMs = 10_000,
-): Promise<void> {
+export async function terminateWithin(worker: { terminate(): Promise<number>; unref(): void }, waitMs = 10_000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const gaveUp = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), waitMs);

@@ -20,8 +20,17 @@ const BATCH = 500;
 /** A train.json config for a checkpoint written by hand. */
 function trainConfig(outDir: string): LN.TrainConfig {
   return {
-    arch: 'seed', epochs: 1, batchSize: 256, lr: 5e-4, loss: 'hkr', alpha: 100, minMargin: 0.25,
-    seed: 3, dataset: 'fashion-mnist', outDir, valSplit: 'test',
+    arch: 'seed',
+    epochs: 1,
+    batchSize: 256,
+    lr: 5e-4,
+    loss: 'hkr',
+    alpha: 100,
+    minMargin: 0.25,
+    seed: 3,
+    dataset: 'fashion-mnist',
+    outDir,
+    valSplit: 'test',
   };
 }
 
@@ -125,9 +134,7 @@ describe('exportCheckpoint: refusals write nothing', () => {
     const outDir = tmp.path('refused-out');
     fs.mkdirSync(outDir);
     const out = path.join(outDir, 'model.onnx');
-    await expect(exportCheckpoint(refused, out)).rejects.toThrow(
-      new L.ModelError("cannot export layer 'plain_dense' (Dense): no ONNX emitter for this class"),
-    );
+    await expect(exportCheckpoint(refused, out)).rejects.toThrow(new L.ModelError("cannot export layer 'plain_dense' (Dense): no ONNX emitter for this class"));
     await expect(exportCheckpoint(refused, out)).rejects.toBeInstanceOf(L.ModelError);
     expect(listFiles(outDir)).toEqual([]);
   });

@@ -157,8 +157,7 @@ function boundScaledTwin(model: LayersModel, layerName: string): LayersModel {
   const index = model.layers.indexOf(layer as unknown as tfl.Layer);
   const [, h, w] = (index === 0 ? model.inputs[0].shape : model.layers[index - 1].outputShape) as number[];
   const eff = layer.effectiveKernel({ converge: true });
-  const ub = L.convSpectralNormUpperBound(eff.dataSync() as Float32Array, eff.shape as [number, number, number, number],
-    [h, w], layer.strides, layer.padding);
+  const ub = L.convSpectralNormUpperBound(eff.dataSync() as Float32Array, eff.shape as [number, number, number, number], [h, w], layer.strides, layer.padding);
   eff.dispose();
   const k = layer.lipschitzConstant();
   // Power iteration estimates the norm from below, so the bound of the effective kernel is at least k.
@@ -259,18 +258,13 @@ describe('exportOnnx: Flatten after convolutions', () => {
 });
 
 describe('exportOnnx: the file', () => {
-  const make = (): tfl.Layer[] => [
-    new L.SpectralConv2D({ filters: 4, kernelSize: 3 }),
-    tfl.flatten(),
-    new L.SpectralDense({ units: 3 }),
-  ];
+  const make = (): tfl.Layer[] => [new L.SpectralConv2D({ filters: 4, kernelSize: 3 }), tfl.flatten(), new L.SpectralDense({ units: 3 })];
 
   it('has input [N, C, H, W], output [N, classes] and the metadata', () => {
     const model = lipModel([5, 4, 2], make, 5, 2);
     const bytes = exportOnnx(model, { classNames: ['a', 'b', 'c'], inputRange: [-1, 1], architecture: 'tiny' });
     const m = onnx.ModelProto.decode(bytes);
-    const dims = (v: onnx.IValueInfoProto): (string | number)[] =>
-      v.type!.tensorType!.shape!.dim!.map((d) => (d.dimParam ? d.dimParam : Number(d.dimValue)));
+    const dims = (v: onnx.IValueInfoProto): (string | number)[] => v.type!.tensorType!.shape!.dim!.map((d) => (d.dimParam ? d.dimParam : Number(d.dimValue)));
     expect(m.graph!.input.map((i) => i.name)).toEqual(['input']);
     expect(dims(m.graph!.input[0])).toEqual(['N', 2, 5, 4]);
     expect(m.graph!.output.map((o) => o.name)).toEqual(['logits']);

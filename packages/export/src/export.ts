@@ -81,10 +81,10 @@ export async function checkpointToOnnx(ckptDir: string, opts: ExportOptions = {}
     const config = ((trainState ?? {}) as { config?: { arch?: unknown; dataset?: unknown; classNames?: unknown } }).config ?? {};
     const architecture = opts.architecture ?? (typeof config.arch === 'string' ? config.arch : undefined);
     // train() records the run's class names (your own data, CIFAR-10); older checkpoints name a dataset.
-    const recordedNames = Array.isArray(config.classNames) && config.classNames.every((n) => typeof n === 'string')
-      ? (config.classNames as string[]) : undefined;
-    const datasetNames = typeof config.dataset === 'string' && config.dataset in DATASETS
-      ? [...DATASETS[config.dataset as keyof typeof DATASETS].classNames] : undefined;
+    const recordedNames =
+      Array.isArray(config.classNames) && config.classNames.every((n) => typeof n === 'string') ? (config.classNames as string[]) : undefined;
+    const datasetNames =
+      typeof config.dataset === 'string' && config.dataset in DATASETS ? [...DATASETS[config.dataset as keyof typeof DATASETS].classNames] : undefined;
     return buildOnnx(model, {
       ...opts,
       architecture,
@@ -108,8 +108,10 @@ export function buildOnnx(model: LayersModel, opts: ExportOptions = {}): { bytes
   }
   const classes = outShape[0];
   const classNames = opts.classNames ?? Array.from({ length: classes }, (_, i) => String(i));
-  assertArg(Array.isArray(classNames) && classNames.length === classes && classNames.every((s) => typeof s === 'string'),
-    () => `'classNames' must hold ${classes} strings (one per logit), got ${JSON.stringify(opts.classNames)}`);
+  assertArg(
+    Array.isArray(classNames) && classNames.length === classes && classNames.every((s) => typeof s === 'string'),
+    () => `'classNames' must hold ${classes} strings (one per logit), got ${JSON.stringify(opts.classNames)}`,
+  );
 
   const b = new GraphBuilder({ opset, producer: PRODUCER, producerVersion: PRODUCER_VERSION, graphName: model.name || 'lip' });
   b.input(INPUT_NAME, 'float32', ['N', ...onnxDims(inShape)]);
@@ -121,8 +123,14 @@ export function buildOnnx(model: LayersModel, opts: ExportOptions = {}): { bytes
       const emit = emitterFor(step.layer.getClassName());
       if (!emit) throw new Error(`unreachable: no emitter for ${step.layer.getClassName()}`);
       const ctx: EmitContext = {
-        b, profile, layer: step.layer, config: step.layer.getConfig(), x,
-        inShape: step.inShape, outShape: step.outShape, what: describe(step.layer),
+        b,
+        profile,
+        layer: step.layer,
+        config: step.layer.getConfig(),
+        x,
+        inShape: step.inShape,
+        outShape: step.outShape,
+        what: describe(step.layer),
       };
       x = emit(ctx);
       bodyLipschitz = lipschitz;
@@ -151,11 +159,15 @@ export function buildOnnx(model: LayersModel, opts: ExportOptions = {}): { bytes
 /** Checks the options and fills in the defaults (classNames is checked once the class count is known). */
 function resolveOptions(opts: ExportOptions): { opset: number; inputRange: [number, number]; profile: Profile } {
   const opset = opts.opset ?? DEFAULT_OPSET;
-  assertArg(Number.isInteger(opset) && opset >= MIN_OPSET && opset <= MAX_OPSET,
-    () => `'opset' must be an integer from ${MIN_OPSET} to ${MAX_OPSET}, got ${String(opts.opset)}`);
+  assertArg(
+    Number.isInteger(opset) && opset >= MIN_OPSET && opset <= MAX_OPSET,
+    () => `'opset' must be an integer from ${MIN_OPSET} to ${MAX_OPSET}, got ${String(opts.opset)}`,
+  );
   const inputRange = opts.inputRange ?? [0, 1];
-  assertArg(Array.isArray(inputRange) && inputRange.length === 2 && inputRange.every(Number.isFinite) && inputRange[0] < inputRange[1],
-    () => `'inputRange' must be [lo, hi] with lo < hi, got ${JSON.stringify(opts.inputRange)}`);
+  assertArg(
+    Array.isArray(inputRange) && inputRange.length === 2 && inputRange.every(Number.isFinite) && inputRange[0] < inputRange[1],
+    () => `'inputRange' must be [lo, hi] with lo < hi, got ${JSON.stringify(opts.inputRange)}`,
+  );
   return { opset, inputRange: [inputRange[0], inputRange[1]], profile: opts.portable ? 'portable' : 'default' };
 }
 
@@ -225,7 +237,9 @@ function flatten(model: LayersModel): tfl.Layer[] {
       const inbound = layer.inboundNodes;
       const from = inbound.length === 1 ? inbound[0].inboundLayers : [];
       if (from.length !== 1 || from[0] !== previous) {
-        throw new ModelError(`cannot export ${describe(layer)}: only a chain of layers can be exported, and its input is not the previous layer '${previous.name}'`);
+        throw new ModelError(
+          `cannot export ${describe(layer)}: only a chain of layers can be exported, and its input is not the previous layer '${previous.name}'`,
+        );
       }
     }
     if (layer instanceof LayersModel) out.push(...flatten(layer));
@@ -245,4 +259,3 @@ function perSampleShape(shape: readonly (number | null)[], what: string): number
   }
   return s;
 }
-

@@ -42,10 +42,12 @@ test('exportOnnx names the layer, the weight and the value', () => {
   poison(nan, 'head', 0, 5, Number.NaN);
   expect(() => exportOnnx(nan)).toThrow(ModelError);
   // (tfjs suffixes variable names to keep them unique: head/kernel, head/kernel_1, ...)
-  expect(() => exportOnnx(nan)).toThrow(new RegExp(
-    "^layer 'head' has a NaN value in its weight 'head/kernel(_\\d+)?' \\(index 5\\): the model diverged in training and cannot be exported; "
-      + 'train it again with a lower learning rate \\(lip train --lr\\)$',
-  ));
+  expect(() => exportOnnx(nan)).toThrow(
+    new RegExp(
+      "^layer 'head' has a NaN value in its weight 'head/kernel(_\\d+)?' \\(index 5\\): the model diverged in training and cannot be exported; " +
+        'train it again with a lower learning rate \\(lip train --lr\\)$',
+    ),
+  );
   const inf = model();
   poison(inf, 'conv', 1, 1, Number.NEGATIVE_INFINITY);
   expect(() => exportOnnx(inf)).toThrow(/^layer 'conv' has an infinite value in its weight 'conv\/bias(_\d+)?' \(index 1\)/);
@@ -60,7 +62,21 @@ test('exportCheckpoint of a diverged checkpoint writes nothing', async () => {
     const m = model();
     poison(m, 'conv', 0, 0, Number.NaN);
     const optimizer = tf.train.adam(1e-3);
-    const config = { arch: 'seed', epochs: 1, batchSize: 1, lr: 1e-3, lrSchedule: 'constant' as const, loss: 'hkr', alpha: 1, minMargin: 1, seed: 1, dataset: 'memory', classNames: ['a', 'b', 'c'], outDir: tmp, valSplit: 'test' as const };
+    const config = {
+      arch: 'seed',
+      epochs: 1,
+      batchSize: 1,
+      lr: 1e-3,
+      lrSchedule: 'constant' as const,
+      loss: 'hkr',
+      alpha: 1,
+      minMargin: 1,
+      seed: 1,
+      dataset: 'memory',
+      classNames: ['a', 'b', 'c'],
+      outDir: tmp,
+      valSplit: 'test' as const,
+    };
     await saveCheckpoint(tmp, m, optimizer, { config, epochs: [] });
     const out = path.join(tmp, 'model.onnx');
     await expect(exportCheckpoint(tmp, out)).rejects.toThrow(/^layer 'conv' has a NaN value in its weight 'conv\/kernel(_\d+)?' \(index 0\)/);

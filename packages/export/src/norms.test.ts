@@ -25,9 +25,16 @@ function floats(t: onnx.ITensorProto): Float64Array {
 }
 
 interface ConvGeom {
-  cin: number; cout: number; kh: number; kw: number;
-  h: number; w: number; oh: number; ow: number;
-  strides: number[]; pads: number[];
+  cin: number;
+  cout: number;
+  kh: number;
+  kw: number;
+  h: number;
+  w: number;
+  oh: number;
+  ow: number;
+  strides: number[];
+  pads: number[];
 }
 
 /** y = conv(x) (NCHW, one sample), or its adjoint x = conv^T(y). */
@@ -106,9 +113,25 @@ function exportedNorms(model: LayersModel): [number, number][] {
     const [, h, wd] = (index === 0 ? model.inputs[0].shape : model.layers[index - 1].outputShape) as number[];
     const [, oh, ow] = layer.outputShape as number[];
     const g: ConvGeom = {
-      cout: dims[0], cin: dims[1], kh: dims[2], kw: dims[3], h, w: wd, oh, ow, strides: attr('strides'), pads: attr('pads'),
+      cout: dims[0],
+      cin: dims[1],
+      kh: dims[2],
+      kw: dims[3],
+      h,
+      w: wd,
+      oh,
+      ow,
+      strides: attr('strides'),
+      pads: attr('pads'),
     };
-    return [declared, powerNorm((v) => conv(w, g, v, false), (y) => conv(w, g, y, true), g.cin * h * wd)];
+    return [
+      declared,
+      powerNorm(
+        (v) => conv(w, g, v, false),
+        (y) => conv(w, g, y, true),
+        g.cin * h * wd,
+      ),
+    ];
   });
 }
 

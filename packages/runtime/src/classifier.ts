@@ -61,7 +61,9 @@ export type Batch = Float32Array | readonly ArrayLike<number>[];
 /** The shape of the graph's input and output, checked. */
 function ioShapes(s: OnnxSummary, source: string): { inputShape: number[]; classes: number | null } {
   if (s.inputs.length !== 1 || s.outputs.length < 1) {
-    throw new ModelError(`'${source}' has ${s.inputs.length} inputs and ${s.outputs.length} outputs; a classifier has one input and its logits as first output`);
+    throw new ModelError(
+      `'${source}' has ${s.inputs.length} inputs and ${s.outputs.length} outputs; a classifier has one input and its logits as first output`,
+    );
   }
   const input = s.inputs[0];
   if (input.elemType !== ONNX_FLOAT) throw new ModelError(`'${source}': input '${input.name}' is not float32 (ONNX type ${input.elemType})`);
@@ -93,15 +95,17 @@ async function checkClaims(bytes: Uint8Array, contract: CertificateContract, cla
   if (!inNode()) throw new LipError("'checkBound' needs Node (it runs @lip/verify); check the file with lip bound before serving it instead");
   let verify: VerifyBoundApi;
   try {
-    verify = await import(VERIFY_PACKAGE) as VerifyBoundApi;
+    verify = (await import(VERIFY_PACKAGE)) as VerifyBoundApi;
   } catch (err) {
     throw new LipError(`'checkBound' needs @lip/verify (npm install @lip/verify): ${(err as Error).message.split('\n')[0]}`);
   }
   const bound = verify.lipschitzBound(bytes);
   const whose = contract.lipschitzSource === 'caller' ? "the 'lipschitz' option" : 'its lipschitz_constant';
   if (contract.lipschitz < bound.total) {
-    throw new ModelError(`'${source}': ${whose} is L = ${contract.lipschitz} but its weights give a certified bound of ${bound.total} ` +
-      '(lip bound): its certificates would not hold; re-export the model or pass a lipschitz at least the bound');
+    throw new ModelError(
+      `'${source}': ${whose} is L = ${contract.lipschitz} but its weights give a certified bound of ${bound.total} ` +
+        '(lip bound): its certificates would not hold; re-export the model or pass a lipschitz at least the bound',
+    );
   }
   if (!contract.head) return { total: bound.total, body: null };
   const head = bound.head;
@@ -109,16 +113,20 @@ async function checkClaims(bytes: Uint8Array, contract: CertificateContract, cla
     throw new ModelError(`'${source}': metadata has head norms but the graph does not end in a linear layer of ${classes} outputs; re-export the model`);
   }
   if (contract.head.bodyLipschitz < head.bodyLipschitz) {
-    throw new ModelError(`'${source}': metadata head_body_lipschitz is ${contract.head.bodyLipschitz} but the weights give a certified bound of ` +
-      `${head.bodyLipschitz} for the layers before the head; re-export the model`);
+    throw new ModelError(
+      `'${source}': metadata head_body_lipschitz is ${contract.head.bodyLipschitz} but the weights give a certified bound of ` +
+        `${head.bodyLipschitz} for the layers before the head; re-export the model`,
+    );
   }
   const dist = verify.headRowDistances(head);
   for (let i = 0; i < dist.length; i++) {
     // Both sides are rounded up by (1 + 1e-12); a metadata distance below the weights' would inflate radii.
     if (contract.head.rowDistances[i] < dist[i] * (1 - 1e-12)) {
       const [a, b] = [Math.floor(i / classes), i % classes];
-      throw new ModelError(`'${source}': metadata head_row_distances[${a}][${b}] is ${contract.head.rowDistances[i]} but the head's weights ` +
-        `give ${dist[i]}; re-export the model`);
+      throw new ModelError(
+        `'${source}': metadata head_row_distances[${a}][${b}] is ${contract.head.rowDistances[i]} but the head's weights ` +
+          `give ${dist[i]}; re-export the model`,
+      );
     }
   }
   return { total: bound.total, body: head.bodyLipschitz };
@@ -153,8 +161,16 @@ export class CertifiedClassifier {
   private readonly batchSize: number;
 
   private constructor(init: {
-    source: string; engine: EngineName | 'custom'; ort: OrtModule; session: OrtSession; inputShape: number[]; outputs: number;
-    contract: CertificateContract; metadata: Record<string, string>; boundCheck: BoundCheck | null; batchSize: number;
+    source: string;
+    engine: EngineName | 'custom';
+    ort: OrtModule;
+    session: OrtSession;
+    inputShape: number[];
+    outputs: number;
+    contract: CertificateContract;
+    metadata: Record<string, string>;
+    boundCheck: BoundCheck | null;
+    batchSize: number;
   }) {
     this.source = init.source;
     this.engine = init.engine;
@@ -192,13 +208,24 @@ export class CertifiedClassifier {
       let classes = io.classes;
       if (classes === null) {
         // The file does not declare its class count: one run on zeros tells.
-        const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(io.inputShape.reduce((a, d) => a * d, 1)), [1, ...io.inputShape]) });
+        const out = await session.run({
+          [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(io.inputShape.reduce((a, d) => a * d, 1)), [1, ...io.inputShape]),
+        });
         classes = (out[session.outputNames[0]].data as Float32Array).length;
       }
       const contract = readContract(summary.metadata, classes, name, opts.lipschitz);
       const boundCheck = opts.checkBound ? await checkClaims(bytes, contract, classes, name) : null;
       return new CertifiedClassifier({
-        source: name, engine, ort, session, inputShape: io.inputShape, outputs: classes, contract, metadata: summary.metadata, boundCheck, batchSize,
+        source: name,
+        engine,
+        ort,
+        session,
+        inputShape: io.inputShape,
+        outputs: classes,
+        contract,
+        metadata: summary.metadata,
+        boundCheck,
+        batchSize,
       });
     } catch (err) {
       await session.release();

@@ -56,7 +56,7 @@ function classNamesOf(raw: string | undefined, classes: number, source: string):
   const names = json(raw, 'class_names', source);
   const ok = Array.isArray(names) && names.every((s) => typeof s === 'string') && (names.length === outputs || names.length === classes);
   if (!ok) throw new ModelError(`'${source}': metadata class_names must be a JSON array of ${classes} strings (one per logit), got ${raw.slice(0, 120)}`);
-  return names.length === outputs ? names as string[] : [`not ${names[0] as string}`, names[0] as string];
+  return names.length === outputs ? (names as string[]) : [`not ${names[0] as string}`, names[0] as string];
 }
 
 function inputRangeOf(raw: string | undefined, source: string): [number, number] | null {
@@ -69,11 +69,20 @@ function inputRangeOf(raw: string | undefined, source: string): [number, number]
 }
 
 function formOf(raw: string | undefined, classes: number, source: string): 'multiclass' | 'binary' {
-  const form = raw === undefined ? (classes === 1 ? 'binary' : 'multiclass')
-    : raw === CERTIFICATE_MULTICLASS ? 'multiclass' : raw === CERTIFICATE_BINARY ? 'binary' : null;
+  const form =
+    raw === undefined
+      ? classes === 1
+        ? 'binary'
+        : 'multiclass'
+      : raw === CERTIFICATE_MULTICLASS
+        ? 'multiclass'
+        : raw === CERTIFICATE_BINARY
+          ? 'binary'
+          : null;
   if (form === null) {
-    throw new ModelError(`'${source}': metadata certificate ${JSON.stringify(raw)} is not a form @lip/runtime knows ` +
-      `('${CERTIFICATE_MULTICLASS}' or '${CERTIFICATE_BINARY}')`);
+    throw new ModelError(
+      `'${source}': metadata certificate ${JSON.stringify(raw)} is not a form @lip/runtime knows ` + `('${CERTIFICATE_MULTICLASS}' or '${CERTIFICATE_BINARY}')`,
+    );
   }
   if ((form === 'binary') !== (classes === 1)) {
     throw new ModelError(`'${source}': metadata certificate is ${form} but the model has ${classes} output${classes === 1 ? '' : 's'}`);
@@ -86,8 +95,10 @@ function headOf(meta: Record<string, string>, classes: number, source: string): 
   const rowsRaw = meta.head_row_distances;
   if (bodyRaw === undefined && rowsRaw === undefined) return null;
   if (bodyRaw === undefined || rowsRaw === undefined) {
-    throw new ModelError(`'${source}': metadata has ${bodyRaw === undefined ? 'head_row_distances' : 'head_body_lipschitz'} without ` +
-      `${bodyRaw === undefined ? 'head_body_lipschitz' : 'head_row_distances'}; re-export the model`);
+    throw new ModelError(
+      `'${source}': metadata has ${bodyRaw === undefined ? 'head_row_distances' : 'head_body_lipschitz'} without ` +
+        `${bodyRaw === undefined ? 'head_body_lipschitz' : 'head_row_distances'}; re-export the model`,
+    );
   }
   const bodyLipschitz = positive(bodyRaw, 'head_body_lipschitz', source)!;
   const rows = json(rowsRaw, 'head_row_distances', source);
@@ -122,8 +133,10 @@ export function readContract(meta: Record<string, string>, classes: number, sour
   }
   const claimed = positive(meta.lipschitz_constant, 'lipschitz_constant', source);
   if (lipschitz === undefined && claimed === null) {
-    throw new ModelError(`'${source}' declares no lipschitz_constant, so it certifies nothing; export it with lip export, ` +
-      'or pass { lipschitz: L } with a Lipschitz constant you can vouch for (lip bound computes one)');
+    throw new ModelError(
+      `'${source}' declares no lipschitz_constant, so it certifies nothing; export it with lip export, ` +
+        'or pass { lipschitz: L } with a Lipschitz constant you can vouch for (lip bound computes one)',
+    );
   }
   const form = formOf(meta.certificate, classes, source);
   return {

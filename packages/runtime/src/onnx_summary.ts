@@ -41,7 +41,12 @@ const WIRE_FIXED32 = 5;
 
 /** A protobuf message as a list of (field, wire type, value) over a byte range. */
 class Reader {
-  constructor(private readonly buf: Uint8Array, private pos: number, private readonly end: number, private readonly what: () => string) {}
+  constructor(
+    private readonly buf: Uint8Array,
+    private pos: number,
+    private readonly end: number,
+    private readonly what: () => string,
+  ) {}
 
   fail(why: string): never {
     throw new ModelError(`${this.what()} is not a valid ONNX file (${why}); re-export it or check the download`);
@@ -133,7 +138,8 @@ function valueInfo(r: Reader): ValueSummary {
       name = m.reader.text(m.start, m.end);
       continue;
     }
-    for (const t of messages(m.reader, [1])) { // TypeProto.tensor_type
+    for (const t of messages(m.reader, [1])) {
+      // TypeProto.tensor_type
       const tensor = t.reader;
       while (!tensor.done()) {
         const f = tensor.next();

@@ -19,7 +19,10 @@ export function readLocalFile(file: string | URL): Uint8Array {
   } catch (err) {
     if (err instanceof ModelError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ModelError(code === 'ENOENT' ? `model file '${p}' does not exist; check the path`
-      : `cannot read model file '${p}' (${code ?? (err as Error).message}); check its permissions`);
+    throw new ModelError(
+      code === 'ENOENT'
+        ? `model file '${p}' does not exist; check the path`
+        : `cannot read model file '${p}' (${code ?? (err as Error).message}); check its permissions`,
+    );
   }
 }

@@ -143,9 +143,33 @@ describe('the metadata contract', () => {
       f(r);
       return { ...meta(), head_row_distances: JSON.stringify(r) };
     };
-    expect(() => readContract(edited((r) => { r[0][1] = -1; }), 10, 'm.onnx')).toThrow(/\[0\]\[1\] must be a finite number >= 0/);
-    expect(() => readContract(edited((r) => { r[2][1] = 5; }), 10, 'm.onnx')).toThrow(/is not symmetric at \[2\]\[1\]/);
-    expect(() => readContract(edited((r) => { r[3][3] = 1; }), 10, 'm.onnx')).toThrow(/\[3\]\[3\] must be 0/);
+    expect(() =>
+      readContract(
+        edited((r) => {
+          r[0][1] = -1;
+        }),
+        10,
+        'm.onnx',
+      ),
+    ).toThrow(/\[0\]\[1\] must be a finite number >= 0/);
+    expect(() =>
+      readContract(
+        edited((r) => {
+          r[2][1] = 5;
+        }),
+        10,
+        'm.onnx',
+      ),
+    ).toThrow(/is not symmetric at \[2\]\[1\]/);
+    expect(() =>
+      readContract(
+        edited((r) => {
+          r[3][3] = 1;
+        }),
+        10,
+        'm.onnx',
+      ),
+    ).toThrow(/\[3\]\[3\] must be 0/);
   });
 });
 
@@ -218,17 +242,21 @@ describe('checkBound', () => {
 
   it('refuses a file whose weights exceed its claim, and one whose head norms or body claim are too small', async () => {
     await expect(CertifiedClassifier.load(scaled(ten, 2), { checkBound: true })).rejects.toThrow(
-      /its lipschitz_constant is L = 1 but its weights give a certified bound of [2-9]\.\d+ \(lip bound\).*re-export the model or pass a lipschitz at least the bound/);
+      /its lipschitz_constant is L = 1 but its weights give a certified bound of [2-9]\.\d+ \(lip bound\).*re-export the model or pass a lipschitz at least the bound/,
+    );
     // Loaded without the check, the same file certifies on its (false) claim.
     await (await CertifiedClassifier.load(scaled(ten, 2))).dispose();
     // Three linear layers scaled by 2: each norm doubles, L and L_body are well above the claims of 1.
     await expect(CertifiedClassifier.load(scaled(ten, 2), { checkBound: true, lipschitz: 9 })).rejects.toThrow(
-      /metadata head_body_lipschitz is 1 but the weights give a certified bound of [2-9]\.\d+ for the layers before the head/);
+      /metadata head_body_lipschitz is 1 but the weights give a certified bound of [2-9]\.\d+ for the layers before the head/,
+    );
     const rows = JSON.parse(readOnnxSummary(ten, 'x').metadata.head_row_distances) as number[][];
     rows[2][5] *= 0.9;
     rows[5][2] = rows[2][5];
     const tampered = withMetadata(ten, { head_row_distances: JSON.stringify(rows) });
-    await expect(CertifiedClassifier.load(tampered, { checkBound: true })).rejects.toThrow(/metadata head_row_distances\[2\]\[5\] is .* but the head's weights give/);
+    await expect(CertifiedClassifier.load(tampered, { checkBound: true })).rejects.toThrow(
+      /metadata head_row_distances\[2\]\[5\] is .* but the head's weights give/,
+    );
     await expect(CertifiedClassifier.load(tampered, { checkBound: true })).rejects.toThrow(ModelError);
   });
 });
@@ -290,7 +318,13 @@ describe('in a browser bundle', () => {
     const esbuild = await import('esbuild');
     const result = await esbuild.build({
       stdin: { contents: "export { CertifiedClassifier } from '@lip/runtime';", resolveDir: ROOT, loader: 'js' },
-      bundle: true, platform: 'browser', format: 'esm', minify: true, write: false, metafile: true, logLevel: 'silent',
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      minify: true,
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
       external: ['onnxruntime-web'],
     });
     const inputs = Object.keys(result.metafile.inputs);
@@ -309,6 +343,7 @@ describe('engine choice', () => {
     expect((await clf.classify(images(2, 3))).length).toBe(2);
     await clf.dispose();
     await expect(CertifiedClassifier.load(ten, { engine: { Tensor: 1 } as never })).rejects.toThrow(
-      "'engine' must be 'auto', 'node', 'web' or an onnxruntime module (with Tensor and InferenceSession.create)");
+      "'engine' must be 'auto', 'node', 'web' or an onnxruntime module (with Tensor and InferenceSession.create)",
+    );
   });
 });

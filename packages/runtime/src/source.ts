@@ -23,7 +23,7 @@ export async function readSource(source: ModelSource): Promise<Uint8Array> {
   }
   const text = String(source);
   if (text.length === 0) throw new InvalidArgumentError("'source' must be a path, a URL or the model's bytes, got ''");
-  if (text.startsWith('file:')) return readLocalFile(isUrlObject ? source as URL : new URL(text));
+  if (text.startsWith('file:')) return readLocalFile(isUrlObject ? (source as URL) : new URL(text));
   if (!URL_SCHEME.test(text) && CAN_READ_FILES) return readLocalFile(text);
   let response: Response;
   try {

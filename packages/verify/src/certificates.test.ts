@@ -1,9 +1,7 @@
 import { InvalidArgumentError } from '@lip/train';
 import { uniformStream } from '@lip/test-support';
 import { orthonormalRows, sigmaMax } from '@lip/test-support/linalg';
-import {
-  CERTIFICATE_ROUNDING_MARGIN, binaryCertificates, certify, headAwareCertificates, multiclassCertificates, predictClasses,
-} from './certificates';
+import { CERTIFICATE_ROUNDING_MARGIN, binaryCertificates, certify, headAwareCertificates, multiclassCertificates, predictClasses } from './certificates';
 
 function linearLogits(w: Float64Array, b: Float64Array, k: number, d: number, x: Float64Array): Float64Array {
   return Float64Array.from({ length: k }, (_, i) => b[i] + x.reduce((a, v, t) => a + w[i * d + t] * v, 0));
@@ -31,7 +29,8 @@ describe('certificates', () => {
   });
 
   it('head-aware equals multiclass for an orthogonal head', () => {
-    const k = 4, d = 6;
+    const k = 4,
+      d = 6;
     const w = orthonormalRows(k, d, 3);
     const r = uniformStream(9, -0.5, 0.5);
     const logits = Float32Array.from({ length: 50 * k }, () => r() * 6);
@@ -44,7 +43,8 @@ describe('certificates', () => {
 
   it('head-aware is larger for a row-normalized head, and the gain is real', () => {
     // Unit rows close to each other: ||w_i - w_j|| < sqrt(2) while ||W||_2 > 1.
-    const k = 3, d = 4;
+    const k = 3,
+      d = 4;
     const w = Float64Array.of(1, 0.3, 0, 0, 0.3, 1, 0, 0.2, 0.5, 0.5, 0.7, 0);
     for (let i = 0; i < k; i++) {
       const n = Math.hypot(...w.subarray(i * d, (i + 1) * d));
@@ -66,7 +66,8 @@ describe('certificates', () => {
   });
 
   it('is sound: never above the exact distance to the decision boundary of a linear model', () => {
-    const k = 5, d = 7;
+    const k = 5,
+      d = 7;
     const r = uniformStream(21, -0.5, 0.5);
     const w = Float64Array.from({ length: k * d }, () => r() * 2);
     const b = Float64Array.from({ length: k }, () => r());
@@ -84,7 +85,10 @@ describe('certificates', () => {
         if (j === y) continue;
         const diff = Array.from({ length: d }, (_, t) => w[y * d + t] - w[j * d + t]);
         const dist = (f[y] - f[j]) / Math.hypot(...diff);
-        if (dist < exact) { exact = dist; nearest = j; }
+        if (dist < exact) {
+          exact = dist;
+          nearest = j;
+        }
       }
       const cert = headAwareCertificates(logits, head, 1)[0];
       expect(cert).toBeLessThanOrEqual(exact);
@@ -92,7 +96,7 @@ describe('certificates', () => {
       // A step just past the boundary towards the nearest class changes the prediction.
       const diff = Float64Array.from({ length: d }, (_, t) => w[nearest * d + t] - w[y * d + t]);
       const n = Math.hypot(...diff);
-      const past = Float64Array.from(x, (v, t) => v + (exact + 1e-6) * diff[t] / n);
+      const past = Float64Array.from(x, (v, t) => v + ((exact + 1e-6) * diff[t]) / n);
       expect(predictClasses(linearLogits(w, b, k, d, past), k)[0]).not.toBe(y);
       const std = multiclassCertificates(logits, k, wNorm)[0];
       expect(std).toBeLessThanOrEqual(exact);

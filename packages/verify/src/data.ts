@@ -8,7 +8,16 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import {
-  ArrayLayout, DATASETS, DATASET_NAMES, DataFormat, Dataset, DatasetName, DatasetSplit, InvalidArgumentError, corruptFileFix, locateDataset,
+  ArrayLayout,
+  DATASETS,
+  DATASET_NAMES,
+  DataFormat,
+  Dataset,
+  DatasetName,
+  DatasetSplit,
+  InvalidArgumentError,
+  corruptFileFix,
+  locateDataset,
   readLabeledData,
 } from '@lip/core';
 
@@ -39,7 +48,10 @@ const FORMATS = 'an IDX file or folder, .npy images (with --labels), .npz, CIFAR
 export async function loadVerifyData(data: string, opts: VerifyDataOptions = {}): Promise<VerifyData> {
   const split = opts.split ?? 'test';
   if ((DATASET_NAMES as readonly string[]).includes(data)) {
-    for (const [name, value] of [['labels', opts.labels], ['layout', opts.layout]] as const) {
+    for (const [name, value] of [
+      ['labels', opts.labels],
+      ['layout', opts.layout],
+    ] as const) {
       if (value !== undefined) throw new InvalidArgumentError(`'${name}' is for data files; '${data}' is a built-in dataset, which needs none`);
     }
     const name = data as DatasetName;

@@ -100,8 +100,10 @@ export function chooseLipschitz(model: OnnxModel, opts: ChooseLipschitzOptions =
       return { ...base, used: override, source: 'user' };
     }
     const fileClaim = claimed === null ? '' : ` (the file claims lipschitz_constant = ${claimed}, which lip cannot check)`;
-    warnings.push(`no certified Lipschitz bound (${boundError}), so nothing is certified${fileClaim}; pass --lipschitz L to ` +
-      'certify with L as your own claim (reported as a claim, not a proof)');
+    warnings.push(
+      `no certified Lipschitz bound (${boundError}), so nothing is certified${fileClaim}; pass --lipschitz L to ` +
+        'certify with L as your own claim (reported as a claim, not a proof)',
+    );
     return { ...base, used: null, source: null };
   }
   for (const w of bound.warnings) warnings.push(`bound: ${w}`);
@@ -114,9 +116,11 @@ export function chooseLipschitz(model: OnnxModel, opts: ChooseLipschitzOptions =
     return { ...base, used: bound.total, source: 'bound' };
   }
   if (claim < bound.total) {
-    warnings.push(`WARNING: the ${override !== null ? '--lipschitz value' : 'model claims'} L = ${claim} but the weights ` +
-      `give a certified bound of ${bound.total.toPrecision(8)} (x${(bound.total / claim).toFixed(3)}): the claim is NOT ` +
-      'guaranteed; certifying with the bound instead');
+    warnings.push(
+      `WARNING: the ${override !== null ? '--lipschitz value' : 'model claims'} L = ${claim} but the weights ` +
+        `give a certified bound of ${bound.total.toPrecision(8)} (x${(bound.total / claim).toFixed(3)}): the claim is NOT ` +
+        'guaranteed; certifying with the bound instead',
+    );
     return { ...base, used: bound.total, source: 'bound' };
   }
   return { ...base, used: claim, source: override !== null ? 'user' : 'metadata' };

@@ -50,10 +50,12 @@ describe('resolveModelInput', () => {
     const err = caught(() => resolveModelInput(modelWithInput([3, 32, 32]), gray));
     expect(err).toBeInstanceOf(DataError);
     expect(err.message).toMatch(/expects inputs of shape \[N, 3, 32, 32\] but the data holds images of 28x28x1/);
-    expect(caught(() => resolveModelInput(modelWithInput([2, 2, 3]), rgb, [3, 2, 2])).message)
-      .toMatch(/^'inputShape' \[3, 2, 2\] does not match the input 'input'/);
-    expect(caught(() => resolveModelInput(modelWithInput(['c', 'h', 'w']), rgb, [1, 4, 3])).message)
-      .toMatch(/^'inputShape' \[1, 4, 3\] does not hold images of 2x2x3/);
+    expect(caught(() => resolveModelInput(modelWithInput([2, 2, 3]), rgb, [3, 2, 2])).message).toMatch(
+      /^'inputShape' \[3, 2, 2\] does not match the input 'input'/,
+    );
+    expect(caught(() => resolveModelInput(modelWithInput(['c', 'h', 'w']), rgb, [1, 4, 3])).message).toMatch(
+      /^'inputShape' \[1, 4, 3\] does not hold images of 2x2x3/,
+    );
     expect(caught(() => resolveModelInput(modelWithInput([784]), gray, [0, 28])).message).toMatch(/^'inputShape' must be positive integers/);
   });
 });

@@ -91,27 +91,32 @@ export function resolveModelInput(model: OnnxModel, dims: ImageDims, inputShape?
   if (inputShape !== undefined) {
     checkInputShape(inputShape);
     if (declared && !fits(declared, inputShape)) {
-      throw new InvalidArgumentError(`'inputShape' [${inputShape.join(', ')}] does not match the input '${input.name}' of ` +
-        `'${model.source}', declared ${shapeText(declared)}; pass the shape of one image as the model reads it`);
+      throw new InvalidArgumentError(
+        `'inputShape' [${inputShape.join(', ')}] does not match the input '${input.name}' of ` +
+          `'${model.source}', declared ${shapeText(declared)}; pass the shape of one image as the model reads it`,
+      );
     }
     const match = candidates.find((cand) => cand.shape.join() === inputShape.join());
     if (!match) {
-      throw new InvalidArgumentError(`'inputShape' [${inputShape.join(', ')}] does not hold ${what}; pass ` +
-        `${c},${h},${w} (NCHW) or ${h},${w},${c} (NHWC)`);
+      throw new InvalidArgumentError(`'inputShape' [${inputShape.join(', ')}] does not hold ${what}; pass ` + `${c},${h},${w} (NCHW) or ${h},${w},${c} (NHWC)`);
     }
     return { layout: match.layout, shape: [...inputShape] };
   }
   if (!declared) return candidates[0];
   const matches = candidates.filter((cand) => fits(declared, cand.shape));
   if (matches.length === 0) {
-    throw new DataError(`the model '${model.source}' expects inputs of shape ${shapeText(declared)} but the data holds ${what}, ` +
-      `fed as [N, ${c}, ${h}, ${w}]; use data that matches the model (or the model trained on this data).`);
+    throw new DataError(
+      `the model '${model.source}' expects inputs of shape ${shapeText(declared)} but the data holds ${what}, ` +
+        `fed as [N, ${c}, ${h}, ${w}]; use data that matches the model (or the model trained on this data).`,
+    );
   }
   // Only [C, H, W] and [H, W, C] can both fit (symbolic dims); C = H = W gives one shape, taken as ONNX's NCHW.
   if (matches.length > 1 && matches[0].shape.join() !== matches[1].shape.join()) {
-    throw new InvalidArgumentError(`the input '${input.name}' of '${model.source}' is declared ${shapeText(declared)}, which ` +
-      `leaves open how to feed ${what}; pass the shape of one image as the model reads it: '--input-shape' ` +
-      `${c},${h},${w} (NCHW) or ${h},${w},${c} (NHWC)`);
+    throw new InvalidArgumentError(
+      `the input '${input.name}' of '${model.source}' is declared ${shapeText(declared)}, which ` +
+        `leaves open how to feed ${what}; pass the shape of one image as the model reads it: '--input-shape' ` +
+        `${c},${h},${w} (NCHW) or ${h},${w},${c} (NHWC)`,
+    );
   }
   return matches[0];
 }
@@ -140,8 +145,13 @@ export function resolveTransform(t: InputTransform, channels: number): ResolvedT
  * per image the L2 distance `delta` between the float32 image and the exact
  * (s * x - m) / sigma, rounded up (all zeros for the identity transform).
  */
-export function toModelInput(images: Float32Array, n: number, dims: ImageDims, input: ModelInput, t: ResolvedTransform)
-  : { images: Float32Array; delta: Float64Array } {
+export function toModelInput(
+  images: Float32Array,
+  n: number,
+  dims: ImageDims,
+  input: ModelInput,
+  t: ResolvedTransform,
+): { images: Float32Array; delta: Float64Array } {
   const { height: h, width: w, channels: c } = dims;
   const per = h * w * c;
   if (images.length !== n * per) throw new InvalidArgumentError(`'images' holds ${images.length} values, ${n} images of ${h}x${w}x${c} need ${n * per}`);

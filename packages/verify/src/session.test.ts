@@ -41,8 +41,12 @@ async function expectDataError(p: Promise<unknown>, pattern: RegExp): Promise<vo
 describe('openSession', () => {
   let session: LipSession;
   const { bytes, w, b } = denseModel();
-  beforeAll(async () => { session = await openSession(bytes, { threads: 1 }); });
-  afterAll(async () => { await session.close(); });
+  beforeAll(async () => {
+    session = await openSession(bytes, { threads: 1 });
+  });
+  afterAll(async () => {
+    await session.close();
+  });
 
   it('runs in batches and matches the reference computation', async () => {
     const n = 7;
@@ -97,9 +101,11 @@ describe('graphs with a fixed batch dimension', () => {
       const logits = await session.runBatched(x, n, [1, 28, 28], 5, (d) => done.push(d));
       expect(done).toEqual(Array.from({ length: n }, (_, i) => i + 1));
       // torch's outputs on the same images (both float32).
-      expected.outputs.forEach((row, i) => row.forEach((v, j) => {
-        expect(Math.abs(logits[i * 10 + j] - v)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(v)));
-      }));
+      expected.outputs.forEach((row, i) =>
+        row.forEach((v, j) => {
+          expect(Math.abs(logits[i * 10 + j] - v)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(v)));
+        }),
+      );
     } finally {
       await session.close();
     }
@@ -145,11 +151,13 @@ describe('session work per run', () => {
   });
 
   it.each(['batch1_cnn', 'mlp_softmax', 'nhwc_keras', 'plain_cnn', 'torchlip', 'torchlip_dynamo'])(
-    "%s: the folding's largest value is what a shape pass of the folded graph gives", (name) => {
+    "%s: the folding's largest value is what a shape pass of the folded graph gives",
+    (name) => {
       const model = readOnnxModel(fs.readFileSync(path.join(AUDIT_FIXTURES, `${name}.onnx`)));
       const f = model.folding!;
       expect(f.largestValue).toBe(largestValueElements(model, f.inputShape!));
-    });
+    },
+  );
 
   it('feeds onnxruntime views of the images, copying only to pad the last call of a fixed batch', async () => {
     const fed: Float32Array[] = [];
@@ -164,7 +172,11 @@ describe('session work per run', () => {
     const free = await openSession(denseModel().bytes, { engine });
     try {
       await free.runBatched(images, 5, [1, 2, 2], 2);
-      expect(fed.map((d) => [d.buffer === images.buffer, d.length])).toEqual([[true, 8], [true, 8], [true, 4]]);
+      expect(fed.map((d) => [d.buffer === images.buffer, d.length])).toEqual([
+        [true, 8],
+        [true, 8],
+        [true, 4],
+      ]);
     } finally {
       await free.close();
     }
@@ -178,7 +190,11 @@ describe('session work per run', () => {
     fed.length = 0;
     try {
       await two.runBatched(images, 5, [1, 2, 2], 256);
-      expect(fed.map((d) => [d.buffer === images.buffer, d.length])).toEqual([[true, 8], [true, 8], [false, 8]]);
+      expect(fed.map((d) => [d.buffer === images.buffer, d.length])).toEqual([
+        [true, 8],
+        [true, 8],
+        [false, 8],
+      ]);
       expect(Array.from(fed[2])).toEqual([...images.subarray(16), 0, 0, 0, 0]);
     } finally {
       await two.close();
@@ -190,7 +206,7 @@ describe('openSession engines', () => {
   const { bytes } = denseModel();
   const images = Float32Array.from({ length: 5 * 4 }, (_, i) => ((i * 53) % 13) / 12);
 
-  it.each(['node', 'web'] as const)("runs on onnxruntime-%s when asked, and says so", async (engine) => {
+  it.each(['node', 'web'] as const)('runs on onnxruntime-%s when asked, and says so', async (engine) => {
     const s = await openSession(bytes, { engine });
     try {
       expect(s.engine).toBe(engine);

@@ -6,9 +6,7 @@
  * time, the last call padded with zeros. The engine (onnxruntime-node or
  * onnxruntime-web) is @lip/core's `requireEngine` choice.
  */
-import {
-  DataError, EngineChoice, EngineName, InvalidArgumentError, ModelError, ModelTooLargeError, OrtTensor, requireEngine,
-} from '@lip/core';
+import { DataError, EngineChoice, EngineName, InvalidArgumentError, ModelError, ModelTooLargeError, OrtTensor, requireEngine } from '@lip/core';
 import { largestValueElements } from './bound/propagate';
 import { OnnxDim, OnnxModel, metadataJson, readOnnxModel } from './onnx/read';
 
@@ -47,8 +45,13 @@ export interface LipSession {
    * returns the logits row-major `[n, outputSize]`. `onBatch(done, n)` is
    * called after each batch.
    */
-  runBatched(images: Float32Array, n: number, chw: readonly number[], batchSize?: number,
-    onBatch?: (done: number, total: number) => void): Promise<Float32Array>;
+  runBatched(
+    images: Float32Array,
+    n: number,
+    chw: readonly number[],
+    batchSize?: number,
+    onBatch?: (done: number, total: number) => void,
+  ): Promise<Float32Array>;
   /** Logits per image; known after the first run (or from the declared output shape). */
   readonly outputSize: number | null;
   /** Frees the native session. */
@@ -58,15 +61,16 @@ export interface LipSession {
 /** Feed shape for `chw` per the model's declared input, or a DataError naming both shapes. */
 function feedShape(declared: readonly OnnxDim[], chw: readonly number[], source: string): number[] {
   const size = chw.reduce((a, b) => a * b, 1);
-  const fits = (shape: readonly number[]): boolean => shape.length === declared.length &&
-    declared.every((d, i) => typeof d !== 'number' || d === shape[i]);
+  const fits = (shape: readonly number[]): boolean => shape.length === declared.length && declared.every((d, i) => typeof d !== 'number' || d === shape[i]);
   if (fits(chw)) return [...chw];
   // A dense model with a flattened input.
   if (fits([size])) return [size];
   // Single-channel NHWC has the same memory layout as NCHW.
   if (chw.length === 3 && chw[0] === 1 && fits([chw[1], chw[2], 1])) return [chw[1], chw[2], 1];
-  throw new DataError(`the model '${source}' expects inputs of shape [N, ${declared.map((d) => d ?? '?').join(', ')}] ` +
-    `but the data has shape [N, ${chw.join(', ')}]; use data that matches the model (or the model trained on this data).`);
+  throw new DataError(
+    `the model '${source}' expects inputs of shape [N, ${declared.map((d) => d ?? '?').join(', ')}] ` +
+      `but the data has shape [N, ${chw.join(', ')}]; use data that matches the model (or the model trained on this data).`,
+  );
 }
 
 /**
@@ -79,8 +83,12 @@ export function ortMessage(err: unknown): string {
   return String((err as Error)?.message ?? err)
     .replace(/^failed to call Ort\w+\(\)\. ERROR_CODE: \d+, ERROR_MESSAGE: /, '')
     .replace(/\/onnxruntime_src\/\S+:\d+ (?:[^()]*\([^()]*\)(?: const)? )?/g, '')
-    .split('\n').map((line) => line.trim()).filter((line) => line !== '').join(' ')
-    .replace(/\s+/g, ' ').trim();
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .join(' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /**
@@ -95,9 +103,7 @@ function batchCap(model: OnnxModel, feed: number[]): number {
   const folded = model.folding;
   let largest: number;
   try {
-    largest = folded?.largestValue != null && folded.inputShape?.join() === feed.join()
-      ? folded.largestValue
-      : largestValueElements(model, feed);
+    largest = folded?.largestValue != null && folded.inputShape?.join() === feed.join() ? folded.largestValue : largestValueElements(model, feed);
   } catch (err) {
     if (err instanceof ModelTooLargeError || !(err instanceof ModelError)) throw err;
     return Infinity;
@@ -148,8 +154,10 @@ export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, 
     throw new InvalidArgumentError(`'threads' must be an integer >= 1, got ${opts.threads}`);
   }
   if (model.inputs.length !== 1) {
-    throw new ModelError(`'${model.source}' has ${model.inputs.length} inputs (${model.inputs.map((v) => v.name).join(', ')}); ` +
-      'only single-input image classifiers can be verified.');
+    throw new ModelError(
+      `'${model.source}' has ${model.inputs.length} inputs (${model.inputs.map((v) => v.name).join(', ')}); ` +
+        'only single-input image classifiers can be verified.',
+    );
   }
   const input = model.inputs[0];
   if (input.elemType !== 'float32') {
@@ -187,8 +195,13 @@ export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, 
 
   let outputSize: number | null = declaredOut;
   const batchCaps = new Map<string, number>();
-  const run = async (images: Float32Array, n: number, chw: readonly number[], batchSize = DEFAULT_VERIFY_BATCH_SIZE,
-    onBatch?: (done: number, total: number) => void): Promise<Float32Array> => {
+  const run = async (
+    images: Float32Array,
+    n: number,
+    chw: readonly number[],
+    batchSize = DEFAULT_VERIFY_BATCH_SIZE,
+    onBatch?: (done: number, total: number) => void,
+  ): Promise<Float32Array> => {
     if (!(images instanceof Float32Array)) throw new InvalidArgumentError(`'images' must be a Float32Array`);
     if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`'n' must be a non-negative integer, got ${n}`);
     if (!Array.isArray(chw) || chw.length === 0 || !chw.every((d) => Number.isInteger(d) && d > 0)) {
@@ -256,7 +269,11 @@ export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, 
     fixedBatch,
     inputRange,
     runBatched: run,
-    get outputSize() { return outputSize; },
-    close: async () => { await session.release(); },
+    get outputSize() {
+      return outputSize;
+    },
+    close: async () => {
+      await session.release();
+    },
   };
 }

@@ -101,7 +101,13 @@ describe('verifyModel', () => {
     const warnings: string[] = [];
     const none = await verifyModel(bytes, { data: dataDir, eps: [0.1], onWarning: (m) => warnings.push(m) });
     const session = await ort.InferenceSession.create(bytes);
-    const out = await session.run({ input: new ort.Tensor('float32', Float32Array.from(pixels, (p) => p / 255), [n, 1, 28, 28]) });
+    const out = await session.run({
+      input: new ort.Tensor(
+        'float32',
+        Float32Array.from(pixels, (p) => p / 255),
+        [n, 1, 28, 28],
+      ),
+    });
     await session.release();
     const logits = out.logits.data as Float32Array;
     const preds = Array.from({ length: n }, (_, i) => {
@@ -112,8 +118,15 @@ describe('verifyModel', () => {
     expect(none.accuracy).toBe(preds.filter((p, i) => p === labels[i]).length / n);
     expect(Array.from(none.details.predictions)).toEqual(preds);
     expect(none).toMatchObject({
-      certified: false, lipschitzUsed: null, lipschitzSource: null, lipschitzProven: false, lipschitzBound: null, certificateKind: null,
-      meanCertificate: null, medianCertificate: null, cra: [],
+      certified: false,
+      lipschitzUsed: null,
+      lipschitzSource: null,
+      lipschitzProven: false,
+      lipschitzBound: null,
+      certificateKind: null,
+      meanCertificate: null,
+      medianCertificate: null,
+      cra: [],
     });
     expect(none.details.certificates).toBeNull();
     expect(warnings).toEqual(none.warnings);
@@ -136,6 +149,8 @@ describe('verifyModel', () => {
   });
 
   it('refuses a data folder that does not exist', async () => {
-    await expect(verifyModel(linearModel('1', 1), { data: tmp.path('nope') })).rejects.toThrow(/'data' must be fashion-mnist, mnist, or an IDX file or folder, .*nope does not exist/);
+    await expect(verifyModel(linearModel('1', 1), { data: tmp.path('nope') })).rejects.toThrow(
+      /'data' must be fashion-mnist, mnist, or an IDX file or folder, .*nope does not exist/,
+    );
   });
 });

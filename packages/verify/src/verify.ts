@@ -159,7 +159,9 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
     throw new InvalidArgumentError(`'scale' must be a finite number > 0, got ${opts.scale}`);
   }
   const batchSize = opts.batchSize ?? DEFAULT_VERIFY_BATCH_SIZE;
-  const warn = (m: string): void => { opts.onWarning?.(m); };
+  const warn = (m: string): void => {
+    opts.onWarning?.(m);
+  };
   // A named engine that is not installed fails here, before the data are read.
   requireEngine(opts.engine);
 
@@ -170,15 +172,22 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
   const cacheUse: { report: BoundCacheReport | null } = { report: null };
   // With --scale the stored values are read as they are and scaled here, with the mean and std.
   const data = await loadVerifyData(opts.data, {
-    split, limit: opts.n, dataDir: opts.dataDir, labels: opts.labels, layout: opts.layout, scale: opts.scale === undefined ? undefined : 1,
+    split,
+    limit: opts.n,
+    dataDir: opts.dataDir,
+    labels: opts.labels,
+    layout: opts.layout,
+    scale: opts.scale === undefined ? undefined : 1,
   });
   const transform = resolveTransform({ scale: opts.scale, mean: opts.mean, std: opts.std }, data.channels);
   const input = resolveModelInput(model, data, opts.inputShape);
-  const computeBound = cacheOptions ? (m: typeof model, o: BoundOptions): LipschitzBound => {
-    const cached = cachedLipschitzBound(m, sha256, o, cacheOptions);
-    cacheUse.report = cached.cache;
-    return cached.bound;
-  } : undefined;
+  const computeBound = cacheOptions
+    ? (m: typeof model, o: BoundOptions): LipschitzBound => {
+        const cached = cachedLipschitzBound(m, sha256, o, cacheOptions);
+        cacheUse.report = cached.cache;
+        return cached.bound;
+      }
+    : undefined;
   const choice = chooseLipschitz(model, { lipschitz: opts.lipschitz, inputShape: input.shape, computeBound });
   if (cacheUse.report?.note) choice.warnings.push(`bound cache: ${cacheUse.report.note}`);
   choice.warnings.forEach(warn);
@@ -193,12 +202,13 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
     await session.close();
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const classes = data.n > 0 ? logits.length / data.n : session.outputSize ?? 0;
+  const classes = data.n > 0 ? logits.length / data.n : (session.outputSize ?? 0);
   let maxLabel = 0;
   for (const l of data.labels) maxLabel = Math.max(maxLabel, l);
-  if (classes !== 1 && maxLabel >= classes || classes === 1 && maxLabel > 1) {
-    throw new DataError(`the model has ${classes} output${classes === 1 ? '' : 's'} but the data has labels up to ${maxLabel}; ` +
-      'use the data set the model was trained on.');
+  if ((classes !== 1 && maxLabel >= classes) || (classes === 1 && maxLabel > 1)) {
+    throw new DataError(
+      `the model has ${classes} output${classes === 1 ? '' : 's'} but the data has labels up to ${maxLabel}; ` + 'use the data set the model was trained on.',
+    );
   }
 
   const modelSpace = certifyLogits(choice, logits, classes);
@@ -214,9 +224,10 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
       if (correct[i]) sumCorrect += certificates[i];
     }
   }
-  const standardMean = !modelSpace || modelSpace.kind === 'binary' ? null
-    : dataSpaceCertificates(multiclassCertificates(logits, classes, choice.used!), fed.delta, transform).reduce((a, c) => a + c, 0) /
-      Math.max(1, data.n);
+  const standardMean =
+    !modelSpace || modelSpace.kind === 'binary'
+      ? null
+      : dataSpaceCertificates(multiclassCertificates(logits, classes, choice.used!), fed.delta, transform).reduce((a, c) => a + c, 0) / Math.max(1, data.n);
 
   const meta = model.metadata.class_names;
   let classNames = data.classNames;

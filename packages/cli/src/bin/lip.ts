@@ -11,7 +11,4 @@ function exitWhenFlushed(code: number): void {
   process.stdout.write('', () => process.exit(code));
 }
 
-run(process.argv).then(
-  exitWhenFlushed,
-  () => process.exit(1),
-);
+run(process.argv).then(exitWhenFlushed, () => process.exit(1));

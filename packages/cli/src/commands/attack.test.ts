@@ -22,8 +22,22 @@ import { attackProgressListener, formatAttackTable } from './attack';
 
   it('exits 3 and reports violations when the --lipschitz claim of a graph with no bound is too low', async () => {
     const json = tmp.path('claim.json');
-    const r = await lip('attack', unbounded, '--attack', 'cw', '--n', '3', '--steps', '80', '--binary-search-steps', '5', '--lipschitz', '0.01',
-      '--json', json);
+    const r = await lip(
+      'attack',
+      unbounded,
+      '--attack',
+      'cw',
+      '--n',
+      '3',
+      '--steps',
+      '80',
+      '--binary-search-steps',
+      '5',
+      '--lipschitz',
+      '0.01',
+      '--json',
+      json,
+    );
     expect(r.err).not.toMatch(/internal error/);
     expect(r.code).toBe(3);
     expect(r.out).toMatch(/^Image # +Certificate +Distance to adversarial$/m);
@@ -36,7 +50,18 @@ import { attackProgressListener, formatAttackTable } from './attack';
     expect(j.lipschitzProven).toBe(false);
     expect(j.violations).toBeGreaterThan(0);
     expect(j.results).toHaveLength(3);
-    expect(Object.keys(j.results[0]).sort()).toEqual(['advPred', 'certificate', 'closest', 'distance', 'found', 'index', 'label', 'outcome', 'pred', 'violated']);
+    expect(Object.keys(j.results[0]).sort()).toEqual([
+      'advPred',
+      'certificate',
+      'closest',
+      'distance',
+      'found',
+      'index',
+      'label',
+      'outcome',
+      'pred',
+      'violated',
+    ]);
     expect(j.adversarials).toBeUndefined();
   });
 
@@ -113,7 +138,15 @@ describe('formatAttackTable', () => {
 describe('attackProgressListener', () => {
   const stream = (isTTY: boolean): ProgressStream & { text: () => string } => {
     let text = '';
-    return { isTTY, columns: 200, write: (t: string) => { text += t; return true; }, text: () => text };
+    return {
+      isTTY,
+      columns: 200,
+      write: (t: string) => {
+        text += t;
+        return true;
+      },
+      text: () => text,
+    };
   };
   /** What cw reports for two binary-search steps: throttled ticks within each, then the step. */
   const cwSteps = (show: ReturnType<typeof attackProgressListener>, batches = 1): void => {

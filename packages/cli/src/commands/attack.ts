@@ -7,7 +7,14 @@ import { EnginePolicy, InvalidArgumentError, Progress, createProgress, progressM
 import { onePerClass } from '@lip/train';
 import { defaultWorkers } from '@lip/train/node';
 import {
-  loadVerifyData, metadataJson, modelInputRange, openSession, readOnnxModel, resolveModelInput, resolveTransform, toModelInput,
+  loadVerifyData,
+  metadataJson,
+  modelInputRange,
+  openSession,
+  readOnnxModel,
+  resolveModelInput,
+  resolveTransform,
+  toModelInput,
   writeAttackReport,
 } from '@lip/verify';
 import { ATTACK_NAMES, AttackName, AttackProgress, AttackRunOptions, AttackRunResult, DEFAULT_PGD_EPS, runAttack } from '@lip/verify/attacks';
@@ -46,9 +53,6 @@ interface AttackFlags {
   engine?: EnginePolicy;
 }
 
-
-
-
 /** Model class names (metadata `class_names`) when valid, else the data set's. */
 export function classNamesOf(metadata: unknown, fallback: readonly string[]): string[] {
   return Array.isArray(metadata) && metadata.every((s) => typeof s === 'string') ? (metadata as string[]) : [...fallback];
@@ -61,11 +65,12 @@ export function classNamesOf(metadata: unknown, fallback: readonly string[]): st
  * completed phase and per binary-search step, so it stays short.
  */
 export function attackProgressListener(progress: Progress): (p: AttackProgress & { batch?: number; batches?: number }) => void {
-  return (p) => progress.update(p.done, p.total, {
-    label: `${p.phase}${p.batches !== undefined && p.batches > 1 ? ` (batch ${p.batch}/${p.batches})` : ''}`,
-    detail: p.detail,
-    milestone: /binary search/.test(p.phase),
-  });
+  return (p) =>
+    progress.update(p.done, p.total, {
+      label: `${p.phase}${p.batches !== undefined && p.batches > 1 ? ` (batch ${p.batch}/${p.batches})` : ''}`,
+      detail: p.detail,
+      milestone: /binary search/.test(p.phase),
+    });
 }
 
 /** The line that reports the worker count (printed once the attack starts, since it changes the speed, never the results). */
@@ -78,8 +83,12 @@ export function formatAttackTable(r: AttackRunResult): string {
   const lines = ['Image #     Certificate     Distance to adversarial'];
   for (const x of r.results) {
     // Where nothing was found, how far the attack got: a weak attack stops short, a robust image resists at a distance.
-    const dist = x.distance !== null ? x.distance.toFixed(4)
-      : x.closest ? `none found (closest ${x.closest.distance.toFixed(4)}, margin left ${x.closest.margin.toFixed(4)})` : 'none found';
+    const dist =
+      x.distance !== null
+        ? x.distance.toFixed(4)
+        : x.closest
+          ? `none found (closest ${x.closest.distance.toFixed(4)}, margin left ${x.closest.margin.toFixed(4)})`
+          : 'none found';
     const notes = [x.outcome === 'misclassified' ? 'already misclassified' : '', x.violated ? 'VIOLATED' : ''].filter((t) => t !== '');
     lines.push(`${String(x.index).padEnd(12)}${x.certificate.toFixed(4).padEnd(16)}${dist}${notes.map((t) => `   ${t}`).join('')}`);
   }
@@ -88,8 +97,7 @@ export function formatAttackTable(r: AttackRunResult): string {
 
 /** The three outcomes, e.g. `1 already misclassified, 7 adversarials found, 2 with no adversarial found`. */
 export function formatAttackOutcomes(r: Pick<AttackRunResult, 'misclassified' | 'found' | 'notFound'>): string {
-  return `${r.misclassified} already misclassified, ${r.found} adversarial${r.found === 1 ? '' : 's'} found, ` +
-    `${r.notFound} with no adversarial found`;
+  return `${r.misclassified} already misclassified, ${r.found} adversarial${r.found === 1 ? '' : 's'} found, ` + `${r.notFound} with no adversarial found`;
 }
 
 /** Where L comes from, as lip verify prints it (empty for the metadata claim). */
@@ -118,11 +126,16 @@ export function registerAttack(program: Command): void {
     .option('--eps <E>', `pgd: L2 radius of the ball searched (default 36/255 = ${DEFAULT_PGD_EPS.toFixed(4)}, the first radius lip verify certifies)`)
     .option('--max-queries <Q>', 'hsja: model queries per image (default 20000)')
     .option('--batch-size <B>', 'images per attack batch (default 100)')
-    .option('--workers <n>', 'threads for cw, pgd, deepfool and fmn, each with its own tfjs backend; the results do not depend on it ' +
-      '(default: the number of cores)')
+    .option(
+      '--workers <n>',
+      'threads for cw, pgd, deepfool and fmn, each with its own tfjs backend; the results do not depend on it ' + '(default: the number of cores)',
+    )
     .option('--seed <S>', 'seed of random starts (pgd, hsja)')
-    .option('--lipschitz <L>', 'Lipschitz constant for the certificates, as lip verify takes it (default: the metadata ' +
-      'lipschitz_constant; never below the certified bound; where the graph has no bound, your claim)')
+    .option(
+      '--lipschitz <L>',
+      'Lipschitz constant for the certificates, as lip verify takes it (default: the metadata ' +
+        'lipschitz_constant; never below the certified bound; where the graph has no bound, your claim)',
+    )
     .option('--data <name|path>', DATA_HELP, 'fashion-mnist')
     .option('--labels <file>', 'labels of an .npy or IDX images file (.npy or IDX)')
     .addOption(new Option('--layout <order>', 'axis order of 4-D image arrays in the data (default: told from the shape)').choices(['nchw', 'nhwc']))
@@ -153,12 +166,15 @@ export function registerAttack(program: Command): void {
 
       const model = readOnnxModel(file, inputShape ? { inputShape } : {});
       const data = await loadVerifyData(flags.data, {
-        split: 'test', limit: flags.onePerClass ? undefined : n ?? DEFAULT_ATTACK_N, labels: flags.labels, layout: flags.layout,
+        split: 'test',
+        limit: flags.onePerClass ? undefined : (n ?? DEFAULT_ATTACK_N),
+        labels: flags.labels,
+        layout: flags.layout,
       });
       // The images in the model's input layout; a flat input is fed [C, H, W] and flattened by the session.
       const input = resolveModelInput(model, data, inputShape);
-      const chw: [number, number, number] = input.shape.length === 3 ? [input.shape[0], input.shape[1], input.shape[2]]
-        : [data.channels, data.height, data.width];
+      const chw: [number, number, number] =
+        input.shape.length === 3 ? [input.shape[0], input.shape[1], input.shape[2]] : [data.channels, data.height, data.width];
       opts.inputShape = input.shape;
       const fed = toModelInput(data.images, data.n, data, input, resolveTransform({}, data.channels)).images;
       const d = chw[0] * chw[1] * chw[2];
@@ -197,29 +213,44 @@ export function registerAttack(program: Command): void {
 
       const out = humanOutput(json);
       out.write(`${formatAttackTable(result)}\n`);
-      out.write(`${attack}: ${result.results.length} images: ${formatAttackOutcomes(result)}; ` +
-        `${result.violations} certificate violation${result.violations === 1 ? '' : 's'} ` +
-        `(L = ${result.lipschitz}${lipschitzNote(result)}, ${result.certificateKind}), ${result.seconds.toFixed(1)} s` +
-        `${result.gradientSteps ? ` (${result.gradientSteps} gradient steps)` : ''}\n`);
+      out.write(
+        `${attack}: ${result.results.length} images: ${formatAttackOutcomes(result)}; ` +
+          `${result.violations} certificate violation${result.violations === 1 ? '' : 's'} ` +
+          `(L = ${result.lipschitz}${lipschitzNote(result)}, ${result.certificateKind}), ${result.seconds.toFixed(1)} s` +
+          `${result.gradientSteps ? ` (${result.gradientSteps} gradient steps)` : ''}\n`,
+      );
       if (json) writeOutput(json, `${JSON.stringify(attackJson(result), null, 2)}\n`);
       if (flags.report) {
         const classNames = classNamesOf(metadataJson(model, 'class_names'), data.classNames);
         // The report draws [C, H, W] images: NHWC ones are transposed back.
-        const toChw = (x: Float32Array): Float32Array => (input.layout === 'nhwc'
-          ? toModelInput(x, indices.length, data, { layout: 'nchw', shape: [data.channels, data.height, data.width] }, resolveTransform({}, data.channels)).images
-          : x);
+        const toChw = (x: Float32Array): Float32Array =>
+          input.layout === 'nhwc'
+            ? toModelInput(x, indices.length, data, { layout: 'nchw', shape: [data.channels, data.height, data.width] }, resolveTransform({}, data.channels))
+                .images
+            : x;
         const files = writeAttackReport(flags.report, {
-          attack, model: model.source, metadata: model.metadata, classNames, chw: [data.channels, data.height, data.width],
-          range: modelInputRange(model) ?? [0, 1], images: toChw(images), adversarials: toChw(result.adversarials), results: result.results, lipschitz: result.lipschitz, certificateKind: result.certificateKind,
+          attack,
+          model: model.source,
+          metadata: model.metadata,
+          classNames,
+          chw: [data.channels, data.height, data.width],
+          range: modelInputRange(model) ?? [0, 1],
+          images: toChw(images),
+          adversarials: toChw(result.adversarials),
+          results: result.results,
+          lipschitz: result.lipschitz,
+          certificateKind: result.certificateKind,
         });
         process.stderr.write(`report: ${path.resolve(files.find((f) => f.endsWith('index.html')) ?? flags.report)}\n`);
       }
       if (result.violations > 0) {
-        const why = result.lipschitzProven === false
-          ? `your --lipschitz ${result.lipschitz} is below the model's real Lipschitz constant`
-          : 'the certified bound should make this impossible: please report it with the model file';
-        process.stderr.write(`certificate violated: ${result.violations} adversarial${result.violations === 1 ? ' is' : 's are'} closer than ` +
-          `the certificate; ${why}.\n`);
+        const why =
+          result.lipschitzProven === false
+            ? `your --lipschitz ${result.lipschitz} is below the model's real Lipschitz constant`
+            : 'the certified bound should make this impossible: please report it with the model file';
+        process.stderr.write(
+          `certificate violated: ${result.violations} adversarial${result.violations === 1 ? ' is' : 's are'} closer than ` + `the certificate; ${why}.\n`,
+        );
         setExitCode(cmd, EXIT_CERTIFICATE_VIOLATED);
       }
     });

@@ -4,8 +4,7 @@ import { lip } from '@lip/test-support/cli';
 import { gemmModel } from '@lip/test-support/onnx';
 
 /** Flatten -> Gemm(784 -> 10), weights x `scale`, metadata claims L = 1. */
-const linearModel = (scale: number): Uint8Array =>
-  gemmModel({ maxWeight: 0.025 * scale, biasStep: 0, seed: 3, metadata: { input_range: null } });
+const linearModel = (scale: number): Uint8Array => gemmModel({ maxWeight: 0.025 * scale, biasStep: 0, seed: 3, metadata: { input_range: null } });
 
 describe('lip bound', () => {
   const tmp = tmpDirPerSuite('cli-bound');

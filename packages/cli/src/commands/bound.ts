@@ -16,14 +16,20 @@ export function boundCacheText(c: BoundCacheReport): string {
 }
 
 /** `--no-cache` of verify and bound. */
-export const NO_CACHE_HELP = 'compute the Lipschitz bound even when the bound cache ($LIP_CACHE_DIR/bounds, else ~/.cache/lip/bounds) ' +
-  'holds it for this file, and store nothing';
+export const NO_CACHE_HELP =
+  'compute the Lipschitz bound even when the bound cache ($LIP_CACHE_DIR/bounds, else ~/.cache/lip/bounds) ' + 'holds it for this file, and store nothing';
 
 /** Per-layer table printed by `lip bound`. */
 export function formatBoundTable(r: LipschitzBound): string {
   const head = ['#', 'layer', 'op', 'factor', 'cumulative', 'method'];
-  const rows = r.layers.map((l, i) => [String(i + 1), l.nodes.length > 1 ? `${l.node} (+${l.nodes.length - 1})` : l.node, l.op,
-    l.factor.toPrecision(8), l.cumulative.toPrecision(8), l.method]);
+  const rows = r.layers.map((l, i) => [
+    String(i + 1),
+    l.nodes.length > 1 ? `${l.node} (+${l.nodes.length - 1})` : l.node,
+    l.op,
+    l.factor.toPrecision(8),
+    l.cumulative.toPrecision(8),
+    l.method,
+  ]);
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
   const line = (cells: string[]): string => cells.map((x, c) => (c === cells.length - 1 ? x : x.padEnd(widths[c] + 2))).join('');
   return [line(head), ...rows.map(line), '', `total  ${r.total.toPrecision(8)}  (certified upper bound, L2, per sample)`].join('\n');
@@ -51,8 +57,10 @@ export function registerBound(program: Command): void {
       } catch (err) {
         if (!(err instanceof ModelError) || err instanceof ModelTooLargeError) throw err;
         // No global bound: say what verify and attack then do.
-        throw new ModelError(`${err.message}. lip verify and lip attack certify nothing for this model unless you pass --lipschitz L, ` +
-          'which they report as your claim, not a proof');
+        throw new ModelError(
+          `${err.message}. lip verify and lip attack certify nothing for this model unless you pass --lipschitz L, ` +
+            'which they report as your claim, not a proof',
+        );
       }
       for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
       if (cache?.note) process.stderr.write(`warning: bound cache: ${cache.note}\n`);
@@ -65,16 +73,30 @@ export function registerBound(program: Command): void {
       } else if (claimed >= result.total) {
         verdict = `metadata lipschitz_constant = ${claimed}: consistent (bound <= claim)`;
       } else {
-        verdict = `WARNING: metadata lipschitz_constant = ${claimed} is BELOW the certified bound ` +
+        verdict =
+          `WARNING: metadata lipschitz_constant = ${claimed} is BELOW the certified bound ` +
           `${result.total.toPrecision(8)} (x${(result.total / claimed).toFixed(3)}); certificates computed with the claim are not guaranteed`;
       }
       out.write(`${verdict}\n`);
       if (json) {
         const { head: _head, ...rest } = result;
-        writeOutput(json, `${JSON.stringify({
-          model: file, ...rest, claimed, consistent: claimed === null ? null : claimed >= result.total, boundCache: cache,
-          head: result.head ? { node: result.head.node, classes: result.head.classes, dim: result.head.dim, bodyLipschitz: result.head.bodyLipschitz } : null,
-        }, null, 2)}\n`);
+        writeOutput(
+          json,
+          `${JSON.stringify(
+            {
+              model: file,
+              ...rest,
+              claimed,
+              consistent: claimed === null ? null : claimed >= result.total,
+              boundCache: cache,
+              head: result.head
+                ? { node: result.head.node, classes: result.head.classes, dim: result.head.dim, bodyLipschitz: result.head.bodyLipschitz }
+                : null,
+            },
+            null,
+            2,
+          )}\n`,
+        );
       }
     });
 }

@@ -5,18 +5,44 @@ import { EnginePolicy, createProgress, requireEngine, withOutputLock } from '@li
 import { ExportResult, exportCheckpoint } from '@lip/export';
 import { ARCHITECTURES, BackendPreference, DEFAULT_EPSILONS, onePerClass } from '@lip/train';
 import {
-  consoleProgress, defaultWorkers, DEFAULT_SEED, hasCheckpoint, LR_SCHEDULES, LrSchedule, readTrainState, recipeSettings, train, TrainOptions,
+  consoleProgress,
+  defaultWorkers,
+  DEFAULT_SEED,
+  hasCheckpoint,
+  LR_SCHEDULES,
+  LrSchedule,
+  readTrainState,
+  recipeSettings,
+  train,
+  TrainOptions,
   writeFileAtomic,
 } from '@lip/train/node';
 import {
-  LipschitzBound, OnnxModel, VerifyData, VerifyResult, lipschitzBound, loadVerifyData, metadataJson, modelInputRange, openSession, readOnnxModel,
-  verifyModel, writeAttackReport, writeCraReport,
+  LipschitzBound,
+  OnnxModel,
+  VerifyData,
+  VerifyResult,
+  lipschitzBound,
+  loadVerifyData,
+  metadataJson,
+  modelInputRange,
+  openSession,
+  readOnnxModel,
+  verifyModel,
+  writeAttackReport,
+  writeCraReport,
 } from '@lip/verify';
 import { AttackRunResult, runAttack } from '@lip/verify/attacks';
 import { positiveInt, positiveNumber, seedFlag, withSigintAbort } from '../flags';
 import { setExitCode } from '../exit_code';
 import {
-  DEFAULT_CW_BINARY_SEARCH_STEPS, DEFAULT_CW_STEPS, EXIT_CERTIFICATE_VIOLATED, attackJson, attackProgressListener, classNamesOf, formatAttackOutcomes,
+  DEFAULT_CW_BINARY_SEARCH_STEPS,
+  DEFAULT_CW_STEPS,
+  EXIT_CERTIFICATE_VIOLATED,
+  attackJson,
+  attackProgressListener,
+  classNamesOf,
+  formatAttackOutcomes,
   formatAttackTable,
 } from './attack';
 import { formatBoundTable } from './bound';
@@ -98,9 +124,6 @@ export function demoPaths(out: string): DemoPaths {
   };
 }
 
-
-
-
 function median(values: number[]): number | null {
   if (values.length === 0) return null;
   const s = [...values].sort((a, b) => a - b);
@@ -180,8 +203,10 @@ async function trainOrContinue(options: TrainOptions): Promise<DemoTraining | nu
   result.model.dispose();
   const { epochs } = result.trainState;
   if (result.interrupted) {
-    process.stderr.write(`stopped: ${options.outDir} holds ${epochs.length} complete epoch${epochs.length === 1 ? '' : 's'}; ` +
-      'run the demo again with the same options to continue\n');
+    process.stderr.write(
+      `stopped: ${options.outDir} holds ${epochs.length} complete epoch${epochs.length === 1 ? '' : 's'}; ` +
+        'run the demo again with the same options to continue\n',
+    );
     return null;
   }
   return { valAcc: epochs.map((e) => e.val_acc ?? Number.NaN), seconds: epochs.map((e) => e.seconds) };
@@ -190,11 +215,20 @@ async function trainOrContinue(options: TrainOptions): Promise<DemoTraining | nu
 /** Step 1: trains `schedule.arch` with HKR into `paths.checkpoint` (or continues it). Null when interrupted. */
 export async function trainDemoModel(s: DemoSettings): Promise<DemoTraining | null> {
   const { schedule, limit } = s;
-  header(1, `Training the ${schedule.arch} network on Fashion-MNIST with HKR multiclass (alpha ${schedule.alpha}, min_margin ${schedule.minMargin}): ` +
-    `${schedule.epochs} epoch${schedule.epochs === 1 ? '' : 's'}, batch ${schedule.batchSize}, Adam lr ${schedule.lr} (${schedule.lrSchedule})` +
-    `${limit ? `, first ${limit} images` : ''} -> ${s.paths.checkpoint}`);
+  header(
+    1,
+    `Training the ${schedule.arch} network on Fashion-MNIST with HKR multiclass (alpha ${schedule.alpha}, min_margin ${schedule.minMargin}): ` +
+      `${schedule.epochs} epoch${schedule.epochs === 1 ? '' : 's'}, batch ${schedule.batchSize}, Adam lr ${schedule.lr} (${schedule.lrSchedule})` +
+      `${limit ? `, first ${limit} images` : ''} -> ${s.paths.checkpoint}`,
+  );
   return trainOrContinue({
-    loss: 'hkr', ...schedule, seed: s.seed, limit, dataDir: s.dataDir, outDir: s.paths.checkpoint, backend: s.backend,
+    loss: 'hkr',
+    ...schedule,
+    seed: s.seed,
+    limit,
+    dataDir: s.dataDir,
+    outDir: s.paths.checkpoint,
+    backend: s.backend,
     ...(s.workers === undefined ? {} : { workers: s.workers }),
   });
 }
@@ -203,8 +237,9 @@ export async function trainDemoModel(s: DemoSettings): Promise<DemoTraining | nu
 export async function exportDemoModel(paths: DemoPaths): Promise<ExportResult> {
   header(2, `Exporting to ONNX -> ${paths.onnx}`);
   const exported = await exportCheckpoint(paths.checkpoint, paths.onnx);
-  process.stdout.write(`wrote ${exported.path} (${exported.bytes} bytes, ${exported.metadata.profile} profile, ` +
-    `Lipschitz constant ${exported.metadata.lipschitz_constant})\n`);
+  process.stdout.write(
+    `wrote ${exported.path} (${exported.bytes} bytes, ${exported.metadata.profile} profile, ` + `Lipschitz constant ${exported.metadata.lipschitz_constant})\n`,
+  );
   return exported;
 }
 
@@ -230,8 +265,15 @@ export async function verifyDemoModel(s: DemoSettings): Promise<DemoVerification
   let verified: VerifyResult;
   try {
     verified = await verifyModel(paths.onnx, {
-      data: 'fashion-mnist', dataDir: s.dataDir, split: 'test', n: limit, eps: eps.map((e) => e.value), batchSize: 256, engine: s.engine,
-      onProgress: (done, total) => progress.update(done, total), onWarning: (m) => progress.log(`warning: ${m}`),
+      data: 'fashion-mnist',
+      dataDir: s.dataDir,
+      split: 'test',
+      n: limit,
+      eps: eps.map((e) => e.value),
+      batchSize: 256,
+      engine: s.engine,
+      onProgress: (done, total) => progress.update(done, total),
+      onWarning: (m) => progress.log(`warning: ${m}`),
     });
   } finally {
     progress.stop();
@@ -278,7 +320,10 @@ export async function attackDemoModel(s: DemoSettings, model: OnnxModel, images:
   let attack: AttackRunResult;
   try {
     attack = await runAttack(model, session, images.images, images.labels, images.indices, images.chw, {
-      attack: 'cw', steps: s.cwSteps, binarySearchSteps: s.cwBinarySteps, workers: s.workers ?? defaultWorkers(),
+      attack: 'cw',
+      steps: s.cwSteps,
+      binarySearchSteps: s.cwBinarySteps,
+      workers: s.workers ?? defaultWorkers(),
       onProgress: attackProgressListener(progress),
     });
   } finally {
@@ -286,8 +331,10 @@ export async function attackDemoModel(s: DemoSettings, model: OnnxModel, images:
     await session.close();
   }
   writeFileAtomic(s.paths.attackJson, `${JSON.stringify(attackJson(attack), null, 2)}\n`);
-  process.stdout.write(`cw: ${attack.results.length} images: ${formatAttackOutcomes(attack)}; ${attack.violations} certificate ` +
-    `violation${attack.violations === 1 ? '' : 's'}, ${formatDuration(attack.seconds)}\n`);
+  process.stdout.write(
+    `cw: ${attack.results.length} images: ${formatAttackOutcomes(attack)}; ${attack.violations} certificate ` +
+      `violation${attack.violations === 1 ? '' : 's'}, ${formatDuration(attack.seconds)}\n`,
+  );
   return attack;
 }
 
@@ -298,11 +345,23 @@ export function writeDemoReport(paths: DemoPaths, v: DemoVerification, images: D
   const classNames = classNamesOf(metadataJson(model, 'class_names'), images.classNames);
   process.stdout.write(`${formatAttackTable(attack)}\n`);
   writeCraReport(paths.reportDir, {
-    model: paths.onnx, metadata: verified.metadata, cra: craCurve(verified), accuracy: verified.accuracy, lipschitz: verified.lipschitzUsed,
+    model: paths.onnx,
+    metadata: verified.metadata,
+    cra: craCurve(verified),
+    accuracy: verified.accuracy,
+    lipschitz: verified.lipschitzUsed,
   });
   writeAttackReport(paths.reportDir, {
-    attack: 'cw', model: paths.onnx, metadata: model.metadata, classNames, chw: images.chw, range: modelInputRange(model) ?? [0, 1],
-    images: images.images, adversarials: attack.adversarials, results: attack.results, lipschitz: attack.lipschitz,
+    attack: 'cw',
+    model: paths.onnx,
+    metadata: model.metadata,
+    classNames,
+    chw: images.chw,
+    range: modelInputRange(model) ?? [0, 1],
+    images: images.images,
+    adversarials: attack.adversarials,
+    results: attack.results,
+    lipschitz: attack.lipschitz,
     certificateKind: attack.certificateKind,
   });
 }
@@ -321,17 +380,28 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description('the reference notebook "HKR multiclass and fooling" end to end: train, export, verify, CW attack, report')
-    .option('--out <dir>', `folder for the checkpoint, the ONNX file, the JSON results and the report (default ${DEFAULT_DEMO_OUT}; ` +
-      `--full: ${DEFAULT_DEMO_FULL_OUT})`)
-    .option('--full', `the reference schedule: the ${REFERENCE_SCHEDULE.arch} network, Adam lr ${REFERENCE_SCHEDULE.lr}, batch ${REFERENCE_SCHEDULE.batchSize}, ` +
-      `${REFERENCE_SCHEDULE.epochs} epochs, HKR alpha ${REFERENCE_SCHEDULE.alpha}, min_margin ${REFERENCE_SCHEDULE.minMargin} (about an hour or more)`)
-    .addOption(new Option('--arch <name>', `architecture (default ${DEMO_SCHEDULE.arch}; --full: ${REFERENCE_SCHEDULE.arch}, the notebook's)`)
-      .choices([...ARCHITECTURES.keys()]))
+    .option(
+      '--out <dir>',
+      `folder for the checkpoint, the ONNX file, the JSON results and the report (default ${DEFAULT_DEMO_OUT}; ` + `--full: ${DEFAULT_DEMO_FULL_OUT})`,
+    )
+    .option(
+      '--full',
+      `the reference schedule: the ${REFERENCE_SCHEDULE.arch} network, Adam lr ${REFERENCE_SCHEDULE.lr}, batch ${REFERENCE_SCHEDULE.batchSize}, ` +
+        `${REFERENCE_SCHEDULE.epochs} epochs, HKR alpha ${REFERENCE_SCHEDULE.alpha}, min_margin ${REFERENCE_SCHEDULE.minMargin} (about an hour or more)`,
+    )
+    .addOption(
+      new Option('--arch <name>', `architecture (default ${DEMO_SCHEDULE.arch}; --full: ${REFERENCE_SCHEDULE.arch}, the notebook's)`).choices([
+        ...ARCHITECTURES.keys(),
+      ]),
+    )
     .option('--epochs <n>', `training epochs (default ${DEMO_SCHEDULE.epochs}; --full: ${REFERENCE_SCHEDULE.epochs})`)
     .option('--batch-size <n>', `images per step (default ${DEMO_SCHEDULE.batchSize}; --full: ${REFERENCE_SCHEDULE.batchSize})`)
     .option('--lr <x>', `Adam learning rate (default ${DEMO_SCHEDULE.lr}; --full: ${REFERENCE_SCHEDULE.lr})`)
-    .addOption(new Option('--lr-schedule <name>', `learning rate over the run (default ${DEMO_SCHEDULE.lrSchedule}; --full: ${REFERENCE_SCHEDULE.lrSchedule})`)
-      .choices(LR_SCHEDULES))
+    .addOption(
+      new Option('--lr-schedule <name>', `learning rate over the run (default ${DEMO_SCHEDULE.lrSchedule}; --full: ${REFERENCE_SCHEDULE.lrSchedule})`).choices(
+        LR_SCHEDULES,
+      ),
+    )
     .option('--limit <n>', 'use only the first N images of each split (a quick run)')
     .option('--seed <n>', `seed of the weights and the shuffles (default ${DEFAULT_SEED})`)
     .option('--cw-steps <n>', `CW steps per binary-search step (default ${DEFAULT_CW_STEPS}, the reference's)`)
@@ -360,7 +430,9 @@ export function registerDemo(program: Command): void {
         await timed(timings, 'report', () => writeDemoReport(settings.paths, verification, images, attack));
         writeDemoSummary(demoSummary({ settings, trained, verification, attack, timings, totalSeconds: (Date.now() - started) / 1000 }));
         if (attack.violations > 0) {
-          process.stderr.write(`certificate violated: ${attack.violations} adversarial${attack.violations === 1 ? ' is' : 's are'} closer than the certificate\n`);
+          process.stderr.write(
+            `certificate violated: ${attack.violations} adversarial${attack.violations === 1 ? ' is' : 's are'} closer than the certificate\n`,
+          );
           setExitCode(cmd, EXIT_CERTIFICATE_VIOLATED);
         }
       });
@@ -386,14 +458,27 @@ export interface DemoSummary {
 
 /** `demo.json` of a run that took `totalSeconds`, `timings` of its steps. */
 export function demoSummary(r: {
-  settings: DemoSettings; trained: DemoTraining; verification: DemoVerification; attack: AttackRunResult; timings: Record<string, number>;
+  settings: DemoSettings;
+  trained: DemoTraining;
+  verification: DemoVerification;
+  attack: AttackRunResult;
+  timings: Record<string, number>;
   totalSeconds: number;
 }): DemoSummary {
-  const { settings: s, verification: { verified: v, bound }, attack } = r;
+  const {
+    settings: s,
+    verification: { verified: v, bound },
+    attack,
+  } = r;
   const labels = DEFAULT_EPS_SPEC.split(',');
   return {
     settings: {
-      loss: 'hkr', ...s.schedule, limit: s.limit ?? null, seed: s.seed, cwSteps: s.cwSteps, cwBinarySteps: s.cwBinarySteps,
+      loss: 'hkr',
+      ...s.schedule,
+      limit: s.limit ?? null,
+      seed: s.seed,
+      cwSteps: s.cwSteps,
+      cwBinarySteps: s.cwBinarySteps,
     },
     valAccuracyPerEpoch: r.trained.valAcc,
     epochSeconds: r.trained.seconds,

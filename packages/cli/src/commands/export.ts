@@ -36,12 +36,9 @@ export function registerExport(program: Command): void {
       const options = { opset: opset(flags.opset), portable: flags.portable === true };
       const write = () => exportCheckpoint(ckptDir, output, options);
       // One writer per file (`<file>.lock` beside it); stdout (`-o -`) is no one's to lock.
-      const result = output === STDOUT_PATH
-        ? await exportToStdout(ckptDir, options)
-        : await withOutputLock(output, { what: 'output file', hint: 'use another -o' }, write);
+      const result =
+        output === STDOUT_PATH ? await exportToStdout(ckptDir, options) : await withOutputLock(output, { what: 'output file', hint: 'use another -o' }, write);
       const m = result.metadata;
-      humanOutput(output).write(
-        `wrote ${result.path} (${result.bytes} bytes, ${m.profile} profile, Lipschitz constant ${m.lipschitz_constant})\n`,
-      );
+      humanOutput(output).write(`wrote ${result.path} (${result.bytes} bytes, ${m.profile} profile, Lipschitz constant ${m.lipschitz_constant})\n`);
     });
 }

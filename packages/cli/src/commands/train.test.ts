@@ -103,7 +103,10 @@ describe('lip train: interruptions (child process)', () => {
     const first = spawnLip(['train', ...SMALL, '--epochs', '4', '--out', out]);
     await waitFor('the first checkpoint', () => fs.existsSync(path.join(out, 'train.json')));
     // Kill during epoch 2 (or while its checkpoint is written), then once more early in a resumed run.
-    for (const [child, delayMs] of [[first, 300], [null, 1500]] as const) {
+    for (const [child, delayMs] of [
+      [first, 300],
+      [null, 1500],
+    ] as const) {
       const victim = child ?? spawnLip(['train', ...resume]);
       await new Promise((r) => setTimeout(r, delayMs));
       victim.child.kill('SIGKILL');
@@ -140,7 +143,10 @@ describe('lip train: interruptions (child process)', () => {
     expect(done).toEqual(done.map((_, i) => i + 1));
     expect(fs.existsSync(path.join(out, '.next'))).toBe(false);
     // Non-TTY stderr: one plain line per epoch, no progress bar.
-    const lines = run.stderr().split('\n').filter((l) => l.startsWith('epoch '));
+    const lines = run
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('epoch '));
     expect(lines).toHaveLength(done.length);
     expect(lines[0]).toMatch(/^epoch 1\/50 {2}loss -?\d+\.\d{4} {2}acc .* val_acc \d\.\d{4} .*s$/);
 

@@ -50,9 +50,6 @@ interface TrainFlags {
   workers?: string;
 }
 
-
-
-
 /** `--input-shape H,W,C` as `[H, W, C]`. */
 function inputShapeFlag(raw: string | undefined): [number, number, number] | undefined {
   if (raw === undefined) return undefined;
@@ -67,8 +64,14 @@ function inputShapeFlag(raw: string | undefined): [number, number, number] | und
 /** Flags to `train()` options. Flags not given stay undefined: defaults, or the checkpoint's settings with --resume. */
 function trainOptions(flags: TrainFlags): TrainOptions {
   const data = flags.data !== undefined ? dataOptionsFor(flags.data) : {};
-  const fileOnly: Array<[string, unknown]> = [['--labels', flags.labels], ['--val-data', flags.valData], ['--val-labels', flags.valLabels],
-    ['--layout', flags.layout], ['--scale', flags.scale], ['--input-shape', flags.inputShape]];
+  const fileOnly: Array<[string, unknown]> = [
+    ['--labels', flags.labels],
+    ['--val-data', flags.valData],
+    ['--val-labels', flags.valLabels],
+    ['--layout', flags.layout],
+    ['--scale', flags.scale],
+    ['--input-shape', flags.inputShape],
+  ];
   for (const [flag, value] of fileOnly) {
     if (value !== undefined && data.dataset !== undefined && data.dataset !== 'files') {
       throw new InvalidArgumentError(`'${flag}' is for data files; --data ${flags.data} is the ${data.dataset} dataset, which needs none`);
@@ -94,7 +97,8 @@ function trainOptions(flags: TrainFlags): TrainOptions {
     loss: flags.loss,
     seed: seedFlag(flags.seed),
     limit: positiveInt('--limit', flags.limit),
-    outDir: flags.out ?? path.join('runs', flags.arch ?? (flags.recipe !== undefined ? TRAIN_RECIPES.get(flags.recipe)?.settings.arch : undefined) ?? DEFAULT_ARCH),
+    outDir:
+      flags.out ?? path.join('runs', flags.arch ?? (flags.recipe !== undefined ? TRAIN_RECIPES.get(flags.recipe)?.settings.arch : undefined) ?? DEFAULT_ARCH),
     backend: flags.backend,
     workers: positiveInt('--workers', flags.workers),
     resume: flags.resume === true,

@@ -19,7 +19,11 @@ function images(n: number, channels: number, seed: number): { pixels: Uint8Array
   const rand = mulberry32(seed);
   for (let i = 0; i < n; i++) {
     labels[i] = i % 3;
-    const [r0, c0] = [[0, 0], [0, 4], [4, 2]][i % 3]!;
+    const [r0, c0] = [
+      [0, 0],
+      [0, 4],
+      [4, 2],
+    ][i % 3]!;
     for (let p = 0; p < 64; p++) {
       const [r, c] = [Math.floor(p / 8), p % 8];
       const bright = r >= r0 && r < r0 + 4 && c >= c0 && c < c0 + 4;
@@ -52,15 +56,28 @@ test('an .npy pair (uint8 [N, 8, 8] images, their labels), with an .npy validati
   fs.writeFileSync(path.join(dir, 'yv.npy'), npyOf(Int32Array.from(val.labels), [15]));
   const out = tmp.path('run-npy');
   const r = await trainLip([
-    '--data', path.join(dir, 'x.npy'), '--labels', path.join(dir, 'y.npy'),
-    '--val-data', path.join(dir, 'xv.npy'), '--val-labels', path.join(dir, 'yv.npy'), '--out', out, ...QUICK,
+    '--data',
+    path.join(dir, 'x.npy'),
+    '--labels',
+    path.join(dir, 'y.npy'),
+    '--val-data',
+    path.join(dir, 'xv.npy'),
+    '--val-labels',
+    path.join(dir, 'yv.npy'),
+    '--out',
+    out,
+    ...QUICK,
   ]);
   expect(r.stderr).toMatch(/^epoch 1\/1 {2}loss [\d.-]+ {2}acc [\d.]+ {2}kr [\d.-]+ {2}val_loss [\d.-]+ {2}val_acc [\d.]+/m);
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/^checkpoint: .* \(epoch 1, val_acc \d\.\d{4}\)$/m);
   const { config } = readTrainState(out);
   expect(config).toMatchObject({
-    dataset: 'files', dataPath: path.join(dir, 'x.npy'), labelsPath: path.join(dir, 'y.npy'), classNames: ['0', '1', '2'], arch: 'seed',
+    dataset: 'files',
+    dataPath: path.join(dir, 'x.npy'),
+    labelsPath: path.join(dir, 'y.npy'),
+    classNames: ['0', '1', '2'],
+    arch: 'seed',
   });
   const exported = await exportCheckpoint(out, tmp.path('npy.onnx'));
   expect(exported.metadata['class_names']).toBe('["0","1","2"]');
@@ -74,12 +91,20 @@ test('flat .npy rows [N, 64] with --input-shape 8,8,1; no validation data: the s
   const { pixels, labels } = images(32, 1, 3);
   const dir = tmp.path('flat');
   fs.mkdirSync(dir);
-  fs.writeFileSync(path.join(dir, 'x.npy'), npyOf(Float32Array.from(pixels, (v) => v / 255), [32, 64]));
+  fs.writeFileSync(
+    path.join(dir, 'x.npy'),
+    npyOf(
+      Float32Array.from(pixels, (v) => v / 255),
+      [32, 64],
+    ),
+  );
   fs.writeFileSync(path.join(dir, 'y.npy'), npyOf(labels, [32]));
   const args = ['--data', path.join(dir, 'x.npy'), '--labels', path.join(dir, 'y.npy'), '--out', tmp.path('run-flat'), ...QUICK];
   const without = await trainLip([...args]);
   expect(without.code).toBe(2);
-  expect(without.stderr).toMatch(/^error: .*x\.npy holds an array of shape 32×64; images must be \[N, H, W\], \[N, H, W, C\] or \[N, C, H, W\] \(reshape flat \[N, H\*W\*C\] rows first\)\n$/);
+  expect(without.stderr).toMatch(
+    /^error: .*x\.npy holds an array of shape 32×64; images must be \[N, H, W\], \[N, H, W, C\] or \[N, C, H, W\] \(reshape flat \[N, H\*W\*C\] rows first\)\n$/,
+  );
   const r = await trainLip([...args, '--input-shape', '8,8,1']);
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/\(epoch 1, acc \d\.\d{4} \(no validation data\)\)/);
@@ -110,7 +135,10 @@ test('an ImageFolder of RGB PNGs (<class>/<image>.png), with --arch ortho: the c
 });
 
 test.each([
-  [['--data', 'fashion-mnist', '--labels', 'y.npy'], "error: '--labels' is for data files; --data fashion-mnist is the fashion-mnist dataset, which needs none"],
+  [
+    ['--data', 'fashion-mnist', '--labels', 'y.npy'],
+    "error: '--labels' is for data files; --data fashion-mnist is the fashion-mnist dataset, which needs none",
+  ],
   [['--input-shape', '28,28'], "error: '--input-shape' must be H,W,C (three positive integers, e.g. 28,28,1), got '28,28'"],
   [['--scale', '0'], "error: '--scale' must be a finite number > 0, got '0'"],
 ])('%j exits 2 with one line, writing nothing', async (args, line) => {

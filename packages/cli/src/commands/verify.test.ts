@@ -7,14 +7,17 @@ import { writeIdxSplit } from '@lip/test-support/data';
 import { gemmModel } from '@lip/test-support/onnx';
 import { DEFAULT_EPS_SPEC, parseEpsList } from './verify';
 
-
 /** Flatten -> Gemm(784 -> 10), weights x `scale`, metadata claims L = 1. */
 const linearModel = (scale: number): Uint8Array => gemmModel({ maxWeight: 0.025 * scale, biasStep: 0, seed: 3 });
 
 describe('parseEpsList', () => {
   it('accepts numbers and fractions; the default spec equals DEFAULT_EPSILONS', () => {
     expect(parseEpsList(DEFAULT_EPS_SPEC).map((e) => e.value)).toEqual([...DEFAULT_EPSILONS]);
-    expect(parseEpsList('36/255, 0.5,1e-1')).toEqual([{ value: 36 / 255, label: '36/255' }, { value: 0.5, label: '0.5' }, { value: 0.1, label: '1e-1' }]);
+    expect(parseEpsList('36/255, 0.5,1e-1')).toEqual([
+      { value: 36 / 255, label: '36/255' },
+      { value: 0.5, label: '0.5' },
+      { value: 0.1, label: '1e-1' },
+    ]);
   });
   it.each(['', 'a', '1,,2', '-1', '1/0', '36/'])('refuses %j', (raw) => {
     expect(() => parseEpsList(raw)).toThrow(/'--eps'/);
@@ -63,11 +66,15 @@ describe('lip verify', () => {
   });
 
   it.each([
-    ['a truncated model', (): string[] => {
-      const bad = tmp.path('trunc.onnx');
-      fs.writeFileSync(bad, fs.readFileSync(model).subarray(0, 100));
-      return ['verify', bad, '--data', dataDir];
-    }, /^error: .*trunc\.onnx/],
+    [
+      'a truncated model',
+      (): string[] => {
+        const bad = tmp.path('trunc.onnx');
+        fs.writeFileSync(bad, fs.readFileSync(model).subarray(0, 100));
+        return ['verify', bad, '--data', dataDir];
+      },
+      /^error: .*trunc\.onnx/,
+    ],
     ['a missing model', (): string[] => ['verify', tmp.path('none.onnx'), '--data', dataDir], /^error: model file .* does not exist/],
     ['a bad --eps', (): string[] => ['verify', model, '--data', dataDir, '--eps', 'big'], /^error: '--eps' entry 'big'/],
     ['a bad --n', (): string[] => ['verify', model, '--data', dataDir, '--n', '0'], /^error: '--n' must be a positive integer/],
@@ -76,7 +83,12 @@ describe('lip verify', () => {
     const r = await lip(...args());
     expect(r.code).toBe(2);
     expect(r.err).toMatch(pattern);
-    expect(r.err.trim().split('\n').filter((l) => l.startsWith('error:')).length).toBe(1);
+    expect(
+      r.err
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('error:')).length,
+    ).toBe(1);
     expect(r.err).not.toMatch(/internal error| {4}at /);
   });
 });

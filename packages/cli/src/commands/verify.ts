@@ -1,7 +1,16 @@
 import * as path from 'path';
 import { Command, Option } from 'commander';
 import {
-  DATASET_NAMES, ENGINE_ENV_VAR, ENGINE_POLICIES, EnginePolicy, InvalidArgumentError, Progress, ProgressOptions, createProgress, engineLabel, progressMode,
+  DATASET_NAMES,
+  ENGINE_ENV_VAR,
+  ENGINE_POLICIES,
+  EnginePolicy,
+  InvalidArgumentError,
+  Progress,
+  ProgressOptions,
+  createProgress,
+  engineLabel,
+  progressMode,
 } from '@lip/core';
 import { VerifyResult, certifiedRobustAccuracy, verifyModel, writeCraReport } from '@lip/verify';
 import { dimsFlag, numberListFlag, positiveFraction, positiveInt, positiveNumber } from '../flags';
@@ -34,19 +43,21 @@ interface VerifyFlags {
 
 /** `--engine` of the commands that run the model in onnxruntime (verify, attack, demo); absent: LIP_ENGINE, else auto. */
 export function engineOption(): Option {
-  return new Option('--engine <name>', `onnxruntime engine: auto (onnxruntime-node when installed, else onnxruntime-web), node or web ` +
-    `(default: $${ENGINE_ENV_VAR}, else auto)`).choices([...ENGINE_POLICIES]);
+  return new Option(
+    '--engine <name>',
+    `onnxruntime engine: auto (onnxruntime-node when installed, else onnxruntime-web), node or web ` + `(default: $${ENGINE_ENV_VAR}, else auto)`,
+  ).choices([...ENGINE_POLICIES]);
 }
 
 /** What `--data` accepts, for the help of verify and attack. */
-export const DATA_HELP = `${DATASET_NAMES.join(' | ')}, or a data file or folder: IDX files (any shape), .npy images with --labels, ` +
+export const DATA_HELP =
+  `${DATASET_NAMES.join(' | ')}, or a data file or folder: IDX files (any shape), .npy images with --labels, ` +
   '.npz, CIFAR-10 binary, or an ImageFolder (<class>/<image>.png|jpg)';
 
 /** The model's input layout and the shape of one image, when the graph leaves it open (help of verify and attack). */
-export const INPUT_SHAPE_HELP = 'shape of one image as the model reads it, e.g. 1,28,28 (NCHW) or 28,28,1 (NHWC); ' +
+export const INPUT_SHAPE_HELP =
+  'shape of one image as the model reads it, e.g. 1,28,28 (NCHW) or 28,28,1 (NHWC); ' +
   'needed only when the graph declares symbolic dims that leave the layout open';
-
-
 
 /** Parses `--eps`: comma-separated numbers or fractions (`36/255`), each > 0. Keeps the text as a label. */
 export function parseEpsList(raw: string): { value: number; label: string }[] {
@@ -89,15 +100,21 @@ export function formatVerifyTable(r: VerifyResult, epsLabels: readonly string[])
   });
   rows.push(['Lipschitz used', lipschitzUsedText(r)]);
   rows.push(['Lipschitz claimed', r.lipschitzClaimed === null ? 'none' : fmtL(r.lipschitzClaimed)]);
-  rows.push(['Lipschitz bound', r.lipschitzBound === null ? 'not computed'
-    : `${fmtL(r.lipschitzBound)}${r.boundCache?.used ? `, ${boundCacheText(r.boundCache)}` : ''}`]);
+  rows.push([
+    'Lipschitz bound',
+    r.lipschitzBound === null ? 'not computed' : `${fmtL(r.lipschitzBound)}${r.boundCache?.used ? `, ${boundCacheText(r.boundCache)}` : ''}`,
+  ]);
   if (r.certificateKind !== null) rows.push(['certificate', certificateDescription(r)]);
   const p = r.preprocessing;
   if (p.certificateFactor !== 1) {
     const steps = [p.scale !== null ? `x ${p.scale}` : '', p.mean ? `- [${p.mean.join(', ')}]` : '', p.std ? `/ [${p.std.join(', ')}]` : '']
-      .filter((t) => t !== '').join(' ');
-    rows.push(['preprocessing', `${steps} outside the graph: certificates and --eps in the data's units = model-space radius ` +
-      `x ${p.certificateFactor.toPrecision(6)} (min std / scale)`]);
+      .filter((t) => t !== '')
+      .join(' ');
+    rows.push([
+      'preprocessing',
+      `${steps} outside the graph: certificates and --eps in the data's units = model-space radius ` +
+        `x ${p.certificateFactor.toPrecision(6)} (min std / scale)`,
+    ]);
   }
   rows.push(['throughput', `${r.imagesPerSecond.toFixed(0)} images/s (${engineLabel(r.engine)})`]);
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
@@ -107,9 +124,14 @@ export function formatVerifyTable(r: VerifyResult, epsLabels: readonly string[])
 /** `1 (metadata)`, `2.5 (--lipschitz: YOUR CLAIM, NOT A PROOF)`, `none`. */
 function lipschitzUsedText(r: VerifyResult): string {
   if (r.lipschitzUsed === null) return 'none (no certified bound)';
-  const source = r.lipschitzSource === 'metadata' ? 'metadata'
-    : r.lipschitzSource === 'bound' ? 'certified bound'
-      : r.lipschitzProven ? '--lipschitz, at least the certified bound' : '--lipschitz: YOUR CLAIM, NOT A PROOF';
+  const source =
+    r.lipschitzSource === 'metadata'
+      ? 'metadata'
+      : r.lipschitzSource === 'bound'
+        ? 'certified bound'
+        : r.lipschitzProven
+          ? '--lipschitz, at least the certified bound'
+          : '--lipschitz: YOUR CLAIM, NOT A PROOF';
   return `${fmtL(r.lipschitzUsed)} (${source})`;
 }
 
@@ -164,8 +186,11 @@ export function registerVerify(program: Command): void {
     .option('--data <name|path>', DATA_HELP, 'fashion-mnist')
     .option('--labels <file>', 'labels of an .npy or IDX images file (.npy or IDX)')
     .addOption(new Option('--layout <order>', 'axis order of 4-D image arrays in the data (default: told from the shape)').choices(['nchw', 'nhwc']))
-    .option('--scale <x>', 'multiplies the stored values (e.g. 1/255) before --mean/--std; certificates and --eps are then in the ' +
-      'stored units (default: 8-bit data read as x/255, other data as stored)')
+    .option(
+      '--scale <x>',
+      'multiplies the stored values (e.g. 1/255) before --mean/--std; certificates and --eps are then in the ' +
+        'stored units (default: 8-bit data read as x/255, other data as stored)',
+    )
     .option('--mean <LIST>', 'per-channel mean subtracted outside the graph, comma-separated (e.g. 0.485,0.456,0.406)')
     .option('--std <LIST>', 'per-channel std divided by outside the graph; certificates are scaled back by min(std) / scale')
     .option('--input-shape <dims>', INPUT_SHAPE_HELP)
@@ -175,8 +200,11 @@ export function registerVerify(program: Command): void {
     .option('--threads <T>', 'onnxruntime threads (default: onnxruntime decides)')
     .addOption(engineOption())
     .option('--batch-size <B>', 'images per onnxruntime call (default 256)')
-    .option('--lipschitz <L>', 'Lipschitz constant to certify with (default: the metadata lipschitz_constant; never below the certified ' +
-      'bound; where the graph has no bound, your claim, reported as such)')
+    .option(
+      '--lipschitz <L>',
+      'Lipschitz constant to certify with (default: the metadata lipschitz_constant; never below the certified ' +
+        'bound; where the graph has no bound, your claim, reported as such)',
+    )
     .option('--no-cache', NO_CACHE_HELP)
     .option('--json <FILE>', "write the results as JSON ('-': to stdout, the table then goes to stderr)")
     .option('--report <DIR>', 'add the certified-accuracy curve to the report in DIR (index.html)')
@@ -216,7 +244,11 @@ export function registerVerify(program: Command): void {
         process.stderr.write('report: not written, there are no certificates to plot (pass --lipschitz L)\n');
       } else if (flags.report) {
         const files = writeCraReport(flags.report, {
-          model: file, metadata: result.metadata, cra: craCurve(result), accuracy: result.accuracy, lipschitz: result.lipschitzUsed,
+          model: file,
+          metadata: result.metadata,
+          cra: craCurve(result),
+          accuracy: result.accuracy,
+          lipschitz: result.lipschitzUsed,
         });
         process.stderr.write(`report: ${path.resolve(files.find((f) => f.endsWith('index.html')) ?? flags.report)}\n`);
       }

@@ -28,9 +28,10 @@ describe('certificates from logits', () => {
     const viaHead = certify(logits, classes, { lipschitz: 1, head: { ...head, bodyLipschitz: 0.75 } });
     expect(viaCertify.kind).toBe('head-aware');
     expect(Array.from(viaCertify.certificates)).toEqual(Array.from(viaHead.certificates));
-    expect(() => headAwareCertificatesFromDistances(logits, classes, { rowDistances: new Float64Array(9), bodyLipschitz: 1 })).toThrow(/'rowDistances' holds 9 values, expected 4x4/);
+    expect(() => headAwareCertificatesFromDistances(logits, classes, { rowDistances: new Float64Array(9), bodyLipschitz: 1 })).toThrow(
+      /'rowDistances' holds 9 values, expected 4x4/,
+    );
   });
-
 
   it('multiclass: (top1 - top2 - s) / (sqrt(2) L), ties give 0, first maximum predicted', () => {
     const logits = [0.1, 0.9, 0.4, /**/ 2, 2, 1, /**/ -1, -3, -2];

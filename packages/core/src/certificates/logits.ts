@@ -144,14 +144,20 @@ export function binaryCertificates(logits: ArrayLike<number>, lipschitz: number)
  */
 export function headAwareCertificates(logits: ArrayLike<number>, head: HeadRows, bodyLipschitz: number): Float64Array {
   const where = 'headAwareCertificates';
-  assertArg(head.weights.length === head.classes * head.dim, () => `${where}: 'head.weights' holds ${head.weights.length} values, expected ${head.classes}x${head.dim}`);
+  assertArg(
+    head.weights.length === head.classes * head.dim,
+    () => `${where}: 'head.weights' holds ${head.weights.length} values, expected ${head.classes}x${head.dim}`,
+  );
   return headAwareFromDistances(logits, head.classes, headRowDistances(head), bodyLipschitz, where);
 }
 
 /** `headAwareCertificates` from the head's precomputed row distances `[classes, classes]`. */
 export function headAwareCertificatesFromDistances(logits: ArrayLike<number>, classes: number, head: HeadDistances): Float64Array {
   const where = 'headAwareCertificatesFromDistances';
-  assertArg(head.rowDistances.length === classes * classes, () => `${where}: 'rowDistances' holds ${head.rowDistances.length} values, expected ${classes}x${classes}`);
+  assertArg(
+    head.rowDistances.length === classes * classes,
+    () => `${where}: 'rowDistances' holds ${head.rowDistances.length} values, expected ${classes}x${classes}`,
+  );
   return headAwareFromDistances(logits, classes, head.rowDistances, head.bodyLipschitz, where);
 }
 

@@ -13,11 +13,19 @@ const pixel = (i: number, c: number, y: number, x: number): number => (i * 37 + 
 function writeBatches(dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'data_batch_1.bin'), cifarBatch([6, 9, 9], pixel));
-  fs.writeFileSync(path.join(dir, 'data_batch_10.bin'), cifarBatch([0], (i, ...r) => pixel(i + 5, ...r)));
-  fs.writeFileSync(path.join(dir, 'data_batch_2.bin'), cifarBatch([4, 1], (i, ...r) => pixel(i + 3, ...r)));
-  fs.writeFileSync(path.join(dir, 'test_batch.bin'), cifarBatch([3, 8], (i, ...r) => pixel(i + 100, ...r)));
-  fs.writeFileSync(path.join(dir, 'batches.meta.txt'),
-    'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n');
+  fs.writeFileSync(
+    path.join(dir, 'data_batch_10.bin'),
+    cifarBatch([0], (i, ...r) => pixel(i + 5, ...r)),
+  );
+  fs.writeFileSync(
+    path.join(dir, 'data_batch_2.bin'),
+    cifarBatch([4, 1], (i, ...r) => pixel(i + 3, ...r)),
+  );
+  fs.writeFileSync(
+    path.join(dir, 'test_batch.bin'),
+    cifarBatch([3, 8], (i, ...r) => pixel(i + 100, ...r)),
+  );
+  fs.writeFileSync(path.join(dir, 'batches.meta.txt'), 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n');
 }
 
 describe('readCifar10', () => {
@@ -28,7 +36,12 @@ describe('readCifar10', () => {
     expect(Array.from(d.labels)).toEqual([6, 9, 9, 4, 1, 0]);
     expect(d.classNames).toEqual(['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);
     for (let i = 0; i < 6; i++) {
-      for (const [y, x] of [[0, 0], [0, 31], [17, 5], [31, 31]] as const) {
+      for (const [y, x] of [
+        [0, 0],
+        [0, 31],
+        [17, 5],
+        [31, 31],
+      ] as const) {
         for (let c = 0; c < 3; c++) expect(d.images[((i * 32 + y) * 32 + x) * 3 + c]).toBe(Math.fround(pixel(i, c, y, x) / 255));
       }
     }
@@ -61,12 +74,15 @@ describe('readCifar10', () => {
     fs.writeFileSync(batch, cifarBatch([1, 2], pixel).subarray(0, 5000));
     expect(() => readCifar10(tmp.dir, { split: 'train' })).toThrow(DataError);
     expect(() => readCifar10(tmp.dir, { split: 'train' })).toThrow(
-      new RegExp(`^${batch} is not a CIFAR-10 binary batch: 5000 bytes is not a whole, non-zero number of 3073-byte records`));
+      new RegExp(`^${batch} is not a CIFAR-10 binary batch: 5000 bytes is not a whole, non-zero number of 3073-byte records`),
+    );
     fs.writeFileSync(batch, cifarBatch([1, 12], pixel));
     expect(() => readCifar10(tmp.dir, { split: 'train' })).toThrow(/data_batch_2\.bin has label 12 in record 1, outside \[0, 10\)/);
     fs.writeFileSync(batch, cifarBatch([1, 2], pixel));
     fs.writeFileSync(tmp.path('batches.meta.txt'), 'a\nb\n');
-    expect(() => readCifar10(tmp.dir, { split: 'train' })).toThrow(/batches\.meta\.txt names 2 classes but .* has label 6 \(image 0\); list one class name per line/);
+    expect(() => readCifar10(tmp.dir, { split: 'train' })).toThrow(
+      /batches\.meta\.txt names 2 classes but .* has label 6 \(image 0\); list one class name per line/,
+    );
     const empty = tmp.path('empty');
     fs.mkdirSync(empty);
     expect(() => readCifar10(empty)).toThrow(/holds no CIFAR-10 binary batches/);

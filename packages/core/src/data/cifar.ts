@@ -45,7 +45,8 @@ export function findCifar10(dir: string): { dir: string; train: string[]; test: 
     } catch {
       continue;
     }
-    const train = names.filter((f) => TRAIN_FILE.test(f))
+    const train = names
+      .filter((f) => TRAIN_FILE.test(f))
       .sort((a, b) => Number(TRAIN_FILE.exec(a)![1]) - Number(TRAIN_FILE.exec(b)![1]))
       .map((f) => path.join(d, f));
     const test = names.includes(CIFAR10_TEST_FILE) ? [path.join(d, CIFAR10_TEST_FILE)] : [];
@@ -70,8 +71,10 @@ export function readCifar10(dirOrFile: string, opts: ReadCifar10Options = {}): L
   } else {
     const found = findCifar10(where);
     if (found === undefined) {
-      throw new DataError(`${where} holds no CIFAR-10 binary batches (data_batch_1.bin ... data_batch_5.bin, test_batch.bin), `
-        + `neither directly nor in ${CIFAR10_BIN_FOLDER}/; pass the folder the CIFAR-10 binary archive extracts to`);
+      throw new DataError(
+        `${where} holds no CIFAR-10 binary batches (data_batch_1.bin ... data_batch_5.bin, test_batch.bin), ` +
+          `neither directly nor in ${CIFAR10_BIN_FOLDER}/; pass the folder the CIFAR-10 binary archive extracts to`,
+      );
     }
     folder = found.dir;
     const split = opts.split ?? (found.train.length === 0 ? 'test' : found.test.length === 0 ? 'train' : undefined);
@@ -80,7 +83,9 @@ export function readCifar10(dirOrFile: string, opts: ReadCifar10Options = {}): L
     }
     files = split === 'train' ? found.train : found.test;
     if (files.length === 0) {
-      throw new DataError(`${folder} holds no ${split === 'train' ? 'data_batch_<k>.bin' : CIFAR10_TEST_FILE} file for the ${split} split; pass a folder that does`);
+      throw new DataError(
+        `${folder} holds no ${split === 'train' ? 'data_batch_<k>.bin' : CIFAR10_TEST_FILE} file for the ${split} split; pass a folder that does`,
+      );
     }
   }
 
@@ -99,8 +104,10 @@ export function readCifar10(dirOrFile: string, opts: ReadCifar10Options = {}): L
       throw fail(`cannot be read (${(err as Error).message})`);
     }
     if (size === 0 || size % CIFAR10_RECORD_BYTES !== 0) {
-      throw fail(`is not a CIFAR-10 binary batch: ${size} bytes is not a whole, non-zero number of ${CIFAR10_RECORD_BYTES}-byte records `
-        + '(1 label byte + 3×32×32 pixel bytes; CIFAR-100\'s 3074-byte records are not supported)');
+      throw fail(
+        `is not a CIFAR-10 binary batch: ${size} bytes is not a whole, non-zero number of ${CIFAR10_RECORD_BYTES}-byte records ` +
+          "(1 label byte + 3×32×32 pixel bytes; CIFAR-100's 3074-byte records are not supported)",
+      );
     }
     return size / CIFAR10_RECORD_BYTES;
   });
@@ -139,8 +146,10 @@ export function readCifar10(dirOrFile: string, opts: ReadCifar10Options = {}): L
   const classNames = readClassNames(metaFile, fix);
   const unnamed = classNames === undefined ? -1 : labels.findIndex((l) => l >= classNames.length);
   if (unnamed >= 0) {
-    throw new DataError(`${metaFile} names ${classNames!.length} classes but ${where} has label ${labels[unnamed]} (image ${unnamed}); `
-      + `list one class name per line, for each label 0 to ${CIFAR10_NUM_CLASSES - 1}`);
+    throw new DataError(
+      `${metaFile} names ${classNames!.length} classes but ${where} has label ${labels[unnamed]} (image ${unnamed}); ` +
+        `list one class name per line, for each label 0 to ${CIFAR10_NUM_CLASSES - 1}`,
+    );
   }
   return {
     images,
@@ -160,7 +169,10 @@ function readClassNames(file: string, fix: string): string[] | undefined {
   if (!isFile(file)) return undefined;
   const fail = (what: string): DataError => new DataError(`${file} ${what}; ${fix}`);
   const text = Buffer.from(readBoundedFile(file, MAX_META_BYTES, fail, 'class names file')).toString('utf8');
-  const names = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+  const names = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
   if (names.length === 0) throw fail('holds no class names (one per line)');
   return names;
 }

@@ -32,7 +32,9 @@ describe('readIdxArray', () => {
     expect(a.shape).toEqual([3]);
     expect(values(a.data)).toEqual(expected);
     // readIdx keeps its unsigned-byte contract.
-    expect(() => readIdx(file)).toThrow(new RegExp(`holds ${name} data \\(IDX dtype 0x0${code.toString(16)}\\); only unsigned byte \\(0x08\\) IDX files are supported`));
+    expect(() => readIdx(file)).toThrow(
+      new RegExp(`holds ${name} data \\(IDX dtype 0x0${code.toString(16)}\\); only unsigned byte \\(0x08\\) IDX files are supported`),
+    );
   });
 
   it('round-trips every element type and a rank-5 shape through writeIdx (raw and gzip)', () => {

@@ -144,8 +144,10 @@ function decodeIdx(bytes: Uint8Array, maxBytes: number, maxElements: number, uby
   const code = bytes[2]!;
   const type = IDX_DTYPES[code];
   if (type === undefined) {
-    throw fail(`has an unknown IDX dtype byte 0x${hex(code)}; IDX element types are 0x08 (unsigned byte), 0x09, 0x0b, 0x0c, 0x0d, 0x0e`
-      + (ubyteOnly ? ', and only unsigned byte (0x08) IDX files are supported here' : ''));
+    throw fail(
+      `has an unknown IDX dtype byte 0x${hex(code)}; IDX element types are 0x08 (unsigned byte), 0x09, 0x0b, 0x0c, 0x0d, 0x0e` +
+        (ubyteOnly ? ', and only unsigned byte (0x08) IDX files are supported here' : ''),
+    );
   }
   if (ubyteOnly && code !== IDX_UBYTE) {
     throw fail(`holds ${type.name} data (IDX dtype 0x${hex(code)}); only unsigned byte (0x08) IDX files are supported here`);
@@ -186,19 +188,22 @@ function idxCodeOf(data: unknown): number | undefined {
 
 /** Encodes an IDX array (uncompressed); the element type follows `data`'s type. */
 export function encodeIdx(shape: readonly number[], data: IdxData): Uint8Array {
-  assertArg(Array.isArray(shape) && shape.length >= 1 && shape.length <= MAX_IDX_RANK,
-    () => `'shape' must have 1 to ${MAX_IDX_RANK} dimensions, got [${String(shape)}]`);
+  assertArg(
+    Array.isArray(shape) && shape.length >= 1 && shape.length <= MAX_IDX_RANK,
+    () => `'shape' must have 1 to ${MAX_IDX_RANK} dimensions, got [${String(shape)}]`,
+  );
   for (const d of shape) {
-    assertArg(Number.isInteger(d) && d >= 0 && d <= MAX_DIM,
-      () => `'shape' dimensions must be integers in [0, ${MAX_DIM}], got [${shape.join(', ')}]`);
+    assertArg(Number.isInteger(d) && d >= 0 && d <= MAX_DIM, () => `'shape' dimensions must be integers in [0, ${MAX_DIM}], got [${shape.join(', ')}]`);
   }
   const code = idxCodeOf(data);
   if (code === undefined) {
     throw new InvalidArgumentError(`'data' must be a Uint8Array, Int8Array, Int16Array, Int32Array, Float32Array or Float64Array`);
   }
   const size = shape.reduce((a, d) => a * d, 1);
-  assertArg(size === data.length,
-    () => `'data' holds ${data.length} ${code === IDX_UBYTE ? 'bytes' : 'elements'} but 'shape' [${shape.join(', ')}] needs ${size}`);
+  assertArg(
+    size === data.length,
+    () => `'data' holds ${data.length} ${code === IDX_UBYTE ? 'bytes' : 'elements'} but 'shape' [${shape.join(', ')}] needs ${size}`,
+  );
   const headerBytes = 4 + 4 * shape.length;
   const itemBytes = data.BYTES_PER_ELEMENT;
   const out = new Uint8Array(headerBytes + data.length * itemBytes);

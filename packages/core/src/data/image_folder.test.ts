@@ -14,7 +14,12 @@ const put = scratch.put;
 
 /** A w×h gray PNG whose pixel p is (seed + p) mod 256. */
 function grayPng(w: number, h: number, seed: number): Uint8Array {
-  return pngBytes(w, h, 1, Uint8Array.from({ length: w * h }, (_, p) => (seed + p) & 255));
+  return pngBytes(
+    w,
+    h,
+    1,
+    Uint8Array.from({ length: w * h }, (_, p) => (seed + p) & 255),
+  );
 }
 
 function folderError(root: string, opts?: Parameters<typeof readImageFolder>[1]): string {
@@ -28,14 +33,31 @@ const fail = (what: string): DataError => new DataError(what);
 
 describe('listImageFolder orders samples as torchvision ImageFolder does', () => {
   it('classes sorted by name; per class, files of each folder sorted, folders in order of their path', () => {
-    for (const rel of ['cat/b.png', 'cat/a.png', 'cat/a/1.png', 'cat/a b/2.png', 'cat/a/x/3.png', 'cat/sub/4.png',
-      'Dog/z.JPG', 'dog/y.jpeg', 'dog/notes.txt', '.hidden/x.png', 'cat/.ipynb_checkpoints/c.png']) put(rel, 'x');
+    for (const rel of [
+      'cat/b.png',
+      'cat/a.png',
+      'cat/a/1.png',
+      'cat/a b/2.png',
+      'cat/a/x/3.png',
+      'cat/sub/4.png',
+      'Dog/z.JPG',
+      'dog/y.jpeg',
+      'dog/notes.txt',
+      '.hidden/x.png',
+      'cat/.ipynb_checkpoints/c.png',
+    ])
+      put(rel, 'x');
     const { classNames, samples } = listImageFolder(scratch.dir);
     // Expected order checked against Python: sorted(os.walk('cat')), files sorted per folder.
     expect(classNames).toEqual(['Dog', 'cat', 'dog']);
     expect(samples.map((s) => [s.relative, s.label])).toEqual([
       ['Dog/z.JPG', 0],
-      ['cat/a.png', 1], ['cat/b.png', 1], ['cat/a/1.png', 1], ['cat/a b/2.png', 1], ['cat/a/x/3.png', 1], ['cat/sub/4.png', 1],
+      ['cat/a.png', 1],
+      ['cat/b.png', 1],
+      ['cat/a/1.png', 1],
+      ['cat/a b/2.png', 1],
+      ['cat/a/x/3.png', 1],
+      ['cat/sub/4.png', 1],
       ['dog/y.jpeg', 2],
     ]);
   });
@@ -86,15 +108,19 @@ describe('readImageFolder', () => {
     put('a/1.png', grayPng(4, 4, 0));
     put('a/2.png', grayPng(4, 4, 0));
     put('b/1.png', grayPng(4, 3, 0));
-    expect(folderError(scratch.dir)).toBe(`${path.join(scratch.dir, 'b/1.png')} is 4×3 but ${path.join(scratch.dir, 'a/1.png')} is 4×4: every image of a folder must `
-      + 'have the same size; resize them to one size first (e.g. ImageMagick: mogrify -resize WxH! *.png)');
+    expect(folderError(scratch.dir)).toBe(
+      `${path.join(scratch.dir, 'b/1.png')} is 4×3 but ${path.join(scratch.dir, 'a/1.png')} is 4×4: every image of a folder must ` +
+        'have the same size; resize them to one size first (e.g. ImageMagick: mogrify -resize WxH! *.png)',
+    );
   });
 
   it('rejects corrupt and unsupported images, empty classes and a folder without classes, naming each', () => {
     const good = grayPng(4, 4, 0);
     put('a/1.png', good);
     put('a/2.png', good.subarray(0, good.length - 20));
-    expect(folderError(scratch.dir)).toMatch(new RegExp(`^${path.join(scratch.dir, 'a/2.png')} is a corrupt or unsupported PNG image \\(.+\\); replace or remove the file$`));
+    expect(folderError(scratch.dir)).toMatch(
+      new RegExp(`^${path.join(scratch.dir, 'a/2.png')} is a corrupt or unsupported PNG image \\(.+\\); replace or remove the file$`),
+    );
     fs.rmSync(path.join(scratch.dir, 'a/2.png'));
     put('a/3.bmp', 'BM');
     expect(folderError(scratch.dir)).toMatch(/a\/3\.bmp is a BMP image; lip reads PNG and JPEG images only: convert it/);
@@ -124,8 +150,7 @@ describe('readImageFolder', () => {
     expect(decodeImage(interlacedPng(1, 1, Uint8Array.from([0, 77])), 100, fail)).toEqual({ width: 1, height: 1, channels: 1, pixels: Uint8Array.from([77]) });
     const bomb = interlacedPng(1, 1, new Uint8Array(32 << 20)); // 32 MiB of zeros deflated to ~32 KB
     const before = process.memoryUsage().arrayBuffers;
-    expect(() => decodeImage(bomb, 100, fail))
-      .toThrow(/is a corrupt PNG image: its 1×1 pixels decompress to more than 79 bytes/);
+    expect(() => decodeImage(bomb, 100, fail)).toThrow(/is a corrupt PNG image: its 1×1 pixels decompress to more than 79 bytes/);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 << 20);
   });
 
@@ -183,8 +208,15 @@ describe('readImageFolder and links', () => {
 
 describe('decodeImage on images Pillow wrote and decoded (tools/make-reader-fixtures.py)', () => {
   it.each([
-    ['gray.png', 1, 0], ['rgb.png', 3, 0], ['rgba.png', 3, 0], ['la.png', 1, 0], ['palette.png', 3, 0],
-    ['gray.jpg', 1, 2], ['rgb.jpg', 3, 2], ['rgb_progressive.jpg', 3, 2], ['cmyk.jpg', 3, 2],
+    ['gray.png', 1, 0],
+    ['rgb.png', 3, 0],
+    ['rgba.png', 3, 0],
+    ['la.png', 1, 0],
+    ['palette.png', 3, 0],
+    ['gray.jpg', 1, 2],
+    ['rgb.jpg', 3, 2],
+    ['rgb_progressive.jpg', 3, 2],
+    ['cmyk.jpg', 3, 2],
   ] as const)('%s: %i channel(s), within %i of Pillow', (name, channels, tolerance) => {
     const file = path.join(READER_FIXTURES, 'images', name);
     const image = decodeImage(fs.readFileSync(file), 1 << 20, fail);
@@ -192,7 +224,9 @@ describe('decodeImage on images Pillow wrote and decoded (tools/make-reader-fixt
     expect([image.height, image.width, image.channels]).toEqual([6, 8, channels]);
     expect(expected.shape).toEqual(channels === 1 ? [6, 8] : [6, 8, 3]);
     let maxDiff = 0;
-    image.pixels.forEach((v, i) => { maxDiff = Math.max(maxDiff, Math.abs(v - Number(expected.data[i]))); });
+    image.pixels.forEach((v, i) => {
+      maxDiff = Math.max(maxDiff, Math.abs(v - Number(expected.data[i])));
+    });
     expect(maxDiff).toBeLessThanOrEqual(tolerance);
   });
 
@@ -219,8 +253,12 @@ function interlacedPng(width: number, height: number, raw: Uint8Array): Uint8Arr
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr.set([8, 0, 0, 0, 1], 8); // depth 8, gray, deflate, adaptive filter, Adam7
-  return Uint8Array.from(Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', new Uint8Array(0)),
-  ]));
+  return Uint8Array.from(
+    Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      chunk('IHDR', ihdr),
+      chunk('IDAT', zlib.deflateSync(raw)),
+      chunk('IEND', new Uint8Array(0)),
+    ]),
+  );
 }

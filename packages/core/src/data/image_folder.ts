@@ -25,9 +25,7 @@ import * as path from 'path';
 import { DataError } from '../errors';
 import { DecodedImage, decodeImage } from './image_decode';
 import { LabeledImages, LabeledReadOptions, MAX_CLASSES, assertLabeledOptions } from './labeled';
-import {
-  DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_IMAGE_FILES, DEFAULT_MAX_IMAGE_FILE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_FOLDER_DEPTH,
-} from './limits';
+import { DEFAULT_MAX_ELEMENTS, DEFAULT_MAX_IMAGE_FILES, DEFAULT_MAX_IMAGE_FILE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_FOLDER_DEPTH } from './limits';
 import { readBoundedFile } from './read_file';
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
@@ -61,7 +59,9 @@ export function listImageFolder(root: string, opts: Pick<ReadImageFolderOptions,
     rootStat = fs.statSync(rootReal);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new DataError(`${where} ${e.code === 'ENOENT' ? 'does not exist' : `cannot be read (${e.message})`}; pass an image folder (root/<class>/<image>.png)`);
+    throw new DataError(
+      `${where} ${e.code === 'ENOENT' ? 'does not exist' : `cannot be read (${e.message})`}; pass an image folder (root/<class>/<image>.png)`,
+    );
   }
   if (!rootStat.isDirectory()) throw new DataError(`${where} is not a folder; pass an image folder (root/<class>/<image>.png)`);
 
@@ -90,7 +90,9 @@ export function listImageFolder(root: string, opts: Pick<ReadImageFolderOptions,
         }
         const ext = path.extname(name).toLowerCase();
         if (UNSUPPORTED_IMAGE_EXTENSIONS.has(ext)) {
-          throw new DataError(`${full} is a ${ext.slice(1).toUpperCase()} image; lip reads PNG and JPEG images only: convert it (e.g. ImageMagick: mogrify -format png *${ext}) or remove it`);
+          throw new DataError(
+            `${full} is a ${ext.slice(1).toUpperCase()} image; lip reads PNG and JPEG images only: convert it (e.g. ImageMagick: mogrify -format png *${ext}) or remove it`,
+          );
         }
         if (!IMAGE_EXTENSIONS.has(ext)) continue;
         files.push(name);
@@ -144,8 +146,10 @@ export function readImageFolder(root: string, opts: ReadImageFolderOptions = {})
       checkTotal(n, image.height * image.width * channels, maxElements, where);
       images = new Float32Array(n * image.height * image.width * channels);
     } else if (image.width !== first.image.width || image.height !== first.image.height) {
-      throw new DataError(`${file} is ${image.width}×${image.height} but ${first.file} is ${first.image.width}×${first.image.height}: `
-        + 'every image of a folder must have the same size; resize them to one size first (e.g. ImageMagick: mogrify -resize WxH! *.png)');
+      throw new DataError(
+        `${file} is ${image.width}×${image.height} but ${first.file} is ${first.image.width}×${first.image.height}: ` +
+          'every image of a folder must have the same size; resize them to one size first (e.g. ImageMagick: mogrify -resize WxH! *.png)',
+      );
     }
     const hw = image.height * image.width;
     if (image.channels > channels) {
@@ -210,7 +214,9 @@ function isFolder(full: string, where: string, rootReal: string, depth: number, 
   if (lst.isSymbolicLink()) {
     const target = fs.realpathSync(full);
     if (target !== rootReal && !target.startsWith(rootReal + path.sep)) {
-      throw new DataError(`${full} is a symlink to the folder ${target}, outside ${where}; lip follows folder links only inside the image folder: copy the folder in instead`);
+      throw new DataError(
+        `${full} is a symlink to the folder ${target}, outside ${where}; lip follows folder links only inside the image folder: copy the folder in instead`,
+      );
     }
   }
   const key = `${st.dev}:${st.ino}`;

@@ -66,8 +66,10 @@ export function assertLabeledOptions(opts: LabeledReadOptions): void {
   const { limit, scale, maxElements } = opts;
   assertArg(limit === undefined || (Number.isSafeInteger(limit) && limit > 0), () => `'limit' must be a positive integer, got ${limit}`);
   assertArg(scale === undefined || (Number.isFinite(scale) && scale > 0), () => `'scale' must be a positive finite number, got ${scale}`);
-  assertArg(maxElements === undefined || (Number.isSafeInteger(maxElements) && maxElements > 0),
-    () => `'maxElements' must be a positive integer, got ${maxElements}`);
+  assertArg(
+    maxElements === undefined || (Number.isSafeInteger(maxElements) && maxElements > 0),
+    () => `'maxElements' must be a positive integer, got ${maxElements}`,
+  );
 }
 
 /** The scale applied by default to values of `dtype`. */
@@ -92,7 +94,9 @@ export function arraysToLabeledImages(images: NdArray, labels: NdArray, ctx: Arr
   const { n: count, height, width, channels, layout } = imageDims(images.shape, ctx.layout, failImages);
   const labelCount = labelsLength(labels, failLabels);
   if (labelCount !== count) {
-    throw new DataError(`${ctx.imagesWhere} holds ${count} images but ${ctx.labelsWhere} holds ${labelCount} labels: they do not belong together; pass matching images and labels`);
+    throw new DataError(
+      `${ctx.imagesWhere} holds ${count} images but ${ctx.labelsWhere} holds ${labelCount} labels: they do not belong together; pass matching images and labels`,
+    );
   }
   const n = Math.min(count, ctx.limit ?? count);
   const per = height * width * channels;
@@ -104,8 +108,10 @@ export function arraysToLabeledImages(images: NdArray, labels: NdArray, ctx: Arr
   if (!integerScaleFinite(images.dtype, scale)) {
     for (let j = 0; j < out.length; j++) {
       if (!Number.isFinite(out[j]!)) {
-        throw failImages(`holds a value that is ${Number.isNaN(out[j]!) ? 'NaN' : 'infinite in float32'} (image ${Math.floor(j / per)}, `
-          + `value ${j % per} in NHWC order); ${ctx.fix}`);
+        throw failImages(
+          `holds a value that is ${Number.isNaN(out[j]!) ? 'NaN' : 'infinite in float32'} (image ${Math.floor(j / per)}, ` +
+            `value ${j % per} in NHWC order); ${ctx.fix}`,
+        );
       }
     }
   }
@@ -123,8 +129,13 @@ export function arraysToLabeledImages(images: NdArray, labels: NdArray, ctx: Arr
 
 /** Smallest and largest values of the integer element types. */
 const INTEGER_RANGES: Partial<Readonly<Record<DType, readonly [number, number]>>> = {
-  bool: [0, 1], uint8: [0, 255], int8: [-128, 127], uint16: [0, 65535], int16: [-32768, 32767],
-  uint32: [0, 4294967295], int32: [-2147483648, 2147483647],
+  bool: [0, 1],
+  uint8: [0, 255],
+  int8: [-128, 127],
+  uint16: [0, 65535],
+  int16: [-32768, 32767],
+  uint32: [0, 4294967295],
+  int32: [-2147483648, 2147483647],
 };
 
 /** True when every value of integer `dtype` times `scale` is a finite float32, so the images need no check. */
@@ -138,8 +149,7 @@ function integerScaleFinite(dtype: DType, scale: number): boolean {
  * go through a table of the 256 products, each rounded to float32 as the
  * store into a Float32Array would: the same values, a fraction of the work.
  */
-function scaledImages(images: NdArray, n: number, dims: { height: number; width: number; channels: number }, layout: ArrayLayout,
-  scale: number): Float32Array {
+function scaledImages(images: NdArray, n: number, dims: { height: number; width: number; channels: number }, layout: ArrayLayout, scale: number): Float32Array {
   const { height, width, channels } = dims;
   const per = height * width * channels;
   const out = new Float32Array(n * per);
@@ -151,8 +161,10 @@ function scaledImages(images: NdArray, n: number, dims: { height: number; width:
     for (let j = 0; j < out.length; j++) out[j] = table[bytes[j]!]!;
     return out;
   }
-  const value = bytes ? (j: number): number => table[bytes[j]!]!
-    : src instanceof BigInt64Array || src instanceof BigUint64Array ? (j: number): number => Number(src[j]!) * scale
+  const value = bytes
+    ? (j: number): number => table[bytes[j]!]!
+    : src instanceof BigInt64Array || src instanceof BigUint64Array
+      ? (j: number): number => Number(src[j]!) * scale
       : (j: number): number => (src as Exclude<NdData, BigInt64Array | BigUint64Array>)[j]! * scale;
   if (layout !== 'nchw') {
     for (let j = 0; j < out.length; j++) out[j] = value(j);
@@ -169,11 +181,16 @@ function scaledImages(images: NdArray, n: number, dims: { height: number; width:
 }
 
 /** N, H, W, C and the layout of an images array's shape. */
-function imageDims(shape: readonly number[], layout: ArrayLayout | undefined, fail: FailFn)
-  : { n: number; height: number; width: number; channels: number; layout: ArrayLayout } {
+function imageDims(
+  shape: readonly number[],
+  layout: ArrayLayout | undefined,
+  fail: FailFn,
+): { n: number; height: number; width: number; channels: number; layout: ArrayLayout } {
   if (shape.length !== 3 && shape.length !== 4) {
-    throw fail(`holds an array of shape ${shapeText(shape)}; images must be [N, H, W], [N, H, W, C] or [N, C, H, W]`
-      + (shape.length === 2 ? ' (reshape flat [N, H*W*C] rows first)' : ''));
+    throw fail(
+      `holds an array of shape ${shapeText(shape)}; images must be [N, H, W], [N, H, W, C] or [N, C, H, W]` +
+        (shape.length === 2 ? ' (reshape flat [N, H*W*C] rows first)' : ''),
+    );
   }
   let chosen = shape.length === 3 ? 'nhwc' : layout;
   if (chosen === undefined) {
@@ -187,7 +204,8 @@ function imageDims(shape: readonly number[], layout: ArrayLayout | undefined, fa
   }
   const [n, a, b, c = 1] = shape as [number, number, number, number | undefined];
   const dims = chosen === 'nhwc' ? { height: a, width: b, channels: c } : { channels: a, height: b, width: c };
-  if (dims.height === 0 || dims.width === 0 || dims.channels === 0) throw fail(`holds images of shape ${shapeText(shape)}, with an empty dimension; images need at least one pixel and one channel`);
+  if (dims.height === 0 || dims.width === 0 || dims.channels === 0)
+    throw fail(`holds images of shape ${shapeText(shape)}, with an empty dimension; images need at least one pixel and one channel`);
   return { n, ...dims, layout: chosen };
 }
 
@@ -195,8 +213,10 @@ function imageDims(shape: readonly number[], layout: ArrayLayout | undefined, fa
 function labelsLength(labels: NdArray, fail: FailFn): number {
   const s = labels.shape;
   if (!(s.length === 1 || (s.length === 2 && s[1] === 1))) {
-    throw fail(`holds an array of shape ${shapeText(s)}; labels must be a vector of N class indices ([N] or [N, 1])`
-      + (s.length === 2 ? ' (for one-hot labels, save their argmax)' : ''));
+    throw fail(
+      `holds an array of shape ${shapeText(s)}; labels must be a vector of N class indices ([N] or [N, 1])` +
+        (s.length === 2 ? ' (for one-hot labels, save their argmax)' : ''),
+    );
   }
   if (isFloatDType(labels.dtype)) {
     throw fail(`holds ${labels.dtype} labels; labels must be integer class indices (save them as an integer array, e.g. labels.astype('uint8'))`);

@@ -9,14 +9,11 @@ import { DataError } from '../errors';
 import { DEFAULT_MAX_ELEMENTS } from './limits';
 
 /** Element types, named as in NumPy. */
-export type DType =
-  | 'bool' | 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'uint64' | 'int64'
-  | 'float16' | 'float32' | 'float64';
+export type DType = 'bool' | 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'uint64' | 'int64' | 'float16' | 'float32' | 'float64';
 
 /** Elements of an `NdArray`: `bool` as 0/1 bytes, `float16` widened to a Float32Array, 64-bit integers as BigInts. */
 export type NdData =
-  | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array
-  | BigUint64Array | BigInt64Array | Float32Array | Float64Array;
+  Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | BigUint64Array | BigInt64Array | Float32Array | Float64Array;
 
 export interface NdArray {
   dtype: DType;
@@ -30,8 +27,18 @@ export type FailFn = (what: string, fix?: string) => DataError;
 
 /** Bytes per stored element. */
 export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
-  bool: 1, uint8: 1, int8: 1, uint16: 2, int16: 2, uint32: 4, int32: 4, uint64: 8, int64: 8,
-  float16: 2, float32: 4, float64: 8,
+  bool: 1,
+  uint8: 1,
+  int8: 1,
+  uint16: 2,
+  int16: 2,
+  uint32: 4,
+  int32: 4,
+  uint64: 8,
+  int64: 8,
+  float16: 2,
+  float32: 4,
+  float64: 8,
 };
 
 export function isFloatDType(dtype: DType): boolean {
@@ -56,19 +63,20 @@ export function shapeText(shape: readonly number[]): string {
  * `maxElements` elements, and `count × itemBytes` bytes held by the file
  * (`heldBytes`, exact unless `allowTrailing`). `fail` names the file.
  */
-export function checkDeclaredSize(
-  shape: readonly number[], dtype: DType, heldBytes: number, opts: { maxElements?: number; fail: FailFn },
-): number {
+export function checkDeclaredSize(shape: readonly number[], dtype: DType, heldBytes: number, opts: { maxElements?: number; fail: FailFn }): number {
   const maxElements = opts.maxElements ?? DEFAULT_MAX_ELEMENTS;
   for (const d of shape) {
-    if (!Number.isSafeInteger(d) || d < 0) throw opts.fail(`is corrupt: its header declares shape ${shapeText(shape)} with a dimension that is not a non-negative integer`);
+    if (!Number.isSafeInteger(d) || d < 0)
+      throw opts.fail(`is corrupt: its header declares shape ${shapeText(shape)} with a dimension that is not a non-negative integer`);
   }
   const count = elementCount(shape);
   const bytes = count * BigInt(DTYPE_BYTES[dtype]);
   const dims = `${shapeText(shape)} ${dtype} = ${bytes} bytes`;
   if (count > BigInt(maxElements)) {
-    throw opts.fail(`is too large or corrupt: its header declares ${dims}, ${count} elements, over the limit of ${maxElements} elements`,
-      `lip reads at most ${maxElements} elements per array: split the data into smaller files`);
+    throw opts.fail(
+      `is too large or corrupt: its header declares ${dims}, ${count} elements, over the limit of ${maxElements} elements`,
+      `lip reads at most ${maxElements} elements per array: split the data into smaller files`,
+    );
   }
   if (BigInt(heldBytes) < bytes) throw opts.fail(`is truncated: its header declares ${dims} but the file holds ${heldBytes}`);
   if (BigInt(heldBytes) > bytes) throw opts.fail(`is corrupt: its header declares ${dims} but ${BigInt(heldBytes) - bytes} more bytes follow the data`);
@@ -91,17 +99,28 @@ export function decodeElements(bytes: Uint8Array, offset: number, count: number,
       for (let i = 0; i < copy.length; i++) copy[i] = copy[i] === 0 ? 0 : 1;
       return copy;
     }
-    case 'uint8': return copy;
-    case 'int8': return new Int8Array(buf);
-    case 'uint16': return new Uint16Array(buf);
-    case 'int16': return new Int16Array(buf);
-    case 'uint32': return new Uint32Array(buf);
-    case 'int32': return new Int32Array(buf);
-    case 'uint64': return new BigUint64Array(buf);
-    case 'int64': return new BigInt64Array(buf);
-    case 'float16': return halfToFloat32(new Uint16Array(buf));
-    case 'float32': return new Float32Array(buf);
-    case 'float64': return new Float64Array(buf);
+    case 'uint8':
+      return copy;
+    case 'int8':
+      return new Int8Array(buf);
+    case 'uint16':
+      return new Uint16Array(buf);
+    case 'int16':
+      return new Int16Array(buf);
+    case 'uint32':
+      return new Uint32Array(buf);
+    case 'int32':
+      return new Int32Array(buf);
+    case 'uint64':
+      return new BigUint64Array(buf);
+    case 'int64':
+      return new BigInt64Array(buf);
+    case 'float16':
+      return halfToFloat32(new Uint16Array(buf));
+    case 'float32':
+      return new Float32Array(buf);
+    case 'float64':
+      return new Float64Array(buf);
   }
 }
 
@@ -124,7 +143,8 @@ function halfToFloat32(h: Uint16Array): Float32Array {
     const sign = v & 0x8000 ? -1 : 1;
     const exp = (v >> 10) & 0x1f;
     const frac = v & 0x3ff;
-    if (exp === 0) out[i] = sign * frac * 2 ** -24; // subnormal: frac / 2^10 * 2^-14
+    if (exp === 0)
+      out[i] = sign * frac * 2 ** -24; // subnormal: frac / 2^10 * 2^-14
     else if (exp === 0x1f) out[i] = frac === 0 ? sign * Infinity : NaN;
     else out[i] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
   }

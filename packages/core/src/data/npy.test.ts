@@ -19,11 +19,27 @@ function npyError(file: string): string {
 describe('readNpy on files NumPy wrote (tools/make-reader-fixtures.py)', () => {
   const npy = (name: string): string => path.join(READER_FIXTURES, 'npy', `${name}.npy`);
   it.each([
-    ['f4_le', 'float32', 'f'], ['f4_be', 'float32', 'f'], ['f8_le', 'float64', 'f'], ['f8_be', 'float64', 'f'],
-    ['f2_le', 'float16', 'f'], ['u1', 'uint8', 'u'], ['i1', 'int8', 'i'], ['b1', 'bool', 'b'],
-    ['i2_le', 'int16', 'i'], ['i2_be', 'int16', 'i'], ['u2_le', 'uint16', 'u'], ['i4_le', 'int32', 'i'], ['i4_be', 'int32', 'i'],
-    ['u4_le', 'uint32', 'u'], ['i8_le', 'int64', 'i'], ['i8_be', 'int64', 'i'], ['u8_le', 'uint64', 'u'],
-    ['f4_fortran', 'float32', 'f'], ['i2_be_fortran', 'int16', 'i'], ['v2', 'float32', 'f'], ['v3', 'float32', 'f'],
+    ['f4_le', 'float32', 'f'],
+    ['f4_be', 'float32', 'f'],
+    ['f8_le', 'float64', 'f'],
+    ['f8_be', 'float64', 'f'],
+    ['f2_le', 'float16', 'f'],
+    ['u1', 'uint8', 'u'],
+    ['i1', 'int8', 'i'],
+    ['b1', 'bool', 'b'],
+    ['i2_le', 'int16', 'i'],
+    ['i2_be', 'int16', 'i'],
+    ['u2_le', 'uint16', 'u'],
+    ['i4_le', 'int32', 'i'],
+    ['i4_be', 'int32', 'i'],
+    ['u4_le', 'uint32', 'u'],
+    ['i8_le', 'int64', 'i'],
+    ['i8_be', 'int64', 'i'],
+    ['u8_le', 'uint64', 'u'],
+    ['f4_fortran', 'float32', 'f'],
+    ['i2_be_fortran', 'int16', 'i'],
+    ['v2', 'float32', 'f'],
+    ['v3', 'float32', 'f'],
   ] as const)('%s holds the (2, 3, 4) %s fixture values in C order', (name, dtype, kind) => {
     const a = readNpy(npy(name));
     expect(a.dtype).toBe(dtype);
@@ -65,9 +81,11 @@ describe('readNpy on files written from the spec', () => {
     // Column-major storage of a (2, 3, 1, 2) array whose C-order element i is i.
     const shape = [2, 3, 1, 2];
     const stored = new Float32Array(12);
-    for (let i0 = 0; i0 < 2; i0++) for (let i1 = 0; i1 < 3; i1++) for (let i3 = 0; i3 < 2; i3++) {
-      stored[i0 + 2 * i1 + 6 * i3] = i0 * 6 + i1 * 2 + i3;
-    }
+    for (let i0 = 0; i0 < 2; i0++)
+      for (let i1 = 0; i1 < 3; i1++)
+        for (let i3 = 0; i3 < 2; i3++) {
+          stored[i0 + 2 * i1 + 6 * i3] = i0 * 6 + i1 * 2 + i3;
+        }
     const a = readNpy(write('f.npy', npyBytes(npyHeaderText('<f4', shape, true), new Uint8Array(stored.buffer))));
     expect(values(a.data)).toEqual(Array.from({ length: 12 }, (_, i) => i));
   });
@@ -87,16 +105,21 @@ describe('readNpy on files written from the spec', () => {
     expect(npyError(write('b.npy', v9))).toMatch(/format version 9\.0; versions 1\.0, 2\.0 and 3\.0/);
     expect(npyError(write('c.npy', f4([3], 2)))).toMatch(/is truncated: its header declares 3 float32 = 12 bytes but the file holds 8/);
     expect(npyError(write('d.npy', f4([2], 3)))).toMatch(/4 more bytes follow the data/);
-    expect(npyError(write('e.npy', npyBytes(npyHeaderText('<f4', [2 ** 40, 2 ** 40]), new Uint8Array(8)))))
-      .toMatch(/declares 1099511627776×1099511627776 float32 = .* over the limit of 268435456 elements/);
-    expect(npyError(write('f.npy', npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", new Uint8Array(4)))))
-      .toMatch(/not a non-negative integer/);
-    expect(npyError(write('g.npy', npyBytes("{'descr': '<f4', 'shape': (1,), }", new Uint8Array(4)))))
-      .toMatch(/keys 'descr', 'shape'; expected exactly 'descr', 'fortran_order' and 'shape'/);
-    expect(npyError(write('h.npy', npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), } junk", new Uint8Array(4)))))
-      .toMatch(/malformed \.npy header/);
-    expect(npyError(write('i.npy', npyBytes("{'descr': '<f4', 'fortran_order': __import__('os'), 'shape': (1,)}", new Uint8Array(4)))))
-      .toMatch(/malformed \.npy header/);
+    expect(npyError(write('e.npy', npyBytes(npyHeaderText('<f4', [2 ** 40, 2 ** 40]), new Uint8Array(8))))).toMatch(
+      /declares 1099511627776×1099511627776 float32 = .* over the limit of 268435456 elements/,
+    );
+    expect(npyError(write('f.npy', npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", new Uint8Array(4))))).toMatch(
+      /not a non-negative integer/,
+    );
+    expect(npyError(write('g.npy', npyBytes("{'descr': '<f4', 'shape': (1,), }", new Uint8Array(4))))).toMatch(
+      /keys 'descr', 'shape'; expected exactly 'descr', 'fortran_order' and 'shape'/,
+    );
+    expect(npyError(write('h.npy', npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), } junk", new Uint8Array(4))))).toMatch(
+      /malformed \.npy header/,
+    );
+    expect(npyError(write('i.npy', npyBytes("{'descr': '<f4', 'fortran_order': __import__('os'), 'shape': (1,)}", new Uint8Array(4))))).toMatch(
+      /malformed \.npy header/,
+    );
     expect(npyError(write('j.npy', npyBytes(npyHeaderText('<f3', [1]), new Uint8Array(3))))).toMatch(/unsupported dtype '<f3'/);
     const hugeHeader = npyBytes(npyHeaderText('<f4', [1]), new Uint8Array(4), 2);
     Buffer.from(hugeHeader.buffer).writeUInt32LE(2 ** 31, 8);

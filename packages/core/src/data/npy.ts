@@ -139,17 +139,30 @@ function parseDescr(descr: PyValue, fail: FailFn): { dtype: DType; littleEndian:
   const kind = m?.[2] ?? '';
   const size = Number(m?.[3] || '0');
   const dtypes: Readonly<Record<string, DType>> = {
-    b1: 'bool', u1: 'uint8', i1: 'int8', u2: 'uint16', i2: 'int16', u4: 'uint32', i4: 'int32', u8: 'uint64', i8: 'int64',
-    f2: 'float16', f4: 'float32', f8: 'float64',
+    b1: 'bool',
+    u1: 'uint8',
+    i1: 'int8',
+    u2: 'uint16',
+    i2: 'int16',
+    u4: 'uint32',
+    i4: 'int32',
+    u8: 'uint64',
+    i8: 'int64',
+    f2: 'float16',
+    f4: 'float32',
+    f8: 'float64',
   };
   const dtype = m && m[4] === undefined ? dtypes[`${kind}${size}`] : undefined;
   if (dtype === undefined) {
     const what = KIND_NAMES[kind];
     const convert = "convert it to a numeric array first (e.g. numpy.save(path, a.astype('float32')))";
-    throw fail(what !== undefined
-      ? `holds ${what} (dtype '${descr}')${kind === 'O' ? ', which only unpickling could read, and lip never unpickles' : ''}; `
-        + 'lip reads numeric arrays only (bool, int, uint, float)'
-      : `has an unsupported dtype '${descr}'; lip reads b1, u1, i1, u2, i2, u4, i4, u8, i8, f2, f4, f8, little- or big-endian`, convert);
+    throw fail(
+      what !== undefined
+        ? `holds ${what} (dtype '${descr}')${kind === 'O' ? ', which only unpickling could read, and lip never unpickles' : ''}; ` +
+            'lip reads numeric arrays only (bool, int, uint, float)'
+        : `has an unsupported dtype '${descr}'; lip reads b1, u1, i1, u2, i2, u4, i4, u8, i8, f2, f4, f8, little- or big-endian`,
+      convert,
+    );
   }
   // '|' (byte order not applicable) reads as little-endian; '=' is the writer's native order, taken as ours.
   const order = m![1];

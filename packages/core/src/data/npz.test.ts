@@ -44,12 +44,15 @@ describe('readNpz on archives NumPy wrote', () => {
 
 describe('readNpz on archives written from the spec', () => {
   it('mixes stored and deflated entries, keeps sub-folder keys, ignores other files', async () => {
-    const file = write('m.npz', zipBytes([
-      { name: 'a.npy', data: npyOf(Float32Array.from([1.5, -2]), [2]), method: 0 },
-      { name: 'dir/', data: new Uint8Array(0), method: 0 },
-      { name: 'dir/b.npy', data: npyOf(Int16Array.from([3, 4, 5]), [3, 1]) },
-      { name: 'README.txt', data: Buffer.from('hello') },
-    ]));
+    const file = write(
+      'm.npz',
+      zipBytes([
+        { name: 'a.npy', data: npyOf(Float32Array.from([1.5, -2]), [2]), method: 0 },
+        { name: 'dir/', data: new Uint8Array(0), method: 0 },
+        { name: 'dir/b.npy', data: npyOf(Int16Array.from([3, 4, 5]), [3, 1]) },
+        { name: 'README.txt', data: Buffer.from('hello') },
+      ]),
+    );
     const { keys, arrays } = await readNpz(file);
     expect(keys).toEqual(['a', 'dir/b']);
     expect(values(arrays.get('a')!.data)).toEqual([1.5, -2]);
@@ -62,8 +65,7 @@ describe('readNpz on archives written from the spec', () => {
     const file = write('bomb.npz', zipBytes([{ name: 'x.npy', data: npyOf(bomb, [bomb.length]) }]));
     expect(fs.statSync(file).size).toBeLessThan(200 << 10);
     const before = process.memoryUsage().arrayBuffers;
-    expect(await npzError(file, { maxBytes: 1 << 20 }))
-      .toMatch(/entry 'x\.npy' declares 67108992 bytes uncompressed, over the 1048576-byte limit per array/);
+    expect(await npzError(file, { maxBytes: 1 << 20 })).toMatch(/entry 'x\.npy' declares 67108992 bytes uncompressed, over the 1048576-byte limit per array/);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 << 20);
   });
 
@@ -72,16 +74,21 @@ describe('readNpz on archives written from the spec', () => {
     const file = write('liar.npz', zipBytes([{ name: 'x.npy', data: real, declaredSize: 1000 }]));
     const before = process.memoryUsage().arrayBuffers;
     const t0 = Date.now();
-    expect(await npzError(file)).toMatch(/entry 'x\.npy' (inflates to more than the 1000 bytes its header declares|holds an entry that inflates to more than it declares)/);
+    expect(await npzError(file)).toMatch(
+      /entry 'x\.npy' (inflates to more than the 1000 bytes its header declares|holds an entry that inflates to more than it declares)/,
+    );
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 << 20);
   });
 
   it('the total of the arrays read is capped', async () => {
-    const file = write('t.npz', zipBytes([
-      { name: 'x.npy', data: npyOf(new Uint8Array(3000), [3000]) },
-      { name: 'y.npy', data: npyOf(new Uint8Array(3000), [3000]) },
-    ]));
+    const file = write(
+      't.npz',
+      zipBytes([
+        { name: 'x.npy', data: npyOf(new Uint8Array(3000), [3000]) },
+        { name: 'y.npy', data: npyOf(new Uint8Array(3000), [3000]) },
+      ]),
+    );
     expect(await npzError(file, { maxTotalBytes: 5000 })).toMatch(/the arrays read declare 6256 bytes uncompressed, over the 5000-byte limit/);
     expect((await readNpz(file, { maxTotalBytes: 5000, keys: ['x'] })).arrays.get('x')!.shape).toEqual([3000]);
   });
@@ -93,10 +100,13 @@ describe('readNpz on archives written from the spec', () => {
     ['C:/evil.npy', /absolute path/],
     ['a\\..\\evil.npy', /invalid characters in fileName/],
   ])('refuses the traversal name %s without writing anything', async (name, pattern) => {
-    const file = write('trav.npz', zipBytes([
-      { name: 'x.npy', data: npyOf(u8(4), [4]) },
-      { name, data: npyOf(u8(4), [4]) },
-    ]));
+    const file = write(
+      'trav.npz',
+      zipBytes([
+        { name: 'x.npy', data: npyOf(u8(4), [4]) },
+        { name, data: npyOf(u8(4), [4]) },
+      ]),
+    );
     const msg = await npzError(file);
     expect(msg).toMatch(/holds an entry with an unsafe name/);
     expect(msg).toMatch(pattern);
@@ -105,20 +115,37 @@ describe('readNpz on archives written from the spec', () => {
   });
 
   it('rejects corrupt archives with one DataError and no open file', async () => {
-    const good = zipBytes([{ name: 'x.npy', data: npyOf(u8(40), [40]) }, { name: 'y.npy', data: npyOf(u8(4), [4]), method: 0 }]);
+    const good = zipBytes([
+      { name: 'x.npy', data: npyOf(u8(40), [40]) },
+      { name: 'y.npy', data: npyOf(u8(4), [4]), method: 0 },
+    ]);
     const cd = Buffer.from(good).lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
     const badCd = Uint8Array.from(good);
     badCd[cd + 2] = 0x09;
     expect(await npzError(write('cd.npz', badCd))).toMatch(/is not a valid \.npz \(zip\) archive: invalid central directory file header signature/);
     expect(await npzError(write('cut.npz', good.subarray(0, good.length - 30)))).toMatch(/is not a valid \.npz \(zip\) archive/);
-    expect(await npzError(write('notzip.npz', Buffer.from('x'.repeat(100))))).toMatch(/end of central directory record signature not found. Either not a zip file, or file is truncated; replace it/i);
+    expect(await npzError(write('notzip.npz', Buffer.from('x'.repeat(100))))).toMatch(
+      /end of central directory record signature not found. Either not a zip file, or file is truncated; replace it/i,
+    );
     expect(await npzError(write('empty.npz', new Uint8Array(0)))).toMatch(/is empty/);
 
     const data = npyOf(u8(8), [8]);
-    expect(await npzError(write('crc.npz', zipBytes([{ name: 'x.npy', data, method: 0, crc: 1234 }])))).toMatch(/entry 'x\.npy' is corrupt: its data fails the CRC-32 check/);
+    expect(await npzError(write('crc.npz', zipBytes([{ name: 'x.npy', data, method: 0, crc: 1234 }])))).toMatch(
+      /entry 'x\.npy' is corrupt: its data fails the CRC-32 check/,
+    );
     expect(await npzError(write('enc.npz', zipBytes([{ name: 'x.npy', data, flags: 1 }])))).toMatch(/holds an encrypted entry/);
     expect(await npzError(write('bz.npz', zipBytes([{ name: 'x.npy', data, method: 12, raw: data }])))).toMatch(/unsupported compression method: 12/);
-    expect(await npzError(write('dup.npz', zipBytes([{ name: 'x.npy', data }, { name: 'x.npy', data }])))).toMatch(/holds two entries named 'x\.npy'/);
+    expect(
+      await npzError(
+        write(
+          'dup.npz',
+          zipBytes([
+            { name: 'x.npy', data },
+            { name: 'x.npy', data },
+          ]),
+        ),
+      ),
+    ).toMatch(/holds two entries named 'x\.npy'/);
     expect(await npzError(write('short.npz', zipBytes([{ name: 'x.npy', data, declaredSize: data.length + 10 }])))).toMatch(/entry 'x\.npy'/);
     const flipped = zlib.deflateRawSync(data);
     flipped[flipped.length >> 1] ^= 0xff;

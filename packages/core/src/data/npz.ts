@@ -50,7 +50,10 @@ export async function readNpz(file: string, opts: ReadNpzOptions = {}): Promise<
   const maxEntryBytes = opts.maxBytes ?? DEFAULT_MAX_ARRAY_BYTES;
   const maxTotalBytes = opts.maxTotalBytes ?? DEFAULT_MAX_NPZ_TOTAL_BYTES;
   const maxEntries = opts.maxEntries ?? DEFAULT_MAX_NPZ_ENTRIES;
-  for (const [key, v] of [['maxTotalBytes', maxTotalBytes], ['maxEntries', maxEntries]] as const) {
+  for (const [key, v] of [
+    ['maxTotalBytes', maxTotalBytes],
+    ['maxEntries', maxEntries],
+  ] as const) {
     assertArg(Number.isSafeInteger(v) && v > 0, () => `'${key}' must be a positive integer, got ${v}`);
   }
   const where = path.resolve(file);
@@ -108,7 +111,9 @@ export async function readNpz(file: string, opts: ReadNpzOptions = {}): Promise<
     for (const { entry } of selected) {
       const declared = entry.uncompressedSize;
       if (declared > maxEntryBytes) {
-        throw fail(`is too large or corrupt: entry '${entry.fileName}' declares ${declared} bytes uncompressed, over the ${maxEntryBytes}-byte limit per array`);
+        throw fail(
+          `is too large or corrupt: entry '${entry.fileName}' declares ${declared} bytes uncompressed, over the ${maxEntryBytes}-byte limit per array`,
+        );
       }
       total += declared;
       if (total > maxTotalBytes) {

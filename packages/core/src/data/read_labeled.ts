@@ -24,9 +24,7 @@ import { DataError, InvalidArgumentError, assertArg } from '../errors';
 import { findCifar10, readCifar10 } from './cifar';
 import { readIdxArray } from './idx';
 import { ReadImageFolderOptions, readImageFolder } from './image_folder';
-import {
-  ArrayLayout, DataFormat, DataSplit, LabeledImages, arraysToLabeledImages, assertLabeledOptions,
-} from './labeled';
+import { ArrayLayout, DataFormat, DataSplit, LabeledImages, arraysToLabeledImages, assertLabeledOptions } from './labeled';
 import { NdArray } from './ndarray';
 import { DEFAULT_ARRAY_FIX, readNpy } from './npy';
 import { readNpz } from './npz';
@@ -41,7 +39,10 @@ export interface ReadLabeledDataOptions extends ReadImageFolderOptions {
 }
 
 /** Plain pair names (images, labels); the per-split ones are `x_<split>`, `y_<split>`. */
-export const ARRAY_PAIR_NAMES: ReadonlyArray<readonly [string, string]> = [['x', 'y'], ['images', 'labels']];
+export const ARRAY_PAIR_NAMES: ReadonlyArray<readonly [string, string]> = [
+  ['x', 'y'],
+  ['images', 'labels'],
+];
 const SPLITS: readonly DataSplit[] = ['train', 'test'];
 const IDX_NAME = /^(.*?)(images|labels)([-.])idx(\d+)-(ubyte|byte|short|int|float|double)(\.gz)?$/i;
 const PAIR_HELP = 'arrays named x and y, images and labels, or x_train/y_train and x_test/y_test';
@@ -50,8 +51,7 @@ const PAIR_HELP = 'arrays named x and y, images and labels, or x_train/y_train a
 export async function readLabeledData(input: string, opts: ReadLabeledDataOptions = {}): Promise<LabeledImages> {
   assertLabeledOptions(opts);
   assertArg(opts.split === undefined || SPLITS.includes(opts.split), () => `'split' must be 'train' or 'test', got '${opts.split}'`);
-  assertArg(opts.layout === undefined || opts.layout === 'nhwc' || opts.layout === 'nchw',
-    () => `'layout' must be 'nhwc' or 'nchw', got '${opts.layout}'`);
+  assertArg(opts.layout === undefined || opts.layout === 'nhwc' || opts.layout === 'nchw', () => `'layout' must be 'nhwc' or 'nchw', got '${opts.layout}'`);
   const where = path.resolve(input);
   let stat: fs.Stats;
   try {
@@ -74,7 +74,8 @@ async function readFile(where: string, opts: ReadLabeledDataOptions): Promise<La
   const name = path.basename(where);
   const lower = name.toLowerCase();
   const noLabels = (kind: string): void => {
-    if (opts.labels !== undefined) throw new InvalidArgumentError(`'labels' is for an images .npy or IDX file; ${where} is ${kind}, which holds its labels; leave it out`);
+    if (opts.labels !== undefined)
+      throw new InvalidArgumentError(`'labels' is for an images .npy or IDX file; ${where} is ${kind}, which holds its labels; leave it out`);
   };
   if (lower.endsWith('.npz')) {
     noLabels('an .npz');
@@ -88,9 +89,18 @@ async function readFile(where: string, opts: ReadLabeledDataOptions): Promise<La
         return chosen;
       },
     });
-    return pairToLabeled(contents.arrays.get(chosen[0])!, contents.arrays.get(chosen[1])!, {
-      imagesWhere: `${where} (array '${chosen[0]}')`, labelsWhere: `${where} (array '${chosen[1]}')`, source: where, format: 'npz', fix,
-    }, opts);
+    return pairToLabeled(
+      contents.arrays.get(chosen[0])!,
+      contents.arrays.get(chosen[1])!,
+      {
+        imagesWhere: `${where} (array '${chosen[0]}')`,
+        labelsWhere: `${where} (array '${chosen[1]}')`,
+        source: where,
+        format: 'npz',
+        fix,
+      },
+      opts,
+    );
   }
   if (lower.endsWith('.bin')) {
     noLabels('a CIFAR-10 batch');
@@ -100,17 +110,30 @@ async function readFile(where: string, opts: ReadLabeledDataOptions): Promise<La
     const format: DataFormat = lower.endsWith('.npy') ? 'npy' : 'idx';
     const labelsFile = opts.labels !== undefined ? path.resolve(opts.labels) : format === 'idx' ? idxPartner(where) : undefined;
     if (labelsFile === undefined) {
-      throw new InvalidArgumentError(format === 'npy'
-        ? `${where} holds only the images; pass the labels file too ('labels', --labels labels.npy), or a folder holding x.npy and y.npy, or an .npz`
-        : `${where} has no labels file beside it (${name.replace(/images/i, 'labels')}); pass it as 'labels' (--labels)`);
+      throw new InvalidArgumentError(
+        format === 'npy'
+          ? `${where} holds only the images; pass the labels file too ('labels', --labels labels.npy), or a folder holding x.npy and y.npy, or an .npz`
+          : `${where} has no labels file beside it (${name.replace(/images/i, 'labels')}); pass it as 'labels' (--labels)`,
+      );
     }
     const fix = opts.fix ?? defaultFix(format);
-    return pairToLabeled(readArrayFile(where, opts, fix), readArrayFile(labelsFile, opts, fix), {
-      imagesWhere: where, labelsWhere: labelsFile, source: where, format, fix,
-    }, opts);
+    return pairToLabeled(
+      readArrayFile(where, opts, fix),
+      readArrayFile(labelsFile, opts, fix),
+      {
+        imagesWhere: where,
+        labelsWhere: labelsFile,
+        source: where,
+        format,
+        fix,
+      },
+      opts,
+    );
   }
-  throw new DataError(`${where} is not a data file lip reads; pass an .npz, an .npy or IDX images file (with its labels), `
-    + 'a CIFAR-10 .bin batch, or a folder (IDX files, .npy files, CIFAR-10 batches, or one sub-folder of images per class)');
+  throw new DataError(
+    `${where} is not a data file lip reads; pass an .npz, an .npy or IDX images file (with its labels), ` +
+      'a CIFAR-10 .bin batch, or a folder (IDX files, .npy files, CIFAR-10 batches, or one sub-folder of images per class)',
+  );
 }
 
 /** The formats a folder could be read as. */
@@ -135,9 +158,18 @@ async function readFolder(dir: string, opts: ReadLabeledDataOptions): Promise<La
       read: async () => {
         const [xi, yi] = choosePair(npyKeys, opts.split, `${dir} (a folder of .npy files)`, 'files').map((k) => path.join(dir, `${k}.npy`));
         const fix = opts.fix ?? defaultFix('npy');
-        return pairToLabeled(readArrayFile(xi!, opts, fix), readArrayFile(yi!, opts, fix), {
-          imagesWhere: xi!, labelsWhere: yi!, source: dir, format: 'npy', fix,
-        }, opts);
+        return pairToLabeled(
+          readArrayFile(xi!, opts, fix),
+          readArrayFile(yi!, opts, fix),
+          {
+            imagesWhere: xi!,
+            labelsWhere: yi!,
+            source: dir,
+            format: 'npy',
+            fix,
+          },
+          opts,
+        );
       },
     });
   }
@@ -148,9 +180,18 @@ async function readFolder(dir: string, opts: ReadLabeledDataOptions): Promise<La
       read: async () => {
         const pair = chooseIdxPair(idxPairs, opts.split, dir);
         const fix = opts.fix ?? defaultFix('idx');
-        return pairToLabeled(readArrayFile(pair.images, opts, fix), readArrayFile(pair.labels, opts, fix), {
-          imagesWhere: pair.images, labelsWhere: pair.labels, source: dir, format: 'idx', fix,
-        }, opts);
+        return pairToLabeled(
+          readArrayFile(pair.images, opts, fix),
+          readArrayFile(pair.labels, opts, fix),
+          {
+            imagesWhere: pair.images,
+            labelsWhere: pair.labels,
+            source: dir,
+            format: 'idx',
+            fix,
+          },
+          opts,
+        );
       },
     });
   }
@@ -163,11 +204,24 @@ async function readFolder(dir: string, opts: ReadLabeledDataOptions): Promise<La
   return readImageFolder(dir, opts);
 }
 
-function pairToLabeled(images: NdArray, labels: NdArray, ctx: {
-  imagesWhere: string; labelsWhere: string; source: string; format: DataFormat; fix: string;
-}, opts: ReadLabeledDataOptions): LabeledImages {
+function pairToLabeled(
+  images: NdArray,
+  labels: NdArray,
+  ctx: {
+    imagesWhere: string;
+    labelsWhere: string;
+    source: string;
+    format: DataFormat;
+    fix: string;
+  },
+  opts: ReadLabeledDataOptions,
+): LabeledImages {
   return arraysToLabeledImages(images, labels, {
-    ...ctx, layout: opts.layout, limit: opts.limit, scale: opts.scale, maxElements: opts.maxElements,
+    ...ctx,
+    layout: opts.layout,
+    limit: opts.limit,
+    scale: opts.scale,
+    maxElements: opts.maxElements,
   });
 }
 
@@ -260,9 +314,11 @@ function chooseIdxPair(pairs: readonly IdxPair[], split: DataSplit | undefined, 
   }
   const forSplit = pairs.filter((p) => p.split === split);
   if (forSplit.length === 1) return forSplit[0]!;
-  throw new DataError(forSplit.length === 0
-    ? `${dir} holds no IDX files of the ${split} split (it holds ${names}); pass a folder holding them`
-    : `${dir} holds several IDX image files of the ${split} split (${forSplit.map((p) => path.basename(p.images)).join(', ')}); keep one pair`);
+  throw new DataError(
+    forSplit.length === 0
+      ? `${dir} holds no IDX files of the ${split} split (it holds ${names}); pass a folder holding them`
+      : `${dir} holds several IDX image files of the ${split} split (${forSplit.map((p) => path.basename(p.images)).join(', ')}); keep one pair`,
+  );
 }
 
 /** The labels IDX file beside an images one (`...-images-idx3-ubyte` → `...-labels-idx1-ubyte`, raw or .gz), if present. */

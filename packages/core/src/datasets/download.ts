@@ -170,13 +170,18 @@ function describeNetworkError(err: unknown): string {
   if (err instanceof TimeoutError) return err.message;
   const e = err as NodeJS.ErrnoException;
   switch (e.code) {
-    case 'ECONNREFUSED': return `connection refused (${e.message})`;
+    case 'ECONNREFUSED':
+      return `connection refused (${e.message})`;
     case 'ENOTFOUND':
-    case 'EAI_AGAIN': return `cannot resolve the host (${e.message}); is there a network connection?`;
+    case 'EAI_AGAIN':
+      return `cannot resolve the host (${e.message}); is there a network connection?`;
     case 'ECONNRESET':
-    case 'ERR_STREAM_PREMATURE_CLOSE': return `the connection closed before the download finished (${e.message})`;
-    case 'ENOSPC': return `the disk is full (${e.message})`;
-    default: return e && e.message ? e.message : String(err);
+    case 'ERR_STREAM_PREMATURE_CLOSE':
+      return `the connection closed before the download finished (${e.message})`;
+    case 'ENOSPC':
+      return `the disk is full (${e.message})`;
+    default:
+      return e && e.message ? e.message : String(err);
   }
 }
 

@@ -50,7 +50,10 @@ export function loadDatasetFromDir(dir: string, name: DatasetName, split: Datase
   const bases = splitFiles(split);
   const imagesFile = findIdxFile(source, bases.images);
   const labelsFile = findIdxFile(source, bases.labels);
-  for (const [base, file] of [[bases.images, imagesFile], [bases.labels, labelsFile]] as const) {
+  for (const [base, file] of [
+    [bases.images, imagesFile],
+    [bases.labels, labelsFile],
+  ] as const) {
     if (file === undefined) {
       throw new DataError(`${source} holds neither ${base} nor ${base}.gz; pass --data DIR pointing at a folder with the ${spec.name} IDX files`);
     }
@@ -67,8 +70,7 @@ export function loadDatasetFromDir(dir: string, name: DatasetName, split: Datase
   }
   if (labels.shape[0] !== count) {
     throw new DataError(
-      `${imagesFile} holds ${count} images but ${labelsFile} holds ${labels.shape[0]} labels: `
-      + `the two files do not belong together; ${fix}`,
+      `${imagesFile} holds ${count} images but ${labelsFile} holds ${labels.shape[0]} labels: ` + `the two files do not belong together; ${fix}`,
     );
   }
   for (let i = 0; i < labels.data.length; i++) {
@@ -98,6 +100,5 @@ export function loadDatasetFromDir(dir: string, name: DatasetName, split: Datase
 }
 
 function assertLimit(limit: number | undefined): void {
-  assertArg(limit === undefined || (Number.isInteger(limit) && limit > 0),
-    () => `'limit' must be a positive integer, got ${limit}`);
+  assertArg(limit === undefined || (Number.isInteger(limit) && limit > 0), () => `'limit' must be a positive integer, got ${limit}`);
 }

@@ -42,8 +42,8 @@ export interface LocateOptions {
 /** The cache folder of a dataset: `<cache root>/<name>`. */
 export function datasetCacheDir(name: string, opts: Pick<LocateOptions, 'cacheDir' | 'env'> = {}): string {
   const env = opts.env ?? process.env;
-  const root = opts.cacheDir ?? env.LIP_CACHE_DIR
-    ?? (env.XDG_CACHE_HOME ? path.join(env.XDG_CACHE_HOME, 'lip') : path.join(env.HOME ?? os.homedir(), '.cache', 'lip'));
+  const root =
+    opts.cacheDir ?? env.LIP_CACHE_DIR ?? (env.XDG_CACHE_HOME ? path.join(env.XDG_CACHE_HOME, 'lip') : path.join(env.HOME ?? os.homedir(), '.cache', 'lip'));
   return path.resolve(root, name);
 }
 
@@ -130,8 +130,7 @@ interface LocalSearch {
 
 function searchLocal(spec: DatasetSpec, opts: LocateOptions): LocalSearch {
   if (opts.split !== undefined) assertDatasetSplit(opts.split);
-  assertArg(opts.download === undefined || typeof opts.download === 'boolean',
-    () => `'download' must be a boolean, got ${String(opts.download)}`);
+  assertArg(opts.download === undefined || typeof opts.download === 'boolean', () => `'download' must be a boolean, got ${String(opts.download)}`);
   const splits = opts.split !== undefined ? [opts.split] : DATASET_SPLITS;
   const env = opts.env ?? process.env;
 
@@ -140,8 +139,8 @@ function searchLocal(spec: DatasetSpec, opts: LocateOptions): LocalSearch {
     const problem = dirProblem(dir, splits);
     if (problem === undefined) return { found: dir, searched: [], splits };
     throw new DataError(
-      `--data ${dir} does not hold ${describe(spec, opts.split)}: ${problem}. `
-      + `Pass a folder holding ${requiredFiles(splits).join(', ')} (each raw or .gz), or leave out --data to search the usual places.`,
+      `--data ${dir} does not hold ${describe(spec, opts.split)}: ${problem}. ` +
+        `Pass a folder holding ${requiredFiles(splits).join(', ')} (each raw or .gz), or leave out --data to search the usual places.`,
     );
   }
 

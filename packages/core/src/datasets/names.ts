@@ -9,7 +9,16 @@ export const DATASET_SPLITS: readonly DatasetSplit[] = ['train', 'test'];
 
 /** Fashion-MNIST labels 0..9 (Xiao, Rasul and Vollgraf 2017). */
 export const FASHION_MNIST_CLASS_NAMES: readonly string[] = [
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
 ];
 export const MNIST_CLASS_NAMES: readonly string[] = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
@@ -64,13 +73,14 @@ export function splitFiles(split: DatasetSplit): SplitFiles {
 
 /** Validates a dataset name from user input. */
 export function datasetSpec(name: string): DatasetSpec {
-  assertArg((DATASET_NAMES as readonly string[]).includes(name),
-    () => `'name' must be one of ${DATASET_NAMES.map((n) => `'${n}'`).join(', ')}, got '${name}'`);
+  assertArg((DATASET_NAMES as readonly string[]).includes(name), () => `'name' must be one of ${DATASET_NAMES.map((n) => `'${n}'`).join(', ')}, got '${name}'`);
   return DATASETS[name as DatasetName];
 }
 
 /** Validates a split from user input. */
 export function assertDatasetSplit(split: string): asserts split is DatasetSplit {
-  assertArg((DATASET_SPLITS as readonly string[]).includes(split),
-    () => `'split' must be one of ${DATASET_SPLITS.map((s) => `'${s}'`).join(', ')}, got '${split}'`);
+  assertArg(
+    (DATASET_SPLITS as readonly string[]).includes(split),
+    () => `'split' must be one of ${DATASET_SPLITS.map((s) => `'${s}'`).join(', ')}, got '${split}'`,
+  );
 }

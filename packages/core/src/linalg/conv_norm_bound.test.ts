@@ -2,19 +2,31 @@ import { uniformStream } from '@lip/test-support';
 import { convMatrix, lambdaMax, samePads, sigmaMax } from '@lip/test-support/linalg';
 import { InvalidArgumentError } from '../errors';
 import {
-  BOUND_SAFETY_MARGIN, convSpectralNormUpperBound, denseToBand, emptyBand, lanczosLambdaMax, matrixSpectralNormUpperBound,
-  shiftedBandCholesky, symmetricLambdaMaxUpperBound,
+  BOUND_SAFETY_MARGIN,
+  convSpectralNormUpperBound,
+  denseToBand,
+  emptyBand,
+  lanczosLambdaMax,
+  matrixSpectralNormUpperBound,
+  shiftedBandCholesky,
+  symmetricLambdaMaxUpperBound,
 } from './conv_norm_bound';
 
 describe('convSpectralNormUpperBound', () => {
   const shapes: [number, number, number, number, number, number][] = [
     // kh, kw, cin, cout, h, w
-    [3, 3, 1, 1, 5, 5], [3, 3, 2, 3, 4, 6], [2, 2, 3, 2, 5, 4], [3, 1, 2, 2, 6, 3], [1, 1, 3, 4, 3, 3], [4, 3, 2, 1, 5, 5],
+    [3, 3, 1, 1, 5, 5],
+    [3, 3, 2, 3, 4, 6],
+    [2, 2, 3, 2, 5, 4],
+    [3, 1, 2, 2, 6, 3],
+    [1, 1, 3, 4, 3, 3],
+    [4, 3, 2, 1, 5, 5],
   ];
   it.each(shapes)('equals the circular conv norm on the (n+k-1) grid: k %ix%i, %i->%i, input %ix%i', (kh, kw, cin, cout, h, w) => {
     const r = uniformStream(kh * 100 + cin * 10 + cout + h, -0.5, 0.5);
     const k = Float64Array.from({ length: kh * kw * cin * cout }, () => r());
-    const n1 = h + kh - 1, n2 = w + kw - 1;
+    const n1 = h + kh - 1,
+      n2 = w + kw - 1;
     const circ = convMatrix(k, { layout: 'hwio', kh, kw, cin, cout, h: n1, w: n2, circular: true });
     const exact = sigmaMax(circ.a, circ.rows, circ.cols);
     const bound = convSpectralNormUpperBound(k, [kh, kw, cin, cout], [h, w], [1, 1], 'same');
@@ -25,8 +37,12 @@ describe('convSpectralNormUpperBound', () => {
   it('is never below the zero-padded conv norm (same/valid, strides 1 and 2)', () => {
     const r = uniformStream(77, -0.5, 0.5);
     for (let t = 0; t < 24; t++) {
-      const kh = 1 + (t % 3), kw = 1 + ((t >> 1) % 3), cin = 1 + (t % 2), cout = 1 + ((t >> 2) % 3);
-      const h = kh + 2 + (t % 3), w = kw + 1 + ((t >> 1) % 4);
+      const kh = 1 + (t % 3),
+        kw = 1 + ((t >> 1) % 3),
+        cin = 1 + (t % 2),
+        cout = 1 + ((t >> 2) % 3);
+      const h = kh + 2 + (t % 3),
+        w = kw + 1 + ((t >> 1) % 4);
       const s = 1 + ((t >> 3) % 2);
       const same = t % 2 === 0;
       const k = Float64Array.from({ length: kh * kw * cin * cout }, () => r());
@@ -43,7 +59,13 @@ describe('convSpectralNormUpperBound', () => {
     expect(convSpectralNormUpperBound(new Float32Array(18), [3, 3, 2, 1], [4, 4], [1, 1], 'same')).toBe(0);
     const k = Float64Array.from({ length: 18 }, uniformStream(5, -0.5, 0.5));
     const a = convSpectralNormUpperBound(k, [3, 3, 2, 1], [4, 4], [1, 1], 'same');
-    const b = convSpectralNormUpperBound(k.map((v) => v * 4), [3, 3, 2, 1], [4, 4], [1, 1], 'same');
+    const b = convSpectralNormUpperBound(
+      k.map((v) => v * 4),
+      [3, 3, 2, 1],
+      [4, 4],
+      [1, 1],
+      'same',
+    );
     expect(b / a).toBeCloseTo(4, 9);
   });
 
@@ -60,7 +82,12 @@ describe('convSpectralNormUpperBound', () => {
 
 describe('certified eigenvalue bounds', () => {
   it('matrixSpectralNormUpperBound is the singular value within the safety margin, never below', () => {
-    for (const [m, n] of [[6, 4], [4, 6], [30, 12], [1, 1]]) {
+    for (const [m, n] of [
+      [6, 4],
+      [4, 6],
+      [30, 12],
+      [1, 1],
+    ]) {
       const w = Float64Array.from({ length: m * n }, uniformStream(m * 7 + n, -0.5, 0.5));
       const exact = sigmaMax(w, m, n);
       const bound = matrixSpectralNormUpperBound(w, m, n);
@@ -70,17 +97,19 @@ describe('certified eigenvalue bounds', () => {
   });
 
   it('a banded PSD matrix: Cholesky certifies just above lambda_max and fails just below', () => {
-    const d = 60, b = 5;
+    const d = 60,
+      b = 5;
     const r = uniformStream(3, -0.5, 0.5);
     // M = B^T B with B banded (bandwidth 2), so M has bandwidth 4 <= 5.
     const B = new Float64Array(d * d);
     for (let i = 0; i < d; i++) for (let j = i; j < Math.min(d, i + 3); j++) B[i * d + j] = r();
     const dense = new Float64Array(d * d);
-    for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) {
-      let s = 0;
-      for (let k = 0; k < d; k++) s += B[k * d + i] * B[k * d + j];
-      dense[i * d + j] = s;
-    }
+    for (let i = 0; i < d; i++)
+      for (let j = 0; j < d; j++) {
+        let s = 0;
+        for (let k = 0; k < d; k++) s += B[k * d + i] * B[k * d + j];
+        dense[i * d + j] = s;
+      }
     const band = emptyBand(d, b);
     for (let i = 0; i < d; i++) for (let j = i; j <= Math.min(d - 1, i + b); j++) band.data[i * (b + 1) + (j - i)] = dense[i * d + j];
     const exact = lambdaMax(dense, d);

@@ -115,10 +115,12 @@ function startVector(d: number, seed: number): Float64Array {
   let s = seed >>> 0 || 1;
   const v = new Float64Array(d);
   for (let i = 0; i < d; i++) {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    v[i] = (s / 4294967296) - 0.5;
+    s ^= s << 5;
+    s >>>= 0;
+    v[i] = s / 4294967296 - 0.5;
   }
   return v;
 }
@@ -308,8 +310,10 @@ export function symmetricLambdaMaxUpperBound(m: SymmetricBand, entryError = 0): 
  * BOUND_SAFETY_MARGIN included.
  */
 export function matrixSpectralNormUpperBound(w: Float32Array | Float64Array, rows: number, cols: number): number {
-  assertArg(Number.isInteger(rows) && rows >= 0 && Number.isInteger(cols) && cols >= 0 && w.length === rows * cols,
-    () => `'w' holds ${w.length} values, expected rows*cols = ${rows}*${cols}`);
+  assertArg(
+    Number.isInteger(rows) && rows >= 0 && Number.isInteger(cols) && cols >= 0 && w.length === rows * cols,
+    () => `'w' holds ${w.length} values, expected rows*cols = ${rows}*${cols}`,
+  );
   if (rows === 0 || cols === 0) return 0;
   // Gram matrix on the smaller side: G = W^T W (cols x cols) or W W^T (rows x rows).
   const byCols = cols <= rows;
@@ -360,23 +364,29 @@ export function convSpectralNormUpperBound(
   padding: 'same' | 'valid',
 ): number {
   const where = 'convSpectralNormUpperBound';
-  assertArg(Array.isArray(shape) && shape.length === 4 && shape.every((d) => Number.isInteger(d) && d >= 1),
-    () => `${where}: 'shape' must be [kh, kw, cin, cout] positive integers, got ${JSON.stringify(shape)}`);
+  assertArg(
+    Array.isArray(shape) && shape.length === 4 && shape.every((d) => Number.isInteger(d) && d >= 1),
+    () => `${where}: 'shape' must be [kh, kw, cin, cout] positive integers, got ${JSON.stringify(shape)}`,
+  );
   const [kh, kw, cin, cout] = shape;
-  assertArg(kernel instanceof Float32Array || kernel instanceof Float64Array,
-    () => `${where}: 'kernel' must be a Float32Array or Float64Array`);
-  assertArg(kernel.length === kh * kw * cin * cout,
-    () => `${where}: 'kernel' holds ${kernel.length} values, shape [${shape.join(', ')}] needs ${kh * kw * cin * cout}`);
-  assertArg(Array.isArray(inputHW) && inputHW.length === 2 && inputHW.every((d) => Number.isInteger(d) && d >= 1),
-    () => `${where}: 'inputHW' must be two positive integers, got ${JSON.stringify(inputHW)}`);
-  assertArg(Array.isArray(strides) && strides.length === 2 && strides.every((d) => Number.isInteger(d) && d >= 1),
-    () => `${where}: 'strides' must be two integers >= 1, got ${JSON.stringify(strides)}`);
+  assertArg(kernel instanceof Float32Array || kernel instanceof Float64Array, () => `${where}: 'kernel' must be a Float32Array or Float64Array`);
+  assertArg(
+    kernel.length === kh * kw * cin * cout,
+    () => `${where}: 'kernel' holds ${kernel.length} values, shape [${shape.join(', ')}] needs ${kh * kw * cin * cout}`,
+  );
+  assertArg(
+    Array.isArray(inputHW) && inputHW.length === 2 && inputHW.every((d) => Number.isInteger(d) && d >= 1),
+    () => `${where}: 'inputHW' must be two positive integers, got ${JSON.stringify(inputHW)}`,
+  );
+  assertArg(
+    Array.isArray(strides) && strides.length === 2 && strides.every((d) => Number.isInteger(d) && d >= 1),
+    () => `${where}: 'strides' must be two integers >= 1, got ${JSON.stringify(strides)}`,
+  );
   assertArg(padding === 'same' || padding === 'valid', () => `${where}: 'padding' must be 'same' or 'valid', got ${JSON.stringify(padding)}`);
   for (let i = 0; i < kernel.length; i++) {
     assertArg(Number.isFinite(kernel[i]), () => `${where}: 'kernel' holds a non-finite value (${kernel[i]}) at index ${i}`);
   }
-  return circularConvNormUpperBound(Float64Array.from(kernel), kh, kw, cin, cout,
-    inputHW[0] + kh - 1, inputHW[1] + kw - 1) * (1 + BOUND_SAFETY_MARGIN);
+  return circularConvNormUpperBound(Float64Array.from(kernel), kh, kw, cin, cout, inputHW[0] + kh - 1, inputHW[1] + kw - 1) * (1 + BOUND_SAFETY_MARGIN);
 }
 
 /**
@@ -393,9 +403,17 @@ export type FrequencyLambdaMax = (band: SymmetricBand, entryError: number, size:
  * (default: `symmetricLambdaMaxUpperBound`); where it returns null the
  * frequency is bounded by sqrt(trace), always sound, and `onTraceOnly` is called.
  */
-export function circularConvNormUpperBound(k: Float64Array, kh: number, kw: number, cin: number, cout: number, n1: number, n2: number,
+export function circularConvNormUpperBound(
+  k: Float64Array,
+  kh: number,
+  kw: number,
+  cin: number,
+  cout: number,
+  n1: number,
+  n2: number,
   lambdaMax: FrequencyLambdaMax = (band, entryError) => symmetricLambdaMaxUpperBound(band, entryError).upper,
-  onTraceOnly: () => void = () => {}): number {
+  onTraceOnly: () => void = () => {},
+): number {
   // Twiddles e^{-2 pi i u y / n1} and e^{-2 pi i v x / n2}.
   const tw = (n: number, taps: number): { c: Float64Array; s: Float64Array } => {
     const c = new Float64Array(n * taps);
@@ -434,8 +452,10 @@ export function circularConvNormUpperBound(k: Float64Array, kh: number, kw: numb
       if (cu * n2 + cv < u * n2 + v) continue;
       for (let y = 0; y < kh; y++) {
         for (let x = 0; x < kw; x++) {
-          const a = t1.c[u * kh + y], b = t1.s[u * kh + y];
-          const c = t2.c[v * kw + x], d = t2.s[v * kw + x];
+          const a = t1.c[u * kh + y],
+            b = t1.s[u * kh + y];
+          const c = t2.c[v * kw + x],
+            d = t2.s[v * kw + x];
           wre[y * kw + x] = a * c - b * d;
           wim[y * kw + x] = a * d + b * c;
         }
@@ -443,7 +463,8 @@ export function circularConvNormUpperBound(k: Float64Array, kh: number, kw: numb
       re.fill(0);
       im.fill(0);
       for (let t = 0; t < taps; t++) {
-        const cr = wre[t], ci_ = wim[t];
+        const cr = wre[t],
+          ci_ = wim[t];
         for (let ci = 0; ci < cin; ci++) {
           const base = (t * cin + ci) * cout;
           for (let co = 0; co < cout; co++) {
@@ -469,7 +490,8 @@ export function circularConvNormUpperBound(k: Float64Array, kh: number, kw: numb
         const dense = new Float64Array(m2 * m2);
         for (let i = 0; i < n; i++) {
           for (let j = 0; j < n; j++) {
-            const r = g.re[i * n + j], s = g.im[i * n + j];
+            const r = g.re[i * n + j],
+              s = g.im[i * n + j];
             dense[i * m2 + j] = r;
             dense[(i + n) * m2 + (j + n)] = r;
             dense[i * m2 + (j + n)] = -s;
@@ -499,18 +521,23 @@ function hermitianGram(re: Float64Array, im: Float64Array, rows: number, cols: n
   const gim = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = i; j < n; j++) {
-      let sr = 0, si = 0;
+      let sr = 0,
+        si = 0;
       for (let t = 0; t < inner; t++) {
         // byCols: sum_t conj(A[t][i]) A[t][j]; else sum_t A[i][t] conj(A[j][t]).
         const ai = byCols ? t * cols + i : i * cols + t;
         const aj = byCols ? t * cols + j : j * cols + t;
-        const ar = re[ai], ai_ = byCols ? -im[ai] : im[ai];
-        const br = re[aj], bi = byCols ? im[aj] : -im[aj];
+        const ar = re[ai],
+          ai_ = byCols ? -im[ai] : im[ai];
+        const br = re[aj],
+          bi = byCols ? im[aj] : -im[aj];
         sr += ar * br - ai_ * bi;
         si += ar * bi + ai_ * br;
       }
-      gre[i * n + j] = sr; gim[i * n + j] = si;
-      gre[j * n + i] = sr; gim[j * n + i] = -si;
+      gre[i * n + j] = sr;
+      gim[i * n + j] = si;
+      gre[j * n + i] = sr;
+      gim[j * n + i] = -si;
     }
   }
   return { re: gre, im: gim };

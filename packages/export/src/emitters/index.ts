@@ -13,20 +13,20 @@ export { sortingNetwork } from './sort';
  * refused. Each emitter documents its default and portable forms.
  */
 export const EMITTERS: ReadonlyArray<readonly [className: string, emitter: Emitter]> = [
-  ['Lip>SpectralDense', emitDense],               // Gemm
-  ['Lip>FrobeniusDense', emitDense],              // Gemm
-  ['Lip>SpectralConv2D', emitConv2D],             // Conv, explicit pads
-  ['Lip>FrobeniusConv2D', emitConv2D],            // Conv, explicit pads
-  ['Lip>OrthogonalConv2D', emitConv2D],           // Conv, explicit pads
-  ['Lip>GroupSort2', emitGroupSort2],             // Min/Max | Relu arithmetic
-  ['Lip>GroupSort', emitGroupSort],               // TopK | sorting network
-  ['Lip>FullSort', emitFullSort],                 // TopK | sorting network
-  ['Lip>MaxMin', emitMaxMin],                     // Relu/Neg/Concat
-  ['Lip>ScaledL2NormPool2D', emitScaledL2NormPool2D],             // Mul-AveragePool-Sqrt (both)
-  ['Lip>ScaledAvgPool2D', emitScaledAvgPool2D],                   // AveragePool
+  ['Lip>SpectralDense', emitDense], // Gemm
+  ['Lip>FrobeniusDense', emitDense], // Gemm
+  ['Lip>SpectralConv2D', emitConv2D], // Conv, explicit pads
+  ['Lip>FrobeniusConv2D', emitConv2D], // Conv, explicit pads
+  ['Lip>OrthogonalConv2D', emitConv2D], // Conv, explicit pads
+  ['Lip>GroupSort2', emitGroupSort2], // Min/Max | Relu arithmetic
+  ['Lip>GroupSort', emitGroupSort], // TopK | sorting network
+  ['Lip>FullSort', emitFullSort], // TopK | sorting network
+  ['Lip>MaxMin', emitMaxMin], // Relu/Neg/Concat
+  ['Lip>ScaledL2NormPool2D', emitScaledL2NormPool2D], // Mul-AveragePool-Sqrt (both)
+  ['Lip>ScaledAvgPool2D', emitScaledAvgPool2D], // AveragePool
   ['Lip>ScaledGlobalL2NormPool2D', emitScaledGlobalL2NormPool2D], // Mul-GlobalAveragePool-Sqrt (both)
-  ['Lip>InvertibleDownSampling', emitInvertibleDownSampling],     // Reshape/Transpose
-  ['Flatten', emitFlatten],                       // Transpose to NHWC, Flatten
+  ['Lip>InvertibleDownSampling', emitInvertibleDownSampling], // Reshape/Transpose
+  ['Flatten', emitFlatten], // Transpose to NHWC, Flatten
   ['InputLayer', emitIdentity],
 ];
 

@@ -35,7 +35,8 @@ function bias(ctx: EmitContext, lin: LipschitzLinear, units: number): Float32Arr
  */
 export const emitDense: Emitter = (ctx) => {
   requireLinearActivation(ctx);
-  if (ctx.inShape.length !== 1 && ctx.inShape.length !== 3) refuse(ctx, `its input is [${ctx.inShape.join(', ')}] per sample; only [F] and [H, W, C] are supported`);
+  if (ctx.inShape.length !== 1 && ctx.inShape.length !== 3)
+    refuse(ctx, `its input is [${ctx.inShape.join(', ')}] per sample; only [F] and [H, W, C] are supported`);
   const features = ctx.inShape[ctx.inShape.length - 1];
   const lin = asLinear(ctx);
   const { data: w, shape } = take(lin.effectiveKernel({ converge: true }));
@@ -116,9 +117,18 @@ export const emitConv2D: Emitter = (ctx) => {
   const c = bias(ctx, lin, cout);
   if (c) inputs.push(b.initializer(b.fresh(`${ctx.layer.name}_b`), c, [cout]));
   const pads = pad === 'same' ? samePads(inHW, [kh, kw], strides, dilations) : [0, 0, 0, 0];
-  return b.node('Conv', inputs, {
-    kernel_shape: [kh, kw], strides, dilations, pads, group: 1,
-  }, { name: b.fresh(ctx.layer.name) })[0];
+  return b.node(
+    'Conv',
+    inputs,
+    {
+      kernel_shape: [kh, kw],
+      strides,
+      dilations,
+      pads,
+      group: 1,
+    },
+    { name: b.fresh(ctx.layer.name) },
+  )[0];
 };
 
 /**

@@ -117,8 +117,7 @@ export class GraphBuilder {
   private readonly metadata = new Map<string, string>();
 
   constructor(opts: GraphBuilderOptions) {
-    assertArg(Number.isInteger(opts.opset) && opts.opset >= 7,
-      () => `'opset' must be an integer >= 7, got ${String(opts.opset)}`);
+    assertArg(Number.isInteger(opts.opset) && opts.opset >= 7, () => `'opset' must be an integer >= 7, got ${String(opts.opset)}`);
     this.opts = opts;
     this.opset = opts.opset;
   }
@@ -153,10 +152,11 @@ export class GraphBuilder {
    */
   initializer(name: string, data: InitializerData, dims: readonly number[]): string {
     const size = dims.reduce((a, d) => a * d, 1);
-    assertArg(dims.every((d) => Number.isInteger(d) && d >= 0),
-      () => `initializer '${name}': 'dims' must be non-negative integers, got [${dims.join(', ')}]`);
-    assertArg(data.length === size,
-      () => `initializer '${name}': ${data.length} values do not fill dims [${dims.join(', ')}] (${size})`);
+    assertArg(
+      dims.every((d) => Number.isInteger(d) && d >= 0),
+      () => `initializer '${name}': 'dims' must be non-negative integers, got [${dims.join(', ')}]`,
+    );
+    assertArg(data.length === size, () => `initializer '${name}': ${data.length} values do not fill dims [${dims.join(', ')}] (${size})`);
     this.claim(name, 'initializer');
     this.initializers.push(tensorProto(name, data, dims));
     return name;
@@ -168,8 +168,7 @@ export class GraphBuilder {
    */
   node(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue | undefined> = {}, opts: NodeOptions = {}): string[] {
     for (const x of inputs) {
-      assertArg(x === '' || this.names.has(x),
-        () => `${opType}: input '${x}' is not defined yet (nodes must be added in topological order)`);
+      assertArg(x === '' || this.names.has(x), () => `${opType}: input '${x}' is not defined yet (nodes must be added in topological order)`);
     }
     const outs = opts.outputs ?? 1;
     const outputs = typeof outs === 'number' ? Array.from({ length: outs }, () => this.fresh(`${opType}_out`)) : outs;
@@ -292,17 +291,25 @@ const A = onnx.AttributeProto.AttributeType;
 function attributeProto(name: string, value: AttrValue): onnx.IAttributeProto {
   const typed = toTyped(name, value);
   switch (typed.kind) {
-    case 'float': return { name, type: A.FLOAT, f: typed.value };
-    case 'floats': return { name, type: A.FLOATS, floats: [...typed.value] };
+    case 'float':
+      return { name, type: A.FLOAT, f: typed.value };
+    case 'floats':
+      return { name, type: A.FLOATS, floats: [...typed.value] };
     case 'int':
       assertArg(Number.isSafeInteger(typed.value), () => `attribute '${name}' must be an integer, got ${typed.value}`);
       return { name, type: A.INT, i: typed.value };
     case 'ints':
-      assertArg(typed.value.every((v) => Number.isSafeInteger(v)), () => `attribute '${name}' must be integers, got [${typed.value.join(', ')}]`);
+      assertArg(
+        typed.value.every((v) => Number.isSafeInteger(v)),
+        () => `attribute '${name}' must be integers, got [${typed.value.join(', ')}]`,
+      );
       return { name, type: A.INTS, ints: [...typed.value] };
-    case 'string': return { name, type: A.STRING, s: utf8(typed.value) };
-    case 'strings': return { name, type: A.STRINGS, strings: typed.value.map(utf8) };
-    case 'tensor': return { name, type: A.TENSOR, t: typed.value };
+    case 'string':
+      return { name, type: A.STRING, s: utf8(typed.value) };
+    case 'strings':
+      return { name, type: A.STRINGS, strings: typed.value.map(utf8) };
+    case 'tensor':
+      return { name, type: A.TENSOR, t: typed.value };
   }
 }
 

@@ -8,12 +8,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { maxRelDiff, uniformArray } from '@lip/test-support';
 import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients
-import {
-  chooseFilterGradMethod,
-  chooseInputGradMethod,
-  FilterGradMethod,
-  InputGradMethod,
-} from './conv_backprop_wasm';
+import { chooseFilterGradMethod, chooseInputGradMethod, FilterGradMethod, InputGradMethod } from './conv_backprop_wasm';
 import { installWasmKernels } from './install_wasm_kernels';
 import { type KernelChoice, setKernelChoice } from './kernels/kernel_choice';
 import { withNoLeak } from './memory';
@@ -32,23 +27,186 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: 'conv1 of the reference net', x: [2, 28, 28, 1], kernel: [3, 3], outChannels: 16, strides: [1, 1], pad: 'same', filterMethod: 'patches', inputMethod: 'rotated' },
-  { name: 'conv2 of the reference net', x: [2, 14, 14, 16], kernel: [3, 3], outChannels: 32, strides: [1, 1], pad: 'same', filterMethod: 'dilated', inputMethod: 'rotated' },
-  { name: 'stride 2, same, even size', x: [2, 14, 14, 8], kernel: [3, 3], outChannels: 4, strides: [2, 2], pad: 'same', filterMethod: 'dilated', inputMethod: 'dilated' },
-  { name: 'stride 2, same, odd size', x: [2, 15, 15, 4], kernel: [3, 3], outChannels: 6, strides: [2, 2], pad: 'same', filterMethod: 'dilated', inputMethod: 'dilated' },
-  { name: 'stride 2, valid', x: [3, 14, 14, 5], kernel: [3, 3], outChannels: 3, strides: [2, 2], pad: 'valid', filterMethod: 'dilated', inputMethod: 'dilated' },
-  { name: 'stride 2, valid, one input channel', x: [2, 13, 13, 1], kernel: [3, 3], outChannels: 4, strides: [2, 2], pad: 'valid', filterMethod: 'patches', inputMethod: 'stock' },
-  { name: 'stride 2, same, 2 -> 3 channels', x: [2, 12, 12, 2], kernel: [3, 3], outChannels: 3, strides: [2, 2], pad: 'same', filterMethod: 'patches', inputMethod: 'stock' },
-  { name: 'stride 2, same, 3 -> 4 channels', x: [2, 11, 11, 3], kernel: [3, 3], outChannels: 4, strides: [2, 2], pad: 'same', filterMethod: 'patches', inputMethod: 'dilated' },
-  { name: 'stride 1, valid, 3 -> 5 channels', x: [2, 10, 9, 3], kernel: [3, 3], outChannels: 5, strides: [1, 1], pad: 'valid', filterMethod: 'patches', inputMethod: 'rotated' },
-  { name: 'kernel 3x5, same', x: [2, 12, 11, 4], kernel: [3, 5], outChannels: 6, strides: [1, 1], pad: 'same', filterMethod: 'dilated', inputMethod: 'rotated' },
-  { name: 'kernel 1x3, valid', x: [2, 8, 8, 2], kernel: [1, 3], outChannels: 3, strides: [1, 1], pad: 'valid', filterMethod: 'patches', inputMethod: 'rotated' },
-  { name: 'kernel 2x4, same (uneven padding)', x: [2, 9, 10, 3], kernel: [2, 4], outChannels: 2, strides: [1, 1], pad: 'same', filterMethod: 'patches', inputMethod: 'rotated' },
-  { name: 'strides [1, 2], same', x: [2, 10, 12, 6], kernel: [3, 3], outChannels: 4, strides: [1, 2], pad: 'same', filterMethod: 'dilated', inputMethod: 'dilated' },
-  { name: 'kernel 5x5, stride 2, valid, 16 -> 1', x: [2, 17, 17, 16], kernel: [5, 5], outChannels: 1, strides: [2, 2], pad: 'valid', filterMethod: 'dilated', inputMethod: 'dilated' },
-  { name: 'explicit padding, stride 1', x: [2, 9, 9, 4], kernel: [3, 3], outChannels: 5, strides: [1, 1], pad: [[0, 0], [1, 2], [0, 1], [0, 0]], filterMethod: 'dilated', inputMethod: 'rotated' },
-  { name: 'explicit padding, stride 2', x: [2, 10, 10, 4], kernel: [3, 3], outChannels: 5, strides: [2, 2], pad: [[0, 0], [2, 0], [1, 1], [0, 0]], filterMethod: 'dilated', inputMethod: 'dilated' },
-  { name: 'kernel 1x1, stride 2, valid, odd size', x: [2, 13, 13, 8], kernel: [1, 1], outChannels: 4, strides: [2, 2], pad: 'valid', filterMethod: 'patches', inputMethod: 'stock' },
+  {
+    name: 'conv1 of the reference net',
+    x: [2, 28, 28, 1],
+    kernel: [3, 3],
+    outChannels: 16,
+    strides: [1, 1],
+    pad: 'same',
+    filterMethod: 'patches',
+    inputMethod: 'rotated',
+  },
+  {
+    name: 'conv2 of the reference net',
+    x: [2, 14, 14, 16],
+    kernel: [3, 3],
+    outChannels: 32,
+    strides: [1, 1],
+    pad: 'same',
+    filterMethod: 'dilated',
+    inputMethod: 'rotated',
+  },
+  {
+    name: 'stride 2, same, even size',
+    x: [2, 14, 14, 8],
+    kernel: [3, 3],
+    outChannels: 4,
+    strides: [2, 2],
+    pad: 'same',
+    filterMethod: 'dilated',
+    inputMethod: 'dilated',
+  },
+  {
+    name: 'stride 2, same, odd size',
+    x: [2, 15, 15, 4],
+    kernel: [3, 3],
+    outChannels: 6,
+    strides: [2, 2],
+    pad: 'same',
+    filterMethod: 'dilated',
+    inputMethod: 'dilated',
+  },
+  {
+    name: 'stride 2, valid',
+    x: [3, 14, 14, 5],
+    kernel: [3, 3],
+    outChannels: 3,
+    strides: [2, 2],
+    pad: 'valid',
+    filterMethod: 'dilated',
+    inputMethod: 'dilated',
+  },
+  {
+    name: 'stride 2, valid, one input channel',
+    x: [2, 13, 13, 1],
+    kernel: [3, 3],
+    outChannels: 4,
+    strides: [2, 2],
+    pad: 'valid',
+    filterMethod: 'patches',
+    inputMethod: 'stock',
+  },
+  {
+    name: 'stride 2, same, 2 -> 3 channels',
+    x: [2, 12, 12, 2],
+    kernel: [3, 3],
+    outChannels: 3,
+    strides: [2, 2],
+    pad: 'same',
+    filterMethod: 'patches',
+    inputMethod: 'stock',
+  },
+  {
+    name: 'stride 2, same, 3 -> 4 channels',
+    x: [2, 11, 11, 3],
+    kernel: [3, 3],
+    outChannels: 4,
+    strides: [2, 2],
+    pad: 'same',
+    filterMethod: 'patches',
+    inputMethod: 'dilated',
+  },
+  {
+    name: 'stride 1, valid, 3 -> 5 channels',
+    x: [2, 10, 9, 3],
+    kernel: [3, 3],
+    outChannels: 5,
+    strides: [1, 1],
+    pad: 'valid',
+    filterMethod: 'patches',
+    inputMethod: 'rotated',
+  },
+  {
+    name: 'kernel 3x5, same',
+    x: [2, 12, 11, 4],
+    kernel: [3, 5],
+    outChannels: 6,
+    strides: [1, 1],
+    pad: 'same',
+    filterMethod: 'dilated',
+    inputMethod: 'rotated',
+  },
+  {
+    name: 'kernel 1x3, valid',
+    x: [2, 8, 8, 2],
+    kernel: [1, 3],
+    outChannels: 3,
+    strides: [1, 1],
+    pad: 'valid',
+    filterMethod: 'patches',
+    inputMethod: 'rotated',
+  },
+  {
+    name: 'kernel 2x4, same (uneven padding)',
+    x: [2, 9, 10, 3],
+    kernel: [2, 4],
+    outChannels: 2,
+    strides: [1, 1],
+    pad: 'same',
+    filterMethod: 'patches',
+    inputMethod: 'rotated',
+  },
+  {
+    name: 'strides [1, 2], same',
+    x: [2, 10, 12, 6],
+    kernel: [3, 3],
+    outChannels: 4,
+    strides: [1, 2],
+    pad: 'same',
+    filterMethod: 'dilated',
+    inputMethod: 'dilated',
+  },
+  {
+    name: 'kernel 5x5, stride 2, valid, 16 -> 1',
+    x: [2, 17, 17, 16],
+    kernel: [5, 5],
+    outChannels: 1,
+    strides: [2, 2],
+    pad: 'valid',
+    filterMethod: 'dilated',
+    inputMethod: 'dilated',
+  },
+  {
+    name: 'explicit padding, stride 1',
+    x: [2, 9, 9, 4],
+    kernel: [3, 3],
+    outChannels: 5,
+    strides: [1, 1],
+    pad: [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+    filterMethod: 'dilated',
+    inputMethod: 'rotated',
+  },
+  {
+    name: 'explicit padding, stride 2',
+    x: [2, 10, 10, 4],
+    kernel: [3, 3],
+    outChannels: 5,
+    strides: [2, 2],
+    pad: [
+      [0, 0],
+      [2, 0],
+      [1, 1],
+      [0, 0],
+    ],
+    filterMethod: 'dilated',
+    inputMethod: 'dilated',
+  },
+  {
+    name: 'kernel 1x1, stride 2, valid, odd size',
+    x: [2, 13, 13, 8],
+    kernel: [1, 1],
+    outChannels: 4,
+    strides: [2, 2],
+    pad: 'valid',
+    filterMethod: 'patches',
+    inputMethod: 'stock',
+  },
   { name: '1 -> 1 channel', x: [3, 7, 7, 1], kernel: [3, 3], outChannels: 1, strides: [1, 1], pad: 'same', filterMethod: 'patches', inputMethod: 'rotated' },
 ];
 
@@ -63,8 +221,7 @@ function convGrads(c: Case, x: Float32Array, w: Float32Array, r: Float32Array, o
     const xt = tf.tensor4d(x, c.x);
     const wt = tf.tensor4d(w, [c.kernel[0], c.kernel[1], c.x[3], c.outChannels]);
     const rt = tf.tensor(r, outShape);
-    const f = (a: tf.Tensor, b: tf.Tensor) =>
-      tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad), rt));
+    const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad), rt));
     const [dx, dw] = tf.grads(f)([xt, wt]);
     return { dx: dx.dataSync() as Float32Array, dw: dw.dataSync() as Float32Array };
   });
@@ -94,9 +251,15 @@ describe.each(KERNEL_CASES)('conv2d gradients on wasm, $kernels kernels: $name',
     expect(chooseInputGradMethod(info)).toBe(c.inputMethod);
 
     const outShape = [c.x[0], info.outHeight, info.outWidth, c.outChannels];
-    const x = uniformArray(c.x.reduce((a, b) => a * b), 1);
+    const x = uniformArray(
+      c.x.reduce((a, b) => a * b),
+      1,
+    );
     const w = uniformArray(c.kernel[0] * c.kernel[1] * c.x[3] * c.outChannels, 2);
-    const r = uniformArray(outShape.reduce((a, b) => a * b), 3);
+    const r = uniformArray(
+      outShape.reduce((a, b) => a * b),
+      3,
+    );
 
     await tf.setBackend('cpu');
     const cpu = convGrads(c, x, w, r, outShape);
@@ -117,9 +280,7 @@ describe('conv kernels on wasm, directly', () => {
     const x = uniformArray(2 * 7 * 7 * 8, 4);
     const w = uniformArray(3 * 3 * 5 * 8, 5);
     const run = () =>
-      tf.tidy(() =>
-        tf.conv2dTranspose(tf.tensor4d(x, [2, 7, 7, 8]), tf.tensor4d(w, [3, 3, 5, 8]), [2, 14, 14, 5], 2, 'same').dataSync(),
-      ) as Float32Array;
+      tf.tidy(() => tf.conv2dTranspose(tf.tensor4d(x, [2, 7, 7, 8]), tf.tensor4d(w, [3, 3, 5, 8]), [2, 14, 14, 5], 2, 'same').dataSync()) as Float32Array;
     const wasm = run();
     await tf.setBackend('cpu');
     const cpu = run();
@@ -135,11 +296,7 @@ describe('conv kernels on wasm, directly', () => {
     const w1 = tf.variable(tf.tensor4d(uniformArray(3 * 3 * 16, 9), [3, 3, 1, 16]));
     const step = () =>
       tf.tidy(() => {
-        const loss = () =>
-          tf.add(
-            tf.sum(tf.square(tf.conv2d(x, w, 1, 'same'))),
-            tf.sum(tf.square(tf.conv2d(x1, w1, [2, 2], 'same'))),
-          ) as tf.Scalar;
+        const loss = () => tf.add(tf.sum(tf.square(tf.conv2d(x, w, 1, 'same'))), tf.sum(tf.square(tf.conv2d(x1, w1, [2, 2], 'same')))) as tf.Scalar;
         const { grads } = tf.variableGrads(loss, [w, w1]);
         return tf.add(tf.sum(grads[w.name]), tf.sum(grads[w1.name])).dataSync()[0];
       });

@@ -47,7 +47,11 @@ export function makeBatchMatMulWasm(stock: KernelFunc): KernelFunc {
     const backend = args.backend as BackendWasm;
     if (!transposeA && transposeB && a.shape.length === 2 && b.shape.length === 2 && a.shape[0] === 1) {
       // a [1, K] times b [N, K]^T = (b a^T)^T: a^T and the result are views (one row).
-      const product = stock({ ...args, inputs: { a: b, b: view(a, [a.shape[1], 1]) }, attrs: { ...args.attrs, transposeA: false, transposeB: false } }) as TensorInfo;
+      const product = stock({
+        ...args,
+        inputs: { a: b, b: view(a, [a.shape[1], 1]) },
+        attrs: { ...args.attrs, transposeA: false, transposeB: false },
+      }) as TensorInfo;
       return view(product, [1, b.shape[0]]);
     }
     const temps: TensorInfo[] = [];

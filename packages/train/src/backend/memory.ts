@@ -36,8 +36,7 @@ function check(before: Snapshot, result: unknown): void {
   const leakedData = dataCount() - before.data - returned;
   if (leakedTensors > 0 || leakedData > 0) {
     throw new LipError(
-      `withNoLeak: ${leakedTensors} tensor(s) and ${leakedData} backend buffer(s) leaked ` +
-        `(besides the ${returned} tensor(s) returned)`,
+      `withNoLeak: ${leakedTensors} tensor(s) and ${leakedData} backend buffer(s) leaked ` + `(besides the ${returned} tensor(s) returned)`,
       1,
     );
   }

@@ -47,14 +47,7 @@ export function makeAvgPoolGradWasm(stock: KernelFunc): KernelFunc {
   return (args) => {
     const { dy, input } = args.inputs as unknown as { dy: TensorInfo; input: TensorInfo };
     const a = args.attrs as unknown as AvgPoolGradAttrs;
-    const info = backend_util.computePool2DInfo(
-      input.shape as [number, number, number, number],
-      a.filterSize,
-      a.strides,
-      1,
-      a.pad,
-      a.dimRoundingMode,
-    );
+    const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
     if (!poolWindowsTile(info) || dy.dtype !== 'float32') return stock(args);
     const backend = args.backend as BackendWasm;
     const { filterHeight: ph, filterWidth: pw } = info;

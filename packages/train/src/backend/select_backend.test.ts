@@ -47,9 +47,7 @@ test("'wasm' selects wasm, installs lip's kernels and says what runs", async () 
 
 test('a bad preference or thread count is an InvalidArgumentError quoting the parameter', async () => {
   await expect(selectBackend('webgl' as never)).rejects.toThrow(InvalidArgumentError);
-  await expect(selectBackend('webgl' as never)).rejects.toThrow(
-    `'backend' must be one of 'auto', 'tensorflow', 'wasm', 'cpu', got "webgl"`,
-  );
+  await expect(selectBackend('webgl' as never)).rejects.toThrow(`'backend' must be one of 'auto', 'tensorflow', 'wasm', 'cpu', got "webgl"`);
   for (const threads of [0, 1.5, 9, Number.NaN]) {
     await expect(selectBackend('wasm', { threads })).rejects.toThrow(/^'threads' must be an integer in \[1, 8\]/);
   }

@@ -65,9 +65,7 @@ function loadTensorflow(): { loaded: string } | { reasons: string[] } {
       continue;
     }
     if (tf.findBackendFactory('tensorflow') == null) {
-      reasons.push(
-        `${id} loaded but registered no 'tensorflow' backend with this @tensorflow/tfjs-core (versions must match)`,
-      );
+      reasons.push(`${id} loaded but registered no 'tensorflow' backend with this @tensorflow/tfjs-core (versions must match)`);
       continue;
     }
     return { loaded: id };
@@ -96,10 +94,7 @@ async function useWasm(threads: number): Promise<void> {
   installWasmKernels();
   const running = wasmThreads();
   if (running != null && running !== threads) {
-    throw new LipError(
-      `the wasm backend already runs with ${running} thread(s); 'threads' (${threads}) ` +
-        'can only be chosen before it first starts',
-    );
+    throw new LipError(`the wasm backend already runs with ${running} thread(s); 'threads' (${threads}) ` + 'can only be chosen before it first starts');
   }
   if (running == null && threads > 1) {
     await initThreadedWasm(threads);
@@ -120,10 +115,7 @@ async function useCpu(): Promise<void> {
 
 function validate(preference: unknown, threads: unknown): void {
   if (!BACKEND_PREFERENCES.includes(preference as BackendPreference)) {
-    throw new InvalidArgumentError(
-      `'backend' must be one of ${BACKEND_PREFERENCES.map((p) => `'${p}'`).join(', ')}, ` +
-        `got ${JSON.stringify(preference)}`,
-    );
+    throw new InvalidArgumentError(`'backend' must be one of ${BACKEND_PREFERENCES.map((p) => `'${p}'`).join(', ')}, ` + `got ${JSON.stringify(preference)}`);
   }
   assertArg(
     typeof threads === 'number' && Number.isInteger(threads) && threads >= 1 && threads <= WASM_MAX_THREADS,
@@ -141,10 +133,7 @@ function validate(preference: unknown, threads: unknown): void {
  *   LipError when the requested backend cannot start (for 'tensorflow', the
  *   message names the package to install).
  */
-export async function selectBackend(
-  preference: BackendPreference = 'auto',
-  opts: SelectBackendOptions = {},
-): Promise<SelectedBackend> {
+export async function selectBackend(preference: BackendPreference = 'auto', opts: SelectBackendOptions = {}): Promise<SelectedBackend> {
   const threads = opts.threads ?? 1;
   validate(preference, threads);
   switch (preference) {

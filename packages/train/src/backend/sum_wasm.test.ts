@@ -20,7 +20,10 @@ const CASES: Array<{ shape: number[]; axis: number | number[]; keepDims: boolean
 function sum(shape: number[], axis: number | number[], keepDims: boolean): { values: Float32Array; shape: number[] } {
   return tf.tidy(() => {
     const n = shape.reduce((a, b) => a * b, 1);
-    const x = tf.tensor(Float32Array.from({ length: n }, (_, i) => Math.sin(0.7 * i) + 0.1), shape);
+    const x = tf.tensor(
+      Float32Array.from({ length: n }, (_, i) => Math.sin(0.7 * i) + 0.1),
+      shape,
+    );
     const s = tf.sum(x, axis, keepDims);
     return { values: s.dataSync() as Float32Array, shape: s.shape };
   });
@@ -41,11 +44,22 @@ test.each(CASES)('sum of $shape over $axis (keepDims $keepDims) matches cpu', as
 test('the bias gradient of a conv on wasm matches cpu', async () => {
   const grad = (): Float32Array =>
     tf.tidy(() => {
-      const x = tf.tensor4d(Float32Array.from({ length: 2 * 6 * 6 * 3 }, (_, i) => Math.cos(i)), [2, 6, 6, 3]);
-      const w = tf.tensor4d(Float32Array.from({ length: 3 * 3 * 3 * 4 }, (_, i) => Math.sin(i)), [3, 3, 3, 4]);
-      const r = tf.tensor4d(Float32Array.from({ length: 2 * 6 * 6 * 4 }, (_, i) => Math.sin(2 * i)), [2, 6, 6, 4]);
+      const x = tf.tensor4d(
+        Float32Array.from({ length: 2 * 6 * 6 * 3 }, (_, i) => Math.cos(i)),
+        [2, 6, 6, 3],
+      );
+      const w = tf.tensor4d(
+        Float32Array.from({ length: 3 * 3 * 3 * 4 }, (_, i) => Math.sin(i)),
+        [3, 3, 3, 4],
+      );
+      const r = tf.tensor4d(
+        Float32Array.from({ length: 2 * 6 * 6 * 4 }, (_, i) => Math.sin(2 * i)),
+        [2, 6, 6, 4],
+      );
       const f = (b: tf.Tensor) => tf.sum(tf.mul(tf.add(tf.conv2d(x, w, 1, 'same'), b), r));
-      return tf.grad(f)(tf.zeros([4])).dataSync() as Float32Array;
+      return tf
+        .grad(f)(tf.zeros([4]))
+        .dataSync() as Float32Array;
     });
   await tf.setBackend('cpu');
   const cpu = grad();

@@ -31,12 +31,7 @@ export function explicitPads(top: number, bottom: number, left: number, right: n
  * looked up at call time, so a kernel we replaced ourselves must not be
  * called through here (use the saved original instead).
  */
-export function runWasmKernel(
-  backend: BackendWasm,
-  name: string,
-  inputs: NamedTensorInfoMap,
-  attrs: NamedAttrMap = {},
-): TensorInfo {
+export function runWasmKernel(backend: BackendWasm, name: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
   const config = getKernel(name, 'wasm');
   if (config == null) {
     throw new LipError(`tfjs-backend-wasm has no '${name}' kernel, which the lip gradient kernels need`, 1);

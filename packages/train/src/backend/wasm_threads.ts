@@ -67,9 +67,7 @@ const nodeWorkerThreads: typeof import('worker_threads') = require('worker_threa
  */
 function bundlePreamble(): string {
   const bundle = nodeFs.readFileSync(require.resolve('@tensorflow/tfjs-backend-wasm'), 'utf8');
-  const lines = [...bundle.matchAll(/^var (require\$\$\d+) = require\('([^']+)'\);$/gm)].map(
-    (m) => `var ${m[1]} = require(${JSON.stringify(m[2])});`,
-  );
+  const lines = [...bundle.matchAll(/^var (require\$\$\d+) = require\('([^']+)'\);$/gm)].map((m) => `var ${m[1]} = require(${JSON.stringify(m[2])});`);
   lines.push('var commonjsGlobal = globalThis;');
   return lines.join('\n') + '\n';
 }
@@ -89,7 +87,10 @@ class PthreadStartupWatch {
   private readonly timer: SilenceTimer;
   private readonly detach: Array<() => void> = [];
 
-  constructor(private readonly what: string, boundMs: number) {
+  constructor(
+    private readonly what: string,
+    boundMs: number,
+  ) {
     this.failed = new Promise<never>((_, reject) => {
       this.fail = reject;
     });
@@ -165,10 +166,14 @@ function abandonPendingStart(): void {
  */
 export async function initThreadedWasm(threads: number): Promise<void> {
   // A process killed while the backend starts leaves its folder: remove those of dead processes.
-  removeDeadProcessTemps(nodeOs.tmpdir(), (name) => {
-    const m = /^lip-wasm-(\d+)-/.exec(name);
-    return m === null ? null : Number(m[1]);
-  }, { recursive: true });
+  removeDeadProcessTemps(
+    nodeOs.tmpdir(),
+    (name) => {
+      const m = /^lip-wasm-(\d+)-/.exec(name);
+      return m === null ? null : Number(m[1]);
+    },
+    { recursive: true },
+  );
   const what = `the threaded wasm backend (${threads} threads)`;
   const watch = new PthreadStartupWatch(what, workerSilenceBound(0, 1));
   const dir = nodeFs.mkdtempSync(nodePath.join(nodeOs.tmpdir(), `lip-wasm-${process.pid}-`));
@@ -226,8 +231,7 @@ export async function initThreadedWasm(threads: number): Promise<void> {
   // context whose SharedArrayBuffer global comes from another realm (a Jest
   // environment sharing typed arrays with the outer realm), that fails.
   const OriginalSharedArrayBuffer = globalThis.SharedArrayBuffer;
-  const wasmSharedArrayBuffer = new wasmApi.Memory({ initial: 1, maximum: 1, shared: true }).buffer
-    .constructor as SharedArrayBufferConstructor;
+  const wasmSharedArrayBuffer = new wasmApi.Memory({ initial: 1, maximum: 1, shared: true }).buffer.constructor as SharedArrayBufferConstructor;
 
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   tfwasm.setThreadsCount(threads);
@@ -265,8 +269,7 @@ export async function initThreadedWasm(threads: number): Promise<void> {
   }
   // XNNPACK's pool threads run until the process ends; Emscripten keeps
   // their workers referenced, which would stop Node from ever exiting.
-  const module = (tf.backend() as unknown as { wasm: { PThread?: { runningWorkers?: Array<{ unref?: () => void }> } } })
-    .wasm;
+  const module = (tf.backend() as unknown as { wasm: { PThread?: { runningWorkers?: Array<{ unref?: () => void }> } } }).wasm;
   module.PThread?.runningWorkers?.forEach((worker) => worker.unref?.());
   const actual = tfwasm.getThreadsCount();
   if (actual !== threads) {

@@ -51,7 +51,7 @@ test('pthread workers that never load: a clear error within the bound, workers s
   expect(error).toBeInstanceOf(WorkerStuckError);
   expect((error as WorkerStuckError).exitCode).toBe(1);
   expect((error as Error).message).toBe(
-    "the threaded wasm backend (2 threads) did not start: pthread workers 1, 2, 3, 4, 5, 6, 7, 8 of 8 never loaded " +
+    'the threaded wasm backend (2 threads) did not start: pthread workers 1, 2, 3, 4, 5, 6, 7, 8 of 8 never loaded ' +
       "within 2 s; set $LIP_WORKER_TIMEOUT_MS to allow more, or use 'threads: 1'",
   );
   // Reported after the bound, not after Jest's timeout (generous: a loaded machine).

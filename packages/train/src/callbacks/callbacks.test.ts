@@ -53,12 +53,15 @@ describe('with model.fit (96 images of 8×8, batch 32: 3 batches per epoch)', ()
   });
   afterAll(() => tf.dispose([x, y]));
 
-  test('MonitorCallback logs each layer\'s largest singular value and bound per epoch', async () => {
+  test("MonitorCallback logs each layer's largest singular value and bound per epoch", async () => {
     const model = compiled(3);
     const lines: string[] = [];
     const monitor = new MonitorCallback({ log: (l) => lines.push(l) });
     await model.fit(x, y, { epochs: 2, batchSize: 32, callbacks: [monitor] });
-    expect(monitor.history.map((r) => [r.epoch, r.batch])).toEqual([[0, null], [1, null]]);
+    expect(monitor.history.map((r) => [r.epoch, r.batch])).toEqual([
+      [0, null],
+      [1, null],
+    ]);
     expect(lines).toHaveLength(2);
     // The conv kernel as a [9·cin, cout] matrix is orthonormal times the correction 1/3 (3×3 kernel);
     // its bound is the convolution's, which the matrix's singular values do not give.
@@ -117,14 +120,21 @@ describe('with model.fit (96 images of 8×8, batch 32: 3 batches per epoch)', ()
     const seen: number[] = [];
     const scheduler = new LossParamScheduler({ param: 'alpha', xp: [0, 4], fp: [2, 10] });
     await model.fit(x, y, {
-      epochs: 2, batchSize: 32, shuffle: false,
+      epochs: 2,
+      batchSize: 32,
+      shuffle: false,
       callbacks: [scheduler, { onBatchBegin: async () => void seen.push(loss.alpha!) }],
     });
     expect(seen).toEqual([2, 4, 6, 8, 10, 10]);
     expect(scheduler.step).toBe(6);
     // Resuming at epoch 1 takes the same values as the uninterrupted run.
     seen.length = 0;
-    await model.fit(x, y, { epochs: 2, initialEpoch: 1, batchSize: 32, callbacks: [new LossParamScheduler({ param: 'alpha', xp: [0, 4], fp: [2, 10] }), { onBatchBegin: async () => void seen.push(loss.alpha!) }] });
+    await model.fit(x, y, {
+      epochs: 2,
+      initialEpoch: 1,
+      batchSize: 32,
+      callbacks: [new LossParamScheduler({ param: 'alpha', xp: [0, 4], fp: [2, 10] }), { onBatchBegin: async () => void seen.push(loss.alpha!) }],
+    });
     expect(seen).toEqual([8, 10, 10]);
     // Tau-CCE's temperature, passing the loss explicitly.
     const tau = makeLoss('tau_cce', { tau: 1 });
@@ -133,8 +143,9 @@ describe('with model.fit (96 images of 8×8, batch 32: 3 batches per epoch)', ()
     expect(tau.tau).toBe(5);
     // A loss without that parameter fails before the first step.
     const kr = compiled(9, makeLoss('kr'));
-    await expect(kr.fit(x, y, { epochs: 1, callbacks: [new LossParamScheduler({ param: 'alpha', xp: [0], fp: [1] })] }))
-      .rejects.toThrow("loss 'kr' has no parameter 'alpha' (its parameters: none)");
+    await expect(kr.fit(x, y, { epochs: 1, callbacks: [new LossParamScheduler({ param: 'alpha', xp: [0], fp: [1] })] })).rejects.toThrow(
+      "loss 'kr' has no parameter 'alpha' (its parameters: none)",
+    );
     [model, tauModel, kr].forEach((m) => m.dispose());
   });
 

@@ -24,8 +24,10 @@ export class CondenseCallback extends Callback {
     super();
     this.onEpoch = args.onEpoch ?? true;
     this.onBatch = args.onBatch ?? false;
-    assertArg(typeof this.onEpoch === 'boolean' && typeof this.onBatch === 'boolean',
-      () => `CondenseCallback: 'onEpoch' and 'onBatch' must be booleans, got ${JSON.stringify(args)}`);
+    assertArg(
+      typeof this.onEpoch === 'boolean' && typeof this.onBatch === 'boolean',
+      () => `CondenseCallback: 'onEpoch' and 'onBatch' must be booleans, got ${JSON.stringify(args)}`,
+    );
   }
 
   /** Condenses every dense/conv Lipschitz layer of the model now. */

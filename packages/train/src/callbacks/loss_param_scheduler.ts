@@ -51,12 +51,19 @@ export class LossParamScheduler extends Callback {
   constructor(args: LossParamSchedulerArgs) {
     super();
     const { xp, fp } = args;
-    assertArg(['alpha', 'minMargin', 'tau'].includes(args.param),
-      () => `LossParamScheduler: 'param' must be 'alpha', 'minMargin' or 'tau', got ${JSON.stringify(args.param)}`);
-    assertArg(Array.isArray(xp) && Array.isArray(fp) && xp.length > 0 && xp.length === fp.length,
-      () => `LossParamScheduler: 'xp' and 'fp' must be arrays of the same non-zero length, got ${JSON.stringify(xp)} and ${JSON.stringify(fp)}`);
+    assertArg(
+      ['alpha', 'minMargin', 'tau'].includes(args.param),
+      () => `LossParamScheduler: 'param' must be 'alpha', 'minMargin' or 'tau', got ${JSON.stringify(args.param)}`,
+    );
+    assertArg(
+      Array.isArray(xp) && Array.isArray(fp) && xp.length > 0 && xp.length === fp.length,
+      () => `LossParamScheduler: 'xp' and 'fp' must be arrays of the same non-zero length, got ${JSON.stringify(xp)} and ${JSON.stringify(fp)}`,
+    );
     assertArg(xp.every(Number.isFinite) && fp.every(Number.isFinite), () => `LossParamScheduler: 'xp' and 'fp' must hold finite numbers`);
-    assertArg(xp.every((x, i) => i === 0 || x > xp[i - 1]!), () => `LossParamScheduler: 'xp' must be increasing, got ${JSON.stringify(xp)}`);
+    assertArg(
+      xp.every((x, i) => i === 0 || x > xp[i - 1]!),
+      () => `LossParamScheduler: 'xp' must be increasing, got ${JSON.stringify(xp)}`,
+    );
     const step = args.step ?? 0;
     assertArg(Number.isInteger(step) && step >= 0, () => `LossParamScheduler: 'step' must be an integer >= 0, got ${step}`);
     this.param = args.param;
@@ -70,8 +77,10 @@ export class LossParamScheduler extends Callback {
   /** The loss this scheduler changes. */
   private loss(): LipLoss {
     const loss = this.target ?? (this.model?.loss as unknown as LipLoss | undefined);
-    assertArg(typeof loss === 'function' && typeof (loss as Partial<LipLoss>).setParameter === 'function',
-      () => `LossParamScheduler: the model's loss has no parameters to schedule; compile with a loss from makeLoss (e.g. makeLoss('hkr')) or pass 'loss'`);
+    assertArg(
+      typeof loss === 'function' && typeof (loss as Partial<LipLoss>).setParameter === 'function',
+      () => `LossParamScheduler: the model's loss has no parameters to schedule; compile with a loss from makeLoss (e.g. makeLoss('hkr')) or pass 'loss'`,
+    );
     return loss;
   }
 

@@ -71,10 +71,15 @@ export class MonitorCallback extends Callback {
     super();
     this.target = args.target ?? 'wbar';
     this.what = args.what ?? 'max';
-    assertArg(this.target === 'wbar' || this.target === 'kernel', () => `MonitorCallback: 'target' must be 'wbar' or 'kernel', got ${JSON.stringify(args.target)}`);
+    assertArg(
+      this.target === 'wbar' || this.target === 'kernel',
+      () => `MonitorCallback: 'target' must be 'wbar' or 'kernel', got ${JSON.stringify(args.target)}`,
+    );
     assertArg(this.what === 'max' || this.what === 'all', () => `MonitorCallback: 'what' must be 'max' or 'all', got ${JSON.stringify(args.what)}`);
-    assertArg(args.layers === undefined || (Array.isArray(args.layers) && args.layers.every((n) => typeof n === 'string')),
-      () => `MonitorCallback: 'layers' must be layer names, got ${JSON.stringify(args.layers)}`);
+    assertArg(
+      args.layers === undefined || (Array.isArray(args.layers) && args.layers.every((n) => typeof n === 'string')),
+      () => `MonitorCallback: 'layers' must be layer names, got ${JSON.stringify(args.layers)}`,
+    );
     this.names = args.layers;
     this.onEpoch = args.onEpoch ?? true;
     this.onBatch = args.onBatch ?? false;
@@ -88,14 +93,16 @@ export class MonitorCallback extends Callback {
     const all = lipschitzLinearLayersOf(this.model);
     if (this.names !== undefined) {
       const missing = this.names.filter((n) => !all.some((l) => l.name === n));
-      assertArg(missing.length === 0, () => `MonitorCallback: no dense/conv Lipschitz layer named ${missing.map((n) => `'${n}'`).join(', ')} `
-        + `(the model has ${all.map((l) => `'${l.name}'`).join(', ') || 'none'})`);
+      assertArg(
+        missing.length === 0,
+        () =>
+          `MonitorCallback: no dense/conv Lipschitz layer named ${missing.map((n) => `'${n}'`).join(', ')} ` +
+          `(the model has ${all.map((l) => `'${l.name}'`).join(', ') || 'none'})`,
+      );
     }
     const watched = this.names === undefined ? all : all.filter((l) => this.names!.includes(l.name));
     return watched.map((layer) => {
-      const kernel = this.target === 'wbar'
-        ? layer.effectiveKernel()
-        : tf.clone((layer as unknown as { rawKernel: tf.Tensor }).rawKernel);
+      const kernel = this.target === 'wbar' ? layer.effectiveKernel() : tf.clone((layer as unknown as { rawKernel: tf.Tensor }).rawKernel);
       const data = kernel.dataSync() as Float32Array;
       const shape = kernel.shape;
       kernel.dispose();

@@ -42,9 +42,7 @@ export interface NonFiniteLossContext {
 /** `the loss is NaN at epoch 2, batch 7 of 32: training diverged; lower the learning rate (now 0.005, try 0.0025) ...` */
 export function nonFiniteLossError(ctx: NonFiniteLossContext): NonFiniteLossError {
   const value = Number.isNaN(ctx.value) ? 'NaN' : ctx.value > 0 ? 'infinite' : '-infinite';
-  const where = ctx.batch === null
-    ? `after epoch ${ctx.epoch}`
-    : `at epoch ${ctx.epoch}, batch ${ctx.batch}${ctx.steps != null ? ` of ${ctx.steps}` : ''}`;
+  const where = ctx.batch === null ? `after epoch ${ctx.epoch}` : `at epoch ${ctx.epoch}, batch ${ctx.batch}${ctx.steps != null ? ` of ${ctx.steps}` : ''}`;
   const lr = ctx.lr !== undefined && Number.isFinite(ctx.lr) ? ` (now ${ctx.lr}, try ${ctx.lr / 2} or less)` : '';
   const kept = ctx.kept !== undefined ? `; ${ctx.kept}` : '';
   return new NonFiniteLossError(
@@ -77,10 +75,12 @@ export class StopOnNonFiniteLoss extends Callback {
     if (loss === undefined || Number.isFinite(loss)) return;
     const optimizer = this.model?.optimizer as unknown as { learningRate?: unknown } | undefined;
     const lr = typeof optimizer?.learningRate === 'number' ? optimizer.learningRate : undefined;
-    const steps = typeof this.params?.['steps'] === 'number' ? this.params['steps']
-      : typeof this.params?.['samples'] === 'number' && typeof this.params?.['batchSize'] === 'number'
-        ? Math.ceil((this.params['samples'] as number) / (this.params['batchSize'] as number))
-        : null;
+    const steps =
+      typeof this.params?.['steps'] === 'number'
+        ? this.params['steps']
+        : typeof this.params?.['samples'] === 'number' && typeof this.params?.['batchSize'] === 'number'
+          ? Math.ceil((this.params['samples'] as number) / (this.params['batchSize'] as number))
+          : null;
     throw nonFiniteLossError({ what: 'the loss', value: loss, epoch: this.epoch + 1, batch: batch + 1, steps, lr });
   }
 }

@@ -44,8 +44,7 @@ describe('sliceBatch', () => {
 
   it('rejects bad indices, a small buffer, and rows that do not divide', () => {
     expect(() => sliceBatch(images, labels, [5])).toThrow(/'indices'\[0\] = 5 is out of range \[0, 5\)/);
-    expect(() => sliceBatch(images, labels, [0, 1], { images: new Float32Array(3), labels: new Uint8Array(2) }))
-      .toThrow(InvalidArgumentError);
+    expect(() => sliceBatch(images, labels, [0, 1], { images: new Float32Array(3), labels: new Uint8Array(2) })).toThrow(InvalidArgumentError);
     expect(() => sliceBatch(new Float32Array(7), labels, [0])).toThrow(/whole number of rows/);
   });
 });
@@ -54,7 +53,10 @@ describe('batchIndices', () => {
   const order = Uint32Array.from([5, 3, 1, 0, 2, 4, 6]);
   it('splits into views of batchSize with a short last one', () => {
     expect([...batchIndices(order, 3)].map((b) => Array.from(b))).toEqual([[5, 3, 1], [0, 2, 4], [6]]);
-    expect([...batchIndices(order, 3, true)].map((b) => Array.from(b))).toEqual([[5, 3, 1], [0, 2, 4]]);
+    expect([...batchIndices(order, 3, true)].map((b) => Array.from(b))).toEqual([
+      [5, 3, 1],
+      [0, 2, 4],
+    ]);
     expect([...batchIndices(order, 3)][0]!.buffer).toBe(order.buffer);
     expect(() => [...batchIndices(order, 0)]).toThrow(InvalidArgumentError);
   });

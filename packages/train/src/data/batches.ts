@@ -42,13 +42,14 @@ export function onePerClass(labels: ArrayLike<number>, k = 1, numClasses = 10): 
  */
 export function sliceBatch(images: Float32Array, labels: Uint8Array, indices: ArrayLike<number>, out?: SampleBatch): SampleBatch {
   const n = labels.length;
-  assertArg(n > 0 && images.length % n === 0,
-    () => `'images' (${images.length} values) must hold a whole number of rows for ${n} labels`);
+  assertArg(n > 0 && images.length % n === 0, () => `'images' (${images.length} values) must hold a whole number of rows for ${n} labels`);
   const rowSize = images.length / n;
   const m = indices.length;
   const dst: SampleBatch = out ?? { images: new Float32Array(m * rowSize), labels: new Uint8Array(m) };
-  assertArg(dst.images.length >= m * rowSize && dst.labels.length >= m,
-    () => `'out' holds ${dst.labels.length} rows (${dst.images.length} values) but ${m} rows of ${rowSize} are needed`);
+  assertArg(
+    dst.images.length >= m * rowSize && dst.labels.length >= m,
+    () => `'out' holds ${dst.labels.length} rows (${dst.images.length} values) but ${m} rows of ${rowSize} are needed`,
+  );
   for (let r = 0; r < m; r++) {
     const i = indices[r]!;
     assertArg(Number.isInteger(i) && i >= 0 && i < n, () => `'indices'[${r}] = ${i} is out of range [0, ${n})`);

@@ -37,7 +37,11 @@ function writeCifar(root: string, meta = true): string {
 }
 
 const noDownload = (extra: object = {}): object => ({
-  cacheDir: tmp.path('cache'), systemDir: tmp.path('system'), env: {}, download: false, ...extra,
+  cacheDir: tmp.path('cache'),
+  systemDir: tmp.path('system'),
+  env: {},
+  download: false,
+  ...extra,
 });
 
 test('reads both splits, channel planes to NHWC, with the class names', async () => {
@@ -114,7 +118,11 @@ describe('download (local mirror on 127.0.0.1)', () => {
       const opts = { cacheDir: tmp.path('cache'), systemDir: tmp.path('system'), env: {}, mirror: mirror.url };
       const err = await loadCifar10('train', opts).catch((e: Error) => e);
       expect(err).toBeInstanceOf(DataError);
-      expect((err as Error).message).toMatch(new RegExp(`could not download ${mirror.url}${CIFAR10_ARCHIVE}: checksum mismatch: md5 of the \\d+ bytes received is [0-9a-f]{32}, expected c32a1d4ab5d03f1284b67883e8d87530`));
+      expect((err as Error).message).toMatch(
+        new RegExp(
+          `could not download ${mirror.url}${CIFAR10_ARCHIVE}: checksum mismatch: md5 of the \\d+ bytes received is [0-9a-f]{32}, expected c32a1d4ab5d03f1284b67883e8d87530`,
+        ),
+      );
       expect(fs.readdirSync(tmp.path('cache', 'cifar10'))).toEqual([]);
     } finally {
       await mirror.close();

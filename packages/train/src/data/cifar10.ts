@@ -23,9 +23,7 @@ import { extractTarGz } from './tar';
 
 export const CIFAR10_NAME = 'cifar10';
 /** CIFAR-10 labels 0..9, as `batches.meta.txt` lists them. */
-export const CIFAR10_CLASS_NAMES: readonly string[] = [
-  'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck',
-];
+export const CIFAR10_CLASS_NAMES: readonly string[] = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 /** The official mirror and the md5 of its binary archive. */
 export const CIFAR10_MIRROR = 'https://www.cs.toronto.edu/~kriz/';
 export const CIFAR10_ARCHIVE = 'cifar-10-binary.tar.gz';
@@ -42,8 +40,7 @@ function cifarProblem(dir: string, splits: readonly DatasetSplit[]): string | un
   const notFolder = folderProblem(dir);
   if (notFolder !== undefined) return notFolder;
   const found = findCifar10(dir);
-  const missing = splits.filter((s) => (found?.[s].length ?? 0) === 0)
-    .map((s) => (s === 'train' ? 'data_batch_<k>.bin' : CIFAR10_TEST_FILE));
+  const missing = splits.filter((s) => (found?.[s].length ?? 0) === 0).map((s) => (s === 'train' ? 'data_batch_<k>.bin' : CIFAR10_TEST_FILE));
   return missing.length === 0 ? undefined : `missing ${missing.join(', ')} (directly or in ${CIFAR10_BIN_FOLDER}/)`;
 }
 
@@ -60,8 +57,10 @@ export async function locateCifar10(opts: Cifar10Options = {}): Promise<string> 
     const dir = path.resolve(opts.dataDir);
     const problem = cifarProblem(dir, splits);
     if (problem === undefined) return dir;
-    throw new DataError(`--data ${dir} does not hold CIFAR-10: ${problem}; pass the folder the CIFAR-10 binary archive extracts to, `
-      + 'or leave out --data to search the usual places');
+    throw new DataError(
+      `--data ${dir} does not hold CIFAR-10: ${problem}; pass the folder the CIFAR-10 binary archive extracts to, ` +
+        'or leave out --data to search the usual places',
+    );
   }
   const cacheDir = datasetCacheDir(CIFAR10_NAME, opts);
   const places: Array<{ dir: string; label: string }> = [];
@@ -93,12 +92,19 @@ export async function locateCifar10(opts: Cifar10Options = {}): Promise<string> 
     fix: downloadFix,
   });
   const binDir = path.join(cacheDir, CIFAR10_BIN_FOLDER);
-  await extractTarGz(archive, (entry) => {
-    const [folder, name, ...rest] = entry.replace(/^\.\//, '').split('/');
-    const wanted = folder === CIFAR10_BIN_FOLDER && rest.length === 0 && name !== undefined
-      && (TRAIN_BATCH.test(name) || name === CIFAR10_TEST_FILE || name === CIFAR10_META_FILE);
-    return wanted ? path.join(binDir, name) : undefined;
-  }, { fix: `delete ${archive} and run again to re-download` });
+  await extractTarGz(
+    archive,
+    (entry) => {
+      const [folder, name, ...rest] = entry.replace(/^\.\//, '').split('/');
+      const wanted =
+        folder === CIFAR10_BIN_FOLDER &&
+        rest.length === 0 &&
+        name !== undefined &&
+        (TRAIN_BATCH.test(name) || name === CIFAR10_TEST_FILE || name === CIFAR10_META_FILE);
+      return wanted ? path.join(binDir, name) : undefined;
+    },
+    { fix: `delete ${archive} and run again to re-download` },
+  );
   fs.rmSync(archive, { force: true });
   const problem = cifarProblem(cacheDir, splits);
   if (problem !== undefined) throw new DataError(`${cacheDir} still lacks CIFAR-10 after downloading (${problem}); ${downloadFix}`);
@@ -113,9 +119,10 @@ export async function locateCifar10(opts: Cifar10Options = {}): Promise<string> 
 export async function loadCifar10(split: DatasetSplit, opts: Cifar10Options = {}): Promise<Dataset> {
   const dir = await locateCifar10({ ...opts, split });
   const cacheDir = datasetCacheDir(CIFAR10_NAME, opts);
-  const fix = path.resolve(dir) === cacheDir
-    ? 'delete it and run again to re-download, or pass --data DIR'
-    : 'replace it with an intact copy of the CIFAR-10 binary version, or pass --data DIR pointing at one';
+  const fix =
+    path.resolve(dir) === cacheDir
+      ? 'delete it and run again to re-download, or pass --data DIR'
+      : 'replace it with an intact copy of the CIFAR-10 binary version, or pass --data DIR pointing at one';
   const data = readCifar10(dir, { split, limit: opts.limit, fix });
   return {
     images: data.images,

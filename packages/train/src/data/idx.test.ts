@@ -153,9 +153,7 @@ describe('readIdx rejects bad files with one DataError naming the file and the f
   it('huge declared dims are refused before any allocation', () => {
     const file = tmp.path('hostile-idx3-ubyte');
     fs.writeFileSync(file, concat(header([0xffffffff, 0xffffffff, 0xffffffff]), bytes(16)));
-    expect(readError(file)).toContain(
-      'header declares 4294967295×4294967295×4294967295 = 79228162458924105385300197375 bytes, over the 1073741824-byte limit',
-    );
+    expect(readError(file)).toContain('header declares 4294967295×4294967295×4294967295 = 79228162458924105385300197375 bytes, over the 1073741824-byte limit');
     fs.writeFileSync(file, concat(header([4096, 28, 28]), bytes(16)));
     expect(readError(file, { maxBytes: 1 << 20 })).toMatch(/over the 1048576-byte limit/);
   });

@@ -16,7 +16,11 @@ test('typed arrays, tensors (one-hot or indices, [N,H,W] or [N,H,W,C]) and Datas
   expect(Array.from(fromArrays.labels)).toEqual([2, 0, 1]);
   expect(fromArrays.images).toEqual(pixels);
 
-  const oneHot = tf.tensor2d([[0, 0, 1], [1, 0, 0], [0, 1, 0]]);
+  const oneHot = tf.tensor2d([
+    [0, 0, 1],
+    [1, 0, 0],
+    [0, 1, 0],
+  ]);
   const fromTensors = await toDataset({ x: tf.tensor3d(pixels, [3, 2, 2]), y: oneHot }, 'b');
   expect(Array.from(fromTensors.labels)).toEqual([2, 0, 1]);
   expect(fromTensors.images).toEqual(pixels);
@@ -34,9 +38,10 @@ test('single-sample tf.data elements are stacked; an endless dataset is refused'
   let i = 0;
   const single = {
     iterator: async () => ({
-      next: async () => (i < 3
-        ? { value: [tf.tensor3d(pixels.subarray(4 * i, 4 * i + 4), [2, 2, 1]), tf.scalar([2, 0, 1][i++]!)], done: false }
-        : { value: undefined, done: true }),
+      next: async () =>
+        i < 3
+          ? { value: [tf.tensor3d(pixels.subarray(4 * i, 4 * i + 4), [2, 2, 1]), tf.scalar([2, 0, 1][i++]!)], done: false }
+          : { value: undefined, done: true },
     }),
   };
   const ds = await toDataset(single, 'f');
@@ -51,9 +56,17 @@ test('single-sample tf.data elements are stacked; an endless dataset is refused'
 test.each([
   [{ x: pixels, y: [0, 1, 2] }, InvalidArgumentError, "'t.x' is a flat array: pass 'inputShape' [H, W, C] to say how each sample is laid out"],
   [{ x: pixels, y: [0, 1, 2], inputShape: [5, 1, 1] }, InvalidArgumentError, "'t.x' holds 12 values, not a whole number of [5, 1, 1] samples (5 values each)"],
-  [{ x: pixels, y: [0, 1], inputShape: [2, 2, 1] }, InvalidArgumentError, "'t.y' holds 2 values for 3 images: pass N class indices, or N·K one-hot values with 'numClasses' K"],
+  [
+    { x: pixels, y: [0, 1], inputShape: [2, 2, 1] },
+    InvalidArgumentError,
+    "'t.y' holds 2 values for 3 images: pass N class indices, or N·K one-hot values with 'numClasses' K",
+  ],
   [{ x: pixels, y: [0, 1.5, 2], inputShape: [2, 2, 1] }, DataError, "'t.y' has label 1.5 at index 1; labels must be integer class indices in [0, 256)"],
-  [{ x: Float32Array.of(...pixels.subarray(0, 11), Number.NaN), y: [0, 1, 2], inputShape: [2, 2, 1] }, DataError, "'t.x' holds a value that is NaN (image 2); clean or drop that image"],
+  [
+    { x: Float32Array.of(...pixels.subarray(0, 11), Number.NaN), y: [0, 1, 2], inputShape: [2, 2, 1] },
+    DataError,
+    "'t.x' holds a value that is NaN (image 2); clean or drop that image",
+  ],
   [{ z: 1 }, InvalidArgumentError, "'t' must be data: {x, y}, {images, labels, height, width, channels} or a tf.data dataset"],
 ])('%# one clear error', async (source, type, message) => {
   const err = await toDataset(source as never, 't').catch((e: Error) => e);

@@ -75,8 +75,10 @@ function isArrayLike(v: unknown): v is ArrayLike<number> {
 }
 
 function assertShape(shape: unknown, what: string): asserts shape is [number, number, number] {
-  assertArg(Array.isArray(shape) && shape.length === 3 && shape.every((d) => Number.isInteger(d) && d > 0),
-    () => `'${what}' must be [H, W, C] of positive integers, got ${JSON.stringify(shape)}`);
+  assertArg(
+    Array.isArray(shape) && shape.length === 3 && shape.every((d) => Number.isInteger(d) && d > 0),
+    () => `'${what}' must be [H, W, C] of positive integers, got ${JSON.stringify(shape)}`,
+  );
 }
 
 /** Labels as bytes from class indices or one-hot rows. */
@@ -84,16 +86,20 @@ function labelBytes(y: tf.Tensor | ArrayLike<number>, n: number, numClasses: num
   let values: ArrayLike<number>;
   let perRow: number;
   if (isTensor(y)) {
-    assertArg(y.rank >= 1 && y.rank <= 2 && y.shape[0] === n,
-      () => `'${what}.y' must be [N] class indices or [N, K] one-hot rows for the ${n} images, got a tensor of shape [${y.shape.join(', ')}]`);
+    assertArg(
+      y.rank >= 1 && y.rank <= 2 && y.shape[0] === n,
+      () => `'${what}.y' must be [N] class indices or [N, K] one-hot rows for the ${n} images, got a tensor of shape [${y.shape.join(', ')}]`,
+    );
     values = y.dataSync();
     perRow = y.rank === 2 ? y.shape[1]! : 1;
   } else {
     assertArg(isArrayLike(y), () => `'${what}.y' must be a tensor or an array of labels`);
     values = y;
-    perRow = y.length === n ? 1 : numClasses ?? 0;
-    assertArg(perRow > 0 && y.length === n * perRow,
-      () => `'${what}.y' holds ${y.length} values for ${n} images: pass N class indices, or N·K one-hot values with 'numClasses' K`);
+    perRow = y.length === n ? 1 : (numClasses ?? 0);
+    assertArg(
+      perRow > 0 && y.length === n * perRow,
+      () => `'${what}.y' holds ${y.length} values for ${n} images: pass N class indices, or N·K one-hot values with 'numClasses' K`,
+    );
   }
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
@@ -115,8 +121,9 @@ function labelBytes(y: tf.Tensor | ArrayLike<number>, n: number, numClasses: num
 function checkFinite(images: Float32Array, perSample: number, what: string): void {
   for (let j = 0; j < images.length; j++) {
     if (!Number.isFinite(images[j]!)) {
-      throw new DataError(`'${what}' holds a value that is ${Number.isNaN(images[j]!) ? 'NaN' : 'infinite'} (image ${Math.floor(j / perSample)}); `
-        + 'clean or drop that image');
+      throw new DataError(
+        `'${what}' holds a value that is ${Number.isNaN(images[j]!) ? 'NaN' : 'infinite'} (image ${Math.floor(j / perSample)}); ` + 'clean or drop that image',
+      );
     }
   }
 }
@@ -131,12 +138,16 @@ function fromArrays(data: ArrayData, what: string): Dataset {
       shape = [x.shape[1]!, x.shape[2]!, x.rank === 4 ? x.shape[3]! : 1];
       if (data.inputShape !== undefined) {
         assertShape(data.inputShape, `${what}.inputShape`);
-        assertArg(data.inputShape.every((d, i) => d === shape[i]),
-          () => `'${what}.inputShape' is [${data.inputShape!.join(', ')}] but '${what}.x' has samples of shape [${shape.join(', ')}]`);
+        assertArg(
+          data.inputShape.every((d, i) => d === shape[i]),
+          () => `'${what}.inputShape' is [${data.inputShape!.join(', ')}] but '${what}.x' has samples of shape [${shape.join(', ')}]`,
+        );
       }
     } else {
-      assertArg(data.inputShape !== undefined,
-        () => `'${what}.x' has shape [${x.shape.join(', ')}]: pass 'inputShape' [H, W, C] to say how each sample is laid out`);
+      assertArg(
+        data.inputShape !== undefined,
+        () => `'${what}.x' has shape [${x.shape.join(', ')}]: pass 'inputShape' [H, W, C] to say how each sample is laid out`,
+      );
       assertShape(data.inputShape, `${what}.inputShape`);
       shape = data.inputShape;
     }
@@ -149,13 +160,14 @@ function fromArrays(data: ArrayData, what: string): Dataset {
     shape = data.inputShape;
     values = x instanceof Float32Array ? x : Float32Array.from(x);
     const per = shape[0] * shape[1] * shape[2];
-    assertArg(values.length % per === 0,
-      () => `'${what}.x' holds ${values.length} values, not a whole number of [${shape.join(', ')}] samples (${per} values each)`);
+    assertArg(
+      values.length % per === 0,
+      () => `'${what}.x' holds ${values.length} values, not a whole number of [${shape.join(', ')}] samples (${per} values each)`,
+    );
     n = values.length / per;
   }
   const per = shape[0] * shape[1] * shape[2];
-  assertArg(n > 0 && values.length === n * per,
-    () => `'${what}.x' holds ${values.length} values, not a whole number of [${shape.join(', ')}] samples`);
+  assertArg(n > 0 && values.length === n * per, () => `'${what}.x' holds ${values.length} values, not a whole number of [${shape.join(', ')}] samples`);
   checkFinite(values, per, `${what}.x`);
   const labels = labelBytes(data.y, n, data.numClasses, what);
   return { images: values, labels, n, height: shape[0], width: shape[1], channels: shape[2], classNames: data.classNames ?? [], source: what };
@@ -167,13 +179,21 @@ function fromImages(data: ImagesData, what: string): Dataset {
   assertArg(data.images instanceof Float32Array, () => `'${what}.images' must be a Float32Array (NHWC)`);
   const per = shape[0] * shape[1] * shape[2];
   const n = data.n ?? data.images.length / per;
-  assertArg(Number.isInteger(n) && n > 0 && data.images.length === n * per,
-    () => `'${what}.images' holds ${data.images.length} values, not ${data.n ?? 'a whole number of'} samples of [${shape.join(', ')}]`);
+  assertArg(
+    Number.isInteger(n) && n > 0 && data.images.length === n * per,
+    () => `'${what}.images' holds ${data.images.length} values, not ${data.n ?? 'a whole number of'} samples of [${shape.join(', ')}]`,
+  );
   checkFinite(data.images, per, `${what}.images`);
   const labels = data.labels instanceof Uint8Array && data.labels.length === n ? data.labels : labelBytes(data.labels, n, undefined, what);
   return {
-    images: data.images, labels, n, height: shape[0], width: shape[1], channels: shape[2],
-    classNames: data.classNames ?? [], source: data.source ?? what,
+    images: data.images,
+    labels,
+    n,
+    height: shape[0],
+    width: shape[1],
+    channels: shape[2],
+    classNames: data.classNames ?? [],
+    source: data.source ?? what,
   };
 }
 
@@ -191,7 +211,9 @@ async function fromTfDataset(dataset: TfDatasetLike, what: string): Promise<Data
       const element = value as { xs?: unknown; ys?: unknown } | unknown[];
       const [x, y] = Array.isArray(element) ? element : [element?.xs, element?.ys];
       if (!isTensor(x) || !isTensor(y)) {
-        throw new InvalidArgumentError(`'${what}' must yield {xs, ys} (or [x, y]) tensors, as model.fitDataset expects; got ${JSON.stringify(Object.keys(element ?? {}))}`);
+        throw new InvalidArgumentError(
+          `'${what}' must yield {xs, ys} (or [x, y]) tensors, as model.fitDataset expects; got ${JSON.stringify(Object.keys(element ?? {}))}`,
+        );
       }
       // A batch has the sample axis first: labels [B] or [B, K] with B = x.shape[0] and x of rank 4.
       const isBatch = x.rank === 4;
@@ -200,7 +222,8 @@ async function fromTfDataset(dataset: TfDatasetLike, what: string): Promise<Data
       xs.push(isBatch ? x : tf.expandDims(x, 0));
       ys.push(isBatch ? y : tf.expandDims(y, 0));
       samples += isBatch ? x.shape[0]! : 1;
-      if (samples > MAX_DATASET_SAMPLES) throw new InvalidArgumentError(`'${what}' yields more than ${MAX_DATASET_SAMPLES} samples; is it infinite (repeat())?`);
+      if (samples > MAX_DATASET_SAMPLES)
+        throw new InvalidArgumentError(`'${what}' yields more than ${MAX_DATASET_SAMPLES} samples; is it infinite (repeat())?`);
     }
     assertArg(samples > 0, () => `'${what}' is empty`);
     const x = tf.concat(xs, 0);
@@ -217,7 +240,10 @@ async function fromTfDataset(dataset: TfDatasetLike, what: string): Promise<Data
 
 /** One split of your own data as a `Dataset` (see the module doc). `what` names it in errors (`data.train`). */
 export async function toDataset(source: TrainDataSource, what: string): Promise<Dataset> {
-  assertArg(source !== null && typeof source === 'object', () => `'${what}' must be data: {x, y}, {images, labels, height, width, channels} or a tf.data dataset`);
+  assertArg(
+    source !== null && typeof source === 'object',
+    () => `'${what}' must be data: {x, y}, {images, labels, height, width, channels} or a tf.data dataset`,
+  );
   if (typeof (source as TfDatasetLike).iterator === 'function') return fromTfDataset(source as TfDatasetLike, what);
   if ('images' in source) return fromImages(source as ImagesData, what);
   if ('x' in source && 'y' in source) return fromArrays(source as ArrayData, what);
@@ -230,7 +256,9 @@ export function classCount(sets: ReadonlyArray<Pick<Dataset, 'labels'>>, classNa
   for (const s of sets) for (let i = 0; i < s.labels.length; i++) max = Math.max(max, s.labels[i]!);
   if (classNames !== undefined && classNames.length > 0) {
     if (max >= classNames.length) {
-      throw new DataError(`a label is ${max} but only ${classNames.length} class names are given (${classNames.slice(0, 5).join(', ')}${classNames.length > 5 ? ', ...' : ''})`);
+      throw new DataError(
+        `a label is ${max} but only ${classNames.length} class names are given (${classNames.slice(0, 5).join(', ')}${classNames.length > 5 ? ', ...' : ''})`,
+      );
     }
     return classNames.length;
   }

@@ -11,7 +11,6 @@ import { findDataset } from './locate';
 
 const haveReal = fs.existsSync(FASHION_DIR);
 if (!haveReal) {
-  // eslint-disable-next-line no-console
   console.warn(`SKIPPED real Fashion-MNIST tests: ${FASHION_DIR} is absent (apt-get install dataset-fashion-mnist)`);
 }
 const itReal = haveReal ? it : it.skip;
@@ -33,7 +32,10 @@ function expectDataError(fn: () => unknown, ...fragments: (string | RegExp)[]): 
 
 describe('real Fashion-MNIST', () => {
   itReal('loads the 60000/10000 splits with 28×28 images in [0, 1] and balanced labels', async () => {
-    for (const [split, n, first] of [['train', 60000, [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]], ['test', 10000, [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]]] as const) {
+    for (const [split, n, first] of [
+      ['train', 60000, [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]],
+      ['test', 10000, [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]],
+    ] as const) {
       const ds = await loadDataset('fashion-mnist', split, { dataDir: FASHION_DIR, download: false });
       expect(ds.n).toBe(n);
       expect([ds.height, ds.width, ds.channels]).toEqual([28, 28, 1]);
@@ -58,7 +60,7 @@ describe('real Fashion-MNIST', () => {
       expect(max).toBe(1);
       const mean = sum / ds.images.length;
       expect(mean).toBeGreaterThan(0.27); // Fashion-MNIST's pixel mean is about 0.286
-      expect(mean).toBeLessThan(0.30);
+      expect(mean).toBeLessThan(0.3);
     }
   });
 
@@ -82,14 +84,22 @@ describe('real Fashion-MNIST', () => {
 });
 
 describe('loadDatasetFromDir on generated files', () => {
-  it.each([['raw', false], ['gzip', true]])('loads %s files exactly: pixel = byte / 255', (_kind, gzip) => {
+  it.each([
+    ['raw', false],
+    ['gzip', true],
+  ])('loads %s files exactly: pixel = byte / 255', (_kind, gzip) => {
     writeSplit(tmp.dir, 'train', 23, { gzip });
     const ds = loadDatasetFromDir(tmp.dir, 'mnist', 'train');
     expect(ds.n).toBe(23);
     expect(ds.images.length).toBe(23 * 784);
     expect(ds.classNames).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
     expect(Array.from(ds.labels)).toEqual(Array.from({ length: 23 }, (_, i) => i % 10));
-    for (const [i, j] of [[0, 0], [0, 255], [5, 100], [22, 783]]) {
+    for (const [i, j] of [
+      [0, 0],
+      [0, 255],
+      [5, 100],
+      [22, 783],
+    ]) {
       expect(ds.images[i * 784 + j]).toBe(Math.fround(((i * 7 + j) % 256) / 255));
     }
     expect(ds.source).toBe(tmp.dir);
@@ -124,8 +134,11 @@ describe('loadDatasetFromDir on generated files', () => {
 
   it('image and label counts that disagree', () => {
     writeSplit(tmp.dir, 'train', 10, { labels: new Uint8Array(9) });
-    expectDataError(() => loadDatasetFromDir(tmp.dir, 'mnist', 'train'),
-      /train-images-idx3-ubyte holds 10 images but .*train-labels-idx1-ubyte holds 9 labels/, 'do not belong together');
+    expectDataError(
+      () => loadDatasetFromDir(tmp.dir, 'mnist', 'train'),
+      /train-images-idx3-ubyte holds 10 images but .*train-labels-idx1-ubyte holds 9 labels/,
+      'do not belong together',
+    );
   });
 
   it('a label outside [0, 10)', () => {
@@ -152,10 +165,12 @@ describe('loadDatasetFromDir on generated files', () => {
       writeSplit(path.join(root, 'fashion-mnist'), 'test', 5, { gzip: true });
       fs.writeFileSync(path.join(root, 'fashion-mnist', 't10k-images-idx3-ubyte.gz'), 'garbage');
     }
-    await expect(loadDataset('fashion-mnist', 'test', { cacheDir, systemDir, env, download: false }))
-      .rejects.toThrow(/cache\/fashion-mnist\/t10k-images-idx3-ubyte\.gz is named \.gz but is not gzip data.*; delete it and run again to re-download, or pass --data DIR/);
+    await expect(loadDataset('fashion-mnist', 'test', { cacheDir, systemDir, env, download: false })).rejects.toThrow(
+      /cache\/fashion-mnist\/t10k-images-idx3-ubyte\.gz is named \.gz but is not gzip data.*; delete it and run again to re-download, or pass --data DIR/,
+    );
     fs.rmSync(path.join(cacheDir, 'fashion-mnist'), { recursive: true });
-    await expect(loadDataset('fashion-mnist', 'test', { cacheDir, systemDir, env, download: false }))
-      .rejects.toThrow(/system\/fashion-mnist\/t10k-images-idx3-ubyte\.gz .*; reinstall the Debian package dataset-fashion-mnist/);
+    await expect(loadDataset('fashion-mnist', 'test', { cacheDir, systemDir, env, download: false })).rejects.toThrow(
+      /system\/fashion-mnist\/t10k-images-idx3-ubyte\.gz .*; reinstall the Debian package dataset-fashion-mnist/,
+    );
   });
 });

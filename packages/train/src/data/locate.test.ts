@@ -121,7 +121,12 @@ function fakeMirrorFiles(n = 20): { files: Record<string, Uint8Array>; md5: Reco
     const f = splitFiles(split);
     const pixels = Uint8Array.from({ length: n * 784 }, (_, i) => (i * 13) % 256);
     files[`${f.images}.gz`] = zlib.gzipSync(encodeIdx([n, 28, 28], pixels));
-    files[`${f.labels}.gz`] = zlib.gzipSync(encodeIdx([n], Uint8Array.from({ length: n }, (_, i) => (i * 3) % 10)));
+    files[`${f.labels}.gz`] = zlib.gzipSync(
+      encodeIdx(
+        [n],
+        Uint8Array.from({ length: n }, (_, i) => (i * 3) % 10),
+      ),
+    );
   }
   const md5: Record<string, string> = {};
   for (const [name, body] of Object.entries(files)) md5[name] = crypto.createHash('md5').update(body).digest('hex');
@@ -251,8 +256,7 @@ describe('download from a mirror (local server on 127.0.0.1)', () => {
     expect(mirror.requests).toEqual([]);
     const partial = { ...md5 };
     delete partial['t10k-images-idx3-ubyte.gz'];
-    await expect(locateDataset('fashion-mnist', opts({ mirror: mirror.url, checksums: partial, split: 'test' })))
-      .rejects.toThrow(InvalidArgumentError);
+    await expect(locateDataset('fashion-mnist', opts({ mirror: mirror.url, checksums: partial, split: 'test' }))).rejects.toThrow(InvalidArgumentError);
   });
 
   it('removes the temp file a killed download left behind', async () => {

@@ -21,7 +21,15 @@ describe('mulberry32', () => {
   it('is deterministic, in [0, 1), roughly uniform, and resumable from its state', () => {
     const a = mulberry32(7);
     const xs = Array.from({ length: 10000 }, () => a());
-    expect(xs).toEqual(Array.from({ length: 10000 }, ((r) => () => r())(mulberry32(7))));
+    expect(xs).toEqual(
+      Array.from(
+        { length: 10000 },
+        (
+          (r) => () =>
+            r()
+        )(mulberry32(7)),
+      ),
+    );
     expect(Math.min(...xs)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...xs)).toBeLessThan(1);
     const mean = xs.reduce((s, x) => s + x, 0) / xs.length;

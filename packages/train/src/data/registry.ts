@@ -23,24 +23,33 @@ export interface DatasetProvider {
 
 /** Dataset name -> provider. */
 export const DATASET_PROVIDERS: Map<string, DatasetProvider> = new Map<string, DatasetProvider>([
-  ['fashion-mnist', {
-    description: 'Fashion-MNIST: 28×28 grey images of clothes, 10 classes (60,000 train, 10,000 test)',
-    classNames: DATASETS['fashion-mnist'].classNames,
-    inputShape: [28, 28, 1],
-    load: (split, opts) => loadDataset('fashion-mnist', split, opts),
-  }],
-  ['mnist', {
-    description: 'MNIST: 28×28 grey handwritten digits, 10 classes (60,000 train, 10,000 test)',
-    classNames: DATASETS.mnist.classNames,
-    inputShape: [28, 28, 1],
-    load: (split, opts) => loadDataset('mnist', split, opts),
-  }],
-  [CIFAR10_NAME, {
-    description: 'CIFAR-10: 32×32 colour images, 10 classes (50,000 train, 10,000 test), binary version',
-    classNames: CIFAR10_CLASS_NAMES,
-    inputShape: [32, 32, 3],
-    load: (split, opts) => loadCifar10(split, opts),
-  }],
+  [
+    'fashion-mnist',
+    {
+      description: 'Fashion-MNIST: 28×28 grey images of clothes, 10 classes (60,000 train, 10,000 test)',
+      classNames: DATASETS['fashion-mnist'].classNames,
+      inputShape: [28, 28, 1],
+      load: (split, opts) => loadDataset('fashion-mnist', split, opts),
+    },
+  ],
+  [
+    'mnist',
+    {
+      description: 'MNIST: 28×28 grey handwritten digits, 10 classes (60,000 train, 10,000 test)',
+      classNames: DATASETS.mnist.classNames,
+      inputShape: [28, 28, 1],
+      load: (split, opts) => loadDataset('mnist', split, opts),
+    },
+  ],
+  [
+    CIFAR10_NAME,
+    {
+      description: 'CIFAR-10: 32×32 colour images, 10 classes (50,000 train, 10,000 test), binary version',
+      classNames: CIFAR10_CLASS_NAMES,
+      inputShape: [32, 32, 3],
+      load: (split, opts) => loadCifar10(split, opts),
+    },
+  ],
 ]);
 
 /** Adds (or replaces) a named dataset. */

@@ -50,9 +50,7 @@ describe('argument checks', () => {
   it('rejects sizes that do not divide, with InvalidArgumentError', () => {
     const x = tf.zeros([1, 5, 4, 1]) as tf.Tensor4D;
     expect(() => invertibleDownSampling(x, [2, 2])).toThrow(InvalidArgumentError);
-    expect(() => invertibleDownSampling(x, [2, 2])).toThrow(
-      "invertibleDownSampling: the input size [5, 4] must be a multiple of 'poolSize' [2,2]",
-    );
+    expect(() => invertibleDownSampling(x, [2, 2])).toThrow("invertibleDownSampling: the input size [5, 4] must be a multiple of 'poolSize' [2,2]");
     expect(() => invertibleDownSampling(x, [0, 1])).toThrow("'poolSize' must be two integers >= 1, got [0,1]");
     expect(() => invertibleUpSampling(tf.zeros([1, 2, 2, 6]) as tf.Tensor4D, [2, 2])).toThrow(
       'invertibleUpSampling: the channel count 6 must be a multiple of 4',

@@ -16,9 +16,7 @@ import { assertArg } from '../errors';
 
 function checkPoolSize(poolSize: unknown, where: string): asserts poolSize is [number, number] {
   assertArg(
-    Array.isArray(poolSize) &&
-      poolSize.length === 2 &&
-      poolSize.every((s) => typeof s === 'number' && Number.isInteger(s) && s >= 1),
+    Array.isArray(poolSize) && poolSize.length === 2 && poolSize.every((s) => typeof s === 'number' && Number.isInteger(s) && s >= 1),
     () => `${where}: 'poolSize' must be two integers >= 1, got ${JSON.stringify(poolSize)}`,
   );
 }
@@ -33,10 +31,7 @@ export function invertibleDownSampling(x: tf.Tensor4D, poolSize: [number, number
   checkPoolSize(poolSize, where);
   const [b, h, w, c] = x.shape;
   const [ph, pw] = poolSize;
-  assertArg(
-    h % ph === 0 && w % pw === 0,
-    () => `${where}: the input size [${h}, ${w}] must be a multiple of 'poolSize' ${JSON.stringify(poolSize)}`,
-  );
+  assertArg(h % ph === 0 && w % pw === 0, () => `${where}: the input size [${h}, ${w}] must be a multiple of 'poolSize' ${JSON.stringify(poolSize)}`);
   return tf.tidy(() => {
     const blocks = tf.reshape(x, [b, h / ph, ph, w / pw, pw, c]);
     return tf.reshape(tf.transpose(blocks, [0, 1, 3, 2, 4, 5]), [b, h / ph, w / pw, ph * pw * c]);
@@ -50,10 +45,7 @@ export function invertibleUpSampling(x: tf.Tensor4D, poolSize: [number, number])
   checkPoolSize(poolSize, where);
   const [b, h, w, depth] = x.shape;
   const [ph, pw] = poolSize;
-  assertArg(
-    depth % (ph * pw) === 0,
-    () => `${where}: the channel count ${depth} must be a multiple of ${ph * pw} (the 'poolSize' area)`,
-  );
+  assertArg(depth % (ph * pw) === 0, () => `${where}: the channel count ${depth} must be a multiple of ${ph * pw} (the 'poolSize' area)`);
   const c = depth / (ph * pw);
   return tf.tidy(() => {
     const blocks = tf.reshape(x, [b, h, w, ph, pw, c]);

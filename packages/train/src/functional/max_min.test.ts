@@ -9,9 +9,10 @@ import { expectCloseRelMax, flat, Nested, shapeOf } from '@lip/test-support';
 import { InvalidArgumentError } from '../errors';
 import { maxMin } from './max_min';
 
-const fixture = JSON.parse(
-  fs.readFileSync(path.join(__dirname, '../../testdata/torchlip-v0.1.1-reference.json'), 'utf8'),
-) as { activations: Array<Record<string, Nested>>; activations2d: Array<Record<string, Nested>> };
+const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, '../../testdata/torchlip-v0.1.1-reference.json'), 'utf8')) as {
+  activations: Array<Record<string, Nested>>;
+  activations2d: Array<Record<string, Nested>>;
+};
 const act = fixture.activations[0];
 const act2d = fixture.activations2d[0];
 

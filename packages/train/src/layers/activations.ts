@@ -29,10 +29,7 @@ export abstract class LipschitzActivationBase extends layers.Layer implements Li
   protected channels(inputShape: Shape | Shape[]): number {
     const shape = singleShape(inputShape);
     const c = shape[shape.length - 1];
-    assertArg(
-      typeof c === 'number' && c > 0,
-      () => `${this.name}: the channel dimension (last axis) must be known, got input shape [${shape.join(', ')}]`,
-    );
+    assertArg(typeof c === 'number' && c > 0, () => `${this.name}: the channel dimension (last axis) must be known, got input shape [${shape.join(', ')}]`);
     return c;
   }
 }

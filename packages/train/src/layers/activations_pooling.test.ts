@@ -110,9 +110,10 @@ describe('validation', () => {
 });
 
 describe('deel-torchlip v0.1.1 reference outputs (NHWC)', () => {
-  const fixture = JSON.parse(
-    fs.readFileSync(path.join(__dirname, '../../testdata/torchlip-v0.1.1-reference.json'), 'utf8'),
-  ) as Record<string, Record<string, number[]>[]>;
+  const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, '../../testdata/torchlip-v0.1.1-reference.json'), 'utf8')) as Record<
+    string,
+    Record<string, number[]>[]
+  >;
   const act = fixture.activations[0];
   const pool = fixture.pooling[0];
 

@@ -74,10 +74,7 @@ describe('SpectralConv2D', () => {
 
   test.each(GEOMETRIES)("'operator': explicit operator norm is k, tight (stride %p, %p, kernel %p)", (s, padding, ks) => {
     const k = 0.6;
-    const layer = built(
-      new SpectralConv2D({ filters: 3, kernelSize: ks, strides: s, padding, kCoefLip: k, seed: 5, normalization: 'operator' }),
-      INPUT,
-    );
+    const layer = built(new SpectralConv2D({ filters: 3, kernelSize: ks, strides: s, padding, kCoefLip: k, seed: 5, normalization: 'operator' }), INPUT);
     // A "trained" kernel; training converges the persistent vector over steps (3 iterations
     // each), here at once. Convergence is slow on these small operators (close top singular values).
     scramble(layer, 8, 600);
@@ -140,8 +137,15 @@ describe('SpectralConv2D', () => {
 
   test.each(['bjorck', 'operator'] as const)('serialization round trip (%s)', async (normalization) => {
     const layer = new SpectralConv2D({
-      filters: 3, kernelSize: [3, 2], strides: [2, 1], padding: 'valid', seed: 2, kCoefLip: 0.8,
-      normalization, niterBjorck: 10, inputShape: INPUT,
+      filters: 3,
+      kernelSize: [3, 2],
+      strides: [2, 1],
+      padding: 'valid',
+      seed: 2,
+      kCoefLip: 0.8,
+      normalization,
+      niterBjorck: 10,
+      inputShape: INPUT,
     });
     const model = sequential({ layers: [layer] });
     scramble(layer, 4);

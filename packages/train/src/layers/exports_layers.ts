@@ -2,16 +2,7 @@
  * Factories of the Lipschitz layers, exported as the `lipLayers` namespace
  * (`lipLayers.spectralDense({ units: 10 })`), like `tf.layers`.
  */
-import {
-  FullSort,
-  FullSortArgs,
-  GroupSort,
-  GroupSort2,
-  GroupSort2Args,
-  GroupSortArgs,
-  MaxMin,
-  MaxMinArgs,
-} from './activations';
+import { FullSort, FullSortArgs, GroupSort, GroupSort2, GroupSort2Args, GroupSortArgs, MaxMin, MaxMinArgs } from './activations';
 import {
   InvertibleDownSampling,
   InvertibleDownSamplingArgs,

@@ -75,9 +75,7 @@ test('fitDataset and a custom loop also keep the constraint', async () => {
       let b = 0;
       return {
         next: async () =>
-          b === n / 32
-            ? { value: undefined, done: true }
-            : { value: { xs: tf.slice(xs, 32 * b, 32), ys: tf.slice(ys, 32 * b++, 32) }, done: false },
+          b === n / 32 ? { value: undefined, done: true } : { value: { xs: tf.slice(xs, 32 * b, 32), ys: tf.slice(ys, 32 * b++, 32) }, done: false },
       };
     },
   };
@@ -102,7 +100,10 @@ test('fitDataset and a custom loop also keep the constraint', async () => {
 
 describe('when a layer updates its power-iteration vectors', () => {
   const vectors = (layer: SpectralDense): Float32Array[] =>
-    layer.getWeights().filter((_, i) => i >= 2).map((w) => w.dataSync() as Float32Array);
+    layer
+      .getWeights()
+      .filter((_, i) => i >= 2)
+      .map((w) => w.dataSync() as Float32Array);
 
   function scrambled(): { model: LayersModel; layer: SpectralDense; input: tf.Tensor } {
     const layer = new SpectralDense({ units: 6, seed: 1, inputShape: [8] });

@@ -128,19 +128,10 @@ export abstract class LipschitzLinearBase extends layers.Layer implements Lipsch
    * layer seed plus `seedOffset`. Saved with the model; never differentiated.
    */
   protected addPersistentVector(name: string, shape: number[], seedOffset: number): LayerVariable {
-    const vector = this.addWeight(
-      name,
-      shape,
-      'float32',
-      initializers.zeros(),
-      undefined,
-      false,
-      undefined,
-      () => {
-        this.fastInit = true;
-        return initializers.zeros();
-      },
-    );
+    const vector = this.addWeight(name, shape, 'float32', initializers.zeros(), undefined, false, undefined, () => {
+      this.fastInit = true;
+      return initializers.zeros();
+    });
     if (!this.fastInit) {
       const seed = this.seed === undefined ? undefined : this.seed + seedOffset;
       tf.tidy(() => {
@@ -371,20 +362,14 @@ export abstract class LipschitzConv2DBase extends LipschitzLinearBase {
     this.kernelSize = normalizePair(args.kernelSize, 'kernelSize', where);
     this.strides = normalizePair(args.strides ?? 1, 'strides', where);
     this.padding = args.padding ?? 'same';
-    assertArg(
-      this.padding === 'same' || this.padding === 'valid',
-      () => `${where}: 'padding' must be 'same' or 'valid', got ${JSON.stringify(args.padding)}`,
-    );
+    assertArg(this.padding === 'same' || this.padding === 'valid', () => `${where}: 'padding' must be 'same' or 'valid', got ${JSON.stringify(args.padding)}`);
     this.inputSpec = [{ ndim: 4 }];
   }
 
   protected kernelShape(inputShape: Shape): number[] {
     assertArg(inputShape.length === 4, () => `${this.name}: expected NHWC input, got shape [${inputShape.join(', ')}]`);
     const cin = inputShape[3];
-    assertArg(
-      typeof cin === 'number' && cin > 0,
-      () => `${this.name}: the channel dimension must be known, got input shape [${inputShape.join(', ')}]`,
-    );
+    assertArg(typeof cin === 'number' && cin > 0, () => `${this.name}: the channel dimension must be known, got input shape [${inputShape.join(', ')}]`);
     return [this.kernelSize[0], this.kernelSize[1], cin, this.filters];
   }
 

@@ -81,18 +81,12 @@ export function defaultLayerName(prefix: string): string {
 
 /** Validates a Lipschitz coefficient: finite and > 0. */
 export function assertKCoefLip(k: unknown, where: string): asserts k is number {
-  assertArg(
-    typeof k === 'number' && Number.isFinite(k) && k > 0,
-    () => `${where}: 'kCoefLip' must be a finite number > 0, got ${String(k)}`,
-  );
+  assertArg(typeof k === 'number' && Number.isFinite(k) && k > 0, () => `${where}: 'kCoefLip' must be a finite number > 0, got ${String(k)}`);
 }
 
 /** Validates an iteration count: an integer >= min. */
 export function assertIterations(n: unknown, name: string, where: string, min = 0): asserts n is number {
-  assertArg(
-    typeof n === 'number' && Number.isInteger(n) && n >= min,
-    () => `${where}: '${name}' must be an integer >= ${min}, got ${String(n)}`,
-  );
+  assertArg(typeof n === 'number' && Number.isInteger(n) && n >= min, () => `${where}: '${name}' must be an integer >= ${min}, got ${String(n)}`);
 }
 
 /** Validates a positive integer. */
@@ -103,10 +97,7 @@ export function assertPositiveInt(n: unknown, name: string, where: string): asse
 /** Validates an optional seed: an integer, or null/undefined for an unseeded draw. */
 export function normalizeSeed(seed: unknown, where: string): number | undefined {
   if (seed === undefined || seed === null) return undefined;
-  assertArg(
-    typeof seed === 'number' && Number.isInteger(seed),
-    () => `${where}: 'seed' must be an integer, got ${String(seed)}`,
-  );
+  assertArg(typeof seed === 'number' && Number.isInteger(seed), () => `${where}: 'seed' must be an integer, got ${String(seed)}`);
   return seed;
 }
 
@@ -114,9 +105,7 @@ export function normalizeSeed(seed: unknown, where: string): number | undefined 
 export function normalizePair(value: unknown, name: string, where: string): [number, number] {
   const pair = typeof value === 'number' ? [value, value] : value;
   assertArg(
-    Array.isArray(pair) &&
-      pair.length === 2 &&
-      pair.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 1),
+    Array.isArray(pair) && pair.length === 2 && pair.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 1),
     () => `${where}: '${name}' must be a positive integer or a pair of them, got ${JSON.stringify(value)}`,
   );
   return [pair[0] as number, pair[1] as number];
@@ -150,7 +139,8 @@ export function seededOrthogonal(rows: number, cols: number, seed: number | unde
   const out = new Float32Array(rows * cols);
   for (let j = 0; j < m; j++) {
     for (let t = 0; t < n; t++) {
-      if (wide) out[j * cols + t] = q[j * n + t]; // row j of a [rows, cols] wide matrix
+      if (wide)
+        out[j * cols + t] = q[j * n + t]; // row j of a [rows, cols] wide matrix
       else out[t * cols + j] = q[j * n + t]; // column j of a tall matrix
     }
   }

@@ -22,11 +22,7 @@ function denseOnly(k: number, logger = warnRecorder()): LipschitzSequential {
   return new LipschitzSequential({
     kCoefLip: k,
     logger,
-    layers: [
-      new SpectralDense({ units: 6, seed: 1, inputShape: [6] }),
-      new SpectralDense({ units: 6, seed: 2 }),
-      new FrobeniusDense({ units: 1, seed: 3 }),
-    ],
+    layers: [new SpectralDense({ units: 6, seed: 1, inputShape: [6] }), new SpectralDense({ units: 6, seed: 2 }), new FrobeniusDense({ units: 1, seed: 3 })],
   });
 }
 
@@ -85,9 +81,9 @@ describe('LipschitzSequential', () => {
   });
 
   test('refuses a layer whose own kCoefLip disagrees with its share', () => {
-    expect(
-      () => new LipschitzSequential({ logger: warnRecorder(), layers: [new SpectralDense({ units: 2, kCoefLip: 3, inputShape: [2] })] }),
-    ).toThrow(InvalidArgumentError);
+    expect(() => new LipschitzSequential({ logger: warnRecorder(), layers: [new SpectralDense({ units: 2, kCoefLip: 3, inputShape: [2] })] })).toThrow(
+      InvalidArgumentError,
+    );
     expect(() => new LipschitzSequential({ kCoefLip: 0 })).toThrow("'kCoefLip'");
   });
 
@@ -179,9 +175,16 @@ describe('LipschitzSequential', () => {
     const optimizer = tf.train.adam(0.01);
     const printed: string[] = [];
     const spies = [
-      jest.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => { printed.push(a.join(' ')); }),
-      jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => { printed.push(a.join(' ')); }),
-      jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => { printed.push(String(s)); return true; }),
+      jest.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => {
+        printed.push(a.join(' '));
+      }),
+      jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => {
+        printed.push(a.join(' '));
+      }),
+      jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+        printed.push(String(s));
+        return true;
+      }),
     ];
     try {
       train(model, tf.randomNormal([2, 6, 6, 1], 0, 1, 'float32', 3), 1);

@@ -16,13 +16,7 @@ import type { Dataset as TfDataset } from '@tensorflow/tfjs-layers/dist/engine/d
 import { StopOnNonFiniteLoss } from '../callbacks/non_finite_loss';
 import { standardizeCallbacks } from '../callbacks/standardize';
 import { InvalidArgumentError, ModelError, assertArg } from '../errors';
-import {
-  assertKCoefLip,
-  isLipschitzLayer,
-  isLipschitzLinear,
-  LipschitzLinear,
-  VanillaExportOptions,
-} from './lipschitz';
+import { assertKCoefLip, isLipschitzLayer, isLipschitzLinear, LipschitzLinear, VanillaExportOptions } from './lipschitz';
 
 /** Where the warnings go. */
 export interface LipLogger {
@@ -163,9 +157,7 @@ export class LipschitzSequential extends Sequential {
     for (const layer of this.layers) {
       if (isLipschitzLayer(layer)) product *= layer.lipschitzConstant();
       else if (!REARRANGING_LAYERS.has(layer.getClassName())) {
-        throw new ModelError(
-          `${this.name}: layer '${layer.name}' (${layer.getClassName()}) has no known Lipschitz constant`,
-        );
+        throw new ModelError(`${this.name}: layer '${layer.name}' (${layer.getClassName()}) has no known Lipschitz constant`);
       }
     }
     return product;
@@ -180,9 +172,7 @@ export class LipschitzSequential extends Sequential {
    */
   vanillaExport(opts: VanillaExportOptions = {}): Sequential {
     assertArg(this.layers.length > 0, () => `${this.name}: cannot export an empty model`);
-    const plain: layers.Layer[] = this.layers.map((layer) =>
-      isLipschitzLinear(layer) ? layer.vanillaExport(opts) : cloneLayer(layer),
-    );
+    const plain: layers.Layer[] = this.layers.map((layer) => (isLipschitzLinear(layer) ? layer.vanillaExport(opts) : cloneLayer(layer)));
     const model = new Sequential({ name: `${this.name}_vanilla` });
     if (plain[0].batchInputShape == null) {
       model.add(layers.inputLayer({ batchInputShape: this.inputs[0].shape }));
@@ -236,12 +226,9 @@ function deserializeLayer(conf: tf.serialization.ConfigDict): layers.Layer {
     throw new ModelError(`${LipschitzSequential.className}: bad layer entry ${JSON.stringify(conf)}`);
   }
   const entry = tf.serialization.SerializationMap.getMap().classNameMap[className] as unknown as
-    | [tf.serialization.SerializableConstructor<layers.Layer>, tf.serialization.FromConfigMethod<layers.Layer>]
-    | undefined;
+    [tf.serialization.SerializableConstructor<layers.Layer>, tf.serialization.FromConfigMethod<layers.Layer>] | undefined;
   if (entry === undefined) {
-    throw new ModelError(
-      `${LipschitzSequential.className}: unknown layer class '${className}' (is the module that registers it imported?)`,
-    );
+    throw new ModelError(`${LipschitzSequential.className}: unknown layer class '${className}' (is the module that registers it imported?)`);
   }
   const [cls, fromConfig] = entry;
   return fromConfig(cls, config as tf.serialization.ConfigDict);

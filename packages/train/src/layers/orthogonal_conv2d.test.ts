@@ -18,7 +18,15 @@ function spectrum(layer: OrthogonalConv2D, h: number, w: number, circular: boole
   const ph = (kh - 1) / 2;
   const pw = (kw - 1) / 2;
   const { a, rows, cols } = convMatrix(kernel.dataSync(), {
-    layout: 'hwio', cin, cout, kh, kw, h, w, pads: [ph, pw, ph, pw], circular,
+    layout: 'hwio',
+    cin,
+    cout,
+    kh,
+    kw,
+    h,
+    w,
+    pads: [ph, pw, ph, pw],
+    circular,
   });
   kernel.dispose();
   return singularValues(a, rows, cols);

@@ -59,10 +59,7 @@ export class OrthogonalConv2D extends LipschitzConv2DBase {
       this.strides[0] === 1 && this.strides[1] === 1,
       () => `${where}: only stride 1 is supported, got ${JSON.stringify(this.strides)} (downsample with a pooling layer)`,
     );
-    assertArg(
-      this.kernelSize[0] % 2 === 1 && this.kernelSize[1] % 2 === 1,
-      () => `${where}: 'kernelSize' must be odd, got ${JSON.stringify(this.kernelSize)}`,
-    );
+    assertArg(this.kernelSize[0] % 2 === 1 && this.kernelSize[1] % 2 === 1, () => `${where}: 'kernelSize' must be odd, got ${JSON.stringify(this.kernelSize)}`);
   }
 
   /** Number of 2-tap blocks. */
@@ -139,8 +136,34 @@ export class OrthogonalConv2D extends LipschitzConv2DBase {
         const kq = tf.reshape(tf.matMul(flat, q), [hh, ww, c, c]);
         // (K * [P, I - P])[a, j] = K[a, j] P + K[a, j - 1] (I - P)
         k = horizontal
-          ? tf.add(tf.pad(kp, [[0, 0], [0, 1], [0, 0], [0, 0]]), tf.pad(kq, [[0, 0], [1, 0], [0, 0], [0, 0]]))
-          : tf.add(tf.pad(kp, [[0, 1], [0, 0], [0, 0], [0, 0]]), tf.pad(kq, [[1, 0], [0, 0], [0, 0], [0, 0]]));
+          ? tf.add(
+              tf.pad(kp, [
+                [0, 0],
+                [0, 1],
+                [0, 0],
+                [0, 0],
+              ]),
+              tf.pad(kq, [
+                [0, 0],
+                [1, 0],
+                [0, 0],
+                [0, 0],
+              ]),
+            )
+          : tf.add(
+              tf.pad(kp, [
+                [0, 1],
+                [0, 0],
+                [0, 0],
+                [0, 0],
+              ]),
+              tf.pad(kq, [
+                [1, 0],
+                [0, 0],
+                [0, 0],
+                [0, 0],
+              ]),
+            );
       }
       return tf.slice(k, [0, 0, 0, 0], [kh, kw, this.cin, this.filters]);
     };

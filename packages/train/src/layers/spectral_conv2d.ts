@@ -23,12 +23,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
-import {
-  DEFAULT_BETA_BJORCK,
-  DEFAULT_NITER_BJORCK,
-  DEFAULT_NITER_SPECTRAL,
-  DEFAULT_NITER_SPECTRAL_INIT,
-} from '../constants';
+import { DEFAULT_BETA_BJORCK, DEFAULT_NITER_BJORCK, DEFAULT_NITER_SPECTRAL, DEFAULT_NITER_SPECTRAL_INIT } from '../constants';
 import { assertArg } from '../errors';
 import { convCorrectionFactor, convOperatorNorm, convPowerIteration, convPowerIterationToConvergence } from '../normalizers';
 import { LipschitzConv2DArgs, LipschitzConv2DBase, singleShape } from './linear_base';
@@ -122,9 +117,7 @@ export class SpectralConv2D extends LipschitzConv2DBase {
   /** `reshape(bjorck(W2d / sigma))`, before the correction or the operator norm. */
   private orthonormalizedKernel(converge: boolean): tf.Tensor {
     const spectral = this.requireSpectral();
-    return tf.tidy(() =>
-      tf.reshape(spectral.normalize(this.kernel2d(this.rawKernel), this, converge), this.rawKernel.shape),
-    );
+    return tf.tidy(() => tf.reshape(spectral.normalize(this.kernel2d(this.rawKernel), this, converge), this.rawKernel.shape));
   }
 
   protected normalizedKernel(converge: boolean): tf.Tensor {
@@ -134,9 +127,7 @@ export class SpectralConv2D extends LipschitzConv2DBase {
         return tf.mul(kb, convCorrectionFactor(this.kernelSize, this.strides));
       }
       const u = this.operatorVector.read() as tf.Tensor4D;
-      const sigma = converge
-        ? convPowerIterationToConvergence(kb, u, this.strides, this.padding).sigma
-        : convOperatorNorm(kb, u, this.strides, this.padding);
+      const sigma = converge ? convPowerIterationToConvergence(kb, u, this.strides, this.padding).sigma : convOperatorNorm(kb, u, this.strides, this.padding);
       return tf.div(kb, sigma);
     });
   }

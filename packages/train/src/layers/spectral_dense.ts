@@ -10,12 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
-import {
-  DEFAULT_BETA_BJORCK,
-  DEFAULT_NITER_BJORCK,
-  DEFAULT_NITER_SPECTRAL,
-  DEFAULT_NITER_SPECTRAL_INIT,
-} from '../constants';
+import { DEFAULT_BETA_BJORCK, DEFAULT_NITER_BJORCK, DEFAULT_NITER_SPECTRAL, DEFAULT_NITER_SPECTRAL_INIT } from '../constants';
 import { assertArg } from '../errors';
 import { LipschitzDenseArgs, LipschitzDenseBase } from './linear_base';
 import { assertIterations } from './lipschitz';

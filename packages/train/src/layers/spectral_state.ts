@@ -6,13 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { LayerVariable } from '@tensorflow/tfjs-layers';
-import {
-  bjorckOrthonormalize,
-  bjorckOrthonormalizeToConvergence,
-  powerIteration,
-  powerIterationToConvergence,
-  spectralNormalize,
-} from '../normalizers';
+import { bjorckOrthonormalize, bjorckOrthonormalizeToConvergence, powerIteration, powerIterationToConvergence, spectralNormalize } from '../normalizers';
 import { assertArg } from '../errors';
 import { assertIterations } from './lipschitz';
 
@@ -23,17 +17,11 @@ export interface BjorckSettings {
 }
 
 /** Validates `niterBjorck`, `betaBjorck` and `niterSpectral`. */
-export function validateSpectralArgs(
-  args: { niterBjorck: unknown; betaBjorck: unknown; niterSpectral: unknown },
-  where: string,
-): void {
+export function validateSpectralArgs(args: { niterBjorck: unknown; betaBjorck: unknown; niterSpectral: unknown }, where: string): void {
   assertIterations(args.niterBjorck, 'niterBjorck', where);
   assertIterations(args.niterSpectral, 'niterSpectral', where, 1);
   const beta = args.betaBjorck;
-  assertArg(
-    typeof beta === 'number' && Number.isFinite(beta) && beta > 0,
-    () => `${where}: 'betaBjorck' must be a finite number > 0, got ${String(beta)}`,
-  );
+  assertArg(typeof beta === 'number' && Number.isFinite(beta) && beta > 0, () => `${where}: 'betaBjorck' must be a finite number > 0, got ${String(beta)}`);
 }
 
 /** `u [1, out]` and `v [1, in]` of a matrix `w [in, out]`. */

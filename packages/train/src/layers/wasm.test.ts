@@ -12,9 +12,7 @@ import { buildModel } from '../models';
 import { LipschitzSequential } from './lipschitz_sequential';
 import { SpectralConv2D } from './spectral_conv2d';
 
-const selectBackend = (backendModule as unknown as Record<string, unknown>).selectBackend as
-  | ((pref?: string) => Promise<unknown>)
-  | undefined;
+const selectBackend = (backendModule as unknown as Record<string, unknown>).selectBackend as ((pref?: string) => Promise<unknown>) | undefined;
 const maybe = typeof selectBackend === 'function' ? test : test.skip;
 
 interface StepResult {

@@ -29,11 +29,7 @@ export function krBinary(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Scalar {
  * Hinge margin loss `mean(relu(minMargin - s f(x)))` with `s = +1` for
  * labels > 0 and `-1` otherwise (deel-torchlip v0.1.1: the full margin).
  */
-export function hingeMarginBinary(
-  yTrue: tf.Tensor,
-  yPred: tf.Tensor,
-  minMargin: number = DEFAULT_MIN_MARGIN,
-): tf.Scalar {
+export function hingeMarginBinary(yTrue: tf.Tensor, yPred: tf.Tensor, minMargin: number = DEFAULT_MIN_MARGIN): tf.Scalar {
   const where = 'hingeMarginBinary';
   assertBinary(yPred, where);
   assertPositive(minMargin, 'minMargin', where);
@@ -55,14 +51,7 @@ export function hingeMarginBinary(
  * This is the sign of the paper and of later deel-torchlip releases, the same
  * as `hkrMulticlass`.
  */
-export function hkrBinary(
-  yTrue: tf.Tensor,
-  yPred: tf.Tensor,
-  alpha: number = DEFAULT_HKR_ALPHA,
-  minMargin: number = DEFAULT_MIN_MARGIN,
-): tf.Scalar {
+export function hkrBinary(yTrue: tf.Tensor, yPred: tf.Tensor, alpha: number = DEFAULT_HKR_ALPHA, minMargin: number = DEFAULT_MIN_MARGIN): tf.Scalar {
   assertNonNegative(alpha, 'alpha', 'hkrBinary');
-  return tf.tidy(
-    () => tf.sub(tf.mul(hingeMarginBinary(yTrue, yPred, minMargin), alpha), krBinary(yTrue, yPred)) as tf.Scalar,
-  );
+  return tf.tidy(() => tf.sub(tf.mul(hingeMarginBinary(yTrue, yPred, minMargin), alpha), krBinary(yTrue, yPred)) as tf.Scalar);
 }

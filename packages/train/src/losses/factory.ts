@@ -9,13 +9,7 @@ import { assertArg } from '../errors';
 import { hingeMarginBinary, hkrBinary, krBinary } from './binary';
 import { hingeMulticlass, hkrMulticlass, krMulticlass } from './multiclass';
 import { tauCategoricalCrossentropy } from './tau_cce';
-import {
-  BatchStatistics,
-  hingeMulticlassShare,
-  hkrMulticlassShare,
-  krMulticlassShare,
-  tauCategoricalCrossentropyShare,
-} from './shares';
+import { BatchStatistics, hingeMulticlassShare, hkrMulticlassShare, krMulticlassShare, tauCategoricalCrossentropyShare } from './shares';
 import { assertNonNegative, assertPositive } from './validate';
 
 /** Names accepted by `makeLoss`. */
@@ -75,8 +69,7 @@ export const LOSS_FACTORIES: readonly LossFactory[] = [
       const alpha = opts.alpha ?? DEFAULT_HKR_ALPHA;
       assertNonNegative(alpha, 'alpha', "loss 'hkr'");
       const m = margin(opts, "loss 'hkr'");
-      return (yTrue, yPred) =>
-        isBinary(yPred) ? hkrBinary(yTrue, yPred, alpha, m) : hkrMulticlass(yTrue, yPred, alpha, m);
+      return (yTrue, yPred) => (isBinary(yPred) ? hkrBinary(yTrue, yPred, alpha, m) : hkrMulticlass(yTrue, yPred, alpha, m));
     },
     createShare(opts = {}) {
       const alpha = opts.alpha ?? DEFAULT_HKR_ALPHA;
@@ -92,8 +85,7 @@ export const LOSS_FACTORIES: readonly LossFactory[] = [
     name: 'kr',
     description: '-KR, the negated Wasserstein-1 estimate',
     create() {
-      return (yTrue, yPred) =>
-        tf.tidy(() => tf.neg(isBinary(yPred) ? krBinary(yTrue, yPred) : krMulticlass(yTrue, yPred)) as tf.Scalar);
+      return (yTrue, yPred) => tf.tidy(() => tf.neg(isBinary(yPred) ? krBinary(yTrue, yPred) : krMulticlass(yTrue, yPred)) as tf.Scalar);
     },
     createShare() {
       return (yTrue, yPred, stats) => {
@@ -107,8 +99,7 @@ export const LOSS_FACTORIES: readonly LossFactory[] = [
     description: 'hinge(minMargin), one vs all',
     create(opts = {}) {
       const m = margin(opts, "loss 'hinge'");
-      return (yTrue, yPred) =>
-        isBinary(yPred) ? hingeMarginBinary(yTrue, yPred, m) : hingeMulticlass(yTrue, yPred, m);
+      return (yTrue, yPred) => (isBinary(yPred) ? hingeMarginBinary(yTrue, yPred, m) : hingeMulticlass(yTrue, yPred, m));
     },
     createShare(opts = {}) {
       const m = margin(opts, "loss 'hinge'");
@@ -172,10 +163,7 @@ export interface LipLoss extends LossFunction {
 
 function lossFactory(name: string): LossFactory {
   const factory = LOSS_FACTORIES.find((f) => f.name === name);
-  assertArg(
-    factory !== undefined,
-    () => `'loss' must be one of ${LOSS_NAMES.join(', ')}, got ${JSON.stringify(name)}`,
-  );
+  assertArg(factory !== undefined, () => `'loss' must be one of ${LOSS_NAMES.join(', ')}, got ${JSON.stringify(name)}`);
   return factory;
 }
 
@@ -194,8 +182,10 @@ export function makeLoss(name: string, opts: LossOptions = {}): LipLoss {
   let currentShare: ShareLossFunction | null = null;
   const loss = ((yTrue: tf.Tensor, yPred: tf.Tensor) => current(yTrue, yPred)) as LipLoss;
   const setParameter = (param: LossParameter, value: number): void => {
-    assertArg(Object.prototype.hasOwnProperty.call(defaults, param),
-      () => `loss '${factory.name}' has no parameter '${param}' (its parameters: ${Object.keys(defaults).join(', ') || 'none'})`);
+    assertArg(
+      Object.prototype.hasOwnProperty.call(defaults, param),
+      () => `loss '${factory.name}' has no parameter '${param}' (its parameters: ${Object.keys(defaults).join(', ') || 'none'})`,
+    );
     const next = { ...options, [param]: value };
     current = factory.create(next); // validates
     currentShare = null;

@@ -7,12 +7,5 @@ export { krBinary, hingeMarginBinary, hkrBinary } from './binary';
 export { tauCategoricalCrossentropy } from './tau_cce';
 export { makeLoss, makeShareLoss, LOSS_FACTORIES, LOSS_NAMES, LOSS_PARAMETERS } from './factory';
 export type { LipLoss, LossName, LossOptions, LossFunction, LossFactory, LossParameter, ShareLossFunction } from './factory';
-export {
-  accuracyShare,
-  batchStatistics,
-  hingeMulticlassShare,
-  hkrMulticlassShare,
-  krMulticlassShare,
-  tauCategoricalCrossentropyShare,
-} from './shares';
+export { accuracyShare, batchStatistics, hingeMulticlassShare, hkrMulticlassShare, krMulticlassShare, tauCategoricalCrossentropyShare } from './shares';
 export type { BatchStatistics } from './shares';

@@ -25,9 +25,7 @@ interface LossCase {
   hingeMargin?: number;
   hkr?: number;
 }
-const fixture = JSON.parse(
-  fs.readFileSync(path.join(__dirname, '../../testdata/torchlip-v0.1.1-reference.json'), 'utf8'),
-) as { losses: LossCase[] };
+const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, '../../testdata/torchlip-v0.1.1-reference.json'), 'utf8')) as { losses: LossCase[] };
 const multiclassCases = fixture.losses.map((c, i) => [i, c] as const).filter(([, c]) => !c.binary);
 const binaryCases = fixture.losses.map((c, i) => [i, c] as const).filter(([, c]) => c.binary === true);
 
@@ -138,7 +136,9 @@ describe.each(['cpu', 'wasm'])('losses on %s', (backend) => {
       g.dispose();
     }
     // d KR / d f_ik = (pos_ik / n_pos_k - neg_ik / n_neg_k) / K; class 2: -1/4 / 3 for all rows.
-    const g = tf.grad((p: tf.Tensor) => krMulticlass(y, p))(f).arraySync() as number[][];
+    const g = tf
+      .grad((p: tf.Tensor) => krMulticlass(y, p))(f)
+      .arraySync() as number[][];
     for (let i = 0; i < 4; i++) {
       expect(g[i][2]).toBeCloseTo(-1 / 12, 7);
       expect(g[i][0]).toBeCloseTo((yRows[i][0] > 0 ? 1 / 2 : -1 / 2) / 3, 7);
@@ -236,12 +236,8 @@ describe('makeLoss', () => {
     const y = tf.ones([4, 3]);
     const f = tf.ones([4, 2]);
     expect(() => krMulticlass(y, f)).toThrow("krMulticlass: 'yTrue' [4, 3] and 'yPred' [4, 2] must have the same size");
-    expect(() => hingeMarginBinary(tf.ones([4, 1]), f)).toThrow(
-      "hingeMarginBinary: 'yPred' must be [batch, 1] or [batch], got [4, 2]",
-    );
-    expect(() => krMulticlass(tf.ones([4, 1]), tf.ones([4, 1]))).toThrow(
-      "krMulticlass: 'yPred' must be [batch, classes] with at least 2 classes, got [4, 1]",
-    );
+    expect(() => hingeMarginBinary(tf.ones([4, 1]), f)).toThrow("hingeMarginBinary: 'yPred' must be [batch, 1] or [batch], got [4, 2]");
+    expect(() => krMulticlass(tf.ones([4, 1]), tf.ones([4, 1]))).toThrow("krMulticlass: 'yPred' must be [batch, classes] with at least 2 classes, got [4, 1]");
     tf.dispose([y, f]);
   });
 });

@@ -9,13 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN } from '../constants';
-import {
-  assertMulticlass,
-  assertNonNegative,
-  assertPositive,
-  labelsLike,
-  maskedColumnMean,
-} from './validate';
+import { assertMulticlass, assertNonNegative, assertPositive, labelsLike, maskedColumnMean } from './validate';
 
 /**
  * Wasserstein-1 estimate by Kantorovich-Rubinstein duality, one vs all,
@@ -66,14 +60,7 @@ export function hingeMulticlass(yTrue: tf.Tensor, yPred: tf.Tensor, minMargin: n
  *
  *     HKR = alpha * hingeMulticlass(minMargin) - krMulticlass
  */
-export function hkrMulticlass(
-  yTrue: tf.Tensor,
-  yPred: tf.Tensor,
-  alpha: number = DEFAULT_HKR_ALPHA,
-  minMargin: number = DEFAULT_MIN_MARGIN,
-): tf.Scalar {
+export function hkrMulticlass(yTrue: tf.Tensor, yPred: tf.Tensor, alpha: number = DEFAULT_HKR_ALPHA, minMargin: number = DEFAULT_MIN_MARGIN): tf.Scalar {
   assertNonNegative(alpha, 'alpha', 'hkrMulticlass');
-  return tf.tidy(
-    () => tf.sub(tf.mul(hingeMulticlass(yTrue, yPred, minMargin), alpha), krMulticlass(yTrue, yPred)) as tf.Scalar,
-  );
+  return tf.tidy(() => tf.sub(tf.mul(hingeMulticlass(yTrue, yPred, minMargin), alpha), krMulticlass(yTrue, yPred)) as tf.Scalar);
 }

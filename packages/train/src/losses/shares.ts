@@ -69,12 +69,7 @@ function meanShare(loss: tf.Scalar, rows: number, stats: BatchStatistics): tf.Sc
 }
 
 /** The shard's share of `hingeMulticlass` (a mean over the batch). */
-export function hingeMulticlassShare(
-  yTrue: tf.Tensor,
-  yPred: tf.Tensor,
-  stats: BatchStatistics,
-  minMargin: number = DEFAULT_MIN_MARGIN,
-): tf.Scalar {
+export function hingeMulticlassShare(yTrue: tf.Tensor, yPred: tf.Tensor, stats: BatchStatistics, minMargin: number = DEFAULT_MIN_MARGIN): tf.Scalar {
   return tf.tidy(() => meanShare(hingeMulticlass(yTrue, yPred, minMargin), yPred.shape[0] as number, stats));
 }
 
@@ -86,10 +81,7 @@ export function hkrMulticlassShare(
   alpha: number = DEFAULT_HKR_ALPHA,
   minMargin: number = DEFAULT_MIN_MARGIN,
 ): tf.Scalar {
-  return tf.tidy(
-    () =>
-      tf.sub(tf.mul(hingeMulticlassShare(yTrue, yPred, stats, minMargin), alpha), krMulticlassShare(yTrue, yPred, stats)) as tf.Scalar,
-  );
+  return tf.tidy(() => tf.sub(tf.mul(hingeMulticlassShare(yTrue, yPred, stats, minMargin), alpha), krMulticlassShare(yTrue, yPred, stats)) as tf.Scalar);
 }
 
 /** The shard's share of `tauCategoricalCrossentropy` (a mean over the batch). */

@@ -4,15 +4,9 @@ import { assertArg } from '../errors';
 
 /** `yTrue` cast to float32 with `yPred`'s shape (labels may be int, or `[B]` for `[B, 1]`). */
 export function labelsLike(yTrue: tf.Tensor, yPred: tf.Tensor, where: string): tf.Tensor {
-  assertArg(
-    yTrue.size === yPred.size,
-    () =>
-      `${where}: 'yTrue' [${yTrue.shape.join(', ')}] and 'yPred' [${yPred.shape.join(', ')}] must have the same size`,
-  );
+  assertArg(yTrue.size === yPred.size, () => `${where}: 'yTrue' [${yTrue.shape.join(', ')}] and 'yPred' [${yPred.shape.join(', ')}] must have the same size`);
   const y = yTrue.dtype === 'float32' ? yTrue : tf.cast(yTrue, 'float32');
-  return y.shape.length === yPred.shape.length && y.shape.every((d, i) => d === yPred.shape[i])
-    ? y
-    : tf.reshape(y, yPred.shape);
+  return y.shape.length === yPred.shape.length && y.shape.every((d, i) => d === yPred.shape[i]) ? y : tf.reshape(y, yPred.shape);
 }
 
 export function assertMulticlass(yPred: tf.Tensor, where: string): void {
@@ -30,17 +24,11 @@ export function assertBinary(yPred: tf.Tensor, where: string): void {
 }
 
 export function assertPositive(value: unknown, name: string, where: string): asserts value is number {
-  assertArg(
-    typeof value === 'number' && Number.isFinite(value) && value > 0,
-    () => `${where}: '${name}' must be a finite number > 0, got ${String(value)}`,
-  );
+  assertArg(typeof value === 'number' && Number.isFinite(value) && value > 0, () => `${where}: '${name}' must be a finite number > 0, got ${String(value)}`);
 }
 
 export function assertNonNegative(value: unknown, name: string, where: string): asserts value is number {
-  assertArg(
-    typeof value === 'number' && Number.isFinite(value) && value >= 0,
-    () => `${where}: '${name}' must be a finite number >= 0, got ${String(value)}`,
-  );
+  assertArg(typeof value === 'number' && Number.isFinite(value) && value >= 0, () => `${where}: '${name}' must be a finite number >= 0, got ${String(value)}`);
 }
 
 /** Mean of `values` over the rows where `mask` is 1, per column; 0 for a column with no such row (not NaN). */

@@ -17,11 +17,7 @@ export function isBinaryOutput(yPred: tf.Tensor): boolean {
  */
 export function accuracy(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Scalar {
   const where = 'accuracy';
-  assertArg(
-    yTrue.size === yPred.size,
-    () =>
-      `${where}: 'yTrue' [${yTrue.shape.join(', ')}] and 'yPred' [${yPred.shape.join(', ')}] must have the same size`,
-  );
+  assertArg(yTrue.size === yPred.size, () => `${where}: 'yTrue' [${yTrue.shape.join(', ')}] and 'yPred' [${yPred.shape.join(', ')}] must have the same size`);
   if (isBinaryOutput(yPred)) {
     return tf.tidy(() => {
       const predicted = tf.greater(tf.reshape(yPred, [-1]), 0);

@@ -16,9 +16,7 @@ interface BjorckCase {
   niter: number;
   result: number[][];
 }
-const fixture = JSON.parse(
-  fs.readFileSync(path.join(__dirname, '../../testdata/torchlip-v0.1.1-reference.json'), 'utf8'),
-) as { bjorck: BjorckCase[] };
+const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, '../../testdata/torchlip-v0.1.1-reference.json'), 'utf8')) as { bjorck: BjorckCase[] };
 
 /** max |w^T w - I| (or |w w^T - I| when rows < cols), in float64. */
 function orthonormalityError(w: ArrayLike<number>, rows: number, cols: number): number {
@@ -39,13 +37,10 @@ function orthonormalityError(w: ArrayLike<number>, rows: number, cols: number): 
 describe.each(['cpu', 'wasm'])('bjorckOrthonormalize on %s', (backend) => {
   useBackend(backend);
 
-  it.each(fixture.bjorck.map((c, i) => [i, c] as const))(
-    'matches deel-torchlip v0.1.1 fixture case %i to 1e-6 relative',
-    (_i, c) => {
-      const out = tf.tidy(() => bjorckOrthonormalize(tf.tensor2d(c.w), c.niter).dataSync());
-      expectCloseRelMax(out, c.result.flat());
-    },
-  );
+  it.each(fixture.bjorck.map((c, i) => [i, c] as const))('matches deel-torchlip v0.1.1 fixture case %i to 1e-6 relative', (_i, c) => {
+    const out = tf.tidy(() => bjorckOrthonormalize(tf.tensor2d(c.w), c.niter).dataSync());
+    expectCloseRelMax(out, c.result.flat());
+  });
 
   it('uses DEFAULT_NITER_BJORCK by default', () => {
     const c = fixture.bjorck[0];
@@ -109,8 +104,18 @@ describe('the Gram-matrix forms of bjorckOrthonormalize (cpu)', () => {
     });
     const r = tf.tensor2d(uniformArray(rows * cols, 99), [rows, cols]);
     const loss = (f: (x: tf.Tensor2D) => tf.Tensor2D) => (x: tf.Tensor) => tf.sum(tf.mul(f(x as tf.Tensor2D), r));
-    const fast = tf.tidy(() => [bjorckOrthonormalize(w, 15).dataSync(), tf.grad(loss((x) => bjorckOrthonormalize(x, 15)))(w).dataSync()]);
-    const direct = tf.tidy(() => [bjorckDirect(w, 15).dataSync(), tf.grad(loss((x) => bjorckDirect(x, 15)))(w).dataSync()]);
+    const fast = tf.tidy(() => [
+      bjorckOrthonormalize(w, 15).dataSync(),
+      tf
+        .grad(loss((x) => bjorckOrthonormalize(x, 15)))(w)
+        .dataSync(),
+    ]);
+    const direct = tf.tidy(() => [
+      bjorckDirect(w, 15).dataSync(),
+      tf
+        .grad(loss((x) => bjorckDirect(x, 15)))(w)
+        .dataSync(),
+    ]);
     expectCloseRelMax(fast[0], direct[0], 1e-5);
     expectCloseRelMax(fast[1], direct[1], 1e-4);
     tf.dispose([w, r]);
@@ -175,9 +180,7 @@ describe('argument checks', () => {
     expect(() => bjorckOrthonormalize(w, 1.5)).toThrow("'niter' must be an integer >= 0, got 1.5");
     expect(() => bjorckOrthonormalize(w, 3, 0)).toThrow("'beta' must be a finite number > 0, got 0");
     expect(() => bjorckOrthonormalizeToConvergence(w, { tol: 0 })).toThrow("'tol' must be a finite number > 0, got 0");
-    expect(() => bjorckOrthonormalizeToConvergence(w, { maxIter: 0 })).toThrow(
-      "'maxIter' must be an integer >= 1, got 0",
-    );
+    expect(() => bjorckOrthonormalizeToConvergence(w, { maxIter: 0 })).toThrow("'maxIter' must be an integer >= 1, got 0");
     let caught: unknown;
     try {
       bjorckOrthonormalize(w, -1);

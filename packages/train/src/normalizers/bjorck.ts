@@ -28,10 +28,7 @@ export interface BjorckConvergeResult {
 }
 
 function assertBeta(beta: unknown, where: string): asserts beta is number {
-  assertArg(
-    typeof beta === 'number' && Number.isFinite(beta) && beta > 0,
-    () => `${where}: 'beta' must be a finite number > 0, got ${String(beta)}`,
-  );
+  assertArg(typeof beta === 'number' && Number.isFinite(beta) && beta > 0, () => `${where}: 'beta' must be a finite number > 0, got ${String(beta)}`);
 }
 
 /**
@@ -61,11 +58,7 @@ function assertBeta(beta: unknown, where: string): asserts beta is number {
  *
  * @param w dense kernel `[in, out]` (a conv kernel reshaped to `[kh*kw*cin, cout]`).
  */
-export function bjorckOrthonormalize(
-  w: tf.Tensor2D,
-  niter: number = DEFAULT_NITER_BJORCK,
-  beta: number = DEFAULT_BETA_BJORCK,
-): tf.Tensor2D {
+export function bjorckOrthonormalize(w: tf.Tensor2D, niter: number = DEFAULT_NITER_BJORCK, beta: number = DEFAULT_BETA_BJORCK): tf.Tensor2D {
   const where = 'bjorckOrthonormalize';
   assertRank2(w, where);
   assertNiter(niter, where);
@@ -78,8 +71,7 @@ export function bjorckOrthonormalize(
   return tf.tidy(() => {
     let x: tf.Tensor2D = w;
     for (let i = 0; i < niter; i++) {
-      const cubic =
-        cols <= rows ? tf.matMul(x, tf.matMul(x, x, true, false)) : tf.matMul(tf.matMul(x, x, false, true), x);
+      const cubic = cols <= rows ? tf.matMul(x, tf.matMul(x, x, true, false)) : tf.matMul(tf.matMul(x, x, false, true), x);
       x = tf.sub(tf.mul(x, 1 + beta), tf.mul(cubic, beta));
     }
     // tidy must not return its input: copy when niter == 0.
@@ -125,10 +117,7 @@ function gramFormBjorck(w: tf.Tensor2D, niter: number, beta: number): tf.Tensor2
  * values stay zero (a rank-deficient `w` converges to a partial isometry).
  * Not differentiable (reads the data).
  */
-export function bjorckOrthonormalizeToConvergence(
-  w: tf.Tensor2D,
-  opts: BjorckConvergeOptions = {},
-): BjorckConvergeResult {
+export function bjorckOrthonormalizeToConvergence(w: tf.Tensor2D, opts: BjorckConvergeOptions = {}): BjorckConvergeResult {
   const where = 'bjorckOrthonormalizeToConvergence';
   assertRank2(w, where);
   const { tol, maxIter } = resolveConvergeOptions(opts, where);

@@ -24,18 +24,13 @@ export interface ConvAdjointGeometry {
 
 export function assertStrides(strides: unknown, where: string): asserts strides is [number, number] {
   assertArg(
-    Array.isArray(strides) &&
-      strides.length === 2 &&
-      strides.every((s) => typeof s === 'number' && Number.isInteger(s) && s >= 1),
+    Array.isArray(strides) && strides.length === 2 && strides.every((s) => typeof s === 'number' && Number.isInteger(s) && s >= 1),
     () => `${where}: 'strides' must be two integers >= 1, got ${JSON.stringify(strides)}`,
   );
 }
 
 export function assertPadding(padding: unknown, where: string): asserts padding is ConvPadding {
-  assertArg(
-    padding === 'same' || padding === 'valid',
-    () => `${where}: 'padding' must be 'same' or 'valid', got ${JSON.stringify(padding)}`,
-  );
+  assertArg(padding === 'same' || padding === 'valid', () => `${where}: 'padding' must be 'same' or 'valid', got ${JSON.stringify(padding)}`);
 }
 
 function geometry1d(size: number, k: number, s: number, padding: ConvPadding): [number, number, number] {
@@ -51,18 +46,12 @@ function geometry1d(size: number, k: number, s: number, padding: ConvPadding): [
  * input of spatial size `[height, width]` (tfjs's rule for 'same': the odd
  * extra row/column of padding goes at the bottom/right).
  */
-export function convGeometry(
-  inputHW: [number, number],
-  kernelHW: [number, number],
-  strides: [number, number],
-  padding: ConvPadding,
-): ConvAdjointGeometry {
+export function convGeometry(inputHW: [number, number], kernelHW: [number, number], strides: [number, number], padding: ConvPadding): ConvAdjointGeometry {
   const [outHeight, top, bottom] = geometry1d(inputHW[0], kernelHW[0], strides[0], padding);
   const [outWidth, left, right] = geometry1d(inputHW[1], kernelHW[1], strides[1], padding);
   assertArg(
     outHeight >= 1 && outWidth >= 1,
-    () =>
-      `convGeometry: kernel [${kernelHW.join(', ')}] does not fit input [${inputHW.join(', ')}] with 'valid' padding`,
+    () => `convGeometry: kernel [${kernelHW.join(', ')}] does not fit input [${inputHW.join(', ')}] with 'valid' padding`,
   );
   return { outHeight, outWidth, top, bottom, left, right };
 }
@@ -82,26 +71,16 @@ export function convGeometry(
  * @param inputHW spatial size `[H, W]` of the convolution's input
  * @returns `[B, H, W, cin]`
  */
-export function conv2dAdjoint(
-  dy: tf.Tensor4D,
-  kernel: tf.Tensor4D,
-  inputHW: [number, number],
-  strides: [number, number],
-  padding: ConvPadding,
-): tf.Tensor4D {
+export function conv2dAdjoint(dy: tf.Tensor4D, kernel: tf.Tensor4D, inputHW: [number, number], strides: [number, number], padding: ConvPadding): tf.Tensor4D {
   const where = 'conv2dAdjoint';
   assertStrides(strides, where);
   assertPadding(padding, where);
-  assertArg(
-    kernel.rank === 4,
-    () => `${where}: 'kernel' must be [kh, kw, cin, cout], got [${kernel.shape.join(', ')}]`,
-  );
+  assertArg(kernel.rank === 4, () => `${where}: 'kernel' must be [kh, kw, cin, cout], got [${kernel.shape.join(', ')}]`);
   const [kh, kw, , cout] = kernel.shape;
   const g = convGeometry(inputHW, [kh, kw], strides, padding);
   assertArg(
     dy.rank === 4 && dy.shape[1] === g.outHeight && dy.shape[2] === g.outWidth && dy.shape[3] === cout,
-    () =>
-      `${where}: 'dy' must have shape [B, ${g.outHeight}, ${g.outWidth}, ${cout}], got [${dy.shape.join(', ')}]`,
+    () => `${where}: 'dy' must have shape [B, ${g.outHeight}, ${g.outWidth}, ${cout}], got [${dy.shape.join(', ')}]`,
   );
   const [sh, sw] = strides;
   return tf.tidy(() => {
@@ -167,20 +146,11 @@ export function conv2dFilterGradient(
   assertStrides(strides, where);
   assertPadding(padding, where);
   const [kh, kw, cin, cout] = kernelShape;
-  assertArg(
-    x.rank === 4 && x.shape[3] === cin,
-    () => `${where}: 'x' must have shape [B, H, W, ${cin}], got [${x.shape.join(', ')}]`,
-  );
+  assertArg(x.rank === 4 && x.shape[3] === cin, () => `${where}: 'x' must have shape [B, H, W, ${cin}], got [${x.shape.join(', ')}]`);
   const g = convGeometry([x.shape[1], x.shape[2]], [kh, kw], strides, padding);
   assertArg(
-    dy.rank === 4 &&
-      dy.shape[0] === x.shape[0] &&
-      dy.shape[1] === g.outHeight &&
-      dy.shape[2] === g.outWidth &&
-      dy.shape[3] === cout,
-    () =>
-      `${where}: 'dy' must have shape [${x.shape[0]}, ${g.outHeight}, ${g.outWidth}, ${cout}], ` +
-      `got [${dy.shape.join(', ')}]`,
+    dy.rank === 4 && dy.shape[0] === x.shape[0] && dy.shape[1] === g.outHeight && dy.shape[2] === g.outWidth && dy.shape[3] === cout,
+    () => `${where}: 'dy' must have shape [${x.shape[0]}, ${g.outHeight}, ${g.outWidth}, ${cout}], ` + `got [${dy.shape.join(', ')}]`,
   );
   return tf.tidy(() => {
     const padded =

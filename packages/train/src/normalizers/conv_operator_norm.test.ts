@@ -8,12 +8,7 @@ import { convOperatorNormExplicit } from '@lip/test-support/measure';
 import { onCpu, useBackend } from '@lip/test-support/tf';
 import { InvalidArgumentError } from '../errors';
 import { ConvPadding, conv2dAdjoint, conv2dFilterGradient, convGeometry } from './conv_adjoint';
-import {
-  convCorrectionFactor,
-  convOperatorNorm,
-  convPowerIteration,
-  convPowerIterationToConvergence,
-} from './conv_operator_norm';
+import { convCorrectionFactor, convOperatorNorm, convPowerIteration, convPowerIterationToConvergence } from './conv_operator_norm';
 import { bjorckOrthonormalizeToConvergence } from './bjorck';
 
 const ADJOINT_CASES: Array<[number[], number[], [number, number], ConvPadding]> = [
@@ -74,7 +69,9 @@ describe.each(['cpu', 'wasm'])('conv2dAdjoint on %s', (backend) => {
           const x = tf.tensor4d(xData, [2, h, w, cin]);
           const dy = tf.tensor4d(dyData, [2, g.outHeight, g.outWidth, cout]);
           const f = (k: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, k as tf.Tensor4D, strides, padding), dy));
-          return tf.grad(f)(tf.tensor4d(kData, [kh, kw, cin, cout])).dataSync();
+          return tf
+            .grad(f)(tf.tensor4d(kData, [kh, kw, cin, cout]))
+            .dataSync();
         }),
       );
       expect(ours.length).toBe(reference.length);
@@ -123,26 +120,23 @@ const NORM_CASES: Array<[number[], number[], [number, number], ConvPadding]> = [
 describe.each(['cpu', 'wasm'])('conv operator norm on %s', (backend) => {
   useBackend(backend);
 
-  it.each(NORM_CASES)(
-    'input %j kernel %j strides %j %s: power iteration reaches the explicit matrix norm',
-    (inp, ker, strides, padding) => {
-      const [h, w, cin] = inp;
-      const [kh, kw, cout] = ker;
-      const kernel = tf.tensor4d(uniformArray(kh * kw * cin * cout, 21), [kh, kw, cin, cout]);
-      const expected = convOperatorNormExplicit(kernel, [h, w, cin], strides, padding);
-      const u0 = tf.tensor4d(uniformArray(h * w * cin, 22), [1, h, w, cin]);
-      const r = convPowerIteration(kernel, u0, strides, padding, 400);
-      const sigma = r.sigma.dataSync()[0];
-      expect(Math.abs(sigma - expected)).toBeLessThanOrEqual(1e-5 * expected);
-      expect(tf.norm(r.u).dataSync()[0]).toBeCloseTo(1, 5);
-      const norm = convOperatorNorm(kernel, r.u, strides, padding);
-      expect(Math.abs(norm.dataSync()[0] - expected)).toBeLessThanOrEqual(1e-5 * expected);
-      // Scaling u does not change the ratio.
-      const scaled = convOperatorNorm(kernel, tf.mul(r.u, 7) as tf.Tensor4D, strides, padding);
-      expect(Math.abs(scaled.dataSync()[0] - expected)).toBeLessThanOrEqual(1e-5 * expected);
-      tf.dispose([kernel, u0, r.u, r.sigma, norm, scaled]);
-    },
-  );
+  it.each(NORM_CASES)('input %j kernel %j strides %j %s: power iteration reaches the explicit matrix norm', (inp, ker, strides, padding) => {
+    const [h, w, cin] = inp;
+    const [kh, kw, cout] = ker;
+    const kernel = tf.tensor4d(uniformArray(kh * kw * cin * cout, 21), [kh, kw, cin, cout]);
+    const expected = convOperatorNormExplicit(kernel, [h, w, cin], strides, padding);
+    const u0 = tf.tensor4d(uniformArray(h * w * cin, 22), [1, h, w, cin]);
+    const r = convPowerIteration(kernel, u0, strides, padding, 400);
+    const sigma = r.sigma.dataSync()[0];
+    expect(Math.abs(sigma - expected)).toBeLessThanOrEqual(1e-5 * expected);
+    expect(tf.norm(r.u).dataSync()[0]).toBeCloseTo(1, 5);
+    const norm = convOperatorNorm(kernel, r.u, strides, padding);
+    expect(Math.abs(norm.dataSync()[0] - expected)).toBeLessThanOrEqual(1e-5 * expected);
+    // Scaling u does not change the ratio.
+    const scaled = convOperatorNorm(kernel, tf.mul(r.u, 7) as tf.Tensor4D, strides, padding);
+    expect(Math.abs(scaled.dataSync()[0] - expected)).toBeLessThanOrEqual(1e-5 * expected);
+    tf.dispose([kernel, u0, r.u, r.sigma, norm, scaled]);
+  });
 
   it('few steps never overestimate, and leak nothing', () => {
     const kernel = tf.tensor4d(uniformArray(3 * 3 * 2 * 3, 31), [3, 3, 2, 3]);
@@ -161,13 +155,17 @@ describe.each(['cpu', 'wasm'])('conv operator norm on %s', (backend) => {
     const ours = tf.tidy(() => {
       const u = tf.tensor4d(uData, [1, 6, 6, 2]);
       const norm = (k: tf.Tensor) => convOperatorNorm(k as tf.Tensor4D, u, [2, 2], 'same');
-      return tf.grad(norm)(tf.tensor4d(kData, [3, 3, 2, 3])).dataSync();
+      return tf
+        .grad(norm)(tf.tensor4d(kData, [3, 3, 2, 3]))
+        .dataSync();
     });
     const plain = await onCpu(() =>
       tf.tidy(() => {
         const u = tf.tensor4d(uData, [1, 6, 6, 2]);
         const norm = (k: tf.Tensor) => tf.div(tf.norm(tf.conv2d(u, k as tf.Tensor4D, [2, 2], 'same')), tf.norm(u));
-        return tf.grad(norm)(tf.tensor4d(kData, [3, 3, 2, 3])).dataSync();
+        return tf
+          .grad(norm)(tf.tensor4d(kData, [3, 3, 2, 3]))
+          .dataSync();
       }),
     );
     let scale = 0;
@@ -177,7 +175,9 @@ describe.each(['cpu', 'wasm'])('conv operator norm on %s', (backend) => {
     const gz = tf.tidy(() => {
       const u = tf.tensor4d(uData, [1, 6, 6, 2]);
       const norm = (k: tf.Tensor) => convOperatorNorm(k as tf.Tensor4D, u, [1, 1], 'same');
-      return tf.grad(norm)(tf.zeros([3, 3, 2, 3])).dataSync();
+      return tf
+        .grad(norm)(tf.zeros([3, 3, 2, 3]))
+        .dataSync();
     });
     expect(Array.from(gz).every(Number.isFinite)).toBe(true);
   });
@@ -225,9 +225,7 @@ describe('convCorrectionFactor', () => {
     expect(convCorrectionFactor([3, 3], [2, 2])).toBeCloseTo(1 / 2, 15);
     expect(convCorrectionFactor([5, 3], [2, 1])).toBeCloseTo(1 / 3, 15);
     expect(convCorrectionFactor([1, 1], [1, 1])).toBe(1);
-    expect(() => convCorrectionFactor([0, 3], [1, 1])).toThrow(
-      "convCorrectionFactor: 'kernelSize' must be two integers >= 1, got [0,3]",
-    );
+    expect(() => convCorrectionFactor([0, 3], [1, 1])).toThrow("convCorrectionFactor: 'kernelSize' must be two integers >= 1, got [0,3]");
     expect(() => convCorrectionFactor([3, 3], [1, 0])).toThrow("'strides' must be two integers >= 1, got [1,0]");
   });
 
@@ -278,13 +276,9 @@ describe('argument checks', () => {
     const kernel = tf.ones([3, 3, 2, 4]) as tf.Tensor4D;
     const u = tf.ones([1, 5, 5, 3]) as tf.Tensor4D;
     expect(() => convPowerIteration(kernel, u, [1, 1], 'same', 1)).toThrow(InvalidArgumentError);
-    expect(() => convPowerIteration(kernel, u, [1, 1], 'same', 1)).toThrow(
-      "convPowerIteration: 'u' must have shape [1, H, W, 2], got [1, 5, 5, 3]",
-    );
+    expect(() => convPowerIteration(kernel, u, [1, 1], 'same', 1)).toThrow("convPowerIteration: 'u' must have shape [1, H, W, 2], got [1, 5, 5, 3]");
     const u2 = tf.ones([1, 5, 5, 2]) as tf.Tensor4D;
-    expect(() => convOperatorNorm(kernel, u2, [1, 1], 'full' as ConvPadding)).toThrow(
-      `convOperatorNorm: 'padding' must be 'same' or 'valid', got "full"`,
-    );
+    expect(() => convOperatorNorm(kernel, u2, [1, 1], 'full' as ConvPadding)).toThrow(`convOperatorNorm: 'padding' must be 'same' or 'valid', got "full"`);
     expect(() => convPowerIteration(kernel, u2, [0, 1], 'same', 1)).toThrow("'strides' must be two integers >= 1");
     expect(() => convPowerIteration(kernel, u2, [1, 1], 'same', -1)).toThrow("'niter' must be an integer >= 0");
     tf.dispose([kernel, u, u2]);

@@ -14,15 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { assertArg } from '../errors';
-import {
-  ConvPadding,
-  ConvAdjointGeometry,
-  assertPadding,
-  assertStrides,
-  conv2dAdjoint,
-  conv2dFilterGradient,
-  convGeometry,
-} from './conv_adjoint';
+import { ConvPadding, ConvAdjointGeometry, assertPadding, assertStrides, conv2dAdjoint, conv2dFilterGradient, convGeometry } from './conv_adjoint';
 import { distance64, normalizeInPlace64 } from './float64';
 import { l2Normalize, defaultStartVector } from './power_iteration';
 import { ConvergeOptions, assertNiter, resolveConvergeOptions } from './validate';
@@ -72,26 +64,15 @@ const SQUARED_NORM_FLOOR = 1e-24;
 export function convCorrectionFactor(kernelSize: [number, number], strides: [number, number]): number {
   const where = 'convCorrectionFactor';
   assertArg(
-    Array.isArray(kernelSize) &&
-      kernelSize.length === 2 &&
-      kernelSize.every((k) => typeof k === 'number' && Number.isInteger(k) && k >= 1),
+    Array.isArray(kernelSize) && kernelSize.length === 2 && kernelSize.every((k) => typeof k === 'number' && Number.isInteger(k) && k >= 1),
     () => `${where}: 'kernelSize' must be two integers >= 1, got ${JSON.stringify(kernelSize)}`,
   );
   assertStrides(strides, where);
   return 1 / Math.sqrt(Math.ceil(kernelSize[0] / strides[0]) * Math.ceil(kernelSize[1] / strides[1]));
 }
 
-function checkConvArgs(
-  kernel: tf.Tensor,
-  u: tf.Tensor,
-  strides: unknown,
-  padding: unknown,
-  where: string,
-): asserts strides is [number, number] {
-  assertArg(
-    kernel.rank === 4,
-    () => `${where}: 'kernel' must be a 4-D tensor [kh, kw, cin, cout], got shape [${kernel.shape.join(', ')}]`,
-  );
+function checkConvArgs(kernel: tf.Tensor, u: tf.Tensor, strides: unknown, padding: unknown, where: string): asserts strides is [number, number] {
+  assertArg(kernel.rank === 4, () => `${where}: 'kernel' must be a 4-D tensor [kh, kw, cin, cout], got shape [${kernel.shape.join(', ')}]`);
   assertArg(
     u.rank === 4 && u.shape[0] === 1 && u.shape[3] === kernel.shape[2],
     () => `${where}: 'u' must have shape [1, H, W, ${kernel.shape[2]}], got [${u.shape.join(', ')}]`,
@@ -142,12 +123,7 @@ export function convPowerIteration(
  * is given explicitly so it also runs on tfjs-backend-wasm, which has no
  * Conv2DBackpropFilter kernel.
  */
-export function convOperatorNorm(
-  kernel: tf.Tensor4D,
-  u: tf.Tensor4D,
-  strides: [number, number],
-  padding: ConvPadding,
-): tf.Scalar {
+export function convOperatorNorm(kernel: tf.Tensor4D, u: tf.Tensor4D, strides: [number, number], padding: ConvPadding): tf.Scalar {
   checkConvArgs(kernel, u, strides, padding, 'convOperatorNorm');
   const kernelShape = kernel.shape;
   const norm = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {

@@ -41,10 +41,7 @@ export function l2Normalize<T extends tf.Tensor>(x: T): T {
 }
 
 function assertVector(t: tf.Tensor, name: string, length: number, where: string): void {
-  assertArg(
-    t.rank === 2 && t.shape[0] === 1 && t.shape[1] === length,
-    () => `${where}: '${name}' must have shape [1, ${length}], got [${t.shape.join(', ')}]`,
-  );
+  assertArg(t.rank === 2 && t.shape[0] === 1 && t.shape[1] === length, () => `${where}: '${name}' must have shape [1, ${length}], got [${t.shape.join(', ')}]`);
 }
 
 /**
@@ -123,11 +120,7 @@ export function defaultStartVector(length: number): Float64Array {
  * `converged`. `sigma` never exceeds the true largest singular value, so for
  * a guaranteed bound use Björck to convergence or an upper bound instead.
  */
-export function powerIterationToConvergence(
-  w: tf.Tensor2D,
-  u?: tf.Tensor2D,
-  opts?: ConvergeOptions,
-): PowerIterationConvergeResult {
+export function powerIterationToConvergence(w: tf.Tensor2D, u?: tf.Tensor2D, opts?: ConvergeOptions): PowerIterationConvergeResult {
   const where = 'powerIterationToConvergence';
   assertRank2(w, where);
   const [rows, cols] = w.shape;

@@ -16,23 +16,13 @@ export function assertRank2(w: tf.Tensor, where: string): void {
 }
 
 export function assertNiter(niter: unknown, where: string): asserts niter is number {
-  assertArg(
-    typeof niter === 'number' && Number.isInteger(niter) && niter >= 0,
-    () => `${where}: 'niter' must be an integer >= 0, got ${String(niter)}`,
-  );
+  assertArg(typeof niter === 'number' && Number.isInteger(niter) && niter >= 0, () => `${where}: 'niter' must be an integer >= 0, got ${String(niter)}`);
 }
 
-export function resolveConvergeOptions(
-  opts: ConvergeOptions | undefined,
-  where: string,
-): { tol: number; maxIter: number } {
+export function resolveConvergeOptions(opts: ConvergeOptions | undefined, where: string): { tol: number; maxIter: number } {
   const tol = opts?.tol ?? CONVERGE_TOL;
   const maxIter = opts?.maxIter ?? CONVERGE_MAX_ITER;
   assertArg(Number.isFinite(tol) && tol > 0, () => `${where}: 'tol' must be a finite number > 0, got ${String(tol)}`);
-  assertArg(
-    Number.isInteger(maxIter) && maxIter >= 1,
-    () => `${where}: 'maxIter' must be an integer >= 1, got ${String(maxIter)}`,
-  );
+  assertArg(Number.isInteger(maxIter) && maxIter >= 1, () => `${where}: 'maxIter' must be an integer >= 1, got ${String(maxIter)}`);
   return { tol, maxIter };
 }
-

@@ -92,12 +92,7 @@ async function modelArtifacts(model: tfl.LayersModel): Promise<tf.io.ModelArtifa
  * Writes a checkpoint into `dir`: model (tfjs format), Adam state and `train.json`,
  * replaced all together so a crash leaves the previous checkpoint or this one.
  */
-export async function saveCheckpoint(
-  dir: string,
-  model: tfl.LayersModel,
-  optimizer: tf.AdamOptimizer,
-  state: TrainState,
-): Promise<void> {
+export async function saveCheckpoint(dir: string, model: tfl.LayersModel, optimizer: tf.AdamOptimizer, state: TrainState): Promise<void> {
   const files: FileSet = {
     ...modelFiles(await modelArtifacts(model)),
     ...(await optimizerFiles(optimizer)),
@@ -169,8 +164,7 @@ export async function loadOptimizer(dir: string, model: tfl.LayersModel): Promis
   const moments = json.weights.slice(1);
   const trainable = model.trainableWeights;
   const shapesMatch =
-    moments.length === 2 * trainable.length &&
-    moments.every((s, i) => tf.util.arraysEqual(s.shape, trainable[i % trainable.length].shape as number[]));
+    moments.length === 2 * trainable.length && moments.every((s, i) => tf.util.arraysEqual(s.shape, trainable[i % trainable.length].shape as number[]));
   if (!shapesMatch) {
     throw new ModelError(`${binPath} does not match the model: its moments are not shaped like the trainable weights`);
   }

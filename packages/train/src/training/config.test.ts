@@ -2,7 +2,14 @@ import { InvalidArgumentError } from '../errors';
 import { ARCHITECTURES } from '../models';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import {
-  DEFAULT_TRAIN_BATCH_SIZE, learningRateAt, LrSchedule, recipeSettings, resolveTrainConfig, resumeTrainConfig, TRAIN_RECIPES, TrainConfig,
+  DEFAULT_TRAIN_BATCH_SIZE,
+  learningRateAt,
+  LrSchedule,
+  recipeSettings,
+  resolveTrainConfig,
+  resumeTrainConfig,
+  TRAIN_RECIPES,
+  TrainConfig,
 } from './config';
 
 describe('train config', () => {

@@ -72,14 +72,29 @@ export interface TrainRecipe {
  * notebook's (HKR multiclass, Adam lr 1e-4, batch 4096, 100 epochs).
  */
 export const TRAIN_RECIPES: ReadonlyMap<string, TrainRecipe> = new Map<string, TrainRecipe>([
-  ['fast', {
-    summary: 'ortho network, 10 epochs of batch 512, Adam lr 5e-3 decayed linearly: 0.87 test accuracy in about 3 minutes on 2 cores',
-    settings: { arch: 'ortho', epochs: 10, batchSize: 512, lr: 5e-3, lrSchedule: 'linear', loss: 'hkr', alpha: DEFAULT_HKR_ALPHA, minMargin: DEFAULT_MIN_MARGIN },
-  }],
-  ['reference', {
-    summary: "the reference notebook's: seed network, 100 epochs of batch 4096, Adam lr 1e-4 (constant): about 0.854 test accuracy",
-    settings: { arch: 'seed', epochs: 100, batchSize: 4096, lr: 1e-4, lrSchedule: 'constant', loss: 'hkr', alpha: 100, minMargin: 0.25 },
-  }],
+  [
+    'fast',
+    {
+      summary: 'ortho network, 10 epochs of batch 512, Adam lr 5e-3 decayed linearly: 0.87 test accuracy in about 3 minutes on 2 cores',
+      settings: {
+        arch: 'ortho',
+        epochs: 10,
+        batchSize: 512,
+        lr: 5e-3,
+        lrSchedule: 'linear',
+        loss: 'hkr',
+        alpha: DEFAULT_HKR_ALPHA,
+        minMargin: DEFAULT_MIN_MARGIN,
+      },
+    },
+  ],
+  [
+    'reference',
+    {
+      summary: "the reference notebook's: seed network, 100 epochs of batch 4096, Adam lr 1e-4 (constant): about 0.854 test accuracy",
+      settings: { arch: 'seed', epochs: 100, batchSize: 4096, lr: 1e-4, lrSchedule: 'constant', loss: 'hkr', alpha: 100, minMargin: 0.25 },
+    },
+  ],
 ]);
 
 /** The settings of recipe `name`; throws `InvalidArgumentError` naming the recipes. */
@@ -214,13 +229,25 @@ export interface TrainOptions extends Partial<TrainConfig> {
 
 /** Settings that define a run: a resumed run must keep them. */
 const RUN_KEYS = [
-  'arch', 'batchSize', 'lr', 'lrSchedule', 'loss', 'alpha', 'minMargin', 'tau', 'seed', 'limit', 'dataset', 'valSplit', 'layout', 'scale', 'inputShape',
+  'arch',
+  'batchSize',
+  'lr',
+  'lrSchedule',
+  'loss',
+  'alpha',
+  'minMargin',
+  'tau',
+  'seed',
+  'limit',
+  'dataset',
+  'valSplit',
+  'layout',
+  'scale',
+  'inputShape',
 ] as const;
 
 /** Settings a resumed run may change: the target, and where and how it runs. */
-const SESSION_KEYS = [
-  'epochs', 'dataDir', 'dataPath', 'labelsPath', 'valDataPath', 'valLabelsPath', 'outDir', 'backend', 'workers',
-] as const;
+const SESSION_KEYS = ['epochs', 'dataDir', 'dataPath', 'labelsPath', 'valDataPath', 'valLabelsPath', 'outDir', 'backend', 'workers'] as const;
 
 /** Options of `train()` that are not settings (a recipe name, objects): never written to `train.json`. */
 const OBJECT_KEYS = ['recipe', 'resume', 'data', 'model', 'callbacks'] as const;
@@ -241,13 +268,17 @@ export function resolveTrainConfig(requested: TrainOptions): TrainConfig {
   const options = withRecipe(requested);
   const given = settingsOf(options);
   if (options.model !== undefined) {
-    assertArg(options.arch === undefined || options.arch === CUSTOM_ARCH,
-      () => `'arch' (${JSON.stringify(options.arch)}) and 'model' exclude each other: pass one`);
+    assertArg(
+      options.arch === undefined || options.arch === CUSTOM_ARCH,
+      () => `'arch' (${JSON.stringify(options.arch)}) and 'model' exclude each other: pass one`,
+    );
     given.arch = CUSTOM_ARCH;
   }
   if (options.data !== undefined) {
-    assertArg(options.dataset === undefined || options.dataset === MEMORY_DATASET,
-      () => `'dataset' (${JSON.stringify(options.dataset)}) and 'data' exclude each other: pass one`);
+    assertArg(
+      options.dataset === undefined || options.dataset === MEMORY_DATASET,
+      () => `'dataset' (${JSON.stringify(options.dataset)}) and 'data' exclude each other: pass one`,
+    );
     given.dataset = MEMORY_DATASET;
   } else if (options.dataPath !== undefined && options.dataset === undefined) {
     given.dataset = FILES_DATASET;
@@ -319,8 +350,10 @@ function isFiniteNumber(v: unknown): v is number {
 
 /** Throws `InvalidArgumentError` quoting the first bad setting. */
 export function validateTrainConfig(c: TrainConfig): void {
-  assertArg(ARCHITECTURES.has(c.arch) || c.arch === CUSTOM_ARCH,
-    () => `'arch' must be one of ${[...ARCHITECTURES.keys()].join(', ')}, got ${JSON.stringify(c.arch)}`);
+  assertArg(
+    ARCHITECTURES.has(c.arch) || c.arch === CUSTOM_ARCH,
+    () => `'arch' must be one of ${[...ARCHITECTURES.keys()].join(', ')}, got ${JSON.stringify(c.arch)}`,
+  );
   assertArg(isPositiveInteger(c.epochs), () => `'epochs' must be a positive integer, got ${c.epochs}`);
   assertArg(isPositiveInteger(c.batchSize), () => `'batchSize' must be a positive integer, got ${c.batchSize}`);
   assertArg(isFiniteNumber(c.lr) && c.lr > 0, () => `'lr' must be a positive finite number, got ${c.lr}`);
@@ -341,17 +374,23 @@ export function validateTrainConfig(c: TrainConfig): void {
     c.workers === undefined || (isPositiveInteger(c.workers) && c.workers <= MAX_WORKERS),
     () => `'workers' must be an integer in [1, ${MAX_WORKERS}], got ${c.workers}`,
   );
-  assertArg(DATASET_PROVIDERS.has(c.dataset) || c.dataset === FILES_DATASET || c.dataset === MEMORY_DATASET,
-    () => `'dataset' must be one of ${[...DATASET_PROVIDERS.keys(), FILES_DATASET, MEMORY_DATASET].join(', ')}, got ${JSON.stringify(c.dataset)}`);
-  assertArg(c.dataset !== FILES_DATASET || (typeof c.dataPath === 'string' && c.dataPath.length > 0),
-    () => `'dataPath' must be a data file or folder (dataset 'files'), got ${JSON.stringify(c.dataPath)}`);
+  assertArg(
+    DATASET_PROVIDERS.has(c.dataset) || c.dataset === FILES_DATASET || c.dataset === MEMORY_DATASET,
+    () => `'dataset' must be one of ${[...DATASET_PROVIDERS.keys(), FILES_DATASET, MEMORY_DATASET].join(', ')}, got ${JSON.stringify(c.dataset)}`,
+  );
+  assertArg(
+    c.dataset !== FILES_DATASET || (typeof c.dataPath === 'string' && c.dataPath.length > 0),
+    () => `'dataPath' must be a data file or folder (dataset 'files'), got ${JSON.stringify(c.dataPath)}`,
+  );
   for (const key of ['dataPath', 'labelsPath', 'valDataPath', 'valLabelsPath'] as const) {
     assertArg(c[key] === undefined || (typeof c[key] === 'string' && c[key]!.length > 0), () => `'${key}' must be a path, got ${JSON.stringify(c[key])}`);
   }
   assertArg(c.layout === undefined || c.layout === 'nhwc' || c.layout === 'nchw', () => `'layout' must be 'nhwc' or 'nchw', got ${JSON.stringify(c.layout)}`);
   assertArg(c.scale === undefined || (isFiniteNumber(c.scale) && c.scale > 0), () => `'scale' must be a positive finite number, got ${c.scale}`);
-  assertArg(c.inputShape === undefined || (Array.isArray(c.inputShape) && c.inputShape.length === 3 && c.inputShape.every(isPositiveInteger)),
-    () => `'inputShape' must be [H, W, C] of positive integers, got ${JSON.stringify(c.inputShape)}`);
+  assertArg(
+    c.inputShape === undefined || (Array.isArray(c.inputShape) && c.inputShape.length === 3 && c.inputShape.every(isPositiveInteger)),
+    () => `'inputShape' must be [H, W, C] of positive integers, got ${JSON.stringify(c.inputShape)}`,
+  );
   assertArg(typeof c.outDir === 'string' && c.outDir.length > 0, () => `'outDir' must be a folder path, got ${JSON.stringify(c.outDir)}`);
   assertArg(c.valSplit === 'test', () => `'valSplit' must be 'test', got ${JSON.stringify(c.valSplit)}`);
 }

@@ -61,11 +61,7 @@ export function readModelArtifacts(dir: string, modelFile: string = MODEL_FILE):
   if (weights.byteLength !== expected) {
     throw new ModelError(`${path.join(dir, WEIGHTS_FILE)} holds ${weights.byteLength} bytes, model.json expects ${expected}`);
   }
-  return tf.io.getModelArtifactsForJSONSync(
-    modelJson,
-    specs,
-    weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
-  );
+  return tf.io.getModelArtifactsForJSONSync(modelJson, specs, weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength));
 }
 
 function bytesPerElement(dtype: string): number {
@@ -86,9 +82,7 @@ export const FILE_SCHEME = 'file://';
 function modelLocation(pathOrUrl: string): { dir: string; modelFile: string } {
   assertArg(typeof pathOrUrl === 'string' && pathOrUrl.length > 0, () => `'path' must be a folder or a model.json path, got ${JSON.stringify(pathOrUrl)}`);
   const local = pathOrUrl.startsWith(FILE_SCHEME) ? pathOrUrl.slice(FILE_SCHEME.length) : pathOrUrl;
-  return local.toLowerCase().endsWith('.json')
-    ? { dir: path.dirname(local), modelFile: path.basename(local) }
-    : { dir: local, modelFile: MODEL_FILE };
+  return local.toLowerCase().endsWith('.json') ? { dir: path.dirname(local), modelFile: path.basename(local) } : { dir: local, modelFile: MODEL_FILE };
 }
 
 /**

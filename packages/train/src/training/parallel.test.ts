@@ -136,7 +136,5 @@ test(`a batch larger than a chunk (${TRAIN_CHUNK_ROWS} rows): in-process chunks 
 });
 
 test("a bad 'workers' is an InvalidArgumentError quoting the parameter", async () => {
-  await expect(train({ ...BASE, workers: 0, outDir: tmp.path('bad') })).rejects.toThrow(
-    "'workers' must be an integer in [1, 64], got 0",
-  );
+  await expect(train({ ...BASE, workers: 0, outDir: tmp.path('bad') })).rejects.toThrow("'workers' must be an integer in [1, 64], got 0");
 });

@@ -53,6 +53,4 @@ export type WorkerRequest =
 
 /** Worker -> main. */
 export type WorkerReply =
-  | { type: 'ready' }
-  | { type: 'done'; metrics: [number, number, number]; tensors: number }
-  | { type: 'error'; message: string; stack?: string };
+  { type: 'ready' } | { type: 'done'; metrics: [number, number, number]; tensors: number } | { type: 'error'; message: string; stack?: string };

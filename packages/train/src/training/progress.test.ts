@@ -4,7 +4,15 @@ import { consoleProgress } from './progress';
 
 function fakeStream(isTTY: boolean): ProgressStream & { text: () => string } {
   let text = '';
-  return { isTTY, columns: 200, write: (s: string) => { text += s; return true; }, text: () => text };
+  return {
+    isTTY,
+    columns: 200,
+    write: (s: string) => {
+      text += s;
+      return true;
+    },
+    text: () => text,
+  };
 }
 
 const RECORD: EpochRecord = { epoch: 1, loss: 0.5, acc: 0.75, kr: 0.125, val_loss: 0.25, val_acc: 0.8, val_kr: 0.1, lr: 1e-3, seconds: 2.5 } as EpochRecord;

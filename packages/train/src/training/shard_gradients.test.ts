@@ -84,7 +84,11 @@ describe('shard gradients of the seed network add up to the full-batch gradient'
     const sums = vars.map((v) => new Float64Array(v.size));
     const metrics = [0, 0, 0];
     withNoLeak(() => {
-      for (const [start, end] of [[0, 4], [4, 17], [17, 30]]) {
+      for (const [start, end] of [
+        [0, 4],
+        [4, 17],
+        [17, 30],
+      ]) {
         const shard = { images: ds.images.subarray(start * 784, end * 784), labels: ds.labels.subarray(start, end) };
         const r = shardGradients(model, vars, share, shard, GEOMETRY, stats, 5);
         r.grads.forEach((g, i) => g.dataSync().forEach((v, j) => (sums[i][j] += v)));

@@ -121,9 +121,7 @@ function chunkedGradients(
       logits = tf.keep(out);
       return shareLoss(y, out, stats);
     }, vars);
-    const chunkMetrics = tf.tidy(
-      () => tf.stack([value, accuracyShare(y, logits!, stats), krMulticlassShare(y, logits!, stats)]) as tf.Tensor1D,
-    );
+    const chunkMetrics = tf.tidy(() => tf.stack([value, accuracyShare(y, logits!, stats), krMulticlassShare(y, logits!, stats)]) as tf.Tensor1D);
     const chunkGrads = vars.map((v) => byName[v.name]);
     if (grads === null || metrics === null) {
       grads = chunkGrads;

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
+import '@tensorflow/tfjs-layers'; // registers the layers the checkpoints hold
 import { tmpDirPerSuite } from '@lip/test-support';
 import { FASHION_DIR } from '@lip/test-support/data';
 import { weightsOf } from '@lip/test-support/tf';

@@ -90,11 +90,13 @@ function trainStep(
   model.updateConstraints();
   let logits: tf.Tensor | undefined;
   // Updated just above, once per step: the layers must not update again in call().
-  const { value, grads } = withConstraintsHeld(() => tf.variableGrads(() => {
-    const out = model.apply(x, { training: true }) as tf.Tensor;
-    logits = tf.keep(out);
-    return lossFn(y, out);
-  }, vars));
+  const { value, grads } = withConstraintsHeld(() =>
+    tf.variableGrads(() => {
+      const out = model.apply(x, { training: true }) as tf.Tensor;
+      logits = tf.keep(out);
+      return lossFn(y, out);
+    }, vars),
+  );
   // In `vars` order: Adam keeps its moments by position.
   optimizer.applyGradients(vars.filter((v) => grads[v.name] !== undefined).map((v) => ({ name: v.name, tensor: grads[v.name] })));
   const stats = tf.tidy(() => tf.stack([value, accuracy(y, logits!), krMulticlass(y, logits!)]) as tf.Tensor1D);
@@ -115,7 +117,12 @@ async function evaluate(
   const means = new RunningMeans();
   if (pool !== null) {
     pool.publishWeights(model);
-    const done = await pool.evaluate(ds, batchSize, () => signal?.aborted === true, (rows, metrics) => means.add(rows, metrics));
+    const done = await pool.evaluate(
+      ds,
+      batchSize,
+      () => signal?.aborted === true,
+      (rows, metrics) => means.add(rows, metrics),
+    );
     return done ? means.means() : null;
   }
   const rowSize = ds.height * ds.width * ds.channels;
@@ -208,14 +215,9 @@ export function learningRateOf(optimizer: tf.AdamOptimizer): number {
  */
 export async function train(options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
   try {
-    assertArg(
-      typeof options?.outDir === 'string' && options.outDir.length > 0,
-      () => `'outDir' must be a folder path, got ${JSON.stringify(options?.outDir)}`,
-    );
+    assertArg(typeof options?.outDir === 'string' && options.outDir.length > 0, () => `'outDir' must be a folder path, got ${JSON.stringify(options?.outDir)}`);
     // One writer per checkpoint folder (`<outDir>.lock`), from before recoverCommit: another run's staging is not ours to discard.
-    return await withOutputLock(options.outDir, { what: 'output folder', hint: 'use another --out' }, (lock) =>
-      runTraining(options, hooks, lock),
-    );
+    return await withOutputLock(options.outDir, { what: 'output folder', hint: 'use another --out' }, (lock) => runTraining(options, hooks, lock));
   } finally {
     hooks.onEnd?.();
   }
@@ -238,9 +240,7 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks, lock: Outpu
     config = resolveTrainConfig(options);
     if (hasCheckpoint(outDir)) {
       const done = readTrainState(outDir).epochs.length;
-      throw new InvalidArgumentError(
-        `'outDir' ${outDir} already holds a checkpoint (${done} epochs): pass --resume to continue it, or choose another --out`,
-      );
+      throw new InvalidArgumentError(`'outDir' ${outDir} already holds a checkpoint (${done} epochs): pass --resume to continue it, or choose another --out`);
     }
   }
 
@@ -277,9 +277,10 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks, lock: Outpu
     }
     log(`resuming ${outDir} after epoch ${history.length}`);
   } else {
-    model = options.model !== undefined
-      ? asLipschitzSequential(options.model)
-      : buildModel(config.arch, { seed: config.seed, inputShape, numClasses: data.classNames.length, logger: { warn: log } });
+    model =
+      options.model !== undefined
+        ? asLipschitzSequential(options.model)
+        : buildModel(config.arch, { seed: config.seed, inputShape, numClasses: data.classNames.length, logger: { warn: log } });
     try {
       assertModelFitsData(model, inputShape, data.classNames.length, options.model !== undefined ? "'model'" : `'arch' ${config.arch}`);
     } catch (err) {
@@ -293,7 +294,17 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks, lock: Outpu
   const callbacks = new TrainCallbackRunner(options.callbacks, model, lossFn);
   try {
     const interrupted = await runEpochs(
-      model, optimizer, lossFn, config, history, { trainSet, valSet, numClasses: data.classNames.length }, backend, workers, hooks, lock, callbacks,
+      model,
+      optimizer,
+      lossFn,
+      config,
+      history,
+      { trainSet, valSet, numClasses: data.classNames.length },
+      backend,
+      workers,
+      hooks,
+      lock,
+      callbacks,
     );
     return { model, trainState: { config, epochs: history }, interrupted, backend };
   } catch (err) {

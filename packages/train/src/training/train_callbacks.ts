@@ -27,7 +27,11 @@ export interface TrainCallbackParams {
 export class TrainCallbackRunner {
   private readonly list: CallbackList | null;
 
-  constructor(callbacks: TrainCallbacks | undefined, private readonly model: LayersModel, loss: LipLoss) {
+  constructor(
+    callbacks: TrainCallbacks | undefined,
+    private readonly model: LayersModel,
+    loss: LipLoss,
+  ) {
     // 'never': train() yields to the event loop after every step by itself.
     const standard = standardizeCallbacks(callbacks, 'never');
     this.list = standard.length > 0 ? new CallbackList(standard) : null;

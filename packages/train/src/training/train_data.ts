@@ -17,7 +17,6 @@ import { datasetProvider, findDataset } from '../data/node';
 import { DataError, InvalidArgumentError, LipError, assertArg } from '../errors';
 import { FILES_DATASET, MEMORY_DATASET, TrainConfig, TrainOptions } from './config';
 
-
 /** The splits of a run and the names of its classes. */
 export interface TrainDataSets {
   train: Dataset;
@@ -29,8 +28,14 @@ export interface TrainDataSets {
 
 function fromLabeled(data: LabeledImages): Dataset {
   return {
-    images: data.images, labels: data.labels, n: data.n, height: data.height, width: data.width, channels: data.channels,
-    classNames: data.classNames ?? [], source: data.source,
+    images: data.images,
+    labels: data.labels,
+    n: data.n,
+    height: data.height,
+    width: data.width,
+    channels: data.channels,
+    classNames: data.classNames ?? [],
+    source: data.source,
   };
 }
 
@@ -53,12 +58,7 @@ const isFile = (p: string): boolean => {
  * Reads images + labels with `readLabeledData`; with `inputShape`, an `.npy`
  * of flat rows `[N, H·W·C]` is laid out as `[N, H, W, C]` first.
  */
-async function readFiles(
-  dataPath: string,
-  labelsPath: string | undefined,
-  split: 'train' | 'test',
-  config: TrainConfig,
-): Promise<LabeledImages> {
+async function readFiles(dataPath: string, labelsPath: string | undefined, split: 'train' | 'test', config: TrainConfig): Promise<LabeledImages> {
   const opts = { labels: labelsPath, split, layout: config.layout, scale: config.scale, limit: config.limit };
   const shape = config.inputShape;
   if (shape !== undefined && dataPath.toLowerCase().endsWith('.npy') && labelsPath !== undefined) {
@@ -67,20 +67,30 @@ async function readFiles(
       const [n, d] = images.shape as [number, number];
       const per = shape[0] * shape[1] * shape[2];
       if (d !== per) {
-        throw new DataError(`${path.resolve(dataPath)} holds rows of ${d} values, but the input shape [${shape.join(', ')}] needs ${per}; `
-          + 'pass the shape of one image (--input-shape H,W,C)');
+        throw new DataError(
+          `${path.resolve(dataPath)} holds rows of ${d} values, but the input shape [${shape.join(', ')}] needs ${per}; ` +
+            'pass the shape of one image (--input-shape H,W,C)',
+        );
       }
       const labels = labelsPath.toLowerCase().endsWith('.npy') ? readNpy(labelsPath) : readIdxArray(labelsPath);
       return arraysToLabeledImages({ ...images, shape: [n, ...shape] }, labels, {
-        imagesWhere: path.resolve(dataPath), labelsWhere: path.resolve(labelsPath), source: path.resolve(dataPath), format: 'npy',
-        fix: 'pass intact .npy files (numpy.save)', layout: 'nhwc', limit: config.limit, scale: config.scale,
+        imagesWhere: path.resolve(dataPath),
+        labelsWhere: path.resolve(labelsPath),
+        source: path.resolve(dataPath),
+        format: 'npy',
+        fix: 'pass intact .npy files (numpy.save)',
+        layout: 'nhwc',
+        limit: config.limit,
+        scale: config.scale,
       });
     }
   }
   const data = await readLabeledData(dataPath, opts);
   if (shape !== undefined && !(data.height === shape[0] && data.width === shape[1] && data.channels === shape[2])) {
-    throw new DataError(`${data.source} holds images of shape [${data.height}, ${data.width}, ${data.channels}], `
-      + `not the input shape [${shape.join(', ')}]; leave --input-shape out (it is read from the data) or pass the data's`);
+    throw new DataError(
+      `${data.source} holds images of shape [${data.height}, ${data.width}, ${data.channels}], ` +
+        `not the input shape [${shape.join(', ')}]; leave --input-shape out (it is read from the data) or pass the data's`,
+    );
   }
   return data;
 }
@@ -121,22 +131,29 @@ function classNamesOf(sets: Dataset[], given: readonly string[] | undefined): st
 /** Loads the run's splits (see the module doc). */
 export async function loadTrainData(config: TrainConfig, data?: TrainData): Promise<TrainDataSets> {
   if (config.dataset === MEMORY_DATASET) {
-    assertArg(data !== undefined && data !== null && typeof data === 'object',
-      () => `'data' is required: this run trains on data passed in memory ({ train, validation? }); pass it again to resume`);
+    assertArg(
+      data !== undefined && data !== null && typeof data === 'object',
+      () => `'data' is required: this run trains on data passed in memory ({ train, validation? }); pass it again to resume`,
+    );
     const train = firstSamples(await toDataset(data.train, 'data.train'), config.limit);
     const validation = data.validation === undefined ? null : firstSamples(await toDataset(data.validation, 'data.validation'), config.limit);
     const sets = validation === null ? [train] : [train, validation];
     for (const v of sets.slice(1)) assertSameShape(train, v, 'data.validation');
     return { train, validation, classNames: classNamesOf(sets, data.classNames) };
   }
-  assertArg(data === undefined,
-    () => `'data' is for a run on data in memory, but this run's data is ${config.dataset === FILES_DATASET ? config.dataPath : `the ${config.dataset} dataset`}; leave 'data' out`);
+  assertArg(
+    data === undefined,
+    () =>
+      `'data' is for a run on data in memory, but this run's data is ${config.dataset === FILES_DATASET ? config.dataPath : `the ${config.dataset} dataset`}; leave 'data' out`,
+  );
   if (config.dataset === FILES_DATASET) {
-    assertArg(typeof config.dataPath === 'string' && config.dataPath.length > 0, () => `'dataPath' must be a data file or folder, got ${JSON.stringify(config.dataPath)}`);
+    assertArg(
+      typeof config.dataPath === 'string' && config.dataPath.length > 0,
+      () => `'dataPath' must be a data file or folder, got ${JSON.stringify(config.dataPath)}`,
+    );
     const train = await readFiles(config.dataPath, config.labelsPath, 'train', config);
-    const test = config.valDataPath !== undefined
-      ? await readFiles(config.valDataPath, config.valLabelsPath, 'test', config)
-      : await testSplitOf(train, config);
+    const test =
+      config.valDataPath !== undefined ? await readFiles(config.valDataPath, config.valLabelsPath, 'test', config) : await testSplitOf(train, config);
     const trainSet = fromLabeled(train);
     const validation = test === null ? null : fromLabeled(test);
     if (validation !== null) assertSameShape(trainSet, validation, config.valDataPath ?? `the test split of ${train.source}`);
@@ -151,8 +168,10 @@ export async function loadTrainData(config: TrainConfig, data?: TrainData): Prom
 
 function assertSameShape(train: Dataset, other: Dataset, what: string): void {
   if (train.height !== other.height || train.width !== other.width || train.channels !== other.channels) {
-    throw new DataError(`${what} holds images of shape [${other.height}, ${other.width}, ${other.channels}] but the training data `
-      + `[${train.height}, ${train.width}, ${train.channels}]; pass validation data of the same shape`);
+    throw new DataError(
+      `${what} holds images of shape [${other.height}, ${other.width}, ${other.channels}] but the training data ` +
+        `[${train.height}, ${train.width}, ${train.channels}]; pass validation data of the same shape`,
+    );
   }
 }
 

@@ -101,7 +101,12 @@ describe('your own data and model', () => {
 
   test('a tf.Sequential of Lipschitz layers is accepted; a plain layer or a wrong shape is refused', async () => {
     const plain = tfl.sequential({
-      layers: [tfl.layers.flatten({ inputShape: TINY_SHAPE }), new SpectralDense({ units: 8, seed: 1 }), new GroupSort2(), new SpectralDense({ units: 3, seed: 2 })],
+      layers: [
+        tfl.layers.flatten({ inputShape: TINY_SHAPE }),
+        new SpectralDense({ units: 8, seed: 1 }),
+        new GroupSort2(),
+        new SpectralDense({ units: 3, seed: 2 }),
+      ],
     });
     const { result } = await run({ model: plain, data: arrays(), epochs: 1 }, 'sequential');
     const { model } = await loadCheckpoint(out('sequential'));
@@ -111,12 +116,20 @@ describe('your own data and model', () => {
     model.dispose();
 
     const dense = tfl.sequential({ layers: [tfl.layers.flatten({ inputShape: TINY_SHAPE }), tfl.layers.dense({ units: 3 })] });
-    await expect(run({ model: dense, data: arrays() }, 'plain-dense')).rejects.toThrow(/'model' holds layer 'dense_\w+' \(Dense\), which is not a Lipschitz layer/);
-    const wide = new LipschitzSequential({ layers: [tfl.layers.flatten({ inputShape: [9, 9, 1] }), new SpectralDense({ units: 3 })], logger: { warn: () => undefined } });
+    await expect(run({ model: dense, data: arrays() }, 'plain-dense')).rejects.toThrow(
+      /'model' holds layer 'dense_\w+' \(Dense\), which is not a Lipschitz layer/,
+    );
+    const wide = new LipschitzSequential({
+      layers: [tfl.layers.flatten({ inputShape: [9, 9, 1] }), new SpectralDense({ units: 3 })],
+      logger: { warn: () => undefined },
+    });
     await expect(run({ model: wide, data: arrays() }, 'wide')).rejects.toThrow(
       "'model' takes inputs of shape [9, 9, 1] but the data holds images of shape [8, 8, 1]",
     );
-    const four = new LipschitzSequential({ layers: [tfl.layers.flatten({ inputShape: TINY_SHAPE }), new SpectralDense({ units: 4 })], logger: { warn: () => undefined } });
+    const four = new LipschitzSequential({
+      layers: [tfl.layers.flatten({ inputShape: TINY_SHAPE }), new SpectralDense({ units: 4 })],
+      logger: { warn: () => undefined },
+    });
     await expect(run({ model: four, data: arrays() }, 'four')).rejects.toThrow("'model' outputs [4] per image but the data has 3 classes");
     await expect(run({ arch: 'seed', data: arrays() }, 'both')).rejects.toThrow(InvalidArgumentError);
     await expect(run({ data: { train: { x: TRAIN.images, y: TRAIN.labels } } as never }, 'flat')).rejects.toThrow(
@@ -145,8 +158,16 @@ describe('callbacks in train()', () => {
     const { weights } = await run({ data: arrays(), callbacks: [monitor, new CondenseCallback(), new tfl.CustomCallback(custom)] }, 'callbacks');
     expect(calls).toEqual([
       'trainBegin',
-      'epochBegin 0', 'batchEnd 0 true', 'batchEnd 1 true', 'batchEnd 2 true', 'epochEnd 0 loss,acc,kr,val_loss,val_acc,val_kr',
-      'epochBegin 1', 'batchEnd 0 true', 'batchEnd 1 true', 'batchEnd 2 true', 'epochEnd 1 loss,acc,kr,val_loss,val_acc,val_kr',
+      'epochBegin 0',
+      'batchEnd 0 true',
+      'batchEnd 1 true',
+      'batchEnd 2 true',
+      'epochEnd 0 loss,acc,kr,val_loss,val_acc,val_kr',
+      'epochBegin 1',
+      'batchEnd 0 true',
+      'batchEnd 1 true',
+      'batchEnd 2 true',
+      'epochEnd 1 loss,acc,kr,val_loss,val_acc,val_kr',
       'trainEnd',
     ]);
     expect(lines).toHaveLength(2);
@@ -173,8 +194,19 @@ describe('callbacks in train()', () => {
     // Stopped after epoch 1, resumed: the same values, and the same weights.
     alphas.length = 0;
     const signal = { aborted: false };
-    await train({ ...BASE, model: tinyModel(5), data: arrays(), callbacks: [schedule(), recorder], outDir: out('schedule-r') }, { signal, onEpochEnd: () => (signal.aborted = true) });
-    const resumed = await train({ outDir: out('schedule-r'), resume: true, epochs: 2, data: arrays(), callbacks: [schedule(), recorder], backend: 'cpu', workers: 1 });
+    await train(
+      { ...BASE, model: tinyModel(5), data: arrays(), callbacks: [schedule(), recorder], outDir: out('schedule-r') },
+      { signal, onEpochEnd: () => (signal.aborted = true) },
+    );
+    const resumed = await train({
+      outDir: out('schedule-r'),
+      resume: true,
+      epochs: 2,
+      data: arrays(),
+      callbacks: [schedule(), recorder],
+      backend: 'cpu',
+      workers: 1,
+    });
     expect(alphas).toEqual([1, 3, 5, 7, 9, 11]);
     expect(resumed.model.getWeights().map((w) => w.dataSync())).toEqual(one.weights);
     resumed.model.dispose();

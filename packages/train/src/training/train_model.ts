@@ -13,13 +13,17 @@ import { isLipschitzLayer, LipschitzSequential } from '../layers';
 export function asLipschitzSequential(model: LayersModel): LipschitzSequential {
   if (model instanceof LipschitzSequential) return model;
   if (!(model instanceof Sequential)) {
-    throw new InvalidArgumentError(`'model' must be a LipschitzSequential or a tf.Sequential of Lipschitz layers, got a ${model?.getClassName?.() ?? typeof model}`);
+    throw new InvalidArgumentError(
+      `'model' must be a LipschitzSequential or a tf.Sequential of Lipschitz layers, got a ${model?.getClassName?.() ?? typeof model}`,
+    );
   }
   const layers = model.layers.filter((l) => l.getClassName() !== 'InputLayer');
   const bad = layers.find((l) => !isLipschitzLayer(l) && !['Flatten', 'Reshape', 'Permute'].includes(l.getClassName()));
   if (bad !== undefined) {
-    throw new InvalidArgumentError(`'model' holds layer '${bad.name}' (${bad.getClassName()}), which is not a Lipschitz layer: `
-      + 'build it from @lip/train layers (lipLayers.*) so the network stays 1-Lipschitz');
+    throw new InvalidArgumentError(
+      `'model' holds layer '${bad.name}' (${bad.getClassName()}), which is not a Lipschitz layer: ` +
+        'build it from @lip/train layers (lipLayers.*) so the network stays 1-Lipschitz',
+    );
   }
   return new LipschitzSequential({ name: model.name, layers, warnNonLipschitz: false });
 }
@@ -29,12 +33,15 @@ export function assertModelFitsData(model: LayersModel, inputShape: [number, num
   const input = model.inputs[0]?.shape.slice(1) ?? [];
   const output = model.outputs[0]?.shape.slice(1) ?? [];
   if (input.length !== 3 || input.some((d, i) => d !== null && d !== inputShape[i])) {
-    throw new InvalidArgumentError(`${what} takes inputs of shape [${input.join(', ')}] but the data holds images of shape `
-      + `[${inputShape.join(', ')}]; build the model for the data's shape (or pass data of the model's)`);
+    throw new InvalidArgumentError(
+      `${what} takes inputs of shape [${input.join(', ')}] but the data holds images of shape ` +
+        `[${inputShape.join(', ')}]; build the model for the data's shape (or pass data of the model's)`,
+    );
   }
   if (output.length !== 1 || output[0] !== numClasses) {
-    throw new InvalidArgumentError(`${what} outputs [${output.join(', ')}] per image but the data has ${numClasses} classes; `
-      + `give the last layer ${numClasses} units`);
+    throw new InvalidArgumentError(
+      `${what} outputs [${output.join(', ')}] per image but the data has ${numClasses} classes; ` + `give the last layer ${numClasses} units`,
+    );
   }
 }
 

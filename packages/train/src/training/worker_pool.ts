@@ -35,9 +35,7 @@ import type { Slot, WorkerInit, WorkerReply, WorkerRequest } from './parallel_pr
 
 /** The compiled worker script. */
 export function gradientWorkerScript(): string {
-  const script = __filename.endsWith('.ts')
-    ? path.resolve(__dirname, '../../dist/training/gradient_worker.js')
-    : path.join(__dirname, 'gradient_worker.js');
+  const script = __filename.endsWith('.ts') ? path.resolve(__dirname, '../../dist/training/gradient_worker.js') : path.join(__dirname, 'gradient_worker.js');
   if (!fs.existsSync(script)) {
     throw new LipError(`the data-parallel worker script ${script} is missing: build first (npx tsc -b)`, 1);
   }

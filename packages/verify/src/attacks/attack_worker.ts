@@ -18,9 +18,7 @@ import { readOnnxModel } from '../onnx/read';
 import { translateOnnx } from '../translate/translate';
 import { sumInOrder } from './cw';
 import { attackShard } from './shard';
-import {
-  AttackRequest, AttackWorkerInit, AttackWorkerReply, BARRIER_ARRIVED, BARRIER_FAILED, BARRIER_GENERATION, BARRIER_WAITING,
-} from './worker_protocol';
+import { AttackRequest, AttackWorkerInit, AttackWorkerReply, BARRIER_ARRIVED, BARRIER_FAILED, BARRIER_GENERATION, BARRIER_WAITING } from './worker_protocol';
 
 const init = workerData as AttackWorkerInit;
 const port = parentPort!;

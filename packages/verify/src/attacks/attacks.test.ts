@@ -25,7 +25,15 @@ async function attack(bytes: Uint8Array, n: number, chw: [number, number, number
     // Label each image with the model's own prediction: the images are correctly classified, so every one is attacked
     // as an 'adversarial found / none found' case rather than 'already misclassified'.
     const labels = await predictions(session, images, n, chw);
-    return await runAttack(model, session, images, labels, Array.from({ length: n }, (_, i) => i), chw, opts);
+    return await runAttack(
+      model,
+      session,
+      images,
+      labels,
+      Array.from({ length: n }, (_, i) => i),
+      chw,
+      opts,
+    );
   } finally {
     await session.close();
   }
@@ -161,11 +169,16 @@ describe('attacks', () => {
       const images = midImages(n, 36, 9);
       const labels = await predictions(session, images, n, [1, 6, 6]);
       const idx = [0, 1, 2];
-      await expect(runAttack(untranslatable, session, images, labels, idx, [1, 6, 6], { attack: 'cw', steps: 2, binarySearchSteps: 1 }))
-        .rejects.toBeInstanceOf(ModelError);
+      await expect(runAttack(untranslatable, session, images, labels, idx, [1, 6, 6], { attack: 'cw', steps: 2, binarySearchSteps: 1 })).rejects.toBeInstanceOf(
+        ModelError,
+      );
       // The bound cannot read the copy either: the certificates are given.
-      const r = await runAttack(untranslatable, session, images, labels, idx, [1, 6, 6],
-        { attack: 'hsja', steps: 12, maxQueries: 3000, certificate: multiclassCertificate(1) });
+      const r = await runAttack(untranslatable, session, images, labels, idx, [1, 6, 6], {
+        attack: 'hsja',
+        steps: 12,
+        maxQueries: 3000,
+        certificate: multiclassCertificate(1),
+      });
       expect(r.translationMaxDiff).toBeNull();
       expect(r.found).toBe(n);
       expect(r.violations).toBe(0);
@@ -178,8 +191,12 @@ describe('attacks', () => {
     } finally {
       await session.close();
     }
-    const cheat = await attack(orthonormalLinearModel(6, 6, 10, 11, 4).bytes, 3, [1, 6, 6],
-      { attack: 'hsja', steps: 15, maxQueries: 4000, certificate: multiclassCertificate(1) });
+    const cheat = await attack(orthonormalLinearModel(6, 6, 10, 11, 4).bytes, 3, [1, 6, 6], {
+      attack: 'hsja',
+      steps: 15,
+      maxQueries: 4000,
+      certificate: multiclassCertificate(1),
+    });
     expect(cheat.violations).toBe(3);
   });
 

@@ -108,7 +108,12 @@ describe('attacks against linear classifiers (closed-form minimal distances)', (
     // Orthonormal rows times 3: ||w_y - w_j|| = 3 sqrt(2) for every pair, so the nearest boundary is the
     // best other class's, the one FMN follows (with unequal ||w_y - w_j||, FMN, like any attack on the
     // margin, can settle on a farther class's boundary: a local optimum; deepfool compares every class).
-    const m = linear(orthonormalRows(k, d, 11).map((v) => 3 * v), Float64Array.from(uniformArray(k, 12, -0.5, 0.5)), k, d);
+    const m = linear(
+      orthonormalRows(k, d, 11).map((v) => 3 * v),
+      Float64Array.from(uniformArray(k, 12, -0.5, 0.5)),
+      k,
+      d,
+    );
     const x = Float32Array.from(uniformArray(n * d, 13), (v) => 0.5 + 0.1 * v);
     const preds = Array.from({ length: n }, (_, i) => argmax(logits(m, x, i)));
     const exact = preds.map((y, i) => {
@@ -161,10 +166,11 @@ describe('attacks against linear classifiers (closed-form minimal distances)', (
     const t = Math.max(...vx) + 0.2;
     const vNorm = Math.sqrt(v.reduce((s, w) => s + w * w, 0));
     const exact = vx.map((a) => (t + 0.5 - a) / vNorm);
-    const f: LogitsFn = (xs) => tf.tidy(() => {
-      const z1 = tf.relu(tf.sub(tf.matMul(tf.reshape(xs, [xs.shape[0], d]), tf.tensor2d(v, [d, 1])), t));
-      return tf.concat([tf.fill([xs.shape[0], 1], 0.5), z1], 1) as tf.Tensor2D;
-    });
+    const f: LogitsFn = (xs) =>
+      tf.tidy(() => {
+        const z1 = tf.relu(tf.sub(tf.matMul(tf.reshape(xs, [xs.shape[0], d]), tf.tensor2d(v, [d, 1])), t));
+        return tf.concat([tf.fill([xs.shape[0], 1], 0.5), z1], 1) as tf.Tensor2D;
+      });
     const preds = new Array<number>(n).fill(0);
     const without = fmnL2(f, x, [n, 1, 8, 8], preds, { initAfter: 100 });
     expect(without.found).toEqual(new Array(n).fill(false));
@@ -201,11 +207,14 @@ describe('attacks against linear classifiers (closed-form minimal distances)', (
     W.set(w0, 0);
     for (let j = 1; j < k; j++) {
       // u_j = w_j - w_0; class 11 has a far lower logit but a boundary 0.15 away.
-      const u = j < k - 1 ? uniformArray(d, 70 + j, -0.5, 0.5) : (() => {
-        const r = uniformArray(d, 90);
-        const nr = Math.sqrt(r.reduce((s, v) => s + v * v, 0));
-        return r.map((v) => (20 * v) / nr);
-      })();
+      const u =
+        j < k - 1
+          ? uniformArray(d, 70 + j, -0.5, 0.5)
+          : (() => {
+              const r = uniformArray(d, 90);
+              const nr = Math.sqrt(r.reduce((s, v) => s + v * v, 0));
+              return r.map((v) => (20 * v) / nr);
+            })();
       const gap = j < k - 1 ? 1 + 0.05 * j : 3;
       let ux = 0;
       for (let p = 0; p < d; p++) {
@@ -217,7 +226,10 @@ describe('attacks against linear classifiers (closed-form minimal distances)', (
     const m = linear(W, c, k, d);
     const z = logits(m, x, 0);
     expect(argmax(z)).toBe(0);
-    const ranked = z.map((v, j) => [v, j]).sort((a, b) => b[0] - a[0]).map(([, j]) => j);
+    const ranked = z
+      .map((v, j) => [v, j])
+      .sort((a, b) => b[0] - a[0])
+      .map(([, j]) => j);
     expect(ranked[k - 1]).toBe(k - 1);
     const exact = exactDistance(m, x, 0, 0).distance;
     expect(exact).toBeCloseTo(0.15, 2);
@@ -264,7 +276,11 @@ describe('attacks against linear classifiers (closed-form minimal distances)', (
   it('projectBallBox is the Euclidean projection onto the intersection of the ball and the box', () => {
     const d = 32;
     const x0 = Float32Array.from(uniformArray(d, 101), (v, p) => (p % 3 === 0 ? 0 : 0.5 + 0.5 * v));
-    for (const [seed, eps] of [[102, 0.5], [103, 2], [104, 10]] as const) {
+    for (const [seed, eps] of [
+      [102, 0.5],
+      [103, 2],
+      [104, 10],
+    ] as const) {
       const v = Float64Array.from(uniformArray(d, seed, -1.5, 1.5));
       const projected = Float64Array.from(v);
       projectBallBox(projected, x0, 0, d, eps, [0, 1]);

@@ -1,6 +1,4 @@
-import {
-  AttackOutput, AttackProgress, InputBounds, LogitsFn, Nchw, argmaxRow, bestOtherClass, logitsAndGrad, perInput,
-} from './common';
+import { AttackOutput, AttackProgress, InputBounds, LogitsFn, Nchw, argmaxRow, bestOtherClass, logitsAndGrad, perInput } from './common';
 
 /** Options of the L2 Carlini & Wagner attack; defaults are foolbox's `L2CarliniWagnerAttack`. */
 export interface CwOptions {
@@ -129,7 +127,11 @@ export function cwL2(model: LogitsFn, x0: Float32Array, shape: Nchw, labels: Arr
       }
       gradientSteps++;
       imageLoss.fill(0);
-      const { logits, grad, numClasses: k } = logitsAndGrad(model, x, shape, (z, kk) => {
+      const {
+        logits,
+        grad,
+        numClasses: k,
+      } = logitsAndGrad(model, x, shape, (z, kk) => {
         const out = new Float32Array(n * kk);
         for (let i = 0; i < n; i++) {
           const y = labels[i];

@@ -1,6 +1,4 @@
-import {
-  AttackOutput, AttackProgress, InputBounds, LogitsFn, Nchw, isClearlyAdversarial, logitsAndGrad, logitsOf, perInput,
-} from './common';
+import { AttackOutput, AttackProgress, InputBounds, LogitsFn, Nchw, isClearlyAdversarial, logitsAndGrad, logitsOf, perInput } from './common';
 
 /** Options of L2 DeepFool; defaults are foolbox's `L2DeepFoolAttack`, except `candidates`. */
 export interface DeepFoolOptions {

@@ -1,6 +1,16 @@
 import {
-  AttackOutput, AttackProgress, InputBounds, LogitsFn, Nchw, bestOtherClass, imageSeed, isClearlyAdversarial, logitsAndGrad, logitsOf,
-  perInput, seededRandom,
+  AttackOutput,
+  AttackProgress,
+  InputBounds,
+  LogitsFn,
+  Nchw,
+  bestOtherClass,
+  imageSeed,
+  isClearlyAdversarial,
+  logitsAndGrad,
+  logitsOf,
+  perInput,
+  seededRandom,
 } from './common';
 
 /** Options of L2 Fast Minimum Norm; defaults are the paper's and foolbox's `L2FMNAttack`. */
@@ -104,7 +114,11 @@ export function fmnL2(model: LogitsFn, x0: Float32Array, shape: Nchw, labels: Ar
 
     // Gradient of -(z_y - z_j*) = z_j* - z_y.
     gradientSteps++;
-    const { logits, grad, numClasses: k } = logitsAndGrad(model, xAdv, shape, (z, kk) => {
+    const {
+      logits,
+      grad,
+      numClasses: k,
+    } = logitsAndGrad(model, xAdv, shape, (z, kk) => {
       const dy = new Float32Array(n * kk);
       for (let i = 0; i < n; i++) {
         const y = labels[i];
@@ -234,8 +248,16 @@ const INIT_BISECTIONS = 20;
  *    `mid_points`), keeping the adversarial end.
  * Returns the perturbations (`[rows.length, d]`) and which rows have one.
  */
-export function fmnBoundaryStart(model: LogitsFn, x0: Float32Array, shape: Nchw, labels: ArrayLike<number>, rows: number[],
-  delta: Float64Array, towards: Int32Array, bounds: InputBounds): { delta: Float64Array; found: boolean[] } {
+export function fmnBoundaryStart(
+  model: LogitsFn,
+  x0: Float32Array,
+  shape: Nchw,
+  labels: ArrayLike<number>,
+  rows: number[],
+  delta: Float64Array,
+  towards: Int32Array,
+  bounds: InputBounds,
+): { delta: Float64Array; found: boolean[] } {
   const [lo, hi] = bounds;
   const d = perInput(shape);
   const m = rows.length;

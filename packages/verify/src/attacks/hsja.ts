@@ -27,7 +27,13 @@ export interface HsjaOptions {
 }
 
 export const HSJA_DEFAULTS = {
-  steps: 64, initialGradientEvals: 100, maxGradientEvals: 10000, gamma: 1, maxQueries: 20000, initDirections: 1000, initSteps: 50,
+  steps: 64,
+  initialGradientEvals: 100,
+  maxGradientEvals: 10000,
+  gamma: 1,
+  maxQueries: 20000,
+  initDirections: 1000,
+  initSteps: 50,
   batchSize: 500,
 } as const;
 
@@ -44,8 +50,14 @@ class BudgetSpent extends Error {}
  * the boundary. Each input has its own query budget; when it runs out, the
  * closest adversarial so far is returned.
  */
-export async function hopSkipJumpL2(predict: PredictFn, x0: Float32Array, n: number, d: number, labels: ArrayLike<number>,
-  opts: HsjaOptions = {}): Promise<AttackOutput & { queries: number[] }> {
+export async function hopSkipJumpL2(
+  predict: PredictFn,
+  x0: Float32Array,
+  n: number,
+  d: number,
+  labels: ArrayLike<number>,
+  opts: HsjaOptions = {},
+): Promise<AttackOutput & { queries: number[] }> {
   const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as HsjaOptions;
   const o = { ...HSJA_DEFAULTS, ...given };
   const [lo, hi] = o.bounds ?? [0, 1];

@@ -31,7 +31,15 @@ describe('runAttack where no adversarial is found', () => {
       const preds = argmaxRows(z, n, 10);
       const margins = preds.map((y, i) => z[i * 10 + y] - Math.max(...Array.from(z.subarray(i * 10, i * 10 + 10)).filter((_, j) => j !== y)));
       const eps = (0.5 * Math.min(...margins)) / Math.SQRT2;
-      const r = await runAttack(model, session, images, preds, Array.from({ length: n }, (_, i) => i), [1, 6, 6], { attack: 'pgd', eps });
+      const r = await runAttack(
+        model,
+        session,
+        images,
+        preds,
+        Array.from({ length: n }, (_, i) => i),
+        [1, 6, 6],
+        { attack: 'pgd', eps },
+      );
       expect(r.notFound).toBe(n);
       r.results.forEach((res, i) => {
         expect(res.outcome).toBe('none');
@@ -45,7 +53,15 @@ describe('runAttack where no adversarial is found', () => {
       // The adversarials array still holds the originals where nothing was found.
       expect(Array.from(r.adversarials)).toEqual(Array.from(images));
 
-      const found = await runAttack(model, session, images, preds, Array.from({ length: n }, (_, i) => i), [1, 6, 6], { attack: 'fmn' });
+      const found = await runAttack(
+        model,
+        session,
+        images,
+        preds,
+        Array.from({ length: n }, (_, i) => i),
+        [1, 6, 6],
+        { attack: 'fmn' },
+      );
       expect(found.found).toBe(n);
       for (const res of found.results) expect(res.closest).toBeNull();
     } finally {

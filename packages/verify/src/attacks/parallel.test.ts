@@ -19,7 +19,15 @@ async function run(bytes: Uint8Array, images: Float32Array, n: number, chw: [num
   const model = readOnnxModel(bytes);
   const session = await openSession(model);
   try {
-    return await runAttack(model, session, images, new Array<number>(n).fill(0), Array.from({ length: n }, (_, i) => i), chw, opts);
+    return await runAttack(
+      model,
+      session,
+      images,
+      new Array<number>(n).fill(0),
+      Array.from({ length: n }, (_, i) => i),
+      chw,
+      opts,
+    );
   } finally {
     await session.close();
   }
@@ -52,8 +60,10 @@ describe('attacks over worker_threads', () => {
     try {
       const preds = one.results.map((r) => r.pred);
       const d = 36;
-      const halves = [[0, 3], [3, 6]].map(([a, b]) =>
-        cwL2(f, images.slice(a * d, b * d), [b - a, ...chw], preds.slice(a, b), { binarySearchSteps: 4, steps: 300, bounds: [0, 1] }));
+      const halves = [
+        [0, 3],
+        [3, 6],
+      ].map(([a, b]) => cwL2(f, images.slice(a * d, b * d), [b - a, ...chw], preds.slice(a, b), { binarySearchSteps: 4, steps: 300, bounds: [0, 1] }));
       expect(halves.map((h) => h.gradientSteps)).not.toEqual([one.gradientSteps, one.gradientSteps]);
     } finally {
       f.dispose();
@@ -99,8 +109,7 @@ describe('attacks over worker_threads', () => {
       const seen: AttackProgress[] = [];
       await run(bytes, images, n, [1, 6, 6], { attack: 'cw', binarySearchSteps: 3, steps: 400, workers, onProgress: (p) => seen.push(p) });
       const milestones = seen.filter((p) => !p.detail);
-      expect(milestones.map((p) => `${p.phase} ${p.done}/${p.total}`)).toEqual(
-        ['binary search step 1/3', 'binary search step 2/3', 'binary search step 3/3']);
+      expect(milestones.map((p) => `${p.phase} ${p.done}/${p.total}`)).toEqual(['binary search step 1/3', 'binary search step 2/3', 'binary search step 3/3']);
       const ticks = seen.filter((p) => p.detail);
       // Throttled to every 1% of the 1200 Adam steps (or 200 ms): more than one per binary-search step.
       expect(ticks.length).toBeGreaterThan(6);
@@ -119,7 +128,12 @@ describe('attacks over worker_threads', () => {
       const images = randomImages(n, [1, 6, 6], 7);
       const seen: number[][] = [];
       const withHook = cwL2(f, images, [n, 1, 6, 6], [0, 0, 0], {
-        binarySearchSteps: 2, steps: 50, batchLoss: (l) => { seen.push(Array.from(l)); return l.reduce((a, b) => a + b, 0); },
+        binarySearchSteps: 2,
+        steps: 50,
+        batchLoss: (l) => {
+          seen.push(Array.from(l));
+          return l.reduce((a, b) => a + b, 0);
+        },
       });
       const plain = cwL2(f, images, [n, 1, 6, 6], [0, 0, 0], { binarySearchSteps: 2, steps: 50 });
       expect(Array.from(withHook.adv)).toEqual(Array.from(plain.adv));

@@ -31,15 +31,11 @@ import { LipError } from '@lip/train';
 import { AttackOutput, AttackProgress, Nchw, perInput } from './common';
 import { pgdRandomStart } from './pgd';
 import { ShardSpec } from './shard';
-import {
-  AttackRequest, AttackWorkerInit, AttackWorkerReply, BARRIER_FAILED, BARRIER_GENERATION, BARRIER_WAITING, barrierInts,
-} from './worker_protocol';
+import { AttackRequest, AttackWorkerInit, AttackWorkerReply, BARRIER_FAILED, BARRIER_GENERATION, BARRIER_WAITING, barrierInts } from './worker_protocol';
 
 /** The compiled worker script. */
 export function attackWorkerScript(): string {
-  const script = __filename.endsWith('.ts')
-    ? path.resolve(__dirname, '../../dist/attacks/attack_worker.js')
-    : path.join(__dirname, 'attack_worker.js');
+  const script = __filename.endsWith('.ts') ? path.resolve(__dirname, '../../dist/attacks/attack_worker.js') : path.join(__dirname, 'attack_worker.js');
   if (!fs.existsSync(script)) {
     throw new LipError(`the attack worker script ${script} is missing: build first (npx tsc -b)`, 1);
   }
@@ -71,7 +67,10 @@ interface Member {
 }
 
 export class AttackPool {
-  private constructor(private readonly members: Member[], private readonly control: Int32Array) {}
+  private constructor(
+    private readonly members: Member[],
+    private readonly control: Int32Array,
+  ) {}
 
   get size(): number {
     return this.members.length;
@@ -88,8 +87,14 @@ export class AttackPool {
     const stuckHook = stuckWorkerTestHook();
     for (let i = 0; i < opts.workers; i++) {
       const init: AttackWorkerInit = {
-        index: i, stuckAtRequest: stuckHook?.worker === i ? stuckHook.request : null,
-        modelBytes: opts.modelBytes, source: opts.source, backend: opts.backend, wasmKernels: opts.wasmKernels, control: controlBuffer, losses,
+        index: i,
+        stuckAtRequest: stuckHook?.worker === i ? stuckHook.request : null,
+        modelBytes: opts.modelBytes,
+        source: opts.source,
+        backend: opts.backend,
+        wasmKernels: opts.wasmKernels,
+        control: controlBuffer,
+        losses,
       };
       const worker = new Worker(script, { workerData: init });
       const name = `attack worker ${i} of ${opts.workers}`;
@@ -101,9 +106,9 @@ export class AttackPool {
             member.watchdog.start(boundMs);
             return;
           }
-          fail(new WorkerStuckError(
-            `${name} stopped answering during its ${member.awaiting}: nothing from it for ${silenceBoundHint(boundMs)}. The attack stops`,
-          ));
+          fail(
+            new WorkerStuckError(`${name} stopped answering during its ${member.awaiting}: nothing from it for ${silenceBoundHint(boundMs)}. The attack stops`),
+          );
           void terminateWithin(worker);
         }),
         awaiting: 'start (backend and model translation)',
@@ -112,9 +117,11 @@ export class AttackPool {
       };
       member.watchdog.start(workerSilenceBound(0, opts.workers));
       members.push(member);
-      ready.push(new Promise((resolve, reject) => {
-        member.pending = { resolve, reject, progress: () => undefined };
-      }));
+      ready.push(
+        new Promise((resolve, reject) => {
+          member.pending = { resolve, reject, progress: () => undefined };
+        }),
+      );
       const fail = (err: Error): void => {
         member.watchdog.stop();
         if (member.failure === null) member.failure = err;
@@ -193,7 +200,9 @@ export class AttackPool {
       if (r.type !== 'done') throw new LipError(`attack worker ${w} sent '${r.type}' instead of a result`, 1);
       const [first] = rows[w];
       adv.set(r.adv, first * d);
-      r.found.forEach((f, i) => { found[first + i] = f; });
+      r.found.forEach((f, i) => {
+        found[first + i] = f;
+      });
       // Every worker runs the same steps on its rows (cw's barrier keeps them in step): count them once.
       if (r.gradientSteps !== undefined) gradientSteps = Math.max(gradientSteps ?? 0, r.gradientSteps);
     });
@@ -231,7 +240,10 @@ class ProgressMerger {
   private sentMilestones = 0;
   private lastDetail = -1;
 
-  constructor(parties: number, private readonly onProgress?: (p: AttackProgress) => void) {
+  constructor(
+    parties: number,
+    private readonly onProgress?: (p: AttackProgress) => void,
+  ) {
     this.detail = new Array<AttackProgress | null>(parties).fill(null);
     this.milestones = Array.from({ length: parties }, () => []);
   }

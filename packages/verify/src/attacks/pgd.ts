@@ -1,6 +1,17 @@
 import {
-  AttackOutput, AttackProgress, InputBounds, LogitsFn, Nchw, bestOtherClass, imageSeed, isClearlyAdversarial, logitsAndGrad, normalSample,
-  perInput, rowNorm, seededRandom,
+  AttackOutput,
+  AttackProgress,
+  InputBounds,
+  LogitsFn,
+  Nchw,
+  bestOtherClass,
+  imageSeed,
+  isClearlyAdversarial,
+  logitsAndGrad,
+  normalSample,
+  perInput,
+  rowNorm,
+  seededRandom,
 } from './common';
 
 /** The loss PGD ascends: the logit margin `max_{j != y} z_j - z_y`, or the cross-entropy (foolbox's). */

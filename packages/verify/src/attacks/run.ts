@@ -142,8 +142,10 @@ export interface AttackRunResult {
  */
 export function chosenCertificate(model: OnnxModel, choice: LipschitzChoice): CertificateFn {
   if (choice.used === null) {
-    throw new ModelError(`'${model.source}' has no certified Lipschitz bound (${choice.boundError}), so it has no certificate to attack; ` +
-      'pass --lipschitz L to attack certificates made with your own claim L');
+    throw new ModelError(
+      `'${model.source}' has no certified Lipschitz bound (${choice.boundError}), so it has no certificate to attack; ` +
+        'pass --lipschitz L to attack certificates made with your own claim L',
+    );
   }
   return (logits, _n, k) => {
     const c = certifyLogits(choice, logits, k)!;
@@ -176,8 +178,15 @@ export function multiclassCertificate(lipschitz: number): CertificateFn {
  * one `tf.ready()` starts (the highest-priority registered: wasm, or tensorflow
  * when tfjs-node is loaded).
  */
-export async function runAttack(model: OnnxModel, session: LipSession, images: Float32Array, labels: ArrayLike<number>,
-  indices: readonly number[], chw: readonly [number, number, number], opts: AttackRunOptions): Promise<AttackRunResult> {
+export async function runAttack(
+  model: OnnxModel,
+  session: LipSession,
+  images: Float32Array,
+  labels: ArrayLike<number>,
+  indices: readonly number[],
+  chw: readonly [number, number, number],
+  opts: AttackRunOptions,
+): Promise<AttackRunResult> {
   const started = Date.now();
   if (!ATTACK_NAMES.includes(opts.attack)) {
     throw new InvalidArgumentError(`'attack' must be one of ${ATTACK_NAMES.join(', ')}, got '${String(opts.attack)}'`);
@@ -188,7 +197,7 @@ export async function runAttack(model: OnnxModel, session: LipSession, images: F
   if (indices.length !== n) throw new InvalidArgumentError(`'indices' has ${indices.length} entries for ${n} images`);
   const batchSize = opts.batchSize ?? 100;
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new InvalidArgumentError(`'batchSize' must be an integer >= 1, got ${batchSize}`);
-  const eps = opts.attack === 'pgd' ? opts.eps ?? DEFAULT_PGD_EPS : opts.eps;
+  const eps = opts.attack === 'pgd' ? (opts.eps ?? DEFAULT_PGD_EPS) : opts.eps;
   if (eps !== undefined && !(Number.isFinite(eps) && eps > 0)) {
     throw new InvalidArgumentError(`'eps' (the L2 radius of pgd) must be a finite number > 0, got ${String(eps)}`);
   }
@@ -201,7 +210,7 @@ export async function runAttack(model: OnnxModel, session: LipSession, images: F
   const choice = opts.certificate ? null : chooseLipschitz(model, { lipschitz: opts.lipschitz, inputShape: opts.inputShape });
   choice?.warnings.forEach((w) => opts.onWarning?.(w));
   const certificate = opts.certificate ?? chosenCertificate(model, choice!);
-  const lipschitz = choice ? choice.used! : opts.lipschitz ?? claimedLipschitz(model) ?? NaN;
+  const lipschitz = choice ? choice.used! : (opts.lipschitz ?? claimedLipschitz(model) ?? NaN);
 
   const logits = await session.runBatched(images, n, chw);
   const k = logits.length / Math.max(n, 1);
@@ -223,16 +232,25 @@ export async function runAttack(model: OnnxModel, session: LipSession, images: F
       await tf.ready();
       translated = translateOnnx(model);
       const m = Math.min(n, 16);
-      translationMaxDiff = await assertTranslationMatches(model, session, { images: images.subarray(0, m * d), n: m, chw },
-        opts.translationTolerance ?? TRANSLATION_TOLERANCE, translated);
+      translationMaxDiff = await assertTranslationMatches(
+        model,
+        session,
+        { images: images.subarray(0, m * d), n: m, chw },
+        opts.translationTolerance ?? TRANSLATION_TOLERANCE,
+        translated,
+      );
     }
     // Gradient attacks only; their workers run the current tfjs backend (the tensorflow binding stays in this thread).
     const backend = opts.attack === 'hsja' ? null : tf.getBackend();
     workers = backend === 'wasm' || backend === 'cpu' ? Math.max(1, Math.min(workersWanted, batchSize, n)) : 1;
     if (workers > 1) {
       pool = await AttackPool.start({
-        workers, modelBytes: model.bytes, source: model.source, backend: backend as 'wasm' | 'cpu',
-        wasmKernels: backend === 'wasm' && wasmKernelsInstalled(), maxBatch: Math.min(batchSize, n),
+        workers,
+        modelBytes: model.bytes,
+        source: model.source,
+        backend: backend as 'wasm' | 'cpu',
+        wasmKernels: backend === 'wasm' && wasmKernelsInstalled(),
+        maxBatch: Math.min(batchSize, n),
       });
     }
     const batches = Math.ceil(n / batchSize);
@@ -244,7 +262,9 @@ export async function runAttack(model: OnnxModel, session: LipSession, images: F
       const onProgress = (p: AttackProgress): void => opts.onProgress?.({ ...p, batch: bIdx + 1, batches });
       const out = await attackBatch({ ...opts, eps }, translated, pool, session, x, [m, chw[0], chw[1], chw[2]], y, bounds, onProgress);
       adversarials.set(clipInPlace(out.adv, bounds[0], bounds[1]), start * d);
-      out.found.forEach((f, i) => { attackFound[start + i] = f; });
+      out.found.forEach((f, i) => {
+        attackFound[start + i] = f;
+      });
       if (out.gradientSteps !== undefined) gradientSteps = (gradientSteps ?? 0) + out.gradientSteps;
     }
   } finally {
@@ -259,7 +279,8 @@ export async function runAttack(model: OnnxModel, session: LipSession, images: F
     const found = attackFound[i] && advPreds[i] !== preds[i];
     const distance = found ? rowDistance(adversarials, images, i, d) : null;
     const reached = found ? 0 : rowDistance(adversarials, images, i, d);
-    const closest = reached > 0 ? { distance: reached, margin: advLogits[i * k + preds[i]] - advLogits[i * k + bestOtherClass(advLogits, i, k, preds[i])] } : null;
+    const closest =
+      reached > 0 ? { distance: reached, margin: advLogits[i * k + preds[i]] - advLogits[i * k + bestOtherClass(advLogits, i, k, preds[i])] } : null;
     if (!found) adversarials.set(images.subarray(i * d, (i + 1) * d), i * d);
     const certificate = Number(cert.values[i]);
     const label = Number(labels[i]);
@@ -308,19 +329,38 @@ function attackParams(opts: AttackRunOptions, batchSize: number): Record<string,
   return p;
 }
 
-async function attackBatch(opts: AttackRunOptions, f: LogitsFn | null, pool: AttackPool | null, session: LipSession, x: Float32Array,
-  shape: Nchw, labels: number[], bounds: readonly [number, number], onProgress: (p: AttackProgress) => void): Promise<AttackOutput> {
+async function attackBatch(
+  opts: AttackRunOptions,
+  f: LogitsFn | null,
+  pool: AttackPool | null,
+  session: LipSession,
+  x: Float32Array,
+  shape: Nchw,
+  labels: number[],
+  bounds: readonly [number, number],
+  onProgress: (p: AttackProgress) => void,
+): Promise<AttackOutput> {
   if (opts.attack === 'hsja') {
     const chw = shape.slice(1);
     const predict = async (batch: Float32Array, m: number): Promise<number[]> => {
       const z = await session.runBatched(batch, m, chw, Math.max(m, 1));
       return argmaxRows(z, m, z.length / Math.max(m, 1));
     };
-    return hopSkipJumpL2(predict, x, shape[0], shape[1] * shape[2] * shape[3], labels,
-      { bounds, onProgress, steps: opts.steps, maxQueries: opts.maxQueries, seed: opts.seed });
+    return hopSkipJumpL2(predict, x, shape[0], shape[1] * shape[2] * shape[3], labels, {
+      bounds,
+      onProgress,
+      steps: opts.steps,
+      maxQueries: opts.maxQueries,
+      seed: opts.seed,
+    });
   }
   const spec: ShardSpec = {
-    attack: opts.attack, steps: opts.steps, binarySearchSteps: opts.binarySearchSteps, eps: opts.eps, seed: opts.seed, bounds,
+    attack: opts.attack,
+    steps: opts.steps,
+    binarySearchSteps: opts.binarySearchSteps,
+    eps: opts.eps,
+    seed: opts.seed,
+    bounds,
   };
   if (pool && shape[0] > 1) return pool.run(spec, x, shape, labels, onProgress);
   return attackShard(f!, spec, x, shape, labels, { onProgress });

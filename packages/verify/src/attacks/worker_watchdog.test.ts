@@ -76,8 +76,7 @@ it('cw: the worker stuck before the barrier is named, not the one waiting there 
   const result = await attackWithStuckWorker('1:2', { attack: 'cw', binarySearchSteps: 2, steps: 200 });
   expectStuckError(
     result,
-    'attack worker 1 of 2 stopped answering during its cw on 1 image: nothing from it for 2 s; ' +
-      'set $LIP_WORKER_TIMEOUT_MS to allow more. The attack stops',
+    'attack worker 1 of 2 stopped answering during its cw on 1 image: nothing from it for 2 s; ' + 'set $LIP_WORKER_TIMEOUT_MS to allow more. The attack stops',
   );
 });
 

@@ -38,7 +38,12 @@ describe('bound rules for audited models', () => {
   it('BatchNormalization: max |scale| / sqrt(var + eps)', () => {
     const b = new GraphBuilder({ opset: 15 });
     b.input('x', 'float32', ['N', 2, 3, 3]);
-    const ins = [[2, -5], [0.1, 0.2], [0.3, -0.4], [4, 1]].map((v, i) => b.initializer(`p${i}`, Float32Array.from(v), [2]));
+    const ins = [
+      [2, -5],
+      [0.1, 0.2],
+      [0.3, -0.4],
+      [4, 1],
+    ].map((v, i) => b.initializer(`p${i}`, Float32Array.from(v), [2]));
     b.node('BatchNormalization', ['x', ...ins], { epsilon: attr.float(0) }, { outputs: ['y'] });
     b.output('y', ['N', 2, 3, 3]);
     const r = lipschitzBound(b.toBytes());
@@ -51,9 +56,18 @@ describe('bound rules for audited models', () => {
     const b = new GraphBuilder({ opset: 15 });
     b.input('x', 'float32', ['N', 1, 4, 4]);
     // Output channel 0 (BatchNorm scale 4) has small weights, channel 1 (scale 0.25) large ones.
-    b.initializer('W', uniformArray(2 * 9, 7, -0.5, 0.5).map((w, i) => (i < 9 ? 0.1 * w : w)), [2, 1, 3, 3]);
+    b.initializer(
+      'W',
+      uniformArray(2 * 9, 7, -0.5, 0.5).map((w, i) => (i < 9 ? 0.1 * w : w)),
+      [2, 1, 3, 3],
+    );
     b.node('Conv', ['x', 'W'], { kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 1, 1, 1]) }, { outputs: ['c'] });
-    const ins = [[4, -0.25], [0.1, 0.2], [0.3, -0.4], [1, 1]].map((v, i) => b.initializer(`p${i}`, Float32Array.from(v), [2]));
+    const ins = [
+      [4, -0.25],
+      [0.1, 0.2],
+      [0.3, -0.4],
+      [1, 1],
+    ].map((v, i) => b.initializer(`p${i}`, Float32Array.from(v), [2]));
     b.node('BatchNormalization', ['c', ...ins], { epsilon: attr.float(0) }, { outputs: ['y'] });
     b.output('y', ['N', 2, 4, 4]);
     const bytes = b.toBytes();
@@ -85,7 +99,12 @@ describe('bound rules for audited models', () => {
     expect(4 * convOnly).toBeGreaterThan(2 * sigma);
   });
 
-  it.each([['LeakyRelu', 3, 3], ['LeakyRelu', 0.2, 1], ['Elu', 2.5, 2.5], ['Elu', 1, 1]])('%s alpha = %d: max(1, |alpha|)', (op, alpha, k) => {
+  it.each([
+    ['LeakyRelu', 3, 3],
+    ['LeakyRelu', 0.2, 1],
+    ['Elu', 2.5, 2.5],
+    ['Elu', 1, 1],
+  ])('%s alpha = %d: max(1, |alpha|)', (op, alpha, k) => {
     const b = new GraphBuilder({ opset: 17 });
     b.input('x', 'float32', ['N', 3]);
     b.node(op as string, ['x'], { alpha: attr.float(alpha as number) }, { outputs: ['y'] });

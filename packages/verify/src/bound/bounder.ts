@@ -154,12 +154,20 @@ export class Bounder {
   readonly limits: BoundLimits;
   private readonly opTypes: ReadonlyMap<string, string>;
 
-  constructor(readonly model: OnnxModel, readonly opts: BoundOptions) {
+  constructor(
+    readonly model: OnnxModel,
+    readonly opts: BoundOptions,
+  ) {
     this.file = model.source === '<bytes>' ? 'the model' : `'${model.source}'`;
     this.opTypes = new Map(model.nodes.map((n) => [n.name, n.opType]));
     this.limits = {
-      denseWork: DENSE_WORK_LIMIT, convExactWork: EXACT_WORK_LIMIT, convCircularWork: CIRCULAR_WORK_LIMIT,
-      symbolicStore: SYMBOLIC_STORE_LIMIT, symbolicLive: SYMBOLIC_LIVE_LIMIT, symbolicWork: SYMBOLIC_WORK_LIMIT, ...opts.limits,
+      denseWork: DENSE_WORK_LIMIT,
+      convExactWork: EXACT_WORK_LIMIT,
+      convCircularWork: CIRCULAR_WORK_LIMIT,
+      symbolicStore: SYMBOLIC_STORE_LIMIT,
+      symbolicLive: SYMBOLIC_LIVE_LIMIT,
+      symbolicWork: SYMBOLIC_WORK_LIMIT,
+      ...opts.limits,
     };
   }
 
@@ -178,8 +186,10 @@ export class Bounder {
     }
     const n = sizeOf(shape);
     if (n > MAX_VALUE_ELEMENTS) {
-      throw new ModelTooLargeError(`${this.file}: ${what} has shape [${shape.join(', ')}] (${n} elements), above the limit of ` +
-        `${MAX_VALUE_ELEMENTS} per sample; the file is corrupt or not a model this tool can verify.`);
+      throw new ModelTooLargeError(
+        `${this.file}: ${what} has shape [${shape.join(', ')}] (${n} elements), above the limit of ` +
+          `${MAX_VALUE_ELEMENTS} per sample; the file is corrupt or not a model this tool can verify.`,
+      );
     }
     // `largest` sizes onnxruntime batches: only values computed per sample count.
     if (perSample) this.largest = Math.max(this.largest, n);
@@ -220,7 +230,9 @@ export class Bounder {
     if (!rule) this.fail(node, 'has no shape rule');
     const shapes = rule(this.shapeContext(node));
     const perSample = node.inputs.some((n) => n && !this.get(n).isConst);
-    shapes.forEach((s, k) => { if (node.outputs[k]) this.checkShape(node, s, `value '${node.outputs[k]}'`, perSample); });
+    shapes.forEach((s, k) => {
+      if (node.outputs[k]) this.checkShape(node, s, `value '${node.outputs[k]}'`, perSample);
+    });
     return shapes;
   }
 
@@ -300,8 +312,10 @@ export class Bounder {
     if (check === null) {
       op = 'block';
       method = `composition of ${ops} (symbolic check skipped: symbolic work limit ${this.limits.symbolicWork} reached)`;
-      this.warnings.push(`nodes ${sym.nodes.join(', ')} (${ops}) were bounded by composition as x${factor.toPrecision(4)}: ` +
-        'the symbolic work limit was reached, so the block was not checked');
+      this.warnings.push(
+        `nodes ${sym.nodes.join(', ')} (${ops}) were bounded by composition as x${factor.toPrecision(4)}: ` +
+          'the symbolic work limit was reached, so the block was not checked',
+      );
     } else if (check.ok) {
       op = blockName(check);
       method = `recognized 1-Lipschitz ${op === 'structure' ? 'reshape/permutation' : 'activation block'} (${ops})`;
@@ -309,8 +323,10 @@ export class Bounder {
       op = 'block';
       method = `composition of ${ops} (${check.reason})`;
       if (composed > base * (1 + 1e-12)) {
-        this.warnings.push(`nodes ${sym.nodes.join(', ')} (${ops}) are not a recognized 1-Lipschitz block (${check.reason}); ` +
-          `bounded by composition as x${factor.toPrecision(4)}, which may be loose`);
+        this.warnings.push(
+          `nodes ${sym.nodes.join(', ')} (${ops}) are not a recognized 1-Lipschitz block (${check.reason}); ` +
+            `bounded by composition as x${factor.toPrecision(4)}, which may be loose`,
+        );
       }
     }
     this.layers.push({ node: sym.nodes[0], value: name, op, nodes: [...sym.nodes], factor, cumulative: v.lip, method, outputShape: v.shape });
@@ -411,8 +427,8 @@ export class Bounder {
     // values and finished gates (so both parts are still recognized); at the limits, wherever it is.
     const full = store.size + created > this.limits.symbolicStore || live + created > this.limits.symbolicLive;
     const half = store.size + created > this.limits.symbolicStore / 2 || live + created > this.limits.symbolicLive / 2;
-    const clean = (): boolean => [...(this.members.get(sym!.anchor) ?? [])].every((m) => names.includes(m)) &&
-      sym!.views.every((view) => view.every((e) => !store.pending(e)));
+    const clean = (): boolean =>
+      [...(this.members.get(sym!.anchor) ?? [])].every((m) => names.includes(m)) && sym!.views.every((view) => view.every((e) => !store.pending(e)));
     if (full || (half && clean())) {
       sym = this.reanchor(names, sym, node);
       if (!sym || !this.makeRoom(created, sym.anchor)) return null;
@@ -450,7 +466,10 @@ export class Bounder {
     const vals = distinct.map((n) => this.get(n));
     const parts = distinct.map((n) => sym.views[names.indexOf(n)]);
     const exprs = new Int32Array(parts.reduce((a, p) => a + p.length, 0));
-    parts.reduce((at, p) => { exprs.set(p, at); return at + p.length; }, 0);
+    parts.reduce((at, p) => {
+      exprs.set(p, at);
+      return at + p.length;
+    }, 0);
     if (exprs.length > SYMBOLIC_ELEMENT_LIMIT) return null;
     const base = this.anchorLip(sym.anchor);
     // Joint bound of the inputs: sqrt(sum of their squared bounds), or the anchor's when the block check passes.
@@ -462,14 +481,23 @@ export class Bounder {
     if (sym.nodes.length > 0) {
       const factor = base > 0 ? joint / base : joint;
       this.layers.push({
-        node: sym.nodes[0], value: distinct.join('+'), op: check?.ok ? blockName(check) : 'block', nodes: [...sym.nodes], factor,
-        cumulative: joint, outputShape: [exprs.length],
-        method: check === null ? `composition of ${ops} (symbolic check skipped: symbolic work limit ${this.limits.symbolicWork} reached)`
-          : `${check.ok ? 'recognized 1-Lipschitz block' : `composition (${check.reason})`} (${ops}), cut before node '${node.name}' (${limits})`,
+        node: sym.nodes[0],
+        value: distinct.join('+'),
+        op: check?.ok ? blockName(check) : 'block',
+        nodes: [...sym.nodes],
+        factor,
+        cumulative: joint,
+        outputShape: [exprs.length],
+        method:
+          check === null
+            ? `composition of ${ops} (symbolic check skipped: symbolic work limit ${this.limits.symbolicWork} reached)`
+            : `${check.ok ? 'recognized 1-Lipschitz block' : `composition (${check.reason})`} (${ops}), cut before node '${node.name}' (${limits})`,
       });
       if (!check?.ok && factor > 1 + 1e-12) {
-        this.warnings.push(`nodes ${sym.nodes.join(', ')} (${ops}) were cut before node '${node.name}' (${limits}) where the block was not ` +
-          `finished; bounded by composition as x${factor.toPrecision(4)}, which may be loose`);
+        this.warnings.push(
+          `nodes ${sym.nodes.join(', ')} (${ops}) were cut before node '${node.name}' (${limits}) where the block was not ` +
+            `finished; bounded by composition as x${factor.toPrecision(4)}, which may be loose`,
+        );
       }
     }
     if (check === null) return null;

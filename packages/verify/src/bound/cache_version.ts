@@ -11,7 +11,7 @@
  */
 
 /** The bound's version for the cache. */
-export const BOUND_CACHE_VERSION = 2;
+export const BOUND_CACHE_VERSION = 3;
 
 /** sha256 of the bound's sources at BOUND_CACHE_VERSION (see the module doc). */
-export const BOUND_SOURCES_SHA256 = '0ce0fc0f5caae6d1a26fdf6b4d953b2bcc71c9d67fe541accfcd261675ec2247';
+export const BOUND_SOURCES_SHA256 = '7528ff6d6d17109eb516cd8ec748e98cdbeff6ff98cc29eaf6ff519266791724';

@@ -29,12 +29,7 @@
  * Kernels far from 1 (below 2^-300 or above 2^300) are scaled by a power of
  * two first, so nothing underflows to a zero bound.
  */
-import {
-  BOUND_SAFETY_MARGIN,
-  circularConvNormUpperBound,
-  emptyBand,
-  roundoffGamma,
-} from '@lip/core';
+import { BOUND_SAFETY_MARGIN, circularConvNormUpperBound, emptyBand, roundoffGamma } from '@lip/core';
 import { denseNormUpperBound, unscaleUp } from './dense';
 import { axisNorms, WindowAxis } from './pool';
 import { mulUp, nextUp, sqrtUp, timesPow2 } from './rounding';
@@ -90,8 +85,12 @@ export interface ConvWorkLimits {
  * Bound for an ONNX Conv with weights `w` `[cout, cin/group, kh, kw]`
  * (finite values). `allowExact = false` skips the exact bound.
  */
-export function convNormUpperBound(w: ArrayLike<number>, g: ConvBoundGeometry, allowExact = true,
-  limits: ConvWorkLimits = { exact: EXACT_WORK_LIMIT, circular: CIRCULAR_WORK_LIMIT }): ConvBound {
+export function convNormUpperBound(
+  w: ArrayLike<number>,
+  g: ConvBoundGeometry,
+  allowExact = true,
+  limits: ConvWorkLimits = { exact: EXACT_WORK_LIMIT, circular: CIRCULAR_WORK_LIMIT },
+): ConvBound {
   let maxAbs = 0;
   for (let i = 0; i < w.length; i++) maxAbs = Math.max(maxAbs, Math.abs(w[i]));
   if (maxAbs === 0) return { bound: 0, method: 'exact', circular: null, exact: 0, note: '' };
@@ -171,7 +170,7 @@ function circularBound(gk: GroupKernel, g: ConvBoundGeometry, notes: Set<string>
   const taps = kh * kw;
   const n = Math.min(cin, cout);
   const freqs = Math.floor((n1 * n2) / 2) + 2;
-  const perFrequency = 2 * taps * cin * cout + 4 * n * (n + 1) / 2 * Math.max(cin, cout) + n;
+  const perFrequency = 2 * taps * cin * cout + ((4 * n * (n + 1)) / 2) * Math.max(cin, cout) + n;
   if (!meter.fits(freqs * perFrequency + (n1 + n2) * Math.max(kh, kw) + taps * cin * cout)) {
     notes.add(`circular bound over its work limit (${fmt(freqs * perFrequency)} more multiply-adds than the ${fmt(meter.limit - meter.used)} left)`);
     return null;
@@ -186,10 +185,20 @@ function circularBound(gk: GroupKernel, g: ConvBoundGeometry, notes: Set<string>
   }
   let traceOnly = 0;
   // The frequencies' eigenvalue certificates are metered; one that no longer fits takes its trace bound.
-  const best = circularConvNormUpperBound(k, kh, kw, cin, cout, n1, n2,
-    (band, entryError, size) => (meter.fits(lambdaMaxWork(size, size - 1) + choleskyWork(size, size - 1))
-      ? certifiedLambdaMax(band, entryError, meter, 'circular bound') : null),
-    () => { traceOnly++; });
+  const best = circularConvNormUpperBound(
+    k,
+    kh,
+    kw,
+    cin,
+    cout,
+    n1,
+    n2,
+    (band, entryError, size) =>
+      meter.fits(lambdaMaxWork(size, size - 1) + choleskyWork(size, size - 1)) ? certifiedLambdaMax(band, entryError, meter, 'circular bound') : null,
+    () => {
+      traceOnly++;
+    },
+  );
   if (traceOnly > 0) notes.add(`${traceOnly} frequencies bounded by their trace (work limit)`);
   return best * (1 + BOUND_SAFETY_MARGIN);
 }
@@ -221,8 +230,13 @@ function exactBound(gk: GroupKernel, g: ConvBoundGeometry, notes: Set<string>, m
   const work = useIn ? workIn : workOut;
   const mem = useIn ? dIn * (bIn + 1) + lambdaMaxMemory(dIn, bIn) : dOut * (bOut + 1) + lambdaMaxMemory(dOut, bOut);
   if (!meter.fits(work, mem)) {
-    notes.add(`exact bound over its ${mem <= meter.memoryLimit ? `work limit (${fmt(work)} more multiply-adds than the ${fmt(meter.limit - meter.used)} left)`
-      : `memory limit (${fmt(mem)} > ${fmt(EXACT_MEMORY_LIMIT)} doubles)`}`);
+    notes.add(
+      `exact bound over its ${
+        mem <= meter.memoryLimit
+          ? `work limit (${fmt(work)} more multiply-adds than the ${fmt(meter.limit - meter.used)} left)`
+          : `memory limit (${fmt(mem)} > ${fmt(EXACT_MEMORY_LIMIT)} doubles)`
+      }`,
+    );
     return null;
   }
   // Skipped when it cannot beat the circular bound by more than EXACT_GAIN_TOLERANCE (see the module doc).
@@ -413,7 +427,13 @@ function cheapBound(gk: GroupKernel, g: ConvBoundGeometry): { bound: number; met
   const taps = kh * kw;
   // Windows of the dilated (dense) kernel: kh x kw taps, dilation 1.
   const axes: WindowAxis[] = [0, 1].map((i) => ({
-    n: g.inHW[i], kernel: i === 0 ? kh : kw, stride: g.strides[i], dilation: 1, padBegin: g.pads[i], padEnd: g.pads[i + 2], out: g.outHW[i],
+    n: g.inHW[i],
+    kernel: i === 0 ? kh : kw,
+    stride: g.strides[i],
+    dilation: 1,
+    padBegin: g.pads[i],
+    padEnd: g.pads[i + 2],
+    out: g.outHW[i],
   }));
   const cover = axes.reduce((a, ax) => a * axisNorms(ax, false).maxCover, 1);
   const kMat = denseNormUpperBound(k, coutG, cinG * taps);

@@ -34,7 +34,7 @@ export interface DenseNormBound {
 
 /** Gram work (multiply-adds) on a d-sided Gram with `inner` terms per entry, plus the certificate. */
 function exactWork(d: number, inner: number): number {
-  return inner * d * (d + 1) / 2 + 2 * inner * d + lambdaMaxWork(d, d - 1);
+  return (inner * d * (d + 1)) / 2 + 2 * inner * d + lambdaMaxWork(d, d - 1);
 }
 
 /**
@@ -48,7 +48,7 @@ function exactNorm(w: Float64Array, rows: number, cols: number, meter: WorkMeter
   const byCols = cols <= rows;
   const d = byCols ? cols : rows;
   const inner = byCols ? rows : cols;
-  meter.charge(inner * d * (d + 1) / 2 + 2 * inner * d, 'Gram matrix', 2 * d * d + lambdaMaxMemory(d, d - 1));
+  meter.charge((inner * d * (d + 1)) / 2 + 2 * inner * d, 'Gram matrix', 2 * d * d + lambdaMaxMemory(d, d - 1));
   // Gram matrix on the smaller side: G = W^T W (cols x cols) or W W^T (rows x rows), upper triangle.
   const g = new Float64Array(d * d);
   if (byCols) {
@@ -120,7 +120,12 @@ function blockNorm(w: Float64Array, rows: number, cols: number, s: number, meter
     const len = Math.min(s, d - start);
     const part = byRows
       ? exactNorm(w.subarray(start * cols, (start + len) * cols), len, cols, meter)
-      : exactNorm(Float64Array.from({ length: rows * len }, (_, k) => w[Math.floor(k / len) * cols + start + (k % len)]), rows, len, meter);
+      : exactNorm(
+          Float64Array.from({ length: rows * len }, (_, k) => w[Math.floor(k / len) * cols + start + (k % len)]),
+          rows,
+          len,
+          meter,
+        );
     sumSq = nextUp(sumSq + mulUp(part, part));
   }
   return sqrtUp(sumSq);

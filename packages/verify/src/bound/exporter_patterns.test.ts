@@ -40,7 +40,12 @@ function build(c: Case, profile: Profile): Uint8Array {
   const b = new GraphBuilder({ opset: 17 });
   b.input('input', 'float32', ['N', ...onnxDims(c.inShape)]);
   const ctx: EmitContext = {
-    b, profile, x: 'input', inShape: c.inShape, outShape: c.outShape, what: `layer 'l' (${c.cls})`,
+    b,
+    profile,
+    x: 'input',
+    inShape: c.inShape,
+    outShape: c.outShape,
+    what: `layer 'l' (${c.cls})`,
     layer: { name: 'l', kCoefLip: 1, getConfig: () => c.config } as unknown as EmitContext['layer'],
     config: { dataFormat: 'channelsLast', kCoefLip: 1, ...c.config },
   };
@@ -50,7 +55,7 @@ function build(c: Case, profile: Profile): Uint8Array {
   return b.toBytes();
 }
 
-describe('lipschitzBound on the exporter\'s emitted patterns', () => {
+describe("lipschitzBound on the exporter's emitted patterns", () => {
   for (const profile of ['default', 'portable'] as Profile[]) {
     it.each(CASES.map((c) => [`${c.cls} ${JSON.stringify(c.config)} [${c.inShape}]`, c] as const))(`${profile}: %s`, async (_label, c) => {
       const bytes = build(c, profile);
@@ -67,7 +72,8 @@ describe('lipschitzBound on the exporter\'s emitted patterns', () => {
         const out = await session.run({ input: new ort.Tensor('float32', Float32Array.of(...x, ...z), [2, ...onnxDims(c.inShape)]) });
         const o = out.y.data as Float32Array;
         const half = o.length / 2;
-        let num = 0, den = 0;
+        let num = 0,
+          den = 0;
         for (let i = 0; i < half; i++) num += (o[i] - o[half + i]) ** 2;
         for (let i = 0; i < size; i++) den += (x[i] - z[i]) ** 2;
         expect(Math.sqrt(num / den)).toBeLessThanOrEqual(res.total * (1 + 1e-5));

@@ -24,14 +24,21 @@ const INT64_CASES: IntCase[] = [
 ];
 
 /** onnxruntime's `op(a, b)` with `a` fed as the input and `b` a constant. */
-async function ortBinary(op: string, type: 'int64' | 'int32' | 'float32', a: ArrayLike<number | bigint>, b: ArrayLike<number | bigint>): Promise<ArrayLike<number | bigint>> {
+async function ortBinary(
+  op: string,
+  type: 'int64' | 'int32' | 'float32',
+  a: ArrayLike<number | bigint>,
+  b: ArrayLike<number | bigint>,
+): Promise<ArrayLike<number | bigint>> {
   const g = new GraphBuilder({ opset: 17 });
   g.input('x', type, [a.length]);
   let c: string;
   if (type === 'int64') c = g.initializer('b', BigInt64Array.from(b as bigint[]), [b.length]);
   else {
-    const t = type === 'float32' ? tensorProto('b', Float32Array.from(b as number[]), [b.length])
-      : { name: 'b', dims: [b.length], dataType: onnx.TensorProto.DataType.INT32, int32Data: Array.from(b as number[]) };
+    const t =
+      type === 'float32'
+        ? tensorProto('b', Float32Array.from(b as number[]), [b.length])
+        : { name: 'b', dims: [b.length], dataType: onnx.TensorProto.DataType.INT32, int32Data: Array.from(b as number[]) };
     [c] = g.node('Constant', [], { value: { kind: 'tensor', value: t } });
   }
   g.node(op, ['x', c], {}, { outputs: ['y'] });

@@ -15,8 +15,12 @@ import type { OnnxDataType, OnnxTensor } from '../onnx/read';
 export type ConstValues = ArrayLike<number> | readonly bigint[];
 
 const INT_BITS: Partial<Record<OnnxDataType, { bits: number; signed: boolean }>> = {
-  int64: { bits: 64, signed: true }, int32: { bits: 32, signed: true }, int16: { bits: 16, signed: true },
-  int8: { bits: 8, signed: true }, uint8: { bits: 8, signed: false }, bool: { bits: 1, signed: false },
+  int64: { bits: 64, signed: true },
+  int32: { bits: 32, signed: true },
+  int16: { bits: 16, signed: true },
+  int8: { bits: 8, signed: true },
+  uint8: { bits: 8, signed: false },
+  bool: { bits: 1, signed: false },
 };
 
 export function isIntType(t: OnnxDataType): boolean {
@@ -74,19 +78,37 @@ function wrapper(t: OnnxDataType): (x: bigint) => bigint {
 }
 
 const FLOAT_UNARY: Record<string, (x: number) => number> = {
-  Relu: (x) => Math.max(x, 0), Neg: (x) => -x, Abs: Math.abs, Sigmoid: (x) => 1 / (1 + Math.exp(-x)), Tanh: Math.tanh,
-  Sqrt: Math.sqrt, Identity: (x) => x,
+  Relu: (x) => Math.max(x, 0),
+  Neg: (x) => -x,
+  Abs: Math.abs,
+  Sigmoid: (x) => 1 / (1 + Math.exp(-x)),
+  Tanh: Math.tanh,
+  Sqrt: Math.sqrt,
+  Identity: (x) => x,
 };
 const INT_UNARY: Record<string, (x: bigint) => bigint> = {
-  Relu: (x) => (x > 0n ? x : 0n), Neg: (x) => -x, Abs: (x) => (x < 0n ? -x : x), Identity: (x) => x,
+  Relu: (x) => (x > 0n ? x : 0n),
+  Neg: (x) => -x,
+  Abs: (x) => (x < 0n ? -x : x),
+  Identity: (x) => x,
 };
 const FLOAT_BINARY: Record<string, (a: number, b: number) => number> = {
-  Add: (a, b) => a + b, Sub: (a, b) => a - b, Mul: (a, b) => a * b, Div: (a, b) => a / b, Min: Math.min, Max: Math.max,
+  Add: (a, b) => a + b,
+  Sub: (a, b) => a - b,
+  Mul: (a, b) => a * b,
+  Div: (a, b) => a / b,
+  Min: Math.min,
+  Max: Math.max,
   Sum: (a, b) => a + b,
 };
 const INT_BINARY: Record<string, (a: bigint, b: bigint) => bigint> = {
-  Add: (a, b) => a + b, Sub: (a, b) => a - b, Mul: (a, b) => a * b, Div: (a, b) => a / b, // BigInt '/' truncates toward zero
-  Min: (a, b) => (a < b ? a : b), Max: (a, b) => (a > b ? a : b), Sum: (a, b) => a + b,
+  Add: (a, b) => a + b,
+  Sub: (a, b) => a - b,
+  Mul: (a, b) => a * b,
+  Div: (a, b) => a / b, // BigInt '/' truncates toward zero
+  Min: (a, b) => (a < b ? a : b),
+  Max: (a, b) => (a > b ? a : b),
+  Sum: (a, b) => a + b,
 };
 
 /** Folds an elementwise unary op; undefined when the op has no folding (the value then stays unknown). */

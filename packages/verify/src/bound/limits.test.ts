@@ -18,7 +18,12 @@ function groupSortStack(profile: Profile, layers: number, n: number, skip = fals
   let x = 'x';
   for (let i = 0; i < layers; i++) {
     const ctx: EmitContext = {
-      b, profile, x, inShape: [n], outShape: [n], what: `layer 'gs${i}' (GroupSort2)`,
+      b,
+      profile,
+      x,
+      inShape: [n],
+      outShape: [n],
+      what: `layer 'gs${i}' (GroupSort2)`,
       layer: { name: `gs${i}`, kCoefLip: 1, getConfig: () => ({}) } as unknown as EmitContext['layer'],
       config: { kCoefLip: 1 },
     };
@@ -41,7 +46,8 @@ async function observedSlope(bytes: Uint8Array, n: number, seed: number): Promis
     const y = Float32Array.from(x, (v) => v + r() * 1e-2);
     const out = (await session.run({ x: new ort.Tensor('float32', Float32Array.of(...x, ...y), [2, n]) })).y.data as Float32Array;
     const half = out.length / 2;
-    let num = 0, den = 0;
+    let num = 0,
+      den = 0;
     for (let i = 0; i < half; i++) num += (out[i] - out[half + i]) ** 2;
     for (let i = 0; i < n; i++) den += (x[i] - y[i]) ** 2;
     worst = Math.max(worst, Math.sqrt(num / den));
@@ -64,7 +70,7 @@ describe('symbolic limits', () => {
   it('a store smaller than one layer forces cuts anywhere: looser, still sound', async () => {
     const bytes = groupSortStack('portable', 3, 16);
     const res = lipschitzBound(bytes, { limits: { symbolicStore: 10 } });
-    expect(res.total).toBeGreaterThanOrEqual(await observedSlope(bytes, 16, 1) * (1 - 1e-5));
+    expect(res.total).toBeGreaterThanOrEqual((await observedSlope(bytes, 16, 1)) * (1 - 1e-5));
     expect(res.total).toBeGreaterThan(1);
     expect(res.warnings.join('\n')).toMatch(/cut before node .* where the block was not finished/);
   });
@@ -73,7 +79,7 @@ describe('symbolic limits', () => {
     const bytes = groupSortStack('default', 4, 16);
     const res = lipschitzBound(bytes, { limits: { symbolicWork: 40 } });
     expect(res.total).toBeGreaterThan(1);
-    expect(res.total).toBeGreaterThanOrEqual(await observedSlope(bytes, 16, 2) * (1 - 1e-5));
+    expect(res.total).toBeGreaterThanOrEqual((await observedSlope(bytes, 16, 2)) * (1 - 1e-5));
     expect(res.layers.some((l) => /work limit/.test(l.method))).toBe(true);
     expect(res.warnings.join('\n')).toMatch(/symbolic work limit/);
   });

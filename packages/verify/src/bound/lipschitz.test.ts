@@ -9,15 +9,32 @@ import { lipschitzBound } from './lipschitz';
 const randomArray = (n: number, seed: number, scale = 1): Float32Array => uniformArray(n, seed, -scale / 2, scale / 2);
 
 interface ConvSpec {
-  cin: number; cout: number; H: number; W: number; kh: number; kw: number;
-  strides: [number, number]; pads: [number, number, number, number]; dil?: [number, number]; group?: number;
+  cin: number;
+  cout: number;
+  H: number;
+  W: number;
+  kh: number;
+  kw: number;
+  strides: [number, number];
+  pads: [number, number, number, number];
+  dil?: [number, number];
+  group?: number;
 }
 
 /** The shared test helpers' description of the conv `s` (ONNX weight layout). */
 function matrixSpec(s: ConvSpec): ConvMatrixSpec {
   return {
-    layout: 'oihw', cin: s.cin, cout: s.cout, h: s.H, w: s.W, kh: s.kh, kw: s.kw,
-    strides: s.strides, pads: s.pads, dilations: s.dil, group: s.group,
+    layout: 'oihw',
+    cin: s.cin,
+    cout: s.cout,
+    h: s.H,
+    w: s.W,
+    kh: s.kh,
+    kw: s.kw,
+    strides: s.strides,
+    pads: s.pads,
+    dilations: s.dil,
+    group: s.group,
   };
 }
 
@@ -31,9 +48,18 @@ function convModel(s: ConvSpec, w: Float32Array): Uint8Array {
   b.input('input', 'float32', ['N', s.cin, s.H, s.W]);
   const wn = b.initializer('W', w, [s.cout, s.cin / (s.group ?? 1), s.kh, s.kw]);
   const bias = b.initializer('B', randomArray(s.cout, 99), [s.cout]);
-  b.node('Conv', ['input', wn, bias], {
-    kernel_shape: [s.kh, s.kw], strides: s.strides, pads: s.pads, dilations: s.dil ?? [1, 1], group: s.group ?? 1,
-  }, { outputs: ['y'] });
+  b.node(
+    'Conv',
+    ['input', wn, bias],
+    {
+      kernel_shape: [s.kh, s.kw],
+      strides: s.strides,
+      pads: s.pads,
+      dilations: s.dil ?? [1, 1],
+      group: s.group ?? 1,
+    },
+    { outputs: ['y'] },
+  );
   b.output('y', ['N', s.cout, ...convOut(s)]);
   return b.toBytes();
 }
@@ -67,10 +93,12 @@ describe('lipschitzBound: single Conv vs the brute-force norm of its explicit ma
     const r = uniformStream(4242, -0.5, 0.5);
     for (let t = 0; t < 30; t++) {
       const pick = (lo: number, hi: number): number => lo + Math.floor((r() + 0.5) * (hi - lo + 1));
-      const kh = pick(1, 4), kw = pick(1, 4), H = pick(kh, 7), W = pick(kw, 7);
+      const kh = pick(1, 4),
+        kw = pick(1, 4),
+        H = pick(kh, 7),
+        W = pick(kw, 7);
       const st: [number, number] = [pick(1, 2), pick(1, 2)];
-      const s: ConvSpec = { cin: pick(1, 3), cout: pick(1, 3), H, W, kh, kw, strides: st,
-        pads: r() > 0 ? samePads(H, W, [kh, kw], st) : [0, 0, 0, 0] };
+      const s: ConvSpec = { cin: pick(1, 3), cout: pick(1, 3), H, W, kh, kw, strides: st, pads: r() > 0 ? samePads(H, W, [kh, kw], st) : [0, 0, 0, 0] };
       const w = randomArray(s.cout * s.cin * kh * kw, 1000 + t);
       const { a, rows, cols } = explicitConv(s, w);
       const brute = sigmaMax(a, rows, cols);
@@ -91,7 +119,12 @@ function gemmModel(w: Float32Array, inDim: number, outDim: number, transB = fals
 }
 
 describe('lipschitzBound: Gemm', () => {
-  it.each([[7, 5], [5, 7], [20, 10], [1, 4]])('equals the singular value of a %ix%i weight', (m, n) => {
+  it.each([
+    [7, 5],
+    [5, 7],
+    [20, 10],
+    [1, 4],
+  ])('equals the singular value of a %ix%i weight', (m, n) => {
     const w = randomArray(m * n, m * 31 + n);
     const brute = sigmaMax(Float64Array.from(w), m, n);
     const res = lipschitzBound(gemmModel(w, m, n));
@@ -113,7 +146,10 @@ describe('lipschitzBound: Gemm', () => {
   });
 });
 
-interface NetOptions { scale?: number; activation?: (b: GraphBuilder, x: string, channels: number, spatial: number) => string }
+interface NetOptions {
+  scale?: number;
+  activation?: (b: GraphBuilder, x: string, channels: number, spatial: number) => string;
+}
 
 /** Conv(1->4, 3x3 same) -> activation -> LpPool 2x2 -> Flatten -> Gemm(64 -> 10) on 8x8 inputs. */
 function convNet(opts: NetOptions = {}): { bytes: Uint8Array } {
@@ -121,8 +157,11 @@ function convNet(opts: NetOptions = {}): { bytes: Uint8Array } {
   const b = new GraphBuilder({ opset: 17 });
   b.input('input', 'float32', ['N', 1, 8, 8]);
   const w1 = randomArray(4 * 9, 11).map((v) => v * k);
-  const [c] = b.node('Conv', ['input', b.initializer('W1', w1, [4, 1, 3, 3]), b.initializer('B1', randomArray(4, 3), [4])],
-    { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1] });
+  const [c] = b.node('Conv', ['input', b.initializer('W1', w1, [4, 1, 3, 3]), b.initializer('B1', randomArray(4, 3), [4])], {
+    kernel_shape: [3, 3],
+    pads: [1, 1, 1, 1],
+    strides: [1, 1],
+  });
   const act = opts.activation ? opts.activation(b, c, 4, 64) : b.node('Relu', [c])[0];
   const [p] = b.node('LpPool', [act], { kernel_shape: [2, 2], strides: [2, 2], p: 2 });
   const [t] = b.node('Transpose', [p], { perm: [0, 2, 3, 1] });
@@ -147,7 +186,16 @@ function groupSort(n: number, profile: 'default' | 'portable' | 'topk') {
     } else {
       // Copy: GraphBuilder.node returns the node's own output array.
       const lanes = [...b.node('Split', [g, b.initializer(b.fresh('split'), new Array(n).fill(1), [n])], { axis: 2 }, { outputs: n })];
-      const pairs: [number, number][] = n === 2 ? [[0, 1]] : [[0, 1], [2, 3], [0, 2], [1, 3], [1, 2]];
+      const pairs: [number, number][] =
+        n === 2
+          ? [[0, 1]]
+          : [
+              [0, 1],
+              [2, 3],
+              [0, 2],
+              [1, 3],
+              [1, 2],
+            ];
       for (const [i, j] of pairs) {
         if (profile === 'default') {
           [lanes[i], lanes[j]] = [b.node('Min', [lanes[i], lanes[j]])[0], b.node('Max', [lanes[i], lanes[j]])[0]];
@@ -231,7 +279,8 @@ describe('lipschitzBound: composition and activation blocks', () => {
         const y = Float32Array.from(x, (v) => v + r() * 0.01);
         const out = await session.run({ input: new ort.Tensor('float32', Float32Array.of(...x, ...y), [2, 1, 8, 8]) });
         const l = out.logits.data as Float32Array;
-        let num = 0, den = 0;
+        let num = 0,
+          den = 0;
         for (let i = 0; i < 10; i++) num += (l[i] - l[10 + i]) ** 2;
         for (let i = 0; i < 64; i++) den += (x[i] - y[i]) ** 2;
         worst = Math.max(worst, Math.sqrt(num / den));

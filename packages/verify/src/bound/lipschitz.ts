@@ -68,10 +68,13 @@ function findHead(b: Bounder, outName: string): LinearHead | null {
     const v = b.vals.get(name);
     const node = v?.producer;
     if (!node) return null;
-    if (node.opType === 'Identity') { name = node.inputs[0]; continue; }
+    if (node.opType === 'Identity') {
+      name = node.inputs[0];
+      continue;
+    }
     if (node.opType === 'Add' || node.opType === 'Sub') {
       const [p, q] = node.inputs.map((n) => b.get(n));
-      if (!p.isConst && q.isConst && q.shape.length <= 1 || (node.opType === 'Add' && p.isConst && !q.isConst && p.shape.length <= 1)) {
+      if ((!p.isConst && q.isConst && q.shape.length <= 1) || (node.opType === 'Add' && p.isConst && !q.isConst && p.shape.length <= 1)) {
         name = p.isConst ? node.inputs[1] : node.inputs[0];
         continue;
       }
@@ -105,8 +108,12 @@ function findHead(b: Bounder, outName: string): LinearHead | null {
  * would exceed MAX_VALUE_ELEMENTS.
  */
 export function lipschitzBound(model: OnnxModel | string | Uint8Array, opts: BoundOptions = {}): LipschitzBound {
-  const m = typeof model === 'string' || model instanceof Uint8Array ? readOnnxModel(model, { inputShape: opts.inputShape })
-    : model.folding ? model : foldModel(model, { inputShape: opts.inputShape });
+  const m =
+    typeof model === 'string' || model instanceof Uint8Array
+      ? readOnnxModel(model, { inputShape: opts.inputShape })
+      : model.folding
+        ? model
+        : foldModel(model, { inputShape: opts.inputShape });
   const { b, perSample } = propagate(m, { ...opts, shapesOnly: false });
   const survivor = m.nodes.find((n) => FOLDED_ONLY_OPS.has(n.opType));
   if (survivor) b.fail(survivor, 'computes a shape from the input at run time; it cannot be folded into a constant');

@@ -12,15 +12,35 @@ import { denseNormUpperBound } from './dense';
 
 const randomArray = (n: number, r: () => number): Float64Array => Float64Array.from({ length: n }, r);
 
-interface ConvCase { cin: number; cout: number; h: number; w: number; kh: number; kw: number; s: [number, number]; d: [number, number]; pads: [number, number, number, number]; group: number }
+interface ConvCase {
+  cin: number;
+  cout: number;
+  h: number;
+  w: number;
+  kh: number;
+  kw: number;
+  s: [number, number];
+  d: [number, number];
+  pads: [number, number, number, number];
+  group: number;
+}
 
 function randomConv(r: () => number): ConvCase {
   const pick = (lo: number, hi: number): number => lo + Math.floor((r() + 0.5) * (hi - lo + 1));
   const group = pick(1, 2);
-  const kh = pick(1, 3), kw = pick(1, 3);
+  const kh = pick(1, 3),
+    kw = pick(1, 3);
   return {
-    cin: group * pick(1, 2), cout: group * pick(1, 2), h: pick(4, 7), w: pick(4, 7), kh, kw, group,
-    s: [pick(1, 2), pick(1, 2)], d: [pick(1, 2), pick(1, 2)], pads: [pick(0, kh - 1), pick(0, kw - 1), pick(0, kh - 1), pick(0, kw - 1)],
+    cin: group * pick(1, 2),
+    cout: group * pick(1, 2),
+    h: pick(4, 7),
+    w: pick(4, 7),
+    kh,
+    kw,
+    group,
+    s: [pick(1, 2), pick(1, 2)],
+    d: [pick(1, 2), pick(1, 2)],
+    pads: [pick(0, kh - 1), pick(0, kw - 1), pick(0, kh - 1), pick(0, kw - 1)],
   };
 }
 
@@ -31,15 +51,29 @@ function spec(c: ConvCase): ConvMatrixSpec {
 function geometry(c: ConvCase): ConvBoundGeometry {
   const [ho, wo] = convOutputSize(spec(c));
   return {
-    cout: c.cout, cinPerGroup: c.cin / c.group, group: c.group, kernel: [c.kh, c.kw], strides: c.s, dilations: c.d, pads: c.pads,
-    inHW: [c.h, c.w], outHW: [ho, wo],
+    cout: c.cout,
+    cinPerGroup: c.cin / c.group,
+    group: c.group,
+    kernel: [c.kh, c.kw],
+    strides: c.s,
+    dilations: c.d,
+    pads: c.pads,
+    inHW: [c.h, c.w],
+    outHW: [ho, wo],
   };
 }
 
 describe('dense norms', () => {
   it('are the bits of matrixSpectralNormUpperBound while the exact bound fits', () => {
     const r = uniformStream(3, -0.5, 0.5);
-    for (const [m, n] of [[7, 5], [5, 7], [40, 12], [12, 40], [1, 9], [64, 64]]) {
+    for (const [m, n] of [
+      [7, 5],
+      [5, 7],
+      [40, 12],
+      [12, 40],
+      [1, 9],
+      [64, 64],
+    ]) {
       const w = randomArray(m * n, r);
       const ours = denseNormUpperBound(w, m, n);
       expect(ours.method).toBe('exact');
@@ -49,7 +83,11 @@ describe('dense norms', () => {
 
   it('past the work limit: a block bound (or sqrt(||W||_1 ||W||_inf)) that is never below the norm', () => {
     const r = uniformStream(5, -0.5, 0.5);
-    for (const [m, n, limit] of [[48, 40, 2e5], [30, 70, 5e4], [50, 50, 1]]) {
+    for (const [m, n, limit] of [
+      [48, 40, 2e5],
+      [30, 70, 5e4],
+      [50, 50, 1],
+    ]) {
       const w = randomArray(m * n, r);
       const ours = denseNormUpperBound(w, m, n, limit);
       expect(ours.method).not.toBe('exact');
@@ -73,7 +111,11 @@ describe('dense norms', () => {
     const w = randomArray(6 * 4, r);
     const base = denseNormUpperBound(w, 6, 4).bound;
     for (const e of [-1000, -700, 600, 900]) {
-      const scaled = denseNormUpperBound(w.map((v) => v * 2 ** e), 6, 4).bound;
+      const scaled = denseNormUpperBound(
+        w.map((v) => v * 2 ** e),
+        6,
+        4,
+      ).bound;
       expect(scaled).toBeGreaterThan(0);
       expect(Number.isFinite(scaled)).toBe(true);
       expect(scaled / 2 ** e / base - 1).toBeLessThan(1e-12);
@@ -96,7 +138,8 @@ describe('conv norms', () => {
       const tf = new Float64Array(w.length);
       for (let co = 0; co < c.cout; co++) {
         for (let ci = 0; ci < c.cin; ci++) {
-          for (let y = 0; y < c.kh; y++) for (let x = 0; x < c.kw; x++) tf[((y * c.kw + x) * c.cin + ci) * c.cout + co] = w[((co * c.cin + ci) * c.kh + y) * c.kw + x];
+          for (let y = 0; y < c.kh; y++)
+            for (let x = 0; x < c.kw; x++) tf[((y * c.kw + x) * c.cin + ci) * c.cout + co] = w[((co * c.cin + ci) * c.kh + y) * c.kw + x];
         }
       }
       expect(ours.circular).toBe(convSpectralNormUpperBound(tf, [c.kh, c.kw, c.cin, c.cout], [c.h, c.w], c.s, 'valid'));
@@ -124,7 +167,10 @@ describe('conv norms', () => {
     const c: ConvCase = { cin: 2, cout: 3, h: 5, w: 5, kh: 3, kw: 3, s: [1, 1], d: [1, 1], pads: [1, 1, 1, 1], group: 1 };
     const w = randomArray(3 * 2 * 9, r);
     const base = convNormUpperBound(w, geometry(c)).bound;
-    const tiny = convNormUpperBound(w.map((v) => v * 1e-200), geometry(c)).bound;
+    const tiny = convNormUpperBound(
+      w.map((v) => v * 1e-200),
+      geometry(c),
+    ).bound;
     expect(tiny).toBeGreaterThan(0);
     expect(tiny / 1e-200 / base - 1).toBeLessThan(1e-9);
     expect(tiny / 1e-200 / base - 1).toBeGreaterThan(-1e-9);

@@ -43,7 +43,10 @@ function poolModel(op: string, c: Config, batch: number): Uint8Array {
   const b = new GraphBuilder({ opset: 19 });
   b.input('x', 'float32', [batch, 1, ...c.spatial]);
   const attrs: Record<string, number | number[] | string> = {
-    kernel_shape: c.kernel, strides: c.strides, dilations: c.dilations, ceil_mode: c.ceilMode ? 1 : 0,
+    kernel_shape: c.kernel,
+    strides: c.strides,
+    dilations: c.dilations,
+    ceil_mode: c.ceilMode ? 1 : 0,
   };
   if (c.autoPad === 'NOTSET') attrs.pads = c.pads;
   else attrs.auto_pad = c.autoPad;
@@ -70,19 +73,26 @@ async function ortMatrix(op: string, c: Config): Promise<{ shape: number[]; m: n
 
 /** Our averaging matrix (or window incidence for MaxPool/LpPool), the Kronecker product of the axes'. */
 function ourMatrix(axes: WindowAxis[], average: boolean, countIncludePad: boolean): number[][] {
-  const perAxis = axes.map((a) => Array.from({ length: a.out }, (_, o) => {
-    const row = new Array<number>(a.n).fill(0);
-    const div = windowDivisor(a, o, countIncludePad);
-    for (const p of windowCells(a, o)) row[p] = average ? 1 / div : 1;
-    return row;
-  }));
+  const perAxis = axes.map((a) =>
+    Array.from({ length: a.out }, (_, o) => {
+      const row = new Array<number>(a.n).fill(0);
+      const div = windowDivisor(a, o, countIncludePad);
+      for (const p of windowCells(a, o)) row[p] = average ? 1 / div : 1;
+      return row;
+    }),
+  );
   return perAxis.reduce((acc, m) => acc.flatMap((ra) => m.map((rb) => ra.flatMap((x) => rb.map((y) => x * y)))), [[1]]);
 }
 
 describe('pooling window geometry matches onnxruntime', () => {
-  const fail = (msg: string): never => { throw new Error(msg); };
+  const fail = (msg: string): never => {
+    throw new Error(msg);
+  };
 
-  it.each([[1, 160, 11], [2, 60, 12]])('AveragePool, MaxPool and LpPool on random %i-D configurations', async (rank, cases, seed) => {
+  it.each([
+    [1, 160, 11],
+    [2, 60, 12],
+  ])('AveragePool, MaxPool and LpPool on random %i-D configurations', async (rank, cases, seed) => {
     const r = uniformStream(seed, 0, 1);
     let compared = 0;
     let refused = 0;
@@ -99,7 +109,10 @@ describe('pooling window geometry matches onnxruntime', () => {
         }
         if (axes.some((a) => a.out === 0)) {
           // A kernel wider than the padded input: our output is empty; onnxruntime's is empty too, or it refuses the node.
-          const empty = await ortMatrix(op, c).then((g) => g.m.length === 0, () => true);
+          const empty = await ortMatrix(op, c).then(
+            (g) => g.m.length === 0,
+            () => true,
+          );
           expect([label, empty]).toEqual([label, true]);
           compared++;
           continue;
@@ -122,8 +135,9 @@ describe('pooling window geometry matches onnxruntime', () => {
   });
 
   it('refuses auto_pad SAME with dilations, where onnxruntime and the spec disagree', () => {
-    expect(() => windowAxes([7], { kernel: [2], strides: [1], dilations: [3], pads: [0, 0], autoPad: 'SAME_UPPER', ceilMode: false }, fail))
-      .toThrow(/SAME_UPPER with dilations \[3\]: onnxruntime and the ONNX spec pad differently/);
+    expect(() => windowAxes([7], { kernel: [2], strides: [1], dilations: [3], pads: [0, 0], autoPad: 'SAME_UPPER', ceilMode: false }, fail)).toThrow(
+      /SAME_UPPER with dilations \[3\]: onnxruntime and the ONNX spec pad differently/,
+    );
   });
 
   it('drops a ceil_mode window that would start in the end padding', () => {

@@ -57,8 +57,10 @@ export function windowAxes(spatial: readonly number[], spec: WindowSpec, fail: (
   const r = spatial.length;
   const { kernel, strides, dilations, pads, autoPad, ceilMode } = spec;
   if (kernel.length !== r || strides.length !== r || dilations.length !== r) {
-    fail(`kernel_shape [${kernel.join(', ')}], strides [${strides.join(', ')}] and dilations [${dilations.join(', ')}] ` +
-      `must have ${r} entries each (one per spatial axis)`);
+    fail(
+      `kernel_shape [${kernel.join(', ')}], strides [${strides.join(', ')}] and dilations [${dilations.join(', ')}] ` +
+        `must have ${r} entries each (one per spatial axis)`,
+    );
   }
   if (![...kernel, ...strides, ...dilations].every((v) => Number.isSafeInteger(v) && v >= 1)) {
     fail(`kernel_shape [${kernel.join(', ')}], strides [${strides.join(', ')}] and dilations [${dilations.join(', ')}] must be integers >= 1`);
@@ -67,13 +69,19 @@ export function windowAxes(spatial: readonly number[], spec: WindowSpec, fail: (
     fail(`pads [${pads.join(', ')}] must be ${2 * r} integers >= 0`);
   }
   return spatial.map((n, i) => {
-    const k = kernel[i], s = strides[i], d = dilations[i];
+    const k = kernel[i],
+      s = strides[i],
+      d = dilations[i];
     const extent = (k - 1) * d + 1;
-    let pb = 0, pe = 0, out: number;
+    let pb = 0,
+      pe = 0,
+      out: number;
     if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
       if (d > 1) {
-        fail(`auto_pad ${autoPad} with dilations [${dilations.join(', ')}]: onnxruntime and the ONNX spec pad differently ` +
-          '(onnxruntime refuses it for Conv); give explicit pads instead');
+        fail(
+          `auto_pad ${autoPad} with dilations [${dilations.join(', ')}]: onnxruntime and the ONNX spec pad differently ` +
+            '(onnxruntime refuses it for Conv); give explicit pads instead',
+        );
       }
       out = Math.ceil(n / s);
       // onnxruntime does not clamp a negative total (extent < stride) to 0, and splits it with C++ division.

@@ -29,8 +29,9 @@ export function propagate(m: OnnxModel, opts: BoundOptions, fullInputShape?: num
   } else {
     const rest = input.shape.slice(1);
     if (!rest.every((d): d is number => typeof d === 'number' && d > 0)) {
-      throw new ModelError(`${b.file}: input '${input.name}' has shape [${input.shape.join(', ')}]; ` +
-        'the bound needs fixed non-batch dimensions (pass inputShape)');
+      throw new ModelError(
+        `${b.file}: input '${input.name}' has shape [${input.shape.join(', ')}]; ` + 'the bound needs fixed non-batch dimensions (pass inputShape)',
+      );
     }
     perSample = rest;
   }

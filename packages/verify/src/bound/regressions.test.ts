@@ -59,7 +59,11 @@ async function unitVectorLowerBound(bytes: Uint8Array, dims: number[], t = 1): P
 /** sigma_max of the linear graph's matrix measured in onnxruntime: its exact Lipschitz constant (to float32 rounding). */
 async function linearConstant(bytes: Uint8Array, dims: number[]): Promise<number> {
   const { matrix, outSize } = await unitVectorLowerBound(bytes, dims);
-  return sigmaMax(matrix, outSize, dims.slice(1).reduce((a, d) => a * d, 1));
+  return sigmaMax(
+    matrix,
+    outSize,
+    dims.slice(1).reduce((a, d) => a * d, 1),
+  );
 }
 
 /** The bound is at least `lower` (up to float32 rounding of the measurement). */
@@ -155,7 +159,10 @@ describe('issue 19: shapes and integer constants', () => {
   });
 
   it('int64 arithmetic is exact beyond int32 and 2^53: (2^31 + 7) - (2^31 + 4) = 3, (2^60 + 3) - 2^60 = 3', async () => {
-    for (const [a, c] of [[2n ** 31n + 7n, 2n ** 31n + 4n], [2n ** 60n + 3n, 2n ** 60n]]) {
+    for (const [a, c] of [
+      [2n ** 31n + 7n, 2n ** 31n + 4n],
+      [2n ** 60n + 3n, 2n ** 60n],
+    ]) {
       const bytes = sliced('Sub', a, c, 'starts', 4);
       const { lower } = await unitVectorLowerBound(bytes, [1, 4]);
       expect(lower).toBeCloseTo(2, 5);
@@ -169,9 +176,8 @@ describe('issue 19: shapes and integer constants', () => {
       b.input('x', 'float32', ['N', 4]);
       const [r] = b.node('Relu', ['x']);
       const [idx] = b.node('Div', [b.initializer('a', [3], [1]), b.initializer('c', [2], [1])]);
-      const [g] = op === 'Gather'
-        ? b.node('Gather', [r, idx], { axis: 1 })
-        : b.node('Slice', [r, idx, b.initializer('e', [4], [1]), b.initializer('axes', [1], [1])]);
+      const [g] =
+        op === 'Gather' ? b.node('Gather', [r, idx], { axis: 1 }) : b.node('Slice', [r, idx, b.initializer('e', [4], [1]), b.initializer('axes', [1], [1])]);
       b.node('Relu', [g], {}, { outputs: ['y'] });
       b.output('y', ['N', 'k']);
       const bytes = b.toBytes();
@@ -195,7 +201,12 @@ describe('issue 19: underflow and head-aware certificates', () => {
     const y = await run(bytes, Float64Array.of(1, 0, 0, 1), [2, 2]);
     const columns = [Math.hypot(y[0], y[1], y[2]), Math.hypot(y[3], y[4], y[5])];
     expect(columns[0]).toBeGreaterThan(0);
-    const truth = sigmaMax(w.map((v) => v * 1e200), 2, 3) * 1e-200;
+    const truth =
+      sigmaMax(
+        w.map((v) => v * 1e200),
+        2,
+        3,
+      ) * 1e-200;
     const res = lipschitzBound(bytes);
     expect(res.total).toBeGreaterThanOrEqual(Math.max(...columns));
     expect(res.total).toBeGreaterThanOrEqual(truth);
@@ -222,7 +233,7 @@ describe('issue 19: underflow and head-aware certificates', () => {
     if (res.head) {
       // Whatever head is reported, its body bound must make the head-aware radii sound too.
       const tight = headAwareCertificates(Float32Array.from(logits), res.head, res.head.bodyLipschitz);
-      for (let i = 0; i < 3; i++) expect(tight[i]).toBeLessThanOrEqual(Math.abs(logits[2 * i] - logits[2 * i + 1]) / 3 * (1 + 1e-6));
+      for (let i = 0; i < 3; i++) expect(tight[i]).toBeLessThanOrEqual((Math.abs(logits[2 * i] - logits[2 * i + 1]) / 3) * (1 + 1e-6));
     }
   });
 });
@@ -239,7 +250,10 @@ describe('fuzz findings: TopK', () => {
 });
 
 describe('the symbolic engine refuses an activation output used twice', () => {
-  it.each([['Relu', 1], ['Min', 2]] as const)('two %s nodes on the same inputs, concatenated: bounded by sqrt(2), not 1', async (op, arity) => {
+  it.each([
+    ['Relu', 1],
+    ['Min', 2],
+  ] as const)('two %s nodes on the same inputs, concatenated: bounded by sqrt(2), not 1', async (op, arity) => {
     const b = new GraphBuilder({ opset: 17 });
     b.input('x', 'float32', ['N', 4]);
     const [l, r] = arity === 1 ? ['x', ''] : b.node('Split', ['x', b.initializer('s', [2, 2], [2])], { axis: 1 }, { outputs: 2 });
@@ -272,29 +286,37 @@ describe('issue 19: work limits (each finishes with a sound bound instead of han
     expect(seconds).toBeLessThan(60);
   });
 
-  it.each(['default', 'portable'] as const)('24 GroupSort2 layers on 2^19 elements, %s profile (symbolic memory and work bounded; blocks cut where both parts stay recognized)', (profile) => {
-    const n = 2 ** 19;
-    const emitter = EMITTERS.find(([cls]) => cls === 'Lip>GroupSort2')![1];
-    const b = new GraphBuilder({ opset: 17 });
-    b.input('input', 'float32', ['N', n]);
-    let x = 'input';
-    for (let i = 0; i < 24; i++) {
-      const ctx: EmitContext = {
-        b, profile, x, inShape: [n], outShape: [n], what: `layer 'gs${i}' (GroupSort2)`,
-        layer: { name: `gs${i}`, kCoefLip: 1, getConfig: () => ({}) } as unknown as EmitContext['layer'],
-        config: { kCoefLip: 1 },
-      };
-      x = emitter(ctx);
-    }
-    b.node('Identity', [x], {}, { outputs: ['y'] });
-    b.output('y', ['N', n]);
-    const t0 = Date.now();
-    const res = lipschitzBound(b.toBytes());
-    // GroupSort2 keeps x whenever every pair is already sorted: the constant is at least 1.
-    expect(res.total).toBeGreaterThanOrEqual(1);
-    expect(res.total).toBeLessThan(1 + 1e-9);
-    expect((Date.now() - t0) / 1000).toBeLessThan(180);
-  });
+  it.each(['default', 'portable'] as const)(
+    '24 GroupSort2 layers on 2^19 elements, %s profile (symbolic memory and work bounded; blocks cut where both parts stay recognized)',
+    (profile) => {
+      const n = 2 ** 19;
+      const emitter = EMITTERS.find(([cls]) => cls === 'Lip>GroupSort2')![1];
+      const b = new GraphBuilder({ opset: 17 });
+      b.input('input', 'float32', ['N', n]);
+      let x = 'input';
+      for (let i = 0; i < 24; i++) {
+        const ctx: EmitContext = {
+          b,
+          profile,
+          x,
+          inShape: [n],
+          outShape: [n],
+          what: `layer 'gs${i}' (GroupSort2)`,
+          layer: { name: `gs${i}`, kCoefLip: 1, getConfig: () => ({}) } as unknown as EmitContext['layer'],
+          config: { kCoefLip: 1 },
+        };
+        x = emitter(ctx);
+      }
+      b.node('Identity', [x], {}, { outputs: ['y'] });
+      b.output('y', ['N', n]);
+      const t0 = Date.now();
+      const res = lipschitzBound(b.toBytes());
+      // GroupSort2 keeps x whenever every pair is already sorted: the constant is at least 1.
+      expect(res.total).toBeGreaterThanOrEqual(1);
+      expect(res.total).toBeLessThan(1 + 1e-9);
+      expect((Date.now() - t0) / 1000).toBeLessThan(180);
+    },
+  );
 
   it('a 2048x2048 Gemm (dense work limit: a block bound, said so in the layer table)', () => {
     const n = 2048;
@@ -311,7 +333,11 @@ describe('issue 19: work limits (each finishes with a sound bound instead of han
     let lower = 0;
     for (let it = 0; it < 8; it++) {
       const u = new Float64Array(n);
-      for (let i = 0; i < n; i++) { let acc = 0; for (let j = 0; j < n; j++) acc += w[i * n + j] * v[j]; u[i] = acc; }
+      for (let i = 0; i < n; i++) {
+        let acc = 0;
+        for (let j = 0; j < n; j++) acc += w[i * n + j] * v[j];
+        u[i] = acc;
+      }
       const z = new Float64Array(n);
       for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) z[j] += w[i * n + j] * u[i];
       const nu = Math.hypot(...u);

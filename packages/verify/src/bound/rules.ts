@@ -27,17 +27,40 @@ import { asFloats, ConstValues, foldBinary, foldUnary, isIntType, tensorValues }
 import { axisNorms, axisWork } from './pool';
 import { mulUp, nextUp, roundedSumUp, sqrtUp } from './rounding';
 import {
-  alphaParams, batchNormParams, castParams, clipRange, concatAxis, constantNodeValue, constantOfShapeParams, convSpec, depthToSpaceParams,
-  gatherIndices, gemmParams, globalPoolParams, padParams, poolParams, rangeCount, reduceAxes, shapeRange, sliceSelection,
-  spaceToDepthParams, splitParams, topK, transposePerm,
+  alphaParams,
+  batchNormParams,
+  castParams,
+  clipRange,
+  concatAxis,
+  constantNodeValue,
+  constantOfShapeParams,
+  convSpec,
+  depthToSpaceParams,
+  gatherIndices,
+  gemmParams,
+  globalPoolParams,
+  padParams,
+  poolParams,
+  rangeCount,
+  reduceAxes,
+  shapeRange,
+  sliceSelection,
+  spaceToDepthParams,
+  splitParams,
+  topK,
+  transposePerm,
 } from '../ops/attributes';
 import { padIndexMap } from './shapes';
 import { broadcastTo, concat, permute, range, select, sizeOf } from './tensor_ops';
 
 /** Lipschitz constants of elementwise unary ops. */
 const UNARY_LIP: Record<string, [number, string]> = {
-  Relu: [1, 'Relu is 1-Lipschitz'], Neg: [1, 'negation'], Abs: [1, 'Abs is 1-Lipschitz'], Tanh: [1, 'Tanh is 1-Lipschitz'],
-  Sigmoid: [0.25, 'Sigmoid is 1/4-Lipschitz'], Softmax: [1, 'Softmax is 1-Lipschitz (its Jacobian norm is at most 1/2)'],
+  Relu: [1, 'Relu is 1-Lipschitz'],
+  Neg: [1, 'negation'],
+  Abs: [1, 'Abs is 1-Lipschitz'],
+  Tanh: [1, 'Tanh is 1-Lipschitz'],
+  Sigmoid: [0.25, 'Sigmoid is 1/4-Lipschitz'],
+  Softmax: [1, 'Softmax is 1-Lipschitz (its Jacobian norm is at most 1/2)'],
   Clip: [1, 'Clip is 1-Lipschitz'],
 };
 
@@ -56,8 +79,14 @@ function unaryLip(b: Bounder, node: OnnxNode): [number, string] {
 function sqrtOfMeanSquare(b: Bounder, node: OnnxNode, x: Val, shape: number[]): void {
   const out = node.outputs[0];
   if (!x.meanSquare) {
-    b.setVal(out, { shape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node,
-      why: `node '${node.name}' (${node.opType}) is not Lipschitz at 0 (only sqrt(AveragePool(x*x)), an L2-norm pooling, is supported)` });
+    b.setVal(out, {
+      shape,
+      dtype: x.dtype,
+      lip: Infinity,
+      isConst: false,
+      producer: node,
+      why: `node '${node.name}' (${node.opType}) is not Lipschitz at 0 (only sqrt(AveragePool(x*x)), an L2-norm pooling, is supported)`,
+    });
     return;
   }
   const inLip = b.lipOf(x.meanSquare.of);
@@ -125,9 +154,11 @@ function moves(b: Bounder, node: OnnxNode, x: number[], inShapes: number[][]): n
       const { blockSize: bs, mode } = depthToSpaceParams(ctx);
       const [n, c, h, w] = x;
       const crd = mode === 'CRD';
-      return [crd
-        ? permute(ident(), [n, c / (bs * bs), bs, bs, h, w], [0, 1, 4, 2, 5, 3]).data
-        : permute(ident(), [n, bs, bs, c / (bs * bs), h, w], [0, 3, 4, 1, 5, 2]).data];
+      return [
+        crd
+          ? permute(ident(), [n, c / (bs * bs), bs, bs, h, w], [0, 1, 4, 2, 5, 3]).data
+          : permute(ident(), [n, bs, bs, c / (bs * bs), h, w], [0, 3, 4, 1, 5, 2]).data,
+      ];
     }
     case 'Slice':
       return [select(ident(), x, sliceSelection(ctx)).data];
@@ -177,7 +208,14 @@ function handleStructural(b: Bounder, node: OnnxNode): void {
   if (identity && sizeOf(ins[0].shape) !== sizeOf(outShapes[0])) {
     b.fail(node, `cannot hold the ${sizeOf(ins[0].shape)} input elements in an output of shape [${outShapes[0].join(', ')}]`);
   }
-  const srcs = identity ? [] : moves(b, node, ins[0].shape, ins.map((v) => v.shape));
+  const srcs = identity
+    ? []
+    : moves(
+        b,
+        node,
+        ins[0].shape,
+        ins.map((v) => v.shape),
+      );
   srcs.forEach((src, k) => {
     if (src.length !== sizeOf(outShapes[k])) b.fail(node, `moves ${src.length} elements into an output of shape [${outShapes[k].join(', ')}]`);
   });
@@ -232,7 +270,12 @@ function handleStructural(b: Bounder, node: OnnxNode): void {
         for (let i = 0; i < src.length; i++) exprs[i] = flat[src[i]];
       }
       b.setVal(node.outputs[k], {
-        shape, dtype, lip: identity ? lips[0] : lipFor(src, lips), isConst: false, why, producer: node,
+        shape,
+        dtype,
+        lip: identity ? lips[0] : lipFor(src, lips),
+        isConst: false,
+        why,
+        producer: node,
         sym: { anchor: sym.anchor, exprs, nodes: [...sym.nodes, node.name] },
       });
     });
@@ -264,8 +307,15 @@ function handleUnary(b: Bounder, node: OnnxNode): void {
     return;
   }
   if (node.opType === 'Sign') {
-    b.setVal(out, { shape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node, signOf: x.meanSquare ? x.equals ?? name : undefined,
-      why: `node '${node.name}' (Sign) is not continuous (only sign(m) * relu(|m|) of torch's lp_pool2d, equal to m >= 0, is supported)` });
+    b.setVal(out, {
+      shape,
+      dtype: x.dtype,
+      lip: Infinity,
+      isConst: false,
+      producer: node,
+      signOf: x.meanSquare ? (x.equals ?? name) : undefined,
+      why: `node '${node.name}' (Sign) is not continuous (only sign(m) * relu(|m|) of torch's lp_pool2d, equal to m >= 0, is supported)`,
+    });
     return;
   }
   const [k, method] = unaryLip(b, node);
@@ -273,8 +323,15 @@ function handleUnary(b: Bounder, node: OnnxNode): void {
     const s = b.symbolicOp([name], sizeOf(shape), node);
     if (s) {
       const exprs = s.sym.views[0].map((e) => (node.opType === 'Relu' ? s.store.relu(e) : s.store.neg(e)));
-      b.setVal(out, { shape, dtype: x.dtype, lip: x.lip, why: x.why, isConst: false, producer: node,
-        sym: { anchor: s.sym.anchor, exprs, nodes: [...s.sym.nodes, node.name] } });
+      b.setVal(out, {
+        shape,
+        dtype: x.dtype,
+        lip: x.lip,
+        why: x.why,
+        isConst: false,
+        producer: node,
+        sym: { anchor: s.sym.anchor, exprs, nodes: [...s.sym.nodes, node.name] },
+      });
       return;
     }
   }
@@ -306,8 +363,14 @@ function handleElementwise(b: Bounder, node: OnnxNode): void {
     return;
   }
   if (isIntType(dtype)) {
-    b.setVal(out, { shape: outShape, dtype, lip: Infinity, isConst: false, producer: node,
-      why: `node '${node.name}' (${op}) computes ${dtype} values from the input, which is not a Lipschitz function` });
+    b.setVal(out, {
+      shape: outShape,
+      dtype,
+      lip: Infinity,
+      isConst: false,
+      producer: node,
+      why: `node '${node.name}' (${op}) computes ${dtype} values from the input, which is not a Lipschitz function`,
+    });
     return;
   }
   const n = sizeOf(outShape);
@@ -316,19 +379,29 @@ function handleElementwise(b: Bounder, node: OnnxNode): void {
   const why = vars.map((nm) => b.get(nm)).find((v) => !Number.isFinite(v.lip))?.why;
 
   // Symbolic: two (or more, for Min/Max) variable inputs of one anchor, same shape, no constants.
-  if (['Add', 'Sub', 'Min', 'Max'].includes(op) && vars.length === ins.length && ins.length >= 2 &&
-    (op === 'Min' || op === 'Max' || ins.length === 2) && ins.every((v) => v.shape.join() === outShape.join())) {
+  if (
+    ['Add', 'Sub', 'Min', 'Max'].includes(op) &&
+    vars.length === ins.length &&
+    ins.length >= 2 &&
+    (op === 'Min' || op === 'Max' || ins.length === 2) &&
+    ins.every((v) => v.shape.join() === outShape.join())
+  ) {
     const s = b.symbolicOp(names, n * (ins.length - 1), node);
     if (s) {
       const st = s.store;
       const f = op === 'Add' ? st.add.bind(st) : op === 'Sub' ? st.sub.bind(st) : op === 'Min' ? st.min.bind(st) : st.max.bind(st);
       const exprs = s.sym.views[0].map((e, i) => s.sym.views.slice(1).reduce((acc, view) => f(acc, view[i]), e));
       const lips = ins.map((v) => v.lip);
-      const lip = op === 'Add' || op === 'Sub'
-        ? lips.reduce((a, l) => nextUp(a + l), 0)
-        : sqrtUp(lips.reduce((a, l) => nextUp(a + mulUp(l, l)), 0));
-      b.setVal(out, { shape: outShape, dtype, lip, why, isConst: false, producer: node,
-        sym: { anchor: s.sym.anchor, exprs, nodes: [...s.sym.nodes, node.name] } });
+      const lip = op === 'Add' || op === 'Sub' ? lips.reduce((a, l) => nextUp(a + l), 0) : sqrtUp(lips.reduce((a, l) => nextUp(a + mulUp(l, l)), 0));
+      b.setVal(out, {
+        shape: outShape,
+        dtype,
+        lip,
+        why,
+        isConst: false,
+        producer: node,
+        sym: { anchor: s.sym.anchor, exprs, nodes: [...s.sym.nodes, node.name] },
+      });
       return;
     }
   }
@@ -342,8 +415,14 @@ function handleElementwise(b: Bounder, node: OnnxNode): void {
   if (Number.isFinite(r.lip)) b.record(node, v, inLip, r.method);
 }
 
-type ElementwiseRule = (b: Bounder, node: OnnxNode, ins: Val[], lips: number[], rep: (v: Val) => number, inLip: number) =>
-  { lip: number; method: string; extra?: Partial<Val> };
+type ElementwiseRule = (
+  b: Bounder,
+  node: OnnxNode,
+  ins: Val[],
+  lips: number[],
+  rep: (v: Val) => number,
+  inLip: number,
+) => { lip: number; method: string; extra?: Partial<Val> };
 
 /** sum_i sqrt(m_i) L_i over the variable inputs (m_i their broadcast multiplicity). */
 const sumRule: ElementwiseRule = (_b, _node, ins, lips, rep) => {
@@ -384,8 +463,11 @@ const mulRule: ElementwiseRule = (b, node, ins, _lips, rep, inLip) => {
     }
   }
   if (vars.length === 2 && vars[0] === vars[1]) {
-    return { lip: Infinity, method: 'square',
-      extra: { square: vars[0], why: `node '${node.name}' (Mul) squares '${vars[0]}' (x*x is not Lipschitz; only sqrt(AveragePool(x*x)) is supported)` } };
+    return {
+      lip: Infinity,
+      method: 'square',
+      extra: { square: vars[0], why: `node '${node.name}' (Mul) squares '${vars[0]}' (x*x is not Lipschitz; only sqrt(AveragePool(x*x)) is supported)` },
+    };
   }
   return { lip: Infinity, method: 'product', extra: { why: `node '${node.name}' (Mul) multiplies two input-dependent tensors, which is not Lipschitz` } };
 };
@@ -399,7 +481,11 @@ const divRule: ElementwiseRule = (b, node, ins, _lips, rep, inLip) => {
     const lip = mulUp(mulUp(sqrtUp(rep(ins[0])), inLip), nextUp(1 / m));
     const method = `divides by a constant (min |c| = ${m.toPrecision(6)})`;
     if (ins[0].meanSquare && minOf(c) > 0) {
-      return { lip, method, extra: { meanSquare: { of: ins[0].meanSquare.of, colWeight: mulUp(mulUp(ins[0].meanSquare.colWeight, rep(ins[0])), nextUp(1 / m)) }, why: ins[0].why } };
+      return {
+        lip,
+        method,
+        extra: { meanSquare: { of: ins[0].meanSquare.of, colWeight: mulUp(mulUp(ins[0].meanSquare.colWeight, rep(ins[0])), nextUp(1 / m)) }, why: ins[0].why },
+      };
     }
     return { lip, method };
   }
@@ -462,8 +548,14 @@ function handleGemm(b: Bounder, node: OnnxNode): void {
     lip = mulUp(mulUp(inLip, Math.abs(alpha)), norm);
     method = m;
   } else if (!A.isConst && !B.isConst) {
-    b.setVal(out, { shape: outShape, dtype, lip: Infinity, isConst: false, producer: node,
-      why: `node '${node.name}' (Gemm) multiplies two input-dependent tensors, which is not Lipschitz` });
+    b.setVal(out, {
+      shape: outShape,
+      dtype,
+      lip: Infinity,
+      isConst: false,
+      producer: node,
+      why: `node '${node.name}' (Gemm) multiplies two input-dependent tensors, which is not Lipschitz`,
+    });
     return;
   } else {
     inLip = 0;
@@ -494,8 +586,14 @@ function handleMatMul(b: Bounder, node: OnnxNode): void {
     return;
   }
   if (!A.isConst && !B.isConst) {
-    b.setVal(out, { shape: outShape, dtype, lip: Infinity, isConst: false, producer: node,
-      why: `node '${node.name}' (MatMul) multiplies two input-dependent tensors, which is not Lipschitz` });
+    b.setVal(out, {
+      shape: outShape,
+      dtype,
+      lip: Infinity,
+      isConst: false,
+      producer: node,
+      why: `node '${node.name}' (MatMul) multiplies two input-dependent tensors, which is not Lipschitz`,
+    });
     return;
   }
   const wi = A.isConst ? 0 : 1;
@@ -519,9 +617,15 @@ function handlePool(b: Bounder, node: OnnxNode): void {
     const area = sizeOf(x.shape.slice(2));
     if (x.isConst) return b.setConst(out, outShape, x.dtype, undefined, node);
     if (op === 'GlobalAveragePool' && x.square) {
-      b.setVal(out, { shape: outShape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node,
+      b.setVal(out, {
+        shape: outShape,
+        dtype: x.dtype,
+        lip: Infinity,
+        isConst: false,
+        producer: node,
         meanSquare: { of: x.square, colWeight: nextUp(1 / area) },
-        why: `node '${node.name}' (GlobalAveragePool of x*x) must be followed by Sqrt` });
+        why: `node '${node.name}' (GlobalAveragePool of x*x) must be followed by Sqrt`,
+      });
       return;
     }
     const inLip = b.lipOf(name);
@@ -546,8 +650,14 @@ function handlePool(b: Bounder, node: OnnxNode): void {
   axes.forEach((a, i) => b.checkShape(node, [axisWork(a)], `the window taps on axis ${i + 2}`));
   if (x.isConst) return b.setConst(out, outShape, x.dtype, undefined, node);
   if (outShapes.length > 1 && node.outputs[1]) {
-    b.setVal(node.outputs[1], { shape: outShapes[1], dtype: 'int64', lip: Infinity, isConst: false, producer: node,
-      why: `node '${node.name}' (MaxPool) indices are not a continuous function of the input` });
+    b.setVal(node.outputs[1], {
+      shape: outShapes[1],
+      dtype: 'int64',
+      lip: Infinity,
+      isConst: false,
+      producer: node,
+      why: `node '${node.name}' (MaxPool) indices are not a continuous function of the input`,
+    });
   }
   const norms = axes.map((a) => axisNorms(a, countIncludePad));
   const kernel = axes.map((a) => a.kernel).join('x');
@@ -555,9 +665,19 @@ function handlePool(b: Bounder, node: OnnxNode): void {
   const product = (f: (n: (typeof norms)[number]) => number, ops: (a: (typeof axes)[number]) => number): number =>
     norms.reduce((acc, n, i) => mulUp(acc, roundedSumUp(f(n), ops(axes[i]))), 1);
   if (op === 'AveragePool' && x.square) {
-    const colWeight = product((n) => n.maxCol, (a) => 2 * a.kernel);
-    b.setVal(out, { shape: outShape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node, meanSquare: { of: x.square, colWeight },
-      why: `node '${node.name}' (AveragePool of x*x) must be followed by Sqrt` });
+    const colWeight = product(
+      (n) => n.maxCol,
+      (a) => 2 * a.kernel,
+    );
+    b.setVal(out, {
+      shape: outShape,
+      dtype: x.dtype,
+      lip: Infinity,
+      isConst: false,
+      producer: node,
+      meanSquare: { of: x.square, colWeight },
+      why: `node '${node.name}' (AveragePool of x*x) must be followed by Sqrt`,
+    });
     return;
   }
   const inLip = b.lipOf(name);
@@ -565,8 +685,14 @@ function handlePool(b: Bounder, node: OnnxNode): void {
   let k: number;
   let method: string;
   if (op === 'AveragePool') {
-    const maxRow = product((n) => n.maxRow, () => 2);
-    const maxCol = product((n) => n.maxCol, (a) => 2 * a.kernel);
+    const maxRow = product(
+      (n) => n.maxRow,
+      () => 2,
+    );
+    const maxCol = product(
+      (n) => n.maxCol,
+      (a) => 2 * a.kernel,
+    );
     k = sqrtUp(mulUp(maxRow, maxCol));
     method = `average pooling ${kernel}: sqrt(||A||_1 ||A||_inf) with onnxruntime's divisors`;
   } else if (op === 'LpPool') {
@@ -597,16 +723,24 @@ function handleConv(b: Bounder, node: OnnxNode): void {
   const oneD = x.shape.length === 3;
   const lift = (v: number[], dflt: number): number[] => (oneD ? [dflt, ...v] : v);
   const kernel = lift(spec.kernel, 1);
-  const dil = lift(spec.axes.map((a) => a.dilation), 1);
+  const dil = lift(
+    spec.axes.map((a) => a.dilation),
+    1,
+  );
   // The bound expands dilations into a dense kernel: refuse one larger than any value may be.
   b.checkShape(node, [spec.cout, spec.cinPerGroup, (kernel[0] - 1) * dil[0] + 1, (kernel[1] - 1) * dil[1] + 1], 'the dilated kernel');
   if (x.isConst) return b.setConst(out, outShape, dtype, undefined, node);
   const axes = oneD ? [{ n: 1, kernel: 1, stride: 1, dilation: 1, padBegin: 0, padEnd: 0, out: 1 }, ...spec.axes] : spec.axes;
   const geo: ConvBoundGeometry = {
-    cout: spec.cout, cinPerGroup: spec.cinPerGroup, group: spec.group, kernel: [kernel[0], kernel[1]],
-    strides: [axes[0].stride, axes[1].stride], dilations: [dil[0], dil[1]],
+    cout: spec.cout,
+    cinPerGroup: spec.cinPerGroup,
+    group: spec.group,
+    kernel: [kernel[0], kernel[1]],
+    strides: [axes[0].stride, axes[1].stride],
+    dilations: [dil[0], dil[1]],
     pads: [axes[0].padBegin, axes[1].padBegin, axes[0].padEnd, axes[1].padEnd],
-    inHW: [axes[0].n, axes[1].n], outHW: [axes[0].out, axes[1].out],
+    inHW: [axes[0].n, axes[1].n],
+    outHW: [axes[0].out, axes[1].out],
   };
   const inLip = b.lipOf(xn);
   if (b.opts.shapesOnly) {
@@ -674,15 +808,25 @@ function reduceSymbolic(b: Bounder, node: OnnxNode, x: Val, outShape: number[]):
   const exprs = new Int32Array(groups.length);
   for (let g = 0; g < groups.length; g++) {
     const members = groups[g];
-    if (members.length === 1) { exprs[g] = members[0]; continue; }
+    if (members.length === 1) {
+      exprs[g] = members[0];
+      continue;
+    }
     const key = members.join(',');
     let sorted = gates.get(key);
     if (sorted === undefined) gates.set(key, (sorted = st.sort(members)));
     if (!sorted) return false;
     exprs[g] = node.opType === 'ReduceMin' ? sorted[0] : sorted[sorted.length - 1];
   }
-  b.setVal(node.outputs[0], { shape: outShape, dtype: x.dtype, lip: x.lip, why: x.why, isConst: false, producer: node,
-    sym: { anchor: s.sym.anchor, exprs, nodes: [...s.sym.nodes, node.name] } });
+  b.setVal(node.outputs[0], {
+    shape: outShape,
+    dtype: x.dtype,
+    lip: x.lip,
+    why: x.why,
+    isConst: false,
+    producer: node,
+    sym: { anchor: s.sym.anchor, exprs, nodes: [...s.sym.nodes, node.name] },
+  });
   return true;
 }
 
@@ -693,15 +837,27 @@ function handleTopK(b: Bounder, node: OnnxNode): void {
   const outShape = outShapes[0];
   const { axis, k, sorted } = topK(b.shapeContext(node));
   if (node.outputs[1]) {
-    b.setVal(node.outputs[1], { shape: outShapes[1], dtype: 'int64', lip: Infinity, isConst: false, producer: node,
-      why: `node '${node.name}' (TopK) indices are not a continuous function of the input` });
+    b.setVal(node.outputs[1], {
+      shape: outShapes[1],
+      dtype: 'int64',
+      lip: Infinity,
+      isConst: false,
+      producer: node,
+      why: `node '${node.name}' (TopK) indices are not a continuous function of the input`,
+    });
   }
   const out = node.outputs[0];
   if (x.isConst) return b.setConst(out, outShape, x.dtype, undefined, node);
   if (!sorted && k > 1) {
     // Unsorted, the K values come in an order the runtime picks (heap or partition order): not continuous.
-    b.setVal(out, { shape: outShape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node,
-      why: `node '${node.name}' (TopK with sorted = 0) returns its ${k} values in an unspecified order, which is not a continuous function of the input` });
+    b.setVal(out, {
+      shape: outShape,
+      dtype: x.dtype,
+      lip: Infinity,
+      isConst: false,
+      producer: node,
+      why: `node '${node.name}' (TopK with sorted = 0) returns its ${k} values in an unspecified order, which is not a continuous function of the input`,
+    });
     return;
   }
   const s = b.symbolicOp([name], sizeOf(x.shape), node);
@@ -716,13 +872,23 @@ function handleTopK(b: Bounder, node: OnnxNode): void {
       for (let i = 0; i < inner && ok; i++) {
         const members = range(n).map((j) => s.sym.views[0][(o * n + j) * inner + i]);
         const sorted = st.sort(members);
-        if (!sorted) { ok = false; break; }
+        if (!sorted) {
+          ok = false;
+          break;
+        }
         for (let r = 0; r < k; r++) exprs[(o * k + r) * inner + i] = sorted[r];
       }
     }
     if (ok) {
-      b.setVal(out, { shape: outShape, dtype: x.dtype, lip: x.lip, why: x.why, isConst: false, producer: node,
-        sym: { anchor: s.sym.anchor, exprs, nodes: [...s.sym.nodes, node.name] } });
+      b.setVal(out, {
+        shape: outShape,
+        dtype: x.dtype,
+        lip: x.lip,
+        why: x.why,
+        isConst: false,
+        producer: node,
+        sym: { anchor: s.sym.anchor, exprs, nodes: [...s.sym.nodes, node.name] },
+      });
       return;
     }
   }
@@ -768,8 +934,12 @@ function handlePad(b: Bounder, node: OnnxNode): void {
   const k = copies <= 1 ? 1 : sqrtUp(copies);
   const v: Val = { shape: outShape, dtype: x.dtype, lip: mulUp(inLip, k), why: x.why, isConst: false, producer: node };
   b.setVal(out, v);
-  b.record(node, v, inLip, mode === 'constant' ? 'constant padding (or cropping)'
-    : `${mode} padding: each element copied at most ${copies} times, sqrt(${copies})`);
+  b.record(
+    node,
+    v,
+    inLip,
+    mode === 'constant' ? 'constant padding (or cropping)' : `${mode} padding: each element copied at most ${copies} times, sqrt(${copies})`,
+  );
 }
 
 /** Flat source index of each output element of a per-axis index selection (-1: filled in). */
@@ -810,8 +980,13 @@ function handleBatchNorm(b: Bounder, node: OnnxNode): void {
   if (folded !== undefined && folded.lip < mulUp(inLip, k)) {
     const v: Val = { shape: outShape, dtype: x.dtype, lip: folded.lip, why: x.why, isConst: false, producer: node };
     b.setVal(node.outputs[0], v);
-    b.record(node, v, inLip, `batch normalization folded into conv '${folded.conv}': certified norm of the scaled conv ` +
-      `${folded.norm.toPrecision(6)} (instead of max_c |s_c| = ${k.toPrecision(6)} times the conv's)`);
+    b.record(
+      node,
+      v,
+      inLip,
+      `batch normalization folded into conv '${folded.conv}': certified norm of the scaled conv ` +
+        `${folded.norm.toPrecision(6)} (instead of max_c |s_c| = ${k.toPrecision(6)} times the conv's)`,
+    );
     return;
   }
   const v: Val = { shape: outShape, dtype: x.dtype, lip: mulUp(inLip, k), why: x.why, isConst: false, producer: node };
@@ -876,8 +1051,14 @@ function handlePow(b: Bounder, node: OnnxNode): void {
   const exps = e.isConst && e.data ? asFloats(e.data) : null;
   const p = exps && exps.every((v) => v === exps[0]) && exps.length > 0 ? exps[0] : NaN;
   if (x.isConst || !Number.isFinite(p) || sizeOf(shape) !== sizeOf(x.shape)) {
-    b.setVal(out, { shape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node,
-      why: `node '${node.name}' (Pow) raises to an input-dependent or broadcasting power, which is not Lipschitz` });
+    b.setVal(out, {
+      shape,
+      dtype: x.dtype,
+      lip: Infinity,
+      isConst: false,
+      producer: node,
+      why: `node '${node.name}' (Pow) raises to an input-dependent or broadcasting power, which is not Lipschitz`,
+    });
     return;
   }
   if (p === 1) {
@@ -888,12 +1069,25 @@ function handlePow(b: Bounder, node: OnnxNode): void {
   if (p === 2) {
     // Refine x's bound (its block check) now: its symbolic view is dropped after this, its last reader.
     b.lipOf(xn);
-    b.setVal(out, { shape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node, square: xn,
-      why: `node '${node.name}' (Pow) squares '${xn}' (x^2 is not Lipschitz; only sqrt(AveragePool(x^2)) is supported)` });
+    b.setVal(out, {
+      shape,
+      dtype: x.dtype,
+      lip: Infinity,
+      isConst: false,
+      producer: node,
+      square: xn,
+      why: `node '${node.name}' (Pow) squares '${xn}' (x^2 is not Lipschitz; only sqrt(AveragePool(x^2)) is supported)`,
+    });
     return;
   }
-  b.setVal(out, { shape, dtype: x.dtype, lip: Infinity, isConst: false, producer: node,
-    why: `node '${node.name}' (Pow) raises to the power ${p}, which is not globally Lipschitz (only x^2 inside an L2 pooling and x^1 are)` });
+  b.setVal(out, {
+    shape,
+    dtype: x.dtype,
+    lip: Infinity,
+    isConst: false,
+    producer: node,
+    why: `node '${node.name}' (Pow) raises to the power ${p}, which is not globally Lipschitz (only x^2 inside an L2 pooling and x^1 are)`,
+  });
 }
 
 /** Dropout in inference is the identity (its mask is all true); training mode is refused. */
@@ -918,14 +1112,25 @@ function handleCast(b: Bounder, node: OnnxNode): void {
       if (to === 'bool') data = src.map((v) => (Number(v) !== 0 ? 1n : 0n));
       else if (isIntType(to)) {
         if (src.some((v) => typeof v === 'number' && !Number.isFinite(v))) b.fail(node, 'casts a non-finite constant to an integer type');
-        data = foldUnary('Identity', to, src.map((v) => (typeof v === 'bigint' ? v : BigInt(Math.trunc(v)))), b.file);
+        data = foldUnary(
+          'Identity',
+          to,
+          src.map((v) => (typeof v === 'bigint' ? v : BigInt(Math.trunc(v)))),
+          b.file,
+        );
       } else if (to !== 'float16') data = foldUnary('Identity', to, src.map(Number), b.file);
     }
     return b.setConst(out, shape, to, data, node);
   }
   if (isIntType(to) || isIntType(x.dtype)) {
-    b.setVal(out, { shape, dtype: to, lip: Infinity, isConst: false, producer: node,
-      why: `node '${node.name}' (Cast to ${to}) rounds input-dependent values to integers, which is not continuous` });
+    b.setVal(out, {
+      shape,
+      dtype: to,
+      lip: Infinity,
+      isConst: false,
+      producer: node,
+      why: `node '${node.name}' (Cast to ${to}) rounds input-dependent values to integers, which is not continuous`,
+    });
     return;
   }
   b.setVal(out, { ...x, shape, dtype: to, producer: node });
@@ -939,7 +1144,13 @@ function handleShapeArithmetic(b: Bounder, node: OnnxNode): void {
   const op = node.opType;
   if (op === 'Shape') {
     const dims = b.get(node.inputs[0]).shape;
-    return b.setConst(out, shape, 'int64', shapeRange(ctx).map((i) => BigInt(dims[i])), node);
+    return b.setConst(
+      out,
+      shape,
+      'int64',
+      shapeRange(ctx).map((i) => BigInt(dims[i])),
+      node,
+    );
   }
   if (op === 'ConstantOfShape') {
     const t = constantOfShapeParams(ctx).value;
@@ -951,7 +1162,13 @@ function handleShapeArithmetic(b: Bounder, node: OnnxNode): void {
     const t = b.get(node.inputs[0]);
     const { start, delta, n } = rangeCount(ctx);
     b.checkShape(node, shape);
-    return b.setConst(out, shape, t.dtype, range(n).map((i) => BigInt(start + i * delta)), node);
+    return b.setConst(
+      out,
+      shape,
+      t.dtype,
+      range(n).map((i) => BigInt(start + i * delta)),
+      node,
+    );
   }
   const ins = node.inputs.map((n) => b.get(n));
   if (op === 'Expand' && !ins[0].isConst) {
@@ -966,15 +1183,28 @@ function handleShapeArithmetic(b: Bounder, node: OnnxNode): void {
   }
   const dtype = op === 'Equal' ? 'bool' : op === 'Where' ? ins[1].dtype : ins[0].dtype;
   if (!ins.every((v) => v.isConst)) {
-    b.setVal(out, { shape, dtype, lip: Infinity, isConst: false, producer: node,
-      why: `node '${node.name}' (${op}) on input-dependent values is not supported (only shape arithmetic on constants)` });
+    b.setVal(out, {
+      shape,
+      dtype,
+      lip: Infinity,
+      isConst: false,
+      producer: node,
+      why: `node '${node.name}' (${op}) on input-dependent values is not supported (only shape arithmetic on constants)`,
+    });
     return;
   }
   if (!ins.every((v) => v.data)) return b.setConst(out, shape, dtype, undefined, node);
   b.checkShape(node, shape);
   const [a, c, d] = ins.map((v) => broadcastTo(v.data! as ArrayLike<number | bigint>, v.shape, shape));
   if (op === 'Expand') return b.setConst(out, shape, dtype, a as ConstValues, node);
-  if (op === 'Equal') return b.setConst(out, shape, dtype, a.map((v, i) => (v === c[i] ? 1n : 0n)), node);
+  if (op === 'Equal')
+    return b.setConst(
+      out,
+      shape,
+      dtype,
+      a.map((v, i) => (v === c[i] ? 1n : 0n)),
+      node,
+    );
   return b.setConst(out, shape, dtype, a.map((cond, i) => (cond ? c[i] : d[i])) as ConstValues, node);
 }
 
@@ -988,20 +1218,61 @@ type BoundRule = (b: Bounder, node: OnnxNode) => void;
 
 /** One bound rule per operator the reader accepts, by category as in the registry. */
 export const BOUND_RULES: Readonly<Record<string, BoundRule | undefined>> = {
-  Relu: handleUnary, Neg: handleUnary, Abs: handleUnary, Sigmoid: handleUnary, Tanh: handleUnary, Sqrt: handleUnary, Softmax: handleUnary,
-  LeakyRelu: handleUnary, Elu: handleUnary, Clip: handleUnary, Sign: handleUnary,
-  Add: handleElementwise, Sub: handleElementwise, Mul: handleElementwise, Div: handleElementwise, Min: handleElementwise,
-  Max: handleElementwise, Sum: handleElementwise, Pow: handlePow,
-  Gemm: handleGemm, MatMul: handleMatMul, Conv: handleConv, BatchNormalization: handleBatchNorm,
-  AveragePool: handlePool, MaxPool: handlePool, LpPool: handlePool, GlobalAveragePool: handlePool, GlobalLpPool: handlePool,
+  Relu: handleUnary,
+  Neg: handleUnary,
+  Abs: handleUnary,
+  Sigmoid: handleUnary,
+  Tanh: handleUnary,
+  Sqrt: handleUnary,
+  Softmax: handleUnary,
+  LeakyRelu: handleUnary,
+  Elu: handleUnary,
+  Clip: handleUnary,
+  Sign: handleUnary,
+  Add: handleElementwise,
+  Sub: handleElementwise,
+  Mul: handleElementwise,
+  Div: handleElementwise,
+  Min: handleElementwise,
+  Max: handleElementwise,
+  Sum: handleElementwise,
+  Pow: handlePow,
+  Gemm: handleGemm,
+  MatMul: handleMatMul,
+  Conv: handleConv,
+  BatchNormalization: handleBatchNorm,
+  AveragePool: handlePool,
+  MaxPool: handlePool,
+  LpPool: handlePool,
+  GlobalAveragePool: handlePool,
+  GlobalLpPool: handlePool,
   GlobalMaxPool: handlePool,
-  ReduceL2: handleReduce, ReduceMax: handleReduce, ReduceMin: handleReduce, TopK: handleTopK,
-  Identity: handleStructural, Reshape: handleStructural, Flatten: handleStructural, Squeeze: handleStructural,
-  Unsqueeze: handleStructural, Transpose: handleStructural, DepthToSpace: handleStructural, SpaceToDepth: handleStructural,
-  Slice: handleStructural, Split: handleStructural, Gather: handleStructural, Concat: handleStructural,
-  Pad: handlePad, Dropout: handleDropout, Cast: handleCast,
-  Constant: handleConstant, Shape: handleShapeArithmetic, ConstantOfShape: handleShapeArithmetic, Range: handleShapeArithmetic,
-  Expand: handleShapeArithmetic, Equal: handleShapeArithmetic, Where: handleShapeArithmetic,
+  ReduceL2: handleReduce,
+  ReduceMax: handleReduce,
+  ReduceMin: handleReduce,
+  TopK: handleTopK,
+  Identity: handleStructural,
+  Reshape: handleStructural,
+  Flatten: handleStructural,
+  Squeeze: handleStructural,
+  Unsqueeze: handleStructural,
+  Transpose: handleStructural,
+  DepthToSpace: handleStructural,
+  SpaceToDepth: handleStructural,
+  Slice: handleStructural,
+  Split: handleStructural,
+  Gather: handleStructural,
+  Concat: handleStructural,
+  Pad: handlePad,
+  Dropout: handleDropout,
+  Cast: handleCast,
+  Constant: handleConstant,
+  Shape: handleShapeArithmetic,
+  ConstantOfShape: handleShapeArithmetic,
+  Range: handleShapeArithmetic,
+  Expand: handleShapeArithmetic,
+  Equal: handleShapeArithmetic,
+  Where: handleShapeArithmetic,
 } satisfies Record<RegisteredOp, BoundRule>;
 
 /** Operators the bound has a rule for, sorted. */

@@ -130,11 +130,20 @@ function build(c: Case): Uint8Array {
   (c.consts ?? []).forEach((k, n) => {
     if (k === '') inputs.push('');
     else if ('f' in k) inputs.push(b.initializer(`c${n}`, Float32Array.from(k.f), k.dims));
-    else inputs.push(b.initializer(`c${n}`, BigInt64Array.from(k.i, (v) => BigInt(v)), k.dims));
+    else
+      inputs.push(
+        b.initializer(
+          `c${n}`,
+          BigInt64Array.from(k.i, (v) => BigInt(v)),
+          k.dims,
+        ),
+      );
   });
   const outs = Array.from({ length: c.outputs ?? 1 }, (_, k) => `y${k}`);
   b.node(c.op, inputs, c.attrs ?? {}, { outputs: outs });
-  outs.forEach((o, k) => b.output(o, [`d${k}`], (c.outTypes?.[k] ?? (c.op === 'TopK' && k === 1 || c.op === 'MaxPool' && k === 1 ? 'int64' : 'float32')) as ElemType));
+  outs.forEach((o, k) =>
+    b.output(o, [`d${k}`], (c.outTypes?.[k] ?? ((c.op === 'TopK' && k === 1) || (c.op === 'MaxPool' && k === 1) ? 'int64' : 'float32')) as ElemType),
+  );
   return b.toBytes();
 }
 
@@ -150,7 +159,13 @@ describe('shape rules match onnxruntime', () => {
     const bytes = build(c);
     const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 4 });
     const n = c.x.reduce((a, d) => a * d, 1);
-    const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from({ length: n }, (_, k) => (k % 7) + 0.5), c.x) });
+    const out = await session.run({
+      x: new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: n }, (_, k) => (k % 7) + 0.5),
+        c.x,
+      ),
+    });
     await session.release();
     const shapes = inferShapes(readOnnxModel(bytes, { fold: false }), c.x);
     for (const name of Object.keys(out)) expect([name, shapes.get(name)]).toEqual([name, [...out[name].dims]]);

@@ -11,10 +11,36 @@
  */
 import type { RegisteredOp } from '../ops/registry';
 import {
-  AttributeContext, batchNormParams, concatAxis, constantOfShapeParams, constantValue, convSpec, depthToSpaceParams, expandShape,
-  flattenAxis, gatherIndices, gemmParams, globalPoolParams, inShape, padParams, poolParams, rangeCount, reduceAxes, reshapeTarget,
-  shapeRange, sliceSelection, softmaxAxis, spaceToDepthParams, splitParams, squeezeAxes, topK, transposePerm, unsqueezeAxes,
-  alphaParams, castParams, clipRange,
+  AttributeContext,
+  batchNormParams,
+  concatAxis,
+  constantOfShapeParams,
+  constantValue,
+  convSpec,
+  depthToSpaceParams,
+  expandShape,
+  flattenAxis,
+  gatherIndices,
+  gemmParams,
+  globalPoolParams,
+  inShape,
+  padParams,
+  poolParams,
+  rangeCount,
+  reduceAxes,
+  reshapeTarget,
+  shapeRange,
+  sliceSelection,
+  softmaxAxis,
+  spaceToDepthParams,
+  splitParams,
+  squeezeAxes,
+  topK,
+  transposePerm,
+  unsqueezeAxes,
+  alphaParams,
+  castParams,
+  clipRange,
 } from '../ops/attributes';
 import { broadcastShapes, sizeOf } from './tensor_ops';
 
@@ -36,10 +62,12 @@ const broadcast: ShapeRule = (ctx: ShapeContext) => {
 };
 
 /** Shape-preserving ops whose parameters must still be valid. */
-const sameAfter = (parse: (ctx: ShapeContext) => unknown): ShapeRule => (ctx) => {
-  parse(ctx);
-  return [inShape(ctx, 0)];
-};
+const sameAfter =
+  (parse: (ctx: ShapeContext) => unknown): ShapeRule =>
+  (ctx) => {
+    parse(ctx);
+    return [inShape(ctx, 0)];
+  };
 
 const concat: ShapeRule = (ctx: ShapeContext) => {
   const axis = concatAxis(ctx);
@@ -175,10 +203,27 @@ export function padIndexMap(n: number, begin: number, end: number, mode: string)
 
 /** One rule per operator the reader accepts. */
 export const SHAPE_RULES: Readonly<Record<string, ShapeRule | undefined>> = {
-  Abs: same, Neg: same, Relu: same, Sigmoid: same, Sqrt: same, Tanh: same, Identity: same, Sign: same,
-  LeakyRelu: sameAfter(alphaParams), Elu: sameAfter(alphaParams), Clip: sameAfter(clipRange), Softmax: sameAfter(softmaxAxis),
+  Abs: same,
+  Neg: same,
+  Relu: same,
+  Sigmoid: same,
+  Sqrt: same,
+  Tanh: same,
+  Identity: same,
+  Sign: same,
+  LeakyRelu: sameAfter(alphaParams),
+  Elu: sameAfter(alphaParams),
+  Clip: sameAfter(clipRange),
+  Softmax: sameAfter(softmaxAxis),
   Cast: sameAfter(castParams),
-  Add: broadcast, Sub: broadcast, Mul: broadcast, Div: broadcast, Max: broadcast, Min: broadcast, Sum: broadcast, Pow: broadcast,
+  Add: broadcast,
+  Sub: broadcast,
+  Mul: broadcast,
+  Div: broadcast,
+  Max: broadcast,
+  Min: broadcast,
+  Sum: broadcast,
+  Pow: broadcast,
   Concat: concat,
   Flatten: flatten,
   Reshape: (ctx) => [reshapeTarget(ctx)],
@@ -197,10 +242,16 @@ export const SHAPE_RULES: Readonly<Record<string, ShapeRule | undefined>> = {
   Split: split,
   Gather: gather,
   TopK: topk,
-  ReduceL2: reduce, ReduceMax: reduce, ReduceMin: reduce,
+  ReduceL2: reduce,
+  ReduceMax: reduce,
+  ReduceMin: reduce,
   Pad: pad,
-  AveragePool: pool, MaxPool: pool, LpPool: pool,
-  GlobalAveragePool: globalPool, GlobalLpPool: globalPool, GlobalMaxPool: globalPool,
+  AveragePool: pool,
+  MaxPool: pool,
+  LpPool: pool,
+  GlobalAveragePool: globalPool,
+  GlobalLpPool: globalPool,
+  GlobalMaxPool: globalPool,
   Conv: conv,
   Gemm: gemm,
   MatMul: matmul,

@@ -25,7 +25,15 @@ export type ExprKind = 'wire' | 'min' | 'max' | 'relu' | 'reluneg' | 'neg' | 'ad
 export type Expr = number;
 
 const KINDS: readonly ExprKind[] = ['wire', 'min', 'max', 'relu', 'reluneg', 'neg', 'add', 'sub', 'sort'];
-const WIRE = 0, MIN = 1, MAX = 2, RELU = 3, RELUNEG = 4, NEG = 5, ADD = 6, SUB = 7, SORT = 8;
+const WIRE = 0,
+  MIN = 1,
+  MAX = 2,
+  RELU = 3,
+  RELUNEG = 4,
+  NEG = 5,
+  ADD = 6,
+  SUB = 7,
+  SORT = 8;
 
 /** Ids, wire indices and gate ids stay below this (consumer keys of checkBlock must fit a double exactly). */
 export const MAX_STORE_EXPRESSIONS = 2 ** 24;
@@ -76,9 +84,15 @@ export class ExprStore {
 
   private grow(): void {
     const n = this.kinds.length * 2;
-    const k = new Uint8Array(n); k.set(this.kinds); this.kinds = k;
-    const a = new Int32Array(n); a.set(this.as); this.as = a;
-    const b = new Int32Array(n); b.set(this.bs); this.bs = b;
+    const k = new Uint8Array(n);
+    k.set(this.kinds);
+    this.kinds = k;
+    const a = new Int32Array(n);
+    a.set(this.as);
+    this.as = a;
+    const b = new Int32Array(n);
+    b.set(this.bs);
+    this.bs = b;
   }
 
   wire(i: number): Expr {

@@ -21,7 +21,10 @@ export class WorkLimitExceeded extends Error {
 export class WorkMeter {
   used = 0;
 
-  constructor(readonly limit: number, readonly memoryLimit = Infinity) {}
+  constructor(
+    readonly limit: number,
+    readonly memoryLimit = Infinity,
+  ) {}
 
   /** True when `work` more multiply-adds (and `memory` doubles at once) fit. */
   fits(work: number, memory = 0): boolean {
@@ -52,7 +55,7 @@ export function lanczosWork(d: number, b: number): number {
 /** Multiply-adds of one shifted banded Cholesky factorization: sum over rows of (band below the pivot)^2 / 2. */
 export function choleskyWork(d: number, b: number): number {
   const bb = Math.min(b, d - 1);
-  return (d - bb) * bb * bb / 2 + bb * bb * bb / 6 + 2 * d;
+  return ((d - bb) * bb * bb) / 2 + (bb * bb * bb) / 6 + 2 * d;
 }
 
 /** Doubles allocated at once by the certificate: the Lanczos basis and the Cholesky copy of the band. */
@@ -140,15 +143,22 @@ function tridiagonalLargest(alpha: readonly number[], beta: readonly number[]): 
  * lambda_max(M) up to O(steps u ||M||) (Paige 1980). It decides whether a
  * certificate is worth its work.
  */
-export function ritzLowerEstimate(d: number, apply: (x: Float64Array, y: Float64Array) => void, maxSteps: number,
-  enough: (theta: number) => boolean, every = 8): number {
+export function ritzLowerEstimate(
+  d: number,
+  apply: (x: Float64Array, y: Float64Array) => void,
+  maxSteps: number,
+  enough: (theta: number) => boolean,
+  every = 8,
+): number {
   if (d === 0) return 0;
   let q = new Float64Array(d);
   let s = 0x9e3779b9;
   for (let i = 0; i < d; i++) {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     q[i] = s / 4294967296 - 0.5;
   }
   let norm = Math.sqrt(q.reduce((a, v) => a + v * v, 0));

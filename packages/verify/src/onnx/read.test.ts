@@ -88,9 +88,14 @@ describe('readOnnxModel', () => {
     b.output('y', ['N', 4]);
     const proto = onnx.ModelProto.decode(b.toBytes());
     // The same values as int64_data (protobuf Longs) instead of raw bytes.
-    proto.graph!.initializer!.push(onnx.TensorProto.create({
-      name: 'listed', dims: [4], dataType: 7, int64Data: big.map(int64),
-    }));
+    proto.graph!.initializer!.push(
+      onnx.TensorProto.create({
+        name: 'listed',
+        dims: [4],
+        dataType: 7,
+        int64Data: big.map(int64),
+      }),
+    );
     proto.graph!.node![0].attribute![0].ints = [int64(-(2n ** 62n) - 3n), int64(2n ** 63n - 1n)];
     // Unfolded: folding would drop these unused constants.
     const m = readOnnxModel(onnx.ModelProto.encode(proto).finish(), { fold: false });
@@ -122,7 +127,7 @@ describe('readOnnxModel', () => {
 
   it('refuses random bytes and empty files', () => {
     let seed = 12345;
-    const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let trial = 0; trial < 50; trial++) {
       const bytes = Uint8Array.from({ length: 64 + trial * 13 }, () => Math.floor(rand() * 256));
       expectModelError(() => readOnnxModel(bytes), /ONNX model/);
@@ -151,7 +156,11 @@ describe('readOnnxModel', () => {
     const w = proto.graph!.initializer!.find((t) => t.name === 'W')!;
     w.dims = [100000, 100000];
     w.rawData = new Uint8Array(0);
-    expectModelError(() => readOnnxModel(onnx.ModelProto.encode(proto).finish()), new RegExp(`above the limit of ${MAX_TENSOR_ELEMENTS}`), 'ModelTooLargeError');
+    expectModelError(
+      () => readOnnxModel(onnx.ModelProto.encode(proto).finish()),
+      new RegExp(`above the limit of ${MAX_TENSOR_ELEMENTS}`),
+      'ModelTooLargeError',
+    );
     const p2 = onnx.ModelProto.decode(denseModel());
     p2.graph!.input![0].type!.tensorType!.shape!.dim![2] = { dimValue: 1e12 };
     expectModelError(() => readOnnxModel(onnx.ModelProto.encode(p2).finish()), /dimension 1000000000000/, 'ModelTooLargeError');

@@ -24,10 +24,26 @@ export const SUPPORTED_OPS: readonly string[] = REGISTERED_OPS;
 export type OnnxDataType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
 const DATA_TYPES: Record<number, OnnxDataType> = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 5: 'int16', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64',
+  1: 'float32',
+  2: 'uint8',
+  3: 'int8',
+  5: 'int16',
+  6: 'int32',
+  7: 'int64',
+  9: 'bool',
+  10: 'float16',
+  11: 'float64',
 };
 const BYTES_PER_ELEMENT: Record<OnnxDataType, number> = {
-  float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1,
+  float32: 4,
+  float64: 8,
+  float16: 2,
+  int64: 8,
+  int32: 4,
+  int16: 2,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
 };
 
 /**
@@ -135,12 +151,16 @@ export function decodeTensor(t: onnx.ITensorProto, source: string, where: string
   const file = describe(source);
   const dataType = DATA_TYPES[t.dataType ?? 0];
   if (!dataType) {
-    throw new ModelError(`${file}: tensor '${name}' (${where}) has unsupported data type ${t.dataType}; ` +
-      `supported: ${Object.values(DATA_TYPES).join(', ')}. Re-export the model with float32 weights.`);
+    throw new ModelError(
+      `${file}: tensor '${name}' (${where}) has unsupported data type ${t.dataType}; ` +
+        `supported: ${Object.values(DATA_TYPES).join(', ')}. Re-export the model with float32 weights.`,
+    );
   }
   if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL || (t.externalData && t.externalData.length > 0)) {
-    throw new ModelError(`${file}: tensor '${name}' (${where}) stores its data in an external file, which is not supported; ` +
-      'save the model with all weights inside the .onnx file.');
+    throw new ModelError(
+      `${file}: tensor '${name}' (${where}) stores its data in an external file, which is not supported; ` +
+        'save the model with all weights inside the .onnx file.',
+    );
   }
   const dims = (t.dims ?? []).map(toNumber);
   let size = 1;
@@ -151,18 +171,24 @@ export function decodeTensor(t: onnx.ITensorProto, source: string, where: string
     size *= d;
   }
   if (size > MAX_TENSOR_ELEMENTS) {
-    throw new ModelTooLargeError(`${file}: tensor '${name}' (${where}) declares ${size} elements (dims [${dims.join(', ')}]), ` +
-      `above the limit of ${MAX_TENSOR_ELEMENTS}; the file is corrupt or not a model this tool can verify.`);
+    throw new ModelTooLargeError(
+      `${file}: tensor '${name}' (${where}) declares ${size} elements (dims [${dims.join(', ')}]), ` +
+        `above the limit of ${MAX_TENSOR_ELEMENTS}; the file is corrupt or not a model this tool can verify.`,
+    );
   }
   const raw = t.rawData && t.rawData.length > 0 ? t.rawData : null;
   const bpe = BYTES_PER_ELEMENT[dataType];
   if (raw && raw.length !== size * bpe) {
-    throw new ModelError(`${file}: tensor '${name}' (${where}) has ${raw.length} bytes of data but dims [${dims.join(', ')}] ` +
-      `need ${size * bpe}; the file is truncated or corrupt, re-export it.`);
+    throw new ModelError(
+      `${file}: tensor '${name}' (${where}) has ${raw.length} bytes of data but dims [${dims.join(', ')}] ` +
+        `need ${size * bpe}; the file is truncated or corrupt, re-export it.`,
+    );
   }
   const view = raw ? new DataView(raw.buffer, raw.byteOffset, raw.byteLength) : null;
-  const mismatch = (n: number): ModelError => new ModelError(`${file}: tensor '${name}' (${where}) holds ${n} values but dims ` +
-    `[${dims.join(', ')}] need ${size}; the file is corrupt, re-export it.`);
+  const mismatch = (n: number): ModelError =>
+    new ModelError(
+      `${file}: tensor '${name}' (${where}) holds ${n} values but dims ` + `[${dims.join(', ')}] need ${size}; the file is corrupt, re-export it.`,
+    );
 
   let data: Float32Array | Float64Array | Int32Array | BigInt64Array;
   switch (dataType) {
@@ -229,39 +255,51 @@ function decodeAttribute(a: onnx.IAttributeProto, source: string, where: string)
   const T = onnx.AttributeProto.AttributeType;
   const utf8 = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
   switch (a.type) {
-    case T.FLOAT: return a.f ?? 0;
-    case T.INT: return toNumber(a.i);
-    case T.STRING: return utf8(a.s ?? new Uint8Array(0));
-    case T.TENSOR: return decodeTensor(a.t ?? {}, source, where);
-    case T.FLOATS: return [...(a.floats ?? [])];
-    case T.INTS: return (a.ints ?? []).map(toNumber);
-    case T.STRINGS: return (a.strings ?? []).map(utf8);
-    case T.TENSORS: return (a.tensors ?? []).map((t) => decodeTensor(t, source, where));
+    case T.FLOAT:
+      return a.f ?? 0;
+    case T.INT:
+      return toNumber(a.i);
+    case T.STRING:
+      return utf8(a.s ?? new Uint8Array(0));
+    case T.TENSOR:
+      return decodeTensor(a.t ?? {}, source, where);
+    case T.FLOATS:
+      return [...(a.floats ?? [])];
+    case T.INTS:
+      return (a.ints ?? []).map(toNumber);
+    case T.STRINGS:
+      return (a.strings ?? []).map(utf8);
+    case T.TENSORS:
+      return (a.tensors ?? []).map((t) => decodeTensor(t, source, where));
     default:
-      throw new ModelError(`${describe(source)}: attribute '${a.name}' (${where}) has unsupported type ${a.type} ` +
-        '(subgraphs and sparse tensors are not supported); re-export the model without control flow.');
+      throw new ModelError(
+        `${describe(source)}: attribute '${a.name}' (${where}) has unsupported type ${a.type} ` +
+          '(subgraphs and sparse tensors are not supported); re-export the model without control flow.',
+      );
   }
 }
 
 /** A Constant's value_int (a scalar) or value_ints (1-D) as an exact int64 tensor. */
 function exactIntsTensor(a: onnx.IAttributeProto, node: string): OnnxTensor {
   const scalar = a.name === 'value_int';
-  const src = scalar ? [a.i ?? 0] : a.ints ?? [];
+  const src = scalar ? [a.i ?? 0] : (a.ints ?? []);
   const data = BigInt64Array.from(src, (v) => toBigInt(v as number | Long));
   return { name: node, dataType: 'int64', dims: scalar ? [] : [data.length], size: data.length, data };
 }
 
 function decodeValueInfo(v: onnx.IValueInfoProto, source: string): OnnxValueInfo {
   const tt = v.type?.tensorType;
-  const elemType: OnnxDataType | 'unknown' = tt ? DATA_TYPES[tt.elemType ?? 0] ?? 'unknown' : 'unknown';
+  const elemType: OnnxDataType | 'unknown' = tt ? (DATA_TYPES[tt.elemType ?? 0] ?? 'unknown') : 'unknown';
   let shape: OnnxDim[] | null = null;
   if (tt && tt.shape) {
     shape = (tt.shape.dim ?? []).map((d) => {
       if (d.dimValue !== null && d.dimValue !== undefined) {
         const n = toNumber(d.dimValue);
         if (!Number.isInteger(n) || n < 0 || n > MAX_TENSOR_ELEMENTS) {
-          throw new ModelTooLargeError(`${describe(source)}: value '${v.name}' declares dimension ${n}, outside [0, ${MAX_TENSOR_ELEMENTS}]; ` +
-            'the file is corrupt or not a model this tool can verify.');
+          throw new ModelTooLargeError(
+            `${describe(source)}: value '${v.name}' declares dimension ${n}, outside [0, ${MAX_TENSOR_ELEMENTS}]; ` +
+              'the file is corrupt or not a model this tool can verify.',
+          );
         }
         return n;
       }
@@ -270,8 +308,10 @@ function decodeValueInfo(v: onnx.IValueInfoProto, source: string): OnnxValueInfo
     const fixed = shape.filter((d): d is number => typeof d === 'number');
     const per = fixed.reduce((a, b) => a * b, 1);
     if (per > MAX_TENSOR_ELEMENTS) {
-      throw new ModelTooLargeError(`${describe(source)}: value '${v.name}' declares shape [${shape.join(', ')}] ` +
-        `(${per} elements), above the limit of ${MAX_TENSOR_ELEMENTS}; the file is corrupt or not a model this tool can verify.`);
+      throw new ModelTooLargeError(
+        `${describe(source)}: value '${v.name}' declares shape [${shape.join(', ')}] ` +
+          `(${per} elements), above the limit of ${MAX_TENSOR_ELEMENTS}; the file is corrupt or not a model this tool can verify.`,
+      );
     }
   }
   return { name: v.name ?? '', elemType, shape };
@@ -280,12 +320,18 @@ function decodeValueInfo(v: onnx.IValueInfoProto, source: string): OnnxValueInfo
 /** Orders nodes so every input is produced before use; refuses dangling inputs and cycles. */
 function topoSort(nodes: OnnxNode[], available: Set<string>, source: string): OnnxNode[] {
   const producer = new Map<string, number>();
-  nodes.forEach((n, i) => n.outputs.forEach((o) => { if (o) producer.set(o, i); }));
+  nodes.forEach((n, i) =>
+    n.outputs.forEach((o) => {
+      if (o) producer.set(o, i);
+    }),
+  );
   for (const n of nodes) {
     for (const name of n.inputs) {
       if (name && !available.has(name) && !producer.has(name)) {
-        throw new ModelError(`${describe(source)}: node '${n.name || n.opType}' (${n.opType}) uses '${name}', which is neither ` +
-          'a graph input, an initializer nor the output of a node (missing initializer); the file is incomplete, re-export it.');
+        throw new ModelError(
+          `${describe(source)}: node '${n.name || n.opType}' (${n.opType}) uses '${name}', which is neither ` +
+            'a graph input, an initializer nor the output of a node (missing initializer); the file is incomplete, re-export it.',
+        );
       }
     }
   }
@@ -348,8 +394,7 @@ function readOnnxModelUnfolded(pathOrBytes: string | Uint8Array): OnnxModel {
   try {
     proto = onnx.ModelProto.decode(bytes);
   } catch (err) {
-    throw new ModelError(`${file} is not a valid ONNX model (truncated or corrupt: ${(err as Error).message}); ` +
-      "re-export it with 'lip export'.");
+    throw new ModelError(`${file} is not a valid ONNX model (truncated or corrupt: ${(err as Error).message}); ` + "re-export it with 'lip export'.");
   }
   const g = proto.graph;
   if (!g || !g.node || g.node.length === 0) {
@@ -358,7 +403,7 @@ function readOnnxModelUnfolded(pathOrBytes: string | Uint8Array): OnnxModel {
 
   const opsets: Record<string, number> = {};
   for (const o of proto.opsetImport ?? []) {
-    const domain = o.domain === 'ai.onnx' ? '' : o.domain ?? '';
+    const domain = o.domain === 'ai.onnx' ? '' : (o.domain ?? '');
     opsets[domain] = toNumber(o.version);
   }
   if (opsets[''] === undefined) {
@@ -372,17 +417,21 @@ function readOnnxModelUnfolded(pathOrBytes: string | Uint8Array): OnnxModel {
 
   const nodes: OnnxNode[] = g.node.map((n, idx) => {
     const opType = n.opType ?? '';
-    const domain = n.domain === 'ai.onnx' ? '' : n.domain ?? '';
+    const domain = n.domain === 'ai.onnx' ? '' : (n.domain ?? '');
     const name = n.name || `${opType}_${idx}`;
     if (domain !== '' || !SUPPORTED_OPS.includes(opType)) {
-      throw new ModelError(`${file}: node '${name}' uses unsupported operator '${domain ? domain + '.' : ''}${opType}'; ` +
-        `supported operators: ${SUPPORTED_OPS.join(', ')}. Export the model with 'lip export' (try --portable).`);
+      throw new ModelError(
+        `${file}: node '${name}' uses unsupported operator '${domain ? domain + '.' : ''}${opType}'; ` +
+          `supported operators: ${SUPPORTED_OPS.join(', ')}. Export the model with 'lip export' (try --portable).`,
+      );
     }
     const [minInputs, maxInputs] = OP_INPUTS[opType];
     const inputs = n.input ?? [];
     if (inputs.length < minInputs || inputs.length > maxInputs || inputs.slice(0, minInputs).some((x) => !x)) {
-      throw new ModelError(`${file}: node '${name}' (${opType}) has ${inputs.filter((x) => x).length} input(s) [${inputs.join(', ')}]; ` +
-        `${opType} takes ${minInputs === maxInputs ? minInputs : `${minInputs} to ${maxInputs}`}. The file is corrupt, re-export it.`);
+      throw new ModelError(
+        `${file}: node '${name}' (${opType}) has ${inputs.filter((x) => x).length} input(s) [${inputs.join(', ')}]; ` +
+          `${opType} takes ${minInputs === maxInputs ? minInputs : `${minInputs} to ${maxInputs}`}. The file is corrupt, re-export it.`,
+      );
     }
     if (!n.output || n.output.length === 0 || !n.output[0]) {
       throw new ModelError(`${file}: node '${name}' (${opType}) has no output; the file is corrupt, re-export it.`);
@@ -391,8 +440,10 @@ function readOnnxModelUnfolded(pathOrBytes: string | Uint8Array): OnnxModel {
     for (const a of n.attribute ?? []) {
       const key = a.name ?? '';
       // A Constant's int64 values are kept exact (an int attribute is a JS number, exact only up to 2^53).
-      attributes[key] = opType === 'Constant' && (key === 'value_int' || key === 'value_ints')
-        ? exactIntsTensor(a, name) : decodeAttribute(a, source, `attribute of node '${name}'`);
+      attributes[key] =
+        opType === 'Constant' && (key === 'value_int' || key === 'value_ints')
+          ? exactIntsTensor(a, name)
+          : decodeAttribute(a, source, `attribute of node '${name}'`);
     }
     return { name, opType, domain, inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attributes };
   });
@@ -411,8 +462,10 @@ function readOnnxModelUnfolded(pathOrBytes: string | Uint8Array): OnnxModel {
     for (const o of n.outputs) {
       if (!o) continue;
       if (seen.has(o)) {
-        throw new ModelError(`${file}: value '${o}' is defined twice (node '${n.name}' writes a name that is already a graph input, ` +
-          'an initializer or another node output); the file is corrupt, re-export it.');
+        throw new ModelError(
+          `${file}: value '${o}' is defined twice (node '${n.name}' writes a name that is already a graph input, ` +
+            'an initializer or another node output); the file is corrupt, re-export it.',
+        );
       }
       seen.add(o);
     }

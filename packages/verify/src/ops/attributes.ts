@@ -136,8 +136,8 @@ export function alphaParams(ctx: AttributeContext): { alpha: number } {
 
 /** Clip's bounds: attributes before opset 11, constant scalar inputs 1 and 2 from opset 11; omitted = unbounded. */
 export function clipRange(ctx: AttributeContext): { min: number; max: number } {
-  const min = ctx.opset < 11 ? attrFloat(ctx.node, 'min', -Infinity) : scalarInput(ctx, 1, "'min'") ?? -Infinity;
-  const max = ctx.opset < 11 ? attrFloat(ctx.node, 'max', Infinity) : scalarInput(ctx, 2, "'max'") ?? Infinity;
+  const min = ctx.opset < 11 ? attrFloat(ctx.node, 'min', -Infinity) : (scalarInput(ctx, 1, "'min'") ?? -Infinity);
+  const max = ctx.opset < 11 ? attrFloat(ctx.node, 'max', Infinity) : (scalarInput(ctx, 2, "'max'") ?? Infinity);
   if (Number.isNaN(min) || Number.isNaN(max)) ctx.fail(`min ${min} and max ${max} must not be NaN`);
   return { min, max };
 }
@@ -149,7 +149,15 @@ export function softmaxAxis(ctx: AttributeContext): { axis: number } {
 }
 
 const CAST_TYPES: Record<number, OnnxDataType> = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 5: 'int16', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64',
+  1: 'float32',
+  2: 'uint8',
+  3: 'int8',
+  5: 'int16',
+  6: 'int32',
+  7: 'int64',
+  9: 'bool',
+  10: 'float16',
+  11: 'float64',
 };
 
 /** Cast's target element type. */
@@ -178,14 +186,18 @@ export function convSpec(ctx: AttributeContext): { cout: number; cinPerGroup: nu
   if (b && (b.length !== 1 || b[0] !== cout)) ctx.fail(`bias [${b.join(', ')}] must be [${cout}]`);
   const r = x.length - 2;
   const auto = autoPad(ctx);
-  const raw = windowAxes(x.slice(2), {
-    kernel,
-    strides: attrInts(ctx.node, 'strides', new Array<number>(r).fill(1)),
-    dilations: attrInts(ctx.node, 'dilations', new Array<number>(r).fill(1)),
-    pads: attrInts(ctx.node, 'pads', new Array<number>(2 * r).fill(0)),
-    autoPad: auto,
-    ceilMode: false,
-  }, ctx.fail);
+  const raw = windowAxes(
+    x.slice(2),
+    {
+      kernel,
+      strides: attrInts(ctx.node, 'strides', new Array<number>(r).fill(1)),
+      dilations: attrInts(ctx.node, 'dilations', new Array<number>(r).fill(1)),
+      pads: attrInts(ctx.node, 'pads', new Array<number>(2 * r).fill(0)),
+      autoPad: auto,
+      ceilMode: false,
+    },
+    ctx.fail,
+  );
   // A SAME total padding below 0 (kernel extent < stride): onnxruntime's Conv pads 0 (windows at 0, s, 2s, ...; checked
   // in translate.test.ts), where its poolings pad negatively (bound/pool.ts). The output size, ceil(n / s), is the same.
   const axes = auto.startsWith('SAME') ? raw.map((a) => (a.padBegin + a.padEnd < 0 ? { ...a, padBegin: 0, padEnd: 0 } : a)) : raw;
@@ -277,14 +289,18 @@ export function poolParams(ctx: AttributeContext): PoolParams {
   const r = spatial.length;
   if (ctx.node.attributes.kernel_shape === undefined) ctx.fail("attribute 'kernel_shape' is required");
   const ceilMode = attrInt(ctx.node, 'ceil_mode', 0) === 1;
-  const axes = windowAxes(spatial, {
-    kernel: attrInts(ctx.node, 'kernel_shape', []),
-    strides: attrInts(ctx.node, 'strides', new Array<number>(r).fill(1)),
-    dilations: attrInts(ctx.node, 'dilations', new Array<number>(r).fill(1)),
-    pads: attrInts(ctx.node, 'pads', new Array<number>(2 * r).fill(0)),
-    autoPad: autoPad(ctx),
-    ceilMode,
-  }, ctx.fail);
+  const axes = windowAxes(
+    spatial,
+    {
+      kernel: attrInts(ctx.node, 'kernel_shape', []),
+      strides: attrInts(ctx.node, 'strides', new Array<number>(r).fill(1)),
+      dilations: attrInts(ctx.node, 'dilations', new Array<number>(r).fill(1)),
+      pads: attrInts(ctx.node, 'pads', new Array<number>(2 * r).fill(0)),
+      autoPad: autoPad(ctx),
+      ceilMode,
+    },
+    ctx.fail,
+  );
   const countIncludePad = ctx.node.opType === 'AveragePool' && attrInt(ctx.node, 'count_include_pad', 0) === 1;
   return { axes, ceilMode, countIncludePad, p: ctx.node.opType === 'LpPool' ? lpNorm(ctx) : 2 };
 }
@@ -511,16 +527,19 @@ export function padParams(ctx: AttributeContext): { pads: number[]; mode: PadMod
   const r = x.length;
   const mode = attrString(ctx.node, 'mode', 'constant') as PadMode;
   if (!['constant', 'reflect', 'edge', ...(ctx.opset >= 19 ? ['wrap'] : [])].includes(mode)) ctx.fail(`mode '${mode}' is not supported`);
-  const given = ctx.opset >= 11 ? ctx.ints(1, "'pads'") ?? ctx.fail("input 'pads' is missing") : attrInts(ctx.node, 'pads', []);
+  const given = ctx.opset >= 11 ? (ctx.ints(1, "'pads'") ?? ctx.fail("input 'pads' is missing")) : attrInts(ctx.node, 'pads', []);
   const axesIn = ctx.opset >= 18 ? ctx.ints(3, "'axes'") : undefined;
   const axes = axesIn ? distinctAxes(ctx, axesIn, r, 'axes') : range(r);
   if (given.length !== 2 * axes.length) ctx.fail(`pads [${given.join(', ')}] must hold ${2 * axes.length} values`);
   const pads = new Array<number>(2 * r).fill(0);
-  axes.forEach((a, i) => { pads[a] = given[i]; pads[a + r] = given[i + axes.length]; });
+  axes.forEach((a, i) => {
+    pads[a] = given[i];
+    pads[a + r] = given[i + axes.length];
+  });
   for (let i = 0; i < r; i++) {
     if (x[i] + pads[i] + pads[i + r] < 0) ctx.fail(`pads [${given.join(', ')}] remove more than dimension ${i} (${x[i]})`);
   }
-  const value = ctx.opset >= 11 ? scalarInput(ctx, 2, "'constant_value'") ?? 0 : attrFloat(ctx.node, 'value', 0);
+  const value = ctx.opset >= 11 ? (scalarInput(ctx, 2, "'constant_value'") ?? 0) : attrFloat(ctx.node, 'value', 0);
   return { pads, mode, value };
 }
 

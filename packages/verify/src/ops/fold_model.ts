@@ -57,7 +57,15 @@ export interface FoldReport {
 }
 
 const DATA_TYPE_CODES: Record<string, number> = {
-  float32: 1, uint8: 2, int8: 3, int16: 5, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11,
+  float32: 1,
+  uint8: 2,
+  int8: 3,
+  int16: 5,
+  int32: 6,
+  int64: 7,
+  bool: 9,
+  float16: 10,
+  float64: 11,
 };
 
 /** Ops that mix samples along an axis when it is 0, without changing shapes. */
@@ -85,28 +93,40 @@ function tensorOf(name: string, v: BoundValue): OnnxTensor {
 }
 
 function encodeTensor(t: OnnxTensor): onnx.TensorProto {
-  const bytesPer = t.dataType === 'int64' || t.dataType === 'float64' ? 8 : t.dataType === 'float32' || t.dataType === 'int32' ? 4
-    : t.dataType === 'int16' ? 2 : 1;
+  const bytesPer =
+    t.dataType === 'int64' || t.dataType === 'float64' ? 8 : t.dataType === 'float32' || t.dataType === 'int32' ? 4 : t.dataType === 'int16' ? 2 : 1;
   const raw = new Uint8Array(t.size * bytesPer);
   const view = new DataView(raw.buffer);
   for (let i = 0; i < t.size; i++) {
     const v = t.data[i];
     switch (t.dataType) {
-      case 'int64': view.setBigInt64(8 * i, v as bigint, true); break;
-      case 'float64': view.setFloat64(8 * i, v as number, true); break;
-      case 'float32': view.setFloat32(4 * i, v as number, true); break;
-      case 'int32': view.setInt32(4 * i, v as number, true); break;
-      case 'int16': view.setInt16(2 * i, v as number, true); break;
-      case 'int8': view.setInt8(i, v as number); break;
-      default: view.setUint8(i, v as number);
+      case 'int64':
+        view.setBigInt64(8 * i, v as bigint, true);
+        break;
+      case 'float64':
+        view.setFloat64(8 * i, v as number, true);
+        break;
+      case 'float32':
+        view.setFloat32(4 * i, v as number, true);
+        break;
+      case 'int32':
+        view.setInt32(4 * i, v as number, true);
+        break;
+      case 'int16':
+        view.setInt16(2 * i, v as number, true);
+        break;
+      case 'int8':
+        view.setInt8(i, v as number);
+        break;
+      default:
+        view.setUint8(i, v as number);
     }
   }
   return onnx.TensorProto.create({ name: t.name, dims: [...t.dims], dataType: DATA_TYPE_CODES[t.dataType], rawData: raw });
 }
 
 /** Key of a node: its first output (outputs are unique in a valid graph). */
-const keyOf = (n: { output?: string[] | null; outputs?: readonly string[] }): string =>
-  (n.outputs ?? n.output ?? []).find((o) => o) ?? '';
+const keyOf = (n: { output?: string[] | null; outputs?: readonly string[] }): string => (n.outputs ?? n.output ?? []).find((o) => o) ?? '';
 
 function describe(m: OnnxModel): string {
   return m.source === '<bytes>' ? 'the ONNX model' : `'${m.source}'`;
@@ -135,11 +155,20 @@ export function foldModel(model: OnnxModel, opts: FoldOptions = {}): OnnxModel {
   const base: OnnxModel = { ...model, nodes, outputs };
   const input = model.inputs[0];
   const declared = input?.shape ?? null;
-  const perSample = opts.inputShape ? [...opts.inputShape]
-    : declared && declared.length >= 1 && declared.slice(1).every((d) => typeof d === 'number' && d > 0) ? declared.slice(1) as number[] : null;
+  const perSample = opts.inputShape
+    ? [...opts.inputShape]
+    : declared && declared.length >= 1 && declared.slice(1).every((d) => typeof d === 'number' && d > 0)
+      ? (declared.slice(1) as number[])
+      : null;
   const foldedOnly = [...new Set(nodes.filter((n) => FOLDED_ONLY_OPS.has(n.opType)).map((n) => n.opType))];
-  const report = (inputShape: number[] | null, foldedNodes: number, batch: FoldReport['batch'], largestValue: number | null): FoldReport =>
-    ({ inputShape, foldedNodes, droppedSoftmax, logitsOutput: outputs[0].name, batch, largestValue });
+  const report = (inputShape: number[] | null, foldedNodes: number, batch: FoldReport['batch'], largestValue: number | null): FoldReport => ({
+    inputShape,
+    foldedNodes,
+    droppedSoftmax,
+    logitsOutput: outputs[0].name,
+    batch,
+    largestValue,
+  });
 
   let vals1: ReadonlyMap<string, BoundValue> | null = null;
   let largest1 = 0;
@@ -148,15 +177,19 @@ export function foldModel(model: OnnxModel, opts: FoldOptions = {}): OnnxModel {
       ({ vals: vals1, largest: largest1 } = propagate(base, { shapesOnly: true }, [1, ...perSample]).b);
     } catch (err) {
       if (foldedOnly.length > 0) {
-        throw new ModelError(`${describe(model)}: cannot fold its shape arithmetic (${foldedOnly.join(', ')}) for input shape ` +
-          `[N, ${perSample.join(', ')}]: ${(err as Error).message}`);
+        throw new ModelError(
+          `${describe(model)}: cannot fold its shape arithmetic (${foldedOnly.join(', ')}) for input shape ` +
+            `[N, ${perSample.join(', ')}]: ${(err as Error).message}`,
+        );
       }
     }
   }
   if (!vals1) {
     if (foldedOnly.length > 0) {
-      throw new ModelError(`${describe(model)}: its ${foldedOnly.join(', ')} nodes compute shapes, which need a fixed input shape; ` +
-        `input '${input?.name}' is [${(declared ?? []).join(', ')}]. Pass the per-sample input shape (--input-shape, e.g. 1,28,28).`);
+      throw new ModelError(
+        `${describe(model)}: its ${foldedOnly.join(', ')} nodes compute shapes, which need a fixed input shape; ` +
+          `input '${input?.name}' is [${(declared ?? []).join(', ')}]. Pass the per-sample input shape (--input-shape, e.g. 1,28,28).`,
+      );
     }
     const unchanged = droppedSoftmax === null;
     const folding = report(null, 0, 'polymorphic', null);
@@ -164,11 +197,12 @@ export function foldModel(model: OnnxModel, opts: FoldOptions = {}): OnnxModel {
   }
 
   // Nodes whose every output is a known constant become initializers.
-  const isFolded = (n: OnnxNode): boolean => n.outputs.every((o) => {
-    if (!o) return true;
-    const v = vals1!.get(o);
-    return v !== undefined && v.isConst && v.data !== undefined && v.dtype !== 'float16';
-  });
+  const isFolded = (n: OnnxNode): boolean =>
+    n.outputs.every((o) => {
+      if (!o) return true;
+      const v = vals1!.get(o);
+      return v !== undefined && v.isConst && v.data !== undefined && v.dtype !== 'float16';
+    });
   const kept = nodes.filter((n) => !isFolded(n));
   const folded = nodes.length - kept.length;
   const initializers = new Map(model.initializers);
@@ -199,9 +233,19 @@ export function foldModel(model: OnnxModel, opts: FoldOptions = {}): OnnxModel {
   const { polymorphic, largestValue } = batchPolymorphic(foldedModel, perSample!, declared![0], sameGraph ? { vals: vals1, largest: largest1 } : null);
   const batch = polymorphic ? 'polymorphic' : 'fixed';
   const folding = report(perSample, folded, batch, largestValue);
-  const changed = folded > 0 || droppedSoftmax !== null || finalNodes.some((n, i) => n !== kept[i]) || (batch === 'polymorphic') !== (typeof declared![0] !== 'number' || declared![0] !== 1);
+  const changed =
+    folded > 0 ||
+    droppedSoftmax !== null ||
+    finalNodes.some((n, i) => n !== kept[i]) ||
+    (batch === 'polymorphic') !== (typeof declared![0] !== 'number' || declared![0] !== 1);
   if (!changed) return { ...model, folding };
-  return reencode(model, { nodes: finalNodes, outputs, folding, initializers, batchDim: batch === 'polymorphic' ? (typeof declared![0] === 'string' ? declared![0] : 'N') : 1 });
+  return reencode(model, {
+    nodes: finalNodes,
+    outputs,
+    folding,
+    initializers,
+    batchDim: batch === 'polymorphic' ? (typeof declared![0] === 'string' ? declared![0] : 'N') : 1,
+  });
 }
 
 /**
@@ -209,8 +253,12 @@ export function foldModel(model: OnnxModel, opts: FoldOptions = {}): OnnxModel {
  * the module doc), and its largest value per sample from the batch-1 pass
  * (`batch1`, when the caller already made it on the same graph).
  */
-function batchPolymorphic(m: OnnxModel, perSample: number[], declaredBatch: OnnxDim,
-  batch1: { vals: ReadonlyMap<string, BoundValue>; largest: number } | null): { polymorphic: boolean; largestValue: number | null } {
+function batchPolymorphic(
+  m: OnnxModel,
+  perSample: number[],
+  declaredBatch: OnnxDim,
+  batch1: { vals: ReadonlyMap<string, BoundValue>; largest: number } | null,
+): { polymorphic: boolean; largestValue: number | null } {
   if (typeof declaredBatch === 'number' && declaredBatch !== 1) return { polymorphic: false, largestValue: null };
   let one: ReadonlyMap<string, BoundValue>;
   let largestValue: number;
@@ -236,9 +284,16 @@ function batchPolymorphic(m: OnnxModel, perSample: number[], declaredBatch: Onnx
 }
 
 /** The model with new nodes, initializers and outputs, and `bytes` re-encoded for onnxruntime. */
-function reencode(model: OnnxModel, next: {
-  nodes: OnnxNode[]; outputs: OnnxValueInfo[]; initializers: ReadonlyMap<string, OnnxTensor>; folding: FoldReport; batchDim: OnnxDim;
-}): OnnxModel {
+function reencode(
+  model: OnnxModel,
+  next: {
+    nodes: OnnxNode[];
+    outputs: OnnxValueInfo[];
+    initializers: ReadonlyMap<string, OnnxTensor>;
+    folding: FoldReport;
+    batchDim: OnnxDim;
+  },
+): OnnxModel {
   const proto = onnx.ModelProto.decode(model.bytes);
   const g = proto.graph!;
   const byKey = new Map((g.node ?? []).map((n) => [keyOf(n), n]));
@@ -278,7 +333,7 @@ function reencode(model: OnnxModel, next: {
   g.valueInfo = [];
   const bytes = onnx.ModelProto.encode(proto).finish();
   const batchDims = (v: OnnxValueInfo): OnnxValueInfo =>
-    (next.batchDim === null || !v.shape || v.shape.length === 0 ? v : { ...v, shape: [next.batchDim, ...v.shape.slice(1)] });
+    next.batchDim === null || !v.shape || v.shape.length === 0 ? v : { ...v, shape: [next.batchDim, ...v.shape.slice(1)] };
   return {
     ...model,
     bytes,

@@ -7,7 +7,9 @@ const TRANSLATIONS = new Map(OP_TABLE);
 
 describe('operator registry', () => {
   it('is the list the reader accepts, one row per op', () => {
-    const rows = Object.values(OP_REGISTRY).flat().map(([op]) => op);
+    const rows = Object.values(OP_REGISTRY)
+      .flat()
+      .map(([op]) => op);
     expect(new Set(rows).size).toBe(rows.length);
     expect([...SUPPORTED_OPS].sort()).toEqual([...REGISTERED_OPS].sort());
     for (const op of rows) expect(OP_INPUTS[op]).toBeDefined();

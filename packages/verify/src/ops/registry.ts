@@ -30,45 +30,77 @@ const none = P.noAttributes;
 export const OP_REGISTRY = {
   /** Elementwise activations: 1-input, shape-preserving. */
   activation: [
-    ['Abs', [1, 1], 'full', none], ['Neg', [1, 1], 'full', none], ['Relu', [1, 1], 'full', none],
-    ['LeakyRelu', [1, 1], 'full', P.alphaParams], ['Elu', [1, 1], 'full', P.alphaParams], ['Sigmoid', [1, 1], 'full', none],
-    ['Tanh', [1, 1], 'full', none], ['Clip', [1, 3], 'full', P.clipRange], ['Sqrt', [1, 1], 'full', none],
-    ['Sign', [1, 1], 'full', none], ['Softmax', [1, 1], 'full', P.softmaxAxis],
+    ['Abs', [1, 1], 'full', none],
+    ['Neg', [1, 1], 'full', none],
+    ['Relu', [1, 1], 'full', none],
+    ['LeakyRelu', [1, 1], 'full', P.alphaParams],
+    ['Elu', [1, 1], 'full', P.alphaParams],
+    ['Sigmoid', [1, 1], 'full', none],
+    ['Tanh', [1, 1], 'full', none],
+    ['Clip', [1, 3], 'full', P.clipRange],
+    ['Sqrt', [1, 1], 'full', none],
+    ['Sign', [1, 1], 'full', none],
+    ['Softmax', [1, 1], 'full', P.softmaxAxis],
   ],
   /** Elementwise arithmetic with broadcasting. */
   arithmetic: [
-    ['Add', [2, 2], 'full', none], ['Sub', [2, 2], 'full', none], ['Mul', [2, 2], 'full', none], ['Div', [2, 2], 'full', none],
-    ['Pow', [2, 2], 'full', none], ['Max', [1, Infinity], 'full', none], ['Min', [1, Infinity], 'full', none],
+    ['Add', [2, 2], 'full', none],
+    ['Sub', [2, 2], 'full', none],
+    ['Mul', [2, 2], 'full', none],
+    ['Div', [2, 2], 'full', none],
+    ['Pow', [2, 2], 'full', none],
+    ['Max', [1, Infinity], 'full', none],
+    ['Min', [1, Infinity], 'full', none],
     ['Sum', [1, Infinity], 'full', none],
   ],
   /** Linear layers. */
   linear: [
-    ['Conv', [2, 3], 'full', P.convSpec], ['Gemm', [2, 3], 'full', P.gemmParams], ['MatMul', [2, 2], 'full', none],
+    ['Conv', [2, 3], 'full', P.convSpec],
+    ['Gemm', [2, 3], 'full', P.gemmParams],
+    ['MatMul', [2, 2], 'full', none],
     ['BatchNormalization', [5, 5], 'full', P.batchNormParams],
   ],
   pooling: [
-    ['AveragePool', [1, 1], 'full', P.poolParams], ['MaxPool', [1, 1], 'full', P.poolParams], ['LpPool', [1, 1], 'full', P.poolParams],
-    ['GlobalAveragePool', [1, 1], 'full', P.globalPoolParams], ['GlobalLpPool', [1, 1], 'full', P.globalPoolParams],
+    ['AveragePool', [1, 1], 'full', P.poolParams],
+    ['MaxPool', [1, 1], 'full', P.poolParams],
+    ['LpPool', [1, 1], 'full', P.poolParams],
+    ['GlobalAveragePool', [1, 1], 'full', P.globalPoolParams],
+    ['GlobalLpPool', [1, 1], 'full', P.globalPoolParams],
     ['GlobalMaxPool', [1, 1], 'full', P.globalPoolParams],
   ],
   reduction: [
-    ['ReduceL2', [1, 2], 'full', P.reduceAxes], ['ReduceMax', [1, 2], 'full', P.reduceAxes], ['ReduceMin', [1, 2], 'full', P.reduceAxes],
+    ['ReduceL2', [1, 2], 'full', P.reduceAxes],
+    ['ReduceMax', [1, 2], 'full', P.reduceAxes],
+    ['ReduceMin', [1, 2], 'full', P.reduceAxes],
     ['TopK', [1, 2], 'full', P.topK],
   ],
   /** Ops that move elements without arithmetic. */
   structural: [
-    ['Identity', [1, 1], 'full', none], ['Dropout', [1, 3], 'full', none], ['Cast', [1, 1], 'full', P.castParams],
-    ['Reshape', [1, 2], 'full', P.reshapeTarget], ['Flatten', [1, 1], 'full', P.flattenAxis], ['Squeeze', [1, 2], 'full', P.squeezeAxes],
-    ['Unsqueeze', [1, 2], 'full', P.unsqueezeAxes], ['Transpose', [1, 1], 'full', P.transposePerm],
-    ['DepthToSpace', [1, 1], 'full', P.depthToSpaceParams], ['SpaceToDepth', [1, 1], 'full', P.spaceToDepthParams],
-    ['Slice', [1, 5], 'full', P.sliceSelection], ['Split', [1, 2], 'full', P.splitParams], ['Gather', [2, 2], 'full', P.gatherIndices],
-    ['Concat', [1, Infinity], 'full', P.concatAxis], ['Pad', [1, 4], 'full', P.padParams],
+    ['Identity', [1, 1], 'full', none],
+    ['Dropout', [1, 3], 'full', none],
+    ['Cast', [1, 1], 'full', P.castParams],
+    ['Reshape', [1, 2], 'full', P.reshapeTarget],
+    ['Flatten', [1, 1], 'full', P.flattenAxis],
+    ['Squeeze', [1, 2], 'full', P.squeezeAxes],
+    ['Unsqueeze', [1, 2], 'full', P.unsqueezeAxes],
+    ['Transpose', [1, 1], 'full', P.transposePerm],
+    ['DepthToSpace', [1, 1], 'full', P.depthToSpaceParams],
+    ['SpaceToDepth', [1, 1], 'full', P.spaceToDepthParams],
+    ['Slice', [1, 5], 'full', P.sliceSelection],
+    ['Split', [1, 2], 'full', P.splitParams],
+    ['Gather', [2, 2], 'full', P.gatherIndices],
+    ['Concat', [1, Infinity], 'full', P.concatAxis],
+    ['Pad', [1, 4], 'full', P.padParams],
   ],
   /** Shape arithmetic, folded into constants on import. */
   shape: [
-    ['Constant', [0, 0], 'full', P.constantValue], ['Shape', [1, 1], 'folded', P.shapeRange],
-    ['ConstantOfShape', [1, 1], 'folded', P.constantOfShapeParams], ['Range', [3, 3], 'folded', P.rangeCount],
-    ['Expand', [2, 2], 'folded', P.expandShape], ['Equal', [2, 2], 'folded', none], ['Where', [3, 3], 'folded', none],
+    ['Constant', [0, 0], 'full', P.constantValue],
+    ['Shape', [1, 1], 'folded', P.shapeRange],
+    ['ConstantOfShape', [1, 1], 'folded', P.constantOfShapeParams],
+    ['Range', [3, 3], 'folded', P.rangeCount],
+    ['Expand', [2, 2], 'folded', P.expandShape],
+    ['Equal', [2, 2], 'folded', none],
+    ['Where', [3, 3], 'folded', none],
   ],
 } as const satisfies Readonly<Record<string, readonly OpRow[]>>;
 
@@ -83,8 +115,7 @@ export type FullOp = Extract<Row, readonly [string, unknown, 'full', unknown]>[0
 const ROWS: readonly OpRow[] = Object.values(OP_REGISTRY).flat();
 
 /** Input counts of each registered op. */
-export const OP_INPUTS: Readonly<Record<string, readonly [number, number]>> =
-  Object.fromEntries(ROWS.map(([op, inputs]) => [op, inputs]));
+export const OP_INPUTS: Readonly<Record<string, readonly [number, number]>> = Object.fromEntries(ROWS.map(([op, inputs]) => [op, inputs]));
 
 /** The attribute parser of each registered op. */
 export const OP_PARSERS: Readonly<Record<string, P.OpParser>> = Object.fromEntries(ROWS.map(([op, , , parse]) => [op, parse]));

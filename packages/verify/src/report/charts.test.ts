@@ -90,8 +90,8 @@ describe('certificate against distance scatter', () => {
     const x = axisScale(svg, 'x');
     const y = axisScale(svg, 'y');
     const [line] = select(svg, 'line', 'identity');
-    const fromPixelX = (px: number): number => x.values[0] + ((px - x.toPixel(x.values[0])) / (x.toPixel(1) - x.toPixel(0)));
-    const fromPixelY = (py: number): number => y.values[0] + ((py - y.toPixel(y.values[0])) / (y.toPixel(1) - y.toPixel(0)));
+    const fromPixelX = (px: number): number => x.values[0] + (px - x.toPixel(x.values[0])) / (x.toPixel(1) - x.toPixel(0));
+    const fromPixelY = (py: number): number => y.values[0] + (py - y.toPixel(y.values[0])) / (y.toPixel(1) - y.toPixel(0));
     const a = [fromPixelX(Number(line.attrs.x1)), fromPixelY(Number(line.attrs.y1))];
     const b = [fromPixelX(Number(line.attrs.x2)), fromPixelY(Number(line.attrs.y2))];
     expect(a[0]).toBeCloseTo(a[1], 3);
@@ -149,7 +149,12 @@ describe('fitText', () => {
 });
 
 describe('certified accuracy chart', () => {
-  const points = [{ eps: 0, cra: 0.9 }, { eps: 36 / 255, cra: 0.71 }, { eps: 0.5, cra: 0.33 }, { eps: 1, cra: 0.05 }];
+  const points = [
+    { eps: 0, cra: 0.9 },
+    { eps: 36 / 255, cra: 0.71 },
+    { eps: 0.5, cra: 0.33 },
+    { eps: 1, cra: 0.05 },
+  ];
   const svg = parseXml(renderCraChart(points, { title: 'Certified robust accuracy, m.onnx', accuracy: 0.9 }));
 
   it('draws one point per radius where the scales put it, with round ticks and percent on y', () => {

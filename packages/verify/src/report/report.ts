@@ -30,8 +30,14 @@ export interface AttackReportInput {
   images: Float32Array;
   adversarials: Float32Array;
   results: readonly {
-    index: number; label: number; pred: number; advPred: number; certificate: number;
-    distance: number | null; violated: boolean; found: boolean;
+    index: number;
+    label: number;
+    pred: number;
+    advPred: number;
+    certificate: number;
+    distance: number | null;
+    violated: boolean;
+    found: boolean;
     /** 'misclassified' (already wrong on the original), 'adversarial' (found) or 'none'; see `AttackOutcome`. Default: from label, pred and found. */
     outcome?: AttackOutcome;
     /** Where none was found, the attack's closest point to the decision boundary (`AttackImageResult.closest`). */
@@ -69,8 +75,14 @@ interface Example {
 }
 
 interface AttackSection {
-  kind: 'attack'; id: string; attack: string; model: string; metadata: Record<string, string>; shown: number;
-  lipschitz: number | null; certificateKind: string | null;
+  kind: 'attack';
+  id: string;
+  attack: string;
+  model: string;
+  metadata: Record<string, string>;
+  shown: number;
+  lipschitz: number | null;
+  certificateKind: string | null;
   rows: AttackRow[];
   /** The certificate-vs-distance SVG; null when no adversarial was found. */
   scatter?: string | null;
@@ -82,7 +94,13 @@ interface AttackSection {
 }
 
 interface CraSection {
-  kind: 'cra'; id: string; model: string; metadata: Record<string, string>; points: CraPoint[]; accuracy: number | null; lipschitz: number | null;
+  kind: 'cra';
+  id: string;
+  model: string;
+  metadata: Record<string, string>;
+  points: CraPoint[];
+  accuracy: number | null;
+  lipschitz: number | null;
   svg?: string;
   /** Manifests written before the SVG report. */
   png?: string;
@@ -90,7 +108,14 @@ interface CraSection {
 
 /** One image of an attack section. `outcome` and `closest` are absent from manifests written before they existed. */
 interface AttackRow {
-  index: number; label: string; pred: string; advPred: string; certificate: number; distance: number | null; violated: boolean; found: boolean;
+  index: number;
+  label: string;
+  pred: string;
+  advPred: string;
+  certificate: number;
+  distance: number | null;
+  violated: boolean;
+  found: boolean;
   outcome?: AttackOutcome;
   closest?: { distance: number; margin: number } | null;
 }
@@ -122,7 +147,12 @@ function readManifest(dir: string): Manifest {
 
 /** A file-name-safe slug. */
 function slug(s: string): string {
-  return s.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'model';
+  return (
+    s
+      .replace(/[^A-Za-z0-9_-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 60) || 'model'
+  );
 }
 
 function className(names: readonly string[] | undefined, k: number): string {
@@ -138,7 +168,10 @@ function upsert(m: Manifest, s: Section): void {
 /** Positions of the images to show: violations, then other adversarials found, then the rest; at most MAX_FIGURE_ROWS. */
 function examplePositions(results: AttackReportInput['results']): number[] {
   const rank = (r: AttackReportInput['results'][number]): number => (r.violated ? 0 : r.found ? 1 : 2);
-  return results.map((_, i) => i).sort((a, b) => rank(results[a]) - rank(results[b]) || a - b).slice(0, MAX_FIGURE_ROWS);
+  return results
+    .map((_, i) => i)
+    .sort((a, b) => rank(results[a]) - rank(results[b]) || a - b)
+    .slice(0, MAX_FIGURE_ROWS);
 }
 
 /**
@@ -157,23 +190,34 @@ export function writeAttackReport(dir: string, input: AttackReportInput): string
     return name;
   };
   const rows: AttackRow[] = input.results.map((r) => ({
-    index: r.index, label: className(input.classNames, r.label), pred: className(input.classNames, r.pred),
-    advPred: className(input.classNames, r.advPred), certificate: r.certificate, distance: r.distance, violated: r.violated, found: r.found,
+    index: r.index,
+    label: className(input.classNames, r.label),
+    pred: className(input.classNames, r.pred),
+    advPred: className(input.classNames, r.advPred),
+    certificate: r.certificate,
+    distance: r.distance,
+    violated: r.violated,
+    found: r.found,
     outcome: r.outcome ?? (r.pred !== r.label ? 'misclassified' : r.found ? 'adversarial' : 'none'),
     closest: r.closest ?? null,
   }));
 
-  const points: ScatterPoint[] = rows.flatMap((r) => (r.found && r.distance !== null
-    ? [{ index: r.index, certificate: r.certificate, distance: r.distance, violated: r.violated, misclassified: rowOutcome(r) === 'misclassified' }]
-    : []));
-  const scatter = points.length > 0
-    ? write(`${id}.svg`, renderCertificateScatter(points, { title: `${input.attack}: certificate vs distance, ${path.basename(input.model)}` }))
-    : null;
+  const points: ScatterPoint[] = rows.flatMap((r) =>
+    r.found && r.distance !== null
+      ? [{ index: r.index, certificate: r.certificate, distance: r.distance, violated: r.violated, misclassified: rowOutcome(r) === 'misclassified' }]
+      : [],
+  );
+  const scatter =
+    points.length > 0
+      ? write(`${id}.svg`, renderCertificateScatter(points, { title: `${input.attack}: certificate vs distance, ${path.basename(input.model)}` }))
+      : null;
 
   const positions = examplePositions(input.results);
   const pixels = (a: Float32Array, i: number): Float32Array => a.subarray(i * d, (i + 1) * d);
-  const differenceScale = largestChange(positions.filter((i) => input.results[i].found)
-    .map((i) => ({ original: pixels(input.images, i), adversarial: pixels(input.adversarials, i) })), input.chw);
+  const differenceScale = largestChange(
+    positions.filter((i) => input.results[i].found).map((i) => ({ original: pixels(input.images, i), adversarial: pixels(input.adversarials, i) })),
+    input.chw,
+  );
   const examples: Example[] = positions.map((i) => {
     const found = input.results[i].found;
     const original = pixels(input.images, i);
@@ -187,8 +231,18 @@ export function writeAttackReport(dir: string, input: AttackReportInput): string
   });
 
   upsert(manifest, {
-    kind: 'attack', id, attack: input.attack, model: input.model, metadata: { ...(input.metadata ?? {}) }, shown: examples.length,
-    lipschitz: input.lipschitz ?? null, certificateKind: input.certificateKind ?? null, rows, scatter, examples, differenceScale,
+    kind: 'attack',
+    id,
+    attack: input.attack,
+    model: input.model,
+    metadata: { ...(input.metadata ?? {}) },
+    shown: examples.length,
+    lipschitz: input.lipschitz ?? null,
+    certificateKind: input.certificateKind ?? null,
+    rows,
+    scatter,
+    examples,
+    differenceScale,
   });
   return [...written, ...writeIndex(dir, manifest)];
 }
@@ -198,10 +252,19 @@ export function writeCraReport(dir: string, input: CraReportInput): string[] {
   const manifest = readManifest(dir);
   const id = `cra-${slug(path.basename(input.model, '.onnx'))}`;
   const svg = `${id}.svg`;
-  writeFileAtomic(path.join(dir, svg), renderCraChart(input.cra, { title: `Certified robust accuracy, ${path.basename(input.model)}`, accuracy: input.accuracy }));
+  writeFileAtomic(
+    path.join(dir, svg),
+    renderCraChart(input.cra, { title: `Certified robust accuracy, ${path.basename(input.model)}`, accuracy: input.accuracy }),
+  );
   upsert(manifest, {
-    kind: 'cra', id, svg, model: input.model, metadata: { ...(input.metadata ?? {}) }, points: input.cra.map((p) => ({ eps: p.eps, cra: p.cra })),
-    accuracy: input.accuracy ?? null, lipschitz: input.lipschitz ?? null,
+    kind: 'cra',
+    id,
+    svg,
+    model: input.model,
+    metadata: { ...(input.metadata ?? {}) },
+    points: input.cra.map((p) => ({ eps: p.eps, cra: p.cra })),
+    accuracy: input.accuracy ?? null,
+    lipschitz: input.lipschitz ?? null,
   });
   return [path.join(dir, svg), ...writeIndex(dir, manifest)];
 }
@@ -213,8 +276,9 @@ function fmt(v: number | null): string {
 function metadataTable(meta: Record<string, string>): string {
   const keys = Object.keys(meta).sort();
   if (keys.length === 0) return '';
-  return `<details><summary>model metadata</summary><table>${keys.map((k) =>
-    `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(meta[k])}</td></tr>`).join('')}</table></details>`;
+  return `<details><summary>model metadata</summary><table>${keys
+    .map((k) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(meta[k])}</td></tr>`)
+    .join('')}</table></details>`;
 }
 
 function median(xs: readonly number[]): number {
@@ -232,12 +296,14 @@ function scatterFigure(s: AttackSection): string {
   if (!s.scatter) return `<p>No adversarial was found, so there is no distance to compare with the certificates.</p>`;
   const violations = found.filter((r) => r.violated).length;
   const ratios = found.filter((r) => r.certificate > 0 && Number.isFinite(r.certificate)).map((r) => r.distance! / r.certificate);
-  return `<figure class="chart"><img src="${escapeHtml(s.scatter)}" alt="certificate against the distance of the adversarial found, one point per image">` +
+  return (
+    `<figure class="chart"><img src="${escapeHtml(s.scatter)}" alt="certificate against the distance of the adversarial found, one point per image">` +
     `<figcaption>One point per image with an adversarial (${found.length}): its certificate (x) against the L2 distance of the adversarial ` +
     'found (y). A sound certificate keeps every point on or above the line y = x; ' +
     `<strong class="${violations ? 'bad' : 'good'}">${plural(violations, 'point')} below it (certificate violation${violations === 1 ? '' : 's'}` +
     `${violations ? ', in red' : ''})</strong>.` +
-    `${ratios.length ? ` Median distance / certificate: ${escapeHtml(median(ratios).toFixed(2))}.` : ''}</figcaption></figure>`;
+    `${ratios.length ? ` Median distance / certificate: ${escapeHtml(median(ratios).toFixed(2))}.` : ''}</figcaption></figure>`
+  );
 }
 
 /** The example cards: original, adversarial and difference of each image shown, in a grid. */
@@ -253,23 +319,27 @@ function gallery(s: AttackSection): string {
     const numbers = `certificate ${fmt(r.certificate)}${r.found ? `, distance ${fmt(r.distance)}` : ''}${r.violated ? ', <strong>violation</strong>' : ''}`;
     const panel = (file: string, what: string): string =>
       `<div><img class="px" src="${escapeHtml(file)}" alt="${what} of image ${escapeHtml(r.index)}"><span>${what}</span></div>`;
-    return `<figure class="example${r.violated ? ' bad' : ''}"><figcaption><span>${head}</span><span>${numbers}</span></figcaption>` +
+    return (
+      `<figure class="example${r.violated ? ' bad' : ''}"><figcaption><span>${head}</span><span>${numbers}</span></figcaption>` +
       `<div class="panels">${panel(e.original, 'original')}${e.adversarial ? panel(e.adversarial, 'adversarial') : ''}` +
-      `${e.difference ? panel(e.difference, 'difference') : ''}</div></figure>`;
+      `${e.difference ? panel(e.difference, 'difference') : ''}</div></figure>`
+    );
   });
   const scale = s.differenceScale ?? 0;
-  return `<h3>Examples</h3><p>${s.shown < s.rows.length ? `${s.shown} of ${s.rows.length} images, violations first. ` : ''}` +
+  return (
+    `<h3>Examples</h3><p>${s.shown < s.rows.length ? `${s.shown} of ${s.rows.length} images, violations first. ` : ''}` +
     'Original, adversarial, and their difference (adversarial &minus; original, channels averaged: red brighter, blue darker, ' +
     `full colour at &plusmn;${escapeHtml(scale.toFixed(3))}, the largest change shown).</p>` +
-    `<div class="gallery">${cards.join('')}</div>`;
+    `<div class="gallery">${cards.join('')}</div>`
+  );
 }
 
 function attackSection(s: AttackSection): string[] {
   const violations = s.rows.filter((r) => r.violated).length;
   const outcomes = (['misclassified', 'adversarial', 'none'] as const)
-    .map((o) => `${s.rows.filter((r) => rowOutcome(r) === o).length} ${OUTCOME_TEXT[o]}`).join(', ');
-  const closest = (r: AttackRow): string =>
-    (r.closest ? `${fmt(r.closest.distance)} (margin ${escapeHtml(r.closest.margin.toFixed(4))})` : '&ndash;');
+    .map((o) => `${s.rows.filter((r) => rowOutcome(r) === o).length} ${OUTCOME_TEXT[o]}`)
+    .join(', ');
+  const closest = (r: AttackRow): string => (r.closest ? `${fmt(r.closest.distance)} (margin ${escapeHtml(r.closest.margin.toFixed(4))})` : '&ndash;');
   return [
     `<section id="${escapeHtml(s.id)}"><h2>${escapeHtml(s.attack)} attack &mdash; ${escapeHtml(path.basename(s.model))}</h2>`,
     `<p>Model <code>${escapeHtml(s.model)}</code>${s.lipschitz !== null ? `, Lipschitz constant ${escapeHtml(s.lipschitz)}` : ''}` +
@@ -279,10 +349,15 @@ function attackSection(s: AttackSection): string[] {
     s.png && !s.examples ? `<img src="${escapeHtml(s.png)}" alt="original, adversarial and difference per image">` : `${scatterFigure(s)}\n${gallery(s)}`,
     '<table><tr><th>Image #</th><th>label</th><th>prediction</th><th>outcome</th><th>adversarial prediction</th><th>Certificate</th>' +
       '<th>Distance to adversarial</th><th>violated</th><th>closest point reached (none found)</th></tr>',
-    ...s.rows.map((r) => `<tr${r.violated ? ' class="bad"' : ''}><td>${escapeHtml(r.index)}</td><td>${escapeHtml(r.label)}</td><td>${escapeHtml(r.pred)}</td>` +
-      `<td>${escapeHtml(OUTCOME_TEXT[rowOutcome(r)])}</td><td>${r.found ? escapeHtml(r.advPred) : '&ndash;'}</td><td>${fmt(r.certificate)}</td>` +
-      `<td>${fmt(r.distance)}</td><td>${r.violated ? 'yes' : 'no'}</td><td>${closest(r)}</td></tr>`),
-    '</table>', metadataTable(s.metadata), '</section>',
+    ...s.rows.map(
+      (r) =>
+        `<tr${r.violated ? ' class="bad"' : ''}><td>${escapeHtml(r.index)}</td><td>${escapeHtml(r.label)}</td><td>${escapeHtml(r.pred)}</td>` +
+        `<td>${escapeHtml(OUTCOME_TEXT[rowOutcome(r)])}</td><td>${r.found ? escapeHtml(r.advPred) : '&ndash;'}</td><td>${fmt(r.certificate)}</td>` +
+        `<td>${fmt(r.distance)}</td><td>${r.violated ? 'yes' : 'no'}</td><td>${closest(r)}</td></tr>`,
+    ),
+    '</table>',
+    metadataTable(s.metadata),
+    '</section>',
   ];
 }
 
@@ -293,9 +368,11 @@ function craSection(s: CraSection): string[] {
     `<p>Model <code>${escapeHtml(s.model)}</code>${s.lipschitz !== null ? `, Lipschitz constant ${escapeHtml(s.lipschitz)}` : ''}` +
       `${s.accuracy !== null && Number.isFinite(s.accuracy) ? `, accuracy ${escapeHtml((s.accuracy * 100).toFixed(2))}%` : ''}.</p>`,
     `<figure class="chart"><img src="${escapeHtml(figure)}" alt="certified robust accuracy against epsilon"></figure>`,
-    `<table><tr><th>epsilon</th><th>certified robust accuracy</th></tr>${s.points.map((p) =>
-      `<tr><td>${escapeHtml(p.eps.toFixed(4))}</td><td>${escapeHtml((p.cra * 100).toFixed(2))}%</td></tr>`).join('')}</table>`,
-    metadataTable(s.metadata), '</section>',
+    `<table><tr><th>epsilon</th><th>certified robust accuracy</th></tr>${s.points
+      .map((p) => `<tr><td>${escapeHtml(p.eps.toFixed(4))}</td><td>${escapeHtml((p.cra * 100).toFixed(2))}%</td></tr>`)
+      .join('')}</table>`,
+    metadataTable(s.metadata),
+    '</section>',
   ];
 }
 

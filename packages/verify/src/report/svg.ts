@@ -46,7 +46,7 @@ export const MIN_TITLE_FONT_SIZE = 11;
 export function fitText(text: string, maxWidth: number, fontSize: number, bold = false): { text: string; fontSize: number } {
   const width = estimateTextWidth(text, fontSize, bold);
   if (width <= maxWidth) return { text, fontSize };
-  const shrunk = Math.floor((fontSize * maxWidth) / width * 10) / 10;
+  const shrunk = Math.floor(((fontSize * maxWidth) / width) * 10) / 10;
   if (shrunk >= MIN_TITLE_FONT_SIZE) return { text, fontSize: shrunk };
   const chars = [...text];
   for (let keep = chars.length - 1; keep > 0; keep--) {
@@ -68,7 +68,8 @@ type AttrValue = string | number | undefined;
 export function el(tag: string, attrs: Readonly<Record<string, AttrValue>>, children: readonly string[] | string = []): string {
   const a = Object.entries(attrs)
     .filter((kv): kv is [string, string | number] => kv[1] !== undefined)
-    .map(([k, v]) => ` ${k}="${typeof v === 'number' ? num(v) : escapeHtml(v)}"`).join('');
+    .map(([k, v]) => ` ${k}="${typeof v === 'number' ? num(v) : escapeHtml(v)}"`)
+    .join('');
   const body = typeof children === 'string' ? children : children.join('');
   return body === '' ? `<${tag}${a}/>` : `<${tag}${a}>${body}</${tag}>`;
 }
@@ -84,7 +85,9 @@ export function text(x: number, y: number, content: string, attrs: Readonly<Reco
  * screen readers and tooltips.
  */
 export function svgDocument(width: number, height: number, title: string, body: readonly string[]): string {
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${num(width)}" height="${num(height)}" viewBox="0 0 ${num(width)} ${num(height)}" ` +
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${num(width)}" height="${num(height)}" viewBox="0 0 ${num(width)} ${num(height)}" ` +
     `font-family="${escapeHtml(CHART_FONT)}" font-size="12" fill="#222">\n` +
-    `${el('title', {}, escapeHtml(title))}\n${el('rect', { width: '100%', height: '100%', fill: '#fff' })}\n${body.join('\n')}\n</svg>\n`;
+    `${el('title', {}, escapeHtml(title))}\n${el('rect', { width: '100%', height: '100%', fill: '#fff' })}\n${body.join('\n')}\n</svg>\n`
+  );
 }

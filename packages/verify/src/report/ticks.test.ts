@@ -21,7 +21,7 @@ describe('nice ticks', () => {
 
   it('gives exact decimals (0.6, not 0.6000000000000001), steps of 1, 2 or 5 x 10^k, and about 5 ticks, on random ranges', () => {
     let seed = 7;
-    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let trial = 0; trial < 200; trial++) {
       const lo = (random() - 0.5) * 10 ** Math.floor(random() * 8 - 4);
       const hi = lo + random() * 10 ** Math.floor(random() * 8 - 4) + 1e-9;

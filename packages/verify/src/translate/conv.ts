@@ -34,11 +34,25 @@ export function convWithFastInputGrad(
 ): FastInputGradConv {
   const [kh, kw] = kernel.shape;
   const [pt, pl, pb, pr] = pads;
-  const explicit: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [pt, pb], [pl, pr], [0, 0]];
+  const explicit: [[number, number], [number, number], [number, number], [number, number]] = [
+    [0, 0],
+    [pt, pb],
+    [pl, pr],
+    [0, 0],
+  ];
   // The bias is added inside the conv kernel (fused), which is cheaper than a broadcast add on wasm.
-  const forward = (x: tf.Tensor4D): tf.Tensor4D => (bias
-    ? tf.fused.conv2d({ x, filter: kernel, strides: [strides[0], strides[1]], pad: explicit, dataFormat: 'NHWC', dilations: [dilations[0], dilations[1]], bias })
-    : tf.conv2d(x, kernel, [strides[0], strides[1]], explicit, 'NHWC', [dilations[0], dilations[1]]));
+  const forward = (x: tf.Tensor4D): tf.Tensor4D =>
+    bias
+      ? tf.fused.conv2d({
+          x,
+          filter: kernel,
+          strides: [strides[0], strides[1]],
+          pad: explicit,
+          dataFormat: 'NHWC',
+          dilations: [dilations[0], dilations[1]],
+          bias,
+        })
+      : tf.conv2d(x, kernel, [strides[0], strides[1]], explicit, 'NHWC', [dilations[0], dilations[1]]);
   if (dilations[0] !== 1 || dilations[1] !== 1 || pt > kh - 1 || pl > kw - 1) {
     return { apply: forward, forward, inputGrad: null, dispose: () => undefined };
   }
@@ -54,7 +68,14 @@ export function convWithFastInputGrad(
     if (sh !== 1 || sw !== 1) {
       // Insert (s - 1) zeros between rows and columns.
       const r6 = tf.reshape(d, [n, ho, 1, wo, 1, c]);
-      const p6 = tf.pad(r6, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+      const p6 = tf.pad(r6, [
+        [0, 0],
+        [0, 0],
+        [0, sh - 1],
+        [0, 0],
+        [0, sw - 1],
+        [0, 0],
+      ]);
       d = tf.reshape(p6, [n, ho * sh, wo * sw, c]) as tf.Tensor4D;
     }
     const top = kh - 1 - pt;
@@ -66,7 +87,12 @@ export function convWithFastInputGrad(
     const rows = Math.min((ho - 1) * sh + 1, needRows);
     const cols = Math.min((wo - 1) * sw + 1, needCols);
     if (d.shape[1] !== rows || d.shape[2] !== cols) d = tf.slice(d, [0, 0, 0, 0], [n, rows, cols, c]);
-    const gradPads: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [top, needRows - rows], [left, needCols - cols], [0, 0]];
+    const gradPads: [[number, number], [number, number], [number, number], [number, number]] = [
+      [0, 0],
+      [top, needRows - rows],
+      [left, needCols - cols],
+      [0, 0],
+    ];
     // One input channel (a first layer on grey images): a convolution with a single output
     // channel wastes most of XNNPACK's output tile; a depthwise convolution (the flipped
     // [kh, kw, cout, 1] kernel is a depthwise filter) summed over channels is twice as fast.

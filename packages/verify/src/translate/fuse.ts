@@ -45,7 +45,10 @@ function rewrite(nodes: readonly OnnxNode[], removed: ReadonlySet<OnnxNode>, rep
  * pattern, leave the nodes as they are.
  */
 export function fuseGroupSort2(
-  nodes: readonly OnnxNode[], constants: ReadonlyMap<string, OnnxTensor>, graphOutputs: readonly string[], shapes: StaticShapes,
+  nodes: readonly OnnxNode[],
+  constants: ReadonlyMap<string, OnnxTensor>,
+  graphOutputs: readonly string[],
+  shapes: StaticShapes,
 ): OnnxNode[] {
   const uses = usersOf(nodes, graphOutputs);
   const only = (value: string): OnnxNode | null => {
@@ -62,7 +65,7 @@ export function fuseGroupSort2(
   };
   /** ReduceMin/ReduceMax over axis 2 only, keeping it (axes an attribute before opset 18, an input from 18). */
   const reducesAxis2 = (n: OnnxNode, rank: number): boolean => {
-    const axes = n.inputs[1] ? ints(n.inputs[1]) : (n.attributes.axes as number[] | undefined) ?? null;
+    const axes = n.inputs[1] ? ints(n.inputs[1]) : ((n.attributes.axes as number[] | undefined) ?? null);
     return (n.attributes.keepdims ?? 1) === 1 && axes !== null && axes.length === 1 && (axes[0] === 2 || axes[0] + rank === 2);
   };
 
@@ -90,7 +93,7 @@ export function fuseGroupSort2(
     } else {
       const split = only(r1.outputs[0]);
       if (!split || split.opType !== 'Split' || split.outputs.length !== 2 || !axisIs2(split, rank)) continue;
-      const sizes = split.inputs[1] ? ints(split.inputs[1]) : (split.attributes.split as number[] | undefined) ?? [1, 1];
+      const sizes = split.inputs[1] ? ints(split.inputs[1]) : ((split.attributes.split as number[] | undefined) ?? [1, 1]);
       if (!sizes || sizes.length !== 2 || sizes[0] !== 1 || sizes[1] !== 1) continue;
       const [p, q] = split.outputs;
       group.push(split);
@@ -124,7 +127,11 @@ export function fuseGroupSort2(
     group.push(concat, r2);
     group.forEach((n) => removed.add(n));
     replacement.set(r2, {
-      name: `${r1.name}+groupsort2`, opType: FUSED_GROUPSORT2, domain: '', inputs: [x], outputs: [r2.outputs[0]],
+      name: `${r1.name}+groupsort2`,
+      opType: FUSED_GROUPSORT2,
+      domain: '',
+      inputs: [x],
+      outputs: [r2.outputs[0]],
       attributes: { channels: xShape[1] },
     });
   }
@@ -146,7 +153,7 @@ export function fuseL2Pool(nodes: readonly OnnxNode[], constants: ReadonlyMap<st
   for (const o of graphOutputs) uses.set(o, (uses.get(o) ?? 0) + 1);
   const consumer = new Map<string, OnnxNode>();
   for (const n of nodes) for (const i of n.inputs) if (i) consumer.set(i, n);
-  const single = (v: string): OnnxNode | null => (uses.get(v) === 1 ? consumer.get(v) ?? null : null);
+  const single = (v: string): OnnxNode | null => (uses.get(v) === 1 ? (consumer.get(v) ?? null) : null);
   const scalar = (name: string): number | null => {
     const c = constants.get(name);
     return c && c.size === 1 && c.dataType.startsWith('float') ? Number(c.data[0]) : null;
@@ -163,8 +170,16 @@ export function fuseL2Pool(nodes: readonly OnnxNode[], constants: ReadonlyMap<st
     const st = ints(pool, 'strides') ?? [1, 1];
     const pads = ints(pool, 'pads') ?? [0, 0, 0, 0];
     const auto = pool.attributes.auto_pad;
-    if (!k || k.length !== 2 || st[0] !== k[0] || st[1] !== k[1] || pads.some((v) => v !== 0) || (auto !== undefined && auto !== 'NOTSET' && auto !== 'VALID')
-      || (pool.attributes.ceil_mode ?? 0) !== 0) continue;
+    if (
+      !k ||
+      k.length !== 2 ||
+      st[0] !== k[0] ||
+      st[1] !== k[1] ||
+      pads.some((v) => v !== 0) ||
+      (auto !== undefined && auto !== 'NOTSET' && auto !== 'VALID') ||
+      (pool.attributes.ceil_mode ?? 0) !== 0
+    )
+      continue;
     let next = single(pool.outputs[0]);
     let c = 1;
     const group = [sq, pool];
@@ -180,7 +195,11 @@ export function fuseL2Pool(nodes: readonly OnnxNode[], constants: ReadonlyMap<st
     group.push(next);
     group.forEach((n) => removed.add(n));
     replacement.set(next, {
-      name: `${sq.name}+l2pool`, opType: FUSED_L2POOL, domain: '', inputs: [sq.inputs[0]], outputs: [next.outputs[0]],
+      name: `${sq.name}+l2pool`,
+      opType: FUSED_L2POOL,
+      domain: '',
+      inputs: [sq.inputs[0]],
+      outputs: [next.outputs[0]],
       attributes: { kernel_shape: k, scale: Math.sqrt(c / (k[0] * k[1])) },
     });
   }
@@ -198,12 +217,17 @@ export function fuseL2Pool(nodes: readonly OnnxNode[], constants: ReadonlyMap<st
  * sum amplified the backend's rounding (wasm differed from onnxruntime by 6e-4).
  */
 function fuseTorchLpPool2d(
-  nodes: readonly OnnxNode[], constants: ReadonlyMap<string, OnnxTensor>, removed: Set<OnnxNode>, replacement: Map<OnnxNode, OnnxNode>,
-  uses: ReadonlyMap<string, number>, scalar: (name: string) => number | null, ints: (n: OnnxNode, key: string) => number[] | undefined,
+  nodes: readonly OnnxNode[],
+  constants: ReadonlyMap<string, OnnxTensor>,
+  removed: Set<OnnxNode>,
+  replacement: Map<OnnxNode, OnnxNode>,
+  uses: ReadonlyMap<string, number>,
+  scalar: (name: string) => number | null,
+  ints: (n: OnnxNode, key: string) => number[] | undefined,
 ): void {
   const consumers = new Map<string, OnnxNode[]>();
   for (const n of nodes) for (const i of n.inputs) if (i) consumers.set(i, [...(consumers.get(i) ?? []), n]);
-  const only = (v: string): OnnxNode | null => (uses.get(v) === 1 ? consumers.get(v)?.[0] ?? null : null);
+  const only = (v: string): OnnxNode | null => (uses.get(v) === 1 ? (consumers.get(v)?.[0] ?? null) : null);
   const allZero = (name: string | undefined): boolean => {
     const c = name ? constants.get(name) : undefined;
     return c !== undefined && Array.from(c.data as ArrayLike<number | bigint>).every((v) => Number(v) === 0);
@@ -224,8 +248,17 @@ function fuseTorchLpPool2d(
     const st = ints(pool, 'strides') ?? [1, 1];
     const pads = ints(pool, 'pads') ?? [0, 0, 0, 0];
     const auto = pool.attributes.auto_pad;
-    if (!k || k.length !== 2 || st[0] !== k[0] || st[1] !== k[1] || pads.some((v) => v !== 0) || (auto !== undefined && auto !== 'NOTSET' && auto !== 'VALID')
-      || (pool.attributes.ceil_mode ?? 0) !== 0 || (ints(pool, 'dilations') ?? [1, 1]).some((d) => d !== 1)) continue;
+    if (
+      !k ||
+      k.length !== 2 ||
+      st[0] !== k[0] ||
+      st[1] !== k[1] ||
+      pads.some((v) => v !== 0) ||
+      (auto !== undefined && auto !== 'NOTSET' && auto !== 'VALID') ||
+      (pool.attributes.ceil_mode ?? 0) !== 0 ||
+      (ints(pool, 'dilations') ?? [1, 1]).some((d) => d !== 1)
+    )
+      continue;
     const m = pool.outputs[0];
     const users = consumers.get(m) ?? [];
     const sign = users.find((n) => n.opType === 'Sign');
@@ -248,12 +281,15 @@ function fuseTorchLpPool2d(
     if (!next || next.opType !== 'Pow' || scalar(next.inputs[1]) !== 0.5) continue;
     [...group, pool, ...tail, next].forEach((n) => removed.add(n));
     replacement.set(next, {
-      name: `${sq.name}+lp_pool2d`, opType: FUSED_L2POOL, domain: '', inputs: [sq.inputs[0]], outputs: [next.outputs[0]],
+      name: `${sq.name}+lp_pool2d`,
+      opType: FUSED_L2POOL,
+      domain: '',
+      inputs: [sq.inputs[0]],
+      outputs: [next.outputs[0]],
       attributes: { kernel_shape: k, scale: Math.sqrt(c / (k[0] * k[1])) },
     });
   }
 }
-
 
 /** Op type of a fused chain of layout ops (internal to the translator). */
 export const FUSED_PERMUTE = 'lip.Permute';
@@ -290,7 +326,11 @@ function transposeEntries(src: Int32Array, shape: readonly number[], perm: reado
  * reshape-transpose-reshape of the ONNX specification.
  */
 function layoutStep(
-  node: OnnxNode, src: Int32Array, inShape: readonly number[], outShape: readonly number[] | undefined, constants: ReadonlyMap<string, OnnxTensor>,
+  node: OnnxNode,
+  src: Int32Array,
+  inShape: readonly number[],
+  outShape: readonly number[] | undefined,
+  constants: ReadonlyMap<string, OnnxTensor>,
 ): Int32Array | null {
   if (!outShape || outShape[0] !== 1 || inShape[0] !== 1) return null;
   const per = inShape.slice(1);
@@ -309,7 +349,11 @@ function layoutStep(
     case 'Transpose': {
       const perm = node.attributes.perm as number[] | undefined;
       if (!perm || perm.length !== inShape.length || perm[0] !== 0) return null;
-      return transposeEntries(src, per, perm.slice(1).map((a) => a - 1));
+      return transposeEntries(
+        src,
+        per,
+        perm.slice(1).map((a) => a - 1),
+      );
     }
     case 'SpaceToDepth':
     case 'DepthToSpace': {
@@ -340,7 +384,10 @@ function layoutStep(
  * (reshapes are free); a chain that moves nothing in the end becomes a reshape.
  */
 export function fuseLayoutChains(
-  nodes: readonly OnnxNode[], constants: ReadonlyMap<string, OnnxTensor>, graphOutputs: readonly string[], shapes: StaticShapes,
+  nodes: readonly OnnxNode[],
+  constants: ReadonlyMap<string, OnnxTensor>,
+  graphOutputs: readonly string[],
+  shapes: StaticShapes,
 ): OnnxNode[] {
   const uses = usersOf(nodes, graphOutputs);
   const removed = new Set<OnnxNode>();
@@ -371,7 +418,11 @@ export function fuseLayoutChains(
     const last = chain[chain.length - 1];
     chain.forEach((n) => removed.add(n));
     replacement.set(last, {
-      name: `${head.name}+layout`, opType: FUSED_PERMUTE, domain: '', inputs: [head.inputs[0]], outputs: [last.outputs[0]],
+      name: `${head.name}+layout`,
+      opType: FUSED_PERMUTE,
+      domain: '',
+      inputs: [head.inputs[0]],
+      outputs: [last.outputs[0]],
       attributes: { source: Array.from(src), in_shape: inShape.slice(1), out_shape: shape.slice(1) },
     });
   }

@@ -59,7 +59,12 @@ function register(loop: Loop, inputNames: readonly string[], int32Inputs: readon
           const b = backend as unknown as WasmLike;
           const out = b.makeOutput(shape, 'float32');
           // Heap views after the allocation (a growing heap invalidates older views).
-          loop.compute(ins.map((t) => b.typedArrayFromHeap(t)), b.typedArrayFromHeap(out), ins, attrs);
+          loop.compute(
+            ins.map((t) => b.typedArrayFromHeap(t)),
+            b.typedArrayFromHeap(out),
+            ins,
+            attrs,
+          );
           return out;
         }
         const b = backend as unknown as CpuLike;
@@ -77,36 +82,42 @@ function register(loop: Loop, inputNames: readonly string[], int32Inputs: readon
  * (exactly ONNX Min/Max). Gradient: each output's cotangent goes to the input it
  * came from; on a tie the first input gets the min's (as the composed form).
  */
-register({
-  name: GROUPSORT2,
-  outShape: ([x]) => [...x.shape],
-  compute: ([x], y) => {
-    // Branch-free select (s is 0 or 1, so each sum adds an exact 0): the
-    // comparisons are random after a convolution and mispredicted branches
-    // would cost twice the loop.
-    const n = x.length;
-    for (let p = 0; p < n; p += 2) {
-      const a = x[p];
-      const b = x[p + 1];
-      const s = +(a > b);
-      y[p] = s * b + (1 - s) * a;
-      y[p + 1] = s * a + (1 - s) * b;
-    }
+register(
+  {
+    name: GROUPSORT2,
+    outShape: ([x]) => [...x.shape],
+    compute: ([x], y) => {
+      // Branch-free select (s is 0 or 1, so each sum adds an exact 0): the
+      // comparisons are random after a convolution and mispredicted branches
+      // would cost twice the loop.
+      const n = x.length;
+      for (let p = 0; p < n; p += 2) {
+        const a = x[p];
+        const b = x[p + 1];
+        const s = +(a > b);
+        y[p] = s * b + (1 - s) * a;
+        y[p + 1] = s * a + (1 - s) * b;
+      }
+    },
   },
-}, ['x']);
+  ['x'],
+);
 
-register({
-  name: GROUPSORT2_GRAD,
-  outShape: ([x]) => [...x.shape],
-  compute: ([x, dy], dx) => {
-    const n = x.length;
-    for (let p = 0; p < n; p += 2) {
-      const s = +(x[p] > x[p + 1]);
-      dx[p] = s * dy[p + 1] + (1 - s) * dy[p];
-      dx[p + 1] = s * dy[p] + (1 - s) * dy[p + 1];
-    }
+register(
+  {
+    name: GROUPSORT2_GRAD,
+    outShape: ([x]) => [...x.shape],
+    compute: ([x, dy], dx) => {
+      const n = x.length;
+      for (let p = 0; p < n; p += 2) {
+        const s = +(x[p] > x[p + 1]);
+        dx[p] = s * dy[p + 1] + (1 - s) * dy[p];
+        dx[p + 1] = s * dy[p] + (1 - s) * dy[p + 1];
+      }
+    },
   },
-}, ['x', 'dy']);
+  ['x', 'dy'],
+);
 
 /** Sum of squares of the kh x kw window whose first value is `x[p]` (row stride `rs`, column stride `c`), in float64. */
 function windowSumSq(x: Float32Array, p: number, kh: number, kw: number, rs: number, c: number): number {
@@ -121,87 +132,97 @@ function windowSumSq(x: Float32Array, p: number, kh: number, kw: number, rs: num
 }
 
 /** `y = sqrt(sum over each kh x kw window of x^2)` (sum in float64), NHWC, windows tiling the input. */
-register({
-  name: L2POOL,
-  outShape: ([x], attrs) => {
-    const [kh, kw] = attrs.kernel as number[];
-    return [x.shape[0], x.shape[1] / kh, x.shape[2] / kw, x.shape[3]];
-  },
-  compute: ([x], y, [xi], attrs) => {
-    const [kh, kw] = attrs.kernel as number[];
-    const [n, h, w, c] = xi.shape;
-    const rs = w * c;
-    let q = 0;
-    for (let b = 0; b < n; b++) {
-      for (let i = 0; i < h; i += kh) {
-        for (let j = 0; j < w; j += kw) {
-          const corner = ((b * h + i) * w + j) * c;
-          if (kh === 2 && kw === 2) {
-            for (let p = corner; p < corner + c; p++) {
-              const v0 = x[p];
-              const v1 = x[p + c];
-              const v2 = x[p + rs];
-              const v3 = x[p + rs + c];
-              y[q++] = Math.sqrt(v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3);
+register(
+  {
+    name: L2POOL,
+    outShape: ([x], attrs) => {
+      const [kh, kw] = attrs.kernel as number[];
+      return [x.shape[0], x.shape[1] / kh, x.shape[2] / kw, x.shape[3]];
+    },
+    compute: ([x], y, [xi], attrs) => {
+      const [kh, kw] = attrs.kernel as number[];
+      const [n, h, w, c] = xi.shape;
+      const rs = w * c;
+      let q = 0;
+      for (let b = 0; b < n; b++) {
+        for (let i = 0; i < h; i += kh) {
+          for (let j = 0; j < w; j += kw) {
+            const corner = ((b * h + i) * w + j) * c;
+            if (kh === 2 && kw === 2) {
+              for (let p = corner; p < corner + c; p++) {
+                const v0 = x[p];
+                const v1 = x[p + c];
+                const v2 = x[p + rs];
+                const v3 = x[p + rs + c];
+                y[q++] = Math.sqrt(v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3);
+              }
+            } else {
+              for (let ch = 0; ch < c; ch++) y[q++] = Math.sqrt(windowSumSq(x, corner + ch, kh, kw, rs, c));
             }
-          } else {
-            for (let ch = 0; ch < c; ch++) y[q++] = Math.sqrt(windowSumSq(x, corner + ch, kh, kw, rs, c));
           }
         }
       }
-    }
+    },
   },
-}, ['x']);
+  ['x'],
+);
 
 /** `dx = x * dy / y` over each window, with the forward output y (0 where the window is all zeros). */
-register({
-  name: L2POOL_GRAD,
-  outShape: ([x]) => [...x.shape],
-  compute: ([x, y, dy], dx, [xi], attrs) => {
-    const [kh, kw] = attrs.kernel as number[];
-    const [n, h, w, c] = xi.shape;
-    const rs = w * c;
-    let q = 0;
-    for (let b = 0; b < n; b++) {
-      for (let i = 0; i < h; i += kh) {
-        for (let j = 0; j < w; j += kw) {
-          const corner = ((b * h + i) * w + j) * c;
-          if (kh === 2 && kw === 2) {
-            for (let p = corner; p < corner + c; p++, q++) {
-              const yq = y[q];
-              const r = yq > 0 ? dy[q] / yq : 0;
-              dx[p] = x[p] * r;
-              dx[p + c] = x[p + c] * r;
-              dx[p + rs] = x[p + rs] * r;
-              dx[p + rs + c] = x[p + rs + c] * r;
+register(
+  {
+    name: L2POOL_GRAD,
+    outShape: ([x]) => [...x.shape],
+    compute: ([x, y, dy], dx, [xi], attrs) => {
+      const [kh, kw] = attrs.kernel as number[];
+      const [n, h, w, c] = xi.shape;
+      const rs = w * c;
+      let q = 0;
+      for (let b = 0; b < n; b++) {
+        for (let i = 0; i < h; i += kh) {
+          for (let j = 0; j < w; j += kw) {
+            const corner = ((b * h + i) * w + j) * c;
+            if (kh === 2 && kw === 2) {
+              for (let p = corner; p < corner + c; p++, q++) {
+                const yq = y[q];
+                const r = yq > 0 ? dy[q] / yq : 0;
+                dx[p] = x[p] * r;
+                dx[p + c] = x[p + c] * r;
+                dx[p + rs] = x[p + rs] * r;
+                dx[p + rs + c] = x[p + rs + c] * r;
+              }
+              continue;
             }
-            continue;
-          }
-          for (let ch = 0; ch < c; ch++, q++) {
-            const r = y[q] > 0 ? dy[q] / y[q] : 0;
-            const p = corner + ch;
-            for (let di = 0; di < kh; di++) {
-              for (let dj = 0; dj < kw; dj++) dx[p + di * rs + dj * c] = x[p + di * rs + dj * c] * r;
+            for (let ch = 0; ch < c; ch++, q++) {
+              const r = y[q] > 0 ? dy[q] / y[q] : 0;
+              const p = corner + ch;
+              for (let di = 0; di < kh; di++) {
+                for (let dj = 0; dj < kw; dj++) dx[p + di * rs + dj * c] = x[p + di * rs + dj * c] * r;
+              }
             }
           }
         }
       }
-    }
+    },
   },
-}, ['x', 'y', 'dy']);
+  ['x', 'y', 'dy'],
+);
 
 /** `y[b, j] = x[b, order[j]]` on `[N, D]`, `order` an int32 `[D]`: the same gather of every row. */
-register({
-  name: GATHER_ROWS,
-  outShape: ([x]) => [...x.shape],
-  compute: ([x, order], y, [xi]) => {
-    const d = order.length;
-    const n = xi.shape[0];
-    for (let base = 0; base < n * d; base += d) {
-      for (let j = 0; j < d; j++) y[base + j] = x[base + order[j]];
-    }
+register(
+  {
+    name: GATHER_ROWS,
+    outShape: ([x]) => [...x.shape],
+    compute: ([x, order], y, [xi]) => {
+      const d = order.length;
+      const n = xi.shape[0];
+      for (let base = 0; base < n * d; base += d) {
+        for (let j = 0; j < d; j++) y[base + j] = x[base + order[j]];
+      }
+    },
   },
-}, ['x', 'order'], ['order']);
+  ['x', 'order'],
+  ['order'],
+);
 
 /** Whether the loop kernels run on the active backend. */
 export function hasJsKernels(): boolean {
@@ -216,8 +237,7 @@ export const loops = {
   groupSort2: (x: tf.Tensor): tf.Tensor => tf.engine().runKernel(GROUPSORT2, { x }, {}) as tf.Tensor,
   /** `dL/dx` of GroupSort2 at `x` (that of `groupSort2` or of @lip/train's: the same routing, swapped iff x[2i] > x[2i+1]). */
   groupSort2Grad: (x: tf.Tensor, dy: tf.Tensor): tf.Tensor => tf.engine().runKernel(GROUPSORT2_GRAD, { x, dy }, {}) as tf.Tensor,
-  tiledL2Pool: (x: tf.Tensor4D, k: readonly [number, number]): tf.Tensor4D =>
-    tf.engine().runKernel(L2POOL, { x }, { kernel: [k[0], k[1]] }) as tf.Tensor4D,
+  tiledL2Pool: (x: tf.Tensor4D, k: readonly [number, number]): tf.Tensor4D => tf.engine().runKernel(L2POOL, { x }, { kernel: [k[0], k[1]] }) as tf.Tensor4D,
   /** `dL/dx` of the tiled L2 pooling from its input `x` and output `y`. */
   tiledL2PoolGrad: (x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, k: readonly [number, number]): tf.Tensor4D =>
     tf.engine().runKernel(L2POOL_GRAD, { x, y, dy }, { kernel: [k[0], k[1]] }) as tf.Tensor4D,

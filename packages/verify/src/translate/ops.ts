@@ -3,9 +3,31 @@ import type { CustomGradientFunc } from '@tensorflow/tfjs-core/dist/engine';
 import { ModelError, groupSort2 as lipGroupSort2, wasmKernelsInstalled } from '@lip/train';
 import { OnnxNode, OnnxTensor, attrFloat, attrInts, tensorToFloat64 } from '../onnx/read';
 import {
-  alphaParams, batchNormParams, castParams, clipRange, concatAxis, convSpec, depthToSpaceParams, flattenAxis, gatherIndices, gemmParams,
-  globalPoolParams, OpParser, padParams, PoolParams, poolParams, reduceAxes, reshapeTarget, sliceSelection, softmaxAxis,
-  spaceToDepthParams, splitParams, squeezeAxes, topK as topKParams, transposePerm, unsqueezeAxes,
+  alphaParams,
+  batchNormParams,
+  castParams,
+  clipRange,
+  concatAxis,
+  convSpec,
+  depthToSpaceParams,
+  flattenAxis,
+  gatherIndices,
+  gemmParams,
+  globalPoolParams,
+  OpParser,
+  padParams,
+  PoolParams,
+  poolParams,
+  reduceAxes,
+  reshapeTarget,
+  sliceSelection,
+  softmaxAxis,
+  spaceToDepthParams,
+  splitParams,
+  squeezeAxes,
+  topK as topKParams,
+  transposePerm,
+  unsqueezeAxes,
 } from '../ops/attributes';
 import type { FullOp } from '../ops/registry';
 import { padIndexMap } from '../bound/shapes';
@@ -171,16 +193,21 @@ function elementwise(f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpTranslator
 }
 
 /** Identity and Dropout (inference): the input itself, cotangent passed through. */
-const identity: OpTranslator = (ctx) => withVjp((inputs) => [input(inputs, 0, ctx)], (inputs) => ({
-  outputs: [input(inputs, 0, ctx)],
-  backward: ([d]) => [d],
-}));
+const identity: OpTranslator = (ctx) =>
+  withVjp(
+    (inputs) => [input(inputs, 0, ctx)],
+    (inputs) => ({
+      outputs: [input(inputs, 0, ctx)],
+      backward: ([d]) => [d],
+    }),
+  );
 
 /** Relu; its backward `dy * step(x)` is tfjs's own gradient. */
-const relu: OpTranslator = (ctx) => withVjp(unary(tf.relu)(ctx), (inputs) => {
-  const v = input(inputs, 0, ctx);
-  return { outputs: [{ t: tf.relu(v.t), nhwc: v.nhwc }], backward: ([d]) => [d && tf.mul(d, tf.step(v.t))] };
-});
+const relu: OpTranslator = (ctx) =>
+  withVjp(unary(tf.relu)(ctx), (inputs) => {
+    const v = input(inputs, 0, ctx);
+    return { outputs: [{ t: tf.relu(v.t), nhwc: v.nhwc }], backward: ([d]) => [d && tf.mul(d, tf.step(v.t))] };
+  });
 
 function unary(f: (x: tf.Tensor) => tf.Tensor): OpTranslator {
   return (ctx) => (inputs) => {
@@ -209,7 +236,16 @@ function cropNegativePads(x: tf.Tensor4D, axes: readonly WindowAxis[]): { x: tf.
 function padWindows(x: tf.Tensor4D, axes: readonly WindowAxis[], value = 0): tf.Tensor4D {
   const { x: t, pads: p } = cropNegativePads(x, axes);
   if (p.every((v) => v === 0)) return t;
-  return tf.pad(t, [[0, 0], [p[0], p[2]], [p[1], p[3]], [0, 0]], value);
+  return tf.pad(
+    t,
+    [
+      [0, 0],
+      [p[0], p[2]],
+      [p[1], p[3]],
+      [0, 0],
+    ],
+    value,
+  );
 }
 
 /** The 2-D window geometry of a convolution or pooling, or a ModelError for the cases tfjs cannot run. */
@@ -228,10 +264,12 @@ const conv: OpTranslator = (ctx) => {
   const strides: [number, number] = [ah.stride, aw.stride];
   const dil: [number, number] = [ah.dilation, aw.dilation];
   // [cout, cin, kh, kw] -> [kh, kw, cin, cout]
-  const kernel = tf.keep(tf.tidy(() => tf.transpose(tf.tensor4d(Float32Array.from(w.data as ArrayLike<number>), [cout, cin, kh, kw]), [2, 3, 1, 0]) as tf.Tensor4D));
+  const kernel = tf.keep(
+    tf.tidy(() => tf.transpose(tf.tensor4d(Float32Array.from(w.data as ArrayLike<number>), [cout, cin, kh, kw]), [2, 3, 1, 0]) as tf.Tensor4D),
+  );
   ctx.onDispose(() => kernel.dispose());
   const bias = ctx.constant(2) ? ctx.floatConst(2) : null;
-  const fusedBias = bias && bias.rank === 1 && bias.shape[0] === cout ? bias as tf.Tensor1D : null;
+  const fusedBias = bias && bias.rank === 1 && bias.shape[0] === cout ? (bias as tf.Tensor1D) : null;
   const convs = new Map<string, FastInputGradConv>();
   /** The NHWC input cropped where pads are negative, and the convolution for its size. */
   const prepare = (xIn: tf.Tensor4D, inputs: (Val | undefined)[]): { x: tf.Tensor4D; c: FastInputGradConv } => {
@@ -246,17 +284,20 @@ const conv: OpTranslator = (ctx) => {
     }
     return { x, c };
   };
-  return withVjp((inputs) => {
-    const { x, c } = prepare(toNhwc(input(inputs, 0, ctx), ctx), inputs);
-    const y = c.apply(x);
-    return [nhwc(bias && !fusedBias ? tf.add(y, bias) : y)];
-  }, (inputs) => {
-    const { t: xIn, back } = nhwcVjp(input(inputs, 0, ctx), ctx);
-    const { x, c } = prepare(xIn, inputs);
-    const inputGrad = c.inputGrad;
-    if (!inputGrad || x !== xIn || (bias && !fusedBias)) return null;
-    return { outputs: [nhwc(c.forward(x))], backward: ([d]) => [d && back(inputGrad(d as tf.Tensor4D, x.shape))] };
-  });
+  return withVjp(
+    (inputs) => {
+      const { x, c } = prepare(toNhwc(input(inputs, 0, ctx), ctx), inputs);
+      const y = c.apply(x);
+      return [nhwc(bias && !fusedBias ? tf.add(y, bias) : y)];
+    },
+    (inputs) => {
+      const { t: xIn, back } = nhwcVjp(input(inputs, 0, ctx), ctx);
+      const { x, c } = prepare(xIn, inputs);
+      const inputGrad = c.inputGrad;
+      if (!inputGrad || x !== xIn || (bias && !fusedBias)) return null;
+      return { outputs: [nhwc(c.forward(x))], backward: ([d]) => [d && back(inputGrad(d as tf.Tensor4D, x.shape))] };
+    },
+  );
 };
 
 /** AveragePool / LpPool / MaxPool parameters, refusing what tfjs's poolings cannot run. */
@@ -364,28 +405,36 @@ const maxPool: OpTranslator = (ctx) => {
   };
 };
 
-const globalPool = (kind: 'avg' | 'max' | 'l2'): OpTranslator => (ctx) => {
-  const { p } = ctx.params(globalPoolParams);
-  if (kind === 'l2' && p !== 2) throw ctx.fail(`only p=2 is supported, got p=${p}`);
-  return (inputs) => {
-    const x = toNhwc(input(inputs, 0, ctx), ctx);
-    if (kind === 'avg') return [nhwc(tf.mean(x, [1, 2], true))];
-    if (kind === 'max') return [nhwc(tf.max(x, [1, 2], true))];
-    return [nhwc(safeSqrt(tf.sum(tf.square(x), [1, 2], true)))];
+const globalPool =
+  (kind: 'avg' | 'max' | 'l2'): OpTranslator =>
+  (ctx) => {
+    const { p } = ctx.params(globalPoolParams);
+    if (kind === 'l2' && p !== 2) throw ctx.fail(`only p=2 is supported, got p=${p}`);
+    return (inputs) => {
+      const x = toNhwc(input(inputs, 0, ctx), ctx);
+      if (kind === 'avg') return [nhwc(tf.mean(x, [1, 2], true))];
+      if (kind === 'max') return [nhwc(tf.max(x, [1, 2], true))];
+      return [nhwc(safeSqrt(tf.sum(tf.square(x), [1, 2], true)))];
+    };
   };
-};
 
 /**
  * `a B (+ bias)` for a constant B whose input gradient `dy B^T` uses a kept
  * B^T (tfjs's own gradient multiplies with transposeB, which is slow on
  * wasm). A constant bias is added inside the matMul kernel (one op less each way).
  */
-function constMatMul(b: tf.Tensor2D, bias: tf.Tensor1D | null, ctx: OpContext): {
-  apply: (a: tf.Tensor2D) => tf.Tensor2D; forward: (a: tf.Tensor2D) => tf.Tensor2D; inputGrad: (dy: tf.Tensor2D) => tf.Tensor2D;
+function constMatMul(
+  b: tf.Tensor2D,
+  bias: tf.Tensor1D | null,
+  ctx: OpContext,
+): {
+  apply: (a: tf.Tensor2D) => tf.Tensor2D;
+  forward: (a: tf.Tensor2D) => tf.Tensor2D;
+  inputGrad: (dy: tf.Tensor2D) => tf.Tensor2D;
 } {
   const bt = tf.keep(tf.transpose(b) as tf.Tensor2D);
   ctx.onDispose(() => bt.dispose());
-  const forward = (a: tf.Tensor2D): tf.Tensor2D => (bias ? tf.fused.matMul({ a, b, bias }) as tf.Tensor2D : tf.matMul(a, b));
+  const forward = (a: tf.Tensor2D): tf.Tensor2D => (bias ? (tf.fused.matMul({ a, b, bias }) as tf.Tensor2D) : tf.matMul(a, b));
   const inputGrad = (dy: tf.Tensor2D): tf.Tensor2D => tf.matMul(dy, bt);
   const apply = tf.customGrad(((a: tf.Tensor) => ({
     value: forward(a as tf.Tensor2D),
@@ -460,7 +509,14 @@ const concat: OpTranslator = (ctx) => {
   return (inputs) => {
     const vals = inputs.filter((v): v is Val => v !== undefined);
     if (vals.some((v) => v.nhwc) && vals.every((v) => v.nhwc || v.t.rank === 4)) {
-      return [nhwc(tf.concat(vals.map((v) => toNhwc(v, ctx)), NHWC_AXIS[axis]))];
+      return [
+        nhwc(
+          tf.concat(
+            vals.map((v) => toNhwc(v, ctx)),
+            NHWC_AXIS[axis],
+          ),
+        ),
+      ];
     }
     return [plain(tf.concat(vals.map(toOnnxLayout), axis))];
   };
@@ -482,19 +538,25 @@ function reshapeVjp(ctx: OpContext, shapeOf: (x: tf.Tensor, inputs: (Val | undef
 
 const reshape: OpTranslator = (ctx) => {
   const target = (_x: tf.Tensor, inputs: (Val | undefined)[]): number[] => ctx.paramsAt(reshapeTarget, inputs);
-  return withVjp((inputs) => {
-    const x = toOnnxLayout(input(inputs, 0, ctx));
-    return [plain(tf.reshape(x, target(x, inputs)))];
-  }, reshapeVjp(ctx, target));
+  return withVjp(
+    (inputs) => {
+      const x = toOnnxLayout(input(inputs, 0, ctx));
+      return [plain(tf.reshape(x, target(x, inputs)))];
+    },
+    reshapeVjp(ctx, target),
+  );
 };
 
 const flatten: OpTranslator = (ctx) => {
   const axis = ctx.params(flattenAxis);
   const flat = (x: tf.Tensor): number[] => [x.shape.slice(0, axis).reduce((p, d) => p * d, 1), x.shape.slice(axis).reduce((p, d) => p * d, 1)];
-  return withVjp((inputs) => {
-    const x = toOnnxLayout(input(inputs, 0, ctx));
-    return [plain(tf.reshape(x, flat(x)))];
-  }, reshapeVjp(ctx, flat));
+  return withVjp(
+    (inputs) => {
+      const x = toOnnxLayout(input(inputs, 0, ctx));
+      return [plain(tf.reshape(x, flat(x)))];
+    },
+    reshapeVjp(ctx, flat),
+  );
 };
 
 const transpose: OpTranslator = (ctx) => {
@@ -502,23 +564,33 @@ const transpose: OpTranslator = (ctx) => {
   const inverse = perm.map((_, i) => perm.indexOf(i));
   // NCHW -> NHWC of a value already held NHWC is free.
   const free = (v: Val): boolean => v.nhwc && perm.join() === '0,2,3,1';
-  return withVjp((inputs) => {
-    const v = input(inputs, 0, ctx);
-    if (free(v)) return [plain(v.t)];
-    return [plain(tf.transpose(toOnnxLayout(v), perm))];
-  }, (inputs) => {
-    const v = input(inputs, 0, ctx);
-    if (free(v)) return { outputs: [plain(v.t)], backward: ([d]) => [d] };
-    const { t, back } = onnxLayoutVjp(v);
-    return { outputs: [plain(tf.transpose(t, perm))], backward: ([d]) => [d && back(tf.transpose(d, inverse))] };
-  });
+  return withVjp(
+    (inputs) => {
+      const v = input(inputs, 0, ctx);
+      if (free(v)) return [plain(v.t)];
+      return [plain(tf.transpose(toOnnxLayout(v), perm))];
+    },
+    (inputs) => {
+      const v = input(inputs, 0, ctx);
+      if (free(v)) return { outputs: [plain(v.t)], backward: ([d]) => [d] };
+      const { t, back } = onnxLayoutVjp(v);
+      return { outputs: [plain(tf.transpose(t, perm))], backward: ([d]) => [d && back(tf.transpose(d, inverse))] };
+    },
+  );
 };
 
 /** Squeeze by reshape (the axes depend on the batch size when none are given). */
 const squeeze: OpTranslator = (ctx) => (inputs) => {
   const x = toOnnxLayout(input(inputs, 0, ctx));
   const drop = ctx.paramsAt(squeezeAxes, inputs);
-  return [plain(tf.reshape(x, x.shape.filter((_, i) => !drop.has(i))))];
+  return [
+    plain(
+      tf.reshape(
+        x,
+        x.shape.filter((_, i) => !drop.has(i)),
+      ),
+    ),
+  ];
 };
 
 const unsqueeze: OpTranslator = (ctx) => {
@@ -533,11 +605,12 @@ const unsqueeze: OpTranslator = (ctx) => {
 };
 
 /** One-hot `[rows, k, n]` of the top-k entries of each row; a constant for the gradient (tfjs has no TopK gradient). */
-const selectTopK = (flat: tf.Tensor, k: number, largest: boolean): tf.Tensor => tf.customGrad(((x: tf.Tensor) => {
-  const { indices } = tf.topk(largest ? x : tf.neg(x), k, true);
-  // int32 one-hot then cast: the wasm OneHot kernel ignores a float32 dtype (tfjs 4.22).
-  return { value: tf.cast(tf.oneHot(indices, x.shape[1] as number), 'float32'), gradFunc: () => tf.zerosLike(x) };
-}) as unknown as CustomGradientFunc<tf.Tensor>)(flat);
+const selectTopK = (flat: tf.Tensor, k: number, largest: boolean): tf.Tensor =>
+  tf.customGrad(((x: tf.Tensor) => {
+    const { indices } = tf.topk(largest ? x : tf.neg(x), k, true);
+    // int32 one-hot then cast: the wasm OneHot kernel ignores a float32 dtype (tfjs 4.22).
+    return { value: tf.cast(tf.oneHot(indices, x.shape[1] as number), 'float32'), gradFunc: () => tf.zerosLike(x) };
+  }) as unknown as CustomGradientFunc<tf.Tensor>)(flat);
 
 /**
  * TopK in a differentiable form: the indices come from tf.topk (not
@@ -550,7 +623,9 @@ const topK: OpTranslator = (ctx) => {
   return (inputs) => {
     const x = toOnnxLayout(input(inputs, 0, ctx));
     const rank = x.rank;
-    const perm = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== a).concat([a]);
+    const perm = Array.from({ length: rank }, (_, i) => i)
+      .filter((i) => i !== a)
+      .concat([a]);
     const inv = perm.map((_, i) => perm.indexOf(i));
     const moved = a === rank - 1 ? x : tf.transpose(x, perm);
     const n = moved.shape[rank - 1];
@@ -581,17 +656,19 @@ const softmax: OpTranslator = (ctx) => {
 };
 
 /** ReduceL2 / ReduceMax / ReduceMin; no reduced axis (noop_with_empty_axes) is the identity. */
-const reduce = (kind: 'l2' | 'max' | 'min'): OpTranslator => (ctx) => {
-  const { axes, keep } = ctx.params(reduceAxes);
-  const ax = [...axes].sort((p, q) => p - q);
-  return (inputs) => {
-    const x = toOnnxLayout(input(inputs, 0, ctx));
-    if (ax.length === 0) return [plain(kind === 'l2' ? tf.abs(x) : x)];
-    if (kind === 'max') return [plain(tf.max(x, ax, keep))];
-    if (kind === 'min') return [plain(tf.min(x, ax, keep))];
-    return [plain(safeSqrt(tf.sum(tf.square(x), ax, keep)))];
+const reduce =
+  (kind: 'l2' | 'max' | 'min'): OpTranslator =>
+  (ctx) => {
+    const { axes, keep } = ctx.params(reduceAxes);
+    const ax = [...axes].sort((p, q) => p - q);
+    return (inputs) => {
+      const x = toOnnxLayout(input(inputs, 0, ctx));
+      if (ax.length === 0) return [plain(kind === 'l2' ? tf.abs(x) : x)];
+      if (kind === 'max') return [plain(tf.max(x, ax, keep))];
+      if (kind === 'min') return [plain(tf.min(x, ax, keep))];
+      return [plain(safeSqrt(tf.sum(tf.square(x), ax, keep)))];
+    };
   };
-};
 
 /** Gathers each axis of `x` by its index map (padIndexMap); -1 entries take `value`. */
 function gatherAxes(x: tf.Tensor, maps: number[][], value: number): tf.Tensor {
@@ -602,13 +679,25 @@ function gatherAxes(x: tf.Tensor, maps: number[][], value: number): tf.Tensor {
     // A contiguous run (constant padding, cropping) is a slice: its gradient is a pad, where gather's needs
     // UnsortedSegmentSum, a kernel tfjs-backend-wasm lacks. Reflect and edge padding repeat indices and gather.
     const run = inside.length > 0 && inside.every((j, i) => j === inside[0] + i);
-    const body = !run ? tf.gather(t, tf.tensor1d(inside, 'int32'), axis)
-      : inside.length === t.shape[axis] ? t
-        : tf.slice(t, t.shape.map((_, a) => (a === axis ? inside[0] : 0)), t.shape.map((d, a) => (a === axis ? inside.length : d)));
+    const body = !run
+      ? tf.gather(t, tf.tensor1d(inside, 'int32'), axis)
+      : inside.length === t.shape[axis]
+        ? t
+        : tf.slice(
+            t,
+            t.shape.map((_, a) => (a === axis ? inside[0] : 0)),
+            t.shape.map((d, a) => (a === axis ? inside.length : d)),
+          );
     const before = m.findIndex((j) => j >= 0);
     const after = m.length - inside.length - Math.max(before, 0);
     if (inside.length === 0 || inside.length === m.length) {
-      t = inside.length === 0 ? tf.fill(t.shape.map((d, i) => (i === axis ? m.length : d)), value) : body;
+      t =
+        inside.length === 0
+          ? tf.fill(
+              t.shape.map((d, i) => (i === axis ? m.length : d)),
+              value,
+            )
+          : body;
       return;
     }
     const widths = t.shape.map((_, i) => (i === axis ? [before, after] : [0, 0]) as [number, number]);
@@ -621,22 +710,36 @@ function gatherAxes(x: tf.Tensor, maps: number[][], value: number): tf.Tensor {
 const pad: OpTranslator = (ctx) => {
   const padded = (x: tf.Tensor, inputs: (Val | undefined)[]): tf.Tensor => {
     const { pads, mode, value } = ctx.paramsAt(padParams, inputs);
-    return gatherAxes(x, x.shape.map((n, i) => padIndexMap(n, pads[i], pads[i + x.rank], mode)), value);
+    return gatherAxes(
+      x,
+      x.shape.map((n, i) => padIndexMap(n, pads[i], pads[i + x.rank], mode)),
+      value,
+    );
   };
-  return withVjp((inputs) => [plain(padded(toOnnxLayout(input(inputs, 0, ctx)), inputs))], (inputs) => {
-    // Constant mode: dy cropped to the entries copied from x, zeros where pads < 0 cropped x.
-    const { pads, mode } = ctx.paramsAt(padParams, inputs);
-    if (mode !== 'constant') return null;
-    const { t: x, back } = onnxLayoutVjp(input(inputs, 0, ctx));
-    const r = x.rank;
-    const kept = x.shape.map((n, a) => n - Math.max(0, -pads[a]) - Math.max(0, -pads[a + r]));
-    const backward = (d: tf.Tensor): tf.Tensor => {
-      if (kept.some((l) => l <= 0)) return tf.zerosLike(x);
-      const inside = tf.slice(d, pads.slice(0, r).map((p) => Math.max(0, p)), kept);
-      return tf.pad(inside, x.shape.map((_, a) => [Math.max(0, -pads[a]), Math.max(0, -pads[a + r])] as [number, number]));
-    };
-    return { outputs: [plain(padded(x, inputs))], backward: ([d]) => [d && back(backward(d))] };
-  });
+  return withVjp(
+    (inputs) => [plain(padded(toOnnxLayout(input(inputs, 0, ctx)), inputs))],
+    (inputs) => {
+      // Constant mode: dy cropped to the entries copied from x, zeros where pads < 0 cropped x.
+      const { pads, mode } = ctx.paramsAt(padParams, inputs);
+      if (mode !== 'constant') return null;
+      const { t: x, back } = onnxLayoutVjp(input(inputs, 0, ctx));
+      const r = x.rank;
+      const kept = x.shape.map((n, a) => n - Math.max(0, -pads[a]) - Math.max(0, -pads[a + r]));
+      const backward = (d: tf.Tensor): tf.Tensor => {
+        if (kept.some((l) => l <= 0)) return tf.zerosLike(x);
+        const inside = tf.slice(
+          d,
+          pads.slice(0, r).map((p) => Math.max(0, p)),
+          kept,
+        );
+        return tf.pad(
+          inside,
+          x.shape.map((_, a) => [Math.max(0, -pads[a]), Math.max(0, -pads[a + r])] as [number, number]),
+        );
+      };
+      return { outputs: [plain(padded(x, inputs))], backward: ([d]) => [d && back(backward(d))] };
+    },
+  );
 };
 
 /** Slice (any step sign). */
@@ -646,7 +749,12 @@ const slice: OpTranslator = (ctx) => (inputs) => {
   let t = x;
   idx.forEach((m, axis) => {
     if (m.length === t.shape[axis] && m.every((j, i) => j === i)) return;
-    if (m.length > 0 && m.every((j, i) => j === m[0] + i)) t = tf.slice(t, t.shape.map((_, a) => (a === axis ? m[0] : 0)), t.shape.map((d, a) => (a === axis ? m.length : d)));
+    if (m.length > 0 && m.every((j, i) => j === m[0] + i))
+      t = tf.slice(
+        t,
+        t.shape.map((_, a) => (a === axis ? m[0] : 0)),
+        t.shape.map((d, a) => (a === axis ? m.length : d)),
+      );
     else t = tf.gather(t, tf.tensor1d(m, 'int32'), axis);
   });
   return [plain(t)];
@@ -664,7 +772,10 @@ const batchNorm: OpTranslator = (ctx) => {
   const shift = bias.map((bb, c) => bb - mean[c] * s[c]);
   const sT = tf.keep(tf.tensor1d(Float32Array.from(s)));
   const bT = tf.keep(tf.tensor1d(Float32Array.from(shift)));
-  ctx.onDispose(() => { sT.dispose(); bT.dispose(); });
+  ctx.onDispose(() => {
+    sT.dispose();
+    bT.dispose();
+  });
   return (inputs) => {
     const v = input(inputs, 0, ctx);
     if (v.nhwc) return [nhwc(tf.add(tf.mul(v.t, sT), bT))];
@@ -740,9 +851,10 @@ const depthToSpace: OpTranslator = (ctx) => {
     const x = toNhwc(input(inputs, 0, ctx), ctx);
     const [n, h, w, c] = x.shape;
     const co = c / (b * b);
-    const t = mode === 'CRD'
-      ? tf.transpose(tf.reshape(x, [n, h, w, co, b, b]), [0, 1, 4, 2, 5, 3])
-      : tf.transpose(tf.reshape(x, [n, h, w, b, b, co]), [0, 1, 3, 2, 4, 5]);
+    const t =
+      mode === 'CRD'
+        ? tf.transpose(tf.reshape(x, [n, h, w, co, b, b]), [0, 1, 4, 2, 5, 3])
+        : tf.transpose(tf.reshape(x, [n, h, w, b, b, co]), [0, 1, 3, 2, 4, 5]);
     return [nhwc(tf.reshape(t, [n, h * b, w * b, co]))];
   };
 };
@@ -781,8 +893,18 @@ const groupSort2: OpTranslator = (ctx) => {
       q[i * c + 2 * i + 1] = 1;
     }
     // P^T = -Q and Q^T = -P; kept pre-transposed because transposed matmuls are slow on wasm.
-    const [P, Q, PT, QT] = [tf.tensor2d(p, [c, h]), tf.tensor2d(q, [h, c]), tf.tensor2d(q.map((v) => -v), [h, c]),
-      tf.tensor2d(p.map((v) => -v), [c, h])].map((t) => tf.keep(t));
+    const [P, Q, PT, QT] = [
+      tf.tensor2d(p, [c, h]),
+      tf.tensor2d(q, [h, c]),
+      tf.tensor2d(
+        q.map((v) => -v),
+        [h, c],
+      ),
+      tf.tensor2d(
+        p.map((v) => -v),
+        [c, h],
+      ),
+    ].map((t) => tf.keep(t));
     kept.push(P, Q, PT, QT);
     // y = x + relu(x P) Q;  dx = dy + ((dy Q^T) * step(x P)) P^T.
     k = tf.customGrad(((x: tf.Tensor, save: (ts: tf.Tensor[]) => void) => {
@@ -790,8 +912,7 @@ const groupSort2: OpTranslator = (ctx) => {
       save([d]);
       return {
         value: tf.add(x, tf.matMul(tf.relu(d), Q)),
-        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-          tf.add(dy, tf.matMul(tf.mul(tf.matMul(dy as tf.Tensor2D, QT), tf.step(saved[0])), PT)),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.add(dy, tf.matMul(tf.mul(tf.matMul(dy as tf.Tensor2D, QT), tf.step(saved[0])), PT)),
       };
     }) as unknown as CustomGradientFunc<tf.Tensor>) as (x: tf.Tensor2D) => tf.Tensor2D;
     kernels.set(c, k);
@@ -800,47 +921,87 @@ const groupSort2: OpTranslator = (ctx) => {
   const checkEven = (c: number): void => {
     if (c % 2 !== 0) throw ctx.fail(`GroupSort2 needs an even number of channels (features), got ${c}`);
   };
-  return withVjp((inputs) => {
-    const v = input(inputs, 0, ctx);
-    if (v.t.rank === 2) {
-      const c = v.t.shape[1] as number;
+  return withVjp(
+    (inputs) => {
+      const v = input(inputs, 0, ctx);
+      if (v.t.rank === 2) {
+        const c = v.t.shape[1] as number;
+        checkEven(c);
+        if (lipWasmKernels()) return [plain(lipGroupSort2(v.t))];
+        // wasm and cpu: one loop each way, exact min/max (js_kernels.ts).
+        if (hasJsKernels()) return [plain(groupSort2Loop(v.t))];
+        return [plain(kernelFor(c)(v.t as tf.Tensor2D))];
+      }
+      const x = toNhwc(v, ctx);
+      const c = x.shape[3];
       checkEven(c);
-      if (lipWasmKernels()) return [plain(lipGroupSort2(v.t))];
-      // wasm and cpu: one loop each way, exact min/max (js_kernels.ts).
-      if (hasJsKernels()) return [plain(groupSort2Loop(v.t))];
-      return [plain(kernelFor(c)(v.t as tf.Tensor2D))];
-    }
-    const x = toNhwc(v, ctx);
-    const c = x.shape[3];
-    checkEven(c);
-    if (lipWasmKernels()) return [nhwc(lipGroupSort2(x))];
-    if (hasJsKernels()) return [nhwc(groupSort2Loop(x))];
-    const y = kernelFor(c)(tf.reshape(x, [-1, c]) as tf.Tensor2D);
-    return [nhwc(tf.reshape(y, x.shape))];
-  }, (inputs) => {
-    // Backward by the loop kernel (wasm and cpu), whatever ran forward: the same routing.
-    if (!hasJsKernels()) return null;
-    const v = input(inputs, 0, ctx);
-    const { t: x, back } = v.t.rank === 2 ? { t: v.t, back: same } : nhwcVjp(v, ctx);
-    checkEven(x.shape[x.rank - 1]);
-    const y = lipWasmKernels() ? lipGroupSort2(x) : loops.groupSort2(x);
-    return { outputs: [{ t: y, nhwc: x.rank === 4 }], backward: ([d]) => [d && back(loops.groupSort2Grad(x, d))] };
-  });
+      if (lipWasmKernels()) return [nhwc(lipGroupSort2(x))];
+      if (hasJsKernels()) return [nhwc(groupSort2Loop(x))];
+      const y = kernelFor(c)(tf.reshape(x, [-1, c]) as tf.Tensor2D);
+      return [nhwc(tf.reshape(y, x.shape))];
+    },
+    (inputs) => {
+      // Backward by the loop kernel (wasm and cpu), whatever ran forward: the same routing.
+      if (!hasJsKernels()) return null;
+      const v = input(inputs, 0, ctx);
+      const { t: x, back } = v.t.rank === 2 ? { t: v.t, back: same } : nhwcVjp(v, ctx);
+      checkEven(x.shape[x.rank - 1]);
+      const y = lipWasmKernels() ? lipGroupSort2(x) : loops.groupSort2(x);
+      return { outputs: [{ t: y, nhwc: x.rank === 4 }], backward: ([d]) => [d && back(loops.groupSort2Grad(x, d))] };
+    },
+  );
 };
 
 /** One translation per registry op that is not only folded away, by category as in the registry. */
 const TRANSLATIONS = {
-  Abs: unary(tf.abs), Neg: unary(tf.neg), Relu: relu, LeakyRelu: leakyRelu, Elu: elu, Sigmoid: unary(tf.sigmoid),
-  Tanh: unary(tf.tanh), Clip: clip, Sqrt: unary(safeSqrt), Sign: unary(tf.sign), Softmax: softmax,
-  Add: elementwise(tf.add), Sub: elementwise(tf.sub), Mul: elementwise(tf.mul), Div: elementwise(tf.div), Pow: pow,
-  Max: elementwise(tf.maximum), Min: elementwise(tf.minimum), Sum: elementwise(tf.add),
-  Conv: conv, Gemm: gemm, MatMul: matMul, BatchNormalization: batchNorm,
-  AveragePool: averagePool, MaxPool: maxPool, LpPool: lpPool,
-  GlobalAveragePool: globalPool('avg'), GlobalLpPool: globalPool('l2'), GlobalMaxPool: globalPool('max'),
-  ReduceL2: reduce('l2'), ReduceMax: reduce('max'), ReduceMin: reduce('min'), TopK: topK,
-  Identity: identity, Dropout: identity, Cast: cast, Reshape: reshape, Flatten: flatten, Squeeze: squeeze,
-  Unsqueeze: unsqueeze, Transpose: transpose, DepthToSpace: depthToSpace, SpaceToDepth: spaceToDepth, Slice: slice, Split: split,
-  Gather: gather, Concat: concat, Pad: pad,
+  Abs: unary(tf.abs),
+  Neg: unary(tf.neg),
+  Relu: relu,
+  LeakyRelu: leakyRelu,
+  Elu: elu,
+  Sigmoid: unary(tf.sigmoid),
+  Tanh: unary(tf.tanh),
+  Clip: clip,
+  Sqrt: unary(safeSqrt),
+  Sign: unary(tf.sign),
+  Softmax: softmax,
+  Add: elementwise(tf.add),
+  Sub: elementwise(tf.sub),
+  Mul: elementwise(tf.mul),
+  Div: elementwise(tf.div),
+  Pow: pow,
+  Max: elementwise(tf.maximum),
+  Min: elementwise(tf.minimum),
+  Sum: elementwise(tf.add),
+  Conv: conv,
+  Gemm: gemm,
+  MatMul: matMul,
+  BatchNormalization: batchNorm,
+  AveragePool: averagePool,
+  MaxPool: maxPool,
+  LpPool: lpPool,
+  GlobalAveragePool: globalPool('avg'),
+  GlobalLpPool: globalPool('l2'),
+  GlobalMaxPool: globalPool('max'),
+  ReduceL2: reduce('l2'),
+  ReduceMax: reduce('max'),
+  ReduceMin: reduce('min'),
+  TopK: topK,
+  Identity: identity,
+  Dropout: identity,
+  Cast: cast,
+  Reshape: reshape,
+  Flatten: flatten,
+  Squeeze: squeeze,
+  Unsqueeze: unsqueeze,
+  Transpose: transpose,
+  DepthToSpace: depthToSpace,
+  SpaceToDepth: spaceToDepth,
+  Slice: slice,
+  Split: split,
+  Gather: gather,
+  Concat: concat,
+  Pad: pad,
   Constant: constant,
 } satisfies Record<FullOp, OpTranslator>;
 
@@ -857,23 +1018,26 @@ const l2Pool: OpTranslator = (ctx) => {
   const k: [number, number] = [kh, kw];
   const scale = attrFloat(ctx.node, 'scale', 1);
   const tiles = (x: tf.Tensor4D): boolean => x.shape[1] % k[0] === 0 && x.shape[2] % k[1] === 0;
-  return withVjp((inputs) => {
-    const x = toNhwc(input(inputs, 0, ctx), ctx);
-    if (!tiles(x)) {
-      const pooled = safeSqrt(tf.mul(tf.avgPool(tf.square(x), k, k, 'valid'), k[0] * k[1]));
+  return withVjp(
+    (inputs) => {
+      const x = toNhwc(input(inputs, 0, ctx), ctx);
+      if (!tiles(x)) {
+        const pooled = safeSqrt(tf.mul(tf.avgPool(tf.square(x), k, k, 'valid'), k[0] * k[1]));
+        return [nhwc(scale === 1 ? pooled : tf.mul(pooled, scale))];
+      }
+      const pooled = tiledL2Pool(x, k);
       return [nhwc(scale === 1 ? pooled : tf.mul(pooled, scale))];
-    }
-    const pooled = tiledL2Pool(x, k);
-    return [nhwc(scale === 1 ? pooled : tf.mul(pooled, scale))];
-  }, (inputs) => {
-    const { t: x, back } = nhwcVjp(input(inputs, 0, ctx), ctx);
-    if (!hasJsKernels() || !tiles(x)) return null;
-    const pooled = loops.tiledL2Pool(x, k);
-    return {
-      outputs: [nhwc(scale === 1 ? pooled : tf.mul(pooled, scale))],
-      backward: ([d]) => [d && back(loops.tiledL2PoolGrad(x, pooled, (scale === 1 ? d : tf.mul(d, scale)) as tf.Tensor4D, k))],
-    };
-  });
+    },
+    (inputs) => {
+      const { t: x, back } = nhwcVjp(input(inputs, 0, ctx), ctx);
+      if (!hasJsKernels() || !tiles(x)) return null;
+      const pooled = loops.tiledL2Pool(x, k);
+      return {
+        outputs: [nhwc(scale === 1 ? pooled : tf.mul(pooled, scale))],
+        backward: ([d]) => [d && back(loops.tiledL2PoolGrad(x, pooled, (scale === 1 ? d : tf.mul(d, scale)) as tf.Tensor4D, k))],
+      };
+    },
+  );
 };
 
 /** Row-major position in NHWC storage of each entry of a per-image `[C, H, W]` (row-major ONNX order). */
@@ -913,7 +1077,9 @@ const permute: OpTranslator = (ctx) => {
     const candidates: { nhwcOut: boolean; order: Int32Array }[] = [{ nhwcOut: false, order: fromStorage }];
     if (outShape.length === 3) {
       const order = new Int32Array(size);
-      nhwcPositions(outShape).forEach((p, j) => { order[p] = fromStorage[j]; });
+      nhwcPositions(outShape).forEach((p, j) => {
+        order[p] = fromStorage[j];
+      });
       // Images feed convolutions: NHWC first unless plain storage needs no gather.
       candidates.unshift({ nhwcOut: true, order });
     }
@@ -923,7 +1089,9 @@ const permute: OpTranslator = (ctx) => {
     let orders: Plan['orders'] = null;
     if (!identity) {
       const inverse = new Int32Array(size);
-      chosen.order.forEach((s, i) => { inverse[s] = i; });
+      chosen.order.forEach((s, i) => {
+        inverse[s] = i;
+      });
       const forward = tf.keep(tf.tensor1d(chosen.order, 'int32'));
       const backward = tf.keep(tf.tensor1d(inverse, 'int32'));
       kept.push(forward, backward);
@@ -940,34 +1108,39 @@ const permute: OpTranslator = (ctx) => {
     return plan;
   };
   const output = (moved: tf.Tensor, n: number, nhwcOut: boolean): Val =>
-    (nhwcOut ? nhwc(tf.reshape(moved, [n, outShape[1], outShape[2], outShape[0]])) : plain(tf.reshape(moved, [n, ...outShape])));
-  return withVjp((inputs) => {
-    const v = input(inputs, 0, ctx);
-    const nhwcIn = v.nhwc && inShape.length === 3;
-    const { nhwcOut, gather } = planFor(nhwcIn);
-    const n = v.t.shape[0];
-    const flat = tf.reshape(nhwcIn ? v.t : toOnnxLayout(v), [n, size]) as tf.Tensor2D;
-    return [output(gather ? gather(flat) : flat, n, nhwcOut)];
-  }, (inputs) => {
-    const v = input(inputs, 0, ctx);
-    const nhwcIn = v.nhwc && inShape.length === 3;
-    const { nhwcOut, orders } = planFor(nhwcIn);
-    if (orders && !hasJsKernels()) return null;
-    const { t, back } = nhwcIn ? { t: v.t, back: same } : onnxLayoutVjp(v);
-    const n = t.shape[0];
-    const flat = tf.reshape(t, [n, size]) as tf.Tensor2D;
-    return {
-      outputs: [output(orders ? loops.gatherRows(flat, orders[0]) : flat, n, nhwcOut)],
-      backward: ([d]) => {
-        if (!d) return [undefined];
-        const dFlat = tf.reshape(d, [n, size]) as tf.Tensor2D;
-        return [back(tf.reshape(orders ? loops.gatherRows(dFlat, orders[1]) : dFlat, t.shape))];
-      },
-    };
-  });
+    nhwcOut ? nhwc(tf.reshape(moved, [n, outShape[1], outShape[2], outShape[0]])) : plain(tf.reshape(moved, [n, ...outShape]));
+  return withVjp(
+    (inputs) => {
+      const v = input(inputs, 0, ctx);
+      const nhwcIn = v.nhwc && inShape.length === 3;
+      const { nhwcOut, gather } = planFor(nhwcIn);
+      const n = v.t.shape[0];
+      const flat = tf.reshape(nhwcIn ? v.t : toOnnxLayout(v), [n, size]) as tf.Tensor2D;
+      return [output(gather ? gather(flat) : flat, n, nhwcOut)];
+    },
+    (inputs) => {
+      const v = input(inputs, 0, ctx);
+      const nhwcIn = v.nhwc && inShape.length === 3;
+      const { nhwcOut, orders } = planFor(nhwcIn);
+      if (orders && !hasJsKernels()) return null;
+      const { t, back } = nhwcIn ? { t: v.t, back: same } : onnxLayoutVjp(v);
+      const n = t.shape[0];
+      const flat = tf.reshape(t, [n, size]) as tf.Tensor2D;
+      return {
+        outputs: [output(orders ? loops.gatherRows(flat, orders[0]) : flat, n, nhwcOut)],
+        backward: ([d]) => {
+          if (!d) return [undefined];
+          const dFlat = tf.reshape(d, [n, size]) as tf.Tensor2D;
+          return [back(tf.reshape(orders ? loops.gatherRows(dFlat, orders[1]) : dFlat, t.shape))];
+        },
+      };
+    },
+  );
 };
 
 /** Internal nodes made by fuse.ts. */
 export const FUSED_TABLE: ReadonlyArray<readonly [string, OpTranslator]> = [
-  [FUSED_GROUPSORT2, groupSort2], [FUSED_L2POOL, l2Pool], [FUSED_PERMUTE, permute],
+  [FUSED_GROUPSORT2, groupSort2],
+  [FUSED_L2POOL, l2Pool],
+  [FUSED_PERMUTE, permute],
 ];

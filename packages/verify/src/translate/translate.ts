@@ -53,8 +53,10 @@ export function translateOnnx(unfolded: OnnxModel, opts: { fuse?: boolean } = {}
   const model = unfolded.folding ? unfolded : foldModel(unfolded);
   const unknown = [...new Set(model.nodes.filter((n) => n.domain !== '' || !TABLE.has(n.opType)).map((n) => n.opType))];
   if (unknown.length > 0) {
-    throw new ModelError(`'${model.source}' uses operator${unknown.length > 1 ? 's' : ''} ${unknown.map((o) => `'${o}'`).join(', ')} ` +
-      `that the tfjs translation does not support; supported operators: ${TRANSLATABLE_OPS.join(', ')}.`);
+    throw new ModelError(
+      `'${model.source}' uses operator${unknown.length > 1 ? 's' : ''} ${unknown.map((o) => `'${o}'`).join(', ')} ` +
+        `that the tfjs translation does not support; supported operators: ${TRANSLATABLE_OPS.join(', ')}.`,
+    );
   }
   if (model.inputs.length !== 1) {
     throw new ModelError(`'${model.source}' has ${model.inputs.length} inputs; only single-input classifiers can be translated.`);
@@ -80,21 +82,24 @@ export function translateOnnx(unfolded: OnnxModel, opts: { fuse?: boolean } = {}
   };
 
   // Shapes of a one-image batch, for the op parsers at translation time.
-  const perSample = model.folding?.inputShape
-    ?? (inputInfo.shape?.slice(1).every((d): d is number => typeof d === 'number') ? inputInfo.shape.slice(1) as number[] : null);
+  const perSample =
+    model.folding?.inputShape ?? (inputInfo.shape?.slice(1).every((d): d is number => typeof d === 'number') ? (inputInfo.shape.slice(1) as number[]) : null);
   if (!perSample) {
-    throw new ModelError(`'${model.source}': input '${inputInfo.name}' has no fixed per-image shape ` +
-      `([${(inputInfo.shape ?? []).join(', ')}]); pass the input shape to translate it.`);
+    throw new ModelError(
+      `'${model.source}': input '${inputInfo.name}' has no fixed per-image shape ` +
+        `([${(inputInfo.shape ?? []).join(', ')}]); pass the input shape to translate it.`,
+    );
   }
   const staticShapes = inferShapes(model, [1, ...perSample]);
 
   const outs = model.outputs.map((o) => o.name);
-  const nodes = opts.fuse === false ? model.nodes
-    : fuseLayoutChains(fuseL2Pool(fuseGroupSort2(model.nodes, constants, outs, staticShapes), constants, outs), constants, outs, staticShapes);
+  const nodes =
+    opts.fuse === false
+      ? model.nodes
+      : fuseLayoutChains(fuseL2Pool(fuseGroupSort2(model.nodes, constants, outs, staticShapes), constants, outs), constants, outs, staticShapes);
   const kernels: { node: OnnxNode; kernel: OpKernel }[] = [];
   for (const node of nodes) {
-    const fail = (why: string): ModelError =>
-      new ModelError(`'${model.source}': node '${node.name}' (${node.opType}) cannot be translated: ${why}.`);
+    const fail = (why: string): ModelError => new ModelError(`'${model.source}': node '${node.name}' (${node.opType}) cannot be translated: ${why}.`);
     const attributeContext = (shape: (i: number) => readonly number[] | undefined): AttributeContext => ({
       node,
       opset: model.opset,
@@ -106,7 +111,9 @@ export function translateOnnx(unfolded: OnnxModel, opts: { fuse?: boolean } = {}
         if (!c) throw fail(`${what} (input ${i}) must be a constant`);
         return Array.from(tensorToFloat64(c));
       },
-      fail: (msg) => { throw fail(msg); },
+      fail: (msg) => {
+        throw fail(msg);
+      },
     });
     const memo = new Map<unknown, Map<string, unknown>>();
     const ctx: OpContext = {
@@ -159,7 +166,10 @@ export function translateOnnx(unfolded: OnnxModel, opts: { fuse?: boolean } = {}
   };
   const forward = (x: tf.Tensor4D): tf.Tensor2D => {
     if (oneAtATime && x.shape[0] !== 1) {
-      return tf.concat(tf.split(x, x.shape[0], 0).map((xi) => forwardBatch(xi as tf.Tensor4D)), 0) as tf.Tensor2D;
+      return tf.concat(
+        tf.split(x, x.shape[0], 0).map((xi) => forwardBatch(xi as tf.Tensor4D)),
+        0,
+      ) as tf.Tensor2D;
     }
     return forwardBatch(x);
   };
@@ -262,8 +272,11 @@ export async function assertTranslationMatches(
     if (!translated) (fn as TranslatedModel).dispose();
   }
   if (ours.length !== reference.length) {
-    throw new ModelError(`the tfjs translation of '${model.source}' gives ${ours.length / n} logits per image, ` +
-      `onnxruntime ${reference.length / n}; this is a bug in the translator, please report it.`, 1);
+    throw new ModelError(
+      `the tfjs translation of '${model.source}' gives ${ours.length / n} logits per image, ` +
+        `onnxruntime ${reference.length / n}; this is a bug in the translator, please report it.`,
+      1,
+    );
   }
   const k = ours.length / Math.max(n, 1);
   let worst = 0;
@@ -284,10 +297,13 @@ export async function assertTranslationMatches(
     }
   }
   if (where >= 0) {
-    throw new ModelError(`the tfjs translation of '${model.source}' differs from onnxruntime by ${worst.toExponential(3)} ` +
-      `(tolerance ${tol} x max(1, largest |logit| of the image)) at image ${Math.floor(where / k)}, logit ${where % k} ` +
-      `(${ours[where]} vs ${reference[where]}); ` +
-      'gradient attacks would run on another function than the deployed graph, so none was run. This is a bug in the translator, please report it.', 1);
+    throw new ModelError(
+      `the tfjs translation of '${model.source}' differs from onnxruntime by ${worst.toExponential(3)} ` +
+        `(tolerance ${tol} x max(1, largest |logit| of the image)) at image ${Math.floor(where / k)}, logit ${where % k} ` +
+        `(${ours[where]} vs ${reference[where]}); ` +
+        'gradient attacks would run on another function than the deployed graph, so none was run. This is a bug in the translator, please report it.',
+      1,
+    );
   }
   return worst;
 }
