@@ -32,3 +32,12 @@ test('every dependency install script is reviewed in allowScripts (npm 11 warns 
   const pkg = require(path.join(ROOT, 'package.json')) as { allowScripts?: Record<string, boolean> };
   expect(pkg.allowScripts?.['onnxruntime-node']).toBe(false);
 });
+
+test('`npx lip --version` prints the version and nothing on stderr (no npm warning)', () => {
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) if (/^npm_config_/i.test(key)) delete env[key];
+  const r = spawnSync('npx', ['lip', '--version'], { cwd: ROOT, env, encoding: 'utf8', timeout: 120_000 });
+  expect(r.status).toBe(0);
+  expect(r.stdout.trim()).toBe(require(path.join(ROOT, 'packages/cli/package.json')).version);
+  expect(r.stderr).toBe('');
+});

@@ -11,7 +11,8 @@
  * - compare.ts: error measures and closeness expectations;
  * - files.ts: the repository root, its audit fixtures and shipped model, listing files, open files, atomic temps;
  * - errors.ts: the error a call throws or a promise rejects with;
- * - process.ts: dead pids, sleeping children, environment variables for a call, waiting for a state.
+ * - process.ts: dead pids, sleeping children, environment variables for a call, waiting for a state;
+ * - terminal.ts: a stderr stand-in that keeps what progress bars write.
  * The others are imported by path, since they load heavier code:
  * - data.ts: writers of .npy, .npz, PNG, JPEG, CIFAR-10 and IDX files; a local HTTP mirror;
  * - tf.ts: the cpu reference, predictions, leak checks, layer helpers (tfjs);
@@ -32,3 +33,5 @@ export { atomicTemps, AUDIT_FIXTURES, listFiles, openFilesUnder, ROOT, SHIPPED_M
 export { rejectionOf, thrownBy } from './errors';
 export { childrenPerTest, deadPid, waitFor, withEnv } from './process';
 export type { ChildrenPerTest } from './process';
+export { fakeTerminal } from './terminal';
+export type { FakeTerminal } from './terminal';

@@ -7,7 +7,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
-import { GraphBuilder } from '@lip/export';
+import { EMITTERS, EmitContext, GraphBuilder, Profile } from '@lip/export';
 import { orthonormalRows } from './linalg';
 import { sizeOf, uniformArray } from './random';
 import { makeTmpDir, removeDir } from './tmp';
@@ -94,6 +94,35 @@ export function groupSortTopK(b: GraphBuilder, x: string, c: number, h: number, 
   const k = b.initializer(b.fresh('k'), [n], [1]);
   const [sorted] = b.node('TopK', [g, k], { axis: 2, largest: 0, sorted: 1 }, { outputs: 2 });
   return reshape(b, sorted, [c, h, w]);
+}
+
+/**
+ * `layers` GroupSort2 layers on [N, n] as the exporter's own emitter writes
+ * them (input `x`, output `y`); with `skip`, the output is concatenated with
+ * the input.
+ */
+export function groupSortStack(profile: Profile, layers: number, n: number, skip = false): Uint8Array {
+  const emitter = EMITTERS.find(([cls]) => cls === 'Lip>GroupSort2')![1];
+  const b = new GraphBuilder({ opset: 17 });
+  b.input('x', 'float32', ['N', n]);
+  let x = 'x';
+  for (let i = 0; i < layers; i++) {
+    const ctx: EmitContext = {
+      b,
+      profile,
+      x,
+      inShape: [n],
+      outShape: [n],
+      what: `layer 'gs${i}' (GroupSort2)`,
+      layer: { name: `gs${i}`, kCoefLip: 1, getConfig: () => ({}) } as unknown as EmitContext['layer'],
+      config: { kCoefLip: 1 },
+    };
+    x = emitter(ctx);
+  }
+  if (skip) [x] = b.node('Concat', [x, 'x'], { axis: 1 });
+  b.node('Identity', [x], {}, { outputs: ['y'] });
+  b.output('y', ['N', skip ? 2 * n : n]);
+  return b.toBytes();
 }
 
 export interface StackOptions {

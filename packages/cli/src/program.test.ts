@@ -6,33 +6,27 @@
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as path from 'path';
 import { Command } from 'commander';
-import { tmpDirPerSuite } from '@lip/test-support';
-import { LIP_BIN } from '@lip/test-support/cli';
-import { writeIdxSplit } from '@lip/test-support/data';
-import { gemmModel } from '@lip/test-support/onnx';
+import { cliFixturesPerSuite, LIP_BIN } from '@lip/test-support/cli';
 import { buildProgram, programFor, run } from './program';
 
 /** Modules that a verify or bound run must not load: what they need is @lip/core, @lip/verify and onnxruntime. */
 const NOT_NEEDED = /[\\/](@tensorflow|pngjs|jpeg-js|yauzl|cli-progress)[\\/]|[\\/]packages[\\/](train|export)[\\/]|[\\/]verify[\\/]dist[\\/]attacks[\\/]/;
 
 describe('lip start-up', () => {
-  const tmp = tmpDirPerSuite('cli-startup');
-  const data = tmp.path('data');
-  const model = tmp.path('model.onnx');
+  const fx = cliFixturesPerSuite('cli-startup');
   // Preloaded by `node -r`: writes the path of every module loaded to $LIP_TEST_LOADED when the process exits.
-  const hook = tmp.path('record_loaded.js');
+  const hook = (): string => path.join(fx.root, 'record_loaded.js');
   beforeAll(() => {
-    writeIdxSplit(data, { n: 12 });
-    fs.writeFileSync(model, gemmModel());
-    fs.writeFileSync(hook, "process.on('exit', () => require('fs').writeFileSync(process.env.LIP_TEST_LOADED, Object.keys(require.cache).join('\\n')));\n");
+    fs.writeFileSync(hook(), "process.on('exit', () => require('fs').writeFileSync(process.env.LIP_TEST_LOADED, Object.keys(require.cache).join('\\n')));\n");
   });
 
   /** Runs the built `lip ...args`; returns the paths of the modules it loaded. */
   function loadedBy(...args: string[]): string[] {
-    const list = tmp.path(`loaded-${args[0]}-${args.length}.txt`);
-    const r = spawnSync(process.execPath, ['-r', hook, LIP_BIN, ...args], {
-      env: { ...process.env, LIP_TEST_LOADED: list, LIP_DATA_DIR: '', LIP_CACHE_DIR: tmp.path('cache') },
+    const list = path.join(fx.root, `loaded-${args[0]}-${args.length}.txt`);
+    const r = spawnSync(process.execPath, ['-r', hook(), LIP_BIN, ...args], {
+      env: { ...process.env, LIP_TEST_LOADED: list, LIP_DATA_DIR: '', LIP_CACHE_DIR: path.join(fx.root, 'cache') },
       encoding: 'utf8',
       timeout: 120_000,
     });
@@ -41,13 +35,14 @@ describe('lip start-up', () => {
   }
 
   it.each([
-    ['verify --help', ['verify', '--help']],
-    ['bound --help', ['bound', '--help']],
-    ['help verify', ['help', 'verify']],
-    ['a verify run', ['verify', model, '--data', data, '--n', '10']],
-    ['a bound run', ['bound', model]],
+    ['verify --help', (): string[] => ['verify', '--help']],
+    ['bound --help', (): string[] => ['bound', '--help']],
+    ['help verify', (): string[] => ['help', 'verify']],
+    // The fixtures exist only once beforeAll has run: their paths are read in the case.
+    ['a verify run', (): string[] => ['verify', fx.model, '--data', fx.data, '--n', '10']],
+    ['a bound run', (): string[] => ['bound', fx.model]],
   ])('%s loads neither tfjs nor the training code', (_name, args) => {
-    const loaded = loadedBy(...args);
+    const loaded = loadedBy(...args());
     // The recorder sees the CLI itself, so an empty list cannot pass.
     expect(loaded.some((p) => /[\\/]cli[\\/]dist[\\/]commands[\\/]/.test(p))).toBe(true);
     expect(loaded.filter((p) => NOT_NEEDED.test(p))).toEqual([]);

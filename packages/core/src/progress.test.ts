@@ -1,22 +1,6 @@
+import { fakeTerminal } from '@lip/test-support';
 import { InvalidArgumentError } from './errors';
-import { byteCounts, createProgress, DEFAULT_PROGRESS_THROTTLE_MS, ProgressMode, progressMode, ProgressStream } from './progress';
-
-/** A stand-in for stderr that keeps what is written. */
-function fakeStream(isTTY: boolean): ProgressStream & { text: () => string; writes: () => number } {
-  let text = '';
-  let writes = 0;
-  return {
-    isTTY,
-    columns: 200,
-    write: (s: string) => {
-      text += s;
-      writes++;
-      return true;
-    },
-    text: () => text,
-    writes: () => writes,
-  };
-}
+import { byteCounts, createProgress, DEFAULT_PROGRESS_THROTTLE_MS, ProgressMode, progressMode } from './progress';
 
 /**
  * What a terminal shows after `raw`: lines of text, with the cursor moves
@@ -67,13 +51,13 @@ describe('progressMode', () => {
     ['a terminal in --json mode', true, { json: true }, {}, 'lines'],
     ['quiet', true, { quiet: true }, {}, 'off'],
   ])('%s', (_what, isTTY, opts, env, mode) => {
-    expect(progressMode(fakeStream(isTTY), { ...opts, env })).toBe(mode);
+    expect(progressMode(fakeTerminal(isTTY), { ...opts, env })).toBe(mode);
   });
 });
 
 describe('createProgress: lines (not a terminal)', () => {
   it('prints one line per completed unit by default, with the title and the label', () => {
-    const s = fakeStream(false);
+    const s = fakeTerminal(false);
     const p = createProgress({ stream: s, title: 'attack' });
     for (let i = 1; i <= 3; i++) p.update(i, 3, { label: 'step' });
     p.update(1, 2, { label: 'run 2/2 step' });
@@ -83,7 +67,7 @@ describe('createProgress: lines (not a terminal)', () => {
   });
 
   it('tenths: a line at the first update, at each new tenth and at the end (the verify log)', () => {
-    const s = fakeStream(false);
+    const s = fakeTerminal(false);
     const counts = (done: number, total: number): string => `batch ${Math.ceil(done / 50)}/${Math.ceil(total / 50)} (${done}/${total} images)`;
     const p = createProgress({ stream: s, title: 'verify', lines: 'tenths', counts });
     for (let done = 50; done <= 1000; done += 50) p.update(done, 1000);
@@ -95,21 +79,21 @@ describe('createProgress: lines (not a terminal)', () => {
   });
 
   it('detail ticks never print; milestones always do; none prints nothing', () => {
-    const s = fakeStream(false);
+    const s = fakeTerminal(false);
     const p = createProgress({ stream: s });
     p.update(10, 200, { label: 'binary search step 1/2', detail: true });
     p.update(200, 200, { label: 'binary search step 1/2', detail: true });
     p.update(1, 2, { label: 'binary search step', milestone: true });
     p.update(2, 2, { label: 'binary search step', milestone: true });
     expect(s.text()).toBe('binary search step: 1/2\nbinary search step: 2/2\n');
-    const quietLog = fakeStream(false);
+    const quietLog = fakeTerminal(false);
     const none = createProgress({ stream: quietLog, lines: 'none' });
     none.update(4, 4);
     expect(quietLog.text()).toBe('');
   });
 
   it('log prints its line in every mode, off included; off prints no progress', () => {
-    const s = fakeStream(true);
+    const s = fakeTerminal(true);
     const p = createProgress({ stream: s, mode: 'off' });
     p.update(1, 1);
     p.log('warning: something');
@@ -120,7 +104,7 @@ describe('createProgress: lines (not a terminal)', () => {
   it('byteCounts reads bytes in decimal units', () => {
     expect(byteCounts(512, 900)).toBe('512/900 B');
     expect(byteCounts(1_234_567, 26_421_880)).toBe('1.2/26.4 MB');
-    const s = fakeStream(false);
+    const s = fakeTerminal(false);
     createProgress({ stream: s, title: 'train-images-idx3-ubyte.gz', counts: byteCounts }).update(26_421_880, 26_421_880);
     expect(s.text()).toBe('train-images-idx3-ubyte.gz: 26.4/26.4 MB\n');
   });
@@ -135,7 +119,7 @@ describe('createProgress: bar (a terminal)', () => {
   });
 
   it('draws one line in place, and its last state when it stops', () => {
-    const s = fakeStream(true);
+    const s = fakeTerminal(true);
     const p = createProgress({ stream: s, title: 'verify' });
     expect(p.mode).toBe('bar');
     p.update(256, 1000);
@@ -152,7 +136,7 @@ describe('createProgress: bar (a terminal)', () => {
   });
 
   it('redraws at most once per throttleMs, with the latest counts', () => {
-    const s = fakeStream(true);
+    const s = fakeTerminal(true);
     const p = createProgress({ stream: s, throttleMs: 100 });
     p.update(0, 10_000);
     jest.advanceTimersByTime(100);
@@ -169,7 +153,7 @@ describe('createProgress: bar (a terminal)', () => {
   });
 
   it('after detail ticks, coarse updates no longer move the bar; clearOnStop removes it', () => {
-    const s = fakeStream(true);
+    const s = fakeTerminal(true);
     const p = createProgress({ stream: s, clearOnStop: true });
     p.update(100, 200, { label: 'binary search step 1/2', detail: true });
     p.update(1, 2, { label: 'binary search step' });
@@ -181,7 +165,7 @@ describe('createProgress: bar (a terminal)', () => {
   });
 
   it('log writes its line above the bar, which goes on below', () => {
-    const s = fakeStream(true);
+    const s = fakeTerminal(true);
     const p = createProgress({ stream: s, title: 'epoch 1/2' });
     p.update(3, 10, { suffix: 'loss 0.5000' });
     jest.advanceTimersByTime(100);

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { createProgress, ProgressStream } from '@lip/core';
-import { tmpDirPerSuite } from '@lip/test-support';
+import { createProgress } from '@lip/core';
+import { fakeTerminal, tmpDirPerSuite } from '@lip/test-support';
 import { lip } from '@lip/test-support/cli';
 import { haveFashionMnist } from '@lip/test-support/data';
 import { orthonormalLinearModel, productModel } from '@lip/test-support/onnx';
@@ -136,18 +136,6 @@ describe('formatAttackTable', () => {
 });
 
 describe('attackProgressListener', () => {
-  const stream = (isTTY: boolean): ProgressStream & { text: () => string } => {
-    let text = '';
-    return {
-      isTTY,
-      columns: 200,
-      write: (t: string) => {
-        text += t;
-        return true;
-      },
-      text: () => text,
-    };
-  };
   /** What cw reports for two binary-search steps: throttled ticks within each, then the step. */
   const cwSteps = (show: ReturnType<typeof attackProgressListener>, batches = 1): void => {
     show({ phase: 'binary search step 1/2', done: 10, total: 200, detail: true, batch: 1, batches });
@@ -158,7 +146,7 @@ describe('attackProgressListener', () => {
   };
 
   it('logs one line per binary-search step, without the detail ticks, when not on a terminal', () => {
-    const s = stream(false);
+    const s = fakeTerminal(false);
     const progress = createProgress({ stream: s });
     cwSteps(attackProgressListener(progress));
     progress.stop();
@@ -166,7 +154,7 @@ describe('attackProgressListener', () => {
   });
 
   it('names the batch when there are several; other phases log their completion only', () => {
-    const s = stream(false);
+    const s = fakeTerminal(false);
     const progress = createProgress({ stream: s });
     const show = attackProgressListener(progress);
     cwSteps(show, 2);
@@ -179,7 +167,7 @@ describe('attackProgressListener', () => {
   it('draws the detail ticks on a terminal, not the coarser updates once ticks come', () => {
     jest.useFakeTimers();
     try {
-      const s = stream(true);
+      const s = fakeTerminal(true);
       const progress = createProgress({ stream: s });
       cwSteps(attackProgressListener(progress));
       jest.advanceTimersByTime(100);

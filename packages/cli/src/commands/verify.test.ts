@@ -1,14 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { DEFAULT_EPSILONS } from '@lip/train';
-import { tmpDirPerSuite } from '@lip/test-support';
-import { lip } from '@lip/test-support/cli';
-import { writeIdxSplit } from '@lip/test-support/data';
+import { cliFixturesPerSuite, lip, outDir } from '@lip/test-support/cli';
 import { gemmModel } from '@lip/test-support/onnx';
 import { DEFAULT_EPS_SPEC, parseEpsList } from './verify';
-
-/** Flatten -> Gemm(784 -> 10), weights x `scale`, metadata claims L = 1. */
-const linearModel = (scale: number): Uint8Array => gemmModel({ maxWeight: 0.025 * scale, biasStep: 0, seed: 3 });
 
 describe('parseEpsList', () => {
   it('accepts numbers and fractions; the default spec equals DEFAULT_EPSILONS', () => {
@@ -25,20 +20,16 @@ describe('parseEpsList', () => {
 });
 
 describe('lip verify', () => {
-  const tmp = tmpDirPerSuite('cli-verify');
-  const dataDir = tmp.path('data');
-  const model = tmp.path('model.onnx');
-  const cheat = tmp.path('cheat.onnx');
-  beforeAll(() => {
-    writeIdxSplit(dataDir, { n: 30 });
-    fs.writeFileSync(model, linearModel(1));
-    fs.writeFileSync(cheat, linearModel(40));
-  });
+  const fx = cliFixturesPerSuite('cli-verify', { images: 30 });
+  // Flatten -> Gemm(784 -> 10) with weights up to 1: its metadata claims L = 1, its weights give far more.
+  const cheat = (): string => path.join(fx.root, 'cheat.onnx');
+  beforeAll(() => fs.writeFileSync(cheat(), gemmModel({ maxWeight: 1, biasStep: 0, seed: 3 })));
 
   it('prints the table, writes JSON atomically and the report', async () => {
-    const json = tmp.path('out', 'verify.json');
-    const report = tmp.path('report');
-    const r = await lip('verify', model, '--data', dataDir, '--n', '20', '--eps', '36/255,0.5', '--batch-size', '8', '--json', json, '--report', report);
+    const out = outDir(fx.root);
+    const json = path.join(out, 'verify.json');
+    const report = path.join(out, 'report');
+    const r = await lip('verify', fx.model, '--data', fx.data, '--n', '20', '--eps', '36/255,0.5', '--batch-size', '8', '--json', json, '--report', report);
     expect(r.err).not.toMatch(/error/);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^accuracy +0\.\d{4}$/m);
@@ -59,7 +50,7 @@ describe('lip verify', () => {
   });
 
   it('says loudly when the metadata claims less than the bound, and certifies with the bound', async () => {
-    const r = await lip('verify', cheat, '--data', dataDir, '--n', '10');
+    const r = await lip('verify', cheat(), '--data', fx.data, '--n', '10');
     expect(r.code).toBe(0);
     expect(r.err).toMatch(/warning: WARNING: the model claims L = 1 but the weights give a certified bound of/);
     expect(r.out).toMatch(/^Lipschitz used +\S+ \(certified bound\)$/m);
@@ -69,16 +60,16 @@ describe('lip verify', () => {
     [
       'a truncated model',
       (): string[] => {
-        const bad = tmp.path('trunc.onnx');
-        fs.writeFileSync(bad, fs.readFileSync(model).subarray(0, 100));
-        return ['verify', bad, '--data', dataDir];
+        const bad = path.join(fx.root, 'trunc.onnx');
+        fs.writeFileSync(bad, fs.readFileSync(fx.model).subarray(0, 100));
+        return ['verify', bad, '--data', fx.data];
       },
       /^error: .*trunc\.onnx/,
     ],
-    ['a missing model', (): string[] => ['verify', tmp.path('none.onnx'), '--data', dataDir], /^error: model file .* does not exist/],
-    ['a bad --eps', (): string[] => ['verify', model, '--data', dataDir, '--eps', 'big'], /^error: '--eps' entry 'big'/],
-    ['a bad --n', (): string[] => ['verify', model, '--data', dataDir, '--n', '0'], /^error: '--n' must be a positive integer/],
-    ['a bad --data', (): string[] => ['verify', model, '--data', tmp.path('nothing')], /^error: '--data' must be/],
+    ['a missing model', (): string[] => ['verify', path.join(fx.root, 'none.onnx'), '--data', fx.data], /^error: model file .* does not exist/],
+    ['a bad --eps', (): string[] => ['verify', fx.model, '--data', fx.data, '--eps', 'big'], /^error: '--eps' entry 'big'/],
+    ['a bad --n', (): string[] => ['verify', fx.model, '--data', fx.data, '--n', '0'], /^error: '--n' must be a positive integer/],
+    ['a bad --data', (): string[] => ['verify', fx.model, '--data', path.join(fx.root, 'nothing')], /^error: '--data' must be/],
   ])('refuses %s with one line and exit code 2', async (_label, args, pattern) => {
     const r = await lip(...args());
     expect(r.code).toBe(2);

@@ -5,35 +5,11 @@
  * finished gates loses nothing.
  */
 import * as ort from 'onnxruntime-node';
-import { EMITTERS, EmitContext, GraphBuilder, Profile } from '@lip/export';
+import { GraphBuilder, Profile } from '@lip/export';
 import { uniformStream } from '@lip/test-support';
 import { convSigmaMax, sigmaMax } from '@lip/test-support/linalg';
+import { groupSortStack } from '@lip/test-support/onnx';
 import { lipschitzBound } from './lipschitz';
-
-/** `layers` GroupSort2 layers (the exporter's emitter) on [N, n], optionally concatenated with the input. */
-function groupSortStack(profile: Profile, layers: number, n: number, skip = false): Uint8Array {
-  const emitter = EMITTERS.find(([cls]) => cls === 'Lip>GroupSort2')![1];
-  const b = new GraphBuilder({ opset: 17 });
-  b.input('x', 'float32', ['N', n]);
-  let x = 'x';
-  for (let i = 0; i < layers; i++) {
-    const ctx: EmitContext = {
-      b,
-      profile,
-      x,
-      inShape: [n],
-      outShape: [n],
-      what: `layer 'gs${i}' (GroupSort2)`,
-      layer: { name: `gs${i}`, kCoefLip: 1, getConfig: () => ({}) } as unknown as EmitContext['layer'],
-      config: { kCoefLip: 1 },
-    };
-    x = emitter(ctx);
-  }
-  if (skip) [x] = b.node('Concat', [x, 'x'], { axis: 1 });
-  b.node('Identity', [x], {}, { outputs: ['y'] });
-  b.output('y', ['N', skip ? 2 * n : n]);
-  return b.toBytes();
-}
 
 /** Largest ||f(x) - f(x + d)|| / ||d|| over random points and small steps, in onnxruntime. */
 async function observedSlope(bytes: Uint8Array, n: number, seed: number): Promise<number> {

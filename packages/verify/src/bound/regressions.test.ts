@@ -8,10 +8,11 @@
  */
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
-import { EMITTERS, EmitContext, GraphBuilder, attr } from '@lip/export';
+import { GraphBuilder, attr } from '@lip/export';
 import { ModelError } from '@lip/train';
 import { uniformArray } from '@lip/test-support';
 import { sigmaMax } from '@lip/test-support/linalg';
+import { groupSortStack } from '@lip/test-support/onnx';
 import { certify, headAwareCertificates } from '../certificates';
 import { lipschitzBound } from './lipschitz';
 
@@ -290,27 +291,9 @@ describe('issue 19: work limits (each finishes with a sound bound instead of han
     '24 GroupSort2 layers on 2^19 elements, %s profile (symbolic memory and work bounded; blocks cut where both parts stay recognized)',
     (profile) => {
       const n = 2 ** 19;
-      const emitter = EMITTERS.find(([cls]) => cls === 'Lip>GroupSort2')![1];
-      const b = new GraphBuilder({ opset: 17 });
-      b.input('input', 'float32', ['N', n]);
-      let x = 'input';
-      for (let i = 0; i < 24; i++) {
-        const ctx: EmitContext = {
-          b,
-          profile,
-          x,
-          inShape: [n],
-          outShape: [n],
-          what: `layer 'gs${i}' (GroupSort2)`,
-          layer: { name: `gs${i}`, kCoefLip: 1, getConfig: () => ({}) } as unknown as EmitContext['layer'],
-          config: { kCoefLip: 1 },
-        };
-        x = emitter(ctx);
-      }
-      b.node('Identity', [x], {}, { outputs: ['y'] });
-      b.output('y', ['N', n]);
+      const bytes = groupSortStack(profile, 24, n);
       const t0 = Date.now();
-      const res = lipschitzBound(b.toBytes());
+      const res = lipschitzBound(bytes);
       // GroupSort2 keeps x whenever every pair is already sorted: the constant is at least 1.
       expect(res.total).toBeGreaterThanOrEqual(1);
       expect(res.total).toBeLessThan(1 + 1e-9);
