@@ -20,6 +20,7 @@ import { getGradient, getKernel, KernelConfig, KernelFunc, registerGradient, reg
 import '@tensorflow/tfjs-backend-wasm'; // registers the stock kernels first, so ours replace them
 import { conv2DBackpropFilterWasm, makeConv2DBackpropInputWasm } from './conv_backprop_wasm';
 import { makeBatchMatMulWasm } from './matmul_wasm';
+import { makeIdentityWasm } from './identity_wasm';
 import { makeAvgPoolGradWasm } from './pool_backprop_wasm';
 import { makeSumWasm } from './sum_wasm';
 import { groupSort2GradConfig, groupSort2GradKernelConfig, groupSort2KernelConfig } from './kernels/group_sort2_kernel';
@@ -48,6 +49,8 @@ const ourKernels: ReadonlyArray<{ kernelName: string; kernelFunc: KernelFunc }> 
   { kernelName: 'AvgPoolGrad', kernelFunc: makeAvgPoolGradWasm(stock('AvgPoolGrad')) },
   { kernelName: 'BatchMatMul', kernelFunc: makeBatchMatMulWasm(stock('BatchMatMul')) },
   { kernelName: 'Sum', kernelFunc: makeSumWasm(stock('Sum')) },
+  // A shared buffer instead of a copy (simd; the tape's clones of saved tensors).
+  { kernelName: 'Identity', kernelFunc: makeIdentityWasm(stock('Identity')) },
   // lip's own ops (wasm SIMD, backend/kernels/), which the functional ops use when the choice is simd.
   groupSort2KernelConfig,
   groupSort2GradKernelConfig,
