@@ -47,7 +47,7 @@ describeData('lip demo, reduced (--epochs 1 --limit 1000)', () => {
     const headers = [...r.out.matchAll(/^\[(\d)\/5\] (.*)$/gm)].map((m) => Number(m[1]));
     expect(headers).toEqual([1, 2, 3, 4, 5]);
     // The default schedule is `lip train --recipe fast`'s, on its network.
-    expect(r.out).toMatch(/^\[1\/5\] Training the ortho network on Fashion-MNIST with HKR multiclass \(alpha 100, min_margin 0\.25\): 1 epoch,/m);
+    expect(r.out).toMatch(/^\[1\/5\] Training the seed network on Fashion-MNIST with tau-CCE \(tau 5\): 1 epoch, batch 100, Adam lr 0\.005 \(cosine\),/m);
     // Progress: the epoch line, verify batches, CW binary-search steps.
     expect(r.err).toMatch(/^epoch 1\/1 .*val_acc \d\.\d{4}/m);
     expect(r.err).toMatch(/^verify: batch 4\/4 \(1000\/1000 images\)$/m);
@@ -92,7 +92,7 @@ describeData('lip demo, reduced (--epochs 1 --limit 1000)', () => {
     expect(html).toContain('src="attack-cw-model.svg"');
 
     const summary = JSON.parse(fs.readFileSync(out.path('demo.json'), 'utf8'));
-    expect(summary.settings).toMatchObject({ arch: 'ortho', loss: 'hkr', epochs: 1, limit: 1000, alpha: 100, minMargin: 0.25, cwSteps: 50, cwBinarySteps: 6 });
+    expect(summary.settings).toMatchObject({ arch: 'seed', loss: 'tau_cce', tau: 5, epochs: 1, limit: 1000, cwSteps: 50, cwBinarySteps: 6 });
     expect(summary.valAccuracyPerEpoch).toHaveLength(1);
     expect(summary.testImages).toBe(1000);
     expect(summary.accuracy).toBeGreaterThan(0.3);

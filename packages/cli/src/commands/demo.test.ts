@@ -2,14 +2,13 @@ import * as path from 'path';
 import { InvalidArgumentError } from '@lip/core';
 import { DEFAULT_SEED, recipeSettings } from '@lip/train/node';
 import { DEFAULT_CW_BINARY_SEARCH_STEPS, DEFAULT_CW_STEPS } from './attack';
-import { DEFAULT_DEMO_FULL_OUT, DEFAULT_DEMO_OUT, DEMO_SCHEDULE, REFERENCE_SCHEDULE, demoPaths, demoSettings, onePerClassImages } from './demo';
+import { DEFAULT_DEMO_FULL_OUT, DEFAULT_DEMO_OUT, DEMO_SCHEDULE, REFERENCE_SCHEDULE, demoPaths, demoSettings, lossDescription, onePerClassImages } from './demo';
 
 describe('demoSettings', () => {
   it('defaults to `lip train --recipe fast` in runs/demo', () => {
     const s = demoSettings({});
     expect(s.schedule).toEqual(DEMO_SCHEDULE);
-    const { loss, ...fast } = recipeSettings('fast');
-    expect([s.schedule, loss]).toEqual([fast, 'hkr']);
+    expect(s.schedule).toEqual(recipeSettings('fast'));
     expect(s).toMatchObject({ limit: undefined, seed: DEFAULT_SEED, cwSteps: DEFAULT_CW_STEPS, cwBinarySteps: DEFAULT_CW_BINARY_SEARCH_STEPS });
     expect(s.out).toBe(DEFAULT_DEMO_OUT);
     expect(s.paths).toEqual(demoPaths(DEFAULT_DEMO_OUT));
@@ -18,10 +17,9 @@ describe('demoSettings', () => {
   it('takes the reference schedule and its own folder with --full; explicit flags win', () => {
     const s = demoSettings({ full: true, epochs: '3', lrSchedule: 'linear', limit: '500', seed: '7', workers: '2', data: 'fm' });
     expect(s.schedule).toEqual({ ...REFERENCE_SCHEDULE, epochs: 3, lrSchedule: 'linear' });
-    const { loss: _hkr, ...reference } = recipeSettings('reference');
-    expect(REFERENCE_SCHEDULE).toEqual(reference);
+    expect(REFERENCE_SCHEDULE).toEqual(recipeSettings('reference'));
     expect(demoSettings({ full: true, arch: 'ortho' }).schedule).toEqual({ ...REFERENCE_SCHEDULE, arch: 'ortho' });
-    expect(demoSettings({ arch: 'seed' }).schedule).toEqual({ ...DEMO_SCHEDULE, arch: 'seed' });
+    expect(demoSettings({ arch: 'ortho' }).schedule).toEqual({ ...DEMO_SCHEDULE, arch: 'ortho' });
     expect(s).toMatchObject({ limit: 500, seed: 7, workers: 2, dataDir: 'fm', out: DEFAULT_DEMO_FULL_OUT });
     expect(demoSettings({ full: true, out: 'mine' }).paths.onnx).toBe(path.join('mine', 'model.onnx'));
   });
@@ -34,6 +32,14 @@ describe('demoSettings', () => {
   ])('refuses %p naming %s', (flags, flag) => {
     expect(() => demoSettings(flags)).toThrow(InvalidArgumentError);
     expect(() => demoSettings(flags)).toThrow(`'${flag}'`);
+  });
+});
+
+describe('lossDescription', () => {
+  it('names the loss and its parameters for the step header', () => {
+    expect(lossDescription(REFERENCE_SCHEDULE)).toBe('HKR multiclass (alpha 100, min_margin 0.25)');
+    expect(lossDescription({ ...DEMO_SCHEDULE, loss: 'tau_cce', tau: 5 })).toBe('tau-CCE (tau 5)');
+    expect(lossDescription({ ...DEMO_SCHEDULE, loss: 'kr' })).toBe('the kr loss');
   });
 });
 

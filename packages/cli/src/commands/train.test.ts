@@ -78,8 +78,9 @@ describe('lip train: bad input', () => {
     expect(config).toMatchObject({ ...fromRecipe, epochs: 1, batchSize: 32 });
     const refused = await runCaptured([...tiny, '--resume', '--epochs', '2', '--recipe', 'reference']);
     expect(refused.code).toBe(2);
+    // --batch-size is given again (the same): the first setting that differs is the recipe's lr.
     expect(refused.stderr).toBe(
-      `error: '--arch' is "seed" (from recipe "reference") but the checkpoint in ${tmp.dir} was trained with ${JSON.stringify(config.arch)}; ` +
+      `error: '--lr' is ${recipeSettings('reference').lr} (from recipe "reference") but the checkpoint in ${tmp.dir} was trained with ${config.lr}; ` +
         'a resumed run keeps its settings (drop the option or start a new --out)\n',
     );
   });

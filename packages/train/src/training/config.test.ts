@@ -95,10 +95,20 @@ describe('train recipes', () => {
   it('on resume, the recipe must match the checkpoint and a mismatch names the recipe', () => {
     const stored = resolveTrainConfig({ outDir: 'old', recipe: 'fast', epochs: 2 });
     expect(resumeTrainConfig(stored, { outDir: 'old', recipe: 'fast' }).epochs).toBe(recipeSettings('fast').epochs);
-    expect(() => resumeTrainConfig(stored, { outDir: 'old', recipe: 'reference' })).toThrow(
-      `'arch' is "seed" (from recipe "reference") but the checkpoint in old was trained with ${JSON.stringify(recipeSettings('fast').arch)}; ` +
-        'a resumed run keeps its settings',
+    const { batchSize } = recipeSettings('reference');
+    expect(() => resumeTrainConfig(stored, { outDir: 'old', recipe: 'reference', arch: stored.arch })).toThrow(
+      `'batchSize' is ${batchSize} (from recipe "reference") but the checkpoint in old was trained with ${stored.batchSize}; a resumed run keeps its settings`,
     );
+  });
+
+  it("a loss other than the recipe's drops the recipe's loss parameters", () => {
+    const fast = recipeSettings('fast');
+    expect(fast.loss).toBe('tau_cce');
+    expect(resolveTrainConfig({ outDir: 'o', recipe: 'fast' }).tau).toBe(fast.tau);
+    const hkr = resolveTrainConfig({ outDir: 'o', recipe: 'fast', loss: 'hkr' });
+    expect(hkr).toMatchObject({ loss: 'hkr', alpha: 100, minMargin: 0.25, lr: fast.lr, epochs: fast.epochs });
+    expect('tau' in hkr).toBe(false);
+    expect(resolveTrainConfig({ outDir: 'o', recipe: 'fast', loss: 'tau_cce', tau: 2 }).tau).toBe(2);
   });
 });
 
