@@ -2,7 +2,16 @@ import * as path from 'path';
 import { InvalidArgumentError } from '@lip/core';
 import { DEFAULT_SEED, recipeSettings } from '@lip/train/node';
 import { DEFAULT_CW_BINARY_SEARCH_STEPS, DEFAULT_CW_STEPS } from './attack';
-import { DEFAULT_DEMO_FULL_OUT, DEFAULT_DEMO_OUT, DEMO_SCHEDULE, REFERENCE_SCHEDULE, demoPaths, demoSettings, lossDescription, onePerClassImages } from './demo';
+import {
+  DEFAULT_DEMO_FULL_OUT,
+  DEFAULT_DEMO_OUT,
+  DEMO_SCHEDULE,
+  REFERENCE_SCHEDULE,
+  demoPaths,
+  demoSettings,
+  lossDescription,
+  onePerClassImages,
+} from './demo';
 
 describe('demoSettings', () => {
   it('defaults to `lip train --recipe fast` in runs/demo', () => {
