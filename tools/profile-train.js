@@ -234,7 +234,7 @@ function installHooks(tf, lip, model) {
 }
 
 const PHASES = [
-  ['forward convs', 'conv forward: Conv2D of the conv layers'],
+  ['forward convs', 'conv forward: Conv2D of the conv layers (simd: LipConv2DBias, the bias folded in)'],
   ['conv input-gradient', 'Conv2DBackpropInput of the conv layers'],
   ['conv filter-gradient', 'Conv2DBackpropFilter (lip SIMD kernel, or composed: LIP_KERNELS=composed)'],
   ['GroupSort (fwd + grad)', ''],
@@ -256,7 +256,7 @@ function phaseOf(name, ctx) {
   if (ctx.section === 'metrics') return 'metrics (acc, KR of the step)';
   const layer = ctx.layer ?? '';
   if (/Conv2D$/.test(layer)) {
-    if (ctx.dir !== 'bwd' && name === 'Conv2D') return 'forward convs';
+    if (ctx.dir !== 'bwd' && (name === 'Conv2D' || name === 'LipConv2DBias')) return 'forward convs';
     if (ctx.dir === 'bwd' && name === 'Conv2DBackpropInput') return 'conv input-gradient';
     if (ctx.dir === 'bwd' && name === 'Conv2DBackpropFilter') return 'conv filter-gradient';
     return 'elementwise/other';
@@ -351,7 +351,17 @@ function table(header, rows, align) {
 }
 
 /** lip's wasm SIMD kernels (backend/kernels/ in @lip/train), which `--kernels composed` replaces by tfjs ops. */
-const SIMD_KERNELS = ['LipGroupSort2', 'LipGroupSort2Grad', 'LipScaledL2Pool2D', 'LipScaledL2Pool2DGrad', 'Conv2DBackpropFilter'];
+const SIMD_KERNELS = [
+  'LipGroupSort2',
+  'LipGroupSort2Grad',
+  'LipScaledL2Pool2D',
+  'LipScaledL2Pool2DGrad',
+  'Conv2DBackpropFilter',
+  'LipBjorck',
+  'LipBjorckGrad',
+  'LipBiasAdd',
+  'LipBiasColumnSum',
+];
 
 /** The text of one run: step time, phases (with lip's SIMD kernels apart), kernels. */
 function describeRun(r, batchSize, top) {

@@ -82,6 +82,10 @@ export const LAYER_KINDS = [
   'ScaledGlobalL2NormPool2D',
   'InvertibleDownSampling',
   'OrthogonalConv2D',
+  'Householder',
+  'LayerCentering',
+  'BatchCentering',
+  'FrobeniusDense(disjoint)',
 ] as const;
 export type LayerKind = (typeof LAYER_KINDS)[number];
 
@@ -175,6 +179,24 @@ function dense(b: Builder, kind: 'spectral' | 'frobenius', units: number): void 
   b.shape = [units];
 }
 
+function householder(b: Builder): void {
+  b.layers.push(new L.Householder({ theta: pickOf(b.rng, [Math.PI / 2, 0.4, 2.5, -1]) }));
+  b.kinds.push('Householder');
+}
+
+function centering(b: Builder, kind: 'LayerCentering' | 'BatchCentering'): void {
+  const axis = b.shape.length === 3 ? pickOf(b.rng, [undefined, -1, [1, 2, 3]]) : undefined;
+  b.layers.push(kind === 'LayerCentering' ? new L.LayerCentering({ axis }) : new L.BatchCentering());
+  b.kinds.push(kind);
+}
+
+/** FrobeniusDense with disjoint neurons: the model's L is k sqrt(units). */
+function disjointHead(b: Builder, units: number): void {
+  b.layers.push(new L.FrobeniusDense({ units, disjointNeurons: true }));
+  b.kinds.push('FrobeniusDense(disjoint)');
+  b.shape = [units];
+}
+
 /** Layer sequences; together they use every kind in LAYER_KINDS. */
 export const RECIPES: Record<string, { input: (rng: Rng) => number[]; build: (b: Builder, classes: number) => void }> = {
   'bjorck conv, GroupSort2, L2 pool, operator conv, FullSort, global L2 pool, dense': {
@@ -238,6 +260,20 @@ export const RECIPES: Record<string, { input: (rng: Rng) => number[]; build: (b:
       dense(b, 'frobenius', classes);
     },
   },
+  'bjorck conv, BatchCentering, Householder, LayerCentering, dense, LayerCentering, Householder, disjoint Frobenius head': {
+    input: (rng) => [pickOf(rng, [6, 8]), pickOf(rng, [6, 8]), pickOf(rng, [1, 2])],
+    build: (b, classes) => {
+      conv(b, 'bjorck', pickOf(b.rng, [2, 4]));
+      centering(b, 'BatchCentering');
+      householder(b);
+      centering(b, 'LayerCentering');
+      flatten(b);
+      dense(b, 'spectral', pickOf(b.rng, [4, 6, 8]));
+      centering(b, 'LayerCentering');
+      householder(b);
+      disjointHead(b, classes);
+    },
+  },
   'operator conv, GroupSort2, down-sampling, L2 pool, operator conv, MaxMin, average pool, dense': {
     input: (rng) => [8, pickOf(rng, [8, 12]), pickOf(rng, [1, 2])],
     build: (b, classes) => {
@@ -262,7 +298,7 @@ export interface RandomLipModel {
   /** Per-sample input, ONNX layout [C, H, W]. */
   chw: [number, number, number];
   classes: number;
-  /** The Lipschitz constant the model claims (kCoefLip; metadata lipschitz_constant). */
+  /** The Lipschitz constant the model claims (its lipschitzConstant(): kCoefLip, times sqrt(classes) with a disjoint head; metadata lipschitz_constant). */
   claimed: number;
   kinds: LayerKind[];
   portable: boolean;
@@ -274,11 +310,11 @@ export function randomLipModel(recipe: string, seed: number): RandomLipModel {
   const r = RECIPES[recipe];
   const input = r.input(rng);
   const classes = pickOf(rng, [2, 3, 5, 10]);
-  const claimed = pickOf(rng, [1, 1, 0.5, 2]);
+  const kCoefLip = pickOf(rng, [1, 1, 0.5, 2]);
   const portable = rng() < 0.5;
   const b: Builder = { rng, layers: [], kinds: [], shape: [...input] };
   r.build(b, classes);
-  const model = new L.LipschitzSequential({ layers: [tfl.inputLayer({ inputShape: input }), ...b.layers], logger: QUIET_LOGGER, kCoefLip: claimed });
+  const model = new L.LipschitzSequential({ layers: [tfl.inputLayer({ inputShape: input }), ...b.layers], logger: QUIET_LOGGER, kCoefLip });
   let s = seed * 7919;
   for (const layer of model.layers) {
     for (const w of layer.trainableWeights) {
@@ -291,5 +327,5 @@ export function randomLipModel(recipe: string, seed: number): RandomLipModel {
     }
   }
   const bytes = exportOnnx(model, { portable });
-  return { recipe, seed, model, bytes, chw: [input[2], input[0], input[1]], classes, claimed, kinds: b.kinds, portable };
+  return { recipe, seed, model, bytes, chw: [input[2], input[0], input[1]], classes, claimed: model.lipschitzConstant(), kinds: b.kinds, portable };
 }

@@ -31,6 +31,10 @@ const OPTION_FLAGS: Readonly<Record<string, Readonly<Record<string, string>>>> =
     scale: '--scale',
     inputShape: '--input-shape',
     tau: '--tau',
+    temperature: '--temperature',
+    penalty: '--penalty',
+    alphaMean: '--alpha-mean',
+    offset: '--offset',
     recipe: '--recipe',
   },
   demo: {

@@ -82,6 +82,9 @@ export {
   matrixSpectralNormUpperBound,
   convSpectralNormUpperBound,
   circularConvNormUpperBound,
+  sllDenseNormSquaredUpperBound,
+  sllConvNormSquaredUpperBound,
+  sllLipschitzFactor,
 } from './linalg';
 export type { SymmetricBand, LanczosEstimate, LambdaMaxBound, FrequencyLambdaMax } from './linalg';
 export { headRowDistances } from './certificates/head';

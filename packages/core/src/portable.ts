@@ -23,6 +23,9 @@ export {
   matrixSpectralNormUpperBound,
   convSpectralNormUpperBound,
   circularConvNormUpperBound,
+  sllDenseNormSquaredUpperBound,
+  sllConvNormSquaredUpperBound,
+  sllLipschitzFactor,
 } from './linalg';
 export type { SymmetricBand, LanczosEstimate, LambdaMaxBound } from './linalg';
 export { headRowDistances } from './certificates/head';

@@ -66,13 +66,18 @@ export { GroupSort, GroupSort2, FullSort, MaxMin } from './layers';
 export type { GroupSortArgs, GroupSort2Args, FullSortArgs, MaxMinArgs } from './layers';
 export { ScaledL2NormPool2D, ScaledAvgPool2D, ScaledGlobalL2NormPool2D, InvertibleDownSampling } from './layers';
 export type { ScaledPool2DArgs, ScaledGlobalL2NormPool2DArgs, InvertibleDownSamplingArgs } from './layers';
+export { LayerCentering, BatchCentering, DEFAULT_CENTERING_MOMENTUM, Householder, DEFAULT_HOUSEHOLDER_THETA } from './layers';
+export type { LayerCenteringArgs, BatchCenteringArgs, HouseholderArgs } from './layers';
+export { AOLDense, AOLConv2D, SLLBase, SLLDense, SLLConv2D, LipResidual } from './layers';
+export type { AOLDenseArgs, AOLConv2DArgs, SLLArgs, SLLDenseArgs, SLLConv2DArgs, SLLWeights, LipResidualArgs } from './layers';
 export { LipschitzSequential, withConstraintsHeld, lipLayers } from './layers';
 export type { LipschitzSequentialArgs, LipLogger } from './layers';
 
 // Losses.
 export { krMulticlass, hingeMulticlass, hkrMulticlass, krBinary, hingeMarginBinary, hkrBinary, tauCategoricalCrossentropy } from './losses';
+export { lseHkrMulticlass, softHkrMulticlass, softHkrTemperature, softHkrNextMean, marginCategoricalCrossentropy } from './losses';
 export { makeLoss, LOSS_NAMES, LOSS_PARAMETERS } from './losses';
-export type { LipLoss, LossName, LossOptions, LossFunction, LossParameter, ShareLossFunction, BatchStatistics } from './losses';
+export type { LipLoss, LossName, LossOptions, LossFunction, LossParameter, LossState, StepStatistics, ShareLossFunction, BatchStatistics } from './losses';
 
 // Metrics.
 export { accuracy, certificates, certifiedRobustAccuracyFromTensors } from './metrics';

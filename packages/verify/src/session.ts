@@ -26,6 +26,13 @@ export interface SessionOptions {
   threads?: number;
   /** 'auto' (onnxruntime-node when installed, else onnxruntime-web), 'node', 'web' or an onnxruntime module. Default: LIP_ENGINE, else 'auto'. */
   engine?: EngineChoice;
+  /**
+   * False: onnxruntime-node's idle intra-op threads sleep instead of spinning
+   * (`session.intra_op.allow_spinning` 0), which leaves the cores to other
+   * work of this process (`lip verify`'s bound thread) at the same speed on a
+   * lone run. Same logits either way. Default: onnxruntime's (spinning).
+   */
+  spinWait?: boolean;
 }
 
 export interface LipSession {
@@ -180,6 +187,7 @@ export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, 
     // Fatal only: errors come back as exceptions and are reported once, as one line.
     logSeverityLevel: 4,
   };
+  if (opts.spinWait === false && engine === 'node') options.extra = { session: { intra_op: { allow_spinning: '0' } } };
   if (opts.threads !== undefined) {
     options.intraOpNumThreads = opts.threads;
     // onnxruntime-web ignores intraOpNumThreads: its wasm thread pool is sized once, from env, at its first session.

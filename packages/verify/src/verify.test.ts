@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { GraphBuilder } from '@lip/export';
@@ -146,6 +147,66 @@ describe('verifyModel', () => {
     b.setMetadata('lipschitz_constant', '1');
     await expect(verifyModel(b.toBytes(), { data: dataDir })).rejects.toThrow(DataError);
     await expect(verifyModel(b.toBytes(), { data: dataDir })).rejects.toThrow(/expects inputs of shape \[N, 3, 32, 32\]/);
+  });
+
+  describe('with the bound on a worker thread (boundWorker)', () => {
+    /** The result without what depends on timing. */
+    const comparable = (r: Awaited<ReturnType<typeof verifyModel>>): unknown => {
+      const { seconds: _s, imagesPerSecond: _i, details, ...rest } = r;
+      return {
+        ...rest,
+        details: {
+          ...details,
+          labels: Array.from(details.labels),
+          predictions: Array.from(details.predictions),
+          certificates: details.certificates && Array.from(details.certificates),
+        },
+      };
+    };
+
+    it.each([
+      ['a claim above the bound', (): Uint8Array => linearModel('100', 1), {}],
+      ['a claim below the bound (warning)', (): Uint8Array => linearModel('1', 4), {}],
+      ['no certified bound (warning, nothing certified)', (): Uint8Array => productModel(28, 28, 10, 4), {}],
+      ['no certified bound, --lipschitz', (): Uint8Array => productModel(28, 28, 10, 4), { lipschitz: 2 }],
+    ])('%s: the same result and warnings as in process', async (_label, model, extra) => {
+      const run = async (boundWorker: boolean): Promise<{ result: unknown; warnings: string[] }> => {
+        const warnings: string[] = [];
+        const r = await verifyModel(model(), { data: dataDir, eps: [0.01, 0.1], boundWorker, onWarning: (m) => warnings.push(m), ...extra });
+        return { result: comparable(r), warnings };
+      };
+      const inProcess = await run(false);
+      const onWorker = await run(true);
+      expect(onWorker).toEqual(inProcess);
+    });
+
+    it('the cache: a miss stores the entry the worker computed, and the next run reads it', async () => {
+      const cache = { dir: tmp.path('bound-cache') };
+      const cold = await verifyModel(linearModel('1', 4), { data: dataDir, n: 10, boundCache: cache, boundWorker: true });
+      expect(cold.boundCache).toMatchObject({ used: false, stored: true, note: null });
+      expect(fs.existsSync(cold.boundCache!.path)).toBe(true);
+      const warm = await verifyModel(linearModel('1', 4), { data: dataDir, n: 10, boundCache: cache, boundWorker: true });
+      expect(warm.boundCache).toMatchObject({ used: true, stored: false, path: cold.boundCache!.path });
+      const inProcess = await verifyModel(linearModel('1', 4), { data: dataDir, n: 10, boundCache: cache });
+      expect(comparable(warm)).toEqual(comparable(inProcess));
+      expect(warm.lipschitzBound).toBe(cold.lipschitzBound);
+    });
+
+    it("the bound's errors come before a later failure's, as in process", async () => {
+      // 5 classes, data labels up to 9 (a DataError after inference), and a broken claim (a ModelError of the bound's step).
+      const bytes = gemmModel({ classes: 5, metadata: { lipschitz_constant: 'nan' } });
+      const inProcess = verifyModel(bytes, { data: dataDir });
+      await expect(inProcess).rejects.toThrow(/metadata lipschitz_constant must be a number > 0, got "nan"/);
+      await expect(verifyModel(bytes, { data: dataDir, boundWorker: true })).rejects.toThrow(/metadata lipschitz_constant must be a number > 0, got "nan"/);
+      // Without the broken claim, the later failure is the one reported.
+      await expect(verifyModel(gemmModel({ classes: 5 }), { data: dataDir, boundWorker: true })).rejects.toThrow(
+        /the model has 5 outputs but the data has labels up to 9/,
+      );
+    });
+
+    it('data errors come first and stop the worker', async () => {
+      await expect(verifyModel(linearModel('1', 1), { data: tmp.path('nope'), boundWorker: true })).rejects.toThrow(/nope does not exist/);
+    });
   });
 
   it('refuses a data folder that does not exist', async () => {

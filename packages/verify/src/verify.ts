@@ -7,13 +7,24 @@
  * (model_input.ts).
  */
 import { ArrayLayout, DEFAULT_EPSILONS, DataError, DatasetSplit, EngineChoice, EngineName, InvalidArgumentError, requireEngine } from '@lip/core';
-import { BoundCacheOptions, BoundCacheReport, cachedLipschitzBound, readOnnxModelHashed } from './bound/cache';
+import * as fs from 'fs';
+import { BackgroundBound, SpareBoundThread, backgroundBound, boundWorkerScript } from './background_bound';
+import {
+  BoundCacheMiss,
+  BoundCacheOptions,
+  BoundCacheReport,
+  boundCacheHasEntryFor,
+  cachedLipschitzBound,
+  lookupCachedBound,
+  readOnnxModelHashed,
+  storeCachedBound,
+} from './bound/cache';
 import { CertificateKind, certifiedRobustAccuracy, multiclassCertificates, predictClasses } from './certificates';
 import { VerifyData, loadVerifyData } from './data';
-import { LipschitzSource, certifyLogits, chooseLipschitz } from './model_certificates';
+import { LipschitzChoice, LipschitzSource, certifyLogits, chooseLipschitz } from './model_certificates';
 import { InputLayout, dataSpaceCertificates, resolveModelInput, resolveTransform, toModelInput } from './model_input';
-import type { BoundOptions, LipschitzBound } from './bound';
-import { readOnnxModel } from './onnx/read';
+import { lipschitzBound, type BoundOptions, type LipschitzBound } from './bound';
+import { OnnxModel, readOnnxModel } from './onnx/read';
 import { DEFAULT_VERIFY_BATCH_SIZE, openSession } from './session';
 
 export interface VerifyOptions {
@@ -61,6 +72,12 @@ export interface VerifyOptions {
    * Default false: the bound is computed and nothing is written.
    */
   boundCache?: boolean | BoundCacheOptions;
+  /**
+   * Compute the bound on a worker thread while the data are read and the
+   * model runs (./background_bound.ts): the same result, warnings and errors,
+   * but the bound's warnings come after inference. Default false.
+   */
+  boundWorker?: boolean;
   /** Called after each batch. */
   onProgress?: (done: number, total: number) => void;
   /** Called for each warning as it happens (they are also returned). */
@@ -162,38 +179,173 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
   const warn = (m: string): void => {
     opts.onWarning?.(m);
   };
-  // A named engine that is not installed fails here, before the data are read.
-  requireEngine(opts.engine);
-
   const readOptions = opts.inputShape ? { inputShape: opts.inputShape } : {};
   const cacheOptions = opts.boundCache === true ? {} : opts.boundCache || null;
-  // With the cache, the file is read once and hashed, so the key is the hash of what is bounded.
-  const { model, sha256 } = cacheOptions ? readOnnxModelHashed(modelPath, readOptions) : { model: readOnnxModel(modelPath, readOptions), sha256: '' };
-  const cacheUse: { report: BoundCacheReport | null } = { report: null };
-  // With --scale the stored values are read as they are and scaled here, with the mean and std.
-  const data = await loadVerifyData(opts.data, {
-    split,
-    limit: opts.n,
-    dataDir: opts.dataDir,
-    labels: opts.labels,
-    layout: opts.layout,
-    scale: opts.scale === undefined ? undefined : 1,
-  });
-  const transform = resolveTransform({ scale: opts.scale, mean: opts.mean, std: opts.std }, data.channels);
-  const input = resolveModelInput(model, data, opts.inputShape);
-  const computeBound = cacheOptions
-    ? (m: typeof model, o: BoundOptions): LipschitzBound => {
-        const cached = cachedLipschitzBound(m, sha256, o, cacheOptions);
-        cacheUse.report = cached.cache;
-        return cached.bound;
+  // Likely cold (no cache entry for the file): a bound thread starts now, so that its start-up overlaps loading onnxruntime and reading the model.
+  const spare = opts.boundWorker && !(cacheOptions && cachedHint(modelPath, cacheOptions)) ? SpareBoundThread.start() : null;
+  let started: VerifyBound | null = null;
+  try {
+    // A named engine that is not installed fails here, before the data are read.
+    requireEngine(opts.engine);
+    // With the cache, the file is read once and hashed, so the key is the hash of what is bounded.
+    const { model, sha256 } = cacheOptions ? readOnnxModelHashed(modelPath, readOptions) : { model: readOnnxModel(modelPath, readOptions), sha256: '' };
+    const cacheUse: { report: BoundCacheReport | null } = { report: null };
+    const bound = new VerifyBound(model, sha256, cacheOptions, cacheUse, spare);
+    started = bound;
+    // A graph that fixes its input (or --input-shape) needs no data to be bounded: start at once.
+    const early = opts.inputShape ?? fixedInputShape(model);
+    if (opts.boundWorker && early) bound.start(early);
+    // With --scale the stored values are read as they are and scaled here, with the mean and std.
+    const data = await loadVerifyData(opts.data, {
+      split,
+      limit: opts.n,
+      dataDir: opts.dataDir,
+      labels: opts.labels,
+      layout: opts.layout,
+      scale: opts.scale === undefined ? undefined : 1,
+    });
+    const transform = resolveTransform({ scale: opts.scale, mean: opts.mean, std: opts.std }, data.channels);
+    const input = resolveModelInput(model, data, opts.inputShape);
+    if (opts.boundWorker) bound.start(input.shape);
+    const choose = (): LipschitzChoice => {
+      const choice = chooseLipschitz(model, { lipschitz: opts.lipschitz, inputShape: input.shape, computeBound: bound.compute });
+      if (cacheUse.report?.note) choice.warnings.push(`bound cache: ${cacheUse.report.note}`);
+      choice.warnings.forEach(warn);
+      return choice;
+    };
+    // In process the bound comes first, as it always did; on a worker it is awaited after inference.
+    let choice = opts.boundWorker ? null : choose();
+    let run: ModelRun;
+    try {
+      run = await runModel(model, data, input, transform, opts, batchSize, bound.onWorker);
+    } catch (err) {
+      // The bound's fatal errors come first, as they would in process.
+      if (choice === null) {
+        await bound.settled();
+        choose();
       }
-    : undefined;
-  const choice = chooseLipschitz(model, { lipschitz: opts.lipschitz, inputShape: input.shape, computeBound });
-  if (cacheUse.report?.note) choice.warnings.push(`bound cache: ${cacheUse.report.note}`);
-  choice.warnings.forEach(warn);
-  const fed = toModelInput(data.images, data.n, data, input, transform);
+      throw err;
+    }
+    if (choice === null) {
+      await bound.settled();
+      choice = choose();
+    }
+    return verifyResult(modelPath, opts, split, eps, model, data, input, transform, choice, run, cacheUse.report);
+  } finally {
+    if (started) started.cancel();
+    else spare?.end();
+  }
+}
 
-  const session = await openSession(model, { threads: opts.threads, engine: opts.engine });
+/** `boundCacheHasEntryFor` the model file's bytes; false when they cannot be read (the reader then says why). */
+function cachedHint(modelPath: string | Uint8Array, cache: BoundCacheOptions): boolean {
+  if (typeof modelPath !== 'string') return boundCacheHasEntryFor(modelPath, cache);
+  try {
+    return fs.statSync(modelPath).isFile() && boundCacheHasEntryFor(fs.readFileSync(modelPath), cache);
+  } catch {
+    return false;
+  }
+}
+
+/** The per-sample input shape the graph declares, when every dim after the batch is a fixed size; else null. */
+function fixedInputShape(model: OnnxModel): number[] | null {
+  const dims = model.inputs.length === 1 ? model.inputs[0].shape?.slice(1) : undefined;
+  return dims && dims.length > 0 && dims.every((d): d is number => typeof d === 'number' && d > 0) ? dims : null;
+}
+
+/**
+ * The bound `verifyModel` certifies with, for `chooseLipschitz` (`compute`):
+ * from the cache when it has it, else computed in process when asked, or,
+ * after `start(shape)`, on a worker thread (./background_bound.ts) started then.
+ * `compute` for another shape than the started one computes in process.
+ */
+class VerifyBound {
+  private started: { shape: number[]; hit: LipschitzBound | null; miss: BoundCacheMiss | null; job: BackgroundBound | null } | null = null;
+
+  constructor(
+    private readonly model: OnnxModel,
+    private readonly sha256: string,
+    private readonly cacheOptions: BoundCacheOptions | null,
+    private readonly cacheUse: { report: BoundCacheReport | null },
+    /** A bound thread already started, for the first worker task. */
+    private spare: SpareBoundThread | null = null,
+  ) {}
+
+  /** Looks the bound for `shape` up in the cache and, on a miss, starts it on a worker; nothing when already started for `shape`. */
+  start(shape: readonly number[]): void {
+    if (this.started && sameDims(this.started.shape, shape)) return;
+    this.started?.job?.cancel();
+    const opts = { inputShape: [...shape] };
+    const looked = this.cacheOptions ? lookupCachedBound(this.model, this.sha256, opts, this.cacheOptions) : null;
+    if (looked && !('miss' in looked)) {
+      this.started = { shape: opts.inputShape, hit: looked.bound, miss: null, job: null };
+      this.cacheUse.report = looked.cache;
+      this.spare?.end();
+      this.spare = null;
+      return;
+    }
+    const job = backgroundBound(this.model, opts, boundWorkerScript(), this.spare);
+    this.spare = null;
+    this.started = { shape: opts.inputShape, hit: null, miss: looked ? looked.miss : null, job };
+  }
+
+  /** True when the bound is being computed on a worker thread (then onnxruntime's idle threads should sleep, not spin). */
+  get onWorker(): boolean {
+    return !!this.started?.job;
+  }
+
+  /** Resolves once a started worker has answered or stopped. */
+  async settled(): Promise<void> {
+    await this.started?.job?.settled;
+  }
+
+  readonly compute = (m: OnnxModel, o: BoundOptions): LipschitzBound => {
+    const s = this.started;
+    if (s && sameDims(s.shape, o.inputShape ?? [])) {
+      if (s.hit) return s.hit;
+      const b = s.job!.result();
+      if (s.miss) this.cacheUse.report = storeCachedBound(s.miss, b);
+      return b;
+    }
+    if (!this.cacheOptions) return lipschitzBound(m, o);
+    const cached = cachedLipschitzBound(m, this.sha256, o, this.cacheOptions);
+    this.cacheUse.report = cached.cache;
+    return cached.bound;
+  };
+
+  /** Stops a worker whose answer is no longer needed, and a bound thread that got no task. */
+  cancel(): void {
+    this.started?.job?.cancel();
+    this.spare?.end();
+    this.spare = null;
+  }
+}
+
+function sameDims(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+interface ModelRun {
+  fed: ReturnType<typeof toModelInput>;
+  logits: Float32Array;
+  classes: number;
+  seconds: number;
+  engine: EngineName | 'custom';
+}
+
+/** Runs the model on the data, as fed; refuses labels the model's outputs cannot hold. */
+async function runModel(
+  model: OnnxModel,
+  data: VerifyData,
+  input: ReturnType<typeof resolveModelInput>,
+  transform: ReturnType<typeof resolveTransform>,
+  opts: VerifyOptions,
+  batchSize: number,
+  boundOnWorker: boolean,
+): Promise<ModelRun> {
+  const fed = toModelInput(data.images, data.n, data, input, transform);
+  // While the bound runs on a worker thread, idle onnxruntime threads sleep rather than spin: that thread needs the core.
+  const session = await openSession(model, { threads: opts.threads, engine: opts.engine, spinWait: boundOnWorker ? false : undefined });
   let logits: Float32Array;
   const t0 = process.hrtime.bigint();
   try {
@@ -210,7 +362,24 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
       `the model has ${classes} output${classes === 1 ? '' : 's'} but the data has labels up to ${maxLabel}; ` + 'use the data set the model was trained on.',
     );
   }
+  return { fed, logits, classes, seconds, engine: session.engine };
+}
 
+/** Accuracy, certificates and certified accuracy from the model's logits under `choice`. */
+function verifyResult(
+  modelPath: string | Uint8Array,
+  opts: VerifyOptions,
+  split: DatasetSplit,
+  eps: number[],
+  model: OnnxModel,
+  data: VerifyData,
+  input: ReturnType<typeof resolveModelInput>,
+  transform: ReturnType<typeof resolveTransform>,
+  choice: LipschitzChoice,
+  run: ModelRun,
+  cacheReport: BoundCacheReport | null,
+): VerifyResult {
+  const { fed, logits, classes, seconds } = run;
   const modelSpace = certifyLogits(choice, logits, classes);
   const predictions = modelSpace?.predictions ?? predictClasses(logits, classes);
   const certificates = modelSpace ? dataSpaceCertificates(modelSpace.certificates, fed.delta, transform) : null;
@@ -261,7 +430,7 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
     lipschitzClaimed: choice.claimed,
     lipschitzOverride: choice.override,
     lipschitzBound: choice.bound ? choice.bound.total : null,
-    boundCache: cacheUse.report,
+    boundCache: cacheReport,
     headBodyLipschitz: modelSpace?.kind === 'head-aware' && choice.head ? choice.head.bodyLipschitz : null,
     preprocessing: {
       layout: input.layout,
@@ -272,7 +441,7 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
       certificateFactor: transform.certificateFactor,
     },
     warnings: choice.warnings,
-    engine: session.engine,
+    engine: run.engine,
     imagesPerSecond: seconds > 0 ? data.n / seconds : Infinity,
     seconds,
     classNames,

@@ -29,6 +29,11 @@ describe('lip train: bad input', () => {
     [['--seed', '-3'], `error: '--seed' must be an integer in [0, 4294967295], got '-3'`],
     [['--workers', '0'], `error: '--workers' must be a positive integer, got '0'`],
     [['--workers', '65'], `error: '--workers' must be an integer in [1, 64], got 65`],
+    [['--loss', 'margin_cce', '--offset', '-1'], `error: '--offset' must be a finite number >= 0, got '-1'`],
+    [['--loss', 'lse_hkr', '--temperature', '0'], `error: '--temperature' must be a finite number > 0, got '0'`],
+    [['--offset', '1'], `error: '--offset' is not a parameter of loss 'hkr' (its parameters: alpha, minMargin)`],
+    [['--loss', 'lse_hkr', '--alpha', '5'], `error: loss 'lse_hkr': 'alpha' must be a number in [0, 1], got 5`],
+    [['--loss', 'soft_hkr', '--alpha-mean', '2'], `error: loss 'soft_hkr': 'alphaMean' must be a number in [0, 1], got 2`],
   ])('%j exits 2 with one line', async (args, line) => {
     const { code, stderr, stdout } = await runCaptured([...args, '--out', tmp.dir]);
     expect(code).toBe(2);
@@ -67,6 +72,18 @@ describe('lip train: bad input', () => {
       `error: '--lr-schedule' is "linear" but the checkpoint in ${tmp.dir} was trained with "cosine"; ` +
         'a resumed run keeps its settings (drop the option or start a new --out)\n',
     );
+  });
+
+  it('--loss margin_cce --offset: the loss and its parameters, defaults filled in, are stored in train.json', async () => {
+    const tiny = ['--limit', '64', '--batch-size', '32', '--epochs', '1', '--data', FASHION_DIR, '--backend', 'wasm', '--workers', '1', '--out', tmp.dir];
+    const trained = await runCaptured([...tiny, '--loss', 'margin_cce', '--offset', '0.4']);
+    expect(trained.code).toBe(0);
+    const { config } = JSON.parse(fs.readFileSync(tmp.path('train.json'), 'utf8'));
+    expect(config).toMatchObject({ loss: 'margin_cce', offset: 0.4, temperature: 0.25 });
+    expect(config.penalty).toBeUndefined();
+    const refused = await runCaptured([...tiny, '--resume', '--epochs', '2', '--temperature', '0.5']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^error: '--temperature' is 0\.5 but the checkpoint in .* was trained with 0\.25;/);
   });
 
   it('--recipe fast sets the run settings the flags leave out, and --resume checks them', async () => {

@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { Command, Option } from 'commander';
-import { ARCHITECTURES, BackendPreference, DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN, InvalidArgumentError, LOSS_NAMES } from '@lip/train';
+import { ARCHITECTURES, BackendPreference, DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN, InvalidArgumentError, LOSS_NAMES, LOSS_PARAMETERS } from '@lip/train';
 import {
   consoleProgress,
   DATASET_PROVIDERS,
@@ -44,6 +44,10 @@ interface TrainFlags {
   scale?: string;
   inputShape?: string;
   tau?: string;
+  temperature?: string;
+  penalty?: string;
+  alphaMean?: string;
+  offset?: string;
   out?: string;
   resume?: boolean;
   backend?: BackendPreference;
@@ -86,6 +90,10 @@ function trainOptions(flags: TrainFlags): TrainOptions {
     scale: finiteNumber('--scale', flags.scale, 0, false),
     inputShape: inputShapeFlag(flags.inputShape),
     tau: finiteNumber('--tau', flags.tau, 0, false),
+    temperature: finiteNumber('--temperature', flags.temperature, 0, false),
+    penalty: finiteNumber('--penalty', flags.penalty, 0, false),
+    alphaMean: finiteNumber('--alpha-mean', flags.alphaMean, 0, true),
+    offset: finiteNumber('--offset', flags.offset, 0, true),
     recipe: flags.recipe,
     arch: flags.arch,
     epochs: positiveInt('--epochs', flags.epochs),
@@ -104,6 +112,9 @@ function trainOptions(flags: TrainFlags): TrainOptions {
     resume: flags.resume === true,
   };
 }
+
+/** Defaults of the losses with options of their own, for the help. */
+const { lse_hkr: LSE, soft_hkr: SOFT, margin_cce: MARGIN } = LOSS_PARAMETERS;
 
 export function registerTrain(program: Command): void {
   program
@@ -125,10 +136,27 @@ export function registerTrain(program: Command): void {
         `learning rate over the run: constant, or linear/cosine decay to 2% of --lr at the last step (default: ${DEFAULT_LR_SCHEDULE})`,
       ).choices(LR_SCHEDULES),
     )
-    .option('--alpha <x>', `HKR weight of the hinge term (default: ${DEFAULT_HKR_ALPHA})`)
-    .option('--min-margin <x>', `HKR hinge margin (default: ${DEFAULT_MIN_MARGIN})`)
+    .option(
+      '--alpha <x>',
+      `weight of the hinge term: hkr's (default: ${DEFAULT_HKR_ALPHA}); lse_hkr, soft_hkr: (1 - alpha) KR + alpha hinge, in [0, 1] (default: ${LSE.alpha})`,
+    )
+    .option('--min-margin <x>', `hinge margin (default: ${DEFAULT_MIN_MARGIN}; lse_hkr, soft_hkr: ${LSE.minMargin})`)
     .option('--tau <x>', 'temperature of --loss tau_cce (required for it)')
-    .option('--loss <name>', `loss: ${LOSS_NAMES.join(', ')} (default: ${DEFAULT_LOSS})`)
+    .option(
+      '--temperature <x>',
+      `lse_hkr: scales the logits (default: ${LSE.temperature}); soft_hkr: of its softmax (default: ${SOFT.temperature}); ` +
+        `margin_cce: divides the logits (default: ${MARGIN.temperature})`,
+    )
+    .option(
+      '--penalty <x>',
+      `lse_hkr: its soft maximum of the other classes exceeds their maximum by at most penalty * min margin / 2 (default: ${LSE.penalty})`,
+    )
+    .option('--alpha-mean <x>', `soft_hkr: weight of the old value in its moving mean of |logits| (default: ${SOFT.alphaMean})`)
+    .option(
+      '--offset <x>',
+      `margin_cce: subtracted from the true class logit; sqrt(2) * eps aims at certified radius eps (default: ${MARGIN.offset?.toFixed(4)})`,
+    )
+    .option('--loss <name>', `loss: ${LOSS_NAMES.join(', ')} (default: ${DEFAULT_LOSS}; README "lip train" lists them with their references)`)
     .option('--seed <n>', `seed of the weights and the shuffles (default: ${DEFAULT_SEED})`)
     .option('--limit <n>', 'use only the first N images of each split')
     .option(

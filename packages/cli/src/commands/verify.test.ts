@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { DEFAULT_EPSILONS } from '@lip/train';
 import { cliFixturesPerSuite, lip, outDir } from '@lip/test-support/cli';
-import { gemmModel } from '@lip/test-support/onnx';
+import { gemmModel, productModel } from '@lip/test-support/onnx';
 import { DEFAULT_EPS_SPEC, parseEpsList } from './verify';
 
 describe('parseEpsList', () => {
@@ -54,6 +54,29 @@ describe('lip verify', () => {
     expect(r.code).toBe(0);
     expect(r.err).toMatch(/warning: WARNING: the model claims L = 1 but the weights give a certified bound of/);
     expect(r.out).toMatch(/^Lipschitz used +\S+ \(certified bound\)$/m);
+  });
+
+  // The bound runs on a worker thread (boundWorker): its warnings and errors are the ones it gives in process.
+  it('a graph with no certified bound: its warning, nothing certified, exit code 0', async () => {
+    const product = path.join(fx.root, 'product.onnx');
+    fs.writeFileSync(product, productModel(28, 28, 10, 4));
+    const r = await lip('verify', product, '--data', fx.data, '--no-cache');
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/^warning: no certified Lipschitz bound \(.*\), so nothing is certified/m);
+    expect(r.out).toMatch(/^certificates +NONE/m);
+  });
+
+  it('a broken lipschitz_constant (refused at the bound step) is one error line and exit code 2', async () => {
+    const broken = path.join(fx.root, 'broken-claim.onnx');
+    fs.writeFileSync(broken, gemmModel({ metadata: { lipschitz_constant: 'nan' } }));
+    const r = await lip('verify', broken, '--data', fx.data, '--no-cache');
+    expect(r.code).toBe(2);
+    expect(
+      r.err
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('error:')),
+    ).toEqual([expect.stringMatching(/^error: '.*broken-claim\.onnx': metadata lipschitz_constant must be a number > 0, got "nan"; re-export the model\.$/)]);
   });
 
   it.each([

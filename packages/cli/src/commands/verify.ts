@@ -231,6 +231,8 @@ export function registerVerify(program: Command): void {
           inputShape: dimsFlag('--input-shape', flags.inputShape),
           batchSize,
           boundCache: flags.cache,
+          // The bound runs on a worker thread while the model runs.
+          boundWorker: true,
           onProgress: (done, total) => progress.update(done, total),
           onWarning: (m) => progress.log(`warning: ${m}`),
         });

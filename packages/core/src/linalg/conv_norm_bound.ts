@@ -129,13 +129,16 @@ function startVector(d: number, seed: number): Float64Array {
 function ritzLastComponent(alpha: number[], beta: number[], theta: number): number {
   const m = alpha.length;
   if (m === 1) return 1;
-  const scale = Math.max(...alpha.map(Math.abs), ...beta.map(Math.abs), 1e-300);
+  let scale = 1e-300;
+  for (let i = 0; i < m; i++) scale = Math.max(scale, Math.abs(alpha[i]));
+  for (let i = 0; i < beta.length; i++) scale = Math.max(scale, Math.abs(beta[i]));
   const sigma = theta + 1e-13 * scale;
-  let y = new Array<number>(m).fill(1);
+  const y = new Float64Array(m).fill(1);
+  const c = new Float64Array(m);
+  const d = new Float64Array(m);
+  const z = new Float64Array(m);
   for (let it = 0; it < 3; it++) {
     // Solve (T - sigma I) z = y.
-    const c = new Array<number>(m).fill(0);
-    const d = new Array<number>(m).fill(0);
     let denom = alpha[0] - sigma || 1e-300;
     c[0] = (beta[0] ?? 0) / denom;
     d[0] = y[0] / denom;
@@ -144,12 +147,13 @@ function ritzLastComponent(alpha: number[], beta: number[], theta: number): numb
       c[i] = i < m - 1 ? beta[i] / denom : 0;
       d[i] = (y[i] - beta[i - 1] * d[i - 1]) / denom;
     }
-    const z = new Array<number>(m).fill(0);
     z[m - 1] = d[m - 1];
     for (let i = m - 2; i >= 0; i--) z[i] = d[i] - c[i] * z[i + 1];
-    const norm = Math.sqrt(z.reduce((a, v) => a + v * v, 0));
+    let sumSq = 0;
+    for (let i = 0; i < m; i++) sumSq += z[i] * z[i];
+    const norm = Math.sqrt(sumSq);
     if (!(norm > 0) || !Number.isFinite(norm)) return 1;
-    y = z.map((v) => v / norm);
+    for (let i = 0; i < m; i++) y[i] = z[i] / norm;
   }
   return Math.abs(y[m - 1]);
 }
@@ -174,7 +178,7 @@ export function lanczosLambdaMax(m: SymmetricBand, maxSteps = 160, tol = 1e-9, s
   const alpha: number[] = [];
   const beta: number[] = [];
   let q = startVector(d, seed);
-  let norm = Math.sqrt(q.reduce((a, x) => a + x * x, 0));
+  let norm = Math.sqrt(dot(q, q, d));
   for (let i = 0; i < d; i++) q[i] /= norm;
   const w = new Float64Array(d);
   let scale = 0;
@@ -183,20 +187,13 @@ export function lanczosLambdaMax(m: SymmetricBand, maxSteps = 160, tol = 1e-9, s
   for (let j = 0; j < k; j++) {
     basis.push(q);
     bandMatVec(m, q, w);
-    let a = 0;
-    for (let i = 0; i < d; i++) a += w[i] * q[i];
+    const a = dot(w, q, d);
     alpha.push(a);
     // Twice-applied full reorthogonalization (Gram-Schmidt) against the whole basis.
     for (let pass = 0; pass < 2; pass++) {
-      for (const v of basis) {
-        let c = 0;
-        for (let i = 0; i < d; i++) c += w[i] * v[i];
-        for (let i = 0; i < d; i++) w[i] -= c * v[i];
-      }
+      for (const v of basis) subtractMultiple(w, dot(w, v, d), v, d);
     }
-    norm = 0;
-    for (let i = 0; i < d; i++) norm += w[i] * w[i];
-    norm = Math.sqrt(norm);
+    norm = Math.sqrt(dot(w, w, d));
     scale = Math.max(scale, Math.abs(a), norm);
     const breakdown = !(norm > 1e-13 * scale);
     const last = j === k - 1 || breakdown;
@@ -210,6 +207,21 @@ export function lanczosLambdaMax(m: SymmetricBand, maxSteps = 160, tol = 1e-9, s
     for (let i = 0; i < d; i++) q[i] = w[i] / norm;
   }
   return { theta, residual, steps: k };
+}
+
+// The hot loops are small functions of their own: V8 optimizes those after a few calls, long before it would
+// replace a running loop nest (a bound runs each loop nest only a few times, so unoptimized code would dominate).
+
+/** sum_{i < d} a[i] b[i], in order of i. */
+function dot(a: Float64Array, b: Float64Array, d: number): number {
+  let s = 0;
+  for (let i = 0; i < d; i++) s += a[i] * b[i];
+  return s;
+}
+
+/** w -= c v (first d entries). */
+function subtractMultiple(w: Float64Array, c: number, v: Float64Array, d: number): void {
+  for (let i = 0; i < d; i++) w[i] -= c * v[i];
 }
 
 /**
@@ -234,14 +246,23 @@ export function shiftedBandCholesky(m: SymmetricBand, mu: number): number | null
     const jmax = Math.min(d - 1, i + b);
     const inv = 1 / rii;
     for (let j = i + 1; j <= jmax; j++) r[row + (j - i)] *= inv;
-    const off = row - i; // R[i][l] at off + l
-    for (let j = i + 1; j <= jmax; j++) {
-      const rij = r[off + j];
-      if (rij === 0) continue;
-      sumSq += rij * rij;
-      const base = j * w - j; // W[j][l] at base + l
-      for (let l = j; l <= jmax; l++) r[base + l] -= rij * r[off + l];
-    }
+    sumSq = eliminateRow(r, i, w, jmax, sumSq);
+  }
+  return sumSq;
+}
+
+/**
+ * One step of `shiftedBandCholesky` (row i of R already scaled): W[j][l] -= R[i][j] R[i][l]
+ * for i < j <= l <= jmax; returns `sumSq` plus each R[i][j]^2, added in order of j.
+ */
+function eliminateRow(r: Float64Array, i: number, w: number, jmax: number, sumSq: number): number {
+  const off = i * w - i; // R[i][l] at off + l
+  for (let j = i + 1; j <= jmax; j++) {
+    const rij = r[off + j];
+    if (rij === 0) continue;
+    sumSq += rij * rij;
+    const base = j * w - j; // W[j][l] at base + l
+    for (let l = j; l <= jmax; l++) r[base + l] -= rij * r[off + l];
   }
   return sumSq;
 }
@@ -439,6 +460,12 @@ export function circularConvNormUpperBound(
   const khatError = roundoffGamma(2 * taps + 16) * absFro;
 
   const n = Math.min(cin, cout);
+  // kt[(t * cout + co) * cin + ci]: each tap's cout x cin matrix, laid out as K^ is.
+  const entries = cout * cin;
+  const kt = new Float64Array(taps * entries);
+  for (let t = 0; t < taps; t++) {
+    for (let ci = 0; ci < cin; ci++) for (let co = 0; co < cout; co++) kt[t * entries + co * cin + ci] = k[(t * cin + ci) * cout + co];
+  }
   const re = new Float64Array(cout * cin);
   const im = new Float64Array(cout * cin);
   const wre = new Float64Array(taps);
@@ -462,18 +489,7 @@ export function circularConvNormUpperBound(
       }
       re.fill(0);
       im.fill(0);
-      for (let t = 0; t < taps; t++) {
-        const cr = wre[t],
-          ci_ = wim[t];
-        for (let ci = 0; ci < cin; ci++) {
-          const base = (t * cin + ci) * cout;
-          for (let co = 0; co < cout; co++) {
-            const kv = k[base + co];
-            re[co * cin + ci] += kv * cr;
-            im[co * cin + ci] += kv * ci_;
-          }
-        }
-      }
+      for (let t = 0; t < taps; t++) addScaledTap(kt, t * entries, entries, wre[t], wim[t], re, im);
       // Hermitian Gram G on the smaller side; trace(G) = ||K^||_F^2 >= lambda_max(G).
       const g = hermitianGram(re, im, cout, cin, cin <= cout);
       let trace = 0;
@@ -485,20 +501,8 @@ export function circularConvNormUpperBound(
       if (n === 1) {
         lambda = g.re[0] + gError;
       } else {
-        // Real symmetric embedding [[Re, -Im], [Im, Re]]: same eigenvalues, each twice.
         const m2 = 2 * n;
-        const dense = new Float64Array(m2 * m2);
-        for (let i = 0; i < n; i++) {
-          for (let j = 0; j < n; j++) {
-            const r = g.re[i * n + j],
-              s = g.im[i * n + j];
-            dense[i * m2 + j] = r;
-            dense[(i + n) * m2 + (j + n)] = r;
-            dense[i * m2 + (j + n)] = -s;
-            dense[(i + n) * m2 + j] = s;
-          }
-        }
-        const certified = lambdaMax(denseToBand(dense, m2), gError, m2);
+        const certified = lambdaMax(hermitianEmbedding(g.re, g.im, n), gError, m2);
         if (certified === null) {
           onTraceOnly();
           if (traceBound > best) best = traceBound;
@@ -511,6 +515,36 @@ export function circularConvNormUpperBound(
     }
   }
   return best;
+}
+
+/** re += c kt[base ..], im += s kt[base ..] (`entries` values): one tap's term of K^. */
+function addScaledTap(kt: Float64Array, base: number, entries: number, c: number, s: number, re: Float64Array, im: Float64Array): void {
+  for (let e = 0; e < entries; e++) {
+    const kv = kt[base + e];
+    re[e] += kv * c;
+    im[e] += kv * s;
+  }
+}
+
+/**
+ * The real symmetric embedding [[Re, -Im], [Im, Re]] of the n x n Hermitian
+ * G = re + i im (same eigenvalues, each twice), as a full band (b = 2n - 1).
+ */
+function hermitianEmbedding(re: Float64Array, im: Float64Array, n: number): SymmetricBand {
+  const m2 = 2 * n;
+  const band = emptyBand(m2, m2 - 1);
+  const data = band.data;
+  // Row i < n of the upper triangle: Re[i][j] (j >= i), then -Im[i][j]; row i + n: Re[i][j] (j >= i).
+  for (let i = 0; i < n; i++) {
+    const top = i * m2 - i;
+    const bottom = (i + n) * m2 - (i + n);
+    for (let j = i; j < n; j++) {
+      data[top + j] = re[i * n + j];
+      data[bottom + j + n] = re[i * n + j];
+    }
+    for (let j = 0; j < n; j++) data[top + j + n] = -im[i * n + j];
+  }
+  return band;
 }
 
 /** G = A^H A (cols x cols) when `byCols`, else A A^H (rows x rows), for A = re + i im (rows x cols). */

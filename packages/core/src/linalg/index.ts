@@ -13,4 +13,5 @@ export {
   convSpectralNormUpperBound,
   circularConvNormUpperBound,
 } from './conv_norm_bound';
+export { sllDenseNormSquaredUpperBound, sllConvNormSquaredUpperBound, sllLipschitzFactor } from './sll_bound';
 export type { SymmetricBand, LanczosEstimate, LambdaMaxBound, FrequencyLambdaMax } from './conv_norm_bound';

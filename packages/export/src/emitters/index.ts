@@ -2,7 +2,10 @@ import { Emitter } from './context';
 import { emitConv2D, emitDense } from './linear';
 import { emitScaledAvgPool2D, emitScaledGlobalL2NormPool2D, emitScaledL2NormPool2D } from './pool';
 import { emitFlatten, emitIdentity, emitInvertibleDownSampling } from './reshape';
+import { emitLipResidual, emitSLLConv2D, emitSLLDense } from './residual';
 import { emitFullSort, emitGroupSort, emitGroupSort2, emitMaxMin } from './sort';
+import { emitBatchCentering, emitLayerCentering } from './centering';
+import { emitHouseholder } from './householder';
 
 export { onnxDims } from './context';
 export type { EmitContext, Emitter, Profile } from './context';
@@ -22,10 +25,18 @@ export const EMITTERS: ReadonlyArray<readonly [className: string, emitter: Emitt
   ['Lip>GroupSort', emitGroupSort], // TopK | sorting network
   ['Lip>FullSort', emitFullSort], // TopK | sorting network
   ['Lip>MaxMin', emitMaxMin], // Relu/Neg/Concat
+  ['Lip>Householder', emitHouseholder], // Gemm | Transpose-MatMul, Split, Min/Max | Relu arithmetic, Concat, Gemm | MatMul-Transpose
+  ['Lip>BatchCentering', emitBatchCentering], // Add (bias - running mean)
+  ['Lip>LayerCentering', emitLayerCentering], // [Transpose], Reshape, GlobalAveragePool, Sub, Reshape, [Transpose], Add
   ['Lip>ScaledL2NormPool2D', emitScaledL2NormPool2D], // Mul-AveragePool-Sqrt (both)
   ['Lip>ScaledAvgPool2D', emitScaledAvgPool2D], // AveragePool
   ['Lip>ScaledGlobalL2NormPool2D', emitScaledGlobalL2NormPool2D], // Mul-GlobalAveragePool-Sqrt (both)
   ['Lip>InvertibleDownSampling', emitInvertibleDownSampling], // Reshape/Transpose
+  ['Lip>AOLDense', emitDense], // Gemm
+  ['Lip>AOLConv2D', emitConv2D], // Conv, explicit pads
+  ['Lip>SLLDense', emitSLLDense], // Gemm-Relu-Mul-Gemm-Sub
+  ['Lip>SLLConv2D', emitSLLConv2D], // Conv-Relu-Mul-Conv-Sub
+  ['Lip>LipResidual', (ctx) => emitLipResidual(ctx, emitterFor)], // the block's nodes, Mul, Mul, Add
   ['Flatten', emitFlatten], // Transpose to NHWC, Flatten
   ['InputLayer', emitIdentity],
 ];

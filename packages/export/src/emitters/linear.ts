@@ -91,9 +91,9 @@ export const emitConv2D: Emitter = (ctx) => {
 
   let kernel = data;
   const k = lin.lipschitzConstant();
-  if (ctx.config.normalization === 'operator' || ctx.layer.getClassName() === 'Lip>OrthogonalConv2D') {
-    // Operator-norm convs are divided by an estimate; orthogonal (BCOP) ones have
-    // norm 1 up to float32 rounding: both are brought under a certified bound.
+  if (ctx.config.normalization === 'operator' || ['Lip>OrthogonalConv2D', 'Lip>AOLConv2D'].includes(ctx.layer.getClassName())) {
+    // Operator-norm convs are divided by an estimate; orthogonal (BCOP) and AOL ones have
+    // norm at most 1 up to float32 rounding: all are brought under a certified bound.
     if (dilations[0] !== 1 || dilations[1] !== 1) refuse(ctx, 'a dilated operator-norm or orthogonal convolution has no guaranteed bound');
     kernel = shrinkToBound(data, (v) => convSpectralNormUpperBound(v, [kh, kw, cin, cout], inHW, strides, pad), k);
   } else if (normalizedByPowerIteration(ctx)) {

@@ -9,7 +9,7 @@ import { EmitContext, Emitter, onnxDims, refuse, reshape, splitEqual } from './c
  */
 
 /** min and max of two values: Min/Max, or `max = b + relu(a - b)`, `min = a - relu(a - b)` (portable). */
-function minMax(b: GraphBuilder, portable: boolean, x: string, y: string): [string, string] {
+export function minMax(b: GraphBuilder, portable: boolean, x: string, y: string): [string, string] {
   if (!portable) return [b.node('Min', [x, y])[0], b.node('Max', [x, y])[0]];
   const [d] = b.node('Sub', [x, y]);
   const [r] = b.node('Relu', [d]);

@@ -23,6 +23,9 @@ import { makeBatchMatMulWasm } from './matmul_wasm';
 import { makeIdentityWasm } from './identity_wasm';
 import { makeAvgPoolGradWasm } from './pool_backprop_wasm';
 import { makeSumWasm } from './sum_wasm';
+import { biasAddGradConfig, biasAddKernelConfig, biasColumnSumGradConfig, biasColumnSumKernelConfig } from './kernels/bias_kernel';
+import { conv2DBiasGradConfig, conv2DBiasKernelConfig } from './kernels/conv2d_bias_kernel';
+import { bjorckGradKernelConfig, bjorckKernelConfig } from './kernels/bjorck_kernel';
 import { groupSort2GradConfig, groupSort2GradKernelConfig, groupSort2KernelConfig } from './kernels/group_sort2_kernel';
 import { type KernelChoice, kernelChoice, setKernelChoice } from './kernels/kernel_choice';
 import { scaledL2PoolGradConfig, scaledL2PoolGradKernelConfig, scaledL2PoolKernelConfig } from './kernels/l2_pool_kernel';
@@ -56,10 +59,15 @@ const ourKernels: ReadonlyArray<{ kernelName: string; kernelFunc: KernelFunc }> 
   groupSort2GradKernelConfig,
   scaledL2PoolKernelConfig,
   scaledL2PoolGradKernelConfig,
+  bjorckKernelConfig,
+  bjorckGradKernelConfig,
+  biasAddKernelConfig,
+  biasColumnSumKernelConfig,
+  conv2DBiasKernelConfig,
 ];
 
 /** Gradients of lip's own ops (global, as tfjs's gradient registry is). */
-const ourGradients = [groupSort2GradConfig, scaledL2PoolGradConfig];
+const ourGradients = [groupSort2GradConfig, scaledL2PoolGradConfig, biasAddGradConfig, biasColumnSumGradConfig, conv2DBiasGradConfig];
 
 export interface InstallWasmKernelsOptions {
   /**
@@ -73,8 +81,10 @@ export interface InstallWasmKernelsOptions {
  * Installs lip's wasm kernels: `Conv2DBackpropFilter` (missing from
  * tfjs-backend-wasm 4.22), and faster `Conv2DBackpropInput`, `AvgPoolGrad`,
  * transposed `BatchMatMul` and leading-axes `Sum` (which fall back to the stock kernels where those are
- * faster or the composition does not apply), and lip's GroupSort2 and L2
- * pooling SIMD kernels with their gradients. Idempotent;
+ * faster or the composition does not apply), and lip's GroupSort2, L2
+ * pooling and Björck SIMD kernels with their gradients, and the linear
+ * layers' bias (added by SIMD or folded into the convolution; its gradient
+ * a SIMD column sum). Idempotent;
  * `selectBackend('wasm')` calls it.
  */
 export function installWasmKernels(options: InstallWasmKernelsOptions = {}): void {

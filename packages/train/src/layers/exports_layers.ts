@@ -13,7 +13,12 @@ import {
   ScaledPool2DArgs,
 } from './pooling';
 import { FrobeniusConv2D, FrobeniusConv2DArgs } from './frobenius_conv2d';
+import { BatchCentering, BatchCenteringArgs, LayerCentering, LayerCenteringArgs } from './centering';
+import { Householder, HouseholderArgs } from './householder';
 import { OrthogonalConv2D, OrthogonalConv2DArgs } from './orthogonal_conv2d';
+import { AOLConv2D, AOLConv2DArgs, AOLDense, AOLDenseArgs } from './aol';
+import { SLLConv2D, SLLConv2DArgs, SLLDense, SLLDenseArgs } from './sll';
+import { LipResidual, LipResidualArgs } from './residual';
 import { FrobeniusDense, FrobeniusDenseArgs } from './frobenius_dense';
 import { LipschitzSequential, LipschitzSequentialArgs } from './lipschitz_sequential';
 import { SpectralConv2D, SpectralConv2DArgs } from './spectral_conv2d';
@@ -73,4 +78,36 @@ export function scaledGlobalL2NormPool2d(args?: ScaledGlobalL2NormPool2DArgs): S
 
 export function invertibleDownSampling(args?: InvertibleDownSamplingArgs): InvertibleDownSampling {
   return new InvertibleDownSampling(args);
+}
+
+export function layerCentering(args?: LayerCenteringArgs): LayerCentering {
+  return new LayerCentering(args);
+}
+
+export function batchCentering(args?: BatchCenteringArgs): BatchCentering {
+  return new BatchCentering(args);
+}
+
+export function householder(args?: HouseholderArgs): Householder {
+  return new Householder(args);
+}
+
+export function aolDense(args: AOLDenseArgs): AOLDense {
+  return new AOLDense(args);
+}
+
+export function aolConv2d(args: AOLConv2DArgs): AOLConv2D {
+  return new AOLConv2D(args);
+}
+
+export function sllDense(args?: SLLDenseArgs): SLLDense {
+  return new SLLDense(args);
+}
+
+export function sllConv2d(args?: SLLConv2DArgs): SLLConv2D {
+  return new SLLConv2D(args);
+}
+
+export function lipResidual(args: LipResidualArgs): LipResidual {
+  return new LipResidual(args);
 }

@@ -22,6 +22,16 @@ export { LipschitzActivationBase, GroupSort, GroupSort2, FullSort, MaxMin } from
 export type { GroupSortArgs, GroupSort2Args, FullSortArgs, MaxMinArgs } from './activations';
 export { ScaledL2NormPool2D, ScaledAvgPool2D, ScaledGlobalL2NormPool2D, InvertibleDownSampling } from './pooling';
 export type { ScaledPool2DArgs, ScaledGlobalL2NormPool2DArgs, InvertibleDownSamplingArgs } from './pooling';
+export { LayerCentering, BatchCentering, DEFAULT_CENTERING_MOMENTUM } from './centering';
+export type { LayerCenteringArgs, BatchCenteringArgs } from './centering';
+export { Householder, DEFAULT_HOUSEHOLDER_THETA } from './householder';
+export type { HouseholderArgs } from './householder';
+export { AOLDense, AOLConv2D } from './aol';
+export type { AOLDenseArgs, AOLConv2DArgs } from './aol';
+export { SLLBase, SLLDense, SLLConv2D } from './sll';
+export type { SLLArgs, SLLDenseArgs, SLLConv2DArgs, SLLWeights } from './sll';
+export { LipResidual } from './residual';
+export type { LipResidualArgs } from './residual';
 export { LipschitzSequential } from './lipschitz_sequential';
 export { withConstraintsHeld, constraintsHeld } from './constraint_updates';
 export type { LipschitzSequentialArgs, LipLogger } from './lipschitz_sequential';

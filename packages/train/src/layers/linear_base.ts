@@ -8,6 +8,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initializers, layers, LayerVariable, Shape } from '@tensorflow/tfjs-layers';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+import { addBias } from '../backend/kernels/bias_kernel';
+import { CONV2D_BIAS, conv2dBiasSimd } from '../backend/kernels/conv2d_bias_kernel';
+import { useSimdKernel } from '../backend/kernels/kernel_choice';
 import { assertArg } from '../errors';
 import { constraintsHeld } from './constraint_updates';
 import {
@@ -90,6 +93,10 @@ export abstract class LipschitzLinearBase extends layers.Layer implements Lipsch
   protected abstract normalizedKernel(converge: boolean): tf.Tensor;
   /** Applies the layer's linear map with the given effective kernel. */
   protected abstract linearMap(x: tf.Tensor, kernel: tf.Tensor): tf.Tensor;
+  /** `linearMap(x, kernel) + bias`, the bias added along the last axis (lip's SIMD kernel on wasm, else tf.add). */
+  protected affineMap(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor): tf.Tensor {
+    return addBias(this.linearMap(x, kernel), bias);
+  }
   /** A plain tfjs twin of this layer (unbuilt, no weights). */
   protected abstract plainTwin(): layers.Layer;
   abstract updateConstraints(niter?: number): void;
@@ -200,8 +207,8 @@ export abstract class LipschitzLinearBase extends layers.Layer implements Lipsch
     return tf.tidy(() => {
       this.invokeCallHook(inputs, kwargs);
       const x = singleTensor(inputs);
-      const y = this.linearMap(x, this.frozenKernel ?? this.effectiveKernel());
-      return this.bias === null ? y : tf.add(y, this.bias.read());
+      const kernel = this.frozenKernel ?? this.effectiveKernel();
+      return this.bias === null ? this.linearMap(x, kernel) : this.affineMap(x, kernel, this.bias.read());
     });
   }
 
@@ -396,6 +403,19 @@ export abstract class LipschitzConv2DBase extends LipschitzLinearBase {
 
   protected linearMap(x: tf.Tensor, kernel: tf.Tensor): tf.Tensor {
     return tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, this.strides, this.padding);
+  }
+
+  /**
+   * On wasm under the simd kernels, one convolution with the bias folded in
+   * (LipConv2DBias); only for this class's own `linearMap` (a subclass with
+   * another map gets `linearMap + bias`).
+   */
+  protected override affineMap(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor): tf.Tensor {
+    const plainConv = this.linearMap === LipschitzConv2DBase.prototype.linearMap;
+    if (plainConv && x.dtype === 'float32' && x.size > 0 && useSimdKernel(CONV2D_BIAS)) {
+      return conv2dBiasSimd(x as tf.Tensor4D, kernel as tf.Tensor4D, bias as tf.Tensor1D, { strides: this.strides, pad: this.padding });
+    }
+    return super.affineMap(x, kernel, bias);
   }
 
   /** The raw kernel as the matrix `[kh*kw*cin, cout]`. */

@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { History, layers, ModelFitArgs, ModelFitDatasetArgs, Sequential } from '@tensorflow/tfjs-layers';
 import type { Dataset as TfDataset } from '@tensorflow/tfjs-layers/dist/engine/dataset_stub';
+import { lipschitzLinearLayersOf } from '../callbacks/lipschitz_layers';
 import { StopOnNonFiniteLoss } from '../callbacks/non_finite_loss';
 import { standardizeCallbacks } from '../callbacks/standardize';
 import { InvalidArgumentError, ModelError, assertArg } from '../errors';
@@ -119,12 +120,13 @@ export class LipschitzSequential extends Sequential {
    * with `training: true` (constraint_updates.ts).
    */
   updateConstraints(niter?: number): void {
-    for (const layer of this.lipschitzLinearLayers()) layer.updateConstraints(niter);
+    // Nested ones too (a LipResidual's block): callers that hold the constraints update them only here.
+    for (const layer of lipschitzLinearLayersOf(this)) layer.updateConstraints(niter);
   }
 
-  /** `condense()` on every dense/conv layer (`CondenseCallback` does it between epochs). */
+  /** `condense()` on every dense/conv layer, nested ones included (`CondenseCallback` does it between epochs). */
   condense(): void {
-    for (const layer of this.lipschitzLinearLayers()) layer.condense();
+    for (const layer of lipschitzLinearLayersOf(this)) layer.condense();
   }
 
   /**

@@ -223,9 +223,9 @@ describe('makeLoss', () => {
   });
 
   it('rejects unknown names and bad options with InvalidArgumentError', () => {
-    expect(LOSS_NAMES).toEqual(['hkr', 'kr', 'hinge', 'tau_cce']);
+    expect(LOSS_NAMES).toEqual(['hkr', 'kr', 'hinge', 'tau_cce', 'lse_hkr', 'soft_hkr', 'margin_cce']);
     expect(() => makeLoss('mse')).toThrow(InvalidArgumentError);
-    expect(() => makeLoss('mse')).toThrow(`'loss' must be one of hkr, kr, hinge, tau_cce, got "mse"`);
+    expect(() => makeLoss('mse')).toThrow(`'loss' must be one of hkr, kr, hinge, tau_cce, lse_hkr, soft_hkr, margin_cce, got "mse"`);
     expect(() => makeLoss('hkr', { alpha: -1 })).toThrow("loss 'hkr': 'alpha' must be a finite number >= 0, got -1");
     expect(() => makeLoss('hinge', { minMargin: 0 })).toThrow("loss 'hinge': 'minMargin' must be a finite number > 0, got 0");
     expect(() => makeLoss('tau_cce')).toThrow("loss 'tau_cce': option 'tau' is required (a number > 0)");

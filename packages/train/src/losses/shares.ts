@@ -16,7 +16,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { assertArg } from '../errors';
 import { DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN } from '../constants';
+import { lseHkrMulticlass } from './lse_hkr';
+import { marginCategoricalCrossentropy } from './margin_cce';
 import { hingeMulticlass } from './multiclass';
+import { softHkrMulticlass } from './soft_hkr';
 import { tauCategoricalCrossentropy } from './tau_cce';
 import { assertMulticlass, labelsLike } from './validate';
 
@@ -87,6 +90,55 @@ export function hkrMulticlassShare(
 /** The shard's share of `tauCategoricalCrossentropy` (a mean over the batch). */
 export function tauCategoricalCrossentropyShare(yTrue: tf.Tensor, yPred: tf.Tensor, stats: BatchStatistics, tau: number): tf.Scalar {
   return tf.tidy(() => meanShare(tauCategoricalCrossentropy(yTrue, yPred, tau), yPred.shape[0] as number, stats));
+}
+
+/** The shard's share of `lseHkrMulticlass` (a mean over the batch). */
+export function lseHkrMulticlassShare(
+  yTrue: tf.Tensor,
+  yPred: tf.Tensor,
+  stats: BatchStatistics,
+  alpha?: number,
+  minMargin?: number,
+  temperature?: number,
+  penalty?: number,
+): tf.Scalar {
+  return tf.tidy(() => meanShare(lseHkrMulticlass(yTrue, yPred, alpha, minMargin, temperature, penalty), yPred.shape[0] as number, stats));
+}
+
+/**
+ * The shard's share of `softHkrMulticlass` (a mean over the batch at one
+ * softmax temperature: the batch's, taken from the loss's state before the step).
+ */
+export function softHkrMulticlassShare(
+  yTrue: tf.Tensor,
+  yPred: tf.Tensor,
+  stats: BatchStatistics,
+  alpha?: number,
+  minMargin?: number,
+  softmaxTemperature?: number,
+): tf.Scalar {
+  return tf.tidy(() => meanShare(softHkrMulticlass(yTrue, yPred, alpha, minMargin, softmaxTemperature), yPred.shape[0] as number, stats));
+}
+
+/** The shard's share of `marginCategoricalCrossentropy` (a mean over the batch). */
+export function marginCategoricalCrossentropyShare(
+  yTrue: tf.Tensor,
+  yPred: tf.Tensor,
+  stats: BatchStatistics,
+  offset?: number,
+  temperature?: number,
+): tf.Scalar {
+  return tf.tidy(() => meanShare(marginCategoricalCrossentropy(yTrue, yPred, offset, temperature), yPred.shape[0] as number, stats));
+}
+
+/**
+ * The shard's share of the batch's mean |logit| over its B x K logits:
+ * sum |f| / (B K). What a training step tells a loss with state
+ * (`LipLoss.observeStep`: soft_hkr's moving mean).
+ */
+export function meanAbsLogitShare(yPred: tf.Tensor, stats: BatchStatistics): tf.Scalar {
+  assertMulticlass(yPred, 'meanAbsLogitShare');
+  return tf.tidy(() => tf.div(tf.sum(tf.abs(yPred)), stats.size * (yPred.shape[1] as number)) as tf.Scalar);
 }
 
 /** The shard's share of the batch accuracy: its correct predictions over B. */

@@ -37,3 +37,10 @@ export function maskedColumnMean(values: tf.Tensor, mask: tf.Tensor): tf.Tensor 
   // gradient is finite (divNoNan would give NaN gradients through `where`).
   return tf.div(tf.sum(tf.mul(values, mask), 0), tf.maximum(tf.sum(mask, 0), 1));
 }
+
+export function assertUnitInterval(value: unknown, name: string, where: string): asserts value is number {
+  assertArg(typeof value === 'number' && value >= 0 && value <= 1, () => `${where}: '${name}' must be a number in [0, 1], got ${String(value)}`);
+}
+
+/** The lowest float32: a logit masked with it gets weight exp(lowest - max) = 0 in a softmax or logsumexp, and no gradient. */
+export const MASKED_LOGIT = -3.4028234663852886e38;

@@ -6,7 +6,8 @@
 import { layers } from '@tensorflow/tfjs-layers';
 import { assertArg } from '../errors';
 import {
-  ConvNormalization, GroupSort2, InvertibleDownSampling, OrthogonalConv2D, ScaledL2NormPool2D, SpectralConv2D, SpectralDense,
+  AOLConv2D, ConvNormalization, GroupSort2, InvertibleDownSampling, OrthogonalConv2D, ScaledL2NormPool2D, SLLConv2D, SLLDense,
+  SpectralConv2D, SpectralDense,
 } from '../layers';
 
 /** Options every architecture receives, defaults filled in. */
@@ -108,11 +109,73 @@ function orthogonalNet(extra: number, units: number, description: string): Archi
   };
 }
 
+/** Two space-to-depth steps: H×W×C -> H/4×W/4×16C, checked to divide. */
+function spaceToDepth4(o: ArchitectureOptions, what: string): layers.Layer[] {
+  const [h, w] = o.inputShape;
+  assertArg(h % 4 === 0 && w % 4 === 0,
+    () => `the ${what} architecture needs an input height and width divisible by 4 (two space-to-depth steps), got [${o.inputShape.join(', ')}]`);
+  return [new InvertibleDownSampling({ poolSize: 2, inputShape: o.inputShape }), new InvertibleDownSampling({ poolSize: 2 })];
+}
+
+/**
+ * 'ortho' with almost-orthogonal convolutions (Prach & Lampert 2022) instead
+ * of BCOP: no iteration in the convs, the rescaling is exact.
+ *
+ *     InvertibleDownSampling(2) x2
+ *     AOLConv2D(s) GroupSort2 AOLConv2D(c) GroupSort2 AOLConv2D(c) GroupSort2
+ *     Flatten SpectralDense(128) GroupSort2 SpectralDense(numClasses, no bias)
+ *
+ * (s, c as in 'ortho'). The dense layers stay Björck layers: AOL's bound on a
+ * tall matrix (1568 inputs, 128 outputs) is loose, about 1/3 at the start.
+ */
+const aol: Architecture = {
+  description: 'almost-orthogonal (AOL): space-to-depth x2, AOL convs 16, 32, 32 (32×32×3: 48, 64, 64) with GroupSort2, dense 128, dense out',
+  layers: (o) => {
+    const s = 16 * o.inputShape[2];
+    const c = Math.min(2 * s, Math.max(s, 64));
+    const body = spaceToDepth4(o, "'aol'");
+    [s, c, c].forEach((filters, i) => body.push(new AOLConv2D({ filters, kernelSize: 3, padding: 'same', seed: o.layerSeed(i) }), new GroupSort2()));
+    return [
+      ...body,
+      layers.flatten(),
+      new SpectralDense({ units: 128, seed: o.layerSeed(3) }),
+      new GroupSort2(),
+      new SpectralDense({ units: o.numClasses, useBias: false, seed: o.layerSeed(4) }),
+    ];
+  },
+};
+
+/**
+ * SDP-based Lipschitz layers (Araujo et al. 2023): residual layers with ReLU
+ * inside, so no separate activation.
+ *
+ *     InvertibleDownSampling(2) x2
+ *     SLLConv2D(inner 2s) x3
+ *     Flatten SLLDense(inner 256) SpectralDense(numClasses, no bias)
+ *
+ * with s = 16C channels all along (an SLL layer keeps its width).
+ */
+const sll: Architecture = {
+  description: 'SDP-based Lipschitz layers (SLL): space-to-depth x2, 3 residual SLL convs (inner 32; 32×32×3: 96), residual SLL dense (inner 256), dense out',
+  layers: (o) => {
+    const body = spaceToDepth4(o, "'sll'");
+    for (let i = 0; i < 3; i++) body.push(new SLLConv2D({ innerChannels: 32 * o.inputShape[2], kernelSize: 3, seed: o.layerSeed(i) }));
+    return [
+      ...body,
+      layers.flatten(),
+      new SLLDense({ innerUnits: 256, seed: o.layerSeed(3) }),
+      new SpectralDense({ units: o.numClasses, useBias: false, seed: o.layerSeed(4) }),
+    ];
+  },
+};
+
 /** Architecture name -> definition. */
 export const ARCHITECTURES: Map<string, Architecture> = new Map([
   ['seed', seed],
   ['ortho', orthogonalNet(1, 128, 'gradient-norm preserving: space-to-depth x2, orthogonal (BCOP) convs 16, 32, 32 (32×32×3: 48, 64, 64) with GroupSort2, dense 128, dense out')],
   ['ortho-large', orthogonalNet(3, 256, 'gradient-norm preserving: space-to-depth x2, orthogonal (BCOP) convs 16, 32, 32, 32, 32 (32×32×3: 48, 64 ×4) with GroupSort2, dense 256, dense out')],
+  ['aol', aol],
+  ['sll', sll],
 ]);
 
 /** Adds (or replaces) an architecture. */

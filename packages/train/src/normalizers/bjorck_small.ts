@@ -142,3 +142,22 @@ export function smallBjorck(w: tf.Tensor2D, niter: number, beta: number): tf.Ten
   });
   return op(w);
 }
+
+/**
+ * Value and gradient (`dOut -> dw`) of `niter >= 1` steps in float64, for a
+ * `w [rows, cols]` of any size: the reference of the float32 kernels' tests.
+ */
+export function bjorck64(
+  w: Float64Array,
+  rows: number,
+  cols: number,
+  niter: number,
+  beta: number,
+  dOut: Float64Array,
+): { out: Float64Array; dw: Float64Array } {
+  const tall = cols <= rows;
+  const [m, n] = tall ? [rows, cols] : [cols, rows];
+  const { out, trace } = forward(tall ? w : transpose64(w, rows, cols), m, n, niter, beta);
+  const dw = backward(trace, tall ? dOut : transpose64(dOut, rows, cols), beta);
+  return { out: tall ? out : transpose64(out, m, n), dw: tall ? dw : transpose64(dw, m, n) };
+}

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { ModelError } from '../errors';
 import { LipschitzSequential } from '../layers';
+import type { LossState } from '../losses';
 import { commitFiles, committedPath, FileSet } from './commit';
 import { TrainConfig, withConfigDefaults } from './config';
 import { fileHandler, modelFiles, weightBytes } from './file-handler';
@@ -27,6 +28,8 @@ export interface EpochRecord {
    * absent in checkpoints written before it was recorded.
    */
   lr?: number;
+  /** The loss's state after the epoch's last step, for `--resume` (`soft_hkr`'s `runningMean`); absent for a loss without. */
+  lossState?: LossState;
   /** Wall time of the epoch, training and validation. */
   seconds: number;
 }

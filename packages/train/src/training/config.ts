@@ -6,6 +6,7 @@ import { BackendPreference } from '../backend';
 import type { DatasetName, TrainData } from '../data';
 import { DATASET_PROVIDERS } from '../data/node';
 import { assertArg, InvalidArgumentError } from '../errors';
+import { LOSS_PARAMETERS, LossName } from '../losses';
 import { ARCHITECTURES } from '../models';
 
 /** Defaults of `train()` and `lip train`, after the deel-torchlip Fashion-MNIST notebook. */
@@ -151,12 +152,17 @@ export interface TrainConfig {
   lrSchedule: LrSchedule;
   /** Loss name for `makeLoss` (default `hkr`). */
   loss: string;
-  /** HKR weight of the hinge term (default 100). */
+  /** Weight of the hinge term: `hkr`'s (default 100), or (1 - alpha) KR + alpha hinge of `lse_hkr` and `soft_hkr` (default 0.9). */
   alpha: number;
-  /** HKR hinge margin (default 0.25). */
+  /** Hinge margin (default 0.25; 1 for `lse_hkr` and `soft_hkr`). */
   minMargin: number;
   /** Temperature of the `tau_cce` loss (required for it, unused by the others). */
   tau?: number;
+  /** The other losses' parameters (`LossOptions`): stored with the loss's defaults for a loss that has them, absent otherwise. */
+  temperature?: number;
+  penalty?: number;
+  alphaMean?: number;
+  offset?: number;
   /** Seeds the weights and the per-epoch shuffles: same seed, same run (default 42). */
   seed: number;
   /** Use only the first `limit` images of each split (default: all). */
@@ -238,6 +244,10 @@ const RUN_KEYS = [
   'alpha',
   'minMargin',
   'tau',
+  'temperature',
+  'penalty',
+  'alphaMean',
+  'offset',
   'seed',
   'limit',
   'dataset',
@@ -262,6 +272,15 @@ function settingsOf(options: TrainOptions): Partial<TrainConfig> & { outDir: str
   const settings: Record<string, unknown> = { ...options };
   for (const key of OBJECT_KEYS) delete settings[key];
   return settings as Partial<TrainConfig> & { outDir: string };
+}
+
+/** The loss parameters beyond alpha, minMargin and tau that a run stores (`lip train --temperature` ...). */
+const LOSS_EXTRA_KEYS = ['temperature', 'penalty', 'alphaMean', 'offset'] as const;
+
+/** The defaults of loss `name`'s parameters that a config stores (none for an unknown name: `makeLoss` rejects it). */
+function lossDefaults(name: string): Partial<TrainConfig> {
+  const defaults = (LOSS_PARAMETERS as Record<string, Record<string, number | undefined>>)[name] ?? {};
+  return stripUndefined(defaults) as Partial<TrainConfig>;
 }
 
 /** Fills defaults and validates: a new run. */
@@ -293,6 +312,7 @@ export function resolveTrainConfig(requested: TrainOptions): TrainConfig {
     loss: DEFAULT_LOSS,
     alpha: DEFAULT_HKR_ALPHA,
     minMargin: DEFAULT_MIN_MARGIN,
+    ...lossDefaults(given.loss ?? DEFAULT_LOSS),
     seed: DEFAULT_SEED,
     dataset: DEFAULT_DATASET,
     valSplit: 'test',
@@ -366,6 +386,14 @@ export function validateTrainConfig(c: TrainConfig): void {
   assertArg(isFiniteNumber(c.alpha) && c.alpha >= 0, () => `'alpha' must be a finite number >= 0, got ${c.alpha}`);
   assertArg(isFiniteNumber(c.minMargin) && c.minMargin > 0, () => `'minMargin' must be a positive finite number, got ${c.minMargin}`);
   assertArg(c.tau === undefined || (isFiniteNumber(c.tau) && c.tau > 0), () => `'tau' must be a positive finite number, got ${c.tau}`);
+  const lossParameters = LOSS_PARAMETERS[c.loss as LossName] as Record<string, unknown> | undefined;
+  for (const key of LOSS_EXTRA_KEYS) {
+    assertArg(c[key] === undefined || isFiniteNumber(c[key]), () => `'${key}' must be a finite number, got ${c[key]}`);
+    assertArg(
+      c[key] === undefined || lossParameters === undefined || key in lossParameters,
+      () => `'${key}' is not a parameter of loss '${c.loss}' (its parameters: ${Object.keys(lossParameters!).join(', ') || 'none'})`,
+    );
+  }
   assertArg(
     typeof c.seed === 'number' && Number.isInteger(c.seed) && c.seed >= 0 && c.seed <= 0xffffffff,
     () => `'seed' must be an integer in [0, 4294967295], got ${c.seed}`,

@@ -57,11 +57,11 @@ async function main(): Promise<void> {
         lossFn = makeLoss(init.loss.name, request.lossOptions);
       }
       const rows = { images: input.subarray(0, request.rows * rowSize), labels: labels.subarray(0, request.rows) };
-      let metrics: [number, number, number];
+      let metrics: number[];
       if (request.type === 'step') {
         const r = shardGradients(model, vars, shareLoss, rows, geometry, request.stats, init.chunkRows);
         r.grads.forEach((g, i) => grads.set(g.dataSync(), init.gradSlots[i].offset));
-        metrics = Array.from(r.metrics.dataSync()) as [number, number, number];
+        metrics = Array.from(r.metrics.dataSync());
         tf.dispose([...r.grads, r.metrics]);
       } else {
         metrics = evaluateRows(model, lossFn, rows, geometry, init.chunkRows);

@@ -51,6 +51,5 @@ export type WorkerRequest =
   | { type: 'step'; rows: number; stats: BatchStatistics; syncWeights: boolean; lossOptions?: LossOptions }
   | { type: 'evaluate'; rows: number; syncWeights: boolean; lossOptions?: LossOptions };
 
-/** Worker -> main. */
-export type WorkerReply =
-  { type: 'ready' } | { type: 'done'; metrics: [number, number, number]; tensors: number } | { type: 'error'; message: string; stack?: string };
+/** Worker -> main. `metrics`: a step's shares of [loss, acc, KR, mean |logit|], an evaluation batch's [loss, acc, KR]. */
+export type WorkerReply = { type: 'ready' } | { type: 'done'; metrics: number[]; tensors: number } | { type: 'error'; message: string; stack?: string };

@@ -27,7 +27,8 @@ describe('loss shares add up to the full-batch loss', () => {
   const cuts = [0, 1, 8, 13, 20];
 
   test.each(LOSS_NAMES.map((n) => [n]))('%s', (name) => {
-    const opts = { alpha: 50, minMargin: 0.3, tau: 4 };
+    // lse_hkr and soft_hkr weigh KR and hinge by alpha in [0, 1].
+    const opts = name === 'lse_hkr' || name === 'soft_hkr' ? { alpha: 0.7, minMargin: 0.3, runningMean: 0.4 } : { alpha: 50, minMargin: 0.3, tau: 4 };
     const stats = batchStatistics(labels, 10);
     const [full, shared] = withNoLeak(() =>
       tf.tidy(() => {
@@ -76,13 +77,13 @@ describe('shard gradients of the seed network add up to the full-batch gradient'
       }, vars);
       return {
         grads: vars.map((v) => grads[v.name].dataSync() as Float32Array),
-        metrics: [value.dataSync()[0], accuracy(y, logits!).dataSync()[0], krMulticlass(y, logits!).dataSync()[0]],
+        metrics: [value.dataSync()[0], accuracy(y, logits!).dataSync()[0], krMulticlass(y, logits!).dataSync()[0], tf.mean(tf.abs(logits!)).dataSync()[0]],
       };
     });
 
     const share = makeShareLoss('hkr', { alpha: 100, minMargin: 0.25 });
     const sums = vars.map((v) => new Float64Array(v.size));
-    const metrics = [0, 0, 0];
+    const metrics = [0, 0, 0, 0];
     withNoLeak(() => {
       for (const [start, end] of [
         [0, 4],

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { LipschitzLinearBase, LipschitzSequential, withConstraintsHeld } from '../layers';
-import { accuracyShare, BatchStatistics, krMulticlassShare, ShareLossFunction } from '../losses';
+import { accuracyShare, BatchStatistics, krMulticlassShare, meanAbsLogitShare, ShareLossFunction } from '../losses';
 
 /** Rows of one shard: `images` holds `labels.length` rows of `h * w * c` pixels. */
 export interface ShardRows {
@@ -25,6 +25,9 @@ export interface ShardGeometry {
   numClasses: number;
 }
 
+/** Entries of a step's metrics: [loss, accuracy, KR, mean |logit|]. */
+export const STEP_METRICS = 4;
+
 /** One-hot `[m, K]` of `labels`. */
 export function oneHot(labels: Uint8Array, numClasses: number): tf.Tensor2D {
   const y = new Float32Array(labels.length * numClasses);
@@ -36,7 +39,10 @@ export function oneHot(labels: Uint8Array, numClasses: number): tf.Tensor2D {
 export interface ShardGradients {
   /** Gradients of the shard's share of the loss, in `vars` order. */
   grads: tf.Tensor[];
-  /** The shard's shares of [loss, accuracy, KR] of the whole batch. */
+  /**
+   * The shard's shares of [loss, accuracy, KR, mean |logit|] of the whole
+   * batch (the last for a loss with state: `LipLoss.observeStep`).
+   */
   metrics: tf.Tensor1D;
 }
 
@@ -69,7 +75,7 @@ function shardGradientsHeld(
   chunkRows: number,
 ): ShardGradients {
   const rows = shard.labels.length;
-  if (rows === 0) return { grads: vars.map((v) => tf.zerosLike(v)), metrics: tf.zeros([3]) as tf.Tensor1D };
+  if (rows === 0) return { grads: vars.map((v) => tf.zerosLike(v)), metrics: tf.zeros([STEP_METRICS]) as tf.Tensor1D };
   const linear = model.layers.filter((l): l is LipschitzLinearBase => l instanceof LipschitzLinearBase);
   if (rows <= chunkRows || linear.length === 0) {
     return chunkedGradients(model, vars, shareLoss, shard, geometry, stats, chunkRows);
@@ -121,7 +127,9 @@ function chunkedGradients(
       logits = tf.keep(out);
       return shareLoss(y, out, stats);
     }, vars);
-    const chunkMetrics = tf.tidy(() => tf.stack([value, accuracyShare(y, logits!, stats), krMulticlassShare(y, logits!, stats)]) as tf.Tensor1D);
+    const chunkMetrics = tf.tidy(
+      () => tf.stack([value, accuracyShare(y, logits!, stats), krMulticlassShare(y, logits!, stats), meanAbsLogitShare(logits!, stats)]) as tf.Tensor1D,
+    );
     const chunkGrads = vars.map((v) => byName[v.name]);
     if (grads === null || metrics === null) {
       grads = chunkGrads;

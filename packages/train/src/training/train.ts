@@ -5,7 +5,7 @@ import { nonFiniteLossError } from '../callbacks/non_finite_loss';
 import { batchIndices, Dataset, mulberry32, randomPermutation, SampleBatch, sliceBatch } from '../data';
 import { assertArg, InvalidArgumentError } from '../errors';
 import { LipschitzSequential, withConstraintsHeld } from '../layers';
-import { batchStatistics, LipLoss, LossFunction, makeLoss, ShareLossFunction } from '../losses';
+import { batchStatistics, LipLoss, LossFunction, LossOptions, LossState, makeLoss, ShareLossFunction } from '../losses';
 import { accuracy, krMulticlass } from '../metrics';
 import { buildModel } from '../models';
 import { EpochRecord, hasCheckpoint, loadCheckpoint, loadOptimizer, readTrainState, saveCheckpoint, TrainState } from './checkpoint';
@@ -77,7 +77,7 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
 
 /**
  * One Adam step: constraints updated outside the tape, then loss and gradients
- * over the trainable variables. Returns [loss, acc, kr] of the batch.
+ * over the trainable variables. Returns [loss, acc, kr, mean |logit|] of the batch.
  */
 function trainStep(
   model: LipschitzSequential,
@@ -99,7 +99,7 @@ function trainStep(
   );
   // In `vars` order: Adam keeps its moments by position.
   optimizer.applyGradients(vars.filter((v) => grads[v.name] !== undefined).map((v) => ({ name: v.name, tensor: grads[v.name] })));
-  const stats = tf.tidy(() => tf.stack([value, accuracy(y, logits!), krMulticlass(y, logits!)]) as tf.Tensor1D);
+  const stats = tf.tidy(() => tf.stack([value, accuracy(y, logits!), krMulticlass(y, logits!), tf.mean(tf.abs(logits!))]) as tf.Tensor1D);
   tf.dispose([value, logits!, ...Object.values(grads)]);
   return stats;
 }
@@ -170,7 +170,7 @@ async function parallelTrainStep(
   numClasses: number,
   indices: Uint32Array,
   labels: Uint8Array,
-): Promise<[number, number, number]> {
+): Promise<number[]> {
   model.updateConstraints();
   pool.publishWeights(model);
   for (let r = 0; r < indices.length; r++) labels[r] = ds.labels[indices[r]];
@@ -231,11 +231,15 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks, lock: Outpu
   if (recovered === 'discarded') log(`discarded a partly written checkpoint in ${outDir}`);
 
   let config: TrainConfig;
+  // The loss's state after the checkpoint's last step (soft_hkr's moving mean).
+  let lossState: LossState = {};
   if (options.resume) {
     if (!hasCheckpoint(outDir)) {
       throw new InvalidArgumentError(`'resume': ${outDir} holds no checkpoint (no train.json); train without --resume first`);
     }
-    config = resumeTrainConfig(readTrainState(outDir).config, options);
+    const stored = readTrainState(outDir);
+    config = resumeTrainConfig(stored.config, options);
+    lossState = stored.epochs[stored.epochs.length - 1]?.lossState ?? {};
   } else {
     config = resolveTrainConfig(options);
     if (hasCheckpoint(outDir)) {
@@ -244,7 +248,7 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks, lock: Outpu
     }
   }
 
-  const lossFn = makeLoss(config.loss, lossOptionsOf(config));
+  const lossFn = makeLoss(config.loss, { ...lossOptionsOf(config), ...lossState });
   // The data first: a bad file is the one line the user sees.
   const data = await loadTrainData(config, options.data);
   const trainSet = data.train;
@@ -291,6 +295,12 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks, lock: Outpu
     history = [];
   }
 
+  // A worker's update of running batch statistics (BatchCentering) would never reach this model.
+  const stateful = model.layers.find((l) => (l as { usesBatchStatistics?: boolean }).usesBatchStatistics === true);
+  if (workers > 1 && stateful !== undefined) {
+    log(`workers: 1 (layer '${stateful.name}' keeps running batch statistics, which worker threads cannot update)`);
+    workers = 1;
+  }
   const callbacks = new TrainCallbackRunner(options.callbacks, model, lossFn);
   try {
     const interrupted = await runEpochs(
@@ -317,8 +327,9 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks, lock: Outpu
 }
 
 /** The loss options a run's config sets. */
-function lossOptionsOf(config: TrainConfig): { alpha: number; minMargin: number; tau?: number } {
-  return { alpha: config.alpha, minMargin: config.minMargin, ...(config.tau !== undefined ? { tau: config.tau } : {}) };
+function lossOptionsOf(config: TrainConfig): LossOptions {
+  const optional = { tau: config.tau, temperature: config.temperature, penalty: config.penalty, alphaMean: config.alphaMean, offset: config.offset };
+  return { alpha: config.alpha, minMargin: config.minMargin, ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined)) };
 }
 
 /** The splits of a run; `valSet` null when it has no validation data. */
@@ -425,6 +436,8 @@ async function runEpochs(
         if (!Number.isFinite(values[0])) {
           throw nonFiniteLossError({ what: 'the loss', value: values[0], epoch, batch: step, steps, lr, kept: kept() });
         }
+        // A loss with state (soft_hkr's moving mean) sees this batch from the next step on.
+        lossFn.observeStep({ meanAbsLogit: values[3] });
         trainMeans.add(indices.length, values);
         await callbacks.batchEnd(step - 1, indices.length, values);
         const [loss, acc, kr] = trainMeans.means();
@@ -454,6 +467,7 @@ async function runEpochs(
         kr,
         ...(val !== null ? { val_loss: val[0], val_acc: val[1], val_kr: val[2] } : {}),
         lr,
+        ...(Object.keys(lossFn.state).length > 0 ? { lossState: { ...lossFn.state } } : {}),
         seconds: round((performance.now() - started) / 1000, 3),
       };
       // Before the checkpoint: a callback that changes the model (CondenseCallback) is saved with it, so --resume continues exactly.

@@ -32,6 +32,7 @@ import { LipError } from '../errors';
 import { LipschitzSequential } from '../layers';
 import { BatchStatistics, LossOptions } from '../losses';
 import type { Slot, WorkerInit, WorkerReply, WorkerRequest } from './parallel_protocol';
+import { STEP_METRICS } from './shard_gradients';
 
 /** The compiled worker script. */
 export function gradientWorkerScript(): string {
@@ -86,7 +87,7 @@ interface Member {
   weightsStale: boolean;
   /** Loss options to send with the next request (a scheduler changed them), or null. */
   lossOptions: LossOptions | null;
-  pending: { resolve: (r: { metrics: [number, number, number]; tensors: number }) => void; reject: (e: Error) => void } | null;
+  pending: { resolve: (r: { metrics: number[]; tensors: number }) => void; reject: (e: Error) => void } | null;
   failure: Error | null;
 }
 
@@ -94,8 +95,8 @@ interface Member {
 export interface PoolStep {
   /** Summed gradients, in trainable-weight order (the caller owns them). */
   grads: tf.Tensor[];
-  /** [loss, acc, KR] of the batch. */
-  metrics: [number, number, number];
+  /** [loss, acc, KR, mean |logit|] of the batch. */
+  metrics: number[];
 }
 
 export class WorkerPool {
@@ -189,7 +190,7 @@ export class WorkerPool {
         member.watchdog.stop();
         const pending = member.pending;
         member.pending = null;
-        pending?.resolve(message.type === 'done' ? message : { metrics: [0, 0, 0], tensors: 0 });
+        pending?.resolve(message.type === 'done' ? message : { metrics: new Array<number>(STEP_METRICS).fill(0), tensors: 0 });
       });
       worker.on('error', (err) => fail(new LipError(`data-parallel worker ${i} failed: ${err.message}`, 1)));
       worker.on('exit', (code) => {
@@ -217,7 +218,7 @@ export class WorkerPool {
     for (const m of this.members) m.lossOptions = { ...options };
   }
 
-  private request(i: number, message: WorkerRequest): Promise<{ metrics: [number, number, number]; tensors: number }> {
+  private request(i: number, message: WorkerRequest): Promise<{ metrics: number[]; tensors: number }> {
     const member = this.members[i];
     if (member.failure !== null) return Promise.reject(member.failure);
     member.weightsStale = false;
@@ -230,7 +231,7 @@ export class WorkerPool {
       member.worker.postMessage(message);
     }).then((r) => {
       this.workerTensors[i] = (r as { tensors: number }).tensors;
-      return r as { metrics: [number, number, number]; tensors: number };
+      return r as { metrics: number[]; tensors: number };
     });
   }
 
@@ -241,7 +242,7 @@ export class WorkerPool {
   async step(data: PoolDataset, indices: Uint32Array, stats: BatchStatistics): Promise<PoolStep> {
     const n = this.members.length;
     const m = indices.length;
-    const runs: Array<Promise<{ metrics: [number, number, number] }> | null> = this.members.map((member, i) => {
+    const runs: Array<Promise<{ metrics: number[] }> | null> = this.members.map((member, i) => {
       const start = Math.floor((i * m) / n);
       const end = Math.floor(((i + 1) * m) / n);
       if (end === start) return null;
@@ -249,11 +250,11 @@ export class WorkerPool {
       return this.request(i, { type: 'step', rows: end - start, stats, syncWeights: member.weightsStale });
     });
     const results = await Promise.all(runs);
-    const metrics: [number, number, number] = [0, 0, 0];
+    const metrics = new Array<number>(STEP_METRICS).fill(0);
     const sums = this.gradSlots.map((s) => new Float32Array(s.size));
     results.forEach((r, i) => {
       if (r === null) return;
-      for (let k = 0; k < 3; k++) metrics[k] += r.metrics[k];
+      for (let k = 0; k < STEP_METRICS; k++) metrics[k] += r.metrics[k];
       const g = this.members[i].grads;
       this.gradSlots.forEach((s, j) => {
         const sum = sums[j];
@@ -277,7 +278,7 @@ export class WorkerPool {
     const total = data.labels.length;
     for (let first = 0; first < total; first += batchSize * this.size) {
       if (aborted()) return false;
-      const runs: Array<Promise<{ metrics: [number, number, number] }>> = [];
+      const runs: Array<Promise<{ metrics: number[] }>> = [];
       const sizes: number[] = [];
       for (let i = 0; i < this.size && first + i * batchSize < total; i++) {
         const start = first + i * batchSize;
@@ -289,7 +290,7 @@ export class WorkerPool {
         runs.push(this.request(i, { type: 'evaluate', rows: end - start, syncWeights: member.weightsStale }));
       }
       const results = await Promise.all(runs);
-      results.forEach((r, i) => onBatch(sizes[i], r.metrics));
+      results.forEach((r, i) => onBatch(sizes[i], [r.metrics[0], r.metrics[1], r.metrics[2]]));
     }
     return true;
   }

@@ -128,6 +128,12 @@ class ValueTable extends Map<string, Val> {
   }
 }
 
+/** Index of the first NaN or infinite value of `d`, or -1 (small and on its own: V8 optimizes it early). */
+function firstNonFinite(d: ArrayLike<number>): number {
+  for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) return i;
+  return -1;
+}
+
 /** A shared symbolic view of several values. */
 export interface SharedSym {
   anchor: string;
@@ -253,8 +259,9 @@ export class Bounder {
     if (isIntType(v.dtype)) this.fail(node, `its ${what} must be a float tensor, got ${v.dtype}`);
     const d = v.data as ArrayLike<number>;
     // Shape propagation (sizing onnxruntime batches) does not judge the weights.
-    for (let i = 0; i < d.length && !this.opts.shapesOnly; i++) {
-      if (!Number.isFinite(d[i])) this.fail(node, `its ${what} holds a non-finite value (${d[i]}) at index ${i}; re-export the model`);
+    if (!this.opts.shapesOnly) {
+      const bad = firstNonFinite(d);
+      if (bad >= 0) this.fail(node, `its ${what} holds a non-finite value (${d[bad]}) at index ${bad}; re-export the model`);
     }
     return d;
   }

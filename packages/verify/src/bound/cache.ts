@@ -84,7 +84,8 @@ export function readOnnxModelHashed(pathOrBytes: string | Uint8Array, opts: Read
   return { model, sha256 };
 }
 
-interface CacheKey {
+/** Everything an entry is valid for (see the module doc). */
+export interface CacheKey {
   format: string;
   version: number;
   sources: string;
@@ -94,9 +95,9 @@ interface CacheKey {
   limits: Partial<Record<keyof BoundLimits, number>>;
 }
 
-function cacheKey(model: OnnxModel, sha256: string, opts: BoundOptions): CacheKey {
+function cacheKey(model: OnnxModel | null, sha256: string, opts: BoundOptions): CacheKey {
   // An input shape equal to the declared one bounds the same graph as none (`lip verify` passes it, `lip bound` does not).
-  const declared = model.inputs[0]?.shape?.slice(1) ?? [];
+  const declared = model?.inputs[0]?.shape?.slice(1) ?? [];
   const given = opts.inputShape;
   const inputShape = given && !(given.length === declared.length && given.every((d, i) => d === declared[i])) ? [...given] : null;
   const limits: Partial<Record<keyof BoundLimits, number>> = {};
@@ -215,23 +216,55 @@ function readEntry(file: string, key: CacheKey): { bound: LipschitzBound } | { i
 }
 
 /**
- * The bound of `model` (read from bytes whose sha256 is `sha256`, e.g. by
- * `readOnnxModelHashed`): the cached one when an entry has exactly this key,
- * else `lipschitzBound(model, opts)`, then stored. Throws what
- * `lipschitzBound` throws; the cache itself never makes it fail.
+ * Whether the cache has an entry for a model of these bytes bounded with the
+ * default options on its declared input shape (the usual `lip verify`): a
+ * cheap hint, taken before the model is read (a stat, no parsing);
+ * `lookupCachedBound` decides.
  */
-export function cachedLipschitzBound(
+export function boundCacheHasEntryFor(bytes: Uint8Array, cache: BoundCacheOptions = {}): boolean {
+  try {
+    return fs.statSync(entryFile(cacheKey(null, sha256Hex(bytes), {}), cache), { throwIfNoEntry: false }) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/** The entry file of `key`. */
+function entryFile(key: CacheKey, cache: BoundCacheOptions): string {
+  return path.join(cache.dir ?? boundCacheDir(cache.env), `${sha256Hex(JSON.stringify(key))}.json`);
+}
+
+/** A cache look-up that found no usable entry: what `storeCachedBound` needs to write one. */
+export interface BoundCacheMiss {
+  sha256: string;
+  /** The entry file. */
+  path: string;
+  key: CacheKey;
+  /** The entry there that was ignored, and whether a new one may replace it; null: none. */
+  found: { ignored: string; replace: boolean } | null;
+}
+
+/**
+ * The cached bound of `model` (read from bytes whose sha256 is `sha256`) with
+ * these options, when an entry has exactly this key; else what
+ * `storeCachedBound` needs to store the bound once it is computed.
+ */
+export function lookupCachedBound(
   model: OnnxModel,
   sha256: string,
   opts: BoundOptions = {},
   cache: BoundCacheOptions = {},
-): { bound: LipschitzBound; cache: BoundCacheReport } {
+): { bound: LipschitzBound; cache: BoundCacheReport } | { miss: BoundCacheMiss } {
   const key = cacheKey(model, sha256, opts);
-  const dir = cache.dir ?? boundCacheDir(cache.env);
-  const file = path.join(dir, `${sha256Hex(JSON.stringify(key))}.json`);
+  const file = entryFile(key, cache);
   const found = readEntry(file, key);
   if (found && 'bound' in found) return { bound: found.bound, cache: { used: true, sha256, path: file, stored: false, note: null } };
-  const bound = lipschitzBound(model, opts);
+  return { miss: { sha256, path: file, key, found } };
+}
+
+/** Stores `bound`, computed after the look-up `miss`, atomically; the report says whether it was written, or why not. */
+export function storeCachedBound(miss: BoundCacheMiss, bound: LipschitzBound): BoundCacheReport {
+  const { sha256, path: file, key, found } = miss;
   const notes = found ? [`ignored the cache entry ${file}: ${found.ignored}`] : [];
   const stored = toStored(bound);
   const text = JSON.stringify([key, stored]);
@@ -245,5 +278,23 @@ export function cachedLipschitzBound(
       notes.push(`cannot write the bound cache (${(err as Error).message}); the bound was computed and used`);
     }
   }
-  return { bound, cache: { used: false, sha256, path: file, stored: written, note: notes.length > 0 ? notes.join('; ') : null } };
+  return { used: false, sha256, path: file, stored: written, note: notes.length > 0 ? notes.join('; ') : null };
+}
+
+/**
+ * The bound of `model` (read from bytes whose sha256 is `sha256`, e.g. by
+ * `readOnnxModelHashed`): the cached one when an entry has exactly this key,
+ * else `lipschitzBound(model, opts)`, then stored. Throws what
+ * `lipschitzBound` throws; the cache itself never makes it fail.
+ */
+export function cachedLipschitzBound(
+  model: OnnxModel,
+  sha256: string,
+  opts: BoundOptions = {},
+  cache: BoundCacheOptions = {},
+): { bound: LipschitzBound; cache: BoundCacheReport } {
+  const looked = lookupCachedBound(model, sha256, opts, cache);
+  if (!('miss' in looked)) return looked;
+  const bound = lipschitzBound(model, opts);
+  return { bound, cache: storeCachedBound(looked.miss, bound) };
 }

@@ -11,7 +11,7 @@
  */
 
 /** The bound's version for the cache. */
-export const BOUND_CACHE_VERSION = 3;
+export const BOUND_CACHE_VERSION = 4;
 
 /** sha256 of the bound's sources at BOUND_CACHE_VERSION (see the module doc). */
-export const BOUND_SOURCES_SHA256 = '7528ff6d6d17109eb516cd8ec748e98cdbeff6ff98cc29eaf6ff519266791724';
+export const BOUND_SOURCES_SHA256 = '233556bb7a30055f7aaab76b983b2319b151ae2f03f45cde27c78802e223baed';

@@ -73,7 +73,8 @@ export interface ConvBound {
   note: string;
 }
 
-type GroupKernel = { k: Float64Array; coutG: number; cinG: number; kh: number; kw: number };
+/** One group's kernel `[coutG, cinG, kh, kw]` (dilations expanded), in float64. */
+export type GroupKernel = { k: Float64Array; coutG: number; cinG: number; kh: number; kw: number };
 
 /** Work limits of the conv bounds (multiply-adds for all groups together). */
 export interface ConvWorkLimits {
@@ -357,49 +358,194 @@ function exactBound(gk: GroupKernel, g: ConvBoundGeometry, notes: Set<string>, m
   return Math.sqrt(Math.max(upper, 0)) * (1 + 1e-15) * (1 + BOUND_SAFETY_MARGIN);
 }
 
+/** A group's conv as the gate's operator walks it (dilation is in the kernel). */
+interface GramGeometry {
+  cinG: number;
+  coutG: number;
+  kh: number;
+  kw: number;
+  H: number;
+  W: number;
+  Ho: number;
+  Wo: number;
+  sh: number;
+  sw: number;
+  pt: number;
+  pl: number;
+}
+
 /**
  * x -> A^T A x for the group's conv A (zero padding, strides; dilation is in
  * the kernel), on inputs indexed (ci, iy, ix): the conv, then its transpose.
+ * Each entry is one dot product over the taps that reach it, summed in the
+ * order of the explicit loops (out[co, oy, ox] over (ci, ty, tx), y[ci, iy, ix]
+ * over (co, ty, tx)); a zero weight adds a signed zero, which changes no value.
+ * The loops live in small module-level functions, which V8 optimizes within
+ * a few calls (a cold `lip verify` applies this operator only some 50 times).
  */
-function convGramOperator(gk: GroupKernel, g: ConvBoundGeometry): (x: Float64Array, y: Float64Array) => void {
+export function convGramOperator(gk: GroupKernel, g: ConvBoundGeometry): (x: Float64Array, y: Float64Array) => void {
   const { k, cinG, coutG, kh, kw } = gk;
   const [H, W] = g.inHW;
   const [Ho, Wo] = g.outHW;
   const [sh, sw] = g.strides;
   const [pt, pl] = g.pads;
+  const geo: GramGeometry = { cinG, coutG, kh, kw, H, W, Ho, Wo, sh, sw, pt, pl };
+  const taps = kh * kw;
+  // kT[ci][(co, ty, tx)] = k[co][(ci, ty, tx)]: the rows of the transpose.
+  const kT = new Float64Array(k.length);
+  for (let co = 0; co < coutG; co++) {
+    for (let ci = 0; ci < cinG; ci++) for (let t = 0; t < taps; t++) kT[(ci * coutG + co) * taps + t] = k[(co * cinG + ci) * taps + t];
+  }
+  // Input row iy is read by tap ty of output row (iy + pt - ty) / sh where that is an integer in [0, Ho) (likewise columns).
+  const reaching = (n: number, pad: number, stride: number, nOut: number, kernel: number): Int32Array[] =>
+    Array.from({ length: n }, (_, i) => {
+      const list: number[] = [];
+      for (let t = 0; t < kernel; t++) {
+        const o = i + pad - t;
+        if (o >= 0 && o % stride === 0 && o / stride < nOut) list.push(t);
+      }
+      return Int32Array.from(list);
+    });
+  const tysOf = reaching(H, pt, sh, Ho, kh);
+  const txsOf = reaching(W, pl, sw, Wo, kw);
   const out = new Float64Array(coutG * Ho * Wo);
-  // Per tap, the output rows [oy0, oy1) and columns [ox0, ox1) whose input cell lies inside the image.
-  const first = (s: number, p: number, t: number): number => Math.max(0, Math.ceil((p - t) / s));
-  const end = (o: number, s: number, p: number, t: number, n: number): number => Math.min(o, Math.floor((n - 1 + p - t) / s) + 1);
-  const oy0 = Int32Array.from({ length: kh }, (_, t) => first(sh, pt, t));
-  const oy1 = Int32Array.from({ length: kh }, (_, t) => end(Ho, sh, pt, t, H));
-  const ox0 = Int32Array.from({ length: kw }, (_, t) => first(sw, pl, t));
-  const ox1 = Int32Array.from({ length: kw }, (_, t) => end(Wo, sw, pl, t, W));
+  const vals = new Float64Array(Math.max(cinG, coutG) * taps);
+  const offs = new Int32Array(vals.length);
   return (x, y) => {
-    out.fill(0);
-    y.fill(0);
-    for (let pass = 0; pass < 2; pass++) {
-      for (let co = 0; co < coutG; co++) {
-        for (let ci = 0; ci < cinG; ci++) {
-          for (let ty = 0; ty < kh; ty++) {
-            for (let tx = 0; tx < kw; tx++) {
-              const v = k[((co * cinG + ci) * kh + ty) * kw + tx];
-              if (v === 0) continue;
-              for (let oy = oy0[ty]; oy < oy1[ty]; oy++) {
-                const o = (co * Ho + oy) * Wo;
-                const i = (ci * H + oy * sh - pt + ty) * W - pl + tx;
-                if (pass === 0) {
-                  for (let ox = ox0[tx]; ox < ox1[tx]; ox++) out[o + ox] += v * x[i + ox * sw];
-                } else {
-                  for (let ox = ox0[tx]; ox < ox1[tx]; ox++) y[i + ox * sw] += v * out[o + ox];
-                }
-              }
-            }
-          }
-        }
+    convForward(geo, k, x, out, vals, offs);
+    convTranspose(geo, kT, tysOf, txsOf, out, y, vals, offs);
+  };
+}
+
+/** out[co, oy, ox] = sum over (ci, ty, tx) reaching the image of k[co, ci, ty, tx] x[ci, oy sh - pt + ty, ox sw - pl + tx]. */
+function convForward(geo: GramGeometry, k: Float64Array, x: Float64Array, out: Float64Array, vals: Float64Array, offs: Int32Array): void {
+  const { cinG, coutG, kh, kw, Ho, Wo } = geo;
+  for (let oy = 0; oy < Ho; oy++) {
+    for (let ox = 0; ox < Wo; ox++) {
+      const m = gatherPatch(geo, x, oy, ox, vals, offs);
+      gatherDots(k, cinG * kh * kw, coutG, offs, vals, m, out, oy * Wo + ox, Ho * Wo);
+    }
+  }
+}
+
+/** The inputs output cell (oy, ox) reads, in order (ci, ty, tx), into `vals`, their kernel offsets (ci kh + ty) kw + tx into `offs`; returns their count. */
+function gatherPatch(geo: GramGeometry, x: Float64Array, oy: number, ox: number, vals: Float64Array, offs: Int32Array): number {
+  const { cinG, kh, kw, H, W, sh, sw, pt, pl } = geo;
+  // Taps ty in [ty0, ty1) read rows inside the image (likewise tx).
+  const ty0 = Math.max(0, pt - oy * sh);
+  const ty1 = Math.min(kh, H + pt - oy * sh);
+  const tx0 = Math.max(0, pl - ox * sw);
+  const tx1 = Math.min(kw, W + pl - ox * sw);
+  let m = 0;
+  for (let ci = 0; ci < cinG; ci++) {
+    for (let ty = ty0; ty < ty1; ty++) {
+      const row = (ci * H + oy * sh - pt + ty) * W + ox * sw - pl;
+      const off = (ci * kh + ty) * kw;
+      for (let tx = tx0; tx < tx1; tx++) {
+        offs[m] = off + tx;
+        vals[m++] = x[row + tx];
       }
     }
-  };
+  }
+  return m;
+}
+
+/** y[ci, iy, ix] = sum over (co, ty, tx) of k[co, ci, ty, tx] out[co, oy, ox] for the output cells (oy, ox) that read (iy, ix) by tap (ty, tx). */
+function convTranspose(
+  geo: GramGeometry,
+  kT: Float64Array,
+  tysOf: readonly Int32Array[],
+  txsOf: readonly Int32Array[],
+  out: Float64Array,
+  y: Float64Array,
+  vals: Float64Array,
+  offs: Int32Array,
+): void {
+  const { cinG, coutG, kh, kw, H, W } = geo;
+  for (let iy = 0; iy < H; iy++) {
+    for (let ix = 0; ix < W; ix++) {
+      const m = gatherReaders(geo, out, iy, tysOf[iy], ix, txsOf[ix], vals, offs);
+      gatherDots(kT, coutG * kh * kw, cinG, offs, vals, m, y, iy * W + ix, H * W);
+    }
+  }
+}
+
+/**
+ * The outputs that read input cell (iy, ix), in order (co, ty, tx) over the taps `tys` x `txs` that reach it,
+ * into `vals`, their offsets co kh kw + ty kw + tx in a row of kT into `offs`; returns their count.
+ */
+function gatherReaders(
+  geo: GramGeometry,
+  out: Float64Array,
+  iy: number,
+  tys: Int32Array,
+  ix: number,
+  txs: Int32Array,
+  vals: Float64Array,
+  offs: Int32Array,
+): number {
+  const { coutG, kh, kw, Ho, Wo, sh, sw, pt, pl } = geo;
+  const taps = kh * kw;
+  let m = 0;
+  for (let co = 0; co < coutG; co++) {
+    for (let a = 0; a < tys.length; a++) {
+      const ty = tys[a];
+      const row = (co * Ho + (iy + pt - ty) / sh) * Wo;
+      for (let c = 0; c < txs.length; c++) {
+        const tx = txs[c];
+        offs[m] = co * taps + ty * kw + tx;
+        vals[m++] = out[row + (ix + pl - tx) / sw];
+      }
+    }
+  }
+  return m;
+}
+
+/**
+ * dst[at + r stride] = sum_{j < m} w[r rowLength + offs[j]] vals[j] for r < rows,
+ * each summed in order of j. Four rows run side by side: their sums are
+ * independent, so the adds overlap instead of waiting on one another.
+ */
+function gatherDots(
+  w: Float64Array,
+  rowLength: number,
+  rows: number,
+  offs: Int32Array,
+  vals: Float64Array,
+  m: number,
+  dst: Float64Array,
+  at: number,
+  stride: number,
+): void {
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const b0 = r * rowLength;
+    const b1 = b0 + rowLength;
+    const b2 = b1 + rowLength;
+    const b3 = b2 + rowLength;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let j = 0; j < m; j++) {
+      const o = offs[j];
+      const v = vals[j];
+      s0 += w[b0 + o] * v;
+      s1 += w[b1 + o] * v;
+      s2 += w[b2 + o] * v;
+      s3 += w[b3 + o] * v;
+    }
+    dst[at + r * stride] = s0;
+    dst[at + (r + 1) * stride] = s1;
+    dst[at + (r + 2) * stride] = s2;
+    dst[at + (r + 3) * stride] = s3;
+  }
+  for (; r < rows; r++) {
+    const b = r * rowLength;
+    let s = 0;
+    for (let j = 0; j < m; j++) s += w[b + offs[j]] * vals[j];
+    dst[at + r * stride] = s;
+  }
 }
 
 /** max_co sum_{ci,t} |K| (row sums of the conv matrix) and max_ci sum_{co,t} |K| (column sums). */

@@ -10,7 +10,7 @@ import { uniformStream } from '@lip/test-support';
 import { ROOT } from '@lip/test-support/files';
 import { convSigmaMax, ConvMatrixSpec, convOutputSize } from '@lip/test-support/linalg';
 import { readOnnxModel } from '../onnx/read';
-import { ConvBoundGeometry, EXACT_GAIN_TOLERANCE, EXACT_WORK_LIMIT, convNormUpperBound } from './conv';
+import { ConvBoundGeometry, EXACT_GAIN_TOLERANCE, EXACT_WORK_LIMIT, GroupKernel, convGramOperator, convNormUpperBound } from './conv';
 import { inferShapes } from './propagate';
 import { ritzLowerEstimate } from './work';
 
@@ -131,5 +131,67 @@ describe('ritzLowerEstimate', () => {
     expect(calls).toBe(1);
     expect(theta).toBeCloseTo(2, 12);
     expect(theta).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('convGramOperator', () => {
+  /** x -> A^T A x by the plain loops (conv, then its transpose, zero weights skipped): the gate's operator before it gathered taps. */
+  function plainGram(gk: GroupKernel, g: ConvBoundGeometry, x: Float64Array): Float64Array {
+    const { k, cinG, coutG, kh, kw } = gk;
+    const [H, W] = g.inHW;
+    const [Ho, Wo] = g.outHW;
+    const [sh, sw] = g.strides;
+    const [pt, pl] = g.pads;
+    const out = new Float64Array(coutG * Ho * Wo);
+    const y = new Float64Array(cinG * H * W);
+    for (let pass = 0; pass < 2; pass++) {
+      for (let co = 0; co < coutG; co++) {
+        for (let ci = 0; ci < cinG; ci++) {
+          for (let ty = 0; ty < kh; ty++) {
+            for (let tx = 0; tx < kw; tx++) {
+              const v = k[((co * cinG + ci) * kh + ty) * kw + tx];
+              if (v === 0) continue;
+              for (let oy = 0; oy < Ho; oy++) {
+                const iy = oy * sh - pt + ty;
+                if (iy < 0 || iy >= H) continue;
+                for (let ox = 0; ox < Wo; ox++) {
+                  const ix = ox * sw - pl + tx;
+                  if (ix < 0 || ix >= W) continue;
+                  const o = (co * Ho + oy) * Wo + ox;
+                  const i = (ci * H + iy) * W + ix;
+                  if (pass === 0) out[o] += v * x[i];
+                  else y[i] += v * out[o];
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    return y;
+  }
+
+  it('gives the plain loops exactly (same sums in the same order), for any padding, stride and zero taps', () => {
+    const r = uniformStream(37, -1, 1);
+    const pick = (lo: number, hi: number): number => lo + Math.floor(((r() + 1) / 2) * (hi - lo + 1) * 0.999999);
+    for (let t = 0; t < 40; t++) {
+      const [kh, kw, cinG, coutG, H, W] = [pick(1, 4), pick(1, 4), pick(1, 4), pick(1, 4), pick(1, 8), pick(1, 8)];
+      const strides: [number, number] = [pick(1, 3), pick(1, 3)];
+      const pads: [number, number, number, number] = [pick(0, kh), pick(0, kw), pick(0, kh), pick(0, kw)];
+      const spec: ConvMatrixSpec = { layout: 'oihw', cin: cinG, cout: coutG, h: H, w: W, kh, kw, strides, pads };
+      const outHW = convOutputSize(spec);
+      if (outHW[0] < 1 || outHW[1] < 1) continue;
+      // Some exact zeros, as a dilated kernel has.
+      const k = Float64Array.from({ length: coutG * cinG * kh * kw }, () => (r() > 0.6 ? 0 : r()));
+      const g: ConvBoundGeometry = { cout: coutG, cinPerGroup: cinG, group: 1, kernel: [kh, kw], strides, dilations: [1, 1], pads, inHW: [H, W], outHW };
+      const apply = convGramOperator({ k, coutG, cinG, kh, kw }, g);
+      for (let rep = 0; rep < 2; rep++) {
+        const x = Float64Array.from({ length: cinG * H * W }, r);
+        const y = new Float64Array(x.length).fill(NaN);
+        apply(x, y);
+        // Equal values (a skipped zero weight may leave +0 where the gather has -0).
+        expect(Array.from(y, (v) => v + 0)).toEqual(Array.from(plainGram({ k, coutG, cinG, kh, kw }, g, x), (v) => v + 0));
+      }
+    }
   });
 });

@@ -43,58 +43,102 @@ function exactWork(d: number, inner: number): number {
  * Every Gram entry is summed over t in increasing order, as
  * `matrixSpectralNormUpperBound` does, so both give the same bits.
  */
-function exactNorm(w: Float64Array, rows: number, cols: number, meter: WorkMeter): number {
+function exactNorm(w: Float64Array, rows: number, cols: number, meter: WorkMeter, sums: AbsSums = absSums(w, rows, cols)): number {
   if (rows === 0 || cols === 0) return 0;
   const byCols = cols <= rows;
   const d = byCols ? cols : rows;
   const inner = byCols ? rows : cols;
   meter.charge((inner * d * (d + 1)) / 2 + 2 * inner * d, 'Gram matrix', 2 * d * d + lambdaMaxMemory(d, d - 1));
-  // Gram matrix on the smaller side: G = W^T W (cols x cols) or W W^T (rows x rows), upper triangle.
-  const g = new Float64Array(d * d);
-  if (byCols) {
-    for (let t = 0; t < inner; t++) {
-      const row = t * cols;
-      for (let i = 0; i < d; i++) {
-        const a = w[row + i];
-        if (a === 0) continue;
-        const gi = i * d;
-        for (let j = i; j < d; j++) g[gi + j] += a * w[row + j];
-      }
-    }
-  } else {
-    for (let i = 0; i < d; i++) {
-      const ri = i * cols;
-      for (let j = i; j < d; j++) {
-        const rj = j * cols;
-        let s = 0;
-        for (let t = 0; t < inner; t++) s += w[ri + t] * w[rj + t];
-        g[i * d + j] = s;
-      }
-    }
-  }
+  const g = gramUpper(w, rows, cols);
   // ||G_computed - G||_2 <= gamma_inner || |W|^T |W| ||_2 <= gamma_inner ||W||_1 ||W||_inf.
-  let maxRow = 0;
-  const colSums = new Float64Array(cols);
-  for (let r = 0; r < rows; r++) {
-    let s = 0;
-    for (let c = 0; c < cols; c++) {
-      const a = Math.abs(w[r * cols + c]);
-      s += a;
-      colSums[c] += a;
-    }
-    maxRow = Math.max(maxRow, s);
-  }
-  let maxCol = 0;
-  for (let c = 0; c < cols; c++) maxCol = Math.max(maxCol, colSums[c]);
-  const entryError = roundoffGamma(inner + 2) * maxRow * maxCol * (1 + roundoffGamma(rows + cols));
+  const entryError = roundoffGamma(inner + 2) * sums.maxRow * sums.maxCol * (1 + roundoffGamma(rows + cols));
   const upper = certifiedLambdaMax(denseToBand(g, d), entryError, meter, 'dense norm');
   return Math.sqrt(upper) * (1 + BOUND_SAFETY_MARGIN);
 }
 
-/** sqrt(||A||_1 ||A||_inf), rounded up. */
-function oneInfNorm(w: Float64Array, rows: number, cols: number): number {
-  const colSums = new Float64Array(cols);
+/** Doubles of the column panel `gramUpper` transposes at a time (8 MiB). */
+const GRAM_PANEL_DOUBLES = 1 << 20;
+
+/**
+ * Upper triangle of the Gram matrix on the smaller side of the rows x cols
+ * matrix `w`: G = W^T W (cols <= rows) or W W^T, d x d row-major. Entry (i, j)
+ * is the dot product of lines i and j (columns, or rows), summed over t in
+ * increasing order. For columns, panels of consecutive rows are transposed
+ * so that lines are contiguous; each entry carries its partial sum from one
+ * panel to the next, so the order of its additions is unchanged.
+ */
+function gramUpper(w: Float64Array, rows: number, cols: number): Float64Array {
+  const byCols = cols <= rows;
+  const d = byCols ? cols : rows;
+  const g = new Float64Array(d * d);
+  if (!byCols) {
+    gramPanel(w, d, cols, g);
+    return g;
+  }
+  const panelRows = Math.max(1, Math.min(rows, Math.floor(GRAM_PANEL_DOUBLES / d)));
+  const lines = new Float64Array(d * panelRows);
+  for (let t0 = 0; t0 < rows; t0 += panelRows) {
+    const len = Math.min(panelRows, rows - t0);
+    for (let t = 0; t < len; t++) {
+      const row = (t0 + t) * cols;
+      for (let i = 0; i < d; i++) lines[i * len + t] = w[row + i];
+    }
+    gramPanel(lines, d, len, g);
+  }
+  return g;
+}
+
+/** g[i d + j] += sum_{t < len} lines[i len + t] lines[j len + t] for i <= j < d, summed in order of t. */
+function gramPanel(lines: Float64Array, d: number, len: number, g: Float64Array): void {
+  for (let i = 0; i < d; i++) {
+    let j = i;
+    for (; j + 4 <= d; j += 4) addDots4(lines, i * len, j * len, len, g, i * d + j);
+    for (; j < d; j++) g[i * d + j] = addDot(lines, i * len, j * len, len, g[i * d + j]);
+  }
+}
+
+// Small functions of their own, so that V8 optimizes them after a few calls (see conv.ts's convGramOperator).
+
+/**
+ * g[at + r] += sum_{t < len} x[a + t] x[b + r len + t] for r < 4, each summed
+ * in order of t: four independent sums side by side, so the adds overlap.
+ */
+function addDots4(x: Float64Array, a: number, b: number, len: number, g: Float64Array, at: number): void {
+  const b1 = b + len;
+  const b2 = b1 + len;
+  const b3 = b2 + len;
+  let s0 = g[at];
+  let s1 = g[at + 1];
+  let s2 = g[at + 2];
+  let s3 = g[at + 3];
+  for (let t = 0; t < len; t++) {
+    const v = x[a + t];
+    s0 += v * x[b + t];
+    s1 += v * x[b1 + t];
+    s2 += v * x[b2 + t];
+    s3 += v * x[b3 + t];
+  }
+  g[at] = s0;
+  g[at + 1] = s1;
+  g[at + 2] = s2;
+  g[at + 3] = s3;
+}
+
+/** s + sum_{t < len} x[a + t] x[b + t], in order of t. */
+function addDot(x: Float64Array, a: number, b: number, len: number, s: number): number {
+  for (let t = 0; t < len; t++) s += x[a + t] * x[b + t];
+  return s;
+}
+
+/** Largest absolute row sum (||W||_inf) and column sum (||W||_1) of a rows x cols matrix, each summed in order, unrounded. */
+interface AbsSums {
+  maxRow: number;
+  maxCol: number;
+}
+
+function absSums(w: Float64Array, rows: number, cols: number): AbsSums {
   let maxRow = 0;
+  const colSums = new Float64Array(cols);
   for (let r = 0; r < rows; r++) {
     let s = 0;
     for (let c = 0; c < cols; c++) {
@@ -106,6 +150,11 @@ function oneInfNorm(w: Float64Array, rows: number, cols: number): number {
   }
   let maxCol = 0;
   for (let c = 0; c < cols; c++) maxCol = Math.max(maxCol, colSums[c]);
+  return { maxRow, maxCol };
+}
+
+/** sqrt(||A||_1 ||A||_inf), rounded up. */
+function oneInfNorm({ maxRow, maxCol }: AbsSums, rows: number, cols: number): number {
   // Each sum of n terms errs by at most gamma_n relative.
   const slack = (1 + roundoffGamma(rows + 2)) * (1 + roundoffGamma(cols + 2));
   return sqrtUp(mulUp(mulUp(maxRow, maxCol), slack));
@@ -151,18 +200,26 @@ export function denseNormUpperBound(w: ArrayLike<number>, rows: number, cols: nu
   if (maxAbs === 0) return { bound: 0, method: 'exact', blocks: 1 };
   // Scale by 2^e (exact when e > 0) so that max |w| is in [1, 2) when it is far from 1.
   const e = maxAbs < 2 ** -300 || maxAbs > 2 ** 300 ? -Math.floor(Math.log2(maxAbs)) : 0;
-  const m = Float64Array.from({ length: rows * cols }, (_, i) => (e === 0 ? w[i] : timesPow2(w[i], e)));
+  // Read only: a float64 matrix that needs no scaling is used as it is.
+  let m: Float64Array;
+  if (e === 0 && w instanceof Float64Array && w.length === rows * cols) {
+    m = w;
+  } else {
+    m = new Float64Array(rows * cols);
+    for (let i = 0; i < m.length; i++) m[i] = e === 0 ? w[i] : timesPow2(w[i], e);
+  }
   // Scaling down can round entries that become subnormal: each by at most 2^-1075.
   const scaleError = e < 0 ? Math.sqrt(rows * cols) * 2 ** -1074 : 0;
   const d = Math.min(rows, cols);
   const inner = Math.max(rows, cols);
   const meter = new WorkMeter(limit, DENSE_MEMORY_LIMIT);
   let result: DenseNormBound;
-  const oneInf = oneInfNorm(m, rows, cols);
+  const sums = absSums(m, rows, cols);
+  const oneInf = oneInfNorm(sums, rows, cols);
   let bound: number | null = null;
   if (meter.fits(exactWork(d, inner), 2 * d * d + lambdaMaxMemory(d, d - 1))) {
     try {
-      bound = exactNorm(m, rows, cols, meter);
+      bound = exactNorm(m, rows, cols, meter, sums);
     } catch (err) {
       if (!(err instanceof WorkLimitExceeded)) throw err;
     }

@@ -25,9 +25,8 @@
  * layer table's method.
  */
 import { ModelError } from '@lip/core';
-import { OnnxModel, readOnnxModel } from '../onnx/read';
+import type { OnnxModel } from '../onnx/read';
 import type { Bounder, BoundOptions, LayerBound } from './bounder';
-import { foldModel } from '../ops/fold_model';
 import { FOLDED_ONLY_OPS } from '../ops/registry';
 import { gemmParams } from '../ops/attributes';
 import { asFloats } from './fold';
@@ -108,12 +107,13 @@ function findHead(b: Bounder, outName: string): LinearHead | null {
  * would exceed MAX_VALUE_ELEMENTS.
  */
 export function lipschitzBound(model: OnnxModel | string | Uint8Array, opts: BoundOptions = {}): LipschitzBound {
+  // The reader and the folding (protobuf) are loaded only when needed: `lip verify`'s bound thread gets a folded model.
   const m =
     typeof model === 'string' || model instanceof Uint8Array
-      ? readOnnxModel(model, { inputShape: opts.inputShape })
+      ? (require('../onnx/read') as typeof import('../onnx/read')).readOnnxModel(model, { inputShape: opts.inputShape })
       : model.folding
         ? model
-        : foldModel(model, { inputShape: opts.inputShape });
+        : (require('../ops/fold_model') as typeof import('../ops/fold_model')).foldModel(model, { inputShape: opts.inputShape });
   const { b, perSample } = propagate(m, { ...opts, shapesOnly: false });
   const survivor = m.nodes.find((n) => FOLDED_ONLY_OPS.has(n.opType));
   if (survivor) b.fail(survivor, 'computes a shape from the input at run time; it cannot be folded into a constant');

@@ -51,6 +51,7 @@ import {
   transposePerm,
 } from '../ops/attributes';
 import { padIndexMap } from './shapes';
+import { applySllResidual } from './residual';
 import { broadcastTo, concat, permute, range, select, sizeOf } from './tensor_ops';
 
 /** Lipschitz constants of elementwise unary ops. */
@@ -377,6 +378,15 @@ function handleElementwise(b: Bounder, node: OnnxNode): void {
   const rep = (v: Val): number => n / Math.max(1, sizeOf(v.shape));
   const vars = names.filter((_, i) => !ins[i].isConst);
   const why = vars.map((nm) => b.get(nm)).find((v) => !Number.isFinite(v.lip))?.why;
+  // An SLL residual block x - A^T diag(g) relu(A x + b): its certificate (./residual.ts), else the rules below.
+  if (op === 'Sub' && applySllResidual(b, node, outShape, dtype, why)) return;
+  if (isCentering(node, names, ins, outShape)) {
+    const inLip = b.lipOf(names[0]);
+    const v: Val = { shape: outShape, dtype, lip: inLip, why, isConst: false, producer: node };
+    b.setVal(out, v);
+    b.record(node, v, inLip, 'centering y - GlobalAveragePool(y): the projection I - 11^T/n on each row, norm 1');
+    return;
+  }
 
   // Symbolic: two (or more, for Min/Max) variable inputs of one anchor, same shape, no constants.
   if (
@@ -415,6 +425,18 @@ function handleElementwise(b: Bounder, node: OnnxNode): void {
   if (Number.isFinite(r.lip)) b.record(node, v, inLip, r.method);
 }
 
+/**
+ * `Sub(y, GlobalAveragePool(y))` (LayerCentering, as @lip/export writes it): y minus its
+ * mean over axes 2.. for each (sample, channel), the orthogonal projection
+ * I - 11^T/n on each row of n values. Its norm is 1 (0 when n = 1), so the
+ * bound is y's; the generic Sub rule would give 2 L_y.
+ */
+function isCentering(node: OnnxNode, names: string[], ins: Val[], outShape: number[]): boolean {
+  if (node.opType !== 'Sub' || ins.length !== 2 || ins[0].isConst || ins[1].isConst || !Number.isFinite(ins[0].lip)) return false;
+  const mean = ins[1].producer;
+  return mean?.opType === 'GlobalAveragePool' && mean.inputs[0] === names[0] && ins[0].shape.join() === outShape.join();
+}
+
 type ElementwiseRule = (
   b: Bounder,
   node: OnnxNode,
@@ -427,7 +449,8 @@ type ElementwiseRule = (
 /** sum_i sqrt(m_i) L_i over the variable inputs (m_i their broadcast multiplicity). */
 const sumRule: ElementwiseRule = (_b, _node, ins, lips, rep) => {
   const vars = ins.filter((v) => !v.isConst).length;
-  const lip = ins.reduce((a, v, i) => (v.isConst ? a : nextUp(a + mulUp(sqrtUp(rep(v)), lips[i]))), 0);
+  // The first term is exact (0 + t = t): adding a constant keeps the bound (a translation), with no ulp added.
+  const lip = ins.reduce((a, v, i) => (v.isConst ? a : a === 0 ? mulUp(sqrtUp(rep(v)), lips[i]) : nextUp(a + mulUp(sqrtUp(rep(v)), lips[i]))), 0);
   return { lip, method: vars === 1 ? 'adds a constant' : 'sum of the input bounds' };
 };
 

@@ -161,7 +161,7 @@ export function ritzLowerEstimate(
     s >>>= 0;
     q[i] = s / 4294967296 - 0.5;
   }
-  let norm = Math.sqrt(q.reduce((a, v) => a + v * v, 0));
+  let norm = Math.sqrt(dot(q, q, d));
   for (let i = 0; i < d; i++) q[i] /= norm;
   let prev = new Float64Array(d);
   const w = new Float64Array(d);
@@ -170,16 +170,10 @@ export function ritzLowerEstimate(
   let theta = 0;
   for (let j = 0; j < Math.min(d, maxSteps); j++) {
     apply(q, w);
-    let a = 0;
-    for (let i = 0; i < d; i++) a += w[i] * q[i];
+    const a = dot(w, q, d);
     alpha.push(a);
     const b = j > 0 ? beta[j - 1] : 0;
-    norm = 0;
-    for (let i = 0; i < d; i++) {
-      w[i] -= a * q[i] + b * prev[i];
-      norm += w[i] * w[i];
-    }
-    norm = Math.sqrt(norm);
+    norm = Math.sqrt(recurrenceStep(w, a, q, b, prev, d));
     const last = j === Math.min(d, maxSteps) - 1 || !(norm > 1e-13 * Math.max(Math.abs(a), 1e-300));
     if (last || (j + 1) % every === 0) {
       theta = tridiagonalLargest(alpha, beta);
@@ -190,4 +184,23 @@ export function ritzLowerEstimate(
     for (let i = 0; i < d; i++) q[i] = w[i] / norm;
   }
   return theta;
+}
+
+// Small functions of their own, so that V8 optimizes them after a few calls (see conv.ts's convGramOperator).
+
+/** sum_{i < d} x[i] y[i], in order of i. */
+function dot(x: Float64Array, y: Float64Array, d: number): number {
+  let s = 0;
+  for (let i = 0; i < d; i++) s += x[i] * y[i];
+  return s;
+}
+
+/** w -= a q + b prev; returns ||w||^2 (summed in order). */
+function recurrenceStep(w: Float64Array, a: number, q: Float64Array, b: number, prev: Float64Array, d: number): number {
+  let norm = 0;
+  for (let i = 0; i < d; i++) {
+    w[i] -= a * q[i] + b * prev[i];
+    norm += w[i] * w[i];
+  }
+  return norm;
 }

@@ -1,0 +1,50 @@
+/**
+ * Entry point of the thread that computes a Lipschitz bound while the main
+ * thread runs the model (`lip verify`; ./background_bound.ts starts it).
+ *
+ * Its task, a `BoundWorkerInput` (the model as the main thread read and
+ * folded it, structured-cloned, and the bound options), comes as workerData,
+ * or, for a thread started before the model was read, as its first message.
+ * Posts one `BoundWorkerOutput`: the bound, or the error `lipschitzBound`
+ * threw.
+ */
+import { parentPort, workerData } from 'worker_threads';
+import { LipError } from '@lip/core';
+import type { BoundOptions } from './bound/bounder';
+import { LipschitzBound, lipschitzBound } from './bound/lipschitz';
+import type { OnnxModel } from './onnx/read';
+
+export interface BoundWorkerInput {
+  model: OnnxModel;
+  opts: BoundOptions;
+}
+
+/** An error as it crosses to the main thread: `lip` marks a LipError (its class `name` and `exitCode` are kept). */
+export interface BoundWorkerError {
+  name: string;
+  message: string;
+  exitCode: number;
+  lip: boolean;
+}
+
+export type BoundWorkerOutput = { bound: LipschitzBound } | { error: BoundWorkerError };
+
+function run(input: BoundWorkerInput): BoundWorkerOutput {
+  try {
+    return { bound: lipschitzBound(input.model, input.opts) };
+  } catch (err) {
+    const e = err as Error;
+    return {
+      error: {
+        name: e?.name ?? 'Error',
+        message: String(e?.message ?? err),
+        exitCode: err instanceof LipError ? err.exitCode : 1,
+        lip: err instanceof LipError,
+      },
+    };
+  }
+}
+
+const task = workerData as BoundWorkerInput | null;
+if (task) parentPort?.postMessage(run(task));
+else parentPort?.once('message', (m: BoundWorkerInput) => parentPort?.postMessage(run(m)));
