@@ -62,6 +62,8 @@ export { LipschitzLinearBase, LipschitzDenseBase, LipschitzConv2DBase, Lipschitz
 export type { LipschitzLinearArgs, LipschitzDenseArgs, LipschitzConv2DArgs, LipPadding } from './layers';
 export { SpectralDense, SpectralConv2D, FrobeniusDense, FrobeniusConv2D, OrthogonalConv2D, DEFAULT_NITER_BCOP } from './layers';
 export type { SpectralDenseArgs, SpectralConv2DArgs, ConvNormalization, FrobeniusDenseArgs, FrobeniusConv2DArgs, OrthogonalConv2DArgs } from './layers';
+export { OrthogonalConv2DTranspose } from './layers';
+export type { OrthogonalConv2DTransposeArgs } from './layers';
 export { GroupSort, GroupSort2, FullSort, MaxMin } from './layers';
 export type { GroupSortArgs, GroupSort2Args, FullSortArgs, MaxMinArgs } from './layers';
 export { ScaledL2NormPool2D, ScaledAvgPool2D, ScaledGlobalL2NormPool2D, InvertibleDownSampling } from './layers';
@@ -91,8 +93,10 @@ export { batchIndices, onePerClass, sliceBatch, mulberry32, randomPermutation, s
 export type { SampleBatch, Rng } from './data';
 
 // Architectures.
-export { buildModel, ARCHITECTURES, registerArchitecture } from './models';
-export type { BuildModelOptions, Architecture, ArchitectureOptions } from './models';
+export { buildModel, ARCHITECTURES, HEAD_NORMS, registerArchitecture } from './models';
+export type { BuildModelOptions, Architecture, ArchitectureOptions, HeadNorm } from './models';
+export { AUGMENTATIONS, DEFAULT_AUGMENT_SHIFT, augmentRows } from './data/augment';
+export type { Augmentation, AugmentSpec } from './data/augment';
 
 // Callbacks.
 export { CondenseCallback, MonitorCallback, LossParamScheduler, StopOnNonFiniteLoss, NonFiniteLossError } from './callbacks';

@@ -6,6 +6,7 @@ import { emitLipResidual, emitSLLConv2D, emitSLLDense } from './residual';
 import { emitFullSort, emitGroupSort, emitGroupSort2, emitMaxMin } from './sort';
 import { emitBatchCentering, emitLayerCentering } from './centering';
 import { emitHouseholder } from './householder';
+import { emitOrthogonalConv2D, emitOrthogonalConv2DTranspose } from './orthogonal';
 
 export { onnxDims } from './context';
 export type { EmitContext, Emitter, Profile } from './context';
@@ -20,7 +21,8 @@ export const EMITTERS: ReadonlyArray<readonly [className: string, emitter: Emitt
   ['Lip>FrobeniusDense', emitDense], // Gemm
   ['Lip>SpectralConv2D', emitConv2D], // Conv, explicit pads
   ['Lip>FrobeniusConv2D', emitConv2D], // Conv, explicit pads
-  ['Lip>OrthogonalConv2D', emitConv2D], // Conv, explicit pads
+  ['Lip>OrthogonalConv2D', emitOrthogonalConv2D], // Conv, explicit pads | stride s: Reshape-Transpose-Reshape (space-to-depth), Conv
+  ['Lip>OrthogonalConv2DTranspose', emitOrthogonalConv2DTranspose], // Conv (adjoint kernel), Reshape-Transpose-Reshape (depth-to-space), [Add]
   ['Lip>GroupSort2', emitGroupSort2], // Min/Max | Relu arithmetic
   ['Lip>GroupSort', emitGroupSort], // TopK | sorting network
   ['Lip>FullSort', emitFullSort], // TopK | sorting network

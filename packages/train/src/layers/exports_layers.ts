@@ -16,6 +16,7 @@ import { FrobeniusConv2D, FrobeniusConv2DArgs } from './frobenius_conv2d';
 import { BatchCentering, BatchCenteringArgs, LayerCentering, LayerCenteringArgs } from './centering';
 import { Householder, HouseholderArgs } from './householder';
 import { OrthogonalConv2D, OrthogonalConv2DArgs } from './orthogonal_conv2d';
+import { OrthogonalConv2DTranspose, OrthogonalConv2DTransposeArgs } from './orthogonal_conv2d_transpose';
 import { AOLConv2D, AOLConv2DArgs, AOLDense, AOLDenseArgs } from './aol';
 import { SLLConv2D, SLLConv2DArgs, SLLDense, SLLDenseArgs } from './sll';
 import { LipResidual, LipResidualArgs } from './residual';
@@ -42,6 +43,10 @@ export function frobeniusConv2d(args: FrobeniusConv2DArgs): FrobeniusConv2D {
 
 export function orthogonalConv2d(args: OrthogonalConv2DArgs): OrthogonalConv2D {
   return new OrthogonalConv2D(args);
+}
+
+export function orthogonalConv2dTranspose(args: OrthogonalConv2DTransposeArgs): OrthogonalConv2DTranspose {
+  return new OrthogonalConv2DTranspose(args);
 }
 
 export function lipschitzSequential(args?: LipschitzSequentialArgs): LipschitzSequential {

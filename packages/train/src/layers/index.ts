@@ -17,6 +17,8 @@ export type { FrobeniusDenseArgs } from './frobenius_dense';
 export { FrobeniusConv2D } from './frobenius_conv2d';
 export { OrthogonalConv2D, DEFAULT_NITER_BCOP } from './orthogonal_conv2d';
 export type { OrthogonalConv2DArgs } from './orthogonal_conv2d';
+export { OrthogonalConv2DTranspose } from './orthogonal_conv2d_transpose';
+export type { OrthogonalConv2DTransposeArgs } from './orthogonal_conv2d_transpose';
 export type { FrobeniusConv2DArgs } from './frobenius_conv2d';
 export { LipschitzActivationBase, GroupSort, GroupSort2, FullSort, MaxMin } from './activations';
 export type { GroupSortArgs, GroupSort2Args, FullSortArgs, MaxMinArgs } from './activations';

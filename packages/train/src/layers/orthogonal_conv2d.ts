@@ -23,12 +23,23 @@
  * singular values stay in [0, 1]), so the layer is 1-Lipschitz at any
  * training step; the export kernel is built from converged factors.
  *
- * The trainable `kernel` is one matrix `[C, C + nb r]`: `H` in columns
- * `[0, C)`, then the `nb = (kh - 1) + (kw - 1)` projector generators of
- * `r = floor(C / 2)` columns each. Stride 1, odd kernel sizes.
+ * Stride `s = [sh, sw]` (Li et al. 2019, invertible downsampling): the BCOP convolution runs
+ * on the invertible downsampling (space-to-depth, a pixel permutation) of the
+ * input, with `sh sw cin` input channels, so the strided map is exactly as
+ * orthogonal as the stride-1 one. The two compose into one `kh sh x kw sw`
+ * convolution with stride `s`: `K'[a sh + dy, b sw + dx, c, o] =
+ * K[a, b, (dy sw + dx) cin + c, o]` (the channel order of
+ * `invertibleDownSampling`), and 'same' pads of `p` pixels on the coarse grid
+ * are the pads `p s` that tfjs 'same' gives the composed kernel when the
+ * input size is a multiple of `s`, which the layer requires.
+ *
+ * The trainable `kernel` is one matrix `[C, C + nb r]` with
+ * `C = max(sh sw cin, cout)`: `H` in columns `[0, C)`, then the
+ * `nb = (kh - 1) + (kw - 1)` projector generators of `r = floor(C / 2)`
+ * columns each. Odd kernel sizes.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Shape } from '@tensorflow/tfjs-layers';
+import { layers, Shape } from '@tensorflow/tfjs-layers';
 import { DEFAULT_BETA_BJORCK } from '../constants';
 import { assertArg } from '../errors';
 import { bjorckOrthonormalize, bjorckOrthonormalizeToConvergence } from '../normalizers';
@@ -46,19 +57,18 @@ export interface OrthogonalConv2DArgs extends LipschitzConv2DArgs {
 export class OrthogonalConv2D extends LipschitzConv2DBase {
   static className = 'Lip>OrthogonalConv2D';
   readonly niterBjorck: number;
-  /** `max(cin, cout)`, known after build. */
+  /** `max(sh sw cin, cout)` of the BCOP convolution, known after build. */
   private side = 0;
+  /** Input channels of the composed (strided) convolution. */
   private cin = 0;
+  /** Output channels of the convolution the layer applies. */
+  private convOut = 0;
 
-  constructor(args: OrthogonalConv2DArgs) {
-    super(args, 'orthogonal_conv2d');
-    const where = OrthogonalConv2D.className;
+  constructor(args: OrthogonalConv2DArgs, defaultNamePrefix = 'orthogonal_conv2d') {
+    super(args, defaultNamePrefix);
+    const where = (this.constructor as unknown as { className: string }).className;
     this.niterBjorck = args.niterBjorck ?? DEFAULT_NITER_BCOP;
     assertIterations(this.niterBjorck, 'niterBjorck', where, 1);
-    assertArg(
-      this.strides[0] === 1 && this.strides[1] === 1,
-      () => `${where}: only stride 1 is supported, got ${JSON.stringify(this.strides)} (downsample with a pooling layer)`,
-    );
     assertArg(this.kernelSize[0] % 2 === 1 && this.kernelSize[1] % 2 === 1, () => `${where}: 'kernelSize' must be odd, got ${JSON.stringify(this.kernelSize)}`);
   }
 
@@ -71,17 +81,71 @@ export class OrthogonalConv2D extends LipschitzConv2DBase {
     return Math.floor(this.side / 2);
   }
 
+  /** Pixels per space-to-depth block, `sh sw`. */
+  private blockArea(): number {
+    return this.strides[0] * this.strides[1];
+  }
+
+  /** True when the layer has a stride other than 1. */
+  private strided(): boolean {
+    return this.blockArea() > 1;
+  }
+
+  /** `[input, output]` channels of the convolution the layer applies (its adjoint swaps them). */
+  protected convChannels(inputChannels: number): [number, number] {
+    return [inputChannels, this.filters];
+  }
+
   protected override kernelShape(inputShape: Shape): number[] {
-    const cin = super.kernelShape(inputShape)[2];
-    const c = Math.max(cin, this.filters);
+    const [cin, cout] = this.convChannels(super.kernelShape(inputShape)[2]);
+    const c = Math.max(this.blockArea() * cin, cout);
     return [c, c + this.blocks() * Math.floor(c / 2)];
   }
 
   override build(inputShape: Shape | Shape[]): void {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
-    this.cin = shape[3] as number;
-    this.side = Math.max(this.cin, this.filters);
+    const [cin, cout] = this.convChannels(shape[3] as number);
+    this.cin = cin;
+    this.side = Math.max(this.blockArea() * cin, cout);
+    this.convOut = cout;
+    this.checkSpatial(shape);
     super.build(inputShape);
+  }
+
+  /** A strided layer needs input sizes that are multiples of the stride (space-to-depth blocks). */
+  protected checkSpatial(shape: Shape): void {
+    if (!this.strided()) return;
+    const where = (this.constructor as unknown as { className: string }).className;
+    for (const axis of [0, 1]) {
+      const n = shape[axis + 1];
+      assertArg(
+        n === null || n === undefined || n % this.strides[axis] === 0,
+        () => `${where}: the input size [${shape.slice(1, 3).join(', ')}] must be a multiple of 'strides' ${JSON.stringify(this.strides)}`,
+      );
+    }
+  }
+
+  /** The composed kernel's size `[kh sh, kw sw]`. */
+  protected composedKernelSize(): [number, number] {
+    return [this.kernelSize[0] * this.strides[0], this.kernelSize[1] * this.strides[1]];
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    // coarse grid n / s, then 'valid' loses k - 1 pixels (the composed kernel's size is k s)
+    const out = (n: number | null, k: number, s: number): number | null => (n === null ? null : this.padding === 'same' ? n / s : n / s - k + 1);
+    return [shape[0], out(shape[1], this.kernelSize[0], this.strides[0]), out(shape[2], this.kernelSize[1], this.strides[1]), this.filters];
+  }
+
+  protected override plainTwin(): layers.Layer {
+    return layers.conv2d({
+      ...this.twinArgs(),
+      filters: this.filters,
+      kernelSize: this.composedKernelSize(),
+      strides: this.strides,
+      padding: this.padding,
+      dataFormat: 'channelsLast',
+    });
   }
 
   /** Nothing persistent to update: Björck runs in every call. */
@@ -165,7 +229,13 @@ export class OrthogonalConv2D extends LipschitzConv2DBase {
               ]),
             );
       }
-      return tf.slice(k, [0, 0, 0, 0], [kh, kw, this.cin, this.filters]);
+      const [sh, sw] = this.strides;
+      const cin = this.cin;
+      const bcop = tf.slice(k, [0, 0, 0, 0], [kh, kw, sh * sw * cin, this.convOut]);
+      if (!this.strided()) return bcop;
+      // K'[a sh + dy, b sw + dx, c, o] = K[a, b, (dy sw + dx) cin + c, o]
+      const blocks = tf.reshape(bcop, [kh, kw, sh, sw, cin, this.convOut]);
+      return tf.reshape(tf.transpose(blocks, [0, 2, 1, 3, 4, 5]), [kh * sh, kw * sw, cin, this.convOut]);
     };
     return tf.tidy(compute);
   }

@@ -22,6 +22,7 @@ import type { Bounder, Val } from './bounder';
 import type { Expr } from './symbolic';
 import type { RegisteredOp } from '../ops/registry';
 import { convNormUpperBound, ConvBoundGeometry } from './conv';
+import { handleConvTranspose } from './conv_transpose';
 import { denseNormUpperBound, DenseNormBound } from './dense';
 import { asFloats, ConstValues, foldBinary, foldUnary, isIntType, tensorValues } from './fold';
 import { axisNorms, axisWork } from './pool';
@@ -1263,6 +1264,7 @@ export const BOUND_RULES: Readonly<Record<string, BoundRule | undefined>> = {
   Gemm: handleGemm,
   MatMul: handleMatMul,
   Conv: handleConv,
+  ConvTranspose: handleConvTranspose,
   BatchNormalization: handleBatchNorm,
   AveragePool: handlePool,
   MaxPool: handlePool,

@@ -17,6 +17,7 @@ import {
   constantOfShapeParams,
   constantValue,
   convSpec,
+  convTransposeSpec,
   depthToSpaceParams,
   expandShape,
   flattenAxis,
@@ -253,6 +254,10 @@ export const SHAPE_RULES: Readonly<Record<string, ShapeRule | undefined>> = {
   GlobalLpPool: globalPool,
   GlobalMaxPool: globalPool,
   Conv: conv,
+  ConvTranspose: (ctx) => {
+    const spec = convTransposeSpec(ctx);
+    return [[inShape(ctx, 0)[0], spec.coutPerGroup * spec.group, ...spec.outHW]];
+  },
   Gemm: gemm,
   MatMul: matmul,
   BatchNormalization: sameAfter(batchNormParams),

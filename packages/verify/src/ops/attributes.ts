@@ -10,7 +10,7 @@
  * tfjs-free and imports nothing from the reader at run time (the reader
  * imports the registry, which imports this file).
  */
-import { ModelError } from '@lip/core';
+import { ModelError } from '@lip/core/errors';
 import type { OnnxDataType, OnnxNode, OnnxTensor } from '../onnx/read';
 import { AutoPad, windowAxes, WindowAxis } from '../bound/pool';
 import { broadcastShapes, range, sizeOf, sliceIndices } from '../bound/tensor_ops';
@@ -202,6 +202,71 @@ export function convSpec(ctx: AttributeContext): { cout: number; cinPerGroup: nu
   // in translate.test.ts), where its poolings pad negatively (bound/pool.ts). The output size, ceil(n / s), is the same.
   const axes = auto.startsWith('SAME') ? raw.map((a) => (a.padBegin + a.padEnd < 0 ? { ...a, padBegin: 0, padEnd: 0 } : a)) : raw;
   return { cout, cinPerGroup, group, kernel, axes };
+}
+
+/** ConvTranspose (2-D) geometry, as the Conv it is the adjoint of. */
+export interface ConvTransposeSpec {
+  /** Input channels (the forward Conv's output channels). */
+  cin: number;
+  /** Output channels per group (the forward Conv's input channels per group). */
+  coutPerGroup: number;
+  group: number;
+  kernel: [number, number];
+  strides: [number, number];
+  dilations: [number, number];
+  /** [top, left, bottom, right]. */
+  pads: [number, number, number, number];
+  outputPadding: [number, number];
+  inHW: [number, number];
+  outHW: [number, number];
+}
+
+/**
+ * ConvTranspose: `y[o] = sum_{i, t: o = i s + t d - pad_begin} x[i] W[t]`,
+ * output `s (in - 1) + output_padding + (k - 1) d + 1 - pad_begin - pad_end`
+ * per axis (explicit pads only; no output_shape, no auto_pad).
+ */
+export function convTransposeSpec(ctx: AttributeContext): ConvTransposeSpec {
+  const x = inShape(ctx, 0);
+  const w = inShape(ctx, 1);
+  if (x.length !== 4 || w.length !== 4) ctx.fail(`only 2-D transposed convolutions are supported: input [${x.join(', ')}], weights [${w.join(', ')}]`);
+  const group = attrInt(ctx.node, 'group', 1);
+  const [cin, coutPerGroup, kh, kw] = w;
+  if (!(Number.isSafeInteger(group) && group >= 1) || x[1] !== cin || cin % group !== 0) {
+    ctx.fail(`weights [${w.join(', ')}] do not fit ${x[1]} input channels with group = ${group}`);
+  }
+  const given = attrInts(ctx.node, 'kernel_shape', [kh, kw]);
+  if (given.join() !== [kh, kw].join()) ctx.fail(`kernel_shape [${given.join(', ')}] differs from the weights [${w.join(', ')}]`);
+  const b = ctx.shape(2);
+  if (b && (b.length !== 1 || b[0] !== coutPerGroup * group)) ctx.fail(`bias [${b.join(', ')}] must be [${coutPerGroup * group}]`);
+  if (attrString(ctx.node, 'auto_pad', 'NOTSET') !== 'NOTSET') ctx.fail("only explicit pads are supported (auto_pad 'NOTSET')");
+  if (attrInts(ctx.node, 'output_shape', []).length > 0) ctx.fail("'output_shape' is not supported: give explicit pads and output_padding");
+  const strides = attrInts(ctx.node, 'strides', [1, 1]);
+  const dilations = attrInts(ctx.node, 'dilations', [1, 1]);
+  const pads = attrInts(ctx.node, 'pads', [0, 0, 0, 0]);
+  const outputPadding = attrInts(ctx.node, 'output_padding', [0, 0]);
+  const ok = (v: number[], n: number, min: number): boolean => v.length === n && v.every((d) => Number.isSafeInteger(d) && d >= min);
+  if (!ok(strides, 2, 1) || !ok(dilations, 2, 1) || !ok(pads, 4, 0) || !ok(outputPadding, 2, 0)) {
+    ctx.fail(
+      `strides [${strides.join(', ')}], dilations [${dilations.join(', ')}] must be 2 ints >= 1, pads [${pads.join(', ')}] 4 ints >= 0, output_padding [${outputPadding.join(', ')}] 2 ints >= 0`,
+    );
+  }
+  const out = [0, 1].map((a) => strides[a] * (x[2 + a] - 1) + outputPadding[a] + (w[2 + a] - 1) * dilations[a] + 1 - pads[a] - pads[2 + a]);
+  if (outputPadding.some((p, a) => p >= Math.max(strides[a], dilations[a])))
+    ctx.fail(`output_padding [${outputPadding.join(', ')}] must be below the stride or dilation`);
+  if (out.some((n) => n < 1)) ctx.fail(`the pads [${pads.join(', ')}] leave an empty output`);
+  return {
+    cin,
+    coutPerGroup,
+    group,
+    kernel: [kh, kw],
+    strides: [strides[0], strides[1]],
+    dilations: [dilations[0], dilations[1]],
+    pads: [pads[0], pads[1], pads[2], pads[3]],
+    outputPadding: [outputPadding[0], outputPadding[1]],
+    inHW: [x[2], x[3]],
+    outHW: [out[0], out[1]],
+  };
 }
 
 /** Gemm: Y = alpha op(A) op(B) + beta C, with M, K, N. */

@@ -56,6 +56,7 @@ export const OP_REGISTRY = {
   /** Linear layers. */
   linear: [
     ['Conv', [2, 3], 'full', P.convSpec],
+    ['ConvTranspose', [2, 3], 'full', P.convTransposeSpec],
     ['Gemm', [2, 3], 'full', P.gemmParams],
     ['MatMul', [2, 2], 'full', none],
     ['BatchNormalization', [5, 5], 'full', P.batchNormParams],

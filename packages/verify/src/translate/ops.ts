@@ -9,6 +9,7 @@ import {
   clipRange,
   concatAxis,
   convSpec,
+  convTransposeSpec,
   depthToSpaceParams,
   flattenAxis,
   gatherIndices,
@@ -298,6 +299,46 @@ const conv: OpTranslator = (ctx) => {
       return { outputs: [nhwc(c.forward(x))], backward: ([d]) => [d && back(inputGrad(d as tf.Tensor4D, x.shape))] };
     },
   );
+};
+
+/**
+ * ConvTranspose (2-D, group 1, no dilation): tfjs's 'valid' conv2dTranspose
+ * (output `(in - 1) s + k`), zeros past its end for output_padding (positions
+ * no window writes), then the pads cropped, then the bias.
+ */
+const convTranspose: OpTranslator = (ctx) => {
+  const w = ctx.constant(1);
+  if (!w || w.dims.length !== 4) throw ctx.fail('needs a constant 4-D weight [cin, cout, kh, kw] (only 2-D transposed convolutions are supported)');
+  const spec = ctx.params(convTransposeSpec);
+  if (spec.group !== 1) throw ctx.fail(`group=${spec.group} is not supported (only group=1)`);
+  if (spec.dilations[0] !== 1 || spec.dilations[1] !== 1) throw ctx.fail(`dilations [${spec.dilations.join(', ')}] are not supported (only 1)`);
+  const [cin, cout, kh, kw] = w.dims;
+  // [cin, cout, kh, kw] -> tfjs's [kh, kw, outDepth, inDepth]
+  const kernel = tf.keep(
+    tf.tidy(() => tf.transpose(tf.tensor4d(Float32Array.from(w.data as ArrayLike<number>), [cin, cout, kh, kw]), [2, 3, 1, 0]) as tf.Tensor4D),
+  );
+  ctx.onDispose(() => kernel.dispose());
+  const bias = ctx.constant(2) ? ctx.floatConst(2) : null;
+  const [pt, pl, pb, pr] = spec.pads;
+  const [oph, opw] = spec.outputPadding;
+  return (inputs) => {
+    const x = toNhwc(input(inputs, 0, ctx), ctx);
+    if (x.shape[3] !== cin) throw ctx.fail(`input has ${x.shape[3]} channels, the weight expects ${cin}`);
+    const [n, h, wd] = x.shape;
+    const full: [number, number] = [(h - 1) * spec.strides[0] + kh, (wd - 1) * spec.strides[1] + kw];
+    const raw = tf.conv2dTranspose(x, kernel, [n, full[0], full[1], cout], spec.strides, 'valid');
+    const padded =
+      oph + opw > 0
+        ? tf.pad(raw, [
+            [0, 0],
+            [0, oph],
+            [0, opw],
+            [0, 0],
+          ])
+        : raw;
+    const y = tf.slice(padded, [0, pt, pl, 0], [n, full[0] + oph - pt - pb, full[1] + opw - pl - pr, cout]);
+    return [nhwc(bias ? tf.add(y, bias) : y)];
+  };
 };
 
 /** AveragePool / LpPool / MaxPool parameters, refusing what tfjs's poolings cannot run. */
@@ -974,6 +1015,7 @@ const TRANSLATIONS = {
   Min: elementwise(tf.minimum),
   Sum: elementwise(tf.add),
   Conv: conv,
+  ConvTranspose: convTranspose,
   Gemm: gemm,
   MatMul: matMul,
   BatchNormalization: batchNorm,
