@@ -29,7 +29,7 @@ module.exports = {
     '^@lip/verify/attacks$': '<rootDir>/packages/verify/src/attacks',
     // The shared test helpers (test/support/index.ts), never built into dist; `@lip/test-support/<file>` for one file.
     '^@lip/test-support(.*)$': '<rootDir>/test/support$1',
-    '^@lip/core/(engine|certificates)$': '<rootDir>/packages/core/src/$1',
+    '^@lip/core/(engine|certificates|errors|linalg)$': '<rootDir>/packages/core/src/$1',
     // onnxruntime-web loaded outside the module sandbox (see the file); the stand-in for a missing onnxruntime-node.
     '^onnxruntime-web$': '<rootDir>/test/onnxruntime_web.js',
     ...(onnxruntimeNodeInstalled() ? {} : { '^onnxruntime-node$': '<rootDir>/test/onnxruntime_web.js' }),

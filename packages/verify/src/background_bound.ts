@@ -11,12 +11,11 @@
  * dies, or hits an internal error) is not reported as such: `result()` then
  * computes the bound in process, which succeeds or throws as it always did.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { DataError, InvalidArgumentError, LipError, ModelError, ModelTooLargeError } from '@lip/core';
 import type { BoundOptions } from './bound/bounder';
 import { LipschitzBound, lipschitzBound } from './bound/lipschitz';
+import { StartedBoundThread, boundWorkerScript, startBoundThread, takePrestartedBoundThread } from './bound_thread';
 import type { BoundWorkerError, BoundWorkerInput, BoundWorkerOutput } from './bound_worker';
 import type { OnnxModel } from './onnx/read';
 
@@ -41,11 +40,7 @@ export interface BackgroundBound {
   cancel(): void;
 }
 
-/** The compiled worker script, or null when it is missing (jest runs the sources; dist/ is built by `npx tsc -b`). */
-export function boundWorkerScript(): string | null {
-  const script = __filename.endsWith('.ts') ? path.resolve(__dirname, '../dist/bound_worker.js') : path.join(__dirname, 'bound_worker.js');
-  return fs.existsSync(script) ? script : null;
-}
+export { boundWorkerScript };
 
 /**
  * A bound thread started before its task is known, so that its start-up
@@ -54,22 +49,24 @@ export function boundWorkerScript(): string | null {
  * no task must be ended with `end()`.
  */
 export class SpareBoundThread {
-  /** False once the thread has stopped (then a task given to it is computed in process). */
-  alive = true;
+  private constructor(private readonly thread: StartedBoundThread) {}
 
-  private constructor(readonly worker: Worker) {
-    // From the start: an error or an exit before the task is given must neither throw nor be missed.
-    worker.once('error', () => (this.alive = false));
-    worker.once('exit', () => (this.alive = false));
+  /** False once the thread has stopped (then a task given to it is computed in process). */
+  get alive(): boolean {
+    return this.thread.alive;
   }
 
-  /** Starts one; null when it cannot start (no built script, no threads). */
+  get worker(): Worker {
+    return this.thread.worker;
+  }
+
+  /**
+   * Starts one, or adopts the one `prestartBoundThread()` (./bound_thread.ts)
+   * started on the same script; null when it cannot start (no built script, no threads).
+   */
   static start(script: string | null = boundWorkerScript()): SpareBoundThread | null {
-    try {
-      return script === null ? null : new SpareBoundThread(new Worker(script, { workerData: null }));
-    } catch {
-      return null;
-    }
+    const thread = takePrestartedBoundThread(script) ?? startBoundThread(script);
+    return thread === null ? null : new SpareBoundThread(thread);
   }
 
   /** Ends a thread that got no task. */

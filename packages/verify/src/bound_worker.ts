@@ -9,7 +9,7 @@
  * threw.
  */
 import { parentPort, workerData } from 'worker_threads';
-import { LipError } from '@lip/core';
+import { LipError } from '@lip/core/errors';
 import type { BoundOptions } from './bound/bounder';
 import { LipschitzBound, lipschitzBound } from './bound/lipschitz';
 import type { OnnxModel } from './onnx/read';

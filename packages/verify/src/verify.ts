@@ -9,6 +9,7 @@
 import { ArrayLayout, DEFAULT_EPSILONS, DataError, DatasetSplit, EngineChoice, EngineName, InvalidArgumentError, requireEngine } from '@lip/core';
 import * as fs from 'fs';
 import { BackgroundBound, SpareBoundThread, backgroundBound, boundWorkerScript } from './background_bound';
+import { takePrestartedBoundThread } from './bound_thread';
 import {
   BoundCacheMiss,
   BoundCacheOptions,
@@ -182,7 +183,8 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
   const readOptions = opts.inputShape ? { inputShape: opts.inputShape } : {};
   const cacheOptions = opts.boundCache === true ? {} : opts.boundCache || null;
   // Likely cold (no cache entry for the file): a bound thread starts now, so that its start-up overlaps loading onnxruntime and reading the model.
-  const spare = opts.boundWorker && !(cacheOptions && cachedHint(modelPath, cacheOptions)) ? SpareBoundThread.start() : null;
+  // A thread the CLI prestarted (./bound_thread.ts) is adopted here, or ended when no thread is needed.
+  const spare = opts.boundWorker && !(cacheOptions && cachedHint(modelPath, cacheOptions)) ? SpareBoundThread.start() : endPrestartedBoundThread();
   let started: VerifyBound | null = null;
   try {
     // A named engine that is not installed fails here, before the data are read.
@@ -235,6 +237,12 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
     if (started) started.cancel();
     else spare?.end();
   }
+}
+
+/** Ends a thread `prestartBoundThread()` started, if any; null (no spare thread). */
+function endPrestartedBoundThread(): null {
+  takePrestartedBoundThread(null);
+  return null;
 }
 
 /** `boundCacheHasEntryFor` the model file's bytes; false when they cannot be read (the reader then says why). */

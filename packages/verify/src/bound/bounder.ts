@@ -16,7 +16,7 @@
  *    and pending blocks keep their composed bound (a product of factors),
  *    with a note in the layer table and a warning.
  */
-import { ModelError, ModelTooLargeError } from '@lip/core';
+import { ModelError, ModelTooLargeError } from '@lip/core/errors';
 import { MAX_VALUE_ELEMENTS } from '../onnx/limits';
 import type { OnnxDataType, OnnxModel, OnnxNode } from '../onnx/read';
 import { CIRCULAR_WORK_LIMIT, EXACT_WORK_LIMIT } from './conv';

@@ -14,4 +14,4 @@
 export const BOUND_CACHE_VERSION = 4;
 
 /** sha256 of the bound's sources at BOUND_CACHE_VERSION (see the module doc). */
-export const BOUND_SOURCES_SHA256 = '233556bb7a30055f7aaab76b983b2319b151ae2f03f45cde27c78802e223baed';
+export const BOUND_SOURCES_SHA256 = 'f33d4e7e3d70d6c9c0c495ba7d5aefb52fef670fef7f3f77818296acad505f42';

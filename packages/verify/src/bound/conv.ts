@@ -29,7 +29,7 @@
  * Kernels far from 1 (below 2^-300 or above 2^300) are scaled by a power of
  * two first, so nothing underflows to a zero bound.
  */
-import { BOUND_SAFETY_MARGIN, circularConvNormUpperBound, emptyBand, roundoffGamma } from '@lip/core';
+import { BOUND_SAFETY_MARGIN, circularConvNormUpperBound, emptyBand, roundoffGamma } from '@lip/core/linalg';
 import { denseNormUpperBound, unscaleUp } from './dense';
 import { axisNorms, WindowAxis } from './pool';
 import { mulUp, nextUp, sqrtUp, timesPow2 } from './rounding';

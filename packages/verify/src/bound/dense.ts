@@ -16,7 +16,7 @@
  * Weights far from 1 (below 2^-300 or above 2^300) are scaled by a power of
  * two first, so the Gram matrix neither underflows to 0 nor overflows.
  */
-import { BOUND_SAFETY_MARGIN, denseToBand, roundoffGamma } from '@lip/core';
+import { BOUND_SAFETY_MARGIN, denseToBand, roundoffGamma } from '@lip/core/linalg';
 import { mulUp, nextUp, sqrtUp, timesPow2 } from './rounding';
 import { certifiedLambdaMax, lambdaMaxMemory, lambdaMaxWork, WorkLimitExceeded, WorkMeter } from './work';
 

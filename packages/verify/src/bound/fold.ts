@@ -8,7 +8,7 @@
  *  - float results are rounded to their element type (float32, float16), as
  *    onnxruntime stores them.
  */
-import { ModelError } from '@lip/core';
+import { ModelError } from '@lip/core/errors';
 import type { OnnxDataType, OnnxTensor } from '../onnx/read';
 
 /** A constant's values: numbers for float types, exact BigInts for integer and bool types. */

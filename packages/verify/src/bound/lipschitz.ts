@@ -24,7 +24,7 @@
  * fall back to cheaper sound bounds (./dense.ts, ./conv.ts), named in the
  * layer table's method.
  */
-import { ModelError } from '@lip/core';
+import { ModelError } from '@lip/core/errors';
 import type { OnnxModel } from '../onnx/read';
 import type { Bounder, BoundOptions, LayerBound } from './bounder';
 import { FOLDED_ONLY_OPS } from '../ops/registry';

@@ -6,7 +6,7 @@
  * reader's folding (ops/fold_model.ts) calls `propagateValues`, and the bound
  * (./lipschitz.ts) reads and folds, then calls `propagate`.
  */
-import { ModelError } from '@lip/core';
+import { ModelError } from '@lip/core/errors';
 import type { OnnxModel } from '../onnx/read';
 import { Bounder, BoundOptions, Val } from './bounder';
 import { tensorValues } from './fold';

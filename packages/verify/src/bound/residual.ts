@@ -20,7 +20,7 @@
  * pattern differs in any way, or when the certificate's work (estimated
  * from the shapes) is over the bound's dense or circular-conv work limit.
  */
-import { sllConvNormSquaredUpperBound, sllDenseNormSquaredUpperBound, sllLipschitzFactor } from '@lip/core';
+import { sllConvNormSquaredUpperBound, sllDenseNormSquaredUpperBound, sllLipschitzFactor } from '@lip/core/linalg';
 import type { OnnxNode } from '../onnx/read';
 import { convSpec, gemmParams } from '../ops/attributes';
 import type { Bounder, Val } from './bounder';

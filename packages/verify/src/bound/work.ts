@@ -7,7 +7,7 @@
  * a `WorkMeter` in multiply-adds before it runs; past the meter's limit the
  * caller falls back to a cheaper sound bound and says so in the layer table.
  */
-import { gershgorinBound, lanczosLambdaMax, roundoffGamma, shiftedBandCholesky, SymmetricBand } from '@lip/core';
+import { gershgorinBound, lanczosLambdaMax, roundoffGamma, shiftedBandCholesky, SymmetricBand } from '@lip/core/linalg';
 
 /** Thrown by `WorkMeter.charge` when a computation would pass its limit. */
 export class WorkLimitExceeded extends Error {

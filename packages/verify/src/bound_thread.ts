@@ -1,0 +1,68 @@
+/**
+ * Starting the bound thread of `lip verify` (./bound_worker.ts) as early as
+ * possible. This module loads nothing but Node's own modules, so the CLI can
+ * call `prestartBoundThread()` before it loads anything else
+ * (`@lip/verify/bound-thread`): the thread's start-up (a Node environment,
+ * the bound's modules) then overlaps the CLI's own. `verifyModel` adopts it
+ * through `SpareBoundThread.start()` (./background_bound.ts), or ends it.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { Worker } from 'worker_threads';
+
+/** A bound thread waiting for its task (a `BoundWorkerInput` message). */
+export interface StartedBoundThread {
+  readonly worker: Worker;
+  readonly script: string;
+  /** False once the thread has stopped (then a task given to it gets no answer). */
+  alive: boolean;
+}
+
+/** The compiled worker script, or null when it is missing (jest runs the sources; dist/ is built by `npx tsc -b`). */
+export function boundWorkerScript(): string | null {
+  const script = __filename.endsWith('.ts') ? path.resolve(__dirname, '../dist/bound_worker.js') : path.join(__dirname, 'bound_worker.js');
+  return fs.existsSync(script) ? script : null;
+}
+
+/** Starts a thread on `script` that waits for its task; null when it cannot start. */
+export function startBoundThread(script: string | null): StartedBoundThread | null {
+  if (script === null) return null;
+  try {
+    const thread: StartedBoundThread = { worker: new Worker(script, { workerData: null }), script, alive: true };
+    // From the start: an error or an exit before the task is given must neither throw nor be missed.
+    thread.worker.once('error', () => (thread.alive = false));
+    thread.worker.once('exit', () => (thread.alive = false));
+    return thread;
+  } catch {
+    return null;
+  }
+}
+
+let prestarted: StartedBoundThread | null = null;
+
+/**
+ * Starts the bound thread of the coming `verifyModel` call now. It does not
+ * keep the process alive (unref'd) until `verifyModel` adopts it; it is
+ * dropped when that call does not need it (cache hit, no worker).
+ * Returns it (null when it cannot start).
+ */
+export function prestartBoundThread(): StartedBoundThread | null {
+  if (prestarted === null) {
+    prestarted = startBoundThread(boundWorkerScript());
+    prestarted?.worker.unref();
+  }
+  return prestarted;
+}
+
+/** The prestarted thread when it runs `script` (then ref'd again: its caller owns it), else null; either way none is left. */
+export function takePrestartedBoundThread(script: string | null): StartedBoundThread | null {
+  const thread = prestarted;
+  prestarted = null;
+  if (thread === null) return null;
+  if (thread.script !== script) {
+    void thread.worker.terminate();
+    return null;
+  }
+  thread.worker.ref();
+  return thread;
+}
