@@ -36,6 +36,10 @@ const OPTION_FLAGS: Readonly<Record<string, Readonly<Record<string, string>>>> =
     alphaMean: '--alpha-mean',
     offset: '--offset',
     recipe: '--recipe',
+    augment: '--augment',
+    augmentShift: '--augment-shift',
+    ema: '--ema',
+    headNorm: '--head-norm',
   },
   demo: {
     arch: '--arch',

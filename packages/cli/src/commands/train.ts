@@ -1,6 +1,19 @@
 import * as path from 'path';
 import { Command, Option } from 'commander';
-import { ARCHITECTURES, BackendPreference, DEFAULT_HKR_ALPHA, DEFAULT_MIN_MARGIN, InvalidArgumentError, LOSS_NAMES, LOSS_PARAMETERS } from '@lip/train';
+import {
+  ARCHITECTURES,
+  AUGMENTATIONS,
+  BackendPreference,
+  DEFAULT_AUGMENT_SHIFT,
+  HEAD_NORMS,
+  HeadNorm,
+  Augmentation,
+  DEFAULT_HKR_ALPHA,
+  DEFAULT_MIN_MARGIN,
+  InvalidArgumentError,
+  LOSS_NAMES,
+  LOSS_PARAMETERS,
+} from '@lip/train';
 import {
   consoleProgress,
   DATASET_PROVIDERS,
@@ -52,6 +65,10 @@ interface TrainFlags {
   resume?: boolean;
   backend?: BackendPreference;
   workers?: string;
+  augment?: Augmentation;
+  augmentShift?: string;
+  ema?: string;
+  headNorm?: HeadNorm;
 }
 
 /** `--input-shape H,W,C` as `[H, W, C]`. */
@@ -63,6 +80,13 @@ function inputShapeFlag(raw: string | undefined): [number, number, number] | und
     throw new InvalidArgumentError(`'--input-shape' must be H,W,C (three positive integers, e.g. 28,28,1), got '${raw}'`);
   }
   return dims as [number, number, number];
+}
+
+/** A flag holding an integer >= 0. */
+function nonNegativeInt(flag: string, raw: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`'${flag}' must be an integer >= 0, got '${raw}'`);
+  return n;
 }
 
 /** Flags to `train()` options. Flags not given stay undefined: defaults, or the checkpoint's settings with --resume. */
@@ -109,6 +133,10 @@ function trainOptions(flags: TrainFlags): TrainOptions {
       flags.out ?? path.join('runs', flags.arch ?? (flags.recipe !== undefined ? TRAIN_RECIPES.get(flags.recipe)?.settings.arch : undefined) ?? DEFAULT_ARCH),
     backend: flags.backend,
     workers: positiveInt('--workers', flags.workers),
+    augment: flags.augment,
+    augmentShift: flags.augmentShift === undefined ? undefined : nonNegativeInt('--augment-shift', flags.augmentShift),
+    ema: finiteNumber('--ema', flags.ema, 0, false),
+    headNorm: flags.headNorm,
     resume: flags.resume === true,
   };
 }
@@ -174,6 +202,20 @@ export function registerTrain(program: Command): void {
     .option('--resume', 'continue the checkpoint in --out up to --epochs')
     .addOption(new Option('--backend <name>', 'tfjs backend (default: the fastest that loads)').choices(['tensorflow', 'wasm', 'cpu']))
     .option('--workers <n>', 'data-parallel worker threads, each with its own backend (default: the number of cores)')
+    .addOption(
+      new Option(
+        '--augment <kind>',
+        'label-preserving augmentation of the training batches: shift (random shifts, zero fill), shift-flip (and horizontal mirrors; not for mnist) (default: none)',
+      ).choices([...AUGMENTATIONS]),
+    )
+    .option('--augment-shift <k>', `largest shift of --augment, in pixels each way (default: ${DEFAULT_AUGMENT_SHIFT})`)
+    .option('--ema <decay>', 'keep an exponential moving average of the weights (e.g. 0.999): validation and the checkpoint (so lip export) use it')
+    .addOption(
+      new Option(
+        '--head-norm <kind>',
+        'last layer: spectral (1-Lipschitz) or lln (each class row at unit norm, Singla et al. 2022; certified with the head-aware certificate) (default: spectral)',
+      ).choices([...HEAD_NORMS]),
+    )
     .action(async (flags: TrainFlags, cmd: Command) => {
       const options = trainOptions(flags);
       // First Ctrl-C: stop after the current step, keeping the last complete epoch's checkpoint.

@@ -6,9 +6,26 @@
 import { layers } from '@tensorflow/tfjs-layers';
 import { assertArg } from '../errors';
 import {
-  AOLConv2D, ConvNormalization, GroupSort2, InvertibleDownSampling, OrthogonalConv2D, ScaledL2NormPool2D, SLLConv2D, SLLDense,
+  AOLConv2D, ConvNormalization, FrobeniusDense, GroupSort2, InvertibleDownSampling, OrthogonalConv2D, ScaledL2NormPool2D, SLLConv2D, SLLDense,
   SpectralConv2D, SpectralDense,
 } from '../layers';
+
+/**
+ * Normalizations of the classification head (`headNorm`):
+ * - `spectral`: SpectralDense, 1-Lipschitz as a whole (the default);
+ * - `lln`: last layer normalization (Singla et al. 2022, "Improved
+ *   deterministic l2 robustness on CIFAR-10 and CIFAR-100"): each class's
+ *   weight row w_i scaled to unit norm (FrobeniusDense, disjointNeurons), so
+ *   the head-aware certificate is margin / (||w_i - w_j|| · L).
+ */
+export const HEAD_NORMS = ['spectral', 'lln'] as const;
+export type HeadNorm = (typeof HEAD_NORMS)[number];
+
+/** The classification head: `numClasses` logits without bias, normalized as `o.headNorm` says. */
+export function classifierHead(o: ArchitectureOptions, seedIndex: number): layers.Layer {
+  const args = { units: o.numClasses, useBias: false, seed: o.layerSeed(seedIndex) };
+  return o.headNorm === 'lln' ? new FrobeniusDense({ ...args, disjointNeurons: true }) : new SpectralDense(args);
+}
 
 /** Options every architecture receives, defaults filled in. */
 export interface ArchitectureOptions {
@@ -18,6 +35,8 @@ export interface ArchitectureOptions {
   numClasses: number;
   /** Normalization of the spectral convolutions. */
   convNormalization: ConvNormalization;
+  /** Normalization of the last layer (`classifierHead`); default `spectral`. */
+  headNorm: HeadNorm;
   /**
    * Seed of layer `i` (its weights and power-iteration vectors), derived from
    * the model seed; undefined when the model is unseeded.
@@ -38,6 +57,7 @@ export interface Architecture {
  * SpectralConv2D(16, 3x3, same) GroupSort2 ScaledL2NormPool2D(2)
  * SpectralConv2D(32, 3x3, same) GroupSort2 ScaledL2NormPool2D(2)
  * Flatten SpectralDense(64) GroupSort2 SpectralDense(numClasses, no bias).
+ * (Every architecture's head is `classifierHead`: SpectralDense, or FrobeniusDense with `headNorm: 'lln'`.)
  */
 const seed: Architecture = {
   description: 'the deel-torchlip reference CNN: 2 spectral convs (16, 32) with GroupSort2 and L2 pooling, dense 64, dense out',
@@ -53,7 +73,7 @@ const seed: Architecture = {
     layers.flatten(),
     new SpectralDense({ units: 64, seed: o.layerSeed(2) }),
     new GroupSort2(),
-    new SpectralDense({ units: o.numClasses, useBias: false, seed: o.layerSeed(3) }),
+    classifierHead(o, 3),
   ],
 };
 
@@ -103,7 +123,7 @@ function orthogonalNet(extra: number, units: number, description: string): Archi
         layers.flatten(),
         new SpectralDense({ units, seed: o.layerSeed(2) }),
         new GroupSort2(),
-        new SpectralDense({ units: o.numClasses, useBias: false, seed: o.layerSeed(3) }),
+        classifierHead(o, 3),
       ];
     },
   };
@@ -140,7 +160,7 @@ const aol: Architecture = {
       layers.flatten(),
       new SpectralDense({ units: 128, seed: o.layerSeed(3) }),
       new GroupSort2(),
-      new SpectralDense({ units: o.numClasses, useBias: false, seed: o.layerSeed(4) }),
+      classifierHead(o, 4),
     ];
   },
 };
@@ -164,7 +184,7 @@ const sll: Architecture = {
       ...body,
       layers.flatten(),
       new SLLDense({ innerUnits: 256, seed: o.layerSeed(3) }),
-      new SpectralDense({ units: o.numClasses, useBias: false, seed: o.layerSeed(4) }),
+      classifierHead(o, 4),
     ];
   },
 };

@@ -1,6 +1,6 @@
 import { ConvNormalization, LipLogger, LipschitzSequential } from '../layers';
 import { assertArg } from '../errors';
-import { ARCHITECTURES, ArchitectureOptions } from './architectures';
+import { ARCHITECTURES, ArchitectureOptions, HEAD_NORMS, HeadNorm } from './architectures';
 
 /** Options of `buildModel`. */
 export interface BuildModelOptions {
@@ -12,6 +12,8 @@ export interface BuildModelOptions {
   numClasses?: number;
   /** Normalization of the spectral convolutions. Default `'bjorck'`. */
   convNormalization?: ConvNormalization;
+  /** Normalization of the classification head (`HEAD_NORMS`). Default `'spectral'`. */
+  headNorm?: HeadNorm;
   /** Lipschitz constant of the network. Default 1. */
   kCoefLip?: number;
   /** Receives the warnings about non-Lipschitz layers (the Flatten). Default `LipschitzSequential.defaultLogger`. */
@@ -46,7 +48,13 @@ export function buildModel(arch: string, opts: BuildModelOptions = {}): Lipschit
     Number.isInteger(numClasses) && numClasses >= 1,
     () => `buildModel: 'numClasses' must be an integer >= 1, got ${String(numClasses)}`,
   );
+  const headNorm = opts.headNorm ?? 'spectral';
+  assertArg(
+    (HEAD_NORMS as readonly unknown[]).includes(headNorm),
+    () => `buildModel: 'headNorm' must be one of ${HEAD_NORMS.join(', ')}, got ${JSON.stringify(headNorm)}`,
+  );
   const resolved: ArchitectureOptions = {
+    headNorm,
     inputShape,
     numClasses,
     convNormalization: opts.convNormalization ?? 'bjorck',

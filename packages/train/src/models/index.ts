@@ -1,4 +1,4 @@
 export { buildModel } from './build_model';
 export type { BuildModelOptions } from './build_model';
-export { ARCHITECTURES, registerArchitecture } from './architectures';
-export type { Architecture, ArchitectureOptions } from './architectures';
+export { ARCHITECTURES, HEAD_NORMS, classifierHead, registerArchitecture } from './architectures';
+export type { Architecture, ArchitectureOptions, HeadNorm } from './architectures';

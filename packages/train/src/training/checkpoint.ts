@@ -12,6 +12,13 @@ import { fileHandler, modelFiles, weightBytes } from './file-handler';
 export const TRAIN_STATE_FILE = 'train.json';
 export const OPTIMIZER_FILE = 'optimizer.json';
 export const OPTIMIZER_WEIGHTS_FILE = 'optimizer.bin';
+/**
+ * A run with `ema`: the model files hold the averaged weights (what `lip
+ * export` and `lip verify` read); these hold the raw weights (every weight of
+ * the model, power-iteration vectors included) that `--resume` trains on.
+ */
+export const TRAINING_WEIGHTS_FILE = 'training_weights.json';
+export const TRAINING_WEIGHTS_BIN_FILE = 'training_weights.bin';
 
 /** One row of the history, in the notebook's names. Train metrics are running means over the epoch. */
 export interface EpochRecord {
@@ -91,17 +98,77 @@ async function modelArtifacts(model: tfl.LayersModel): Promise<tf.io.ModelArtifa
   return captured!;
 }
 
+/** `training_weights.json`: the manifest of `training_weights.bin`, entries in `model.weights` order. */
+interface TrainingWeightsJson {
+  format: 'lip-training-weights';
+  weights: tf.io.WeightsManifestEntry[];
+}
+
+async function trainingWeightFiles(model: tfl.LayersModel, values: readonly Float32Array[]): Promise<FileSet> {
+  const named = model.weights.map((w, i) => ({ name: `w${i}`, tensor: tf.tensor(values[i]!, w.shape as number[], 'float32') }));
+  try {
+    const { data, specs } = await tf.io.encodeWeights(named);
+    const json: TrainingWeightsJson = { format: 'lip-training-weights', weights: specs };
+    return { [TRAINING_WEIGHTS_FILE]: JSON.stringify(json), [TRAINING_WEIGHTS_BIN_FILE]: new Uint8Array(data) };
+  } finally {
+    tf.dispose(named.map((n) => n.tensor));
+  }
+}
+
 /**
  * Writes a checkpoint into `dir`: model (tfjs format), Adam state and `train.json`,
  * replaced all together so a crash leaves the previous checkpoint or this one.
+ * `trainingWeights` (a run with `ema`, whose `model` holds the averages): the
+ * raw values of every model weight, in `model.weights` order, for `--resume`.
  */
-export async function saveCheckpoint(dir: string, model: tfl.LayersModel, optimizer: tf.AdamOptimizer, state: TrainState): Promise<void> {
+export async function saveCheckpoint(
+  dir: string,
+  model: tfl.LayersModel,
+  optimizer: tf.AdamOptimizer,
+  state: TrainState,
+  trainingWeights?: readonly Float32Array[],
+): Promise<void> {
   const files: FileSet = {
     ...modelFiles(await modelArtifacts(model)),
     ...(await optimizerFiles(optimizer)),
+    ...(trainingWeights !== undefined ? await trainingWeightFiles(model, trainingWeights) : {}),
     [TRAIN_STATE_FILE]: JSON.stringify(state, null, 2) + '\n',
   };
   commitFiles(dir, files);
+}
+
+/**
+ * The raw weights of the checkpoint in `dir` (see `TRAINING_WEIGHTS_FILE`), in
+ * `model.weights` order, checked against `model`.
+ */
+export function loadTrainingWeights(dir: string, model: tfl.LayersModel): Float32Array[] {
+  const json = readJson<TrainingWeightsJson>(dir, TRAINING_WEIGHTS_FILE);
+  const binPath = committedPath(dir, TRAINING_WEIGHTS_BIN_FILE);
+  const fits =
+    json.format === 'lip-training-weights' &&
+    Array.isArray(json.weights) &&
+    json.weights.length === model.weights.length &&
+    json.weights.every((s, i) => s.dtype === 'float32' && tf.util.arraysEqual(s.shape, model.weights[i]!.shape as number[]));
+  if (!fits) {
+    throw new ModelError(`${committedPath(dir, TRAINING_WEIGHTS_FILE)} does not match the model in ${dir}: its weights are not shaped like the model's`);
+  }
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(binPath);
+  } catch {
+    throw new ModelError(`${dir} holds no raw training weights: cannot read ${binPath} (a run with --ema writes it)`);
+  }
+  if (bytes.byteLength !== weightBytes(json.weights)) {
+    throw new ModelError(`${binPath} is truncated or corrupt: ${bytes.byteLength} bytes, ${TRAINING_WEIGHTS_FILE} expects ${weightBytes(json.weights)}`);
+  }
+  const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  let offset = 0;
+  return json.weights.map((s) => {
+    const size = s.shape.reduce((a, b) => a * b, 1);
+    const values = all.slice(offset, offset + size);
+    offset += size;
+    return values;
+  });
 }
 
 function readJson<T>(dir: string, name: string): T {

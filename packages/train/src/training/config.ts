@@ -7,7 +7,8 @@ import type { DatasetName, TrainData } from '../data';
 import { DATASET_PROVIDERS } from '../data/node';
 import { assertArg, InvalidArgumentError } from '../errors';
 import { LOSS_PARAMETERS, LossName } from '../losses';
-import { ARCHITECTURES } from '../models';
+import { ARCHITECTURES, HEAD_NORMS, HeadNorm } from '../models';
+import { Augmentation, assertAugmentationFits, DEFAULT_AUGMENT_SHIFT } from '../data/augment';
 
 /** Defaults of `train()` and `lip train`, after the deel-torchlip Fashion-MNIST notebook. */
 export const DEFAULT_ARCH = 'seed';
@@ -203,6 +204,29 @@ export interface TrainConfig {
   workers?: number;
   /** Validation set: the test split, as in the notebook. */
   valSplit: 'test';
+  /**
+   * Label-preserving augmentation of each training batch (data/augment.ts;
+   * default `none`): `shift` (random shifts of up to `augmentShift` pixels,
+   * zero fill), `shift-flip` (and horizontal mirrors; refused for mnist).
+   * Drawn from the seed, the epoch and the sample's place in it.
+   */
+  augment?: Augmentation;
+  /** k of `augment`: shifts in [-k, k] pixels (default 2). */
+  augmentShift?: number;
+  /**
+   * Decay of an exponential moving average of the trainable weights, updated
+   * after each step (ema = decay·ema + (1 - decay)·w; default: none).
+   * Validation and the checkpoint's model (hence `lip export`) use the
+   * averaged weights; the checkpoint keeps the raw ones for `--resume`.
+   */
+  ema?: number;
+  /**
+   * Normalization of the last (classification) layer of a named architecture
+   * (default `spectral`): `lln` normalizes each class's weight row to unit
+   * norm (Singla et al. 2022's last layer normalization, FrobeniusDense
+   * with disjointNeurons), for the head-aware certificate.
+   */
+  headNorm?: HeadNorm;
 }
 
 /** Callbacks `train()` runs, as `model.fit` does: tfjs `Callback` objects (`CondenseCallback`, ...) or `{ onEpochEnd, ... }` literals. */
@@ -255,7 +279,14 @@ const RUN_KEYS = [
   'layout',
   'scale',
   'inputShape',
+  'augment',
+  'augmentShift',
+  'ema',
+  'headNorm',
 ] as const;
+
+/** The training aids' values when a config leaves them out. */
+const AID_DEFAULTS = { augment: 'none', augmentShift: DEFAULT_AUGMENT_SHIFT, headNorm: 'spectral' } as const;
 
 /** Settings a resumed run may change: the target, and where and how it runs. */
 const SESSION_KEYS = ['epochs', 'dataDir', 'dataPath', 'labelsPath', 'valDataPath', 'valLabelsPath', 'outDir', 'backend', 'workers'] as const;
@@ -333,11 +364,13 @@ export function resumeTrainConfig(storedConfig: TrainConfig, requested: TrainOpt
   assertArg(options.model === undefined, () => `'model' is for a new run: a resumed run continues the checkpoint's model in ${options.outDir}`);
   for (const key of RUN_KEYS) {
     const value = options[key];
-    if (value !== undefined && JSON.stringify(value) !== JSON.stringify(stored[key])) {
+    // An aid left out of train.json is off: `--augment none` matches it.
+    const storedValue = stored[key] ?? (AID_DEFAULTS as Partial<TrainConfig>)[key];
+    if (value !== undefined && JSON.stringify(value) !== JSON.stringify(storedValue)) {
       const origin = requested[key] === undefined ? ` (from recipe ${JSON.stringify(requested.recipe)})` : '';
       throw new InvalidArgumentError(
         `'${key}' is ${JSON.stringify(value)}${origin} but the checkpoint in ${options.outDir} was trained with ` +
-          `${JSON.stringify(stored[key])}; a resumed run keeps its settings (drop the option or start a new --out)`,
+          `${JSON.stringify(storedValue)}; a resumed run keeps its settings (drop the option or start a new --out)`,
       );
     }
   }
@@ -422,4 +455,14 @@ export function validateTrainConfig(c: TrainConfig): void {
   );
   assertArg(typeof c.outDir === 'string' && c.outDir.length > 0, () => `'outDir' must be a folder path, got ${JSON.stringify(c.outDir)}`);
   assertArg(c.valSplit === 'test', () => `'valSplit' must be 'test', got ${JSON.stringify(c.valSplit)}`);
+  if (c.augment !== undefined || c.augmentShift !== undefined) assertAugmentationFits(c.augment ?? 'none', c.augmentShift ?? DEFAULT_AUGMENT_SHIFT, c.dataset);
+  assertArg(c.ema === undefined || (isFiniteNumber(c.ema) && c.ema > 0 && c.ema < 1), () => `'ema' must be a decay in (0, 1), e.g. 0.999, got ${c.ema}`);
+  assertArg(
+    c.headNorm === undefined || (HEAD_NORMS as readonly unknown[]).includes(c.headNorm),
+    () => `'headNorm' must be one of ${HEAD_NORMS.join(', ')}, got ${JSON.stringify(c.headNorm)}`,
+  );
+  assertArg(
+    c.headNorm === undefined || c.headNorm === 'spectral' || c.arch !== CUSTOM_ARCH,
+    () => `'headNorm' applies to a named architecture, not to a model passed to train(): build its head yourself`,
+  );
 }

@@ -3,14 +3,16 @@ import { OutputLock, withOutputLock } from '@lip/core';
 import { selectBackend } from '../backend';
 import { nonFiniteLossError } from '../callbacks/non_finite_loss';
 import { batchIndices, Dataset, mulberry32, randomPermutation, SampleBatch, sliceBatch } from '../data';
+import { AugmentSpec, augmentRows, DEFAULT_AUGMENT_SHIFT } from '../data/augment';
 import { assertArg, InvalidArgumentError } from '../errors';
 import { LipschitzSequential, withConstraintsHeld } from '../layers';
 import { batchStatistics, LipLoss, LossFunction, LossOptions, LossState, makeLoss, ShareLossFunction } from '../losses';
 import { accuracy, krMulticlass } from '../metrics';
 import { buildModel } from '../models';
-import { EpochRecord, hasCheckpoint, loadCheckpoint, loadOptimizer, readTrainState, saveCheckpoint, TrainState } from './checkpoint';
+import { EpochRecord, hasCheckpoint, loadCheckpoint, loadOptimizer, loadTrainingWeights, readTrainState, saveCheckpoint, TrainState } from './checkpoint';
 import { recoverCommit } from './commit';
 import { defaultWorkers, learningRateAt, resolveTrainConfig, resumeTrainConfig, TRAIN_CHUNK_ROWS, TrainConfig, TrainOptions } from './config';
+import { WeightAverage, writeWeightValues } from './ema';
 import { evaluateRows } from './evaluate_rows';
 import { TrainHooks } from './hooks';
 import { shardGradients } from './shard_gradients';
@@ -21,6 +23,7 @@ import { WorkerPool } from './worker_pool';
 
 /** What `train()` returns. The caller owns `model` and disposes it. */
 export interface TrainResult {
+  /** The trained model; with `ema`, holding the averaged weights (as the checkpoint does) unless interrupted. */
   model: LipschitzSequential;
   /** What `train.json` holds now. */
   trainState: TrainState;
@@ -170,12 +173,13 @@ async function parallelTrainStep(
   numClasses: number,
   indices: Uint32Array,
   labels: Uint8Array,
+  prepareRows: ((images: Float32Array, rows: number, firstRow: number) => void) | undefined,
 ): Promise<number[]> {
   model.updateConstraints();
   pool.publishWeights(model);
   for (let r = 0; r < indices.length; r++) labels[r] = ds.labels[indices[r]];
   const stats = batchStatistics(labels.subarray(0, indices.length), numClasses);
-  const { grads, metrics } = await pool.step(ds, indices, stats);
+  const { grads, metrics } = await pool.step(ds, indices, stats, prepareRows);
   optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: grads[i] })));
   tf.dispose(grads);
   return metrics;
@@ -268,6 +272,7 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks, lock: Outpu
   let model: LipschitzSequential;
   let optimizer: tf.AdamOptimizer;
   let history: EpochRecord[];
+  let average: WeightAverage | null = null;
   if (options.resume) {
     const checkpoint = await loadCheckpoint(outDir);
     model = checkpoint.model;
@@ -275,6 +280,11 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks, lock: Outpu
     try {
       assertModelFitsData(model, inputShape, data.classNames.length, `the model in ${outDir}`);
       optimizer = await loadOptimizer(outDir, model);
+      // The model files hold the averages; training goes on from the raw weights beside them.
+      if (config.ema !== undefined) {
+        average = new WeightAverage(config.ema, model);
+        writeWeightValues(model, loadTrainingWeights(outDir, model));
+      }
     } catch (err) {
       model.dispose();
       throw err;
@@ -284,7 +294,7 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks, lock: Outpu
     model =
       options.model !== undefined
         ? asLipschitzSequential(options.model)
-        : buildModel(config.arch, { seed: config.seed, inputShape, numClasses: data.classNames.length, logger: { warn: log } });
+        : buildModel(config.arch, { seed: config.seed, inputShape, numClasses: data.classNames.length, headNorm: config.headNorm, logger: { warn: log } });
     try {
       assertModelFitsData(model, inputShape, data.classNames.length, options.model !== undefined ? "'model'" : `'arch' ${config.arch}`);
     } catch (err) {
@@ -293,6 +303,7 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks, lock: Outpu
     }
     optimizer = tf.train.adam(config.lr);
     history = [];
+    if (config.ema !== undefined) average = new WeightAverage(config.ema, model);
   }
 
   // A worker's update of running batch statistics (BatchCentering) would never reach this model.
@@ -315,7 +326,10 @@ async function runTraining(options: TrainOptions, hooks: TrainHooks, lock: Outpu
       hooks,
       lock,
       callbacks,
+      average,
     );
+    // The model the checkpoint holds.
+    if (average !== null && !interrupted) average.apply();
     return { model, trainState: { config, epochs: history }, interrupted, backend };
   } catch (err) {
     // A model the caller passed stays theirs to dispose.
@@ -352,6 +366,7 @@ async function runEpochs(
   hooks: TrainHooks,
   lock: OutputLock,
   callbacks: TrainCallbackRunner,
+  average: WeightAverage | null,
 ): Promise<boolean> {
   const { batchSize, epochs, outDir } = config;
   const steps = Math.ceil(trainSet.n / batchSize);
@@ -374,6 +389,16 @@ async function runEpochs(
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const rowSize = trainSet.height * trainSet.width * trainSet.channels;
   const buffers = new BatchBuffers(batchSize, rowSize, numClasses);
+  const augment: AugmentSpec = {
+    mode: config.augment ?? 'none',
+    shift: config.augmentShift ?? DEFAULT_AUGMENT_SHIFT,
+    seed: config.seed,
+    epoch: 0,
+    height: trainSet.height,
+    width: trainSet.width,
+    channels: trainSet.channels,
+  };
+  const augmentScratch = new Float32Array(rowSize);
   const shareLoss: ShareLossFunction = lossFn.share;
   const pool =
     workers > 1
@@ -406,6 +431,7 @@ async function runEpochs(
       await callbacks.epochBegin(epoch - 1);
       let step = 0;
       let lr = learningRateOf(optimizer);
+      augment.epoch = epoch;
       for (const indices of batchIndices(order, batchSize)) {
         if (hooks.signal?.aborted) return true;
         step++; // here, not in the hook's argument: `onBatchEnd?.(...)` skips it when there is no hook
@@ -418,10 +444,17 @@ async function runEpochs(
         if (pool !== null && lossNow !== publishedLoss) pool.setLossOptions(lossFn.options);
         publishedLoss = lossNow;
         let values: ArrayLike<number>;
+        // Row r of this batch is sample (step - 1)·batchSize + r of the epoch: its augmentation draws.
+        const firstPosition = (step - 1) * batchSize;
         if (pool !== null) {
-          values = await parallelTrainStep(model, vars, optimizer, pool, trainSet, numClasses, indices, buffers.batch.labels);
+          const prepareRows =
+            augment.mode === 'none'
+              ? undefined
+              : (images: Float32Array, rows: number, firstRow: number) => augmentRows(images, rows, firstPosition + firstRow, augment, augmentScratch);
+          values = await parallelTrainStep(model, vars, optimizer, pool, trainSet, numClasses, indices, buffers.batch.labels, prepareRows);
         } else {
           const batch = sliceBatch(trainSet.images, trainSet.labels, indices, buffers.batch);
+          augmentRows(batch.images, indices.length, firstPosition, augment, augmentScratch);
           let stats: tf.Tensor1D;
           if (indices.length <= TRAIN_CHUNK_ROWS) {
             const { x, y } = buffers.tensors(trainSet, batch);
@@ -436,6 +469,7 @@ async function runEpochs(
         if (!Number.isFinite(values[0])) {
           throw nonFiniteLossError({ what: 'the loss', value: values[0], epoch, batch: step, steps, lr, kept: kept() });
         }
+        average?.update();
         // A loss with state (soft_hkr's moving mean) sees this batch from the next step on.
         lossFn.observeStep({ meanAbsLogit: values[3] });
         trainMeans.add(indices.length, values);
@@ -455,7 +489,8 @@ async function runEpochs(
       }
       let val: [number, number, number] | null = null;
       if (valSet !== null) {
-        val = await evaluate(model, lossFn, valSet, numClasses, batchSize, hooks.signal, pool);
+        const validate = (): ReturnType<typeof evaluate> => evaluate(model, lossFn, valSet, numClasses, batchSize, hooks.signal, pool);
+        val = average !== null ? await average.withAveragedWeights(validate) : await validate();
         if (val === null) return true;
         if (!Number.isFinite(val[0])) throw nonFiniteLossError({ what: 'the validation loss', value: val[0], epoch, batch: null, lr, kept: kept() });
       }
@@ -476,7 +511,9 @@ async function runEpochs(
       if (bad !== null) throw nonFiniteLossError({ what: `weight '${bad.name}'`, value: bad.value, epoch, batch: null, lr, kept: kept() });
       history.push(record);
       lock.assertHeld();
-      await saveCheckpoint(outDir, model, optimizer, { config, epochs: history });
+      const state = { config, epochs: history };
+      if (average !== null) await average.withAveragedWeights((raw) => saveCheckpoint(outDir, model, optimizer, state, raw));
+      else await saveCheckpoint(outDir, model, optimizer, state);
       hooks.onEpochEnd?.(record, { epochs });
       // A callback (EarlyStopping) asked to stop: after this epoch's checkpoint, as model.fit does.
       if (model.stopTraining) break;

@@ -238,8 +238,16 @@ export class WorkerPool {
   /**
    * One step on the batch `indices` of `data`: rows split evenly over the
    * workers, gradients summed in worker order. Publish the weights first.
+   * `prepareRows(images, rows, firstRow)` edits each worker's gathered rows
+   * in place (augmentation) before the worker reads them; `firstRow` is the
+   * rows' offset in the batch.
    */
-  async step(data: PoolDataset, indices: Uint32Array, stats: BatchStatistics): Promise<PoolStep> {
+  async step(
+    data: PoolDataset,
+    indices: Uint32Array,
+    stats: BatchStatistics,
+    prepareRows?: (images: Float32Array, rows: number, firstRow: number) => void,
+  ): Promise<PoolStep> {
     const n = this.members.length;
     const m = indices.length;
     const runs: Array<Promise<{ metrics: number[] }> | null> = this.members.map((member, i) => {
@@ -247,6 +255,7 @@ export class WorkerPool {
       const end = Math.floor(((i + 1) * m) / n);
       if (end === start) return null;
       sliceBatch(data.images, data.labels, indices.subarray(start, end), { images: member.input, labels: member.labels });
+      prepareRows?.(member.input, end - start, start);
       return this.request(i, { type: 'step', rows: end - start, stats, syncWeights: member.weightsStale });
     });
     const results = await Promise.all(runs);
