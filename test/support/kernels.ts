@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { installWasmKernels } from '../../packages/train/src/backend/install_wasm_kernels';
 import { type KernelChoice, setKernelChoice } from '../../packages/train/src/backend/kernels/kernel_choice';
 import { bitsOf } from './compare';
+import { mulberry32 } from './random';
 import { onCpu, useBackend } from './tf';
 
 /** [backend, kernels]: cpu, wasm with lip's SIMD kernels, and wasm's composed fallback (LIP_KERNELS=composed). */
@@ -78,4 +79,44 @@ export function expectNoKernelLeak(op: (t: tf.Tensor) => tf.Tensor, x: tf.Tensor
     expect([tf.memory().numTensors, backend.numDataIds()]).toEqual([before[0] + 2, before[1] + 2]);
     tf.dispose([y, g]);
   });
+}
+
+/** Per-channel activations (bias-add outputs, GroupSort2 inputs) of the architectures (packages/train/src/models), batch 2. */
+export const ARCH_ACTIVATION_SHAPES: number[][] = [
+  // seed on 28x28x1: conv1, conv2, dense
+  [2, 28, 28, 16],
+  [2, 14, 14, 32],
+  [2, 64],
+  // seed on CIFAR 32x32x3
+  [2, 32, 32, 16],
+  [2, 16, 16, 32],
+  // ortho / ortho-large on 28x28x1 and on CIFAR
+  [2, 7, 7, 16],
+  [2, 7, 7, 32],
+  [2, 128],
+  [2, 8, 8, 48],
+  [2, 8, 8, 64],
+  [2, 256],
+];
+
+/**
+ * `fixed`, then random shapes up to `count`: rank 2 to 4, batch 1..5 (1 at 30%),
+ * spatial sizes 1..9, channels drawn by `channels(int)` from the same seeded stream.
+ */
+export function randomActivationShapes(
+  count: number,
+  seed: number,
+  fixed: number[][],
+  channels: (int: (lo: number, hi: number) => number) => number,
+): number[][] {
+  const rand = mulberry32(seed);
+  const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+  const shapes = [...fixed];
+  while (shapes.length < count) {
+    const c = channels(int);
+    const batch = rand() < 0.3 ? 1 : int(1, 5);
+    const rank = int(2, 4);
+    shapes.push(rank === 2 ? [batch, c] : rank === 3 ? [batch, int(1, 9), c] : [batch, int(1, 9), int(1, 9), c]);
+  }
+  return shapes;
 }

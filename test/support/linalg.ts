@@ -192,3 +192,27 @@ export function orthonormalRows(rows: number, cols: number, seed: number): Float
   }
   return W;
 }
+
+/**
+ * Largest singular value of the dense `[rows, cols]` matrix `a` by `iters`
+ * power iterations on `A^T A` (the map and its adjoint) from `x_i = start(i)`,
+ * float64; for matrices too large for `sigmaMax`.
+ */
+export function powerIterationSigma(a: Float64Array, rows: number, cols: number, iters: number, start: (i: number) => number): number {
+  let x = Float64Array.from({ length: cols }, (_, i) => start(i));
+  let sigma = 0;
+  for (let t = 0; t < iters; t++) {
+    const y = new Float64Array(rows);
+    for (let r = 0; r < rows; r++) {
+      let acc = 0;
+      for (let c = 0; c < cols; c++) acc += a[r * cols + c] * x[c];
+      y[r] = acc;
+    }
+    const z = new Float64Array(cols);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) z[c] += a[r * cols + c] * y[r];
+    const norm = Math.hypot(...z);
+    sigma = Math.sqrt(norm / Math.hypot(...x));
+    x = z.map((v) => v / norm);
+  }
+  return sigma;
+}

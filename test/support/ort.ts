@@ -1,12 +1,14 @@
 /**
  * onnxruntime in tests: predictions with onnxruntime-node in this process and
  * with onnxruntime-web (wasm) in a child Node process, and the layout change
- * from tfjs's NHWC to ONNX's NCHW.
+ * from tfjs's NHWC to ONNX's NCHW; a model's measured Lipschitz ratio on
+ * random input pairs.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
+import { uniformStream } from './random';
 import { makeTmpDir, removeDir } from './tmp';
 
 /** NHWC (tfjs) -> NCHW (ONNX) for a [n, h, w, c] buffer; flat [n, f] data is returned as is. */
@@ -81,4 +83,41 @@ export function argmax(logits: Float32Array, n: number): Int32Array {
     out[i] = best;
   }
   return out;
+}
+
+/**
+ * Largest ||f(x) - f(z)|| / ||x - z|| onnxruntime-node gives on `pairs` random
+ * pairs (a lower bound on the Lipschitz constant): x uniform in [-1, 1] of ONNX
+ * shape `dims`, z = x + stepOf(t) u with u uniform in [-1, 1], from the stream
+ * of `seed`; the model's first input and output, batch 2.
+ */
+export async function measuredPairRatio(
+  bytes: Uint8Array,
+  dims: readonly number[],
+  pairs: number,
+  seed: number,
+  stepOf: (t: number) => number,
+): Promise<number> {
+  const session = await ort.InferenceSession.create(bytes);
+  const size = dims.reduce((a, b) => a * b, 1);
+  const rnd = uniformStream(seed, -1, 1);
+  let worst = 0;
+  try {
+    for (let t = 0; t < pairs; t++) {
+      const x = Float32Array.from({ length: size }, rnd);
+      const step = stepOf(t);
+      const z = Float32Array.from(x, (v) => v + rnd() * step);
+      const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', Float32Array.of(...x, ...z), [2, ...dims]) });
+      const o = out[session.outputNames[0]].data as Float32Array;
+      const half = o.length / 2;
+      let num = 0;
+      let den = 0;
+      for (let i = 0; i < half; i++) num += (o[i] - o[half + i]) ** 2;
+      for (let i = 0; i < size; i++) den += (x[i] - z[i]) ** 2;
+      worst = Math.max(worst, Math.sqrt(num / den));
+    }
+  } finally {
+    await session.release();
+  }
+  return worst;
 }

@@ -6,7 +6,8 @@
  * warnings).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { LayersModel, LayerVariable, loadLayersModel } from '@tensorflow/tfjs-layers';
+import { layers, LayersModel, LayerVariable, loadLayersModel, sequential } from '@tensorflow/tfjs-layers';
+import { maxAbsDiff } from './compare';
 
 /** For the calling describe block (or file): its tests run on the backend `name` (set in a beforeAll). */
 export function useBackend(name: string): void {
@@ -99,4 +100,29 @@ export async function saveAndLoad(model: LayersModel): Promise<{ loaded: LayersM
   if (artifacts === undefined) throw new Error('save handler was not called');
   const loaded = await loadLayersModel(tf.io.fromMemory(artifacts));
   return { loaded, artifacts };
+}
+
+/**
+ * `layer` alone in a sequential model on the batch `x`: one Adam step moves
+ * its raw kernel, the model reloads with a `layerClass` layer and the same
+ * outputs, and the layer's plain twin (tfjs class `twinClassName`) computes
+ * the same map (<= 1e-5). Returns the model.
+ */
+export async function expectTrainsReloadsAndExportsTwin(
+  layer: layers.Layer & { rawKernel: tf.Variable; vanillaExport(): layers.Layer },
+  x: tf.Tensor,
+  layerClass: abstract new (...args: never[]) => layers.Layer,
+  twinClassName: string,
+): Promise<LayersModel> {
+  const model = sequential({ layers: [layer] });
+  const before = tf.clone(layer.rawKernel);
+  tf.train.adam(1e-2).minimize(() => tf.mean(tf.square(tf.sub(model.apply(x, { training: true }) as tf.Tensor, 0.3))) as tf.Scalar);
+  expect(maxAbsDiff(before, layer.rawKernel)).toBeGreaterThan(1e-4);
+  const { loaded } = await saveAndLoad(model);
+  expect(loaded.layers[0]).toBeInstanceOf(layerClass);
+  expect(maxAbsDiff(loaded.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor)).toBe(0);
+  const twin = sequential({ layers: [layer.vanillaExport()] });
+  expect(twin.layers[0].getClassName()).toBe(twinClassName);
+  expect(maxAbsDiff(twin.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor)).toBeLessThan(1e-5);
+  return model;
 }

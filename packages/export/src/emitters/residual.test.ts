@@ -98,13 +98,26 @@ describe('exportOnnx: the residual layers match tfjs in onnxruntime-node', () =>
 });
 
 describe('the emitted graphs', () => {
-  it('SLLDense: Gemm, Relu, Mul, Gemm, Sub, both Gemms reading one initializer (A and its exact transpose)', () => {
+  it('SLLDense: Gemm, Relu, Mul, Gemm, Sub, the second Gemm reading the exact transpose of the first weight, as its own initializer', () => {
     const model = lipModel([6], () => [new L.SLLDense({ innerUnits: 4, seed: 3 })]);
     const g = graph(buildOnnx(model).bytes);
     expect(g.node.map((n) => n.opType)).toEqual(['Gemm', 'Relu', 'Mul', 'Gemm', 'Sub']);
-    expect(g.node[0].input[1]).toBe(g.node[3].input[1]);
+    // Two initializers (OpenCV DNN transposes a shared Gemm constant in place), both read with transB = 1.
+    expect(g.node[0].input[1]).not.toBe(g.node[3].input[1]);
     const trans = (n: onnx.INodeProto): number => Number(n.attribute!.find((a) => a.name === 'transB')!.i);
-    expect([trans(g.node[0]), trans(g.node[3])]).toEqual([1, 0]);
+    expect([trans(g.node[0]), trans(g.node[3])]).toEqual([1, 1]);
+    const values = (name: string): { dims: number[]; data: Float32Array } => {
+      const t = g.initializer!.find((i) => i.name === name)!;
+      const raw = t.rawData!;
+      return { dims: t.dims!.map(Number), data: new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)) };
+    };
+    const a = values(g.node[0].input[1]);
+    const w = values(g.node[3].input[1]);
+    expect([a.dims, w.dims]).toEqual([
+      [4, 6],
+      [6, 4],
+    ]);
+    for (let i = 0; i < 6; i++) for (let j = 0; j < 4; j++) expect(w.data[i * 4 + j]).toBe(a.data[j * 6 + i]);
   });
 
   it('SLL scales whose certificate lands above 2 (orthogonal W: exactly 2, plus the safety margin) are brought under it', () => {

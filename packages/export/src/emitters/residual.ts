@@ -6,9 +6,11 @@
  *    largest float32 below 1 - a, so that a + b < 1 by a float32 ulp: the
  *    bound's sum rule (a L_x + b L_f, rounded up in float64) stays <= L_x
  *    when f is 1-Lipschitz.
- *  - SLLDense: `Sub(x, Gemm(Mul(Relu(Gemm(x, A, bias)), g), A))`, the first
- *    Gemm with transB = 1 and the second with transB = 0 on the one
- *    initializer A = W^T `[k, n]` (so A^T is exactly A's transpose), g = 2t.
+ *  - SLLDense: `Sub(x, Gemm(Mul(Relu(Gemm(x, A, bias)), g), W))`, both Gemms
+ *    with transB = 1, A = W^T `[k, n]` and W `[n, k]` two initializers holding
+ *    the same values (so the second map is exactly the first's transpose),
+ *    g = 2t. One initializer shared by both Gemms (transB 1 and 0) broke
+ *    OpenCV DNN 4.6, whose Gemm import transposes a shared constant in place.
  *  - SLLConv2D: `Sub(x, Conv(Mul(Relu(Conv(x, K, bias)), g), K^T))`, K^T the
  *    flipped kernel with its channel axes swapped, both with the 'same' pads.
  *
@@ -119,13 +121,13 @@ function certifiedScales(ctx: EmitContext, g: Float32Array, normSquared: (g: Flo
   return refuse(ctx, 'could not bring its SLL certificate under 2');
 }
 
-/** SLLDense -> Gemm, Relu, Mul, Gemm (the same A), Sub. */
+/** SLLDense -> Gemm, Relu, Mul, Gemm (A's transpose, as its own initializer), Sub. */
 export const emitSLLDense: Emitter = (ctx) => {
   if (ctx.inShape.length !== 1) refuse(ctx, `its input is [${ctx.inShape.join(', ')}] per sample, expected [F]`);
   const { kernel, shape, bias, g: g0 } = sllWeights(ctx);
   const [n, k] = shape;
   if (shape.length !== 2 || n !== ctx.inShape[0]) refuse(ctx, `kernel shape [${shape.join(', ')}] does not match input [${ctx.inShape.join(', ')}]`);
-  // A = W^T [k, n]: the first Gemm reads it with transB = 1 (x A^T = x W), the second with transB = 0 (u A = u W^T).
+  // A = W^T [k, n]: the first Gemm reads it with transB = 1 (x A^T = x W), the second reads W [n, k] with transB = 1 (u W^T = u A).
   const a = new Float32Array(k * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) a[j * n + i] = kernel[i * k + j];
   const g = certifiedScales(ctx, g0, (s) => sllDenseNormSquaredUpperBound(a, k, n, s));
@@ -137,7 +139,7 @@ export const emitSLLDense: Emitter = (ctx) => {
   const h = b.node('Gemm', inputs, { transA: 0, transB: 1 })[0];
   const r = b.node('Relu', [h])[0];
   const u = b.node('Mul', [r, b.initializer(b.fresh(`${name}_g`), g, [k])])[0];
-  const z = b.node('Gemm', [u, aName], { transA: 0, transB: 0 })[0];
+  const z = b.node('Gemm', [u, b.initializer(b.fresh(`${name}_WT`), Float32Array.from(kernel), [n, k])], { transA: 0, transB: 1 })[0];
   return b.node('Sub', [ctx.x, z], {}, { name: b.fresh(name) })[0];
 };
 

@@ -1,9 +1,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { sequential } from '@tensorflow/tfjs-layers';
-import { maxAbsDiff } from '@lip/test-support';
 import { convMatrix, singularValues } from '@lip/test-support/linalg';
-import { built, saveAndLoad, scrambleRawKernel } from '@lip/test-support/tf';
+import { built, expectTrainsReloadsAndExportsTwin, scrambleRawKernel } from '@lip/test-support/tf';
 import { InvalidArgumentError } from '../errors';
 import { OrthogonalConv2D } from './orthogonal_conv2d';
 
@@ -80,17 +78,7 @@ describe('OrthogonalConv2D (BCOP)', () => {
 
   test('trains (the factors get gradients), serializes, and exports a plain twin', async () => {
     const layer = new OrthogonalConv2D({ filters: 4, kernelSize: 3, seed: 3, inputShape: [6, 6, 2] });
-    const model = sequential({ layers: [layer] });
     const x = tf.randomUniform([3, 6, 6, 2], 0, 1, 'float32', 1);
-    const before = tf.clone(layer.rawKernel);
-    const optimizer = tf.train.adam(1e-2);
-    optimizer.minimize(() => tf.mean(tf.square(tf.sub(model.apply(x, { training: true }) as tf.Tensor, 0.3))) as tf.Scalar);
-    expect(maxAbsDiff(before, layer.rawKernel)).toBeGreaterThan(1e-4);
-    const { loaded } = await saveAndLoad(model);
-    expect(loaded.layers[0]).toBeInstanceOf(OrthogonalConv2D);
-    expect(maxAbsDiff(loaded.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor)).toBe(0);
-    const twin = sequential({ layers: [layer.vanillaExport()] });
-    expect(twin.layers[0].getClassName()).toBe('Conv2D');
-    expect(maxAbsDiff(twin.predict(x) as tf.Tensor, model.predict(x) as tf.Tensor)).toBeLessThan(1e-5);
+    await expectTrainsReloadsAndExportsTwin(layer, x, OrthogonalConv2D, 'Conv2D');
   });
 });

@@ -131,21 +131,31 @@ export class OrthogonalConv2D extends LipschitzConv2DBase {
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
     // coarse grid n / s, then 'valid' loses k - 1 pixels (the composed kernel's size is k s)
-    const out = (n: number | null, k: number, s: number): number | null => (n === null ? null : this.padding === 'same' ? n / s : n / s - k + 1);
+    return this.spatialOutputShape(inputShape, (n, k, s) => (this.padding === 'same' ? n / s : n / s - k + 1));
+  }
+
+  /** `[batch, size(h), size(w), filters]` with each axis's kernel size and stride; unknown sizes stay null. */
+  protected spatialOutputShape(inputShape: Shape | Shape[], size: (n: number, k: number, s: number) => number): Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    const out = (n: number | null, k: number, s: number): number | null => (n === null ? null : size(n, k, s));
     return [shape[0], out(shape[1], this.kernelSize[0], this.strides[0]), out(shape[2], this.kernelSize[1], this.strides[1]), this.filters];
   }
 
-  protected override plainTwin(): layers.Layer {
-    return layers.conv2d({
+  /** The plain twin's arguments: the composed kernel at the layer's strides and padding. */
+  protected composedTwinArgs(): Parameters<typeof layers.conv2d>[0] {
+    return {
       ...this.twinArgs(),
       filters: this.filters,
       kernelSize: this.composedKernelSize(),
       strides: this.strides,
       padding: this.padding,
       dataFormat: 'channelsLast',
-    });
+    };
+  }
+
+  protected override plainTwin(): layers.Layer {
+    return layers.conv2d(this.composedTwinArgs());
   }
 
   /** Nothing persistent to update: Björck runs in every call. */

@@ -41,9 +41,7 @@ export class OrthogonalConv2DTranspose extends OrthogonalConv2D {
   protected override checkSpatial(): void {}
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
-    const out = (n: number | null, k: number, s: number): number | null => (n === null ? null : this.padding === 'same' ? n * s : (n + k - 1) * s);
-    return [shape[0], out(shape[1], this.kernelSize[0], this.strides[0]), out(shape[2], this.kernelSize[1], this.strides[1]), this.filters];
+    return this.spatialOutputShape(inputShape, (n, k, s) => (this.padding === 'same' ? n * s : (n + k - 1) * s));
   }
 
   protected override linearMap(x: tf.Tensor, kernel: tf.Tensor): tf.Tensor {
@@ -53,14 +51,7 @@ export class OrthogonalConv2DTranspose extends OrthogonalConv2D {
   }
 
   protected override plainTwin(): layers.Layer {
-    return layers.conv2dTranspose({
-      ...this.twinArgs(),
-      filters: this.filters,
-      kernelSize: this.composedKernelSize(),
-      strides: this.strides,
-      padding: this.padding,
-      dataFormat: 'channelsLast',
-    });
+    return layers.conv2dTranspose(this.composedTwinArgs());
   }
 }
 tf.serialization.registerClass(OrthogonalConv2DTranspose);

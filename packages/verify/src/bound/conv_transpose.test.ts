@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '@lip/export';
 import { maxAbsDiff, normalArray } from '@lip/test-support';
+import { powerIterationSigma } from '@lip/test-support/linalg';
 import { readOnnxModel } from '../onnx/read';
 import { translateOnnx } from '../translate/translate';
 import { lipschitzBound } from './lipschitz';
@@ -97,21 +98,6 @@ function explicitMatrix(c: Case, w: Float32Array): { a: Float64Array; rows: numb
   return { a, rows, cols };
 }
 
-function powerIterationSigma(a: Float64Array, rows: number, cols: number, iters = 600): number {
-  let x = Float64Array.from({ length: cols }, (_, i) => Math.sin(2 * i + 1));
-  let sigma = 0;
-  for (let t = 0; t < iters; t++) {
-    const y = new Float64Array(rows);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) y[r] += a[r * cols + c] * x[c];
-    const z = new Float64Array(cols);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) z[c] += a[r * cols + c] * y[r];
-    const n = Math.hypot(...z);
-    sigma = Math.sqrt(n / Math.hypot(...x));
-    x = z.map((v) => v / n);
-  }
-  return sigma;
-}
-
 describe('ConvTranspose: bound and translation', () => {
   test.each(CASES.map((c) => [c.name, c] as const))(
     '%s',
@@ -141,7 +127,7 @@ describe('ConvTranspose: bound and translation', () => {
           err = Math.max(err, Math.abs(acc - got[n * rows + r]));
         }
       expect(err).toBeLessThan(1e-4);
-      const measured = powerIterationSigma(a, rows, cols);
+      const measured = powerIterationSigma(a, rows, cols, 600, (i) => Math.sin(2 * i + 1));
       const bound = lipschitzBound(bytes);
       expect(bound.warnings).toEqual([]);
       expect(bound.total).toBeGreaterThanOrEqual(measured);

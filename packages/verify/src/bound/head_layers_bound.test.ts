@@ -7,11 +7,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import * as ort from 'onnxruntime-node';
 import { layers as tfl } from '@tensorflow/tfjs-layers';
 import { GraphBuilder, exportOnnx } from '@lip/export';
 import * as L from '@lip/train';
-import { uniformStream } from '@lip/test-support';
+import { measuredPairRatio } from '@lip/test-support/ort';
 import { QUIET_LOGGER, randomizeWeights } from '@lip/test-support/tf';
 import { lipschitzBound } from './lipschitz';
 
@@ -67,29 +66,6 @@ function exported(input: number[], layer: tfl.Layer, portable: boolean, seed: nu
   return exportOnnx(model, { portable });
 }
 
-/** Largest ||f(x) - f(z)|| / ||x - z|| onnxruntime gives on random pairs (near and far). */
-async function measuredRatio(bytes: Uint8Array, dims: number[], pairs: number): Promise<number> {
-  const session = await ort.InferenceSession.create(bytes);
-  const size = dims.reduce((a, d) => a * d, 1);
-  const rnd = uniformStream(5, -1, 1);
-  let worst = 0;
-  for (let t = 0; t < pairs; t++) {
-    const x = Float32Array.from({ length: size }, rnd);
-    const step = t % 2 === 0 ? 0.05 : 1;
-    const z = Float32Array.from(x, (v) => v + rnd() * step);
-    const out = await session.run({ input: new ort.Tensor('float32', Float32Array.of(...x, ...z), [2, ...dims]) });
-    const o = out.logits.data as Float32Array;
-    const half = o.length / 2;
-    let num = 0;
-    let den = 0;
-    for (let i = 0; i < half; i++) num += (o[i] - o[half + i]) ** 2;
-    for (let i = 0; i < size; i++) den += (x[i] - z[i]) ** 2;
-    worst = Math.max(worst, Math.sqrt(num / den));
-  }
-  await session.release();
-  return worst;
-}
-
 const LAYERS: { name: string; input: number[]; make: () => tfl.Layer }[] = [
   { name: 'Householder on [F]', input: [12], make: () => new L.Householder({ theta: 0.7 }) },
   { name: 'Householder on [H, W, C]', input: [4, 4, 8], make: () => new L.Householder({ theta: -1.3 }) },
@@ -108,7 +84,7 @@ describe.each([false, true])("exported layers (portable %s): lip bound <= 1, no 
     expect(r.warnings).toEqual([]);
     expect(r.total).toBeLessThanOrEqual(1);
     const dims = c.input.length === 3 ? [c.input[2], c.input[0], c.input[1]] : c.input;
-    const measured = await measuredRatio(bytes, dims, 16);
+    const measured = await measuredPairRatio(bytes, dims, 16, 5, (t) => (t % 2 === 0 ? 0.05 : 1));
     expect(measured).toBeLessThanOrEqual(r.total * (1 + 1e-5));
     // Householder and BatchCentering are isometric pieces; a centering loses the mean: the ratio is large but below 1.
     expect(measured).toBeGreaterThan(0.5);

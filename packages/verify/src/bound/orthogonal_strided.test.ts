@@ -12,7 +12,7 @@ import { onnx } from 'onnx-proto';
 import { exportOnnx } from '@lip/export';
 import * as L from '@lip/train';
 import { maxAbsDiff, normalArray, sizeOf } from '@lip/test-support';
-import { convMatrix } from '@lip/test-support/linalg';
+import { convMatrix, powerIterationSigma } from '@lip/test-support/linalg';
 import { predictOrt, toOnnxLayout } from '@lip/test-support/ort';
 import { predictTfjs, QUIET_LOGGER, randomizeWeights } from '@lip/test-support/tf';
 import { readOnnxModel } from '../onnx/read';
@@ -24,25 +24,6 @@ beforeAll(async () => {
 });
 
 /** Largest singular value by power iteration on A^T A, float64. */
-function powerIterationSigma(a: Float64Array, rows: number, cols: number, iters = 400): number {
-  let x = Float64Array.from({ length: cols }, (_, i) => Math.cos(3 * i + 1));
-  let sigma = 0;
-  for (let t = 0; t < iters; t++) {
-    const y = new Float64Array(rows);
-    for (let r = 0; r < rows; r++) {
-      let acc = 0;
-      for (let c = 0; c < cols; c++) acc += a[r * cols + c] * x[c];
-      y[r] = acc;
-    }
-    const z = new Float64Array(cols);
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) z[c] += a[r * cols + c] * y[r];
-    const n = Math.hypot(...z);
-    sigma = Math.sqrt(n / Math.hypot(...x));
-    x = z.map((v) => v / n);
-  }
-  return sigma;
-}
-
 interface Case {
   name: string;
   input: [number, number, number];
@@ -128,7 +109,7 @@ describe('strided and transposed orthogonal convolutions: export and lip bound',
       }
       // the certified bound sits between the measured norm and 1
       const { a, rows, cols } = exportedConvMatrix(bytes, layer, c.input);
-      const measured = powerIterationSigma(a, rows, cols);
+      const measured = powerIterationSigma(a, rows, cols, 400, (i) => Math.cos(3 * i + 1));
       expect(measured).toBeGreaterThan(0.9);
       const bound = lipschitzBound(bytes);
       expect(bound.warnings).toEqual([]);

@@ -10,12 +10,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { layers as tfl } from '@tensorflow/tfjs-layers';
-import * as ort from 'onnxruntime-node';
 import { exportOnnx, GraphBuilder } from '@lip/export';
 import { onnx } from 'onnx-proto';
 import * as L from '@lip/train';
 import { uniformStream } from '@lip/test-support';
 import { sigmaMax, symmetricEigenvalues } from '@lip/test-support/linalg';
+import { measuredPairRatio } from '@lip/test-support/ort';
 import { QUIET_LOGGER, randomizeWeights } from '@lip/test-support/tf';
 import { lipschitzBound } from './lipschitz';
 
@@ -46,31 +46,6 @@ function measuredJacobian(model: L.LipschitzSequential, points: number, seed: nu
       g.dispose();
     }
     worst = Math.max(worst, sigmaMax(rows, outs, d));
-  }
-  return worst;
-}
-
-/** Largest ||f(x) - f(z)|| / ||x - z|| over random nearby pairs, in onnxruntime-node (input `input` of ONNX shape `dims`). */
-async function measuredPairs(bytes: Uint8Array, dims: number[], pairs: number): Promise<number> {
-  const session = await ort.InferenceSession.create(bytes);
-  const size = dims.reduce((a, b) => a * b, 1);
-  const rnd = uniformStream(3, -1, 1);
-  let worst = 0;
-  try {
-    for (let t = 0; t < pairs; t++) {
-      const x = Float32Array.from({ length: size }, rnd);
-      const z = Float32Array.from(x, (v) => v + rnd() * 0.05);
-      const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', Float32Array.of(...x, ...z), [2, ...dims]) });
-      const o = out[session.outputNames[0]].data as Float32Array;
-      const half = o.length / 2;
-      let num = 0;
-      let den = 0;
-      for (let i = 0; i < half; i++) num += (o[i] - o[half + i]) ** 2;
-      for (let i = 0; i < size; i++) den += (x[i] - z[i]) ** 2;
-      worst = Math.max(worst, Math.sqrt(num / den));
-    }
-  } finally {
-    await session.release();
   }
   return worst;
 }
@@ -110,7 +85,7 @@ describe('lipschitzBound of exported residual layers: <= the claim, >= the measu
     const measured = measuredJacobian(model, 3, 5);
     expect(r.total).toBeGreaterThanOrEqual(measured * (1 - 1e-6));
     const dims = c.input.length === 3 ? [c.input[2], c.input[0], c.input[1]] : c.input;
-    expect(r.total).toBeGreaterThanOrEqual((await measuredPairs(bytes, dims, 6)) * (1 - 1e-5));
+    expect(r.total).toBeGreaterThanOrEqual((await measuredPairRatio(bytes, dims, 6, 3, () => 0.05)) * (1 - 1e-5));
     const sll = r.layers.filter((l) => l.op === 'SLL');
     expect(sll.length).toBe(model.layers.filter((l) => l.getClassName().startsWith('Lip>SLL')).length + (c.name.includes('around SLL') ? 1 : 0));
     for (const row of sll) {
@@ -185,7 +160,7 @@ describe('the SLL rule certifies only what the weights prove', () => {
     const exact = allActiveJacobianNorm(a, k, n, big);
     expect(exact).toBeGreaterThan(1.2);
     expect(r.total).toBeGreaterThanOrEqual(exact);
-    expect(r.total).toBeGreaterThanOrEqual(await measuredPairs(bytes, [n], 4));
+    expect(r.total).toBeGreaterThanOrEqual(await measuredPairRatio(bytes, [n], 4, 3, () => 0.05));
     const row = r.layers.find((l) => l.op === 'SLL')!;
     expect(row.method).toContain('> 2: factor c - 1');
     const off = Float32Array.from(a);

@@ -7,13 +7,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { bitsOf, expectCloseRelMax, mulberry32, sizeOf, uniformArray } from '@lip/test-support';
+import { bitsOf, expectCloseRelMax, sizeOf, uniformArray } from '@lip/test-support';
 import {
+  ARCH_ACTIVATION_SHAPES,
   composedReferences,
   expectNoKernelLeak,
   expectOnlySimdRuns,
   expectSameBitsTwice,
   kernelsRun,
+  randomActivationShapes,
   useKernelSetup,
   withKernels,
 } from '@lip/test-support/kernels';
@@ -21,37 +23,9 @@ import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients
 import { SpectralDense } from '../../layers/spectral_dense';
 import { addBias, BIAS_ADD, BIAS_COLUMN_SUM } from './bias_kernel';
 
-/** Bias-add outputs of the architectures (packages/train/src/models), batch 2. */
-const ARCH_SHAPES: number[][] = [
-  // seed on 28x28x1: conv1, conv2, dense
-  [2, 28, 28, 16],
-  [2, 14, 14, 32],
-  [2, 64],
-  // seed on CIFAR 32x32x3
-  [2, 32, 32, 16],
-  [2, 16, 16, 32],
-  // ortho / ortho-large on 28x28x1 and on CIFAR
-  [2, 7, 7, 16],
-  [2, 7, 7, 32],
-  [2, 128],
-  [2, 8, 8, 48],
-  [2, 8, 8, 64],
-  [2, 256],
-];
-
 /** Random shapes: rank 1 to 4, channels 1..70 (most not a multiple of 4), single rows. */
-function randomShapes(count: number, seed: number): number[][] {
-  const rand = mulberry32(seed);
-  const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
-  const shapes: number[][] = [[1], [5], [1, 1], [1, 3], [1, 37], [1, 1, 1, 7], [3, 1, 1, 1], [1, 9, 9, 5]];
-  while (shapes.length < count) {
-    const channels = int(1, 70);
-    const batch = rand() < 0.3 ? 1 : int(1, 5);
-    const rank = int(2, 4);
-    shapes.push(rank === 2 ? [batch, channels] : rank === 3 ? [batch, int(1, 9), channels] : [batch, int(1, 9), int(1, 9), channels]);
-  }
-  return shapes;
-}
+const randomShapes = (count: number, seed: number): number[][] =>
+  randomActivationShapes(count, seed, [[1], [5], [1, 1], [1, 3], [1, 37], [1, 1, 1, 7], [3, 1, 1, 1], [1, 9, 9, 5]], (int) => int(1, 70));
 
 /** [y + b, d/dy and d/db of sum((y + b) * w)] by `addBias` on the current backend and kernels. */
 function valueAndGrads(shape: number[], yData: Float32Array, bData: Float32Array, wData: Float32Array): Float32Array[] {
@@ -90,7 +64,7 @@ function columnSumBound(rows: number, magnitude: number): number {
 useKernelSetup('wasm');
 
 describe.each([
-  ['architecture', ARCH_SHAPES],
+  ['architecture', ARCH_ACTIVATION_SHAPES],
   ['random', randomShapes(24, 5)],
 ])('%s shapes', (_kind, shapes) => {
   it.each(shapes.map((s) => [JSON.stringify(s), s]))(

@@ -6,48 +6,34 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { bitsOf, expectCloseRelMax, mulberry32, sizeOf, uniformArray } from '@lip/test-support';
-import { composedReferences, expectNoKernelLeak, expectOnlySimdRuns, expectSameBitsTwice, useKernelSetup, withKernels } from '@lip/test-support/kernels';
+import { bitsOf, expectCloseRelMax, sizeOf, uniformArray } from '@lip/test-support';
+import {
+  ARCH_ACTIVATION_SHAPES,
+  composedReferences,
+  expectNoKernelLeak,
+  expectOnlySimdRuns,
+  expectSameBitsTwice,
+  randomActivationShapes,
+  useKernelSetup,
+  withKernels,
+} from '@lip/test-support/kernels';
 import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients
 import { groupSort2 } from '../../functional/group_sort';
 import { GROUP_SORT2, GROUP_SORT2_GRAD } from './group_sort2_kernel';
 
-/** GroupSort2 inputs of the architectures (packages/train/src/models), batch 2. */
-const ARCH_SHAPES: number[][] = [
-  // seed on 28x28x1: conv1, conv2, dense
-  [2, 28, 28, 16],
-  [2, 14, 14, 32],
-  [2, 64],
-  // seed on CIFAR 32x32x3
-  [2, 32, 32, 16],
-  [2, 16, 16, 32],
-  // ortho / ortho-large on 28x28x1 and on CIFAR
-  [2, 7, 7, 16],
-  [2, 7, 7, 32],
-  [2, 128],
-  [2, 8, 8, 48],
-  [2, 8, 8, 64],
-  [2, 256],
-];
-
 /** Random shapes: rank 2 to 4, odd sizes, batch 1, even channel counts 2..64. */
-function randomShapes(count: number, seed: number): number[][] {
-  const rand = mulberry32(seed);
-  const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
-  const shapes: number[][] = [
-    [1, 2],
-    [1, 1, 1, 2],
-    [3, 2],
-    [1, 5, 3, 6],
-  ];
-  while (shapes.length < count) {
-    const channels = 2 * int(1, 32);
-    const batch = rand() < 0.3 ? 1 : int(1, 5);
-    const rank = int(2, 4);
-    shapes.push(rank === 2 ? [batch, channels] : rank === 3 ? [batch, int(1, 9), channels] : [batch, int(1, 9), int(1, 9), channels]);
-  }
-  return shapes;
-}
+const randomShapes = (count: number, seed: number): number[][] =>
+  randomActivationShapes(
+    count,
+    seed,
+    [
+      [1, 2],
+      [1, 1, 1, 2],
+      [3, 2],
+      [1, 5, 3, 6],
+    ],
+    (int) => 2 * int(1, 32),
+  );
 
 /** [value, gradient of sum(groupSort2(x) * w)] on the current backend. */
 function valueAndGrad(shape: number[], xData: Float32Array, wData: Float32Array): [Float32Array, Float32Array] {
@@ -76,7 +62,7 @@ function exactGroupSort2(x: Float32Array, w: Float32Array): [Float32Array, Float
 useKernelSetup('wasm');
 
 describe.each([
-  ['architecture', ARCH_SHAPES],
+  ['architecture', ARCH_ACTIVATION_SHAPES],
   ['random', randomShapes(24, 7)],
 ])('%s shapes', (_kind, shapes) => {
   it.each(shapes.map((s) => [JSON.stringify(s), s]))(
