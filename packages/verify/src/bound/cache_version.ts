@@ -11,7 +11,7 @@
  */
 
 /** The bound's version for the cache. */
-export const BOUND_CACHE_VERSION = 4;
+export const BOUND_CACHE_VERSION = 5;
 
 /** sha256 of the bound's sources at BOUND_CACHE_VERSION (see the module doc). */
-export const BOUND_SOURCES_SHA256 = 'f33d4e7e3d70d6c9c0c495ba7d5aefb52fef670fef7f3f77818296acad505f42';
+export const BOUND_SOURCES_SHA256 = '729b5b0bc149e8e182e0c2f55033b808d0dd6e8e9120e3956a8cf24dc27b69a9';

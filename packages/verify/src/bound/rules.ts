@@ -18,7 +18,7 @@
  * reader's folding can run them (./propagate.ts).
  */
 import type { OnnxNode } from '../onnx/read';
-import type { Bounder, Val } from './bounder';
+import type { Bounder, SharedSym, Val } from './bounder';
 import type { Expr } from './symbolic';
 import type { RegisteredOp } from '../ops/registry';
 import { convNormUpperBound, ConvBoundGeometry } from './conv';
@@ -65,6 +65,11 @@ const UNARY_LIP: Record<string, [number, string]> = {
   Softmax: [1, 'Softmax is 1-Lipschitz (its Jacobian norm is at most 1/2)'],
   Clip: [1, 'Clip is 1-Lipschitz'],
 };
+
+/** Sets `out` to `node`'s output as symbolic expressions `exprs` over `sym`'s anchor (a recognized block in progress). */
+function setSymbolic(b: Bounder, out: string, node: OnnxNode, sym: SharedSym, exprs: Int32Array, v: Pick<Val, 'shape' | 'dtype' | 'lip' | 'why'>): void {
+  b.setVal(out, { ...v, isConst: false, producer: node, sym: { anchor: sym.anchor, exprs, nodes: [...sym.nodes, node.name] } });
+}
 
 /** Factor and method of a unary op; LeakyRelu and Elu from their alpha: max(1, |alpha|) (Elu's slope alpha e^x <= alpha for x < 0). */
 function unaryLip(b: Bounder, node: OnnxNode): [number, string] {
@@ -271,15 +276,7 @@ function handleStructural(b: Bounder, node: OnnxNode): void {
         exprs = new Int32Array(src.length);
         for (let i = 0; i < src.length; i++) exprs[i] = flat[src[i]];
       }
-      b.setVal(node.outputs[k], {
-        shape,
-        dtype,
-        lip: identity ? lips[0] : lipFor(src, lips),
-        isConst: false,
-        why,
-        producer: node,
-        sym: { anchor: sym.anchor, exprs, nodes: [...sym.nodes, node.name] },
-      });
+      setSymbolic(b, node.outputs[k], node, sym, exprs, { shape, dtype, lip: identity ? lips[0] : lipFor(src, lips), why });
     });
     return;
   }
@@ -325,15 +322,7 @@ function handleUnary(b: Bounder, node: OnnxNode): void {
     const s = b.symbolicOp([name], sizeOf(shape), node);
     if (s) {
       const exprs = s.sym.views[0].map((e) => (node.opType === 'Relu' ? s.store.relu(e) : s.store.neg(e)));
-      b.setVal(out, {
-        shape,
-        dtype: x.dtype,
-        lip: x.lip,
-        why: x.why,
-        isConst: false,
-        producer: node,
-        sym: { anchor: s.sym.anchor, exprs, nodes: [...s.sym.nodes, node.name] },
-      });
+      setSymbolic(b, out, node, s.sym, exprs, { shape, dtype: x.dtype, lip: x.lip, why: x.why });
       return;
     }
   }
@@ -404,15 +393,7 @@ function handleElementwise(b: Bounder, node: OnnxNode): void {
       const exprs = s.sym.views[0].map((e, i) => s.sym.views.slice(1).reduce((acc, view) => f(acc, view[i]), e));
       const lips = ins.map((v) => v.lip);
       const lip = op === 'Add' || op === 'Sub' ? lips.reduce((a, l) => nextUp(a + l), 0) : sqrtUp(lips.reduce((a, l) => nextUp(a + mulUp(l, l)), 0));
-      b.setVal(out, {
-        shape: outShape,
-        dtype,
-        lip,
-        why,
-        isConst: false,
-        producer: node,
-        sym: { anchor: s.sym.anchor, exprs, nodes: [...s.sym.nodes, node.name] },
-      });
+      setSymbolic(b, out, node, s.sym, exprs, { shape: outShape, dtype, lip, why });
       return;
     }
   }
@@ -842,15 +823,7 @@ function reduceSymbolic(b: Bounder, node: OnnxNode, x: Val, outShape: number[]):
     if (!sorted) return false;
     exprs[g] = node.opType === 'ReduceMin' ? sorted[0] : sorted[sorted.length - 1];
   }
-  b.setVal(node.outputs[0], {
-    shape: outShape,
-    dtype: x.dtype,
-    lip: x.lip,
-    why: x.why,
-    isConst: false,
-    producer: node,
-    sym: { anchor: s.sym.anchor, exprs, nodes: [...s.sym.nodes, node.name] },
-  });
+  setSymbolic(b, node.outputs[0], node, s.sym, exprs, { shape: outShape, dtype: x.dtype, lip: x.lip, why: x.why });
   return true;
 }
 
@@ -904,15 +877,7 @@ function handleTopK(b: Bounder, node: OnnxNode): void {
       }
     }
     if (ok) {
-      b.setVal(out, {
-        shape: outShape,
-        dtype: x.dtype,
-        lip: x.lip,
-        why: x.why,
-        isConst: false,
-        producer: node,
-        sym: { anchor: s.sym.anchor, exprs, nodes: [...s.sym.nodes, node.name] },
-      });
+      setSymbolic(b, out, node, s.sym, exprs, { shape: outShape, dtype: x.dtype, lip: x.lip, why: x.why });
       return;
     }
   }
