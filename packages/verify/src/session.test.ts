@@ -79,6 +79,17 @@ describe('openSession', () => {
     await expectDataError(session.runBatched(x, 2, [1, 2, 2]), /image 1 holds Infinity/);
   });
 
+  it('skips the per-value check only when a known value range lies within input_range', async () => {
+    const x = new Float32Array(8).fill(0.5);
+    x[6] = 2;
+    // A caller that vouches for [0, 1] (8-bit data / 255): no pass over the values, so the (wrong) 2 goes through unseen.
+    await expect(session.runBatched(x, 2, [1, 2, 2], 256, undefined, { valueRange: [0, 1] })).resolves.toHaveLength(4);
+    // A range reaching past input_range, or not finite, or none: the values are checked.
+    for (const valueRange of [[0, 255], [-1, 1], [0, NaN], undefined] as const) {
+      await expectDataError(session.runBatched(x, 2, [1, 2, 2], 256, undefined, { valueRange }), /image 1 holds 2 at pixel 2, outside/);
+    }
+  });
+
   it('refuses values outside the metadata input_range', async () => {
     const x = new Float32Array(4).fill(0.5);
     x[1] = 1.5;

@@ -50,7 +50,10 @@ export interface LipSession {
   /**
    * Runs `n` images (row-major `[n, ...chw]`) in batches of `batchSize` and
    * returns the logits row-major `[n, outputSize]`. `onBatch(done, n)` is
-   * called after each batch.
+   * called after each batch. Every value is checked to be finite and within
+   * `inputRange` first, unless `known.valueRange` (the range the values are
+   * known to lie in, e.g. `LabeledImages.valueRange` of 8-bit data) already
+   * says so.
    */
   runBatched(
     images: Float32Array,
@@ -58,6 +61,7 @@ export interface LipSession {
     chw: readonly number[],
     batchSize?: number,
     onBatch?: (done: number, total: number) => void,
+    known?: { valueRange?: readonly [number, number] },
   ): Promise<Float32Array>;
   /** Logits per image; known after the first run (or from the declared output shape). */
   readonly outputSize: number | null;
@@ -144,6 +148,14 @@ function checkValues(images: Float32Array, perImage: number, range: readonly [nu
   throw new DataError(`${where}, outside the model's input_range [${range![0]}, ${range![1]}]; scale the data to that range.`);
 }
 
+/** True when `known` (finite) lies within `range` (with checkValues' tolerance), or within float32 when the model declares no range. */
+function withinRange(known: readonly [number, number] | undefined, range: readonly [number, number] | null): boolean {
+  if (known === undefined || !(Number.isFinite(known[0]) && Number.isFinite(known[1]))) return false;
+  const lo = range ? range[0] - INPUT_RANGE_TOLERANCE : -FLOAT32_MAX;
+  const hi = range ? range[1] + INPUT_RANGE_TOLERANCE : FLOAT32_MAX;
+  return known[0] >= lo && known[1] <= hi;
+}
+
 /** Reads the metadata `input_range` (`[lo, hi]`); null when absent. */
 export function modelInputRange(model: OnnxModel): readonly [number, number] | null {
   const r = metadataJson<unknown>(model, 'input_range');
@@ -209,6 +221,7 @@ export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, 
     chw: readonly number[],
     batchSize = DEFAULT_VERIFY_BATCH_SIZE,
     onBatch?: (done: number, total: number) => void,
+    known: { valueRange?: readonly [number, number] } = {},
   ): Promise<Float32Array> => {
     if (!(images instanceof Float32Array)) throw new InvalidArgumentError(`'images' must be a Float32Array`);
     if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`'n' must be a non-negative integer, got ${n}`);
@@ -221,7 +234,7 @@ export async function openSession(pathOrBytes: string | Uint8Array | OnnxModel, 
       throw new InvalidArgumentError(`'images' holds ${images.length} values, but n=${n} images of [${chw.join(', ')}] need ${n * perImage}`);
     }
     const shape = feedShape(inputShape, chw, model.source);
-    checkValues(images, perImage, inputRange);
+    if (!withinRange(known.valueRange, inputRange)) checkValues(images, perImage, inputRange);
     const key = shape.join('x');
     let cap = batchCaps.get(key);
     if (cap === undefined) {

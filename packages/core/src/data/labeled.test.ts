@@ -55,6 +55,20 @@ describe('arraysToLabeledImages conversion', () => {
     }
   });
 
+  it.each(cases)('%s: valueRange holds every value, and is given only for 8-bit sources', (dtype, data) => {
+    for (const scale of [undefined, 2 / 3, 1e-3]) {
+      const d = arraysToLabeledImages({ dtype, shape: [2, 4, 5, 3], data }, labels(2), { ...CTX, layout: 'nhwc', scale });
+      if (dtype !== 'uint8' && dtype !== 'bool') {
+        expect(d.valueRange).toBeUndefined();
+        continue;
+      }
+      const [lo, hi] = d.valueRange!;
+      expect(lo).toBe(0);
+      expect(hi).toBe(Math.fround((dtype === 'uint8' ? 255 : 1) * (scale ?? (dtype === 'uint8' ? 1 / 255 : 1))));
+      expect(d.images.every((v) => v >= lo && v <= hi)).toBe(true);
+    }
+  });
+
   it('keeps only the first `limit` images', () => {
     const data = Uint8Array.from({ length: 3 * 2 * 2 }, (_, i) => i * 20);
     const d = arraysToLabeledImages({ dtype: 'uint8', shape: [3, 2, 2], data }, labels(3), { ...CTX, limit: 2 });

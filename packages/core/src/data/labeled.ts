@@ -41,6 +41,12 @@ export interface ImageArrays {
   channels: number;
   /** Where the data was read from: an absolute path (the folder, or the images file), or a description. */
   source: string;
+  /**
+   * Every value lies in [lo, hi], known from the source's element type
+   * without reading the values (8-bit sources: [0, 255 · scale]); absent
+   * when not known that way. Lets a consumer skip its own per-value check.
+   */
+  valueRange?: readonly [number, number];
 }
 
 /** Labelled images as a reader returns them. */
@@ -115,8 +121,11 @@ export function arraysToLabeledImages(images: NdArray, labels: NdArray, ctx: Arr
       }
     }
   }
+  // Bytes: the values are table entries b · scale (rounded to float32, monotone), b in [0, 255] (bool: [0, 1]).
+  const byteMax = images.dtype === 'uint8' ? 255 : images.dtype === 'bool' ? 1 : null;
   return {
     images: out,
+    ...(byteMax === null ? {} : { valueRange: [0, Math.fround(byteMax * scale)] as const }),
     labels: labelBytes(labels, n, failLabels, ctx.fix),
     n,
     height,
@@ -156,11 +165,8 @@ function scaledImages(images: NdArray, n: number, dims: { height: number; width:
   const src = images.data;
   const bytes = src instanceof Uint8Array ? src : null;
   const table = Float32Array.from({ length: bytes ? 256 : 0 }, (_, b) => b * scale);
-  if (bytes && layout !== 'nchw') {
-    // The common case (8-bit NHWC or one-channel images): one lookup per value.
-    for (let j = 0; j < out.length; j++) out[j] = table[bytes[j]!]!;
-    return out;
-  }
+  // The common case (8-bit NHWC or one-channel images): one lookup per value.
+  if (bytes && layout !== 'nchw') return lookupBytes(bytes, table, out);
   const value = bytes
     ? (j: number): number => table[bytes[j]!]!
     : src instanceof BigInt64Array || src instanceof BigUint64Array
@@ -177,6 +183,18 @@ function scaledImages(images: NdArray, n: number, dims: { height: number; width:
       for (let p = 0; p < hw; p++) out[i * per + p * channels + c] = value(from + p);
     }
   }
+  return out;
+}
+
+/**
+ * out[j] = table[bytes[j]]. A function of its own, without closures: in
+ * `scaledImages` the loop reads `bytes` and `table` from the context its
+ * closures share, which made it about 2.5x slower (10,000 Fashion-MNIST
+ * images: 75 ms against 30 ms).
+ */
+function lookupBytes(bytes: Uint8Array, table: Float32Array, out: Float32Array): Float32Array {
+  const len = out.length;
+  for (let j = 0; j < len; j++) out[j] = table[bytes[j]!]!;
   return out;
 }
 
