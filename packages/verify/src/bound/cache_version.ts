@@ -11,7 +11,7 @@
  */
 
 /** The bound's version for the cache. */
-export const BOUND_CACHE_VERSION = 5;
+export const BOUND_CACHE_VERSION = 6;
 
 /** sha256 of the bound's sources at BOUND_CACHE_VERSION (see the module doc). */
-export const BOUND_SOURCES_SHA256 = '729b5b0bc149e8e182e0c2f55033b808d0dd6e8e9120e3956a8cf24dc27b69a9';
+export const BOUND_SOURCES_SHA256 = 'aba44f1027f20a4ccf92632acdf55ff98243bdf8c502d016d067a014b7eac4d9';

@@ -10,7 +10,8 @@ import { uniformStream } from '@lip/test-support';
 import { ROOT } from '@lip/test-support/files';
 import { convSigmaMax, ConvMatrixSpec, convOutputSize } from '@lip/test-support/linalg';
 import { readOnnxModel } from '../onnx/read';
-import { ConvBoundGeometry, EXACT_GAIN_TOLERANCE, EXACT_WORK_LIMIT, GroupKernel, convGramOperator, convNormUpperBound } from './conv';
+import { BOUND_SAFETY_MARGIN } from '@lip/core/linalg';
+import { ConvBoundGeometry, EXACT_GAIN_TOLERANCE, EXACT_WORK_LIMIT, GroupKernel, convGramOperator, convNormUpperBound, interiorSupport } from './conv';
 import { inferShapes } from './propagate';
 import { ritzLowerEstimate } from './work';
 
@@ -45,6 +46,30 @@ describe('the exact conv bound is skipped only when it cannot gain more than EXA
       const exactOnly = convNormUpperBound(w, g, true, { exact: EXACT_WORK_LIMIT, circular: 0 });
       expect(exactOnly.method).toBe('exact');
       expect(fast.bound).toBeLessThanOrEqual(exactOnly.bound * (1 + EXACT_GAIN_TOLERANCE));
+    }
+  });
+
+  it('lip-trained orthogonal convs pass the gate after one Lanczos step from the interior start (12 or more from a full one)', () => {
+    for (const { name, w, g } of trainedConvs()) {
+      const [cout, cin, kh, kw] = [g.cout, g.cinPerGroup, ...g.kernel];
+      const gk: GroupKernel = { k: Float64Array.from(w), coutG: cout, cinG: cin, kh, kw };
+      const circular = convNormUpperBound(w, g, false).bound;
+      const lowEnough = (theta: number): boolean => circular <= Math.sqrt(Math.max(theta, 0)) * (1 + BOUND_SAFETY_MARGIN) * (1 + EXACT_GAIN_TOLERANCE);
+      const d = cin * g.inHW[0] * g.inHW[1];
+      const support = interiorSupport(cin, g.inHW, g.outHW, [1, 1], [1, 1], [kh, kw]);
+      // 'same' 3x3 on 7x7: rows and columns 1..5 are interior.
+      expect(support.reduce((a, b) => a + b, 0)).toBe(cin * 25);
+      const op = convGramOperator(gk, g);
+      let calls = 0;
+      const counting = (x: Float64Array, y: Float64Array): void => {
+        calls++;
+        op(x, y);
+      };
+      const theta = ritzLowerEstimate(d, counting, 32, lowEnough, 4, support);
+      expect({ name, calls, passed: lowEnough(theta) }).toEqual({ name, calls: 1, passed: true });
+      calls = 0;
+      ritzLowerEstimate(d, counting, 32, lowEnough, 4);
+      expect(calls).toBeGreaterThanOrEqual(8);
     }
   });
 
@@ -115,6 +140,32 @@ describe('ritzLowerEstimate', () => {
     expect(calls).toBe(8);
     expect(early).toBeGreaterThan(0.5);
     expect(early).toBeLessThanOrEqual(1 + 1e-12);
+  });
+
+  it('from a start restricted to a support, still below lambda_max (random convs against their float64 sigma_max)', () => {
+    const r = uniformStream(37, -0.5, 0.5);
+    for (let t = 0; t < 12; t++) {
+      const cin = 1 + (t % 3),
+        cout = 1 + ((t + 1) % 3),
+        h = 4 + (t % 4),
+        w = 5;
+      const spec: ConvMatrixSpec = { layout: 'oihw', cin, cout, h, w, kh: 3, kw: 3, strides: [1, 1], pads: [1, 1, 1, 1] };
+      const g: ConvBoundGeometry = {
+        cout,
+        cinPerGroup: cin,
+        group: 1,
+        kernel: [3, 3],
+        strides: [1, 1],
+        dilations: [1, 1],
+        pads: [1, 1, 1, 1],
+        inHW: [h, w],
+        outHW: convOutputSize(spec),
+      };
+      const k = Float64Array.from({ length: cout * cin * 9 }, r);
+      const support = interiorSupport(cin, [h, w], g.outHW, [1, 1], [1, 1], [3, 3]);
+      const theta = ritzLowerEstimate(cin * h * w, convGramOperator({ k, coutG: cout, cinG: cin, kh: 3, kw: 3 }, g), 32, () => false, 4, support);
+      expect(Math.sqrt(theta)).toBeLessThanOrEqual(convSigmaMax(k, spec) * (1 + 1e-9));
+    }
   });
 
   it('an invariant start (a multiple of the identity) ends at once with the exact value', () => {

@@ -138,10 +138,12 @@ function tridiagonalLargest(alpha: readonly number[], beta: readonly number[]): 
  * Largest Ritz value of up to `maxSteps` Lanczos steps (three-term
  * recurrence, no reorthogonalization) on the symmetric operator `apply`
  * (y = M x) of dimension d, from a fixed pseudo-random start; every
- * `every` steps `enough(theta)` may stop it early. Not a certificate but a
- * lower estimate: the Ritz values of the computed tridiagonal stay below
- * lambda_max(M) up to O(steps u ||M||) (Paige 1980). It decides whether a
- * certificate is worth its work.
+ * `every` steps, and after the first, `enough(theta)` may stop it early.
+ * Not a certificate but a lower estimate: the Ritz values of the computed
+ * tridiagonal stay below lambda_max(M) up to O(steps u ||M||) (Paige 1980).
+ * It decides whether a certificate is worth its work. `support` (1 where the
+ * start may be nonzero; all of it when absent or all 0) picks a start that
+ * is likely near the top of the spectrum.
  */
 export function ritzLowerEstimate(
   d: number,
@@ -149,17 +151,19 @@ export function ritzLowerEstimate(
   maxSteps: number,
   enough: (theta: number) => boolean,
   every = 8,
+  support?: Uint8Array,
 ): number {
   if (d === 0) return 0;
   let q = new Float64Array(d);
   let s = 0x9e3779b9;
+  const masked = support !== undefined && support.includes(1);
   for (let i = 0; i < d; i++) {
     s ^= s << 13;
     s >>>= 0;
     s ^= s >>> 17;
     s ^= s << 5;
     s >>>= 0;
-    q[i] = s / 4294967296 - 0.5;
+    q[i] = masked && support[i] === 0 ? 0 : s / 4294967296 - 0.5;
   }
   let norm = Math.sqrt(dot(q, q, d));
   for (let i = 0; i < d; i++) q[i] /= norm;
@@ -175,7 +179,7 @@ export function ritzLowerEstimate(
     const b = j > 0 ? beta[j - 1] : 0;
     norm = Math.sqrt(recurrenceStep(w, a, q, b, prev, d));
     const last = j === Math.min(d, maxSteps) - 1 || !(norm > 1e-13 * Math.max(Math.abs(a), 1e-300));
-    if (last || (j + 1) % every === 0) {
+    if (last || j === 0 || (j + 1) % every === 0) {
       theta = tridiagonalLargest(alpha, beta);
       if (last || enough(theta)) return theta;
     }
