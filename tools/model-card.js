@@ -7,7 +7,8 @@
  *   node tools/model-card.js --name fashion-mnist-ortho \
  *     --checkpoint models/fashion-mnist-ortho --onnx models/fashion-mnist-ortho.onnx \
  *     --verify v.json --bound b.json --attack cw.json [--attack pgd.json ...] \
- *     --command "LIP_KERNELS=composed lip train ..." [--out models]
+ *     --command "LIP_KERNELS=composed lip train ..." [--out models] \
+ *     [--targets '{"accuracy": 0.9, "cra": {"36/255": 0.8}, "medianCertificateOverDistance": 0.8}']
  *
  * `--command` is the training command as run, environment included: the
  * wasm SIMD kernels (default) and `LIP_KERNELS=composed` round differently.
@@ -17,6 +18,10 @@
  * the `lip bound` result, and the attack results (per image for CW).
  * `test/e2e/shipped_model.test.ts` re-runs `lip verify` and `lip bound` on the
  * ONNX file and requires the same figures.
+ *
+ * `--targets` records the figures the model was trained to meet (minimums):
+ * the card refuses to be written when a measured figure misses one, and the
+ * e2e test checks them again.
  */
 'use strict';
 const crypto = require('crypto');
@@ -104,6 +109,29 @@ function attackSummary(file) {
   };
 }
 
+/** The training augmentation as text, from `train.json`'s config. */
+function augmentation(config) {
+  if (!config.augment || config.augment === 'none') return 'no augmentation';
+  const kind = config.augment === 'shift-flip' ? 'random shifts and horizontal flips' : 'random shifts';
+  return `${kind} of up to ${config.augmentShift ?? 2} pixels (zero fill)`;
+}
+
+/** The targets (`card.targets`, minimums) the card's figures miss, as text. */
+function missedTargets(card) {
+  const t = card.targets;
+  const missed = [];
+  const check = (what, value, min) => {
+    if (!(typeof value === 'number' && value >= min)) missed.push(`${what} ${value} < ${min}`);
+  };
+  if (t.accuracy !== undefined) check('accuracy', card.results.accuracy, t.accuracy);
+  for (const [label, min] of Object.entries(t.cra ?? {})) check(`CRA ${label}`, card.results.cra[label], min);
+  if (t.medianCertificateOverDistance !== undefined) {
+    const cw = card.attacks.find((a) => a.attack === 'cw');
+    check('CW median certificate / distance', cw?.medianCertificateOverDistance, t.medianCertificateOverDistance);
+  }
+  return missed;
+}
+
 function main() {
   const o = parseArgs(process.argv.slice(2));
   const outDir = o.out ?? 'models';
@@ -126,7 +154,12 @@ function main() {
       seconds: round(trainSeconds, 1),
       machine: `${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}`,
     },
-    data: { dataset: 'fashion-mnist', train: 'train split, 60,000 images', test: 'test split, 10,000 images', scaling: 'pixels / 255, no augmentation' },
+    data: {
+      dataset: 'fashion-mnist',
+      train: 'train split, 60,000 images',
+      test: 'test split, 10,000 images',
+      scaling: `pixels / 255, ${augmentation(train.config)}`,
+    },
     results: {
       images: verify.n,
       accuracy: verify.accuracy,
@@ -139,6 +172,11 @@ function main() {
     },
     attacks,
   };
+  if (o.targets) {
+    card.targets = JSON.parse(o.targets);
+    const missed = missedTargets(card);
+    if (missed.length > 0) throw new Error(`the model misses its targets: ${missed.join('; ')}`);
+  }
   fs.mkdirSync(outDir, { recursive: true });
   writeAtomic(path.join(outDir, `${o.name}.card.json`), `${JSON.stringify(card, null, 2)}\n`);
   process.stdout.write(`wrote ${path.join(outDir, `${o.name}.card.json`)}\n`);

@@ -40,6 +40,8 @@ interface Card {
     medianCertificateOverDistance: number;
     results?: { certificate: number; distance: number | null }[];
   }[];
+  /** The figures the model was trained to meet (minimums), when its card states them (tools/model-card.js --targets). */
+  targets?: { accuracy?: number; cra?: Record<string, number>; medianCertificateOverDistance?: number };
 }
 
 jest.setTimeout(600_000);
@@ -75,6 +77,16 @@ describe.each(cards)('%s', (cardFile) => {
     for (const r of cw.results!) if (r.distance !== null) expect(r.certificate).toBeLessThanOrEqual(r.distance);
     expect(card.training.command).toContain(`--arch ${card.architecture.name}`);
     expect(card.training.epochs.length).toBe(card.training.config.epochs);
+  });
+
+  (card.targets ? test : test.skip)('the card meets the targets it states', () => {
+    const t = card.targets!;
+    if (t.accuracy !== undefined) expect(card.results.accuracy).toBeGreaterThanOrEqual(t.accuracy);
+    for (const label of Object.keys(t.cra ?? {})) expect([label, card.results.cra[label]]).toEqual([label, expect.any(Number)]);
+    for (const [label, min] of Object.entries(t.cra ?? {})) expect(card.results.cra[label]).toBeGreaterThanOrEqual(min);
+    if (t.medianCertificateOverDistance !== undefined) {
+      expect(card.attacks.find((a) => a.attack === 'cw')!.medianCertificateOverDistance).toBeGreaterThanOrEqual(t.medianCertificateOverDistance);
+    }
   });
 
   test('the training command pins the kernels (simd and composed round differently) and is the one MODEL.md prints', () => {

@@ -99,7 +99,7 @@ const seed: Architecture = {
  * the certificate (margin / (||w_i - w_j|| L)) stays close to the true
  * distance to the decision boundary.
  */
-function orthogonalNet(extra: number, units: number, description: string): Architecture {
+function orthogonalNet(extra: number, units: number, description: string, width?: number): Architecture {
   return {
     description,
     layers: (o) => {
@@ -107,7 +107,7 @@ function orthogonalNet(extra: number, units: number, description: string): Archi
       assertArg(h % 4 === 0 && w % 4 === 0,
         () => `the orthogonal architectures need an input height and width divisible by 4 (two space-to-depth steps), got [${o.inputShape.join(', ')}]`);
       const s = 16 * channels;
-      const c = Math.min(2 * s, Math.max(s, 64));
+      const c = width ?? Math.min(2 * s, Math.max(s, 64));
       const convs = [s, c, ...Array.from({ length: extra }, () => c)];
       const body: layers.Layer[] = [
         new InvertibleDownSampling({ poolSize: 2, inputShape: o.inputShape }),
@@ -194,6 +194,7 @@ export const ARCHITECTURES: Map<string, Architecture> = new Map([
   ['seed', seed],
   ['ortho', orthogonalNet(1, 128, 'gradient-norm preserving: space-to-depth x2, orthogonal (BCOP) convs 16, 32, 32 (32×32×3: 48, 64, 64) with GroupSort2, dense 128, dense out')],
   ['ortho-large', orthogonalNet(3, 256, 'gradient-norm preserving: space-to-depth x2, orthogonal (BCOP) convs 16, 32, 32, 32, 32 (32×32×3: 48, 64 ×4) with GroupSort2, dense 256, dense out')],
+  ['ortho-wide', orthogonalNet(1, 256, 'gradient-norm preserving, wider: space-to-depth x2, orthogonal (BCOP) convs 16, 64, 64 (32×32×3: 48, 64, 64) with GroupSort2, dense 256, dense out', 64)],
   ['aol', aol],
   ['sll', sll],
 ]);

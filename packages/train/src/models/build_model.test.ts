@@ -100,7 +100,7 @@ describe("buildModel('seed')", () => {
     expect(() => buildModel('seed', { convNormalization: 'fft' as never, logger: warnRecorder() })).toThrow("'normalization'");
   });
 
-  test.each(['ortho', 'ortho-large'])("'%s' is 1-Lipschitz, measured by pairs and input-gradient norms", (arch) => {
+  test.each(['ortho', 'ortho-large', 'ortho-wide'])("'%s' is 1-Lipschitz, measured by pairs and input-gradient norms", (arch) => {
     const model = buildModel(arch, { seed: 4, logger: warnRecorder() });
     expect(model.inputs[0].shape).toEqual([null, 28, 28, 1]);
     expect(model.outputs[0].shape).toEqual([null, 10]);
