@@ -357,8 +357,9 @@ async function runModel(
   let logits: Float32Array;
   const t0 = process.hrtime.bigint();
   try {
-    // Values fed as read (identity transform) keep the range the reader knows them to lie in: no second per-value check.
-    const known = fed.images === data.images && data.valueRange ? { valueRange: data.valueRange } : {};
+    // Values fed as read (identity transform: the same values, at most reordered to channels first) keep the range the reader
+    // knows them to lie in: no second per-value check.
+    const known = transform.identity && data.valueRange ? { valueRange: data.valueRange } : {};
     logits = await session.runBatched(fed.images, data.n, input.shape, batchSize, opts.onProgress, known);
   } finally {
     await session.close();
