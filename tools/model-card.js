@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
- * Writes the model card of a shipped model (`models/<name>.card.json` and the
- * figures section of `models/MODEL.md`) from the outputs of the commands that
- * measured it, so that no figure is typed by hand:
+ * Writes the model card of a shipped model (`models/<name>.card.json`) from
+ * the outputs of the commands that measured it, so that no figure is typed by
+ * hand (models/MODEL.md quotes the card's figures):
  *
  *   node tools/model-card.js --name fashion-mnist-ortho \
  *     --checkpoint models/fashion-mnist-ortho --onnx models/fashion-mnist-ortho.onnx \
