@@ -4,7 +4,6 @@
  * and message, and the in-process computation whenever the worker gives no
  * usable answer. The real worker runs dist/bound_worker.js (`npx tsc -b`).
  */
-import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { ModelError, ModelTooLargeError } from '@lip/core';
@@ -12,7 +11,7 @@ import { ROOT, tmpDirPerSuite } from '@lip/test-support';
 import { gemmModel, productModel } from '@lip/test-support/onnx';
 import { SpareBoundThread, backgroundBound, boundWorkerScript } from './background_bound';
 import { LipschitzBound, lipschitzBound } from './bound';
-import { readOnnxModel, readOnnxModelHashed } from './onnx/read';
+import { readOnnxModel } from './onnx/read';
 
 /** The bound as plain data (the head's weights as an array), for deep equality. */
 const plain = (b: LipschitzBound): unknown => ({ ...b, head: b.head && { ...b.head, weights: Array.from(b.head.weights) } });
@@ -128,78 +127,6 @@ describe('backgroundBound', () => {
     expect(SpareBoundThread.start(null)).toBeNull();
   });
 
-  describe('SpareBoundThread.fold: the model read and folded on the thread', () => {
-    const shipped = path.join(ROOT, 'models/fashion-mnist-ortho.onnx');
-
-    it('gives what readOnnxModelHashed gives in process, then the bound it started for the fixed input shape', async () => {
-      const spare = SpareBoundThread.start()!;
-      const folded = await spare.fold(shipped, {}, true);
-      const inProcess = readOnnxModelHashed(shipped, {});
-      expect(folded).not.toBeNull();
-      expect(folded!.sha256).toBe(inProcess.sha256);
-      // (Maps compared entry by entry: under jest, the ones that crossed from the thread belong to another realm.)
-      expect(mapsAsEntries(folded!.model)).toEqual(mapsAsEntries(inProcess.model));
-      // The thread started the bound for [1, 28, 28] at once; its answer was posted before anyone asked, and is not lost.
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      const post = jest.spyOn(spare.worker, 'postMessage');
-      const job = backgroundBound(folded!.model, { inputShape: [1, 28, 28] }, boundWorkerScript(), spare);
-      expect(plain(await settledResult(job))).toEqual(plain(lipschitzBound(inProcess.model, { inputShape: [1, 28, 28] })));
-      expect(post).not.toHaveBeenCalled();
-      spare.end();
-    });
-
-    it('a task with other options than the started bound is posted, and answered after it', async () => {
-      const bytes = gemmModel({ seed: 4 });
-      const spare = SpareBoundThread.start()!;
-      const folded = await spare.fold(bytes, { inputShape: [1, 28, 28] }, false);
-      expect(folded!.sha256).toBe('');
-      const model = readOnnxModel(bytes, { inputShape: [1, 28, 28] });
-      // A dense work limit of 1 takes a cheaper, larger bound than the started one: the answers differ.
-      const limited = { inputShape: [1, 28, 28], limits: { denseWork: 1 } };
-      expect(lipschitzBound(model, limited).total).toBeGreaterThan(lipschitzBound(model, { inputShape: [1, 28, 28] }).total);
-      const post = jest.spyOn(spare.worker, 'postMessage');
-      const job = backgroundBound(folded!.model, limited, boundWorkerScript(), spare);
-      expect(plain(await settledResult(job))).toEqual(plain(lipschitzBound(model, limited)));
-      expect(post).toHaveBeenCalledTimes(1);
-      spare.end();
-    });
-
-    it("the reader's error comes back as the same class with the same message", async () => {
-      const bad = tmp.path('bad.onnx');
-      fs.writeFileSync(bad, Buffer.from('not an onnx file at all'));
-      let inProcess: unknown;
-      try {
-        readOnnxModelHashed(bad, {});
-      } catch (err) {
-        inProcess = err;
-      }
-      expect(inProcess).toBeInstanceOf(ModelError);
-      const spare = SpareBoundThread.start()!;
-      const onThread = spare.fold(bad, {}, true);
-      await expect(onThread).rejects.toThrow(ModelError);
-      await expect(onThread).rejects.toThrow((inProcess as Error).message);
-      spare.end();
-      const missing = SpareBoundThread.start()!;
-      await expect(missing.fold(tmp.path('missing.onnx'), {}, true)).rejects.toThrow(/model file '.*missing\.onnx' does not exist/);
-      missing.end();
-    });
-
-    it('a thread that stopped, or fails inside, gives null (then the caller reads in process)', async () => {
-      const dead = SpareBoundThread.start(writeScript(tmp.path('dies-early.js'), 'process.exit(3);\n'))!;
-      await new Promise<void>((resolve) => dead.worker.once('exit', () => resolve()));
-      await expect(dead.fold(shipped, {}, true)).resolves.toBeNull();
-      const broken = SpareBoundThread.start(
-        writeScript(
-          tmp.path('internal-error.js'),
-          "const { parentPort } = require('worker_threads');\n" +
-            "parentPort.once('message', () => parentPort.postMessage({ error: { name: 'TypeError', message: 'x is undefined', exitCode: 1, lip: false } }));\n",
-        ),
-      )!;
-      await expect(broken.fold(shipped, {}, true)).resolves.toBeNull();
-      broken.end();
-    });
-  });
-
   it('cancel stops the worker and settles', async () => {
     const model = readOnnxModel(path.join(ROOT, 'models/fashion-mnist-ortho.onnx'));
     const job = backgroundBound(model, {});
@@ -207,22 +134,6 @@ describe('backgroundBound', () => {
     await expect(job.settled).resolves.toBeUndefined();
   });
 });
-
-/** `value` with every Map (of any realm) replaced by its entries and every typed array by its type and sha256, recursively. */
-function mapsAsEntries(value: unknown): unknown {
-  if (ArrayBuffer.isView(value)) {
-    const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    return `${Object.prototype.toString.call(value)} ${crypto.createHash('sha256').update(bytes).digest('hex')}`;
-  }
-  if (Object.prototype.toString.call(value) === '[object Map]') {
-    return Array.from((value as Map<unknown, unknown>).entries(), ([k, v]) => [k, mapsAsEntries(v)]);
-  }
-  if (Array.isArray(value)) return value.map(mapsAsEntries);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapsAsEntries(v)]));
-  }
-  return value;
-}
 
 function writeScript(file: string, text: string): string {
   fs.writeFileSync(file, text);

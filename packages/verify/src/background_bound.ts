@@ -15,9 +15,9 @@ import { Worker } from 'worker_threads';
 import { DataError, InvalidArgumentError, LipError, ModelError, ModelTooLargeError } from '@lip/core';
 import type { BoundOptions } from './bound/bounder';
 import { LipschitzBound, lipschitzBound } from './bound/lipschitz';
-import { StartedBoundThread, boundWorkerScript, startBoundThread, takeMessage, takePrestartedBoundThread } from './bound_thread';
-import type { BoundWorkerError, BoundWorkerFold, BoundWorkerFolded, BoundWorkerInput, BoundWorkerOutput } from './bound_worker';
-import type { HashedModel, OnnxModel, ReadOptions } from './onnx/read';
+import { StartedBoundThread, boundWorkerScript, startBoundThread, takePrestartedBoundThread } from './bound_thread';
+import type { BoundWorkerError, BoundWorkerInput, BoundWorkerOutput } from './bound_worker';
+import type { OnnxModel } from './onnx/read';
 
 /** The bound's own error classes, rebuilt on the main thread by name. */
 const LIP_ERRORS: Readonly<Record<string, new (message: string, exitCode?: number) => LipError>> = {
@@ -49,9 +49,6 @@ export { boundWorkerScript };
  * no task must be ended with `end()`.
  */
 export class SpareBoundThread {
-  /** The input shape the thread started bounding after `fold` (its answer is the next message), or null. */
-  private running: number[] | null = null;
-
   private constructor(private readonly thread: StartedBoundThread) {}
 
   /** False once the thread has stopped (then a task given to it is computed in process). */
@@ -76,53 +73,6 @@ export class SpareBoundThread {
   end(): void {
     void this.worker.terminate();
   }
-
-  /**
-   * Reads and folds `model` on the thread (`readOnnxModelHashed(model,
-   * readOptions)` when `hashed`, else `readOnnxModel`), so that the caller
-   * can read its data meanwhile; the thread then starts bounding the model
-   * when its input shape is known without the data (./bound_worker.ts).
-   * Resolves to the folded model, or rejects with the reader's own error
-   * (same class and message); null when the thread gave no usable answer
-   * (stopped, or an internal error): then read the model in process, which
-   * succeeds or throws as it always did.
-   */
-  async fold(model: string | Uint8Array, readOptions: ReadOptions, hashed: boolean): Promise<HashedModel | null> {
-    if (!this.alive) return null;
-    try {
-      this.worker.postMessage({ fold: { model, readOptions, hashed } } satisfies BoundWorkerFold);
-    } catch {
-      return null;
-    }
-    const answer = (await takeMessage(this.thread)) as BoundWorkerFolded | null;
-    if (answer === null) return null;
-    if ('error' in answer) {
-      if (answer.error.lip && answer.error.name in LIP_ERRORS) throw rebuild(answer.error);
-      return null;
-    }
-    this.running = answer.started;
-    return answer.folded;
-  }
-
-  /**
-   * Gives the thread its bound task, unless it already runs that one (after
-   * `fold`: options `{ inputShape }` alone, the same shape); resolves to the
-   * task's answer (null: none).
-   */
-  task(input: BoundWorkerInput): Promise<unknown> {
-    const shape = input.opts.inputShape;
-    const started = this.running;
-    this.running = null;
-    const same = started !== null && shape !== undefined && sameDims(started, shape) && Object.keys(input.opts).every((k) => k === 'inputShape');
-    if (same) return takeMessage(this.thread);
-    this.worker.postMessage(input);
-    // The started bound's answer comes first: not this task's.
-    return started === null ? takeMessage(this.thread) : takeMessage(this.thread).then(() => takeMessage(this.thread));
-  }
-}
-
-function sameDims(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 /**
@@ -146,18 +96,12 @@ export function backgroundBound(
     if (thread !== null) {
       // A spare thread that already stopped gives no answer.
       worker = thread.alive ? thread.worker : null;
-      if (worker !== null) {
-        // Its messages go through its inbox (bound_thread.ts): it may have posted the answer already (after `fold`).
-        void thread.task(input).then((m) => {
-          answer = m as BoundWorkerOutput | null;
-          settle();
-        });
-      }
+      worker?.postMessage(input);
     } else if (script !== null) {
       // Not unref'd: the caller awaits `settled`, and the thread ends after its one answer (or at `cancel`).
       worker = new Worker(script, { workerData: input });
     }
-    if (worker !== null && thread === null) {
+    if (worker !== null) {
       worker.once('message', (m: BoundWorkerOutput) => {
         answer = m;
         settle();

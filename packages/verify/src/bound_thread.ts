@@ -10,29 +10,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 
-/** A bound thread waiting for its task (a `BoundWorkerInput` or `BoundWorkerFold` message). */
+/** A bound thread waiting for its task (a `BoundWorkerInput` message). */
 export interface StartedBoundThread {
   readonly worker: Worker;
   readonly script: string;
   /** False once the thread has stopped (then a task given to it gets no answer). */
   alive: boolean;
-  /** What the thread posted and nobody took yet (`takeMessage`): none is lost between two takers. */
-  readonly inbox: unknown[];
-  /** The pending `takeMessage`, woken by a message or by the thread's end. */
-  wake: (() => void) | null;
-}
-
-/** The thread's next message, in order; null once it has stopped without one. */
-export function takeMessage(thread: StartedBoundThread): Promise<unknown> {
-  return new Promise((resolve) => {
-    const poll = (): void => {
-      thread.wake = null;
-      if (thread.inbox.length > 0) resolve(thread.inbox.shift());
-      else if (!thread.alive) resolve(null);
-      else thread.wake = poll;
-    };
-    poll();
-  });
 }
 
 /** The compiled worker script, or null when it is missing (jest runs the sources; dist/ is built by `npx tsc -b`). */
@@ -45,18 +28,10 @@ export function boundWorkerScript(): string | null {
 export function startBoundThread(script: string | null): StartedBoundThread | null {
   if (script === null) return null;
   try {
-    const thread: StartedBoundThread = { worker: new Worker(script, { workerData: null }), script, alive: true, inbox: [], wake: null };
-    // From the start: an error or an exit before the task is given must neither throw nor be missed, nor any message.
-    const stopped = (): void => {
-      thread.alive = false;
-      thread.wake?.();
-    };
-    thread.worker.once('error', stopped);
-    thread.worker.once('exit', stopped);
-    thread.worker.on('message', (m: unknown) => {
-      thread.inbox.push(m);
-      thread.wake?.();
-    });
+    const thread: StartedBoundThread = { worker: new Worker(script, { workerData: null }), script, alive: true };
+    // From the start: an error or an exit before the task is given must neither throw nor be missed.
+    thread.worker.once('error', () => (thread.alive = false));
+    thread.worker.once('exit', () => (thread.alive = false));
     return thread;
   } catch {
     return null;

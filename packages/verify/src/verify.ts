@@ -25,7 +25,7 @@ import { VerifyData, loadVerifyData } from './data';
 import { LipschitzChoice, LipschitzSource, certifyLogits, chooseLipschitz } from './model_certificates';
 import { InputLayout, dataSpaceCertificates, resolveModelInput, resolveTransform, toModelInput } from './model_input';
 import { lipschitzBound, type BoundOptions, type LipschitzBound } from './bound';
-import { OnnxModel, fixedInputShape, readOnnxModel } from './onnx/read';
+import { OnnxModel, readOnnxModel } from './onnx/read';
 import { DEFAULT_VERIFY_BATCH_SIZE, openSession } from './session';
 
 export interface VerifyOptions {
@@ -184,43 +184,28 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
   const cacheOptions = opts.boundCache === true ? {} : opts.boundCache || null;
   // Likely cold (no cache entry for the file): a bound thread starts now, so that its start-up overlaps loading onnxruntime and reading the model.
   // A thread the CLI prestarted (./bound_thread.ts) is adopted here, or ended when no thread is needed.
-  let spare = opts.boundWorker && !(cacheOptions && cachedHint(modelPath, cacheOptions)) ? SpareBoundThread.start() : endPrestartedBoundThread();
+  const spare = opts.boundWorker && !(cacheOptions && cachedHint(modelPath, cacheOptions)) ? SpareBoundThread.start() : endPrestartedBoundThread();
   let started: VerifyBound | null = null;
   try {
     // A named engine that is not installed fails here, before the data are read.
     requireEngine(opts.engine);
-    // With --scale the stored values are read as they are and scaled here, with the mean and std.
-    const readData = (): Promise<VerifyData> =>
-      loadVerifyData(opts.data, {
-        split,
-        limit: opts.n,
-        dataDir: opts.dataDir,
-        labels: opts.labels,
-        layout: opts.layout,
-        scale: opts.scale === undefined ? undefined : 1,
-      });
-    // With the cache, the file is read once and hashed, so the key is the hash of what is bounded. With a bound thread, the
-    // thread reads and folds the model (and starts its bound when the graph fixes its input shape) while the data are read
-    // here; the model's errors still come first.
-    const onThread = spare ? spare.fold(modelPath, readOptions, cacheOptions !== null) : null;
-    const dataRead = onThread ? readData() : null;
-    void dataRead?.catch(() => undefined);
-    let hashed = onThread ? await onThread : null;
-    if (spare && hashed === null) {
-      // The thread gave no usable answer: read here, and bound on a thread of its own.
-      spare.end();
-      spare = null;
-    }
-    hashed ??= cacheOptions ? readOnnxModelHashed(modelPath, readOptions) : { model: readOnnxModel(modelPath, readOptions), sha256: '' };
-    const { model, sha256 } = hashed;
+    // With the cache, the file is read once and hashed, so the key is the hash of what is bounded.
+    const { model, sha256 } = cacheOptions ? readOnnxModelHashed(modelPath, readOptions) : { model: readOnnxModel(modelPath, readOptions), sha256: '' };
     const cacheUse: { report: BoundCacheReport | null } = { report: null };
     const bound = new VerifyBound(model, sha256, cacheOptions, cacheUse, spare);
     started = bound;
-    // A graph that fixes its input (or --input-shape) needs no data to be bounded: start at once (the thread that folded
-    // the model has started it already, bound_worker.ts).
+    // A graph that fixes its input (or --input-shape) needs no data to be bounded: start at once.
     const early = opts.inputShape ?? fixedInputShape(model);
     if (opts.boundWorker && early) bound.start(early);
-    const data = await (dataRead ?? readData());
+    // With --scale the stored values are read as they are and scaled here, with the mean and std.
+    const data = await loadVerifyData(opts.data, {
+      split,
+      limit: opts.n,
+      dataDir: opts.dataDir,
+      labels: opts.labels,
+      layout: opts.layout,
+      scale: opts.scale === undefined ? undefined : 1,
+    });
     const transform = resolveTransform({ scale: opts.scale, mean: opts.mean, std: opts.std }, data.channels);
     const input = resolveModelInput(model, data, opts.inputShape);
     if (opts.boundWorker) bound.start(input.shape);
@@ -270,6 +255,11 @@ function cachedHint(modelPath: string | Uint8Array, cache: BoundCacheOptions): b
   }
 }
 
+/** The per-sample input shape the graph declares, when every dim after the batch is a fixed size; else null. */
+function fixedInputShape(model: OnnxModel): number[] | null {
+  const dims = model.inputs.length === 1 ? model.inputs[0].shape?.slice(1) : undefined;
+  return dims && dims.length > 0 && dims.every((d): d is number => typeof d === 'number' && d > 0) ? dims : null;
+}
 
 /**
  * The bound `verifyModel` certifies with, for `chooseLipschitz` (`compute`):

@@ -24,10 +24,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { writeFileAtomic } from '@lip/core';
-import type { OnnxModel } from '../onnx/read';
-
-export { readOnnxModelHashed } from '../onnx/read';
-export type { HashedModel } from '../onnx/read';
+import { OnnxModel, ReadOptions, readOnnxModel } from '../onnx/read';
+import { foldModel } from '../ops/fold_model';
 import type { BoundLimits, BoundOptions, LayerBound } from './bounder';
 import { BOUND_CACHE_VERSION, BOUND_SOURCES_SHA256 } from './cache_version';
 import { LinearHead, LipschitzBound, lipschitzBound } from './lipschitz';
@@ -58,6 +56,12 @@ export interface BoundCacheReport {
   note: string | null;
 }
 
+/** A model read for the cache: folded as `readOnnxModel` folds it, with the sha256 of the bytes it was read from. */
+export interface HashedModel {
+  model: OnnxModel;
+  sha256: string;
+}
+
 /** The default cache folder: $LIP_CACHE_DIR/bounds, else $XDG_CACHE_HOME/lip/bounds, else ~/.cache/lip/bounds. */
 export function boundCacheDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
   const root = env.LIP_CACHE_DIR || (env.XDG_CACHE_HOME ? path.join(env.XDG_CACHE_HOME, 'lip') : path.join(env.HOME || os.homedir(), '.cache', 'lip'));
@@ -68,6 +72,17 @@ function sha256Hex(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/**
+ * `readOnnxModel(pathOrBytes, opts)` and the sha256 of the bytes it read:
+ * the file is read once, so the hash is the hash of what was bounded.
+ */
+export function readOnnxModelHashed(pathOrBytes: string | Uint8Array, opts: ReadOptions = {}): HashedModel {
+  // Unfolded, `bytes` are the file's own bytes; folding re-encodes them.
+  const raw = readOnnxModel(pathOrBytes, { fold: false });
+  const sha256 = sha256Hex(raw.bytes);
+  const model = opts.fold === false ? raw : foldModel(raw, { inputShape: opts.inputShape });
+  return { model, sha256 };
+}
 
 /** Everything an entry is valid for (see the module doc). */
 export interface CacheKey {

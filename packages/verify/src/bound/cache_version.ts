@@ -11,7 +11,7 @@
  */
 
 /** The bound's version for the cache. */
-export const BOUND_CACHE_VERSION = 7;
+export const BOUND_CACHE_VERSION = 6;
 
 /** sha256 of the bound's sources at BOUND_CACHE_VERSION (see the module doc). */
-export const BOUND_SOURCES_SHA256 = '75ba4ea00086c95461745f5dd829b7f0fa02195e24d5e070c68f40471290a810';
+export const BOUND_SOURCES_SHA256 = 'aba44f1027f20a4ccf92632acdf55ff98243bdf8c502d016d067a014b7eac4d9';

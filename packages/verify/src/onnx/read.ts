@@ -4,10 +4,9 @@
  * all share. Everything a user can get wrong is refused here with one
  * `ModelError` that names the file and the fix.
  */
-import { createHash } from 'crypto';
 import * as fs from 'fs';
 import { onnx } from 'onnx-proto';
-import { ModelError, ModelTooLargeError } from '@lip/core/errors';
+import { ModelError, ModelTooLargeError } from '@lip/core';
 import { OP_INPUTS, REGISTERED_OPS } from '../ops/registry';
 import { constantNodeValue } from '../ops/attributes';
 import { foldModel, FoldReport } from '../ops/fold_model';
@@ -365,30 +364,6 @@ function topoSort(nodes: OnnxNode[], available: Set<string>, source: string): On
 export function readOnnxModel(pathOrBytes: string | Uint8Array, opts: ReadOptions = {}): OnnxModel {
   const model = readOnnxModelUnfolded(pathOrBytes);
   return opts.fold === false ? model : foldModel(model, { inputShape: opts.inputShape });
-}
-
-/** A model read for the cache: folded as `readOnnxModel` folds it, with the sha256 of the bytes it was read from. */
-export interface HashedModel {
-  model: OnnxModel;
-  sha256: string;
-}
-
-/**
- * `readOnnxModel(pathOrBytes, opts)` and the sha256 of the bytes it read:
- * the file is read once, so the hash is the hash of what was bounded.
- */
-export function readOnnxModelHashed(pathOrBytes: string | Uint8Array, opts: ReadOptions = {}): HashedModel {
-  // Unfolded, `bytes` are the file's own bytes; folding re-encodes them.
-  const raw = readOnnxModelUnfolded(pathOrBytes);
-  const sha256 = createHash('sha256').update(raw.bytes).digest('hex');
-  const model = opts.fold === false ? raw : foldModel(raw, { inputShape: opts.inputShape });
-  return { model, sha256 };
-}
-
-/** The per-sample input shape the graph declares, when every dim after the batch is a fixed size; else null. */
-export function fixedInputShape(model: OnnxModel): number[] | null {
-  const dims = model.inputs.length === 1 ? model.inputs[0].shape?.slice(1) : undefined;
-  return dims && dims.length > 0 && dims.every((d): d is number => typeof d === 'number' && d > 0) ? dims : null;
 }
 
 function readOnnxModelUnfolded(pathOrBytes: string | Uint8Array): OnnxModel {

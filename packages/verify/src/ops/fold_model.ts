@@ -24,7 +24,7 @@
  * (`folding.batch = 'fixed'`), and the session runs it image by image.
  */
 import { onnx } from 'onnx-proto';
-import { ModelError } from '@lip/core/errors';
+import { ModelError } from '@lip/core';
 import type { OnnxDim, OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo } from '../onnx/read';
 import type { Val as BoundValue } from '../bound/bounder';
 import { propagate, propagateValues } from '../bound/propagate';
