@@ -1,5 +1,5 @@
 /**
- * `--arch aol`, `--arch sll` and `--arch sll-deep` end to end, as a user runs them: one epoch of
+ * `--arch aol`, `sll`, `sll-wide` and `sll-deep` end to end, as a user runs them: one epoch of
  * `lip train` on 128 Fashion-MNIST images with two data-parallel workers
  * (the workers run dist/: build first), `lip export`, then `lip bound` on
  * the file, which must certify the claimed constant 1 (for SLL, with its
@@ -10,7 +10,7 @@ import { tmpDirPerSuite } from '@lip/test-support';
 import { expectLipOk, lip } from '@lip/test-support/cli';
 import { FASHION_DIR } from '@lip/test-support/data';
 
-describe.each(['aol', 'sll', 'sll-deep'])('lip train --arch %s, export, bound', (arch) => {
+describe.each(['aol', 'sll', 'sll-wide', 'sll-deep'])('lip train --arch %s, export, bound', (arch) => {
   const tmp = tmpDirPerSuite(`arch-${arch}`);
 
   it('trains one epoch on two workers, exports, and its bound is <= the claimed 1', async () => {
@@ -46,7 +46,7 @@ describe.each(['aol', 'sll', 'sll-deep'])('lip train --arch %s, export, bound', 
     expect(report.total).toBeLessThanOrEqual(1);
     if (arch !== 'aol') {
       const blocks = report.layers.filter((l) => l.op === 'SLL');
-      expect(blocks).toHaveLength(arch === 'sll' ? 4 : 7); // three (six) SLL convs and the SLL dense
+      expect(blocks).toHaveLength(arch === 'sll-deep' ? 7 : 4); // three (six) SLL convs and the SLL dense
       for (const b of blocks) expect(b.factor).toBe(1);
     }
   });

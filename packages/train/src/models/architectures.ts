@@ -174,7 +174,8 @@ const aol: Architecture = {
  *     Flatten SLLDense(inner units) SpectralDense(numClasses, no bias)
  *
  * with s = 16C channels all along (an SLL layer keeps its width): 'sll' has
- * 3 convs (inner 2s) and a dense inner 256; 'sll-deep' 6 convs. (Wider
+ * 3 convs (inner 2s) and a dense inner 256; 'sll-wide' the same with
+ * inner 4s; 'sll-deep' 6 convs of inner 2s. (Wider
  * layers cost more than they gain here: on 8,192 images, 2 workers, 6 convs
  * of inner 4s and a dense inner 1024 took 2.7x the time of 'sll-deep' for
  * +0.008 val_acc after one epoch; the dense inner width costs the most, its
@@ -210,6 +211,10 @@ export const ARCHITECTURES: Map<string, Architecture> = new Map([
   ['ortho-wide', orthogonalNet(1, 256, 'gradient-norm preserving, wider: space-to-depth x2, orthogonal (BCOP) convs 16, 64, 64 (32×32×3: 48, 64, 64) with GroupSort2, dense 256, dense out', 64)],
   ['aol', aol],
   ['sll', sll],
+  [
+    'sll-wide',
+    sllNet(3, 64, 256, 'sll-wide', 'SLL, wider: space-to-depth x2, 3 residual SLL convs (inner 64; 32×32×3: 192), residual SLL dense (inner 256), dense out'),
+  ],
   [
     'sll-deep',
     sllNet(6, 32, 256, 'sll-deep', 'SLL, deeper: space-to-depth x2, 6 residual SLL convs (inner 32; 32×32×3: 96), residual SLL dense (inner 256), dense out'),
