@@ -36,17 +36,9 @@ test("8-bit data's value range reaches the session when the values are fed as re
   const n = 12;
   const labels = Uint8Array.from({ length: n }, (_, i) => i % 10);
   const writeSplit = (dir: string, shape: number[]): void => {
+    const size = shape.reduce((a, b) => a * b, 1);
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(
-      `${dir}/t10k-images-idx3-ubyte`,
-      encodeIdx(
-        shape,
-        seededBytes(
-          shape.reduce((a, b) => a * b, 1),
-          5,
-        ),
-      ),
-    );
+    fs.writeFileSync(`${dir}/t10k-images-idx3-ubyte`, encodeIdx(shape, seededBytes(size, 5)));
     fs.writeFileSync(`${dir}/t10k-labels-idx1-ubyte`, encodeIdx([n], labels));
   };
   // [n, 4, 4, 3] bytes (channels last) into a [3, 4, 4] (channels first) model: the feed is a permutation of the values read.

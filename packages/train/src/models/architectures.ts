@@ -175,33 +175,26 @@ const aol: Architecture = {
  *
  * with s = 16C channels all along (an SLL layer keeps its width): 'sll' has
  * 3 convs (inner 2s) and a dense inner 256; 'sll-wide' the same with
- * inner 4s; 'sll-deep' 6 convs of inner 2s. (Wider
- * layers cost more than they gain here: on 8,192 images, 2 workers, 6 convs
- * of inner 4s and a dense inner 1024 took 2.7x the time of 'sll-deep' for
- * +0.008 val_acc after one epoch; the dense inner width costs the most, its
- * normalization being quadratic in it.)
+ * inner 4s; 'sll-deep' 6 convs of inner 2s. A dense inner width of 1024 was
+ * measured and left out: its normalization is quadratic in it (6 convs of
+ * inner 4s with it took 2.7x the time of 'sll-deep' an epoch, for +0.008
+ * val_acc after one epoch on 8,192 images).
+ * The description is written from the sizes; `name` is the `--arch` key.
  */
-function sllNet(convs: number, innerPerChannel: number, innerUnits: number, name: string, description: string): Architecture {
-  return {
-    description,
-    layers: (o) => {
-      const body = spaceToDepth4(o, `'${name}'`);
-      // seeds 0, 1, 2 for the first three convs, 3 for the dense layer, 4 for the head, then the further convs
-      for (let i = 0; i < convs; i++) {
-        body.push(new SLLConv2D({ innerChannels: innerPerChannel * o.inputShape[2], kernelSize: 3, seed: o.layerSeed(i < 3 ? i : i + 2) }));
-      }
-      return [...body, layers.flatten(), new SLLDense({ innerUnits, seed: o.layerSeed(3) }), classifierHead(o, 4)];
-    },
+function sllNet(name: string, what: string, convs: number, innerPerChannel: number, innerUnits: number): [string, Architecture] {
+  const description =
+    `${what}: space-to-depth x2, ${convs} residual SLL convs (inner ${innerPerChannel}; 32×32×3: ${3 * innerPerChannel}), ` +
+    `residual SLL dense (inner ${innerUnits}), dense out`;
+  const build = (o: ArchitectureOptions): layers.Layer[] => {
+    const body = spaceToDepth4(o, `'${name}'`);
+    // seeds 0, 1, 2 for the first three convs, 3 for the dense layer, 4 for the head, then the further convs
+    for (let i = 0; i < convs; i++) {
+      body.push(new SLLConv2D({ innerChannels: innerPerChannel * o.inputShape[2], kernelSize: 3, seed: o.layerSeed(i < 3 ? i : i + 2) }));
+    }
+    return [...body, layers.flatten(), new SLLDense({ innerUnits, seed: o.layerSeed(3) }), classifierHead(o, 4)];
   };
+  return [name, { description, layers: build }];
 }
-
-const sll = sllNet(
-  3,
-  32,
-  256,
-  'sll',
-  'SDP-based Lipschitz layers (SLL): space-to-depth x2, 3 residual SLL convs (inner 32; 32×32×3: 96), residual SLL dense (inner 256), dense out',
-);
 
 /** Architecture name -> definition. */
 export const ARCHITECTURES: Map<string, Architecture> = new Map([
@@ -210,15 +203,9 @@ export const ARCHITECTURES: Map<string, Architecture> = new Map([
   ['ortho-large', orthogonalNet(3, 256, 'gradient-norm preserving: space-to-depth x2, orthogonal (BCOP) convs 16, 32, 32, 32, 32 (32×32×3: 48, 64 ×4) with GroupSort2, dense 256, dense out')],
   ['ortho-wide', orthogonalNet(1, 256, 'gradient-norm preserving, wider: space-to-depth x2, orthogonal (BCOP) convs 16, 64, 64 (32×32×3: 48, 64, 64) with GroupSort2, dense 256, dense out', 64)],
   ['aol', aol],
-  ['sll', sll],
-  [
-    'sll-wide',
-    sllNet(3, 64, 256, 'sll-wide', 'SLL, wider: space-to-depth x2, 3 residual SLL convs (inner 64; 32×32×3: 192), residual SLL dense (inner 256), dense out'),
-  ],
-  [
-    'sll-deep',
-    sllNet(6, 32, 256, 'sll-deep', 'SLL, deeper: space-to-depth x2, 6 residual SLL convs (inner 32; 32×32×3: 96), residual SLL dense (inner 256), dense out'),
-  ],
+  sllNet('sll', 'SDP-based Lipschitz layers (SLL)', 3, 32, 256),
+  sllNet('sll-wide', 'SLL, wider', 3, 64, 256),
+  sllNet('sll-deep', 'SLL, deeper', 6, 32, 256),
 ]);
 
 /** Adds (or replaces) an architecture. */
