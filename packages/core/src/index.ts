@@ -79,6 +79,7 @@ export {
   shiftedBandCholesky,
   gershgorinBound,
   symmetricLambdaMaxUpperBound,
+  lambdaMaxBelow,
   matrixSpectralNormUpperBound,
   convSpectralNormUpperBound,
   circularConvNormUpperBound,

@@ -20,6 +20,7 @@ export {
   shiftedBandCholesky,
   gershgorinBound,
   symmetricLambdaMaxUpperBound,
+  lambdaMaxBelow,
   matrixSpectralNormUpperBound,
   convSpectralNormUpperBound,
   circularConvNormUpperBound,

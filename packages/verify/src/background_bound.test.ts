@@ -47,6 +47,22 @@ describe('backgroundBound', () => {
     expect(fromWorker.head?.weights).toBeInstanceOf(Float64Array);
   });
 
+  it('finished() turns true as soon as the worker has computed, before its message is taken (a shared flag)', async () => {
+    const model = readOnnxModel(path.join(ROOT, 'models/fashion-mnist-ortho.onnx'));
+    const job = backgroundBound(model, {});
+    let taken = false;
+    void job.settled.then(() => (taken = true));
+    // A worker needs tens of milliseconds to start: it cannot have computed yet.
+    expect(job.finished()).toBe(false);
+    // Spinning synchronously, this thread takes no message: only the shared flag can turn finished() true.
+    const deadline = Date.now() + 60_000;
+    while (!job.finished() && Date.now() < deadline);
+    expect(job.finished()).toBe(true);
+    expect(taken).toBe(false);
+    expect(plain(await settledResult(job))).toEqual(plain(lipschitzBound(model, {})));
+    expect(taken).toBe(true);
+  });
+
   it("the bound's own error comes back as the same class with the same message", async () => {
     const model = readOnnxModel(productModel(28, 28, 10, 4));
     expect(() => lipschitzBound(model, {})).toThrow(ModelError);

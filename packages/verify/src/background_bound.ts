@@ -32,6 +32,12 @@ export interface BackgroundBound {
   /** Resolves once the worker has answered or stopped (never rejects). */
   readonly settled: Promise<void>;
   /**
+   * True once the worker has computed its answer (or stopped, or was never
+   * started), even while the main thread has not yet taken the message: a
+   * synchronous look, for callers deciding whether the thread still needs a core.
+   */
+  finished(): boolean;
+  /**
    * After `settled`: the bound, or throws what `lipschitzBound(model, opts)`
    * throws (computed in process when the worker gave no usable answer).
    */
@@ -88,11 +94,16 @@ export function backgroundBound(
   let answer: BoundWorkerOutput | null = null;
   let worker: Worker | null = null;
   let settle: () => void = () => undefined;
+  let isSettled = false;
   const settled = new Promise<void>((resolve) => {
-    settle = resolve;
+    settle = () => {
+      isSettled = true;
+      resolve();
+    };
   });
+  const done = typeof SharedArrayBuffer === 'function' ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
   try {
-    const input: BoundWorkerInput = { model, opts };
+    const input: BoundWorkerInput = { model, opts, done };
     if (thread !== null) {
       // A spare thread that already stopped gives no answer.
       worker = thread.alive ? thread.worker : null;
@@ -120,6 +131,7 @@ export function backgroundBound(
   let inProcess: { bound: LipschitzBound } | { error: unknown } | null = null;
   return {
     settled,
+    finished: () => isSettled || (done !== undefined && Atomics.load(done, 0) === 1),
     result: () => {
       const a = answer as BoundWorkerOutput | null;
       if (a && 'bound' in a) return a.bound;

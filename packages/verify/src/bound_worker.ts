@@ -6,7 +6,7 @@
  * folded it, structured-cloned, and the bound options), comes as workerData,
  * or, for a thread started before the model was read, as its first message.
  * Posts one `BoundWorkerOutput`: the bound, or the error `lipschitzBound`
- * threw.
+ * threw, after setting the task's shared `done` flag.
  */
 import { parentPort, workerData } from 'worker_threads';
 import { LipError } from '@lip/core/errors';
@@ -17,6 +17,8 @@ import type { OnnxModel } from './onnx/read';
 export interface BoundWorkerInput {
   model: OnnxModel;
   opts: BoundOptions;
+  /** Set to 1 (shared memory) once the answer is computed, so the main thread can see it without waiting for the message. */
+  done?: Int32Array;
 }
 
 /** An error as it crosses to the main thread: `lip` marks a LipError (its class `name` and `exitCode` are kept). */
@@ -45,6 +47,12 @@ function run(input: BoundWorkerInput): BoundWorkerOutput {
   }
 }
 
+function answer(input: BoundWorkerInput): void {
+  const output = run(input);
+  if (input.done) Atomics.store(input.done, 0, 1);
+  parentPort?.postMessage(output);
+}
+
 const task = workerData as BoundWorkerInput | null;
-if (task) parentPort?.postMessage(run(task));
-else parentPort?.once('message', (m: BoundWorkerInput) => parentPort?.postMessage(run(m)));
+if (task) answer(task);
+else parentPort?.once('message', answer);

@@ -3,9 +3,11 @@ import { convMatrix, lambdaMax, samePads, sigmaMax } from '@lip/test-support/lin
 import { InvalidArgumentError } from '../errors';
 import {
   BOUND_SAFETY_MARGIN,
+  circularConvNormUpperBound,
   convSpectralNormUpperBound,
   denseToBand,
   emptyBand,
+  lambdaMaxBelow,
   lanczosLambdaMax,
   matrixSpectralNormUpperBound,
   shiftedBandCholesky,
@@ -120,5 +122,78 @@ describe('certified eigenvalue bounds', () => {
     expect(shiftedBandCholesky(band, exact * (1 - 1e-6))).toBeNull();
     expect(shiftedBandCholesky(band, exact * (1 + 1e-6))).not.toBeNull();
     expect(lanczosLambdaMax(denseToBand(dense, d)).theta).toBeLessThanOrEqual(exact * (1 + 1e-12));
+  });
+});
+
+describe('lambdaMaxBelow (one Cholesky factorization, no Lanczos)', () => {
+  /** A random PSD band M = B^T B (B upper banded, bandwidth 2) of dimension d, bandwidth 4, and its exact lambda_max. */
+  function psdBand(d: number, seed: number): { band: ReturnType<typeof emptyBand>; exact: number } {
+    const r = uniformStream(seed, -0.5, 0.5);
+    const B = new Float64Array(d * d);
+    for (let i = 0; i < d; i++) for (let j = i; j < Math.min(d, i + 3); j++) B[i * d + j] = r();
+    const dense = new Float64Array(d * d);
+    for (let i = 0; i < d; i++)
+      for (let j = 0; j < d; j++) {
+        let s = 0;
+        for (let k = 0; k < d; k++) s += B[k * d + i] * B[k * d + j];
+        dense[i * d + j] = s;
+      }
+    const band = emptyBand(d, 4);
+    for (let i = 0; i < d; i++) for (let j = i; j <= Math.min(d - 1, i + 4); j++) band.data[i * 5 + (j - i)] = dense[i * d + j];
+    return { band, exact: lambdaMax(dense, d) };
+  }
+
+  it.each([1, 2, 3, 4, 5])('proves lambda_max <= target with room, never below lambda_max, and says nothing when it does not hold (seed %i)', (seed) => {
+    const { band, exact } = psdBand(40, seed);
+    for (const factor of [1.5, 1.01, 1 + 1e-6]) {
+      const target = exact * factor;
+      const certified = lambdaMaxBelow(band, 0, target);
+      expect(certified).not.toBeNull();
+      expect(certified!).toBeGreaterThanOrEqual(exact);
+      expect(certified!).toBeLessThanOrEqual(target);
+    }
+    // Below lambda_max no certificate exists: a sound bound must refuse.
+    for (const factor of [1 - 1e-6, 0.9, 0.5]) expect(lambdaMaxBelow(band, 0, exact * factor)).toBeNull();
+    // The entry error is added: a target that only the error-free matrix meets is refused.
+    expect(lambdaMaxBelow(band, exact * 1e-3, exact * (1 + 1e-6))).toBeNull();
+    expect(lambdaMaxBelow(band, 0, 0)).toBeNull();
+    expect(lambdaMaxBelow(band, 0, NaN)).toBeNull();
+  });
+
+  it('the circular bound is the same with it as with a full certificate for every frequency, and certifies far fewer by Lanczos', () => {
+    // An orthogonal-like kernel (every frequency near 1, the hard case) and a random one, 3x3, 8 -> 8 channels, 9x9 grid.
+    const r = uniformStream(11, -0.5, 0.5);
+    const random = Float64Array.from({ length: 9 * 8 * 8 }, () => r());
+    const delta = new Float64Array(9 * 8 * 8);
+    for (let c = 0; c < 8; c++) delta[(4 * 8 + c) * 8 + c] = 1; // centre tap: identity
+    for (let i = 0; i < delta.length; i++) delta[i] += 1e-7 * r();
+    for (const k of [random, delta]) {
+      let full = 0;
+      const everyFrequency = circularConvNormUpperBound(k, 3, 3, 8, 8, 9, 9, (band, entryError) => {
+        full++;
+        return symmetricLambdaMaxUpperBound(band, entryError).upper;
+      });
+      let lanczos = 0;
+      let quick = 0;
+      const withEnough = circularConvNormUpperBound(k, 3, 3, 8, 8, 9, 9, (band, entryError, _size, enough) => {
+        const below = enough > 0 ? lambdaMaxBelow(band, entryError, enough) : null;
+        if (below !== null) {
+          quick++;
+          return below;
+        }
+        lanczos++;
+        return symmetricLambdaMaxUpperBound(band, entryError).upper;
+      });
+      // Never above the bound that certifies every frequency tightly, and at least the true norm.
+      expect(withEnough).toBeLessThanOrEqual(everyFrequency);
+      const circ = convMatrix(
+        Float64Array.from({ length: k.length }, (_, i) => k[i]),
+        { layout: 'hwio', kh: 3, kw: 3, cin: 8, cout: 8, h: 9, w: 9, circular: true },
+      );
+      expect(withEnough).toBeGreaterThanOrEqual(sigmaMax(circ.a, circ.rows, circ.cols));
+      expect(withEnough / everyFrequency).toBeGreaterThan(1 - 1e-9);
+      expect(lanczos + quick).toBeLessThanOrEqual(full);
+      expect(lanczos).toBeLessThan(full / 3);
+    }
   });
 });

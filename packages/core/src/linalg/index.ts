@@ -9,6 +9,7 @@ export {
   shiftedBandCholesky,
   gershgorinBound,
   symmetricLambdaMaxUpperBound,
+  lambdaMaxBelow,
   matrixSpectralNormUpperBound,
   convSpectralNormUpperBound,
   circularConvNormUpperBound,

@@ -11,7 +11,7 @@
  */
 
 /** The bound's version for the cache. */
-export const BOUND_CACHE_VERSION = 6;
+export const BOUND_CACHE_VERSION = 7;
 
 /** sha256 of the bound's sources at BOUND_CACHE_VERSION (see the module doc). */
-export const BOUND_SOURCES_SHA256 = 'aba44f1027f20a4ccf92632acdf55ff98243bdf8c502d016d067a014b7eac4d9';
+export const BOUND_SOURCES_SHA256 = '427b7461a7bbf513232d21435773c59ac2876bfc5b007a10c52a1155b9f3ead1';

@@ -29,7 +29,7 @@
  * Kernels far from 1 (below 2^-300 or above 2^300) are scaled by a power of
  * two first, so nothing underflows to a zero bound.
  */
-import { BOUND_SAFETY_MARGIN, circularConvNormUpperBound, emptyBand, roundoffGamma } from '@lip/core/linalg';
+import { BOUND_SAFETY_MARGIN, circularConvNormUpperBound, emptyBand, lambdaMaxBelow, roundoffGamma } from '@lip/core/linalg';
 import { denseNormUpperBound, unscaleUp } from './dense';
 import { axisNorms, WindowAxis } from './pool';
 import { mulUp, nextUp, sqrtUp, timesPow2 } from './rounding';
@@ -194,8 +194,15 @@ function circularBound(gk: GroupKernel, g: ConvBoundGeometry, notes: Set<string>
     cout,
     n1,
     n2,
-    (band, entryError, size) =>
-      meter.fits(lambdaMaxWork(size, size - 1) + choleskyWork(size, size - 1)) ? certifiedLambdaMax(band, entryError, meter, 'circular bound') : null,
+    (band, entryError, size, enough) => {
+      // A frequency that cannot raise the bound needs one Cholesky factorization to show it, not a Lanczos estimate.
+      if (enough > 0 && meter.fits(choleskyWork(size, size - 1))) {
+        meter.charge(choleskyWork(size, size - 1), 'circular bound (Cholesky)');
+        const below = lambdaMaxBelow(band, entryError, enough);
+        if (below !== null) return below;
+      }
+      return meter.fits(lambdaMaxWork(size, size - 1) + choleskyWork(size, size - 1)) ? certifiedLambdaMax(band, entryError, meter, 'circular bound') : null;
+    },
     () => {
       traceOnly++;
     },
