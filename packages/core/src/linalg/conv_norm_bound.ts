@@ -232,7 +232,8 @@ function subtractMultiple(w: Float64Array, c: number, v: Float64Array, d: number
 export function shiftedBandCholesky(m: SymmetricBand, mu: number): number | null {
   const { d, b } = m;
   const w = b + 1;
-  const r = new Float64Array(m.data.length);
+  // One scratch band per size, reused: a bound factors many bands of the same size (one per frequency).
+  const r = choleskyScratch(m.data.length);
   for (let i = 0; i < m.data.length; i++) r[i] = -m.data[i];
   for (let i = 0; i < d; i++) r[i * w] += mu;
   let sumSq = 0;
@@ -249,6 +250,14 @@ export function shiftedBandCholesky(m: SymmetricBand, mu: number): number | null
     sumSq = eliminateRow(r, i, w, jmax, sumSq);
   }
   return sumSq;
+}
+
+let scratch = new Float64Array(0);
+
+/** A Float64Array of `n` doubles for `shiftedBandCholesky`'s factor (its contents are overwritten). */
+function choleskyScratch(n: number): Float64Array {
+  if (scratch.length < n || scratch.length > 4 * n + 4096) scratch = new Float64Array(n);
+  return scratch.length === n ? scratch : scratch.subarray(0, n);
 }
 
 /**
@@ -527,11 +536,14 @@ export function circularConvNormUpperBound(
     }
   }
   order.sort((p, q) => q.fro - p.fro || p.u - q.u || p.v - q.v);
+  // Reused by every frequency (each overwrites all of it).
+  const gram = { re: new Float64Array(n * n), im: new Float64Array(n * n) };
+  const embedding = emptyBand(2 * n, 2 * n - 1);
   let best = 0;
   for (const { u, v } of order) {
     transform(u, v);
     // Hermitian Gram G on the smaller side; trace(G) = ||K^||_F^2 >= lambda_max(G).
-    const g = hermitianGram(re, im, cout, cin, cin <= cout);
+    const g = hermitianGram(re, im, cout, cin, cin <= cout, gram);
     let trace = 0;
     for (let i = 0; i < n; i++) trace += g.re[i * n + i];
     const gError = roundoffGamma(2 * Math.max(cin, cout) + 4) * trace;
@@ -545,7 +557,7 @@ export function circularConvNormUpperBound(
       // The eigenvalue at or below which sigma (below) stays at or below best.
       const room = (best - khatError) / (1 + 4 * UNIT_ROUNDOFF);
       const enough = best > 0 && room > 0 ? room * room * (1 - 8 * UNIT_ROUNDOFF) : 0;
-      const certified = lambdaMax(hermitianEmbedding(g.re, g.im, n), gError, m2, enough);
+      const certified = lambdaMax(hermitianEmbedding(g.re, g.im, n, embedding), gError, m2, enough);
       if (certified === null) {
         onTraceOnly();
         if (traceBound > best) best = traceBound;
@@ -579,9 +591,8 @@ function addScaledTap(kt: Float64Array, base: number, entries: number, c: number
  * The real symmetric embedding [[Re, -Im], [Im, Re]] of the n x n Hermitian
  * G = re + i im (same eigenvalues, each twice), as a full band (b = 2n - 1).
  */
-function hermitianEmbedding(re: Float64Array, im: Float64Array, n: number): SymmetricBand {
+function hermitianEmbedding(re: Float64Array, im: Float64Array, n: number, band: SymmetricBand): SymmetricBand {
   const m2 = 2 * n;
-  const band = emptyBand(m2, m2 - 1);
   const data = band.data;
   // Row i < n of the upper triangle: Re[i][j] (j >= i), then -Im[i][j]; row i + n: Re[i][j] (j >= i).
   for (let i = 0; i < n; i++) {
@@ -597,11 +608,18 @@ function hermitianEmbedding(re: Float64Array, im: Float64Array, n: number): Symm
 }
 
 /** G = A^H A (cols x cols) when `byCols`, else A A^H (rows x rows), for A = re + i im (rows x cols). */
-function hermitianGram(re: Float64Array, im: Float64Array, rows: number, cols: number, byCols: boolean): { re: Float64Array; im: Float64Array } {
+function hermitianGram(
+  re: Float64Array,
+  im: Float64Array,
+  rows: number,
+  cols: number,
+  byCols: boolean,
+  out: { re: Float64Array; im: Float64Array },
+): { re: Float64Array; im: Float64Array } {
   const n = byCols ? cols : rows;
   const inner = byCols ? rows : cols;
-  const gre = new Float64Array(n * n);
-  const gim = new Float64Array(n * n);
+  const gre = out.re;
+  const gim = out.im;
   for (let i = 0; i < n; i++) {
     for (let j = i; j < n; j++) {
       let sr = 0,

@@ -14,4 +14,4 @@
 export const BOUND_CACHE_VERSION = 7;
 
 /** sha256 of the bound's sources at BOUND_CACHE_VERSION (see the module doc). */
-export const BOUND_SOURCES_SHA256 = '427b7461a7bbf513232d21435773c59ac2876bfc5b007a10c52a1155b9f3ead1';
+export const BOUND_SOURCES_SHA256 = '746ce001fbcb7922f3b4c96dca4de90e6a65e72bfc520dbb572568c84926cfb1';
