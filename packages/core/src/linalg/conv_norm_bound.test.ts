@@ -14,6 +14,27 @@ import {
   symmetricLambdaMaxUpperBound,
 } from './conv_norm_bound';
 
+/**
+ * A random PSD band M = B^T B (B upper banded with bandwidth 2, so M has
+ * bandwidth 4 <= b) of dimension d, stored with bandwidth b; M dense, and its
+ * exact lambda_max.
+ */
+function psdBand(d: number, b: number, seed: number): { band: ReturnType<typeof emptyBand>; dense: Float64Array; exact: number } {
+  const r = uniformStream(seed, -0.5, 0.5);
+  const B = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) for (let j = i; j < Math.min(d, i + 3); j++) B[i * d + j] = r();
+  const dense = new Float64Array(d * d);
+  for (let i = 0; i < d; i++)
+    for (let j = 0; j < d; j++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += B[k * d + i] * B[k * d + j];
+      dense[i * d + j] = s;
+    }
+  const band = emptyBand(d, b);
+  for (let i = 0; i < d; i++) for (let j = i; j <= Math.min(d - 1, i + b); j++) band.data[i * (b + 1) + (j - i)] = dense[i * d + j];
+  return { band, dense, exact: lambdaMax(dense, d) };
+}
+
 describe('convSpectralNormUpperBound', () => {
   const shapes: [number, number, number, number, number, number][] = [
     // kh, kw, cin, cout, h, w
@@ -99,22 +120,8 @@ describe('certified eigenvalue bounds', () => {
   });
 
   it('a banded PSD matrix: Cholesky certifies just above lambda_max and fails just below', () => {
-    const d = 60,
-      b = 5;
-    const r = uniformStream(3, -0.5, 0.5);
-    // M = B^T B with B banded (bandwidth 2), so M has bandwidth 4 <= 5.
-    const B = new Float64Array(d * d);
-    for (let i = 0; i < d; i++) for (let j = i; j < Math.min(d, i + 3); j++) B[i * d + j] = r();
-    const dense = new Float64Array(d * d);
-    for (let i = 0; i < d; i++)
-      for (let j = 0; j < d; j++) {
-        let s = 0;
-        for (let k = 0; k < d; k++) s += B[k * d + i] * B[k * d + j];
-        dense[i * d + j] = s;
-      }
-    const band = emptyBand(d, b);
-    for (let i = 0; i < d; i++) for (let j = i; j <= Math.min(d - 1, i + b); j++) band.data[i * (b + 1) + (j - i)] = dense[i * d + j];
-    const exact = lambdaMax(dense, d);
+    const d = 60;
+    const { band, dense, exact } = psdBand(d, 5, 3);
     const { upper, method } = symmetricLambdaMaxUpperBound(band);
     expect(method).toBe('cholesky');
     expect(upper).toBeGreaterThanOrEqual(exact);
@@ -126,25 +133,8 @@ describe('certified eigenvalue bounds', () => {
 });
 
 describe('lambdaMaxBelow (one Cholesky factorization, no Lanczos)', () => {
-  /** A random PSD band M = B^T B (B upper banded, bandwidth 2) of dimension d, bandwidth 4, and its exact lambda_max. */
-  function psdBand(d: number, seed: number): { band: ReturnType<typeof emptyBand>; exact: number } {
-    const r = uniformStream(seed, -0.5, 0.5);
-    const B = new Float64Array(d * d);
-    for (let i = 0; i < d; i++) for (let j = i; j < Math.min(d, i + 3); j++) B[i * d + j] = r();
-    const dense = new Float64Array(d * d);
-    for (let i = 0; i < d; i++)
-      for (let j = 0; j < d; j++) {
-        let s = 0;
-        for (let k = 0; k < d; k++) s += B[k * d + i] * B[k * d + j];
-        dense[i * d + j] = s;
-      }
-    const band = emptyBand(d, 4);
-    for (let i = 0; i < d; i++) for (let j = i; j <= Math.min(d - 1, i + 4); j++) band.data[i * 5 + (j - i)] = dense[i * d + j];
-    return { band, exact: lambdaMax(dense, d) };
-  }
-
   it.each([1, 2, 3, 4, 5])('proves lambda_max <= target with room, never below lambda_max, and says nothing when it does not hold (seed %i)', (seed) => {
-    const { band, exact } = psdBand(40, seed);
+    const { band, exact } = psdBand(40, 4, seed);
     for (const factor of [1.5, 1.01, 1 + 1e-6]) {
       const target = exact * factor;
       const certified = lambdaMaxBelow(band, 0, target);
@@ -161,21 +151,21 @@ describe('lambdaMaxBelow (one Cholesky factorization, no Lanczos)', () => {
   });
 
   it('the circular bound is the same with it as with a full certificate for every frequency, and certifies far fewer by Lanczos', () => {
-    // An orthogonal-like kernel (every frequency near 1, the hard case) and a random one, 3x3, 8 -> 8 channels, 9x9 grid.
+    // An orthogonal-like kernel (every frequency near 1, the hard case) and a random one, 3x3, 4 -> 4 channels, 8x8 grid.
     const r = uniformStream(11, -0.5, 0.5);
-    const random = Float64Array.from({ length: 9 * 8 * 8 }, () => r());
-    const delta = new Float64Array(9 * 8 * 8);
-    for (let c = 0; c < 8; c++) delta[(4 * 8 + c) * 8 + c] = 1; // centre tap: identity
+    const random = Float64Array.from({ length: 9 * 4 * 4 }, () => r());
+    const delta = new Float64Array(9 * 4 * 4);
+    for (let c = 0; c < 4; c++) delta[(4 * 4 + c) * 4 + c] = 1; // centre tap: identity
     for (let i = 0; i < delta.length; i++) delta[i] += 1e-7 * r();
     for (const k of [random, delta]) {
       let full = 0;
-      const everyFrequency = circularConvNormUpperBound(k, 3, 3, 8, 8, 9, 9, (band, entryError) => {
+      const everyFrequency = circularConvNormUpperBound(k, 3, 3, 4, 4, 8, 8, (band, entryError) => {
         full++;
         return symmetricLambdaMaxUpperBound(band, entryError).upper;
       });
       let lanczos = 0;
       let quick = 0;
-      const withEnough = circularConvNormUpperBound(k, 3, 3, 8, 8, 9, 9, (band, entryError, _size, enough) => {
+      const withEnough = circularConvNormUpperBound(k, 3, 3, 4, 4, 8, 8, (band, entryError, _size, enough) => {
         const below = enough > 0 ? lambdaMaxBelow(band, entryError, enough) : null;
         if (below !== null) {
           quick++;
@@ -188,7 +178,7 @@ describe('lambdaMaxBelow (one Cholesky factorization, no Lanczos)', () => {
       expect(withEnough).toBeLessThanOrEqual(everyFrequency);
       const circ = convMatrix(
         Float64Array.from({ length: k.length }, (_, i) => k[i]),
-        { layout: 'hwio', kh: 3, kw: 3, cin: 8, cout: 8, h: 9, w: 9, circular: true },
+        { layout: 'hwio', kh: 3, kw: 3, cin: 4, cout: 4, h: 8, w: 8, circular: true },
       );
       expect(withEnough).toBeGreaterThanOrEqual(sigmaMax(circ.a, circ.rows, circ.cols));
       expect(withEnough / everyFrequency).toBeGreaterThan(1 - 1e-9);

@@ -14,4 +14,4 @@
 export const BOUND_CACHE_VERSION = 7;
 
 /** sha256 of the bound's sources at BOUND_CACHE_VERSION (see the module doc). */
-export const BOUND_SOURCES_SHA256 = '746ce001fbcb7922f3b4c96dca4de90e6a65e72bfc520dbb572568c84926cfb1';
+export const BOUND_SOURCES_SHA256 = '7f6607cdd7bb044a813b1f5b4a4954e996e791ca21b686afe14d77c65e32269d';

@@ -499,25 +499,27 @@ const divRule: ElementwiseRule = (b, node, ins, _lips, rep, inLip) => {
 
 const ELEMENTWISE: Record<string, ElementwiseRule> = { Add: sumRule, Sub: sumRule, Sum: sumRule, Min: minMaxRule, Max: minMaxRule, Mul: mulRule, Div: divRule };
 
-/** 2-D view of a constant matrix operand, transposed when asked. */
-function matrix(b: Bounder, node: OnnxNode, i: number, trans: boolean): { data: Float64Array; rows: number; cols: number } {
+/** A constant matrix operand as a float64 row-major matrix, as stored (a 1-D operand as one row). */
+function matrix(b: Bounder, node: OnnxNode, i: number): { data: Float64Array; rows: number; cols: number } {
   const v = b.get(node.inputs[i]);
   const d = b.floatConst(node, node.inputs[i], `weight input ${i}`);
   if (v.shape.length !== 2 && v.shape.length !== 1) b.fail(node, `constant operand ${i} must be 1-D or 2-D, got [${v.shape.join(', ')}]`);
   // A 1-D operand of MatMul is a row (first operand) or a column (second); its norm is ||v||_2 either way.
   const [r, c] = v.shape.length === 2 ? v.shape : [1, v.shape[0]];
-  const data = new Float64Array(r * c);
-  if (!trans) for (let k = 0; k < r * c; k++) data[k] = d[k];
-  else for (let p = 0; p < r; p++) for (let q = 0; q < c; q++) data[q * r + p] = d[p * c + q];
-  return trans ? { data, rows: c, cols: r } : { data, rows: r, cols: c };
+  return { data: d instanceof Float64Array ? d : Float64Array.from(d), rows: r, cols: c };
 }
 
-/** Certified norm of constant operand `i` (1 in shapes-only mode, where no norm is needed) and its method text. */
+/**
+ * Certified norm of constant operand `i`, transposed when `trans` (1 in shapes-only mode, where no norm is needed), and
+ * its method text. ||W^T|| = ||W||: the bound is computed on the operand as stored, whose Gram on the smaller side is
+ * the same dot products summed in the same order as its transpose's (the same bits, with no transposition to make);
+ * only the dims in the text follow `trans`.
+ */
 function weightNorm(b: Bounder, node: OnnxNode, i: number, trans: boolean): { norm: number; method: string } {
   if (b.opts.shapesOnly) return { norm: 1, method: '' };
-  const w = matrix(b, node, i, trans);
+  const w = matrix(b, node, i);
   const r: DenseNormBound = denseNormUpperBound(w.data, w.rows, w.cols, b.limits.denseWork);
-  const what = `${w.rows}x${w.cols} weight`;
+  const what = trans ? `${w.cols}x${w.rows} weight` : `${w.rows}x${w.cols} weight`;
   if (r.method === 'exact') return { norm: r.bound, method: `certified spectral norm of the ${what} (${r.bound.toPrecision(8)})` };
   const why = `exact norm over the work limit of ${b.limits.denseWork.toExponential(0)} multiply-adds`;
   if (r.method === 'block') {
