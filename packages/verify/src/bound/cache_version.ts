@@ -14,4 +14,4 @@
 export const BOUND_CACHE_VERSION = 7;
 
 /** sha256 of the bound's sources at BOUND_CACHE_VERSION (see the module doc). */
-export const BOUND_SOURCES_SHA256 = '7f6607cdd7bb044a813b1f5b4a4954e996e791ca21b686afe14d77c65e32269d';
+export const BOUND_SOURCES_SHA256 = '8f3791b3fa93ed445418e175d8e02dd62e05b24ce1665f6385cbf9e20ce85ae9';

@@ -10,9 +10,11 @@
  *    by a banded Cholesky factorization (see @lip/train conv_norm_bound).
  *    Tight to ~1e-8, used while it fits EXACT_WORK_LIMIT / EXACT_MEMORY_LIMIT.
  *    Skipped when the circular bound c is already within EXACT_GAIN_TOLERANCE
- *    of the norm: up to EXACT_GATE_STEPS Lanczos steps on x -> A^T A x (the
- *    conv and its transpose, no band) give a Ritz value theta <= lambda_max
- *    (Paige), and the exact bound is >= sqrt(lambda_max) (1 + margin), so
+ *    of the norm: a lower estimate theta <= lambda_max(A^T A) (first the
+ *    largest squared norm of a column of A that every tap reads, then up to
+ *    EXACT_GATE_STEPS Lanczos steps on x -> A^T A x: the conv and its
+ *    transpose, no band, Ritz values below lambda_max by Paige), and the
+ *    exact bound is >= sqrt(lambda_max) (1 + margin), so
  *    c <= sqrt(theta) (1 + margin) (1 + tol) leaves it less than tol to gain.
  *    Nearly orthogonal kernels (the ones lip trains) land here: their Gram's
  *    top eigenvalues cluster, so the full Lanczos would need all its steps
@@ -245,6 +247,38 @@ export function interiorSupport(
 }
 
 /**
+ * The largest squared norm of a column of the conv's matrix at an input cell
+ * that every tap reads (stride 1, a cell far enough from the borders):
+ * max over input channels ci of sum over (co, ty, tx) of k[co, ci, ty, tx]^2,
+ * a lower estimate of ||A||^2 (||A|| >= ||A e||). 0 when no cell is read by
+ * every tap (strides, or an input smaller than the kernel's reach). For
+ * lip's orthogonal convs it is 1 (each column is a unit vector), so the
+ * exact bound's gate passes without a Lanczos step. It only decides which of
+ * two certified bounds to compute.
+ */
+export function interiorColumnNormSquared(gk: GroupKernel, g: ConvBoundGeometry): number {
+  const { k, cinG, coutG, kh, kw } = gk;
+  const [H, W] = g.inHW;
+  const [Ho, Wo] = g.outHW;
+  const [pt, pl] = g.pads;
+  if (g.strides[0] !== 1 || g.strides[1] !== 1) return 0;
+  // Input row iy is read by tap ty of output row iy + pt - ty: every tap reads it when kh - 1 - pt <= iy <= Ho - 1 - pt.
+  const readByAll = (n: number, pad: number, kernel: number, nOut: number): boolean => Math.max(0, kernel - 1 - pad) <= Math.min(n - 1, nOut - 1 - pad);
+  if (!readByAll(H, pt, kh, Ho) || !readByAll(W, pl, kw, Wo)) return 0;
+  const taps = kh * kw;
+  let best = 0;
+  for (let ci = 0; ci < cinG; ci++) {
+    let s = 0;
+    for (let co = 0; co < coutG; co++) {
+      const base = (co * cinG + ci) * taps;
+      for (let t = 0; t < taps; t++) s += k[base + t] * k[base + t];
+    }
+    best = Math.max(best, s);
+  }
+  return best;
+}
+
+/**
  * Exact-Gram certified bound, or null when it does not fit its work or memory
  * limit, or cannot beat the circular bound `circular` by more than EXACT_GAIN_TOLERANCE.
  */
@@ -277,10 +311,12 @@ function exactBound(gk: GroupKernel, g: ConvBoundGeometry, notes: Set<string>, m
     return null;
   }
   // Skipped when it cannot beat the circular bound by more than EXACT_GAIN_TOLERANCE (see the module doc).
+  const lowEnough = (theta: number): boolean => circular !== null && circular <= Math.sqrt(Math.max(theta, 0)) * (1 + BOUND_SAFETY_MARGIN) * (1 + EXACT_GAIN_TOLERANCE);
+  // First the cheapest lower estimate: ||A e|| for the unit input at a cell every tap reads (a column of A).
+  if (lowEnough(interiorColumnNormSquared(gk, g))) return null;
   const gateWork = EXACT_GATE_STEPS * 2 * Ho * Wo * coutG * cinG * taps;
   if (circular !== null && meter.fits(work + gateWork)) {
     meter.charge(gateWork, 'exact conv bound (gate)');
-    const lowEnough = (theta: number): boolean => circular <= Math.sqrt(Math.max(theta, 0)) * (1 + BOUND_SAFETY_MARGIN) * (1 + EXACT_GAIN_TOLERANCE);
     const start = interiorSupport(cinG, [H, W], [Ho, Wo], [sh, sw], [pt, pl], [kh, kw]);
     if (lowEnough(ritzLowerEstimate(dIn, convGramOperator(gk, g), EXACT_GATE_STEPS, lowEnough, EXACT_GATE_CHECK_EVERY, start))) return null;
   }

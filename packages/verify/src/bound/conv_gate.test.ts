@@ -11,7 +11,16 @@ import { ROOT } from '@lip/test-support/files';
 import { convSigmaMax, ConvMatrixSpec, convOutputSize } from '@lip/test-support/linalg';
 import { readOnnxModel } from '../onnx/read';
 import { BOUND_SAFETY_MARGIN } from '@lip/core/linalg';
-import { ConvBoundGeometry, EXACT_GAIN_TOLERANCE, EXACT_WORK_LIMIT, GroupKernel, convGramOperator, convNormUpperBound, interiorSupport } from './conv';
+import {
+  ConvBoundGeometry,
+  EXACT_GAIN_TOLERANCE,
+  EXACT_WORK_LIMIT,
+  GroupKernel,
+  convGramOperator,
+  convNormUpperBound,
+  interiorColumnNormSquared,
+  interiorSupport,
+} from './conv';
 import { inferShapes } from './propagate';
 import { ritzLowerEstimate } from './work';
 
@@ -70,6 +79,47 @@ describe('the exact conv bound is skipped only when it cannot gain more than EXA
       calls = 0;
       ritzLowerEstimate(d, counting, 32, lowEnough, 4);
       expect(calls).toBeGreaterThanOrEqual(8);
+    }
+  });
+
+  it("lip-trained orthogonal convs: a column of the conv's matrix alone shows the exact bound cannot gain (no Lanczos step)", () => {
+    for (const { name, w, g } of trainedConvs()) {
+      const [cout, cin, kh, kw] = [g.cout, g.cinPerGroup, ...g.kernel];
+      const gk: GroupKernel = { k: Float64Array.from(w), coutG: cout, cinG: cin, kh, kw };
+      const circular = convNormUpperBound(w, g, false).bound;
+      const column = interiorColumnNormSquared(gk, g);
+      expect({ name, close: Math.abs(column - 1) < 1e-5 }).toEqual({ name, close: true });
+      expect(circular).toBeLessThanOrEqual(Math.sqrt(column) * (1 + BOUND_SAFETY_MARGIN) * (1 + EXACT_GAIN_TOLERANCE));
+    }
+  });
+
+  it('the column estimate is below the norm (random convs, stride 1), and 0 where no cell is read by every tap', () => {
+    const r = uniformStream(29, -1, 1);
+    for (let t = 0; t < 20; t++) {
+      const [kh, kw, cin, cout] = [1 + (t % 3), 1 + ((t >> 1) % 3), 1 + (t % 2), 1 + ((t >> 2) % 3)];
+      const [h, w] = [kh + 1 + (t % 3), kw + 2 + ((t >> 1) % 2)];
+      const pads: [number, number, number, number] = t % 2 === 0 ? [kh >> 1, kw >> 1, (kh - 1) >> 1, (kw - 1) >> 1] : [0, 0, 0, 0];
+      const k = Float64Array.from({ length: cout * cin * kh * kw }, () => r());
+      const spec: ConvMatrixSpec = { layout: 'oihw', kh, kw, cin, cout, h, w, pads };
+      const [ho, wo] = convOutputSize(spec);
+      const g: ConvBoundGeometry = {
+        cout,
+        cinPerGroup: cin,
+        group: 1,
+        kernel: [kh, kw],
+        strides: [1, 1],
+        dilations: [1, 1],
+        pads,
+        inHW: [h, w],
+        outHW: [ho, wo],
+      };
+      const column = interiorColumnNormSquared({ k, coutG: cout, cinG: cin, kh, kw }, g);
+      expect(column).toBeGreaterThan(0);
+      expect(Math.sqrt(column)).toBeLessThanOrEqual(convSigmaMax(k, spec) * (1 + 1e-12));
+      // Stride 2, or an input smaller than the kernel: no column holds every tap.
+      expect(interiorColumnNormSquared({ k, coutG: cout, cinG: cin, kh, kw }, { ...g, strides: [2, 1] })).toBe(0);
+      if (kh > 1)
+        expect(interiorColumnNormSquared({ k, coutG: cout, cinG: cin, kh, kw }, { ...g, pads: [0, 0, 0, 0], inHW: [kh - 1, w], outHW: [1, wo] })).toBe(0);
     }
   });
 
