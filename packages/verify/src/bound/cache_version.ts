@@ -14,4 +14,4 @@
 export const BOUND_CACHE_VERSION = 7;
 
 /** sha256 of the bound's sources at BOUND_CACHE_VERSION (see the module doc). */
-export const BOUND_SOURCES_SHA256 = '8f3791b3fa93ed445418e175d8e02dd62e05b24ce1665f6385cbf9e20ce85ae9';
+export const BOUND_SOURCES_SHA256 = '8b5719c9577eef6a04a2ae4a2f4f138a933149c5fcfab76f772f3cfd88c7a3e6';

@@ -311,7 +311,8 @@ function exactBound(gk: GroupKernel, g: ConvBoundGeometry, notes: Set<string>, m
     return null;
   }
   // Skipped when it cannot beat the circular bound by more than EXACT_GAIN_TOLERANCE (see the module doc).
-  const lowEnough = (theta: number): boolean => circular !== null && circular <= Math.sqrt(Math.max(theta, 0)) * (1 + BOUND_SAFETY_MARGIN) * (1 + EXACT_GAIN_TOLERANCE);
+  const lowEnough = (theta: number): boolean =>
+    circular !== null && circular <= Math.sqrt(Math.max(theta, 0)) * (1 + BOUND_SAFETY_MARGIN) * (1 + EXACT_GAIN_TOLERANCE);
   // First the cheapest lower estimate: ||A e|| for the unit input at a cell every tap reads (a column of A).
   if (lowEnough(interiorColumnNormSquared(gk, g))) return null;
   const gateWork = EXACT_GATE_STEPS * 2 * Ho * Wo * coutG * cinG * taps;
