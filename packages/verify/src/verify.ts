@@ -298,10 +298,10 @@ class VerifyBound {
   }
 
   /** True while the bound is still being computed on a worker thread (then onnxruntime's idle threads should sleep, not spin). */
-  readonly busy = (): boolean => {
+  busy(): boolean {
     const job = this.started?.job;
     return !!job && !job.finished();
-  };
+  }
 
   /** Resolves once a started worker has answered or stopped. */
   async settled(): Promise<void> {

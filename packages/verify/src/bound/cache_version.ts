@@ -14,4 +14,4 @@
 export const BOUND_CACHE_VERSION = 7;
 
 /** sha256 of the bound's sources at BOUND_CACHE_VERSION (see the module doc). */
-export const BOUND_SOURCES_SHA256 = '8b5719c9577eef6a04a2ae4a2f4f138a933149c5fcfab76f772f3cfd88c7a3e6';
+export const BOUND_SOURCES_SHA256 = 'c7cf0e22a928af79bcc720bccd6775b7406540ed89f288b7c3046eb04d20f6fb';

@@ -217,6 +217,11 @@ function fmt(x: number): string {
   return x.toExponential(1);
 }
 
+/** Whether input row (or column) i is kept by every output that reads it: i + pad - (k - 1) >= 0 and i + pad <= (nOut - 1) stride. */
+function inside(i: number, pad: number, k: number, nOut: number, stride: number): boolean {
+  return i + pad - (k - 1) >= 0 && i + pad <= (nOut - 1) * stride;
+}
+
 /**
  * The gate's start: input cells ([ci, iy, ix] order) every output that reads
  * them is kept, i.e. rows iy with iy + pt - (kh - 1) >= 0 and
@@ -234,7 +239,6 @@ export function interiorSupport(
   [pt, pl]: [number, number],
   [kh, kw]: [number, number],
 ): Uint8Array {
-  const inside = (i: number, pad: number, k: number, nOut: number, stride: number): boolean => i + pad - (k - 1) >= 0 && i + pad <= (nOut - 1) * stride;
   const support = new Uint8Array(cin * H * W);
   for (let iy = 0; iy < H; iy++) {
     if (!inside(iy, pt, kh, Ho, sh)) continue;
@@ -262,9 +266,12 @@ export function interiorColumnNormSquared(gk: GroupKernel, g: ConvBoundGeometry)
   const [Ho, Wo] = g.outHW;
   const [pt, pl] = g.pads;
   if (g.strides[0] !== 1 || g.strides[1] !== 1) return 0;
-  // Input row iy is read by tap ty of output row iy + pt - ty: every tap reads it when kh - 1 - pt <= iy <= Ho - 1 - pt.
-  const readByAll = (n: number, pad: number, kernel: number, nOut: number): boolean => Math.max(0, kernel - 1 - pad) <= Math.min(n - 1, nOut - 1 - pad);
-  if (!readByAll(H, pt, kh, Ho) || !readByAll(W, pl, kw, Wo)) return 0;
+  // With stride 1, a cell kept by every output that reads it (`inside`, as in `interiorSupport`) is read by every tap.
+  const someInside = (n: number, pad: number, kernel: number, nOut: number): boolean => {
+    for (let i = 0; i < n; i++) if (inside(i, pad, kernel, nOut, 1)) return true;
+    return false;
+  };
+  if (!someInside(H, pt, kh, Ho) || !someInside(W, pl, kw, Wo)) return 0;
   const taps = kh * kw;
   let best = 0;
   for (let ci = 0; ci < cinG; ci++) {
