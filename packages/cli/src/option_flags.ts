@@ -38,6 +38,7 @@ const OPTION_FLAGS: Readonly<Record<string, Readonly<Record<string, string>>>> =
     recipe: '--recipe',
     augment: '--augment',
     augmentShift: '--augment-shift',
+    augmentEpochs: '--augment-epochs',
     ema: '--ema',
     headNorm: '--head-norm',
   },
@@ -93,10 +94,10 @@ const OPTION_FLAGS: Readonly<Record<string, Readonly<Record<string, string>>>> =
   },
 };
 
-/** `message` with its leading quoted option replaced by the flag of `command` that sets it (unchanged when there is none). */
+/** `message` with each quoted option replaced by the flag of `command` that sets it (unchanged when there is none). */
 export function nameFlags(command: string | undefined, message: string): string {
   const flags = command === undefined ? undefined : OPTION_FLAGS[command];
-  return message.replace(/^'([A-Za-z]+)'/, (quoted, option: string) =>
+  return message.replace(/'([A-Za-z]+)'/g, (quoted, option: string) =>
     flags !== undefined && Object.prototype.hasOwnProperty.call(flags, option) ? `'${flags[option]}'` : quoted,
   );
 }

@@ -32,8 +32,8 @@ describe('lip train: bad input', () => {
     [['--loss', 'margin_cce', '--offset', '-1'], `error: '--offset' must be a finite number >= 0, got '-1'`],
     [['--loss', 'lse_hkr', '--temperature', '0'], `error: '--temperature' must be a finite number > 0, got '0'`],
     [['--offset', '1'], `error: '--offset' is not a parameter of loss 'hkr' (its parameters: alpha, minMargin)`],
-    [['--loss', 'lse_hkr', '--alpha', '5'], `error: loss 'lse_hkr': 'alpha' must be a number in [0, 1], got 5`],
-    [['--loss', 'soft_hkr', '--alpha-mean', '2'], `error: loss 'soft_hkr': 'alphaMean' must be a number in [0, 1], got 2`],
+    [['--loss', 'lse_hkr', '--alpha', '5'], `error: loss 'lse_hkr': '--alpha' must be a number in [0, 1], got 5`],
+    [['--loss', 'soft_hkr', '--alpha-mean', '2'], `error: loss 'soft_hkr': '--alpha-mean' must be a number in [0, 1], got 2`],
   ])('%j exits 2 with one line', async (args, line) => {
     const { code, stderr, stdout } = await runCaptured([...args, '--out', tmp.dir]);
     expect(code).toBe(2);

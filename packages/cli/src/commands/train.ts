@@ -67,6 +67,7 @@ interface TrainFlags {
   workers?: string;
   augment?: Augmentation;
   augmentShift?: string;
+  augmentEpochs?: string;
   ema?: string;
   headNorm?: HeadNorm;
 }
@@ -135,6 +136,7 @@ function trainOptions(flags: TrainFlags): TrainOptions {
     workers: positiveInt('--workers', flags.workers),
     augment: flags.augment,
     augmentShift: flags.augmentShift === undefined ? undefined : nonNegativeInt('--augment-shift', flags.augmentShift),
+    augmentEpochs: positiveInt('--augment-epochs', flags.augmentEpochs),
     ema: finiteNumber('--ema', flags.ema, 0, false),
     headNorm: flags.headNorm,
     resume: flags.resume === true,
@@ -209,6 +211,7 @@ export function registerTrain(program: Command): void {
       ).choices([...AUGMENTATIONS]),
     )
     .option('--augment-shift <k>', `largest shift of --augment, in pixels each way (default: ${DEFAULT_AUGMENT_SHIFT})`)
+    .option('--augment-epochs <n>', 'augment only epochs 1 to n, then train on the images as they are (default: every epoch)')
     .option('--ema <decay>', 'keep an exponential moving average of the weights (e.g. 0.999): validation and the checkpoint (so lip export) use it')
     .addOption(
       new Option(

@@ -17,6 +17,11 @@ describe('lip train: training aids', () => {
     ],
     [['--ema', '1'], "error: '--ema' must be a decay in (0, 1), e.g. 0.999, got 1"],
     [['--augment-shift', '-2'], "error: '--augment-shift' must be an integer >= 0, got '-2'"],
+    [
+      ['--augment-epochs', '3'],
+      "error: '--augment-epochs' (3) limits an augmentation to the first epochs, but '--augment' is none: set '--augment' to shift or shift-flip, or leave '--augment-epochs' out",
+    ],
+    [['--augment', 'shift', '--augment-epochs', '0'], "error: '--augment-epochs' must be a positive integer, got '0'"],
   ])('%j exits 2 with one line, writing nothing', async (args, line) => {
     const out = path.join(tmp.dir, 'run');
     const r = await lip('train', ...args, '--out', out);

@@ -214,6 +214,11 @@ export interface TrainConfig {
   /** k of `augment`: shifts in [-k, k] pixels (default 2). */
   augmentShift?: number;
   /**
+   * `augment` applies to epochs 1 to `augmentEpochs` only (default: every
+   * epoch); the later epochs train on the images as they are.
+   */
+  augmentEpochs?: number;
+  /**
    * Decay of an exponential moving average of the trainable weights, updated
    * after each step (ema = decay·ema + (1 - decay)·w; default: none).
    * Validation and the checkpoint's model (hence `lip export`) use the
@@ -281,6 +286,7 @@ const RUN_KEYS = [
   'inputShape',
   'augment',
   'augmentShift',
+  'augmentEpochs',
   'ema',
   'headNorm',
 ] as const;
@@ -456,6 +462,11 @@ export function validateTrainConfig(c: TrainConfig): void {
   assertArg(typeof c.outDir === 'string' && c.outDir.length > 0, () => `'outDir' must be a folder path, got ${JSON.stringify(c.outDir)}`);
   assertArg(c.valSplit === 'test', () => `'valSplit' must be 'test', got ${JSON.stringify(c.valSplit)}`);
   if (c.augment !== undefined || c.augmentShift !== undefined) assertAugmentationFits(c.augment ?? 'none', c.augmentShift ?? DEFAULT_AUGMENT_SHIFT, c.dataset);
+  assertArg(c.augmentEpochs === undefined || (isPositiveInteger(c.augmentEpochs) && (c.augment ?? 'none') !== 'none'), () =>
+    (c.augment ?? 'none') === 'none'
+      ? `'augmentEpochs' (${c.augmentEpochs}) limits an augmentation to the first epochs, but 'augment' is none: set 'augment' to shift or shift-flip, or leave 'augmentEpochs' out`
+      : `'augmentEpochs' must be a positive integer (the last augmented epoch), got ${c.augmentEpochs}`,
+  );
   assertArg(c.ema === undefined || (isFiniteNumber(c.ema) && c.ema > 0 && c.ema < 1), () => `'ema' must be a decay in (0, 1), e.g. 0.999, got ${c.ema}`);
   assertArg(
     c.headNorm === undefined || (HEAD_NORMS as readonly unknown[]).includes(c.headNorm),

@@ -432,6 +432,7 @@ async function runEpochs(
       let step = 0;
       let lr = learningRateOf(optimizer);
       augment.epoch = epoch;
+      augment.mode = config.augmentEpochs === undefined || epoch <= config.augmentEpochs ? (config.augment ?? 'none') : 'none';
       for (const indices of batchIndices(order, batchSize)) {
         if (hooks.signal?.aborted) return true;
         step++; // here, not in the hook's argument: `onBatchEnd?.(...)` skips it when there is no hook

@@ -131,35 +131,62 @@ describe('training aids: augmentation + EMA of the weights (seed network, wasm)'
 });
 
 describe('augmentation with workers', () => {
-  it("2 workers train on the rows 1 worker trains on: the whole batch gathered in the epoch's order, then augmented, bit for bit", async () => {
+  /** The rows each of 2 workers receives, keyed by epoch·limit + the row's position in its epoch's order. */
+  async function rowsSeenByWorkers(options: { limit: number; epochs: number; augmentEpochs?: number }, outDir: string): Promise<Map<number, Float32Array>> {
     const rows = new Map<number, Float32Array>();
+    const stepsPerEpoch = options.limit / AIDS.batchSize;
     const original = WorkerPool.prototype.step;
     const spy = jest.spyOn(WorkerPool.prototype, 'step').mockImplementation(function (this: WorkerPool, data, indices, stats, prepareRows) {
-      // Record each worker's rows as the worker receives them; steps run one at a time, so `step` counts them.
+      // Steps run one at a time, so `step` counts them across epochs.
       const step = spy.mock.calls.length - 1;
+      const base = Math.floor(step / stepsPerEpoch) * options.limit + (step % stepsPerEpoch) * AIDS.batchSize;
       const record = (images: Float32Array, count: number, firstRow: number): void => {
-        prepareRows!(images, count, firstRow);
-        for (let r = 0; r < count; r++) rows.set(step * 64 + firstRow + r, images.slice(r * 784, (r + 1) * 784));
+        prepareRows?.(images, count, firstRow);
+        for (let r = 0; r < count; r++) rows.set(base + firstRow + r, images.slice(r * 784, (r + 1) * 784));
       };
       return original.call(this, data, indices, stats, record);
     });
-    let trainSet: Dataset;
     try {
-      const result = await train({ ...AIDS, ema: undefined, limit: 256, epochs: 1, workers: 2, outDir: tmp.path('workers-2') });
+      const result = await train({ ...AIDS, ema: undefined, ...options, workers: 2, outDir });
       result.model.dispose();
-      trainSet = await datasetProvider('fashion-mnist').load('train', { dataDir: FASHION_DIR, limit: 256 });
     } finally {
       spy.mockRestore();
     }
-    expect(rows.size).toBe(256);
-    // What the 1-worker path trains on (train.ts): sliceBatch of the epoch's order, augmentRows on the whole batch.
-    const order = randomPermutation(256, mulberry32(AIDS.seed));
-    const spec: AugmentSpec = { mode: 'shift-flip', shift: 2, seed: AIDS.seed, epoch: 1, height: 28, width: 28, channels: 1 };
-    for (let first = 0; first < 256; first += 64) {
+    return rows;
+  }
+
+  /** What the 1-worker path trains on (train.ts): sliceBatch of the epoch's order, augmentRows on the whole batch. */
+  function expectRowsOfEpoch(rows: Map<number, Float32Array>, trainSet: Dataset, order: Uint32Array, epoch: number, augmented: boolean): void {
+    const n = trainSet.n;
+    const spec: AugmentSpec = { mode: augmented ? 'shift-flip' : 'none', shift: 2, seed: AIDS.seed, epoch, height: 28, width: 28, channels: 1 };
+    for (let first = 0; first < n; first += 64) {
       const batch = sliceBatch(trainSet.images, trainSet.labels, order.subarray(first, first + 64));
       augmentRows(batch.images, 64, first, spec);
-      for (let r = 0; r < 64; r++) expect(rows.get(first + r)).toEqual(batch.images.slice(r * 784, (r + 1) * 784));
+      for (let r = 0; r < 64; r++) expect(rows.get((epoch - 1) * n + first + r)).toEqual(batch.images.slice(r * 784, (r + 1) * 784));
     }
+  }
+
+  it("2 workers train on the rows 1 worker trains on: the whole batch gathered in the epoch's order, then augmented, bit for bit", async () => {
+    const rows = await rowsSeenByWorkers({ limit: 256, epochs: 1 }, tmp.path('workers-2'));
+    const trainSet = await datasetProvider('fashion-mnist').load('train', { dataDir: FASHION_DIR, limit: 256 });
+    expect(rows.size).toBe(256);
+    expectRowsOfEpoch(rows, trainSet, randomPermutation(256, mulberry32(AIDS.seed)), 1, true);
+  }, 300_000);
+
+  it('augmentEpochs 1 of 2: epoch 1 is augmented, epoch 2 trains on the images as they are', async () => {
+    const rows = await rowsSeenByWorkers({ limit: 128, epochs: 2, augmentEpochs: 1 }, tmp.path('augment-epochs'));
+    const trainSet = await datasetProvider('fashion-mnist').load('train', { dataDir: FASHION_DIR, limit: 128 });
+    expect(rows.size).toBe(256);
+    const rng = mulberry32(AIDS.seed);
+    const orders = [randomPermutation(128, rng), randomPermutation(128, rng)];
+    expectRowsOfEpoch(rows, trainSet, orders[0]!, 1, true);
+    expectRowsOfEpoch(rows, trainSet, orders[1]!, 2, false);
+    // ... and epoch 2 was not augmented by accident of the draws: some of its rows would have been.
+    const spec: AugmentSpec = { mode: 'shift-flip', shift: 2, seed: AIDS.seed, epoch: 2, height: 28, width: 28, channels: 1 };
+    const plain = sliceBatch(trainSet.images, trainSet.labels, orders[1]!.subarray(0, 64));
+    const shifted = Float32Array.from(plain.images);
+    augmentRows(shifted, 64, 0, spec);
+    expect(shifted).not.toEqual(plain.images);
   }, 300_000);
 });
 
