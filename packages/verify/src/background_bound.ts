@@ -15,7 +15,7 @@ import { Worker } from 'worker_threads';
 import { DataError, InvalidArgumentError, LipError, ModelError, ModelTooLargeError } from '@lip/core';
 import type { BoundOptions } from './bound/bounder';
 import { LipschitzBound, lipschitzBound } from './bound/lipschitz';
-import { StartedBoundThread, boundWorkerScript, startBoundThread, takePrestartedBoundThread } from './bound_thread';
+import { BOUND_THREAD_RESOURCE_LIMITS, StartedBoundThread, boundWorkerScript, startBoundThread, takePrestartedBoundThread } from './bound_thread';
 import type { BoundWorkerError, BoundWorkerInput, BoundWorkerOutput } from './bound_worker';
 import type { OnnxModel } from './onnx/read';
 
@@ -110,7 +110,7 @@ export function backgroundBound(
       worker?.postMessage(input);
     } else if (script !== null) {
       // Not unref'd: the caller awaits `settled`, and the thread ends after its one answer (or at `cancel`).
-      worker = new Worker(script, { workerData: input });
+      worker = new Worker(script, { workerData: input, resourceLimits: BOUND_THREAD_RESOURCE_LIMITS });
     }
     if (worker !== null) {
       worker.once('message', (m: BoundWorkerOutput) => {

@@ -34,6 +34,8 @@ export interface VerifyDataOptions {
   layout?: ArrayLayout;
   /** Multiplies the values as stored. Default: 1/255 for 8-bit data, 1 otherwise. */
   scale?: number;
+  /** Awaited before a named dataset is downloaded (see @lip/core's `LocateOptions`). */
+  beforeDownload?: Promise<unknown>;
 }
 
 /** Labelled images, NHWC (see @lip/core's `ImageArrays`); `source` is the absolute path of what was read. */
@@ -55,7 +57,7 @@ export async function loadVerifyData(data: string, opts: VerifyDataOptions = {})
       if (value !== undefined) throw new InvalidArgumentError(`'${name}' is for data files; '${data}' is a built-in dataset, which needs none`);
     }
     const name = data as DatasetName;
-    const dir = await locateDataset(name, { dataDir: opts.dataDir, split });
+    const dir = await locateDataset(name, { dataDir: opts.dataDir, split, beforeDownload: opts.beforeDownload });
     const read = await readLabeledData(dir, { split, limit: opts.limit, scale: opts.scale, fix: corruptFileFix(name, dir, { dataDir: opts.dataDir }) });
     return { ...read, classNames: [...DATASETS[name].classNames], format: 'dataset' };
   }

@@ -28,6 +28,7 @@ export {
 export type { LipschitzBound, LayerBound, LinearHead, BoundOptions, BoundLimits } from './bound';
 // The bound cache (`lip verify`, `lip bound`; `--no-cache`).
 export { boundCacheDir, cachedLipschitzBound, readOnnxModelHashed } from './bound/cache';
+export type { ModelFileBytes } from './bound/cache';
 export type { BoundCacheOptions, BoundCacheReport, HashedModel } from './bound/cache';
 export { BOUND_CACHE_VERSION } from './bound/cache_version';
 

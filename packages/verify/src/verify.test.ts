@@ -4,7 +4,7 @@ import { onnx } from 'onnx-proto';
 import { GraphBuilder } from '@lip/export';
 import { DataError } from '@lip/train';
 import { seededBytes, tmpDirPerSuite } from '@lip/test-support';
-import { writeIdxSplit } from '@lip/test-support/data';
+import { startMirror, writeIdxSplit } from '@lip/test-support/data';
 import { gemmModel, productModel } from '@lip/test-support/onnx';
 import { verifyModel } from './verify';
 import { multiclassCertificates } from './certificates';
@@ -207,6 +207,30 @@ describe('verifyModel', () => {
     it('data errors come first and stop the worker', async () => {
       await expect(verifyModel(linearModel('1', 1), { data: tmp.path('nope'), boundWorker: true })).rejects.toThrow(/nope does not exist/);
     });
+  });
+
+  it('a model that cannot be read is reported first, and nothing is downloaded for the data then', async () => {
+    const mirror = await startMirror({});
+    const saved = { mirror: process.env.LIP_DATA_MIRROR, cache: process.env.LIP_CACHE_DIR, data: process.env.LIP_DATA_DIR };
+    Object.assign(process.env, { LIP_DATA_MIRROR: mirror.url, LIP_CACHE_DIR: tmp.path('empty-cache'), LIP_DATA_DIR: tmp.path('no-data') });
+    try {
+      // mnist is not installed here, so its test split would be downloaded.
+      await expect(verifyModel(tmp.path('missing.onnx'), { data: 'mnist', boundCache: { dir: tmp.path('bounds') } })).rejects.toThrow(
+        /missing\.onnx' does not exist/,
+      );
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      expect(mirror.requests).toEqual([]);
+    } finally {
+      for (const [key, value] of [
+        ['LIP_DATA_MIRROR', saved.mirror],
+        ['LIP_CACHE_DIR', saved.cache],
+        ['LIP_DATA_DIR', saved.data],
+      ] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+      await mirror.close();
+    }
   });
 
   it('refuses a data folder that does not exist', async () => {

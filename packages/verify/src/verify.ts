@@ -7,7 +7,6 @@
  * (model_input.ts).
  */
 import { ArrayLayout, DEFAULT_EPSILONS, DataError, DatasetSplit, EngineChoice, EngineName, InvalidArgumentError, requireEngine } from '@lip/core';
-import * as fs from 'fs';
 import { BackgroundBound, SpareBoundThread, backgroundBound, boundWorkerScript } from './background_bound';
 import { takePrestartedBoundThread } from './bound_thread';
 import {
@@ -15,6 +14,7 @@ import {
   BoundCacheOptions,
   BoundCacheReport,
   boundCacheHasEntryFor,
+  readModelFileBytes,
   cachedLipschitzBound,
   lookupCachedBound,
   readOnnxModelHashed,
@@ -184,21 +184,18 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
   const cacheOptions = opts.boundCache === true ? {} : opts.boundCache || null;
   // Likely cold (no cache entry for the file): a bound thread starts now, so that its start-up overlaps loading onnxruntime and reading the model.
   // A thread the CLI prestarted (./bound_thread.ts) is adopted here, or ended when no thread is needed.
-  const spare = opts.boundWorker && !(cacheOptions && cachedHint(modelPath, cacheOptions)) ? SpareBoundThread.start() : endPrestartedBoundThread();
+  // The file is read once: its bytes give the hint, the cache key and the model.
+  const preread = cacheOptions && typeof modelPath === 'string' ? readModelFileBytes(modelPath) : null;
+  const hint = cacheOptions !== null && boundCacheHasEntryFor(typeof modelPath === 'string' ? (preread ?? null) : modelPath, cacheOptions);
+  const spare = opts.boundWorker && !hint ? SpareBoundThread.start() : endPrestartedBoundThread();
   let started: VerifyBound | null = null;
   try {
-    // A named engine that is not installed fails here, before the data are read.
-    requireEngine(opts.engine);
-    // With the cache, the file is read once and hashed, so the key is the hash of what is bounded.
-    const { model, sha256 } = cacheOptions ? readOnnxModelHashed(modelPath, readOptions) : { model: readOnnxModel(modelPath, readOptions), sha256: '' };
-    const cacheUse: { report: BoundCacheReport | null } = { report: null };
-    const bound = new VerifyBound(model, sha256, cacheOptions, cacheUse, spare);
-    started = bound;
-    // A graph that fixes its input (or --input-shape) needs no data to be bounded: start at once.
-    const early = opts.inputShape ?? fixedInputShape(model);
-    if (opts.boundWorker && early) bound.start(early);
+    // The data are read and gunzipped on the thread pool while this thread reads the model. A bad model is still reported
+    // first (the data's error, if any, is held until the data are awaited below), and downloads nothing.
     // With --scale the stored values are read as they are and scaled here, with the mean and std.
-    const data = await loadVerifyData(opts.data, {
+    let modelRead = (): void => undefined;
+    const dataRead = loadVerifyData(opts.data, {
+      beforeDownload: new Promise<void>((resolve) => (modelRead = resolve)),
       split,
       limit: opts.n,
       dataDir: opts.dataDir,
@@ -206,6 +203,23 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
       layout: opts.layout,
       scale: opts.scale === undefined ? undefined : 1,
     });
+    dataRead.catch(() => undefined);
+    // One turn of the event loop: the data reader runs up to its gunzip, which then works while the model is read.
+    await new Promise((resolve) => setImmediate(resolve));
+    // With the cache, the file is read once and hashed, so the key is the hash of what is bounded.
+    const { model, sha256 } = cacheOptions
+      ? readOnnxModelHashed(modelPath, readOptions, preread ?? undefined)
+      : { model: readOnnxModel(modelPath, readOptions), sha256: '' };
+    modelRead();
+    const cacheUse: { report: BoundCacheReport | null } = { report: null };
+    const bound = new VerifyBound(model, sha256, cacheOptions, cacheUse, spare);
+    started = bound;
+    // A graph that fixes its input (or --input-shape) needs no data to be bounded: start at once.
+    const early = opts.inputShape ?? fixedInputShape(model);
+    if (opts.boundWorker && early) bound.start(early);
+    // A named engine that is not installed fails here, before the data are used; loaded after the bound started.
+    requireEngine(opts.engine);
+    const data = await dataRead;
     const transform = resolveTransform({ scale: opts.scale, mean: opts.mean, std: opts.std }, data.channels);
     const input = resolveModelInput(model, data, opts.inputShape);
     if (opts.boundWorker) bound.start(input.shape);
@@ -243,16 +257,6 @@ export async function verifyModel(modelPath: string | Uint8Array, opts: VerifyOp
 function endPrestartedBoundThread(): null {
   takePrestartedBoundThread(null);
   return null;
-}
-
-/** `boundCacheHasEntryFor` the model file's bytes; false when they cannot be read (the reader then says why). */
-function cachedHint(modelPath: string | Uint8Array, cache: BoundCacheOptions): boolean {
-  if (typeof modelPath !== 'string') return boundCacheHasEntryFor(modelPath, cache);
-  try {
-    return fs.statSync(modelPath).isFile() && boundCacheHasEntryFor(fs.readFileSync(modelPath), cache);
-  } catch {
-    return false;
-  }
 }
 
 /** The per-sample input shape the graph declares, when every dim after the batch is a fixed size; else null. */

@@ -5,9 +5,9 @@
  */
 import * as fs from 'fs';
 import * as zlib from 'zlib';
-import { tmpDirPerTest, values } from '@lip/test-support';
+import { rejectionOf, tmpDirPerTest, values } from '@lip/test-support';
 import { DataError, InvalidArgumentError } from '../errors';
-import { encodeIdx, readIdx, readIdxArray, writeIdx } from './idx';
+import { encodeIdx, readIdx, readIdxArray, readIdxArrayAsync, writeIdx } from './idx';
 
 const tmp = tmpDirPerTest('idx');
 
@@ -15,6 +15,16 @@ const tmp = tmpDirPerTest('idx');
 function idxFromSpec(code: number, shape: number[], elementBytes: number[]): Uint8Array {
   const head = [0, 0, code, shape.length, ...shape.flatMap((d) => [d >>> 24, (d >>> 16) & 255, (d >>> 8) & 255, d & 255])];
   return Uint8Array.from([...head, ...elementBytes]);
+}
+
+/** The message `f` throws. */
+function rejectionMessage(f: () => unknown): string {
+  try {
+    f();
+  } catch (err) {
+    return (err as Error).message;
+  }
+  throw new Error('expected a throw');
 }
 
 describe('readIdxArray', () => {
@@ -69,6 +79,54 @@ describe('readIdxArray', () => {
     fs.writeFileSync(file, idxFromSpec(0x0d, [8], new Array(32).fill(0)));
     expect(() => readIdxArray(file, { maxElements: 4 })).toThrow(DataError);
     expect(() => readIdxArray(file, { maxElements: 4 })).toThrow(/8 elements, over the limit of 4 elements/);
+  });
+
+  it('readIdxArrayAsync (gunzip on the thread pool) reads what readIdxArray reads and throws the same errors', async () => {
+    const image = idxFromSpec(
+      0x08,
+      [3, 4, 5],
+      Array.from({ length: 60 }, (_, i) => (i * 37) % 256),
+    );
+    const gz = zlib.gzipSync(image);
+    // The gzip trailer's size (ISIZE) only sizes the output chunk: a wrong one changes nothing.
+    const trailer = (size: number): Uint8Array => {
+      const b = Uint8Array.from(gz);
+      new DataView(b.buffer).setUint32(b.length - 4, size, true);
+      return b;
+    };
+    const cases: [string, Uint8Array | string][] = [
+      ['raw-idx3', image],
+      ['gz-idx3.gz', gz],
+      ['small-trailer-idx3.gz', trailer(3)],
+      ['huge-trailer-idx3.gz', trailer(0xffffffff)],
+      ['truncated-idx3.gz', gz.subarray(0, gz.length - 9)],
+      ['not-gzip-idx3.gz', image],
+      ['empty-idx3.gz', zlib.gzipSync(new Uint8Array(0))],
+      ['short-idx3', image.subarray(0, 30)],
+      ['missing-idx3', ''],
+    ];
+    for (const [name, bytes] of cases) {
+      const file = tmp.path(name);
+      if (typeof bytes !== 'string') fs.writeFileSync(file, bytes);
+      let syncError: Error | null = null;
+      let expected: ReturnType<typeof readIdxArray> | null = null;
+      try {
+        expected = readIdxArray(file, { maxElements: 1000 });
+      } catch (err) {
+        syncError = err as Error;
+      }
+      if (expected !== null) {
+        const got = await readIdxArrayAsync(file, { maxElements: 1000 });
+        expect([name, got.dtype, got.shape, values(got.data)]).toEqual([name, expected.dtype, expected.shape, values(expected.data)]);
+      } else {
+        const err = await rejectionOf(readIdxArrayAsync(file, { maxElements: 1000 }));
+        expect([name, err.constructor, err.message]).toEqual([name, syncError!.constructor, syncError!.message]);
+      }
+    }
+    // A gzip bomb stops at the limit, asynchronously too.
+    const bomb = tmp.path('bomb-idx1.gz');
+    fs.writeFileSync(bomb, zlib.gzipSync(idxFromSpec(0x08, [1 << 20], new Array(1 << 20).fill(0))));
+    expect((await rejectionOf(readIdxArrayAsync(bomb, { maxBytes: 1 << 16 }))).message).toBe(rejectionMessage(() => readIdxArray(bomb, { maxBytes: 1 << 16 })));
   });
 
   it('encodeIdx rejects data of a type IDX cannot store', () => {

@@ -95,7 +95,77 @@ export function readIdxArray(file: string, opts: ReadIdxOptions = {}): NdArray &
   return { dtype, shape: layout.shape, data: decodeElements(layout.bytes, layout.dataOffset, layout.count, dtype, false) as IdxData };
 }
 
+/**
+ * `readIdxArray`, with the gunzip on libuv's thread pool: the calling thread
+ * is free (e.g. to read a model) while the bytes are inflated. The same
+ * checks and errors.
+ */
+export async function readIdxArrayAsync(file: string, opts: ReadIdxOptions = {}): Promise<NdArray & { data: IdxData }> {
+  const read = idxReader(file, opts);
+  let bytes: Uint8Array;
+  try {
+    // Read here (a few ms): an fs.promises read would need this thread's event loop between its chunks, so it and the
+    // gunzip after it would wait for whatever keeps this thread busy.
+    bytes = fs.readFileSync(read.where);
+  } catch (err) {
+    throw read.fail(`cannot be read (${(err as Error).message})`);
+  }
+  const gzipped = read.gzipped(bytes);
+  if (gzipped) {
+    const compressed = bytes;
+    // One output chunk of the size the gzip trailer declares (capped): zlib's default 16 KiB chunks would take
+    // hundreds of round trips between the thread pool and this thread, about twice the time of gunzipSync.
+    const chunkSize = Math.min(Math.max(gzipDeclaredSize(compressed) + 1, zlib.constants.Z_DEFAULT_CHUNK), read.maxOutputLength, MAX_GUNZIP_CHUNK);
+    bytes = await new Promise<Uint8Array>((resolve, reject) =>
+      zlib.gunzip(compressed, { maxOutputLength: read.maxOutputLength, chunkSize }, (err, out) => (err ? reject(read.gunzipError(err)) : resolve(out))),
+    );
+  }
+  const layout = read.decode(bytes, false, gzipped);
+  const dtype = IDX_DTYPES[layout.code]!.dtype;
+  return { dtype, shape: layout.shape, data: decodeElements(layout.bytes, layout.dataOffset, layout.count, dtype, false) as IdxData };
+}
+
+/** Largest output chunk of an asynchronous gunzip: a corrupt trailer cannot make it allocate more at once. */
+const MAX_GUNZIP_CHUNK = 64 * 2 ** 20;
+
+/** The uncompressed size a gzip member's trailer declares (ISIZE: the size mod 2^32), or 0 when too short to hold one. */
+function gzipDeclaredSize(bytes: Uint8Array): number {
+  if (bytes.length < 18) return 0;
+  const at = bytes.length - 4;
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+}
+
 function loadIdx(file: string, opts: ReadIdxOptions, ubyteOnly: boolean): IdxLayout {
+  const read = idxReader(file, opts);
+  let bytes: Uint8Array;
+  try {
+    bytes = fs.readFileSync(read.where);
+  } catch (err) {
+    throw read.fail(`cannot be read (${(err as Error).message})`);
+  }
+  const gzipped = read.gzipped(bytes);
+  if (gzipped) {
+    try {
+      bytes = zlib.gunzipSync(bytes, { maxOutputLength: read.maxOutputLength });
+    } catch (err) {
+      throw read.gunzipError(err);
+    }
+  }
+  return read.decode(bytes, ubyteOnly, gzipped);
+}
+
+/** What `idxReader` returns. */
+interface IdxReader {
+  where: string;
+  fail: FailFn;
+  maxOutputLength: number;
+  gzipped(bytes: Uint8Array): boolean;
+  gunzipError(err: unknown): DataError;
+  decode(bytes: Uint8Array, ubyteOnly: boolean, inflated: boolean): IdxLayout;
+}
+
+/** The checks of an IDX file read, before (size, name), during (gzip) and after (header) reading its bytes. */
+function idxReader(file: string, opts: ReadIdxOptions): IdxReader {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_IDX_BYTES;
   const maxElements = opts.maxElements ?? DEFAULT_MAX_ELEMENTS;
   assertArg(Number.isSafeInteger(maxBytes) && maxBytes > 0, () => `'maxBytes' must be a positive integer, got ${maxBytes}`);
@@ -108,31 +178,29 @@ function loadIdx(file: string, opts: ReadIdxOptions, ubyteOnly: boolean): IdxLay
   // gzip can grow incompressible data by a little; anything larger than this is not a sane IDX file.
   const maxFileBytes = maxBytes + MAX_HEADER_BYTES + Math.ceil(maxBytes / 100) + 1024;
   if (size > maxFileBytes) throw fail(`is ${size} bytes, over the ${maxBytes}-byte limit for an IDX file`);
-
-  let bytes: Uint8Array;
-  try {
-    bytes = fs.readFileSync(where);
-  } catch (err) {
-    throw fail(`cannot be read (${(err as Error).message})`);
-  }
-
-  const isGzip = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
-  if (!isGzip && where.endsWith('.gz')) {
-    throw fail(`is named .gz but is not gzip data (it starts with ${hexBytes(bytes, 4)}, gzip starts with 1f 8b)`);
-  }
-  if (isGzip) {
-    try {
-      bytes = zlib.gunzipSync(bytes, { maxOutputLength: maxBytes + MAX_HEADER_BYTES });
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === 'ERR_BUFFER_TOO_LARGE') {
-        throw fail(`decompresses to more than the ${maxBytes}-byte limit for an IDX file`);
+  return {
+    where,
+    fail,
+    maxOutputLength: maxBytes + MAX_HEADER_BYTES,
+    /** True for gzip data; throws for a .gz name on other data. */
+    gzipped(bytes: Uint8Array): boolean {
+      const isGzip = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+      if (!isGzip && where.endsWith('.gz')) {
+        throw fail(`is named .gz but is not gzip data (it starts with ${hexBytes(bytes, 4)}, gzip starts with 1f 8b)`);
       }
-      throw fail(`is truncated or corrupt: gzip cannot decompress it (${e.message})`);
-    }
-    if (bytes.length === 0) throw fail('is empty once decompressed');
-  }
-  return decodeIdx(bytes, maxBytes, maxElements, ubyteOnly, fail);
+      return isGzip;
+    },
+    gunzipError(err: unknown): DataError {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'ERR_BUFFER_TOO_LARGE') return fail(`decompresses to more than the ${maxBytes}-byte limit for an IDX file`);
+      return fail(`is truncated or corrupt: gzip cannot decompress it (${e.message})`);
+    },
+    /** The layout of the file's bytes (`inflated`: gunzipped from the file). */
+    decode(bytes: Uint8Array, ubyteOnly: boolean, inflated: boolean): IdxLayout {
+      if (inflated && bytes.length === 0) throw fail('is empty once decompressed');
+      return decodeIdx(bytes, maxBytes, maxElements, ubyteOnly, fail);
+    },
+  };
 }
 
 /** Parses IDX bytes; `fail` builds the error for a message about the file. */

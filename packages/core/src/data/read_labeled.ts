@@ -22,7 +22,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { DataError, InvalidArgumentError, assertArg } from '../errors';
 import { findCifar10, readCifar10 } from './cifar';
-import { readIdxArray } from './idx';
+import { readIdxArrayAsync } from './idx';
 import { ReadImageFolderOptions, readImageFolder } from './image_folder';
 import { ArrayLayout, DataFormat, DataSplit, LabeledImages, arraysToLabeledImages, assertLabeledOptions } from './labeled';
 import { NdArray } from './ndarray';
@@ -118,8 +118,7 @@ async function readFile(where: string, opts: ReadLabeledDataOptions): Promise<La
     }
     const fix = opts.fix ?? defaultFix(format);
     return pairToLabeled(
-      readArrayFile(where, opts, fix),
-      readArrayFile(labelsFile, opts, fix),
+      ...(await readArrayPair(where, labelsFile, opts, fix)),
       {
         imagesWhere: where,
         labelsWhere: labelsFile,
@@ -159,8 +158,7 @@ async function readFolder(dir: string, opts: ReadLabeledDataOptions): Promise<La
         const [xi, yi] = choosePair(npyKeys, opts.split, `${dir} (a folder of .npy files)`, 'files').map((k) => path.join(dir, `${k}.npy`));
         const fix = opts.fix ?? defaultFix('npy');
         return pairToLabeled(
-          readArrayFile(xi!, opts, fix),
-          readArrayFile(yi!, opts, fix),
+          ...(await readArrayPair(xi!, yi!, opts, fix)),
           {
             imagesWhere: xi!,
             labelsWhere: yi!,
@@ -181,8 +179,7 @@ async function readFolder(dir: string, opts: ReadLabeledDataOptions): Promise<La
         const pair = chooseIdxPair(idxPairs, opts.split, dir);
         const fix = opts.fix ?? defaultFix('idx');
         return pairToLabeled(
-          readArrayFile(pair.images, opts, fix),
-          readArrayFile(pair.labels, opts, fix),
+          ...(await readArrayPair(pair.images, pair.labels, opts, fix)),
           {
             imagesWhere: pair.images,
             labelsWhere: pair.labels,
@@ -230,11 +227,19 @@ function defaultFix(format: DataFormat): string {
   return format === 'npy' ? DEFAULT_ARRAY_FIX : 'replace it with an intact copy of the file';
 }
 
-/** Reads an `.npy` or IDX file as an array. */
-function readArrayFile(file: string, opts: ReadLabeledDataOptions, fix: string): NdArray {
+/** Reads an `.npy` or IDX file as an array (IDX: read and gunzipped on the thread pool). */
+async function readArrayFile(file: string, opts: ReadLabeledDataOptions, fix: string): Promise<NdArray> {
   if (file.toLowerCase().endsWith('.npy')) return readNpy(file, { maxElements: opts.maxElements, fix });
-  if (IDX_NAME.test(path.basename(file))) return readIdxArray(file, { maxElements: opts.maxElements, fix });
+  if (IDX_NAME.test(path.basename(file))) return readIdxArrayAsync(file, { maxElements: opts.maxElements, fix });
   throw new DataError(`${file} is neither an .npy file nor an IDX file (<name>-idx<k>-<type>[.gz]); pass one of those`);
+}
+
+/** The images and labels files of a pair, read at the same time; a problem with the images is reported first. */
+async function readArrayPair(images: string, labels: string, opts: ReadLabeledDataOptions, fix: string): Promise<[NdArray, NdArray]> {
+  const [x, y] = await Promise.allSettled([readArrayFile(images, opts, fix), readArrayFile(labels, opts, fix)]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
+  return [x.value, y.value];
 }
 
 function hasPair(keys: readonly string[]): boolean {

@@ -37,6 +37,8 @@ export interface LocateOptions {
   onProgress?: (progress: DownloadProgress) => void;
   /** Environment to read LIP_DATA_DIR, LIP_CACHE_DIR, LIP_DATA_MIRROR, XDG_CACHE_HOME, HOME from. Default process.env. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Awaited before a download starts (e.g. the rest of a command's input checked first); a download waits for it. */
+  beforeDownload?: Promise<unknown>;
 }
 
 /** The cache folder of a dataset: `<cache root>/<name>`. */
@@ -87,6 +89,7 @@ export async function locateDataset(name: DatasetName, opts: LocateOptions = {})
     throw new DataError(`${describe(spec, opts.split)} not found. Searched:\n${list}\nDownloading is off. To fix: ${fix}, or allow the download.`);
   }
 
+  await opts.beforeDownload;
   const env = opts.env ?? process.env;
   const mirror = opts.mirror ?? env.LIP_DATA_MIRROR ?? spec.mirror;
   const checksums = opts.checksums ?? spec.md5;

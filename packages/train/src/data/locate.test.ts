@@ -167,6 +167,22 @@ describe('download from a mirror (local server on 127.0.0.1)', () => {
     expect(mirror.requests).toHaveLength(4); // the second call found the cache
   });
 
+  it('beforeDownload holds the download until it resolves (lip verify: until the model has been read)', async () => {
+    const { files, md5 } = fakeMirrorFiles();
+    mirror = await startMirror(files);
+    let release = (): void => undefined;
+    const located = locateDataset(
+      'mnist',
+      opts({ mirror: mirror.url, checksums: md5, split: 'test', beforeDownload: new Promise<void>((r) => (release = r)) }),
+    );
+    // Several turns of the event loop: no request while the gate is closed.
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(mirror.requests).toEqual([]);
+    release();
+    expect(await located).toBe(tmp.path('cache', 'mnist'));
+    expect(mirror.requests.sort()).toEqual(['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']);
+  });
+
   it('downloads only the missing files of the split asked for', async () => {
     const { files, md5 } = fakeMirrorFiles();
     mirror = await startMirror(files);

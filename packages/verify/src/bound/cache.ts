@@ -24,7 +24,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { writeFileAtomic } from '@lip/core';
-import { OnnxModel, ReadOptions, readOnnxModel } from '../onnx/read';
+import { OnnxModel, ReadOptions, readOnnxModel, readOnnxModelUnfolded } from '../onnx/read';
 import { foldModel } from '../ops/fold_model';
 import type { BoundLimits, BoundOptions, LayerBound } from './bounder';
 import { BOUND_CACHE_VERSION, BOUND_SOURCES_SHA256 } from './cache_version';
@@ -76,10 +76,11 @@ function sha256Hex(data: Uint8Array | string): string {
  * `readOnnxModel(pathOrBytes, opts)` and the sha256 of the bytes it read:
  * the file is read once, so the hash is the hash of what was bounded.
  */
-export function readOnnxModelHashed(pathOrBytes: string | Uint8Array, opts: ReadOptions = {}): HashedModel {
+export function readOnnxModelHashed(pathOrBytes: string | Uint8Array, opts: ReadOptions = {}, preread?: ModelFileBytes): HashedModel {
   // Unfolded, `bytes` are the file's own bytes; folding re-encodes them.
-  const raw = readOnnxModel(pathOrBytes, { fold: false });
-  const sha256 = sha256Hex(raw.bytes);
+  const raw =
+    preread !== undefined && typeof pathOrBytes === 'string' ? readOnnxModelUnfolded(pathOrBytes, preread.bytes) : readOnnxModel(pathOrBytes, { fold: false });
+  const sha256 = preread !== undefined && raw.bytes === preread.bytes ? preread.sha256 : sha256Hex(raw.bytes);
   const model = opts.fold === false ? raw : foldModel(raw, { inputShape: opts.inputShape });
   return { model, sha256 };
 }
@@ -221,11 +222,30 @@ function readEntry(file: string, key: CacheKey): { bound: LipschitzBound } | { i
  * cheap hint, taken before the model is read (a stat, no parsing);
  * `lookupCachedBound` decides.
  */
-export function boundCacheHasEntryFor(bytes: Uint8Array, cache: BoundCacheOptions = {}): boolean {
+export function boundCacheHasEntryFor(bytes: Uint8Array | ModelFileBytes | null, cache: BoundCacheOptions = {}): boolean {
+  if (bytes === null) return false;
+  const sha256 = bytes instanceof Uint8Array ? sha256Hex(bytes) : bytes.sha256;
   try {
-    return fs.statSync(entryFile(cacheKey(null, sha256Hex(bytes), {}), cache), { throwIfNoEntry: false }) !== undefined;
+    return fs.statSync(entryFile(cacheKey(null, sha256, {}), cache), { throwIfNoEntry: false }) !== undefined;
   } catch {
     return false;
+  }
+}
+
+/** A model file's bytes, read once, and their sha256. */
+export interface ModelFileBytes {
+  bytes: Uint8Array;
+  sha256: string;
+}
+
+/** The bytes and hash of `file` when it is a readable regular file; else null (`readOnnxModel(file)` then says why). */
+export function readModelFileBytes(file: string): ModelFileBytes | null {
+  try {
+    if (!fs.statSync(file).isFile()) return null;
+    const bytes = new Uint8Array(fs.readFileSync(file));
+    return { bytes, sha256: sha256Hex(bytes) };
+  } catch {
+    return null;
   }
 }
 

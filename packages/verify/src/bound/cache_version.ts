@@ -14,4 +14,4 @@
 export const BOUND_CACHE_VERSION = 7;
 
 /** sha256 of the bound's sources at BOUND_CACHE_VERSION (see the module doc). */
-export const BOUND_SOURCES_SHA256 = 'c7cf0e22a928af79bcc720bccd6775b7406540ed89f288b7c3046eb04d20f6fb';
+export const BOUND_SOURCES_SHA256 = 'af20e51638179bdc94bc0391d00c3d189130294372bc46d4f641196c6a7528c4';

@@ -366,10 +366,18 @@ export function readOnnxModel(pathOrBytes: string | Uint8Array, opts: ReadOption
   return opts.fold === false ? model : foldModel(model, { inputShape: opts.inputShape });
 }
 
-function readOnnxModelUnfolded(pathOrBytes: string | Uint8Array): OnnxModel {
+/**
+ * `readOnnxModel(pathOrBytes, { fold: false })`; with `fileBytes`, the bytes
+ * of file `pathOrBytes` the caller has already read, which are decoded and
+ * validated with the file named in the errors, without reading it again.
+ */
+export function readOnnxModelUnfolded(pathOrBytes: string | Uint8Array, fileBytes?: Uint8Array): OnnxModel {
   let bytes: Uint8Array;
   let source: string;
-  if (typeof pathOrBytes === 'string') {
+  if (typeof pathOrBytes === 'string' && fileBytes !== undefined) {
+    source = pathOrBytes;
+    bytes = fileBytes;
+  } else if (typeof pathOrBytes === 'string') {
     source = pathOrBytes;
     let st: fs.Stats;
     try {
