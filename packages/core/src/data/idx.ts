@@ -89,10 +89,7 @@ export function readIdx(file: string, opts: ReadIdxOptions = {}): IdxArray {
  * file and `fix`.
  */
 export function readIdxArray(file: string, opts: ReadIdxOptions = {}): NdArray & { data: IdxData } {
-  const layout = loadIdx(file, opts, false);
-  const dtype = IDX_DTYPES[layout.code]!.dtype;
-  // IDX types map to uint8, int8, int16, int32, float32, float64: never a BigInt array.
-  return { dtype, shape: layout.shape, data: decodeElements(layout.bytes, layout.dataOffset, layout.count, dtype, false) as IdxData };
+  return idxArrayOf(loadIdx(file, opts, false));
 }
 
 /**
@@ -102,27 +99,19 @@ export function readIdxArray(file: string, opts: ReadIdxOptions = {}): NdArray &
  */
 export async function readIdxArrayAsync(file: string, opts: ReadIdxOptions = {}): Promise<NdArray & { data: IdxData }> {
   const read = idxReader(file, opts);
-  let bytes: Uint8Array;
-  try {
-    // Read here (a few ms): an fs.promises read would need this thread's event loop between its chunks, so it and the
-    // gunzip after it would wait for whatever keeps this thread busy.
-    bytes = fs.readFileSync(read.where);
-  } catch (err) {
-    throw read.fail(`cannot be read (${(err as Error).message})`);
-  }
-  const gzipped = read.gzipped(bytes);
+  // Read here (a few ms): an fs.promises read would need this thread's event loop between its chunks, so it and the
+  // gunzip after it would wait for whatever keeps this thread busy.
+  const { bytes: raw, gzipped } = read.readFile();
+  let bytes = raw;
   if (gzipped) {
-    const compressed = bytes;
     // One output chunk of the size the gzip trailer declares (capped): zlib's default 16 KiB chunks would take
     // hundreds of round trips between the thread pool and this thread, about twice the time of gunzipSync.
-    const chunkSize = Math.min(Math.max(gzipDeclaredSize(compressed) + 1, zlib.constants.Z_DEFAULT_CHUNK), read.maxOutputLength, MAX_GUNZIP_CHUNK);
+    const chunkSize = Math.min(Math.max(gzipDeclaredSize(raw) + 1, zlib.constants.Z_DEFAULT_CHUNK), read.maxOutputLength, MAX_GUNZIP_CHUNK);
     bytes = await new Promise<Uint8Array>((resolve, reject) =>
-      zlib.gunzip(compressed, { maxOutputLength: read.maxOutputLength, chunkSize }, (err, out) => (err ? reject(read.gunzipError(err)) : resolve(out))),
+      zlib.gunzip(raw, { maxOutputLength: read.maxOutputLength, chunkSize }, (err, out) => (err ? reject(read.gunzipError(err)) : resolve(out))),
     );
   }
-  const layout = read.decode(bytes, false, gzipped);
-  const dtype = IDX_DTYPES[layout.code]!.dtype;
-  return { dtype, shape: layout.shape, data: decodeElements(layout.bytes, layout.dataOffset, layout.count, dtype, false) as IdxData };
+  return idxArrayOf(read.decode(bytes, false, gzipped));
 }
 
 /** Largest output chunk of an asynchronous gunzip: a corrupt trailer cannot make it allocate more at once. */
@@ -137,16 +126,11 @@ function gzipDeclaredSize(bytes: Uint8Array): number {
 
 function loadIdx(file: string, opts: ReadIdxOptions, ubyteOnly: boolean): IdxLayout {
   const read = idxReader(file, opts);
-  let bytes: Uint8Array;
-  try {
-    bytes = fs.readFileSync(read.where);
-  } catch (err) {
-    throw read.fail(`cannot be read (${(err as Error).message})`);
-  }
-  const gzipped = read.gzipped(bytes);
+  const { bytes: raw, gzipped } = read.readFile();
+  let bytes = raw;
   if (gzipped) {
     try {
-      bytes = zlib.gunzipSync(bytes, { maxOutputLength: read.maxOutputLength });
+      bytes = zlib.gunzipSync(raw, { maxOutputLength: read.maxOutputLength });
     } catch (err) {
       throw read.gunzipError(err);
     }
@@ -154,12 +138,20 @@ function loadIdx(file: string, opts: ReadIdxOptions, ubyteOnly: boolean): IdxLay
   return read.decode(bytes, ubyteOnly, gzipped);
 }
 
+/** The elements of a decoded IDX file, in its own element type. */
+function idxArrayOf(layout: IdxLayout): NdArray & { data: IdxData } {
+  const dtype = IDX_DTYPES[layout.code]!.dtype;
+  // IDX types map to uint8, int8, int16, int32, float32, float64: never a BigInt array.
+  return { dtype, shape: layout.shape, data: decodeElements(layout.bytes, layout.dataOffset, layout.count, dtype, false) as IdxData };
+}
+
 /** What `idxReader` returns. */
 interface IdxReader {
   where: string;
   fail: FailFn;
   maxOutputLength: number;
-  gzipped(bytes: Uint8Array): boolean;
+  /** The file's bytes, and whether they are gzip data (a .gz name on other data throws). */
+  readFile(): { bytes: Uint8Array; gzipped: boolean };
   gunzipError(err: unknown): DataError;
   decode(bytes: Uint8Array, ubyteOnly: boolean, inflated: boolean): IdxLayout;
 }
@@ -182,13 +174,18 @@ function idxReader(file: string, opts: ReadIdxOptions): IdxReader {
     where,
     fail,
     maxOutputLength: maxBytes + MAX_HEADER_BYTES,
-    /** True for gzip data; throws for a .gz name on other data. */
-    gzipped(bytes: Uint8Array): boolean {
-      const isGzip = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
-      if (!isGzip && where.endsWith('.gz')) {
+    readFile(): { bytes: Uint8Array; gzipped: boolean } {
+      let bytes: Uint8Array;
+      try {
+        bytes = fs.readFileSync(where);
+      } catch (err) {
+        throw fail(`cannot be read (${(err as Error).message})`);
+      }
+      const gzipped = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+      if (!gzipped && where.endsWith('.gz')) {
         throw fail(`is named .gz but is not gzip data (it starts with ${hexBytes(bytes, 4)}, gzip starts with 1f 8b)`);
       }
-      return isGzip;
+      return { bytes, gzipped };
     },
     gunzipError(err: unknown): DataError {
       const e = err as NodeJS.ErrnoException;
