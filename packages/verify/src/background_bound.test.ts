@@ -125,6 +125,16 @@ describe('backgroundBound', () => {
     expect(plain(await settledResult(job))).toEqual(plain(lipschitzBound(model, { exactConv: false })));
   });
 
+  it('a spare thread that warmed up while it waited (./bound/warmup.ts) gives the in-process bound of the shipped model', async () => {
+    const spare = SpareBoundThread.start();
+    expect(spare).not.toBeNull();
+    // Time for its warm-up passes (a few tens of ms); the result must not depend on how many ran.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const model = readOnnxModel(path.join(ROOT, 'models/fashion-mnist-ortho.onnx'));
+    const job = backgroundBound(model, {}, boundWorkerScript(), spare);
+    expect(plain(await settledResult(job))).toEqual(plain(lipschitzBound(model)));
+  });
+
   it('a spare thread that stopped before its task: the bound is computed in process', async () => {
     const spare = SpareBoundThread.start(writeScript(tmp.path('dies.js'), 'process.exit(3);\n'));
     expect(spare).not.toBeNull();

@@ -4,7 +4,9 @@
  *
  * Its task, a `BoundWorkerInput` (the model as the main thread read and
  * folded it, structured-cloned, and the bound options), comes as workerData,
- * or, for a thread started before the model was read, as its first message.
+ * or, for a thread started before the model was read, as its first message;
+ * such a thread bounds a small model of the same kind while it waits
+ * (./bound/warmup.ts), so that the real bound runs optimized code.
  * Posts one `BoundWorkerOutput`: the bound, or the error `lipschitzBound`
  * threw, after setting the task's shared `done` flag.
  */
@@ -13,6 +15,7 @@ import { LipError } from '@lip/core/errors';
 import type { BoundOptions } from './bound/bounder';
 import { LipschitzBound, lipschitzBound } from './bound/lipschitz';
 import type { OnnxModel } from './onnx/read';
+import { warmUpBound } from './bound/warmup';
 
 export interface BoundWorkerInput {
   model: OnnxModel;
@@ -54,5 +57,14 @@ function answer(input: BoundWorkerInput): void {
 }
 
 const task = workerData as BoundWorkerInput | null;
-if (task) answer(task);
-else parentPort?.once('message', answer);
+if (task) {
+  answer(task);
+} else {
+  // A thread started before its task warms the bound up while it waits (./bound/warmup.ts).
+  let given = false;
+  parentPort?.once('message', (input: BoundWorkerInput) => {
+    given = true;
+    answer(input);
+  });
+  warmUpBound(() => given);
+}

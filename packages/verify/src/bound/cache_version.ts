@@ -11,7 +11,7 @@
  */
 
 /** The bound's version for the cache. */
-export const BOUND_CACHE_VERSION = 7;
+export const BOUND_CACHE_VERSION = 8;
 
 /** sha256 of the bound's sources at BOUND_CACHE_VERSION (see the module doc). */
-export const BOUND_SOURCES_SHA256 = 'af20e51638179bdc94bc0391d00c3d189130294372bc46d4f641196c6a7528c4';
+export const BOUND_SOURCES_SHA256 = '17166f8743849776476bb89bbe0b0fcb3ed3c7a633925b289710abb308785a29';

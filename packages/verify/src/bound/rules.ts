@@ -215,6 +215,15 @@ function handleStructural(b: Bounder, node: OnnxNode): void {
   if (identity && sizeOf(ins[0].shape) !== sizeOf(outShapes[0])) {
     b.fail(node, `cannot hold the ${sizeOf(ins[0].shape)} input elements in an output of shape [${outShapes[0].join(', ')}]`);
   }
+  // Shapes only (folding, batch sizing): an input-dependent output needs its shape, not the element moves behind its bound.
+  if (b.opts.shapesOnly && !allConst) {
+    const inLip = ins.reduce((a, v) => (v.isConst ? a : Math.max(a, v.lip)), 0);
+    outShapes.forEach((shape, k) => {
+      if (node.outputs[k])
+        b.setVal(node.outputs[k], { shape, dtype, lip: inLip, why: ins.find((v) => !Number.isFinite(v.lip))?.why, isConst: false, producer: node });
+    });
+    return;
+  }
   const srcs = identity
     ? []
     : moves(
