@@ -52,6 +52,20 @@ describe('writeFileAtomic', () => {
     expect(fs.readdirSync(path.dirname(file))).toEqual(['r.json']);
   });
 
+  it('fsyncs the file and its folder by default, and neither with durable: false (still atomic, no temp left)', () => {
+    const file = tmp.path('c', 'entry.json');
+    faultable.fsyncSync.mockClear();
+    writeFileAtomic(file, 'first');
+    expect(faultable.fsyncSync).toHaveBeenCalledTimes(2);
+    faultable.fsyncSync.mockClear();
+    // A failing fsync would fail the write: with durable: false none is made.
+    inject('fsyncSync', 'EIO');
+    writeFileAtomic(file, 'second', { durable: false });
+    expect(faultable.fsyncSync).not.toHaveBeenCalled();
+    expect(fs.readFileSync(file, 'utf8')).toBe('second');
+    expect(fs.readdirSync(path.dirname(file))).toEqual(['entry.json']);
+  });
+
   it('removes the temps a dead process left for the same file, keeps those of live processes and of other files', () => {
     const dead = deadPid();
     const live = children.sleeper().pid!;

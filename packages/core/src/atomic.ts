@@ -66,11 +66,21 @@ export function outputTarget(file: string): OutputTarget {
   throw new InvalidArgumentError(`cannot write '${file}': it is ${what}; give the path of a file (for standard output, lip takes '-')`);
 }
 
+export interface WriteFileAtomicOptions {
+  /**
+   * fsync the file and its folder, so that the new contents survive a power
+   * cut (default true). A cache whose entries carry their own checksum may
+   * skip it: readers still see a whole file or none while the system runs,
+   * and an entry torn by a crash fails its check and is rewritten.
+   */
+  durable?: boolean;
+}
+
 /** Writes `data` to `file`: atomically for a file, in place for a device or a FIFO (see the module comment). */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+export function writeFileAtomic(file: string, data: string | Uint8Array, opts: WriteFileAtomicOptions = {}): void {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   const out = outputTarget(file);
-  if (out.kind === 'file') replaceFile(file, out.target, out.mode, bytes);
+  if (out.kind === 'file') replaceFile(file, out.target, out.mode, bytes, opts.durable ?? true);
   else if (out.fd !== undefined) writeThrough(file, out.fd, bytes);
   else writeInPlace(file, bytes);
 }
@@ -96,7 +106,7 @@ function writeThrough(file: string, fd: number, bytes: Uint8Array): void {
   }
 }
 
-function replaceFile(file: string, target: string, mode: number | null, bytes: Uint8Array): void {
+function replaceFile(file: string, target: string, mode: number | null, bytes: Uint8Array, durable: boolean): void {
   const dir = path.dirname(target);
   const base = path.basename(target);
   try {
@@ -112,7 +122,7 @@ function replaceFile(file: string, target: string, mode: number | null, bytes: U
     // The umask must not narrow a replaced file's permissions.
     if (mode !== null) fs.fchmodSync(fd, mode);
     writeAll(fd, bytes);
-    fs.fsyncSync(fd);
+    if (durable) fs.fsyncSync(fd);
     const done = fd;
     fd = undefined;
     fs.closeSync(done);
@@ -126,7 +136,7 @@ function replaceFile(file: string, target: string, mode: number | null, bytes: U
     }
     throw writeError(file, err, true);
   }
-  fsyncDir(dir);
+  if (durable) fsyncDir(dir);
 }
 
 function writeInPlace(file: string, bytes: Uint8Array): void {

@@ -10,7 +10,7 @@ export { LipError, InvalidArgumentError, DataError, ModelError, ModelTooLargeErr
 export { ENGINE_ENV_VAR, ENGINE_POLICIES, EngineUnavailableError, applyEnv, engineLabel, inNode, loadEngine, requireEngine } from './engine';
 export type { EngineChoice, EngineLoadOptions, EngineName, EnginePolicy, EngineRequire, LoadedEngine, OrtModule, OrtSession, OrtTensor } from './engine';
 export { writeFileAtomic, outputTarget, atomicTempOwner, processAlive, removeDeadProcessTemps, fsyncDir } from './atomic';
-export type { OutputTarget } from './atomic';
+export type { OutputTarget, WriteFileAtomicOptions } from './atomic';
 export { crc32 } from './crc32';
 export { acquireOutputLock, withOutputLock, OutputInUseError, OutputLockLostError, DEFAULT_LOCK_STALE_MS, DEFAULT_LOCK_UPDATE_MS } from './lock';
 export type { OutputLock, OutputLockOptions } from './lock';
