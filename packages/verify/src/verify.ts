@@ -417,8 +417,12 @@ function verifyResult(
   const modelSpace = certifyLogits(choice, logits, classes);
   const predictions = modelSpace?.predictions ?? predictClasses(logits, classes);
   const certificates = modelSpace ? dataSpaceCertificates(modelSpace.certificates, fed.delta, transform) : null;
-  const correct = Array.from(data.labels, (l, i) => predictions[i] === l);
-  const nCorrect = correct.filter(Boolean).length;
+  const correct = new Uint8Array(data.n);
+  let nCorrect = 0;
+  for (let i = 0; i < data.n; i++) {
+    correct[i] = predictions[i] === data.labels[i] ? 1 : 0;
+    nCorrect += correct[i];
+  }
   let sum = 0;
   let sumCorrect = 0;
   if (certificates) {
@@ -430,7 +434,8 @@ function verifyResult(
   const standardMean =
     !modelSpace || modelSpace.kind === 'binary'
       ? null
-      : dataSpaceCertificates(multiclassCertificates(logits, classes, choice.used!), fed.delta, transform).reduce((a, c) => a + c, 0) / Math.max(1, data.n);
+      : dataSpaceCertificates(modelSpace.multiclass ?? multiclassCertificates(logits, classes, choice.used!), fed.delta, transform).reduce((a, c) => a + c, 0) /
+        Math.max(1, data.n);
 
   const meta = model.metadata.class_names;
   let classNames = data.classNames;

@@ -80,6 +80,22 @@ describe('certificates from logits', () => {
     expect(certify([1, 2], 2, { lipschitz: 1, head: { ...head, classes: 3, weights: new Float64Array(6) } }).kind).toBe('multiclass');
   });
 
+  it('certify (one pass over the rows) gives, bit for bit, the predictions and the max of the per-kind certificates, and the multiclass ones', () => {
+    const rand = mulberry32(5);
+    const classes = 10;
+    const head = { classes, dim: 16, weights: Float64Array.from({ length: classes * 16 }, () => rand() * 2 - 1), bodyLipschitz: 0.9 };
+    // Rounded to 1/8 so that ties (certificate 0) and duplicate rows come up; float32, as onnxruntime returns them.
+    const logits = Float32Array.from({ length: 500 * classes }, () => Math.round((rand() * 6 - 3) * 8) / 8);
+    const r = certify(logits, classes, { lipschitz: 1.25, head });
+    const multi = multiclassCertificates(logits, classes, 1.25);
+    const aware = headAwareCertificates(logits, head, 0.9);
+    expect(Array.from(r.predictions)).toEqual(Array.from(predictClasses(logits, classes)));
+    expect(Array.from(r.multiclass!)).toEqual(Array.from(multi));
+    expect(Array.from(r.certificates)).toEqual(Array.from(multi, (m, i) => Math.max(m, aware[i])));
+    expect(multi.some((c) => c === 0)).toBe(true);
+    expect(certify(logits, classes, { lipschitz: 1.25 }).multiclass).toBeUndefined();
+  });
+
   it('certified robust accuracy counts correct AND certificate > eps; NaN without samples', () => {
     const certs = [0.5, 0, 0.7, 0.2];
     const correct = [true, true, false, 1];
