@@ -175,7 +175,8 @@ const aol: Architecture = {
  *
  * with s = 16C channels all along (an SLL layer keeps its width): 'sll' has
  * 3 convs (inner 2s) and a dense inner 256; 'sll-wide' the same with
- * inner 4s; 'sll-deep' 6 convs of inner 2s. A dense inner width of 1024 was
+ * inner 4s; 'sll-deep' 6 convs of inner 2s; 'sll-large' is 'sll-wide' with a
+ * dense inner 512. A dense inner width of 1024 was
  * measured and left out: its normalization is quadratic in it (6 convs of
  * inner 4s with it took 2.7x the time of 'sll-deep' an epoch, for +0.008
  * val_acc after one epoch on 8,192 images).
@@ -206,6 +207,7 @@ export const ARCHITECTURES: Map<string, Architecture> = new Map([
   sllNet('sll', 'SDP-based Lipschitz layers (SLL)', 3, 32, 256),
   sllNet('sll-wide', 'SLL, wider', 3, 64, 256),
   sllNet('sll-deep', 'SLL, deeper', 6, 32, 256),
+  sllNet('sll-large', 'SLL, wider, with a wider dense layer', 3, 64, 512),
 ]);
 
 /** Adds (or replaces) an architecture. */
