@@ -116,6 +116,8 @@ export function backgroundBound(
       worker.once('message', (m: BoundWorkerOutput) => {
         answer = m;
         settle();
+        // Its one task is done: the thread's teardown then overlaps the model's run instead of the process's exit.
+        void worker?.terminate();
       });
       worker.once('error', () => settle());
       worker.once('exit', () => settle());
