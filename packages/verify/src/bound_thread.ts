@@ -25,9 +25,22 @@ export interface StartedBoundThread {
  */
 export const BOUND_THREAD_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 48 } as const;
 
-/** The compiled worker script, or null when it is missing (jest runs the sources; dist/ is built by `npx tsc -b`). */
+/**
+ * The compiled worker script, or null when it is missing (jest runs the
+ * sources; dist/ is built by `npx tsc -b`). From a bundle of the CLI (this
+ * module then is not dist/bound_thread.js), @lip/verify's own dist/.
+ */
 export function boundWorkerScript(): string | null {
-  const script = __filename.endsWith('.ts') ? path.resolve(__dirname, '../dist/bound_worker.js') : path.join(__dirname, 'bound_worker.js');
+  let script: string;
+  if (__filename.endsWith('.ts')) script = path.resolve(__dirname, '../dist/bound_worker.js');
+  else if (path.basename(__filename) === 'bound_thread.js') script = path.join(__dirname, 'bound_worker.js');
+  else {
+    try {
+      script = path.join(path.dirname(require.resolve('@lip/verify/package.json')), 'dist', 'bound_worker.js');
+    } catch {
+      return null;
+    }
+  }
   return fs.existsSync(script) ? script : null;
 }
 
@@ -45,7 +58,13 @@ export function startBoundThread(script: string | null): StartedBoundThread | nu
   }
 }
 
-let prestarted: StartedBoundThread | null = null;
+/**
+ * The prestarted thread, on `globalThis`: the launcher (bin/lip.js) starts it
+ * through dist/bound_thread.js, and a bundle of the CLI holds its own copy of
+ * this module, which must find it.
+ */
+const PRESTARTED = Symbol.for('@lip/verify: prestarted bound thread');
+const registry = globalThis as { [PRESTARTED]?: StartedBoundThread | null };
 
 /**
  * Starts the bound thread of the coming `verifyModel` call now. It does not
@@ -54,17 +73,17 @@ let prestarted: StartedBoundThread | null = null;
  * Returns it (null when it cannot start).
  */
 export function prestartBoundThread(): StartedBoundThread | null {
-  if (prestarted === null) {
-    prestarted = startBoundThread(boundWorkerScript());
-    prestarted?.worker.unref();
+  if (!registry[PRESTARTED]) {
+    registry[PRESTARTED] = startBoundThread(boundWorkerScript());
+    registry[PRESTARTED]?.worker.unref();
   }
-  return prestarted;
+  return registry[PRESTARTED] ?? null;
 }
 
 /** The prestarted thread when it runs `script` (then ref'd again: its caller owns it), else null; either way none is left. */
 export function takePrestartedBoundThread(script: string | null): StartedBoundThread | null {
-  const thread = prestarted;
-  prestarted = null;
+  const thread = registry[PRESTARTED] ?? null;
+  registry[PRESTARTED] = null;
   if (thread === null) return null;
   if (thread.script !== script) {
     void thread.worker.terminate();
