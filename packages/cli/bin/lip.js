@@ -20,7 +20,9 @@ if (command === 'verify') {
     // verifyModel starts its own thread.
   }
 }
-require(bundleFor(command) ?? '../dist/bin/lip.js');
+const bundle = bundleFor(command);
+if (bundle === null) require('../dist/bin/lip.js');
+else runBundle(bundle, command);
 
 /**
  * `lip verify` and `lip bound` run from dist/lip.bundle.js (tools/bundle-cli.js: the
@@ -47,5 +49,80 @@ function bundleFor(name) {
     return bundle;
   } catch {
     return null;
+  }
+}
+
+/**
+ * Runs the bundle as the CommonJS module it is, compiled with V8's code cache
+ * for it when there is one: about 20 ms of compiling saved on every run. The
+ * cache is a file in <tmp>/lip-v8-cache-<uid> (a folder only this user may
+ * use, as v8-compile-cache does), one for each command (each compiles other
+ * functions), named by the bundle's path, size and time and Node's version
+ * and platform, since V8 itself checks only the source's length. A missing or refused cache is written at exit, with the functions
+ * compiled by then, atomically, replacing the bundle's older ones; a folder
+ * that cannot be written costs only the time.
+ */
+function runBundle(file, command) {
+  const Module = require('module');
+  const vm = require('vm');
+  const source = fs.readFileSync(file, 'utf8');
+  const cacheFile = codeCacheFile(file, command);
+  let cachedData;
+  try {
+    if (cacheFile !== null && privateFolder(cacheFile.dir)) cachedData = fs.readFileSync(cacheFile.path);
+  } catch {
+    cachedData = undefined;
+  }
+  // The shebang line is blanked, so that line numbers stay those of the file.
+  const script = new vm.Script(Module.wrap(source.replace(/^#!.*/, '')), { filename: file, cachedData });
+  if (cacheFile !== null && (cachedData === undefined || script.cachedDataRejected)) {
+    process.once('exit', () => writeCodeCache(cacheFile, script));
+  }
+  const mod = new Module(file, module);
+  mod.filename = file;
+  mod.paths = Module._nodeModulePaths(path.dirname(file));
+  mod.loaded = true;
+  script.runInThisContext()(mod.exports, Module.createRequire(file), mod, file, path.dirname(file));
+}
+
+/** The cache file of `command` for `file`, and the name prefix of its older ones; null when it cannot be named. */
+function codeCacheFile(file, command) {
+  try {
+    const os = require('os');
+    const uid = typeof process.getuid === 'function' ? process.getuid() : os.userInfo().username;
+    const dir = path.join(os.tmpdir(), `lip-v8-cache-${uid}`);
+    const st = fs.statSync(file);
+    const key = require('crypto').createHash('sha256').update(file).digest('hex').slice(0, 16);
+    const prefix = `lip.bundle-${key}-${command}-`;
+    return {
+      dir,
+      prefix,
+      path: path.join(dir, `${prefix}${st.size}-${Math.floor(st.mtimeMs)}-node${process.versions.node}-${process.platform}-${process.arch}.v8cache`),
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** True for a folder of this user's that no one else may write (a cache someone else planted in a shared /tmp would run as code). */
+function privateFolder(dir) {
+  const st = fs.statSync(dir);
+  return st.isDirectory() && (typeof process.getuid !== 'function' || (st.uid === process.getuid() && (st.mode & 0o022) === 0));
+}
+
+function writeCodeCache(cacheFile, script) {
+  try {
+    fs.mkdirSync(cacheFile.dir, { recursive: true, mode: 0o700 });
+    if (!privateFolder(cacheFile.dir)) return;
+    const tmp = `${cacheFile.path}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, script.createCachedData());
+    fs.renameSync(tmp, cacheFile.path);
+    for (const name of fs.readdirSync(cacheFile.dir)) {
+      if (name.startsWith(cacheFile.prefix) && name.endsWith('.v8cache') && name !== path.basename(cacheFile.path)) {
+        fs.rmSync(path.join(cacheFile.dir, name), { force: true });
+      }
+    }
+  } catch {
+    // Only a speed-up.
   }
 }

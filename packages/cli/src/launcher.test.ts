@@ -72,6 +72,43 @@ describe('bin/lip.js', () => {
     expect(ran(root, ['bound', 'm.onnx'])).toBe('dist');
   });
 
+  it("keeps V8's code cache of the bundle per command in a private folder of TMPDIR, refuses a shared one, and survives a corrupt cache", () => {
+    const { root, bundle } = stubTree();
+    fs.writeFileSync(bundle, "process.stdout.write('bundle ' + [1, 2, 3].map((x) => x * 2).join(','));\n");
+    age(bundle, 10);
+    const tmpdir = tmp.path('tmpdir');
+    fs.mkdirSync(tmpdir);
+    const env = { TMPDIR: tmpdir };
+    const folder = path.join(tmpdir, `lip-v8-cache-${process.getuid!()}`);
+    const caches = (): string[] => (fs.existsSync(folder) ? fs.readdirSync(folder).sort() : []);
+    expect(ran(root, ['verify', 'm.onnx'], env)).toBe('bundle 2,4,6');
+    expect(caches()).toHaveLength(1);
+    expect(caches()[0]).toMatch(/^lip\.bundle-[0-9a-f]{16}-verify-\d+-\d+-node[\d.]+-\w+-\w+\.v8cache$/);
+    expect(fs.statSync(folder).mode & 0o777).toBe(0o700);
+    const file = path.join(folder, caches()[0]);
+    const written = fs.statSync(file).mtimeMs;
+    // Taken, not rewritten.
+    expect(ran(root, ['verify', 'm.onnx'], env)).toBe('bundle 2,4,6');
+    expect(fs.statSync(file).mtimeMs).toBe(written);
+    expect(ran(root, ['bound', 'm.onnx'], env)).toBe('bundle 2,4,6');
+    expect(caches()).toHaveLength(2);
+    // A corrupt cache is refused by V8 and written anew.
+    fs.writeFileSync(file, Buffer.alloc(4096, 7));
+    expect(ran(root, ['verify', 'm.onnx'], env)).toBe('bundle 2,4,6');
+    expect(fs.readFileSync(file).equals(Buffer.alloc(4096, 7))).toBe(false);
+    // A rebuilt bundle replaces its command's older cache.
+    age(bundle, 20);
+    expect(ran(root, ['verify', 'm.onnx'], env)).toBe('bundle 2,4,6');
+    expect(caches()).toHaveLength(2);
+    expect(fs.existsSync(file)).toBe(false);
+    // A folder others may write is neither read nor written.
+    fs.rmSync(folder, { recursive: true });
+    fs.mkdirSync(folder);
+    fs.chmodSync(folder, 0o777);
+    expect(ran(root, ['verify', 'm.onnx'], env)).toBe('bundle 2,4,6');
+    expect(caches()).toEqual([]);
+  });
+
   it('the built bundle is fresh, holds neither tfjs nor the training code, and its lip verify JSON is the JSON of dist/', () => {
     const bundle = path.join(ROOT, 'packages', 'cli', 'dist', 'lip.bundle.js');
     expect(fs.existsSync(bundle)).toBe(true);
