@@ -21,8 +21,9 @@ if (command === 'verify') {
   }
 }
 const bundle = bundleFor(command);
-if (bundle === null) require('../dist/bin/lip.js');
-else runBundle(bundle, command);
+const compiled = bundle === null ? null : compileBundle(bundle, command);
+if (compiled === null) require('../dist/bin/lip.js');
+else compiled();
 
 /**
  * `lip verify` and `lip bound` run from dist/lip.bundle.js (tools/bundle-cli.js: the
@@ -53,19 +54,27 @@ function bundleFor(name) {
 }
 
 /**
- * Runs the bundle as the CommonJS module it is, compiled with V8's code cache
- * for it when there is one: about 20 ms of compiling saved on every run. The
- * cache is a file in <tmp>/lip-v8-cache-<uid> (a folder only this user may
- * use, as v8-compile-cache does), one for each command (each compiles other
+ * The bundle as the CommonJS module it is (a function that runs it),
+ * compiled with V8's code cache for it when there is one: about 20 ms of
+ * compiling saved on every run. The cache is a file in
+ * <tmp>/lip-v8-cache-<uid> (a folder only this user may use, as
+ * v8-compile-cache does), one for each command (each compiles other
  * functions), named by the bundle's path, size and time and Node's version
- * and platform, since V8 itself checks only the source's length. A missing or refused cache is written at exit, with the functions
- * compiled by then, atomically, replacing the bundle's older ones; a folder
- * that cannot be written costs only the time.
+ * and platform, since V8 itself checks only the source's length. A missing
+ * or refused cache is written at exit, with the functions compiled by then,
+ * atomically, replacing the bundle's older ones; a folder that cannot be
+ * written costs only the time. Null when the bundle cannot be read or
+ * compiled; then the caller runs dist/.
  */
-function runBundle(file, command) {
+function compileBundle(file, command) {
   const Module = require('module');
   const vm = require('vm');
-  const source = fs.readFileSync(file, 'utf8');
+  let source;
+  try {
+    source = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
   const cacheFile = codeCacheFile(file, command);
   let cachedData;
   try {
@@ -73,16 +82,24 @@ function runBundle(file, command) {
   } catch {
     cachedData = undefined;
   }
-  // The shebang line is blanked, so that line numbers stay those of the file.
-  const script = new vm.Script(Module.wrap(source.replace(/^#!.*/, '')), { filename: file, cachedData });
+  let script;
+  try {
+    // The shebang line is blanked, so that line numbers stay those of the file.
+    script = new vm.Script(Module.wrap(source.replace(/^#!.*/, '')), { filename: file, cachedData });
+  } catch {
+    // A bundle caught half-written by a build in progress: dist/ runs instead.
+    return null;
+  }
   if (cacheFile !== null && (cachedData === undefined || script.cachedDataRejected)) {
     process.once('exit', () => writeCodeCache(cacheFile, script));
   }
-  const mod = new Module(file, module);
-  mod.filename = file;
-  mod.paths = Module._nodeModulePaths(path.dirname(file));
-  mod.loaded = true;
-  script.runInThisContext()(mod.exports, Module.createRequire(file), mod, file, path.dirname(file));
+  return () => {
+    const mod = new Module(file, module);
+    mod.filename = file;
+    mod.paths = Module._nodeModulePaths(path.dirname(file));
+    mod.loaded = true;
+    script.runInThisContext()(mod.exports, Module.createRequire(file), mod, file, path.dirname(file));
+  };
 }
 
 /** The cache file of `command` for `file`, and the name prefix of its older ones; null when it cannot be named. */

@@ -68,6 +68,9 @@ describe('bin/lip.js', () => {
     // An installed package has no tsbuildinfo: the bundle is used.
     for (const pkg of ['cli', 'verify', 'core']) fs.rmSync(info(pkg));
     expect(ran(root, ['bound', 'm.onnx'])).toBe('bundle');
+    // A bundle caught half-written by a build in progress does not compile: dist/ runs.
+    fs.writeFileSync(bundle, "process.stdout.write('bund");
+    expect(ran(root, ['bound', 'm.onnx'])).toBe('dist');
     fs.rmSync(bundle);
     expect(ran(root, ['bound', 'm.onnx'])).toBe('dist');
   });
