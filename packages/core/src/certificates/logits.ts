@@ -147,7 +147,7 @@ function certifyRows(
     for (let j = 0; j < classes; j++) {
       if (j === y) continue;
       const fj = logits[row + j];
-      const margin = Math.max(0, fy - fj - CERTIFICATE_ROUNDING_MARGIN * (Math.abs(fy) + Math.abs(fj) + 1));
+      const margin = Math.max(0, fy - fj - roundingSlack(fy, fj));
       cert = Math.min(cert, margin / denom);
       if (scaledDist) {
         const d = scaledDist[y * classes + j];
@@ -176,27 +176,35 @@ export function binaryCertificates(logits: ArrayLike<number>, lipschitz: number)
  */
 export function headAwareCertificates(logits: ArrayLike<number>, head: HeadRows, bodyLipschitz: number): Float64Array {
   const where = 'headAwareCertificates';
-  assertArg(
-    head.weights.length === head.classes * head.dim,
-    () => `${where}: 'head.weights' holds ${head.weights.length} values, expected ${head.classes}x${head.dim}`,
-  );
-  return headAwareFromDistances(logits, head.classes, headRowDistances(head), bodyLipschitz, where);
+  const n = rowCount(logits, head.classes, where);
+  return certifyRows(logits, head.classes, n, 1, headRowsScaled({ ...head, bodyLipschitz }, where)).headAware!;
 }
 
 /** `headAwareCertificates` from the head's precomputed row distances `[classes, classes]`. */
 export function headAwareCertificatesFromDistances(logits: ArrayLike<number>, classes: number, head: HeadDistances): Float64Array {
   const where = 'headAwareCertificatesFromDistances';
+  const n = rowCount(logits, classes, where);
+  return certifyRows(logits, classes, n, 1, headDistancesScaled(head, classes, where)).headAware!;
+}
+
+/** The checks of a head given by its weights, then its ||w_y - w_j|| L_body (`scaledDistances`). */
+function headRowsScaled(head: CertifiedHead, where: string): Float64Array {
+  assertArg(
+    head.weights.length === head.classes * head.dim,
+    () => `${where}: 'head.weights' holds ${head.weights.length} values, expected ${head.classes}x${head.dim}`,
+  );
+  assertLipschitz(head.bodyLipschitz, where, 'bodyLipschitz');
+  return scaledDistances(headRowDistances(head), head.bodyLipschitz);
+}
+
+/** The checks of a head given by its row distances, then its ||w_y - w_j|| L_body (`scaledDistances`). */
+function headDistancesScaled(head: HeadDistances, classes: number, where: string): Float64Array {
   assertArg(
     head.rowDistances.length === classes * classes,
     () => `${where}: 'rowDistances' holds ${head.rowDistances.length} values, expected ${classes}x${classes}`,
   );
-  return headAwareFromDistances(logits, classes, head.rowDistances, head.bodyLipschitz, where);
-}
-
-function headAwareFromDistances(logits: ArrayLike<number>, classes: number, dist: ArrayLike<number>, bodyLipschitz: number, where: string): Float64Array {
-  const n = rowCount(logits, classes, where);
-  assertLipschitz(bodyLipschitz, where, 'bodyLipschitz');
-  return certifyRows(logits, classes, n, 1, scaledDistances(dist, bodyLipschitz)).headAware!;
+  assertLipschitz(head.bodyLipschitz, where, 'bodyLipschitz');
+  return scaledDistances(head.rowDistances, head.bodyLipschitz);
 }
 
 /** ||w_y - w_j|| L_body, rounded up as the certificates' denominators are. */
@@ -217,22 +225,8 @@ export function certify(logits: ArrayLike<number>, classes: number, opts: Certif
   assertLipschitz(opts.lipschitz, 'multiclassCertificates');
   const head = opts.head;
   let dist: Float64Array | null = null;
-  if (head && head.classes === classes) {
-    assertArg(
-      head.weights.length === head.classes * head.dim,
-      () => `headAwareCertificates: 'head.weights' holds ${head.weights.length} values, expected ${head.classes}x${head.dim}`,
-    );
-    assertLipschitz(head.bodyLipschitz, 'headAwareCertificates', 'bodyLipschitz');
-    dist = scaledDistances(headRowDistances(head), head.bodyLipschitz);
-  } else if (!head && opts.headDistances) {
-    const hd = opts.headDistances;
-    assertArg(
-      hd.rowDistances.length === classes * classes,
-      () => `headAwareCertificatesFromDistances: 'rowDistances' holds ${hd.rowDistances.length} values, expected ${classes}x${classes}`,
-    );
-    assertLipschitz(hd.bodyLipschitz, 'headAwareCertificatesFromDistances', 'bodyLipschitz');
-    dist = scaledDistances(hd.rowDistances, hd.bodyLipschitz);
-  }
+  if (head && head.classes === classes) dist = headRowsScaled(head, 'headAwareCertificates');
+  else if (!head && opts.headDistances) dist = headDistancesScaled(opts.headDistances, classes, 'headAwareCertificatesFromDistances');
   const { predictions, multiclass, headAware } = certifyRows(logits, classes, n, opts.lipschitz, dist);
   if (!headAware) return { predictions, certificates: multiclass, kind: 'multiclass' };
   const certificates = new Float64Array(n);
