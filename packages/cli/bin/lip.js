@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check (packages/cli/tsconfig.bin.json, in npm run lint)
 'use strict';
 // Committed launcher so npm can link the `lip` bin before the TypeScript build exists.
 const fs = require('fs');
@@ -31,6 +32,10 @@ else compiled();
  * least as new as every tsconfig.tsbuildinfo of the packages it holds, when those
  * exist (a source tree): a `tsc -b` of changed sources without a new bundle, or
  * LIP_NO_BUNDLE=1, runs dist/ as it is.
+ */
+/**
+ * @param {string | undefined} name the command
+ * @returns {string | null}
  */
 function bundleFor(name) {
   if ((name !== 'verify' && name !== 'bound') || process.env.LIP_NO_BUNDLE === '1') return null;
@@ -66,6 +71,11 @@ function bundleFor(name) {
  * written costs only the time. Null when the bundle cannot be read or
  * compiled; then the caller runs dist/.
  */
+/**
+ * @param {string} file
+ * @param {string} command
+ * @returns {(() => void) | null}
+ */
 function compileBundle(file, command) {
   const Module = require('module');
   const vm = require('vm');
@@ -96,13 +106,21 @@ function compileBundle(file, command) {
   return () => {
     const mod = new Module(file, module);
     mod.filename = file;
-    mod.paths = Module._nodeModulePaths(path.dirname(file));
+    // Node's own (undocumented) resolution paths of a module in this folder, as require() gives its modules.
+    mod.paths = /** @type {{ _nodeModulePaths(dir: string): string[] }} */ (/** @type {unknown} */ (Module))._nodeModulePaths(path.dirname(file));
     mod.loaded = true;
     script.runInThisContext()(mod.exports, Module.createRequire(file), mod, file, path.dirname(file));
   };
 }
 
-/** The cache file of `command` for `file`, and the name prefix of its older ones; null when it cannot be named. */
+/** @typedef {{ dir: string, prefix: string, path: string }} CacheFile */
+
+/**
+ * The cache file of `command` for `file`, and the name prefix of its older ones; null when it cannot be named.
+ * @param {string} file
+ * @param {string} command
+ * @returns {CacheFile | null}
+ */
 function codeCacheFile(file, command) {
   try {
     const os = require('os');
@@ -121,12 +139,20 @@ function codeCacheFile(file, command) {
   }
 }
 
-/** True for a folder of this user's that no one else may write (a cache someone else planted in a shared /tmp would run as code). */
+/**
+ * True for a folder of this user's that no one else may write (a cache someone else planted in a shared /tmp would run as code).
+ * @param {string} dir
+ * @returns {boolean}
+ */
 function privateFolder(dir) {
   const st = fs.statSync(dir);
   return st.isDirectory() && (typeof process.getuid !== 'function' || (st.uid === process.getuid() && (st.mode & 0o022) === 0));
 }
 
+/**
+ * @param {CacheFile} cacheFile
+ * @param {import('vm').Script} script
+ */
 function writeCodeCache(cacheFile, script) {
   try {
     fs.mkdirSync(cacheFile.dir, { recursive: true, mode: 0o700 });
