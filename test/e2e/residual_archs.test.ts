@@ -1,5 +1,5 @@
 /**
- * `--arch aol`, `sll`, `sll-wide`, `sll-deep` and `sll-large` end to end, as a user runs them: one epoch of
+ * `--arch aol`, `sll`, `sll-wide`, `sll-deep`, `sll-large` and `sll-lift` end to end, as a user runs them: one epoch of
  * `lip train` on 128 Fashion-MNIST images with two data-parallel workers
  * (the workers run dist/: build first), `lip export`, then `lip bound` on
  * the file, which must certify the claimed constant 1 (for SLL, with its
@@ -10,7 +10,7 @@ import { tmpDirPerSuite } from '@lip/test-support';
 import { expectLipOk, lip } from '@lip/test-support/cli';
 import { FASHION_DIR } from '@lip/test-support/data';
 
-describe.each(['aol', 'sll', 'sll-wide', 'sll-deep', 'sll-large'])('lip train --arch %s, export, bound', (arch) => {
+describe.each(['aol', 'sll', 'sll-wide', 'sll-deep', 'sll-large', 'sll-lift'])('lip train --arch %s, export, bound', (arch) => {
   const tmp = tmpDirPerSuite(`arch-${arch}`);
 
   it('trains one epoch on two workers, exports, and its bound is <= the claimed 1', async () => {

@@ -1,6 +1,6 @@
 /**
  * The architectures built from issue 16's residual layers: `--arch aol`
- * (AOL convolutions), `--arch sll`, `sll-wide`, `sll-deep` and `sll-large` (SLL residual layers). Each is
+ * (AOL convolutions), `--arch sll`, `sll-wide`, `sll-deep`, `sll-large` and `sll-lift` (SLL residual layers). Each is
  * 1-Lipschitz, measured on pairs and input-gradient norms after "training"
  * (raw weights far from their initial state), for MNIST's and CIFAR-10's shapes.
  */
@@ -21,7 +21,7 @@ function trainedForward(model: LipschitzSequential, seed: number): (x: tf.Tensor
   return (x) => model.apply(x, { training: false }) as tf.Tensor;
 }
 
-describe.each(['aol', 'sll', 'sll-wide', 'sll-deep', 'sll-large'])("buildModel('%s')", (arch) => {
+describe.each(['aol', 'sll', 'sll-wide', 'sll-deep', 'sll-large', 'sll-lift'])("buildModel('%s')", (arch) => {
   test('is 1-Lipschitz on 28×28×1, measured by pairs and input-gradient norms', () => {
     const logger = warnRecorder();
     const inputShape = [28, 28, 1];
