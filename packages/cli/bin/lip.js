@@ -32,8 +32,6 @@ else compiled();
  * least as new as every tsconfig.tsbuildinfo of the packages it holds, when those
  * exist (a source tree): a `tsc -b` of changed sources without a new bundle, or
  * LIP_NO_BUNDLE=1, runs dist/ as it is.
- */
-/**
  * @param {string | undefined} name the command
  * @returns {string | null}
  */
@@ -70,8 +68,6 @@ function bundleFor(name) {
  * atomically, replacing the bundle's older ones; a folder that cannot be
  * written costs only the time. Null when the bundle cannot be read or
  * compiled; then the caller runs dist/.
- */
-/**
  * @param {string} file
  * @param {string} command
  * @returns {(() => void) | null}
