@@ -1,9 +1,15 @@
-/** BatchMatMul on wasm with lip's kernel matches the cpu backend for every transpose combination. */
+/**
+ * BatchMatMul on wasm with lip's kernel matches the cpu backend for every
+ * transpose combination, under both kernel choices; the SIMD product
+ * (kernels/matmul.c) gives XNNPACK's bits.
+ */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients
+import { bitsOf, mulberry32, uniformArray } from '@lip/test-support';
 import { installWasmKernels } from './install_wasm_kernels';
+import { setKernelChoice, type KernelChoice } from './kernels/kernel_choice';
 import { withNoLeak } from './memory';
 
 interface Case {
@@ -44,8 +50,12 @@ function product(c: Case, ta: boolean, tb: boolean): Float32Array {
 }
 
 beforeAll(() => installWasmKernels());
+afterAll(() => setKernelChoice(undefined));
 
-describe.each(CASES)('BatchMatMul on wasm: $name', (c) => {
+const CHOICES: KernelChoice[] = ['simd', 'composed'];
+
+describe.each(CHOICES.flatMap((choice) => CASES.map((c) => ({ ...c, choice }))))('BatchMatMul on wasm ($choice kernels): $name', (c) => {
+  beforeEach(() => setKernelChoice(c.choice));
   test.each([
     [false, false],
     [true, false],
@@ -64,5 +74,52 @@ describe.each(CASES)('BatchMatMul on wasm: $name', (c) => {
       diff = Math.max(diff, Math.abs(v - wasm[i]));
     });
     expect(diff).toBeLessThanOrEqual(1e-5 * scale);
+  });
+});
+
+/** The first index where `x` and `y` differ in their bits (NaN payloads, signed zeros), or -1. */
+function firstDifferentBits(x: Float32Array, y: Float32Array): number {
+  const [bx, by] = [bitsOf(x), bitsOf(y)];
+  if (bx.length !== by.length) return 0;
+  for (let i = 0; i < bx.length; i++) if (bx[i] !== by[i]) return i;
+  return -1;
+}
+
+/** `op(a) op(b)` with `choice`'s kernels, a [m, k] and b [k, n] (stored transposed when asked). */
+function productWith(choice: KernelChoice, m: number, k: number, n: number, ta: boolean, tb: boolean, seed: number): Float32Array {
+  setKernelChoice(choice);
+  return tf.tidy(() => {
+    const a = tf.tensor(uniformArray(m * k, seed, -1, 1), ta ? [k, m] : [m, k]);
+    const b = tf.tensor(uniformArray(k * n, seed + 1, -1, 1), tb ? [n, k] : [k, n]);
+    return tf.matMul(a, b, ta, tb).dataSync() as Float32Array;
+  });
+}
+
+describe('the SIMD product gives the bits of the composed one (XNNPACK after explicit transposes)', () => {
+  beforeAll(() => tf.setBackend('wasm'));
+
+  test.each([
+    ['dense 1 of the seed network at batch 256: x w', 256, 1568, 64, false, false],
+    ['its input gradient: dy w^T', 256, 64, 1568, false, true],
+    ['its kernel gradient: x^T dy', 1568, 256, 64, true, false],
+    ['power iteration: u w^T', 1, 64, 1568, false, true],
+    ['both transposed', 33, 70, 21, true, true],
+  ] as Array<[string, number, number, number, boolean, boolean]>)('%s', (_name, m, k, n, ta, tb) => {
+    const simd = withNoLeak(() => productWith('simd', m, k, n, ta, tb, 5));
+    const composed = productWith('composed', m, k, n, ta, tb, 5);
+    expect(simd.length).toBe(m * n);
+    expect(firstDifferentBits(simd, composed)).toBe(-1);
+  });
+
+  test('60 random shapes and transposes (odd sizes, columns not a multiple of 4, single rows and columns)', () => {
+    const rand = mulberry32(17);
+    const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+    for (let t = 0; t < 60; t++) {
+      const [m, k, n] = [int(1, 70), int(1, 300), int(1, 70)];
+      const [ta, tb] = [rand() < 0.5, rand() < 0.5];
+      const simd = productWith('simd', m, k, n, ta, tb, 100 + t);
+      const composed = productWith('composed', m, k, n, ta, tb, 100 + t);
+      expect([m, k, n, ta, tb, firstDifferentBits(simd, composed)]).toEqual([m, k, n, ta, tb, -1]);
+    }
   });
 });

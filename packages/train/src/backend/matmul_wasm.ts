@@ -23,6 +23,8 @@
 import { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { disposeAll, runWasmKernel, view } from './wasm_kernel_utils';
+import { kernelChoice } from './kernels/kernel_choice';
+import { withF32 } from './kernels/simd_kernels';
 
 interface MatMulAttrs {
   transposeA: boolean;
@@ -38,11 +40,43 @@ function swapLastAxes(backend: BackendWasm, x: TensorInfo): TensorInfo {
   return runWasmKernel(backend, 'Transpose', { x }, { perm });
 }
 
-/** `BatchMatMul` for wasm: explicit transposes, then `stock` without transposes. */
+/** `[rows, inner, cols]` of a product lip's SIMD kernel takes (float32, one matrix each: every batch axis 1), else null. */
+export function simdMatMulShape(a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): [number, number, number] | null {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length !== b.shape.length || a.shape.length < 2) return null;
+  const rank = a.shape.length;
+  for (let i = 0; i < rank - 2; i++) if (a.shape[i] !== 1 || b.shape[i] !== 1) return null;
+  const [ar, ac] = [a.shape[rank - 2], a.shape[rank - 1]];
+  const [br, bc] = [b.shape[rank - 2], b.shape[rank - 1]];
+  const [rows, inner] = transposeA ? [ac, ar] : [ar, ac];
+  const [innerB, cols] = transposeB ? [bc, br] : [br, bc];
+  if (inner !== innerB || rows * inner * cols === 0) return null;
+  return [rows, inner, cols];
+}
+
+/**
+ * `BatchMatMul` for wasm. Under the `simd` kernel choice, one matrix times
+ * one matrix runs lip's register-tiled SIMD product (kernels/matmul.c: a
+ * transposed left operand read in place, a transposed right one copied
+ * once); dense 1 of the seed network at batch 256, one thread, `x w`,
+ * `dy w^T`, `x^T dy`: 2.7, 3.0, 3.4 ms with XNNPACK -> see
+ * docs/architecture.md's kernel table. Otherwise (composed, batched
+ * products, other dtypes): explicit transposes, then `stock` without
+ * transposes.
+ */
 export function makeBatchMatMulWasm(stock: KernelFunc): KernelFunc {
   return (args) => {
     const { a, b } = args.inputs as unknown as { a: TensorInfo; b: TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as MatMulAttrs;
+    const simd = kernelChoice() === 'simd' ? simdMatMulShape(a, b, transposeA, transposeB) : null;
+    if (simd !== null) {
+      const [rows, inner, cols] = simd;
+      const outShape = [...a.shape.slice(0, -2), rows, cols];
+      const scratch = transposeB && !(rows === 1 && !transposeA) ? inner * cols : 0;
+      const [c] = withF32(args.backend as BackendWasm, { inputs: [a, b], outputs: [outShape], scratch }, (k, p) =>
+        k.matmul_f32(p.outputs[0], p.inputs[0], p.inputs[1], p.scratch, rows, inner, cols, transposeA ? 1 : 0, transposeB ? 1 : 0),
+      );
+      return c;
+    }
     if ((!transposeA && !transposeB) || a.dtype !== 'float32' || b.dtype !== 'float32') return stock(args);
     const backend = args.backend as BackendWasm;
     if (!transposeA && transposeB && a.shape.length === 2 && b.shape.length === 2 && a.shape[0] === 1) {

@@ -84,15 +84,14 @@ describe.each([
   );
 });
 
-test('the value is sqrt(sum x^2) per window, summed row by row, bit for bit', () => {
-  const c: PoolCase = [
-    [2, 7, 9, 6],
-    [3, 2],
-    [3, 4],
-  ];
+// The general loops, and the 2 x 2 / stride 2 path of every architecture (odd sizes: pixels in no window; 6 channels: a tail of 2).
+test.each([
+  ['3 x 2 windows, strides 3 x 4', [[2, 7, 9, 6], [3, 2], [3, 4]] as PoolCase],
+  ['2 x 2 windows, strides 2', [[2, 9, 7, 6], [2, 2], [2, 2]] as PoolCase],
+])('%s: the value is sqrt(sum x^2) per window, summed row by row, and the gradient x dy / y, bit for bit', (_name, c) => {
   const [shape, [ph, pw], [sh, sw]] = c as [Shape4, Pair, Pair];
   const xData = uniformArray(sizeOf(shape), 31, -3, 3);
-  const [value] = withKernels('simd', () => valueAndGrad(c, xData, 1));
+  const [value, grad] = withKernels('simd', () => valueAndGrad(c, xData, 1));
   const [b, h, w, ch] = shape;
   const oh = Math.floor((h - ph) / sh) + 1;
   const ow = Math.floor((w - pw) / sw) + 1;
@@ -107,9 +106,25 @@ test('the value is sqrt(sum x^2) per window, summed row by row, bit for bit', ()
               const v = xData[((n * h + oy * sh + i) * w + ox * sw + j) * ch + k];
               sum = Math.fround(sum + Math.fround(v * v));
             }
-          expected[((n * oh + oy) * ow + ox) * ch + k] = Math.sqrt(sum);
+          expected[((n * oh + oy) * ow + ox) * ch + k] = Math.fround(Math.sqrt(sum));
         }
   expect(bitsOf(value)).toEqual(bitsOf(expected));
+  // dy = w of valueAndGrad; pixels in no window get x * 0.
+  const dy = uniformArray(expected.length, 1, -2, 2);
+  const expectedGrad = xData.map((v) => Math.fround(v * 0));
+  for (let n = 0; n < b; n++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++)
+        for (let k = 0; k < ch; k++) {
+          const at = ((n * oh + oy) * ow + ox) * ch + k;
+          const perWindow = Math.fround(dy[at] / (expected[at] === 0 ? 1 : expected[at]));
+          for (let i = 0; i < ph; i++)
+            for (let j = 0; j < pw; j++) {
+              const p = ((n * h + oy * sh + i) * w + ox * sw + j) * ch + k;
+              expectedGrad[p] = Math.fround(xData[p] * perWindow);
+            }
+        }
+  expect(bitsOf(grad)).toEqual(bitsOf(expectedGrad));
 });
 
 test('simd runs LipScaledL2Pool2D and its gradient kernel; composed runs neither', async () => {
