@@ -21,6 +21,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { LipError } from '../errors';
 import { type KernelChoice, kernelChoice } from './kernels/kernel_choice';
 import { withF32 } from './kernels/simd_kernels';
+import { conv3x3Winograd, winogradApplies } from './kernels/winograd_kernel';
 import { disposeAll, explicitPads, makeFloat32, readFloat32, runWasmKernel, view } from './wasm_kernel_utils';
 
 type Conv2DInfo = backend_util.Conv2DInfo;
@@ -298,6 +299,12 @@ function inputGradComposed(backend: BackendWasm, dy: TensorInfo, filter: TensorI
   }
   const rotated = rotatedFilter(backend, filter);
   temps.push(rotated);
+  const [kh, kw] = filter.shape;
+  if (source === dy && kernelChoice() === 'simd' && dy.dtype === 'float32' && winogradApplies(kh, kw, 1, 1, co, info.inChannels, info.inHeight, info.inWidth)) {
+    const dx = conv3x3Winograd(backend, dy, rotated, null, pads.top, pads.left, info.inHeight, info.inWidth);
+    disposeAll(backend, temps);
+    return dx;
+  }
   const dx = conv2d(backend, source, rotated, {
     strides: 1,
     pad: explicitPads(pads.top, pads.bottom, pads.left, pads.right),

@@ -22,6 +22,9 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { runWasmKernel } from '../wasm_kernel_utils';
 import { BIAS_COLUMN_SUM } from './bias_kernel';
 import { withF32 } from './simd_kernels';
+import { conv3x3Winograd, winogradApplies } from './winograd_kernel';
+
+type Shape4 = [number, number, number, number];
 
 export const CONV2D_BIAS = 'LipConv2DBias';
 
@@ -36,8 +39,13 @@ export const conv2DBiasKernelConfig: KernelConfig = {
   kernelFunc: ({ inputs, backend, attrs }) => {
     const { x, filter, bias } = inputs as { x: TensorInfo; filter: TensorInfo; bias: TensorInfo };
     const { strides, pad } = attrs as unknown as Conv2DBiasAttrs;
-    if (filter.shape[2] === 1 && x.dtype === 'float32' && filter.dtype === 'float32' && bias.dtype === 'float32') {
-      return conv2dCin1(backend as BackendWasm, x, filter, bias, strides, pad);
+    if (x.dtype === 'float32' && filter.dtype === 'float32' && bias.dtype === 'float32') {
+      if (filter.shape[2] === 1) return conv2dCin1(backend as BackendWasm, x, filter, bias, strides, pad);
+      const info = tf.backend_util.computeConv2DInfo(x.shape as Shape4, filter.shape as Shape4, strides, 1, pad);
+      const [kh, kw, cin, cout] = filter.shape;
+      if (winogradApplies(kh, kw, strides[0], strides[1], cin, cout, info.outHeight, info.outWidth)) {
+        return conv3x3Winograd(backend as BackendWasm, x, filter, bias, info.padInfo.top, info.padInfo.left, info.outHeight, info.outWidth);
+      }
     }
     return runWasmKernel(
       backend as BackendWasm,
@@ -50,13 +58,33 @@ export const conv2DBiasKernelConfig: KernelConfig = {
 
 /** One input channel: lip's direct SIMD convolution (kernels/conv_cin1.c, XNNPACK's bits). */
 function conv2dCin1(backend: BackendWasm, x: TensorInfo, filter: TensorInfo, bias: TensorInfo, strides: [number, number], pad: 'same' | 'valid'): TensorInfo {
-  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], strides, 1, pad);
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+  );
   const [batch, height, width] = x.shape;
   const [kh, kw, , cout] = filter.shape;
   const [y] = withF32(backend, { inputs: [x, filter, bias], outputs: [[batch, info.outHeight, info.outWidth, cout]] }, (k, p) =>
     k.conv2d_cin1_forward(
-      p.inputs[0], p.inputs[1], p.inputs[2], p.outputs[0],
-      batch, height, width, kh, kw, cout, strides[0], strides[1], info.padInfo.top, info.padInfo.left, info.outHeight, info.outWidth,
+      p.inputs[0],
+      p.inputs[1],
+      p.inputs[2],
+      p.outputs[0],
+      batch,
+      height,
+      width,
+      kh,
+      kw,
+      cout,
+      strides[0],
+      strides[1],
+      info.padInfo.top,
+      info.padInfo.left,
+      info.outHeight,
+      info.outWidth,
     ),
   );
   return y;

@@ -86,8 +86,22 @@ describe.each([
 
 // The general loops, and the 2 x 2 / stride 2 path of every architecture (odd sizes: pixels in no window; 6 channels: a tail of 2).
 test.each([
-  ['3 x 2 windows, strides 3 x 4', [[2, 7, 9, 6], [3, 2], [3, 4]] as PoolCase],
-  ['2 x 2 windows, strides 2', [[2, 9, 7, 6], [2, 2], [2, 2]] as PoolCase],
+  [
+    '3 x 2 windows, strides 3 x 4',
+    [
+      [2, 7, 9, 6],
+      [3, 2],
+      [3, 4],
+    ] as PoolCase,
+  ],
+  [
+    '2 x 2 windows, strides 2',
+    [
+      [2, 9, 7, 6],
+      [2, 2],
+      [2, 2],
+    ] as PoolCase,
+  ],
 ])('%s: the value is sqrt(sum x^2) per window, summed row by row, and the gradient x dy / y, bit for bit', (_name, c) => {
   const [shape, [ph, pw], [sh, sw]] = c as [Shape4, Pair, Pair];
   const xData = uniformArray(sizeOf(shape), 31, -3, 3);

@@ -1,0 +1,67 @@
+/**
+ * 3 x 3 stride-1 convolutions by Winograd's F(2 x 2, 3 x 3) (kernels/winograd.c),
+ * for the `simd` kernel choice on tfjs-backend-wasm: the forward convolution
+ * of LipConv2DBias and the input gradient of a convolution (a convolution of
+ * dy with the rotated filter), whenever `winogradApplies`. 2.25x fewer
+ * products than a direct convolution; values within a few roundings of it
+ * (not XNNPACK's bits: runs with the simd kernels from this kernel on differ
+ * from earlier ones by float rounding; the composed kernels are unchanged).
+ */
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { withF32 } from './simd_kernels';
+
+/**
+ * Smallest output height and width for which the Winograd kernel is used
+ * (a 1-pixel output would compute a 2 x 2 tile: 16 products for 9). Medians,
+ * one thread, batch 256, with a new filter each call (as in training),
+ * Winograd against XNNPACK's convolution: 14 x 14 x 16 -> 32 (seed conv 2)
+ * 15.6 / 23.7 ms, 7 x 7 x 32 -> 64 (sll) 13.6 / 22.4, 8 x 8 x 48 -> 96
+ * 19.5 / 45.7, 4 x 4 x 64 -> 64 7.1 / 14.0, 3 x 3 x 64 -> 64 4.8 / 8.1.
+ */
+export const WINOGRAD_MIN_OUTPUT = 2;
+
+/** Whether `conv3x3Winograd` takes this convolution: 3 x 3, stride 1, channel counts multiples of 4, outputs of at least `WINOGRAD_MIN_OUTPUT`. */
+export function winogradApplies(kh: number, kw: number, sh: number, sw: number, cin: number, cout: number, oh: number, ow: number): boolean {
+  return kh === 3 && kw === 3 && sh === 1 && sw === 1 && cin % 4 === 0 && cout % 4 === 0 && cin > 0 && cout > 0 && Math.min(oh, ow) >= WINOGRAD_MIN_OUTPUT;
+}
+
+/**
+ * `y [n, oh, ow, cout]` with `y[n, oy, ox] = bias + sum_{i, j} x[n, oy + i - padTop, ox + j - padLeft] filter[i, j]`
+ * (x = 0 outside): x `[n, h, w, cin]` NHWC, filter `[3, 3, cin, cout]`, float32.
+ */
+export function conv3x3Winograd(
+  backend: BackendWasm,
+  x: TensorInfo,
+  filter: TensorInfo,
+  bias: TensorInfo | null,
+  padTop: number,
+  padLeft: number,
+  oh: number,
+  ow: number,
+): TensorInfo {
+  const [n, h, w, cin] = x.shape;
+  const cout = filter.shape[3];
+  const scratch = 16 * cin * cout + 16 * 64 * (cin + cout);
+  const inputs = bias === null ? [x, filter] : [x, filter, bias];
+  const [y] = withF32(backend, { inputs, outputs: [[n, oh, ow, cout]], scratch }, (k, p) =>
+    k.conv3x3_winograd(
+      p.inputs[0],
+      p.inputs[1],
+      bias === null ? 0 : p.inputs[2],
+      bias === null ? 0 : 1,
+      p.outputs[0],
+      p.scratch,
+      n,
+      h,
+      w,
+      cin,
+      cout,
+      padTop,
+      padLeft,
+      oh,
+      ow,
+    ),
+  );
+  return y;
+}
