@@ -1,9 +1,10 @@
 /**
- * The Winograd F(2x2, 3x3) kernel (kernels/winograd.c) against a direct
- * convolution on the cpu backend: its own padding contract (any top/left
- * padding, partial tiles, more tiles than one block), with and without a
- * bias; and the two places it runs under the simd kernels (LipConv2DBias
- * forward, the input gradient of a convolution) against the composed kernels.
+ * The Winograd F(2x2, 3x3) kernels (kernels/winograd.c: the convolution
+ * and its filter gradient) against a direct convolution on the cpu backend:
+ * their padding contract (any top/left padding, partial tiles, more tiles
+ * than one block), with and without a bias; and the three places they run
+ * under the simd kernels (LipConv2DBias forward, the input and the filter
+ * gradients of a convolution) against the composed kernels.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -15,7 +16,7 @@ import { composedReferences, expectSameBitsTwice, useKernelSetup, withKernels } 
 import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients
 import { conv2dBiasSimd } from './conv2d_bias_kernel';
 import { kernelChoice } from './kernel_choice';
-import { conv3x3Winograd, WINOGRAD_MIN_OUTPUT, winogradApplies } from './winograd_kernel';
+import { conv3x3Winograd, conv3x3WinogradFilterGrad, WINOGRAD_MIN_OUTPUT, winogradApplies } from './winograd_kernel';
 
 interface Case {
   /** x [n, h, w, cin] */
@@ -99,12 +100,64 @@ describe('conv3x3Winograd against a direct convolution (cpu)', () => {
     expectCloseRelMax(got, want, 1e-5);
   });
 
+  test.each(cases)('%s: the filter gradient within 1e-5 relative', async (_name, c) => {
+    const seed = sizeOf(c.x) + 2 * c.cout;
+    const x = uniformArray(sizeOf(c.x), seed, -1, 1);
+    const dy = uniformArray(c.x[0] * c.oh * c.ow * c.cout, seed + 1, -1, 1);
+    const got = tf.tidy(() => {
+      const info = conv3x3WinogradFilterGrad(
+        tf.backend() as BackendWasm,
+        tf.tensor4d(x, c.x),
+        tf.tensor4d(dy, [c.x[0], c.oh, c.ow, c.cout]),
+        c.padTop,
+        c.padLeft,
+      );
+      return tf.engine().makeTensorFromTensorInfo(info).dataSync() as Float32Array;
+    });
+    // d/dw of sum(conv(x, w) * dy) on cpu, with the padding of `reference`.
+    const want = await onCpu(() =>
+      tf.tidy(() => {
+        const [, h, wd] = c.x;
+        const padded = tf.pad(tf.tensor4d(x, c.x), [
+          [0, 0],
+          [c.padTop, Math.max(0, c.oh + 2 - h - c.padTop)],
+          [c.padLeft, Math.max(0, c.ow + 2 - wd - c.padLeft)],
+          [0, 0],
+        ]) as tf.Tensor4D;
+        const g = tf.tensor4d(dy, [c.x[0], c.oh, c.ow, c.cout]);
+        const f = (w: tf.Tensor) => tf.sum(tf.mul(tf.slice(tf.conv2d(padded, w as tf.Tensor4D, 1, 'valid'), [0, 0, 0, 0], g.shape), g));
+        return tf
+          .grad(f)(tf.zeros([3, 3, c.x[3], c.cout]))
+          .dataSync() as Float32Array;
+      }),
+    );
+    expect(got.length).toBe(want.length);
+    expectCloseRelMax(got, want, 1e-5);
+  });
+
   test('two runs give the same bits', () => {
     const c = same([2, 14, 14, 16], 32);
     const x = uniformArray(sizeOf(c.x), 1, -1, 1);
     const w = uniformArray(9 * 16 * 32, 2, -1, 1);
     const b = uniformArray(32, 3, -1, 1);
     expectSameBitsTwice(() => [winograd(c, x, w, b)]);
+  });
+
+  test('the filter gradient: a NaN in x reaches only its input channel, a NaN in dy only its output channel', () => {
+    const c: Case = { ...same([2, 10, 10, 8], 8), bias: false };
+    const x = uniformArray(sizeOf(c.x), 8, -1, 1);
+    const dy = uniformArray(2 * 10 * 10 * 8, 9, -1, 1);
+    x[((1 * 10 + 4) * 10 + 3) * 8 + 5] = NaN; // image 1, input channel 5
+    dy[((0 * 10 + 2) * 10 + 7) * 8 + 6] = NaN; // image 0, output channel 6
+    const dw = tf.tidy(() => {
+      const info = conv3x3WinogradFilterGrad(tf.backend() as BackendWasm, tf.tensor4d(x, c.x), tf.tensor4d(dy, [2, 10, 10, 8]), 1, 1);
+      return tf.engine().makeTensorFromTensorInfo(info).dataSync() as Float32Array;
+    });
+    // dw [3, 3, 8, 8]: NaN exactly where the input channel is 5 or the output channel is 6 (every tap: Winograd mixes a tile's taps).
+    for (let e = 0; e < dw.length; e++) {
+      const [ci, co] = [Math.floor(e / 8) % 8, e % 8];
+      expect([ci, co, Number.isNaN(dw[e])]).toEqual([ci, co, ci === 5 || co === 6]);
+    }
   });
 
   test('NaN in the input spreads only to the outputs whose window holds it', () => {

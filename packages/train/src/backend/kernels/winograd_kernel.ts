@@ -65,3 +65,17 @@ export function conv3x3Winograd(
   );
   return y;
 }
+
+/**
+ * The filter gradient `dw [3, 3, cin, cout]` of `conv3x3Winograd`'s convolution of `x` (no bias) for the output
+ * gradient `dy [n, oh, ow, cout]`, by the same transforms (kernels/winograd.c).
+ */
+export function conv3x3WinogradFilterGrad(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, padTop: number, padLeft: number): TensorInfo {
+  const [n, h, w, cin] = x.shape;
+  const [, oh, ow, cout] = dy.shape;
+  const scratch = 16 * cin * cout + 16 * 64 * (cin + cout);
+  const [dw] = withF32(backend, { inputs: [x, dy], outputs: [[3, 3, cin, cout]], scratch }, (k, p) =>
+    k.conv3x3_winograd_filter_grad(p.inputs[0], p.inputs[1], p.outputs[0], p.scratch, n, h, w, cin, cout, padTop, padLeft, oh, ow),
+  );
+  return dw;
+}
