@@ -30,8 +30,10 @@
  * minus its kernel sum (JS of the ops and the tape, tensor creation, reading
  * results back, GC).
  *
- * `--kernels`: lip's wasm SIMD kernels (simd, the default: GroupSort2, the
- * L2 pool and the conv filter gradient, each with its gradient, @lip/train
+ * `--kernels`: lip's wasm SIMD kernels (simd, the default: GroupSort2 and
+ * the L2 pool with their gradients, the convolution of one input channel,
+ * Winograd's 3x3 convolution with its input and filter gradients, the conv
+ * filter gradient, one-matrix products, Björck and the bias add, @lip/train
  * backend/kernels/), the tfjs ops they replace (composed, as
  * LIP_KERNELS=composed), or both one after the other on the same model with
  * a phase-by-phase comparison. The phase table lists lip's SIMD kernels in a
@@ -234,9 +236,9 @@ function installHooks(tf, lip, model) {
 }
 
 const PHASES = [
-  ['forward convs', 'conv forward: Conv2D of the conv layers (simd: LipConv2DBias, the bias folded in)'],
-  ['conv input-gradient', 'Conv2DBackpropInput of the conv layers'],
-  ['conv filter-gradient', 'Conv2DBackpropFilter (lip SIMD kernel, or composed: LIP_KERNELS=composed)'],
+  ['forward convs', 'conv forward: Conv2D of the conv layers (simd: LipConv2DBias, the bias folded in; Winograd on 3x3 stride 1)'],
+  ['conv input-gradient', 'Conv2DBackpropInput of the conv layers (simd: Winograd on 3x3 stride 1)'],
+  ['conv filter-gradient', 'Conv2DBackpropFilter (lip SIMD kernels: Winograd on 3x3 stride 1, else direct; or composed: LIP_KERNELS=composed)'],
   ['GroupSort (fwd + grad)', ''],
   ['L2 pooling (fwd + grad)', ''],
   ['dense layers (fwd + grad)', 'SpectralDense matMuls with the effective kernel'],
@@ -357,6 +359,9 @@ const SIMD_KERNELS = [
   'LipScaledL2Pool2D',
   'LipScaledL2Pool2DGrad',
   'Conv2DBackpropFilter',
+  'Conv2DBackpropInput',
+  'LipConv2DBias',
+  'BatchMatMul',
   'LipBjorck',
   'LipBjorckGrad',
   'LipBiasAdd',
@@ -369,7 +374,7 @@ function describeRun(r, batchSize, top) {
   const out = [];
   out.push(
     r.choice === 'simd'
-      ? "kernels: simd (lip's wasm SIMD kernels: GroupSort2 and its gradient, L2 pool and its gradient, conv filter gradient)"
+      ? "kernels: simd (lip's wasm SIMD kernels: GroupSort2, L2 pool, Winograd 3x3 convs and their gradients, conv filter gradient, matMul, Björck, bias)"
       : 'kernels: composed (tfjs ops in place of those kernels; LIP_KERNELS=composed)',
   );
   out.push(
