@@ -45,19 +45,24 @@ static inline __attribute__((always_inline)) void pixel3x3(const float *p, int32
   }
 }
 
-/* Any window (padding taps as x = 0), output channels from k0 on: 4 at a time, then one by one. */
+/* Pixel (iy, ix) of a one-channel image, 0 outside it (a padding tap). */
+static inline __attribute__((always_inline)) float pixelOrZero(const float *image, int32_t h, int32_t wd, int32_t iy,
+                                                                 int32_t ix) {
+  return iy >= 0 && iy < h && ix >= 0 && ix < wd ? image[iy * wd + ix] : 0.0f;
+}
+
+/* Any window (padding taps as x = 0): output channels 4 at a time, then one by one. */
 static void pixelGeneral(const float *image, int32_t h, int32_t wd, int32_t y0, int32_t x0, uint32_t kh, uint32_t kw,
-                         const float *w, const float *bias, float *out, uint32_t cout, uint32_t k0) {
+                         const float *w, const float *bias, float *out, uint32_t cout) {
   const uint32_t c4 = cout & ~3u;
-  uint32_t k = k0;
+  uint32_t k = 0;
   for (; k < c4; k += 4) {
     v128_t acc = wasm_v128_load(bias + k);
     const float *tap = w + k;
     for (uint32_t i = 0; i < kh; i++) {
       const int32_t iy = y0 + (int32_t)i;
       for (uint32_t j = 0; j < kw; j++, tap += cout) {
-        const int32_t ix = x0 + (int32_t)j;
-        const float v = iy >= 0 && iy < h && ix >= 0 && ix < wd ? image[iy * wd + ix] : 0.0f;
+        const float v = pixelOrZero(image, h, wd, iy, x0 + (int32_t)j);
         acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_splat(v), wasm_v128_load(tap)));
       }
     }
@@ -69,9 +74,7 @@ static void pixelGeneral(const float *image, int32_t h, int32_t wd, int32_t y0, 
     for (uint32_t i = 0; i < kh; i++) {
       const int32_t iy = y0 + (int32_t)i;
       for (uint32_t j = 0; j < kw; j++, tap += cout) {
-        const int32_t ix = x0 + (int32_t)j;
-        const float v = iy >= 0 && iy < h && ix >= 0 && ix < wd ? image[iy * wd + ix] : 0.0f;
-        acc += v * *tap;
+        acc += pixelOrZero(image, h, wd, iy, x0 + (int32_t)j) * *tap;
       }
     }
     out[k] = acc;
@@ -96,7 +99,7 @@ void conv2d_cin1_forward(const float *x, const float *w, const float *bias, floa
         if (fast && rowInside && x0 >= 0 && x0 + 3 <= wd) {
           pixel3x3(image + y0 * wd + x0, wd, w, bias, out, cout);
         } else {
-          pixelGeneral(image, h, wd, y0, x0, kh, kw, w, bias, out, cout, 0);
+          pixelGeneral(image, h, wd, y0, x0, kh, kw, w, bias, out, cout);
         }
       }
     }
