@@ -19,6 +19,7 @@
 import { getGradient, getKernel, KernelConfig, KernelFunc, registerGradient, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm'; // registers the stock kernels first, so ours replace them
 import { conv2DBackpropFilterWasm, makeConv2DBackpropInputWasm } from './conv_backprop_wasm';
+import { makeConv2DWasm } from './conv2d_wasm';
 import { makeBatchMatMulWasm } from './matmul_wasm';
 import { makeIdentityWasm } from './identity_wasm';
 import { makeAvgPoolGradWasm } from './pool_backprop_wasm';
@@ -49,6 +50,8 @@ const ourKernels: ReadonlyArray<{ kernelName: string; kernelFunc: KernelFunc }> 
   // SIMD (kernels/conv_filter_grad.c), or composed of XNNPACK kernels when the choice is composed.
   { kernelName: 'Conv2DBackpropFilter', kernelFunc: conv2DBackpropFilterWasm },
   { kernelName: 'Conv2DBackpropInput', kernelFunc: makeConv2DBackpropInputWasm(stock('Conv2DBackpropInput')) },
+  // Winograd on 3x3 stride-1 convolutions under the simd choice (kernels/winograd.c), else XNNPACK.
+  { kernelName: 'Conv2D', kernelFunc: makeConv2DWasm(stock('Conv2D')) },
   { kernelName: 'AvgPoolGrad', kernelFunc: makeAvgPoolGradWasm(stock('AvgPoolGrad')) },
   { kernelName: 'BatchMatMul', kernelFunc: makeBatchMatMulWasm(stock('BatchMatMul')) },
   { kernelName: 'Sum', kernelFunc: makeSumWasm(stock('Sum')) },

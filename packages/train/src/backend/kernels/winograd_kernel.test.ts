@@ -217,3 +217,50 @@ describe('where the simd kernels run it, against the composed kernels (wasm and 
     for (const ref of await composedReferences(run)) simd.forEach((v, i) => expectCloseRelMax(v, ref[i], 1e-5));
   });
 });
+
+describe('tf.conv2d (the Conv2D kernel) under the simd kernels', () => {
+  type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
+  const conv = (x: [number, number, number, number], k: number, cout: number, stride: number, pad: Pad): Float32Array =>
+    tf.tidy(() => {
+      const xt = tf.tensor4d(uniformArray(sizeOf(x), sizeOf(x), -1, 1), x);
+      const w = tf.tensor4d(uniformArray(k * k * x[3] * cout, 7, -1, 1), [k, k, x[3], cout]);
+      return tf.conv2d(xt, w, stride, pad as 'same').dataSync() as Float32Array;
+    });
+
+  test.each([
+    ['same (SLLConv2D on Fashion-MNIST)', [2, 7, 7, 32], 64, 'same'],
+    ['valid', [2, 12, 9, 8], 16, 'valid'],
+    [
+      'explicit padding 2 / 0 / 1 / 2',
+      [1, 10, 11, 8],
+      8,
+      [
+        [0, 0],
+        [2, 0],
+        [1, 2],
+        [0, 0],
+      ],
+    ],
+  ] as Array<[string, [number, number, number, number], number, Pad]>)(
+    '3x3 stride 1, %s: Winograd, within 1e-5 of the composed kernels',
+    async (_name, x, cout, pad) => {
+      const simd = withKernels('simd', () => conv(x, 3, cout, 1, pad));
+      for (const [ref] of await composedReferences(() => [conv(x, 3, cout, 1, pad)])) expectCloseRelMax(simd, ref, 1e-5);
+      const composed = withKernels('composed', () => conv(x, 3, cout, 1, pad));
+      expect(Array.from(new Uint32Array(simd.buffer))).not.toEqual(Array.from(new Uint32Array(composed.buffer))); // not XNNPACK's sums
+    },
+  );
+
+  test.each([
+    ['5x5', [2, 9, 9, 8], 5, 8, 1],
+    ['stride 2', [2, 9, 9, 8], 3, 8, 2],
+    ['3 input channels', [2, 9, 9, 3], 3, 8, 1],
+  ] as Array<[string, [number, number, number, number], number, number, number]>)(
+    '%s: XNNPACK (the bits of the composed kernels)',
+    (_name, x, k, cout, stride) => {
+      const simd = withKernels('simd', () => conv(x, k, cout, stride, 'same'));
+      const composed = withKernels('composed', () => conv(x, k, cout, stride, 'same'));
+      expect(Array.from(new Uint32Array(simd.buffer))).toEqual(Array.from(new Uint32Array(composed.buffer)));
+    },
+  );
+});
