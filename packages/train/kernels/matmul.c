@@ -42,3 +42,22 @@ void matmul_f32(float *c, const float *a, const float *b, float *scratch, uint32
   }
   matmul(c, left, right, (int)rows, (int)inner, (int)cols, 0);
 }
+
+/*
+ * The Gram matrix of a [rows, cols]: c = a^T a [cols, cols] (a_first = 1) or
+ * c = a a^T [rows, rows] (a_first = 0; a^T is copied into scratch, rows x
+ * cols floats). Only the tiles on and above the diagonal are computed, the
+ * rest mirrored: the same bits as matmul_f32 (entry (j, i) sums the same
+ * products, a_pi a_pj = a_pj a_pi, in the same order), in about half the
+ * time.
+ */
+__attribute__((export_name("gram_f32")))
+void gram_f32(float *c, const float *a, float *scratch, uint32_t rows, uint32_t cols, uint32_t a_first) {
+  if (a_first) {
+    product(c, transposed(a, (int)cols), a, (int)cols, (int)rows, (int)cols, 0, 1);
+    return;
+  }
+  for (uint32_t i = 0; i < rows; i++)
+    for (uint32_t p = 0; p < cols; p++) scratch[p * rows + i] = a[i * cols + p];
+  product(c, plain(a, (int)cols), scratch, (int)rows, (int)cols, (int)rows, 0, 1);
+}

@@ -123,3 +123,39 @@ describe('the SIMD product gives the bits of the composed one (XNNPACK after exp
     }
   });
 });
+
+describe('a matrix times its own transpose (the Gram matrix: upper triangle, mirrored)', () => {
+  beforeAll(() => tf.setBackend('wasm'));
+
+  /** `w^T w` (aFirst) or `w w^T` of one tensor w [m, k], with `choice`'s kernels. */
+  function gram(choice: KernelChoice, m: number, k: number, aFirst: boolean, seed: number): Float32Array {
+    setKernelChoice(choice);
+    return tf.tidy(() => {
+      const w = tf.tensor(uniformArray(m * k, seed, -1, 1), [m, k]);
+      return tf.matMul(w, w, aFirst, !aFirst).dataSync() as Float32Array;
+    });
+  }
+
+  test.each([
+    ['SLLDense on Fashion-MNIST: w^T w of [1568, 256]', 1568, 256, true],
+    ['AOL: p p^T of [64, 300]', 64, 300, false],
+    ['odd sizes: w^T w of [37, 21]', 37, 21, true],
+    ['odd sizes: w w^T of [19, 5]', 19, 5, false],
+    ['one column: w^T w of [9, 1]', 9, 1, true],
+  ] as Array<[string, number, number, boolean]>)('%s: the bits of the composed kernels, and symmetric', (_name, m, k, aFirst) => {
+    const simd = withNoLeak(() => gram('simd', m, k, aFirst, 3));
+    const composed = gram('composed', m, k, aFirst, 3);
+    expect(firstDifferentBits(simd, composed)).toBe(-1);
+    const n = aFirst ? k : m;
+    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) if (!Object.is(simd[i * n + j], simd[j * n + i])) throw new Error(`not symmetric at (${i}, ${j})`);
+  });
+
+  test('two different tensors with the same values take the general product (same bits too)', () => {
+    setKernelChoice('simd');
+    const [a, b] = tf.tidy(() => {
+      const w = tf.tensor(uniformArray(40 * 12, 4, -1, 1), [40, 12]);
+      return [tf.matMul(w, w, true, false).dataSync() as Float32Array, tf.matMul(w, tf.add(w, 0), true, false).dataSync() as Float32Array];
+    });
+    expect(firstDifferentBits(a, b)).toBe(-1);
+  });
+});

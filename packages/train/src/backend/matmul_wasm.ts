@@ -62,7 +62,9 @@ export function simdMatMulShape(a: TensorInfo, b: TensorInfo, transposeA: boolea
  * training), dense 1 of the seed network at batch 256 (`x w`, `dy w^T`,
  * `x^T dy`): 3.3 -> 2.3, 4.7 -> 2.9, 2.6 -> 1.6 ms; `[1, 1568] x [1568, 64]`
  * 0.53 -> 0.08 ms. Otherwise (composed, batched products, other dtypes):
- * explicit transposes, then `stock` without transposes.
+ * explicit transposes, then `stock` without transposes. A matrix times its
+ * own transpose (`w^T w` of SLL, `p p^T` of AOL) computes the upper triangle
+ * and mirrors it (the same bits, half the products).
  */
 export function makeBatchMatMulWasm(stock: KernelFunc): KernelFunc {
   return (args) => {
@@ -72,6 +74,14 @@ export function makeBatchMatMulWasm(stock: KernelFunc): KernelFunc {
     if (simd !== null) {
       const [rows, inner, cols] = simd;
       const outShape = [...a.shape.slice(0, -2), rows, cols];
+      if (a.dataId === b.dataId && transposeA !== transposeB) {
+        // a^T a or a a^T: the Gram matrix, half the products, the same bits.
+        const [ar, ac] = a.shape.slice(-2);
+        const [g] = withF32(args.backend as BackendWasm, { inputs: [a], outputs: [outShape], scratch: transposeA ? 0 : ar * ac }, (k, p) =>
+          k.gram_f32(p.outputs[0], p.inputs[0], p.scratch, ar, ac, transposeA ? 1 : 0),
+        );
+        return g;
+      }
       const scratch = transposeB && !(rows === 1 && !transposeA) ? inner * cols : 0;
       const [c] = withF32(args.backend as BackendWasm, { inputs: [a, b], outputs: [outShape], scratch }, (k, p) =>
         k.matmul_f32(p.outputs[0], p.inputs[0], p.inputs[1], p.scratch, rows, inner, cols, transposeA ? 1 : 0, transposeB ? 1 : 0),
