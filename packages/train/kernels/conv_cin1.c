@@ -23,13 +23,12 @@
 
 /* Output pixel at window corner (y0, x0) with the whole 3 x 3 window inside the image: 9 splats, then 4 channels at a time. */
 static inline __attribute__((always_inline)) void pixel3x3(const float *p, int32_t wd, const float *w, const float *bias,
-                                                             float *out, uint32_t c4) {
+                                                             float *out, uint32_t cout) {
   const v128_t s0 = wasm_v128_load32_splat(p), s1 = wasm_v128_load32_splat(p + 1), s2 = wasm_v128_load32_splat(p + 2);
   const v128_t s3 = wasm_v128_load32_splat(p + wd), s4 = wasm_v128_load32_splat(p + wd + 1);
   const v128_t s5 = wasm_v128_load32_splat(p + wd + 2), s6 = wasm_v128_load32_splat(p + 2 * wd);
   const v128_t s7 = wasm_v128_load32_splat(p + 2 * wd + 1), s8 = wasm_v128_load32_splat(p + 2 * wd + 2);
-  const uint32_t cout = c4;
-  for (uint32_t k = 0; k < c4; k += 4) {
+  for (uint32_t k = 0; k < cout; k += 4) {
     const float *t = w + k;
     v128_t acc = wasm_v128_load(bias + k);
     acc = wasm_f32x4_add(acc, wasm_f32x4_mul(s0, wasm_v128_load(t)));

@@ -39,11 +39,6 @@
 #define ADD wasm_f32x4_add
 #define SUB wasm_f32x4_sub
 
-__attribute__((export_name("winograd_scratch_floats")))
-uint32_t winograd_scratch_floats(uint32_t cin, uint32_t cout) {
-  return 16 * cin * cout + 16 * TILES * cin + 16 * TILES * cout;
-}
-
 /* U[p][c][k] = (G g G^T)[p] for the 3 x 3 filter g = w[., ., c, k] (HWIO), 4 output channels at a time. */
 static void filterTransform(const float *w, float *u, uint32_t cin, uint32_t cout) {
   const v128_t half = wasm_f32x4_splat(0.5f);
@@ -151,11 +146,6 @@ void conv3x3_winograd(const float *x, const float *w, const float *bias, uint32_
   }
 }
 
-__attribute__((export_name("winograd_filter_grad_scratch_floats")))
-uint32_t winograd_filter_grad_scratch_floats(uint32_t cin, uint32_t cout) {
-  return 16 * cin * cout + 16 * TILES * cin + 16 * TILES * cout;
-}
-
 /*
  * The filter gradient of conv3x3_winograd's convolution (no bias), by the
  * same transforms: with dM_t = A dY_t A^T (the 2 x 2 output gradient of
@@ -164,7 +154,7 @@ uint32_t winograd_filter_grad_scratch_floats(uint32_t cin, uint32_t cout) {
  *   dU[p] = sum_t V[p][t]^T dM[p][t]   (16 products [cin, TILES] x [TILES, cout], accumulated over the blocks)
  *   dw    = G^T dU G                   per (c, k)
  *
- * dw [3, 3, cin, cout] (HWIO). scratch: winograd_filter_grad_scratch_floats.
+ * dw [3, 3, cin, cout] (HWIO). scratch: as conv3x3_winograd's (dU in place of U).
  */
 __attribute__((export_name("conv3x3_winograd_filter_grad")))
 void conv3x3_winograd_filter_grad(const float *x, const float *dy, float *dw, float *scratch, uint32_t batch,

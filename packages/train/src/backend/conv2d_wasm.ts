@@ -9,7 +9,7 @@
 import { backend_util, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { kernelChoice } from './kernels/kernel_choice';
-import { conv3x3Winograd, winogradApplies } from './kernels/winograd_kernel';
+import { conv3x3Winograd, winogradAppliesTo } from './kernels/winograd_kernel';
 
 interface Conv2DAttrs {
   strides: number | [number, number];
@@ -34,25 +34,7 @@ export function makeConv2DWasm(stock: KernelFunc): KernelFunc {
       a.pad,
       a.dimRoundingMode,
     );
-    const { top, left } = info.padInfo;
-    if (
-      info.dilationHeight !== 1 ||
-      info.dilationWidth !== 1 ||
-      top < 0 ||
-      left < 0 ||
-      !winogradApplies(
-        info.filterHeight,
-        info.filterWidth,
-        info.strideHeight,
-        info.strideWidth,
-        info.inChannels,
-        info.outChannels,
-        info.outHeight,
-        info.outWidth,
-      )
-    ) {
-      return stock(args);
-    }
-    return conv3x3Winograd(args.backend as BackendWasm, x, filter, null, top, left, info.outHeight, info.outWidth);
+    if (!winogradAppliesTo(info)) return stock(args);
+    return conv3x3Winograd(args.backend as BackendWasm, x, filter, null, info.padInfo.top, info.padInfo.left, info.outHeight, info.outWidth);
   };
 }

@@ -21,7 +21,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { LipError } from '../errors';
 import { type KernelChoice, kernelChoice } from './kernels/kernel_choice';
 import { withF32 } from './kernels/simd_kernels';
-import { conv3x3Winograd, conv3x3WinogradFilterGrad, winogradApplies } from './kernels/winograd_kernel';
+import { conv3x3Winograd, conv3x3WinogradFilterGrad, winogradApplies, winogradAppliesTo } from './kernels/winograd_kernel';
 import { disposeAll, explicitPads, makeFloat32, readFloat32, runWasmKernel, view } from './wasm_kernel_utils';
 
 type Conv2DInfo = backend_util.Conv2DInfo;
@@ -240,22 +240,7 @@ export const conv2DBackpropFilterWasm: KernelFunc = ({ inputs, backend, attrs })
   }
   switch (chooseFilterGradMethod(info)) {
     case 'simd':
-      if (
-        x.dtype === 'float32' &&
-        dy.dtype === 'float32' &&
-        info.dilationHeight === 1 &&
-        info.dilationWidth === 1 &&
-        winogradApplies(
-          info.filterHeight,
-          info.filterWidth,
-          info.strideHeight,
-          info.strideWidth,
-          info.inChannels,
-          info.outChannels,
-          info.outHeight,
-          info.outWidth,
-        )
-      ) {
+      if (x.dtype === 'float32' && dy.dtype === 'float32' && winogradAppliesTo(info)) {
         return conv3x3WinogradFilterGrad(wasm, x, dy, info.padInfo.top, info.padInfo.left);
       }
       return filterGradSimd(wasm, x, dy, info);

@@ -22,7 +22,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { runWasmKernel } from '../wasm_kernel_utils';
 import { BIAS_COLUMN_SUM } from './bias_kernel';
 import { withF32 } from './simd_kernels';
-import { conv3x3Winograd, winogradApplies } from './winograd_kernel';
+import { conv3x3Winograd, winogradAppliesTo } from './winograd_kernel';
 
 type Shape4 = [number, number, number, number];
 
@@ -42,8 +42,7 @@ export const conv2DBiasKernelConfig: KernelConfig = {
     if (x.dtype === 'float32' && filter.dtype === 'float32' && bias.dtype === 'float32') {
       if (filter.shape[2] === 1) return conv2dCin1(backend as BackendWasm, x, filter, bias, strides, pad);
       const info = tf.backend_util.computeConv2DInfo(x.shape as Shape4, filter.shape as Shape4, strides, 1, pad);
-      const [kh, kw, cin, cout] = filter.shape;
-      if (winogradApplies(kh, kw, strides[0], strides[1], cin, cout, info.outHeight, info.outWidth)) {
+      if (winogradAppliesTo(info)) {
         return conv3x3Winograd(backend as BackendWasm, x, filter, bias, info.padInfo.top, info.padInfo.left, info.outHeight, info.outWidth);
       }
     }

@@ -7,7 +7,7 @@
  * (not XNNPACK's bits: runs with the simd kernels from this kernel on differ
  * from earlier ones by float rounding; the composed kernels are unchanged).
  */
-import type { TensorInfo } from '@tensorflow/tfjs-core';
+import type { backend_util, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { withF32 } from './simd_kernels';
 
@@ -26,6 +26,25 @@ export function winogradApplies(kh: number, kw: number, sh: number, sw: number, 
   return kh === 3 && kw === 3 && sh === 1 && sw === 1 && cin % 4 === 0 && cout % 4 === 0 && cin > 0 && cout > 0 && Math.min(oh, ow) >= WINOGRAD_MIN_OUTPUT;
 }
 
+/** Whether the convolution `info` describes (NHWC) is one `winogradApplies` to: also dilation 1 and no negative padding. */
+export function winogradAppliesTo(info: backend_util.Conv2DInfo): boolean {
+  return (
+    info.dilationHeight === 1 &&
+    info.dilationWidth === 1 &&
+    info.padInfo.top >= 0 &&
+    info.padInfo.left >= 0 &&
+    winogradApplies(info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.inChannels, info.outChannels, info.outHeight, info.outWidth)
+  );
+}
+
+/** Output tiles per block in kernels/winograd.c (its TILES). */
+const WINOGRAD_TILES = 64;
+
+/** Scratch floats of both kernels: the transformed filter (or its gradient), and one block of transformed inputs and outputs. */
+function scratchFloats(cin: number, cout: number): number {
+  return 16 * cin * cout + 16 * WINOGRAD_TILES * (cin + cout);
+}
+
 /**
  * `y [n, oh, ow, cout]` with `y[n, oy, ox] = bias + sum_{i, j} x[n, oy + i - padTop, ox + j - padLeft] filter[i, j]`
  * (x = 0 outside): x `[n, h, w, cin]` NHWC, filter `[3, 3, cin, cout]`, float32.
@@ -42,7 +61,7 @@ export function conv3x3Winograd(
 ): TensorInfo {
   const [n, h, w, cin] = x.shape;
   const cout = filter.shape[3];
-  const scratch = 16 * cin * cout + 16 * 64 * (cin + cout);
+  const scratch = scratchFloats(cin, cout);
   const inputs = bias === null ? [x, filter] : [x, filter, bias];
   const [y] = withF32(backend, { inputs, outputs: [[n, oh, ow, cout]], scratch }, (k, p) =>
     k.conv3x3_winograd(
@@ -73,7 +92,7 @@ export function conv3x3Winograd(
 export function conv3x3WinogradFilterGrad(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, padTop: number, padLeft: number): TensorInfo {
   const [n, h, w, cin] = x.shape;
   const [, oh, ow, cout] = dy.shape;
-  const scratch = 16 * cin * cout + 16 * 64 * (cin + cout);
+  const scratch = scratchFloats(cin, cout);
   const [dw] = withF32(backend, { inputs: [x, dy], outputs: [[3, 3, cin, cout]], scratch }, (k, p) =>
     k.conv3x3_winograd_filter_grad(p.inputs[0], p.inputs[1], p.outputs[0], p.scratch, n, h, w, cin, cout, padTop, padLeft, oh, ow),
   );
