@@ -291,13 +291,18 @@ function makeStep(tf, lip, internal, s) {
   function trainStep(x, y) {
     updateConstraints();
     let logits;
-    const { value, grads } = tf.variableGrads(() => {
-      const out = model.apply(x, { training: true });
-      logits = tf.keep(out);
-      return taggedLoss(y, out);
-    }, vars);
+    // As train.ts: the vectors were updated just above, the layers must not update them again in call().
+    const { value, grads } = lip.withConstraintsHeld(() =>
+      tf.variableGrads(() => {
+        const out = model.apply(x, { training: true });
+        logits = tf.keep(out);
+        return taggedLoss(y, out);
+      }, vars),
+    );
     apply(vars.filter((v) => grads[v.name] !== undefined).map((v) => ({ name: v.name, tensor: grads[v.name] })));
-    const stats = addCtx({ section: 'metrics' }, () => tf.tidy(() => tf.stack([value, lip.accuracy(y, logits), lip.krMulticlass(y, logits)])));
+    const stats = addCtx({ section: 'metrics' }, () =>
+      tf.tidy(() => tf.stack([value, lip.accuracy(y, logits), lip.krMulticlass(y, logits), tf.mean(tf.abs(logits))])),
+    );
     tf.dispose([value, logits, ...Object.values(grads)]);
     return stats;
   }
