@@ -1,7 +1,7 @@
 /**
  * The runtime matrix: every architecture (`ARCHITECTURES`) x both export
  * profiles x every opset `lip export` claims (MIN_OPSET..MAX_OPSET), plus the
- * shipped model, run on the same inputs in
+ * shipped models (every models/*.onnx), run on the same inputs in
  *   - onnxruntime-node (the reference),
  *   - onnxruntime-web (wasm) under Node,
  *   - OpenCV DNN (Debian python3-opencv, through /usr/bin/python3),
@@ -29,6 +29,11 @@ const BATCH = 4;
 const PROFILES = ['default', 'portable'] as const;
 const OPSETS = Array.from({ length: MAX_OPSET - MIN_OPSET + 1 }, (_, i) => MIN_OPSET + i);
 const SHIPPED = path.join(ROOT, 'models', 'fashion-mnist-ortho.onnx');
+/** Every shipped model, by file name. */
+const SHIPPED_FILES = fs
+  .readdirSync(path.join(ROOT, 'models'))
+  .filter((f) => f.endsWith('.onnx'))
+  .sort();
 const PYTHON = '/usr/bin/python3';
 const PY_SCRIPT = path.join(__dirname, 'runtime_matrix.py');
 
@@ -114,7 +119,7 @@ beforeAll(async () => {
       model.dispose();
     }
   }
-  await addEntry('shipped fashion-mnist-ortho', SHIPPED, [BATCH, 1, 28, 28], seed);
+  for (const f of SHIPPED_FILES) await addEntry(`shipped ${f}`, path.join(ROOT, 'models', f), [BATCH, 1, 28, 28], seed++);
   fs.writeFileSync(manifest, JSON.stringify(entries.map(({ id, file, input, dims }) => ({ id, file, input, dims }))));
 });
 
@@ -124,7 +129,8 @@ afterAll(() => {
 
 test('the matrix covers every architecture, both profiles and every claimed opset', () => {
   expect(ARCHITECTURES.size).toBeGreaterThanOrEqual(3);
-  expect(entries).toHaveLength(ARCHITECTURES.size * PROFILES.length * OPSETS.length + 1);
+  expect(SHIPPED_FILES).toEqual(expect.arrayContaining(['fashion-mnist-ortho.onnx', 'fashion-mnist-sll.onnx']));
+  expect(entries).toHaveLength(ARCHITECTURES.size * PROFILES.length * OPSETS.length + SHIPPED_FILES.length);
   // Untrained logits are small but not degenerate: a difference of 1e-4 would show.
   for (const e of entries) expect(Math.max(...e.reference.map(Math.abs))).toBeGreaterThan(1e-3);
 });
@@ -213,7 +219,7 @@ test("the README's runtime table lists exactly this matrix", () => {
     .filter((l) => l.startsWith('| `'))
     .map((l) => l.split('|').map((c) => c.trim()));
   const listed = rows.map((r) => r[1].replace(/`/g, ''));
-  expect(listed).toEqual([...[...ARCHITECTURES.keys()], 'fashion-mnist-ortho.onnx']);
+  expect(listed).toEqual([...[...ARCHITECTURES.keys()], ...SHIPPED_FILES]);
   for (const r of rows.slice(0, ARCHITECTURES.size)) {
     expect(r[2]).toBe('default, portable');
     expect(r[3]).toBe(`${MIN_OPSET}–${MAX_OPSET}`);
