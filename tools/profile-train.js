@@ -118,14 +118,14 @@ const INTERNAL = {
   config: '../packages/train/dist/training/config', // resolveTrainConfig, TRAIN_CHUNK_ROWS
   factory: '../packages/train/dist/losses/factory', // makeShareLoss
   shares: '../packages/train/dist/losses/shares', // batchStatistics (and the metric shares, tagged below)
-  train: '../packages/train/dist/training/train', // setLearningRate
+  train: '../packages/train/dist/training/train', // setLearningRate, trainStep, chunkedTrainStep
   shardGradients: '../packages/train/dist/training/shard_gradients', // shardGradients
 };
 const INTERNAL_NAMES = {
   config: ['resolveTrainConfig', 'TRAIN_CHUNK_ROWS'],
   factory: ['makeShareLoss'],
   shares: ['batchStatistics'],
-  train: ['setLearningRate'],
+  train: ['setLearningRate', 'trainStep', 'chunkedTrainStep'],
   shardGradients: ['shardGradients'],
 };
 
@@ -185,11 +185,20 @@ function installHooks(tf, lip, model) {
   proto.effectiveKernel = function (...a) {
     return addCtx({ norm: 'bjorck' }, () => effectiveKernel.apply(this, a));
   };
-  // shardGradients computes its metrics with these (looked up at call time through the re-export getters).
-  const shares = require(INTERNAL.shares); // internal module, not in @lip/train's exports
-  for (const fn of ['accuracyShare', 'krMulticlassShare']) {
-    const orig = shares[fn];
-    shares[fn] = (...a) => addCtx({ section: 'metrics' }, () => orig(...a));
+  // shardGradients and trainStep compute their metrics with these (looked up at call time through the re-export getters):
+  // trainStep with these (internal modules, not in @lip/train's exports).
+  for (const [file, fns] of [
+    [INTERNAL.shares, ['accuracyShare', 'krMulticlassShare']],
+    ['../packages/train/dist/metrics/accuracy', ['accuracy']],
+    ['../packages/train/dist/losses/multiclass', ['krMulticlass']],
+  ]) {
+    const mod = require(file);
+    for (const fn of fns) {
+      const orig = mod[fn];
+      if (typeof orig !== 'function')
+        throw new Error(`@lip/train's ${file.replace('../packages/train/dist/', 'src/')}.ts no longer exports ${fn}: update tools/profile-train.js`);
+      mod[fn] = (...a) => addCtx({ section: 'metrics' }, () => orig(...a));
+    }
   }
 
   const engine = tf.engine();
@@ -279,43 +288,21 @@ function makeStep(tf, lip, internal, s) {
   const { model, vars, optimizer, lossFn, shareLoss, ds, config } = s;
   const rowSize = ds.height * ds.width * ds.channels;
   const numClasses = ds.classNames.length;
-  const geometry = { inputShape: [ds.height, ds.width, ds.channels], numClasses };
   const buffer = { images: new Float32Array(config.batchSize * rowSize), labels: new Uint8Array(config.batchSize) };
   const oneHot = new Float32Array(config.batchSize * numClasses);
   const taggedLoss = (y, out) => addCtx({ section: 'loss' }, () => lossFn(y, out));
   const taggedShareLoss = (y, out, stats) => addCtx({ section: 'loss' }, () => shareLoss(y, out, stats));
-  const updateConstraints = () => addCtx({ norm: 'power' }, () => model.updateConstraints());
-  const apply = (pairs) => addCtx({ section: 'optimizer' }, () => optimizer.applyGradients(pairs));
-
-  // train.ts trainStep
-  function trainStep(x, y) {
-    updateConstraints();
-    let logits;
-    // As train.ts: the vectors were updated just above, the layers must not update them again in call().
-    const { value, grads } = lip.withConstraintsHeld(() =>
-      tf.variableGrads(() => {
-        const out = model.apply(x, { training: true });
-        logits = tf.keep(out);
-        return taggedLoss(y, out);
-      }, vars),
-    );
-    apply(vars.filter((v) => grads[v.name] !== undefined).map((v) => ({ name: v.name, tensor: grads[v.name] })));
-    const stats = addCtx({ section: 'metrics' }, () =>
-      tf.tidy(() => tf.stack([value, lip.accuracy(y, logits), lip.krMulticlass(y, logits), tf.mean(tf.abs(logits))])),
-    );
-    tf.dispose([value, logits, ...Object.values(grads)]);
-    return stats;
-  }
-
-  // train.ts chunkedTrainStep
-  function chunkedTrainStep(batch) {
-    updateConstraints();
-    const stats = internal.batchStatistics(batch.labels, numClasses);
-    const { grads, metrics } = internal.shardGradients(model, vars, taggedShareLoss, batch, geometry, stats, internal.TRAIN_CHUNK_ROWS);
-    apply(vars.map((v, i) => ({ name: v.name, tensor: grads[i] })));
-    tf.dispose(grads);
-    return metrics;
-  }
+  // train.ts's own steps run, with the power iteration and Adam tagged on these instances.
+  const updateConstraints = model.updateConstraints;
+  model.updateConstraints = function (...a) {
+    return addCtx({ norm: 'power' }, () => updateConstraints.apply(this, a));
+  };
+  const applyGradients = optimizer.applyGradients;
+  optimizer.applyGradients = function (...a) {
+    return addCtx({ section: 'optimizer' }, () => applyGradients.apply(this, a));
+  };
+  const trainStep = (x, y) => internal.trainStep(model, vars, optimizer, taggedLoss, x, y);
+  const chunkedTrainStep = (batch) => internal.chunkedTrainStep(model, vars, optimizer, taggedShareLoss, batch, ds, numClasses);
 
   // train.ts runEpochs, the loop body without workers
   return async function step(indices) {

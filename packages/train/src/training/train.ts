@@ -82,7 +82,8 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
  * One Adam step: constraints updated outside the tape, then loss and gradients
  * over the trainable variables. Returns [loss, acc, kr, mean |logit|] of the batch.
  */
-function trainStep(
+/** Exported for tools/profile-train.js, which profiles this very step (not part of the package's API). */
+export function trainStep(
   model: LipschitzSequential,
   vars: tf.Variable[],
   optimizer: tf.AdamOptimizer,
@@ -145,7 +146,8 @@ async function evaluate(
  * One Adam step on a batch larger than a chunk, in the calling thread: the
  * batch's gradient as the sum of its chunks' shares (shard_gradients.ts).
  */
-function chunkedTrainStep(
+/** Exported for tools/profile-train.js (not part of the package's API). */
+export function chunkedTrainStep(
   model: LipschitzSequential,
   vars: tf.Variable[],
   optimizer: tf.AdamOptimizer,
